@@ -1,0 +1,44 @@
+"""``continue_final_message``, done the way transformers does it.
+
+transformers appends a sentinel to the final message, renders, and cuts the
+prompt at the sentinel's last occurrence; when the template trimmed the
+sentinel's trailing space it also strips trailing whitespace. Reproducing the
+algorithm itself, rather than predicting its result per format, keeps every
+format byte-exact, including the ones that trim or fold the final message.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Dict
+
+from .conversation import normalize
+from .errors import ContinuationError, OptionsError
+
+TAG = "CONTINUE_FINAL_MESSAGE_TAG "
+
+
+def both_flags() -> OptionsError:
+    return OptionsError(
+        "add_generation_prompt and continue_final_message cannot both be set: one opens a new assistant "
+        "turn, the other leaves the final message open"
+    )
+
+
+def continue_final(render: Callable[..., str], messages: Any, variables: Dict[str, Any]) -> str:
+    """Render ``messages`` with the final message left open for the model to continue."""
+    conversation = normalize(messages)
+    final = conversation[-1]
+    tagged = list(messages)
+    tagged[-1] = {**messages[-1], "content": final.content + TAG}
+    rendered = render(tagged, add_generation_prompt=False, **variables)
+    if final.content.strip() not in rendered or TAG.strip() not in rendered:
+        raise ContinuationError(
+            "continue_final_message is set, but this format does not write the final message's content, "
+            "so there is nothing to continue",
+            index=final.index, role=final.role,
+        )
+    cut = rendered.rindex(TAG.strip())
+    if rendered[cut:cut + len(TAG)] == TAG:
+        return rendered[:cut]
+    # The format trimmed the sentinel's trailing space, so it may have trimmed the content's too.
+    return rendered[:cut].rstrip()

@@ -1,0 +1,143 @@
+"""Every error promptcraft raises, in one hierarchy.
+
+The attributes are the API; the message text is for people and may be reworded.
+All errors pickle (they cross process pools), which is why each keeps its
+constructor arguments in ``args`` order through ``__reduce__``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional, Sequence
+
+__all__ = [
+    "PromptcraftError",
+    "FormatError",
+    "UnknownFormatError",
+    "OptionsError",
+    "ConversationError",
+    "InvalidMessageError",
+    "RefusedError",
+    "ContinuationError",
+]
+
+
+class PromptcraftError(Exception):
+    """Base class of every error promptcraft raises."""
+
+
+class FormatError(PromptcraftError, ValueError):
+    """A format file cannot be read, parsed or validated.
+
+    ``path`` is the file, ``line`` the 1-based line where the problem was found
+    (``None`` when it cannot be located), ``key`` the dotted key path (``None``
+    for syntax errors) and ``reason`` what is wrong.
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        path: Optional[str] = None,
+        line: Optional[int] = None,
+        key: Optional[str] = None,
+    ) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.path = path
+        self.line = line
+        self.key = key
+
+    def __str__(self) -> str:
+        where = self.path or "<format>"
+        if self.line is not None:
+            where = f"{where}:{self.line}"
+        if self.key:
+            return f"{where}: {self.key}: {self.reason}"
+        return f"{where}: {self.reason}"
+
+    def __reduce__(self) -> Any:
+        return (_rebuild, (type(self), (self.reason,), self.__dict__))
+
+
+class UnknownFormatError(PromptcraftError, LookupError):
+    """No built-in format has this name, or declares this model id."""
+
+    def __init__(self, what: str, name: str, suggestions: Sequence[str] = ()) -> None:
+        super().__init__(what, name)
+        self.what = what
+        self.name = name
+        self.suggestions = tuple(suggestions)
+
+    def __str__(self) -> str:
+        text = f"no built-in format {self.what} {self.name!r}"
+        if self.suggestions:
+            text += "; did you mean " + " or ".join(repr(s) for s in self.suggestions) + "?"
+        return text
+
+    def __reduce__(self) -> Any:
+        return (type(self), (self.what, self.name, self.suggestions))
+
+
+class OptionsError(PromptcraftError, ValueError):
+    """The render options are wrong: conflicting flags, unknown or mistyped variables."""
+
+
+class ConversationError(PromptcraftError, ValueError):
+    """The conversation cannot be rendered in this format.
+
+    ``index`` is the position of the offending message in the list given to
+    ``render`` (``None`` when the problem is the list itself) and ``role`` its
+    role when it has one.
+    """
+
+    def __init__(self, reason: str, *, index: Optional[int] = None, role: Optional[str] = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.index = index
+        self.role = role
+
+    def __str__(self) -> str:
+        if self.index is None:
+            return self.reason
+        if self.role is None:
+            return f"message {self.index}: {self.reason}"
+        return f"message {self.index} ({self.role}): {self.reason}"
+
+    def __reduce__(self) -> Any:
+        return (_rebuild, (type(self), (self.reason,), self.__dict__))
+
+
+class InvalidMessageError(ConversationError, TypeError):
+    """A message is malformed: not a mapping, a missing or mistyped role or content."""
+
+
+class RefusedError(ConversationError):
+    """The format refuses this conversation, as its official template does.
+
+    ``rule`` names the declared rule (``alternation``, ``system``, ``role``),
+    ``template_message`` is the text the official template raises with.
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        index: Optional[int] = None,
+        role: Optional[str] = None,
+        rule: str = "",
+        template_message: str = "",
+    ) -> None:
+        super().__init__(reason, index=index, role=role)
+        self.rule = rule
+        self.template_message = template_message
+
+
+class ContinuationError(ConversationError):
+    """``continue_final_message`` cannot be honoured for this conversation."""
+
+
+def _rebuild(cls: type, args: tuple, state: dict) -> BaseException:
+    error = cls.__new__(cls)
+    Exception.__init__(error, *args)
+    error.__dict__.update(state)
+    return error

@@ -1,0 +1,89 @@
+"""The built-in formats shipped in ``formats/``, by name and by model id."""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Dict, List, Optional
+
+from .errors import UnknownFormatError
+from .format import Format
+
+_formats: Dict[str, Format] = {}
+_models: Optional[Dict[str, str]] = None
+_lock = threading.RLock()
+
+
+def formats_dir() -> str:
+    """Where the built-in format files are: inside the package in a wheel,
+    at the top of the repository in a source checkout."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    packaged = os.path.join(here, "formats")
+    if os.path.isdir(packaged):
+        return packaged
+    return os.path.join(os.path.dirname(here), "formats")
+
+
+def names() -> List[str]:
+    """Names of the built-in formats, sorted."""
+    try:
+        files = os.listdir(formats_dir())
+    except OSError:
+        return []
+    return sorted(f[:-5] for f in files if f.endswith(".toml"))
+
+
+def get_format(name: str) -> Format:
+    """The built-in format called ``name``."""
+    found = _formats.get(name)
+    if found is not None:
+        return found
+    with _lock:
+        found = _formats.get(name)
+        if found is not None:
+            return found
+        if not isinstance(name, str) or name not in names():
+            raise UnknownFormatError("named", str(name), _close(str(name), names()))
+        from .api import loads_format
+        from .load import read_source
+
+        display, text = read_source(os.path.join(formats_dir(), name + ".toml"))
+        found = loads_format(text, path=display, builtin=True)
+        _formats[name] = found
+        return found
+
+
+def model_index() -> Dict[str, str]:
+    """Model id -> built-in format name, for every model a built-in format declares."""
+    global _models
+    if _models is None:
+        with _lock:
+            if _models is None:
+                index: Dict[str, str] = {}
+                for name in names():
+                    for model in get_format(name).models:
+                        index[model] = name
+                _models = index
+    return _models
+
+
+def for_model(model_id: str) -> Format:
+    """The built-in format that serves the Hugging Face model ``model_id``."""
+    index = model_index()
+    name = index.get(model_id)
+    if name is None and isinstance(model_id, str):
+        folded = {m.lower(): n for m, n in index.items()}
+        name = folded.get(model_id.lower())
+    if name is None:
+        raise UnknownFormatError("for model", str(model_id), _close(str(model_id), list(index)))
+    return get_format(name)
+
+
+def _close(name: str, choices: List[str]) -> List[str]:
+    import difflib
+
+    close = difflib.get_close_matches(name, choices, n=3, cutoff=0.6)
+    if not close and "/" in name:
+        tail = name.rsplit("/", 1)[1].lower()
+        close = [c for c in choices if tail and tail in c.lower()][:3]
+    return close

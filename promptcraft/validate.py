@@ -1,0 +1,307 @@
+"""Checking a parsed format file and building its ``FormatSpec``.
+
+Every problem becomes a ``FormatError`` that names the file, the line and the
+dotted key. Unknown keys are errors with a suggestion, never ignored: a typo
+in a format must not silently change a prompt.
+"""
+
+from __future__ import annotations
+
+import keyword
+import re
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple
+
+from . import model
+from .errors import FormatError
+from .load import line_of
+from .model import Alternation, FormatSpec, Generation, Role, Slot, System, Text, Variable
+
+_NAME = re.compile(r"[a-z0-9][a-z0-9._-]*\Z")
+_MODEL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*\Z")
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
+
+#: Names a variable may not take: they are placeholders or render arguments already.
+RESERVED = frozenset(
+    {"role", "content", "system", "bos", "eos", "messages", "add_generation_prompt", "continue_final_message",
+     "control_tokens"}
+)
+
+_TYPE_NAMES = {str: "a string", bool: "a boolean", int: "an integer", float: "a float", list: "an array",
+               dict: "a table"}
+
+
+def _type_name(value: Any) -> str:
+    for kind, name in _TYPE_NAMES.items():
+        if type(value) is kind:
+            return name
+    return type(value).__name__
+
+
+class Checker:
+    """Validation state: the file, its key lines, and the variables declared."""
+
+    def __init__(self, path: Optional[str], lines: Dict[str, int]) -> None:
+        self.path = path
+        self.lines = lines
+        self.tokens: Dict[str, str] = {}
+        self.variables: Dict[str, Variable] = {}
+        self.used: set = set()
+
+    def fail(self, key: Optional[str], reason: str) -> FormatError:
+        return FormatError(reason, path=self.path, line=line_of(self.lines, key), key=key)
+
+    def table(self, raw: Any, key: str, allowed: Iterable[str]) -> Dict[str, Any]:
+        if not isinstance(raw, dict):
+            raise self.fail(key, f"expected a table, got {_type_name(raw)}")
+        allowed = tuple(allowed)
+        for name in raw:
+            if name not in allowed:
+                full = f"{key}.{name}" if key else name
+                raise self.fail(full, "unknown key" + _suggest(name, allowed))
+        return raw
+
+    def string(self, raw: Mapping[str, Any], key: str, name: str, default: Any = None, *, empty: bool = True) -> Any:
+        if name not in raw:
+            return default
+        value = raw[name]
+        full = f"{key}.{name}" if key else name
+        if not isinstance(value, str):
+            raise self.fail(full, f"expected a string, got {_type_name(value)}")
+        if not empty and not value:
+            raise self.fail(full, "must not be empty")
+        return value
+
+    def boolean(self, raw: Mapping[str, Any], key: str, name: str) -> bool:
+        value = raw.get(name, False)
+        if not isinstance(value, bool):
+            raise self.fail(f"{key}.{name}", f"expected a boolean, got {_type_name(value)}")
+        return value
+
+    def choice(self, raw: Mapping[str, Any], key: str, name: str, choices: Tuple[str, ...], default: str) -> str:
+        value = self.string(raw, key, name, default)
+        if value not in choices:
+            raise self.fail(
+                f"{key}.{name}",
+                f"expected one of {', '.join(map(repr, choices))}, got {value!r}" + _suggest(value, choices),
+            )
+        return value
+
+    def strings(self, raw: Mapping[str, Any], name: str, check: Optional[Callable[[str], Optional[str]]] = None) -> Tuple[str, ...]:
+        if name not in raw:
+            return ()
+        value = raw[name]
+        if not isinstance(value, list):
+            raise self.fail(name, f"expected an array of strings, got {_type_name(value)}")
+        seen = set()
+        for index, item in enumerate(value):
+            if not isinstance(item, str):
+                raise self.fail(name, f"item {index}: expected a string, got {_type_name(item)}")
+            problem = check(item) if check else None
+            if problem:
+                raise self.fail(name, f"item {index} ({item!r}): {problem}")
+            if item in seen:
+                raise self.fail(name, f"item {index} ({item!r}) is listed twice")
+            seen.add(item)
+        return tuple(value)
+
+    def text(self, raw: Mapping[str, Any], key: str, name: str, slots: Tuple[str, ...] = (), default: str = "") -> Text:
+        value = self.string(raw, key, name)
+        full = f"{key}.{name}" if key else name
+        return self.parse_text(default if value is None else value, full, slots)
+
+    def parse_text(self, value: str, key: str, slots: Tuple[str, ...]) -> Text:
+        """Split ``value`` at ``{name}`` placeholders; ``{{`` and ``}}`` are literal braces."""
+        pieces: List[Any] = []
+        literal: List[str] = []
+        position = 0
+        for match in _PLACEHOLDER.finditer(value):
+            literal.append(value[position:match.start()])
+            position = match.end()
+            token = match.group(0)
+            if token in ("{{", "}}"):
+                literal.append(token[0])
+                continue
+            name = match.group(1)
+            if name is None:
+                raise self.fail(key, f"unmatched {token!r} at character {match.start()}; write {token * 2!r} for a literal brace")
+            name = name.strip()
+            if name in ("bos", "eos"):
+                if name not in self.tokens:
+                    raise self.fail(key, f"uses {{{name}}} but tokens.{name} is not declared")
+                literal.append(self.tokens[name])
+                continue
+            known = tuple(slots) + tuple(self.variables)
+            if name not in known:
+                allowed = ("bos", "eos") + known
+                raise self.fail(
+                    key,
+                    f"unknown placeholder {{{name}}}; here you can use " + ", ".join("{%s}" % a for a in allowed)
+                    + _suggest(name, allowed),
+                )
+            self.used.add(name)
+            if literal:
+                pieces.append("".join(literal))
+                literal = []
+            pieces.append(Slot(name))
+        literal.append(value[position:])
+        if "".join(literal):
+            pieces.append("".join(literal))
+        return Text(tuple(pieces))
+
+
+def _suggest(name: str, choices: Iterable[str]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(str(name), list(choices), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+_TOP = ("name", "description", "models", "stop", "start", "tokens", "variables", "system", "roles", "any_role",
+        "alternation", "generation")
+_ROLE_KEYS = ("prefix", "suffix", "trim", "skip_empty", "drop", "refuse")
+_SYSTEM_KEYS = {
+    "message": ("placement", "default"),
+    "block": ("placement", "default", "prefix", "suffix", "trim"),
+    "fold_first": ("placement", "default", "fold", "trim"),
+    "refuse": ("placement", "message"),
+}
+
+
+def _check_model_id(value: str) -> Optional[str]:
+    if not _MODEL_ID.match(value):
+        return "not a Hugging Face model id of the form 'organisation/name'"
+    return None
+
+
+def build_spec(raw: Dict[str, Any], path: Optional[str], lines: Dict[str, int]) -> FormatSpec:
+    """Validate the parsed TOML ``raw`` and return the format it declares."""
+    check = Checker(path, lines)
+    check.table(raw, "", _TOP)
+
+    name = check.string(raw, "", "name")
+    if name is None:
+        raise check.fail(None, "missing required key 'name'")
+    if not _NAME.match(name):
+        raise check.fail("name", f"{name!r} is not a format name: use lower-case letters, digits, '.', '_' and '-'")
+    description = check.string(raw, "", "description", "")
+    models = check.strings(raw, "models", _check_model_id)
+    stop = check.strings(raw, "stop", lambda s: None if s else "a stop string must not be empty")
+
+    tokens = check.table(raw.get("tokens", {}), "tokens", ("bos", "eos"))
+    for token in ("bos", "eos"):
+        value = check.string(tokens, "tokens", token, empty=False)
+        if value is not None:
+            check.tokens[token] = value
+
+    variables = check.table(raw.get("variables", {}), "variables", tuple(raw.get("variables", {})))
+    for var_name, decl in variables.items():
+        key = f"variables.{var_name}"
+        if not _IDENT.match(var_name) or keyword.iskeyword(var_name):
+            raise check.fail(key, f"{var_name!r} is not a valid variable name (letters, digits and '_')")
+        if var_name in RESERVED:
+            raise check.fail(key, f"{var_name!r} is reserved; choose another variable name")
+        check.table(decl, key, ("default", "strftime"))
+        default = check.string(decl, key, "default")
+        strftime = check.string(decl, key, "strftime", empty=False)
+        if (default is None) == (strftime is None):
+            raise check.fail(key, "declare exactly one of 'default' (a fixed text) or 'strftime' (today's date)")
+        if strftime is not None and "%" not in strftime:
+            raise check.fail(f"{key}.strftime", f"{strftime!r} has no % directive; use 'default' for fixed text")
+        check.variables[var_name] = Variable(var_name, default=default, strftime=strftime)
+
+    start = check.text(raw, "", "start")
+    system = _system(check, raw.get("system", {}))
+    roles = []
+    for role_name, decl in check.table(raw.get("roles", {}), "roles", tuple(raw.get("roles", {}))).items():
+        if not role_name or role_name != role_name.strip():
+            raise check.fail(f"roles.{role_name}", "a role name must be non-empty without surrounding spaces")
+        roles.append(_role(check, decl, f"roles.{role_name}", role_name))
+    any_role = _role(check, raw["any_role"], "any_role", "*") if "any_role" in raw else None
+
+    alternation = None
+    if "alternation" in raw:
+        decl = check.table(raw["alternation"], "alternation", ("message",))
+        message = check.string(decl, "alternation", "message", empty=False)
+        if message is None:
+            raise check.fail("alternation", "missing required key 'message' (the refusal text)")
+        alternation = Alternation(message)
+
+    generation_raw = check.table(raw.get("generation", {}), "generation", ("prompt", "otherwise"))
+    generation = Generation(
+        prompt=check.text(generation_raw, "generation", "prompt"),
+        otherwise=check.text(generation_raw, "generation", "otherwise"),
+    )
+
+    spec = FormatSpec(
+        name=name, path=path, description=description, models=models, stop=stop,
+        bos=check.tokens.get("bos"), eos=check.tokens.get("eos"), start=start, system=system,
+        roles=tuple(roles), any_role=any_role, alternation=alternation, generation=generation,
+        variables=tuple(check.variables.values()),
+    )
+    _cross_checks(check, spec)
+    return spec
+
+
+def _role(check: Checker, decl: Any, key: str, name: str) -> Role:
+    check.table(decl, key, _ROLE_KEYS)
+    slots = ("role",)
+    role = Role(
+        name=name,
+        prefix=check.text(decl, key, "prefix", slots),
+        suffix=check.text(decl, key, "suffix", slots),
+        trim=check.choice(decl, key, "trim", model.TRIMS, "none"),
+        skip_empty=check.boolean(decl, key, "skip_empty"),
+        drop=check.boolean(decl, key, "drop"),
+        refuse=check.string(decl, key, "refuse", empty=False),
+    )
+    if role.drop or role.refuse is not None:
+        which = "drop" if role.drop else "refuse"
+        extra = [k for k in decl if k not in (which,)]
+        if extra:
+            raise check.fail(f"{key}.{extra[0]}", f"conflicts with '{which}': a {'dropped' if role.drop else 'refused'} role writes nothing")
+    return role
+
+
+def _system(check: Checker, decl: Any) -> System:
+    check.table(decl, "system", ("placement", "default", "prefix", "suffix", "trim", "fold", "message"))
+    placement = check.choice(decl, "system", "placement", model.PLACEMENTS, "message")
+    allowed = _SYSTEM_KEYS[placement]
+    for key in decl:
+        if key not in allowed:
+            raise check.fail(f"system.{key}", f"not used with placement = {placement!r} (it takes: {', '.join(allowed[1:])})")
+    fold = None
+    if placement == "fold_first":
+        if "fold" not in decl:
+            raise check.fail("system", "placement = 'fold_first' needs 'fold', e.g. \"{system}\\n\\n{content}\"")
+        fold = check.text(decl, "system", "fold", ("system", "content"))
+        for needed in ("system", "content"):
+            if needed not in fold.names:
+                raise check.fail("system.fold", f"must contain {{{needed}}}")
+    refuse_message = None
+    if placement == "refuse":
+        refuse_message = check.string(decl, "system", "message", empty=False)
+        if refuse_message is None:
+            raise check.fail("system", "placement = 'refuse' needs 'message' (the refusal text)")
+    return System(
+        placement=placement,
+        default=check.string(decl, "system", "default"),
+        prefix=check.text(decl, "system", "prefix"),
+        suffix=check.text(decl, "system", "suffix"),
+        trim=check.choice(decl, "system", "trim", model.TRIMS, "none"),
+        fold=fold,
+        refuse_message=refuse_message,
+    )
+
+
+def _cross_checks(check: Checker, spec: FormatSpec) -> None:
+    if not spec.roles and spec.any_role is None:
+        raise check.fail("roles", "declare at least one role under [roles.NAME] or an [any_role]")
+    if spec.system.placement == "message" and spec.system.default is not None:
+        writer = spec.role("system")
+        if writer is None or writer.drop or writer.refuse is not None:
+            raise check.fail("system.default", "placement = 'message' writes the default as a system message, "
+                             "but no role declaration writes 'system'")
+    for var in spec.variables:
+        if var.name not in check.used:
+            raise check.fail(f"variables.{var.name}", "declared but never used in any string of the format")

@@ -1,0 +1,52 @@
+"""Resolving the render variables a format declares (``date_string`` and the like)."""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Mapping
+
+from .errors import OptionsError
+from .model import FormatSpec
+
+
+def today(strftime: str) -> str:
+    """Today's local date, as transformers' ``strftime_now`` gives it."""
+    import datetime
+
+    return datetime.datetime.now().strftime(strftime)
+
+
+def unknown_variables(spec: FormatSpec, given: Mapping[str, Any]) -> OptionsError:
+    import difflib
+
+    known = [v.name for v in spec.variables]
+    name = sorted(given)[0]
+    text = f"format {spec.name!r} has no variable {name!r}"
+    close = difflib.get_close_matches(name, known, n=1)
+    if close:
+        text += f"; did you mean {close[0]!r}?"
+    elif known:
+        text += f"; it declares: {', '.join(known)}"
+    else:
+        text += "; it declares none"
+    return OptionsError(text)
+
+
+def bad_variable(name: str, value: Any) -> OptionsError:
+    return OptionsError(f"variable {name!r} must be a string, got {type(value).__name__}")
+
+
+def resolve(spec: FormatSpec, given: Mapping[str, Any]) -> Dict[str, str]:
+    """Every declared variable's value: the given one, else its default."""
+    known = {v.name for v in spec.variables}
+    extra = {k: v for k, v in given.items() if k not in known}
+    if extra:
+        raise unknown_variables(spec, extra)
+    values = {}
+    for var in spec.variables:
+        value = given.get(var.name)
+        if value is None:
+            value = var.default if var.strftime is None else today(var.strftime)
+        elif not isinstance(value, str):
+            raise bad_variable(var.name, value)
+        values[var.name] = value
+    return values
