@@ -133,11 +133,12 @@ class Checker:
                 continue
             known = tuple(slots) + tuple(self.variables)
             if name not in known:
-                allowed = ("bos", "eos") + known
+                allowed = tuple(self.tokens) + known
+                usable = ("here you can use " + ", ".join("{%s}" % a for a in allowed)) if allowed else "none is usable here"
                 raise self.fail(
                     key,
-                    f"unknown placeholder {{{name}}}; here you can use " + ", ".join("{%s}" % a for a in allowed)
-                    + _suggest(name, allowed),
+                    f"unknown placeholder {{{name}}} ({usable}; declare variables under [variables.NAME], "
+                    "write {{ and }} for literal braces)" + _suggest(name, allowed),
                 )
             self.used.add(name)
             if literal:

@@ -1,0 +1,149 @@
+"""The ``promptcraft`` command line (argparse only, imported only here)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any, List, Optional, Sequence
+
+from .errors import PromptcraftError
+
+USAGE_ERROR = 2
+DATA_ERROR = 1
+
+
+class _UsageError(Exception):
+    pass
+
+
+def _parser():
+    import argparse
+
+    class Parser(argparse.ArgumentParser):
+        def error(self, message: str) -> None:  # raise instead of exiting, so main() reports it
+            raise _UsageError(f"{self.prog}: {message}")
+
+    parser = Parser(prog="promptcraft", description="Chat formats declared as data, rendered byte-exact.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    sub.required = True
+
+    sub.add_parser("list", help="built-in formats and the models they serve")
+
+    show = sub.add_parser("show", help="print a format's declaration (its TOML)")
+    show.add_argument("format", metavar="NAME|PATH")
+
+    source = sub.add_parser("source", help="print the generated Python renderer of a format")
+    source.add_argument("format", metavar="NAME|PATH")
+
+    render = sub.add_parser("render", help="render a conversation (JSON) into a prompt")
+    which = render.add_mutually_exclusive_group(required=True)
+    which.add_argument("--format", "-f", metavar="NAME|PATH", help="a built-in format name or a TOML file")
+    which.add_argument("--model", "-m", metavar="ID", help="a Hugging Face model id served by a built-in format")
+    render.add_argument("--add-generation-prompt", "-g", action="store_true", help="open an assistant turn at the end")
+    render.add_argument("--continue-final-message", "-c", action="store_true", help="leave the final message open")
+    render.add_argument("--var", action="append", default=[], metavar="KEY=VALUE", help="a format variable, e.g. date_string='26 Jul 2024'")
+    render.add_argument("file", nargs="?", default="-", metavar="FILE|-",
+                        help="JSON: a list of messages, or an object with a 'messages' key (default: stdin)")
+    return parser
+
+
+def _format(name: str):
+    from .api import resolve_format
+
+    return resolve_format(name)
+
+
+def _read_messages(path: str) -> Any:
+    try:
+        if path == "-":
+            text = sys.stdin.read()
+        else:
+            with open(path, encoding="utf-8") as handle:
+                text = handle.read()
+    except OSError as error:
+        raise _UsageError(f"cannot read {path}: {error.strerror or error}") from None
+    try:
+        data = json.loads(text)
+    except ValueError as error:
+        raise _UsageError(f"{'stdin' if path == '-' else path} is not valid JSON: {error}") from None
+    if isinstance(data, dict):
+        if "messages" not in data:
+            raise _UsageError("a JSON object must have a 'messages' key")
+        data = data["messages"]
+    return data
+
+
+def _variables(pairs: Sequence[str]) -> dict:
+    values = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise _UsageError(f"--var takes KEY=VALUE, got {pair!r}")
+        values[key] = value
+    return values
+
+
+def _list() -> str:
+    from .registry import get_format, names
+
+    lines = []
+    for name in names():
+        fmt = get_format(name)
+        lines.append(f"{name}\t{', '.join(fmt.models) or '-'}")
+    width = max((len(line.split('\t')[0]) for line in lines), default=0)
+    return "\n".join(f"{l.split(chr(9))[0]:<{width}}  {l.split(chr(9))[1]}" for l in lines) + "\n"
+
+
+def _show(name: str) -> str:
+    fmt = _format(name)
+    if fmt._text is not None:
+        return fmt._text if fmt._text.endswith("\n") else fmt._text + "\n"
+    return repr(fmt.spec) + "\n"
+
+
+def run(argv: Optional[List[str]] = None) -> str:
+    args = _parser().parse_args(argv)
+    if args.command == "list":
+        return _list()
+    if args.command == "show":
+        return _show(args.format)
+    if args.command == "source":
+        return _format(args.format).source
+    if args.command == "render":
+        if args.model:
+            from .registry import for_model
+
+            fmt = for_model(args.model)
+        else:
+            fmt = _format(args.format)
+        messages = _read_messages(args.file)
+        return fmt.render(
+            messages,
+            add_generation_prompt=args.add_generation_prompt,
+            continue_final_message=args.continue_final_message,
+            **_variables(args.var),
+        )
+    raise _UsageError(f"unknown command {args.command!r}")  # pragma: no cover
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Entry point: print the result, or an error on stderr with exit status 1 (bad data) or 2 (bad usage)."""
+    try:
+        output = run(argv)
+    except _UsageError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return USAGE_ERROR
+    except PromptcraftError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return DATA_ERROR
+    except SystemExit as exit:  # --help
+        return int(exit.code or 0)
+    except KeyboardInterrupt:
+        return 130
+    sys.stdout.write(output)
+    sys.stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

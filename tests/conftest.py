@@ -1,0 +1,46 @@
+"""Shared fixtures: the template corpus, the golden-file switch."""
+
+from __future__ import annotations
+
+import os
+import sys
+import pathlib
+
+import pytest
+
+sys.path.insert(0, str(pathlib.Path(__file__).parent))
+
+from hf_reference import CORPUS, PUBLIC_CASES  # noqa: E402
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def pytest_addoption(parser):
+    parser.addoption("--update-golden", action="store_true", help="rewrite golden files from the current output")
+
+
+@pytest.fixture
+def update_golden(request):
+    return request.config.getoption("--update-golden")
+
+
+def require(condition: bool, reason: str) -> None:
+    """Skip when a test's outside input is missing, except in CI, where that is a failure."""
+    if condition:
+        return
+    if IN_CI:
+        pytest.fail(f"{reason} (CI=true: missing inputs fail the run instead of skipping)")
+    pytest.skip(reason)
+
+
+def require_corpus() -> None:
+    require(CORPUS.is_dir() and any(CORPUS.glob("*.json")), f"template corpus not found at {CORPUS}")
+    require(PUBLIC_CASES.is_file(), f"public conversation cases not found at {PUBLIC_CASES}")
+
+
+def require_transformers() -> None:
+    try:
+        import transformers  # noqa: F401
+        import jinja2  # noqa: F401
+    except ImportError:
+        require(False, "transformers and jinja2 are needed (pip install -e '.[test]')")

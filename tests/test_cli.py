@@ -1,0 +1,87 @@
+"""The command line: output, exit codes, errors on stderr without tracebacks."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+
+import promptcraft
+from promptcraft.cli import main
+
+CHAT = [{"role": "user", "content": "Hi"}]
+
+
+def run(argv, capsys, stdin=None, monkeypatch=None):
+    if stdin is not None:
+        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+    code = main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_list(capsys):
+    """list prints every built-in format with its models."""
+    code, out, _ = run(["list"], capsys)
+    assert code == 0
+    for name in promptcraft.list_formats():
+        assert name in out
+    assert "meta-llama/Llama-3.2-3B-Instruct" in out
+
+
+def test_render_from_stdin_by_model(capsys, monkeypatch):
+    """render --model reads JSON from stdin and prints exactly the prompt."""
+    code, out, err = run(["render", "--model", "HuggingFaceTB/SmolLM2-135M-Instruct", "-g"], capsys, json.dumps(CHAT), monkeypatch)
+    assert (code, err) == (0, "")
+    assert out == promptcraft.get_format("smollm2").render(CHAT, add_generation_prompt=True)
+
+
+def test_render_file_object_with_messages_and_var(tmp_path, capsys):
+    """A file holding {"messages": [...]} works; --var sets a format variable."""
+    path = tmp_path / "chat.json"
+    path.write_text(json.dumps({"messages": CHAT}))
+    code, out, _ = run(["render", "-f", "llama-3.2", "--var", "date_string=26 Jul 2024", str(path)], capsys)
+    assert code == 0
+    assert "Today Date: 26 Jul 2024" in out
+
+
+def test_show_and_source(capsys):
+    """show prints the TOML declaration, source the generated code."""
+    code, out, _ = run(["show", "gemma-2"], capsys)
+    assert code == 0 and 'name = "gemma-2"' in out
+    code, out, _ = run(["source", "gemma-2"], capsys)
+    assert code == 0 and out == promptcraft.get_format("gemma-2").source
+
+
+def test_refusal_is_exit_1_without_traceback(capsys, monkeypatch):
+    """A refused conversation prints one error line and exits 1."""
+    chat = [{"role": "system", "content": "x"}, {"role": "user", "content": "y"}]
+    code, out, err = run(["render", "-f", "gemma-2"], capsys, json.dumps(chat), monkeypatch)
+    assert (code, out) == (1, "")
+    assert err.startswith("error: message 0 (system)") and "Traceback" not in err
+
+
+def test_usage_errors_are_exit_2(capsys, monkeypatch, tmp_path):
+    """Bad arguments and unreadable input exit 2."""
+    assert run(["render"], capsys)[0] == 2
+    assert run(["frobnicate"], capsys)[0] == 2
+    assert run(["render", "-f", "smollm2", str(tmp_path / "missing.json")], capsys)[0] == 2
+    code, _, err = run(["render", "-f", "smollm2"], capsys, "not json", monkeypatch)
+    assert code == 2 and "not valid JSON" in err
+    code, _, err = run(["render", "-f", "smollm2", "--var", "novalue"], capsys, "[]", monkeypatch)
+    assert code == 2
+
+
+def test_unknown_model_is_exit_1(capsys):
+    """An unknown model id exits 1 with suggestions."""
+    code, _, err = run(["render", "--model", "meta-llama/Llama-3.2-3B"], capsys)
+    assert code == 1 and "did you mean" in err
+
+
+def test_python_dash_m(tmp_path):
+    """python -m promptcraft works as the console script does."""
+    result = subprocess.run([sys.executable, "-m", "promptcraft", "render", "-f", "zephyr", "-g"],
+                            input=json.dumps(CHAT), capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "<|user|>\nHi</s>\n<|assistant|>\n"

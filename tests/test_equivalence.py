@@ -1,0 +1,112 @@
+"""Byte-for-byte equivalence with transformers' apply_chat_template, per corpus model.
+
+Every corpus template whose model a built-in format declares is checked on the
+public cases and on hypothesis-generated conversations. Equivalent means the
+same string, or both sides refuse.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+import promptcraft
+from conftest import require_corpus, require_transformers
+from hf_reference import CORPUS, PUBLIC_CASES, Refused, hf_render
+from strategies import conversations, flags
+
+EXAMPLES = int(os.environ.get("PROMPTCRAFT_EXAMPLES", "500"))
+PINNED_DATE = "05 Mar 2025"
+
+#: Known, documented divergences: (corpus stem, case id) -> reason. Listed in COMPATIBILITY.md.
+KNOWN_DIVERGENCES: dict = {}
+
+
+def corpus_pairs():
+    """(format name, corpus stem) for every corpus model served by a built-in format."""
+    if not CORPUS.is_dir():
+        return []
+    index = {}
+    for name in promptcraft.list_formats():
+        for model in promptcraft.get_format(name).models:
+            index[model] = name
+    pairs = []
+    for path in sorted(CORPUS.glob("*.json")):
+        model = json.loads(path.read_text(encoding="utf-8"))["model"]
+        if model in index and "--tool_use" not in path.stem:
+            pairs.append((index[model], path.stem))
+    return pairs
+
+
+PAIRS = corpus_pairs()
+IDS = [stem for _, stem in PAIRS]
+
+
+def outcome(render, *args, **kwargs):
+    try:
+        return render(*args, **kwargs)
+    except (Refused, promptcraft.PromptcraftError) as error:
+        return ("refused", type(error).__name__)
+
+
+def check(name, stem, messages, add_generation_prompt, continue_final_message):
+    fmt = promptcraft.get_format(name)
+    variables = {"date_string": PINNED_DATE} if "date_string" in fmt.variables else {}
+    opts = dict(add_generation_prompt=add_generation_prompt, continue_final_message=continue_final_message)
+    want = outcome(hf_render, stem, messages, **opts, **variables)
+    got = outcome(fmt.render, messages, **opts, **variables)
+    if isinstance(want, tuple) or isinstance(got, tuple):
+        assert isinstance(want, tuple) and isinstance(got, tuple), (
+            f"{stem}: one side refused: transformers={want!r} promptcraft={got!r} for {messages!r} {opts}"
+        )
+    else:
+        assert got == want, f"{stem}: {messages!r} {opts}"
+
+
+def test_corpus_pairs_found():
+    """The corpus is present and the built-in formats cover the core models."""
+    require_corpus()
+    stems = {stem for _, stem in PAIRS}
+    for needed in ("HuggingFaceTB--SmolLM2-135M-Instruct", "meta-llama--Llama-3.2-3B-Instruct",
+                   "google--gemma-2-2b-it", "mistralai--Mixtral-8x7B-Instruct-v0.1"):
+        assert needed in stems
+
+
+@pytest.mark.parametrize("name,stem", PAIRS, ids=IDS)
+def test_public_cases(name, stem):
+    """Every public case renders (or is refused) exactly as transformers does."""
+    require_corpus()
+    require_transformers()
+    cases = json.loads(PUBLIC_CASES.read_text(encoding="utf-8"))
+    assert cases, "no public cases"
+    for case in cases:
+        if (stem, case["id"]) in KNOWN_DIVERGENCES:
+            continue
+        check(name, stem, case["messages"], case["add_generation_prompt"], case["continue_final_message"])
+
+
+@pytest.mark.parametrize("name,stem", PAIRS, ids=IDS)
+def test_generated_conversations(name, stem):
+    """Hypothesis conversations (odd orders, whitespace, control tokens) match transformers."""
+    require_corpus()
+    require_transformers()
+
+    @settings(max_examples=EXAMPLES, deadline=None, derandomize=bool(os.environ.get("CI")),
+              suppress_health_check=[HealthCheck.too_slow])
+    @given(messages=conversations(), opts=flags)
+    def run(messages, opts):
+        check(name, stem, messages, *opts)
+
+    run()
+
+
+@pytest.mark.parametrize("name,stem", [p for p in PAIRS if p[0] in ("llama-3.2",)], ids=lambda p: str(p))
+def test_unpinned_date_matches_today(name, stem):
+    """Without date_string, the date is today's local date, as strftime_now gives it."""
+    require_corpus()
+    require_transformers()
+    messages = [{"role": "user", "content": "What day is it?"}]
+    assert promptcraft.get_format(name).render(messages) == hf_render(stem, messages)

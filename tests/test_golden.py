@@ -1,0 +1,67 @@
+"""Golden files: the prompt of every built-in format on fixed cases, and its generated source.
+
+A change in output or in generated code shows as a diff of these files.
+Regenerate with ``pytest tests/test_golden.py --update-golden`` and review the diff.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+
+import pytest
+
+import promptcraft
+
+HERE = pathlib.Path(__file__).parent
+GOLDEN = HERE / "golden"
+CASES = json.loads((GOLDEN / "cases.json").read_text(encoding="utf-8"))
+DATE = "26 Jul 2024"
+
+
+def render_cases(fmt) -> str:
+    blocks = []
+    for case in CASES:
+        variables = {n: DATE for n in fmt.variables}
+        try:
+            prompt = fmt.render(
+                case["messages"],
+                add_generation_prompt=case.get("add_generation_prompt", False),
+                continue_final_message=case.get("continue_final_message", False),
+                **variables,
+            )
+            body = prompt
+        except promptcraft.PromptcraftError as error:
+            body = f"!! {type(error).__name__}: {error}"
+        blocks.append(f"===== {case['id']} =====\n{body}\n")
+    return "".join(blocks)
+
+
+def compare(path: pathlib.Path, actual: str, update: bool) -> None:
+    if update:
+        path.write_text(actual, encoding="utf-8", newline="")
+        return
+    assert path.exists(), f"missing golden file {path}; run pytest --update-golden"
+    assert path.read_text(encoding="utf-8") == actual, f"{path} differs; review with --update-golden and git diff"
+
+
+def test_every_format_has_golden_files():
+    """No built-in format goes without golden files, and no golden file outlives its format."""
+    names = set(promptcraft.list_formats())
+    assert names, "no built-in formats found"
+    rendered = {p.stem for p in (GOLDEN / "render").glob("*.txt")}
+    sources = {p.name[: -len(".py.txt")] for p in (GOLDEN / "source").glob("*.py.txt")}
+    assert rendered == names
+    assert sources == names
+
+
+@pytest.mark.parametrize("name", promptcraft.list_formats())
+def test_rendered_prompts(name, update_golden):
+    """The fixed cases render exactly as recorded."""
+    compare(GOLDEN / "render" / f"{name}.txt", render_cases(promptcraft.get_format(name)), update_golden)
+
+
+@pytest.mark.parametrize("name", promptcraft.list_formats())
+def test_generated_source(name, update_golden):
+    """The generated renderer is exactly as recorded."""
+    compare(GOLDEN / "source" / f"{name}.py.txt", promptcraft.get_format(name).source, update_golden)
