@@ -16,6 +16,7 @@ from typing import Any
 from ._version import __version__
 from .errors import (
     ContinuationError,
+    ControlTokenError,
     ConversationError,
     FormatError,
     InvalidMessageError,
@@ -42,6 +43,7 @@ __all__ = [
     "InvalidMessageError",
     "RefusedError",
     "ContinuationError",
+    "ControlTokenError",
 ]
 
 
@@ -85,12 +87,12 @@ def loads_format(text: str, *, path: Any = None) -> "Format":
 
 
 def render(messages: Any, format: Any, *, add_generation_prompt: bool = False,
-           continue_final_message: bool = False, **variables: Any) -> str:
+           continue_final_message: bool = False, control_tokens: str = "keep", **variables: Any) -> str:
     """Render ``messages`` with ``format``: a built-in name, a path to a TOML file, or a ``Format``."""
     from .api import render as _render
 
     return _render(messages, format, add_generation_prompt=add_generation_prompt,
-                   continue_final_message=continue_final_message, **variables)
+                   continue_final_message=continue_final_message, control_tokens=control_tokens, **variables)
 
 
 def __getattr__(name: str) -> Any:

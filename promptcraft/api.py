@@ -45,9 +45,9 @@ def resolve_format(format: FormatLike) -> Format:
 
 
 def render(messages: Any, format: FormatLike, *, add_generation_prompt: bool = False,
-           continue_final_message: bool = False, **variables: Any) -> str:
+           continue_final_message: bool = False, control_tokens: str = "keep", **variables: Any) -> str:
     """Render ``messages`` with ``format`` (a built-in name, a TOML path or a ``Format``)."""
     return resolve_format(format).render(
         messages, add_generation_prompt=add_generation_prompt,
-        continue_final_message=continue_final_message, **variables,
+        continue_final_message=continue_final_message, control_tokens=control_tokens, **variables,
     )

@@ -14,6 +14,7 @@ from typing import Any, Callable, Dict, Mapping, Tuple
 from . import reference
 from .codegen import generate
 from .continuation import both_flags, continue_final
+from .control import Guard
 from .conversation import normalize
 from .model import FormatSpec
 from .variables import bad_variable, today, unknown_variables
@@ -50,6 +51,7 @@ def _helpers(spec: FormatSpec) -> Dict[str, Any]:
         "_refuse_system": _refuse_system,
         "_refuse_alternation": _refuse_alternation,
         "_refuse_role": _refuse_role,
+        "_guard": Guard(spec).apply,
     }
 
 

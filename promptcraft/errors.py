@@ -18,6 +18,7 @@ __all__ = [
     "InvalidMessageError",
     "RefusedError",
     "ContinuationError",
+    "ControlTokenError",
 ]
 
 
@@ -134,6 +135,18 @@ class RefusedError(ConversationError):
 
 class ContinuationError(ConversationError):
     """``continue_final_message`` cannot be honoured for this conversation."""
+
+
+class ControlTokenError(ConversationError):
+    """A message carries one of the format's control tokens and the policy is ``reject``.
+
+    ``token`` is the control string found in the message's content.
+    """
+
+    def __init__(self, reason: str, *, index: Optional[int] = None, role: Optional[str] = None,
+                 token: str = "") -> None:
+        super().__init__(reason, index=index, role=role)
+        self.token = token
 
 
 def _rebuild(cls: type, args: tuple, state: dict) -> BaseException:

@@ -52,13 +52,18 @@ class Format:
         """Declared variables and their defaults (``None``: today's date)."""
         return {v.name: v.default for v in self.spec.variables}
 
+    @property
+    def control_tokens(self) -> Tuple[str, ...]:
+        """The control strings the ``control_tokens`` policy looks for in content."""
+        return self.spec.control_tokens
+
     def render_many(self, conversations: Any, *, add_generation_prompt: bool = False,
-                    continue_final_message: bool = False, **variables: Any) -> list:
+                    continue_final_message: bool = False, control_tokens: str = "keep", **variables: Any) -> list:
         """Render each conversation with the same options; a list of prompts."""
         render = self.render
-        if continue_final_message or variables:
-            return [render(c, add_generation_prompt=add_generation_prompt,
-                           continue_final_message=continue_final_message, **variables) for c in conversations]
+        if continue_final_message or variables or control_tokens != "keep":
+            return [render(c, add_generation_prompt=add_generation_prompt, continue_final_message=continue_final_message,
+                           control_tokens=control_tokens, **variables) for c in conversations]
         return [render(c, add_generation_prompt=add_generation_prompt) for c in conversations]
 
     def __repr__(self) -> str:

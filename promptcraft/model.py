@@ -126,6 +126,19 @@ class Variable:
 
 
 @attrs.frozen
+class Control:
+    """The format's control strings (besides BOS and EOS) and how to escape them.
+
+    ``escapes`` maps a token to its replacement; a token without one is
+    escaped by inserting U+200B ZERO WIDTH SPACE after its first character,
+    which keeps it readable and stops a tokenizer from matching it.
+    """
+
+    tokens: Tuple[str, ...] = ()
+    escapes: Tuple[Tuple[str, str], ...] = ()
+
+
+@attrs.frozen
 class FormatSpec:
     """A whole validated format declaration."""
 
@@ -143,6 +156,13 @@ class FormatSpec:
     alternation: Optional[Alternation] = None
     generation: Generation = Generation()
     variables: Tuple[Variable, ...] = ()
+    control: Control = Control()
+
+    @property
+    def control_tokens(self) -> Tuple[str, ...]:
+        """Every control string: BOS, EOS and the declared ones, without repeats."""
+        found = [t for t in (self.bos, self.eos) if t] + list(self.control.tokens)
+        return tuple(dict.fromkeys(found))
 
     def role(self, name: str) -> Optional[Role]:
         """The declaration that writes messages of role ``name``."""

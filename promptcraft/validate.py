@@ -14,7 +14,7 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple
 from . import model
 from .errors import FormatError
 from .load import line_of
-from .model import Alternation, FormatSpec, Generation, Role, Slot, System, Text, Variable
+from .model import Alternation, Control, FormatSpec, Generation, Role, Slot, System, Text, Variable
 
 _NAME = re.compile(r"[a-z0-9][a-z0-9._-]*\Z")
 _MODEL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*\Z")
@@ -87,21 +87,23 @@ class Checker:
             )
         return value
 
-    def strings(self, raw: Mapping[str, Any], name: str, check: Optional[Callable[[str], Optional[str]]] = None) -> Tuple[str, ...]:
+    def strings(self, raw: Mapping[str, Any], name: str, check: Optional[Callable[[str], Optional[str]]] = None,
+                key: str = "") -> Tuple[str, ...]:
         if name not in raw:
             return ()
         value = raw[name]
+        full = f"{key}.{name}" if key else name
         if not isinstance(value, list):
-            raise self.fail(name, f"expected an array of strings, got {_type_name(value)}")
+            raise self.fail(full, f"expected an array of strings, got {_type_name(value)}")
         seen = set()
         for index, item in enumerate(value):
             if not isinstance(item, str):
-                raise self.fail(name, f"item {index}: expected a string, got {_type_name(item)}")
+                raise self.fail(full, f"item {index}: expected a string, got {_type_name(item)}")
             problem = check(item) if check else None
             if problem:
-                raise self.fail(name, f"item {index} ({item!r}): {problem}")
+                raise self.fail(full, f"item {index} ({item!r}): {problem}")
             if item in seen:
-                raise self.fail(name, f"item {index} ({item!r}) is listed twice")
+                raise self.fail(full, f"item {index} ({item!r}) is listed twice")
             seen.add(item)
         return tuple(value)
 
@@ -159,7 +161,7 @@ def _suggest(name: str, choices: Iterable[str]) -> str:
 
 
 _TOP = ("name", "description", "models", "stop", "start", "tokens", "variables", "system", "roles", "any_role",
-        "alternation", "generation")
+        "alternation", "generation", "control")
 _ROLE_KEYS = ("prefix", "suffix", "trim", "skip_empty", "drop", "refuse")
 _SYSTEM_KEYS = {
     "message": ("placement", "default"),
@@ -234,11 +236,13 @@ def build_spec(raw: Dict[str, Any], path: Optional[str], lines: Dict[str, int]) 
         otherwise=check.text(generation_raw, "generation", "otherwise"),
     )
 
+    control = _control(check, raw.get("control", {}))
+
     spec = FormatSpec(
         name=name, path=path, description=description, models=models, stop=stop,
         bos=check.tokens.get("bos"), eos=check.tokens.get("eos"), start=start, system=system,
         roles=tuple(roles), any_role=any_role, alternation=alternation, generation=generation,
-        variables=tuple(check.variables.values()),
+        variables=tuple(check.variables.values()), control=control,
     )
     _cross_checks(check, spec)
     return spec
@@ -293,6 +297,26 @@ def _system(check: Checker, decl: Any) -> System:
         fold=fold,
         refuse_message=refuse_message,
     )
+
+
+def _control(check: Checker, decl: Any) -> Control:
+    check.table(decl, "control", ("tokens", "escape"))
+    tokens = check.strings(decl, "tokens", lambda s: None if s else "a control token must not be empty", key="control")
+    known = tuple(dict.fromkeys([t for t in check.tokens.values()] + list(tokens)))
+    escapes = []
+    raw = decl.get("escape", {})
+    check.table(raw, "control.escape", tuple(raw) if isinstance(raw, dict) else ())
+    for token, replacement in raw.items():
+        key = f"control.escape.{token}"
+        if token not in known:
+            raise check.fail(key, f"{token!r} is not a control token of this format (tokens.bos, tokens.eos, control.tokens)")
+        if not isinstance(replacement, str):
+            raise check.fail(key, f"expected a string, got {_type_name(replacement)}")
+        inside = [t for t in known if t in replacement]
+        if inside:
+            raise check.fail(key, f"the replacement still contains the control token {inside[0]!r}")
+        escapes.append((token, replacement))
+    return Control(tokens=tokens, escapes=tuple(escapes))
 
 
 def _cross_checks(check: Checker, spec: FormatSpec) -> None:

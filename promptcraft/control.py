@@ -1,0 +1,77 @@
+"""The control-token policy: what to do when message content carries a format's own tokens.
+
+User text can contain ``<|im_end|>`` or ``[INST]`` and so forge turns
+(transformers#29279). ``keep`` (the default) writes content as given, byte
+identical to transformers; ``reject`` raises ``ControlTokenError`` naming the
+message and the token; ``escape`` replaces each token by its declared escape,
+by default the token with U+200B ZERO WIDTH SPACE after its first character.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List
+
+from .conversation import normalize
+from .errors import ControlTokenError, OptionsError
+from .model import FormatSpec
+
+POLICIES = ("keep", "reject", "escape")
+ZERO_WIDTH_SPACE = "\u200b"
+
+
+def default_escape(token: str) -> str:
+    return token[:1] + ZERO_WIDTH_SPACE + token[1:]
+
+
+class Guard:
+    """The compiled policy of one format: a pattern over its tokens and their escapes."""
+
+    def __init__(self, spec: FormatSpec) -> None:
+        self.spec = spec
+        self.tokens = spec.control_tokens
+        declared = dict(spec.control.escapes)
+        self.escapes: Dict[str, str] = {t: declared.get(t, default_escape(t)) for t in self.tokens}
+        self._pattern: Any = None
+
+    @property
+    def pattern(self) -> Any:
+        if self._pattern is None:
+            import regex
+
+            # Longest first, so that a token containing another is found whole.
+            alternatives = sorted(self.tokens, key=len, reverse=True)
+            self._pattern = regex.compile("|".join(regex.escape(t) for t in alternatives))
+        return self._pattern
+
+    def escape(self, text: str) -> str:
+        if not self.tokens:
+            return text
+        # An escape could, with its neighbours, spell a token again; repeat until none is left.
+        for _ in range(len(text) + 1):
+            escaped = self.pattern.sub(lambda m: self.escapes[m.group(0)], text)
+            if escaped == text or self.pattern.search(escaped) is None:
+                return escaped
+            text = escaped
+        return text  # pragma: no cover - each pass removes a match
+
+    def apply(self, messages: Any, policy: str) -> Any:
+        if policy not in POLICIES:
+            raise OptionsError(f"control_tokens must be one of {', '.join(map(repr, POLICIES))}, got {policy!r}")
+        if policy == "keep" or not self.tokens:
+            return messages
+        conversation = normalize(messages)
+        if policy == "reject":
+            for message in conversation:
+                found = self.pattern.search(message.content)
+                if found:
+                    raise ControlTokenError(
+                        f"content contains the control token {found.group(0)!r} of format {self.spec.name!r} "
+                        f"at character {found.start()}",
+                        index=message.index, role=message.role, token=found.group(0),
+                    )
+            return messages
+        guarded: List[Any] = list(messages)
+        for message in conversation:
+            if self.pattern.search(message.content):
+                guarded[message.index] = {**messages[message.index], "content": self.escape(message.content)}
+        return guarded
