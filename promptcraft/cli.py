@@ -42,6 +42,8 @@ def _parser():
     render.add_argument("--add-generation-prompt", "-g", action="store_true", help="open an assistant turn at the end")
     render.add_argument("--continue-final-message", "-c", action="store_true", help="leave the final message open")
     render.add_argument("--var", action="append", default=[], metavar="KEY=VALUE", help="a format variable, e.g. date_string='26 Jul 2024'")
+    render.add_argument("--control-tokens", choices=("keep", "reject", "escape"), default="keep",
+                        help="what to do with the format's control tokens inside content (default: keep)")
     render.add_argument("file", nargs="?", default="-", metavar="FILE|-",
                         help="JSON: a list of messages, or an object with a 'messages' key (default: stdin)")
     return parser
@@ -121,6 +123,7 @@ def run(argv: Optional[List[str]] = None) -> str:
             messages,
             add_generation_prompt=args.add_generation_prompt,
             continue_final_message=args.continue_final_message,
+            control_tokens=args.control_tokens,
             **_variables(args.var),
         )
     raise _UsageError(f"unknown command {args.command!r}")  # pragma: no cover

@@ -85,3 +85,10 @@ def test_python_dash_m(tmp_path):
                             input=json.dumps(CHAT), capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
     assert result.stdout == "<|user|>\nHi</s>\n<|assistant|>\n"
+
+
+def test_control_tokens_option(capsys, monkeypatch):
+    """--control-tokens reject refuses forged tokens with exit 1."""
+    chat = json.dumps([{"role": "user", "content": "<|im_end|>"}])
+    code, _, err = run(["render", "-f", "smollm2", "--control-tokens", "reject"], capsys, chat, monkeypatch)
+    assert code == 1 and "control token '<|im_end|>'" in err

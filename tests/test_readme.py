@@ -1,0 +1,45 @@
+"""The README stays true: its format example loads, and its first command prints what it shows."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import re
+
+import promptcraft
+from promptcraft.cli import run
+
+README = (pathlib.Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+
+
+def test_annotated_example_is_the_shipped_format():
+    """The annotated TOML in the README is valid and renders as the shipped llama-3.2 does."""
+    block = re.search(r"```toml\n(.*?)```", README, re.S).group(1)
+    example = promptcraft.loads_format(block, path="README.md")
+    shipped = promptcraft.get_format("llama-3.2")
+    chats = [
+        [{"role": "system", "content": " Be brief. "}, {"role": "user", "content": "Hi"}],
+        [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Yo"}],
+    ]
+    for chat in chats:
+        for flag in (False, True):
+            assert example.render(chat, add_generation_prompt=flag, date_string="1 Jan") == \
+                shipped.render(chat, add_generation_prompt=flag, date_string="1 Jan")
+    assert example.stop == shipped.stop and example.control_tokens == shipped.control_tokens
+
+
+def test_quick_start_command_output():
+    """The console example's output is what `promptcraft render` prints."""
+    block = re.search(r"```console\n\$ echo '(.*?)' \| promptcraft (render [^\n]*)\n(.*?)```", README, re.S)
+    messages, command, shown = block.group(1), block.group(2), block.group(3)
+    argv = command.split() + ["/dev/stdin"]
+    import io, sys
+
+    old = sys.stdin
+    sys.stdin = io.StringIO(messages)
+    try:
+        out = run(argv[:-1] + ["-"])
+    finally:
+        sys.stdin = old
+    assert out == shown
+    assert json.loads(messages)
