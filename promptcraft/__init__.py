@@ -11,7 +11,11 @@ imported when a format is first loaded.
 
 from __future__ import annotations
 
-from typing import Any
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # keep `import promptcraft` free of typing
+    from typing import Any
+
+    from .format import Format
 
 from ._version import __version__
 from .errors import (

@@ -7,7 +7,9 @@ constructor arguments in ``args`` order through ``__reduce__``.
 
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs milliseconds at import; annotations are strings here
+    from typing import Any, Optional, Sequence
 
 __all__ = [
     "PromptcraftError",
