@@ -270,10 +270,15 @@ def _write_role(w: Writer, role: Role, name: Optional[str], index: str, scope: d
     if role.refuse is not None:
         w.line(f"raise _refuse_role(messages, {index})")
         return
-    if role.drop:
-        w.line("if not isinstance(content, str):")
+    # The catch-all branch sees any role value; unless the role is written (where the
+    # join rejects a non-string), check it here so that malformed input reaches the fallback.
+    role_unchecked = name is None and (role.drop or "role" not in role.prefix.names + role.suffix.names)
+    if role.drop or role_unchecked:
+        checks = (["content"] if role.drop else []) + (["role"] if role_unchecked else [])
+        w.line(f"if {' or '.join(f'not isinstance({c}, str)' for c in checks)}:")
         with w.indent():
             w.line("raise TypeError")
+    if role.drop:
         return
     parts = _role_parts(role, name, Code(f"content{_TRIM_CALL[role.trim]}"), scope)
     if role.skip_empty:
