@@ -40,8 +40,16 @@ def _helpers(spec: FormatSpec) -> Dict[str, Any]:
         message = normalize(messages)[index]
         return reference.refuse_role(spec, message, spec.role(message.role))
 
+    def _refuse_content(messages: Any, index: int) -> Exception:
+        message = normalize(messages)[index]
+        role = spec.role(message.role)
+        assert role is not None
+        needle = next(n for n in role.refuse_containing if n in message.content)
+        return reference.refuse_containing(spec, message, role, needle)
+
     return {
         "__name__": f"promptcraft.formats.{spec.name}",
+        "_refuse_content": _refuse_content,
         "_fallback": _fallback,
         "_continue": continue_final,
         "_both_flags": both_flags,

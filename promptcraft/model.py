@@ -13,7 +13,11 @@ from typing import Optional, Tuple, Union
 import attrs
 
 TRIMS = ("none", "both", "left", "right")
-PLACEMENTS = ("message", "block", "fold_first", "refuse")
+PLACEMENTS = ("message", "block", "fold_first", "fold_last", "hoist", "refuse")
+DEFAULT_WHEN = ("first_not_system", "no_system")
+FOLD_ORDERS = ("fold_then_trim", "trim_then_fold")
+KEEPS = ("after_last", "after_first")
+SCOPES = ("history", "all")
 
 
 @attrs.frozen
@@ -56,13 +60,36 @@ EMPTY = Text(())
 
 
 @attrs.frozen
+class Reasoning:
+    """Cutting reasoning out of a role's content, as reasoning models' templates do.
+
+    Where ``marker`` occurs (or always, with ``always``), the content becomes the
+    text after its last occurrence (``keep = "after_last"``) or after its first
+    (``"after_first"``), then loses leading ``lstrip`` characters. ``scope``:
+    ``history`` applies to every message but the conversation's final one,
+    ``all`` to every message.
+    """
+
+    marker: str = "</think>"
+    keep: str = "after_last"
+    lstrip: str = ""
+    scope: str = "history"
+    always: bool = False
+
+
+@attrs.frozen
 class Role:
     """How messages of one role are written.
 
     ``name`` is the role, or ``"*"`` for the declaration that serves every
     role not listed (its strings may use ``{role}``). A ``refuse`` message
     makes the role an error; ``drop`` writes nothing for it (what the official
-    template does); ``skip_empty`` writes nothing when the content is empty.
+    template does); ``skip_empty`` writes nothing when the content is empty and
+    ``when_empty`` writes that text instead of the whole message. The final
+    message of the conversation ends with ``final_suffix`` (without a
+    generation prompt) or ``final_suffix_with_prompt`` (with one) when they are
+    declared; ``prefix_after`` picks the prefix by the role written just
+    before; ``refuse_containing`` refuses content holding any of its strings.
     """
 
     name: str
@@ -72,6 +99,13 @@ class Role:
     skip_empty: bool = False
     drop: bool = False
     refuse: Optional[str] = None
+    when_empty: Optional[Text] = None
+    final_suffix: Optional[Text] = None
+    final_suffix_with_prompt: Optional[Text] = None
+    prefix_after: Tuple[Tuple[str, Text], ...] = ()
+    strip_reasoning: Optional[Reasoning] = None
+    refuse_containing: Tuple[str, ...] = ()
+    refuse_containing_message: Optional[str] = None
 
 
 @attrs.frozen
@@ -80,19 +114,36 @@ class System:
 
     ``message``: it stays in the conversation and is written by its role.
     ``block``: it is taken out and written once, between ``prefix`` and
-    ``suffix``, before the other messages. ``fold_first``: it is taken out and
-    merged into the first remaining message through ``fold``. ``refuse``: it
-    is an error, with ``refuse_message``. ``default`` is the text used when
-    the conversation does not start with a system message (``None``: nothing).
+    ``suffix``, before the other messages. ``fold_first`` / ``fold_last``: it is
+    taken out and merged through ``fold`` into the first remaining message, or
+    into the final one when that is a user message (else it is discarded, as
+    the templates do). ``hoist``: every system message, wherever it is, is
+    taken out; the ``select``-ed ones, trimmed and each after ``item_prefix``,
+    are joined with ``join`` and written between ``prefix`` and ``suffix``.
+    ``refuse``: it is an error, with ``refuse_message``. ``default`` is the
+    text used when ``default_when`` says the conversation has no system
+    message. ``leading_roles`` are the roles that count as a leading system
+    message; ``skip_empty`` takes out an empty one without writing anything;
+    ``keep_empty`` leaves an empty one in the conversation instead; ``wrap``
+    surrounds the caller's text (not the default).
     """
 
     placement: str = "message"
-    default: Optional[str] = None
+    default: Optional[Text] = None
+    default_when: str = "first_not_system"
     prefix: Text = EMPTY
     suffix: Text = EMPTY
     trim: str = "none"
     fold: Optional[Text] = None
+    fold_order: str = "fold_then_trim"
     refuse_message: Optional[str] = None
+    leading_roles: Tuple[str, ...] = ("system",)
+    skip_empty: bool = False
+    keep_empty: bool = False
+    wrap: Optional[Text] = None
+    select: str = "all"
+    join: str = ""
+    item_prefix: Text = EMPTY
 
 
 @attrs.frozen
@@ -106,10 +157,23 @@ class Alternation:
 @attrs.frozen
 class Generation:
     """Text written after the messages: ``prompt`` with
-    ``add_generation_prompt``, ``otherwise`` without it."""
+    ``add_generation_prompt``, ``otherwise`` without it; ``prompt_after`` and
+    ``otherwise_after`` replace them by the role of the last message written.
+    With ``require_body``, no prompt when no message was left to write."""
 
     prompt: Text = EMPTY
     otherwise: Text = EMPTY
+    prompt_after: Tuple[Tuple[str, Text], ...] = ()
+    otherwise_after: Tuple[Tuple[str, Text], ...] = ()
+    require_body: bool = False
+
+    def text(self, add_generation_prompt: bool, last_role: Optional[str], body: bool) -> Text:
+        """What to write at the end, given the flag, the last written role and whether any message remained."""
+        if add_generation_prompt:
+            if self.require_body and not body:
+                return EMPTY
+            return dict(self.prompt_after).get(last_role, self.prompt) if last_role is not None else self.prompt
+        return dict(self.otherwise_after).get(last_role, self.otherwise) if last_role is not None else self.otherwise
 
 
 @attrs.frozen
@@ -150,6 +214,7 @@ class FormatSpec:
     bos: Optional[str] = None
     eos: Optional[str] = None
     start: Text = EMPTY
+    start_when_first: Tuple[str, ...] = ()
     system: System = System()
     roles: Tuple[Role, ...] = ()
     any_role: Optional[Role] = None

@@ -12,7 +12,9 @@ from typing import Any, Dict, List, Mapping, Optional
 
 from .conversation import Message, normalize
 from .errors import RefusedError
-from .model import FormatSpec, Role, Text
+import attrs
+
+from .model import FormatSpec, Reasoning, Role, Text
 from .variables import resolve
 
 
@@ -56,6 +58,26 @@ def refuse_role(spec: FormatSpec, message: Message, role: Optional[Role]) -> Ref
     )
 
 
+def refuse_containing(spec: FormatSpec, message: Message, role: Role, found: str) -> RefusedError:
+    text = role.refuse_containing_message or f"content must not contain {found!r}"
+    return RefusedError(
+        f"format {spec.name!r} refuses this content: {text}",
+        index=message.index, role=message.role, rule="content", template_message=text,
+    )
+
+
+def strip_reasoning(content: str, rule: Reasoning) -> str:
+    """The part of ``content`` that ``rule`` keeps (see ``Reasoning``)."""
+    if rule.marker in content:
+        if rule.keep == "after_first":
+            content = content.split(rule.marker, 1)[1]
+        else:
+            content = content.split(rule.marker)[-1]
+    elif not rule.always:
+        return content
+    return content.lstrip(rule.lstrip) if rule.lstrip else content
+
+
 def render(
     spec: FormatSpec,
     messages: Any,
@@ -66,26 +88,59 @@ def render(
     conversation = normalize(messages)
     values: Dict[str, Any] = resolve(spec, variables or {})
     system = spec.system
-    out: List[str] = [spec.start.fill(values)]
-
-    rest = conversation
-    system_text: Optional[str] = None
     first = conversation[0]
-    if first.role == "system" and system.placement != "message":
+    final_index = len(conversation) - 1
+
+    out: List[str] = []
+    if not spec.start_when_first or first.role in spec.start_when_first:
+        out.append(spec.start.fill(values))
+
+    body = conversation
+    system_text: Optional[str] = None
+    if system.placement == "hoist":
+        found = [trim(m.content, system.trim) for m in conversation if m.role in system.leading_roles]
+        if system.select == "last":
+            found = found[-1:]
+        body = [m for m in conversation if m.role not in system.leading_roles]
+        item = system.item_prefix.fill(values)
+        out.append(system.prefix.fill(values) + system.join.join(item + text for text in found)
+                   + system.suffix.fill(values))
+    elif first.role in system.leading_roles and system.placement != "message":
         if system.placement == "refuse":
             raise refuse_system(spec, first)
-        system_text = trim(first.content, system.trim)
-        rest = conversation[1:]
-    elif first.role != "system":
-        system_text = system.default
+        if system.keep_empty and first.content == "":
+            # An empty leading system message is not taken out: its role writes it where it is.
+            system_text = system.default.fill(values) if system.default is not None else None
+        else:
+            body = conversation[1:]
+            if not (system.skip_empty and first.content == ""):
+                system_text = trim(first.content, system.trim)
+                if system.wrap is not None:
+                    system_text = system.wrap.fill({**values, "system": system_text})
+    elif system.default is not None:
+        if system.default_when == "no_system":
+            missing = all(m.role not in system.leading_roles for m in conversation)
+        else:
+            missing = first.role not in system.leading_roles
+        if missing:
+            system_text = system.default.fill(values)
 
     if system_text is not None:
         if system.placement == "block":
             out.append(system.prefix.fill(values) + system_text + system.suffix.fill(values))
         elif system.placement == "message":
-            out.append(_write(spec.role("system"), "system", system_text, values))
+            writer = spec.role(system.leading_roles[0])
+            out.append(_write(writer, system.leading_roles[0], system_text, values, False, add_generation_prompt, None))
 
-    for position, message in enumerate(rest):
+    fold_target = None
+    if system_text is not None and body:
+        if system.placement == "fold_first":
+            fold_target = body[0].index
+        elif system.placement == "fold_last" and body[-1].role == "user":
+            fold_target = body[-1].index
+
+    previous: Optional[str] = None
+    for position, message in enumerate(body):
         if spec.alternation is not None and (message.role == "user") != (position % 2 == 0):
             raise refuse_alternation(spec, message, position)
         role = spec.role(message.role)
@@ -94,22 +149,43 @@ def render(
         if role.drop:
             continue
         content = message.content
-        if position == 0 and system.placement == "fold_first" and system_text is not None:
-            assert system.fold is not None
+        for needle in role.refuse_containing:
+            if needle in content:
+                raise refuse_containing(spec, message, role, needle)
+        final = message.index == final_index
+        if role.strip_reasoning is not None and (role.strip_reasoning.scope == "all" or not final):
+            content = strip_reasoning(content, role.strip_reasoning)
+        if message.index == fold_target:
+            assert system.fold is not None and system_text is not None
+            if system.fold_order == "trim_then_fold":
+                content = trim(content, role.trim)
+                role = attrs.evolve(role, trim="none")
             content = system.fold.fill({**values, "system": system_text, "content": content})
-        out.append(_write(role, message.role, content, values))
+        written = _write(role, message.role, content, values, final, add_generation_prompt, previous)
+        out.append(written)
+        previous = message.role
 
-    generation = spec.generation.prompt if add_generation_prompt else spec.generation.otherwise
-    out.append(generation.fill(values))
+    out.append(spec.generation.text(add_generation_prompt, previous, bool(body)).fill(values))
     return "".join(out)
 
 
-def _write(role: Optional[Role], name: str, content: str, values: Dict[str, Any]) -> str:
+def _write(role: Optional[Role], name: str, content: str, values: Dict[str, Any], final: bool,
+           add_generation_prompt: bool, previous: Optional[str]) -> str:
     assert role is not None
-    if role.skip_empty and content == "":
-        return ""
     scope = {**values, "role": name}
-    return role.prefix.fill(scope) + trim(content, role.trim) + role.suffix.fill(scope)
+    content = trim(content, role.trim)
+    if content == "":
+        if role.skip_empty:
+            return ""
+        if role.when_empty is not None:
+            return role.when_empty.fill(scope)
+    prefix = dict(role.prefix_after).get(previous, role.prefix) if previous is not None else role.prefix
+    suffix = role.suffix
+    if final:
+        chosen = role.final_suffix_with_prompt if add_generation_prompt else role.final_suffix
+        if chosen is not None:
+            suffix = chosen
+    return prefix.fill(scope) + content + suffix.fill(scope)
 
 
 def fill(text: Text, values: Dict[str, Any]) -> str:

@@ -14,7 +14,7 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple
 from . import model
 from .errors import FormatError
 from .load import line_of
-from .model import Alternation, Control, FormatSpec, Generation, Role, Slot, System, Text, Variable
+from .model import Alternation, Control, FormatSpec, Generation, Reasoning, Role, Slot, System, Text, Variable
 
 _NAME = re.compile(r"[a-z0-9][a-z0-9._-]*\Z")
 _MODEL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*\Z")
@@ -112,6 +112,13 @@ class Checker:
         full = f"{key}.{name}" if key else name
         return self.parse_text(default if value is None else value, full, slots)
 
+    def by_role(self, raw: Mapping[str, Any], key: str, name: str, slots: Tuple[str, ...]) -> Tuple[Tuple[str, Text], ...]:
+        """A table of role name -> text, e.g. ``prompt_after = {assistant = ""}``."""
+        if name not in raw:
+            return ()
+        table = self.table(raw[name], f"{key}.{name}", tuple(raw[name]) if isinstance(raw[name], dict) else ())
+        return tuple((role, self.text(table, f"{key}.{name}", role, slots)) for role in table)
+
     def parse_text(self, value: str, key: str, slots: Tuple[str, ...]) -> Text:
         """Split ``value`` at ``{name}`` placeholders; ``{{`` and ``}}`` are literal braces."""
         pieces: List[Any] = []
@@ -160,14 +167,19 @@ def _suggest(name: str, choices: Iterable[str]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
-_TOP = ("name", "description", "models", "stop", "start", "tokens", "variables", "system", "roles", "any_role",
+_TOP = ("name", "description", "models", "stop", "start", "start_when_first", "tokens", "variables", "system", "roles", "any_role",
         "alternation", "generation", "control")
-_ROLE_KEYS = ("prefix", "suffix", "trim", "skip_empty", "drop", "refuse")
+_ROLE_KEYS = ("prefix", "suffix", "trim", "skip_empty", "drop", "refuse", "when_empty", "final_suffix",
+              "final_suffix_with_prompt", "prefix_after", "strip_reasoning", "refuse_containing",
+              "refuse_containing_message")
+_TAKEN_OUT = ("default", "default_when", "trim", "leading_roles", "skip_empty", "keep_empty", "wrap")
 _SYSTEM_KEYS = {
-    "message": ("placement", "default"),
-    "block": ("placement", "default", "prefix", "suffix", "trim"),
-    "fold_first": ("placement", "default", "fold", "trim"),
-    "refuse": ("placement", "message"),
+    "message": ("placement", "default", "default_when", "leading_roles"),
+    "block": ("placement", "prefix", "suffix") + _TAKEN_OUT,
+    "fold_first": ("placement", "fold", "fold_order") + _TAKEN_OUT,
+    "fold_last": ("placement", "fold", "fold_order") + _TAKEN_OUT,
+    "hoist": ("placement", "prefix", "suffix", "trim", "select", "join", "item_prefix", "leading_roles"),
+    "refuse": ("placement", "message", "leading_roles"),
 }
 
 
@@ -214,6 +226,7 @@ def build_spec(raw: Dict[str, Any], path: Optional[str], lines: Dict[str, int]) 
         check.variables[var_name] = Variable(var_name, default=default, strftime=strftime)
 
     start = check.text(raw, "", "start")
+    start_when_first = check.strings(raw, "start_when_first")
     system = _system(check, raw.get("system", {}))
     roles = []
     for role_name, decl in check.table(raw.get("roles", {}), "roles", tuple(raw.get("roles", {}))).items():
@@ -230,17 +243,22 @@ def build_spec(raw: Dict[str, Any], path: Optional[str], lines: Dict[str, int]) 
             raise check.fail("alternation", "missing required key 'message' (the refusal text)")
         alternation = Alternation(message)
 
-    generation_raw = check.table(raw.get("generation", {}), "generation", ("prompt", "otherwise"))
+    generation_raw = check.table(raw.get("generation", {}), "generation",
+                                 ("prompt", "otherwise", "prompt_after", "otherwise_after", "require_body"))
     generation = Generation(
         prompt=check.text(generation_raw, "generation", "prompt"),
         otherwise=check.text(generation_raw, "generation", "otherwise"),
+        prompt_after=check.by_role(generation_raw, "generation", "prompt_after", ()),
+        otherwise_after=check.by_role(generation_raw, "generation", "otherwise_after", ()),
+        require_body=check.boolean(generation_raw, "generation", "require_body"),
     )
 
     control = _control(check, raw.get("control", {}))
 
     spec = FormatSpec(
         name=name, path=path, description=description, models=models, stop=stop,
-        bos=check.tokens.get("bos"), eos=check.tokens.get("eos"), start=start, system=system,
+        bos=check.tokens.get("bos"), eos=check.tokens.get("eos"), start=start, start_when_first=start_when_first,
+        system=system,
         roles=tuple(roles), any_role=any_role, alternation=alternation, generation=generation,
         variables=tuple(check.variables.values()), control=control,
     )
@@ -251,6 +269,20 @@ def build_spec(raw: Dict[str, Any], path: Optional[str], lines: Dict[str, int]) 
 def _role(check: Checker, decl: Any, key: str, name: str) -> Role:
     check.table(decl, key, _ROLE_KEYS)
     slots = ("role",)
+    when_empty = check.text(decl, key, "when_empty", slots) if "when_empty" in decl else None
+    final_suffix = check.text(decl, key, "final_suffix", slots) if "final_suffix" in decl else None
+    final_with = check.text(decl, key, "final_suffix_with_prompt", slots) if "final_suffix_with_prompt" in decl else None
+    reasoning = None
+    if "strip_reasoning" in decl:
+        rkey = f"{key}.strip_reasoning"
+        table = check.table(decl["strip_reasoning"], rkey, ("marker", "keep", "lstrip", "scope", "always"))
+        reasoning = Reasoning(
+            marker=check.string(table, rkey, "marker", "</think>", empty=False),
+            keep=check.choice(table, rkey, "keep", model.KEEPS, "after_last"),
+            lstrip=check.string(table, rkey, "lstrip", ""),
+            scope=check.choice(table, rkey, "scope", model.SCOPES, "history"),
+            always=check.boolean(table, rkey, "always"),
+        )
     role = Role(
         name=name,
         prefix=check.text(decl, key, "prefix", slots),
@@ -259,26 +291,38 @@ def _role(check: Checker, decl: Any, key: str, name: str) -> Role:
         skip_empty=check.boolean(decl, key, "skip_empty"),
         drop=check.boolean(decl, key, "drop"),
         refuse=check.string(decl, key, "refuse", empty=False),
+        when_empty=when_empty,
+        final_suffix=final_suffix,
+        final_suffix_with_prompt=final_with,
+        prefix_after=check.by_role(decl, key, "prefix_after", slots),
+        strip_reasoning=reasoning,
+        refuse_containing=check.strings(decl, "refuse_containing", lambda s: None if s else "must not be empty", key=key),
+        refuse_containing_message=check.string(decl, key, "refuse_containing_message", empty=False),
     )
     if role.drop or role.refuse is not None:
         which = "drop" if role.drop else "refuse"
         extra = [k for k in decl if k not in (which,)]
         if extra:
             raise check.fail(f"{key}.{extra[0]}", f"conflicts with '{which}': a {'dropped' if role.drop else 'refused'} role writes nothing")
+    if role.skip_empty and role.when_empty is not None:
+        raise check.fail(f"{key}.when_empty", "conflicts with 'skip_empty' (which is when_empty = \"\")")
+    if role.refuse_containing_message is not None and not role.refuse_containing:
+        raise check.fail(f"{key}.refuse_containing_message", "needs 'refuse_containing'")
     return role
 
 
 def _system(check: Checker, decl: Any) -> System:
-    check.table(decl, "system", ("placement", "default", "prefix", "suffix", "trim", "fold", "message"))
+    known = sorted({k for keys in _SYSTEM_KEYS.values() for k in keys})
+    check.table(decl, "system", known)
     placement = check.choice(decl, "system", "placement", model.PLACEMENTS, "message")
     allowed = _SYSTEM_KEYS[placement]
     for key in decl:
         if key not in allowed:
             raise check.fail(f"system.{key}", f"not used with placement = {placement!r} (it takes: {', '.join(allowed[1:])})")
     fold = None
-    if placement == "fold_first":
+    if placement in ("fold_first", "fold_last"):
         if "fold" not in decl:
-            raise check.fail("system", "placement = 'fold_first' needs 'fold', e.g. \"{system}\\n\\n{content}\"")
+            raise check.fail("system", f"placement = {placement!r} needs 'fold', e.g. \"{{system}}\\n\\n{{content}}\"")
         fold = check.text(decl, "system", "fold", ("system", "content"))
         for needed in ("system", "content"):
             if needed not in fold.names:
@@ -288,15 +332,31 @@ def _system(check: Checker, decl: Any) -> System:
         refuse_message = check.string(decl, "system", "message", empty=False)
         if refuse_message is None:
             raise check.fail("system", "placement = 'refuse' needs 'message' (the refusal text)")
-    return System(
+    leading = check.strings(decl, "leading_roles", key="system") or ("system",)
+    wrap = check.text(decl, "system", "wrap", ("system",)) if "wrap" in decl else None
+    if wrap is not None and "system" not in wrap.names:
+        raise check.fail("system.wrap", "must contain {system}")
+    system = System(
         placement=placement,
-        default=check.string(decl, "system", "default"),
+        default=check.text(decl, "system", "default") if "default" in decl else None,
+        default_when=check.choice(decl, "system", "default_when", model.DEFAULT_WHEN, "first_not_system"),
         prefix=check.text(decl, "system", "prefix"),
         suffix=check.text(decl, "system", "suffix"),
         trim=check.choice(decl, "system", "trim", model.TRIMS, "none"),
         fold=fold,
+        fold_order=check.choice(decl, "system", "fold_order", model.FOLD_ORDERS, "fold_then_trim"),
         refuse_message=refuse_message,
+        leading_roles=leading,
+        skip_empty=check.boolean(decl, "system", "skip_empty"),
+        keep_empty=check.boolean(decl, "system", "keep_empty"),
+        wrap=wrap,
+        select=check.choice(decl, "system", "select", ("all", "last"), "all"),
+        join=check.string(decl, "system", "join", ""),
+        item_prefix=check.text(decl, "system", "item_prefix"),
     )
+    if system.skip_empty and system.keep_empty:
+        raise check.fail("system.keep_empty", "conflicts with 'skip_empty': an empty system message is either left out or kept")
+    return system
 
 
 def _control(check: Checker, decl: Any) -> Control:
@@ -323,7 +383,7 @@ def _cross_checks(check: Checker, spec: FormatSpec) -> None:
     if not spec.roles and spec.any_role is None:
         raise check.fail("roles", "declare at least one role under [roles.NAME] or an [any_role]")
     if spec.system.placement == "message" and spec.system.default is not None:
-        writer = spec.role("system")
+        writer = spec.role(spec.system.leading_roles[0])
         if writer is None or writer.drop or writer.refuse is not None:
             raise check.fail("system.default", "placement = 'message' writes the default as a system message, "
                              "but no role declaration writes 'system'")

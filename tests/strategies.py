@@ -77,57 +77,84 @@ def template_text(draw, slots=()):
 
 @st.composite
 def format_toml(draw) -> str:
-    """A random but valid format declaration."""
-    lines = ['name = "random"']
+    """A random but valid format declaration, using every mechanism of the schema."""
     has_bos = draw(st.booleans())
     has_eos = draw(st.booleans())
     tokens = (["bos"] if has_bos else []) + (["eos"] if has_eos else [])
     variables = draw(st.lists(st.sampled_from(["date_string", "today", "flavour"]), unique=True, max_size=2))
     base = tuple(tokens) + tuple(variables)
-    start = draw(template_text(base))
-    lines.append(f"start = {toml_string(start)}")
-    used = set(n for n in variables if "{" + n + "}" in start)
+    used: set = set()
+
+    def text(slots=()):
+        value = draw(template_text(base + tuple(slots)))
+        used.update(n for n in variables if "{" + n + "}" in value)
+        return value
+
+    def line(key, value):
+        return f"{key} = {toml_string(value)}"
+
+    lines = ['name = "random"', line("start", text())]
+    if draw(st.integers(0, 4)) == 0:
+        lines.append(f"start_when_first = {json_list(draw(st.lists(st.sampled_from(ROLE_NAMES), min_size=1, max_size=2, unique=True)))}")
     tables = []
     if tokens:
         tables.append("[tokens]")
         if has_bos:
-            tables.append(f"bos = {toml_string(draw(_fragment.filter(bool)))}")
+            tables.append(line("bos", draw(_fragment.filter(bool))))
         if has_eos:
-            tables.append(f"eos = {toml_string(draw(_fragment.filter(bool)))}")
+            tables.append(line("eos", draw(_fragment.filter(bool))))
 
-    placement = draw(st.sampled_from(["message", "block", "fold_first", "refuse"]))
-    system = ["[system]", f'placement = "{placement}"']
+    placement = draw(st.sampled_from(["message", "block", "fold_first", "fold_last", "hoist", "refuse"]))
     trims = ["none", "both", "left", "right"]
-    default = draw(st.none() | st.sampled_from(["", " sys ", "Be nice.", "{braces}"]))
-    if placement == "block":
-        for key in ("prefix", "suffix"):
-            text = draw(template_text(base))
-            used.update(n for n in variables if "{" + n + "}" in text)
-            system.append(f"{key} = {toml_string(text)}")
+    system = ["[system]", f'placement = "{placement}"']
+    leading = ["system"]
+    if draw(st.integers(0, 4)) == 0:
+        leading = ["system", "developer"]
+        system.append('leading_roles = ["system", "developer"]')
+    default = draw(st.none() | st.sampled_from(["", " sys ", "Be nice.", "{{braces}}"]))
+    if placement not in ("message", "block", "fold_first", "fold_last"):
+        default = None
+    if default is not None and variables and draw(st.booleans()):
+        default += "{" + variables[0] + "}"
+        used.add(variables[0])
+    if default is not None:
+        system.append(line("default", default))
+        system.append(f'default_when = "{draw(st.sampled_from(["first_not_system", "no_system"]))}"')
+    if placement in ("block", "hoist"):
+        system.append(line("prefix", text()))
+        system.append(line("suffix", text()))
+    if placement in ("block", "fold_first", "fold_last", "hoist"):
         system.append(f'trim = "{draw(st.sampled_from(trims))}"')
-        if default is not None:
-            system.append(f"default = {toml_string(default)}")
-    elif placement == "fold_first":
-        fold = draw(template_text(base)) + "{system}" + draw(template_text(base)) + "{content}" + draw(template_text(base))
+    if placement in ("block", "fold_first", "fold_last"):
+        empty = draw(st.sampled_from([None, "skip_empty", "keep_empty"]))
+        if empty:
+            system.append(f"{empty} = true")
         if draw(st.booleans()):
-            fold = draw(template_text(base)) + "{content}" + draw(template_text(base)) + "{system}"
-        used.update(n for n in variables if "{" + n + "}" in fold)
-        system.append(f"fold = {toml_string(fold)}")
-        system.append(f'trim = "{draw(st.sampled_from(trims))}"')
-        if default is not None:
-            system.append(f"default = {toml_string(default)}")
-    elif placement == "refuse":
+            system.append(line("wrap", text() + "{system}" + text()))
+    if placement in ("fold_first", "fold_last"):
+        parts = [text(), "{system}", text(), "{content}", text()]
+        if draw(st.booleans()):
+            parts[1], parts[3] = parts[3], parts[1]
+        system.append(line("fold", "".join(parts)))
+        system.append(f'fold_order = "{draw(st.sampled_from(["fold_then_trim", "trim_then_fold"]))}"')
+    if placement == "hoist":
+        system.append(f'select = "{draw(st.sampled_from(["all", "last"]))}"')
+        system.append(line("join", draw(st.sampled_from(JOINS))))
+        system.append(line("item_prefix", text()))
+    if placement == "refuse":
         system.append('message = "no system"')
+    system.append("")
 
     role_tables = []
-    declared = draw(st.lists(st.sampled_from(["system", "user", "assistant"]), unique=True, max_size=3))
+    declared = draw(st.lists(st.sampled_from(ROLE_NAMES), unique=True, max_size=3))
     any_role = draw(st.booleans()) or not declared
-    if placement == "message" and default is not None and "system" not in declared and not any_role:
-        declared.append("system")
+    needs_writer = placement == "message" and default is not None
+    if needs_writer and leading[0] not in declared and not any_role:
+        declared.append(leading[0])
     for role in declared + (["*"] if any_role else []):
         header = "[any_role]" if role == "*" else f"[roles.{role}]"
         mode = draw(st.sampled_from(["write"] * 6 + ["drop", "refuse"]))
-        if placement == "message" and default is not None and role in ("system", "*"):
+        if needs_writer and (role == leading[0] or (role == "*" and leading[0] not in declared)):
             mode = "write"
         if mode == "drop":
             role_tables += [header, "drop = true"]
@@ -135,26 +162,38 @@ def format_toml(draw) -> str:
         if mode == "refuse":
             role_tables += [header, 'refuse = "not this role"']
             continue
-        body = [header]
-        for key in ("prefix", "suffix"):
-            text = draw(template_text(base + ("role",)))
-            used.update(n for n in variables if "{" + n + "}" in text)
-            body.append(f"{key} = {toml_string(text)}")
-        body.append(f'trim = "{draw(st.sampled_from(trims))}"')
-        if draw(st.booleans()):
+        body = [header, line("prefix", text(("role",))), line("suffix", text(("role",))),
+                f'trim = "{draw(st.sampled_from(trims))}"']
+        empty = draw(st.sampled_from([None, None, "skip", "when"]))
+        if empty == "skip":
             body.append("skip_empty = true")
+        elif empty == "when":
+            body.append(line("when_empty", text(("role",))))
+        for key in ("final_suffix", "final_suffix_with_prompt"):
+            if draw(st.integers(0, 3)) == 0:
+                body.append(line(key, text(("role",))))
+        if draw(st.integers(0, 3)) == 0:
+            after = draw(st.lists(st.sampled_from(ROLE_NAMES), min_size=1, max_size=2, unique=True))
+            body.append("prefix_after = {" + ", ".join(f"{r} = {toml_string(text(('role',)))}" for r in after) + "}")
+        if draw(st.integers(0, 3)) == 0:
+            rule = [f'marker = {toml_string(draw(st.sampled_from(["</think>", "|", "ab"])))}',
+                    f'keep = "{draw(st.sampled_from(["after_last", "after_first"]))}"',
+                    f'scope = "{draw(st.sampled_from(["history", "all"]))}"',
+                    "lstrip = " + toml_string(draw(st.sampled_from(LSTRIPS))),
+                    f"always = {str(draw(st.booleans())).lower()}"]
+            body.append("strip_reasoning = {" + ", ".join(rule) + "}")
+        if draw(st.integers(0, 4)) == 0:
+            body.append(f"refuse_containing = {json_list(draw(st.lists(st.sampled_from(['<|x|>', 'forbidden', '!']), min_size=1, max_size=2, unique=True)))}")
         role_tables += body
-    if placement == "message" and default is not None:
-        # the default is written by the system role; make sure it can be
-        role_tables = [l for l in role_tables]
-    system.append("")
     if draw(st.booleans()):
         tables += ["[alternation]", 'message = "roles must alternate"']
-    gen = ["[generation]"]
-    for key in ("prompt", "otherwise"):
-        text = draw(template_text(base))
-        used.update(n for n in variables if "{" + n + "}" in text)
-        gen.append(f"{key} = {toml_string(text)}")
+    gen = ["[generation]", line("prompt", text()), line("otherwise", text())]
+    for key in ("prompt_after", "otherwise_after"):
+        if draw(st.integers(0, 3)) == 0:
+            after = draw(st.lists(st.sampled_from(ROLE_NAMES), min_size=1, max_size=2, unique=True))
+            gen.append(f"{key} = {{" + ", ".join(f"{r} = {toml_string(text())}" for r in after) + "}")
+    if draw(st.integers(0, 3)) == 0:
+        gen.append("require_body = true")
     var_tables = []
     for name in variables:
         if name not in used:
@@ -164,3 +203,12 @@ def format_toml(draw) -> str:
         else:
             var_tables += [f"[variables.{name}]", f"default = {toml_string(draw(_fragment))}"]
     return "\n".join(lines + tables + var_tables + system + role_tables + gen) + "\n"
+
+
+ROLE_NAMES = ["system", "user", "assistant", "developer"]
+LSTRIPS = ["", "\n", " \n"]
+JOINS = ["", "\n\n", " | "]
+
+
+def json_list(values) -> str:
+    return "[" + ", ".join(toml_string(v) for v in values) + "]"

@@ -9,7 +9,7 @@ import promptcraft
 from promptcraft import reference
 from strategies import conversations, format_toml
 
-ROLES = ("system", "user", "assistant", "tool", "x")
+ROLES = ("system", "user", "assistant", "developer", "x")
 
 
 def outcome(fn):
