@@ -20,10 +20,19 @@ from typing import List, Optional, Sequence, Tuple, Union
 from .model import FormatSpec, Role, Slot, Text
 from .reference import trim
 
+#: Local names of the generated code; a variable may not take one of them.
+LOCALS = frozenset({
+    "messages", "unknown", "render", "first", "last", "out", "rest", "offset", "system", "m", "role", "content", "i",
+    "previous", "position", "target", "found", "query", "text", "reasoning", "prefix", "suffix",
+    "add_generation_prompt", "continue_final_message", "control_tokens", "isinstance", "str", "len", "any",
+    "enumerate", "TypeError", "LookupError", "AttributeError", "None", "True", "False",
+})
+
 #: Names the generated code reads from its globals (see ``compile.py``).
 HELPERS = (
-    "_fallback", "_continue", "_both_flags", "_unknown_variables", "_bad_variable", "_today",
-    "_refuse_system", "_refuse_alternation", "_refuse_role", "_refuse_content", "_guard",
+    "_fallback", "_continue", "_both_flags", "_unknown_variables", "_bad_variable", "_bad_switch",
+    "_missing_variable", "_today",
+    "_refuse_system", "_refuse_alternation", "_refuse_role", "_refuse_content", "_refuse_no_query", "_guard",
 )
 
 _TRIM_CALL = {"none": "", "both": ".strip()", "left": ".lstrip()", "right": ".rstrip()"}
@@ -122,10 +131,11 @@ class _Generator:
         self.spec = spec
         self.w = Writer()
         self.variables = [v.name for v in spec.variables]
-        self.scope: dict = {name: Code(name) for name in self.variables}
+        # A switch's parameter keeps what the caller gave (the fallback needs it); its text lives in _NAME.
+        self.scope: dict = {v.name: Code(f"_{v.name}" if v.is_switch else v.name) for v in spec.variables}
         roles = list(spec.roles) + ([spec.any_role] if spec.any_role else [])
         self.uses_final = any(r.final_suffix is not None or r.final_suffix_with_prompt is not None for r in roles) or any(
-            r.strip_reasoning is not None and r.strip_reasoning.scope == "history" for r in roles)
+            r.strip_reasoning is not None and r.strip_reasoning.scope == "history" for r in roles) or spec.reasoning is not None
         generation = spec.generation
         self.uses_previous = any(r.prefix_after for r in roles) or bool(generation.prompt_after or generation.otherwise_after)
         system = spec.system
@@ -166,9 +176,26 @@ class _Generator:
                 w.line("raise _both_flags()")
             w.line(f"return _continue(render, messages, {var_dict})")
         for var in spec.variables:
+            if var.is_switch:
+                # A switch stands for one of its two texts from here on.
+                w.line(f"if {var.name} is None:")
+                with w.indent():
+                    w.line(f"_{var.name} = {(var.when_true if var.switch_default else var.when_false)!r}")
+                w.line(f"elif {var.name} is True:")
+                with w.indent():
+                    w.line(f"_{var.name} = {var.when_true!r}")
+                w.line(f"elif {var.name} is False:")
+                with w.indent():
+                    w.line(f"_{var.name} = {var.when_false!r}")
+                w.line("else:")
+                with w.indent():
+                    w.line(f"raise _bad_switch({var.name!r}, {var.name})")
+                continue
             w.line(f"if {var.name} is None:")
             with w.indent():
-                if var.strftime is not None:
+                if var.required:
+                    w.line(f"raise _missing_variable({var.name!r})")
+                elif var.strftime is not None:
                     w.line(f"{var.name} = _today({var.strftime!r})")
                 else:
                     w.line(f"{var.name} = {var.default!r}")
@@ -187,6 +214,8 @@ class _Generator:
         else:
             w.line(f"out = [{', '.join(start)}]" if start else "out = []")
         self.system_section()
+        if spec.reasoning is not None:
+            self.last_query()
         if self.uses_previous:
             w.line("previous = None")
         self.loop()
@@ -288,6 +317,33 @@ class _Generator:
                 w.line("target = len(messages) - 1 if system is not None and len(messages) > offset "
                        "and messages[-1]['role'] == 'user' else -1")
 
+    def last_query(self) -> None:
+        w, display = self.w, self.spec.reasoning
+        assert display is not None
+        user = self.spec.role("user")
+        trim_call = _TRIM_CALL[user.trim] if user is not None else ""
+        w.line("query = len(messages) - 1")
+        w.line("while query >= 0:")
+        with w.indent():
+            w.line("m = messages[query]")
+            w.line("if m['role'] == 'user':")
+            with w.indent():
+                if display.query_exclude:
+                    start, end = display.query_exclude
+                    w.line(f"text = m['content']{trim_call}")
+                    w.line(f"if not (text.startswith({start!r}) and text.endswith({end!r})):")
+                    with w.indent():
+                        w.line("break")
+                else:
+                    w.line("break")
+            w.line("query -= 1")
+        w.line("else:")
+        with w.indent():
+            if display.no_query == "refuse":
+                w.line("raise _refuse_no_query(messages)")
+            else:
+                w.line("query = len(messages) - 1")
+
     def default_missing(self) -> str:
         system = self.spec.system
         if system.default_when == "no_system":
@@ -386,6 +442,22 @@ class _Generator:
         elif trim_call:
             w.line(f"content = content{trim_call}")
 
+        display = self.spec.reasoning
+        if display is not None and name == display.role and not default:
+            close, opening = repr(display.close), repr(display.open)
+            strip = "strip('\\n')" if display.reasoning_trim == "newlines" else "strip()"
+            w.line(f"if {close} in content:")
+            with w.indent():
+                w.line(f"reasoning = content.split({close})[0].rstrip('\\n').split({opening})[-1].lstrip('\\n').{strip}")
+                w.line(f"content = content.split({close})[-1].lstrip('\\n')")
+            w.line("else:")
+            with w.indent():
+                w.line("reasoning = ''")
+            shown = "i > query" if display.show == "always" else "i > query and (i == last or reasoning)"
+            w.line(f"if {shown}:")
+            with w.indent():
+                scope = dict(self.scope, reasoning=Code("reasoning"), content=Code("content.lstrip('\\n')"))
+                w.line(f"content = {concat(items(display.template, scope))}")
         inner = dict(self.scope, role=name if name is not None else Code("role"))
         empty = EMPTY_TEXT if role.skip_empty else role.when_empty
         if empty is not None:

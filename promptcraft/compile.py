@@ -17,7 +17,7 @@ from .continuation import both_flags, continue_final
 from .control import Guard
 from .conversation import normalize
 from .model import FormatSpec
-from .variables import bad_variable, today, unknown_variables
+from .variables import bad_switch, bad_variable, missing_variable, today, unknown_variables
 
 _cache: Dict[FormatSpec, Tuple[Callable[..., str], str]] = {}
 _lock = threading.Lock()
@@ -47,8 +47,18 @@ def _helpers(spec: FormatSpec) -> Dict[str, Any]:
         needle = next(n for n in role.refuse_containing if n in message.content)
         return reference.refuse_containing(spec, message, role, needle)
 
+    def _refuse_no_query(messages: Any) -> Exception:
+        try:
+            reference.last_query(spec, normalize(messages))
+        except Exception as error:  # the refusal, with its message
+            return error
+        raise AssertionError("a query was found")  # pragma: no cover
+
     return {
         "__name__": f"promptcraft.formats.{spec.name}",
+        "_refuse_no_query": _refuse_no_query,
+        "_bad_switch": bad_switch,
+        "_missing_variable": missing_variable,
         "_refuse_content": _refuse_content,
         "_fallback": _fallback,
         "_continue": continue_final,

@@ -180,13 +180,51 @@ class Generation:
 class Variable:
     """A named value the caller may pass to ``render``.
 
-    Without one, ``default`` is used, or today's local date formatted with
-    ``strftime`` (what ``strftime_now`` does in transformers' templates).
+    A text variable takes a string: without one, ``default`` is used, or
+    today's local date formatted with ``strftime`` (what ``strftime_now``
+    does in transformers' templates); a ``required`` one must be given. A
+    switch (``when_true`` and ``when_false`` declared) takes ``True`` or
+    ``False`` (``default`` when not given) and stands for one of the two texts.
     """
 
     name: str
     default: Optional[str] = None
     strftime: Optional[str] = None
+    required: bool = False
+    when_true: Optional[str] = None
+    when_false: Optional[str] = None
+    switch_default: bool = False
+
+    @property
+    def is_switch(self) -> bool:
+        return self.when_true is not None
+
+
+@attrs.frozen
+class ReasoningDisplay:
+    """How reasoning in ``role``'s content is shown after the last user query.
+
+    The content splits at ``close``: the reasoning is what lies between the
+    last ``open`` before it and ``close`` (newlines stripped at both ends, or
+    all whitespace with ``reasoning_trim = "both"``), the answer what follows
+    the last ``close``. After the last query (the last user message that is
+    not wrapped in the two ``query_exclude`` strings), a message that is the
+    final one or has reasoning (``show = "final_or_present"``), or every
+    message (``show = "always"``), is written as ``template`` with
+    ``{reasoning}`` and ``{content}``; others are written as the answer alone.
+    Without any query, ``no_query = "refuse"`` refuses with
+    ``no_query_message``.
+    """
+
+    role: str = "assistant"
+    open: str = "<think>"
+    close: str = "</think>"
+    template: Text = EMPTY
+    reasoning_trim: str = "newlines"
+    show: str = "final_or_present"
+    query_exclude: Tuple[str, ...] = ()
+    no_query: str = "last"
+    no_query_message: Optional[str] = None
 
 
 @attrs.frozen
@@ -222,6 +260,7 @@ class FormatSpec:
     generation: Generation = Generation()
     variables: Tuple[Variable, ...] = ()
     control: Control = Control()
+    reasoning: Optional[ReasoningDisplay] = None
 
     @property
     def control_tokens(self) -> Tuple[str, ...]:

@@ -14,7 +14,7 @@ from .conversation import Message, normalize
 from .errors import RefusedError
 import attrs
 
-from .model import FormatSpec, Reasoning, Role, Text
+from .model import FormatSpec, Reasoning, ReasoningDisplay, Role, Text
 from .variables import resolve
 
 
@@ -78,6 +78,37 @@ def strip_reasoning(content: str, rule: Reasoning) -> str:
     return content.lstrip(rule.lstrip) if rule.lstrip else content
 
 
+def last_query(spec: FormatSpec, conversation: List[Message]) -> int:
+    """Index of the last user message that is a query (see ``ReasoningDisplay``)."""
+    display = spec.reasoning
+    assert display is not None
+    user = spec.role("user")
+    for message in reversed(conversation):
+        if message.role != "user":
+            continue
+        text = trim(message.content, user.trim if user is not None else "none")
+        if display.query_exclude and text.startswith(display.query_exclude[0]) and text.endswith(display.query_exclude[1]):
+            continue
+        return message.index
+    if display.no_query == "refuse":
+        text = display.no_query_message or ""
+        raise RefusedError(f"format {spec.name!r} needs a user query: {text}", rule="reasoning", template_message=text)
+    return len(conversation) - 1
+
+
+def show_reasoning(display: ReasoningDisplay, content: str, after_query: bool, final: bool) -> str:
+    """The content as written: the answer alone, or reasoning and answer through the template."""
+    if display.close in content:
+        reasoning = content.split(display.close)[0].rstrip("\n").split(display.open)[-1].lstrip("\n")
+        answer = content.split(display.close)[-1].lstrip("\n")
+    else:
+        reasoning, answer = "", content
+    reasoning = reasoning.strip("\n") if display.reasoning_trim == "newlines" else reasoning.strip()
+    if after_query and (display.show == "always" or final or reasoning):
+        return display.template.fill({"reasoning": reasoning, "content": answer.lstrip("\n")})
+    return answer
+
+
 def render(
     spec: FormatSpec,
     messages: Any,
@@ -139,6 +170,7 @@ def render(
         elif system.placement == "fold_last" and body[-1].role == "user":
             fold_target = body[-1].index
 
+    query = last_query(spec, conversation) if spec.reasoning is not None else -1
     previous: Optional[str] = None
     for position, message in enumerate(body):
         if spec.alternation is not None and (message.role == "user") != (position % 2 == 0):
@@ -161,6 +193,9 @@ def render(
                 content = trim(content, role.trim)
                 role = attrs.evolve(role, trim="none")
             content = system.fold.fill({**values, "system": system_text, "content": content})
+        if spec.reasoning is not None and message.role == spec.reasoning.role:
+            content = show_reasoning(spec.reasoning, trim(content, role.trim), message.index > query, final)
+            role = attrs.evolve(role, trim="none")
         written = _write(role, message.role, content, values, final, add_generation_prompt, previous)
         out.append(written)
         previous = message.role

@@ -13,8 +13,10 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple
 
 from . import model
 from .errors import FormatError
+from .codegen import HELPERS, LOCALS
 from .load import line_of
-from .model import Alternation, Control, FormatSpec, Generation, Reasoning, Role, Slot, System, Text, Variable
+from .model import (Alternation, Control, FormatSpec, Generation, Reasoning, ReasoningDisplay, Role, Slot, System,
+                    Text, Variable)
 
 _NAME = re.compile(r"[a-z0-9][a-z0-9._-]*\Z")
 _MODEL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*\Z")
@@ -167,7 +169,7 @@ def _suggest(name: str, choices: Iterable[str]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
-_TOP = ("name", "description", "models", "stop", "start", "start_when_first", "tokens", "variables", "system", "roles", "any_role",
+_TOP = ("name", "description", "models", "stop", "start", "start_when_first", "tokens", "variables", "system", "roles", "any_role", "reasoning",
         "alternation", "generation", "control")
 _ROLE_KEYS = ("prefix", "suffix", "trim", "skip_empty", "drop", "refuse", "when_empty", "final_suffix",
               "final_suffix_with_prompt", "prefix_after", "strip_reasoning", "refuse_containing",
@@ -214,16 +216,32 @@ def build_spec(raw: Dict[str, Any], path: Optional[str], lines: Dict[str, int]) 
         key = f"variables.{var_name}"
         if not _IDENT.match(var_name) or keyword.iskeyword(var_name):
             raise check.fail(key, f"{var_name!r} is not a valid variable name (letters, digits and '_')")
-        if var_name in RESERVED:
-            raise check.fail(key, f"{var_name!r} is reserved; choose another variable name")
-        check.table(decl, key, ("default", "strftime"))
+        if var_name in RESERVED or var_name in LOCALS or var_name in HELPERS or var_name.startswith("_"):
+            raise check.fail(key, f"{var_name!r} is reserved; choose another variable name (not starting with '_')")
+        check.table(decl, key, ("default", "strftime", "required", "when_true", "when_false"))
+        if "when_true" in decl or "when_false" in decl:
+            when_true = check.string(decl, key, "when_true")
+            when_false = check.string(decl, key, "when_false")
+            if when_true is None or when_false is None:
+                raise check.fail(key, "a switch declares both 'when_true' and 'when_false'")
+            default = decl.get("default", False)
+            if not isinstance(default, bool):
+                raise check.fail(f"{key}.default", f"a switch's default is true or false, got {_type_name(default)}")
+            for extra in ("strftime", "required"):
+                if extra in decl:
+                    raise check.fail(f"{key}.{extra}", "not used by a switch (when_true/when_false)")
+            check.variables[var_name] = Variable(var_name, when_true=when_true, when_false=when_false,
+                                                 switch_default=default)
+            continue
         default = check.string(decl, key, "default")
         strftime = check.string(decl, key, "strftime", empty=False)
-        if (default is None) == (strftime is None):
-            raise check.fail(key, "declare exactly one of 'default' (a fixed text) or 'strftime' (today's date)")
+        required = check.boolean(decl, key, "required")
+        if sum((default is not None, strftime is not None, required)) != 1:
+            raise check.fail(key, "declare exactly one of 'default' (a fixed text), 'strftime' (today's date) "
+                                  "or 'required = true'")
         if strftime is not None and "%" not in strftime:
             raise check.fail(f"{key}.strftime", f"{strftime!r} has no % directive; use 'default' for fixed text")
-        check.variables[var_name] = Variable(var_name, default=default, strftime=strftime)
+        check.variables[var_name] = Variable(var_name, default=default, strftime=strftime, required=required)
 
     start = check.text(raw, "", "start")
     start_when_first = check.strings(raw, "start_when_first")
@@ -254,13 +272,14 @@ def build_spec(raw: Dict[str, Any], path: Optional[str], lines: Dict[str, int]) 
     )
 
     control = _control(check, raw.get("control", {}))
+    reasoning = _reasoning(check, raw["reasoning"]) if "reasoning" in raw else None
 
     spec = FormatSpec(
         name=name, path=path, description=description, models=models, stop=stop,
         bos=check.tokens.get("bos"), eos=check.tokens.get("eos"), start=start, start_when_first=start_when_first,
         system=system,
         roles=tuple(roles), any_role=any_role, alternation=alternation, generation=generation,
-        variables=tuple(check.variables.values()), control=control,
+        variables=tuple(check.variables.values()), control=control, reasoning=reasoning,
     )
     _cross_checks(check, spec)
     return spec
@@ -359,6 +378,32 @@ def _system(check: Checker, decl: Any) -> System:
     return system
 
 
+def _reasoning(check: Checker, decl: Any) -> ReasoningDisplay:
+    key = "reasoning"
+    check.table(decl, key, ("role", "open", "close", "template", "reasoning_trim", "show", "query_exclude",
+                            "no_query", "no_query_message"))
+    if "template" not in decl:
+        raise check.fail(key, "needs 'template', e.g. \"<think>\\n{reasoning}\\n</think>\\n\\n{content}\"")
+    template = check.text(decl, key, "template", ("reasoning", "content"))
+    exclude = check.strings(decl, "query_exclude", key=key)
+    if exclude and len(exclude) != 2:
+        raise check.fail(f"{key}.query_exclude", "give two strings: the start and the end of a non-query user message")
+    display = ReasoningDisplay(
+        role=check.string(decl, key, "role", "assistant", empty=False),
+        open=check.string(decl, key, "open", "<think>", empty=False),
+        close=check.string(decl, key, "close", "</think>", empty=False),
+        template=template,
+        reasoning_trim=check.choice(decl, key, "reasoning_trim", ("newlines", "both"), "newlines"),
+        show=check.choice(decl, key, "show", ("final_or_present", "always"), "final_or_present"),
+        query_exclude=exclude,
+        no_query=check.choice(decl, key, "no_query", ("last", "refuse"), "last"),
+        no_query_message=check.string(decl, key, "no_query_message", empty=False),
+    )
+    if display.no_query == "refuse" and display.no_query_message is None:
+        raise check.fail(key, "no_query = 'refuse' needs 'no_query_message'")
+    return display
+
+
 def _control(check: Checker, decl: Any) -> Control:
     check.table(decl, "control", ("tokens", "escape"))
     tokens = check.strings(decl, "tokens", lambda s: None if s else "a control token must not be empty", key="control")
@@ -387,6 +432,14 @@ def _cross_checks(check: Checker, spec: FormatSpec) -> None:
         if writer is None or writer.drop or writer.refuse is not None:
             raise check.fail("system.default", "placement = 'message' writes the default as a system message, "
                              "but no role declaration writes 'system'")
+    if spec.reasoning is not None:
+        role = next((r for r in spec.roles if r.name == spec.reasoning.role), None)
+        if role is None or role.drop or role.refuse is not None:
+            raise check.fail("reasoning.role", f"role {spec.reasoning.role!r} must be declared under [roles] and written")
+        if role.strip_reasoning is not None:
+            raise check.fail(f"roles.{role.name}.strip_reasoning", "conflicts with [reasoning], which decides how reasoning is written")
+        if spec.system.placement == "fold_first" or spec.system.placement == "fold_last":
+            raise check.fail("reasoning", "cannot be combined with a folded system message")
     for var in spec.variables:
         if var.name not in check.used:
             raise check.fail(f"variables.{var.name}", "declared but never used in any string of the format")

@@ -35,8 +35,16 @@ def bad_variable(name: str, value: Any) -> OptionsError:
     return OptionsError(f"variable {name!r} must be a string, got {type(value).__name__}")
 
 
+def missing_variable(name: str) -> OptionsError:
+    return OptionsError(f"variable {name!r} is required by this format: pass {name}=...")
+
+
+def bad_switch(name: str, value: Any) -> OptionsError:
+    return OptionsError(f"variable {name!r} must be True or False, got {value!r}")
+
+
 def resolve(spec: FormatSpec, given: Mapping[str, Any]) -> Dict[str, str]:
-    """Every declared variable's value: the given one, else its default."""
+    """Every declared variable's text: from the given value, else its default."""
     known = {v.name for v in spec.variables}
     extra = {k: v for k, v in given.items() if k not in known}
     if extra:
@@ -44,7 +52,16 @@ def resolve(spec: FormatSpec, given: Mapping[str, Any]) -> Dict[str, str]:
     values = {}
     for var in spec.variables:
         value = given.get(var.name)
+        if var.is_switch:
+            if value is None:
+                value = var.switch_default
+            elif not isinstance(value, bool):
+                raise bad_switch(var.name, value)
+            values[var.name] = var.when_true if value else var.when_false
+            continue
         if value is None:
+            if var.required:
+                raise missing_variable(var.name)
             value = var.default if var.strftime is None else today(var.strftime)
         elif not isinstance(value, str):
             raise bad_variable(var.name, value)

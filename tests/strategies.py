@@ -14,6 +14,7 @@ NASTY = [
     "{{ x }}", "{% if %}", "{role}", "{content}", "{{", "}}", "'single'", '"double"', "\\", "\\n", "a\\b",
     "<|im_start|>", "<|im_end|>", "[INST]", "[/INST]", "<s>", "</s>", "<<SYS>>", "<|eot_id|>",
     "<start_of_turn>", "<|user|>", "<|assistant|>", "<think>x</think>y", "café naïve", "日本語", "🙂",
+    "<think>\nplan\n</think>\n\nanswer", "</think>", "a</think>b</think>c", "<r>x</r>",
     "\u2028", "\x00", "CONTINUE_FINAL_MESSAGE_TAG",
 ]
 
@@ -81,7 +82,7 @@ def format_toml(draw) -> str:
     has_bos = draw(st.booleans())
     has_eos = draw(st.booleans())
     tokens = (["bos"] if has_bos else []) + (["eos"] if has_eos else [])
-    variables = draw(st.lists(st.sampled_from(["date_string", "today", "flavour"]), unique=True, max_size=2))
+    variables = draw(st.lists(st.sampled_from(["date_string", "today", "flavour", "thinking", "needed"]), unique=True, max_size=3))
     base = tuple(tokens) + tuple(variables)
     used: set = set()
 
@@ -187,6 +188,22 @@ def format_toml(draw) -> str:
         role_tables += body
     if draw(st.booleans()):
         tables += ["[alternation]", 'message = "roles must alternate"']
+    reasoning_role = draw(st.sampled_from(declared)) if declared and placement not in ("fold_first", "fold_last") else None
+    if reasoning_role is not None and draw(st.integers(0, 2)) == 0:
+        header = f"[roles.{reasoning_role}]"
+        at = role_tables.index(header)
+        end = next((k for k in range(at + 1, len(role_tables)) if role_tables[k].startswith("[")), len(role_tables))
+        block = role_tables[at:end]
+        if "drop = true" not in block and not any(l.startswith("refuse =") for l in block):
+            role_tables[at:end] = [l for l in block if not l.startswith("strip_reasoning")]
+            tables += ["[reasoning]", f'role = "{reasoning_role}"',
+                       line("template", text() + "{reasoning}" + text() + "{content}"),
+                       f'reasoning_trim = "{draw(st.sampled_from(["newlines", "both"]))}"',
+                       f'show = "{draw(st.sampled_from(["final_or_present", "always"]))}"']
+            if draw(st.booleans()):
+                tables.append('query_exclude = ["<r>", "</r>"]')
+            if draw(st.booleans()):
+                tables += ['no_query = "refuse"', 'no_query_message = "No user query found in messages."']
     gen = ["[generation]", line("prompt", text()), line("otherwise", text())]
     for key in ("prompt_after", "otherwise_after"):
         if draw(st.integers(0, 3)) == 0:
@@ -200,6 +217,11 @@ def format_toml(draw) -> str:
             continue
         if name == "today":
             var_tables += [f"[variables.{name}]", 'strftime = "%Y-%m-%d"']
+        elif name == "thinking":
+            var_tables += [f"[variables.{name}]", f"default = {str(draw(st.booleans())).lower()}",
+                           line("when_true", draw(_fragment)), line("when_false", draw(_fragment))]
+        elif name == "needed":
+            var_tables += [f"[variables.{name}]", "required = true"]
         else:
             var_tables += [f"[variables.{name}]", f"default = {toml_string(draw(_fragment))}"]
     return "\n".join(lines + tables + var_tables + system + role_tables + gen) + "\n"

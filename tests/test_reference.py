@@ -27,7 +27,9 @@ def test_compiled_equals_reference_on_random_formats(text, data):
     for _ in range(3):
         messages = data.draw(conversations(roles=ROLES))
         gen = data.draw(st.booleans())
-        variables = data.draw(st.fixed_dictionaries({}, optional={n: st.text(max_size=5) for n in fmt.variables}))
+        variables = data.draw(st.fixed_dictionaries({}, optional={
+            n: (st.booleans() if fmt.spec.variables[k].is_switch else st.text(max_size=5))
+            for k, n in enumerate(fmt.variables)}))
         fast = outcome(lambda: fmt.render(messages, add_generation_prompt=gen, **variables))
         slow = outcome(lambda: reference.render(fmt.spec, messages, gen, variables))
         if "today" in fmt.variables and isinstance(fast, str) and "today" not in variables:
