@@ -48,9 +48,10 @@ class Format:
         return self.spec.path
 
     @property
-    def variables(self) -> Dict[str, Optional[str]]:
-        """Declared variables and their defaults (``None``: today's date)."""
-        return {v.name: v.default for v in self.spec.variables}
+    def variables(self) -> Dict[str, Any]:
+        """Declared variables and their defaults: a text, ``True``/``False`` for a
+        switch, ``None`` for today's date or a required variable."""
+        return {v.name: (v.switch_default if v.is_switch else v.default) for v in self.spec.variables}
 
     @property
     def control_tokens(self) -> Tuple[str, ...]:

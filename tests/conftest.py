@@ -44,3 +44,8 @@ def require_transformers() -> None:
         import jinja2  # noqa: F401
     except ImportError:
         require(False, "transformers and jinja2 are needed (pip install -e '.[test]')")
+
+
+def sample_variables(fmt, text: str = "01 Jan 2025") -> dict:
+    """A value for every variable a format declares: switches keep their default, texts get ``text``."""
+    return {v.name: (v.switch_default if v.is_switch else text) for v in fmt.spec.variables}

@@ -72,7 +72,8 @@ def main(argv=None):
             rows.append(f"| {model}{' (tool_use)' if '--tool_use' in path.stem else ''} | - | - | - | {reason} |")
             continue
         fmt = promptcraft.get_format(name)
-        variables = {"date_string": DATE} if "date_string" in fmt.variables else {}
+        given = {"date_string": DATE, "functions": '[{"name": "get_weather", "parameters": {}}]', "datetime": "2025-03-05 10:00"}
+        variables = {k: v for k, v in given.items() if k in fmt.variables}
         rng = random.Random(path.stem)
         runs = [(c["messages"], (c["add_generation_prompt"], c["continue_final_message"])) for c in cases]
         public = len(runs)

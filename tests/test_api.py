@@ -11,6 +11,7 @@ import traceback
 import pytest
 
 import promptcraft
+from conftest import sample_variables
 from promptcraft import reference
 
 CHAT = [
@@ -104,8 +105,9 @@ def test_default_date_is_today():
 def test_bad_conversations_name_the_message(messages, index, role, kind):
     """Malformed conversations raise promptcraft errors naming the message index and role."""
     for name in promptcraft.list_formats():
+        fmt = promptcraft.get_format(name)
         with pytest.raises(kind) as caught:
-            promptcraft.get_format(name).render(messages)
+            fmt.render(messages, **sample_variables(fmt))
         assert caught.value.index == index
         assert caught.value.role == role
         if index is not None:
@@ -205,7 +207,7 @@ def test_reference_agrees_on_builtins():
     """The reference interpreter and the compiled renderer agree on a plain chat."""
     for name in promptcraft.list_formats():
         fmt = promptcraft.get_format(name)
-        variables = {n: "x" for n in fmt.variables}
+        variables = sample_variables(fmt, "x")
         try:
             fast = fmt.render(CHAT[1:], add_generation_prompt=True, **variables)
         except promptcraft.PromptcraftError:

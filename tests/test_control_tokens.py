@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import promptcraft
+from conftest import sample_variables
 
 NAMES = promptcraft.list_formats()
 
@@ -16,7 +17,7 @@ def chat_with(text: str):
 
 
 def variables(fmt):
-    return {n: "01 Jan 2025" for n in fmt.variables}
+    return sample_variables(fmt)
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -20,6 +20,9 @@ from strategies import conversations, flags
 
 EXAMPLES = int(os.environ.get("PROMPTCRAFT_EXAMPLES", "500"))
 PINNED_DATE = "05 Mar 2025"
+#: Values given to both sides for the variables a format declares (dates pinned).
+VARIABLES = {"date_string": PINNED_DATE, "functions": '[{"name": "get_weather", "parameters": {}}]',
+             "datetime": "2025-03-05 10:00"}
 
 #: Known, documented divergences: (corpus stem, case id) -> reason. Listed in COMPATIBILITY.md.
 KNOWN_DIVERGENCES: dict = {}
@@ -54,7 +57,7 @@ def outcome(render, *args, **kwargs):
 
 def check(name, stem, messages, add_generation_prompt, continue_final_message):
     fmt = promptcraft.get_format(name)
-    variables = {"date_string": PINNED_DATE} if "date_string" in fmt.variables else {}
+    variables = {k: v for k, v in VARIABLES.items() if k in fmt.variables}
     opts = dict(add_generation_prompt=add_generation_prompt, continue_final_message=continue_final_message)
     want = outcome(hf_render, stem, messages, **opts, **variables)
     got = outcome(fmt.render, messages, **opts, **variables)

@@ -12,6 +12,7 @@ import pathlib
 import pytest
 
 import promptcraft
+from conftest import sample_variables
 
 HERE = pathlib.Path(__file__).parent
 GOLDEN = HERE / "golden"
@@ -22,7 +23,7 @@ DATE = "26 Jul 2024"
 def render_cases(fmt) -> str:
     blocks = []
     for case in CASES:
-        variables = {n: DATE for n in fmt.variables}
+        variables = sample_variables(fmt, DATE)
         try:
             prompt = fmt.render(
                 case["messages"],
