@@ -26,8 +26,7 @@ DATE = "05 Mar 2025"
 
 #: Corpus files that only render with tools, or need mechanisms promptcraft lacks so far.
 PENDING_REASON = {
-    "tool_use": "renders only when tools are passed; tools are not declared yet",
-    "functions": "needs the caller's `functions` and `datetime` strings (tool calling); not declared yet",
+    "tool_use": "a named template transformers uses only when tools are passed; tools are not declared yet",
 }
 
 
@@ -67,8 +66,7 @@ def main(argv=None):
         model = entry["model"]
         name = index.get(model) if "--tool_use" not in path.stem else None
         if name is None:
-            reason = PENDING_REASON["tool_use"] if "--tool_use" in path.stem else (
-                PENDING_REASON["functions"] if "firefunction" in path.stem else "not yet expressible: see the roadmap below")
+            reason = PENDING_REASON["tool_use"] if "--tool_use" in path.stem else "not expressible as data: see below"
             rows.append(f"| {model}{' (tool_use)' if '--tool_use' in path.stem else ''} | - | - | - | {reason} |")
             continue
         fmt = promptcraft.get_format(name)
@@ -121,18 +119,31 @@ The test suite (`tests/test_equivalence.py`) checks the same pairs with hypothes
 - **Unknown variables.** Passing a keyword a format does not declare is an `OptionsError`;
   transformers ignores unknown template kwargs.
 
-## Roadmap: templates not expressible yet
+## Not served, and why
 
-The remaining text-chat templates need general mechanisms the schema does not have yet: a suffix for
-the final message (Qwen1.5, OLMo 2, gpt-oss), generation text chosen by the final role (Qwen1.5,
-InternLM2, DeepSeek V3.1), start text chosen by the first role (InternLM2), a default system used only
-when no system message exists (deepseek-coder), folding the system into the last user turn (Mixtral
-8x22B, Mistral Nemo), folding before the content's trim (Gemma 3 270m), skipping an empty leading
-system block (MiniCPM3, gpt-oss), a wrapper around the caller's system text (Command A, R7B), text for
-empty content (Seed-OSS, functionary v3.2), hoisting all system messages to the top (DeepSeek V3/R1,
-Nemotron Mini), stripping reasoning up to `</think>` from earlier assistant turns (DeepSeek R1, QwQ,
-Qwen3), boolean variables selecting text (`enable_thinking`), and content rewrites for `/think` flags
-(SmolLM3, Nemotron Nano v2). Templates that render only with tools wait for tool support.
+- **Tool-use templates** (Command R+ `tool_use`, Hermes 2 Pro / Hermes 3 8B `tool_use`, Command R7B
+  `tool_use`): transformers selects these named templates only when `tools` are passed (without tools it
+  uses the model's default template, which the built-in formats serve; the Hermes and Command R+
+  `tool_use` ones even fail without tools). Tools are not declared in the schema yet.
+- **NVIDIA Nemotron Nano 9B v2**: the template rewrites content (removes `/think` and `/no_think`),
+  keeps a thinking mode that each user or system message can switch on or off, and moves a final
+  assistant message after the generation prompt's think marker, dropping it when empty. Declaring that
+  would need conditional state carried across messages and content rewriting: a template language,
+  which a promptcraft format deliberately is not.
+- **SmolLM3 3B**: the same kind of logic (a reasoning mode chosen from flags inside the system text and a
+  variable, a `/system_override` switch, flags removed from the text, a metadata block whose system
+  turn is never closed without tools).
+
+## Known gaps within served formats
+
+- Message fields other than `role` and `content` are ignored: templates that read `reasoning_content`,
+  `tool_calls` or `tools` on a message render them; promptcraft does not yet (text conversations only).
+- Template variables that select other text are declared where a format needs them (`enable_thinking`
+  for Qwen3 and Qwen3.5, `date_string`, gpt-oss's `model_identity` and `reasoning_effort`); others
+  (DeepSeek V3.1 and Granite `thinking`, Seed-OSS `thinking_budget`) are not, and passing them is an
+  `OptionsError` rather than a silently different prompt.
+- Command A and Command R7B lower-case role names in their templates, so they also accept `"User"`;
+  the formats declare the lower-case roles only and refuse other spellings.
 """
     pathlib.Path(args.output).write_text(text, encoding="utf-8")
     print(f"wrote {args.output}: {covered} of {len(rows)} corpus files served")
