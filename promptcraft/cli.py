@@ -46,6 +46,20 @@ def _parser():
                         help="what to do with the format's control tokens inside content (default: keep)")
     render.add_argument("file", nargs="?", default="-", metavar="FILE|-",
                         help="JSON: a list of messages, or an object with a 'messages' key (default: stdin)")
+
+    verify = sub.add_parser("verify", help="compare a format with a Jinja chat template on generated conversations")
+    verify.add_argument("format", metavar="NAME|PATH")
+    verify.add_argument("--template", "-t", required=True, metavar="FILE",
+                        help="a corpus JSON file, a tokenizer_config.json, or a .jinja file")
+    verify.add_argument("--template-name", metavar="NAME", help="which named template of a tokenizer_config.json")
+    verify.add_argument("--bos", help="the BOS token (for a .jinja file, or to override)")
+    verify.add_argument("--eos", help="the EOS token (for a .jinja file, or to override)")
+    verify.add_argument("--cases", type=int, default=300, metavar="N", help="generated conversations (default 300)")
+    verify.add_argument("--seed", type=int, default=0)
+    verify.add_argument("--conversations", metavar="FILE",
+                        help="JSON cases instead: [{messages, add_generation_prompt, continue_final_message}]")
+    verify.add_argument("--var", action="append", default=[], metavar="KEY=VALUE",
+                        help="a variable given to both the template and the format")
     return parser
 
 
@@ -126,7 +140,49 @@ def run(argv: Optional[List[str]] = None) -> str:
             control_tokens=args.control_tokens,
             **_variables(args.var),
         )
+    if args.command == "verify":
+        return _verify(args)
     raise _UsageError(f"unknown command {args.command!r}")  # pragma: no cover
+
+
+class _Failed(Exception):
+    """verify found differences: print the report and exit 1."""
+
+    def __init__(self, output: str) -> None:
+        super().__init__(output)
+        self.output = output
+
+
+def _verify(args: Any) -> str:
+    from .verify import read_template, verify
+
+    fmt = _format(args.format)
+    source = read_template(args.template, bos=args.bos, eos=args.eos, name=args.template_name)
+    cases = None
+    if args.conversations:
+        data = _read_messages_file(args.conversations)
+        cases = [(c["messages"], bool(c.get("add_generation_prompt")), bool(c.get("continue_final_message")))
+                 for c in data]
+    passed, failed, reports = verify(fmt, source, count=args.cases, seed=args.seed,
+                                     variables=_variables(args.var), cases=cases)
+    lines = reports + [f"{fmt.name} vs {source.label}: {passed} passed, {failed} failed"]
+    text = "\n".join(lines) + "\n"
+    if failed:
+        raise _Failed(text)
+    return text
+
+
+def _read_messages_file(path: str) -> Any:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+    except OSError as error:
+        raise _UsageError(f"cannot read {path}: {error.strerror or error}") from None
+    except ValueError as error:
+        raise _UsageError(f"{path} is not valid JSON: {error}") from None
+    if not isinstance(data, list) or not all(isinstance(c, dict) and "messages" in c for c in data):
+        raise _UsageError(f"{path}: expected a list of cases with 'messages'")
+    return data
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -136,6 +192,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     except _UsageError as error:
         print(f"error: {error}", file=sys.stderr)
         return USAGE_ERROR
+    except _Failed as failed:
+        sys.stdout.write(failed.output)
+        return DATA_ERROR
     except PromptcraftError as error:
         print(f"error: {error}", file=sys.stderr)
         return DATA_ERROR
