@@ -13,13 +13,13 @@ FormatLike = Union[str, "os.PathLike[str]", Format]
 
 def loads_format(text: str, *, path: Optional[str] = None, builtin: bool = False) -> Format:
     """Validate and compile a format from TOML ``text`` (``path`` labels errors)."""
-    from .load import locate_keys, parse_toml
+    from .load import parse_toml
     from .validate import build_spec
 
     if not isinstance(text, str):
         raise FormatError(f"expected TOML text as a string, got {type(text).__name__}", path=path)
     raw = parse_toml(text, path or "<string>")
-    spec = build_spec(raw, path, locate_keys(text))
+    spec = build_spec(raw, path, text)
     return Format(spec, text=text, builtin=builtin)
 
 

@@ -14,7 +14,7 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple
 from . import model
 from .errors import FormatError
 from .codegen import HELPERS, LOCALS
-from .load import line_of
+from .load import line_of, locate_keys
 from .model import (Alternation, Control, FormatSpec, Generation, Reasoning, ReasoningDisplay, Role, Slot, System,
                     Text, Variable)
 
@@ -41,17 +41,18 @@ def _type_name(value: Any) -> str:
 
 
 class Checker:
-    """Validation state: the file, its key lines, and the variables declared."""
+    """Validation state: the file, its text, and the tokens and variables declared."""
 
-    def __init__(self, path: Optional[str], lines: Dict[str, int]) -> None:
+    def __init__(self, path: Optional[str], text: str) -> None:
         self.path = path
-        self.lines = lines
+        self.source = text
         self.tokens: Dict[str, str] = {}
         self.variables: Dict[str, Variable] = {}
         self.used: set = set()
 
     def fail(self, key: Optional[str], reason: str) -> FormatError:
-        return FormatError(reason, path=self.path, line=line_of(self.lines, key), key=key)
+        # Key lines are worked out only when an error needs one: valid files load faster.
+        return FormatError(reason, path=self.path, line=line_of(locate_keys(self.source), key), key=key)
 
     def table(self, raw: Any, key: str, allowed: Iterable[str]) -> Dict[str, Any]:
         if not isinstance(raw, dict):
@@ -191,9 +192,9 @@ def _check_model_id(value: str) -> Optional[str]:
     return None
 
 
-def build_spec(raw: Dict[str, Any], path: Optional[str], lines: Dict[str, int]) -> FormatSpec:
-    """Validate the parsed TOML ``raw`` and return the format it declares."""
-    check = Checker(path, lines)
+def build_spec(raw: Dict[str, Any], path: Optional[str], text: str) -> FormatSpec:
+    """Validate ``raw``, parsed from the TOML ``text``, and return the format it declares."""
+    check = Checker(path, text)
     check.table(raw, "", _TOP)
 
     name = check.string(raw, "", "name")
