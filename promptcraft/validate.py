@@ -64,6 +64,11 @@ class Checker:
                 raise self.fail(full, "unknown key" + _suggest(name, allowed))
         return raw
 
+    def names_table(self, raw: Mapping[str, Any], key: str) -> Dict[str, Any]:
+        """A table whose keys are names the file chooses (roles, variables)."""
+        value = raw.get(key, {})
+        return self.table(value, key, tuple(value) if isinstance(value, dict) else ())
+
     def string(self, raw: Mapping[str, Any], key: str, name: str, default: Any = None, *, empty: bool = True) -> Any:
         if name not in raw:
             return default
@@ -119,7 +124,8 @@ class Checker:
         """A table of role name -> text, e.g. ``prompt_after = {assistant = ""}``."""
         if name not in raw:
             return ()
-        table = self.table(raw[name], f"{key}.{name}", tuple(raw[name]) if isinstance(raw[name], dict) else ())
+        table = self.names_table(raw, name) if not key else self.table(
+            raw[name], f"{key}.{name}", tuple(raw[name]) if isinstance(raw[name], dict) else ())
         return tuple((role, self.text(table, f"{key}.{name}", role, slots)) for role in table)
 
     def parse_text(self, value: str, key: str, slots: Tuple[str, ...]) -> Text:
@@ -212,7 +218,7 @@ def build_spec(raw: Dict[str, Any], path: Optional[str], text: str) -> FormatSpe
         if value is not None:
             check.tokens[token] = value
 
-    variables = check.table(raw.get("variables", {}), "variables", tuple(raw.get("variables", {})))
+    variables = check.names_table(raw, "variables")
     for var_name, decl in variables.items():
         key = f"variables.{var_name}"
         if not _IDENT.match(var_name) or keyword.iskeyword(var_name):
@@ -248,7 +254,7 @@ def build_spec(raw: Dict[str, Any], path: Optional[str], text: str) -> FormatSpe
     start_when_first = check.strings(raw, "start_when_first")
     system = _system(check, raw.get("system", {}))
     roles = []
-    for role_name, decl in check.table(raw.get("roles", {}), "roles", tuple(raw.get("roles", {}))).items():
+    for role_name, decl in check.names_table(raw, "roles").items():
         if not role_name or role_name != role_name.strip():
             raise check.fail(f"roles.{role_name}", "a role name must be non-empty without surrounding spaces")
         roles.append(_role(check, decl, f"roles.{role_name}", role_name))
