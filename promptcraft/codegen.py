@@ -33,7 +33,7 @@ HELPERS = (
     "_fallback", "_continue", "_both_flags", "_unknown_variables", "_bad_variable", "_bad_switch",
     "_missing_variable", "_today",
     "_refuse_system", "_refuse_alternation", "_refuse_role", "_refuse_content", "_refuse_no_query", "_guard",
-)
+)  # keep in step with compile.helpers
 
 _TRIM_CALL = {"none": "", "both": ".strip()", "left": ".lstrip()", "right": ".rstrip()"}
 

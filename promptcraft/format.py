@@ -2,64 +2,85 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Optional, Tuple
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing and attrs stay out of the render path of precompiled formats
+    from typing import Any, Callable, Dict, Optional, Tuple
 
-from .model import FormatSpec
+    from .model import FormatSpec
 
 
 class Format:
     """A chat format, validated and compiled.
 
     ``render(messages, *, add_generation_prompt=False,
-    continue_final_message=False, **variables)`` is the generated function
-    itself, stored on the instance, so a call costs no extra layer. ``source``
-    is that function's Python source. A ``Format`` pickles as the declaration
-    it came from and is compiled again where it is unpickled.
+    continue_final_message=False, control_tokens="keep", **variables)`` is
+    the generated function itself, stored on the instance, so a call costs no
+    extra layer. ``source`` is that function's Python source and ``spec`` the
+    validated declaration; a precompiled built-in format builds both only when
+    asked. A ``Format`` pickles as the declaration it came from and is compiled
+    again where it is unpickled.
     """
 
-    __slots__ = ("spec", "source", "render", "_text", "_builtin")
+    __slots__ = ("render", "name", "models", "stop", "path", "variables", "control_tokens",
+                 "_spec", "_source", "_text", "_builtin")
 
-    spec: FormatSpec
-    source: str
-    render: Callable[..., str]
-
-    def __init__(self, spec: FormatSpec, *, text: Optional[str] = None, builtin: bool = False) -> None:
+    def __init__(self, spec: "FormatSpec", *, text: "Optional[str]" = None, builtin: bool = False) -> None:
         from .compile import compile_spec
 
-        self.spec = spec
-        self.render, self.source = compile_spec(spec)
+        self.render, self._source = compile_spec(spec)
+        self._spec = spec
         self._text = text
         self._builtin = builtin
+        self.name = spec.name
+        self.models = spec.models
+        self.stop = spec.stop
+        self.path = spec.path
+        self.variables = {v.name: (v.switch_default if v.is_switch else v.default) for v in spec.variables}
+        self.control_tokens = spec.control_tokens
+
+    @classmethod
+    def precompiled(cls, module: "Any", text: str, path: str) -> "Format":
+        """A built-in format from its precompiled module (see ``precompile``)."""
+        from .runtime import function_name, helpers
+
+        fmt = cls.__new__(cls)
+        fmt._spec = None
+        fmt._source = None
+        fmt._text = text
+        fmt._builtin = True
+        fmt.name = module.NAME
+        fmt.models = module.MODELS
+        fmt.stop = module.STOP
+        fmt.path = path
+        fmt.variables = dict(module.VARIABLES)
+        fmt.control_tokens = module.CONTROL_TOKENS
+        vars(module).update(helpers(lambda: fmt.spec))
+        fmt.render = module.render
+        fmt.render.__qualname__ = fmt.render.__name__ = function_name(fmt.name)
+        return fmt
 
     @property
-    def name(self) -> str:
-        return self.spec.name
+    def spec(self) -> "FormatSpec":
+        """The validated declaration (attrs classes)."""
+        if self._spec is None:
+            from .load import parse_toml
+            from .validate import build_spec
+
+            assert self._text is not None
+            self._spec = build_spec(parse_toml(self._text, self.path), self.path, self._text)
+        return self._spec
 
     @property
-    def models(self) -> Tuple[str, ...]:
-        return self.spec.models
+    def source(self) -> str:
+        """The generated Python source of ``render``."""
+        if self._source is None:
+            from .codegen import generate
 
-    @property
-    def stop(self) -> Tuple[str, ...]:
-        return self.spec.stop
+            self._source = generate(self.spec)
+        return self._source
 
-    @property
-    def path(self) -> Optional[str]:
-        return self.spec.path
-
-    @property
-    def variables(self) -> Dict[str, Any]:
-        """Declared variables and their defaults: a text, ``True``/``False`` for a
-        switch, ``None`` for today's date or a required variable."""
-        return {v.name: (v.switch_default if v.is_switch else v.default) for v in self.spec.variables}
-
-    @property
-    def control_tokens(self) -> Tuple[str, ...]:
-        """The control strings the ``control_tokens`` policy looks for in content."""
-        return self.spec.control_tokens
-
-    def render_many(self, conversations: Any, *, add_generation_prompt: bool = False,
-                    continue_final_message: bool = False, control_tokens: str = "keep", **variables: Any) -> list:
+    def render_many(self, conversations: "Any", *, add_generation_prompt: bool = False,
+                    continue_final_message: bool = False, control_tokens: str = "keep", **variables: "Any") -> list:
         """Render each conversation with the same options; a list of prompts."""
         render = self.render
         if continue_final_message or variables or control_tokens != "keep":
@@ -76,7 +97,7 @@ class Format:
     def __hash__(self) -> int:
         return hash(self.spec)
 
-    def __reduce__(self) -> Any:
+    def __reduce__(self) -> "Any":
         if self._builtin:
             return (_builtin, (self.name,))
         return (_from_text, (self._text, self.path))
@@ -88,7 +109,7 @@ def _builtin(name: str) -> Format:
     return get_format(name)
 
 
-def _from_text(text: Optional[str], path: Optional[str]) -> Format:
+def _from_text(text: "Optional[str]", path: "Optional[str]") -> Format:
     from .api import loads_format
 
     if text is None:

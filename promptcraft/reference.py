@@ -96,7 +96,8 @@ def last_query(spec: FormatSpec, conversation: List[Message]) -> int:
     return len(conversation) - 1
 
 
-def show_reasoning(display: ReasoningDisplay, content: str, after_query: bool, final: bool) -> str:
+def show_reasoning(display: ReasoningDisplay, content: str, after_query: bool, final: bool,
+                   values: Optional[Dict[str, Any]] = None) -> str:
     """The content as written: the answer alone, or reasoning and answer through the template."""
     if display.close in content:
         reasoning = content.split(display.close)[0].rstrip("\n").split(display.open)[-1].lstrip("\n")
@@ -105,7 +106,7 @@ def show_reasoning(display: ReasoningDisplay, content: str, after_query: bool, f
         reasoning, answer = "", content
     reasoning = reasoning.strip("\n") if display.reasoning_trim == "newlines" else reasoning.strip()
     if after_query and (display.show == "always" or final or reasoning):
-        return display.template.fill({"reasoning": reasoning, "content": answer.lstrip("\n")})
+        return display.template.fill({**(values or {}), "reasoning": reasoning, "content": answer.lstrip("\n")})
     return answer
 
 
@@ -194,7 +195,7 @@ def render(
                 role = attrs.evolve(role, trim="none")
             content = system.fold.fill({**values, "system": system_text, "content": content})
         if spec.reasoning is not None and message.role == spec.reasoning.role:
-            content = show_reasoning(spec.reasoning, trim(content, role.trim), message.index > query, final)
+            content = show_reasoning(spec.reasoning, trim(content, role.trim), message.index > query, final, values)
             role = attrs.evolve(role, trim="none")
         written = _write(role, message.role, content, values, final, add_generation_prompt, previous)
         out.append(written)

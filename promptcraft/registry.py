@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Dict, List, Optional
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Dict, List, Optional
 
 from .errors import UnknownFormatError
 from .format import Format
 
-_formats: Dict[str, Format] = {}
-_models: Optional[Dict[str, str]] = None
+_formats: "Dict[str, Format]" = {}
+_models: "Optional[Dict[str, str]]" = None
 _lock = threading.RLock()
 
 
@@ -24,7 +27,7 @@ def formats_dir() -> str:
     return os.path.join(os.path.dirname(here), "formats")
 
 
-def names() -> List[str]:
+def names() -> "List[str]":
     """Names of the built-in formats, sorted."""
     try:
         files = os.listdir(formats_dir())
@@ -44,27 +47,80 @@ def get_format(name: str) -> Format:
             return found
         if not isinstance(name, str) or name not in names():
             raise UnknownFormatError("named", str(name), _close(str(name), names()))
-        from .api import loads_format
-        from .load import read_source
-
-        display, text = read_source(os.path.join(formats_dir(), name + ".toml"))
-        found = loads_format(text, path=display, builtin=True)
+        path = os.path.join(formats_dir(), name + ".toml")
+        found = _precompiled(name, path) or _compile(path)
         _formats[name] = found
         return found
 
 
-def model_index() -> Dict[str, str]:
+def _compile(path: str) -> Format:
+    from .api import loads_format
+    from .load import read_source
+
+    display, text = read_source(path)
+    return loads_format(text, path=display, builtin=True)
+
+
+def _precompiled(name: str, path: str) -> "Optional[Format]":
+    """The format from its precompiled module, when that was made from this very file."""
+    try:
+        from . import _precompiled as index
+    except ImportError:  # pragma: no cover - a tree without precompiled modules
+        return None
+    entry = index.FORMATS.get(name)
+    if entry is None:
+        return None
+    from .precompile import checksum
+
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except OSError:
+        return None
+    if checksum(data) != entry[1]:
+        return None
+    import importlib
+
+    module = importlib.import_module(f"{index.__name__}.{entry[0]}")
+    return Format.precompiled(module, data.decode("utf-8"), path)
+
+
+def model_index() -> "Dict[str, str]":
     """Model id -> built-in format name, for every model a built-in format declares."""
     global _models
     if _models is None:
         with _lock:
             if _models is None:
-                index: Dict[str, str] = {}
-                for name in names():
-                    for model in get_format(name).models:
-                        index[model] = name
-                _models = index
+                _models = _precompiled_models() or _scan_models()
     return _models
+
+
+def _scan_models() -> "Dict[str, str]":
+    index: "Dict[str, str]" = {}
+    for name in names():
+        for model in get_format(name).models:
+            index[model] = name
+    return index
+
+
+def _precompiled_models() -> "Optional[Dict[str, str]]":
+    """The shipped model index, when every format file is the one it was made from."""
+    try:
+        from . import _precompiled as index
+    except ImportError:  # pragma: no cover
+        return None
+    from .precompile import checksum
+
+    if set(index.FORMATS) != set(names()):
+        return None
+    for name, (_, expected) in index.FORMATS.items():
+        try:
+            with open(os.path.join(formats_dir(), name + ".toml"), "rb") as handle:
+                if checksum(handle.read()) != expected:
+                    return None
+        except OSError:
+            return None
+    return dict(index.MODELS)
 
 
 def for_model(model_id: str) -> Format:
@@ -79,7 +135,7 @@ def for_model(model_id: str) -> Format:
     return get_format(name)
 
 
-def _close(name: str, choices: List[str]) -> List[str]:
+def _close(name: str, choices: "List[str]") -> "List[str]":
     import difflib
 
     close = difflib.get_close_matches(name, choices, n=3, cutoff=0.6)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, Mapping
-
 from .errors import OptionsError
-from .model import FormatSpec
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # the render path imports this module: keep typing and attrs out of it
+    from typing import Any, Dict, Mapping
+
+    from .model import FormatSpec
 
 
 def today(strftime: str) -> str:
@@ -15,7 +18,7 @@ def today(strftime: str) -> str:
     return datetime.datetime.now().strftime(strftime)
 
 
-def unknown_variables(spec: FormatSpec, given: Mapping[str, Any]) -> OptionsError:
+def unknown_variables(spec: "FormatSpec", given: "Mapping[str, Any]") -> OptionsError:
     import difflib
 
     known = [v.name for v in spec.variables]
@@ -31,7 +34,7 @@ def unknown_variables(spec: FormatSpec, given: Mapping[str, Any]) -> OptionsErro
     return OptionsError(text)
 
 
-def bad_variable(name: str, value: Any) -> OptionsError:
+def bad_variable(name: str, value: "Any") -> OptionsError:
     return OptionsError(f"variable {name!r} must be a string, got {type(value).__name__}")
 
 
@@ -39,11 +42,11 @@ def missing_variable(name: str) -> OptionsError:
     return OptionsError(f"variable {name!r} is required by this format: pass {name}=...")
 
 
-def bad_switch(name: str, value: Any) -> OptionsError:
+def bad_switch(name: str, value: "Any") -> OptionsError:
     return OptionsError(f"variable {name!r} must be True or False, got {value!r}")
 
 
-def resolve(spec: FormatSpec, given: Mapping[str, Any]) -> Dict[str, str]:
+def resolve(spec: "FormatSpec", given: "Mapping[str, Any]") -> "Dict[str, str]":
     """Every declared variable's text: from the given value, else its default."""
     known = {v.name for v in spec.variables}
     extra = {k: v for k, v in given.items() if k not in known}

@@ -147,25 +147,30 @@ def test_tuple_of_messages_is_accepted():
     assert promptcraft.render(tuple(CHAT), "llama-2") == promptcraft.render(CHAT, "llama-2")
 
 
-def test_source_is_inspectable():
+def test_source_is_inspectable(tmp_path):
     """Generated code is registered with linecache: inspect and tracebacks show it."""
-    fmt = promptcraft.get_format("llama-2")
+    path = tmp_path / "mine.toml"
+    path.write_bytes(pathlib.Path(promptcraft.get_format("llama-2").path).read_bytes())
+    fmt = promptcraft.load_format(path)
     assert inspect.getsource(fmt.render) in fmt.source
     filename = fmt.render.__code__.co_filename
     assert filename.startswith("<promptcraft format llama-2")
     assert "".join(linecache.getlines(filename)) == fmt.source
     assert "'<<SYS>>\\n'" in fmt.source
+    builtin = promptcraft.get_format("llama-2")
+    assert inspect.getsource(builtin.render) in builtin.source
+    assert builtin.source.split("\n", 1)[1] == fmt.source.split("\n", 1)[1]
 
 
 def test_traceback_shows_generated_line():
     """An error inside a renderer shows the generated source line in the traceback."""
-    fmt = promptcraft.get_format("mixtral")
-    try:
-        fmt.render([{"role": "assistant", "content": "x"}])
-    except promptcraft.RefusedError:
-        text = traceback.format_exc()
-    assert "<promptcraft format mixtral" in text
-    assert "raise _refuse_alternation(" in text
+    for fmt in (promptcraft.get_format("mixtral"), promptcraft.loads_format(
+            pathlib.Path(promptcraft.get_format("mixtral").path).read_text(encoding="utf-8"))):
+        try:
+            fmt.render([{"role": "assistant", "content": "x"}])
+        except promptcraft.RefusedError:
+            text = traceback.format_exc()
+        assert "raise _refuse_alternation(" in text
 
 
 def test_format_attributes():

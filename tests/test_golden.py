@@ -51,9 +51,49 @@ def test_every_format_has_golden_files():
     names = set(promptcraft.list_formats())
     assert names, "no built-in formats found"
     rendered = {p.stem for p in (GOLDEN / "render").glob("*.txt")}
-    sources = {p.name[: -len(".py.txt")] for p in (GOLDEN / "source").glob("*.py.txt")}
     assert rendered == names
-    assert sources == names
+
+
+def test_precompiled_modules_are_current(update_golden):
+    """promptcraft/_precompiled holds exactly what codegen writes today, for every built-in format.
+
+    They are the reviewable snapshots of the generated code, and what built-in formats run.
+    Regenerate with `python -m promptcraft.precompile` (or pytest --update-golden).
+    """
+    from promptcraft import precompile
+
+    expected = precompile.expected_files()
+    target = pathlib.Path(precompile.target_dir())
+    if update_golden:
+        precompile.main()
+    actual = {p.name: p.read_text(encoding="utf-8") for p in target.glob("*.py")}
+    assert set(actual) == set(expected)
+    for name, text in expected.items():
+        assert actual[name] == text, f"{name} is stale: run python -m promptcraft.precompile"
+
+
+@pytest.mark.parametrize("name", promptcraft.list_formats())
+def test_builtin_runs_precompiled_code(name):
+    """A built-in format renders with its precompiled module, identical to compiling its file."""
+    from promptcraft.api import loads_format
+
+    fmt = promptcraft.get_format(name)
+    assert fmt.render.__module__.startswith("promptcraft._precompiled.")
+    compiled = loads_format(pathlib.Path(fmt.path).read_text(encoding="utf-8"), path=fmt.path)
+    assert compiled.source == fmt.source
+    for case in CASES:
+        variables = sample_variables(fmt, DATE)
+        options = dict(add_generation_prompt=case.get("add_generation_prompt", False),
+                       continue_final_message=case.get("continue_final_message", False), **variables)
+        try:
+            want = compiled.render(case["messages"], **options)
+        except promptcraft.PromptcraftError as error:
+            want = repr(error)
+        try:
+            got = fmt.render(case["messages"], **options)
+        except promptcraft.PromptcraftError as error:
+            got = repr(error)
+        assert got == want
 
 
 @pytest.mark.parametrize("name", promptcraft.list_formats())
@@ -62,7 +102,3 @@ def test_rendered_prompts(name, update_golden):
     compare(GOLDEN / "render" / f"{name}.txt", render_cases(promptcraft.get_format(name)), update_golden)
 
 
-@pytest.mark.parametrize("name", promptcraft.list_formats())
-def test_generated_source(name, update_golden):
-    """The generated renderer is exactly as recorded."""
-    compare(GOLDEN / "source" / f"{name}.py.txt", promptcraft.get_format(name).source, update_golden)
