@@ -16,8 +16,17 @@ def loads_format(text: str, *, path: Optional[str] = None, builtin: bool = False
     from .load import parse_toml
     from .validate import build_spec
 
+    if path is not None and not isinstance(path, str):
+        path = os.fspath(path) if isinstance(path, os.PathLike) else None
+        if path is None:
+            raise FormatError("path must be a string or a path")
     if not isinstance(text, str):
         raise FormatError(f"expected TOML text as a string, got {type(text).__name__}", path=path)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        line = text.count("\n", 0, error.start) + 1
+        raise FormatError("text is not valid Unicode (it holds a lone surrogate)", path=path, line=line) from None
     raw = parse_toml(text, path or "<string>")
     spec = build_spec(raw, path, text)
     return Format(spec, text=text, builtin=builtin)

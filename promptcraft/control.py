@@ -46,13 +46,15 @@ class Guard:
     def escape(self, text: str) -> str:
         if not self.tokens:
             return text
-        # An escape could, with its neighbours, spell a token again; repeat until none is left.
-        for _ in range(len(text) + 1):
-            escaped = self.pattern.sub(lambda m: self.escapes[m.group(0)], text)
-            if escaped == text or self.pattern.search(escaped) is None:
-                return escaped
-            text = escaped
-        return text  # pragma: no cover - each pass removes a match
+        text = self.pattern.sub(lambda m: self.escapes[m.group(0)], text)
+        # A replacement can, with its neighbours, spell a token again. Break what is left with
+        # the default escape: tokens hold no U+200B (validated) and are at least two characters
+        # long, so each pass splits a token-free stretch for good and the loop ends.
+        while True:
+            broken = self.pattern.sub(lambda m: default_escape(m.group(0)), text)
+            if broken == text:
+                return text
+            text = broken
 
     def apply(self, messages: Any, policy: str) -> Any:
         if policy not in POLICIES:

@@ -74,7 +74,6 @@ def parse_toml(text: str, display: str) -> Dict[str, Any]:
         raise FormatError("invalid TOML: nesting too deep", path=display) from None
 
 
-_HEADER = re.compile(r"\s*\[(\[?)\s*(.+?)\s*\]\]?\s*(?:#.*)?$")
 _KEY = re.compile(r"""\s*((?:[A-Za-z0-9_\-]+|"[^"\n]*"|'[^'\n]*')(?:\s*\.\s*(?:[A-Za-z0-9_\-]+|"[^"\n]*"|'[^'\n]*'))*)\s*=""")
 _KEY_PART = re.compile(r"""[A-Za-z0-9_\-]+|"((?:[^"\\]|\\.)*)"|'([^']*)'""")
 
@@ -89,6 +88,23 @@ def _split_key(key: str) -> Tuple[str, ...]:
         else:
             parts.append(match.group(0))
     return tuple(parts)
+
+
+def _header(line: str) -> "Optional[Tuple[Tuple[str, ...], bool]]":
+    """``(key parts, is array)`` for a ``[table]`` or ``[[array]]`` line, else ``None``.
+
+    Plain string scanning: a regular expression here backtracked badly on hostile lines.
+    """
+    stripped = line.strip()
+    if not stripped.startswith("["):
+        return None
+    is_array = stripped.startswith("[[")
+    body = stripped[2:] if is_array else stripped[1:]
+    end = body.find("]")
+    if end <= 0:
+        return None
+    parts = _split_key(body[:end])
+    return (parts, is_array) if parts else None
 
 
 def locate_keys(text: str) -> Dict[str, int]:
@@ -106,14 +122,15 @@ def locate_keys(text: str) -> Dict[str, int]:
             if line.count(in_string) % 2 == 1:
                 in_string = None
             continue
-        header = _HEADER.match(line)
-        if header and not _KEY.match(line):
-            table = _split_key(header.group(2))
-            if header.group(1):  # [[array of tables]]: address items by index
+        header = _header(line)
+        if header is not None and not _KEY.match(line):
+            table, is_array = header
+            lines.setdefault(".".join(table), number)
+            if is_array:  # [[array of tables]]: address items by index
                 index = arrays.get(table, -1) + 1
                 arrays[table] = index
                 table = table + (str(index),)
-            lines.setdefault(".".join(table), number)
+                lines.setdefault(".".join(table), number)
             continue
         key = _KEY.match(line)
         if key:

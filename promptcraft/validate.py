@@ -19,6 +19,9 @@ from .model import (Alternation, Control, FormatSpec, Generation, Reasoning, Rea
                     Text, Variable)
 
 _NAME = re.compile(r"[a-z0-9][a-z0-9._-]*\Z")
+#: Limits that keep generated code small and shallow; real formats are far below them.
+MAX_ROLES = 256
+MAX_PLACEHOLDERS = 64
 _MODEL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*\Z")
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
@@ -159,6 +162,8 @@ class Checker:
                     "write {{ and }} for literal braces)" + _suggest(name, allowed),
                 )
             self.used.add(name)
+            if sum(isinstance(p, Slot) for p in pieces) >= MAX_PLACEHOLDERS:
+                raise self.fail(key, f"more than {MAX_PLACEHOLDERS} placeholders in one string")
             if literal:
                 pieces.append("".join(literal))
                 literal = []
@@ -254,7 +259,10 @@ def build_spec(raw: Dict[str, Any], path: Optional[str], text: str) -> FormatSpe
     start_when_first = check.strings(raw, "start_when_first")
     system = _system(check, raw.get("system", {}))
     roles = []
-    for role_name, decl in check.names_table(raw, "roles").items():
+    declared_roles = check.names_table(raw, "roles")
+    if len(declared_roles) > MAX_ROLES:
+        raise check.fail("roles", f"{len(declared_roles)} roles declared; a format may declare at most {MAX_ROLES}")
+    for role_name, decl in declared_roles.items():
         if not role_name or role_name != role_name.strip():
             raise check.fail(f"roles.{role_name}", "a role name must be non-empty without surrounding spaces")
         roles.append(_role(check, decl, f"roles.{role_name}", role_name))
@@ -411,10 +419,22 @@ def _reasoning(check: Checker, decl: Any) -> ReasoningDisplay:
     return display
 
 
+def _check_control_token(token: str) -> Optional[str]:
+    if len(token) < 2:
+        return "a control token has at least two characters (its escape breaks it after the first)"
+    if "\u200b" in token:
+        return "a control token must not contain U+200B ZERO WIDTH SPACE, which escaping inserts"
+    return None
+
+
 def _control(check: Checker, decl: Any) -> Control:
     check.table(decl, "control", ("tokens", "escape"))
-    tokens = check.strings(decl, "tokens", lambda s: None if s else "a control token must not be empty", key="control")
+    tokens = check.strings(decl, "tokens", _check_control_token, key="control")
     known = tuple(dict.fromkeys([t for t in check.tokens.values()] + list(tokens)))
+    for name, token in check.tokens.items():
+        problem = _check_control_token(token)
+        if problem:
+            raise check.fail(f"tokens.{name}", problem)
     escapes = []
     raw = decl.get("escape", {})
     check.table(raw, "control.escape", tuple(raw) if isinstance(raw, dict) else ())

@@ -50,6 +50,10 @@ _fragment = st.one_of(
 )
 
 
+#: A special token: control tokens are at least two characters without U+200B (validate.py).
+_token = _fragment.filter(lambda t: len(t) >= 2 and "\u200b" not in t)
+
+
 def toml_string(value: str) -> str:
     """A TOML basic string for any Python string (control characters escaped)."""
     out = []
@@ -101,9 +105,9 @@ def format_toml(draw) -> str:
     if tokens:
         tables.append("[tokens]")
         if has_bos:
-            tables.append(line("bos", draw(_fragment.filter(bool))))
+            tables.append(line("bos", draw(_token)))
         if has_eos:
-            tables.append(line("eos", draw(_fragment.filter(bool))))
+            tables.append(line("eos", draw(_token)))
 
     placement = draw(st.sampled_from(["message", "block", "fold_first", "fold_last", "hoist", "refuse"]))
     trims = ["none", "both", "left", "right"]
