@@ -1,0 +1,933 @@
+"""Benchmark promptcraft against transformers, raw Jinja, minijinja and a hand-written floor.
+
+    python benchmarks/run.py                 # the full run (about 10 minutes on 2 cores, 41 formats)
+    python benchmarks/run.py --quick         # seconds: small sizes, one repeat, two formats
+    python benchmarks/run.py --formats smollm2,qwen2.5 --sizes 11,101 --repeat 3
+    python benchmarks/run.py --from-json benchmarks/results/X.json   # only rewrite RESULTS.md
+
+Every engine runs in a fresh interpreter (``_worker.py``), so one engine's
+imports and caches never touch another's numbers. transformers runs first and
+writes the expected output of every workload; every other engine checks its
+output against it before it is timed, and promptcraft's numbers are recorded
+only when the check passes (``verified: true``). A promptcraft difference is
+an error: it is reported, that format gets no numbers, and the run exits 1.
+
+Results go to ``benchmarks/results/<date>-<commit>.json`` and, in a full run,
+``benchmarks/RESULTS.md``; ``plot.py`` draws the chart from the JSON.
+
+The template corpus is read from ``../shared/chat-templates`` (relative to the
+repository root) or ``$PROMPTCRAFT_CORPUS``; nothing from it is copied here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import importlib.util
+import json
+import os
+import pathlib
+import platform
+import re
+import shlex
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Any, Dict, List, Optional
+
+HERE = pathlib.Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(1, str(ROOT))  # the checkout's promptcraft, as the workers get through PYTHONPATH
+
+import _workloads as W  # noqa: E402
+
+#: Dates must be pinned on both sides: templates that print one read the local clock.
+PINNED_DATE = "26 Jul 2024"
+#: Values given to both sides for the variables a format declares (as the equivalence tests do).
+#: Variables not listed keep their defaults (a switch's default, or today's date on both sides).
+VARIABLES = {"date_string": PINNED_DATE, "functions": '[{"name": "get_weather", "parameters": {}}]',
+             "datetime": "2024-07-26 10:00"}
+HEADLINE = 11
+
+FULL = {
+    "sizes": [1, 3, 11, 101, 1001],
+    "repeat": 10,
+    "rounds": 2,
+    "min_time": 0.02,
+    "dataset": 100_000,
+    "hf_batch_sample": 10_000,
+    "dataset_runs": 3,
+    "chunk": 2_000,
+    "cold_runs": 25,
+    "import_runs": 41,
+    "importtime_runs": 21,
+    "chunk_formats": 8,
+    "formats": None,
+}
+QUICK = {
+    "sizes": [1, 3, 11],
+    "repeat": 1,
+    "rounds": 1,
+    "min_time": 0.002,
+    "dataset": 1_000,
+    "hf_batch_sample": 200,
+    "dataset_runs": 1,
+    "chunk": 250,
+    "cold_runs": 3,
+    "import_runs": 3,
+    "importtime_runs": 3,
+    "chunk_formats": 0,
+    "formats": ["smollm2", "llama-3.1"],
+}
+#: promptcraft and its hand-written floor run back to back, so that drift on a shared machine
+#: touches their ratio as little as possible.
+WARM_ENGINES = ("promptcraft", "chatml", "jinja", "minijinja")
+ENGINE_LABELS = {
+    "promptcraft": "promptcraft",
+    "hf": "transformers apply_chat_template",
+    "jinja": "raw Jinja (transformers' env)",
+    "minijinja": "minijinja",
+    "chatml": "hand-written ChatML",
+}
+FIRST_RENDER = "import promptcraft; promptcraft.get_format('smollm2').render([{'role': 'user', 'content': 'Hi'}])"
+
+
+def log(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------- environment
+
+
+def git(*args: str) -> str:
+    try:
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return ""
+
+
+def uncommitted() -> List[str]:
+    """Files that differ from the commit, outside the benchmark's own files: the numbers are
+    for the working tree, so the report says when that is not the commit."""
+    paths = [line[3:] for line in git("status", "--porcelain").splitlines() if len(line) > 3]
+    return [p for p in paths if not p.startswith("benchmarks/") and p != "tests/test_benchmark_smoke.py"]
+
+
+def fingerprint() -> str:
+    """A digest of the code and formats being measured (``promptcraft/`` and ``formats/``, committed
+    or not), taken at the start and the end of a run: if someone edits them meanwhile, the engines
+    may have measured different code, and the report says so."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for folder in ("promptcraft", "formats"):
+        for path in sorted((ROOT / folder).rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts:
+                digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def versions() -> Dict[str, Optional[str]]:
+    from importlib import metadata
+
+    found: Dict[str, Optional[str]] = {"python": platform.python_version(), "implementation": platform.python_implementation()}
+    for dist in ("transformers", "tokenizers", "jinja2", "minijinja", "attrs", "regex", "markupsafe"):
+        try:
+            found[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            found[dist] = None
+    return found
+
+
+def machine() -> Dict[str, Any]:
+    cpu = platform.processor()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            cpu = next((line.split(":", 1)[1].strip() for line in handle if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    return {"platform": platform.platform(), "machine": platform.machine(), "cpu": cpu, "cpu_count": os.cpu_count(),
+            "load_average_at_start": load_average()}
+
+
+def load_average() -> Optional[List[float]]:
+    """1, 5 and 15-minute load averages: other work on the machine shows in the numbers."""
+    try:
+        return [round(v, 2) for v in os.getloadavg()]
+    except (AttributeError, OSError):
+        return None
+
+
+#: Where the interpreters the benchmark starts keep their bytecode (set by ``main``). With
+#: ``PYTHONDONTWRITEBYTECODE`` set, as it is on some CI machines, every import would compile
+#: from source and import times would mean nothing; a private prefix gives cached bytecode
+#: without writing ``__pycache__`` folders into the checkout.
+PYCACHE: Optional[str] = None
+
+
+def worker_env() -> Dict[str, str]:
+    env = dict(os.environ)
+    if PYCACHE is not None:
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = PYCACHE
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
+    env.setdefault("PYTHONHASHSEED", "0")
+    env["TRANSFORMERS_VERBOSITY"] = "error"
+    env["TOKENIZERS_PARALLELISM"] = "false"
+    env["TRANSFORMERS_NO_ADVISORY_WARNINGS"] = "1"
+    return env
+
+
+def display_path(path: pathlib.Path) -> str:
+    """``path`` relative to the repository root when it is inside it."""
+    path = path.resolve()
+    try:
+        return str(path.relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
+def run_worker(engine: str, task_path: pathlib.Path) -> Dict[str, Any]:
+    """Run one engine in a fresh interpreter; its JSON, or ``{"crashed": ...}``."""
+    started = time.perf_counter()
+    log(f"  {engine} ...")
+    proc = subprocess.run(
+        [sys.executable, str(HERE / "_worker.py"), engine, str(task_path)],
+        cwd=ROOT, env=worker_env(), capture_output=True, text=True,
+    )
+    took = time.perf_counter() - started
+    if proc.returncode != 0 or not proc.stdout.strip():
+        lines = proc.stderr.strip().splitlines()
+        log(f"  {engine} FAILED after {took:.1f} s:\n" + "\n".join(lines[-15:]))
+        # Only the exception line goes into the results: a traceback through a template can quote it.
+        return {"crashed": f"exit status {proc.returncode}", "stderr": (lines[-1] if lines else "")[:300]}
+    log(f"  {engine} done in {took:.1f} s")
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    result["wall_seconds"] = took
+    return result
+
+
+# --------------------------------------------------------------------------- plan
+
+
+def plan(names: Optional[List[str]]) -> Dict[str, Any]:
+    """Built-in formats whose models are in the corpus, each mapped to one corpus file."""
+    import promptcraft
+
+    corpus = W.corpus_dir()
+    if not corpus.is_dir():
+        raise SystemExit(f"template corpus not found at {corpus} (set PROMPTCRAFT_CORPUS)")
+    index = W.corpus_index(corpus)
+    available = promptcraft.list_formats()
+    unknown = [n for n in (names or []) if n not in available]
+    if unknown:
+        raise SystemExit(f"unknown format(s): {', '.join(unknown)}; built-in formats: {', '.join(available)}")
+    chosen, skipped = [], {}
+    for name in names or available:
+        fmt = promptcraft.get_format(name)
+        model = next((m for m in fmt.models if m in index), None)
+        if model is None:
+            skipped[name] = "none of its models is in the template corpus"
+            continue
+        variables = {k: v for k, v in VARIABLES.items() if k in fmt.variables}
+        chosen.append({"name": name, "model": model, "stem": index[model], "variables": variables, "toml": fmt.path})
+    return {"formats": chosen, "skipped": skipped, "promptcraft": promptcraft.__version__}
+
+
+# --------------------------------------------------------------------------- import time
+
+_IMPORTTIME = re.compile(r"import time:\s+(\d+) \|\s+(\d+) \| ( *)(\S+)")
+
+
+def _importtime(code: str) -> Dict[str, int]:
+    """Top-level imports of ``python -X importtime -c code``: module -> cumulative microseconds."""
+    proc = subprocess.run([sys.executable, "-X", "importtime", "-c", code], cwd=ROOT, env=worker_env(),
+                          capture_output=True, text=True, check=True)
+    out = {}
+    for line in proc.stderr.splitlines():
+        match = _IMPORTTIME.match(line)
+        if match and not match.group(3):
+            out[match.group(4)] = int(match.group(2))
+    return out
+
+
+def measure_import(runs: int, importtime_runs: int) -> Dict[str, Any]:
+    """Medians of many fresh interpreters: ``-X importtime`` for ``import promptcraft``, and wall
+    time of import + first render minus ``python -c pass``."""
+    commands = {
+        "bare": [sys.executable, "-c", "pass"],
+        "import": [sys.executable, "-c", "import promptcraft"],
+        "import_and_first_render": [sys.executable, "-c", FIRST_RENDER],
+    }
+    env = worker_env()
+    for command in commands.values():  # warm the OS cache and write bytecode before timing
+        for _ in range(2):
+            subprocess.run(command, cwd=ROOT, env=env, check=True)
+    walls: Dict[str, List[float]] = {k: [] for k in commands}
+    for _ in range(runs):  # interleaved, so drift affects every command alike
+        for key, command in commands.items():
+            t0 = time.perf_counter()
+            subprocess.run(command, cwd=ROOT, env=env, check=True)
+            walls[key].append(time.perf_counter() - t0)
+    medians = {k: statistics.median(v) for k, v in walls.items()}
+
+    bare = _importtime("pass")
+    cumulative, lazy = [], {}
+    for _ in range(importtime_runs):
+        cumulative.append(_importtime("import promptcraft").get("promptcraft", 0))
+        after = _importtime(FIRST_RENDER)
+        for module, micros in after.items():
+            if module not in bare:
+                lazy.setdefault(module, []).append(micros)
+    modules = sorted(((m, statistics.median(v)) for m, v in lazy.items()), key=lambda mv: -mv[1])
+    return {
+        "runs": runs,
+        "importtime_runs": importtime_runs,
+        "importtime_promptcraft_us": statistics.median(cumulative),
+        "wall_median_seconds": medians,
+        "import_above_bare_seconds": medians["import"] - medians["bare"],
+        "first_render_above_bare_seconds": medians["import_and_first_render"] - medians["bare"],
+        "first_render_command": FIRST_RENDER,
+        "top_level_imports_during_first_render_us": [[m, t] for m, t in modules[:25]],
+    }
+
+
+# --------------------------------------------------------------------------- summary
+
+
+def _ratio(a: Optional[float], b: Optional[float]) -> Optional[float]:
+    return a / b if a and b else None
+
+
+def summarize(results: Dict[str, Any]) -> Dict[str, Any]:
+    """Ratios, scaling and the targets, from the raw numbers."""
+    warm = results.get("warm", {})
+    sizes = results["settings"]["sizes"]
+    head = str(HEADLINE if HEADLINE in sizes else sizes[-1])
+
+    def t(engine: str, name: str, size: str) -> Optional[float]:
+        entry = warm.get(engine, {}).get(name, {}).get(size)
+        return entry["seconds"] if entry else None
+
+    short = head + "-short"
+    rows = []
+    for name in results["formats"]:
+        pc = t("promptcraft", name, head)
+        pcs = t("promptcraft", name, short)
+        rows.append({
+            "format": name, "promptcraft": pc, "hf": t("hf", name, head), "jinja": t("jinja", name, head),
+            "minijinja": t("minijinja", name, head),
+            "vs_hf": _ratio(t("hf", name, head), pc), "vs_jinja": _ratio(t("jinja", name, head), pc),
+            "vs_minijinja": _ratio(t("minijinja", name, head), pc),
+            "short_promptcraft": pcs, "short_hf": t("hf", name, short),
+            "short_vs_hf": _ratio(t("hf", name, short), pcs), "short_vs_jinja": _ratio(t("jinja", name, short), pcs),
+        })
+
+    def med(key: str) -> Optional[float]:
+        values = [r[key] for r in rows if r[key]]
+        return statistics.median(values) if values else None
+
+    def low(key: str) -> Optional[float]:
+        values = [r[key] for r in rows if r[key]]
+        return min(values) if values else None
+
+    scaling = {}
+    for name in results["formats"]:
+        per = {}
+        for engine in ("promptcraft", "hf"):
+            per_message = {s: t(engine, name, str(s)) / s for s in sizes if t(engine, name, str(s))}
+            base = per_message.get(int(head))
+            per[engine] = {
+                "per_message": {str(s): v for s, v in per_message.items()},
+                "ratio_to_headline": {str(s): v / base for s, v in per_message.items() if base and s > int(head)},
+            }
+        # The same per output character (transformers records each prompt's length): separates work
+        # that grows with the conversation from conversations whose turns are simply longer.
+        chars = {s: warm.get("hf", {}).get(name, {}).get(str(s), {}).get("chars") for s in sizes}
+        per_char = {s: t("promptcraft", name, str(s)) / chars[s] for s in sizes if t("promptcraft", name, str(s)) and chars[s]}
+        base = per_char.get(int(head))
+        per["promptcraft"]["char_ratio_to_headline"] = {str(s): v / base for s, v in per_char.items() if base and s > int(head)}
+        scaling[name] = per
+    worst_scaling = max((r for s in scaling.values() for r in s["promptcraft"]["ratio_to_headline"].values()), default=None)
+    worst_char_scaling = max((r for s in scaling.values() for r in s["promptcraft"]["char_ratio_to_headline"].values()), default=None)
+
+    floor = {s: _ratio(t("promptcraft", "smollm2", str(s)), t("chatml", "smollm2", str(s))) for s in sizes}
+    floor = {str(s): r for s, r in floor.items() if r}
+
+    cold = results.get("cold", {}).get("promptcraft", {}).get("results", {})
+    cold_jinja = results.get("cold", {}).get("jinja", {}).get("results", {})
+    cold_rows = [{"format": n, "promptcraft": cold.get(n, {}).get("seconds"), "jinja": cold_jinja.get(n, {}).get("seconds"),
+                  "load": cold.get(n, {}).get("load"), "render": cold.get(n, {}).get("render"),
+                  "jinja_compile": cold_jinja.get(n, {}).get("load"), "jinja_render": cold_jinja.get(n, {}).get("render")}
+                 for n in results["formats"]]
+    cold_values = [r["promptcraft"] for r in cold_rows if r["promptcraft"]]
+    imp = results.get("import", {})
+
+    def target(name: str, measured: Optional[float], goal: float, higher: bool, unit: str) -> Dict[str, Any]:
+        met = None if measured is None else (measured >= goal if higher else measured <= goal)
+        return {"target": name, "measured": measured, "goal": goal, "higher_is_better": higher, "unit": unit, "met": met}
+
+    targets = [
+        target(f"warm render at {head} messages vs transformers, median across formats", med("vs_hf"), 50, True, "x"),
+        target(f"warm render at {head} messages vs raw Jinja, median across formats", med("vs_jinja"), 30, True, "x"),
+        target("no format under 10x vs transformers", low("vs_hf"), 10, True, "x"),
+        target("no format under 10x vs raw Jinja", low("vs_jinja"), 10, True, "x"),
+        target(f"smollm2 vs hand-written ChatML at {head} messages", floor.get(head), 1.25, False, "x"),
+        target("smollm2 vs hand-written ChatML, worst size", max(floor.values()) if floor else None, 1.25, False, "x"),
+        target(f"per-message cost at larger sizes / at {head}, worst format", worst_scaling, 1.2, False, "x"),
+        target("cold start (TOML file to first render), worst format", max(cold_values) if cold_values else None, 1e-3, False, "s"),
+        target("cold start, median across formats", statistics.median(cold_values) if cold_values else None, 1e-3, False, "s"),
+        target("import + first render above bare interpreter", imp.get("first_render_above_bare_seconds"), 20e-3, False, "s"),
+    ]
+    ceiling = _ratio(t("hf", "smollm2", head), t("chatml", "smollm2", head))
+    return {
+        "headline_size": int(head),
+        "floor_vs_hf": ceiling,
+        "floor_vs_hf_short": _ratio(t("hf", "smollm2", short), t("chatml", "smollm2", short)),
+        "chatml_ratio_short": _ratio(t("promptcraft", "smollm2", short), t("chatml", "smollm2", short)),
+        "median_short_vs_hf": med("short_vs_hf"), "median_short_vs_jinja": med("short_vs_jinja"),
+        "min_short_vs_hf": low("short_vs_hf"), "min_short_vs_jinja": low("short_vs_jinja"),
+        "warm_headline": rows,
+        "median_vs_hf": med("vs_hf"), "median_vs_jinja": med("vs_jinja"), "median_vs_minijinja": med("vs_minijinja"),
+        "min_vs_hf": low("vs_hf"), "min_vs_jinja": low("vs_jinja"),
+        "scaling": scaling, "worst_scaling": worst_scaling, "worst_char_scaling": worst_char_scaling,
+        "chatml_ratio": floor,
+        "cold": cold_rows,
+        "targets": targets,
+    }
+
+
+# --------------------------------------------------------------------------- markdown
+
+
+def us(seconds: Optional[float], digits: int = 2) -> str:
+    if seconds is None:
+        return "–"
+    value = seconds * 1e6
+    return f"{value:,.{digits}f}" if value < 100 else f"{value:,.0f}"
+
+
+def ms(seconds: Optional[float]) -> str:
+    return "–" if seconds is None else f"{seconds * 1e3:,.2f}"
+
+
+def x(ratio: Optional[float]) -> str:
+    return "–" if ratio is None else (f"{ratio:,.1f}×" if ratio >= 10 else f"{ratio:.2f}×")
+
+
+def fmt_target(t: Dict[str, Any]) -> str:
+    m = t["measured"]
+    if m is None:
+        return "not measured"
+    if t["unit"] == "s":
+        return f"{m * 1e3:.2f} ms"
+    return f"{m:.2f}×" if m < 10 else f"{m:.1f}×"
+
+
+def markdown(results: Dict[str, Any]) -> str:
+    s = results["summary"]
+    v = results["versions"]
+    mach = results["machine"]
+    head = s["headline_size"]
+    warm = results.get("warm", {})
+    sizes = results["settings"]["sizes"]
+    L: List[str] = []
+    add = L.append
+    add("# promptcraft benchmarks")
+    add("")
+    add(f"Generated by `benchmarks/run.py` on {results['created']} (results: `{results['json_path']}`, chart: `benchmarks/chart.svg`).")
+    add("")
+    add("```")
+    add(results["command"])
+    add("python benchmarks/plot.py " + results["json_path"])
+    add("```")
+    add("")
+    dirty = results.get("dirty") or []
+    add(f"- commit `{results['commit']}`" + (f" **with uncommitted changes** to {', '.join(f'`{d}`' for d in dirty)}" if dirty else ""))
+    add(f"- Python {v['python']} ({v['implementation']}), promptcraft {results['versions'].get('promptcraft')}, "
+        f"transformers {v.get('transformers')}, tokenizers {v.get('tokenizers')}, jinja2 {v.get('jinja2')}, "
+        f"minijinja {v.get('minijinja')}, attrs {v.get('attrs')}, regex {v.get('regex')}")
+    add(f"- {mach['platform']}, {mach['cpu']}, {mach['cpu_count']} CPUs; load average (1/5/15 min) "
+        f"{mach.get('load_average_at_start')} at the start, {mach.get('load_average_at_end')} at the end "
+        f"(the run took {results.get('elapsed_seconds', 0) / 60:.1f} min)")
+    add(f"- settings: sizes {sizes}, min of {results['settings']['repeat']} repeats (in {results['settings'].get('rounds', 1)} "
+        f"rounds) of at least {results['settings']['min_time'] * 1e3:g} ms each, "
+        f"{results['settings'].get('chunk_formats') or 'all'} formats per round of engine workers, "
+        f"dataset of {results['settings']['dataset']:,} conversations")
+    add("")
+    if results.get("tree_changed_during_run"):
+        add(f"**Warning: {results['tree_changed_during_run']}.**")
+        add("")
+    add("Benchmarks are hard, and these are one machine's numbers: a shared 2-core VM with noisy neighbours. "
+        "Each engine ran in its own fresh interpreter; warm times are the minimum of `timeit.repeat` "
+        "(the least disturbed run), so read ratios, not absolute microseconds. Every promptcraft number below "
+        "was recorded only after its output was checked byte for byte against transformers' output for the same "
+        "input in the same run. Run `python benchmarks/run.py` to get your own.")
+    add("")
+    status = {True: "met", False: "**missed**", None: "not measured"}
+    add("## Targets")
+    add("")
+    add("| target | goal | measured | status |")
+    add("|---|---|---|---|")
+    for t in s["targets"]:
+        goal = (f"≤ {t['goal'] * 1e3:g} ms" if t["unit"] == "s" else (f"≥ {t['goal']:g}×" if t["higher_is_better"] else f"≤ {t['goal']:g}×"))
+        add(f"| {t['target']} | {goal} | {fmt_target(t)} | {status[t['met']]} |")
+    add("")
+    if s.get("floor_vs_hf"):
+        add(f"For scale: on smollm2 at {head} messages the hand-written ChatML function (the practical floor for any "
+            f"pure-Python renderer) is {x(s['floor_vs_hf'])} faster than transformers, so that is about the most a "
+            "compiled renderer can reach on this workload. A large part of the floor's time is `''.join` copying the prompt: "
+            "the conversations contain non-ASCII text (some of it emoji), which makes the prompt a 4-byte-per-character string.")
+        add("")
+    if s.get("median_short_vs_hf"):
+        add(f"The same {head}-message shapes with brief ASCII-only turns (15–200 characters, like the baseline in "
+            f"`notes/peers.md` §2c), not a target workload: promptcraft is {x(s['median_short_vs_hf'])} faster than "
+            f"transformers and {x(s['median_short_vs_jinja'])} faster than raw Jinja (medians; lowest "
+            f"{x(s['min_short_vs_hf'])} and {x(s['min_short_vs_jinja'])}); smollm2 is {x(s.get('chatml_ratio_short'))} "
+            f"the hand-written function's time, which is itself {x(s.get('floor_vs_hf_short'))} faster than transformers.")
+        add("")
+    errors = results.get("errors") or {}
+    if errors:
+        add("## Errors")
+        add("")
+        for where, what in errors.items():
+            add(f"- **{where}**: {what}")
+        add("")
+    add(f"## Warm render, {head} messages")
+    add("")
+    add(f"Microseconds per render of one {head}-message conversation (system + alternating user/assistant; "
+        "formats that refuse a system message get alternating turns only), `add_generation_prompt=True` "
+        "wherever the template reads it. Ratios are how many times faster promptcraft is.")
+    add("")
+    add("![speedup chart](chart.svg)")
+    add("")
+    add("The last two columns are the same shape with brief ASCII-only turns (context, not a target).")
+    add("")
+    add("| format | corpus model | promptcraft µs | transformers µs | raw Jinja µs | minijinja µs | vs transformers "
+        "| vs raw Jinja | vs minijinja | short: vs transformers | short: vs raw Jinja |")
+    add("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for r in s["warm_headline"]:
+        info = results["formats"][r["format"]]
+        add(f"| {r['format']} | {info['model']} | {us(r['promptcraft'])} | {us(r['hf'])} | {us(r['jinja'])} | "
+            f"{us(r['minijinja'])} | {x(r['vs_hf'])} | {x(r['vs_jinja'])} | {x(r['vs_minijinja'])} | "
+            f"{x(r.get('short_vs_hf'))} | {x(r.get('short_vs_jinja'))} |")
+    add(f"| **median** | | | | | | **{x(s['median_vs_hf'])}** | **{x(s['median_vs_jinja'])}** | "
+        f"**{x(s['median_vs_minijinja'])}** | {x(s.get('median_short_vs_hf'))} | {x(s.get('median_short_vs_jinja'))} |")
+    add(f"| **lowest** | | | | | | {x(s['min_vs_hf'])} | {x(s['min_vs_jinja'])} | | "
+        f"{x(s.get('min_short_vs_hf'))} | {x(s.get('min_short_vs_jinja'))} |")
+    add("")
+    for engine, why in results.get("skipped_engines", {}).items():
+        add(f"{ENGINE_LABELS.get(engine, engine)} was not run: {why}.")
+        add("")
+    excluded = results.get("excluded", {})
+    for engine, items in excluded.items():
+        if items:
+            add(f"{ENGINE_LABELS.get(engine, engine)}: formats excluded from its numbers because its output differs "
+                "from transformers' (or it failed):")
+            add("")
+            for name, why in items.items():
+                first_line = why.strip().splitlines()[0] if why.strip() else why
+                add(f"- `{name}`: {first_line[:300]}")
+            add("")
+    add("## All sizes")
+    add("")
+    add("Microseconds per render (min of repeats); the number in brackets is transformers' time / promptcraft's.")
+    add("")
+    add("| format | " + " | ".join(f"{n} msg" for n in sizes) + " |")
+    add("|---|" + "---:|" * len(sizes))
+    for name in results["formats"]:
+        cells = []
+        for n in sizes:
+            pc = warm.get("promptcraft", {}).get(name, {}).get(str(n), {}).get("seconds")
+            hf = warm.get("hf", {}).get(name, {}).get(str(n), {}).get("seconds")
+            cells.append(f"{us(pc)} ({x(_ratio(hf, pc))})")
+        add(f"| {name} | " + " | ".join(cells) + " |")
+    add("")
+    add("## Scaling: cost per message")
+    add("")
+    big = [n for n in sizes if n > head]
+    if not big:
+        add(f"Not measured: this run has no size above {head} messages.")
+        add("")
+    else:
+        add(f"promptcraft's µs per message, and that cost relative to the {head}-message conversation "
+            f"(target ≤ 1.2×: no hidden quadratic work). Turn lengths are random, so a conversation whose turns "
+            f"happen to be longer costs more per message; the per-character columns take that out "
+            f"(worst {x(s.get('worst_char_scaling'))}). transformers' per-message cost is shown for context.")
+        add("")
+        add("| format | " + " | ".join(f"µs/msg at {n}" for n in [head] + big) + " | "
+            + " | ".join(f"{n} vs {head}" for n in big) + " | "
+            + " | ".join(f"per char, {n} vs {head}" for n in big)
+            + " | transformers µs/msg at " + " / ".join(str(n) for n in [head] + big) + " |")
+        add("|---|" + "---:|" * (1 + 3 * len(big) + 1))
+        for name, per in s["scaling"].items():
+            pcm, pcr, hfm = per["promptcraft"]["per_message"], per["promptcraft"]["ratio_to_headline"], per["hf"]["per_message"]
+            pcc = per["promptcraft"].get("char_ratio_to_headline", {})
+            add(f"| {name} | " + " | ".join(us(pcm.get(str(n)), 3) for n in [head] + big) + " | "
+                + " | ".join(x(pcr.get(str(n))) for n in big) + " | "
+                + " | ".join(x(pcc.get(str(n))) for n in big) + " | "
+                + " / ".join(us(hfm.get(str(n)), 1) for n in [head] + big) + " |")
+        add("")
+    add("## SmolLM2 against a hand-written ChatML function")
+    add("")
+    add("The floor: `chatml()` in `benchmarks/_worker.py`, the fastest of several plain-Python versions, producing "
+        "exactly SmolLM2's prompt (including its default system message). Ratio = promptcraft time / hand-written time "
+        "(target ≤ 1.25×).")
+    add("")
+    add("| messages | promptcraft µs | hand-written µs | ratio |")
+    add("|---:|---:|---:|---:|")
+    for n in sizes:
+        pc = warm.get("promptcraft", {}).get("smollm2", {}).get(str(n), {}).get("seconds")
+        hw = warm.get("chatml", {}).get("smollm2", {}).get(str(n), {}).get("seconds")
+        add(f"| {n} | {us(pc, 3)} | {us(hw, 3)} | {x(_ratio(pc, hw))} |")
+    add("")
+    imp = results.get("import")
+    if imp:
+        add("## Import time")
+        add("")
+        w = imp["wall_median_seconds"]
+        add(f"Medians of {imp['runs']} fresh interpreters each, run interleaved.")
+        add("")
+        add("| measurement | ms |")
+        add("|---|---:|")
+        add(f"| `python -X importtime -c 'import promptcraft'`: cumulative for `promptcraft` (median of {imp['importtime_runs']}) | {imp['importtime_promptcraft_us'] / 1e3:.2f} |")
+        add(f"| wall: `python -c pass` | {ms(w['bare'])} |")
+        add(f"| wall: `python -c 'import promptcraft'` | {ms(w['import'])} |")
+        add(f"| wall: import + `get_format('smollm2').render([...])` | {ms(w['import_and_first_render'])} |")
+        add(f"| **import above bare interpreter** | {ms(imp['import_above_bare_seconds'])} |")
+        add(f"| **import + first render above bare interpreter** (target ≤ 20 ms) | **{ms(imp['first_render_above_bare_seconds'])}** |")
+        add("")
+        add("Modules imported (top level, cumulative ms, median) by import + first render that a bare interpreter does not import:")
+        add("")
+        add(", ".join(f"`{m}` {t / 1e3:.2f}" for m, t in imp["top_level_imports_during_first_render_us"][:12]))
+        add("")
+    cold = results.get("cold", {})
+    if cold:
+        pc, jj = cold.get("promptcraft", {}), cold.get("jinja", {})
+        add("## Cold start")
+        add("")
+        add(f"promptcraft: `load_format(path)` on a format file + first render of the {pc.get('size', head)}-message conversation. "
+            "Jinja: the template compiled as transformers compiles it on a cache miss (a new `ImmutableSandboxedEnvironment` "
+            "with its filters and globals, then `from_string`) + first render. Modules already imported; each promptcraft "
+            "run loads a copy of the file at a new path so no cache can answer. Median of "
+            f"{results['settings']['cold_runs']} runs.")
+        add("")
+        add("| format | promptcraft ms | (load / render) | Jinja ms | (compile / render) | Jinja / promptcraft |")
+        add("|---|---:|---:|---:|---:|---:|")
+        for r in s["cold"]:
+            add(f"| {r['format']} | {ms(r['promptcraft'])} | {ms(r['load'])} / {ms(r['render'])} | {ms(r['jinja'])} | "
+                f"{ms(r['jinja_compile'])} / {ms(r['jinja_render'])} | {x(_ratio(r['jinja'], r['promptcraft']))} |")
+        add("")
+        for label, part in (("promptcraft", pc), ("Jinja", jj)):
+            first = part.get("first_in_process")
+            if first:
+                add(f"- First in a fresh process ({label}, `{first['format']}`, lazy imports included): "
+                    f"{ms(first['seconds'])} ms (load/compile {ms(first['load'])}, render {ms(first['render'])}).")
+        add("")
+    ds = results.get("dataset", {})
+    hf, pcd = ds.get("hf", {}), ds.get("promptcraft", {})
+    if hf.get("loop") and pcd.get("loop"):
+        count = hf["count"]
+        add("## Dataset throughput")
+        add("")
+        add(f"{count:,} training-style conversations in the `{hf['format']}` format ({hf['messages']:,} messages, "
+            f"{hf['chars'] / 1e6:,.0f} M characters of output; 1-4 user/assistant pairs, a system message in 70%), "
+            "`add_generation_prompt=False`. Every promptcraft output was checked against transformers' (by digest).")
+        add("")
+        add("| path | seconds | conversations/s | vs transformers loop |")
+        add("|---|---:|---:|---:|")
+        base = hf["loop"]["seconds"]
+        mp = pcd.get("multiprocessing", {})
+        rows = [
+            ("`[fmt.render(c) for c in data]`", pcd["loop"]["seconds"], ""),
+            ("`fmt.render_many(data)`", pcd["render_many"]["seconds"], ""),
+        ]
+        if mp.get("shipped"):
+            rows.append((f"`multiprocessing.Pool(2).map`, Format + conversations pickled to workers ({mp['shipped']['chunk']:,} per task)",
+                         mp["shipped"]["seconds"], ""))
+        if mp.get("inherited"):
+            rows.append(("`multiprocessing.Pool(2).map`, Format pickled, conversations inherited by fork", mp["inherited"]["seconds"], ""))
+        rows.append(("transformers `apply_chat_template` loop (one full pass)", hf["loop"]["seconds"], ""))
+        batched = hf["batched"]
+        rows.append((f"transformers `apply_chat_template(batch)`"
+                     + (f" (**extrapolated** from a sample of {batched['sample']:,})" if batched["extrapolated"] else ""),
+                     batched["seconds"], ""))
+        for label, secs, _ in rows:
+            add(f"| {label} | {secs:,.2f} | {count / secs:,.0f} | {x(base / secs)} |")
+        add("")
+        if mp.get("error"):
+            add(f"**Multiprocessing failed:** {mp['error']}")
+            add("")
+        elif mp:
+            add(f"The `Format` pickles ({mp.get('pickle_bytes')} bytes for a built-in, {mp.get('pickle_bytes_loaded_format')} "
+                f"bytes for a `load_format()` one, which carries its TOML text) and renders identically after unpickling. "
+                f"Pool start-up ({mp.get('start_method')}): {ms(mp.get('startup_seconds'))} ms, not included above. "
+                "On 2 cores the parent process competes with the two workers, and returned prompts are pickled back.")
+            add("")
+    add("## How it was measured")
+    add("")
+    add("- Conversations are generated deterministically (`benchmarks/_workloads.py`): English-like prose with lists, "
+        "code blocks and some non-ASCII words; user turns 20–800 characters, assistant turns 80–2,500, system "
+        "120–600 (log-uniform). Size 1 is a single user message.")
+    add("- transformers: `PreTrainedTokenizerFast` over a one-word `WordLevel` vocabulary carrying the model's "
+        "official template and special tokens (no network, no model files), `apply_chat_template(tokenize=False)`.")
+    add("- raw Jinja: `transformers.utils.chat_template_utils._compile_jinja_template(template).render(messages=..., "
+        "add_generation_prompt=..., bos_token=..., eos_token=...)`, i.e. transformers' own compiled environment "
+        "without its input conversion.")
+    add("- minijinja: `minijinja.Environment(trim_blocks=True, lstrip_blocks=True)` with `raise_exception`, "
+        "`strftime_now` and transformers' `tojson`; formats where its output differs are excluded and listed.")
+    add(f"- Variables are given the same values on every side: {', '.join(f'`{k}={v!r}`' for k, v in VARIABLES.items())} "
+        "where a format declares them; others keep their defaults (today's date where a template reads the clock).")
+    clock = results["settings"].get("clock", "wall")
+    add("- Warm numbers: `min(timeit.repeat(...)) / number`, loop count chosen so each repeat lasts at least "
+        f"{results['settings']['min_time'] * 1e3:g} ms, the repeats split into rounds over all of a worker's "
+        "measurements, and the workers run format chunk by format chunk, so that a slow spell on the machine "
+        "has to last long to skew a result; garbage collection off while timing (timeit's default). "
+        + ("Warm and cold-start timings use the worker's CPU time (`time.process_time`), so time the worker spends "
+           "descheduled while other work runs on the machine is not counted; "
+           if clock == "cpu" else "Warm and cold-start timings are wall time (`time.perf_counter`); ")
+        + "dataset passes, multiprocessing and import times are wall time, and dataset passes keep garbage collection on.")
+    add("")
+    return "\n".join(L) + "\n"
+
+
+# --------------------------------------------------------------------------- main
+
+
+def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="benchmarks/run.py", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="tiny sizes, one repeat, two formats (smoke test)")
+    p.add_argument("--json", metavar="PATH", help="results file (default: benchmarks/results/<date>-<commit>.json)")
+    p.add_argument("--markdown", metavar="PATH", help="write the report here (default: benchmarks/RESULTS.md in a full run)")
+    p.add_argument("--formats", help="comma-separated built-in format names (default: all with a corpus model)")
+    p.add_argument("--sizes", help="comma-separated conversation sizes in messages (default: 1,3,11,101,1001)")
+    p.add_argument("--repeat", type=int, help="timeit repeats per measurement (default: 10)")
+    p.add_argument("--rounds", type=int, help="passes the repeats are split into (default: 2)")
+    p.add_argument("--clock", choices=("cpu", "wall"), default="cpu",
+                   help="clock for in-process timings: CPU time of the worker (default; robust to other "
+                        "work on the machine) or wall time")
+    p.add_argument("--min-time", type=float, help="seconds each repeat lasts at least (default: 0.02)")
+    p.add_argument("--dataset", type=int, help="conversations in the dataset pass (default: 100000; 0 skips it)")
+    p.add_argument("--dataset-format", help="format of the dataset pass (default: qwen2.5, else the first format)")
+    p.add_argument("--cold-runs", type=int, help="runs per format for cold start (default: 25)")
+    p.add_argument("--import-runs", type=int, help="interpreters per import-time command (default: 41; 0 skips)")
+    p.add_argument("--chunk-formats", type=int,
+                   help="formats per round of engine workers (default: 8; 0: all formats in one round)")
+    p.add_argument("--from-json", metavar="PATH", help="only rewrite the report from an existing results file")
+    return p.parse_args(argv)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = parse_args(argv)
+    if args.from_json:
+        results = json.loads(pathlib.Path(args.from_json).read_text(encoding="utf-8"))
+        results["summary"] = summarize(results)
+        target = pathlib.Path(args.markdown or HERE / "RESULTS.md")
+        target.write_text(markdown(results), encoding="utf-8")
+        log(f"wrote {target}")
+        return 0
+
+    settings = dict(QUICK if args.quick else FULL)
+    if args.formats:
+        settings["formats"] = [f.strip() for f in args.formats.split(",") if f.strip()]
+    if args.sizes:
+        settings["sizes"] = sorted({int(s) for s in args.sizes.split(",")})
+    for key in ("repeat", "rounds", "min_time", "dataset", "cold_runs", "import_runs", "chunk_formats"):
+        if getattr(args, key) is not None:
+            settings[key] = getattr(args, key)
+    settings["quick"] = args.quick
+    settings["clock"] = args.clock
+    started = time.perf_counter()
+    now = datetime.datetime.now(datetime.timezone.utc).astimezone()
+    commit = git("rev-parse", "HEAD").strip() or "unknown"
+    dirty = uncommitted()
+    tree = fingerprint()
+    json_path = pathlib.Path(args.json) if args.json else HERE / "results" / f"{now:%Y-%m-%d}-{commit[:8]}.json"
+    md_path = pathlib.Path(args.markdown) if args.markdown else (None if args.quick else HERE / "RESULTS.md")
+
+    log("planning ...")
+    planned = plan(settings["formats"])
+    formats = planned["formats"]
+    if not formats:
+        raise SystemExit("no format to benchmark")
+    names = [f["name"] for f in formats]
+    dataset_format = args.dataset_format or ("qwen2.5" if "qwen2.5" in names else names[0])
+    if dataset_format not in names:
+        raise SystemExit(f"--dataset-format {dataset_format} is not among the benchmarked formats")
+    log(f"formats: {', '.join(names)}; sizes {settings['sizes']}; repeat {settings['repeat']}")
+
+    results: Dict[str, Any] = {
+        "schema": 1,
+        "created": now.isoformat(timespec="seconds"),
+        "command": "python " + " ".join(shlex.quote(a) for a in ["benchmarks/run.py", *(argv if argv is not None else sys.argv[1:])]),
+        "commit": commit,
+        "dirty": dirty,
+        "tree_fingerprint": tree,
+        "versions": dict(versions(), promptcraft=planned["promptcraft"]),
+        "machine": machine(),
+        "settings": {k: v for k, v in settings.items() if k != "formats"} | {"formats": names, "dataset_format": dataset_format},
+        "corpus": str(W.corpus_dir()),
+        "skipped_formats": planned["skipped"],
+        "json_path": display_path(json_path),
+        "warm": {},
+        "excluded": {},
+        "skipped_engines": {},
+        "errors": {},
+    }
+    errors: Dict[str, str] = results["errors"]
+    global PYCACHE
+    with tempfile.TemporaryDirectory(prefix="promptcraft-bench-") as scratch:
+        scratch_dir = pathlib.Path(scratch)
+        PYCACHE = str(scratch_dir / "pycache")
+        # Fill the bytecode cache once for everything the workers import.
+        subprocess.run([sys.executable, "-c", "import promptcraft, transformers, jinja2, minijinja, tokenizers, "
+                        "multiprocessing, pickle, json, statistics, timeit, tomllib, attrs, regex, difflib, linecache"],
+                       cwd=ROOT, env=worker_env(), capture_output=True)
+        subprocess.run([sys.executable, "-c", FIRST_RENDER], cwd=ROOT, env=worker_env(), capture_output=True)
+        workloads = [str(n) for n in settings["sizes"]] + ([f"{HEADLINE}{W.SHORT}"] if HEADLINE in settings["sizes"] else [])
+        task = {
+            "formats": formats, "sizes": settings["sizes"], "workloads": workloads, "clock": settings["clock"],
+            "rounds": settings["rounds"], "repeat": settings["repeat"], "min_time": settings["min_time"],
+            "cold_runs": settings["cold_runs"], "expected": str(scratch_dir / "expected.json"),
+            "dataset": {
+                "format": next(f for f in formats if f["name"] == dataset_format), "count": settings["dataset"],
+                "hf_batch_sample": min(settings["hf_batch_sample"], settings["dataset"]), "runs": settings["dataset_runs"],
+                "chunk": settings["chunk"], "digests": str(scratch_dir / "digests.json"),
+            },
+        }
+        task_path = scratch_dir / "task.json"
+        task_path.write_text(json.dumps(task), encoding="utf-8")
+
+        log("warm renders:")
+        # Formats go through the engines in chunks, every engine in a fresh interpreter per chunk, so
+        # that a slow spell on a shared machine touches all engines of the same formats alike.
+        results["formats"] = {}
+        for engine in ("hf",) + WARM_ENGINES:
+            results["warm"][engine] = {}
+            results["excluded"][engine] = {}
+        step = settings["chunk_formats"] or len(formats)
+        chunks = [formats[i:i + step] for i in range(0, len(formats), step)]
+        expected: Dict[str, Any] = {}
+        for number, chunk in enumerate(chunks, 1):
+            log(f" formats {chunk[0]['name']} .. {chunk[-1]['name']} ({number}/{len(chunks)})")
+            chunk_path = scratch_dir / f"task-{number}.json"
+            chunk_expected = scratch_dir / f"expected-{number}.json"
+            chunk_path.write_text(json.dumps(dict(task, formats=chunk, expected=str(chunk_expected))), encoding="utf-8")
+            hf = run_worker("hf", chunk_path)
+            if "crashed" in hf:
+                for f in chunk:
+                    errors[f"transformers/{f['name']}"] = f"the reference worker crashed, nothing to verify against: {hf['stderr']}"
+                continue
+            results["warm"]["hf"].update(hf["results"])
+            expected.update(json.loads(chunk_expected.read_text(encoding="utf-8")))
+            for f in chunk:
+                meta = hf["formats"][f["name"]]
+                if "error" in meta:
+                    errors[f"transformers/{f['name']}"] = meta["error"]
+                    continue
+                results["formats"][f["name"]] = {
+                    "model": f["model"], "corpus": f["stem"], "shape": meta["shape"],
+                    "add_generation_prompt": meta["add_generation_prompt"], "variables": f["variables"],
+                    "system_refused": meta["refused"].get(W.WITH_SYSTEM),
+                }
+            for engine in WARM_ENGINES:
+                if engine == "chatml" and not any(f["name"] == "smollm2" for f in chunk):
+                    continue
+                if engine == "minijinja" and importlib.util.find_spec("minijinja") is None:
+                    results["skipped_engines"]["minijinja"] = "not installed (pip install minijinja)"
+                    continue
+                out = run_worker(engine, chunk_path)
+                if "crashed" in out:
+                    errors[f"{engine} ({chunk[0]['name']} .. {chunk[-1]['name']})"] = f"worker crashed: {out['crashed']}: {out['stderr']}"
+                    continue
+                results["warm"][engine].update(out["results"])
+                results["excluded"][engine].update(out.get("excluded", {}))
+                for name, problem in out.get("errors", {}).items():
+                    errors[f"{engine}/{name}"] = problem
+        if not results["formats"]:
+            raise SystemExit("transformers rendered none of the formats; nothing can be verified")
+        pathlib.Path(task["expected"]).write_text(json.dumps(expected, ensure_ascii=False), encoding="utf-8")
+
+        log("cold start:")
+        results["cold"] = {}
+        for engine, key in (("cold-promptcraft", "promptcraft"), ("cold-jinja", "jinja")):
+            out = run_worker(engine, task_path)
+            if "crashed" in out:
+                errors[engine] = f"worker crashed: {out['crashed']}: {out['stderr']}"
+                continue
+            results["cold"][key] = out
+            for name, problem in out.get("errors", {}).items():
+                errors[f"{engine}/{name}"] = problem
+            results["excluded"][engine] = out.get("excluded", {})
+
+        results["dataset"] = {}
+        if settings["dataset"] > 0:
+            log(f"dataset pass ({settings['dataset']:,} conversations, {dataset_format}):")
+            out = run_worker("dataset-hf", task_path)
+            if "crashed" in out:
+                errors["dataset-hf"] = f"worker crashed: {out['crashed']}: {out['stderr']}"
+            else:
+                results["dataset"]["hf"] = out
+                out = run_worker("dataset-promptcraft", task_path)
+                if "crashed" in out:
+                    errors["dataset-promptcraft"] = f"worker crashed: {out['crashed']}: {out['stderr']}"
+                elif "error" in out:
+                    errors["dataset-promptcraft"] = out["error"]
+                else:
+                    results["dataset"]["promptcraft"] = out
+                    mp_error = out.get("multiprocessing", {}).get("error")
+                    if mp_error:
+                        errors["multiprocessing"] = mp_error
+
+        if settings["import_runs"] > 0:
+            log("import time ...")
+            try:
+                results["import"] = measure_import(settings["import_runs"], settings["importtime_runs"])
+            except subprocess.CalledProcessError as error:
+                errors["import"] = f"{error.cmd} failed with exit status {error.returncode}"
+    PYCACHE = None
+
+    pc = results["warm"].get("promptcraft", {})
+    checked = [t for sizes in pc.values() for t in sizes.values()]
+    promptcraft_failed = any(k.startswith(("promptcraft", "cold-promptcraft", "dataset-promptcraft", "chatml")) for k in errors)
+    results["verified"] = bool(checked) and all(t.get("verified") for t in checked) and not promptcraft_failed
+    results["summary"] = summarize(results)
+    results["elapsed_seconds"] = time.perf_counter() - started
+    if fingerprint() != tree:
+        end_commit = git("rev-parse", "HEAD").strip()
+        results["tree_changed_during_run"] = (
+            "promptcraft/ or formats/ changed while the benchmark ran"
+            + (f" (HEAD moved from {commit[:8]} to {end_commit[:8]})" if end_commit != commit else "")
+            + ": engines that ran at different times may have measured different code; run it again"
+        )
+    results["machine"]["load_average_at_end"] = load_average()
+
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    json_path.write_text(json.dumps(results, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    log(f"wrote {json_path}")
+    if md_path is not None:
+        md_path.write_text(markdown(results), encoding="utf-8")
+        log(f"wrote {md_path}")
+    print(short_report(results))
+    log(f"total {results['elapsed_seconds']:.0f} s")
+    return 0 if results["verified"] and not any(k.startswith("promptcraft") for k in errors) else 1
+
+
+def short_report(results: Dict[str, Any]) -> str:
+    lines = [f"verified: {results['verified']}"]
+    if results.get("tree_changed_during_run"):
+        lines.append(f"WARNING: {results['tree_changed_during_run']}")
+    for t in results["summary"]["targets"]:
+        status = {True: "met", False: "MISSED", None: "not measured"}[t["met"]]
+        lines.append(f"  {status:>12}  {t['target']}: {fmt_target(t)}")
+    for where, what in results["errors"].items():
+        lines.append(f"  error {where}: {what}")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
