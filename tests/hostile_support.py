@@ -19,6 +19,7 @@ import pytest
 from hypothesis import strategies as st
 
 import promptcraft
+from strategies import toml_string  # noqa: F401  (re-exported for the hostile suites)
 from strategies import NASTY
 
 IN_CI = bool(os.environ.get("CI"))
@@ -95,25 +96,6 @@ SAFE_VARIABLES = [
 REFUSED_VARIABLES = ["def", "class", "import", "None", "True", "lambda", "role", "content", "system", "bos", "eos",
                      "messages", "add_generation_prompt", "continue_final_message", "control_tokens", "not-ident",
                      "1abc", "a b", "é", "", "__import__", "_private"]
-
-
-def toml_string(value: str) -> str:
-    """A TOML basic string for any Python string (control characters escaped).
-
-    Lone surrogates are left as they are: TOML has no escape for them, but
-    ``loads_format`` takes a Python ``str``, which can carry them.
-    """
-    out = []
-    for ch in value:
-        if ch == "\\":
-            out.append("\\\\")
-        elif ch == '"':
-            out.append('\\"')
-        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
-            out.append("\\u%04x" % ord(ch))
-        else:
-            out.append(ch)
-    return '"' + "".join(out) + '"'
 
 
 def toml_literal(value: str) -> str:
