@@ -52,7 +52,7 @@ FORMATS = {
     'phi-3.5': ('f_phi_3_5', 1033933180),
     'phi-4': ('f_phi_4', 965724987),
     'phi-4-mini': ('f_phi_4_mini', 1856253457),
-    'phi-4-reasoning': ('f_phi_4_reasoning', 358636450),
+    'phi-4-reasoning': ('f_phi_4_reasoning', 332097857),
     'qwen1.5': ('f_qwen1_5', 2536188686),
     'qwen2': ('f_qwen2', 4248843219),
     'qwen2.5': ('f_qwen2_5', 3569590957),

@@ -4,7 +4,7 @@ Do not edit: regenerate it. promptcraft checks CHECKSUM against the TOML file be
 """
 
 NAME = 'phi-4-reasoning'
-CHECKSUM = 358636450
+CHECKSUM = 332097857
 MODELS = ('microsoft/Phi-4-reasoning',)
 STOP = ('<|im_end|>',)
 VARIABLES = {}
