@@ -17,8 +17,8 @@ from __future__ import annotations
 import os
 from typing import List, Optional, Sequence, Tuple, Union
 
-from .model import FormatSpec, Role, Slot, Text
-from .reference import trim
+from .model import EMPTY, FormatSpec, Role, Text
+from . import reference
 
 #: Local names of the generated code; a variable may not take one of them.
 LOCALS = frozenset({
@@ -144,7 +144,6 @@ class _Generator:
         system = spec.system
         self.leading = system.leading_roles
         self.hoist = system.placement == "hoist"
-        self.taken_out = system.placement in ("block", "fold_first", "fold_last")
         self.fold = system.placement in ("fold_first", "fold_last")
         refuses = spec.any_role is None or any(r.refuse is not None or r.refuse_containing for r in roles)
         self.numbered = (spec.alternation is not None or self.fold or refuses or self.uses_final)
@@ -254,25 +253,32 @@ class _Generator:
                 joined = f"{system.join!r}.join(found)"
             extend(w, items(system.prefix, self.scope) + [Code(joined)] + items(system.suffix, self.scope))
             w.line("rest = messages")
-            w.line("offset = 0")
+            self.offset("0")
             return
         if placement == "message":
             if system.default is not None:
                 writer = spec.role(self.leading[0])
                 assert writer is not None
+                texts = [writer.prefix, writer.suffix] + ([writer.when_empty] if writer.when_empty else [])
+                constant = system.default.literal is not None and all(set(t.names) <= {"role"} for t in texts)
                 w.line(f"if {self.default_missing()}:")
                 with w.indent():
-                    w.line(f"content = {concat(items(system.default, self.scope))}")
-                    self.write_role(writer, self.leading[0], index=None, default=True)
+                    if constant:
+                        # Known now: write it as one literal, as the reference interpreter would.
+                        text = reference.write(writer, self.leading[0], system.default.literal, {}, False, False, None)
+                        w.line(f"out.append({text!r})" if text else "pass")
+                    else:
+                        w.line(f"content = {concat(items(system.default, self.scope))}")
+                        self.write_role(writer, self.leading[0], index=None, default=True)
             w.line("rest = messages")
-            w.line("offset = 0")
+            self.offset("0")
             return
         if placement == "refuse":
             w.line(f"if {self.is_leading(chr(102) + 'irst[' + repr('role') + ']')}:")
             with w.indent():
                 w.line("raise _refuse_system(messages)")
             w.line("rest = messages")
-            w.line("offset = 0")
+            self.offset("0")
             return
 
         condition = self.is_leading("first['role']")
@@ -300,7 +306,7 @@ class _Generator:
             if system.skip_empty:
                 w.dedent()
             w.line("rest = messages[1:]")
-            w.line("offset = 1")
+            self.offset("1")
         w.line("else:")
         with w.indent():
             default = system.default
@@ -315,12 +321,12 @@ class _Generator:
                     w.line("if system is not None:")
                     with w.indent():
                         extend(w, items(system.prefix, self.scope) + [Code("system")] + items(system.suffix, self.scope))
+            elif placement == "block":
+                extend(w, items(system.prefix, self.scope) + items(default, self.scope) + items(system.suffix, self.scope))
             else:
                 w.line(f"system = {concat(items(default, self.scope))}")
-                if placement == "block":
-                    extend(w, items(system.prefix, self.scope) + items(default, self.scope) + items(system.suffix, self.scope))
             w.line("rest = messages")
-            w.line("offset = 0")
+            self.offset("0")
         if self.fold:
             if placement == "fold_first":
                 w.line("target = offset if system is not None and len(messages) > offset else -1")
@@ -355,11 +361,18 @@ class _Generator:
             else:
                 w.line("query = len(messages) - 1")
 
+    def offset(self, value: str) -> None:
+        """Index of ``rest[0]`` in ``messages``; only numbered loops and folds read it."""
+        if self.numbered or self.fold:
+            self.w.line(f"offset = {value}")
+
     def default_missing(self) -> str:
         system = self.spec.system
         if system.default_when == "no_system":
             return f"not any({self.is_leading(chr(109) + '[' + repr('role') + ']')} for m in messages)"
-        return "not (" + self.is_leading("first['role']") + ")"
+        if len(self.leading) == 1:
+            return f"first['role'] != {self.leading[0]!r}"
+        return f"first['role'] not in {_literal_tuple(self.leading)}"
 
     # -- the messages -------------------------------------------------------
     def loop(self) -> None:
@@ -472,7 +485,7 @@ class _Generator:
                 scope = dict(self.scope, reasoning=Code("reasoning"), content=Code("content.lstrip('\\n')"))
                 w.line(f"content = {concat(items(display.template, scope))}")
         inner = dict(self.scope, role=name if name is not None else Code("role"))
-        empty = EMPTY_TEXT if role.skip_empty else role.when_empty
+        empty = EMPTY if role.skip_empty else role.when_empty
         if empty is not None:
             w.line("if content == '':")
             with w.indent():
@@ -559,12 +572,3 @@ class _Generator:
             w.line("if not add_generation_prompt:")
             with w.indent():
                 choose(generation.otherwise_after, generation.otherwise)
-
-
-EMPTY_TEXT = Text(())
-
-
-def _role_names(role: Role) -> Tuple[str, ...]:
-    texts = [role.prefix, role.suffix] + [t for _, t in role.prefix_after]
-    texts += [t for t in (role.when_empty, role.final_suffix, role.final_suffix_with_prompt) if t is not None]
-    return tuple(n for t in texts for n in t.names)

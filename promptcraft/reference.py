@@ -162,7 +162,7 @@ def render(
             out.append(system.prefix.fill(values) + system_text + system.suffix.fill(values))
         elif system.placement == "message":
             writer = spec.role(system.leading_roles[0])
-            out.append(_write(writer, system.leading_roles[0], system_text, values, False, add_generation_prompt, None))
+            out.append(write(writer, system.leading_roles[0], system_text, values, False, add_generation_prompt, None))
 
     fold_target = None
     if system_text is not None and body:
@@ -197,7 +197,7 @@ def render(
         if spec.reasoning is not None and message.role == spec.reasoning.role:
             content = show_reasoning(spec.reasoning, trim(content, role.trim), message.index > query, final, values)
             role = attrs.evolve(role, trim="none")
-        written = _write(role, message.role, content, values, final, add_generation_prompt, previous)
+        written = write(role, message.role, content, values, final, add_generation_prompt, previous)
         out.append(written)
         previous = message.role
 
@@ -205,7 +205,7 @@ def render(
     return "".join(out)
 
 
-def _write(role: Optional[Role], name: str, content: str, values: Dict[str, Any], final: bool,
+def write(role: Optional[Role], name: str, content: str, values: Dict[str, Any], final: bool,
            add_generation_prompt: bool, previous: Optional[str]) -> str:
     assert role is not None
     scope = {**values, "role": name}
@@ -222,7 +222,3 @@ def _write(role: Optional[Role], name: str, content: str, values: Dict[str, Any]
         if chosen is not None:
             suffix = chosen
     return prefix.fill(scope) + content + suffix.fill(scope)
-
-
-def fill(text: Text, values: Dict[str, Any]) -> str:
-    return text.fill(values)

@@ -31,7 +31,6 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
             rest = messages[1:]
             offset = 1
         else:
-            system = ''
             out.append('<|START_OF_TURN_TOKEN|><|SYSTEM_TOKEN|><|END_OF_TURN_TOKEN|>')
             rest = messages
             offset = 0

@@ -26,10 +26,8 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
         first = messages[0]
         out = ['<｜begin▁of▁sentence｜>']
         if not any(m['role'] == 'system' for m in messages):
-            content = 'You are an AI programming assistant, utilizing the Deepseek Coder model, developed by Deepseek Company, and you only answer questions related to computer science. For politically sensitive questions, security and privacy issues, and other non-computer science questions, you will refuse to answer\n'
-            out.append(content)
+            out.append('You are an AI programming assistant, utilizing the Deepseek Coder model, developed by Deepseek Company, and you only answer questions related to computer science. For politically sensitive questions, security and privacy issues, and other non-computer science questions, you will refuse to answer\n')
         rest = messages
-        offset = 0
         for m in rest:
             role = m['role']
             content = m['content']

@@ -26,7 +26,6 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
         first = messages[0]
         out = ['<｜begin▁of▁sentence｜>']
         rest = messages
-        offset = 0
         for m in rest:
             role = m['role']
             content = m['content']

@@ -25,11 +25,9 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
     try:
         first = messages[0]
         out = []
-        if not (first['role'] == 'system'):
-            content = ''
-            out += ('[|system|]', content, '[|endofturn|]\n')
+        if first['role'] != 'system':
+            out.append('[|system|][|endofturn|]\n')
         rest = messages
-        offset = 0
         for m in rest:
             role = m['role']
             content = m['content']

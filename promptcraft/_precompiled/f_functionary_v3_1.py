@@ -26,7 +26,6 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
         first = messages[0]
         out = ['<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\n\nCutting Knowledge Date: December 2023\n\n<|eot_id|>']
         rest = messages
-        offset = 0
         for m in rest:
             role = m['role']
             content = m['content']

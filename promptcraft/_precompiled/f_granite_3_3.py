@@ -33,12 +33,9 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
             system = first['content']
             out += ('<|start_of_role|>system<|end_of_role|>', system, '<|end_of_text|>\n')
             rest = messages[1:]
-            offset = 1
         else:
-            system = "Knowledge Cutoff Date: April 2024. Today's Date: " + date + '. You are Granite, developed by IBM. You are a helpful AI assistant.'
             out += ("<|start_of_role|>system<|end_of_role|>Knowledge Cutoff Date: April 2024. Today's Date: ", date, '. You are Granite, developed by IBM. You are a helpful AI assistant.<|end_of_text|>\n')
             rest = messages
-            offset = 0
         for m in rest:
             role = m['role']
             content = m['content']

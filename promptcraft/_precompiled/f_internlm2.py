@@ -26,7 +26,6 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
         first = messages[0]
         out = ['<s>'] if first['role'] in ('user', 'system', ) else []
         rest = messages
-        offset = 0
         previous = None
         for m in rest:
             role = m['role']

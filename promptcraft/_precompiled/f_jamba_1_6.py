@@ -29,12 +29,9 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
             system = first['content']
             out += ('<|bom|><|system|> ', system, '<|eom|>')
             rest = messages[1:]
-            offset = 1
         else:
-            system = ''
             out.append('<|bom|><|system|> <|eom|>')
             rest = messages
-            offset = 0
         for m in rest:
             role = m['role']
             content = m['content']

@@ -25,9 +25,8 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
     try:
         first = messages[0]
         out = []
-        if not (first['role'] == 'system'):
-            content = 'You are a helpful assistant'
-            out += ('<|im_system|>system<|im_middle|>', content, '<|im_end|>')
+        if first['role'] != 'system':
+            out.append('<|im_system|>system<|im_middle|>You are a helpful assistant<|im_end|>')
         rest = messages
         offset = 0
         for i, m in enumerate(rest, offset):

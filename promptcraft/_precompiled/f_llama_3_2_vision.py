@@ -36,7 +36,6 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
             rest = messages[1:]
             offset = 1
         else:
-            system = ''
             out += ('<|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge Date: December 2023\nToday Date: ', date_string, '\n\n<|eot_id|>')
             rest = messages
             offset = 0

@@ -32,11 +32,9 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
             else:
                 out += ('<|im_start|>system\n', system, '<|im_end|>\n')
             rest = messages[1:]
-            offset = 1
         else:
             system = None
             rest = messages
-            offset = 0
         for m in rest:
             role = m['role']
             content = m['content']

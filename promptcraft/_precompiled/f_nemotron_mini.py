@@ -28,7 +28,6 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
         found = [m['content'].strip() for m in messages if m['role'] == 'system']
         out += ('<extra_id_0>System', ''.join(['\n' + text for text in found]), '\n\n')
         rest = messages
-        offset = 0
         for m in rest:
             role = m['role']
             if role == 'system':

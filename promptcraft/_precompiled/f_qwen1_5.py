@@ -26,9 +26,8 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
         first = messages[0]
         last = len(messages) - 1
         out = []
-        if not (first['role'] == 'system'):
-            content = 'You are a helpful assistant'
-            out += ('<|im_start|>system\n', content, '<|im_end|>\n')
+        if first['role'] != 'system':
+            out.append('<|im_start|>system\nYou are a helpful assistant<|im_end|>\n')
         rest = messages
         offset = 0
         previous = None

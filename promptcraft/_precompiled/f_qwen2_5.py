@@ -25,9 +25,8 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
     try:
         first = messages[0]
         out = []
-        if not (first['role'] == 'system'):
-            content = 'You are Qwen, created by Alibaba Cloud. You are a helpful assistant.'
-            out += ('<|im_start|>system\n', content, '<|im_end|>\n')
+        if first['role'] != 'system':
+            out.append('<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\n')
         rest = messages
         offset = 0
         for i, m in enumerate(rest, offset):

@@ -25,11 +25,9 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
     try:
         first = messages[0]
         out = []
-        if not (first['role'] == 'system'):
-            content = 'You are a helpful assistant.'
-            out += ('<|im_start|>system\n', content, '<|im_end|>\n')
+        if first['role'] != 'system':
+            out.append('<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n')
         rest = messages
-        offset = 0
         for m in rest:
             role = m['role']
             content = m['content']

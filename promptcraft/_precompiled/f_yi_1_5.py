@@ -29,11 +29,9 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
             system = first['content']
             out.append(system)
             rest = messages[1:]
-            offset = 1
         else:
             system = None
             rest = messages
-            offset = 0
         for m in rest:
             role = m['role']
             content = m['content']
