@@ -7,9 +7,11 @@ literals, and the common case is one pass that extends a list and joins it.
 Safety rule: a string from a format file reaches the source only through
 ``repr()``, as a literal. Names in the source come from this module (fixed
 identifiers) or are variable names that ``validate`` has checked to be plain
-identifiers. Inputs the fast path cannot handle raise ``LookupError``,
-``TypeError`` or ``AttributeError`` inside it, and go to the reference
-interpreter, which reports the precise problem.
+identifiers. Input the fast path cannot handle (malformed messages raise
+``LookupError``, ``TypeError`` or ``AttributeError``; refusals raise
+``_Unhandled``) goes to the reference interpreter, which renders it or reports
+the precise problem: the fast path never needs a message's index, and the
+errors cannot drift from the reference's.
 """
 
 from __future__ import annotations
@@ -23,17 +25,15 @@ from . import reference
 #: Local names of the generated code; a variable may not take one of them.
 LOCALS = frozenset({
     "messages", "unknown", "render", "first", "last", "out", "rest", "offset", "system", "m", "role", "content", "i",
-    "previous", "position", "target", "found", "query", "text", "reasoning", "prefix", "suffix",
+    "previous", "user_turn", "target", "found", "query", "text", "reasoning", "prefix", "suffix",
     "add_generation_prompt", "continue_final_message", "control_tokens", "isinstance", "str", "len", "any", "all",
     "enumerate", "TypeError", "LookupError", "AttributeError", "None", "True", "False",
 })
 
 #: Names the generated code reads from its globals (see ``compile.py``).
 HELPERS = (
-    "_fallback", "_continue", "_both_flags", "_unknown_variables", "_bad_variable", "_bad_switch",
-    "_missing_variable", "_today",
-    "_refuse_system", "_refuse_alternation", "_refuse_role", "_refuse_content", "_refuse_no_query", "_guard",
-)  # keep in step with compile.helpers
+    "_fallback", "_options", "_Unhandled", "_bad_variable", "_bad_switch", "_missing_variable", "_today",
+)  # keep in step with runtime.helpers
 
 _TRIM_CALL = {"none": "", "both": ".strip()", "left": ".lstrip()", "right": ".rstrip()"}
 
@@ -145,8 +145,8 @@ class _Generator:
         self.leading = system.leading_roles
         self.hoist = system.placement == "hoist"
         self.fold = system.placement in ("fold_first", "fold_last")
-        refuses = spec.any_role is None or any(r.refuse is not None or r.refuse_containing for r in roles)
-        self.numbered = (spec.alternation is not None or self.fold or refuses or self.uses_final)
+        # Refusals need no index: the fast path leaves them to the reference interpreter.
+        self.numbered = self.fold or self.uses_final
 
     # -- helpers ---------------------------------------------------------
     def is_leading(self, expr: str) -> str:
@@ -166,18 +166,12 @@ class _Generator:
                f"control_tokens='keep'{params}, **unknown):")
         w.indent()
         w.line(f'"""Render messages in the {spec.name!r} format."""')
-        w.line("if unknown:")
+        # The rare options are handled out of line, which keeps this function short (cheap to compile)
+        # and the common call to one test.
+        w.line("if unknown or continue_final_message or control_tokens != 'keep':")
         with w.indent():
-            w.line("raise _unknown_variables(unknown)")
-        w.line("if control_tokens != 'keep':")
-        with w.indent():
-            w.line("messages = _guard(messages, control_tokens)")
-        w.line("if continue_final_message:")
-        with w.indent():
-            w.line("if add_generation_prompt:")
-            with w.indent():
-                w.line("raise _both_flags()")
-            w.line(f"return _continue(render, messages, {var_dict})")
+            w.line(f"return _options(render, messages, add_generation_prompt, continue_final_message, control_tokens, "
+                   f"unknown, {var_dict})")
         for var in spec.variables:
             if var.is_switch:
                 # A switch stands for one of its two texts from here on.
@@ -211,12 +205,15 @@ class _Generator:
         w.line("first = messages[0]")
         if self.uses_final:
             w.line("last = len(messages) - 1")
-        start = merge(items(spec.start, self.scope))
-        if start and spec.start_when_first:
-            w.line(f"out = [{', '.join(start)}] if first['role'] in {_literal_tuple(spec.start_when_first)} else []")
-        else:
-            w.line(f"out = [{', '.join(start)}]" if start else "out = []")
-        self.system_section()
+        default_text = self.constant_default()
+        if default_text is None or spec.start_when_first:
+            start = merge(items(spec.start, self.scope))
+            if start and spec.start_when_first:
+                w.line(f"out = [{', '.join(start)}] if first['role'] in {_literal_tuple(spec.start_when_first)} else []")
+            else:
+                w.line(f"out = [{', '.join(start)}]" if start else "out = []")
+            default_text = None
+        self.system_section(default_text)
         if spec.reasoning is not None:
             self.last_query()
         if self.uses_previous:
@@ -225,18 +222,34 @@ class _Generator:
         self.generation()
         w.line("return ''.join(out)")
         w.dedent()
-        w.line("except (LookupError, TypeError, AttributeError):")
+        w.line("except (LookupError, TypeError, AttributeError, _Unhandled):")
         with w.indent():
-            w.line("# Something is malformed; the reference interpreter says what and where.")
+            w.line("# Malformed or refused: the reference interpreter says what and where.")
             w.line("pass")
         w.line(f"return _fallback(messages, add_generation_prompt, {var_dict})")
         w.dedent()
         return "\n".join(w.lines) + "\n"
 
     # -- the leading system message ---------------------------------------
-    def system_section(self) -> None:
+    def constant_default(self) -> Optional[str]:
+        """The default system message as written, when it is one known text (placement "message")."""
+        system = self.spec.system
+        if system.placement != "message" or system.default is None or system.default.literal is None:
+            return None
+        writer = self.spec.role(self.leading[0])
+        assert writer is not None
+        texts = [writer.prefix, writer.suffix] + ([writer.when_empty] if writer.when_empty else [])
+        if not all(set(t.names) <= {"role"} for t in texts):
+            return None
+        # Written as one literal, as the reference interpreter would write it.
+        return reference.write(writer, self.leading[0], system.default.literal, {}, False, False, None)
+
+    def system_section(self, default_text: Optional[str]) -> None:
+        """The lines for the leading system message; ``default_text``: the constant default message,
+        which this writes together with the start text as the first value of ``out``."""
         spec, w, system = self.spec, self.w, self.spec.system
         placement = system.placement
+        self.rest = "rest"
         if placement == "hoist":
             trim_call = _TRIM_CALL[system.trim]
             w.line(f"found = [m['content']{trim_call} for m in messages if {self.is_leading(chr(109) + '[' + repr('role') + ']')}]")
@@ -252,32 +265,30 @@ class _Generator:
             else:
                 joined = f"{system.join!r}.join(found)"
             extend(w, items(system.prefix, self.scope) + [Code(joined)] + items(system.suffix, self.scope))
-            w.line("rest = messages")
+            self.rest = "messages"
             self.offset("0")
             return
         if placement == "message":
-            if system.default is not None:
+            if default_text is not None:
+                start = items(self.spec.start, self.scope)
+                with_default = merge(start + [default_text])
+                without = merge(start)
+                w.line(f"out = [{', '.join(with_default)}] if {self.default_missing()} else [{', '.join(without)}]")
+            elif system.default is not None:
                 writer = spec.role(self.leading[0])
                 assert writer is not None
-                texts = [writer.prefix, writer.suffix] + ([writer.when_empty] if writer.when_empty else [])
-                constant = system.default.literal is not None and all(set(t.names) <= {"role"} for t in texts)
                 w.line(f"if {self.default_missing()}:")
                 with w.indent():
-                    if constant:
-                        # Known now: write it as one literal, as the reference interpreter would.
-                        text = reference.write(writer, self.leading[0], system.default.literal, {}, False, False, None)
-                        w.line(f"out.append({text!r})" if text else "pass")
-                    else:
-                        w.line(f"content = {concat(items(system.default, self.scope))}")
-                        self.write_role(writer, self.leading[0], index=None, default=True)
-            w.line("rest = messages")
+                    w.line(f"content = {concat(items(system.default, self.scope))}")
+                    self.write_role(writer, self.leading[0], default=True)
+            self.rest = "messages"
             self.offset("0")
             return
         if placement == "refuse":
             w.line(f"if {self.is_leading(chr(102) + 'irst[' + repr('role') + ']')}:")
             with w.indent():
-                w.line("raise _refuse_system(messages)")
-            w.line("rest = messages")
+                w.line("raise _Unhandled")
+            self.rest = "messages"
             self.offset("0")
             return
 
@@ -357,7 +368,7 @@ class _Generator:
         w.line("else:")
         with w.indent():
             if display.no_query == "refuse":
-                w.line("raise _refuse_no_query(messages)")
+                w.line("raise _Unhandled")
             else:
                 w.line("query = len(messages) - 1")
 
@@ -377,9 +388,9 @@ class _Generator:
     # -- the messages -------------------------------------------------------
     def loop(self) -> None:
         spec, w = self.spec, self.w
-        if self.hoist and spec.alternation is not None:
-            w.line("position = 0")
-        w.line("for i, m in enumerate(rest, offset):" if self.numbered else "for m in rest:")
+        if spec.alternation is not None:
+            w.line("user_turn = True")
+        w.line(f"for i, m in enumerate({self.rest}, offset):" if self.numbered else f"for m in {self.rest}:")
         w.indent()
         w.line("role = m['role']")
         if self.hoist:
@@ -388,35 +399,33 @@ class _Generator:
                 w.line("continue")
         w.line("content = m['content']")
         if spec.alternation is not None:
-            position = "position" if self.hoist else "(i - offset)"
-            w.line(f"if (role == 'user') is not ({position} % 2 == 0):")
+            w.line("if (role == 'user') is not user_turn:")
             with w.indent():
-                w.line(f"raise _refuse_alternation(messages, i, {position})")
-            if self.hoist:
-                w.line("position += 1")
+                w.line("raise _Unhandled")
+            w.line("user_turn = not user_turn")
         branches = list(spec.roles)
         keyword = "if"
         for role in branches:
             w.line(f"{keyword} role == {role.name!r}:")
             with w.indent():
-                self.write_role(role, role.name, index="i")
+                self.write_role(role, role.name)
             keyword = "elif"
         if branches:
             w.line("else:")
             w.indent()
         if spec.any_role is not None:
-            self.write_role(spec.any_role, None, index="i")
+            self.write_role(spec.any_role, None)
         else:
-            w.line("raise _refuse_role(messages, i)")
+            w.line("raise _Unhandled")
         if branches:
             w.dedent()
         w.dedent()
 
-    def write_role(self, role: Role, name: Optional[str], index: Optional[str], default: bool = False) -> None:
+    def write_role(self, role: Role, name: Optional[str], default: bool = False) -> None:
         """Lines that write ``content`` as ``role``; ``default``: the format's own default system text."""
         w, system = self.w, self.spec.system
         if role.refuse is not None:
-            w.line(f"raise _refuse_role(messages, {index})")
+            w.line("raise _Unhandled")
             return
         # The catch-all branch sees any role value; unless the role is written (where the
         # join rejects a non-string), check it here so that malformed input reaches the fallback.
@@ -434,22 +443,31 @@ class _Generator:
             tests = " or ".join(f"{needle!r} in content" for needle in role.refuse_containing)
             w.line(f"if {tests}:")
             with w.indent():
-                w.line(f"raise _refuse_content(messages, {index})")
+                w.line("raise _Unhandled")
         rule = role.strip_reasoning
         if rule is not None and not default:
-            guard = "" if rule.scope == "all" else "i != last"
-            split = (f"content.split({rule.marker!r}, 1)[1]" if rule.keep == "after_first"
-                     else f"content.split({rule.marker!r})[-1]")
-            if rule.lstrip:
-                split += f".lstrip({rule.lstrip!r})"
-            if not rule.always:
-                guard = f"{guard} and {rule.marker!r} in content" if guard else f"{rule.marker!r} in content"
-            if guard:
-                w.line(f"if {guard}:")
-                with w.indent():
-                    w.line(f"content = {split}")
+            conditions = [] if rule.scope == "all" else ["i != last"]
+            marker = repr(rule.marker)
+            lstrip = f".lstrip({rule.lstrip!r})" if rule.lstrip else ""
+            # partition and rpartition cut without building a list of every piece, as split would.
+            if rule.keep == "after_last":
+                # Without the marker, rpartition keeps the whole text, as the rule does.
+                steps = [f"content = content.rpartition({marker})[2]{lstrip}"]
+                if not rule.always:
+                    conditions.append(f"{marker} in content")
+            elif rule.always:
+                steps = [f"if {marker} in content:", f"    content = content.partition({marker})[2]"]
+                steps += [f"content = content{lstrip}"] if lstrip else []
             else:
-                w.line(f"content = {split}")
+                conditions.append(f"{marker} in content")
+                steps = [f"content = content.partition({marker})[2]{lstrip}"]
+            if conditions:
+                w.line(f"if {' and '.join(conditions)}:")
+                w.indent()
+            for step in steps:
+                w.line(step)
+            if conditions:
+                w.dedent()
         trim_call = _TRIM_CALL[role.trim]
         if self.fold and not default:
             w.line("if i == target:")
@@ -474,8 +492,8 @@ class _Generator:
             strip = "strip('\\n')" if display.reasoning_trim == "newlines" else "strip()"
             w.line(f"if {close} in content:")
             with w.indent():
-                w.line(f"reasoning = content.split({close})[0].rstrip('\\n').split({opening})[-1].lstrip('\\n').{strip}")
-                w.line(f"content = content.split({close})[-1].lstrip('\\n')")
+                w.line(f"reasoning = content.partition({close})[0].rstrip('\\n').rpartition({opening})[2].lstrip('\\n').{strip}")
+                w.line(f"content = content.rpartition({close})[2].lstrip('\\n')")
             w.line("else:")
             with w.indent():
                 w.line("reasoning = ''")
@@ -559,7 +577,7 @@ class _Generator:
         if has_prompt:
             condition = "add_generation_prompt"
             if generation.require_body:
-                body = "any(not (" + self.is_leading("m['role']") + ") for m in messages)" if self.hoist else "len(rest)"
+                body = "any(not (" + self.is_leading("m['role']") + ") for m in messages)" if self.hoist else f"len({self.rest})"
                 condition += f" and {body}"
             w.line(f"if {condition}:")
             with w.indent():

@@ -11,11 +11,53 @@ if TYPE_CHECKING:  # the render path imports this module: keep typing and attrs 
     from .model import FormatSpec
 
 
+#: strftime directives that depend on the date alone (and ``%%``, ``%n``, ``%t``): a text made of
+#: these stays the same until local midnight.
+_DATE_DIRECTIVES = frozenset("aAbBCdDeFgGhjmnuUVwWxyY%t")
+
+#: strftime format -> (start, end, time.tzname, text): the text holds from ``start`` to ``end``
+#: (local midnights, as timestamps) in the time zone named by ``tzname``.
+_today_cache: "Dict[str, tuple]" = {}
+
+
+def _date_only(strftime: str) -> bool:
+    pieces = strftime.split("%")
+    # After each '%' comes an optional glibc flag, then the directive; "%%" leaves an empty piece.
+    i = 1
+    while i < len(pieces):
+        piece = pieces[i]
+        if piece == "" and i + 1 < len(pieces):  # "%%"
+            i += 2
+            continue
+        directive = piece.lstrip("-_0^#")[:1]
+        if directive not in _DATE_DIRECTIVES:
+            return False
+        i += 1
+    return True
+
+
 def today(strftime: str) -> str:
-    """Today's local date, as transformers' ``strftime_now`` gives it."""
+    """Today's local date, as transformers' ``strftime_now`` gives it.
+
+    Formatting the clock costs more than the rest of a short render, so a text
+    that depends on the date alone is reused until local midnight (or a
+    change of time zone)."""
+    import time
+
+    now = time.time()
+    hit = _today_cache.get(strftime)
+    if hit is not None and hit[0] <= now < hit[1] and hit[2] is time.tzname:
+        return hit[3]
     import datetime
 
-    return datetime.datetime.now().strftime(strftime)
+    moment = datetime.datetime.fromtimestamp(now)
+    text = moment.strftime(strftime)
+    if _date_only(strftime):
+        day = datetime.datetime.combine(moment.date(), datetime.time())
+        start = day.timestamp()
+        end = (day + datetime.timedelta(days=1)).timestamp()
+        _today_cache[strftime] = (start, end, time.tzname, text)
+    return text
 
 
 def unknown_variables(spec: "FormatSpec", given: "Mapping[str, Any]") -> OptionsError:

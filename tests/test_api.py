@@ -163,14 +163,18 @@ def test_source_is_inspectable(tmp_path):
 
 
 def test_traceback_shows_generated_line():
-    """An error inside a renderer shows the generated source line in the traceback."""
+    """An error inside a renderer shows the generated source line in the traceback (a refusal leaves
+    the fast path for the reference interpreter, whose line follows it)."""
     for fmt in (promptcraft.get_format("mixtral"), promptcraft.loads_format(
             pathlib.Path(promptcraft.get_format("mixtral").path).read_text(encoding="utf-8"))):
+        text = ""
         try:
             fmt.render([{"role": "assistant", "content": "x"}])
         except promptcraft.RefusedError:
             text = traceback.format_exc()
-        assert "raise _refuse_alternation(" in text
+        assert "return _fallback(messages, add_generation_prompt, {})" in text
+        assert "raise refuse_alternation(" in text
+    assert 'File "<promptcraft format mixtral' in text  # the compiled one: its source is in linecache
 
 
 def test_format_attributes():
@@ -227,3 +231,39 @@ def test_every_builtin_name_matches_its_file():
     for name in promptcraft.list_formats():
         fmt = promptcraft.get_format(name)
         assert os.path.basename(fmt.path) == f"{name}.toml"
+
+
+def test_date_directives_that_stay_fixed_all_day():
+    """Only a text that depends on the date alone is reused until midnight."""
+    from promptcraft.variables import _date_only
+
+    for text in ("%d %b %Y", "%Y-%m-%d", "%B %-d, %Y", "100%% on %A", "%%H"):
+        assert _date_only(text), text
+    for text in ("%H:%M", "%d %b %Y %I%p", "%s", "%c", "%Z", "trailing %"):
+        assert not _date_only(text), text
+
+
+def test_today_follows_a_time_zone_change(monkeypatch):
+    """The date a render writes is the local date of the time zone in force at that moment, even
+    when the zone changes within the process (UTC-12 and UTC+14 never share a date)."""
+    import datetime
+    import time
+
+    from promptcraft.variables import today
+
+    if not hasattr(time, "tzset"):
+        pytest.skip("time.tzset is Unix-only")
+    fmt = promptcraft.get_format("llama-3.2")
+    seen = []
+    try:
+        for zone in ("Etc/GMT+12", "Etc/GMT-14", "Etc/GMT+12"):
+            monkeypatch.setenv("TZ", zone)
+            time.tzset()
+            expected = datetime.datetime.now().strftime("%d %b %Y")
+            assert today("%d %b %Y") == expected
+            assert f"Today Date: {expected}\n" in fmt.render([{"role": "user", "content": "hi"}])
+            seen.append(expected)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert seen[0] != seen[1]

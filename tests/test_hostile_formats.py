@@ -55,14 +55,15 @@ HOSTILE_SETTINGS = settings(
 FIXED_NAMES = frozenset(LOCALS) | frozenset(HELPERS)
 CALLABLE_NAMES = frozenset(HELPERS) | {"isinstance", "enumerate", "len", "any", "all"}
 #: Methods the generated code calls; all are str/list/dict methods that run no code of the format's.
-METHODS = frozenset({"strip", "lstrip", "rstrip", "join", "append", "startswith", "endswith", "split", "get"})
+METHODS = frozenset({"strip", "lstrip", "rstrip", "join", "append", "startswith", "endswith", "partition", "rpartition",
+                     "get"})
 #: AST node kinds of the generated code. A new kind here means codegen grew a construct: review it, then add it.
 NODE_KINDS = frozenset({
     "Module", "FunctionDef", "arguments", "arg", "keyword", "Expr", "Constant", "Name", "Load", "Store",
     "Assign", "AugAssign", "If", "IfExp", "For", "While", "Break", "Continue", "Pass", "Raise", "Return", "Try",
     "ExceptHandler", "Call", "Attribute", "Subscript", "Slice", "Tuple", "List", "Dict", "ListComp",
     "GeneratorExp", "comprehension", "Compare", "Eq", "NotEq", "Lt", "LtE", "Gt", "GtE", "In", "NotIn", "Is",
-    "IsNot", "BoolOp", "And", "Or", "UnaryOp", "Not", "USub", "BinOp", "Add", "Sub", "Mod",
+    "IsNot", "BoolOp", "And", "Or", "UnaryOp", "Not", "USub", "BinOp", "Add", "Sub",
 })
 
 

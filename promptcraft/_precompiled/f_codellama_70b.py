@@ -14,14 +14,8 @@ CONTROL_TOKENS = ('<s>', '<step>')
 # Every text below is a literal copied from the format; the file contributed no code.
 def render(messages, *, add_generation_prompt=False, continue_final_message=False, control_tokens='keep', **unknown):
     """Render messages in the 'codellama-70b' format."""
-    if unknown:
-        raise _unknown_variables(unknown)
-    if control_tokens != 'keep':
-        messages = _guard(messages, control_tokens)
-    if continue_final_message:
-        if add_generation_prompt:
-            raise _both_flags()
-        return _continue(render, messages, {})
+    if unknown or continue_final_message or control_tokens != 'keep':
+        return _options(render, messages, add_generation_prompt, continue_final_message, control_tokens, unknown, {})
     try:
         first = messages[0]
         out = ['<s>']
@@ -30,16 +24,16 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
             system = system.strip()
             out += ('Source: system\n\n ', system, ' <step> ')
             rest = messages[1:]
-            offset = 1
         else:
             system = None
             rest = messages
-            offset = 0
-        for i, m in enumerate(rest, offset):
+        user_turn = True
+        for m in rest:
             role = m['role']
             content = m['content']
-            if (role == 'user') is not ((i - offset) % 2 == 0):
-                raise _refuse_alternation(messages, i, (i - offset))
+            if (role == 'user') is not user_turn:
+                raise _Unhandled
+            user_turn = not user_turn
             content = content.strip()
             out += ('Source: ', role, '\n\n ', content, ' <step> ')
         if add_generation_prompt:
@@ -47,7 +41,7 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
         else:
             out.append('Source: assistant\nDestination: user\n\n ')
         return ''.join(out)
-    except (LookupError, TypeError, AttributeError):
-        # Something is malformed; the reference interpreter says what and where.
+    except (LookupError, TypeError, AttributeError, _Unhandled):
+        # Malformed or refused: the reference interpreter says what and where.
         pass
     return _fallback(messages, add_generation_prompt, {})

@@ -14,14 +14,8 @@ CONTROL_TOKENS = ('<BOS_TOKEN>', '<|END_OF_TURN_TOKEN|>', '<|START_OF_TURN_TOKEN
 # Every text below is a literal copied from the format; the file contributed no code.
 def render(messages, *, add_generation_prompt=False, continue_final_message=False, control_tokens='keep', **unknown):
     """Render messages in the 'command-r7b' format."""
-    if unknown:
-        raise _unknown_variables(unknown)
-    if control_tokens != 'keep':
-        messages = _guard(messages, control_tokens)
-    if continue_final_message:
-        if add_generation_prompt:
-            raise _both_flags()
-        return _continue(render, messages, {})
+    if unknown or continue_final_message or control_tokens != 'keep':
+        return _options(render, messages, add_generation_prompt, continue_final_message, control_tokens, unknown, {})
     try:
         first = messages[0]
         out = []
@@ -29,16 +23,16 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
             system = first['content']
             out += ('<|START_OF_TURN_TOKEN|><|SYSTEM_TOKEN|>', system, '<|END_OF_TURN_TOKEN|>')
             rest = messages[1:]
-            offset = 1
         else:
             out.append('<|START_OF_TURN_TOKEN|><|SYSTEM_TOKEN|><|END_OF_TURN_TOKEN|>')
             rest = messages
-            offset = 0
-        for i, m in enumerate(rest, offset):
+        user_turn = True
+        for m in rest:
             role = m['role']
             content = m['content']
-            if (role == 'user') is not ((i - offset) % 2 == 0):
-                raise _refuse_alternation(messages, i, (i - offset))
+            if (role == 'user') is not user_turn:
+                raise _Unhandled
+            user_turn = not user_turn
             if role == 'user':
                 content = content.strip()
                 out += ('<|START_OF_TURN_TOKEN|><|USER_TOKEN|>', content, '<|END_OF_TURN_TOKEN|>')
@@ -51,7 +45,7 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
         if add_generation_prompt:
             out.append('<|START_OF_TURN_TOKEN|><|CHATBOT_TOKEN|><|START_RESPONSE|>')
         return ''.join(out)
-    except (LookupError, TypeError, AttributeError):
-        # Something is malformed; the reference interpreter says what and where.
+    except (LookupError, TypeError, AttributeError, _Unhandled):
+        # Malformed or refused: the reference interpreter says what and where.
         pass
     return _fallback(messages, add_generation_prompt, {})

@@ -14,22 +14,14 @@ CONTROL_TOKENS = ('<｜begin▁of▁sentence｜>', '<｜end▁of▁sentence｜>'
 # Every text below is a literal copied from the format; the file contributed no code.
 def render(messages, *, add_generation_prompt=False, continue_final_message=False, control_tokens='keep', **unknown):
     """Render messages in the 'deepseek-v3' format."""
-    if unknown:
-        raise _unknown_variables(unknown)
-    if control_tokens != 'keep':
-        messages = _guard(messages, control_tokens)
-    if continue_final_message:
-        if add_generation_prompt:
-            raise _both_flags()
-        return _continue(render, messages, {})
+    if unknown or continue_final_message or control_tokens != 'keep':
+        return _options(render, messages, add_generation_prompt, continue_final_message, control_tokens, unknown, {})
     try:
         first = messages[0]
         out = ['<｜begin▁of▁sentence｜>']
         found = [m['content'] for m in messages if m['role'] == 'system']
         out.append('\n\n'.join(found))
-        rest = messages
-        offset = 0
-        for i, m in enumerate(rest, offset):
+        for m in messages:
             role = m['role']
             if role == 'system':
                 continue
@@ -39,14 +31,14 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
             elif role == 'assistant':
                 out += ('<｜Assistant｜>', content, '<｜end▁of▁sentence｜>')
             elif role == 'tool':
-                raise _refuse_role(messages, i)
+                raise _Unhandled
             else:
                 if not isinstance(content, str) or not isinstance(role, str):
                     raise TypeError
         if add_generation_prompt:
             out.append('<｜Assistant｜>')
         return ''.join(out)
-    except (LookupError, TypeError, AttributeError):
-        # Something is malformed; the reference interpreter says what and where.
+    except (LookupError, TypeError, AttributeError, _Unhandled):
+        # Malformed or refused: the reference interpreter says what and where.
         pass
     return _fallback(messages, add_generation_prompt, {})

@@ -14,23 +14,15 @@ CONTROL_TOKENS = ('<｜begin▁of▁sentence｜>', '<｜end▁of▁sentence｜>'
 # Every text below is a literal copied from the format; the file contributed no code.
 def render(messages, *, add_generation_prompt=False, continue_final_message=False, control_tokens='keep', **unknown):
     """Render messages in the 'deepseek-v3.1' format."""
-    if unknown:
-        raise _unknown_variables(unknown)
-    if control_tokens != 'keep':
-        messages = _guard(messages, control_tokens)
-    if continue_final_message:
-        if add_generation_prompt:
-            raise _both_flags()
-        return _continue(render, messages, {})
+    if unknown or continue_final_message or control_tokens != 'keep':
+        return _options(render, messages, add_generation_prompt, continue_final_message, control_tokens, unknown, {})
     try:
         first = messages[0]
         out = ['<｜begin▁of▁sentence｜>']
         found = [m['content'] for m in messages if m['role'] == 'system']
         out.append('\n\n'.join(found))
-        rest = messages
-        offset = 0
         previous = None
-        for i, m in enumerate(rest, offset):
+        for m in messages:
             role = m['role']
             if role == 'system':
                 continue
@@ -40,7 +32,7 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
                 previous = role
             elif role == 'assistant':
                 if '</think>' in content:
-                    content = content.split('</think>', 1)[1]
+                    content = content.partition('</think>')[2]
                 if previous == 'user':
                     prefix = '<｜Assistant｜></think>'
                 else:
@@ -48,7 +40,7 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
                 out += (prefix, content, '<｜end▁of▁sentence｜>')
                 previous = role
             elif role == 'tool':
-                raise _refuse_role(messages, i)
+                raise _Unhandled
             else:
                 if not isinstance(content, str) or not isinstance(role, str):
                     raise TypeError
@@ -58,7 +50,7 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
             else:
                 pass
         return ''.join(out)
-    except (LookupError, TypeError, AttributeError):
-        # Something is malformed; the reference interpreter says what and where.
+    except (LookupError, TypeError, AttributeError, _Unhandled):
+        # Malformed or refused: the reference interpreter says what and where.
         pass
     return _fallback(messages, add_generation_prompt, {})

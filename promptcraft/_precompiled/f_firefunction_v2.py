@@ -14,14 +14,8 @@ CONTROL_TOKENS = ('<|begin_of_text|>', '<|eot_id|>', '<|start_header_id|>', '<|e
 # Every text below is a literal copied from the format; the file contributed no code.
 def render(messages, *, add_generation_prompt=False, continue_final_message=False, control_tokens='keep', functions=None, datetime=None, **unknown):
     """Render messages in the 'firefunction-v2' format."""
-    if unknown:
-        raise _unknown_variables(unknown)
-    if control_tokens != 'keep':
-        messages = _guard(messages, control_tokens)
-    if continue_final_message:
-        if add_generation_prompt:
-            raise _both_flags()
-        return _continue(render, messages, {'functions': functions, 'datetime': datetime})
+    if unknown or continue_final_message or control_tokens != 'keep':
+        return _options(render, messages, add_generation_prompt, continue_final_message, control_tokens, unknown, {'functions': functions, 'datetime': datetime})
     if functions is None:
         raise _missing_variable('functions')
     elif not isinstance(functions, str):
@@ -38,12 +32,10 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
             system = system.strip()
             out += ('<|start_header_id|>system<|end_header_id|>\n\n', system, '\nIn addition to plain text responses, you can chose to call one or more of the provided functions.\n\nUse the following rule to decide when to call a function:\n  * if the response can be generated from your internal knowledge (e.g., as in the case of queries like "What is the capital of Poland?"), do so\n  * if you need external information that can be obtained by calling one or more of the provided functions, generate a function calls\n\nIf you decide to call functions:\n  * prefix function calls with functools marker (no closing marker required)\n  * all function calls should be generated in a single JSON list formatted as functools[{"name": [function name], "arguments": [function arguments as JSON]}, ...]\n  * follow the provided JSON schema. Do not hallucinate arguments or values. Do to blindly copy values from the provided samples\n  * respect the argument type formatting. E.g., if the type if number and format is float, write value 7 as 7.0\n  * make sure you pick the right functions that match the user intent\n\nAvailable functions as JSON spec:\n', functions, '\nToday is ', datetime, '.<|eot_id|>')
             rest = messages[1:]
-            offset = 1
         else:
             out += ('<|start_header_id|>system<|end_header_id|>\n\nYou are a helpful assistant with access to functions.\nIn addition to plain text responses, you can chose to call one or more of the provided functions.\n\nUse the following rule to decide when to call a function:\n  * if the response can be generated from your internal knowledge (e.g., as in the case of queries like "What is the capital of Poland?"), do so\n  * if you need external information that can be obtained by calling one or more of the provided functions, generate a function calls\n\nIf you decide to call functions:\n  * prefix function calls with functools marker (no closing marker required)\n  * all function calls should be generated in a single JSON list formatted as functools[{"name": [function name], "arguments": [function arguments as JSON]}, ...]\n  * follow the provided JSON schema. Do not hallucinate arguments or values. Do to blindly copy values from the provided samples\n  * respect the argument type formatting. E.g., if the type if number and format is float, write value 7 as 7.0\n  * make sure you pick the right functions that match the user intent\n\nAvailable functions as JSON spec:\n', functions, '\nToday is ', datetime, '.<|eot_id|>')
             rest = messages
-            offset = 0
-        for i, m in enumerate(rest, offset):
+        for m in rest:
             role = m['role']
             content = m['content']
             if role == 'system':
@@ -59,13 +51,13 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
                 content = content.strip()
                 out += ('<|start_header_id|>tool<|end_header_id|>\n\n', content, '<|eot_id|>')
             else:
-                raise _refuse_role(messages, i)
+                raise _Unhandled
         if add_generation_prompt:
             out.append('<|start_header_id|>assistant<|end_header_id|>\n\n')
         else:
             out.append('<|start_header_id|>assistant<|end_header_id|>\n\n')
         return ''.join(out)
-    except (LookupError, TypeError, AttributeError):
-        # Something is malformed; the reference interpreter says what and where.
+    except (LookupError, TypeError, AttributeError, _Unhandled):
+        # Malformed or refused: the reference interpreter says what and where.
         pass
     return _fallback(messages, add_generation_prompt, {'functions': functions, 'datetime': datetime})

@@ -14,19 +14,12 @@ CONTROL_TOKENS = ('<|begin_of_text|>', '<|start_header_id|>', '<|end_header_id|>
 # Every text below is a literal copied from the format; the file contributed no code.
 def render(messages, *, add_generation_prompt=False, continue_final_message=False, control_tokens='keep', **unknown):
     """Render messages in the 'functionary-v3.2' format."""
-    if unknown:
-        raise _unknown_variables(unknown)
-    if control_tokens != 'keep':
-        messages = _guard(messages, control_tokens)
-    if continue_final_message:
-        if add_generation_prompt:
-            raise _both_flags()
-        return _continue(render, messages, {})
+    if unknown or continue_final_message or control_tokens != 'keep':
+        return _options(render, messages, add_generation_prompt, continue_final_message, control_tokens, unknown, {})
     try:
         first = messages[0]
         out = ['<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nYou are capable of executing available function(s) if required.\nOnly execute function(s) when absolutely necessary.\nAsk for the required input to:recipient==all\nUse JSON for function arguments.\nRespond in this format:\n>>>${recipient}\n${content}\nAvailable functions:\n// Supported function definitions that should be called when necessary.\nnamespace functions {\n\n} // namespace functions<|eot_id|>']
-        rest = messages
-        for m in rest:
+        for m in messages:
             role = m['role']
             content = m['content']
             if role == 'user':
@@ -43,7 +36,7 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
         if add_generation_prompt:
             out.append('<|start_header_id|>assistant<|end_header_id|>\n\n>>>')
         return ''.join(out)
-    except (LookupError, TypeError, AttributeError):
-        # Something is malformed; the reference interpreter says what and where.
+    except (LookupError, TypeError, AttributeError, _Unhandled):
+        # Malformed or refused: the reference interpreter says what and where.
         pass
     return _fallback(messages, add_generation_prompt, {})

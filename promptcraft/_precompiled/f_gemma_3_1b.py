@@ -14,26 +14,20 @@ CONTROL_TOKENS = ('<bos>', '<eos>', '<start_of_turn>', '<end_of_turn>')
 # Every text below is a literal copied from the format; the file contributed no code.
 def render(messages, *, add_generation_prompt=False, continue_final_message=False, control_tokens='keep', **unknown):
     """Render messages in the 'gemma-3-1b' format."""
-    if unknown:
-        raise _unknown_variables(unknown)
-    if control_tokens != 'keep':
-        messages = _guard(messages, control_tokens)
-    if continue_final_message:
-        if add_generation_prompt:
-            raise _both_flags()
-        return _continue(render, messages, {})
+    if unknown or continue_final_message or control_tokens != 'keep':
+        return _options(render, messages, add_generation_prompt, continue_final_message, control_tokens, unknown, {})
     try:
         first = messages[0]
         out = ['<bos>']
         if first['role'] == 'system':
-            raise _refuse_system(messages)
-        rest = messages
-        offset = 0
-        for i, m in enumerate(rest, offset):
+            raise _Unhandled
+        user_turn = True
+        for m in messages:
             role = m['role']
             content = m['content']
-            if (role == 'user') is not ((i - offset) % 2 == 0):
-                raise _refuse_alternation(messages, i, (i - offset))
+            if (role == 'user') is not user_turn:
+                raise _Unhandled
+            user_turn = not user_turn
             if role == 'assistant':
                 content = content.strip()
                 out += ('<start_of_turn>model\n', content, '<end_of_turn>\n')
@@ -43,7 +37,7 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
         if add_generation_prompt:
             out.append('<start_of_turn>model\n')
         return ''.join(out)
-    except (LookupError, TypeError, AttributeError):
-        # Something is malformed; the reference interpreter says what and where.
+    except (LookupError, TypeError, AttributeError, _Unhandled):
+        # Malformed or refused: the reference interpreter says what and where.
         pass
     return _fallback(messages, add_generation_prompt, {})

@@ -14,14 +14,8 @@ CONTROL_TOKENS = ('<|startoftext|>', '<|return|>', '<|start|>', '<|end|>', '<|me
 # Every text below is a literal copied from the format; the file contributed no code.
 def render(messages, *, add_generation_prompt=False, continue_final_message=False, control_tokens='keep', model_identity=None, reasoning_effort=None, date=None, **unknown):
     """Render messages in the 'gpt-oss' format."""
-    if unknown:
-        raise _unknown_variables(unknown)
-    if control_tokens != 'keep':
-        messages = _guard(messages, control_tokens)
-    if continue_final_message:
-        if add_generation_prompt:
-            raise _both_flags()
-        return _continue(render, messages, {'model_identity': model_identity, 'reasoning_effort': reasoning_effort, 'date': date})
+    if unknown or continue_final_message or control_tokens != 'keep':
+        return _options(render, messages, add_generation_prompt, continue_final_message, control_tokens, unknown, {'model_identity': model_identity, 'reasoning_effort': reasoning_effort, 'date': date})
     if model_identity is None:
         model_identity = 'You are ChatGPT, a large language model trained by OpenAI.'
     elif not isinstance(model_identity, str):
@@ -57,7 +51,7 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
                 out += ('<|start|>user<|message|>', content, '<|end|>')
             elif role == 'assistant':
                 if '<|channel|>analysis<|message|>' in content or '<|channel|>final<|message|>' in content:
-                    raise _refuse_content(messages, i)
+                    raise _Unhandled
                 if i != last:
                     suffix = '<|end|>'
                 elif add_generation_prompt:
@@ -66,14 +60,14 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
                     suffix = '<|return|>'
                 out += ('<|start|>assistant<|channel|>final<|message|>', content, suffix)
             elif role == 'tool':
-                raise _refuse_role(messages, i)
+                raise _Unhandled
             else:
                 if not isinstance(content, str) or not isinstance(role, str):
                     raise TypeError
         if add_generation_prompt:
             out.append('<|start|>assistant')
         return ''.join(out)
-    except (LookupError, TypeError, AttributeError):
-        # Something is malformed; the reference interpreter says what and where.
+    except (LookupError, TypeError, AttributeError, _Unhandled):
+        # Malformed or refused: the reference interpreter says what and where.
         pass
     return _fallback(messages, add_generation_prompt, {'model_identity': model_identity, 'reasoning_effort': reasoning_effort, 'date': date})

@@ -14,14 +14,8 @@ CONTROL_TOKENS = ('<|end_of_text|>', '<|start_of_role|>', '<|end_of_role|>', '<|
 # Every text below is a literal copied from the format; the file contributed no code.
 def render(messages, *, add_generation_prompt=False, continue_final_message=False, control_tokens='keep', date=None, **unknown):
     """Render messages in the 'granite-3.3' format."""
-    if unknown:
-        raise _unknown_variables(unknown)
-    if control_tokens != 'keep':
-        messages = _guard(messages, control_tokens)
-    if continue_final_message:
-        if add_generation_prompt:
-            raise _both_flags()
-        return _continue(render, messages, {'date': date})
+    if unknown or continue_final_message or control_tokens != 'keep':
+        return _options(render, messages, add_generation_prompt, continue_final_message, control_tokens, unknown, {'date': date})
     if date is None:
         date = _today('%B %d, %Y')
     elif not isinstance(date, str):
@@ -43,7 +37,7 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
         if add_generation_prompt and len(rest):
             out.append('<|start_of_role|>assistant<|end_of_role|>')
         return ''.join(out)
-    except (LookupError, TypeError, AttributeError):
-        # Something is malformed; the reference interpreter says what and where.
+    except (LookupError, TypeError, AttributeError, _Unhandled):
+        # Malformed or refused: the reference interpreter says what and where.
         pass
     return _fallback(messages, add_generation_prompt, {'date': date})

@@ -14,22 +14,12 @@ CONTROL_TOKENS = ('[BOS]', '[EOS]', '<|im_system|>', '<|im_user|>', '<|im_assist
 # Every text below is a literal copied from the format; the file contributed no code.
 def render(messages, *, add_generation_prompt=False, continue_final_message=False, control_tokens='keep', **unknown):
     """Render messages in the 'kimi-k2' format."""
-    if unknown:
-        raise _unknown_variables(unknown)
-    if control_tokens != 'keep':
-        messages = _guard(messages, control_tokens)
-    if continue_final_message:
-        if add_generation_prompt:
-            raise _both_flags()
-        return _continue(render, messages, {})
+    if unknown or continue_final_message or control_tokens != 'keep':
+        return _options(render, messages, add_generation_prompt, continue_final_message, control_tokens, unknown, {})
     try:
         first = messages[0]
-        out = []
-        if first['role'] != 'system':
-            out.append('<|im_system|>system<|im_middle|>You are a helpful assistant<|im_end|>')
-        rest = messages
-        offset = 0
-        for i, m in enumerate(rest, offset):
+        out = ['<|im_system|>system<|im_middle|>You are a helpful assistant<|im_end|>'] if first['role'] != 'system' else []
+        for m in messages:
             role = m['role']
             content = m['content']
             if role == 'system':
@@ -39,7 +29,7 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
             elif role == 'assistant':
                 out += ('<|im_assistant|>assistant<|im_middle|>', content, '<|im_end|>')
             elif role == 'tool':
-                raise _refuse_role(messages, i)
+                raise _Unhandled
             else:
                 if not isinstance(role, str):
                     raise TypeError
@@ -47,7 +37,7 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
         if add_generation_prompt:
             out.append('<|im_assistant|>assistant<|im_middle|>')
         return ''.join(out)
-    except (LookupError, TypeError, AttributeError):
-        # Something is malformed; the reference interpreter says what and where.
+    except (LookupError, TypeError, AttributeError, _Unhandled):
+        # Malformed or refused: the reference interpreter says what and where.
         pass
     return _fallback(messages, add_generation_prompt, {})

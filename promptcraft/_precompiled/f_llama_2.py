@@ -14,14 +14,8 @@ CONTROL_TOKENS = ('<s>', '</s>', '[INST]', '[/INST]', '<<SYS>>', '<</SYS>>')
 # Every text below is a literal copied from the format; the file contributed no code.
 def render(messages, *, add_generation_prompt=False, continue_final_message=False, control_tokens='keep', **unknown):
     """Render messages in the 'llama-2' format."""
-    if unknown:
-        raise _unknown_variables(unknown)
-    if control_tokens != 'keep':
-        messages = _guard(messages, control_tokens)
-    if continue_final_message:
-        if add_generation_prompt:
-            raise _both_flags()
-        return _continue(render, messages, {})
+    if unknown or continue_final_message or control_tokens != 'keep':
+        return _options(render, messages, add_generation_prompt, continue_final_message, control_tokens, unknown, {})
     try:
         first = messages[0]
         out = []
@@ -36,11 +30,13 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
             rest = messages
             offset = 0
         target = offset if system is not None and len(messages) > offset else -1
+        user_turn = True
         for i, m in enumerate(rest, offset):
             role = m['role']
             content = m['content']
-            if (role == 'user') is not ((i - offset) % 2 == 0):
-                raise _refuse_alternation(messages, i, (i - offset))
+            if (role == 'user') is not user_turn:
+                raise _Unhandled
+            user_turn = not user_turn
             if role == 'user':
                 if i == target:
                     content = '<<SYS>>\n' + system + '\n<</SYS>>\n\n' + content
@@ -59,7 +55,7 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
                 if not isinstance(content, str) or not isinstance(role, str):
                     raise TypeError
         return ''.join(out)
-    except (LookupError, TypeError, AttributeError):
-        # Something is malformed; the reference interpreter says what and where.
+    except (LookupError, TypeError, AttributeError, _Unhandled):
+        # Malformed or refused: the reference interpreter says what and where.
         pass
     return _fallback(messages, add_generation_prompt, {})

@@ -14,14 +14,8 @@ CONTROL_TOKENS = ('<|begin_of_text|>', '<|eot_id|>', '<|start_header_id|>', '<|e
 # Every text below is a literal copied from the format; the file contributed no code.
 def render(messages, *, add_generation_prompt=False, continue_final_message=False, control_tokens='keep', date_string=None, **unknown):
     """Render messages in the 'llama-3.1' format."""
-    if unknown:
-        raise _unknown_variables(unknown)
-    if control_tokens != 'keep':
-        messages = _guard(messages, control_tokens)
-    if continue_final_message:
-        if add_generation_prompt:
-            raise _both_flags()
-        return _continue(render, messages, {'date_string': date_string})
+    if unknown or continue_final_message or control_tokens != 'keep':
+        return _options(render, messages, add_generation_prompt, continue_final_message, control_tokens, unknown, {'date_string': date_string})
     if date_string is None:
         date_string = '26 Jul 2024'
     elif not isinstance(date_string, str):
@@ -34,25 +28,23 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
             system = system.strip()
             out += ('<|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge Date: December 2023\nToday Date: ', date_string, '\n\n', system, '<|eot_id|>')
             rest = messages[1:]
-            offset = 1
         else:
             out += ('<|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge Date: December 2023\nToday Date: ', date_string, '\n\n<|eot_id|>')
             rest = messages
-            offset = 0
-        for i, m in enumerate(rest, offset):
+        for m in rest:
             role = m['role']
             content = m['content']
             if role == 'tool':
-                raise _refuse_role(messages, i)
+                raise _Unhandled
             elif role == 'ipython':
-                raise _refuse_role(messages, i)
+                raise _Unhandled
             else:
                 content = content.strip()
                 out += ('<|start_header_id|>', role, '<|end_header_id|>\n\n', content, '<|eot_id|>')
         if add_generation_prompt:
             out.append('<|start_header_id|>assistant<|end_header_id|>\n\n')
         return ''.join(out)
-    except (LookupError, TypeError, AttributeError):
-        # Something is malformed; the reference interpreter says what and where.
+    except (LookupError, TypeError, AttributeError, _Unhandled):
+        # Malformed or refused: the reference interpreter says what and where.
         pass
     return _fallback(messages, add_generation_prompt, {'date_string': date_string})

@@ -14,14 +14,8 @@ CONTROL_TOKENS = ('<|begin_of_text|>', '<|eot|>', '<|header_start|>', '<|header_
 # Every text below is a literal copied from the format; the file contributed no code.
 def render(messages, *, add_generation_prompt=False, continue_final_message=False, control_tokens='keep', **unknown):
     """Render messages in the 'llama-4' format."""
-    if unknown:
-        raise _unknown_variables(unknown)
-    if control_tokens != 'keep':
-        messages = _guard(messages, control_tokens)
-    if continue_final_message:
-        if add_generation_prompt:
-            raise _both_flags()
-        return _continue(render, messages, {})
+    if unknown or continue_final_message or control_tokens != 'keep':
+        return _options(render, messages, add_generation_prompt, continue_final_message, control_tokens, unknown, {})
     try:
         first = messages[0]
         out = ['<|begin_of_text|>']
@@ -30,24 +24,22 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
             system = system.strip()
             out += ('<|header_start|>system<|header_end|>\n\n', system, '<|eot|>')
             rest = messages[1:]
-            offset = 1
         else:
             system = None
             rest = messages
-            offset = 0
-        for i, m in enumerate(rest, offset):
+        for m in rest:
             role = m['role']
             content = m['content']
             if role == 'tool':
-                raise _refuse_role(messages, i)
+                raise _Unhandled
             elif role == 'ipython':
-                raise _refuse_role(messages, i)
+                raise _Unhandled
             else:
                 out += ('<|header_start|>', role, '<|header_end|>\n\n', content, '<|eot|>')
         if add_generation_prompt:
             out.append('<|header_start|>assistant<|header_end|>\n\n')
         return ''.join(out)
-    except (LookupError, TypeError, AttributeError):
-        # Something is malformed; the reference interpreter says what and where.
+    except (LookupError, TypeError, AttributeError, _Unhandled):
+        # Malformed or refused: the reference interpreter says what and where.
         pass
     return _fallback(messages, add_generation_prompt, {})

@@ -14,14 +14,8 @@ CONTROL_TOKENS = ('<|im_start|>', '<|im_end|>', '<|thought_start|>', '<|thought_
 # Every text below is a literal copied from the format; the file contributed no code.
 def render(messages, *, add_generation_prompt=False, continue_final_message=False, control_tokens='keep', **unknown):
     """Render messages in the 'minicpm3' format."""
-    if unknown:
-        raise _unknown_variables(unknown)
-    if control_tokens != 'keep':
-        messages = _guard(messages, control_tokens)
-    if continue_final_message:
-        if add_generation_prompt:
-            raise _both_flags()
-        return _continue(render, messages, {})
+    if unknown or continue_final_message or control_tokens != 'keep':
+        return _options(render, messages, add_generation_prompt, continue_final_message, control_tokens, unknown, {})
     try:
         first = messages[0]
         out = []
@@ -42,7 +36,7 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
         if add_generation_prompt:
             out.append('<|im_start|>assistant\n')
         return ''.join(out)
-    except (LookupError, TypeError, AttributeError):
-        # Something is malformed; the reference interpreter says what and where.
+    except (LookupError, TypeError, AttributeError, _Unhandled):
+        # Malformed or refused: the reference interpreter says what and where.
         pass
     return _fallback(messages, add_generation_prompt, {})

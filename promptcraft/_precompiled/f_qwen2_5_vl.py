@@ -14,28 +14,19 @@ CONTROL_TOKENS = ('<|im_end|>', '<|im_start|>', '<|endoftext|>', '<|vision_start
 # Every text below is a literal copied from the format; the file contributed no code.
 def render(messages, *, add_generation_prompt=False, continue_final_message=False, control_tokens='keep', **unknown):
     """Render messages in the 'qwen2.5-vl' format."""
-    if unknown:
-        raise _unknown_variables(unknown)
-    if control_tokens != 'keep':
-        messages = _guard(messages, control_tokens)
-    if continue_final_message:
-        if add_generation_prompt:
-            raise _both_flags()
-        return _continue(render, messages, {})
+    if unknown or continue_final_message or control_tokens != 'keep':
+        return _options(render, messages, add_generation_prompt, continue_final_message, control_tokens, unknown, {})
     try:
         first = messages[0]
-        out = []
-        if first['role'] != 'system':
-            out.append('<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n')
-        rest = messages
-        for m in rest:
+        out = ['<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n'] if first['role'] != 'system' else []
+        for m in messages:
             role = m['role']
             content = m['content']
             out += ('<|im_start|>', role, '\n', content, '<|im_end|>\n')
         if add_generation_prompt:
             out.append('<|im_start|>assistant\n')
         return ''.join(out)
-    except (LookupError, TypeError, AttributeError):
-        # Something is malformed; the reference interpreter says what and where.
+    except (LookupError, TypeError, AttributeError, _Unhandled):
+        # Malformed or refused: the reference interpreter says what and where.
         pass
     return _fallback(messages, add_generation_prompt, {})

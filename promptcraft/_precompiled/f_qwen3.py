@@ -14,14 +14,8 @@ CONTROL_TOKENS = ('<|im_end|>', '<|im_start|>', '<|endoftext|>', '<think>', '</t
 # Every text below is a literal copied from the format; the file contributed no code.
 def render(messages, *, add_generation_prompt=False, continue_final_message=False, control_tokens='keep', enable_thinking=None, **unknown):
     """Render messages in the 'qwen3' format."""
-    if unknown:
-        raise _unknown_variables(unknown)
-    if control_tokens != 'keep':
-        messages = _guard(messages, control_tokens)
-    if continue_final_message:
-        if add_generation_prompt:
-            raise _both_flags()
-        return _continue(render, messages, {'enable_thinking': enable_thinking})
+    if unknown or continue_final_message or control_tokens != 'keep':
+        return _options(render, messages, add_generation_prompt, continue_final_message, control_tokens, unknown, {'enable_thinking': enable_thinking})
     if enable_thinking is None:
         __enable_thinking = ''
     elif enable_thinking is True:
@@ -34,7 +28,6 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
         first = messages[0]
         last = len(messages) - 1
         out = []
-        rest = messages
         offset = 0
         query = len(messages) - 1
         while query >= 0:
@@ -46,7 +39,7 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
             query -= 1
         else:
             query = len(messages) - 1
-        for i, m in enumerate(rest, offset):
+        for i, m in enumerate(messages, offset):
             role = m['role']
             content = m['content']
             if role == 'system':
@@ -55,22 +48,22 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
                 out += ('<|im_start|>user\n', content, '<|im_end|>\n')
             elif role == 'assistant':
                 if '</think>' in content:
-                    reasoning = content.split('</think>')[0].rstrip('\n').split('<think>')[-1].lstrip('\n').strip('\n')
-                    content = content.split('</think>')[-1].lstrip('\n')
+                    reasoning = content.partition('</think>')[0].rstrip('\n').rpartition('<think>')[2].lstrip('\n').strip('\n')
+                    content = content.rpartition('</think>')[2].lstrip('\n')
                 else:
                     reasoning = ''
                 if i > query and (i == last or reasoning):
                     content = '<think>\n' + reasoning + '\n</think>\n\n' + content.lstrip('\n')
                 out += ('<|im_start|>assistant\n', content, '<|im_end|>\n')
             elif role == 'tool':
-                raise _refuse_role(messages, i)
+                raise _Unhandled
             else:
                 if not isinstance(content, str) or not isinstance(role, str):
                     raise TypeError
         if add_generation_prompt:
             out += ('<|im_start|>assistant\n', __enable_thinking)
         return ''.join(out)
-    except (LookupError, TypeError, AttributeError):
-        # Something is malformed; the reference interpreter says what and where.
+    except (LookupError, TypeError, AttributeError, _Unhandled):
+        # Malformed or refused: the reference interpreter says what and where.
         pass
     return _fallback(messages, add_generation_prompt, {'enable_thinking': enable_thinking})

@@ -14,21 +14,14 @@ CONTROL_TOKENS = ('<|im_end|>', '<|im_start|>', '<|endoftext|>')
 # Every text below is a literal copied from the format; the file contributed no code.
 def render(messages, *, add_generation_prompt=False, continue_final_message=False, control_tokens='keep', **unknown):
     """Render messages in the 'qwq' format."""
-    if unknown:
-        raise _unknown_variables(unknown)
-    if control_tokens != 'keep':
-        messages = _guard(messages, control_tokens)
-    if continue_final_message:
-        if add_generation_prompt:
-            raise _both_flags()
-        return _continue(render, messages, {})
+    if unknown or continue_final_message or control_tokens != 'keep':
+        return _options(render, messages, add_generation_prompt, continue_final_message, control_tokens, unknown, {})
     try:
         first = messages[0]
         last = len(messages) - 1
         out = []
-        rest = messages
         offset = 0
-        for i, m in enumerate(rest, offset):
+        for i, m in enumerate(messages, offset):
             role = m['role']
             content = m['content']
             if role == 'system':
@@ -37,17 +30,17 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
                 out += ('<|im_start|>user\n', content, '<|im_end|>\n')
             elif role == 'assistant':
                 if i != last:
-                    content = content.split('</think>')[-1].lstrip('\n')
+                    content = content.rpartition('</think>')[2].lstrip('\n')
                 out += ('<|im_start|>assistant\n', content, '<|im_end|>\n')
             elif role == 'tool':
-                raise _refuse_role(messages, i)
+                raise _Unhandled
             else:
                 if not isinstance(content, str) or not isinstance(role, str):
                     raise TypeError
         if add_generation_prompt:
             out.append('<|im_start|>assistant\n<think>\n')
         return ''.join(out)
-    except (LookupError, TypeError, AttributeError):
-        # Something is malformed; the reference interpreter says what and where.
+    except (LookupError, TypeError, AttributeError, _Unhandled):
+        # Malformed or refused: the reference interpreter says what and where.
         pass
     return _fallback(messages, add_generation_prompt, {})
