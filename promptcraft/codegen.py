@@ -24,7 +24,7 @@ from . import reference
 
 #: Local names of the generated code; a variable may not take one of them.
 LOCALS = frozenset({
-    "messages", "unknown", "render", "first", "last", "out", "rest", "offset", "system", "m", "role", "content", "i",
+    "messages", "unknown", "render", "render_many", "conversations", "prompts", "first", "last", "out", "rest", "offset", "system", "m", "role", "content", "i",
     "previous", "user_turn", "target", "found", "query", "text", "reasoning", "prefix", "suffix",
     "add_generation_prompt", "continue_final_message", "control_tokens", "isinstance", "str", "len", "any", "all",
     "enumerate", "TypeError", "LookupError", "AttributeError", "None", "True", "False",
@@ -34,6 +34,9 @@ LOCALS = frozenset({
 HELPERS = (
     "_fallback", "_options", "_Unhandled", "_bad_variable", "_bad_switch", "_missing_variable", "_today",
 )  # keep in step with runtime.helpers
+
+#: What a fast path raises for input it hands to the reference interpreter.
+_HANDED_ON = "(LookupError, TypeError, AttributeError, _Unhandled)"
 
 _TRIM_CALL = {"none": "", "both": ".strip()", "left": ".lstrip()", "right": ".rstrip()"}
 
@@ -122,6 +125,11 @@ def generate(spec: FormatSpec) -> str:
     return _Generator(spec).source()
 
 
+def generate_batch(spec: FormatSpec) -> str:
+    """The source of ``render_many`` for ``spec`` (it calls ``render`` for what it hands on)."""
+    return _Generator(spec).batch_source()
+
+
 def _literal_tuple(values: Sequence[str]) -> str:
     return "(" + "".join(f"{v!r}, " for v in values) + ")"
 
@@ -155,6 +163,7 @@ class _Generator:
         return f"{expr} in {_literal_tuple(self.leading)}"
 
     def source(self) -> str:
+        """The source of ``render``: one conversation, every option."""
         spec, w = self.spec, self.w
         var_dict = "{" + ", ".join(f"{name!r}: {name}" for name in self.variables) + "}"
         # The path is the caller's, not the format's, but it is still only ever a literal here.
@@ -172,7 +181,53 @@ class _Generator:
         with w.indent():
             w.line(f"return _options(render, messages, add_generation_prompt, continue_final_message, control_tokens, "
                    f"unknown, {var_dict})")
-        for var in spec.variables:
+        self.resolve_variables()
+        w.line("try:")
+        with w.indent():
+            self.body()
+            w.line("return ''.join(out)")
+        w.line(f"except {_HANDED_ON}:")
+        with w.indent():
+            w.line("# Malformed or refused: the reference interpreter says what and where.")
+            w.line("pass")
+        w.line(f"return _fallback(messages, add_generation_prompt, {var_dict})")
+        w.dedent()
+        return "\n".join(w.lines) + "\n"
+
+    def batch_source(self) -> str:
+        """The source of ``render_many``: ``render``'s body in a loop over conversations, for the
+        default options (one call per conversation is a good part of a short render's time)."""
+        spec, w = self.spec, self.w
+        params = "".join(f", {name}=None" for name in self.variables)
+        keywords = "".join(f", {name}={name}" for name in self.variables)
+        w.line(f"# Batch renderer of chat format {spec.name!r}: render's body, run for each conversation.")
+        w.line(f"def render_many(conversations, add_generation_prompt=False{params}):")
+        w.indent()
+        w.line(f'"""Render each conversation in the {spec.name!r} format."""')
+        w.line("prompts = []")
+        w.line("for messages in conversations:")
+        with w.indent():
+            # In the loop, as in render: an empty batch checks nothing. Once resolved, a value
+            # is a str and the next conversation's check is one test.
+            self.resolve_variables()
+            w.line("try:")
+            with w.indent():
+                self.body()
+                w.line("prompts.append(''.join(out))")
+                w.line("continue")
+            w.line(f"except {_HANDED_ON}:")
+            with w.indent():
+                w.line("pass")
+            w.line("# Malformed or refused: render hands it to the reference interpreter.")
+            w.line(f"prompts.append(render(messages, add_generation_prompt=add_generation_prompt{keywords}))")
+        w.line("return prompts")
+        w.dedent()
+        return "\n".join(w.lines) + "\n"
+
+    def resolve_variables(self) -> None:
+        """Lines that give each declared variable its value (or refuse a bad one)."""
+        w = self.w
+        for var in self.spec.variables:
             if var.is_switch:
                 # A switch stands for one of its two texts from here on.
                 w.line(f"if {var.name} is None:")
@@ -200,8 +255,9 @@ class _Generator:
             with w.indent():
                 w.line(f"raise _bad_variable({var.name!r}, {var.name})")
 
-        w.line("try:")
-        w.indent()
+    def body(self) -> None:
+        """Lines that render ``messages`` into the list ``out``, or raise for the reference to take over."""
+        spec, w = self.spec, self.w
         w.line("first = messages[0]")
         if self.uses_final:
             w.line("last = len(messages) - 1")
@@ -220,15 +276,6 @@ class _Generator:
             w.line("previous = None")
         self.loop()
         self.generation()
-        w.line("return ''.join(out)")
-        w.dedent()
-        w.line("except (LookupError, TypeError, AttributeError, _Unhandled):")
-        with w.indent():
-            w.line("# Malformed or refused: the reference interpreter says what and where.")
-            w.line("pass")
-        w.line(f"return _fallback(messages, add_generation_prompt, {var_dict})")
-        w.dedent()
-        return "\n".join(w.lines) + "\n"
 
     # -- the leading system message ---------------------------------------
     def constant_default(self) -> Optional[str]:

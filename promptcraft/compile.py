@@ -11,11 +11,12 @@ import linecache
 import threading
 from typing import Callable, Dict, Tuple
 
-from .codegen import generate
+from .codegen import generate, generate_batch
 from .model import FormatSpec
 from .runtime import function_name, helpers
 
 _cache: Dict[FormatSpec, Tuple[Callable[..., str], str]] = {}
+_batch_cache: Dict[FormatSpec, Tuple[Callable[..., list], str]] = {}
 _lock = threading.Lock()
 
 
@@ -49,3 +50,23 @@ def compile_spec(spec: FormatSpec) -> Tuple[Callable[..., str], str]:
         render.__qualname__ = render.__name__ = function_name(spec.name)
         _cache[spec] = (render, source)
         return render, source
+
+
+def compile_batch(spec: FormatSpec, render: Callable[..., str]) -> Tuple[Callable[..., list], str]:
+    """Return ``(render_many, source)`` for ``spec``, whose ``render`` is given: compiled on first
+    use only, so that loading a format does not pay for it."""
+    cached = _batch_cache.get(spec)
+    if cached is not None:
+        return cached
+    with _lock:
+        cached = _batch_cache.get(spec)
+        if cached is not None:
+            return cached
+        source = generate_batch(spec)
+        filename = _register(spec.name + " render_many", source)
+        namespace = render.__globals__  # the helpers and render itself, which it calls
+        exec(compile(source, filename, "exec"), namespace)
+        many = namespace["render_many"]
+        many.__qualname__ = many.__name__ = function_name(spec.name) + "_many"
+        _batch_cache[spec] = (many, source)
+        return many, source

@@ -15,19 +15,21 @@ class Format:
     ``render(messages, *, add_generation_prompt=False,
     continue_final_message=False, control_tokens="keep", **variables)`` is
     the generated function itself, stored on the instance, so a call costs no
-    extra layer. ``source`` is that function's Python source and ``spec`` the
-    validated declaration; a precompiled built-in format builds both only when
-    asked. A ``Format`` pickles as the declaration it came from and is compiled
+    extra layer. ``render_many`` runs a second generated function, the same
+    body in a loop, compiled when first used. ``source`` is the Python source
+    of both and ``spec`` the validated declaration; a precompiled built-in
+    format builds them only when asked. A ``Format`` pickles as the declaration it came from and is compiled
     again where it is unpickled.
     """
 
     __slots__ = ("render", "name", "models", "stop", "path", "variables", "control_tokens",
-                 "_spec", "_source", "_text", "_builtin")
+                 "_spec", "_source", "_text", "_builtin", "_many")
 
     def __init__(self, spec: "FormatSpec", *, text: "Optional[str]" = None, builtin: bool = False) -> None:
         from .compile import compile_spec
 
         self.render, self._source = compile_spec(spec)
+        self._many: "Optional[Callable[..., list]]" = None
         self._spec = spec
         self._text = text
         self._builtin = builtin
@@ -57,6 +59,8 @@ class Format:
         vars(module).update(helpers(lambda: fmt.spec))
         fmt.render = module.render
         fmt.render.__qualname__ = fmt.render.__name__ = function_name(fmt.name)
+        fmt._many = module.render_many
+        fmt._many.__qualname__ = fmt._many.__name__ = function_name(fmt.name) + "_many"
         return fmt
 
     @property
@@ -72,21 +76,31 @@ class Format:
 
     @property
     def source(self) -> str:
-        """The generated Python source of ``render``."""
+        """The generated Python source of ``render`` and of the batch function behind ``render_many``."""
         if self._source is None:
             from .codegen import generate
 
             self._source = generate(self.spec)
-        return self._source
+        from .codegen import generate_batch
+
+        return self._source + "\n\n" + generate_batch(self.spec)
 
     def render_many(self, conversations: "Any", *, add_generation_prompt: bool = False,
                     continue_final_message: bool = False, control_tokens: str = "keep", **variables: "Any") -> list:
-        """Render each conversation with the same options; a list of prompts."""
-        render = self.render
-        if continue_final_message or variables or control_tokens != "keep":
+        """Render each conversation with the same options; a list of prompts.
+
+        With the default options it runs the batch function, which saves a call per conversation;
+        otherwise (and to report an unknown keyword) it calls ``render`` for each."""
+        if continue_final_message or control_tokens != "keep" or not variables.keys() <= self.variables.keys():
+            render = self.render
             return [render(c, add_generation_prompt=add_generation_prompt, continue_final_message=continue_final_message,
                            control_tokens=control_tokens, **variables) for c in conversations]
-        return [render(c, add_generation_prompt=add_generation_prompt) for c in conversations]
+        many = self._many
+        if many is None:
+            from .compile import compile_batch
+
+            many = self._many = compile_batch(self.spec, self.render)[0]
+        return many(conversations, add_generation_prompt, **variables)
 
     def __repr__(self) -> str:
         return f"<Format {self.name!r} from {self.path or '<string>'}>"

@@ -53,7 +53,7 @@ HOSTILE_SETTINGS = settings(
 #: Identifiers the generated code may use: its own locals and helpers (codegen.LOCALS and HELPERS, which
 #: validation reserves), plus the declared variables and, for a switch, its ``_NAME`` local.
 FIXED_NAMES = frozenset(LOCALS) | frozenset(HELPERS)
-CALLABLE_NAMES = frozenset(HELPERS) | {"isinstance", "enumerate", "len", "any", "all"}
+CALLABLE_NAMES = frozenset(HELPERS) | {"isinstance", "enumerate", "len", "any", "all", "render"}
 #: Methods the generated code calls; all are str/list/dict methods that run no code of the format's.
 METHODS = frozenset({"strip", "lstrip", "rstrip", "join", "append", "startswith", "endswith", "partition", "rpartition",
                      "get"})
@@ -92,6 +92,7 @@ def format_pieces(spec: Any) -> List[str]:
         pieces.update((text, text.strip(), text.lstrip(), text.rstrip(), text.strip("\n")))
     pieces.update(("system", "user", "assistant", "role", "content", "keep", "\n"))  # codegen's own
     pieces.add(f"Render messages in the {spec.name!r} format.")
+    pieces.add(f"Render each conversation in the {spec.name!r} format.")
     return sorted((p for p in pieces if p), key=len, reverse=True)
 
 
@@ -109,12 +110,11 @@ def made_of(text: str, pieces: List[str]) -> bool:
 
 
 def check_source(fmt: Any) -> None:
-    """(d): one top-level function, fixed names and calls, constants from the format only."""
+    """(d): the two generated functions, fixed names and calls, constants from the format only."""
     tree = ast.parse(fmt.source)
-    assert len(tree.body) == 1, [type(n).__name__ for n in tree.body]
-    function = tree.body[0]
-    assert isinstance(function, ast.FunctionDef) and function.name == "render"
-    assert not function.decorator_list
+    assert [getattr(n, "name", type(n).__name__) for n in tree.body] == ["render", "render_many"]
+    for function in tree.body:
+        assert isinstance(function, ast.FunctionDef) and not function.decorator_list
     variables = set(fmt.variables)
     assert not variables & FIXED_NAMES, "a variable shares a name with the generated code"
     variables |= {f"__{v.name}" for v in fmt.spec.variables if getattr(v, "when_true", None) is not None}

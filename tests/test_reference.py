@@ -85,3 +85,76 @@ def test_generated_source_compiles_and_is_registered(text):
     shown = inspect.getsource(fmt.render)
     assert shown.startswith("def render(messages")
     assert shown in fmt.source
+
+
+def many_outcome(fmt, conversations, gen, variables):
+    """What render_many should give: the loop's prompts, or the first conversation's error."""
+    prompts = []
+    for messages in conversations:
+        result = outcome(lambda: fmt.render(messages, add_generation_prompt=gen, **variables))
+        if not isinstance(result, str):
+            return result
+        prompts.append(result)
+    return prompts
+
+
+def batch_outcome(fmt, conversations, gen, variables):
+    """``render_many``'s outcome and whether its batch function handed a conversation to ``render``."""
+    fmt.render_many([], add_generation_prompt=gen)  # compile it, so that its globals are the ones to watch
+    namespace = fmt.render.__globals__
+    render = namespace["render"]
+    calls = []
+
+    def recording(*args, **kwargs):
+        calls.append(args)
+        return render(*args, **kwargs)
+
+    namespace["render"] = recording
+    try:
+        return outcome(lambda: fmt.render_many(conversations, add_generation_prompt=gen, **variables)), bool(calls)
+    finally:
+        namespace["render"] = render
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=format_toml(), data=st.data())
+def test_render_many_equals_render_loop_on_random_formats(text, data):
+    """render_many gives what a loop of render gives (or its first error), without handing on
+    conversations that render itself renders on its fast path."""
+    fmt = promptcraft.loads_format(text)
+    batch = data.draw(st.lists(conversations(roles=ROLES), max_size=4))
+    gen = data.draw(st.booleans())
+    variables = data.draw(st.fixed_dictionaries({}, optional={
+        n: (st.booleans() if fmt.spec.variables[k].is_switch else st.text(max_size=5))
+        for k, n in enumerate(fmt.variables)}))
+    if "today" in fmt.variables and "today" not in variables:
+        variables["today"] = "2026-01-01"  # the date may tick between the two renders
+    got, handed_on = batch_outcome(fmt, batch, gen, variables)
+    assert got == many_outcome(fmt, batch, gen, variables)
+    if isinstance(got, list):
+        assert not handed_on or any(
+            fast_outcome(fmt, lambda: fmt.render(c, add_generation_prompt=gen, **variables))[1] for c in batch)
+
+
+@settings(max_examples=60, deadline=None)
+@given(batch=st.lists(conversations(roles=ROLES), max_size=4), gen=st.booleans())
+def test_builtin_render_many_equals_render_loop(batch, gen):
+    """Every built-in format's batch function equals a loop of its render."""
+    for name in promptcraft.list_formats():
+        fmt = promptcraft.get_format(name)
+        variables = sample_variables(fmt)
+        got, handed_on = batch_outcome(fmt, batch, gen, variables)
+        assert got == many_outcome(fmt, batch, gen, variables), name
+        if isinstance(got, list):
+            assert not handed_on, name
+
+
+def test_render_many_options_and_unknown_keywords():
+    """Options other than the defaults, and unknown keywords, behave as in render."""
+    fmt = promptcraft.get_format("llama-3.2")
+    chat = [{"role": "user", "content": "<|eot_id|>hi"}, {"role": "assistant", "content": "yes"}]
+    for options in ({"control_tokens": "escape"}, {"continue_final_message": True}, {"date_string": "1 Jan 2026"}):
+        assert fmt.render_many([chat, chat], **options) == [fmt.render(chat, **options)] * 2
+    for options in ({"date_strin": "x"}, {"control_tokens": "reject"}, {"date_string": 3}):
+        assert outcome(lambda: fmt.render_many([chat], **options)) == outcome(lambda: fmt.render(chat, **options))
+        assert not isinstance(outcome(lambda: fmt.render(chat, **options)), str)

@@ -45,3 +45,41 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
         # Malformed or refused: the reference interpreter says what and where.
         pass
     return _fallback(messages, add_generation_prompt, {})
+
+
+# Batch renderer of chat format 'codellama-70b': render's body, run for each conversation.
+def render_many(conversations, add_generation_prompt=False):
+    """Render each conversation in the 'codellama-70b' format."""
+    prompts = []
+    for messages in conversations:
+        try:
+            first = messages[0]
+            out = ['<s>']
+            if first['role'] == 'system':
+                system = first['content']
+                system = system.strip()
+                out += ('Source: system\n\n ', system, ' <step> ')
+                rest = messages[1:]
+            else:
+                system = None
+                rest = messages
+            user_turn = True
+            for m in rest:
+                role = m['role']
+                content = m['content']
+                if (role == 'user') is not user_turn:
+                    raise _Unhandled
+                user_turn = not user_turn
+                content = content.strip()
+                out += ('Source: ', role, '\n\n ', content, ' <step> ')
+            if add_generation_prompt:
+                out.append('Source: assistant\nDestination: user\n\n ')
+            else:
+                out.append('Source: assistant\nDestination: user\n\n ')
+            prompts.append(''.join(out))
+            continue
+        except (LookupError, TypeError, AttributeError, _Unhandled):
+            pass
+        # Malformed or refused: render hands it to the reference interpreter.
+        prompts.append(render(messages, add_generation_prompt=add_generation_prompt))
+    return prompts

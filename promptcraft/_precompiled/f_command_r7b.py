@@ -49,3 +49,45 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
         # Malformed or refused: the reference interpreter says what and where.
         pass
     return _fallback(messages, add_generation_prompt, {})
+
+
+# Batch renderer of chat format 'command-r7b': render's body, run for each conversation.
+def render_many(conversations, add_generation_prompt=False):
+    """Render each conversation in the 'command-r7b' format."""
+    prompts = []
+    for messages in conversations:
+        try:
+            first = messages[0]
+            out = []
+            if first['role'] == 'system':
+                system = first['content']
+                out += ('<|START_OF_TURN_TOKEN|><|SYSTEM_TOKEN|>', system, '<|END_OF_TURN_TOKEN|>')
+                rest = messages[1:]
+            else:
+                out.append('<|START_OF_TURN_TOKEN|><|SYSTEM_TOKEN|><|END_OF_TURN_TOKEN|>')
+                rest = messages
+            user_turn = True
+            for m in rest:
+                role = m['role']
+                content = m['content']
+                if (role == 'user') is not user_turn:
+                    raise _Unhandled
+                user_turn = not user_turn
+                if role == 'user':
+                    content = content.strip()
+                    out += ('<|START_OF_TURN_TOKEN|><|USER_TOKEN|>', content, '<|END_OF_TURN_TOKEN|>')
+                elif role == 'assistant':
+                    content = content.strip()
+                    out += ('<|START_OF_TURN_TOKEN|><|CHATBOT_TOKEN|><|START_RESPONSE|>', content, '<|END_RESPONSE|><|END_OF_TURN_TOKEN|>')
+                else:
+                    if not isinstance(content, str) or not isinstance(role, str):
+                        raise TypeError
+            if add_generation_prompt:
+                out.append('<|START_OF_TURN_TOKEN|><|CHATBOT_TOKEN|><|START_RESPONSE|>')
+            prompts.append(''.join(out))
+            continue
+        except (LookupError, TypeError, AttributeError, _Unhandled):
+            pass
+        # Malformed or refused: render hands it to the reference interpreter.
+        prompts.append(render(messages, add_generation_prompt=add_generation_prompt))
+    return prompts

@@ -37,3 +37,33 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
         # Malformed or refused: the reference interpreter says what and where.
         pass
     return _fallback(messages, add_generation_prompt, {})
+
+
+# Batch renderer of chat format 'deepseek-coder': render's body, run for each conversation.
+def render_many(conversations, add_generation_prompt=False):
+    """Render each conversation in the 'deepseek-coder' format."""
+    prompts = []
+    for messages in conversations:
+        try:
+            first = messages[0]
+            out = ['<｜begin▁of▁sentence｜>You are an AI programming assistant, utilizing the Deepseek Coder model, developed by Deepseek Company, and you only answer questions related to computer science. For politically sensitive questions, security and privacy issues, and other non-computer science questions, you will refuse to answer\n'] if not any(m['role'] == 'system' for m in messages) else ['<｜begin▁of▁sentence｜>']
+            for m in messages:
+                role = m['role']
+                content = m['content']
+                if role == 'system':
+                    out.append(content)
+                elif role == 'user':
+                    out += ('### Instruction:\n', content, '\n')
+                else:
+                    if not isinstance(role, str):
+                        raise TypeError
+                    out += ('### Response:\n', content, '\n<|EOT|>\n')
+            if add_generation_prompt:
+                out.append('### Response:\n')
+            prompts.append(''.join(out))
+            continue
+        except (LookupError, TypeError, AttributeError, _Unhandled):
+            pass
+        # Malformed or refused: render hands it to the reference interpreter.
+        prompts.append(render(messages, add_generation_prompt=add_generation_prompt))
+    return prompts

@@ -38,3 +38,34 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
         # Malformed or refused: the reference interpreter says what and where.
         pass
     return _fallback(messages, add_generation_prompt, {})
+
+
+# Batch renderer of chat format 'deepseek-llm': render's body, run for each conversation.
+def render_many(conversations, add_generation_prompt=False):
+    """Render each conversation in the 'deepseek-llm' format."""
+    prompts = []
+    for messages in conversations:
+        try:
+            first = messages[0]
+            out = ['<｜begin▁of▁sentence｜>']
+            for m in messages:
+                role = m['role']
+                content = m['content']
+                if role == 'system':
+                    out += (content, '\n\n')
+                elif role == 'user':
+                    out += ('User: ', content, '\n\n')
+                elif role == 'assistant':
+                    out += ('Assistant: ', content, '<｜end▁of▁sentence｜>')
+                else:
+                    if not isinstance(content, str) or not isinstance(role, str):
+                        raise TypeError
+            if add_generation_prompt:
+                out.append('Assistant:')
+            prompts.append(''.join(out))
+            continue
+        except (LookupError, TypeError, AttributeError, _Unhandled):
+            pass
+        # Malformed or refused: render hands it to the reference interpreter.
+        prompts.append(render(messages, add_generation_prompt=add_generation_prompt))
+    return prompts

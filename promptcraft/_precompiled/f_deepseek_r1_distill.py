@@ -47,3 +47,43 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
         # Malformed or refused: the reference interpreter says what and where.
         pass
     return _fallback(messages, add_generation_prompt, {})
+
+
+# Batch renderer of chat format 'deepseek-r1-distill': render's body, run for each conversation.
+def render_many(conversations, add_generation_prompt=False):
+    """Render each conversation in the 'deepseek-r1-distill' format."""
+    prompts = []
+    for messages in conversations:
+        try:
+            first = messages[0]
+            out = ['<｜begin▁of▁sentence｜>']
+            found = [m['content'] for m in messages if m['role'] == 'system']
+            if not all(isinstance(text, str) for text in found):
+                raise TypeError
+            found = found[-1:]
+            out.append(''.join(found))
+            for m in messages:
+                role = m['role']
+                if role == 'system':
+                    continue
+                content = m['content']
+                if role == 'user':
+                    out += ('<｜User｜>', content)
+                elif role == 'assistant':
+                    if '</think>' in content:
+                        content = content.rpartition('</think>')[2]
+                    out += ('<｜Assistant｜>', content, '<｜end▁of▁sentence｜>')
+                elif role == 'tool':
+                    raise _Unhandled
+                else:
+                    if not isinstance(content, str) or not isinstance(role, str):
+                        raise TypeError
+            if add_generation_prompt:
+                out.append('<｜Assistant｜><think>\n')
+            prompts.append(''.join(out))
+            continue
+        except (LookupError, TypeError, AttributeError, _Unhandled):
+            pass
+        # Malformed or refused: render hands it to the reference interpreter.
+        prompts.append(render(messages, add_generation_prompt=add_generation_prompt))
+    return prompts

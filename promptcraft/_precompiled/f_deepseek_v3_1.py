@@ -54,3 +54,50 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
         # Malformed or refused: the reference interpreter says what and where.
         pass
     return _fallback(messages, add_generation_prompt, {})
+
+
+# Batch renderer of chat format 'deepseek-v3.1': render's body, run for each conversation.
+def render_many(conversations, add_generation_prompt=False):
+    """Render each conversation in the 'deepseek-v3.1' format."""
+    prompts = []
+    for messages in conversations:
+        try:
+            first = messages[0]
+            out = ['<｜begin▁of▁sentence｜>']
+            found = [m['content'] for m in messages if m['role'] == 'system']
+            out.append('\n\n'.join(found))
+            previous = None
+            for m in messages:
+                role = m['role']
+                if role == 'system':
+                    continue
+                content = m['content']
+                if role == 'user':
+                    out += ('<｜User｜>', content)
+                    previous = role
+                elif role == 'assistant':
+                    if '</think>' in content:
+                        content = content.partition('</think>')[2]
+                    if previous == 'user':
+                        prefix = '<｜Assistant｜></think>'
+                    else:
+                        prefix = ''
+                    out += (prefix, content, '<｜end▁of▁sentence｜>')
+                    previous = role
+                elif role == 'tool':
+                    raise _Unhandled
+                else:
+                    if not isinstance(content, str) or not isinstance(role, str):
+                        raise TypeError
+            if add_generation_prompt:
+                if previous == 'user':
+                    out.append('<｜Assistant｜></think>')
+                else:
+                    pass
+            prompts.append(''.join(out))
+            continue
+        except (LookupError, TypeError, AttributeError, _Unhandled):
+            pass
+        # Malformed or refused: render hands it to the reference interpreter.
+        prompts.append(render(messages, add_generation_prompt=add_generation_prompt))
+    return prompts

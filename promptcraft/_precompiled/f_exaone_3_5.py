@@ -33,3 +33,29 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
         # Malformed or refused: the reference interpreter says what and where.
         pass
     return _fallback(messages, add_generation_prompt, {})
+
+
+# Batch renderer of chat format 'exaone-3.5': render's body, run for each conversation.
+def render_many(conversations, add_generation_prompt=False):
+    """Render each conversation in the 'exaone-3.5' format."""
+    prompts = []
+    for messages in conversations:
+        try:
+            first = messages[0]
+            out = ['[|system|][|endofturn|]\n'] if first['role'] != 'system' else []
+            for m in messages:
+                role = m['role']
+                content = m['content']
+                if role == 'user':
+                    out += ('[|user|]', content, '\n')
+                else:
+                    out += ('[|', role, '|]', content, '[|endofturn|]\n')
+            if add_generation_prompt:
+                out.append('[|assistant|]')
+            prompts.append(''.join(out))
+            continue
+        except (LookupError, TypeError, AttributeError, _Unhandled):
+            pass
+        # Malformed or refused: render hands it to the reference interpreter.
+        prompts.append(render(messages, add_generation_prompt=add_generation_prompt))
+    return prompts

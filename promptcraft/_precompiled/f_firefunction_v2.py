@@ -61,3 +61,57 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
         # Malformed or refused: the reference interpreter says what and where.
         pass
     return _fallback(messages, add_generation_prompt, {'functions': functions, 'datetime': datetime})
+
+
+# Batch renderer of chat format 'firefunction-v2': render's body, run for each conversation.
+def render_many(conversations, add_generation_prompt=False, functions=None, datetime=None):
+    """Render each conversation in the 'firefunction-v2' format."""
+    prompts = []
+    for messages in conversations:
+        if functions is None:
+            raise _missing_variable('functions')
+        elif not isinstance(functions, str):
+            raise _bad_variable('functions', functions)
+        if datetime is None:
+            raise _missing_variable('datetime')
+        elif not isinstance(datetime, str):
+            raise _bad_variable('datetime', datetime)
+        try:
+            first = messages[0]
+            out = ['<|begin_of_text|>']
+            if first['role'] == 'system':
+                system = first['content']
+                system = system.strip()
+                out += ('<|start_header_id|>system<|end_header_id|>\n\n', system, '\nIn addition to plain text responses, you can chose to call one or more of the provided functions.\n\nUse the following rule to decide when to call a function:\n  * if the response can be generated from your internal knowledge (e.g., as in the case of queries like "What is the capital of Poland?"), do so\n  * if you need external information that can be obtained by calling one or more of the provided functions, generate a function calls\n\nIf you decide to call functions:\n  * prefix function calls with functools marker (no closing marker required)\n  * all function calls should be generated in a single JSON list formatted as functools[{"name": [function name], "arguments": [function arguments as JSON]}, ...]\n  * follow the provided JSON schema. Do not hallucinate arguments or values. Do to blindly copy values from the provided samples\n  * respect the argument type formatting. E.g., if the type if number and format is float, write value 7 as 7.0\n  * make sure you pick the right functions that match the user intent\n\nAvailable functions as JSON spec:\n', functions, '\nToday is ', datetime, '.<|eot_id|>')
+                rest = messages[1:]
+            else:
+                out += ('<|start_header_id|>system<|end_header_id|>\n\nYou are a helpful assistant with access to functions.\nIn addition to plain text responses, you can chose to call one or more of the provided functions.\n\nUse the following rule to decide when to call a function:\n  * if the response can be generated from your internal knowledge (e.g., as in the case of queries like "What is the capital of Poland?"), do so\n  * if you need external information that can be obtained by calling one or more of the provided functions, generate a function calls\n\nIf you decide to call functions:\n  * prefix function calls with functools marker (no closing marker required)\n  * all function calls should be generated in a single JSON list formatted as functools[{"name": [function name], "arguments": [function arguments as JSON]}, ...]\n  * follow the provided JSON schema. Do not hallucinate arguments or values. Do to blindly copy values from the provided samples\n  * respect the argument type formatting. E.g., if the type if number and format is float, write value 7 as 7.0\n  * make sure you pick the right functions that match the user intent\n\nAvailable functions as JSON spec:\n', functions, '\nToday is ', datetime, '.<|eot_id|>')
+                rest = messages
+            for m in rest:
+                role = m['role']
+                content = m['content']
+                if role == 'system':
+                    content = content.strip()
+                    out += ('<|start_header_id|>system<|end_header_id|>\n\n', content, '<|eot_id|>')
+                elif role == 'user':
+                    content = content.strip()
+                    out += ('<|start_header_id|>user<|end_header_id|>\n\n', content, '<|eot_id|>')
+                elif role == 'assistant':
+                    content = content.strip()
+                    out += ('<|start_header_id|>assistant<|end_header_id|>\n\n', content, '<|eot_id|>')
+                elif role == 'tool':
+                    content = content.strip()
+                    out += ('<|start_header_id|>tool<|end_header_id|>\n\n', content, '<|eot_id|>')
+                else:
+                    raise _Unhandled
+            if add_generation_prompt:
+                out.append('<|start_header_id|>assistant<|end_header_id|>\n\n')
+            else:
+                out.append('<|start_header_id|>assistant<|end_header_id|>\n\n')
+            prompts.append(''.join(out))
+            continue
+        except (LookupError, TypeError, AttributeError, _Unhandled):
+            pass
+        # Malformed or refused: render hands it to the reference interpreter.
+        prompts.append(render(messages, add_generation_prompt=add_generation_prompt, functions=functions, datetime=datetime))
+    return prompts

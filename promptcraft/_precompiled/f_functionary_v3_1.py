@@ -33,3 +33,29 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
         # Malformed or refused: the reference interpreter says what and where.
         pass
     return _fallback(messages, add_generation_prompt, {})
+
+
+# Batch renderer of chat format 'functionary-v3.1': render's body, run for each conversation.
+def render_many(conversations, add_generation_prompt=False):
+    """Render each conversation in the 'functionary-v3.1' format."""
+    prompts = []
+    for messages in conversations:
+        try:
+            first = messages[0]
+            out = ['<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\n\nCutting Knowledge Date: December 2023\n\n<|eot_id|>']
+            for m in messages:
+                role = m['role']
+                content = m['content']
+                if role == 'tool':
+                    out += ('<|start_header_id|>ipython<|end_header_id|>\n\n', content, '<|eot_id|>')
+                else:
+                    out += ('<|start_header_id|>', role, '<|end_header_id|>\n\n', content, '<|eot_id|>')
+            if add_generation_prompt:
+                out.append('<|start_header_id|>assistant<|end_header_id|>\n\n')
+            prompts.append(''.join(out))
+            continue
+        except (LookupError, TypeError, AttributeError, _Unhandled):
+            pass
+        # Malformed or refused: render hands it to the reference interpreter.
+        prompts.append(render(messages, add_generation_prompt=add_generation_prompt))
+    return prompts

@@ -41,3 +41,37 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
         # Malformed or refused: the reference interpreter says what and where.
         pass
     return _fallback(messages, add_generation_prompt, {})
+
+
+# Batch renderer of chat format 'gemma-3-1b': render's body, run for each conversation.
+def render_many(conversations, add_generation_prompt=False):
+    """Render each conversation in the 'gemma-3-1b' format."""
+    prompts = []
+    for messages in conversations:
+        try:
+            first = messages[0]
+            out = ['<bos>']
+            if first['role'] == 'system':
+                raise _Unhandled
+            user_turn = True
+            for m in messages:
+                role = m['role']
+                content = m['content']
+                if (role == 'user') is not user_turn:
+                    raise _Unhandled
+                user_turn = not user_turn
+                if role == 'assistant':
+                    content = content.strip()
+                    out += ('<start_of_turn>model\n', content, '<end_of_turn>\n')
+                else:
+                    content = content.strip()
+                    out += ('<start_of_turn>', role, '\n', content, '<end_of_turn>\n')
+            if add_generation_prompt:
+                out.append('<start_of_turn>model\n')
+            prompts.append(''.join(out))
+            continue
+        except (LookupError, TypeError, AttributeError, _Unhandled):
+            pass
+        # Malformed or refused: render hands it to the reference interpreter.
+        prompts.append(render(messages, add_generation_prompt=add_generation_prompt))
+    return prompts

@@ -58,3 +58,54 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
         # Malformed or refused: the reference interpreter says what and where.
         pass
     return _fallback(messages, add_generation_prompt, {})
+
+
+# Batch renderer of chat format 'gemma-3-270m': render's body, run for each conversation.
+def render_many(conversations, add_generation_prompt=False):
+    """Render each conversation in the 'gemma-3-270m' format."""
+    prompts = []
+    for messages in conversations:
+        try:
+            first = messages[0]
+            out = ['<bos>']
+            if first['role'] == 'system':
+                system = first['content']
+                if not isinstance(system, str):
+                    raise TypeError
+                rest = messages[1:]
+                offset = 1
+            else:
+                system = None
+                rest = messages
+                offset = 0
+            target = offset if system is not None and len(messages) > offset else -1
+            user_turn = True
+            for i, m in enumerate(rest, offset):
+                role = m['role']
+                content = m['content']
+                if (role == 'user') is not user_turn:
+                    raise _Unhandled
+                user_turn = not user_turn
+                if role == 'assistant':
+                    if i == target:
+                        content = content.strip()
+                        content = system + '\n\n' + content
+                    else:
+                        content = content.strip()
+                    out += ('<start_of_turn>model\n', content, '<end_of_turn>\n')
+                else:
+                    if i == target:
+                        content = content.strip()
+                        content = system + '\n\n' + content
+                    else:
+                        content = content.strip()
+                    out += ('<start_of_turn>', role, '\n', content, '<end_of_turn>\n')
+            if add_generation_prompt:
+                out.append('<start_of_turn>model\n')
+            prompts.append(''.join(out))
+            continue
+        except (LookupError, TypeError, AttributeError, _Unhandled):
+            pass
+        # Malformed or refused: render hands it to the reference interpreter.
+        prompts.append(render(messages, add_generation_prompt=add_generation_prompt))
+    return prompts

@@ -35,3 +35,31 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
         # Malformed or refused: the reference interpreter says what and where.
         pass
     return _fallback(messages, add_generation_prompt, {})
+
+
+# Batch renderer of chat format 'glm-4': render's body, run for each conversation.
+def render_many(conversations, add_generation_prompt=False):
+    """Render each conversation in the 'glm-4' format."""
+    prompts = []
+    for messages in conversations:
+        try:
+            first = messages[0]
+            out = ['[gMASK]<sop>']
+            for m in messages:
+                role = m['role']
+                content = m['content']
+                if not isinstance(role, str):
+                    raise TypeError
+                if content == '':
+                    pass
+                else:
+                    out += ('<|', role, '|>\n', content)
+            if add_generation_prompt:
+                out.append('<|assistant|>')
+            prompts.append(''.join(out))
+            continue
+        except (LookupError, TypeError, AttributeError, _Unhandled):
+            pass
+        # Malformed or refused: render hands it to the reference interpreter.
+        prompts.append(render(messages, add_generation_prompt=add_generation_prompt))
+    return prompts

@@ -71,3 +71,67 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
         # Malformed or refused: the reference interpreter says what and where.
         pass
     return _fallback(messages, add_generation_prompt, {'model_identity': model_identity, 'reasoning_effort': reasoning_effort, 'date': date})
+
+
+# Batch renderer of chat format 'gpt-oss': render's body, run for each conversation.
+def render_many(conversations, add_generation_prompt=False, model_identity=None, reasoning_effort=None, date=None):
+    """Render each conversation in the 'gpt-oss' format."""
+    prompts = []
+    for messages in conversations:
+        if model_identity is None:
+            model_identity = 'You are ChatGPT, a large language model trained by OpenAI.'
+        elif not isinstance(model_identity, str):
+            raise _bad_variable('model_identity', model_identity)
+        if reasoning_effort is None:
+            reasoning_effort = 'medium'
+        elif not isinstance(reasoning_effort, str):
+            raise _bad_variable('reasoning_effort', reasoning_effort)
+        if date is None:
+            date = _today('%Y-%m-%d')
+        elif not isinstance(date, str):
+            raise _bad_variable('date', date)
+        try:
+            first = messages[0]
+            last = len(messages) - 1
+            out = ['<|start|>system<|message|>', model_identity, '\nKnowledge cutoff: 2024-06\nCurrent date: ', date, '\n\nReasoning: ', reasoning_effort, '\n\n# Valid channels: analysis, commentary, final. Channel must be included for every message.<|end|>']
+            if first['role'] in ('system', 'developer', ):
+                system = first['content']
+                if system == '':
+                    system = None
+                else:
+                    out += ('<|start|>developer<|message|># Instructions\n\n', system, '\n\n<|end|>')
+                rest = messages[1:]
+                offset = 1
+            else:
+                system = None
+                rest = messages
+                offset = 0
+            for i, m in enumerate(rest, offset):
+                role = m['role']
+                content = m['content']
+                if role == 'user':
+                    out += ('<|start|>user<|message|>', content, '<|end|>')
+                elif role == 'assistant':
+                    if '<|channel|>analysis<|message|>' in content or '<|channel|>final<|message|>' in content:
+                        raise _Unhandled
+                    if i != last:
+                        suffix = '<|end|>'
+                    elif add_generation_prompt:
+                        suffix = '<|end|>'
+                    else:
+                        suffix = '<|return|>'
+                    out += ('<|start|>assistant<|channel|>final<|message|>', content, suffix)
+                elif role == 'tool':
+                    raise _Unhandled
+                else:
+                    if not isinstance(content, str) or not isinstance(role, str):
+                        raise TypeError
+            if add_generation_prompt:
+                out.append('<|start|>assistant')
+            prompts.append(''.join(out))
+            continue
+        except (LookupError, TypeError, AttributeError, _Unhandled):
+            pass
+        # Malformed or refused: render hands it to the reference interpreter.
+        prompts.append(render(messages, add_generation_prompt=add_generation_prompt, model_identity=model_identity, reasoning_effort=reasoning_effort, date=date))
+    return prompts

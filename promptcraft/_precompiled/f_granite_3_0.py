@@ -42,3 +42,38 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
         # Malformed or refused: the reference interpreter says what and where.
         pass
     return _fallback(messages, add_generation_prompt, {})
+
+
+# Batch renderer of chat format 'granite-3.0': render's body, run for each conversation.
+def render_many(conversations, add_generation_prompt=False):
+    """Render each conversation in the 'granite-3.0' format."""
+    prompts = []
+    for messages in conversations:
+        try:
+            first = messages[0]
+            out = []
+            for m in messages:
+                role = m['role']
+                content = m['content']
+                if role == 'system':
+                    out += ('<|start_of_role|>system<|end_of_role|>', content, '<|end_of_text|>\n')
+                elif role == 'user':
+                    out += ('<|start_of_role|>user<|end_of_role|>', content, '<|end_of_text|>\n')
+                elif role == 'assistant':
+                    out += ('<|start_of_role|>assistant<|end_of_role|>', content, '<|end_of_text|>\n')
+                elif role == 'assistant_tool_call':
+                    out += ('<|start_of_role|>assistant<|end_of_role|><|tool_call|>', content, '<|end_of_text|>\n')
+                elif role == 'tool_response':
+                    out += ('<|start_of_role|>tool_response<|end_of_role|>', content, '<|end_of_text|>\n')
+                else:
+                    if not isinstance(content, str) or not isinstance(role, str):
+                        raise TypeError
+            if add_generation_prompt:
+                out.append('<|start_of_role|>assistant<|end_of_role|>')
+            prompts.append(''.join(out))
+            continue
+        except (LookupError, TypeError, AttributeError, _Unhandled):
+            pass
+        # Malformed or refused: render hands it to the reference interpreter.
+        prompts.append(render(messages, add_generation_prompt=add_generation_prompt))
+    return prompts

@@ -41,3 +41,37 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
         # Malformed or refused: the reference interpreter says what and where.
         pass
     return _fallback(messages, add_generation_prompt, {'date': date})
+
+
+# Batch renderer of chat format 'granite-3.2': render's body, run for each conversation.
+def render_many(conversations, add_generation_prompt=False, date=None):
+    """Render each conversation in the 'granite-3.2' format."""
+    prompts = []
+    for messages in conversations:
+        if date is None:
+            date = _today('%B %d, %Y')
+        elif not isinstance(date, str):
+            raise _bad_variable('date', date)
+        try:
+            first = messages[0]
+            out = []
+            if first['role'] == 'system':
+                system = first['content']
+                out += ('<|start_of_role|>system<|end_of_role|>', system, '<|end_of_text|>\n')
+                rest = messages[1:]
+            else:
+                out += ("<|start_of_role|>system<|end_of_role|>Knowledge Cutoff Date: April 2024.\nToday's Date: ", date, '.\nYou are Granite, developed by IBM. You are a helpful AI assistant.<|end_of_text|>\n')
+                rest = messages
+            for m in rest:
+                role = m['role']
+                content = m['content']
+                out += ('<|start_of_role|>', role, '<|end_of_role|>', content, '<|end_of_text|>\n')
+            if add_generation_prompt and len(rest):
+                out.append('<|start_of_role|>assistant<|end_of_role|>')
+            prompts.append(''.join(out))
+            continue
+        except (LookupError, TypeError, AttributeError, _Unhandled):
+            pass
+        # Malformed or refused: render hands it to the reference interpreter.
+        prompts.append(render(messages, add_generation_prompt=add_generation_prompt, date=date))
+    return prompts

@@ -30,3 +30,26 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
         # Malformed or refused: the reference interpreter says what and where.
         pass
     return _fallback(messages, add_generation_prompt, {})
+
+
+# Batch renderer of chat format 'hermes-3': render's body, run for each conversation.
+def render_many(conversations, add_generation_prompt=False):
+    """Render each conversation in the 'hermes-3' format."""
+    prompts = []
+    for messages in conversations:
+        try:
+            first = messages[0]
+            out = ['<|begin_of_text|><|im_start|>system\nYou are a helpful assistant.<|im_end|>\n'] if first['role'] != 'system' else ['<|begin_of_text|>']
+            for m in messages:
+                role = m['role']
+                content = m['content']
+                out += ('<|im_start|>', role, '\n', content, '<|im_end|>\n')
+            if add_generation_prompt:
+                out.append('<|im_start|>assistant\n')
+            prompts.append(''.join(out))
+            continue
+        except (LookupError, TypeError, AttributeError, _Unhandled):
+            pass
+        # Malformed or refused: render hands it to the reference interpreter.
+        prompts.append(render(messages, add_generation_prompt=add_generation_prompt))
+    return prompts

@@ -37,3 +37,33 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
         # Malformed or refused: the reference interpreter says what and where.
         pass
     return _fallback(messages, add_generation_prompt, {})
+
+
+# Batch renderer of chat format 'jamba-1.6': render's body, run for each conversation.
+def render_many(conversations, add_generation_prompt=False):
+    """Render each conversation in the 'jamba-1.6' format."""
+    prompts = []
+    for messages in conversations:
+        try:
+            first = messages[0]
+            out = ['<|startoftext|>']
+            if first['role'] == 'system':
+                system = first['content']
+                out += ('<|bom|><|system|> ', system, '<|eom|>')
+                rest = messages[1:]
+            else:
+                out.append('<|bom|><|system|> <|eom|>')
+                rest = messages
+            for m in rest:
+                role = m['role']
+                content = m['content']
+                out += ('<|bom|><|', role, '|> ', content, '<|eom|>')
+            if add_generation_prompt:
+                out.append('<|bom|><|assistant|>')
+            prompts.append(''.join(out))
+            continue
+        except (LookupError, TypeError, AttributeError, _Unhandled):
+            pass
+        # Malformed or refused: render hands it to the reference interpreter.
+        prompts.append(render(messages, add_generation_prompt=add_generation_prompt))
+    return prompts

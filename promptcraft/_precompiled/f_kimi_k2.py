@@ -41,3 +41,37 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
         # Malformed or refused: the reference interpreter says what and where.
         pass
     return _fallback(messages, add_generation_prompt, {})
+
+
+# Batch renderer of chat format 'kimi-k2': render's body, run for each conversation.
+def render_many(conversations, add_generation_prompt=False):
+    """Render each conversation in the 'kimi-k2' format."""
+    prompts = []
+    for messages in conversations:
+        try:
+            first = messages[0]
+            out = ['<|im_system|>system<|im_middle|>You are a helpful assistant<|im_end|>'] if first['role'] != 'system' else []
+            for m in messages:
+                role = m['role']
+                content = m['content']
+                if role == 'system':
+                    out += ('<|im_system|>system<|im_middle|>', content, '<|im_end|>')
+                elif role == 'user':
+                    out += ('<|im_user|>user<|im_middle|>', content, '<|im_end|>')
+                elif role == 'assistant':
+                    out += ('<|im_assistant|>assistant<|im_middle|>', content, '<|im_end|>')
+                elif role == 'tool':
+                    raise _Unhandled
+                else:
+                    if not isinstance(role, str):
+                        raise TypeError
+                    out += (content, '<|im_end|>')
+            if add_generation_prompt:
+                out.append('<|im_assistant|>assistant<|im_middle|>')
+            prompts.append(''.join(out))
+            continue
+        except (LookupError, TypeError, AttributeError, _Unhandled):
+            pass
+        # Malformed or refused: render hands it to the reference interpreter.
+        prompts.append(render(messages, add_generation_prompt=add_generation_prompt))
+    return prompts

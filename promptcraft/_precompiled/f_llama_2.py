@@ -59,3 +59,55 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
         # Malformed or refused: the reference interpreter says what and where.
         pass
     return _fallback(messages, add_generation_prompt, {})
+
+
+# Batch renderer of chat format 'llama-2': render's body, run for each conversation.
+def render_many(conversations, add_generation_prompt=False):
+    """Render each conversation in the 'llama-2' format."""
+    prompts = []
+    for messages in conversations:
+        try:
+            first = messages[0]
+            out = []
+            if first['role'] == 'system':
+                system = first['content']
+                if not isinstance(system, str):
+                    raise TypeError
+                rest = messages[1:]
+                offset = 1
+            else:
+                system = None
+                rest = messages
+                offset = 0
+            target = offset if system is not None and len(messages) > offset else -1
+            user_turn = True
+            for i, m in enumerate(rest, offset):
+                role = m['role']
+                content = m['content']
+                if (role == 'user') is not user_turn:
+                    raise _Unhandled
+                user_turn = not user_turn
+                if role == 'user':
+                    if i == target:
+                        content = '<<SYS>>\n' + system + '\n<</SYS>>\n\n' + content
+                        content = content.strip()
+                    else:
+                        content = content.strip()
+                    out += ('<s>[INST] ', content, ' [/INST]')
+                elif role == 'assistant':
+                    if i == target:
+                        content = '<<SYS>>\n' + system + '\n<</SYS>>\n\n' + content
+                        content = content.strip()
+                    else:
+                        content = content.strip()
+                    out += (' ', content, ' </s>')
+                else:
+                    if not isinstance(content, str) or not isinstance(role, str):
+                        raise TypeError
+            prompts.append(''.join(out))
+            continue
+        except (LookupError, TypeError, AttributeError, _Unhandled):
+            pass
+        # Malformed or refused: render hands it to the reference interpreter.
+        prompts.append(render(messages, add_generation_prompt=add_generation_prompt))
+    return prompts

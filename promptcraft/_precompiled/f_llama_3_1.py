@@ -48,3 +48,44 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
         # Malformed or refused: the reference interpreter says what and where.
         pass
     return _fallback(messages, add_generation_prompt, {'date_string': date_string})
+
+
+# Batch renderer of chat format 'llama-3.1': render's body, run for each conversation.
+def render_many(conversations, add_generation_prompt=False, date_string=None):
+    """Render each conversation in the 'llama-3.1' format."""
+    prompts = []
+    for messages in conversations:
+        if date_string is None:
+            date_string = '26 Jul 2024'
+        elif not isinstance(date_string, str):
+            raise _bad_variable('date_string', date_string)
+        try:
+            first = messages[0]
+            out = ['<|begin_of_text|>']
+            if first['role'] == 'system':
+                system = first['content']
+                system = system.strip()
+                out += ('<|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge Date: December 2023\nToday Date: ', date_string, '\n\n', system, '<|eot_id|>')
+                rest = messages[1:]
+            else:
+                out += ('<|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge Date: December 2023\nToday Date: ', date_string, '\n\n<|eot_id|>')
+                rest = messages
+            for m in rest:
+                role = m['role']
+                content = m['content']
+                if role == 'tool':
+                    raise _Unhandled
+                elif role == 'ipython':
+                    raise _Unhandled
+                else:
+                    content = content.strip()
+                    out += ('<|start_header_id|>', role, '<|end_header_id|>\n\n', content, '<|eot_id|>')
+            if add_generation_prompt:
+                out.append('<|start_header_id|>assistant<|end_header_id|>\n\n')
+            prompts.append(''.join(out))
+            continue
+        except (LookupError, TypeError, AttributeError, _Unhandled):
+            pass
+        # Malformed or refused: render hands it to the reference interpreter.
+        prompts.append(render(messages, add_generation_prompt=add_generation_prompt, date_string=date_string))
+    return prompts

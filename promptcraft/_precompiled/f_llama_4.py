@@ -43,3 +43,39 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
         # Malformed or refused: the reference interpreter says what and where.
         pass
     return _fallback(messages, add_generation_prompt, {})
+
+
+# Batch renderer of chat format 'llama-4': render's body, run for each conversation.
+def render_many(conversations, add_generation_prompt=False):
+    """Render each conversation in the 'llama-4' format."""
+    prompts = []
+    for messages in conversations:
+        try:
+            first = messages[0]
+            out = ['<|begin_of_text|>']
+            if first['role'] == 'system':
+                system = first['content']
+                system = system.strip()
+                out += ('<|header_start|>system<|header_end|>\n\n', system, '<|eot|>')
+                rest = messages[1:]
+            else:
+                system = None
+                rest = messages
+            for m in rest:
+                role = m['role']
+                content = m['content']
+                if role == 'tool':
+                    raise _Unhandled
+                elif role == 'ipython':
+                    raise _Unhandled
+                else:
+                    out += ('<|header_start|>', role, '<|header_end|>\n\n', content, '<|eot|>')
+            if add_generation_prompt:
+                out.append('<|header_start|>assistant<|header_end|>\n\n')
+            prompts.append(''.join(out))
+            continue
+        except (LookupError, TypeError, AttributeError, _Unhandled):
+            pass
+        # Malformed or refused: render hands it to the reference interpreter.
+        prompts.append(render(messages, add_generation_prompt=add_generation_prompt))
+    return prompts

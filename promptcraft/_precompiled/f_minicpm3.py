@@ -40,3 +40,36 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
         # Malformed or refused: the reference interpreter says what and where.
         pass
     return _fallback(messages, add_generation_prompt, {})
+
+
+# Batch renderer of chat format 'minicpm3': render's body, run for each conversation.
+def render_many(conversations, add_generation_prompt=False):
+    """Render each conversation in the 'minicpm3' format."""
+    prompts = []
+    for messages in conversations:
+        try:
+            first = messages[0]
+            out = []
+            if first['role'] == 'system':
+                system = first['content']
+                if system == '':
+                    system = None
+                else:
+                    out += ('<|im_start|>system\n', system, '<|im_end|>\n')
+                rest = messages[1:]
+            else:
+                system = None
+                rest = messages
+            for m in rest:
+                role = m['role']
+                content = m['content']
+                out += ('<|im_start|>', role, '\n', content, '<|im_end|>\n')
+            if add_generation_prompt:
+                out.append('<|im_start|>assistant\n')
+            prompts.append(''.join(out))
+            continue
+        except (LookupError, TypeError, AttributeError, _Unhandled):
+            pass
+        # Malformed or refused: render hands it to the reference interpreter.
+        prompts.append(render(messages, add_generation_prompt=add_generation_prompt))
+    return prompts

@@ -36,3 +36,32 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
         # Malformed or refused: the reference interpreter says what and where.
         pass
     return _fallback(messages, add_generation_prompt, {})
+
+
+# Batch renderer of chat format 'mistral-v0.3': render's body, run for each conversation.
+def render_many(conversations, add_generation_prompt=False):
+    """Render each conversation in the 'mistral-v0.3' format."""
+    prompts = []
+    for messages in conversations:
+        try:
+            first = messages[0]
+            out = ['<s>']
+            for m in messages:
+                role = m['role']
+                content = m['content']
+                if role == 'user':
+                    out += (' [INST] ', content, ' [/INST]')
+                elif role == 'assistant':
+                    out += (' ', content, ' </s>')
+                elif role == 'tool':
+                    raise _Unhandled
+                else:
+                    if not isinstance(content, str) or not isinstance(role, str):
+                        raise TypeError
+            prompts.append(''.join(out))
+            continue
+        except (LookupError, TypeError, AttributeError, _Unhandled):
+            pass
+        # Malformed or refused: render hands it to the reference interpreter.
+        prompts.append(render(messages, add_generation_prompt=add_generation_prompt))
+    return prompts

@@ -47,3 +47,43 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
         # Malformed or refused: the reference interpreter says what and where.
         pass
     return _fallback(messages, add_generation_prompt, {})
+
+
+# Batch renderer of chat format 'nemotron-mini': render's body, run for each conversation.
+def render_many(conversations, add_generation_prompt=False):
+    """Render each conversation in the 'nemotron-mini' format."""
+    prompts = []
+    for messages in conversations:
+        try:
+            first = messages[0]
+            out = []
+            found = [m['content'].strip() for m in messages if m['role'] == 'system']
+            out += ('<extra_id_0>System', ''.join(['\n' + text for text in found]), '\n\n')
+            for m in messages:
+                role = m['role']
+                if role == 'system':
+                    continue
+                content = m['content']
+                if role == 'user':
+                    content = content.strip()
+                    out += ('<extra_id_1>User\n', content, '\n')
+                elif role == 'assistant':
+                    content = content.strip()
+                    out += ('<extra_id_1>Assistant\n', content, '\n')
+                elif role == 'tool':
+                    content = content.strip()
+                    out += ('<extra_id_1>Tool\n', content, '\n')
+                else:
+                    if not isinstance(content, str) or not isinstance(role, str):
+                        raise TypeError
+            if add_generation_prompt:
+                out.append('<extra_id_1>Assistant\n')
+            else:
+                out.append('<extra_id_1>Assistant\n')
+            prompts.append(''.join(out))
+            continue
+        except (LookupError, TypeError, AttributeError, _Unhandled):
+            pass
+        # Malformed or refused: render hands it to the reference interpreter.
+        prompts.append(render(messages, add_generation_prompt=add_generation_prompt))
+    return prompts

@@ -46,3 +46,42 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
         # Malformed or refused: the reference interpreter says what and where.
         pass
     return _fallback(messages, add_generation_prompt, {})
+
+
+# Batch renderer of chat format 'olmo-2': render's body, run for each conversation.
+def render_many(conversations, add_generation_prompt=False):
+    """Render each conversation in the 'olmo-2' format."""
+    prompts = []
+    for messages in conversations:
+        try:
+            first = messages[0]
+            last = len(messages) - 1
+            out = ['<|endoftext|>']
+            offset = 0
+            for i, m in enumerate(messages, offset):
+                role = m['role']
+                content = m['content']
+                if role == 'system':
+                    out += ('<|system|>\n', content, '\n')
+                elif role == 'user':
+                    out += ('<|user|>\n', content, '\n')
+                elif role == 'assistant':
+                    if i != last:
+                        suffix = '<|endoftext|>\n'
+                    elif add_generation_prompt:
+                        suffix = '<|endoftext|>'
+                    else:
+                        suffix = '<|endoftext|>'
+                    out += ('<|assistant|>\n', content, suffix)
+                else:
+                    if not isinstance(content, str) or not isinstance(role, str):
+                        raise TypeError
+            if add_generation_prompt:
+                out.append('<|assistant|>\n')
+            prompts.append(''.join(out))
+            continue
+        except (LookupError, TypeError, AttributeError, _Unhandled):
+            pass
+        # Malformed or refused: render hands it to the reference interpreter.
+        prompts.append(render(messages, add_generation_prompt=add_generation_prompt))
+    return prompts

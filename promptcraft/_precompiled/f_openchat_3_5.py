@@ -39,3 +39,35 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
         # Malformed or refused: the reference interpreter says what and where.
         pass
     return _fallback(messages, add_generation_prompt, {})
+
+
+# Batch renderer of chat format 'openchat-3.5': render's body, run for each conversation.
+def render_many(conversations, add_generation_prompt=False):
+    """Render each conversation in the 'openchat-3.5' format."""
+    prompts = []
+    for messages in conversations:
+        try:
+            first = messages[0]
+            out = ['<s>']
+            for m in messages:
+                role = m['role']
+                content = m['content']
+                if role == 'system':
+                    out += ('GPT4 Correct System: ', content, '<|end_of_turn|>')
+                elif role == 'user':
+                    out += ('GPT4 Correct User: ', content, '<|end_of_turn|>')
+                elif role == 'assistant':
+                    out += ('GPT4 Correct Assistant: ', content, '<|end_of_turn|>')
+                elif role == 'tool':
+                    out += ('GPT4 Correct Tool: ', content, '<|end_of_turn|>')
+                else:
+                    raise _Unhandled
+            if add_generation_prompt:
+                out.append('GPT4 Correct Assistant:')
+            prompts.append(''.join(out))
+            continue
+        except (LookupError, TypeError, AttributeError, _Unhandled):
+            pass
+        # Malformed or refused: render hands it to the reference interpreter.
+        prompts.append(render(messages, add_generation_prompt=add_generation_prompt))
+    return prompts

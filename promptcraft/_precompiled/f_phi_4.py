@@ -36,3 +36,32 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
         # Malformed or refused: the reference interpreter says what and where.
         pass
     return _fallback(messages, add_generation_prompt, {})
+
+
+# Batch renderer of chat format 'phi-4': render's body, run for each conversation.
+def render_many(conversations, add_generation_prompt=False):
+    """Render each conversation in the 'phi-4' format."""
+    prompts = []
+    for messages in conversations:
+        try:
+            first = messages[0]
+            out = []
+            for m in messages:
+                role = m['role']
+                content = m['content']
+                if role == 'system':
+                    out += ('<|im_start|>system<|im_sep|>', content, '<|im_end|>')
+                elif role == 'user':
+                    out += ('<|im_start|>user<|im_sep|>', content, '<|im_end|><|im_start|>assistant<|im_sep|>')
+                elif role == 'assistant':
+                    out += (content, '<|im_end|>')
+                else:
+                    if not isinstance(content, str) or not isinstance(role, str):
+                        raise TypeError
+            prompts.append(''.join(out))
+            continue
+        except (LookupError, TypeError, AttributeError, _Unhandled):
+            pass
+        # Malformed or refused: render hands it to the reference interpreter.
+        prompts.append(render(messages, add_generation_prompt=add_generation_prompt))
+    return prompts

@@ -32,3 +32,28 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
         # Malformed or refused: the reference interpreter says what and where.
         pass
     return _fallback(messages, add_generation_prompt, {})
+
+
+# Batch renderer of chat format 'phi-4-mini': render's body, run for each conversation.
+def render_many(conversations, add_generation_prompt=False):
+    """Render each conversation in the 'phi-4-mini' format."""
+    prompts = []
+    for messages in conversations:
+        try:
+            first = messages[0]
+            out = []
+            for m in messages:
+                role = m['role']
+                content = m['content']
+                out += ('<|', role, '|>', content, '<|end|>')
+            if add_generation_prompt:
+                out.append('<|assistant|>')
+            else:
+                out.append('<|endoftext|>')
+            prompts.append(''.join(out))
+            continue
+        except (LookupError, TypeError, AttributeError, _Unhandled):
+            pass
+        # Malformed or refused: render hands it to the reference interpreter.
+        prompts.append(render(messages, add_generation_prompt=add_generation_prompt))
+    return prompts

@@ -43,3 +43,39 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
         # Malformed or refused: the reference interpreter says what and where.
         pass
     return _fallback(messages, add_generation_prompt, {})
+
+
+# Batch renderer of chat format 'qwen1.5': render's body, run for each conversation.
+def render_many(conversations, add_generation_prompt=False):
+    """Render each conversation in the 'qwen1.5' format."""
+    prompts = []
+    for messages in conversations:
+        try:
+            first = messages[0]
+            last = len(messages) - 1
+            out = ['<|im_start|>system\nYou are a helpful assistant<|im_end|>\n'] if first['role'] != 'system' else []
+            offset = 0
+            previous = None
+            for i, m in enumerate(messages, offset):
+                role = m['role']
+                content = m['content']
+                if i != last:
+                    suffix = '<|im_end|>\n'
+                elif add_generation_prompt:
+                    suffix = '<|im_end|>\n'
+                else:
+                    suffix = ''
+                out += ('<|im_start|>', role, '\n', content, suffix)
+                previous = role
+            if add_generation_prompt:
+                if previous == 'assistant':
+                    pass
+                else:
+                    out.append('<|im_start|>assistant\n')
+            prompts.append(''.join(out))
+            continue
+        except (LookupError, TypeError, AttributeError, _Unhandled):
+            pass
+        # Malformed or refused: render hands it to the reference interpreter.
+        prompts.append(render(messages, add_generation_prompt=add_generation_prompt))
+    return prompts

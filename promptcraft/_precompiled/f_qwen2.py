@@ -30,3 +30,26 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
         # Malformed or refused: the reference interpreter says what and where.
         pass
     return _fallback(messages, add_generation_prompt, {})
+
+
+# Batch renderer of chat format 'qwen2': render's body, run for each conversation.
+def render_many(conversations, add_generation_prompt=False):
+    """Render each conversation in the 'qwen2' format."""
+    prompts = []
+    for messages in conversations:
+        try:
+            first = messages[0]
+            out = ['<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n'] if first['role'] != 'system' else []
+            for m in messages:
+                role = m['role']
+                content = m['content']
+                out += ('<|im_start|>', role, '\n', content, '<|im_end|>\n')
+            if add_generation_prompt:
+                out.append('<|im_start|>assistant\n')
+            prompts.append(''.join(out))
+            continue
+        except (LookupError, TypeError, AttributeError, _Unhandled):
+            pass
+        # Malformed or refused: render hands it to the reference interpreter.
+        prompts.append(render(messages, add_generation_prompt=add_generation_prompt))
+    return prompts

@@ -77,3 +77,73 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
         # Malformed or refused: the reference interpreter says what and where.
         pass
     return _fallback(messages, add_generation_prompt, {'enable_thinking': enable_thinking})
+
+
+# Batch renderer of chat format 'qwen3.5': render's body, run for each conversation.
+def render_many(conversations, add_generation_prompt=False, enable_thinking=None):
+    """Render each conversation in the 'qwen3.5' format."""
+    prompts = []
+    for messages in conversations:
+        if enable_thinking is None:
+            __enable_thinking = '<think>\n'
+        elif enable_thinking is True:
+            __enable_thinking = '<think>\n'
+        elif enable_thinking is False:
+            __enable_thinking = '<think>\n\n</think>\n\n'
+        else:
+            raise _bad_switch('enable_thinking', enable_thinking)
+        try:
+            first = messages[0]
+            last = len(messages) - 1
+            out = []
+            if first['role'] == 'system':
+                system = first['content']
+                system = system.strip()
+                out += ('<|im_start|>system\n', system, '<|im_end|>\n')
+                rest = messages[1:]
+                offset = 1
+            else:
+                system = None
+                rest = messages
+                offset = 0
+            query = len(messages) - 1
+            while query >= 0:
+                m = messages[query]
+                if m['role'] == 'user':
+                    text = m['content'].strip()
+                    if not (text.startswith('<tool_response>') and text.endswith('</tool_response>')):
+                        break
+                query -= 1
+            else:
+                raise _Unhandled
+            for i, m in enumerate(rest, offset):
+                role = m['role']
+                content = m['content']
+                if role == 'system':
+                    raise _Unhandled
+                elif role == 'user':
+                    content = content.strip()
+                    out += ('<|im_start|>user\n', content, '<|im_end|>\n')
+                elif role == 'assistant':
+                    content = content.strip()
+                    if '</think>' in content:
+                        reasoning = content.partition('</think>')[0].rstrip('\n').rpartition('<think>')[2].lstrip('\n').strip()
+                        content = content.rpartition('</think>')[2].lstrip('\n')
+                    else:
+                        reasoning = ''
+                    if i > query:
+                        content = '<think>\n' + reasoning + '\n</think>\n\n' + content.lstrip('\n')
+                    out += ('<|im_start|>assistant\n', content, '<|im_end|>\n')
+                elif role == 'tool':
+                    raise _Unhandled
+                else:
+                    raise _Unhandled
+            if add_generation_prompt:
+                out += ('<|im_start|>assistant\n', __enable_thinking)
+            prompts.append(''.join(out))
+            continue
+        except (LookupError, TypeError, AttributeError, _Unhandled):
+            pass
+        # Malformed or refused: render hands it to the reference interpreter.
+        prompts.append(render(messages, add_generation_prompt=add_generation_prompt, enable_thinking=enable_thinking))
+    return prompts

@@ -59,3 +59,55 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
         # Malformed or refused: the reference interpreter says what and where.
         pass
     return _fallback(messages, add_generation_prompt, {})
+
+
+# Batch renderer of chat format 'qwen3-next': render's body, run for each conversation.
+def render_many(conversations, add_generation_prompt=False):
+    """Render each conversation in the 'qwen3-next' format."""
+    prompts = []
+    for messages in conversations:
+        try:
+            first = messages[0]
+            last = len(messages) - 1
+            out = []
+            offset = 0
+            query = len(messages) - 1
+            while query >= 0:
+                m = messages[query]
+                if m['role'] == 'user':
+                    text = m['content']
+                    if not (text.startswith('<tool_response>') and text.endswith('</tool_response>')):
+                        break
+                query -= 1
+            else:
+                query = len(messages) - 1
+            for i, m in enumerate(messages, offset):
+                role = m['role']
+                content = m['content']
+                if role == 'system':
+                    out += ('<|im_start|>system\n', content, '<|im_end|>\n')
+                elif role == 'user':
+                    out += ('<|im_start|>user\n', content, '<|im_end|>\n')
+                elif role == 'assistant':
+                    if '</think>' in content:
+                        reasoning = content.partition('</think>')[0].rstrip('\n').rpartition('<think>')[2].lstrip('\n').strip('\n')
+                        content = content.rpartition('</think>')[2].lstrip('\n')
+                    else:
+                        reasoning = ''
+                    if i > query and (i == last or reasoning):
+                        content = '<think>\n' + reasoning + '\n</think>\n\n' + content.lstrip('\n')
+                    out += ('<|im_start|>assistant\n', content, '<|im_end|>\n')
+                elif role == 'tool':
+                    raise _Unhandled
+                else:
+                    if not isinstance(content, str) or not isinstance(role, str):
+                        raise TypeError
+            if add_generation_prompt:
+                out.append('<|im_start|>assistant\n<think>\n')
+            prompts.append(''.join(out))
+            continue
+        except (LookupError, TypeError, AttributeError, _Unhandled):
+            pass
+        # Malformed or refused: render hands it to the reference interpreter.
+        prompts.append(render(messages, add_generation_prompt=add_generation_prompt))
+    return prompts

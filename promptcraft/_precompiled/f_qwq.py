@@ -44,3 +44,40 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
         # Malformed or refused: the reference interpreter says what and where.
         pass
     return _fallback(messages, add_generation_prompt, {})
+
+
+# Batch renderer of chat format 'qwq': render's body, run for each conversation.
+def render_many(conversations, add_generation_prompt=False):
+    """Render each conversation in the 'qwq' format."""
+    prompts = []
+    for messages in conversations:
+        try:
+            first = messages[0]
+            last = len(messages) - 1
+            out = []
+            offset = 0
+            for i, m in enumerate(messages, offset):
+                role = m['role']
+                content = m['content']
+                if role == 'system':
+                    out += ('<|im_start|>system\n', content, '<|im_end|>\n')
+                elif role == 'user':
+                    out += ('<|im_start|>user\n', content, '<|im_end|>\n')
+                elif role == 'assistant':
+                    if i != last:
+                        content = content.rpartition('</think>')[2].lstrip('\n')
+                    out += ('<|im_start|>assistant\n', content, '<|im_end|>\n')
+                elif role == 'tool':
+                    raise _Unhandled
+                else:
+                    if not isinstance(content, str) or not isinstance(role, str):
+                        raise TypeError
+            if add_generation_prompt:
+                out.append('<|im_start|>assistant\n<think>\n')
+            prompts.append(''.join(out))
+            continue
+        except (LookupError, TypeError, AttributeError, _Unhandled):
+            pass
+        # Malformed or refused: render hands it to the reference interpreter.
+        prompts.append(render(messages, add_generation_prompt=add_generation_prompt))
+    return prompts

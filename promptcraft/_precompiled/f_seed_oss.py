@@ -37,3 +37,33 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
         # Malformed or refused: the reference interpreter says what and where.
         pass
     return _fallback(messages, add_generation_prompt, {})
+
+
+# Batch renderer of chat format 'seed-oss': render's body, run for each conversation.
+def render_many(conversations, add_generation_prompt=False):
+    """Render each conversation in the 'seed-oss' format."""
+    prompts = []
+    for messages in conversations:
+        try:
+            first = messages[0]
+            out = []
+            for m in messages:
+                role = m['role']
+                content = m['content']
+                if role == 'assistant':
+                    content = content.strip()
+                    if content == '':
+                        out.append('<seed:bos>assistant')
+                    else:
+                        out += ('<seed:bos>assistant\n', content, '<seed:eos>')
+                else:
+                    out += ('<seed:bos>', role, '\n', content, '<seed:eos>')
+            if add_generation_prompt:
+                out.append('<seed:bos>assistant\n')
+            prompts.append(''.join(out))
+            continue
+        except (LookupError, TypeError, AttributeError, _Unhandled):
+            pass
+        # Malformed or refused: render hands it to the reference interpreter.
+        prompts.append(render(messages, add_generation_prompt=add_generation_prompt))
+    return prompts

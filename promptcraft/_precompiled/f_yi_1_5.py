@@ -41,3 +41,37 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
         # Malformed or refused: the reference interpreter says what and where.
         pass
     return _fallback(messages, add_generation_prompt, {})
+
+
+# Batch renderer of chat format 'yi-1.5': render's body, run for each conversation.
+def render_many(conversations, add_generation_prompt=False):
+    """Render each conversation in the 'yi-1.5' format."""
+    prompts = []
+    for messages in conversations:
+        try:
+            first = messages[0]
+            out = []
+            if first['role'] == 'system':
+                system = first['content']
+                out.append(system)
+                rest = messages[1:]
+            else:
+                system = None
+                rest = messages
+            for m in rest:
+                role = m['role']
+                content = m['content']
+                if role == 'user':
+                    out += ('<|im_start|>user\n', content, '<|im_end|>\n<|im_start|>assistant\n')
+                elif role == 'assistant':
+                    out += (content, '<|im_end|>\n')
+                else:
+                    if not isinstance(content, str) or not isinstance(role, str):
+                        raise TypeError
+            prompts.append(''.join(out))
+            continue
+        except (LookupError, TypeError, AttributeError, _Unhandled):
+            pass
+        # Malformed or refused: render hands it to the reference interpreter.
+        prompts.append(render(messages, add_generation_prompt=add_generation_prompt))
+    return prompts

@@ -37,3 +37,33 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
         # Malformed or refused: the reference interpreter says what and where.
         pass
     return _fallback(messages, add_generation_prompt, {})
+
+
+# Batch renderer of chat format 'zephyr': render's body, run for each conversation.
+def render_many(conversations, add_generation_prompt=False):
+    """Render each conversation in the 'zephyr' format."""
+    prompts = []
+    for messages in conversations:
+        try:
+            first = messages[0]
+            out = []
+            for m in messages:
+                role = m['role']
+                content = m['content']
+                if role == 'user':
+                    out += ('<|user|>\n', content, '</s>\n')
+                elif role == 'system':
+                    out += ('<|system|>\n', content, '</s>\n')
+                elif role == 'assistant':
+                    out += ('<|assistant|>\n', content, '</s>\n')
+                else:
+                    raise _Unhandled
+            if add_generation_prompt:
+                out.append('<|assistant|>\n')
+            prompts.append(''.join(out))
+            continue
+        except (LookupError, TypeError, AttributeError, _Unhandled):
+            pass
+        # Malformed or refused: render hands it to the reference interpreter.
+        prompts.append(render(messages, add_generation_prompt=add_generation_prompt))
+    return prompts
