@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import _thread  # threading's RLock itself, without threading's imports (functools, collections): import time
 import os
-import threading
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -14,7 +14,7 @@ from .format import Format
 
 _formats: "Dict[str, Format]" = {}
 _models: "Optional[Dict[str, str]]" = None
-_lock = threading.RLock()
+_lock = _thread.RLock()
 
 
 def formats_dir() -> str:
