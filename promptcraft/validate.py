@@ -15,7 +15,7 @@ from . import model
 from .errors import FormatError
 from .codegen import HELPERS, LOCALS
 from .load import line_of, locate_keys
-from .model import (Alternation, Control, FormatSpec, Generation, Reasoning, ReasoningDisplay, Role, Slot, System,
+from .model import (EMPTY, Alternation, Control, FormatSpec, Generation, Reasoning, ReasoningDisplay, Role, Slot, System,
                     Text, Variable)
 
 _NAME = re.compile(r"[a-z0-9][a-z0-9._-]*\Z")
@@ -133,6 +133,8 @@ class Checker:
 
     def parse_text(self, value: str, key: str, slots: Tuple[str, ...]) -> Text:
         """Split ``value`` at ``{name}`` placeholders; ``{{`` and ``}}`` are literal braces."""
+        if "{" not in value and "}" not in value:  # most texts: no placeholder to look for (load time)
+            return Text((value,)) if value else EMPTY
         pieces: List[Any] = []
         literal: List[str] = []
         position = 0
