@@ -12,6 +12,7 @@ import os
 
 import pytest
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import promptcraft
 from conftest import require_corpus, require_transformers
@@ -55,9 +56,10 @@ def outcome(render, *args, **kwargs):
         return ("refused", type(error).__name__)
 
 
-def check(name, stem, messages, add_generation_prompt, continue_final_message):
+def check(name, stem, messages, add_generation_prompt, continue_final_message, switches=None):
     fmt = promptcraft.get_format(name)
     variables = {k: v for k, v in VARIABLES.items() if k in fmt.variables}
+    variables.update(switches or {})
     opts = dict(add_generation_prompt=add_generation_prompt, continue_final_message=continue_final_message)
     want = outcome(hf_render, stem, messages, **opts, **variables)
     got = outcome(fmt.render, messages, **opts, **variables)
@@ -66,7 +68,7 @@ def check(name, stem, messages, add_generation_prompt, continue_final_message):
             f"{stem}: one side refused: transformers={want!r} promptcraft={got!r} for {messages!r} {opts}"
         )
     else:
-        assert got == want, f"{stem}: {messages!r} {opts}"
+        assert got == want, f"{stem}: {messages!r} {opts} {switches or ''}"
 
 
 def test_corpus_pairs_found():
@@ -104,6 +106,34 @@ def test_generated_conversations(name, stem):
         check(name, stem, messages, *opts)
 
     run()
+
+
+def switches_of(name):
+    return [v.name for v in promptcraft.get_format(name).spec.variables if v.is_switch]
+
+
+SWITCH_PAIRS = [p for p in PAIRS if switches_of(p[0])]
+
+
+@pytest.mark.parametrize("name,stem", SWITCH_PAIRS, ids=[stem for _, stem in SWITCH_PAIRS])
+def test_switch_variables(name, stem):
+    """A format's switches (Qwen3's enable_thinking) given either way match the same template
+    variable given to transformers."""
+    require_corpus()
+    require_transformers()
+    values = st.fixed_dictionaries({switch: st.booleans() for switch in switches_of(name)})
+
+    @settings(max_examples=max(EXAMPLES // 2, 50), deadline=None, derandomize=bool(os.environ.get("CI")),
+              suppress_health_check=[HealthCheck.too_slow])
+    @given(messages=conversations(), opts=flags, switches=values)
+    def run(messages, opts, switches):
+        check(name, stem, messages, *opts, switches=switches)
+
+    run()
+    for case in json.loads(PUBLIC_CASES.read_text(encoding="utf-8")):
+        for value in (True, False):
+            check(name, stem, case["messages"], case["add_generation_prompt"], case["continue_final_message"],
+                  switches={switch: value for switch in switches_of(name)})
 
 
 @pytest.mark.parametrize("name,stem", [p for p in PAIRS if p[0] in ("llama-3.2",)], ids=lambda p: str(p))
