@@ -139,9 +139,10 @@ The test suite (`tests/test_equivalence.py`) checks the same pairs with hypothes
 - Message fields other than `role` and `content` are ignored: templates that read `reasoning_content`,
   `tool_calls` or `tools` on a message render them; promptcraft does not yet (text conversations only).
 - Template variables that select other text are declared where a format needs them (`enable_thinking`
-  for Qwen3 and Qwen3.5, `date_string`, gpt-oss's `model_identity` and `reasoning_effort`); others
-  (DeepSeek V3.1 and Granite `thinking`, Seed-OSS `thinking_budget`) are not, and passing them is an
-  `OptionsError` rather than a silently different prompt.
+  for Qwen3 and Qwen3.5, `thinking` for DeepSeek V3.1 and Granite 3.2/3.3, `date_string`, gpt-oss's
+  `model_identity` and `reasoning_effort`); the equivalence tests give every switch both values on both
+  sides. Seed-OSS's numeric `thinking_budget` is not declared, and passing it is an `OptionsError`
+  rather than a silently different prompt.
 - Command A and Command R7B lower-case role names in their templates, so they also accept `"User"`;
   the formats declare the lower-case roles only and refuse other spellings.
 """
