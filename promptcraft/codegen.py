@@ -32,7 +32,7 @@ LOCALS = frozenset({
 
 #: Names the generated code reads from its globals (see ``compile.py``).
 HELPERS = (
-    "_fallback", "_options", "_Unhandled", "_bad_variable", "_bad_switch", "_missing_variable", "_today",
+    "_fallback", "_hand_on", "_options", "_Unhandled", "_bad_variable", "_bad_switch", "_missing_variable", "_today",
 )  # keep in step with runtime.helpers
 
 #: What a fast path raises for input it hands to the reference interpreter.
@@ -218,8 +218,9 @@ class _Generator:
             w.line(f"except {_HANDED_ON}:")
             with w.indent():
                 w.line("pass")
-            w.line("# Malformed or refused: render hands it to the reference interpreter.")
-            w.line(f"prompts.append(render(messages, add_generation_prompt=add_generation_prompt{keywords}))")
+            w.line("# Malformed or refused: render hands it to the reference interpreter; an error names the conversation.")
+            w.line(f"prompts.append(_hand_on(render, len(prompts), messages, add_generation_prompt=add_generation_prompt"
+                   f"{keywords}))")
         w.line("return prompts")
         w.dedent()
         return "\n".join(w.lines) + "\n"

@@ -90,8 +90,11 @@ class ConversationError(PromptcraftError, ValueError):
 
     ``index`` is the position of the offending message in the list given to
     ``render`` (``None`` when the problem is the list itself) and ``role`` its
-    role when it has one.
+    role when it has one. From ``render_many``, ``conversation`` is the
+    position of the offending conversation in the batch.
     """
+
+    conversation: Optional[int] = None
 
     def __init__(self, reason: str, *, index: Optional[int] = None, role: Optional[str] = None) -> None:
         super().__init__(reason)
@@ -101,10 +104,12 @@ class ConversationError(PromptcraftError, ValueError):
 
     def __str__(self) -> str:
         if self.index is None:
-            return self.reason
-        if self.role is None:
-            return f"message {self.index}: {self.reason}"
-        return f"message {self.index} ({self.role}): {self.reason}"
+            text = self.reason
+        elif self.role is None:
+            text = f"message {self.index}: {self.reason}"
+        else:
+            text = f"message {self.index} ({self.role}): {self.reason}"
+        return text if self.conversation is None else f"conversation {self.conversation}, {text}"
 
     def __reduce__(self) -> Any:
         return (_rebuild, (type(self), (self.reason,), self.__dict__))

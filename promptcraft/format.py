@@ -87,14 +87,18 @@ class Format:
 
     def render_many(self, conversations: "Any", *, add_generation_prompt: bool = False,
                     continue_final_message: bool = False, control_tokens: str = "keep", **variables: "Any") -> list:
-        """Render each conversation with the same options; a list of prompts.
+        """Render each conversation with the same options; a list of prompts. A
+        ``ConversationError`` names the conversation (``error.conversation``) and its message.
 
         With the default options it runs the batch function, which saves a call per conversation;
         otherwise (and to report an unknown keyword) it calls ``render`` for each."""
         if continue_final_message or control_tokens != "keep" or not variables.keys() <= self.variables.keys():
+            from .runtime import hand_on
+
             render = self.render
-            return [render(c, add_generation_prompt=add_generation_prompt, continue_final_message=continue_final_message,
-                           control_tokens=control_tokens, **variables) for c in conversations]
+            return [hand_on(render, position, c, add_generation_prompt=add_generation_prompt,
+                            continue_final_message=continue_final_message, control_tokens=control_tokens, **variables)
+                    for position, c in enumerate(conversations)]
         many = self._many
         if many is None:
             from .compile import compile_batch

@@ -38,7 +38,7 @@ def refuse_system(spec: FormatSpec, message: Message) -> RefusedError:
 
 def refuse_alternation(spec: FormatSpec, message: Message, position: int) -> RefusedError:
     text = spec.alternation.message if spec.alternation else ""
-    want = "a user message" if position % 2 == 0 else "not a user message"
+    want = "a user message" if position % 2 == 0 else "a non-user message"
     return RefusedError(
         f"format {spec.name!r} expects {want} here: {text}",
         index=message.index, role=message.role, rule="alternation", template_message=text,

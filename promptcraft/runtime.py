@@ -24,6 +24,18 @@ class Unhandled(Exception):
     refusal, whose error the reference words and places. Never escapes a renderer."""
 
 
+def hand_on(render: "Any", position: int, messages: "Any", **options: "Any") -> str:
+    """``render(messages, **options)`` for a batch's conversation at ``position``, which a
+    conversation error then names."""
+    from .errors import ConversationError
+
+    try:
+        return render(messages, **options)
+    except ConversationError as error:
+        error.conversation = position
+        raise
+
+
 def helpers(get_spec: "Callable[[], FormatSpec]") -> "Dict[str, Any]":
     """The globals of a generated renderer (see ``codegen.HELPERS``).
 
@@ -61,6 +73,7 @@ def helpers(get_spec: "Callable[[], FormatSpec]") -> "Dict[str, Any]":
 
     return {
         "_fallback": _fallback,
+        "_hand_on": hand_on,
         "_options": _options,
         "_Unhandled": Unhandled,
         "_bad_variable": variables.bad_variable,

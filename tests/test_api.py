@@ -272,3 +272,20 @@ def test_today_follows_a_time_zone_change(monkeypatch):
         monkeypatch.undo()
         time.tzset()
     assert seen[0] != seen[1]
+
+
+@pytest.mark.parametrize("options", [{}, {"control_tokens": "escape"}, {"continue_final_message": True}])
+def test_render_many_error_names_the_conversation(options):
+    """A data pipeline learns which conversation failed: its position, then the message's."""
+    fmt = promptcraft.get_format("gemma-2")
+    good = [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}]
+    bad = [{"role": "user", "content": "a"}, {"role": "user", "content": "b"}]
+    with pytest.raises(promptcraft.RefusedError) as caught:
+        fmt.render_many([good, good, bad, good], **options)
+    error = caught.value
+    assert (error.conversation, error.index, error.role, error.rule) == (2, 1, "user", "alternation")
+    assert str(error).startswith("conversation 2, message 1 (user): format 'gemma-2' expects a non-user message")
+    assert pickle.loads(pickle.dumps(error)).conversation == 2
+    with pytest.raises(promptcraft.RefusedError) as single:  # render itself names no conversation
+        fmt.render(bad, **options)
+    assert single.value.conversation is None and str(single.value).startswith("message 1 (user)")

@@ -88,13 +88,16 @@ def test_generated_source_compiles_and_is_registered(text):
 
 
 def many_outcome(fmt, conversations, gen, variables):
-    """What render_many should give: the loop's prompts, or the first conversation's error."""
+    """What render_many should give: the loop's prompts, or the first conversation's error, which
+    names the conversation when it is about a conversation."""
     prompts = []
-    for messages in conversations:
-        result = outcome(lambda: fmt.render(messages, add_generation_prompt=gen, **variables))
-        if not isinstance(result, str):
-            return result
-        prompts.append(result)
+    for position, messages in enumerate(conversations):
+        try:
+            prompts.append(fmt.render(messages, add_generation_prompt=gen, **variables))
+        except promptcraft.ConversationError as error:
+            return (type(error).__name__, f"conversation {position}, {error}")
+        except promptcraft.PromptcraftError as error:
+            return (type(error).__name__, str(error))
     return prompts
 
 
@@ -156,5 +159,5 @@ def test_render_many_options_and_unknown_keywords():
     for options in ({"control_tokens": "escape"}, {"continue_final_message": True}, {"date_string": "1 Jan 2026"}):
         assert fmt.render_many([chat, chat], **options) == [fmt.render(chat, **options)] * 2
     for options in ({"date_strin": "x"}, {"control_tokens": "reject"}, {"date_string": 3}):
-        assert outcome(lambda: fmt.render_many([chat], **options)) == outcome(lambda: fmt.render(chat, **options))
+        assert outcome(lambda: fmt.render_many([chat], **options)) == many_outcome(fmt, [chat], False, options)
         assert not isinstance(outcome(lambda: fmt.render(chat, **options)), str)

@@ -132,6 +132,6 @@ def render_many(conversations, add_generation_prompt=False, model_identity=None,
             continue
         except (LookupError, TypeError, AttributeError, _Unhandled):
             pass
-        # Malformed or refused: render hands it to the reference interpreter.
-        prompts.append(render(messages, add_generation_prompt=add_generation_prompt, model_identity=model_identity, reasoning_effort=reasoning_effort, date=date))
+        # Malformed or refused: render hands it to the reference interpreter; an error names the conversation.
+        prompts.append(_hand_on(render, len(prompts), messages, add_generation_prompt=add_generation_prompt, model_identity=model_identity, reasoning_effort=reasoning_effort, date=date))
     return prompts

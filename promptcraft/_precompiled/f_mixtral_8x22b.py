@@ -94,6 +94,6 @@ def render_many(conversations, add_generation_prompt=False):
             continue
         except (LookupError, TypeError, AttributeError, _Unhandled):
             pass
-        # Malformed or refused: render hands it to the reference interpreter.
-        prompts.append(render(messages, add_generation_prompt=add_generation_prompt))
+        # Malformed or refused: render hands it to the reference interpreter; an error names the conversation.
+        prompts.append(_hand_on(render, len(prompts), messages, add_generation_prompt=add_generation_prompt))
     return prompts
