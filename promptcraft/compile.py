@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import linecache
 import threading
-from typing import Callable, Dict, Tuple
+from typing import Any, Callable, Dict, Tuple
 
 from .codegen import generate, generate_batch
 from .model import FormatSpec
@@ -32,41 +32,43 @@ def _register(name: str, source: str) -> str:
         count += 1
 
 
+def _once(cache: Dict[FormatSpec, Any], spec: FormatSpec, build: Callable[[], Any]) -> Any:
+    """``cache[spec]``, built by ``build()`` the first time, by one thread only."""
+    found = cache.get(spec)
+    if found is not None:
+        return found
+    with _lock:
+        found = cache.get(spec)
+        if found is None:
+            found = cache[spec] = build()
+        return found
+
+
 def compile_spec(spec: FormatSpec) -> Tuple[Callable[..., str], str]:
     """Return ``(render, source)`` for ``spec``, compiling it on first use."""
-    cached = _cache.get(spec)
-    if cached is not None:
-        return cached
-    with _lock:
-        cached = _cache.get(spec)
-        if cached is not None:
-            return cached
+
+    def build() -> Tuple[Callable[..., str], str]:
         source = generate(spec)
-        filename = _register(spec.name, source)
         namespace = helpers(lambda: spec)
         namespace["__name__"] = f"promptcraft.formats.{spec.name}"
-        exec(compile(source, filename, "exec"), namespace)
+        exec(compile(source, _register(spec.name, source), "exec"), namespace)
         render = namespace["render"]
         render.__qualname__ = render.__name__ = function_name(spec.name)
-        _cache[spec] = (render, source)
         return render, source
+
+    return _once(_cache, spec, build)
 
 
 def compile_batch(spec: FormatSpec, render: Callable[..., str]) -> Tuple[Callable[..., list], str]:
     """Return ``(render_many, source)`` for ``spec``, whose ``render`` is given: compiled on first
     use only, so that loading a format does not pay for it."""
-    cached = _batch_cache.get(spec)
-    if cached is not None:
-        return cached
-    with _lock:
-        cached = _batch_cache.get(spec)
-        if cached is not None:
-            return cached
+
+    def build() -> Tuple[Callable[..., list], str]:
         source = generate_batch(spec)
-        filename = _register(spec.name + " render_many", source)
         namespace = render.__globals__  # the helpers and render itself, which it calls
-        exec(compile(source, filename, "exec"), namespace)
+        exec(compile(source, _register(spec.name + " render_many", source), "exec"), namespace)
         many = namespace["render_many"]
         many.__qualname__ = many.__name__ = function_name(spec.name) + "_many"
-        _batch_cache[spec] = (many, source)
         return many, source
+
+    return _once(_batch_cache, spec, build)
