@@ -38,6 +38,10 @@ HELPERS = (
 #: What a fast path raises for input it hands to the reference interpreter.
 _HANDED_ON = "(LookupError, TypeError, AttributeError, _Unhandled)"
 
+#: Role expressions of the generated code (named here: an f-string expression cannot quote them in 3.11).
+_M_ROLE = "m['role']"
+_FIRST_ROLE = "first['role']"
+
 _TRIM_CALL = {"none": "", "both": ".strip()", "left": ".lstrip()", "right": ".rstrip()"}
 
 
@@ -153,6 +157,8 @@ class _Generator:
         self.leading = system.leading_roles
         self.hoist = system.placement == "hoist"
         self.fold = system.placement in ("fold_first", "fold_last")
+        # What the loop runs over: the messages themselves, unless a leading system message was taken out.
+        self.rest = "messages" if system.placement in ("hoist", "message", "refuse") else "rest"
         # Refusals need no index: the fast path leaves them to the reference interpreter.
         self.numbered = self.fold or self.uses_final
 
@@ -297,10 +303,9 @@ class _Generator:
         which this writes together with the start text as the first value of ``out``."""
         spec, w, system = self.spec, self.w, self.spec.system
         placement = system.placement
-        self.rest = "rest"
         if placement == "hoist":
             trim_call = _TRIM_CALL[system.trim]
-            w.line(f"found = [m['content']{trim_call} for m in messages if {self.is_leading(chr(109) + '[' + repr('role') + ']')}]")
+            w.line(f"found = [m['content']{trim_call} for m in messages if {self.is_leading(_M_ROLE)}]")
             if system.select == "last":
                 # Every system message's content must still be text, even those not written.
                 w.line("if not all(isinstance(text, str) for text in found):")
@@ -313,7 +318,6 @@ class _Generator:
             else:
                 joined = f"{system.join!r}.join(found)"
             extend(w, items(system.prefix, self.scope) + [Code(joined)] + items(system.suffix, self.scope))
-            self.rest = "messages"
             self.offset("0")
             return
         if placement == "message":
@@ -329,18 +333,16 @@ class _Generator:
                 with w.indent():
                     w.line(f"content = {concat(items(system.default, self.scope))}")
                     self.write_role(writer, self.leading[0], default=True)
-            self.rest = "messages"
             self.offset("0")
             return
         if placement == "refuse":
-            w.line(f"if {self.is_leading(chr(102) + 'irst[' + repr('role') + ']')}:")
+            w.line(f"if {self.is_leading(_FIRST_ROLE)}:")
             with w.indent():
                 w.line("raise _Unhandled")
-            self.rest = "messages"
             self.offset("0")
             return
 
-        condition = self.is_leading("first['role']")
+        condition = self.is_leading(_FIRST_ROLE)
         if system.keep_empty:
             condition += " and first['content'] != ''"
         w.line(f"if {condition}:")
@@ -374,7 +376,7 @@ class _Generator:
             elif system.default_when == "no_system":
                 condition = self.default_missing()
                 if system.keep_empty:  # an empty leading system message was kept: the default applies
-                    condition = f"{self.is_leading(chr(102) + 'irst[' + repr('role') + ']')} or {condition}"
+                    condition = f"{self.is_leading(_FIRST_ROLE)} or {condition}"
                 w.line(f"system = {concat(items(default, self.scope))} if {condition} else None")
                 if placement == "block":
                     w.line("if system is not None:")
@@ -421,14 +423,14 @@ class _Generator:
                 w.line("query = len(messages) - 1")
 
     def offset(self, value: str) -> None:
-        """Index of ``rest[0]`` in ``messages``; only numbered loops and folds read it."""
-        if self.numbered or self.fold:
+        """Index of ``rest[0]`` in ``messages``; only numbered loops (folds among them) read it."""
+        if self.numbered:
             self.w.line(f"offset = {value}")
 
     def default_missing(self) -> str:
         system = self.spec.system
         if system.default_when == "no_system":
-            return f"not any({self.is_leading(chr(109) + '[' + repr('role') + ']')} for m in messages)"
+            return f"not any({self.is_leading(_M_ROLE)} for m in messages)"
         if len(self.leading) == 1:
             return f"first['role'] != {self.leading[0]!r}"
         return f"first['role'] not in {_literal_tuple(self.leading)}"
@@ -625,7 +627,7 @@ class _Generator:
         if has_prompt:
             condition = "add_generation_prompt"
             if generation.require_body:
-                body = "any(not (" + self.is_leading("m['role']") + ") for m in messages)" if self.hoist else f"len({self.rest})"
+                body = "any(not (" + self.is_leading(_M_ROLE) + ") for m in messages)" if self.hoist else f"len({self.rest})"
                 condition += f" and {body}"
             w.line(f"if {condition}:")
             with w.indent():

@@ -18,17 +18,18 @@ class Format:
     extra layer. ``render_many`` runs a second generated function, the same
     body in a loop, compiled when first used. ``source`` is the Python source
     of both and ``spec`` the validated declaration; a precompiled built-in
-    format builds them only when asked. A ``Format`` pickles as the declaration it came from and is compiled
-    again where it is unpickled.
+    format builds them only when asked. A ``Format`` pickles as the
+    declaration it came from and is compiled again where it is unpickled.
     """
 
     __slots__ = ("render", "name", "models", "stop", "path", "variables", "control_tokens",
-                 "_spec", "_source", "_text", "_builtin", "_many")
+                 "_spec", "_source", "_batch_source", "_text", "_builtin", "_many")
 
     def __init__(self, spec: "FormatSpec", *, text: "Optional[str]" = None, builtin: bool = False) -> None:
         from .compile import compile_spec
 
         self.render, self._source = compile_spec(spec)
+        self._batch_source: "Optional[str]" = None
         self._many: "Optional[Callable[..., list]]" = None
         self._spec = spec
         self._text = text
@@ -47,7 +48,7 @@ class Format:
 
         fmt = cls.__new__(cls)
         fmt._spec = None
-        fmt._source = None
+        fmt._source = fmt._batch_source = None
         fmt._text = text
         fmt._builtin = True
         fmt.name = module.NAME
@@ -81,9 +82,11 @@ class Format:
             from .codegen import generate
 
             self._source = generate(self.spec)
-        from .codegen import generate_batch
+        if self._batch_source is None:
+            from .codegen import generate_batch
 
-        return self._source + "\n\n" + generate_batch(self.spec)
+            self._batch_source = generate_batch(self.spec)
+        return self._source + "\n\n" + self._batch_source
 
     def render_many(self, conversations: "Any", *, add_generation_prompt: bool = False,
                     continue_final_message: bool = False, control_tokens: str = "keep", **variables: "Any") -> list:

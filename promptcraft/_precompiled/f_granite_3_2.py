@@ -4,7 +4,7 @@ Do not edit: regenerate it. promptcraft checks CHECKSUM against the TOML file be
 """
 
 NAME = 'granite-3.2'
-CHECKSUM = 3665646975
+CHECKSUM = 3154301977
 MODELS = ('ibm-granite/granite-3.2-8b-instruct',)
 STOP = ('<|end_of_text|>',)
 VARIABLES = {'date': None, 'thinking': False}

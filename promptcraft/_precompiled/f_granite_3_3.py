@@ -4,7 +4,7 @@ Do not edit: regenerate it. promptcraft checks CHECKSUM against the TOML file be
 """
 
 NAME = 'granite-3.3'
-CHECKSUM = 2411369869
+CHECKSUM = 155181850
 MODELS = ('ibm-granite/granite-3.3-2b-instruct',)
 STOP = ('<|end_of_text|>',)
 VARIABLES = {'date': None, 'thinking': False}
