@@ -28,6 +28,7 @@ from .errors import (
     PromptcraftError,
     RefusedError,
     UnknownFormatError,
+    UnsupportedFieldError,
 )
 
 __all__ = [
@@ -48,6 +49,7 @@ __all__ = [
     "RefusedError",
     "ContinuationError",
     "ControlTokenError",
+    "UnsupportedFieldError",
 ]
 
 

@@ -33,6 +33,7 @@ LOCALS = frozenset({
 #: Names the generated code reads from its globals (see ``compile.py``).
 HELPERS = (
     "_fallback", "_hand_on", "_options", "_Unhandled", "_bad_variable", "_bad_switch", "_missing_variable", "_today",
+    "_extra_fields",
 )  # keep in step with runtime.helpers
 
 #: What a fast path raises for input it hands to the reference interpreter.
@@ -347,6 +348,7 @@ class _Generator:
             condition += " and first['content'] != ''"
         w.line(f"if {condition}:")
         with w.indent():
+            self.check_fields("first")
             w.line("system = first['content']")
             if system.skip_empty:
                 w.line("if system == '':")
@@ -422,6 +424,15 @@ class _Generator:
             else:
                 w.line("query = len(messages) - 1")
 
+    def check_fields(self, message: str) -> None:
+        """A message with a field besides role and content goes to the reference, unless the
+        format ignores that field: nothing is dropped without the format saying so."""
+        w = self.w
+        fields = _literal_tuple(("role", "content") + self.spec.message.ignore)
+        w.line(f"if len({message}) != 2 and _extra_fields({message}, {fields}):")
+        with w.indent():
+            w.line("raise _Unhandled")
+
     def offset(self, value: str) -> None:
         """Index of ``rest[0]`` in ``messages``; only numbered loops (folds among them) read it."""
         if self.numbered:
@@ -442,6 +453,7 @@ class _Generator:
             w.line("user_turn = True")
         w.line(f"for i, m in enumerate({self.rest}, offset):" if self.numbered else f"for m in {self.rest}:")
         w.indent()
+        self.check_fields("m")
         w.line("role = m['role']")
         if self.hoist:
             w.line(f"if {self.is_leading('role')}:")

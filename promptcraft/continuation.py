@@ -9,7 +9,7 @@ format byte-exact, including the ones that trim or fold the final message.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict
+from typing import Any, Callable, Dict, Optional
 
 from .conversation import normalize
 from .errors import ContinuationError, OptionsError
@@ -24,9 +24,9 @@ def both_flags() -> OptionsError:
     )
 
 
-def continue_final(render: Callable[..., str], messages: Any, variables: Dict[str, Any]) -> str:
+def continue_final(render: Callable[..., str], messages: Any, variables: Dict[str, Any], spec: Optional[Any] = None) -> str:
     """Render ``messages`` with the final message left open for the model to continue."""
-    conversation = normalize(messages)
+    conversation = normalize(messages, spec)
     final = conversation[-1]
     tagged = list(messages)
     tagged[-1] = {**messages[-1], "content": final.content + TAG}

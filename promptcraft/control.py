@@ -61,7 +61,7 @@ class Guard:
             raise OptionsError(f"control_tokens must be one of {', '.join(map(repr, POLICIES))}, got {policy!r}")
         if policy == "keep" or not self.tokens:
             return messages
-        conversation = normalize(messages)
+        conversation = normalize(messages, self.spec)
         if policy == "reject":
             for message in conversation:
                 found = self.pattern.search(message.content)

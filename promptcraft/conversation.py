@@ -2,16 +2,23 @@
 
 Mirrors what transformers does before it renders: keys whose value is
 ``None`` are dropped (OpenAI-style ``content=None``), and then every message
-must have a string ``role`` and a string ``content``. Each problem names the
-message index and role.
+must have a string ``role`` and a ``content``. Nothing is silently dropped:
+any other field is refused unless the format lists it as one its template
+leaves out (``[message] ignore``), and content given as a list of parts is
+accepted only for the roles the format declares under ``[parts]``, where every
+part is text. Each problem names the message index, role and field.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, List, NamedTuple
+from typing import Any, List, NamedTuple, Optional
 
-from .errors import ConversationError, InvalidMessageError
+from .errors import ConversationError, InvalidMessageError, UnsupportedFieldError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from .model import FormatSpec
 
 
 class Message(NamedTuple):
@@ -20,12 +27,20 @@ class Message(NamedTuple):
     content: str
 
 
+#: The fields every format reads.
+CORE_FIELDS = ("role", "content")
+
+
 def _kind(value: Any) -> str:
     return "None" if value is None else type(value).__name__
 
 
-def normalize(messages: Any) -> List[Message]:
-    """Return the conversation as checked ``Message`` tuples, or raise."""
+def normalize(messages: Any, spec: "Optional[FormatSpec]" = None) -> List[Message]:
+    """Return the conversation as checked ``Message`` tuples, or raise.
+
+    Without ``spec`` only the shape is checked (role and content present, text
+    or a list of text parts); with it, the format's field and part rules apply.
+    """
     if isinstance(messages, Mapping) or not isinstance(messages, (list, tuple)):
         raise InvalidMessageError(
             f"messages must be a list of {{'role': ..., 'content': ...}} mappings, got {_kind(messages)}"
@@ -44,10 +59,61 @@ def normalize(messages: Any) -> List[Message]:
         content = message.get("content")
         if content is None:
             raise InvalidMessageError("has no 'content'", index=index, role=role)
-        if not isinstance(content, str):
+        if spec is not None:
+            _check_fields(spec, message, index, role)
+        if isinstance(content, list):
+            content = _join_parts(spec, content, index, role)
+        elif not isinstance(content, str):
             raise InvalidMessageError(
-                f"'content' must be a string, got {_kind(content)}; this format renders text content only",
-                index=index, role=role,
+                f"'content' must be a string or a list of parts, got {_kind(content)}", index=index, role=role,
             )
         checked.append(Message(index, role, content))
     return checked
+
+
+def _check_fields(spec: "FormatSpec", message: Mapping, index: int, role: str) -> None:
+    ignored = spec.message.ignore
+    for key, value in message.items():
+        if value is None or key in CORE_FIELDS or key in ignored:
+            continue
+        raise UnsupportedFieldError(
+            f"format {spec.name!r} does not write this field, so it is refused rather than left out "
+            "(a format lists the fields its template leaves out under [message] ignore)",
+            index=index, role=role, field=str(key),
+        )
+
+
+def _join_parts(spec: "Optional[FormatSpec]", parts: list, index: int, role: str) -> str:
+    """The text of a content given as a list of parts, as the format writes it."""
+    rules = spec.parts if spec is not None else None
+    if spec is not None and (rules is None or role not in rules.roles):
+        raise UnsupportedFieldError(
+            f"format {spec.name!r} writes this role's content as text only; a list of parts is refused"
+            + (f" (it takes parts for {', '.join(map(repr, rules.roles))})" if rules is not None and rules.roles else ""),
+            index=index, role=role, field="content",
+        )
+    texts = []
+    for position, part in enumerate(parts):
+        where = f"content[{position}]"
+        if not isinstance(part, Mapping):
+            raise InvalidMessageError(f"a content part must be a mapping, got {_kind(part)}", index=index, role=role,
+                                      field=where)
+        kind = part.get("type")
+        if kind != "text":
+            raise UnsupportedFieldError(
+                f"a part of type {kind!r} is not written by this format: only text parts are rendered",
+                index=index, role=role, field=where + ".type",
+            )
+        text = part.get("text")
+        if not isinstance(text, str):
+            raise InvalidMessageError(f"a text part's 'text' must be a string, got {_kind(text)}", index=index,
+                                      role=role, field=where + ".text")
+        extra = [k for k, v in part.items() if k not in ("type", "text") and v is not None]
+        if extra:
+            raise UnsupportedFieldError("this part field is not written by the format", index=index, role=role,
+                                        field=f"{where}.{extra[0]}")
+        texts.append(text)
+    if rules is not None and rules.trim != "none":
+        strip = {"both": str.strip, "left": str.lstrip, "right": str.rstrip}[rules.trim]
+        texts = [strip(text) for text in texts]
+    return "".join(texts)

@@ -21,6 +21,7 @@ __all__ = [
     "RefusedError",
     "ContinuationError",
     "ControlTokenError",
+    "UnsupportedFieldError",
 ]
 
 
@@ -89,26 +90,41 @@ class ConversationError(PromptcraftError, ValueError):
     """The conversation cannot be rendered in this format.
 
     ``index`` is the position of the offending message in the list given to
-    ``render`` (``None`` when the problem is the list itself) and ``role`` its
-    role when it has one. From ``render_many``, ``conversation`` is the
-    position of the offending conversation in the batch.
+    ``render`` (``None`` when the problem is the list itself), ``role`` its
+    role when it has one, and ``field`` the path inside the message when one
+    field is at fault (``"tool_calls"``, ``"content[1].type"``); ``path`` joins
+    them (``"messages[3].content[1].type"``). From ``render_many``,
+    ``conversation`` is the position of the offending conversation in the batch.
     """
 
     conversation: Optional[int] = None
 
-    def __init__(self, reason: str, *, index: Optional[int] = None, role: Optional[str] = None) -> None:
+    def __init__(self, reason: str, *, index: Optional[int] = None, role: Optional[str] = None,
+                 field: Optional[str] = None) -> None:
         super().__init__(reason)
         self.reason = reason
         self.index = index
         self.role = role
+        self.field = field
+
+    @property
+    def path(self) -> Optional[str]:
+        """Where the problem is, as ``messages[INDEX].FIELD``; ``None`` for the list itself."""
+        if self.index is None:
+            return None
+        where = f"messages[{self.index}]"
+        if self.field is None:
+            return where
+        return where + (self.field if self.field.startswith("[") else "." + self.field)
 
     def __str__(self) -> str:
+        reason = self.reason if self.field is None else f"{self.field}: {self.reason}"
         if self.index is None:
-            text = self.reason
+            text = reason
         elif self.role is None:
-            text = f"message {self.index}: {self.reason}"
+            text = f"message {self.index}: {reason}"
         else:
-            text = f"message {self.index} ({self.role}): {self.reason}"
+            text = f"message {self.index} ({self.role}): {reason}"
         return text if self.conversation is None else f"conversation {self.conversation}, {text}"
 
     def __reduce__(self) -> Any:
@@ -134,10 +150,20 @@ class RefusedError(ConversationError):
         role: Optional[str] = None,
         rule: str = "",
         template_message: str = "",
+        field: Optional[str] = None,
     ) -> None:
-        super().__init__(reason, index=index, role=role)
+        super().__init__(reason, index=index, role=role, field=field)
         self.rule = rule
         self.template_message = template_message
+
+
+class UnsupportedFieldError(ConversationError):
+    """A message carries a field (or a content part) that this format does not write.
+
+    Nothing is silently dropped: a field that would change the official
+    template's output, or that the format does not declare as ignored, is an
+    error naming the message (``index``, ``role``) and the ``field``.
+    """
 
 
 class ContinuationError(ConversationError):
@@ -151,8 +177,8 @@ class ControlTokenError(ConversationError):
     """
 
     def __init__(self, reason: str, *, index: Optional[int] = None, role: Optional[str] = None,
-                 token: str = "") -> None:
-        super().__init__(reason, index=index, role=role)
+                 token: str = "", field: Optional[str] = None) -> None:
+        super().__init__(reason, index=index, role=role, field=field)
         self.token = token
 
 

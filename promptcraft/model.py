@@ -241,6 +241,26 @@ class Control:
 
 
 @attrs.frozen
+class MessageRules:
+    """Which message fields besides ``role`` and ``content`` the format accepts.
+
+    ``ignore`` lists the fields the format leaves out, as its official template
+    does (it writes nothing for them); any other field is refused.
+    """
+
+    ignore: Tuple[str, ...] = ()
+
+
+@attrs.frozen
+class Parts:
+    """Content given as a list of typed parts, for the ``roles`` listed: the
+    text parts are written one after another, each trimmed by ``trim``."""
+
+    roles: Tuple[str, ...] = ()
+    trim: str = "none"
+
+
+@attrs.frozen
 class FormatSpec:
     """A whole validated format declaration."""
 
@@ -261,6 +281,8 @@ class FormatSpec:
     variables: Tuple[Variable, ...] = ()
     control: Control = Control()
     reasoning: Optional[ReasoningDisplay] = None
+    message: MessageRules = MessageRules()
+    parts: Optional[Parts] = None
 
     @property
     def control_tokens(self) -> Tuple[str, ...]:

@@ -117,7 +117,7 @@ def render(
     variables: Optional[Mapping[str, Any]] = None,
 ) -> str:
     """Render ``messages`` as ``spec`` declares, one rule at a time."""
-    conversation = normalize(messages)
+    conversation = normalize(messages, spec)
     values: Dict[str, Any] = resolve(spec, variables or {})
     system = spec.system
     first = conversation[0]

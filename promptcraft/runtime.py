@@ -36,6 +36,12 @@ def hand_on(render: "Any", position: int, messages: "Any", **options: "Any") -> 
         raise
 
 
+def extra_fields(message: "Any", allowed: "Any") -> bool:
+    """Whether ``message`` has a field outside ``allowed`` whose value is not ``None`` (the
+    generated fast path asks this of a message with more than two keys)."""
+    return any(value is not None and key not in allowed for key, value in message.items())
+
+
 def helpers(get_spec: "Callable[[], FormatSpec]") -> "Dict[str, Any]":
     """The globals of a generated renderer (see ``codegen.HELPERS``).
 
@@ -68,7 +74,7 @@ def helpers(get_spec: "Callable[[], FormatSpec]") -> "Dict[str, Any]":
 
             if add_generation_prompt:
                 raise both_flags()
-            return continue_final(render, messages, given)
+            return continue_final(render, messages, given, get_spec())
         return render(messages, add_generation_prompt=add_generation_prompt, **given)
 
     return {
@@ -80,4 +86,5 @@ def helpers(get_spec: "Callable[[], FormatSpec]") -> "Dict[str, Any]":
         "_bad_switch": variables.bad_switch,
         "_missing_variable": variables.missing_variable,
         "_today": variables.today,
+        "_extra_fields": extra_fields,
     }

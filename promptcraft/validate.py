@@ -15,8 +15,8 @@ from . import model
 from .errors import FormatError
 from .codegen import HELPERS, LOCALS
 from .load import line_of, locate_keys
-from .model import (EMPTY, Alternation, Control, FormatSpec, Generation, Reasoning, ReasoningDisplay, Role, Slot, System,
-                    Text, Variable)
+from .model import (EMPTY, Alternation, Control, FormatSpec, Generation, MessageRules, Parts, Reasoning,
+                    ReasoningDisplay, Role, Slot, System, Text, Variable)
 
 _NAME = re.compile(r"[a-z0-9][a-z0-9._-]*\Z")
 #: Limits that keep generated code small and shallow; real formats are far below them.
@@ -184,7 +184,7 @@ def _suggest(name: str, choices: Iterable[str]) -> str:
 
 
 _TOP = ("name", "description", "models", "stop", "start", "start_when_first", "tokens", "variables", "system", "roles", "any_role", "reasoning",
-        "alternation", "generation", "control")
+        "alternation", "generation", "control", "message", "parts")
 _ROLE_KEYS = ("prefix", "suffix", "trim", "skip_empty", "drop", "refuse", "when_empty", "final_suffix",
               "final_suffix_with_prompt", "prefix_after", "strip_reasoning", "refuse_containing",
               "refuse_containing_message")
@@ -197,6 +197,12 @@ _SYSTEM_KEYS = {
     "hoist": ("placement", "prefix", "suffix", "trim", "select", "join", "item_prefix", "leading_roles"),
     "refuse": ("placement", "message", "leading_roles"),
 }
+
+
+def _check_field(value: str) -> Optional[str]:
+    if value in ("role", "content"):
+        return "every format writes 'role' and 'content'; they cannot be ignored"
+    return None
 
 
 def _check_model_id(value: str) -> Optional[str]:
@@ -290,6 +296,15 @@ def build_spec(raw: Dict[str, Any], path: Optional[str], text: str) -> FormatSpe
 
     control = _control(check, raw.get("control", {}))
     reasoning = _reasoning(check, raw["reasoning"]) if "reasoning" in raw else None
+    message = check.table(raw.get("message", {}), "message", ("ignore",))
+    ignore = check.strings(message, "ignore", _check_field, key="message")
+    parts = None
+    if "parts" in raw:
+        decl = check.table(raw["parts"], "parts", ("roles", "trim"))
+        part_roles = check.strings(decl, "roles", key="parts")
+        if not part_roles:
+            raise check.fail("parts.roles", "list the roles whose content may be a list of parts")
+        parts = Parts(roles=part_roles, trim=check.choice(decl, "parts", "trim", model.TRIMS, "none"))
 
     spec = FormatSpec(
         name=name, path=path, description=description, models=models, stop=stop,
@@ -297,6 +312,7 @@ def build_spec(raw: Dict[str, Any], path: Optional[str], text: str) -> FormatSpe
         system=system,
         roles=tuple(roles), any_role=any_role, alternation=alternation, generation=generation,
         variables=tuple(check.variables.values()), control=control, reasoning=reasoning,
+        message=MessageRules(ignore=ignore), parts=parts,
     )
     _cross_checks(check, spec)
     return spec

@@ -411,7 +411,7 @@ def reference_outcome(fmt: Any, messages: Any, gen: bool, cont: bool, policy: st
         if cont:
             if gen:
                 raise both_flags()
-            return continue_final(ref_render, guarded, dict(variables))
+            return continue_final(ref_render, guarded, dict(variables), spec)
         resolve(spec, given_values)  # render checks its variables before the messages
         return reference.render(spec, guarded, gen, given_values)
 

@@ -41,6 +41,39 @@ def conversations(draw, roles=("system", "user", "assistant"), odd=True) -> List
 
 flags = st.sampled_from([(False, False), (True, False), (False, True)])
 
+#: Message fields that applications send besides role and content (OpenAI, transformers, training tools).
+EXTRA_FIELDS = ["name", "tool_call_id", "tool_calls", "reasoning_content", "thinking", "reasoning", "tools", "weight"]
+_CALLS = [{"type": "function", "function": {"name": "get_weather", "arguments": {"city": "Paris"}}}]
+_field_value = st.sampled_from(["ZQXFIELD", "", _CALLS, {"k": "ZQXFIELD"}, None])
+
+#: A content part: mostly text, sometimes an image (which no text-only format writes).
+_part = st.one_of(
+    content.map(lambda text: {"type": "text", "text": text}),
+    st.just({"type": "image"}),
+    st.just({"type": "image_url", "image_url": {"url": "https://example.com/a.png"}}),
+)
+
+
+@st.composite
+def with_extras(draw, messages: List[Dict]) -> List[Dict]:
+    """``messages`` with extra fields on some messages and some contents given as lists of parts."""
+    out = []
+    for message in messages:
+        message = dict(message)
+        if draw(st.integers(0, 3)) == 0:
+            message[draw(st.sampled_from(EXTRA_FIELDS))] = draw(_field_value)
+        if draw(st.integers(0, 3)) == 0:
+            if draw(st.integers(0, 2)) == 0:
+                message["content"] = draw(st.lists(_part, min_size=1, max_size=3))
+            else:
+                message["content"] = [{"type": "text", "text": message["content"]}] + draw(
+                    st.lists(_part.filter(lambda p: p["type"] == "text"), max_size=2))
+        out.append(message)
+    return out
+
+
+extra_conversations = conversations().flatmap(with_extras)
+
 # ---------------------------------------------------------------------------
 # Random formats, written as TOML text, for compiled-vs-reference properties.
 
@@ -215,6 +248,11 @@ def format_toml(draw) -> str:
             gen.append(f"{key} = {{" + ", ".join(f"{r} = {toml_string(text())}" for r in after) + "}")
     if draw(st.integers(0, 3)) == 0:
         gen.append("require_body = true")
+    if draw(st.booleans()):
+        tables += ["[message]", f"ignore = {json_list(draw(st.lists(st.sampled_from(EXTRA_FIELDS), unique=True, max_size=3)))}"]
+    if draw(st.booleans()):
+        tables += ["[parts]", f"roles = {json_list(draw(st.lists(st.sampled_from(ROLE_NAMES), min_size=1, max_size=3, unique=True)))}",
+                   f'trim = "{draw(st.sampled_from(trims))}"']
     var_tables = []
     for name in variables:
         if name not in used:

@@ -96,7 +96,7 @@ def test_default_date_is_today():
         ([{"role": "user"}], 0, "user", promptcraft.InvalidMessageError),
         ([{"role": "user", "content": "a"}, "oops"], 1, None, promptcraft.InvalidMessageError),
         ([{"content": "a"}], 0, None, promptcraft.InvalidMessageError),
-        ([{"role": "user", "content": ["a"]}], 0, "user", promptcraft.InvalidMessageError),
+        ([{"role": "user", "content": ["a"]}], 0, "user", promptcraft.ConversationError),
         ([{"role": "user", "content": None}], 0, "user", promptcraft.InvalidMessageError),
         ([{"role": 3, "content": "a"}], 0, None, promptcraft.InvalidMessageError),
         ([], None, None, promptcraft.ConversationError),

@@ -118,8 +118,6 @@ def with_message(position: int, message: Dict[str, Any]) -> List[Dict[str, Any]]
     ({"content": "x"}, None),
     ({"role": "user"}, "user"),
     ({"role": "user", "content": None}, "user"),
-    ({"role": "user", "content": ["x"]}, "user"),
-    ({"role": "user", "content": [{"type": "text", "text": "x"}]}, "user"),
     ({"role": "user", "content": 5}, "user"),
     ({"role": "user", "content": {"text": "x"}}, "user"),
     ({"role": "user", "content": b"x"}, "user"),
@@ -138,6 +136,46 @@ def test_missing_or_mistyped_role_or_content(name, position, message, role):
         assert isinstance(error, promptcraft.InvalidMessageError), error
         assert (error.index, error.role) == (position, role), str(error)
         assert str(error).startswith(f"message {position}")
+
+
+@pytest.mark.parametrize("position", [0, 2])
+@pytest.mark.parametrize("content", [["x"], [{"type": "text", "text": "x"}], [{"type": "image"}],
+                                     [{"type": "text", "text": 5}], [{"type": "text", "text": "x", "cache": "yes"}]],
+                         ids=lambda v: repr(v)[:40])
+@each_format
+def test_content_as_parts(name, position, content):
+    """A list of parts renders only for roles the format declares under [parts], and only text parts;
+    anything else is an error naming the message and the field (never a silent drop)."""
+    fmt, variables = fmt_and_vars(name)
+    message = {"role": "user", "content": content}
+    accepted = fmt.spec.parts is not None and "user" in fmt.spec.parts.roles
+    if accepted and content == [{"type": "text", "text": "x"}]:
+        as_text = with_message(position, {"role": "user", "content": "x"})
+        assert fmt.render(with_message(position, message), **variables) == fmt.render(as_text, **variables)
+        return
+    error = raises(fmt, with_message(position, message), variables)
+    assert isinstance(error, (promptcraft.InvalidMessageError, promptcraft.UnsupportedFieldError)), error
+    assert (error.index, error.role) == (position, "user"), str(error)
+    assert error.field is not None and error.field.startswith("content"), str(error)
+    assert error.path.startswith(f"messages[{position}].content")
+
+
+@pytest.mark.parametrize("field,value", [("tool_calls", [{"type": "function", "function": {"name": "f", "arguments": {}}}]),
+                                         ("weight", 0.0), ("reasoning_content", "thought"), ("name", "bob")])
+@each_format
+def test_extra_fields_are_written_ignored_or_refused(name, field, value):
+    """A field besides role and content is refused with UnsupportedFieldError naming the message and
+    field, unless the format lists it under [message] ignore (its template writes nothing for it)."""
+    fmt, variables = fmt_and_vars(name)
+    plain = [{"role": "user", "content": "u"}, {"role": "assistant", "content": "a"}]
+    messages = [plain[0], {**plain[1], field: value}]
+    if field in fmt.spec.message.ignore:
+        assert fmt.render(messages, **variables) == fmt.render(plain, **variables)
+        return
+    error = raises(fmt, messages, variables)
+    assert isinstance(error, promptcraft.UnsupportedFieldError), error
+    assert (error.index, error.role, error.field, error.path) == (1, "assistant", field, f"messages[1].{field}")
+    assert field in str(error)
 
 
 @pytest.mark.parametrize("bad_role", [None, 5, ["assistant"], b"user"], ids=repr)
@@ -210,7 +248,7 @@ def test_bad_content_in_an_earlier_system_message(name):
         messages = [{"role": "system", "content": bad}, {"role": "system", "content": "S"},
                     {"role": "user", "content": "u"}]
         error = raises(fmt, messages, variables)
-        assert isinstance(error, promptcraft.InvalidMessageError), error
+        assert isinstance(error, (promptcraft.InvalidMessageError, promptcraft.UnsupportedFieldError)), error
         assert (error.index, error.role) == (0, "system")
 
 
@@ -293,8 +331,9 @@ def test_continue_final_message_without_content(name, final):
     fmt, variables = fmt_and_vars(name)
     messages = [{"role": "user", "content": "u"}, final]
     for policy in POLICIES:
-        error = raises(fmt, messages, variables, promptcraft.InvalidMessageError,
+        error = raises(fmt, messages, variables, promptcraft.ConversationError,
                        continue_final_message=True, control_tokens=policy)
+        assert isinstance(error, (promptcraft.InvalidMessageError, promptcraft.UnsupportedFieldError)), error
         assert (error.index, error.role) == (1, "assistant")
 
 

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 import promptcraft
 from conftest import require_corpus, require_transformers
 from hf_reference import CORPUS, PUBLIC_CASES, Refused, hf_render
-from strategies import conversations, flags
+from strategies import conversations, extra_conversations, flags
 
 EXAMPLES = int(os.environ.get("PROMPTCRAFT_EXAMPLES", "500"))
 PINNED_DATE = "05 Mar 2025"
@@ -106,6 +106,43 @@ def test_generated_conversations(name, stem):
         check(name, stem, messages, *opts)
 
     run()
+
+
+@pytest.mark.parametrize("name,stem", PAIRS, ids=IDS)
+def test_extra_fields_and_parts(name, stem):
+    """Messages with extra fields (name, tool_calls, reasoning_content, ...) and contents given as
+    lists of parts. Nothing is dropped silently: promptcraft writes exactly what transformers
+    writes, or refuses with UnsupportedFieldError naming the field (a field the format does not
+    declare as ignored, a part it does not write), or both refuse."""
+    require_corpus()
+    require_transformers()
+    counts = {"same": 0, "both_refused": 0, "unsupported": 0}
+
+    @settings(max_examples=max(EXAMPLES // 2, 50), deadline=None, derandomize=bool(os.environ.get("CI")),
+              suppress_health_check=[HealthCheck.too_slow])
+    @given(messages=extra_conversations, opts=flags)
+    def run(messages, opts):
+        fmt = promptcraft.get_format(name)
+        variables = {k: v for k, v in VARIABLES.items() if k in fmt.variables}
+        kwargs = dict(add_generation_prompt=opts[0], continue_final_message=opts[1], **variables)
+        try:
+            got = fmt.render(messages, **kwargs)
+        except promptcraft.UnsupportedFieldError as error:
+            assert error.index is not None and error.field, error
+            counts["unsupported"] += 1
+            return
+        except promptcraft.PromptcraftError:
+            got = None
+        want = outcome(hf_render, stem, messages, **kwargs)
+        if got is None:
+            assert isinstance(want, tuple), f"{stem}: promptcraft refused, transformers rendered, for {messages!r} {opts}"
+            counts["both_refused"] += 1
+        else:
+            assert got == want, f"{stem}: {messages!r} {opts}"
+            counts["same"] += 1
+
+    run()
+    print(f"\n[fields] {stem}: {counts}")
 
 
 def switches_of(name):

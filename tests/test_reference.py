@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 import promptcraft
 from conftest import sample_variables
 from promptcraft import reference
-from strategies import conversations, format_toml
+from strategies import conversations, format_toml, with_extras
 
 ROLES = ("system", "user", "assistant", "developer", "x")
 
@@ -60,6 +60,26 @@ def test_compiled_equals_reference_on_random_formats(text, data):
         if "today" in fmt.variables and isinstance(fast, str) and "today" not in variables:
             continue  # the date may tick between the two calls; pinned runs cover it
         check_fast(fmt, fast, fell_back, slow)
+
+
+def has_parts(messages):
+    return any(isinstance(m.get("content"), list) for m in messages if isinstance(m, dict))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=format_toml(), data=st.data())
+def test_fields_and_parts_on_random_formats(text, data):
+    """Extra fields and lists of parts: the generated code gives the reference's result or error,
+    and handles ignored fields on its fast path (parts go to the reference)."""
+    fmt = promptcraft.loads_format(text)
+    for _ in range(3):
+        messages = data.draw(conversations(roles=ROLES).flatmap(with_extras))
+        gen = data.draw(st.booleans())
+        variables = {n: (False if fmt.spec.variables[k].is_switch else "v") for k, n in enumerate(fmt.variables)}
+        fast, fell_back = fast_outcome(fmt, lambda: fmt.render(messages, add_generation_prompt=gen, **variables))
+        slow = outcome(lambda: reference.render(fmt.spec, messages, gen, variables))
+        assert fast == slow
+        assert not (isinstance(slow, str) and fell_back and not has_parts(messages))
 
 
 @settings(max_examples=200, deadline=None)

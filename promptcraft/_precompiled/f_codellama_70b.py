@@ -4,7 +4,7 @@ Do not edit: regenerate it. promptcraft checks CHECKSUM against the TOML file be
 """
 
 NAME = 'codellama-70b'
-CHECKSUM = 821700911
+CHECKSUM = 4111533950
 MODELS = ('codellama/CodeLlama-70b-Instruct-hf',)
 STOP = ('<step>',)
 VARIABLES = {}
@@ -20,6 +20,8 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
         first = messages[0]
         out = ['<s>']
         if first['role'] == 'system':
+            if len(first) != 2 and _extra_fields(first, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
+                raise _Unhandled
             system = first['content']
             system = system.strip()
             out += ('Source: system\n\n ', system, ' <step> ')
@@ -29,6 +31,8 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
             rest = messages
         user_turn = True
         for m in rest:
+            if len(m) != 2 and _extra_fields(m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
+                raise _Unhandled
             role = m['role']
             content = m['content']
             if (role == 'user') is not user_turn:
@@ -56,6 +60,8 @@ def render_many(conversations, add_generation_prompt=False):
             first = messages[0]
             out = ['<s>']
             if first['role'] == 'system':
+                if len(first) != 2 and _extra_fields(first, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
+                    raise _Unhandled
                 system = first['content']
                 system = system.strip()
                 out += ('Source: system\n\n ', system, ' <step> ')
@@ -65,6 +71,8 @@ def render_many(conversations, add_generation_prompt=False):
                 rest = messages
             user_turn = True
             for m in rest:
+                if len(m) != 2 and _extra_fields(m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
+                    raise _Unhandled
                 role = m['role']
                 content = m['content']
                 if (role == 'user') is not user_turn:

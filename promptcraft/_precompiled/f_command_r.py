@@ -4,7 +4,7 @@ Do not edit: regenerate it. promptcraft checks CHECKSUM against the TOML file be
 """
 
 NAME = 'command-r'
-CHECKSUM = 3264673860
+CHECKSUM = 3135705222
 MODELS = ('CohereForAI/c4ai-command-r-08-2024', 'CohereForAI/c4ai-command-r-plus', 'CohereForAI/aya-expanse-8b')
 STOP = ('<|END_OF_TURN_TOKEN|>',)
 VARIABLES = {}
@@ -20,6 +20,8 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
         first = messages[0]
         out = ['<BOS_TOKEN>']
         if first['role'] == 'system':
+            if len(first) != 2 and _extra_fields(first, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
+                raise _Unhandled
             system = first['content']
             out += ('<|START_OF_TURN_TOKEN|><|SYSTEM_TOKEN|>', system, '<|END_OF_TURN_TOKEN|>')
             rest = messages[1:]
@@ -28,6 +30,8 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
             rest = messages
         user_turn = True
         for m in rest:
+            if len(m) != 2 and _extra_fields(m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
+                raise _Unhandled
             role = m['role']
             content = m['content']
             if (role == 'user') is not user_turn:
@@ -60,6 +64,8 @@ def render_many(conversations, add_generation_prompt=False):
             first = messages[0]
             out = ['<BOS_TOKEN>']
             if first['role'] == 'system':
+                if len(first) != 2 and _extra_fields(first, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
+                    raise _Unhandled
                 system = first['content']
                 out += ('<|START_OF_TURN_TOKEN|><|SYSTEM_TOKEN|>', system, '<|END_OF_TURN_TOKEN|>')
                 rest = messages[1:]
@@ -68,6 +74,8 @@ def render_many(conversations, add_generation_prompt=False):
                 rest = messages
             user_turn = True
             for m in rest:
+                if len(m) != 2 and _extra_fields(m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
+                    raise _Unhandled
                 role = m['role']
                 content = m['content']
                 if (role == 'user') is not user_turn:

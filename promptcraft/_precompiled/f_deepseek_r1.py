@@ -4,7 +4,7 @@ Do not edit: regenerate it. promptcraft checks CHECKSUM against the TOML file be
 """
 
 NAME = 'deepseek-r1'
-CHECKSUM = 1766231023
+CHECKSUM = 2647977587
 MODELS = ('deepseek-ai/DeepSeek-R1',)
 STOP = ('<｜end▁of▁sentence｜>',)
 VARIABLES = {}
@@ -22,6 +22,8 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
         found = [m['content'] for m in messages if m['role'] == 'system']
         out.append('\n\n'.join(found))
         for m in messages:
+            if len(m) != 2 and _extra_fields(m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
+                raise _Unhandled
             role = m['role']
             if role == 'system':
                 continue
@@ -57,6 +59,8 @@ def render_many(conversations, add_generation_prompt=False):
             found = [m['content'] for m in messages if m['role'] == 'system']
             out.append('\n\n'.join(found))
             for m in messages:
+                if len(m) != 2 and _extra_fields(m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
+                    raise _Unhandled
                 role = m['role']
                 if role == 'system':
                     continue

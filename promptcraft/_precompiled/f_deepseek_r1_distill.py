@@ -4,7 +4,7 @@ Do not edit: regenerate it. promptcraft checks CHECKSUM against the TOML file be
 """
 
 NAME = 'deepseek-r1-distill'
-CHECKSUM = 397332227
+CHECKSUM = 3701506805
 MODELS = ('deepseek-ai/DeepSeek-R1-Distill-Qwen-32B', 'deepseek-ai/DeepSeek-R1-Distill-Llama-8B')
 STOP = ('<｜end▁of▁sentence｜>',)
 VARIABLES = {}
@@ -25,6 +25,8 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
         found = found[-1:]
         out.append(''.join(found))
         for m in messages:
+            if len(m) != 2 and _extra_fields(m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
+                raise _Unhandled
             role = m['role']
             if role == 'system':
                 continue
@@ -63,6 +65,8 @@ def render_many(conversations, add_generation_prompt=False):
             found = found[-1:]
             out.append(''.join(found))
             for m in messages:
+                if len(m) != 2 and _extra_fields(m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
+                    raise _Unhandled
                 role = m['role']
                 if role == 'system':
                     continue

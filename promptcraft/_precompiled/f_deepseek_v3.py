@@ -4,7 +4,7 @@ Do not edit: regenerate it. promptcraft checks CHECKSUM against the TOML file be
 """
 
 NAME = 'deepseek-v3'
-CHECKSUM = 337493427
+CHECKSUM = 3398808885
 MODELS = ('deepseek-ai/DeepSeek-V3',)
 STOP = ('<｜end▁of▁sentence｜>',)
 VARIABLES = {}
@@ -22,6 +22,8 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
         found = [m['content'] for m in messages if m['role'] == 'system']
         out.append('\n\n'.join(found))
         for m in messages:
+            if len(m) != 2 and _extra_fields(m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
+                raise _Unhandled
             role = m['role']
             if role == 'system':
                 continue
@@ -55,6 +57,8 @@ def render_many(conversations, add_generation_prompt=False):
             found = [m['content'] for m in messages if m['role'] == 'system']
             out.append('\n\n'.join(found))
             for m in messages:
+                if len(m) != 2 and _extra_fields(m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
+                    raise _Unhandled
                 role = m['role']
                 if role == 'system':
                     continue

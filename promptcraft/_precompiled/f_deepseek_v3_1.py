@@ -4,7 +4,7 @@ Do not edit: regenerate it. promptcraft checks CHECKSUM against the TOML file be
 """
 
 NAME = 'deepseek-v3.1'
-CHECKSUM = 277127142
+CHECKSUM = 1206750639
 MODELS = ('deepseek-ai/DeepSeek-V3.1',)
 STOP = ('<｜end▁of▁sentence｜>',)
 VARIABLES = {'thinking': False}
@@ -31,6 +31,8 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
         out.append('\n\n'.join(found))
         previous = None
         for m in messages:
+            if len(m) != 2 and _extra_fields(m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
+                raise _Unhandled
             role = m['role']
             if role == 'system':
                 continue
@@ -84,6 +86,8 @@ def render_many(conversations, add_generation_prompt=False, thinking=None):
             out.append('\n\n'.join(found))
             previous = None
             for m in messages:
+                if len(m) != 2 and _extra_fields(m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
+                    raise _Unhandled
                 role = m['role']
                 if role == 'system':
                     continue

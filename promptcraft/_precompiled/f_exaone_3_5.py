@@ -4,7 +4,7 @@ Do not edit: regenerate it. promptcraft checks CHECKSUM against the TOML file be
 """
 
 NAME = 'exaone-3.5'
-CHECKSUM = 2371454764
+CHECKSUM = 1281087392
 MODELS = ('LGAI-EXAONE/EXAONE-3.5-7.8B-Instruct',)
 STOP = ('[|endofturn|]',)
 VARIABLES = {}
@@ -20,6 +20,8 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
         first = messages[0]
         out = ['[|system|][|endofturn|]\n'] if first['role'] != 'system' else []
         for m in messages:
+            if len(m) != 2 and _extra_fields(m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
+                raise _Unhandled
             role = m['role']
             content = m['content']
             if role == 'user':
@@ -44,6 +46,8 @@ def render_many(conversations, add_generation_prompt=False):
             first = messages[0]
             out = ['[|system|][|endofturn|]\n'] if first['role'] != 'system' else []
             for m in messages:
+                if len(m) != 2 and _extra_fields(m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
+                    raise _Unhandled
                 role = m['role']
                 content = m['content']
                 if role == 'user':

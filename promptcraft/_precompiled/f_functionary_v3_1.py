@@ -4,7 +4,7 @@ Do not edit: regenerate it. promptcraft checks CHECKSUM against the TOML file be
 """
 
 NAME = 'functionary-v3.1'
-CHECKSUM = 2056162106
+CHECKSUM = 3913374409
 MODELS = ('meetkai/functionary-medium-v3.1',)
 STOP = ('<|eot_id|>', '<|eom_id|>')
 VARIABLES = {}
@@ -20,6 +20,8 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
         first = messages[0]
         out = ['<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\n\nCutting Knowledge Date: December 2023\n\n<|eot_id|>']
         for m in messages:
+            if len(m) != 2 and _extra_fields(m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
+                raise _Unhandled
             role = m['role']
             content = m['content']
             if role == 'tool':
@@ -44,6 +46,8 @@ def render_many(conversations, add_generation_prompt=False):
             first = messages[0]
             out = ['<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\n\nCutting Knowledge Date: December 2023\n\n<|eot_id|>']
             for m in messages:
+                if len(m) != 2 and _extra_fields(m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
+                    raise _Unhandled
                 role = m['role']
                 content = m['content']
                 if role == 'tool':

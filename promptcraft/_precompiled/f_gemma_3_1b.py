@@ -4,7 +4,7 @@ Do not edit: regenerate it. promptcraft checks CHECKSUM against the TOML file be
 """
 
 NAME = 'gemma-3-1b'
-CHECKSUM = 674604384
+CHECKSUM = 2952049812
 MODELS = ('google/gemma-3-1b-it',)
 STOP = ('<end_of_turn>',)
 VARIABLES = {}
@@ -23,6 +23,8 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
             raise _Unhandled
         user_turn = True
         for m in messages:
+            if len(m) != 2 and _extra_fields(m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
+                raise _Unhandled
             role = m['role']
             content = m['content']
             if (role == 'user') is not user_turn:
@@ -55,6 +57,8 @@ def render_many(conversations, add_generation_prompt=False):
                 raise _Unhandled
             user_turn = True
             for m in messages:
+                if len(m) != 2 and _extra_fields(m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
+                    raise _Unhandled
                 role = m['role']
                 content = m['content']
                 if (role == 'user') is not user_turn:

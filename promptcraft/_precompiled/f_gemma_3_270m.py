@@ -4,7 +4,7 @@ Do not edit: regenerate it. promptcraft checks CHECKSUM against the TOML file be
 """
 
 NAME = 'gemma-3-270m'
-CHECKSUM = 1495244572
+CHECKSUM = 3609880716
 MODELS = ('google/gemma-3-270m-it',)
 STOP = ('<end_of_turn>', '<eos>')
 VARIABLES = {}
@@ -20,6 +20,8 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
         first = messages[0]
         out = ['<bos>']
         if first['role'] == 'system':
+            if len(first) != 2 and _extra_fields(first, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
+                raise _Unhandled
             system = first['content']
             if not isinstance(system, str):
                 raise TypeError
@@ -32,6 +34,8 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
         target = offset if system is not None and len(messages) > offset else -1
         user_turn = True
         for i, m in enumerate(rest, offset):
+            if len(m) != 2 and _extra_fields(m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
+                raise _Unhandled
             role = m['role']
             content = m['content']
             if (role == 'user') is not user_turn:
@@ -69,6 +73,8 @@ def render_many(conversations, add_generation_prompt=False):
             first = messages[0]
             out = ['<bos>']
             if first['role'] == 'system':
+                if len(first) != 2 and _extra_fields(first, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
+                    raise _Unhandled
                 system = first['content']
                 if not isinstance(system, str):
                     raise TypeError
@@ -81,6 +87,8 @@ def render_many(conversations, add_generation_prompt=False):
             target = offset if system is not None and len(messages) > offset else -1
             user_turn = True
             for i, m in enumerate(rest, offset):
+                if len(m) != 2 and _extra_fields(m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
+                    raise _Unhandled
                 role = m['role']
                 content = m['content']
                 if (role == 'user') is not user_turn:

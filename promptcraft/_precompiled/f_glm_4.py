@@ -4,7 +4,7 @@ Do not edit: regenerate it. promptcraft checks CHECKSUM against the TOML file be
 """
 
 NAME = 'glm-4'
-CHECKSUM = 3946033419
+CHECKSUM = 2892956305
 MODELS = ('THUDM/glm-4-9b-chat',)
 STOP = ('<|user|>', '<|observation|>', '<|endoftext|>')
 VARIABLES = {}
@@ -20,6 +20,8 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
         first = messages[0]
         out = ['[gMASK]<sop>']
         for m in messages:
+            if len(m) != 2 and _extra_fields(m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', )):
+                raise _Unhandled
             role = m['role']
             content = m['content']
             if not isinstance(role, str):
@@ -46,6 +48,8 @@ def render_many(conversations, add_generation_prompt=False):
             first = messages[0]
             out = ['[gMASK]<sop>']
             for m in messages:
+                if len(m) != 2 and _extra_fields(m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', )):
+                    raise _Unhandled
                 role = m['role']
                 content = m['content']
                 if not isinstance(role, str):

@@ -4,7 +4,7 @@ Do not edit: regenerate it. promptcraft checks CHECKSUM against the TOML file be
 """
 
 NAME = 'gpt-oss'
-CHECKSUM = 4293955303
+CHECKSUM = 2245565862
 MODELS = ('openai/gpt-oss-120b',)
 STOP = ('<|return|>', '<|call|>', '<|endoftext|>')
 VARIABLES = {'model_identity': 'You are ChatGPT, a large language model trained by OpenAI.', 'reasoning_effort': 'medium', 'date': None}
@@ -33,6 +33,8 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
         last = len(messages) - 1
         out = ['<|start|>system<|message|>', model_identity, '\nKnowledge cutoff: 2024-06\nCurrent date: ', date, '\n\nReasoning: ', reasoning_effort, '\n\n# Valid channels: analysis, commentary, final. Channel must be included for every message.<|end|>']
         if first['role'] in ('system', 'developer', ):
+            if len(first) != 2 and _extra_fields(first, ('role', 'content', 'name', 'tool_call_id', 'tools', )):
+                raise _Unhandled
             system = first['content']
             if system == '':
                 system = None
@@ -45,6 +47,8 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
             rest = messages
             offset = 0
         for i, m in enumerate(rest, offset):
+            if len(m) != 2 and _extra_fields(m, ('role', 'content', 'name', 'tool_call_id', 'tools', )):
+                raise _Unhandled
             role = m['role']
             content = m['content']
             if role == 'user':
@@ -95,6 +99,8 @@ def render_many(conversations, add_generation_prompt=False, model_identity=None,
             last = len(messages) - 1
             out = ['<|start|>system<|message|>', model_identity, '\nKnowledge cutoff: 2024-06\nCurrent date: ', date, '\n\nReasoning: ', reasoning_effort, '\n\n# Valid channels: analysis, commentary, final. Channel must be included for every message.<|end|>']
             if first['role'] in ('system', 'developer', ):
+                if len(first) != 2 and _extra_fields(first, ('role', 'content', 'name', 'tool_call_id', 'tools', )):
+                    raise _Unhandled
                 system = first['content']
                 if system == '':
                     system = None
@@ -107,6 +113,8 @@ def render_many(conversations, add_generation_prompt=False, model_identity=None,
                 rest = messages
                 offset = 0
             for i, m in enumerate(rest, offset):
+                if len(m) != 2 and _extra_fields(m, ('role', 'content', 'name', 'tool_call_id', 'tools', )):
+                    raise _Unhandled
                 role = m['role']
                 content = m['content']
                 if role == 'user':

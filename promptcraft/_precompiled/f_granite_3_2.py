@@ -4,7 +4,7 @@ Do not edit: regenerate it. promptcraft checks CHECKSUM against the TOML file be
 """
 
 NAME = 'granite-3.2'
-CHECKSUM = 3154301977
+CHECKSUM = 1202596998
 MODELS = ('ibm-granite/granite-3.2-8b-instruct',)
 STOP = ('<|end_of_text|>',)
 VARIABLES = {'date': None, 'thinking': False}
@@ -32,6 +32,8 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
         first = messages[0]
         out = []
         if first['role'] == 'system':
+            if len(first) != 2 and _extra_fields(first, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
+                raise _Unhandled
             system = first['content']
             out += ('<|start_of_role|>system<|end_of_role|>', system, '<|end_of_text|>\n')
             rest = messages[1:]
@@ -39,6 +41,8 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
             out += ("<|start_of_role|>system<|end_of_role|>Knowledge Cutoff Date: April 2024.\nToday's Date: ", date, '.\nYou are Granite, developed by IBM.', __thinking, '<|end_of_text|>\n')
             rest = messages
         for m in rest:
+            if len(m) != 2 and _extra_fields(m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
+                raise _Unhandled
             role = m['role']
             content = m['content']
             out += ('<|start_of_role|>', role, '<|end_of_role|>', content, '<|end_of_text|>\n')
@@ -72,6 +76,8 @@ def render_many(conversations, add_generation_prompt=False, date=None, thinking=
             first = messages[0]
             out = []
             if first['role'] == 'system':
+                if len(first) != 2 and _extra_fields(first, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
+                    raise _Unhandled
                 system = first['content']
                 out += ('<|start_of_role|>system<|end_of_role|>', system, '<|end_of_text|>\n')
                 rest = messages[1:]
@@ -79,6 +85,8 @@ def render_many(conversations, add_generation_prompt=False, date=None, thinking=
                 out += ("<|start_of_role|>system<|end_of_role|>Knowledge Cutoff Date: April 2024.\nToday's Date: ", date, '.\nYou are Granite, developed by IBM.', __thinking, '<|end_of_text|>\n')
                 rest = messages
             for m in rest:
+                if len(m) != 2 and _extra_fields(m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
+                    raise _Unhandled
                 role = m['role']
                 content = m['content']
                 out += ('<|start_of_role|>', role, '<|end_of_role|>', content, '<|end_of_text|>\n')

@@ -4,7 +4,7 @@ Do not edit: regenerate it. promptcraft checks CHECKSUM against the TOML file be
 """
 
 NAME = 'internlm2'
-CHECKSUM = 1158716979
+CHECKSUM = 2130083423
 MODELS = ('internlm/internlm2-chat-7b',)
 STOP = ('<|im_end|>', '</s>')
 VARIABLES = {}
@@ -21,6 +21,8 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
         out = ['<s>'] if first['role'] in ('user', 'system', ) else []
         previous = None
         for m in messages:
+            if len(m) != 2 and _extra_fields(m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
+                raise _Unhandled
             role = m['role']
             content = m['content']
             out += ('<|im_start|>', role, '\n', content, '<|im_end|>\n')
@@ -49,6 +51,8 @@ def render_many(conversations, add_generation_prompt=False):
             out = ['<s>'] if first['role'] in ('user', 'system', ) else []
             previous = None
             for m in messages:
+                if len(m) != 2 and _extra_fields(m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
+                    raise _Unhandled
                 role = m['role']
                 content = m['content']
                 out += ('<|im_start|>', role, '\n', content, '<|im_end|>\n')

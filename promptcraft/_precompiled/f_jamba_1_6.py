@@ -4,7 +4,7 @@ Do not edit: regenerate it. promptcraft checks CHECKSUM against the TOML file be
 """
 
 NAME = 'jamba-1.6'
-CHECKSUM = 2709768419
+CHECKSUM = 1001525207
 MODELS = ('ai21labs/AI21-Jamba-Large-1.6',)
 STOP = ('<|eom|>',)
 VARIABLES = {}
@@ -20,6 +20,8 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
         first = messages[0]
         out = ['<|startoftext|>']
         if first['role'] == 'system':
+            if len(first) != 2 and _extra_fields(first, ('role', 'content', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
+                raise _Unhandled
             system = first['content']
             out += ('<|bom|><|system|> ', system, '<|eom|>')
             rest = messages[1:]
@@ -27,6 +29,8 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
             out.append('<|bom|><|system|> <|eom|>')
             rest = messages
         for m in rest:
+            if len(m) != 2 and _extra_fields(m, ('role', 'content', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
+                raise _Unhandled
             role = m['role']
             content = m['content']
             out += ('<|bom|><|', role, '|> ', content, '<|eom|>')
@@ -48,6 +52,8 @@ def render_many(conversations, add_generation_prompt=False):
             first = messages[0]
             out = ['<|startoftext|>']
             if first['role'] == 'system':
+                if len(first) != 2 and _extra_fields(first, ('role', 'content', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
+                    raise _Unhandled
                 system = first['content']
                 out += ('<|bom|><|system|> ', system, '<|eom|>')
                 rest = messages[1:]
@@ -55,6 +61,8 @@ def render_many(conversations, add_generation_prompt=False):
                 out.append('<|bom|><|system|> <|eom|>')
                 rest = messages
             for m in rest:
+                if len(m) != 2 and _extra_fields(m, ('role', 'content', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
+                    raise _Unhandled
                 role = m['role']
                 content = m['content']
                 out += ('<|bom|><|', role, '|> ', content, '<|eom|>')

@@ -4,7 +4,7 @@ Do not edit: regenerate it. promptcraft checks CHECKSUM against the TOML file be
 """
 
 NAME = 'kimi-k2'
-CHECKSUM = 366031363
+CHECKSUM = 1578330634
 MODELS = ('moonshotai/Kimi-K2-Instruct',)
 STOP = ('<|im_end|>',)
 VARIABLES = {}
@@ -20,6 +20,8 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
         first = messages[0]
         out = ['<|im_system|>system<|im_middle|>You are a helpful assistant<|im_end|>'] if first['role'] != 'system' else []
         for m in messages:
+            if len(m) != 2 and _extra_fields(m, ('role', 'content', 'name', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
+                raise _Unhandled
             role = m['role']
             content = m['content']
             if role == 'system':
@@ -52,6 +54,8 @@ def render_many(conversations, add_generation_prompt=False):
             first = messages[0]
             out = ['<|im_system|>system<|im_middle|>You are a helpful assistant<|im_end|>'] if first['role'] != 'system' else []
             for m in messages:
+                if len(m) != 2 and _extra_fields(m, ('role', 'content', 'name', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
+                    raise _Unhandled
                 role = m['role']
                 content = m['content']
                 if role == 'system':

@@ -4,7 +4,7 @@ Do not edit: regenerate it. promptcraft checks CHECKSUM against the TOML file be
 """
 
 NAME = 'llama-2'
-CHECKSUM = 3193920692
+CHECKSUM = 2019173652
 MODELS = ('meta-llama/Llama-2-7b-chat-hf', 'meta-llama/Llama-2-13b-chat-hf', 'meta-llama/Llama-2-70b-chat-hf')
 STOP = ('</s>',)
 VARIABLES = {}
@@ -20,6 +20,8 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
         first = messages[0]
         out = []
         if first['role'] == 'system':
+            if len(first) != 2 and _extra_fields(first, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
+                raise _Unhandled
             system = first['content']
             if not isinstance(system, str):
                 raise TypeError
@@ -32,6 +34,8 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
         target = offset if system is not None and len(messages) > offset else -1
         user_turn = True
         for i, m in enumerate(rest, offset):
+            if len(m) != 2 and _extra_fields(m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
+                raise _Unhandled
             role = m['role']
             content = m['content']
             if (role == 'user') is not user_turn:
@@ -70,6 +74,8 @@ def render_many(conversations, add_generation_prompt=False):
             first = messages[0]
             out = []
             if first['role'] == 'system':
+                if len(first) != 2 and _extra_fields(first, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
+                    raise _Unhandled
                 system = first['content']
                 if not isinstance(system, str):
                     raise TypeError
@@ -82,6 +88,8 @@ def render_many(conversations, add_generation_prompt=False):
             target = offset if system is not None and len(messages) > offset else -1
             user_turn = True
             for i, m in enumerate(rest, offset):
+                if len(m) != 2 and _extra_fields(m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
+                    raise _Unhandled
                 role = m['role']
                 content = m['content']
                 if (role == 'user') is not user_turn:

@@ -4,7 +4,7 @@ Do not edit: regenerate it. promptcraft checks CHECKSUM against the TOML file be
 """
 
 NAME = 'llama-3.1'
-CHECKSUM = 409360790
+CHECKSUM = 2295993895
 MODELS = ('meta-llama/Llama-3.1-8B-Instruct', 'meta-llama/Llama-3.1-70B-Instruct', 'meta-llama/Llama-3.1-405B-Instruct', 'meta-llama/Llama-3.3-70B-Instruct')
 STOP = ('<|eot_id|>', '<|eom_id|>')
 VARIABLES = {'date_string': '26 Jul 2024'}
@@ -24,6 +24,8 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
         first = messages[0]
         out = ['<|begin_of_text|>']
         if first['role'] == 'system':
+            if len(first) != 2 and _extra_fields(first, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
+                raise _Unhandled
             system = first['content']
             system = system.strip()
             out += ('<|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge Date: December 2023\nToday Date: ', date_string, '\n\n', system, '<|eot_id|>')
@@ -32,6 +34,8 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
             out += ('<|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge Date: December 2023\nToday Date: ', date_string, '\n\n<|eot_id|>')
             rest = messages
         for m in rest:
+            if len(m) != 2 and _extra_fields(m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
+                raise _Unhandled
             role = m['role']
             content = m['content']
             if role == 'tool':
@@ -63,6 +67,8 @@ def render_many(conversations, add_generation_prompt=False, date_string=None):
             first = messages[0]
             out = ['<|begin_of_text|>']
             if first['role'] == 'system':
+                if len(first) != 2 and _extra_fields(first, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
+                    raise _Unhandled
                 system = first['content']
                 system = system.strip()
                 out += ('<|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge Date: December 2023\nToday Date: ', date_string, '\n\n', system, '<|eot_id|>')
@@ -71,6 +77,8 @@ def render_many(conversations, add_generation_prompt=False, date_string=None):
                 out += ('<|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge Date: December 2023\nToday Date: ', date_string, '\n\n<|eot_id|>')
                 rest = messages
             for m in rest:
+                if len(m) != 2 and _extra_fields(m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
+                    raise _Unhandled
                 role = m['role']
                 content = m['content']
                 if role == 'tool':

@@ -4,7 +4,7 @@ Do not edit: regenerate it. promptcraft checks CHECKSUM against the TOML file be
 """
 
 NAME = 'llama-4'
-CHECKSUM = 2616038051
+CHECKSUM = 55848260
 MODELS = ('meta-llama/Llama-4-Scout-17B-16E-Instruct',)
 STOP = ('<|eot|>', '<|eom|>')
 VARIABLES = {}
@@ -20,6 +20,8 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
         first = messages[0]
         out = ['<|begin_of_text|>']
         if first['role'] == 'system':
+            if len(first) != 2 and _extra_fields(first, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
+                raise _Unhandled
             system = first['content']
             system = system.strip()
             out += ('<|header_start|>system<|header_end|>\n\n', system, '<|eot|>')
@@ -28,6 +30,8 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
             system = None
             rest = messages
         for m in rest:
+            if len(m) != 2 and _extra_fields(m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
+                raise _Unhandled
             role = m['role']
             content = m['content']
             if role == 'tool':
@@ -54,6 +58,8 @@ def render_many(conversations, add_generation_prompt=False):
             first = messages[0]
             out = ['<|begin_of_text|>']
             if first['role'] == 'system':
+                if len(first) != 2 and _extra_fields(first, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
+                    raise _Unhandled
                 system = first['content']
                 system = system.strip()
                 out += ('<|header_start|>system<|header_end|>\n\n', system, '<|eot|>')
@@ -62,6 +68,8 @@ def render_many(conversations, add_generation_prompt=False):
                 system = None
                 rest = messages
             for m in rest:
+                if len(m) != 2 and _extra_fields(m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
+                    raise _Unhandled
                 role = m['role']
                 content = m['content']
                 if role == 'tool':

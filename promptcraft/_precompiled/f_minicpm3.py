@@ -4,7 +4,7 @@ Do not edit: regenerate it. promptcraft checks CHECKSUM against the TOML file be
 """
 
 NAME = 'minicpm3'
-CHECKSUM = 3092276240
+CHECKSUM = 3864645839
 MODELS = ('openbmb/MiniCPM3-4B',)
 STOP = ('<|im_end|>',)
 VARIABLES = {}
@@ -20,6 +20,8 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
         first = messages[0]
         out = []
         if first['role'] == 'system':
+            if len(first) != 2 and _extra_fields(first, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
+                raise _Unhandled
             system = first['content']
             if system == '':
                 system = None
@@ -30,6 +32,8 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
             system = None
             rest = messages
         for m in rest:
+            if len(m) != 2 and _extra_fields(m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
+                raise _Unhandled
             role = m['role']
             content = m['content']
             out += ('<|im_start|>', role, '\n', content, '<|im_end|>\n')
@@ -51,6 +55,8 @@ def render_many(conversations, add_generation_prompt=False):
             first = messages[0]
             out = []
             if first['role'] == 'system':
+                if len(first) != 2 and _extra_fields(first, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
+                    raise _Unhandled
                 system = first['content']
                 if system == '':
                     system = None
@@ -61,6 +67,8 @@ def render_many(conversations, add_generation_prompt=False):
                 system = None
                 rest = messages
             for m in rest:
+                if len(m) != 2 and _extra_fields(m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
+                    raise _Unhandled
                 role = m['role']
                 content = m['content']
                 out += ('<|im_start|>', role, '\n', content, '<|im_end|>\n')

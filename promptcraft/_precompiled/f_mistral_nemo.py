@@ -4,7 +4,7 @@ Do not edit: regenerate it. promptcraft checks CHECKSUM against the TOML file be
 """
 
 NAME = 'mistral-nemo'
-CHECKSUM = 593058901
+CHECKSUM = 1867255846
 MODELS = ('mistralai/Mistral-Nemo-Instruct-2407',)
 STOP = ('</s>',)
 VARIABLES = {}
@@ -20,6 +20,8 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
         first = messages[0]
         out = ['<s>']
         if first['role'] == 'system':
+            if len(first) != 2 and _extra_fields(first, ('role', 'content', 'name', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
+                raise _Unhandled
             system = first['content']
             if not isinstance(system, str):
                 raise TypeError
@@ -32,6 +34,8 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
         target = len(messages) - 1 if system is not None and len(messages) > offset and messages[-1]['role'] == 'user' else -1
         user_turn = True
         for i, m in enumerate(rest, offset):
+            if len(m) != 2 and _extra_fields(m, ('role', 'content', 'name', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
+                raise _Unhandled
             role = m['role']
             content = m['content']
             if (role == 'user') is not user_turn:
@@ -65,6 +69,8 @@ def render_many(conversations, add_generation_prompt=False):
             first = messages[0]
             out = ['<s>']
             if first['role'] == 'system':
+                if len(first) != 2 and _extra_fields(first, ('role', 'content', 'name', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
+                    raise _Unhandled
                 system = first['content']
                 if not isinstance(system, str):
                     raise TypeError
@@ -77,6 +83,8 @@ def render_many(conversations, add_generation_prompt=False):
             target = len(messages) - 1 if system is not None and len(messages) > offset and messages[-1]['role'] == 'user' else -1
             user_turn = True
             for i, m in enumerate(rest, offset):
+                if len(m) != 2 and _extra_fields(m, ('role', 'content', 'name', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
+                    raise _Unhandled
                 role = m['role']
                 content = m['content']
                 if (role == 'user') is not user_turn:

@@ -4,7 +4,7 @@ Do not edit: regenerate it. promptcraft checks CHECKSUM against the TOML file be
 """
 
 NAME = 'mistral-v0.1'
-CHECKSUM = 2645058719
+CHECKSUM = 1610180053
 MODELS = ('mistralai/Mistral-7B-Instruct-v0.1',)
 STOP = ('</s>',)
 VARIABLES = {}
@@ -21,6 +21,8 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
         out = ['<s>']
         user_turn = True
         for m in messages:
+            if len(m) != 2 and _extra_fields(m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
+                raise _Unhandled
             role = m['role']
             content = m['content']
             if (role == 'user') is not user_turn:
@@ -49,6 +51,8 @@ def render_many(conversations, add_generation_prompt=False):
             out = ['<s>']
             user_turn = True
             for m in messages:
+                if len(m) != 2 and _extra_fields(m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
+                    raise _Unhandled
                 role = m['role']
                 content = m['content']
                 if (role == 'user') is not user_turn:

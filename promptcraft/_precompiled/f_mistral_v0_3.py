@@ -4,7 +4,7 @@ Do not edit: regenerate it. promptcraft checks CHECKSUM against the TOML file be
 """
 
 NAME = 'mistral-v0.3'
-CHECKSUM = 3867942427
+CHECKSUM = 368390045
 MODELS = ('mistralai/Mistral-7B-Instruct-v0.3',)
 STOP = ('</s>',)
 VARIABLES = {}
@@ -20,6 +20,8 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
         first = messages[0]
         out = ['<s>']
         for m in messages:
+            if len(m) != 2 and _extra_fields(m, ('role', 'content', 'name', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
+                raise _Unhandled
             role = m['role']
             content = m['content']
             if role == 'user':
@@ -47,6 +49,8 @@ def render_many(conversations, add_generation_prompt=False):
             first = messages[0]
             out = ['<s>']
             for m in messages:
+                if len(m) != 2 and _extra_fields(m, ('role', 'content', 'name', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
+                    raise _Unhandled
                 role = m['role']
                 content = m['content']
                 if role == 'user':

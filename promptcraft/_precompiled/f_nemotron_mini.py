@@ -4,7 +4,7 @@ Do not edit: regenerate it. promptcraft checks CHECKSUM against the TOML file be
 """
 
 NAME = 'nemotron-mini'
-CHECKSUM = 4035379112
+CHECKSUM = 3708148457
 MODELS = ('nvidia/Nemotron-Mini-4B-Instruct',)
 STOP = ('<extra_id_1>', '</s>')
 VARIABLES = {}
@@ -22,6 +22,8 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
         found = [m['content'].strip() for m in messages if m['role'] == 'system']
         out += ('<extra_id_0>System', ''.join(['\n' + text for text in found]), '\n\n')
         for m in messages:
+            if len(m) != 2 and _extra_fields(m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
+                raise _Unhandled
             role = m['role']
             if role == 'system':
                 continue
@@ -60,6 +62,8 @@ def render_many(conversations, add_generation_prompt=False):
             found = [m['content'].strip() for m in messages if m['role'] == 'system']
             out += ('<extra_id_0>System', ''.join(['\n' + text for text in found]), '\n\n')
             for m in messages:
+                if len(m) != 2 and _extra_fields(m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
+                    raise _Unhandled
                 role = m['role']
                 if role == 'system':
                     continue

@@ -4,7 +4,7 @@ Do not edit: regenerate it. promptcraft checks CHECKSUM against the TOML file be
 """
 
 NAME = 'olmo-2'
-CHECKSUM = 1450775535
+CHECKSUM = 3796306852
 MODELS = ('allenai/OLMo-2-1124-7B-Instruct',)
 STOP = ('<|endoftext|>',)
 VARIABLES = {}
@@ -22,6 +22,8 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
         out = ['<|endoftext|>']
         offset = 0
         for i, m in enumerate(messages, offset):
+            if len(m) != 2 and _extra_fields(m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
+                raise _Unhandled
             role = m['role']
             content = m['content']
             if role == 'system':
@@ -59,6 +61,8 @@ def render_many(conversations, add_generation_prompt=False):
             out = ['<|endoftext|>']
             offset = 0
             for i, m in enumerate(messages, offset):
+                if len(m) != 2 and _extra_fields(m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
+                    raise _Unhandled
                 role = m['role']
                 content = m['content']
                 if role == 'system':

@@ -4,7 +4,7 @@ Do not edit: regenerate it. promptcraft checks CHECKSUM against the TOML file be
 """
 
 NAME = 'phi-4-mini'
-CHECKSUM = 1856253457
+CHECKSUM = 786199440
 MODELS = ('microsoft/Phi-4-mini-instruct',)
 STOP = ('<|end|>', '<|endoftext|>')
 VARIABLES = {}
@@ -20,6 +20,8 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
         first = messages[0]
         out = []
         for m in messages:
+            if len(m) != 2 and _extra_fields(m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', )):
+                raise _Unhandled
             role = m['role']
             content = m['content']
             out += ('<|', role, '|>', content, '<|end|>')
@@ -43,6 +45,8 @@ def render_many(conversations, add_generation_prompt=False):
             first = messages[0]
             out = []
             for m in messages:
+                if len(m) != 2 and _extra_fields(m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', )):
+                    raise _Unhandled
                 role = m['role']
                 content = m['content']
                 out += ('<|', role, '|>', content, '<|end|>')

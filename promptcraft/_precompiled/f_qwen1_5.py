@@ -4,7 +4,7 @@ Do not edit: regenerate it. promptcraft checks CHECKSUM against the TOML file be
 """
 
 NAME = 'qwen1.5'
-CHECKSUM = 2536188686
+CHECKSUM = 660174711
 MODELS = ('Qwen/Qwen1.5-72B-Chat',)
 STOP = ('<|im_end|>', '<|endoftext|>')
 VARIABLES = {}
@@ -23,6 +23,8 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
         offset = 0
         previous = None
         for i, m in enumerate(messages, offset):
+            if len(m) != 2 and _extra_fields(m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
+                raise _Unhandled
             role = m['role']
             content = m['content']
             if i != last:
@@ -57,6 +59,8 @@ def render_many(conversations, add_generation_prompt=False):
             offset = 0
             previous = None
             for i, m in enumerate(messages, offset):
+                if len(m) != 2 and _extra_fields(m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
+                    raise _Unhandled
                 role = m['role']
                 content = m['content']
                 if i != last:

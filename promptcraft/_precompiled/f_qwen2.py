@@ -4,7 +4,7 @@ Do not edit: regenerate it. promptcraft checks CHECKSUM against the TOML file be
 """
 
 NAME = 'qwen2'
-CHECKSUM = 4248843219
+CHECKSUM = 108344245
 MODELS = ('Qwen/Qwen2-0.5B-Instruct', 'Qwen/Qwen2-1.5B-Instruct', 'Qwen/Qwen2-7B-Instruct', 'Qwen/Qwen2-72B-Instruct')
 STOP = ('<|im_end|>',)
 VARIABLES = {}
@@ -20,6 +20,8 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
         first = messages[0]
         out = ['<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n'] if first['role'] != 'system' else []
         for m in messages:
+            if len(m) != 2 and _extra_fields(m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
+                raise _Unhandled
             role = m['role']
             content = m['content']
             out += ('<|im_start|>', role, '\n', content, '<|im_end|>\n')
@@ -41,6 +43,8 @@ def render_many(conversations, add_generation_prompt=False):
             first = messages[0]
             out = ['<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n'] if first['role'] != 'system' else []
             for m in messages:
+                if len(m) != 2 and _extra_fields(m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
+                    raise _Unhandled
                 role = m['role']
                 content = m['content']
                 out += ('<|im_start|>', role, '\n', content, '<|im_end|>\n')

@@ -4,7 +4,7 @@ Do not edit: regenerate it. promptcraft checks CHECKSUM against the TOML file be
 """
 
 NAME = 'qwen3'
-CHECKSUM = 3785646900
+CHECKSUM = 111833345
 MODELS = ('Qwen/Qwen3-0.6B', 'Qwen/Qwen3-1.7B', 'Qwen/Qwen3-4B', 'Qwen/Qwen3-8B', 'Qwen/Qwen3-14B', 'Qwen/Qwen3-32B')
 STOP = ('<|im_end|>', '<|endoftext|>')
 VARIABLES = {'enable_thinking': True}
@@ -40,6 +40,8 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
         else:
             query = len(messages) - 1
         for i, m in enumerate(messages, offset):
+            if len(m) != 2 and _extra_fields(m, ('role', 'content', 'name', 'tool_call_id', 'tools', )):
+                raise _Unhandled
             role = m['role']
             content = m['content']
             if role == 'system':
@@ -98,6 +100,8 @@ def render_many(conversations, add_generation_prompt=False, enable_thinking=None
             else:
                 query = len(messages) - 1
             for i, m in enumerate(messages, offset):
+                if len(m) != 2 and _extra_fields(m, ('role', 'content', 'name', 'tool_call_id', 'tools', )):
+                    raise _Unhandled
                 role = m['role']
                 content = m['content']
                 if role == 'system':

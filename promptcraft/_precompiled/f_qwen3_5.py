@@ -4,7 +4,7 @@ Do not edit: regenerate it. promptcraft checks CHECKSUM against the TOML file be
 """
 
 NAME = 'qwen3.5'
-CHECKSUM = 3782590807
+CHECKSUM = 1726580354
 MODELS = ('Qwen/Qwen3.5-4B',)
 STOP = ('<|im_end|>', '<|endoftext|>')
 VARIABLES = {'enable_thinking': True}
@@ -29,6 +29,8 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
         last = len(messages) - 1
         out = []
         if first['role'] == 'system':
+            if len(first) != 2 and _extra_fields(first, ('role', 'content', 'name', 'tool_call_id', 'tools', )):
+                raise _Unhandled
             system = first['content']
             system = system.strip()
             out += ('<|im_start|>system\n', system, '<|im_end|>\n')
@@ -49,6 +51,8 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
         else:
             raise _Unhandled
         for i, m in enumerate(rest, offset):
+            if len(m) != 2 and _extra_fields(m, ('role', 'content', 'name', 'tool_call_id', 'tools', )):
+                raise _Unhandled
             role = m['role']
             content = m['content']
             if role == 'system':
@@ -97,6 +101,8 @@ def render_many(conversations, add_generation_prompt=False, enable_thinking=None
             last = len(messages) - 1
             out = []
             if first['role'] == 'system':
+                if len(first) != 2 and _extra_fields(first, ('role', 'content', 'name', 'tool_call_id', 'tools', )):
+                    raise _Unhandled
                 system = first['content']
                 system = system.strip()
                 out += ('<|im_start|>system\n', system, '<|im_end|>\n')
@@ -117,6 +123,8 @@ def render_many(conversations, add_generation_prompt=False, enable_thinking=None
             else:
                 raise _Unhandled
             for i, m in enumerate(rest, offset):
+                if len(m) != 2 and _extra_fields(m, ('role', 'content', 'name', 'tool_call_id', 'tools', )):
+                    raise _Unhandled
                 role = m['role']
                 content = m['content']
                 if role == 'system':

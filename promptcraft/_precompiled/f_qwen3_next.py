@@ -4,7 +4,7 @@ Do not edit: regenerate it. promptcraft checks CHECKSUM against the TOML file be
 """
 
 NAME = 'qwen3-next'
-CHECKSUM = 3542814580
+CHECKSUM = 1773117402
 MODELS = ('Qwen/Qwen3-Next-80B-A3B-Instruct',)
 STOP = ('<|im_end|>', '<|endoftext|>')
 VARIABLES = {}
@@ -32,6 +32,8 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
         else:
             query = len(messages) - 1
         for i, m in enumerate(messages, offset):
+            if len(m) != 2 and _extra_fields(m, ('role', 'content', 'name', 'tool_call_id', 'tools', )):
+                raise _Unhandled
             role = m['role']
             content = m['content']
             if role == 'system':
@@ -82,6 +84,8 @@ def render_many(conversations, add_generation_prompt=False):
             else:
                 query = len(messages) - 1
             for i, m in enumerate(messages, offset):
+                if len(m) != 2 and _extra_fields(m, ('role', 'content', 'name', 'tool_call_id', 'tools', )):
+                    raise _Unhandled
                 role = m['role']
                 content = m['content']
                 if role == 'system':

@@ -4,7 +4,7 @@ Do not edit: regenerate it. promptcraft checks CHECKSUM against the TOML file be
 """
 
 NAME = 'qwq'
-CHECKSUM = 528231183
+CHECKSUM = 4047080658
 MODELS = ('Qwen/QwQ-32B',)
 STOP = ('<|im_end|>', '<|endoftext|>')
 VARIABLES = {}
@@ -22,6 +22,8 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
         out = []
         offset = 0
         for i, m in enumerate(messages, offset):
+            if len(m) != 2 and _extra_fields(m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
+                raise _Unhandled
             role = m['role']
             content = m['content']
             if role == 'system':
@@ -57,6 +59,8 @@ def render_many(conversations, add_generation_prompt=False):
             out = []
             offset = 0
             for i, m in enumerate(messages, offset):
+                if len(m) != 2 and _extra_fields(m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
+                    raise _Unhandled
                 role = m['role']
                 content = m['content']
                 if role == 'system':

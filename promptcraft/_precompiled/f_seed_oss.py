@@ -4,7 +4,7 @@ Do not edit: regenerate it. promptcraft checks CHECKSUM against the TOML file be
 """
 
 NAME = 'seed-oss'
-CHECKSUM = 1731738233
+CHECKSUM = 1213838082
 MODELS = ('ByteDance-Seed/Seed-OSS-36B-Instruct',)
 STOP = ('<seed:eos>',)
 VARIABLES = {}
@@ -20,6 +20,8 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
         first = messages[0]
         out = []
         for m in messages:
+            if len(m) != 2 and _extra_fields(m, ('role', 'content', 'name', 'tool_call_id', 'tools', )):
+                raise _Unhandled
             role = m['role']
             content = m['content']
             if role == 'assistant':
@@ -48,6 +50,8 @@ def render_many(conversations, add_generation_prompt=False):
             first = messages[0]
             out = []
             for m in messages:
+                if len(m) != 2 and _extra_fields(m, ('role', 'content', 'name', 'tool_call_id', 'tools', )):
+                    raise _Unhandled
                 role = m['role']
                 content = m['content']
                 if role == 'assistant':

@@ -4,7 +4,7 @@ Do not edit: regenerate it. promptcraft checks CHECKSUM against the TOML file be
 """
 
 NAME = 'yi-1.5'
-CHECKSUM = 3853323318
+CHECKSUM = 2019169097
 MODELS = ('01-ai/Yi-1.5-6B-Chat',)
 STOP = ('<|im_end|>',)
 VARIABLES = {}
@@ -20,6 +20,8 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
         first = messages[0]
         out = []
         if first['role'] == 'system':
+            if len(first) != 2 and _extra_fields(first, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
+                raise _Unhandled
             system = first['content']
             out.append(system)
             rest = messages[1:]
@@ -27,6 +29,8 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
             system = None
             rest = messages
         for m in rest:
+            if len(m) != 2 and _extra_fields(m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
+                raise _Unhandled
             role = m['role']
             content = m['content']
             if role == 'user':
@@ -52,6 +56,8 @@ def render_many(conversations, add_generation_prompt=False):
             first = messages[0]
             out = []
             if first['role'] == 'system':
+                if len(first) != 2 and _extra_fields(first, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
+                    raise _Unhandled
                 system = first['content']
                 out.append(system)
                 rest = messages[1:]
@@ -59,6 +65,8 @@ def render_many(conversations, add_generation_prompt=False):
                 system = None
                 rest = messages
             for m in rest:
+                if len(m) != 2 and _extra_fields(m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
+                    raise _Unhandled
                 role = m['role']
                 content = m['content']
                 if role == 'user':

@@ -4,7 +4,7 @@ Do not edit: regenerate it. promptcraft checks CHECKSUM against the TOML file be
 """
 
 NAME = 'zephyr'
-CHECKSUM = 1578625864
+CHECKSUM = 2250296340
 MODELS = ('HuggingFaceH4/zephyr-7b-beta', 'TinyLlama/TinyLlama-1.1B-Chat-v1.0')
 STOP = ('</s>',)
 VARIABLES = {}
@@ -20,6 +20,8 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
         first = messages[0]
         out = []
         for m in messages:
+            if len(m) != 2 and _extra_fields(m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
+                raise _Unhandled
             role = m['role']
             content = m['content']
             if role == 'user':
@@ -48,6 +50,8 @@ def render_many(conversations, add_generation_prompt=False):
             first = messages[0]
             out = []
             for m in messages:
+                if len(m) != 2 and _extra_fields(m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
+                    raise _Unhandled
                 role = m['role']
                 content = m['content']
                 if role == 'user':
