@@ -9,14 +9,6 @@ Importing this package loads no parser: TOML, argparse and the data model are
 imported when a format is first loaded.
 """
 
-from __future__ import annotations
-
-TYPE_CHECKING = False
-if TYPE_CHECKING:  # keep `import promptcraft` free of typing
-    from typing import Any
-
-    from .format import Format
-
 from ._version import __version__
 from .errors import (
     ContinuationError,
@@ -29,7 +21,17 @@ from .errors import (
     RefusedError,
     UnknownFormatError,
     UnsupportedFieldError,
+    VerifyError,
 )
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # keep `import promptcraft` free of typing
+    import os
+    from typing import Any, Union
+
+    from ._format import Format
+
+    FormatLike = Union[str, os.PathLike, Format]
 
 __all__ = [
     "__version__",
@@ -47,15 +49,16 @@ __all__ = [
     "ConversationError",
     "InvalidMessageError",
     "RefusedError",
+    "UnsupportedFieldError",
     "ContinuationError",
     "ControlTokenError",
-    "UnsupportedFieldError",
+    "VerifyError",
 ]
 
 
 def get_format(name: str) -> "Format":
     """The built-in format called ``name`` (see ``list_formats()``)."""
-    from .registry import get_format as get
+    from ._registry import get_format as get
 
     return get(name)
 
@@ -66,44 +69,64 @@ def for_model(model_id: str) -> "Format":
     Raises ``UnknownFormatError`` (a ``LookupError``) with close matches when
     no built-in format declares the id.
     """
-    from .registry import for_model as find
+    from ._registry import for_model as find
 
     return find(model_id)
 
 
 def list_formats() -> list:
     """Names of the built-in formats."""
-    from .registry import names
+    from ._registry import names
 
     return names()
 
 
-def load_format(path: Any) -> "Format":
+def load_format(path: "Any") -> "Format":
     """Load, validate and compile a TOML format file."""
-    from .api import load_format as load
+    from ._load import load_format as load
 
     return load(path)
 
 
-def loads_format(text: str, *, path: Any = None) -> "Format":
+def loads_format(text: str, *, path: "Any" = None) -> "Format":
     """Load, validate and compile a format from TOML text."""
-    from .api import loads_format as loads
+    from ._load import loads_format as loads
 
     return loads(text, path=path)
 
 
-def render(messages: Any, format: Any, *, add_generation_prompt: bool = False,
-           continue_final_message: bool = False, control_tokens: str = "keep", **variables: Any) -> str:
+def _resolve_format(format: "FormatLike") -> "Format":
+    """A ``Format`` from a format, a built-in name, or a path to a TOML file."""
+    import os
+
+    from ._format import Format
+
+    if isinstance(format, Format):
+        return format
+    if isinstance(format, os.PathLike) or (isinstance(format, str) and (format.endswith(".toml") or "/" in format
+                                                                        or os.sep in format)):
+        return load_format(format)
+    if isinstance(format, str):
+        return get_format(format)
+    raise TypeError(f"format must be a name, a path or a Format, got {type(format).__name__}")
+
+
+def render(messages: "Any", format: "FormatLike", *, add_generation_prompt: bool = False,
+           continue_final_message: bool = False, control_tokens: str = "keep", **variables: "Any") -> str:
     """Render ``messages`` with ``format``: a built-in name, a path to a TOML file, or a ``Format``."""
-    from .api import render as _render
+    return _resolve_format(format).render(
+        messages, add_generation_prompt=add_generation_prompt,
+        continue_final_message=continue_final_message, control_tokens=control_tokens, **variables,
+    )
 
-    return _render(messages, format, add_generation_prompt=add_generation_prompt,
-                   continue_final_message=continue_final_message, control_tokens=control_tokens, **variables)
 
-
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> "Any":
     if name == "Format":
-        from .format import Format
+        from ._format import Format
 
         return Format
     raise AttributeError(f"module 'promptcraft' has no attribute {name!r}")
+
+
+def __dir__() -> list:
+    return sorted(__all__)

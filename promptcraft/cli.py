@@ -64,7 +64,7 @@ def _parser():
 
 
 def _format(name: str):
-    from .api import resolve_format
+    from . import _resolve_format as resolve_format
 
     return resolve_format(name)
 
@@ -100,7 +100,7 @@ def _variables(pairs: Sequence[str]) -> dict:
 
 
 def _list() -> str:
-    from .registry import get_format, names
+    from ._registry import get_format, names
 
     lines = []
     for name in names():
@@ -112,9 +112,8 @@ def _list() -> str:
 
 def _show(name: str) -> str:
     fmt = _format(name)
-    if fmt._text is not None:
-        return fmt._text if fmt._text.endswith("\n") else fmt._text + "\n"
-    return repr(fmt.spec) + "\n"
+    text = fmt.toml
+    return text if text.endswith("\n") else text + "\n"
 
 
 def run(argv: Optional[List[str]] = None) -> str:
@@ -127,7 +126,7 @@ def run(argv: Optional[List[str]] = None) -> str:
         return _format(args.format).source
     if args.command == "render":
         if args.model:
-            from .registry import for_model
+            from ._registry import for_model
 
             fmt = for_model(args.model)
         else:
@@ -154,7 +153,7 @@ class _Failed(Exception):
 
 
 def _verify(args: Any) -> str:
-    from .verify import read_template, verify
+    from ._interop.verify import read_template, verify
 
     fmt = _format(args.format)
     source = read_template(args.template, bos=args.bos, eos=args.eos, name=args.template_name)

@@ -22,6 +22,7 @@ __all__ = [
     "ContinuationError",
     "ControlTokenError",
     "UnsupportedFieldError",
+    "VerifyError",
 ]
 
 
@@ -180,6 +181,10 @@ class ControlTokenError(ConversationError):
                  token: str = "", field: Optional[str] = None) -> None:
         super().__init__(reason, index=index, role=role, field=field)
         self.token = token
+
+
+class VerifyError(PromptcraftError):
+    """A chat template cannot be used for verification: unreadable, not JSON, no template of that name."""
 
 
 def _rebuild(cls: type, args: tuple, state: dict) -> BaseException:

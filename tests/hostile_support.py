@@ -392,10 +392,10 @@ def outcome(fn: Callable[[], Any]) -> Any:
 
 def reference_outcome(fmt: Any, messages: Any, gen: bool, cont: bool, policy: str, variables: Dict[str, Any]) -> Any:
     """What the format means, read by the reference interpreter, in the order render applies the options."""
-    from promptcraft import reference
-    from promptcraft.continuation import both_flags, continue_final
-    from promptcraft.control import Guard
-    from promptcraft.variables import resolve, unknown_variables
+    from promptcraft._engine import reference
+    from promptcraft._runtime.continuation import both_flags, continue_final
+    from promptcraft._runtime.control import Guard
+    from promptcraft._runtime.variables import resolve, unknown_variables
 
     spec = fmt.spec
     given_values = {k: v for k, v in variables.items() if v is not None}

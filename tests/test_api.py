@@ -12,7 +12,7 @@ import pytest
 
 import promptcraft
 from conftest import sample_variables
-from promptcraft import reference
+from promptcraft._engine import reference
 
 CHAT = [
     {"role": "system", "content": "Be brief."},
@@ -240,7 +240,7 @@ def test_every_builtin_name_matches_its_file():
 
 def test_date_directives_that_stay_fixed_all_day():
     """Only a text that depends on the date alone is reused until midnight."""
-    from promptcraft.variables import _date_only
+    from promptcraft._runtime.variables import _date_only
 
     for text in ("%d %b %Y", "%Y-%m-%d", "%B %-d, %Y", "100%% on %A", "%%H"):
         assert _date_only(text), text
@@ -254,7 +254,7 @@ def test_today_follows_a_time_zone_change(monkeypatch):
     import datetime
     import time
 
-    from promptcraft.variables import today
+    from promptcraft._runtime.variables import today
 
     if not hasattr(time, "tzset"):
         pytest.skip("time.tzset is Unix-only")

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import promptcraft
-from promptcraft import reference
+from promptcraft._engine import reference
 
 from hostile_support import COUNTS, IN_CI, count_report, outcome, pinned_values, reference_outcome
 

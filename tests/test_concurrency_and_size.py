@@ -22,7 +22,7 @@ from typing import Any, Dict, List
 import pytest
 
 import promptcraft
-from promptcraft import reference
+from promptcraft._engine import reference
 
 from hostile_support import COUNTS, NASTY_CONTENT, count_report, outcome, pinned_values
 from mp_render_worker import render_batch

@@ -7,7 +7,7 @@ import pathlib
 import pytest
 
 import promptcraft
-from promptcraft.load import MAX_FORMAT_BYTES
+from promptcraft._spec.toml import MAX_FORMAT_BYTES
 
 INVALID = pathlib.Path(__file__).parent / "data" / "invalid"
 FILES = sorted(INVALID.glob("*.toml"))

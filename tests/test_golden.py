@@ -58,9 +58,14 @@ def test_precompiled_modules_are_current(update_golden):
     """promptcraft/_precompiled holds exactly what codegen writes today, for every built-in format.
 
     They are the reviewable snapshots of the generated code, and what built-in formats run.
-    Regenerate with `python -m promptcraft.precompile` (or pytest --update-golden).
+    Regenerate with `python tools/precompile.py` (or pytest --update-golden).
     """
-    from promptcraft import precompile
+    import importlib.util
+
+    where = pathlib.Path(__file__).resolve().parents[1] / "tools" / "precompile.py"
+    loader = importlib.util.spec_from_file_location("precompile", where)
+    precompile = importlib.util.module_from_spec(loader)
+    loader.loader.exec_module(precompile)
 
     expected = precompile.expected_files()
     target = pathlib.Path(precompile.target_dir())
@@ -69,13 +74,13 @@ def test_precompiled_modules_are_current(update_golden):
     actual = {p.name: p.read_text(encoding="utf-8") for p in target.glob("*.py")}
     assert set(actual) == set(expected)
     for name, text in expected.items():
-        assert actual[name] == text, f"{name} is stale: run python -m promptcraft.precompile"
+        assert actual[name] == text, f"{name} is stale: run python tools/precompile.py"
 
 
 @pytest.mark.parametrize("name", promptcraft.list_formats())
 def test_builtin_runs_precompiled_code(name):
     """A built-in format renders with its precompiled module, identical to compiling its file."""
-    from promptcraft.api import loads_format
+    from promptcraft import loads_format
 
     fmt = promptcraft.get_format(name)
     assert fmt.render.__module__.startswith("promptcraft._precompiled.")

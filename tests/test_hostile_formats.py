@@ -30,8 +30,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import promptcraft
-from promptcraft import reference
-from promptcraft.codegen import HELPERS, LOCALS
+from promptcraft._engine import reference
+from promptcraft._engine.pygen import HELPERS, LOCALS
 
 from hostile_support import (
     COUNTS, IN_CI, PAYLOADS, REFUSED_VARIABLES, ROLE_NAMES, RUN_PROBE, SAFE_VARIABLES, TOUCH_MARKER,
@@ -499,7 +499,7 @@ def test_many_roles():
 
 def test_as_many_roles_as_allowed_are_fine():
     """The documented maximum of roles compiles and each is written by its own declaration."""
-    from promptcraft.validate import MAX_ROLES
+    from promptcraft._spec.validate import MAX_ROLES
 
     text = 'name = "x"\n' + "".join(f'[roles.r{i}]\nprefix = "<{i}>"\n' for i in range(MAX_ROLES))
     fmt = promptcraft.loads_format(text)

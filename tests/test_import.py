@@ -30,5 +30,5 @@ def test_builtin_render_loads_no_model_or_parser():
     """A built-in format renders from its precompiled module: no attrs, TOML parser or codegen."""
     loaded = modules_after("import promptcraft; promptcraft.for_model('meta-llama/Llama-3.2-3B-Instruct')"
                            ".render([{'role': 'user', 'content': 'x'}], add_generation_prompt=True)")
-    for heavy in ("attrs", "attr", "tomllib", "tomli", "promptcraft.codegen", "promptcraft.model", "typing", "regex"):
+    for heavy in ("attrs", "attr", "tomllib", "tomli", "promptcraft._engine.pygen", "promptcraft._spec.model", "promptcraft._engine.reference", "typing", "regex"):
         assert heavy not in loaded, heavy

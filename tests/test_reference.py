@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 import promptcraft
 from conftest import sample_variables
-from promptcraft import reference
+from promptcraft._engine import reference
 from strategies import conversations, format_toml, with_extras
 
 ROLES = ("system", "user", "assistant", "developer", "x")

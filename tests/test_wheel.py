@@ -43,6 +43,6 @@ def test_wheel_installs_and_renders(tmp_path):
     rendered = subprocess.run([str(bindir / "promptcraft"), "render", "--model", "google/gemma-2-2b-it", "-g"],
                               cwd=elsewhere, input=chat, check=True, capture_output=True, text=True).stdout
     assert rendered == "<bos><start_of_turn>user\nHi<end_of_turn>\n<start_of_turn>model\n"
-    where = subprocess.run([str(python), "-c", "import promptcraft.registry as r; print(r.formats_dir())"],
+    where = subprocess.run([str(python), "-c", "import promptcraft._registry as r; print(r.formats_dir())"],
                            cwd=elsewhere, check=True, capture_output=True, text=True).stdout.strip()
     assert where.startswith(str(env_dir))

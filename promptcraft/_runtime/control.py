@@ -11,9 +11,8 @@ from __future__ import annotations
 
 from typing import Any, Dict, List
 
-from .conversation import normalize
-from .errors import ControlTokenError, OptionsError
-from .model import FormatSpec
+from ..errors import ControlTokenError, OptionsError
+from .messages import normalize
 
 POLICIES = ("keep", "reject", "escape")
 ZERO_WIDTH_SPACE = "\u200b"
@@ -26,7 +25,7 @@ def default_escape(token: str) -> str:
 class Guard:
     """The compiled policy of one format: a pattern over its tokens and their escapes."""
 
-    def __init__(self, spec: FormatSpec) -> None:
+    def __init__(self, spec: Any) -> None:
         self.spec = spec
         self.tokens = spec.control_tokens
         declared = dict(spec.control.escapes)

@@ -5,12 +5,13 @@ from __future__ import annotations
 import _thread  # threading's RLock itself, without threading's imports (functools, collections): import time
 import os
 
+from .errors import UnknownFormatError
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Dict, List, Optional
 
-from .errors import UnknownFormatError
-from .format import Format
+    from ._format import Format
 
 _formats: "Dict[str, Format]" = {}
 _models: "Optional[Dict[str, str]]" = None
@@ -36,7 +37,14 @@ def names() -> "List[str]":
     return sorted(f[:-5] for f in files if f.endswith(".toml"))
 
 
-def get_format(name: str) -> Format:
+def checksum(data: bytes) -> int:
+    """Detects an edited format file; not a security check (the precompiled modules ship with the package)."""
+    import zlib
+
+    return zlib.crc32(data)
+
+
+def get_format(name: str) -> "Format":
     """The built-in format called ``name``."""
     found = _formats.get(name)
     if found is not None:
@@ -53,12 +61,13 @@ def get_format(name: str) -> Format:
         return found
 
 
-def _compile(path: str) -> Format:
-    from .api import loads_format
-    from .load import read_source
+def _compile(path: str) -> "Format":
+    from ._load import loads_format
+    from ._spec.toml import read_source
 
     display, text = read_source(path)
-    return loads_format(text, path=display, builtin=True)
+    name = os.path.basename(path)[:-5]
+    return loads_format(text, path=display, recipe=(get_format, (name,)))
 
 
 def _precompiled(name: str, path: str) -> "Optional[Format]":
@@ -70,7 +79,6 @@ def _precompiled(name: str, path: str) -> "Optional[Format]":
     entry = index.FORMATS.get(name)
     if entry is None:
         return None
-    from .precompile import checksum
 
     try:
         with open(path, "rb") as handle:
@@ -81,8 +89,10 @@ def _precompiled(name: str, path: str) -> "Optional[Format]":
         return None
     import importlib
 
+    from ._load import precompiled_format
+
     module = importlib.import_module(f"{index.__name__}.{entry[0]}")
-    return Format.precompiled(module, data.decode("utf-8"), path)
+    return precompiled_format(module, data.decode("utf-8"), path, (get_format, (name,)))
 
 
 def model_index() -> "Dict[str, str]":
@@ -109,8 +119,6 @@ def _precompiled_models() -> "Optional[Dict[str, str]]":
         from . import _precompiled as index
     except ImportError:  # pragma: no cover
         return None
-    from .precompile import checksum
-
     if set(index.FORMATS) != set(names()):
         return None
     for name, (_, expected) in index.FORMATS.items():
@@ -123,7 +131,7 @@ def _precompiled_models() -> "Optional[Dict[str, str]]":
     return dict(index.MODELS)
 
 
-def for_model(model_id: str) -> Format:
+def for_model(model_id: str) -> "Format":
     """The built-in format that serves the Hugging Face model ``model_id``."""
     index = model_index()
     name = index.get(model_id)

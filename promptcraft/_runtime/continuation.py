@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Any, Callable, Dict, Optional
 
-from .conversation import normalize
-from .errors import ContinuationError, OptionsError
+from ..errors import ContinuationError, OptionsError
+from .messages import normalize
 
 TAG = "CONTINUE_FINAL_MESSAGE_TAG "
 

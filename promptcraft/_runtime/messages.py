@@ -14,12 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, List, NamedTuple, Optional
 
-from .errors import ConversationError, InvalidMessageError, UnsupportedFieldError
-
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from .model import FormatSpec
-
+from ..errors import ConversationError, InvalidMessageError, UnsupportedFieldError
 
 class Message(NamedTuple):
     index: int
@@ -35,7 +30,7 @@ def _kind(value: Any) -> str:
     return "None" if value is None else type(value).__name__
 
 
-def normalize(messages: Any, spec: "Optional[FormatSpec]" = None) -> List[Message]:
+def normalize(messages: Any, spec: Optional[Any] = None) -> List[Message]:
     """Return the conversation as checked ``Message`` tuples, or raise.
 
     Without ``spec`` only the shape is checked (role and content present, text
@@ -71,7 +66,7 @@ def normalize(messages: Any, spec: "Optional[FormatSpec]" = None) -> List[Messag
     return checked
 
 
-def _check_fields(spec: "FormatSpec", message: Mapping, index: int, role: str) -> None:
+def _check_fields(spec: Any, message: Mapping, index: int, role: str) -> None:
     ignored = spec.message.ignore
     for key, value in message.items():
         if value is None or key in CORE_FIELDS or key in ignored:
@@ -83,7 +78,7 @@ def _check_fields(spec: "FormatSpec", message: Mapping, index: int, role: str) -
         )
 
 
-def _join_parts(spec: "Optional[FormatSpec]", parts: list, index: int, role: str) -> str:
+def _join_parts(spec: Optional[Any], parts: list, index: int, role: str) -> str:
     """The text of a content given as a list of parts, as the format writes it."""
     rules = spec.parts if spec is not None else None
     if spec is not None and (rules is None or role not in rules.roles):

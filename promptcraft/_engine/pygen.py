@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 from typing import List, Optional, Sequence, Tuple, Union
 
-from .model import EMPTY, FormatSpec, Role, Text
+from .._spec.model import EMPTY, FormatSpec, Role, Text
 from . import reference
 
 #: Local names of the generated code; a variable may not take one of them.

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from .errors import OptionsError
+from ..errors import OptionsError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # the render path imports this module: keep typing and attrs out of it
     from typing import Any, Dict, Mapping
 
-    from .model import FormatSpec
 
 
 #: strftime directives that depend on the date alone (and ``%%``, ``%n``, ``%t``): a text made of
@@ -60,7 +59,7 @@ def today(strftime: str) -> str:
     return text
 
 
-def unknown_variables(spec: "FormatSpec", given: "Mapping[str, Any]") -> OptionsError:
+def unknown_variables(spec: "Any", given: "Mapping[str, Any]") -> OptionsError:
     import difflib
 
     known = [v.name for v in spec.variables]
@@ -88,7 +87,7 @@ def bad_switch(name: str, value: "Any") -> OptionsError:
     return OptionsError(f"variable {name!r} must be True or False, got {value!r}")
 
 
-def resolve(spec: "FormatSpec", given: "Mapping[str, Any]") -> "Dict[str, str]":
+def resolve(spec: "Any", given: "Mapping[str, Any]") -> "Dict[str, str]":
     """Every declared variable's text: from the given value, else its default."""
     known = {v.name for v in spec.variables}
     extra = {k: v for k, v in given.items() if k not in known}

@@ -16,9 +16,9 @@ import os
 import random
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-from .continuation import continue_final
-from .errors import PromptcraftError
-from .format import Format
+from .._format import Format
+from .._runtime.continuation import continue_final
+from ..errors import PromptcraftError, VerifyError
 
 #: The clock both sides read: templates that call ``strftime_now`` and formats with a date variable agree.
 PINNED_NOW = datetime.datetime(2025, 3, 5, 10, 30)
@@ -39,10 +39,6 @@ class TemplateSource:
         self.bos = bos
         self.eos = eos
         self.label = label
-
-
-class VerifyError(PromptcraftError):
-    """The template file cannot be used for verification."""
 
 
 def _token(value: Any) -> Optional[str]:

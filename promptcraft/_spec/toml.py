@@ -12,7 +12,7 @@ import re
 import sys
 from typing import Any, Dict, Optional, Tuple
 
-from .errors import FormatError
+from ..errors import FormatError
 
 #: Format files larger than this are refused before parsing. Real formats are
 #: a few kilobytes; the limit keeps a hostile file from costing much.

@@ -12,9 +12,9 @@ import re
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple
 
 from . import model
-from .errors import FormatError
-from .codegen import HELPERS, LOCALS
-from .load import line_of, locate_keys
+from ..errors import FormatError
+from .._engine.pygen import HELPERS, LOCALS  # removed with the IR step
+from .toml import line_of, locate_keys
 from .model import (EMPTY, Alternation, Control, FormatSpec, Generation, MessageRules, Parts, Reasoning,
                     ReasoningDisplay, Role, Slot, System, Text, Variable)
 

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Mapping, Optional
 
-from .conversation import Message, normalize
-from .errors import RefusedError
+from ..errors import RefusedError
+from .._runtime.messages import Message, normalize
 import attrs
 
-from .model import FormatSpec, Reasoning, ReasoningDisplay, Role, Text
-from .variables import resolve
+from .._spec.model import FormatSpec, Reasoning, ReasoningDisplay, Role, Text
+from .._runtime.variables import resolve
 
 
 def trim(text: str, how: str) -> str:

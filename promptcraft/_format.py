@@ -1,0 +1,90 @@
+"""``Format``: a compiled chat format, the object users hold.
+
+It imports nothing of promptcraft's: whoever builds one (the loader, the
+registry) injects its generated functions, a ``built`` object that makes the
+declaration and the other functions when first asked, and the recipe that
+rebuilds it when unpickled.
+"""
+
+from __future__ import annotations
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing and attrs stay out of the render path of precompiled formats
+    from typing import Any, Callable, Dict, Optional, Tuple
+
+
+class Format:
+    """A chat format, validated and compiled.
+
+    ``render(messages, *, add_generation_prompt=False,
+    continue_final_message=False, control_tokens="keep", **variables)`` is
+    the generated function itself, stored on the instance, so a call costs no
+    extra layer. ``render_many`` runs a second generated function, the same
+    body in a loop, compiled when first used. ``source`` is the Python source
+    of both and ``spec`` the validated declaration; a precompiled built-in
+    format builds them only when asked. A ``Format`` pickles as the
+    declaration it came from and is compiled again where it is unpickled.
+    """
+
+    __slots__ = ("render", "name", "models", "stop", "path", "variables", "control_tokens", "_built", "_recipe",
+                 "_many")
+
+    def __init__(self, *, render: "Callable[..., str]", built: "Any", recipe: "Tuple[Callable[..., Any], tuple]",
+                 name: str, models: "Tuple[str, ...]", stop: "Tuple[str, ...]", path: "Optional[str]",
+                 variables: "Dict[str, Any]", control_tokens: "Tuple[str, ...]") -> None:
+        self.render = render
+        self.name = name
+        self.models = models
+        self.stop = stop
+        self.path = path
+        self.variables = variables
+        self.control_tokens = control_tokens
+        self._built = built
+        self._recipe = recipe
+        self._many: "Optional[Callable[..., list]]" = None
+
+    @property
+    def spec(self) -> "Any":
+        """The validated declaration (attrs classes)."""
+        return self._built.spec
+
+    @property
+    def toml(self) -> str:
+        """The TOML text the format was loaded from."""
+        return self._built.text
+
+    @property
+    def source(self) -> str:
+        """The generated Python source of ``render`` and of the batch function behind ``render_many``."""
+        return self._built.source("render") + "\n\n" + self._built.source("render_many")
+
+    def render_many(self, conversations: "Any", *, add_generation_prompt: bool = False,
+                    continue_final_message: bool = False, control_tokens: str = "keep", **variables: "Any") -> list:
+        """Render each conversation with the same options; a list of prompts. A
+        ``ConversationError`` names the conversation (``error.conversation``) and its message.
+
+        With the default options it runs the batch function, which saves a call per conversation;
+        otherwise (and to report an unknown keyword) it calls ``render`` for each."""
+        if continue_final_message or control_tokens != "keep" or not variables.keys() <= self.variables.keys():
+            from ._runtime.helpers import hand_on
+
+            render = self.render
+            return [hand_on(render, position, c, add_generation_prompt=add_generation_prompt,
+                            continue_final_message=continue_final_message, control_tokens=control_tokens, **variables)
+                    for position, c in enumerate(conversations)]
+        many = self._many
+        if many is None:
+            many = self._many = self._built.function("render_many")
+        return many(conversations, add_generation_prompt, **variables)
+
+    def __repr__(self) -> str:
+        return f"<Format {self.name!r} from {self.path or '<string>'}>"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Format) and other.spec == self.spec
+
+    def __hash__(self) -> int:
+        return hash(self.spec)
+
+    def __reduce__(self) -> "Any":
+        return self._recipe

@@ -1,0 +1,1 @@
+"""The Jinja world: transformers' template environment, verification. jinja2 is an optional extra."""

@@ -1,0 +1,153 @@
+"""Loading: format text or file -> validated declaration -> generated code -> ``Format``.
+
+The one orchestrator: it reads (``_spec.toml``), checks (``_spec.validate``),
+generates and compiles (``_engine``), and injects into each ``Format`` what it
+needs at run time (the reference interpreter as the fallback, the options
+handler, the recipe that rebuilds it when unpickled). Nothing imports it but
+the facade and the registry.
+"""
+
+from __future__ import annotations
+
+import os
+
+from ._format import Format
+from .errors import FormatError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # the precompiled path (import plus a first render) stays free of typing
+    from typing import Any, Callable, Dict, Optional, Tuple
+
+
+def spec_from_text(text: str, path: Optional[str]) -> Any:
+    """The validated declaration in TOML ``text`` (``path`` labels errors)."""
+    from ._spec.toml import parse_toml
+    from ._spec.validate import build_spec
+
+    if path is not None and not isinstance(path, str):
+        path = os.fspath(path) if isinstance(path, os.PathLike) else None
+        if path is None:
+            raise FormatError("path must be a string or a path")
+    if not isinstance(text, str):
+        raise FormatError(f"expected TOML text as a string, got {type(text).__name__}", path=path)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        line = text.count("\n", 0, error.start) + 1
+        raise FormatError("text is not valid Unicode (it holds a lone surrogate)", path=path, line=line) from None
+    return build_spec(parse_toml(text, path or "<string>"), path, text)
+
+
+class Built:
+    """What the loader knows of one format, each part made when first needed: the declaration,
+    the generated source, the compiled functions and the helpers they run with."""
+
+    def __init__(self, text: Optional[str], path: Optional[str], spec: Any = None) -> None:
+        self.text = text
+        self.path = path
+        self._spec = spec
+        self._namespace: Optional[Dict[str, Any]] = None
+        self._functions: Dict[str, Callable[..., Any]] = {}
+        self._sources: Dict[str, str] = {}
+
+    @property
+    def spec(self) -> Any:
+        if self._spec is None:
+            if self.text is None:
+                raise TypeError("this format has neither a declaration nor its text")
+            self._spec = spec_from_text(self.text, self.path)
+        return self._spec
+
+    def namespace(self) -> Dict[str, Any]:
+        """The globals generated code runs with: the shared helpers plus this format's fallback
+        (the reference interpreter) and options handler, both reading the declaration lazily."""
+        if self._namespace is None:
+            from ._runtime.helpers import namespace, options_handler
+
+            def _fallback(messages: Any, add_generation_prompt: bool, given: Dict[str, Any]) -> str:
+                from ._engine.reference import render
+
+                values = {k: v for k, v in given.items() if v is not None}
+                return render(self.spec, messages, add_generation_prompt, values)
+
+            self._namespace = namespace(_fallback, options_handler(lambda: self.spec))
+        return self._namespace
+
+    def function(self, which: str) -> Callable[..., Any]:
+        """The function ``which`` (``render``, ``render_many``): precompiled, or generated and compiled
+        on first use (and shared by formats with the same declaration)."""
+        found = self._functions.get(which)
+        if found is None:
+            from ._engine import compile as compiler
+
+            spec = self.spec
+
+            def build() -> Tuple[Callable[..., Any], str]:
+                source = self.source(which)
+                namespace = self.namespace() if which == "render" else self.function("render").__globals__
+                suffix = "" if which == "render" else "_" + which.split("_", 1)[1]
+                return compiler.compile_function(spec.name, which, source, namespace, suffix), source
+
+            found = self._functions[which] = compiler.once((spec, which), build)[0]
+        return found
+
+    def source(self, which: str) -> str:
+        """The generated source of ``which``."""
+        found = self._sources.get(which)
+        if found is None:
+            from ._engine import pygen
+
+            found = self._sources[which] = pygen.generate(self.spec) if which == "render" else pygen.generate_batch(self.spec)
+        return found
+
+
+def make_format(built: Built, recipe: Tuple[Callable[..., Any], tuple]) -> Format:
+    spec = built.spec
+    render = built.function("render")
+    return Format(
+        render=render, built=built, recipe=recipe, name=spec.name, models=spec.models, stop=spec.stop,
+        path=spec.path, control_tokens=spec.control_tokens,
+        variables={v.name: (v.switch_default if v.is_switch else v.default) for v in spec.variables},
+    )
+
+
+def loads_format(text: str, *, path: Any = None, recipe: Optional[Tuple[Callable[..., Any], tuple]] = None) -> Format:
+    """Validate and compile a format from TOML ``text`` (``path`` labels errors). It pickles as its
+    text, unless ``recipe`` says how else to rebuild it."""
+    if path is not None and not isinstance(path, str):
+        path = os.fspath(path) if isinstance(path, os.PathLike) else path
+    built = Built(text, path, spec_from_text(text, path))
+    return make_format(built, recipe or (loads_format_for_pickle, (text, path)))
+
+
+def loads_format_for_pickle(text: str, path: Optional[str]) -> Format:
+    """Rebuilds an unpickled format from its text (the recipe ``loads_format`` gives a ``Format``)."""
+    return loads_format(text, path=path)
+
+
+def load_format(path: "str | os.PathLike[str]") -> Format:
+    """Load, validate and compile the format file at ``path``."""
+    from ._spec.toml import read_source
+
+    display, text = read_source(path)
+    return loads_format(text, path=display)
+
+
+def precompiled_format(module: Any, text: str, path: str, recipe: Tuple[Callable[..., Any], tuple]) -> Format:
+    """A built-in format from its precompiled module: its declaration is parsed only when needed."""
+    from ._runtime.helpers import function_name
+
+    built = Built(text, path)
+    vars(module).update(built.namespace())
+    render = module.render
+    render.__qualname__ = render.__name__ = function_name(module.NAME)
+    many = getattr(module, "render_many", None)
+    if many is not None:
+        many.__qualname__ = many.__name__ = function_name(module.NAME) + "_many"
+        built._functions["render_many"] = many
+    built._functions["render"] = render
+    fmt = Format(render=render, built=built, recipe=recipe, name=module.NAME, models=module.MODELS,
+                 stop=module.STOP, path=path, variables=dict(module.VARIABLES),
+                 control_tokens=module.CONTROL_TOKENS)
+    fmt._many = many
+    return fmt

@@ -1,0 +1,91 @@
+"""What generated renderers call at run time, and nothing heavier.
+
+A renderer's globals are these helpers only. Two of them belong to one
+format and are injected by whoever builds it: ``_fallback``, which renders (or
+refuses, with the precise error) what the fast path hands on, and ``_options``,
+which reads the format's declaration for the rare options. The others are
+shared. Nothing here imports the spec model, attrs or the reference
+interpreter: the common render path imports nothing.
+"""
+
+from __future__ import annotations
+
+from .variables import bad_switch, bad_variable, missing_variable, today
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Dict
+
+
+def function_name(format_name: str) -> str:
+    return "render_" + format_name.replace("-", "_").replace(".", "_")
+
+
+class Unhandled(Exception):
+    """Raised by a renderer's fast path for input it leaves to the reference interpreter: a
+    refusal, whose error the reference words and places. Never escapes a renderer."""
+
+
+def hand_on(render: "Any", position: int, messages: "Any", **options: "Any") -> "Any":
+    """``render(messages, **options)`` for a batch's conversation at ``position``, which a
+    conversation error then names."""
+    from ..errors import ConversationError
+
+    try:
+        return render(messages, **options)
+    except ConversationError as error:
+        error.conversation = position
+        raise
+
+
+def extra_fields(message: "Any", allowed: "Any") -> bool:
+    """Whether ``message`` has a field outside ``allowed`` whose value is not ``None`` (the
+    generated fast path asks this of a message with more than two keys)."""
+    return any(value is not None and key not in allowed for key, value in message.items())
+
+
+def options_handler(get_spec: "Callable[[], Any]") -> "Callable[..., Any]":
+    """The ``_options`` of one format: unknown keywords, the control-token policy, continuation.
+
+    ``get_spec`` returns the format's declaration; a precompiled built-in format builds it
+    only when one of these options is first used.
+    """
+    guards: "Dict[str, Any]" = {}
+
+    def _options(render: "Any", messages: "Any", add_generation_prompt: bool, continue_final_message: bool,
+                 control_tokens: str, unknown: "Dict[str, Any]", given: "Dict[str, Any]") -> "Any":
+        if unknown:
+            from .variables import unknown_variables
+
+            raise unknown_variables(get_spec(), unknown)
+        if control_tokens != "keep":
+            guard = guards.get("guard")
+            if guard is None:
+                from .control import Guard
+
+                guard = guards["guard"] = Guard(get_spec())
+            messages = guard.apply(messages, control_tokens)
+        if continue_final_message:
+            from .continuation import both_flags, continue_final
+
+            if add_generation_prompt:
+                raise both_flags()
+            return continue_final(render, messages, given, get_spec())
+        return render(messages, add_generation_prompt=add_generation_prompt, **given)
+
+    return _options
+
+
+def namespace(fallback: "Callable[..., Any]", options: "Callable[..., Any]") -> "Dict[str, Any]":
+    """The globals of one format's generated functions (see ``pygen.HELPERS``)."""
+    return {
+        "_fallback": fallback,
+        "_options": options,
+        "_hand_on": hand_on,
+        "_Unhandled": Unhandled,
+        "_bad_variable": bad_variable,
+        "_bad_switch": bad_switch,
+        "_missing_variable": missing_variable,
+        "_today": today,
+        "_extra_fields": extra_fields,
+    }
