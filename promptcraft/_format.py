@@ -27,7 +27,7 @@ class Format:
     """
 
     __slots__ = ("render", "name", "models", "stop", "path", "variables", "control_tokens", "_built", "_recipe",
-                 "_many")
+                 "_many", "_spans")
 
     def __init__(self, *, render: "Callable[..., str]", built: "Any", recipe: "Tuple[Callable[..., Any], tuple]",
                  name: str, models: "Tuple[str, ...]", stop: "Tuple[str, ...]", path: "Optional[str]",
@@ -42,6 +42,7 @@ class Format:
         self._built = built
         self._recipe = recipe
         self._many: "Optional[Callable[..., list]]" = None
+        self._spans: "Optional[Callable[..., Any]]" = None
 
     @property
     def spec(self) -> "Any":
@@ -55,8 +56,9 @@ class Format:
 
     @property
     def source(self) -> str:
-        """The generated Python source of ``render`` and of the batch function behind ``render_many``."""
-        return self._built.source("render") + "\n\n" + self._built.source("render_many")
+        """The generated Python source of ``render``, of the batch function behind ``render_many``
+        and of the function behind ``render_spans``."""
+        return "\n\n".join(self._built.source(which) for which in ("render", "render_many", "render_spans"))
 
     def render_many(self, conversations: "Any", *, add_generation_prompt: bool = False,
                     continue_final_message: bool = False, control_tokens: str = "keep", **variables: "Any") -> list:
@@ -76,6 +78,15 @@ class Format:
         if many is None:
             many = self._many = self._built.function("render_many")
         return many(conversations, add_generation_prompt, **variables)
+
+    def render_spans(self, messages: "Any", **options: "Any") -> "Any":
+        """Render ``messages`` as ``render`` does (same options) and return a ``Rendered``: the prompt
+        (``.text``) and, for every piece of it, its kind and the message it came from (``.spans``),
+        from which ``.mask()`` gives the characters to train on. Compiled on first use."""
+        spans = self._spans
+        if spans is None:
+            spans = self._spans = self._built.function("render_spans")
+        return spans(messages, **options)
 
     def __repr__(self) -> str:
         return f"<Format {self.name!r} from {self.path or '<string>'}>"

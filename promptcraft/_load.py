@@ -46,6 +46,7 @@ class Built:
         self.text = text
         self.path = path
         self._spec = spec
+        self._program: Any = None
         self._namespace: Optional[Dict[str, Any]] = None
         self._functions: Dict[str, Callable[..., Any]] = {}
         self._sources: Dict[str, str] = {}
@@ -57,6 +58,15 @@ class Built:
                 raise TypeError("this format has neither a declaration nor its text")
             self._spec = spec_from_text(self.text, self.path)
         return self._spec
+
+    @property
+    def program(self) -> Any:
+        """The core representation the code generator reads."""
+        if self._program is None:
+            from ._engine.lower import lower
+
+            self._program = lower(self.spec)
+        return self._program
 
     def namespace(self) -> Dict[str, Any]:
         """The globals generated code runs with: the shared helpers plus this format's fallback
@@ -85,6 +95,8 @@ class Built:
             def build() -> Tuple[Callable[..., Any], str]:
                 source = self.source(which)
                 namespace = self.namespace() if which == "render" else self.function("render").__globals__
+                if which == "render_spans":
+                    namespace = self.spans_namespace(namespace)
                 suffix = "" if which == "render" else "_" + which.split("_", 1)[1]
                 return compiler.compile_function(spec.name, which, source, namespace, suffix), source
 
@@ -97,8 +109,24 @@ class Built:
         if found is None:
             from ._engine import pygen
 
-            found = self._sources[which] = pygen.generate(self.spec) if which == "render" else pygen.generate_batch(self.spec)
+            generate = {"render": pygen.generate, "render_many": pygen.generate_batch,
+                        "render_spans": pygen.generate_spans}[which]
+            found = self._sources[which] = generate(self.program)
         return found
+
+    def spans_namespace(self, base: Dict[str, Any]) -> Dict[str, Any]:
+        """``render_spans``'s globals: ``render``'s, with the reference's segments as its fallback."""
+        from ._runtime.helpers import spans_namespace
+
+        def _spans_fallback(messages: Any, add_generation_prompt: bool, given: Dict[str, Any]) -> Any:
+            from ._engine.reference import segments
+
+            values = {k: v for k, v in given.items() if v is not None}
+            return namespace["_Rendered"].from_segments(
+                segments(self.spec, messages, add_generation_prompt, values), messages)
+
+        namespace = spans_namespace(base, _spans_fallback, self.spec.stop)
+        return namespace
 
 
 def make_format(built: Built, recipe: Tuple[Callable[..., Any], tuple]) -> Format:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import ast
 import os
+import re
 import sys
 import time
 from typing import Any, Dict, List
@@ -53,7 +54,9 @@ HOSTILE_SETTINGS = settings(
 #: Identifiers the generated code may use: its own locals and helpers (codegen.LOCALS and HELPERS, which
 #: validation reserves), plus the declared variables and, for a switch, its ``_NAME`` local.
 FIXED_NAMES = frozenset(LOCALS) | frozenset(HELPERS)
-CALLABLE_NAMES = frozenset(HELPERS) | {"isinstance", "enumerate", "len", "any", "all", "render"}
+CALLABLE_NAMES = frozenset(HELPERS) | {"render"}
+#: Locals holding a text chosen by a condition (``_t1``...).
+TEMPORARY = re.compile(r"_t[0-9]+\Z")
 #: Methods the generated code calls; all are str/list/dict methods that run no code of the format's.
 METHODS = frozenset({"strip", "lstrip", "rstrip", "join", "append", "startswith", "endswith", "partition", "rpartition",
                      "get"})
@@ -63,7 +66,7 @@ NODE_KINDS = frozenset({
     "Assign", "AugAssign", "If", "IfExp", "For", "While", "Break", "Continue", "Pass", "Raise", "Return", "Try",
     "ExceptHandler", "Call", "Attribute", "Subscript", "Slice", "Tuple", "List", "Dict", "ListComp",
     "GeneratorExp", "comprehension", "Compare", "Eq", "NotEq", "Lt", "LtE", "Gt", "GtE", "In", "NotIn", "Is",
-    "IsNot", "BoolOp", "And", "Or", "UnaryOp", "Not", "USub", "BinOp", "Add", "Sub",
+    "IsNot", "BoolOp", "And", "Or", "UnaryOp", "Not", "USub", "BinOp", "Add", "Sub", "Mult", "Starred",
 })
 
 
@@ -90,9 +93,10 @@ def format_pieces(spec: Any) -> List[str]:
     pieces = set()
     for text in spec_strings(spec):
         pieces.update((text, text.strip(), text.lstrip(), text.rstrip(), text.strip("\n")))
-    pieces.update(("system", "user", "assistant", "role", "content", "keep", "\n"))  # codegen's own
+    pieces.update(("system", "user", "assistant", "role", "content", "keep", "\n", "both", "left", "right"))  # codegen's own
     pieces.add(f"Render messages in the {spec.name!r} format.")
     pieces.add(f"Render each conversation in the {spec.name!r} format.")
+    pieces.add(f"Render messages in the {spec.name!r} format, with the kind and message of every piece.")
     return sorted((p for p in pieces if p), key=len, reverse=True)
 
 
@@ -112,18 +116,18 @@ def made_of(text: str, pieces: List[str]) -> bool:
 def check_source(fmt: Any) -> None:
     """(d): the two generated functions, fixed names and calls, constants from the format only."""
     tree = ast.parse(fmt.source)
-    assert [getattr(n, "name", type(n).__name__) for n in tree.body] == ["render", "render_many"]
+    assert [getattr(n, "name", type(n).__name__) for n in tree.body] == ["render", "render_many", "render_spans"]
     for function in tree.body:
         assert isinstance(function, ast.FunctionDef) and not function.decorator_list
     variables = set(fmt.variables)
     assert not variables & FIXED_NAMES, "a variable shares a name with the generated code"
-    variables |= {f"__{v.name}" for v in fmt.spec.variables if getattr(v, "when_true", None) is not None}
+    variables |= {f"_v_{v.name}" for v in fmt.spec.variables if getattr(v, "when_true", None) is not None}
     pieces = format_pieces(fmt.spec)
     for node in ast.walk(tree):
         kind = type(node).__name__
         assert kind in NODE_KINDS, f"unexpected {kind} node in generated source"
         if isinstance(node, ast.Name):
-            assert node.id in FIXED_NAMES | variables, f"unexpected name {node.id!r}"
+            assert node.id in FIXED_NAMES | variables or TEMPORARY.match(node.id), f"unexpected name {node.id!r}"
         elif isinstance(node, ast.arg):
             assert node.arg in FIXED_NAMES | variables, f"unexpected parameter {node.arg!r}"
         elif isinstance(node, ast.Attribute):
@@ -136,7 +140,8 @@ def check_source(fmt: Any) -> None:
             if isinstance(node.value, str):
                 assert made_of(node.value, pieces), f"string constant not from the format: {node.value[:80]!r}"
             else:
-                assert node.value in (None, False, True, 0, 1, 2), node.value
+                # flags, counts, and span tags: (message index + 1) * 8 + kind code
+                assert node.value in (None, False, True) or (type(node.value) is int and 0 <= node.value < 64), node.value
 
 
 # ---------------------------------------------------------------------------
@@ -263,7 +268,7 @@ def test_hostile_role_names_are_repr_literals(name, tmp_path):
         check_source(fmt)
         tree = ast.parse(fmt.source)
         compared = [c.comparators[0].value for c in ast.walk(tree)
-                    if isinstance(c, ast.Compare) and isinstance(c.left, ast.Name) and c.left.id == "role"
+                    if isinstance(c, ast.Compare) and isinstance(c.left, ast.Name) and c.left.id == "_role"
                     and isinstance(c.comparators[0], ast.Constant)]
         assert name in compared
         chat = [{"role": name, "content": "hi"}]

@@ -45,7 +45,8 @@ def module_source(fmt, data: bytes) -> str:
         "",
         "",
     ]
-    return "\n".join(lines) + fmt.source
+    # render and render_many ship; render_spans is compiled when first used.
+    return "\n".join(lines) + fmt._built.source("render") + "\n\n" + fmt._built.source("render_many")
 
 
 def index_source(entries: "Dict[str, tuple]", models: "Dict[str, str]") -> str:

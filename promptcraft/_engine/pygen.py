@@ -1,49 +1,59 @@
-"""Turning a ``FormatSpec`` into the Python source of its renderer.
+"""The Python code generator: a lowered ``Program`` -> the source of its renderers.
 
-The generated function is what runs on every render, so it is specialised:
-only the rules the format declares produce code, constant text is merged into
-literals, and the common case is one pass that extends a list and joins it.
+Three functions come from one walk of the program: ``render`` (the prompt),
+``render_spans`` (the prompt and, for every piece of it, its kind and the
+message it came from) and ``render_many`` (``render``'s body in a loop over
+conversations). They are specialised: only what the format declares produces
+code, and choices that facts known here decide are decided here.
 
 Safety rule: a string from a format file reaches the source only through
-``repr()``, as a literal. Names in the source come from this module (fixed
-identifiers) or are variable names that ``validate`` has checked to be plain
-identifiers. Input the fast path cannot handle (malformed messages raise
-``LookupError``, ``TypeError`` or ``AttributeError``; refusals raise
-``_Unhandled``) goes to the reference interpreter, which renders it or reports
-the precise problem: the fast path never needs a message's index, and the
-errors cannot drift from the reference's.
+``repr()``, as a literal. Names in the source are fixed identifiers of this
+module (locals start with ``_``), the render parameters, and variable names
+that validation has checked to be plain identifiers (never a builtin, a
+keyword or a name starting with ``_``). Input the fast path cannot handle
+(malformed messages raise ``LookupError``, ``TypeError`` or
+``AttributeError``; refusals raise ``_Unhandled``) goes to the reference
+interpreter, which renders it or reports the precise problem.
+
+In ``render_spans`` every write to ``_out`` also appends to ``_tags`` one
+entry ``(message index, kind codes)``: the index of the message the pieces
+came from (-1 for none) and a constant tuple with the kind of each piece.
+``Rendered`` turns them into spans when they are first asked for.
 """
 
 from __future__ import annotations
 
 import os
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
-from .._spec.model import EMPTY, FormatSpec, Role, Text
-from . import reference
+from . import ir
+from .ir import CONTENT, GENERATION_PROMPT, KINDS, REASONING, SCAFFOLD, Choice, Lit, Slot, When
+from .lower import specialize
 
-#: Local names of the generated code; a variable may not take one of them.
-LOCALS = frozenset({
-    "messages", "unknown", "render", "render_many", "conversations", "prompts", "first", "last", "out", "rest", "offset", "system", "m", "role", "content", "i",
-    "previous", "user_turn", "target", "found", "query", "text", "reasoning", "prefix", "suffix",
-    "add_generation_prompt", "continue_final_message", "control_tokens", "isinstance", "str", "len", "any", "all",
-    "enumerate", "TypeError", "LookupError", "AttributeError", "None", "True", "False",
-})
+#: Builtins generated code calls, under names of its own (``_len``...): a variable may be called ``len``.
+BUILTINS = ("isinstance", "len", "any", "all", "enumerate", "str", "TypeError", "LookupError", "AttributeError")
 
-#: Names the generated code reads from its globals (see ``compile.py``).
+#: Names generated code reads from its globals (``_runtime.helpers.namespace``).
 HELPERS = (
     "_fallback", "_hand_on", "_options", "_Unhandled", "_bad_variable", "_bad_switch", "_missing_variable", "_today",
-    "_extra_fields",
-)  # keep in step with runtime.helpers
+    "_extra_fields", "_spans_fallback", "_Rendered", "_trim_pieces",
+) + tuple("_" + name for name in BUILTINS)
+
+#: Every other name generated code uses: the render parameters and its locals (all of which start
+#: with '_', as do ``_v_NAME`` for a switch and ``_tN`` for a chosen text). Validation keeps variables
+#: off all of them without knowing this list; the hostile-format tests check it.
+LOCALS = (
+    "messages", "conversations", "add_generation_prompt", "continue_final_message", "control_tokens", "render",
+    "render_many", "render_spans", "_unknown", "_first", "_last", "_out", "_tags", "_rest", "_offset", "_system",
+    "_sx", "_sy", "_m", "_i", "_j", "_n", "_role", "_content", "_prev", "_user_turn", "_target", "_found",
+    "_query", "_text", "_reasoning", "_cx", "_cy", "_prompts",
+)
 
 #: What a fast path raises for input it hands to the reference interpreter.
-_HANDED_ON = "(LookupError, TypeError, AttributeError, _Unhandled)"
-
-#: Role expressions of the generated code (named here: an f-string expression cannot quote them in 3.11).
-_M_ROLE = "m['role']"
-_FIRST_ROLE = "first['role']"
+_HANDED_ON = "(_LookupError, _TypeError, _AttributeError, _Unhandled)"
 
 _TRIM_CALL = {"none": "", "both": ".strip()", "left": ".lstrip()", "right": ".rstrip()"}
+_CODE = {kind: code for code, kind in enumerate(KINDS)}
 
 
 class Code:
@@ -55,600 +65,798 @@ class Code:
         self.expr = expr
 
 
-Item = Union[str, Code]
+#: A piece of output: its value (a literal, or an expression), its kind, and the expression of the
+#: index of the message it belongs to (``"None"`` for none).
+Item = Tuple[Union[str, Code], str, str]
 
 
 class Writer:
-    """Indented source lines."""
+    """Indented source lines; a block that ends up empty gets a ``pass``."""
 
     def __init__(self) -> None:
         self.lines: List[str] = []
         self.depth = 0
+        self._starts: List[int] = []
 
     def line(self, text: str = "") -> None:
         self.lines.append("    " * self.depth + text if text else "")
 
-    def indent(self) -> "Writer":
+    def block(self) -> "Writer":
         self.depth += 1
+        self._starts.append(len(self.lines))
         return self
-
-    def dedent(self) -> None:
-        self.depth -= 1
 
     def __enter__(self) -> "Writer":
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.dedent()
-
-
-def items(text: Text, scope: dict) -> List[Item]:
-    """The text's pieces as literals and expressions; ``scope`` maps slot names to
-    either a constant string or a ``Code`` expression."""
-    out: List[Item] = []
-    for piece in text.pieces:
-        out.append(piece if isinstance(piece, str) else scope[piece.name])
-    return out
-
-
-def merge(parts: Sequence[Item]) -> List[str]:
-    """Python expressions for ``parts``, adjacent literals merged into one."""
-    exprs: List[str] = []
-    literal: List[str] = []
-    for part in parts:
-        if isinstance(part, str):
-            literal.append(part)
-            continue
-        if literal and "".join(literal):
-            exprs.append(repr("".join(literal)))
-        literal = []
-        exprs.append(part.expr)
-    if literal and "".join(literal):
-        exprs.append(repr("".join(literal)))
-    return exprs
-
-
-def extend(w: Writer, parts: Sequence[Item]) -> None:
-    exprs = merge(parts)
-    if len(exprs) == 1:
-        w.line(f"out.append({exprs[0]})")
-    elif exprs:
-        w.line(f"out += ({', '.join(exprs)})")
-
-
-def concat(parts: Sequence[Item]) -> str:
-    exprs = merge(parts)
-    if not exprs:
-        return "''"
-    if len(exprs) > 8:  # a long a + b + ... chain nests deeply in the compiler; a join does not
-        return "''.join((" + ", ".join(exprs) + ",))"
-    return " + ".join(exprs)
-
-
-def generate(spec: FormatSpec) -> str:
-    """The source of ``render`` for ``spec``."""
-    return _Generator(spec).source()
-
-
-def generate_batch(spec: FormatSpec) -> str:
-    """The source of ``render_many`` for ``spec`` (it calls ``render`` for what it hands on)."""
-    return _Generator(spec).batch_source()
+        if len(self.lines) == self._starts.pop():
+            self.line("pass")
+        self.depth -= 1
 
 
 def _literal_tuple(values: Sequence[str]) -> str:
     return "(" + "".join(f"{v!r}, " for v in values) + ")"
 
 
-class _Generator:
-    """Writes one format's renderer; each declared rule adds its lines, and only then."""
+def _is_in(expr: str, names: Sequence[str]) -> str:
+    return f"{expr} == {names[0]!r}" if len(names) == 1 else f"{expr} in {_literal_tuple(names)}"
 
-    def __init__(self, spec: FormatSpec) -> None:
-        self.spec = spec
+
+def generate(program: ir.Program) -> str:
+    """The source of ``render``."""
+    return _Generator(program, "render").source()
+
+
+def generate_spans(program: ir.Program) -> str:
+    """The source of ``render_spans``."""
+    return _Generator(program, "spans").source()
+
+
+def generate_batch(program: ir.Program) -> str:
+    """The source of ``render_many`` (it calls ``render`` for what it hands on)."""
+    return _Generator(program, "many").source()
+
+
+class _Generator:
+    """Writes one function of one format; each declared rule adds its lines, and only then."""
+
+    def __init__(self, program: ir.Program, mode: str) -> None:
+        self.p = program
+        self.mode = mode
+        self.spans = mode == "spans"
         self.w = Writer()
-        self.variables = [v.name for v in spec.variables]
         # A switch's parameter keeps what the caller gave (the fallback needs it); its text lives in
-        # __NAME, which no helper (one underscore) and no variable (none starts with '_') can be.
-        self.scope: dict = {v.name: Code(f"__{v.name}" if v.is_switch else v.name) for v in spec.variables}
-        roles = list(spec.roles) + ([spec.any_role] if spec.any_role else [])
-        self.uses_final = any(r.final_suffix is not None or r.final_suffix_with_prompt is not None for r in roles) or any(
-            r.strip_reasoning is not None and r.strip_reasoning.scope == "history" for r in roles) or spec.reasoning is not None
-        generation = spec.generation
-        self.uses_previous = any(r.prefix_after for r in roles) or bool(generation.prompt_after or generation.otherwise_after)
-        system = spec.system
-        self.leading = system.leading_roles
+        # _v_NAME, which no variable can be (none starts with '_').
+        self.values: Dict[str, Union[str, Code]] = {
+            v.name: Code(f"_v_{v.name}" if v.is_switch else v.name) for v in program.variables}
+        roles = list(program.roles) + ([program.any_role] if program.any_role else [])
+        whens = [w for r in roles for w in _whens(r.body)]
+        self.uses_final = any(w.final is not None for w in whens) or any(
+            r.cut is not None and r.cut.history for r in roles) or program.display is not None
+        self.uses_prev = any(w.prev_role is not None for w in whens + list(_whens(program.end)))
+        system = program.system
+        self.leading = system.leading
         self.hoist = system.placement == "hoist"
         self.fold = system.placement in ("fold_first", "fold_last")
         # What the loop runs over: the messages themselves, unless a leading system message was taken out.
-        self.rest = "messages" if system.placement in ("hoist", "message", "refuse") else "rest"
-        # Refusals need no index: the fast path leaves them to the reference interpreter.
-        self.numbered = self.fold or self.uses_final
+        self.rest = "messages" if system.placement in ("hoist", "message", "refuse") else "_rest"
+        self.numbered = self.fold or self.uses_final or self.spans
+        self.temporaries = 0
 
-    # -- helpers ---------------------------------------------------------
-    def is_leading(self, expr: str) -> str:
-        if len(self.leading) == 1:
-            return f"{expr} == {self.leading[0]!r}"
-        return f"{expr} in {_literal_tuple(self.leading)}"
+    # -- output -------------------------------------------------------------
+    def items(self, pieces: ir.Seq, owner: str, values: Dict[str, Union[str, Code]],
+              kinds: Optional[Dict[str, str]] = None) -> List[Item]:
+        """Choice-free ``pieces`` as items; ``values`` maps slot names to constants or expressions,
+        ``kinds`` overrides the kind of some slots (a default text written as a message is scaffold)."""
+        out: List[Item] = []
+        for piece in pieces:
+            if isinstance(piece, Lit):
+                out.append((piece.text, piece.kind, owner))
+            elif isinstance(piece, Slot):
+                kind = (kinds or {}).get(piece.name, piece.kind)
+                out.append((values[piece.name], kind, owner))
+            else:  # pragma: no cover - emit() resolves choices first
+                raise AssertionError(piece)
+        return out
 
+    def merge(self, items: Sequence[Item]) -> List[Tuple[str, str, str]]:
+        """``(expression, kind, owner)`` per output piece: adjacent literals merged (in ``render_spans``,
+        only those of one kind and message), empty literals left out."""
+        out: List[Tuple[str, str, str]] = []
+        pending: Optional[List] = None
+        for value, kind, owner in items:
+            if isinstance(value, str):
+                if pending is not None and (not self.spans or (pending[1], pending[2]) == (kind, owner)):
+                    pending[0] += value
+                    continue
+                if pending is not None and pending[0]:
+                    out.append((repr(pending[0]), pending[1], pending[2]))
+                pending = [value, kind, owner]
+                continue
+            if pending is not None and pending[0]:
+                out.append((repr(pending[0]), pending[1], pending[2]))
+            pending = None
+            out.append((value.expr, kind, owner))
+        if pending is not None and pending[0]:
+            out.append((repr(pending[0]), pending[1], pending[2]))
+        return out
+
+    @staticmethod
+    def entries(merged: Sequence[Tuple[str, str, str]], each: bool = False) -> List[str]:
+        """``render_spans`` tag entries ``(message index, (kind codes))`` for ``merged`` pieces: one per
+        run of pieces from one message, or with ``each`` one per piece."""
+        out: List[Tuple[str, List[str]]] = []
+        for _, kind, owner in merged:
+            owner = "-1" if owner == "None" else owner
+            if out and out[-1][0] == owner and not each:
+                out[-1][1].append(str(_CODE[kind]))
+            else:
+                out.append((owner, [str(_CODE[kind])]))
+        return [f"({owner}, ({', '.join(codes)},))" for owner, codes in out]
+
+    def extend(self, items: Sequence[Item]) -> None:
+        merged = self.merge(items)
+        if not merged:
+            return
+        if len(merged) == 1:
+            self.w.line(f"_out.append({merged[0][0]})")
+        else:
+            self.w.line(f"_out += ({', '.join(m[0] for m in merged)})")
+        if self.spans:
+            entries = self.entries(merged)
+            if len(entries) == 1:
+                self.w.line(f"_tags.append({entries[0]})")
+            else:
+                self.w.line(f"_tags += ({', '.join(entries)})")
+
+    def concat(self, items: Sequence[Item]) -> str:
+        """One string expression for ``items`` (their kinds are not kept)."""
+        exprs = [m[0] for m in _Generator.merge(_RENDER_ONLY, items)]
+        if not exprs:
+            return "''"
+        if len(exprs) > 8:  # a long a + b + ... chain nests deeply in the compiler; a join does not
+            return "''.join((" + ", ".join(exprs) + ",))"
+        return " + ".join(exprs)
+
+    def condition(self, when: When, body: str = "") -> str:
+        """The Python test of ``when`` (facts of the message being written, or of the end)."""
+        tests = []
+        if when.gen is not None:
+            tests.append("add_generation_prompt" if when.gen else "not add_generation_prompt")
+        if when.final is not None:
+            tests.append("_i == _last" if when.final else "_i != _last")
+        if when.empty is not None:
+            tests.append("_content == ''" if when.empty else "_content != ''")
+        if when.prev_role is not None:
+            tests.append(_is_in("_prev", when.prev_role))
+        if when.first_role is not None:
+            tests.append(f"_first['role'] in {_literal_tuple(when.first_role)}")
+        if when.body is not None:
+            tests.append(body if when.body else f"not {body}")
+        return " and ".join(tests) or "True"
+
+    def emit(self, pieces: ir.Seq, owner: str, values: Dict[str, Union[str, Code]],
+             kinds: Optional[Dict[str, str]] = None, body: str = "") -> None:
+        """Lines that write ``pieces``. A choice between texts of one kind becomes a local string, so
+        that the message is still one extend; any other choice becomes branches."""
+        w = self.w
+        pending: List[Item] = []
+        for piece in pieces:
+            if not isinstance(piece, Choice):
+                pending += self.items((piece,), owner, values, kinds)
+                continue
+            if not any(case.seq for case in piece.cases):
+                continue
+            kind = _single_kind(piece)
+            if kind is not None and len(pieces) > 1:
+                self.temporaries += 1
+                name = f"_t{self.temporaries}"
+                self.branches(piece, lambda seq: w.line(f"{name} = {self.concat(self.items(seq, owner, values, kinds))}"),
+                              body, every_case=True)
+                pending.append((Code(name), kind, owner))
+                continue
+            self.extend(pending)
+            pending = []
+            self.branches(piece, lambda seq: self.emit(seq, owner, values, kinds, body), body)
+        self.extend(pending)
+
+    def branches(self, choice: Choice, write, body: str = "", every_case: bool = False) -> None:
+        """if/elif/else over the cases of ``choice``; ``write(seq)`` writes each case's lines (with
+        ``every_case``, also the empty ones, which otherwise need no branch at the end)."""
+        w = self.w
+        cases = list(choice.cases)
+        while cases and not cases[-1].seq and not every_case:
+            cases.pop()
+        if not cases:
+            return
+        if len(cases) == 1 and cases[0].when.always:
+            write(cases[0].seq)
+            return
+        keyword = "if"
+        for case in cases:
+            if case.when.always:
+                w.line("else:")
+            else:
+                w.line(f"{keyword} {self.condition(case.when, body)}:")
+            with w.block():
+                write(case.seq)
+            if case.when.always:
+                return
+            keyword = "elif"
+
+    # -- the function ---------------------------------------------------------
     def source(self) -> str:
-        """The source of ``render``: one conversation, every option."""
-        spec, w = self.spec, self.w
-        var_dict = "{" + ", ".join(f"{name!r}: {name}" for name in self.variables) + "}"
-        # The path is the caller's, not the format's, but it is still only ever a literal here.
-        origin = repr(os.path.basename(spec.path)) if spec.path else "a string"
-        w.line(f"# Renderer of chat format {spec.name!r}, generated by promptcraft from {origin}.")
-        w.line("# Every text below is a literal copied from the format; the file contributed no code.")
-        params = "".join(f", {name}=None" for name in self.variables)
-        w.line(f"def render(messages, *, add_generation_prompt=False, continue_final_message=False, "
-               f"control_tokens='keep'{params}, **unknown):")
-        w.indent()
-        w.line(f'"""Render messages in the {spec.name!r} format."""')
-        # The rare options are handled out of line, which keeps this function short (cheap to compile)
-        # and the common call to one test.
-        w.line("if unknown or continue_final_message or control_tokens != 'keep':")
-        with w.indent():
-            w.line(f"return _options(render, messages, add_generation_prompt, continue_final_message, control_tokens, "
-                   f"unknown, {var_dict})")
-        self.resolve_variables()
-        w.line("try:")
-        with w.indent():
-            self.body()
-            w.line("return ''.join(out)")
-        w.line(f"except {_HANDED_ON}:")
-        with w.indent():
-            w.line("# Malformed or refused: the reference interpreter says what and where.")
-            w.line("pass")
-        w.line(f"return _fallback(messages, add_generation_prompt, {var_dict})")
-        w.dedent()
-        return "\n".join(w.lines) + "\n"
-
-    def batch_source(self) -> str:
-        """The source of ``render_many``: ``render``'s body in a loop over conversations, for the
-        default options (one call per conversation is a good part of a short render's time)."""
-        spec, w = self.spec, self.w
-        params = "".join(f", {name}=None" for name in self.variables)
-        keywords = "".join(f", {name}={name}" for name in self.variables)
-        w.line(f"# Batch renderer of chat format {spec.name!r}: render's body, run for each conversation.")
-        w.line(f"def render_many(conversations, add_generation_prompt=False{params}):")
-        w.indent()
-        w.line(f'"""Render each conversation in the {spec.name!r} format."""')
-        w.line("prompts = []")
-        w.line("for messages in conversations:")
-        with w.indent():
-            # In the loop, as in render: an empty batch checks nothing. Once resolved, a value
-            # is a str and the next conversation's check is one test.
+        p, w = self.p, self.w
+        names = [v.name for v in p.variables]
+        given = "{" + ", ".join(f"{name!r}: {name}" for name in names) + "}"
+        params = "".join(f", {name}=None" for name in names)
+        origin = repr(os.path.basename(p.path)) if p.path else "a string"
+        if self.mode == "many":
+            keywords = "".join(f", {name}={name}" for name in names)
+            w.line(f"# Batch renderer of chat format {p.name!r}: render's body, run for each conversation.")
+            w.line(f"def render_many(conversations, add_generation_prompt=False{params}):")
+            with w.block():
+                w.line(f'"""Render each conversation in the {p.name!r} format."""')
+                w.line("_prompts = []")
+                w.line("for messages in conversations:")
+                with w.block():
+                    # In the loop, as in render: an empty batch checks nothing. Once resolved, a value
+                    # is a str and the next conversation's check is one test.
+                    self.resolve_variables()
+                    w.line("try:")
+                    with w.block():
+                        self.body()
+                        w.line("_prompts.append(''.join(_out))")
+                        w.line("continue")
+                    w.line(f"except {_HANDED_ON}:")
+                    with w.block():
+                        w.line("pass")
+                    w.line("# Malformed or refused: render hands it to the reference interpreter; an error names the conversation.")
+                    w.line(f"_prompts.append(_hand_on(render, _len(_prompts), messages, "
+                           f"add_generation_prompt=add_generation_prompt{keywords}))")
+                w.line("return _prompts")
+            return "\n".join(w.lines) + "\n"
+        function = "render_spans" if self.spans else "render"
+        if self.spans:
+            w.line(f"# Spans renderer of chat format {p.name!r}: render's walk, each piece tagged with its kind and message.")
+        else:
+            w.line(f"# Renderer of chat format {p.name!r}, generated by promptcraft from {origin}.")
+            w.line("# Every text below is a literal copied from the format; the file contributed no code.")
+        w.line(f"def {function}(messages, *, add_generation_prompt=False, continue_final_message=False, "
+               f"control_tokens='keep'{params}, **_unknown):")
+        with w.block():
+            what = "and the spans of its pieces" if self.spans else "in the"
+            w.line(f'"""Render messages {what} {p.name!r} format."""' if not self.spans
+                   else f'"""Render messages in the {p.name!r} format, with the kind and message of every piece."""')
+            # The rare options are handled out of line, which keeps this function short (cheap to compile)
+            # and the common call to one test.
+            w.line("if _unknown or continue_final_message or control_tokens != 'keep':")
+            with w.block():
+                w.line(f"return _options({function}, messages, add_generation_prompt, continue_final_message, "
+                       f"control_tokens, _unknown, {given})")
             self.resolve_variables()
             w.line("try:")
-            with w.indent():
+            with w.block():
                 self.body()
-                w.line("prompts.append(''.join(out))")
-                w.line("continue")
+                w.line("return _Rendered(_out, _tags, messages)" if self.spans else "return ''.join(_out)")
             w.line(f"except {_HANDED_ON}:")
-            with w.indent():
+            with w.block():
+                w.line("# Malformed or refused: the reference interpreter says what and where.")
                 w.line("pass")
-            w.line("# Malformed or refused: render hands it to the reference interpreter; an error names the conversation.")
-            w.line(f"prompts.append(_hand_on(render, len(prompts), messages, add_generation_prompt=add_generation_prompt"
-                   f"{keywords}))")
-        w.line("return prompts")
-        w.dedent()
+            fallback = "_spans_fallback" if self.spans else "_fallback"
+            w.line(f"return {fallback}(messages, add_generation_prompt, {given})")
         return "\n".join(w.lines) + "\n"
 
     def resolve_variables(self) -> None:
         """Lines that give each declared variable its value (or refuse a bad one)."""
         w = self.w
-        for var in self.spec.variables:
+        for var in self.p.variables:
             if var.is_switch:
-                # A switch stands for one of its two texts from here on.
                 w.line(f"if {var.name} is None:")
-                with w.indent():
-                    w.line(f"__{var.name} = {(var.when_true if var.switch_default else var.when_false)!r}")
+                with w.block():
+                    w.line(f"_v_{var.name} = {(var.when_true if var.switch_default else var.when_false)!r}")
                 w.line(f"elif {var.name} is True:")
-                with w.indent():
-                    w.line(f"__{var.name} = {var.when_true!r}")
+                with w.block():
+                    w.line(f"_v_{var.name} = {var.when_true!r}")
                 w.line(f"elif {var.name} is False:")
-                with w.indent():
-                    w.line(f"__{var.name} = {var.when_false!r}")
+                with w.block():
+                    w.line(f"_v_{var.name} = {var.when_false!r}")
                 w.line("else:")
-                with w.indent():
+                with w.block():
                     w.line(f"raise _bad_switch({var.name!r}, {var.name})")
                 continue
             w.line(f"if {var.name} is None:")
-            with w.indent():
+            with w.block():
                 if var.required:
                     w.line(f"raise _missing_variable({var.name!r})")
                 elif var.strftime is not None:
                     w.line(f"{var.name} = _today({var.strftime!r})")
                 else:
                     w.line(f"{var.name} = {var.default!r}")
-            w.line(f"elif not isinstance({var.name}, str):")
-            with w.indent():
+            w.line(f"elif not _isinstance({var.name}, _str):")
+            with w.block():
                 w.line(f"raise _bad_variable({var.name!r}, {var.name})")
 
     def body(self) -> None:
-        """Lines that render ``messages`` into the list ``out``, or raise for the reference to take over."""
-        spec, w = self.spec, self.w
-        w.line("first = messages[0]")
+        """Lines that render ``messages`` into ``_out``, or raise for the reference to take over."""
+        p, w = self.p, self.w
+        w.line("_first = messages[0]")
         if self.uses_final:
-            w.line("last = len(messages) - 1")
-        default_text = self.constant_default()
-        if default_text is None or spec.start_when_first:
-            start = merge(items(spec.start, self.scope))
-            if start and spec.start_when_first:
-                w.line(f"out = [{', '.join(start)}] if first['role'] in {_literal_tuple(spec.start_when_first)} else []")
-            else:
-                w.line(f"out = [{', '.join(start)}]" if start else "out = []")
-            default_text = None
-        self.system_section(default_text)
-        if spec.reasoning is not None:
+            w.line("_last = _len(messages) - 1")
+        self.system_section()
+        if p.display is not None:
             self.last_query()
-        if self.uses_previous:
-            w.line("previous = None")
+        if self.uses_prev:
+            w.line("_prev = None")
         self.loop()
-        self.generation()
+        self.emit((p.end,), "None", self.values, body=self.body_test())
+
+    def body_test(self) -> str:
+        if self.hoist:
+            return f"_any(not ({_is_in(chr(95) + 'm[' + repr('role') + ']', self.leading)}) for _m in messages)"
+        return f"_len({self.rest})"
 
     # -- the leading system message ---------------------------------------
-    def constant_default(self) -> Optional[str]:
-        """The default system message as written, when it is one known text (placement "message")."""
-        system = self.spec.system
-        if system.placement != "message" or system.default is None or system.default.literal is None:
-            return None
-        writer = self.spec.role(self.leading[0])
-        assert writer is not None
-        texts = [writer.prefix, writer.suffix] + ([writer.when_empty] if writer.when_empty else [])
-        if not all(set(t.names) <= {"role"} for t in texts):
-            return None
-        # Written as one literal, as the reference interpreter would write it.
-        return reference.write(writer, self.leading[0], system.default.literal, {}, False, False, None)
+    def start(self, default: Optional[ir.Seq] = None) -> None:
+        """The lines that begin ``_out`` with the start text; ``default``: a constant default system
+        message, written with it when the conversation has no system message of its own."""
+        w = self.w
+        cases = self.p.start.cases
+        if len(cases) > 1:
+            w.line("_out = []")
+            if self.spans:
+                w.line("_tags = []")
+            self.emit((self.p.start,), "None", self.values)
+            if default is not None:
+                w.line(f"if {self.default_missing()}:")
+                with w.block():
+                    self.extend(self.items(default, "None", self.values))
+            return
+        start = self.merge(self.items(cases[0].seq, "None", self.values))
+        initial = f"[{', '.join(m[0] for m in start)}]"
+        tags = f"[{', '.join(self.entries(start))}]"
+        if default is None:
+            w.line(f"_out = {initial}")
+            if self.spans:
+                w.line(f"_tags = {tags}")
+            return
+        both = self.merge(self.items(cases[0].seq + default, "None", self.values))
+        w.line(f"_out = [{', '.join(m[0] for m in both)}] if {self.default_missing()} else {initial}")
+        if self.spans:
+            w.line(f"_tags = [{', '.join(self.entries(both))}] if {self.default_missing()} else {tags}")
 
-    def system_section(self, default_text: Optional[str]) -> None:
-        """The lines for the leading system message; ``default_text``: the constant default message,
-        which this writes together with the start text as the first value of ``out``."""
-        spec, w, system = self.spec, self.w, self.spec.system
+    def system_section(self) -> None:
+        """The start text and the lines for the leading system message."""
+        p, w, system = self.p, self.w, self.p.system
         placement = system.placement
+        self.start(system.default_message if placement == "message" else None)
         if placement == "hoist":
-            trim_call = _TRIM_CALL[system.trim]
-            w.line(f"found = [m['content']{trim_call} for m in messages if {self.is_leading(_M_ROLE)}]")
-            if system.select == "last":
-                # Every system message's content must still be text, even those not written.
-                w.line("if not all(isinstance(text, str) for text in found):")
-                with w.indent():
-                    w.line("raise TypeError")
-                w.line("found = found[-1:]")
-            item = system.item_prefix
-            if item.pieces:
-                joined = f"{system.join!r}.join([{concat(items(item, self.scope))} + text for text in found])"
-            else:
-                joined = f"{system.join!r}.join(found)"
-            extend(w, items(system.prefix, self.scope) + [Code(joined)] + items(system.suffix, self.scope))
-            self.offset("0")
+            self.hoisted()
             return
         if placement == "message":
-            if default_text is not None:
-                start = items(self.spec.start, self.scope)
-                with_default = merge(start + [default_text])
-                without = merge(start)
-                w.line(f"out = [{', '.join(with_default)}] if {self.default_missing()} else [{', '.join(without)}]")
-            elif system.default is not None:
-                writer = spec.role(self.leading[0])
-                assert writer is not None
+            if system.default is not None and system.default_message is None:
                 w.line(f"if {self.default_missing()}:")
-                with w.indent():
-                    w.line(f"content = {concat(items(system.default, self.scope))}")
-                    self.write_role(writer, self.leading[0], default=True)
+                with w.block():
+                    self.default_message()
             self.offset("0")
             return
         if placement == "refuse":
-            w.line(f"if {self.is_leading(_FIRST_ROLE)}:")
-            with w.indent():
+            w.line(f"if {_is_in(chr(95) + 'first[' + repr('role') + ']', self.leading)}:")
+            with w.block():
                 w.line("raise _Unhandled")
             self.offset("0")
             return
 
-        condition = self.is_leading(_FIRST_ROLE)
+        condition = _is_in("_first['role']", self.leading)
         if system.keep_empty:
-            condition += " and first['content'] != ''"
+            condition += " and _first['content'] != ''"
         w.line(f"if {condition}:")
-        with w.indent():
-            self.check_fields("first")
-            w.line("system = first['content']")
+        with w.block():
+            self.check_fields("_first")
+            w.line("_system = _first['content']")
             if system.skip_empty:
-                w.line("if system == '':")
-                with w.indent():
-                    w.line("system = None")
+                w.line("if _system == '':")
+                with w.block():
+                    w.line("_system = None")
                 w.line("else:")
-                w.indent()
-            if system.trim != "none":
-                w.line(f"system = system{_TRIM_CALL[system.trim]}")
-            if system.wrap is not None:
-                w.line(f"system = {concat(items(system.wrap, dict(self.scope, system=Code('system'))))}")
-            if placement == "block":
-                extend(w, items(system.prefix, self.scope) + [Code("system")] + items(system.suffix, self.scope))
+                with w.block():
+                    self.given_system()
             else:
-                w.line("if not isinstance(system, str):")
-                with w.indent():
-                    w.line("raise TypeError")
-            if system.skip_empty:
-                w.dedent()
-            w.line("rest = messages[1:]")
+                self.given_system()
+            w.line("_rest = messages[1:]")
             self.offset("1")
         w.line("else:")
-        with w.indent():
+        with w.block():
             default = system.default
             if default is None:
-                w.line("system = None")
-            elif system.default_when == "no_system":
-                condition = self.default_missing()
-                if system.keep_empty:  # an empty leading system message was kept: the default applies
-                    condition = f"{self.is_leading(_FIRST_ROLE)} or {condition}"
-                w.line(f"system = {concat(items(default, self.scope))} if {condition} else None")
-                if placement == "block":
-                    w.line("if system is not None:")
-                    with w.indent():
-                        extend(w, items(system.prefix, self.scope) + [Code("system")] + items(system.suffix, self.scope))
-            elif placement == "block":
-                extend(w, items(system.prefix, self.scope) + items(default, self.scope) + items(system.suffix, self.scope))
+                w.line("_system = None")
             else:
-                w.line(f"system = {concat(items(default, self.scope))}")
-            w.line("rest = messages")
+                default_items = self.items(default, "None", self.values)
+                if system.default_when == "no_system":
+                    condition = self.default_missing()
+                    if system.keep_empty:  # an empty leading system message was kept: the default applies
+                        condition = f"{_is_in(chr(95) + 'first[' + repr('role') + ']', self.leading)} or {condition}"
+                    w.line(f"if {condition}:")
+                    with w.block():
+                        self.default_system(default_items)
+                    w.line("else:")
+                    with w.block():
+                        w.line("_system = None")
+                else:
+                    self.default_system(default_items)
+            w.line("_rest = messages")
             self.offset("0")
         if self.fold:
             if placement == "fold_first":
-                w.line("target = offset if system is not None and len(messages) > offset else -1")
+                w.line("_target = _offset if _system is not None and _len(messages) > _offset else -1")
             else:
-                w.line("target = len(messages) - 1 if system is not None and len(messages) > offset "
+                w.line("_target = _len(messages) - 1 if _system is not None and _len(messages) > _offset "
                        "and messages[-1]['role'] == 'user' else -1")
 
+    def given_system(self) -> None:
+        """The caller's system text, trimmed and wrapped: written as a block, or kept for a fold."""
+        w, system = self.w, self.p.system
+        if system.trim != "none":
+            w.line(f"_system = _system{_TRIM_CALL[system.trim]}")
+        system_items: List[Item] = [(Code("_system"), CONTENT, "0")]
+        if system.wrap is not None:
+            system_items = self.items(system.wrap, "0", dict(self.values, system=Code("_system")))
+        if system.placement == "block":
+            self.system_block(system_items, "0")
+            return
+        w.line("if not _isinstance(_system, _str):")
+        with w.block():
+            w.line("raise _TypeError")
+        self.keep_system(system_items)
+
+    def default_system(self, items: List[Item]) -> None:
+        """The default text stands in for the system message: written as a block, or kept for a fold."""
+        w = self.w
+        if self.p.system.placement == "block":
+            self.system_block(items, "None")
+        else:
+            self.keep_system(items)
+
+    def system_block(self, system_items: List[Item], owner: str) -> None:
+        block = self.p.system.block
+        at = next(k for k, piece in enumerate(block) if isinstance(piece, Slot) and piece.name == "system")
+        self.extend(self.items(block[:at], owner, self.values) + system_items + self.items(block[at + 1:], owner, self.values))
+
+    def keep_system(self, items: List[Item]) -> None:
+        """Keep the system text for the fold: a string, and in ``render_spans`` its pieces and tags too."""
+        w = self.w
+        if self.spans:  # before _system becomes the wrapped text
+            merged = self.merge(items)
+            w.line(f"_sx = ({''.join(m[0] + ', ' for m in merged)})")
+            w.line(f"_sy = ({''.join(e + ', ' for e in self.entries(merged, each=True))})")
+        text = self.concat(items)
+        if text != "_system":
+            w.line(f"_system = {text}")
+
+    def default_message(self) -> None:
+        """A default system message that is not constant: its role writes it, as the first message."""
+        p, w = self.p, self.w
+        name = self.leading[0]
+        writer = p.role(name)
+        assert writer is not None and p.system.default is not None
+        w.line(f"_content = {self.concat(self.items(p.system.default, 'None', self.values))}")
+        trim = _TRIM_CALL[writer.trim]
+        if trim:
+            w.line(f"_content = _content{trim}")
+        pieces = specialize((writer.body,), {"prev_role": None, "final": False})
+        values = dict(self.values, role=name, content=Code("_content"))
+        self.emit(pieces, "None", values, kinds={"content": SCAFFOLD, "role": SCAFFOLD})
+
+    def hoisted(self) -> None:
+        w, system = self.w, self.p.system
+        trim = _TRIM_CALL[system.trim]
+        leading = _is_in("_m['role']", self.leading)
+        block = system.block
+        at = next(k for k, piece in enumerate(block) if isinstance(piece, Slot) and piece.name == "system")
+        if not self.spans:
+            w.line(f"_found = [_m['content']{trim} for _m in messages if {leading}]")
+            if system.select == "last":
+                # Every system message's content must still be text, even those not written.
+                w.line("if not _all(_isinstance(_text, _str) for _text in _found):")
+                with w.block():
+                    w.line("raise _TypeError")
+                w.line("_found = _found[-1:]")
+            if system.item_prefix:
+                prefix = self.concat(self.items(system.item_prefix, "None", self.values))
+                joined = f"{system.join!r}.join([{prefix} + _text for _text in _found])"
+            else:
+                joined = f"{system.join!r}.join(_found)"
+            self.extend(self.items(block[:at], "None", self.values) + [(Code(joined), CONTENT, "None")]
+                        + self.items(block[at + 1:], "None", self.values))
+            self.offset("0")
+            return
+        w.line(f"_found = [(_j, _m['content']{trim}) for _j, _m in _enumerate(messages) if {leading}]")
+        w.line("if not _all(_isinstance(_text, _str) for _j, _text in _found):")
+        with w.block():
+            w.line("raise _TypeError")
+        if system.select == "last":
+            w.line("_found = _found[-1:]")
+        self.extend(self.items(block[:at], "None", self.values))
+        w.line("for _n, (_j, _text) in _enumerate(_found):")
+        with w.block():
+            if system.join:
+                w.line("if _n:")
+                with w.block():
+                    self.extend([(system.join, SCAFFOLD, "None")])
+            self.extend(self.items(system.item_prefix, "_j", self.values) + [(Code("_text"), CONTENT, "_j")])
+        self.extend(self.items(block[at + 1:], "None", self.values))
+        self.offset("0")
+
     def last_query(self) -> None:
-        w, display = self.w, self.spec.reasoning
+        w, display = self.w, self.p.display
         assert display is not None
-        user = self.spec.role("user")
-        trim_call = _TRIM_CALL[user.trim] if user is not None else ""
-        w.line("query = len(messages) - 1")
-        w.line("while query >= 0:")
-        with w.indent():
-            w.line("m = messages[query]")
-            w.line("if m['role'] == 'user':")
-            with w.indent():
+        trim = _TRIM_CALL[display.query_trim]
+        w.line("_query = _len(messages) - 1")
+        w.line("while _query >= 0:")
+        with w.block():
+            w.line("_m = messages[_query]")
+            w.line("if _m['role'] == 'user':")
+            with w.block():
                 if display.query_exclude:
                     start, end = display.query_exclude
-                    w.line(f"text = m['content']{trim_call}")
-                    w.line(f"if not (text.startswith({start!r}) and text.endswith({end!r})):")
-                    with w.indent():
+                    w.line(f"_text = _m['content']{trim}")
+                    w.line(f"if not (_text.startswith({start!r}) and _text.endswith({end!r})):")
+                    with w.block():
                         w.line("break")
                 else:
                     w.line("break")
-            w.line("query -= 1")
+            w.line("_query -= 1")
         w.line("else:")
-        with w.indent():
-            if display.no_query == "refuse":
-                w.line("raise _Unhandled")
-            else:
-                w.line("query = len(messages) - 1")
+        with w.block():
+            w.line("raise _Unhandled" if display.refuse_without_query else "_query = _len(messages) - 1")
 
     def check_fields(self, message: str) -> None:
         """A message with a field besides role and content goes to the reference, unless the
         format ignores that field: nothing is dropped without the format saying so."""
         w = self.w
-        fields = _literal_tuple(("role", "content") + self.spec.message.ignore)
-        w.line(f"if len({message}) != 2 and _extra_fields({message}, {fields}):")
-        with w.indent():
+        w.line(f"if _len({message}) != 2 and _extra_fields({message}, {_literal_tuple(self.p.fields)}):")
+        with w.block():
             w.line("raise _Unhandled")
 
     def offset(self, value: str) -> None:
-        """Index of ``rest[0]`` in ``messages``; only numbered loops (folds among them) read it."""
+        """Index of ``_rest[0]`` in ``messages``; only numbered loops read it."""
         if self.numbered:
-            self.w.line(f"offset = {value}")
+            self.w.line(f"_offset = {value}")
 
     def default_missing(self) -> str:
-        system = self.spec.system
+        system = self.p.system
         if system.default_when == "no_system":
-            return f"not any({self.is_leading(_M_ROLE)} for m in messages)"
+            return f"not _any({_is_in(chr(95) + 'm[' + repr('role') + ']', self.leading)} for _m in messages)"
         if len(self.leading) == 1:
-            return f"first['role'] != {self.leading[0]!r}"
-        return f"first['role'] not in {_literal_tuple(self.leading)}"
+            return f"_first['role'] != {self.leading[0]!r}"
+        return f"_first['role'] not in {_literal_tuple(self.leading)}"
 
     # -- the messages -------------------------------------------------------
     def loop(self) -> None:
-        spec, w = self.spec, self.w
-        if spec.alternation is not None:
-            w.line("user_turn = True")
-        w.line(f"for i, m in enumerate({self.rest}, offset):" if self.numbered else f"for m in {self.rest}:")
-        w.indent()
-        self.check_fields("m")
-        w.line("role = m['role']")
-        if self.hoist:
-            w.line(f"if {self.is_leading('role')}:")
-            with w.indent():
-                w.line("continue")
-        w.line("content = m['content']")
-        if spec.alternation is not None:
-            w.line("if (role == 'user') is not user_turn:")
-            with w.indent():
-                w.line("raise _Unhandled")
-            w.line("user_turn = not user_turn")
-        branches = list(spec.roles)
-        keyword = "if"
-        for role in branches:
-            w.line(f"{keyword} role == {role.name!r}:")
-            with w.indent():
-                self.write_role(role, role.name)
-            keyword = "elif"
-        if branches:
+        p, w = self.p, self.w
+        if p.alternation:
+            w.line("_user_turn = True")
+        w.line(f"for _i, _m in _enumerate({self.rest}, _offset):" if self.numbered else f"for _m in {self.rest}:")
+        with w.block():
+            self.check_fields("_m")
+            w.line("_role = _m['role']")
+            if self.hoist:
+                w.line(f"if {_is_in('_role', self.leading)}:")
+                with w.block():
+                    w.line("continue")
+            w.line("_content = _m['content']")
+            if p.alternation:
+                w.line("if (_role == 'user') is not _user_turn:")
+                with w.block():
+                    w.line("raise _Unhandled")
+                w.line("_user_turn = not _user_turn")
+            keyword = "if"
+            for role in p.roles:
+                w.line(f"{keyword} _role == {role.name!r}:")
+                with w.block():
+                    self.write_role(role)
+                keyword = "elif"
+            if not p.roles:
+                self.other_roles()
+                return
             w.line("else:")
-            w.indent()
-        if spec.any_role is not None:
-            self.write_role(spec.any_role, None)
-        else:
-            w.line("raise _Unhandled")
-        if branches:
-            w.dedent()
-        w.dedent()
+            with w.block():
+                self.other_roles()
 
-    def write_role(self, role: Role, name: Optional[str], default: bool = False) -> None:
-        """Lines that write ``content`` as ``role``; ``default``: the format's own default system text."""
-        w, system = self.w, self.spec.system
-        if role.refuse is not None:
+    def other_roles(self) -> None:
+        """The roles not listed: the catch-all role, or a refusal."""
+        if self.p.any_role is not None:
+            self.write_role(self.p.any_role)
+        else:
+            self.w.line("raise _Unhandled")
+
+    def write_role(self, role: ir.Role) -> None:
+        """Lines that write ``_content`` as ``role``."""
+        w, system = self.w, self.p.system
+        if role.action == "refuse":
             w.line("raise _Unhandled")
             return
         # The catch-all branch sees any role value; unless the role is written (where the
         # join rejects a non-string), check it here so that malformed input reaches the fallback.
-        always_written = (not role.drop and "role" in role.prefix.names + role.suffix.names and not role.skip_empty
-                          and (role.when_empty is None or "role" in role.when_empty.names))
-        role_unchecked = name is None and not always_written
-        if role.drop or role_unchecked:
-            checks = (["content"] if role.drop else []) + (["role"] if role_unchecked else [])
-            w.line(f"if {' or '.join(f'not isinstance({c}, str)' for c in checks)}:")
-            with w.indent():
-                w.line("raise TypeError")
-        if role.drop:
+        role_unchecked = role.name is None and (role.action == "drop" or not role.writes_role)
+        checks = (["_content"] if role.action == "drop" else []) + (["_role"] if role_unchecked else [])
+        if checks:
+            w.line(f"if {' or '.join(f'not _isinstance({c}, _str)' for c in checks)}:")
+            with w.block():
+                w.line("raise _TypeError")
+        if role.action == "drop":
             return
-        if role.refuse_containing and not default:
-            tests = " or ".join(f"{needle!r} in content" for needle in role.refuse_containing)
+        if role.refuse_containing:
+            tests = " or ".join(f"{needle!r} in _content" for needle in role.refuse_containing)
             w.line(f"if {tests}:")
-            with w.indent():
+            with w.block():
                 w.line("raise _Unhandled")
-        rule = role.strip_reasoning
-        if rule is not None and not default:
-            conditions = [] if rule.scope == "all" else ["i != last"]
-            marker = repr(rule.marker)
-            lstrip = f".lstrip({rule.lstrip!r})" if rule.lstrip else ""
-            # partition and rpartition cut without building a list of every piece, as split would.
-            if rule.keep == "after_last":
-                # Without the marker, rpartition keeps the whole text, as the rule does.
-                steps = [f"content = content.rpartition({marker})[2]{lstrip}"]
-                if not rule.always:
-                    conditions.append(f"{marker} in content")
-            elif rule.always:
-                steps = [f"if {marker} in content:", f"    content = content.partition({marker})[2]"]
-                steps += [f"content = content{lstrip}"] if lstrip else []
+        if role.cut is not None:
+            self.cut(role.cut)
+        trim = _TRIM_CALL[role.trim]
+        values = dict(self.values, role=role.name if role.name is not None else Code("_role"), content=Code("_content"))
+        if self.fold:
+            w.line("if _i == _target:")
+            with w.block():
+                self.fold_into(role)
+                # render_spans: the folded content is pieces of several messages (_cx, _cy).
+                self.write_body(role.body, values, composite=self.spans)
+            w.line("else:")
+            with w.block():
+                if trim:
+                    w.line(f"_content = _content{trim}")
+                self.write_body(role.body, values, composite=False)
+        else:
+            if trim:
+                w.line(f"_content = _content{trim}")
+            if role.display:
+                self.display(role, values)
             else:
-                conditions.append(f"{marker} in content")
-                steps = [f"content = content.partition({marker})[2]{lstrip}"]
-            if conditions:
-                w.line(f"if {' and '.join(conditions)}:")
-                w.indent()
+                self.write_body(role.body, values, composite=False)
+        if self.uses_prev:
+            w.line("_prev = _role")
+
+    def fold_into(self, role: ir.Role) -> None:
+        """The system text folded into this message's content (``_content``; in ``render_spans``
+        ``_cx`` and ``_cy``, the pieces and their tags)."""
+        w, system = self.w, self.p.system
+        trim = _TRIM_CALL[role.trim]
+        assert system.fold is not None
+        if system.fold_order == "trim_then_fold" and trim:
+            w.line(f"_content = _content{trim}")
+        how = role.trim if system.fold_order == "fold_then_trim" else "none"
+        if self.spans:
+            self.fold_pieces(system.fold, how)
+            return
+        fold_items: List[Item] = []
+        for piece in system.fold:
+            if isinstance(piece, Slot) and piece.name == "system":
+                fold_items.append((Code("_system"), CONTENT, "None"))
+            else:
+                fold_items += self.items((piece,), "_i", dict(self.values, content=Code("_content")))
+        w.line(f"_content = {self.concat(fold_items)}")
+        if how != "none":
+            w.line(f"_content = _content{_TRIM_CALL[how]}")
+
+    def write_body(self, body: Choice, values: Dict[str, Union[str, Code]], composite: bool) -> None:
+        """The message's own pieces around its content; ``composite``: the content is the pieces
+        ``_cx`` (tags ``_cy``), spliced in between."""
+        if not composite:
+            self.emit((body,), "_i", values)
+            return
+        w = self.w
+        w.line("_content = ''.join(_cx)")
+
+        def write(pieces: ir.Seq) -> None:
+            at = [k for k, piece in enumerate(pieces) if isinstance(piece, Slot) and piece.name == "content"]
+            if not at:
+                self.emit(pieces, "_i", values)
+                return
+            self.emit(pieces[:at[0]], "_i", values)
+            w.line("_out += _cx")
+            w.line("_tags += _cy")
+            self.emit(pieces[at[0] + 1:], "_i", values)
+
+        self.branches(body, write)
+
+    def fold_pieces(self, fold: ir.Seq, how: str) -> None:
+        """``render_spans``: the folded content as pieces and tags (``_cx``, ``_cy``)."""
+        w = self.w
+        texts, tags = [], []
+        for piece in fold:
+            if isinstance(piece, Slot) and piece.name == "system":
+                texts.append("*_sx")
+                tags.append("*_sy")
+                continue
+            merged = self.merge(self.items((piece,), "_i", dict(self.values, content=Code("_content"))))
+            texts += [m[0] for m in merged]
+            tags += self.entries(merged, each=True)
+        w.line(f"_cx = ({''.join(t + ', ' for t in texts)})")
+        w.line(f"_cy = ({''.join(t + ', ' for t in tags)})")
+        if how != "none":
+            w.line(f"_cx, _cy = _trim_pieces(_cx, _cy, {how!r})")
+
+    def cut(self, rule: ir.Cut) -> None:
+        w = self.w
+        conditions = ["_i != _last"] if rule.history else []
+        marker = repr(rule.marker)
+        lstrip = f".lstrip({rule.lstrip!r})" if rule.lstrip else ""
+        # partition and rpartition cut without building a list of every piece, as split would.
+        if rule.keep == "after_last":
+            # Without the marker, rpartition keeps the whole text, as the rule does.
+            steps = [f"_content = _content.rpartition({marker})[2]{lstrip}"]
+            if not rule.always:
+                conditions.append(f"{marker} in _content")
+        elif rule.always:
+            steps = [f"if {marker} in _content:", f"    _content = _content.partition({marker})[2]"]
+            steps += [f"_content = _content{lstrip}"] if lstrip else []
+        else:
+            conditions.append(f"{marker} in _content")
+            steps = [f"_content = _content.partition({marker})[2]{lstrip}"]
+        if not conditions:
             for step in steps:
                 w.line(step)
-            if conditions:
-                w.dedent()
-        trim_call = _TRIM_CALL[role.trim]
-        if self.fold and not default:
-            w.line("if i == target:")
-            with w.indent():
-                if system.fold_order == "trim_then_fold" and trim_call:
-                    w.line(f"content = content{trim_call}")
-                fold_scope = dict(self.scope, system=Code("system"), content=Code("content"))
-                assert system.fold is not None
-                w.line(f"content = {concat(items(system.fold, fold_scope))}")
-                if system.fold_order == "fold_then_trim" and trim_call:
-                    w.line(f"content = content{trim_call}")
-            if trim_call:
-                w.line("else:")
-                with w.indent():
-                    w.line(f"content = content{trim_call}")
-        elif trim_call:
-            w.line(f"content = content{trim_call}")
-
-        display = self.spec.reasoning
-        if display is not None and name == display.role and not default:
-            close, opening = repr(display.close), repr(display.open)
-            strip = "strip('\\n')" if display.reasoning_trim == "newlines" else "strip()"
-            w.line(f"if {close} in content:")
-            with w.indent():
-                w.line(f"reasoning = content.partition({close})[0].rstrip('\\n').rpartition({opening})[2].lstrip('\\n').{strip}")
-                w.line(f"content = content.rpartition({close})[2].lstrip('\\n')")
-            w.line("else:")
-            with w.indent():
-                w.line("reasoning = ''")
-            shown = "i > query" if display.show == "always" else "i > query and (i == last or reasoning)"
-            w.line(f"if {shown}:")
-            with w.indent():
-                scope = dict(self.scope, reasoning=Code("reasoning"), content=Code("content.lstrip('\\n')"))
-                w.line(f"content = {concat(items(display.template, scope))}")
-        inner = dict(self.scope, role=name if name is not None else Code("role"))
-        empty = EMPTY if role.skip_empty else role.when_empty
-        if empty is not None:
-            w.line("if content == '':")
-            with w.indent():
-                if empty.pieces:
-                    extend(w, items(empty, inner))
-                else:
-                    w.line("pass")
-            w.line("else:")
-            w.indent()
-        prefix_after = () if default else role.prefix_after
-        final_variants = (not default) and (role.final_suffix is not None or role.final_suffix_with_prompt is not None)
-        if not prefix_after and not final_variants:
-            extend(w, items(role.prefix, inner) + [Code("content")] + items(role.suffix, inner))
-        else:
-            if prefix_after:
-                keyword = "if"
-                for after, text in prefix_after:
-                    w.line(f"{keyword} previous == {after!r}:")
-                    with w.indent():
-                        w.line(f"prefix = {concat(items(text, inner))}")
-                    keyword = "elif"
-                w.line("else:")
-                with w.indent():
-                    w.line(f"prefix = {concat(items(role.prefix, inner))}")
-                prefix_items: List[Item] = [Code("prefix")]
-            else:
-                prefix_items = items(role.prefix, inner)
-            if final_variants:
-                with_prompt = role.final_suffix_with_prompt or role.suffix
-                without = role.final_suffix or role.suffix
-                w.line("if i != last:")
-                with w.indent():
-                    w.line(f"suffix = {concat(items(role.suffix, inner))}")
-                w.line("elif add_generation_prompt:")
-                with w.indent():
-                    w.line(f"suffix = {concat(items(with_prompt, inner))}")
-                w.line("else:")
-                with w.indent():
-                    w.line(f"suffix = {concat(items(without, inner))}")
-                suffix_items: List[Item] = [Code("suffix")]
-            else:
-                suffix_items = items(role.suffix, inner)
-            extend(w, prefix_items + [Code("content")] + suffix_items)
-        if empty is not None:
-            w.dedent()
-        if self.uses_previous and not default:
-            w.line("previous = role")
-
-    # -- the end --------------------------------------------------------------
-    def generation(self) -> None:
-        w, generation = self.w, self.spec.generation
-
-        def choose(after: Tuple[Tuple[str, Text], ...], base: Text) -> None:
-            if not after:
-                extend(w, items(base, self.scope)) if merge(items(base, self.scope)) else w.line("pass")
-                return
-            keyword = "if"
-            for role, text in after:
-                w.line(f"{keyword} previous == {role!r}:")
-                with w.indent():
-                    extend(w, items(text, self.scope)) if merge(items(text, self.scope)) else w.line("pass")
-                keyword = "elif"
-            w.line("else:")
-            with w.indent():
-                extend(w, items(base, self.scope)) if merge(items(base, self.scope)) else w.line("pass")
-
-        has_prompt = bool(merge(items(generation.prompt, self.scope))) or bool(generation.prompt_after)
-        has_otherwise = bool(merge(items(generation.otherwise, self.scope))) or bool(generation.otherwise_after)
-        if not has_prompt and not has_otherwise:
             return
-        if has_prompt:
-            condition = "add_generation_prompt"
-            if generation.require_body:
-                body = "any(not (" + self.is_leading(_M_ROLE) + ") for m in messages)" if self.hoist else f"len({self.rest})"
-                condition += f" and {body}"
-            w.line(f"if {condition}:")
-            with w.indent():
-                choose(generation.prompt_after, generation.prompt)
-            if has_otherwise:
-                w.line("elif not add_generation_prompt:" if generation.require_body else "else:")
-                with w.indent():
-                    choose(generation.otherwise_after, generation.otherwise)
+        w.line(f"if {' and '.join(conditions)}:")
+        with w.block():
+            for step in steps:
+                w.line(step)
+
+    def display(self, role: ir.Role, values: Dict[str, Union[str, Code]]) -> None:
+        """The reasoning display: reasoning and answer through the template after the last query."""
+        w, display = self.w, self.p.display
+        assert display is not None
+        close, opening = repr(display.close), repr(display.open)
+        strip = "strip('\\n')" if display.reasoning_trim == "newlines" else "strip()"
+        w.line(f"if {close} in _content:")
+        with w.block():
+            w.line(f"_reasoning = _content.partition({close})[0].rstrip('\\n').rpartition({opening})[2].lstrip('\\n').{strip}")
+            w.line(f"_content = _content.rpartition({close})[2].lstrip('\\n')")
+        w.line("else:")
+        with w.block():
+            w.line("_reasoning = ''")
+        shown = "_i > _query" if display.always else "_i > _query and (_i == _last or _reasoning)"
+        template = dict(self.values, reasoning=Code("_reasoning"), content=Code("_content.lstrip('\\n')"))
+        items = self.items(display.template, "_i", template)
+        w.line(f"if {shown}:")
+        with w.block():
+            if self.spans:
+                merged = self.merge(items)
+                w.line(f"_cx = ({''.join(m[0] + ', ' for m in merged)})")
+                w.line(f"_cy = ({''.join(e + ', ' for e in self.entries(merged, each=True))})")
+                self.write_body(role.body, values, composite=True)
+            else:
+                w.line(f"_content = {self.concat(items)}")
+        if self.spans:
+            w.line("else:")
+            with w.block():
+                self.write_body(role.body, values, composite=False)
         else:
-            w.line("if not add_generation_prompt:")
-            with w.indent():
-                choose(generation.otherwise_after, generation.otherwise)
+            self.write_body(role.body, values, composite=False)
+
+
+class _RenderOnly:
+    spans = False
+
+
+_RENDER_ONLY = _RenderOnly()
+
+
+def _single_kind(choice: Choice) -> Optional[str]:
+    """The kind of every piece of every case, when they share one and hold no choice; else None."""
+    kinds = set()
+    for case in choice.cases:
+        for piece in case.seq:
+            if isinstance(piece, Choice) or (isinstance(piece, Slot) and piece.name == "content"):
+                return None
+            kinds.add(piece.kind)
+    return kinds.pop() if len(kinds) == 1 else (SCAFFOLD if not kinds else None)
+
+
+def _whens(choice: Choice):
+    for case in choice.cases:
+        yield case.when
+        for piece in case.seq:
+            if isinstance(piece, Choice):
+                yield from _whens(piece)

@@ -8,12 +8,12 @@ reported in one place and one way.
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, Dict, List, Mapping, Optional, Tuple
+
+import attrs
 
 from ..errors import RefusedError
 from .._runtime.messages import Message, normalize
-import attrs
-
 from .._spec.model import FormatSpec, Reasoning, ReasoningDisplay, Role, Text
 from .._runtime.variables import resolve
 
@@ -96,8 +96,49 @@ def last_query(spec: FormatSpec, conversation: List[Message]) -> int:
     return len(conversation) - 1
 
 
+Segment = Tuple[str, str, Optional[int]]
+
+SCAFFOLD, CONTENT, REASONING, GENERATION_PROMPT = "scaffold", "content", "reasoning", "generation_prompt"
+
+
+def fill(text: Text, values: Dict[str, Any], kind: str = SCAFFOLD, index: Optional[int] = None,
+         fields: Optional[Dict[str, List[Segment]]] = None) -> List[Segment]:
+    """``text`` as segments: literals and variables of ``kind`` owned by ``index``; ``fields`` gives
+    the segments of message values (``content``, ``system``, ``reasoning``) with their own kind and owner."""
+    out: List[Segment] = []
+    for piece in text.pieces:
+        if isinstance(piece, str):
+            out.append((piece, kind, index))
+        elif fields is not None and piece.name in fields:
+            out += fields[piece.name]
+        else:
+            out.append((values[piece.name], kind, index))
+    return out
+
+
+def trim_segments(segments: List[Segment], how: str) -> List[Segment]:
+    """``segments`` whose joined text is trimmed as ``trim(text, how)`` would trim it."""
+    text = "".join(t for t, _, _ in segments)
+    kept = trim(text, how)
+    if kept == text:
+        return segments
+    head = len(text) - len(text.lstrip()) if how in ("both", "left") else 0
+    tail = len(text) - len(text.rstrip()) if how in ("both", "right") else 0
+    if head + tail >= len(text):
+        return []
+    out: List[Segment] = []
+    position = 0
+    for piece, kind, index in segments:
+        start, end = position, position + len(piece)
+        position = end
+        cut_start, cut_end = max(start, head), min(end, len(text) - tail)
+        if cut_start < cut_end:
+            out.append((piece[cut_start - start:cut_end - start], kind, index))
+    return out
+
+
 def show_reasoning(display: ReasoningDisplay, content: str, after_query: bool, final: bool,
-                   values: Optional[Dict[str, Any]] = None) -> str:
+                   values: Optional[Dict[str, Any]] = None, index: Optional[int] = None) -> List[Segment]:
     """The content as written: the answer alone, or reasoning and answer through the template."""
     if display.close in content:
         reasoning = content.split(display.close)[0].rstrip("\n").split(display.open)[-1].lstrip("\n")
@@ -106,8 +147,9 @@ def show_reasoning(display: ReasoningDisplay, content: str, after_query: bool, f
         reasoning, answer = "", content
     reasoning = reasoning.strip("\n") if display.reasoning_trim == "newlines" else reasoning.strip()
     if after_query and (display.show == "always" or final or reasoning):
-        return display.template.fill({**(values or {}), "reasoning": reasoning, "content": answer.lstrip("\n")})
-    return answer
+        return fill(display.template, values or {}, SCAFFOLD, index,
+                    {"reasoning": [(reasoning, REASONING, index)], "content": [(answer.lstrip("\n"), CONTENT, index)]})
+    return [(answer, CONTENT, index)]
 
 
 def render(
@@ -117,52 +159,73 @@ def render(
     variables: Optional[Mapping[str, Any]] = None,
 ) -> str:
     """Render ``messages`` as ``spec`` declares, one rule at a time."""
+    return "".join(text for text, _, _ in segments(spec, messages, add_generation_prompt, variables))
+
+
+def segments(
+    spec: FormatSpec,
+    messages: Any,
+    add_generation_prompt: bool = False,
+    variables: Optional[Mapping[str, Any]] = None,
+) -> List[Segment]:
+    """The prompt as ``(text, kind, message index)`` segments, in order; the index is ``None`` for
+    text the format writes on its own (the start, a default system message, the generation prompt)."""
     conversation = normalize(messages, spec)
     values: Dict[str, Any] = resolve(spec, variables or {})
     system = spec.system
     first = conversation[0]
     final_index = len(conversation) - 1
 
-    out: List[str] = []
+    out: List[Segment] = []
     if not spec.start_when_first or first.role in spec.start_when_first:
-        out.append(spec.start.fill(values))
+        out += fill(spec.start, values)
 
     body = conversation
-    system_text: Optional[str] = None
+    # The system text as segments, and the message it came from (None: the format's default).
+    system_text: Optional[List[Segment]] = None
+    owner: Optional[int] = None
     if system.placement == "hoist":
-        found = [trim(m.content, system.trim) for m in conversation if m.role in system.leading_roles]
+        found = [m for m in conversation if m.role in system.leading_roles]
         if system.select == "last":
             found = found[-1:]
         body = [m for m in conversation if m.role not in system.leading_roles]
-        item = system.item_prefix.fill(values)
-        out.append(system.prefix.fill(values) + system.join.join(item + text for text in found)
-                   + system.suffix.fill(values))
+        items: List[Segment] = []
+        for position, message in enumerate(found):
+            if position:
+                items.append((system.join, SCAFFOLD, None))
+            items += fill(system.item_prefix, values, SCAFFOLD, message.index)
+            items.append((trim(message.content, system.trim), CONTENT, message.index))
+        out += fill(system.prefix, values) + items + fill(system.suffix, values)
     elif first.role in system.leading_roles and system.placement != "message":
         if system.placement == "refuse":
             raise refuse_system(spec, first)
         if system.keep_empty and first.content == "":
             # An empty leading system message is not taken out: its role writes it where it is.
-            system_text = system.default.fill(values) if system.default is not None else None
+            system_text = fill(system.default, values) if system.default is not None else None
         else:
             body = conversation[1:]
             if not (system.skip_empty and first.content == ""):
-                system_text = trim(first.content, system.trim)
+                owner = first.index
+                system_text = [(trim(first.content, system.trim), CONTENT, owner)]
                 if system.wrap is not None:
-                    system_text = system.wrap.fill({**values, "system": system_text})
+                    system_text = fill(system.wrap, values, SCAFFOLD, owner, {"system": system_text})
     elif system.default is not None:
         if system.default_when == "no_system":
             missing = all(m.role not in system.leading_roles for m in conversation)
         else:
             missing = first.role not in system.leading_roles
         if missing:
-            system_text = system.default.fill(values)
+            system_text = fill(system.default, values)
 
     if system_text is not None:
         if system.placement == "block":
-            out.append(system.prefix.fill(values) + system_text + system.suffix.fill(values))
+            out += fill(system.prefix, values, SCAFFOLD, owner) + system_text + fill(system.suffix, values, SCAFFOLD, owner)
         elif system.placement == "message":
             writer = spec.role(system.leading_roles[0])
-            out.append(write(writer, system.leading_roles[0], system_text, values, False, add_generation_prompt, None))
+            text = "".join(t for t, _, _ in system_text)
+            out += [(t, SCAFFOLD, None) for t, _, _ in
+                    write(writer, system.leading_roles[0], [(text, SCAFFOLD, None)], values, False,
+                          add_generation_prompt, None, None)]
 
     fold_target = None
     if system_text is not None and body:
@@ -188,37 +251,40 @@ def render(
         final = message.index == final_index
         if role.strip_reasoning is not None and (role.strip_reasoning.scope == "all" or not final):
             content = strip_reasoning(content, role.strip_reasoning)
+        pieces = [(content, CONTENT, message.index)]
         if message.index == fold_target:
             assert system.fold is not None and system_text is not None
             if system.fold_order == "trim_then_fold":
-                content = trim(content, role.trim)
+                pieces = [(trim(content, role.trim), CONTENT, message.index)]
                 role = attrs.evolve(role, trim="none")
-            content = system.fold.fill({**values, "system": system_text, "content": content})
+            pieces = fill(system.fold, values, SCAFFOLD, message.index, {"content": pieces, "system": system_text})
         if spec.reasoning is not None and message.role == spec.reasoning.role:
-            content = show_reasoning(spec.reasoning, trim(content, role.trim), message.index > query, final, values)
+            shown = trim(content, role.trim)
+            pieces = show_reasoning(spec.reasoning, shown, message.index > query, final, values, message.index)
             role = attrs.evolve(role, trim="none")
-        written = write(role, message.role, content, values, final, add_generation_prompt, previous)
-        out.append(written)
+        out += write(role, message.role, pieces, values, final, add_generation_prompt, previous, message.index)
         previous = message.role
 
-    out.append(spec.generation.text(add_generation_prompt, previous, bool(body)).fill(values))
-    return "".join(out)
+    end = spec.generation.text(add_generation_prompt, previous, bool(body))
+    out += fill(end, values, GENERATION_PROMPT if add_generation_prompt else SCAFFOLD)
+    return out
 
 
-def write(role: Optional[Role], name: str, content: str, values: Dict[str, Any], final: bool,
-           add_generation_prompt: bool, previous: Optional[str]) -> str:
+def write(role: Optional[Role], name: str, content: List[Segment], values: Dict[str, Any], final: bool,
+          add_generation_prompt: bool, previous: Optional[str], index: Optional[int]) -> List[Segment]:
+    """One message as segments: ``content`` (already transformed) trimmed, between prefix and suffix."""
     assert role is not None
     scope = {**values, "role": name}
-    content = trim(content, role.trim)
-    if content == "":
+    content = trim_segments(content, role.trim)
+    if not "".join(t for t, _, _ in content):
         if role.skip_empty:
-            return ""
+            return []
         if role.when_empty is not None:
-            return role.when_empty.fill(scope)
+            return fill(role.when_empty, scope, SCAFFOLD, index)
     prefix = dict(role.prefix_after).get(previous, role.prefix) if previous is not None else role.prefix
     suffix = role.suffix
     if final:
         chosen = role.final_suffix_with_prompt if add_generation_prompt else role.final_suffix
         if chosen is not None:
             suffix = chosen
-    return prefix.fill(scope) + content + suffix.fill(scope)
+    return fill(prefix, scope, SCAFFOLD, index) + content + fill(suffix, scope, SCAFFOLD, index)

@@ -24,13 +24,15 @@ def both_flags() -> OptionsError:
     )
 
 
-def continue_final(render: Callable[..., str], messages: Any, variables: Dict[str, Any], spec: Optional[Any] = None) -> str:
-    """Render ``messages`` with the final message left open for the model to continue."""
+def continue_final(render: Callable[..., Any], messages: Any, variables: Dict[str, Any], spec: Optional[Any] = None) -> Any:
+    """Render ``messages`` with the final message left open for the model to continue. ``render``
+    returns a string, or a ``Rendered`` (``render_spans``), which is cut the same way."""
     conversation = normalize(messages, spec)
     final = conversation[-1]
     tagged = list(messages)
     tagged[-1] = {**messages[-1], "content": final.content + TAG}
-    rendered = render(tagged, add_generation_prompt=False, **variables)
+    result = render(tagged, add_generation_prompt=False, **variables)
+    rendered = result if isinstance(result, str) else result.text
     if final.content.strip() not in rendered or TAG.strip() not in rendered:
         raise ContinuationError(
             "continue_final_message is set, but this format does not write the final message's content, "
@@ -38,7 +40,8 @@ def continue_final(render: Callable[..., str], messages: Any, variables: Dict[st
             index=final.index, role=final.role,
         )
     cut = rendered.rindex(TAG.strip())
-    if rendered[cut:cut + len(TAG)] == TAG:
-        return rendered[:cut]
-    # The format trimmed the sentinel's trailing space, so it may have trimmed the content's too.
-    return rendered[:cut].rstrip()
+    # When the format trimmed the sentinel's trailing space, it may have trimmed the content's too.
+    rstrip = rendered[cut:cut + len(TAG)] != TAG
+    if not isinstance(result, str):
+        return result.cut(cut, rstrip)
+    return rendered[:cut].rstrip() if rstrip else rendered[:cut]

@@ -76,9 +76,19 @@ def options_handler(get_spec: "Callable[[], Any]") -> "Callable[..., Any]":
     return _options
 
 
+def spans_namespace(base: "Dict[str, Any]", spans_fallback: "Callable[..., Any]", stop: "Any") -> "Dict[str, Any]":
+    """The globals of ``render_spans``: ``render``'s, and what builds a ``Rendered`` (loaded only here)."""
+    from .rendered import Rendered, trim_pieces
+
+    return dict(base, _Rendered=Rendered.of_format(stop), _spans_fallback=spans_fallback, _trim_pieces=trim_pieces)
+
+
 def namespace(fallback: "Callable[..., Any]", options: "Callable[..., Any]") -> "Dict[str, Any]":
     """The globals of one format's generated functions (see ``pygen.HELPERS``)."""
     return {
+        # Builtins under names of their own, so that a variable called `len` shadows nothing.
+        "_isinstance": isinstance, "_len": len, "_any": any, "_all": all, "_enumerate": enumerate, "_str": str,
+        "_TypeError": TypeError, "_LookupError": LookupError, "_AttributeError": AttributeError,
         "_fallback": fallback,
         "_options": options,
         "_hand_on": hand_on,

@@ -13,7 +13,6 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple
 
 from . import model
 from ..errors import FormatError
-from .._engine.pygen import HELPERS, LOCALS  # removed with the IR step
 from .toml import line_of, locate_keys
 from .model import (EMPTY, Alternation, Control, FormatSpec, Generation, MessageRules, Parts, Reasoning,
                     ReasoningDisplay, Role, Slot, System, Text, Variable)
@@ -28,8 +27,8 @@ _PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
 
 #: Names a variable may not take: they are placeholders or render arguments already.
 RESERVED = frozenset(
-    {"role", "content", "system", "bos", "eos", "messages", "add_generation_prompt", "continue_final_message",
-     "control_tokens"}
+    {"role", "content", "system", "reasoning", "bos", "eos", "messages", "conversations", "add_generation_prompt",
+     "continue_final_message", "control_tokens", "render", "render_many", "render_spans"}
 )
 
 _TYPE_NAMES = {str: "a string", bool: "a boolean", int: "an integer", float: "a float", list: "an array",
@@ -236,7 +235,9 @@ def build_spec(raw: Dict[str, Any], path: Optional[str], text: str) -> FormatSpe
         key = f"variables.{var_name}"
         if not _IDENT.match(var_name) or keyword.iskeyword(var_name):
             raise check.fail(key, f"{var_name!r} is not a valid variable name (letters, digits and '_')")
-        if var_name in RESERVED or var_name in LOCALS or var_name in HELPERS or var_name.startswith("_"):
+        if var_name in RESERVED or var_name.startswith("_"):
+            # A variable becomes a parameter of the generated renderer: it may shadow neither a render
+            # argument nor the generated code's own names, which all start with '_' (builtins included).
             raise check.fail(key, f"{var_name!r} is reserved; choose another variable name (not starting with '_')")
         check.table(decl, key, ("default", "strftime", "required", "when_true", "when_false"))
         if "when_true" in decl or "when_false" in decl:

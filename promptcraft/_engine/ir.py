@@ -1,0 +1,205 @@
+"""The core representation of a chat format: what every back end reads.
+
+A format file says things in the words its authors know (``prefix_after``,
+``final_suffix_with_prompt``, ``when_empty``, ``start_when_first``,
+``otherwise_after``, ``require_body``...). ``lower`` translates those once into
+this small closed vocabulary, and the code generator (and later the prompt
+parser and the Jinja exporter) read only this:
+
+- a **Seq** is a tuple of pieces, each a literal (``Lit``), a value (``Slot``:
+  the message's role or content, the system text, reasoning, a declared
+  variable) or a ``Choice``; every literal and value carries its **kind**
+  (scaffold, content, reasoning, generation prompt), which is what spans report;
+- a **Choice** picks the first ``Case`` whose ``When`` holds. ``When`` is a
+  conjunction over a closed set of facts of the conversation: the generation
+  flag, whether the message is the final one, whether its content is empty,
+  the role written before it, the first message's role, whether any message
+  remains after a taken-out system message. There are no expressions: the
+  facts are computed by the engine, never by the format;
+- a **Role** is what happens to a message of one role: refused, dropped, or
+  its content transformed (cut at a reasoning marker, trimmed, shown through
+  the reasoning display) and written by its ``body`` choice;
+- the **System** block says where a leading system message goes (placements
+  ``message``, ``block``, ``fold_first``, ``fold_last``, ``hoist``, ``refuse``).
+
+Everything here is plain frozen data, built from a validated ``FormatSpec``;
+nothing in it comes from a format file except literal text and names that
+validation has checked.
+"""
+
+from __future__ import annotations
+
+from typing import Optional, Tuple, Union
+
+import attrs
+
+SCAFFOLD = "scaffold"
+CONTENT = "content"
+REASONING = "reasoning"
+GENERATION_PROMPT = "generation_prompt"
+#: Every kind of text, in the order of their codes in generated span tags.
+KINDS = (SCAFFOLD, CONTENT, REASONING, GENERATION_PROMPT)
+
+#: The slot names of message values; any other slot name is a declared variable.
+MESSAGE_SLOTS = ("role", "content", "system", "reasoning")
+
+
+@attrs.frozen
+class Lit:
+    """Literal text from the format."""
+
+    text: str
+    kind: str = SCAFFOLD
+
+
+@attrs.frozen
+class Slot:
+    """A value filled at render time: ``role``, ``content``, ``system``, ``reasoning`` or a variable."""
+
+    name: str
+    kind: str = SCAFFOLD
+
+
+@attrs.frozen
+class When:
+    """A conjunction of facts; ``None`` leaves a fact open.
+
+    ``prev_role`` and ``first_role`` hold when the role written before this
+    message (the first message's role) is one of the names given; no message
+    before never matches.
+    """
+
+    gen: Optional[bool] = None
+    final: Optional[bool] = None
+    empty: Optional[bool] = None
+    prev_role: Optional[Tuple[str, ...]] = None
+    first_role: Optional[Tuple[str, ...]] = None
+    body: Optional[bool] = None
+
+    @property
+    def always(self) -> bool:
+        return self == ALWAYS
+
+
+ALWAYS = When()
+
+
+@attrs.frozen
+class Case:
+    when: When
+    seq: "Seq"
+
+
+@attrs.frozen
+class Choice:
+    """The first case whose condition holds is written; the last case is unconditional."""
+
+    cases: Tuple[Case, ...]
+
+
+Piece = Union[Lit, Slot, Choice]
+Seq = Tuple[Piece, ...]
+
+
+@attrs.frozen
+class Cut:
+    """Keep only what follows ``marker`` (its last or first occurrence), then strip ``lstrip``
+    characters; ``always``: strip even without the marker; ``history``: not in the final message."""
+
+    marker: str
+    keep: str
+    lstrip: str
+    history: bool
+    always: bool
+
+
+@attrs.frozen
+class Role:
+    """How a message of role ``name`` (``None``: any role not listed) is written."""
+
+    name: Optional[str]
+    action: str  # "write", "drop" or "refuse"
+    body: Choice = Choice((Case(ALWAYS, ()),))
+    trim: str = "none"
+    cut: Optional[Cut] = None
+    refuse_containing: Tuple[str, ...] = ()
+    display: bool = False
+    #: Whether ``body`` writes the role's name (a catch-all role that does not must check its type).
+    writes_role: bool = False
+
+
+@attrs.frozen
+class System:
+    """Where a leading system message goes, and what stands in for a missing one."""
+
+    placement: str
+    leading: Tuple[str, ...]
+    trim: str = "none"
+    #: ``block`` and ``hoist``: written around the system text (a ``Slot("system")`` inside).
+    block: Seq = ()
+    #: Surrounds the caller's system text (``{system}`` inside), not the default.
+    wrap: Optional[Seq] = None
+    default: Optional[Seq] = None
+    default_when: str = "first_not_system"
+    skip_empty: bool = False
+    keep_empty: bool = False
+    fold: Optional[Seq] = None
+    fold_order: str = "fold_then_trim"
+    select: str = "all"
+    join: str = ""
+    item_prefix: Seq = ()
+    #: ``message`` placement: the default system message as its role writes it.
+    default_message: Optional[Seq] = None
+
+
+@attrs.frozen
+class Display:
+    """The reasoning display (Qwen3): see ``ReasoningDisplay`` in the spec model."""
+
+    role: str
+    open: str
+    close: str
+    template: Seq
+    reasoning_trim: str
+    always: bool
+    query_exclude: Tuple[str, ...]
+    query_trim: str
+    refuse_without_query: bool
+
+
+@attrs.frozen
+class Variable:
+    name: str
+    default: Optional[str] = None
+    strftime: Optional[str] = None
+    required: bool = False
+    when_true: Optional[str] = None
+    when_false: Optional[str] = None
+    switch_default: bool = False
+
+    @property
+    def is_switch(self) -> bool:
+        return self.when_true is not None
+
+
+@attrs.frozen
+class Program:
+    """A whole format, lowered."""
+
+    name: str
+    path: Optional[str]
+    fields: Tuple[str, ...]
+    variables: Tuple[Variable, ...]
+    start: Choice
+    system: System
+    roles: Tuple[Role, ...]
+    any_role: Optional[Role]
+    alternation: bool
+    display: Optional[Display]
+    end: Choice
+
+    def role(self, name: str) -> Optional[Role]:
+        for role in self.roles:
+            if role.name == name:
+                return role
+        return self.any_role

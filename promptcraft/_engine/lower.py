@@ -1,0 +1,240 @@
+"""Lowering: a validated ``FormatSpec`` -> the core ``Program`` (see ``ir``).
+
+The one place where the surface language's conveniences are expanded. Eight
+keys of the format file are one mechanism here, a ``Choice`` over facts of the
+conversation:
+
+=============================  ==============================================
+format file                    core representation
+=============================  ==============================================
+``prefix_after``               prefix cases ``When(prev_role=...)``
+``final_suffix``               suffix case ``When(final=True, gen=False)``
+``final_suffix_with_prompt``   suffix case ``When(final=True, gen=True)``
+``when_empty``, ``skip_empty``  body case ``When(empty=True)``
+``start_when_first``           start case ``When(first_role=...)``
+``prompt_after``               end case ``When(gen=True, prev_role=...)``
+``otherwise_after``            end case ``When(prev_role=...)``
+``require_body``               end case ``When(gen=True, body=False)``
+=============================  ==============================================
+
+Constant parts are folded here too: a default system message made of literals
+becomes one literal, as its role writes it.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, List, Optional, Tuple
+
+from .._spec import model
+from . import ir
+from .ir import ALWAYS, CONTENT, GENERATION_PROMPT, REASONING, SCAFFOLD, Case, Choice, Lit, Slot, When
+
+_SLOT_KINDS = {"content": CONTENT, "system": CONTENT, "reasoning": REASONING}
+
+
+def seq(text: model.Text, kind: str = SCAFFOLD) -> ir.Seq:
+    """A format string as pieces of ``kind``; message values keep their own kind."""
+    pieces: List[ir.Piece] = []
+    for piece in text.pieces:
+        if isinstance(piece, str):
+            pieces.append(Lit(piece, kind))
+        else:
+            pieces.append(Slot(piece.name, _SLOT_KINDS.get(piece.name, kind)))
+    return tuple(pieces)
+
+
+def choice(cases: List[Case]) -> ir.Seq:
+    """A choice, or its only case's pieces when it has no condition."""
+    if len(cases) == 1 and cases[0].when.always:
+        return cases[0].seq
+    return (Choice(tuple(cases)),)
+
+
+def _role(spec: model.FormatSpec, role: model.Role, catch_all: bool = False) -> ir.Role:
+    name = None if catch_all else role.name
+    if role.refuse is not None:
+        return ir.Role(name, "refuse")
+    if role.drop:
+        return ir.Role(name, "drop")
+    prefix = [Case(When(prev_role=(after,)), seq(text)) for after, text in role.prefix_after]
+    prefix.append(Case(ALWAYS, seq(role.prefix)))
+    suffix = []
+    if role.final_suffix_with_prompt is not None:
+        suffix.append(Case(When(final=True, gen=True), seq(role.final_suffix_with_prompt)))
+    if role.final_suffix is not None:
+        suffix.append(Case(When(final=True, gen=False), seq(role.final_suffix)))
+    suffix.append(Case(ALWAYS, seq(role.suffix)))
+    written = choice(prefix) + (Slot("content", CONTENT),) + choice(suffix)
+    cases = []
+    if role.skip_empty:
+        cases.append(Case(When(empty=True), ()))
+    elif role.when_empty is not None:
+        cases.append(Case(When(empty=True), seq(role.when_empty)))
+    cases.append(Case(ALWAYS, written))
+    body = Choice(tuple(cases))
+    cut = None
+    if role.strip_reasoning is not None:
+        rule = role.strip_reasoning
+        cut = ir.Cut(rule.marker, rule.keep, rule.lstrip, rule.scope == "history", rule.always)
+    display = spec.reasoning is not None and spec.reasoning.role == name
+    return ir.Role(name, "write", body, role.trim, cut, role.refuse_containing, display,
+                   writes_role=writes(body.cases, "role"))
+
+
+def writes(cases: Tuple[Case, ...], slot: str) -> bool:
+    """Whether every case writes the value ``slot``."""
+    return all(_seq_writes(case.seq, slot) for case in cases)
+
+
+def _seq_writes(pieces: ir.Seq, slot: str) -> bool:
+    for piece in pieces:
+        if isinstance(piece, Slot) and piece.name == slot:
+            return True
+        if isinstance(piece, Choice) and writes(piece.cases, slot):
+            return True
+    return False
+
+
+def specialize(pieces: ir.Seq, facts: Dict[str, object]) -> ir.Seq:
+    """``pieces`` with every choice decided where ``facts`` decide it (``fact -> value``)."""
+    out: List[ir.Piece] = []
+    for piece in pieces:
+        if not isinstance(piece, Choice):
+            out.append(piece)
+            continue
+        cases = []
+        for case in piece.cases:
+            holds = _holds(case.when, facts)
+            if holds is False:
+                continue
+            cases.append(Case(_rest(case.when, facts), specialize(case.seq, facts)))
+            if holds is True and cases[-1].when.always:
+                break
+        out.extend(choice(cases))
+    return tuple(out)
+
+
+def _holds(when: When, facts: Dict[str, object]) -> Optional[bool]:
+    """True or False where ``facts`` decide ``when``, ``None`` where they leave it open."""
+    open_ = False
+    for fact in ("gen", "final", "empty", "prev_role", "first_role", "body"):
+        wanted = getattr(when, fact)
+        if wanted is None:
+            continue
+        if fact not in facts:
+            open_ = True
+            continue
+        value = facts[fact]
+        ok = (value in wanted) if fact in ("prev_role", "first_role") else (value == wanted)
+        if not ok:
+            return False
+    return None if open_ else True
+
+
+def _rest(when: When, facts: Dict[str, object]) -> When:
+    import attrs
+
+    return attrs.evolve(when, **{fact: None for fact in facts if hasattr(when, fact)})
+
+
+def fold(pieces: ir.Seq) -> ir.Seq:
+    """Adjacent literals of one kind as one literal."""
+    out: List[ir.Piece] = []
+    for piece in pieces:
+        if isinstance(piece, Lit) and not piece.text:
+            continue
+        if isinstance(piece, Lit) and out and isinstance(out[-1], Lit) and out[-1].kind == piece.kind:
+            out[-1] = Lit(out[-1].text + piece.text, piece.kind)
+        else:
+            out.append(piece)
+    return tuple(out)
+
+
+_TRIMS = {"none": lambda s: s, "both": str.strip, "left": str.lstrip, "right": str.rstrip}
+
+
+def _default_message(spec: model.FormatSpec, writer: ir.Role) -> Optional[ir.Seq]:
+    """The constant default system message as its role writes it, when it is constant."""
+    system = spec.system
+    if system.placement != "message" or system.default is None or system.default.literal is None:
+        return None
+    text = _TRIMS[writer.trim](system.default.literal)
+    facts: Dict[str, object] = {"prev_role": None, "final": False, "empty": text == ""}
+    written = specialize((writer.body,), facts)
+    name = system.leading_roles[0]
+    pieces = []
+    for piece in written:
+        if isinstance(piece, Choice):
+            return None  # a condition no constant decides: written at render time
+        if isinstance(piece, Slot):
+            if piece.name == "content":
+                pieces.append(Lit(text, SCAFFOLD))
+            elif piece.name == "role":
+                pieces.append(Lit(name, SCAFFOLD))
+            else:
+                return None  # a variable: written at render time
+        else:
+            pieces.append(Lit(piece.text, SCAFFOLD))
+    return fold(tuple(pieces))
+
+
+def _system(spec: model.FormatSpec, roles: Dict[Optional[str], ir.Role]) -> ir.System:
+    system = spec.system
+    block = seq(system.prefix) + (Slot("system", CONTENT),) + seq(system.suffix)
+    lowered = ir.System(
+        placement=system.placement, leading=system.leading_roles, trim=system.trim,
+        block=block if system.placement in ("block", "hoist") else (),
+        wrap=seq(system.wrap) if system.wrap is not None else None,
+        default=seq(system.default) if system.default is not None else None,
+        default_when=system.default_when, skip_empty=system.skip_empty, keep_empty=system.keep_empty,
+        fold=seq(system.fold) if system.fold is not None else None, fold_order=system.fold_order,
+        select=system.select, join=system.join, item_prefix=seq(system.item_prefix),
+    )
+    if system.placement == "message" and system.default is not None:
+        writer = roles.get(system.leading_roles[0], roles.get(None))
+        assert writer is not None
+        import attrs
+
+        lowered = attrs.evolve(lowered, default_message=_default_message(spec, writer))
+    return lowered
+
+
+def _end(generation: model.Generation) -> Choice:
+    cases = []
+    if generation.require_body:
+        cases.append(Case(When(gen=True, body=False), ()))
+    cases += [Case(When(gen=True, prev_role=(role,)), seq(text, GENERATION_PROMPT))
+              for role, text in generation.prompt_after]
+    cases.append(Case(When(gen=True), seq(generation.prompt, GENERATION_PROMPT)))
+    cases += [Case(When(prev_role=(role,)), seq(text)) for role, text in generation.otherwise_after]
+    cases.append(Case(ALWAYS, seq(generation.otherwise)))
+    return Choice(tuple(cases))
+
+
+def lower(spec: model.FormatSpec) -> ir.Program:
+    """The core program of ``spec``."""
+    roles = [_role(spec, role) for role in spec.roles]
+    any_role = _role(spec, spec.any_role, catch_all=True) if spec.any_role is not None else None
+    by_name: Dict[Optional[str], ir.Role] = {r.name: r for r in roles}
+    if any_role is not None:
+        by_name[None] = any_role
+    start = [Case(ALWAYS, seq(spec.start))]
+    if spec.start_when_first:
+        start = [Case(When(first_role=spec.start_when_first), seq(spec.start)), Case(ALWAYS, ())]
+    display = None
+    if spec.reasoning is not None:
+        shown = spec.reasoning
+        user = spec.role("user")
+        display = ir.Display(
+            role=shown.role, open=shown.open, close=shown.close, template=seq(shown.template),
+            reasoning_trim=shown.reasoning_trim, always=shown.show == "always",
+            query_exclude=shown.query_exclude, query_trim=user.trim if user is not None else "none",
+            refuse_without_query=shown.no_query == "refuse",
+        )
+    variables = tuple(ir.Variable(v.name, v.default, v.strftime, v.required, v.when_true, v.when_false,
+                                  v.switch_default) for v in spec.variables)
+    return ir.Program(
+        name=spec.name, path=spec.path, fields=("role", "content") + spec.message.ignore, variables=variables,
+        start=Choice(tuple(start)), system=_system(spec, by_name), roles=tuple(roles), any_role=any_role,
+        alternation=spec.alternation is not None, display=display, end=_end(spec.generation),
+    )
