@@ -36,6 +36,8 @@ if TYPE_CHECKING:  # keep `import promptcraft` free of typing
 __all__ = [
     "__version__",
     "Format",
+    "Rendered",
+    "Span",
     "get_format",
     "load_format",
     "loads_format",
@@ -125,6 +127,10 @@ def __getattr__(name: str) -> "Any":
         from ._format import Format
 
         return Format
+    if name in ("Rendered", "Span"):
+        from ._runtime import rendered
+
+        return getattr(rendered, name)
     raise AttributeError(f"module 'promptcraft' has no attribute {name!r}")
 
 

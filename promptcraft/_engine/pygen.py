@@ -15,10 +15,14 @@ keyword or a name starting with ``_``). Input the fast path cannot handle
 ``AttributeError``; refusals raise ``_Unhandled``) goes to the reference
 interpreter, which renders it or reports the precise problem.
 
-In ``render_spans`` every write to ``_out`` also appends to ``_tags`` one
-entry ``(message index, kind codes)``: the index of the message the pieces
-came from (-1 for none) and a constant tuple with the kind of each piece.
-``Rendered`` turns them into spans when they are first asked for.
+In ``render_spans`` every write to ``_out`` also appends to ``_tags`` an
+entry saying where its pieces came from. Outside the message loop an entry is
+``(message index or -1, kind codes)``. The loop is bracketed by the index of
+its first message and ``None``, and each iteration appends exactly one entry:
+a tuple with an item per piece, the kind code for a piece of the message
+being written (a constant tuple, in the common case) or ``(index, code)`` for
+a piece of another message (a system text folded in). ``Rendered`` turns the
+entries into spans when they are first asked for.
 """
 
 from __future__ import annotations
@@ -141,8 +145,12 @@ class _Generator:
         self.fold = system.placement in ("fold_first", "fold_last")
         # What the loop runs over: the messages themselves, unless a leading system message was taken out.
         self.rest = "messages" if system.placement in ("hoist", "message", "refuse") else "_rest"
-        self.numbered = self.fold or self.uses_final or self.spans
+        self.numbered = self.fold or self.uses_final
         self.temporaries = 0
+        #: Inside the message loop (where render_spans writes one tag entry per iteration), and how
+        #: many writes have been generated so far.
+        self.in_loop = False
+        self.writes = 0
 
     # -- output -------------------------------------------------------------
     def items(self, pieces: ir.Seq, owner: str, values: Dict[str, Union[str, Code]],
@@ -183,32 +191,60 @@ class _Generator:
         return out
 
     @staticmethod
-    def entries(merged: Sequence[Tuple[str, str, str]], each: bool = False) -> List[str]:
-        """``render_spans`` tag entries ``(message index, (kind codes))`` for ``merged`` pieces: one per
-        run of pieces from one message, or with ``each`` one per piece."""
+    def entries(merged: Sequence[Tuple[str, str, str]]) -> List[str]:
+        """``render_spans`` tag entries ``(message index, (kind codes))`` for ``merged`` pieces outside
+        the message loop: one per run of pieces from one message."""
         out: List[Tuple[str, List[str]]] = []
         for _, kind, owner in merged:
             owner = "-1" if owner == "None" else owner
-            if out and out[-1][0] == owner and not each:
+            if out and out[-1][0] == owner:
                 out[-1][1].append(str(_CODE[kind]))
             else:
                 out.append((owner, [str(_CODE[kind])]))
         return [f"({owner}, ({', '.join(codes)},))" for owner, codes in out]
 
+    @staticmethod
+    def loop_items(merged: Sequence[Tuple[str, str, str]]) -> List[str]:
+        """Tag items inside the message loop: the kind code of a piece of the message being written,
+        ``(index, code)`` for a piece of another."""
+        out = []
+        for _, kind, owner in merged:
+            if owner == "_i":
+                out.append(str(_CODE[kind]))
+            else:
+                out.append(f"({'-1' if owner == 'None' else owner}, {_CODE[kind]})")
+        return out
+
     def extend(self, items: Sequence[Item]) -> None:
         merged = self.merge(items)
         if not merged:
             return
+        self.writes += 1
         if len(merged) == 1:
             self.w.line(f"_out.append({merged[0][0]})")
         else:
             self.w.line(f"_out += ({', '.join(m[0] for m in merged)})")
-        if self.spans:
-            entries = self.entries(merged)
-            if len(entries) == 1:
-                self.w.line(f"_tags.append({entries[0]})")
-            else:
-                self.w.line(f"_tags += ({', '.join(entries)})")
+        if not self.spans:
+            return
+        if self.in_loop:
+            self.w.line(f"_tags.append(({''.join(i + ', ' for i in self.loop_items(merged))}))")
+            return
+        entries = self.entries(merged)
+        if len(entries) == 1:
+            self.w.line(f"_tags.append({entries[0]})")
+        else:
+            self.w.line(f"_tags += ({', '.join(entries)})")
+
+    def one_entry(self, write) -> None:
+        """``write()``, which in render_spans' loop must write once on its path: an empty tag entry
+        where it writes nothing, so that the next iteration's entry belongs to the next message."""
+        before = self.writes
+        write()
+        if not (self.spans and self.in_loop):
+            return
+        assert self.writes - before <= 1, "render_spans: one write per message in the loop"
+        if self.writes == before:
+            self.w.line("_tags.append(())")
 
     def concat(self, items: Sequence[Item]) -> str:
         """One string expression for ``items`` (their kinds are not kept)."""
@@ -240,7 +276,6 @@ class _Generator:
              kinds: Optional[Dict[str, str]] = None, body: str = "") -> None:
         """Lines that write ``pieces``. A choice between texts of one kind becomes a local string, so
         that the message is still one extend; any other choice becomes branches."""
-        w = self.w
         pending: List[Item] = []
         for piece in pieces:
             if not isinstance(piece, Choice):
@@ -248,24 +283,42 @@ class _Generator:
                 continue
             if not any(case.seq for case in piece.cases):
                 continue
-            kind = _single_kind(piece)
-            if kind is not None and len(pieces) > 1:
-                self.temporaries += 1
-                name = f"_t{self.temporaries}"
-                self.branches(piece, lambda seq: w.line(f"{name} = {self.concat(self.items(seq, owner, values, kinds))}"),
-                              body, every_case=True)
-                pending.append((Code(name), kind, owner))
+            if _single_kind(piece) is not None and len(pieces) > 1:
+                pending.append(self.chosen(piece, owner, values, kinds, body))
                 continue
+            assert not (self.spans and self.in_loop and pending), "render_spans: one write per message in the loop"
             self.extend(pending)
             pending = []
             self.branches(piece, lambda seq: self.emit(seq, owner, values, kinds, body), body)
         self.extend(pending)
 
-    def branches(self, choice: Choice, write, body: str = "", every_case: bool = False) -> None:
-        """if/elif/else over the cases of ``choice``; ``write(seq)`` writes each case's lines (with
-        ``every_case``, also the empty ones, which otherwise need no branch at the end)."""
+    def chosen(self, choice: Choice, owner: str, values: Dict[str, Union[str, Code]],
+               kinds: Optional[Dict[str, str]] = None, body: str = "") -> Item:
+        """A choice between texts of one kind as a local string (``_tN``), assigned in branches."""
+        self.temporaries += 1
+        name = f"_t{self.temporaries}"
+        self.branches(choice, lambda seq: self.w.line(f"{name} = {self.concat(self.items(seq, owner, values, kinds))}"),
+                      body, assign=True)
+        return (Code(name), _single_kind(choice) or SCAFFOLD, owner)
+
+    def flat(self, pieces: ir.Seq, owner: str, values: Dict[str, Union[str, Code]]) -> List[Item]:
+        """``pieces`` as items, each choice among them chosen into a local first (all are of one kind)."""
+        out: List[Item] = []
+        for piece in pieces:
+            if isinstance(piece, Choice):
+                if any(case.seq for case in piece.cases):
+                    out.append(self.chosen(piece, owner, values))
+            else:
+                out += self.items((piece,), owner, values)
+        return out
+
+    def branches(self, choice: Choice, write, body: str = "", assign: bool = False) -> None:
+        """if/elif/else over the cases of ``choice``; ``write(seq)`` writes each case's lines. Empty
+        cases at the end need no branch, unless each case ``assign``-s a local or render_spans' loop
+        needs an entry from every case."""
         w = self.w
         cases = list(choice.cases)
+        every_case = assign or (self.spans and self.in_loop)
         while cases and not cases[-1].seq and not every_case:
             cases.pop()
         if not cases:
@@ -280,7 +333,10 @@ class _Generator:
             else:
                 w.line(f"{keyword} {self.condition(case.when, body)}:")
             with w.block():
-                write(case.seq)
+                if assign:
+                    write(case.seq)
+                else:
+                    self.one_entry(lambda: write(case.seq))
             if case.when.always:
                 return
             keyword = "elif"
@@ -529,7 +585,7 @@ class _Generator:
         if self.spans:  # before _system becomes the wrapped text
             merged = self.merge(items)
             w.line(f"_sx = ({''.join(m[0] + ', ' for m in merged)})")
-            w.line(f"_sy = ({''.join(e + ', ' for e in self.entries(merged, each=True))})")
+            w.line(f"_sy = ({''.join(i + ', ' for i in self.loop_items(merged))})")
         text = self.concat(items)
         if text != "_system":
             w.line(f"_system = {text}")
@@ -620,8 +676,8 @@ class _Generator:
             w.line("raise _Unhandled")
 
     def offset(self, value: str) -> None:
-        """Index of ``_rest[0]`` in ``messages``; only numbered loops read it."""
-        if self.numbered:
+        """Index of ``_rest[0]`` in ``messages``; numbered loops and render_spans read it."""
+        if self.numbered or self.spans:
             self.w.line(f"_offset = {value}")
 
     def default_missing(self) -> str:
@@ -637,13 +693,26 @@ class _Generator:
         p, w = self.p, self.w
         if p.alternation:
             w.line("_user_turn = True")
+        if self.spans:
+            w.line("_tags.append(_offset)")  # the loop's entries begin: one per message from here
         w.line(f"for _i, _m in _enumerate({self.rest}, _offset):" if self.numbered else f"for _m in {self.rest}:")
+        self.in_loop = True
         with w.block():
+            self.loop_body()
+        self.in_loop = False
+        if self.spans:
+            w.line("_tags.append(None)")
+
+    def loop_body(self) -> None:
+        p, w = self.p, self.w
+        if True:
             self.check_fields("_m")
             w.line("_role = _m['role']")
             if self.hoist:
                 w.line(f"if {_is_in('_role', self.leading)}:")
                 with w.block():
+                    if self.spans:
+                        w.line("_tags.append(())")
                     w.line("continue")
             w.line("_content = _m['content']")
             if p.alternation:
@@ -686,6 +755,8 @@ class _Generator:
             with w.block():
                 w.line("raise _TypeError")
         if role.action == "drop":
+            if self.spans:
+                w.line("_tags.append(())")
             return
         if role.refuse_containing:
             tests = " or ".join(f"{needle!r} in _content" for needle in role.refuse_containing)
@@ -753,10 +824,14 @@ class _Generator:
             if not at:
                 self.emit(pieces, "_i", values)
                 return
-            self.emit(pieces[:at[0]], "_i", values)
-            w.line("_out += _cx")
-            w.line("_tags += _cy")
-            self.emit(pieces[at[0] + 1:], "_i", values)
+            # One write: the message's pieces with the content's spliced in.
+            before = self.merge(self.flat(pieces[:at[0]], "_i", values))
+            after = self.merge(self.flat(pieces[at[0] + 1:], "_i", values))
+            texts = [m[0] for m in before] + ["*_cx"] + [m[0] for m in after]
+            tags = self.loop_items(before) + ["*_cy"] + self.loop_items(after)
+            w.line(f"_out += ({''.join(t + ', ' for t in texts)})")
+            w.line(f"_tags.append(({''.join(t + ', ' for t in tags)}))")
+            self.writes += 1
 
         self.branches(body, write)
 
@@ -771,7 +846,7 @@ class _Generator:
                 continue
             merged = self.merge(self.items((piece,), "_i", dict(self.values, content=Code("_content"))))
             texts += [m[0] for m in merged]
-            tags += self.entries(merged, each=True)
+            tags += self.loop_items(merged)
         w.line(f"_cx = ({''.join(t + ', ' for t in texts)})")
         w.line(f"_cy = ({''.join(t + ', ' for t in tags)})")
         if how != "none":
@@ -824,7 +899,7 @@ class _Generator:
             if self.spans:
                 merged = self.merge(items)
                 w.line(f"_cx = ({''.join(m[0] + ', ' for m in merged)})")
-                w.line(f"_cy = ({''.join(e + ', ' for e in self.entries(merged, each=True))})")
+                w.line(f"_cy = ({''.join(i + ', ' for i in self.loop_items(merged))})")
                 self.write_body(role.body, values, composite=True)
             else:
                 w.line(f"_content = {self.concat(items)}")

@@ -1,9 +1,12 @@
 """``Rendered``: a prompt with the provenance of every character, and the masks derived from it.
 
-``render_spans`` builds one from the pieces the renderer wrote and, for each
-write, an entry ``(message index or -1, kind codes of its pieces)``; the spans
-themselves are worked out only when first asked for, so a caller that wants
-the text and a mask pays for little more than the render.
+``render_spans`` builds one from the pieces the renderer wrote and the tag
+entries that say where they came from (see ``_engine.pygen``): outside the
+message loop ``(message index or -1, kind codes)``; the loop bracketed by its
+first message's index and ``None``, with one entry per message, an item per
+piece (a kind code, or ``(index, code)`` for another message's piece). The
+spans are worked out only when first asked for, so a caller that wants the
+text and a mask pays for little more than the render.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ class Rendered:
     #: The format's stop strings, among which ``mask`` finds end-of-turn markers (see ``of_format``).
     stop: Tuple[str, ...] = ()
 
-    def __init__(self, pieces: Sequence[str], tags: Sequence[Tuple[int, Tuple[int, ...]]], messages: Any) -> None:
+    def __init__(self, pieces: Sequence[str], tags: Sequence[Any], messages: Any) -> None:
         self.text = "".join(pieces)
         self._pieces = pieces
         self._tags = tags
@@ -66,9 +69,23 @@ class Rendered:
         """``(piece, message index, kind code)`` for every piece written."""
         flat = []
         pieces = iter(self._pieces)
-        for index, codes in self._tags:
-            for code in codes:
-                flat.append((next(pieces), index, code))
+        current = None  # the message of the loop's current entry, or None outside the loop
+        for entry in self._tags:
+            if entry is None:
+                current = None
+            elif type(entry) is int:
+                current = entry
+            elif current is None:
+                index, codes = entry
+                for code in codes:
+                    flat.append((next(pieces), index, code))
+            else:
+                for item in entry:
+                    if type(item) is int:
+                        flat.append((next(pieces), current, item))
+                    else:
+                        flat.append((next(pieces), item[0], item[1]))
+                current += 1
         return flat
 
     def _build(self) -> List[Span]:
