@@ -8,7 +8,8 @@ prints one JSON document on stdout. Engines:
                   conversation shape and writes the expected outputs every other engine checks against
 ``jinja``         the template compiled by transformers' own ``_compile_jinja_template``, rendered directly
 ``minijinja``     the same template in minijinja's Python binding
-``promptcraft``   ``promptcraft.get_format(name).render``
+``promptcraft``   ``promptcraft.get_format(name).render``; on the workloads in ``task["spans"]`` also
+                  ``render_spans`` and ``render_spans(...).mask()``, timed in step with ``render``
 ``chatml``        a hand-written ChatML function (the practical floor), smollm2 only
 ``cold-promptcraft`` / ``cold-jinja``   TOML file to first render / template text to first render
 ``dataset-hf`` / ``dataset-promptcraft``   a pass over a large dataset (the latter with multiprocessing)
@@ -53,6 +54,9 @@ class Schedule:
     ``min_time``; ``run`` then times every statement ``repeat`` times in all, split into ``rounds``
     passes over all of them. A slow spell on a shared machine then has to last through every pass
     to spoil a result, and the reported time is the minimum (tomli, msgspec), with the median kept.
+
+    A statement added ``beside`` another is timed in step with it, one repetition of each in turn,
+    so that their ratio is taken over the same moments of the machine (``paired``).
     """
 
     def __init__(self, task: dict) -> None:
@@ -60,8 +64,11 @@ class Schedule:
         self.rounds = max(1, min(task.get("rounds", 1), self.repeat))
         self.min_time = task["min_time"]
         self.jobs: Dict[Tuple[str, str], list] = {}
+        #: The first statement of each group -> every statement of the group, in the order timed.
+        self.groups: Dict[Tuple[str, str], List[Tuple[str, str]]] = {}
 
-    def add(self, where: Tuple[str, str], stmt: str, namespace: Dict[str, Any]) -> None:
+    def add(self, where: Tuple[str, str], stmt: str, namespace: Dict[str, Any],
+            beside: Optional[Tuple[str, str]] = None) -> None:
         timer = timeit.Timer(stmt, globals=namespace, timer=CLOCK)
         number = 1
         while True:
@@ -71,19 +78,30 @@ class Schedule:
             grow = int(number * self.min_time / elapsed * 1.1) + 1 if elapsed > 0 else number * 10
             number = max(number * 2, min(grow, number * 100))
         self.jobs[where] = [timer, number, []]
+        self.groups.setdefault(where if beside is None else beside, []).append(where)
 
     def run(self) -> None:
         left = self.repeat
         for round_ in range(self.rounds):
             count = -(-left // (self.rounds - round_))
             left -= count
-            for timer, number, times in self.jobs.values():
-                times.extend(t / number for t in timer.repeat(count, number))
+            for members in self.groups.values():
+                jobs = [self.jobs[m] for m in members]
+                # A group of one is timed as timer.repeat(count, number) would time it.
+                for _ in range(count):
+                    for timer, number, times in jobs:
+                        times.append(timer.timeit(number) / number)
 
     def result(self, where: Tuple[str, str]) -> Dict[str, Any]:
         _, number, times = self.jobs[where]
         return {"seconds": min(times), "median": statistics.median(times), "number": number,
                 "repeat": len(times), "rounds": self.rounds}
+
+    def paired(self, where: Tuple[str, str], beside: Tuple[str, str]) -> float:
+        """Median over the repetitions of ``where``'s time / ``beside``'s time in the same turn: a
+        ratio that a slow spell touches only in the turns it lasts (a cross-check of min / min)."""
+        mine, theirs = self.jobs[where][2], self.jobs[beside][2]
+        return statistics.median(a / b for a, b in zip(mine, theirs))
 
 
 def call_source(callee: str, kwargs: Dict[str, Any], namespace: Dict[str, Any]) -> str:
@@ -187,16 +205,46 @@ def _load_expected(task: dict) -> Dict[str, Any]:
         return json.load(handle)
 
 
+#: Other calls of an engine, timed beside its render: ``variants(fmt)`` returns ``{label: (call, stmt,
+#: namespace)}``, where ``call(messages, agp)`` returns the text to check against transformers' output
+#: and a dict of facts to record with the timing, and ``stmt`` reads ``msgs`` and ``agp`` as render's does.
+Variants = Callable[[dict], Dict[str, Tuple[Callable[..., Tuple[str, Dict[str, Any]]], str, Dict[str, Any]]]]
+
+
+def _check_variants(name: str, key: str, variants: dict, messages: list, agp: bool, reference: str,
+                    problems: Dict[str, str]) -> Dict[str, Dict[str, Any]]:
+    """The variants whose output matches ``reference`` -> their facts; the others' problems go to
+    ``problems`` under ``"<format> (<label>)"``."""
+    passed = {}
+    for label, (call, _, _) in variants.items():
+        try:
+            got, facts = call(messages, agp)
+        except Exception as error:  # noqa: BLE001 - reported, not hidden
+            problems[f"{name} ({label})"] = f"workload {key}: raised {brief(error)}"
+            continue
+        if got != reference:
+            problems[f"{name} ({label})"] = (f"workload {key}: text differs from transformers' output; "
+                                             f"{W.first_difference(reference, got)}")
+            continue
+        passed[label] = facts
+    return passed
+
+
 def _compare_engine(task: dict, setup: Callable[[dict, dict], Tuple[Callable[..., str], str, Dict[str, Any]]],
-                    strict: bool) -> dict:
+                    strict: bool, variants: Optional[Variants] = None) -> dict:
     """Time an engine on every format and workload after checking its output against transformers'.
 
     ``setup(fmt, entry)`` returns ``(render, stmt, namespace)``: ``render(messages, agp)`` for
     the check, and the statement to time (it reads ``msgs`` and ``agp``). With ``strict``, a
     difference is an error for the format (promptcraft); otherwise the format is excluded from
-    the engine's numbers and listed (engines that are not the subject of the benchmark)."""
+    the engine's numbers and listed (engines that are not the subject of the benchmark).
+
+    ``variants`` (see ``Variants``) are checked the same way on the workloads in ``task["spans"]``
+    and timed in step with render on the same conversation, so that their cost relative to render
+    is measured over the same moments of the machine; a variant that fails costs render nothing."""
     expected = _load_expected(task)
     results: Dict[str, Any] = {}
+    extra: Dict[str, Any] = {}
     excluded: Dict[str, str] = {}
     errors: Dict[str, str] = {}
     schedule = Schedule(task)
@@ -211,6 +259,12 @@ def _compare_engine(task: dict, setup: Callable[[dict, dict], Tuple[Callable[...
         except Exception as error:  # noqa: BLE001 - reported, not hidden
             (errors if strict else excluded)[name] = f"setup failed: {brief(error)}"
             continue
+        calls = {}
+        if variants and task.get("spans"):
+            try:
+                calls = variants(fmt)
+            except Exception as error:  # noqa: BLE001
+                (errors if strict else excluded)[f"{name} (variants)"] = f"setup failed: {brief(error)}"
         agp = want["add_generation_prompt"]
         problem = None
         jobs = []
@@ -225,22 +279,44 @@ def _compare_engine(task: dict, setup: Callable[[dict, dict], Tuple[Callable[...
             if got != reference:
                 problem = f"workload {key}: output differs from transformers; {W.first_difference(reference, got)}"
                 break
-            jobs.append((key, dict(namespace, msgs=messages, agp=agp)))
+            passed = {}
+            if calls and key in task["spans"]:
+                passed = _check_variants(name, key, calls, messages, agp, reference, errors if strict else excluded)
+            jobs.append((key, dict(namespace, msgs=messages, agp=agp), passed))
             checks.append((name, key, render, messages, agp, reference))
         if problem is not None:  # a format that does not match is not timed at all
             (errors if strict else excluded)[name] = problem
             continue
-        for key, ns in jobs:
+        for key, ns, passed in jobs:
             schedule.add((name, key), stmt, ns)
+            for label, facts in passed.items():
+                call, variant_stmt, variant_ns = calls[label]
+                schedule.add((name, f"{key} {label}"), variant_stmt, dict(variant_ns, msgs=ns["msgs"], agp=agp),
+                             beside=(name, key))
+                extra.setdefault(name, {}).setdefault(key, {})[label] = (call, facts, ns["msgs"], agp)
         results[name] = {}
     schedule.run()
     for name, key, render, messages, agp, reference in checks:
         if render(messages, agp) != reference:  # the timed calls left nothing behind that changes output
             (errors if strict else excluded)[name] = f"workload {key}: output changed after timing"
             results.pop(name, None)
+            extra.pop(name, None)
         elif name in results:
             results[name][key] = dict(schedule.result((name, key)), verified=True)
-    return {"results": results, "excluded": excluded, "errors": errors}
+    timed_variants: Dict[str, Any] = {}
+    for name, per_key in extra.items():
+        for key, labels in per_key.items():
+            for label, (call, facts, messages, agp) in labels.items():
+                if call(messages, agp)[0] != expected[name]["outputs"][key]:
+                    (errors if strict else excluded)[f"{name} ({label})"] = f"workload {key}: text changed after timing"
+                    continue
+                where = (name, f"{key} {label}")
+                timed_variants.setdefault(name, {}).setdefault(key, {})[label] = dict(
+                    schedule.result(where), paired_ratio=schedule.paired(where, (name, key)), verified=True, **facts)
+    out = {"results": results, "excluded": excluded, "errors": errors}
+    if variants:
+        out["variants"] = timed_variants
+    return out
 
 
 def engine_promptcraft(task: dict) -> dict:
@@ -253,9 +329,32 @@ def engine_promptcraft(task: dict) -> dict:
         stmt = call_source("fmt.render(msgs, add_generation_prompt=agp, KW)", variables, namespace)
         return (lambda messages, agp: compiled.render(messages, add_generation_prompt=agp, **variables)), stmt, namespace
 
-    out = _compare_engine(task, setup, strict=True)
-    out["version"] = promptcraft.__version__
-    return out
+    return dict(_compare_engine(task, setup, strict=True, variants=span_variants), version=promptcraft.__version__)
+
+
+def span_variants(fmt: dict) -> dict:
+    """``render_spans`` alone (spans are built lazily, so this is the cost every caller pays), and
+    followed by ``.mask()`` (what a training pipeline does: builds the spans and picks the ranges)."""
+    import promptcraft
+
+    compiled = promptcraft.get_format(fmt["name"])
+    variables = fmt["variables"]
+
+    def spans(messages: list, agp: bool) -> Tuple[str, Dict[str, Any]]:
+        return compiled.render_spans(messages, add_generation_prompt=agp, **variables).text, {}
+
+    def masked(messages: list, agp: bool) -> Tuple[str, Dict[str, Any]]:
+        rendered = compiled.render_spans(messages, add_generation_prompt=agp, **variables)
+        ranges = rendered.mask()
+        # Sorted, disjoint, inside the text: else the timing would be of something other than a mask.
+        bounds = [b for r in ranges for b in r]
+        if bounds != sorted(bounds) or (bounds and (bounds[0] < 0 or bounds[-1] > len(rendered.text))):
+            raise AssertionError(f"mask() returned ranges that are not sorted and inside the text: {ranges[:5]}")
+        return rendered.text, {"mask_ranges": len(ranges), "masked_chars": sum(e - s for s, e in ranges)}
+
+    namespace = {"fmt": compiled}
+    call = call_source("fmt.render_spans(msgs, add_generation_prompt=agp, KW)", variables, namespace)
+    return {"render_spans": (spans, call, namespace), "render_spans_mask": (masked, call + ".mask()", namespace)}
 
 
 def engine_jinja(task: dict) -> dict:

@@ -4,6 +4,8 @@
     python benchmarks/run.py --quick         # seconds: small sizes, one repeat, two formats
     python benchmarks/run.py --formats smollm2,qwen2.5 --sizes 11,101 --repeat 3
     python benchmarks/run.py --from-json benchmarks/results/X.json   # only rewrite RESULTS.md
+    python benchmarks/run.py --formats smollm2,llama-2,qwen3,deepseek-r1 --sizes 11 --dataset 0 \
+        --import-runs 0 --cold-runs 1 --json /tmp/spans.json --markdown /tmp/spans.md   # render_spans overhead only
 
 Every engine runs in a fresh interpreter (``_worker.py``), so one engine's
 imports and caches never touch another's numbers. transformers runs first and
@@ -12,8 +14,14 @@ output against it before it is timed, and promptcraft's numbers are recorded
 only when the check passes (``verified: true``). A promptcraft difference is
 an error: it is reported, that format gets no numbers, and the run exits 1.
 
+promptcraft's worker also times ``render_spans`` and ``render_spans(...).mask()`` on the
+headline conversations, in step with ``render`` on the same conversation (``_worker.Schedule``),
+so the overhead ratio is taken over the same moments of the machine.
+
 Results go to ``benchmarks/results/<date>-<commit>.json`` and, in a full run,
-``benchmarks/RESULTS.md``; ``plot.py`` draws the chart from the JSON.
+``benchmarks/RESULTS.md``; ``plot.py`` draws the chart from the JSON. Give a partial run
+``--json`` (and ``--markdown``) outside ``benchmarks/``: on the commit and day of a full run it
+would otherwise replace that run's results file.
 
 The template corpus is read from ``../shared/chat-templates`` (relative to the
 repository root) or ``$PROMPTCRAFT_CORPUS``; nothing from it is copied here.
@@ -35,7 +43,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 HERE = pathlib.Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -51,6 +59,8 @@ PINNED_DATE = "26 Jul 2024"
 VARIABLES = {"date_string": PINNED_DATE, "functions": '[{"name": "get_weather", "parameters": {}}]',
              "datetime": "2024-07-26 10:00"}
 HEADLINE = 11
+#: The requirement on ``render_spans``: at most this many times ``render``'s time, for every format.
+SPANS_GOAL = 1.5
 
 FULL = {
     "sizes": [1, 3, 11, 101, 1001],
@@ -319,11 +329,49 @@ def best_of(runs: List[Dict[str, Any]]) -> Dict[str, Any]:
     return best
 
 
+def headline_key(sizes: List[int]) -> str:
+    """The workload the headline numbers (and render_spans' overhead) are taken on."""
+    return str(HEADLINE if HEADLINE in sizes else sizes[-1])
+
+
+def span_overhead(results: Dict[str, Any], head: str) -> Dict[str, Any]:
+    """Per format, ``render_spans`` and ``render_spans(...).mask()`` against ``render`` on the
+    headline conversation: ratios of the minimums, as everywhere else, with the median of the
+    paired repetitions' ratios as a cross-check; the median and worst across formats."""
+    render_times = results.get("warm", {}).get("promptcraft", {})
+    rows = []
+    for name in results["formats"]:
+        render = render_times.get(name, {}).get(head, {}).get("seconds")
+        measured = results.get("render_spans", {}).get(name, {}).get(head, {})
+        spans, masked = measured.get("render_spans", {}), measured.get("render_spans_mask", {})
+        rows.append({
+            "format": name, "render": render, "render_spans": spans.get("seconds"),
+            "render_spans_mask": masked.get("seconds"),
+            "ratio": _ratio(spans.get("seconds"), render), "mask_ratio": _ratio(masked.get("seconds"), render),
+            "paired_ratio": spans.get("paired_ratio"), "paired_mask_ratio": masked.get("paired_ratio"),
+            "masked_chars": masked.get("masked_chars"),
+        })
+    rows.sort(key=lambda r: -(r["ratio"] or 0))
+
+    def spread(key: str) -> Dict[str, Any]:
+        measured = [r for r in rows if r[key]]
+        if not measured:
+            return {"median": None, "worst": None, "worst_format": None}
+        worst = max(measured, key=lambda r: r[key])
+        return {"median": statistics.median(r[key] for r in measured), "worst": worst[key], "worst_format": worst["format"]}
+
+    return {
+        "workload": head, "goal": SPANS_GOAL, "rows": rows,
+        "render_spans": spread("ratio"), "render_spans_mask": spread("mask_ratio"),
+        "over_goal": [r["format"] for r in rows if r["ratio"] and r["ratio"] > SPANS_GOAL],
+    }
+
+
 def summarize(results: Dict[str, Any]) -> Dict[str, Any]:
     """Ratios, scaling and the targets, from the raw numbers."""
     warm = results.get("warm", {})
     sizes = results["settings"]["sizes"]
-    head = str(HEADLINE if HEADLINE in sizes else sizes[-1])
+    head = headline_key(sizes)
 
     def t(engine: str, name: str, size: str) -> Optional[float]:
         entry = warm.get(engine, {}).get(name, {}).get(size)
@@ -389,6 +437,7 @@ def summarize(results: Dict[str, Any]) -> Dict[str, Any]:
                  for n in results["formats"]]
     cold_values = [r["promptcraft"] for r in cold_rows if r["promptcraft"]]
     imp = results.get("import", {})
+    spans = span_overhead(results, head)
 
     def target(name: str, measured: Optional[float], goal: float, higher: bool, unit: str) -> Dict[str, Any]:
         met = None if measured is None else (measured >= goal if higher else measured <= goal)
@@ -405,6 +454,9 @@ def summarize(results: Dict[str, Any]) -> Dict[str, Any]:
         target("cold start (TOML file to first render), worst format", max(cold_values) if cold_values else None, 1e-3, False, "s"),
         target("cold start, median across formats", statistics.median(cold_values) if cold_values else None, 1e-3, False, "s"),
         target("import + first render above bare interpreter", imp.get("first_render_above_bare_seconds"), 20e-3, False, "s"),
+        dict(target(f"render_spans at most {SPANS_GOAL:g}× render, per format", spans["render_spans"]["worst"],
+                    SPANS_GOAL, False, "x"),
+             worst=spans["render_spans"]["worst_format"], over=spans["over_goal"]),
     ]
     ceiling = _ratio(t("hf", "smollm2", head), t("chatml", "smollm2", head))
     return {
@@ -420,6 +472,7 @@ def summarize(results: Dict[str, Any]) -> Dict[str, Any]:
         "scaling": scaling, "worst_scaling": worst_scaling, "worst_char_scaling": worst_char_scaling,
         "chatml_ratio": floor,
         "cold": cold_rows,
+        "render_spans": spans,
         "targets": targets,
     }
 
@@ -448,7 +501,49 @@ def fmt_target(t: Dict[str, Any]) -> str:
         return "not measured"
     if t["unit"] == "s":
         return f"{m * 1e3:.2f} ms"
-    return f"{m:.2f}×" if m < 10 else f"{m:.1f}×"
+    # A per-format target names the format that decided it.
+    return (f"{m:.2f}×" if m < 10 else f"{m:.1f}×") + (f" ({t['worst']})" if t.get("worst") else "")
+
+
+def fmt_status(t: Dict[str, Any], missed: str) -> str:
+    """``missed``, followed by the formats over the goal when the target names them."""
+    return missed + (f": {', '.join(t['over'])}" if t.get("over") else "")
+
+
+def spans_section(results: Dict[str, Any], add: Callable[[str], None]) -> None:
+    """The "render_spans overhead" section: medians, worst and a row per format, worst first."""
+    spans = results["summary"].get("render_spans") or {}
+    head = spans.get("workload", results["summary"]["headline_size"])
+    add("## render_spans overhead")
+    add("")
+    if not spans or spans["render_spans"]["worst"] is None:
+        add("Not measured in this run (its results predate the render_spans measurement, or every format failed it).")
+        add("")
+        return
+    add(f"`fmt.render_spans(...)` (the prompt and the data its spans are built from; `.spans` itself is built on first "
+        f"use) and `fmt.render_spans(...).mask()` (what a training pipeline calls: spans built, assistant ranges "
+        f"picked), against `fmt.render(...)` on the same {head}-message conversation with the same options. The three "
+        "were timed in the same worker, one repetition of each in turn, and `render_spans(...).text` was checked "
+        "against transformers' output first. Ratio = time / render's time (minimum of repeats on both sides); "
+        f"\"paired\" is the median over repetitions of the ratio within one turn, a cross-check. "
+        f"Target: render_spans ≤ {spans['goal']:g}× render for every format.")
+    add("")
+    for label, key in (("`render_spans`", "render_spans"), ("`render_spans(...).mask()`", "render_spans_mask")):
+        sp = spans[key]
+        add(f"- {label}: median {x(sp['median'])} render, worst {x(sp['worst'])} ({sp['worst_format']})")
+    over = spans.get("over_goal") or []
+    add(f"- over {spans['goal']:g}×: {', '.join(over) if over else 'none'}")
+    add("")
+    add("| format | render µs | render_spans µs | ratio | paired | + `.mask()` µs | ratio | paired | masked chars |")
+    add("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for r in spans["rows"]:
+        ratio = x(r["ratio"])
+        if r["ratio"] and r["ratio"] > spans["goal"]:
+            ratio = f"**{ratio}**"
+        masked = "–" if r["masked_chars"] is None else f"{r['masked_chars']:,}"
+        add(f"| {r['format']} | {us(r['render'])} | {us(r['render_spans'])} | {ratio} | {x(r['paired_ratio'])} | "
+            f"{us(r['render_spans_mask'])} | {x(r['mask_ratio'])} | {x(r['paired_mask_ratio'])} | {masked} |")
+    add("")
 
 
 def markdown(results: Dict[str, Any]) -> str:
@@ -498,7 +593,8 @@ def markdown(results: Dict[str, Any]) -> str:
     add("|---|---|---|---|")
     for t in s["targets"]:
         goal = (f"≤ {t['goal'] * 1e3:g} ms" if t["unit"] == "s" else (f"≥ {t['goal']:g}×" if t["higher_is_better"] else f"≤ {t['goal']:g}×"))
-        add(f"| {t['target']} | {goal} | {fmt_target(t)} | {status[t['met']]} |")
+        add(f"| {t['target']} | {goal} | {fmt_target(t)} | "
+            f"{fmt_status(t, status[False]) if t['met'] is False else status[t['met']]} |")
     add("")
     if s.get("floor_vs_hf"):
         add(f"For scale: on smollm2 at {head} messages the hand-written ChatML function (the practical floor for any "
@@ -595,6 +691,7 @@ def markdown(results: Dict[str, Any]) -> str:
                 + " | ".join(x(pcc.get(str(n))) for n in big) + " | "
                 + " / ".join(us(hfm.get(str(n)), 1) for n in [head] + big) + " |")
         add("")
+    spans_section(results, add)
     add("## SmolLM2 against a hand-written ChatML function")
     add("")
     add("The floor: `chatml()` in `benchmarks/_worker.py`, the fastest of several plain-Python versions, producing "
@@ -717,6 +814,11 @@ def markdown(results: Dict[str, Any]) -> str:
         "without its input conversion.")
     add("- minijinja: `minijinja.Environment(trim_blocks=True, lstrip_blocks=True)` with `raise_exception`, "
         "`strftime_now` and transformers' `tojson`; formats where its output differs are excluded and listed.")
+    if results.get("render_spans"):
+        add("- render_spans: promptcraft's worker checks `render_spans(...).text` against transformers' output (and "
+            "that `.mask()` returns sorted ranges inside the text), then times `render_spans` and `render_spans(...).mask()` "
+            f"on the {head}-message conversation beside `render` on the same conversation with the same options: one "
+            "repetition of each in turn, so a slow spell touches all three alike.")
     add(f"- Variables are given the same values on every side: {', '.join(f'`{k}={v!r}`' for k, v in VARIABLES.items())} "
         "where a format declares them; others keep their defaults (today's date where a template reads the clock).")
     clock = results["settings"].get("clock", "wall")
@@ -816,6 +918,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         "excluded": {},
         "skipped_engines": {},
         "errors": {},
+        "render_spans": {},
     }
     errors: Dict[str, str] = results["errors"]
     global PYCACHE
@@ -830,6 +933,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         workloads = [str(n) for n in settings["sizes"]] + ([f"{HEADLINE}{W.SHORT}"] if HEADLINE in settings["sizes"] else [])
         task = {
             "formats": formats, "sizes": settings["sizes"], "workloads": workloads, "clock": settings["clock"],
+            "spans": [headline_key(settings["sizes"])],
             "rounds": settings["rounds"], "repeat": settings["repeat"], "min_time": settings["min_time"],
             "cold_runs": settings["cold_runs"], "expected": str(scratch_dir / "expected.json"),
             "dataset": {
@@ -888,16 +992,17 @@ def main(argv: Optional[List[str]] = None) -> int:
                     errors[f"{engine} ({chunk[0]['name']} .. {chunk[-1]['name']})"] = f"worker crashed: {out['crashed']}: {out['stderr']}"
                     continue
                 results["warm"][engine].update(out["results"])
+                results["render_spans"].update(out.get("variants", {}))
                 results["excluded"][engine].update(out.get("excluded", {}))
                 for name, problem in out.get("errors", {}).items():
                     errors[f"{engine}/{name}"] = problem
             if smollm2 is not None and "smollm2" in expected:
                 # promptcraft's smollm2 against the hand-written floor, once per chunk and in alternating
                 # order: a pair of short workers is easily caught whole by a slow spell, so the ratio
-                # uses the best of every pair.
+                # uses the best of every pair. render alone, as the floor has no spans to time beside it.
                 floor_path = scratch_dir / f"floor-{number}.json"
-                floor_path.write_text(json.dumps(dict(task, formats=[smollm2], expected=str(scratch_dir / "expected-1.json"))),
-                                      encoding="utf-8")
+                floor_path.write_text(json.dumps(dict(task, formats=[smollm2], expected=str(scratch_dir / "expected-1.json"),
+                                                      spans=[])), encoding="utf-8")
                 for engine in (("promptcraft", "chatml") if number % 2 else ("chatml", "promptcraft")):
                     out = run_worker(engine, floor_path)
                     if "crashed" in out:
@@ -989,7 +1094,8 @@ def short_report(results: Dict[str, Any]) -> str:
         lines.append(f"WARNING: {results['tree_changed_during_run']}")
     for t in results["summary"]["targets"]:
         status = {True: "met", False: "MISSED", None: "not measured"}[t["met"]]
-        lines.append(f"  {status:>12}  {t['target']}: {fmt_target(t)}")
+        lines.append(f"  {status:>12}  {t['target']}: {fmt_target(t)}"
+                     + (f"; over the goal: {', '.join(t['over'])}" if t.get("over") else ""))
     for where, what in results["errors"].items():
         lines.append(f"  error {where}: {what}")
     return "\n".join(lines)

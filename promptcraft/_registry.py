@@ -9,7 +9,7 @@ from .errors import UnknownFormatError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Dict, List, Optional
+    from typing import Any, Dict, List, Optional
 
     from ._format import Format
 
@@ -44,6 +44,42 @@ def checksum(data: bytes) -> int:
     return zlib.crc32(data)
 
 
+_engine_fingerprint: "Optional[int]" = None
+
+#: The modules whose code decides what a precompiled renderer says.
+_ENGINE_FILES = ("_engine/ir.py", "_engine/lower.py", "_engine/pygen.py", "_spec/model.py", "_spec/validate.py",
+                 "_runtime/helpers.py")
+
+
+def engine_fingerprint() -> int:
+    """A checksum of the code generator's source: precompiled modules made by another one are not used."""
+    global _engine_fingerprint
+    if _engine_fingerprint is None:
+        import zlib
+
+        here = os.path.dirname(os.path.abspath(__file__))
+        total = 0
+        for name in _ENGINE_FILES:
+            with open(os.path.join(here, name), "rb") as handle:
+                total = zlib.crc32(handle.read(), total)
+        _engine_fingerprint = total
+    return _engine_fingerprint
+
+
+def _precompiled_index() -> "Any":
+    """The index of the precompiled modules, when they exist and came from this code generator."""
+    try:
+        from . import _precompiled as index
+    except ImportError:  # a source tree without build output: formats compile from their files
+        return None
+    try:
+        if getattr(index, "ENGINE", None) != engine_fingerprint():
+            return None
+    except OSError:
+        return None
+    return index
+
+
 def get_format(name: str) -> "Format":
     """The built-in format called ``name``."""
     found = _formats.get(name)
@@ -72,9 +108,8 @@ def _compile(path: str) -> "Format":
 
 def _precompiled(name: str, path: str) -> "Optional[Format]":
     """The format from its precompiled module, when that was made from this very file."""
-    try:
-        from . import _precompiled as index
-    except ImportError:  # pragma: no cover - a tree without precompiled modules
+    index = _precompiled_index()
+    if index is None:
         return None
     entry = index.FORMATS.get(name)
     if entry is None:
@@ -115,9 +150,8 @@ def _scan_models() -> "Dict[str, str]":
 
 def _precompiled_models() -> "Optional[Dict[str, str]]":
     """The shipped model index, when every format file is the one it was made from."""
-    try:
-        from . import _precompiled as index
-    except ImportError:  # pragma: no cover
+    index = _precompiled_index()
+    if index is None:
         return None
     if set(index.FORMATS) != set(names()):
         return None

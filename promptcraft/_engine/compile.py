@@ -46,6 +46,7 @@ def compile_function(format_name: str, function: str, source: str, namespace: Di
                      suffix: str = "") -> Callable[..., Any]:
     """Execute ``source`` in ``namespace`` and return its function ``function``, named after the format."""
     label = format_name + (" " + function if function != "render" else "")
+    namespace.setdefault("__name__", f"promptcraft.formats.{format_name}")
     exec(compile(source, register(label, source), "exec"), namespace)
     made = namespace[function]
     made.__qualname__ = made.__name__ = function_name(format_name) + suffix
