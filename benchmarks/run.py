@@ -364,6 +364,9 @@ def span_overhead(results: Dict[str, Any], head: str) -> Dict[str, Any]:
         "workload": head, "goal": SPANS_GOAL, "rows": rows,
         "render_spans": spread("ratio"), "render_spans_mask": spread("mask_ratio"),
         "over_goal": [r["format"] for r in rows if r["ratio"] and r["ratio"] > SPANS_GOAL],
+        # Rendered but without a render_spans number (its check failed: see the errors), so the worst
+        # ratio above does not speak for them.
+        "not_measured": [r["format"] for r in rows if r["render"] and not r["ratio"]],
     }
 
 
@@ -521,11 +524,11 @@ def spans_section(results: Dict[str, Any], add: Callable[[str], None]) -> None:
         add("")
         return
     add(f"`fmt.render_spans(...)` (the prompt and the data its spans are built from; `.spans` itself is built on first "
-        f"use) and `fmt.render_spans(...).mask()` (what a training pipeline calls: spans built, assistant ranges "
+        "use) and `fmt.render_spans(...).mask()` (what a training pipeline calls: spans built, assistant ranges "
         f"picked), against `fmt.render(...)` on the same {head}-message conversation with the same options. The three "
         "were timed in the same worker, one repetition of each in turn, and `render_spans(...).text` was checked "
         "against transformers' output first. Ratio = time / render's time (minimum of repeats on both sides); "
-        f"\"paired\" is the median over repetitions of the ratio within one turn, a cross-check. "
+        "\"paired\" is the median over repetitions of the ratio within one turn, a cross-check. "
         f"Target: render_spans ≤ {spans['goal']:g}× render for every format.")
     add("")
     for label, key in (("`render_spans`", "render_spans"), ("`render_spans(...).mask()`", "render_spans_mask")):
@@ -533,6 +536,8 @@ def spans_section(results: Dict[str, Any], add: Callable[[str], None]) -> None:
         add(f"- {label}: median {x(sp['median'])} render, worst {x(sp['worst'])} ({sp['worst_format']})")
     over = spans.get("over_goal") or []
     add(f"- over {spans['goal']:g}×: {', '.join(over) if over else 'none'}")
+    if spans.get("not_measured"):
+        add(f"- not measured (see Errors): {', '.join(spans['not_measured'])}")
     add("")
     add("| format | render µs | render_spans µs | ratio | paired | + `.mask()` µs | ratio | paired | masked chars |")
     add("|---|---:|---:|---:|---:|---:|---:|---:|---:|")

@@ -153,12 +153,12 @@ def loads_format_for_pickle(text: str, path: Optional[str]) -> Format:
     return loads_format(text, path=path)
 
 
-def load_format(path: "str | os.PathLike[str]") -> Format:
+def load_format(path: "str | os.PathLike[str]", recipe: Optional[Tuple[Callable[..., Any], tuple]] = None) -> Format:
     """Load, validate and compile the format file at ``path``."""
     from ._spec.toml import read_source
 
     display, text = read_source(path)
-    return loads_format(text, path=display)
+    return loads_format(text, path=display, recipe=recipe)
 
 
 def precompiled_format(module: Any, text: str, path: str, recipe: Tuple[Callable[..., Any], tuple]) -> Format:

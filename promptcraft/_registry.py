@@ -98,12 +98,9 @@ def get_format(name: str) -> "Format":
 
 
 def _compile(path: str) -> "Format":
-    from ._load import loads_format
-    from ._spec.toml import read_source
+    from ._load import load_format
 
-    display, text = read_source(path)
-    name = os.path.basename(path)[:-5]
-    return loads_format(text, path=display, recipe=(get_format, (name,)))
+    return load_format(path, recipe=(get_format, (os.path.basename(path)[:-5],)))
 
 
 def _precompiled(name: str, path: str) -> "Optional[Format]":
