@@ -19,7 +19,7 @@ ALLOWED = {
     "errors": set(),
     "_version": set(),
     "_runtime": {"errors"},
-    "_format": set(),
+    "_format": {"_runtime"},
     "_spec": {"errors"},
     "_engine": {"errors", "_spec", "_runtime"},
     "_load": {"errors", "_format", "_spec", "_engine", "_runtime"},
