@@ -32,7 +32,7 @@ class Rendered:
     """A rendered prompt (``text``, equal to what ``render`` returns) and its ``spans``: a tuple of
     ``Span`` that partitions the text, in order, adjacent spans differing in kind or message."""
 
-    __slots__ = ("text", "_pieces", "_tags", "_messages", "_spans")
+    __slots__ = ("text", "_pieces", "_tags", "_messages", "_spans", "_runs")
 
     #: The format's stop strings, among which ``mask`` finds end-of-turn markers (see ``of_format``).
     stop: Tuple[str, ...] = ()
@@ -43,6 +43,7 @@ class Rendered:
         self._tags = tags
         self._messages = messages
         self._spans: Optional[Tuple[Span, ...]] = None
+        self._runs: Optional[List[Tuple[int, int, int]]] = None
 
     @classmethod
     def of_format(cls, stop: Sequence[str]) -> "type":
@@ -62,7 +63,11 @@ class Rendered:
     @property
     def spans(self) -> Tuple[Span, ...]:
         if self._spans is None:
-            self._spans = tuple(self._build())
+            new, messages = tuple.__new__, self._messages  # tuple.__new__: a NamedTuple's own __new__ is slow
+            self._spans = tuple(
+                new(Span, (a, b, KINDS[key % 8], None, None) if key < 8
+                    else (a, b, KINDS[key % 8], key // 8 - 1, messages[key // 8 - 1]["role"]))
+                for a, b, key in self._build())
         return self._spans
 
     def _flat(self) -> List[Tuple[str, int, int]]:
@@ -76,9 +81,8 @@ class Rendered:
             elif type(entry) is int:
                 current = entry
             elif current is None:
-                index, codes = entry
-                for code in codes:
-                    flat.append((next(pieces), index, code))
+                for code in entry[1]:
+                    flat.append((next(pieces), entry[0], code))
             else:
                 for item in entry:
                     if type(item) is int:
@@ -88,26 +92,45 @@ class Rendered:
                 current += 1
         return flat
 
-    def _build(self) -> List[Span]:
-        out: List[Span] = []
-        position = start = 0
-        current: Optional[Tuple[int, int]] = None
-        for piece, index, code in self._flat():
-            if not piece:
+    def _build(self) -> List[Tuple[int, int, int]]:
+        """The spans as ``(start, end, key)`` runs, ``key = (message index + 1) * 8 + kind code``."""
+        if self._runs is not None:
+            return self._runs
+        # One pass over entries and pieces; a run ends only where the key changes.
+        runs: List[Tuple[int, int, int]] = []
+        pieces = self._pieces
+        p = position = start = 0
+        run = -1
+        current = None  # the message of the loop's current entry, or None outside the loop
+        for entry in self._tags:
+            if entry is None:
+                current = None
                 continue
-            if (index, code) != current:
-                if current is not None:
-                    out.append(self._span(start, position, *current))
-                current, start = (index, code), position
-            position += len(piece)
-        if current is not None:
-            out.append(self._span(start, position, *current))
-        return out
-
-    def _span(self, start: int, end: int, index: int, code: int) -> Span:
-        if index < 0:
-            return Span(start, end, KINDS[code], None, None)
-        return Span(start, end, KINDS[code], index, self._messages[index]["role"])
+            if type(entry) is int:
+                current = entry
+                continue
+            if current is None:
+                base = (entry[0] + 1) * 8
+                items = entry[1]
+            else:
+                base = (current + 1) * 8
+                items = entry
+                current += 1
+            for item in items:
+                size = len(pieces[p])
+                p += 1
+                if not size:
+                    continue
+                key = base + item if type(item) is int else (item[0] + 1) * 8 + item[1]
+                if key != run:
+                    if position > start:
+                        runs.append((start, position, run))
+                    run, start = key, position
+                position += size
+        if position > start:
+            runs.append((start, position, run))
+        self._runs = runs
+        return runs
 
     def mask(self, roles: Sequence[str] = ("assistant",), kinds: Sequence[str] = ("content",),
              end_of_turn: bool = True) -> List[Tuple[int, int]]:
@@ -116,17 +139,32 @@ class Rendered:
         end-of-turn marker that closes each such message (the first of the format's stop strings
         written after its content, say ``<|im_end|>`` or ``<|eot_id|>``; not the newline after it,
         nor anything the generation prompt writes)."""
+        runs = self._build()
+        messages = self._messages
+        codes = {KINDS.index(kind) for kind in kinds}
         chosen: List[Tuple[int, int]] = []
-        by_message: dict = {}
-        for span in self.spans:
-            if span.message is None or span.role not in roles:
+        selected: dict = {}  # message index -> whether its role is in roles
+        # message -> position in runs just after its last non-scaffold run (or of its first run)
+        after: dict = {}
+        for position, (start, end, key) in enumerate(runs):
+            index = key // 8 - 1
+            if index < 0:
                 continue
-            by_message.setdefault(span.message, []).append(span)
-            if span.kind in kinds:
-                chosen.append((span.start, span.end))
+            keep = selected.get(index)
+            if keep is None:
+                keep = selected[index] = messages[index]["role"] in roles
+            if not keep:
+                continue
+            code = key % 8
+            if code in codes:
+                chosen.append((start, end))
+            if code:
+                after[index] = (position + 1, True)
+            elif index not in after:
+                after[index] = (position, False)
         if end_of_turn and self.stop:
-            for spans in by_message.values():
-                marker = self._end_of_turn(spans)
+            for index, (position, written) in after.items():
+                marker = self._end_of_turn(runs, index, position, written)
                 if marker is not None:
                     chosen.append(marker)
         chosen.sort()
@@ -138,25 +176,24 @@ class Rendered:
                 merged.append((start, end))
         return merged
 
-    def _end_of_turn(self, spans: List[Span]) -> Optional[Tuple[int, int]]:
-        """From the end of the message's last non-scaffold span (or its start, when it has none) to the
-        end of the first stop string inside the message's own text; ``None`` when there is none."""
-        written = [s for s in spans if s.kind != "scaffold"]
-        start = written[-1].end if written else spans[0].start
-        end = max(s.end for s in spans)
-        # The message's own text after `start`, up to where another message's text begins.
-        for span in self.spans:
-            if span.start >= start and span.message != spans[0].message:
-                end = min(end, span.start)
-                break
+    def _end_of_turn(self, runs: Sequence[Tuple[int, int, int]], index: int, position: int,
+                     written: bool) -> Optional[Tuple[int, int]]:
+        """The message's end-of-turn marker: the first stop string in the run of its own scaffold that
+        follows its content, from the content's end (or, for a message with no content, the marker
+        alone); ``None`` when that run holds none."""
+        owner = (index + 1) * 8
+        if position >= len(runs) or runs[position][2] // 8 * 8 != owner:
+            return None
+        start = end = runs[position][0]
+        while position < len(runs) and runs[position][2] // 8 * 8 == owner:
+            end = runs[position][1]
+            position += 1
         region = self.text[start:end]
         found = [(region.find(stop), stop) for stop in self.stop if stop and stop in region]
         if not found:
             return None
         at, stop = min(found)
-        if written:
-            return (start, start + at + len(stop))
-        return (start + at, start + at + len(stop))
+        return (start if written else start + at, start + at + len(stop))
 
     def char_mask(self, roles: Sequence[str] = ("assistant",), kinds: Sequence[str] = ("content",),
                   end_of_turn: bool = True) -> bytearray:
