@@ -28,6 +28,21 @@ def test_annotated_example_is_the_shipped_format():
     assert example.stop == shipped.stop and example.control_tokens == shipped.control_tokens
 
 
+def test_python_snippets_run(tmp_path, monkeypatch):
+    """Every ```python block of the README runs as written, as a script of its own."""
+    import subprocess
+    import sys
+
+    blocks = re.findall(r"```python\n(.*?)```", README, re.S)
+    assert len(blocks) >= 3
+    monkeypatch.chdir(tmp_path)
+    for number, block in enumerate(blocks):
+        script = tmp_path / f"snippet_{number}.py"
+        script.write_text(block, encoding="utf-8")
+        done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, f"README python block {number} failed:\n{block}\n{done.stderr}"
+
+
 def test_quick_start_command_output():
     """The console example's output is what `promptcraft render` prints."""
     block = re.search(r"```console\n\$ echo '(.*?)' \| promptcraft (render [^\n]*)\n(.*?)```", README, re.S)
