@@ -164,7 +164,8 @@ def engine_hf(task: dict) -> dict:
         name, entry, variables = fmt["name"], W.corpus_entry(fmt["stem"]), fmt["variables"]
         tok = tokenizer_for(entry)
 
-        def call(messages: list, agp: bool) -> str:
+        # Defaults bind this format's tokenizer and variables (call is used only in this iteration).
+        def call(messages: list, agp: bool, tok: Any = tok, variables: Dict[str, Any] = variables) -> str:
             return tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=agp, **variables)
 
         refusals = {}
@@ -187,13 +188,15 @@ def engine_hf(task: dict) -> dict:
             messages = W.workload(key, shape)
             outputs[key] = call(messages, agp)
             ns = {"tok": tok, "msgs": messages, "agp": agp}
-            stmt = call_source("tok.apply_chat_template(msgs, tokenize=False, add_generation_prompt=agp, KW)", variables, ns)
+            stmt = call_source("tok.apply_chat_template(msgs, tokenize=False, add_generation_prompt=agp, KW)",
+                               variables, ns)
             schedule.add((name, key), stmt, ns)
         expected[name] = {"shape": shape, "add_generation_prompt": agp, "refused": refusals, "outputs": outputs}
     schedule.run()
     for name, entry in expected.items():
         if "outputs" in entry:
-            results[name] = {key: dict(schedule.result((name, key)), chars=len(out)) for key, out in entry["outputs"].items()}
+            results[name] = {key: dict(schedule.result((name, key)), chars=len(out))
+                             for key, out in entry["outputs"].items()}
     with open(task["expected"], "w", encoding="utf-8") as handle:
         json.dump(expected, handle, ensure_ascii=False)
     meta = {n: {k: v for k, v in e.items() if k != "outputs"} for n, e in expected.items()}
@@ -327,7 +330,11 @@ def engine_promptcraft(task: dict) -> dict:
         variables = fmt["variables"]
         namespace = {"fmt": compiled}
         stmt = call_source("fmt.render(msgs, add_generation_prompt=agp, KW)", variables, namespace)
-        return (lambda messages, agp: compiled.render(messages, add_generation_prompt=agp, **variables)), stmt, namespace
+        return (
+            (lambda messages, agp: compiled.render(messages, add_generation_prompt=agp, **variables)),
+            stmt,
+            namespace,
+        )
 
     return dict(_compare_engine(task, setup, strict=True, variants=span_variants), version=promptcraft.__version__)
 
@@ -365,7 +372,11 @@ def engine_jinja(task: dict) -> dict:
         context = template_context(entry, fmt["variables"])
         namespace = {"template": template, "ctx": context}
         stmt = "template.render(messages=msgs, add_generation_prompt=agp, **ctx)"
-        return (lambda messages, agp: template.render(messages=messages, add_generation_prompt=agp, **context)), stmt, namespace
+        return (
+            (lambda messages, agp: template.render(messages=messages, add_generation_prompt=agp, **context)),
+            stmt,
+            namespace,
+        )
 
     return _compare_engine(task, setup, strict=False)
 
@@ -392,7 +403,12 @@ def engine_minijinja(task: dict) -> dict:
         context = template_context(entry, fmt["variables"])
         namespace = {"env": env, "name": fmt["stem"], "ctx": context}
         stmt = "env.render_template(name, messages=msgs, add_generation_prompt=agp, **ctx)"
-        return (lambda messages, agp: env.render_template(fmt["stem"], messages=messages, add_generation_prompt=agp, **context)), stmt, namespace
+        return (
+            (lambda messages, agp: env.render_template(fmt["stem"], messages=messages, add_generation_prompt=agp,
+                                                       **context)),
+            stmt,
+            namespace,
+        )
 
     return _compare_engine(task, setup, strict=False)
 
@@ -478,7 +494,8 @@ def engine_cold_promptcraft(task: dict) -> dict:
             }
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    return {"results": results, "first_in_process": first, "import_seconds": import_seconds, "errors": errors, "size": size}
+    return {"results": results, "first_in_process": first, "import_seconds": import_seconds, "errors": errors,
+            "size": size}
 
 
 def engine_cold_jinja(task: dict) -> dict:
@@ -523,7 +540,8 @@ def engine_cold_jinja(task: dict) -> dict:
             "seconds": statistics.median(totals), "min": min(totals), "runs": len(totals),
             "load": statistics.median(compiles), "render": statistics.median(renders), "verified": True,
         }
-    return {"results": results, "first_in_process": first, "import_seconds": import_seconds, "excluded": excluded, "size": size}
+    return {"results": results, "first_in_process": first, "import_seconds": import_seconds, "excluded": excluded,
+            "size": size}
 
 
 def engine_dataset_hf(task: dict) -> dict:

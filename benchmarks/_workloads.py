@@ -150,7 +150,8 @@ def dataset(count: int, shape: str, seed: int = 0) -> List[List[Dict[str, str]]]
     conversation and message dict is its own object.
     """
     rng = random.Random(f"dataset-{seed}")
-    pool = {role: [text(rng, role) for _ in range(n)] for role, n in (("system", 64), ("user", 3000), ("assistant", 3000))}
+    pool = {role: [text(rng, role) for _ in range(n)]
+            for role, n in (("system", 64), ("user", 3000), ("assistant", 3000))}
     out = []
     for _ in range(count):
         messages = []

@@ -77,7 +77,8 @@ def draw(results: dict, out: pathlib.Path, png: bool) -> List[pathlib.Path]:
     ax.set_yticklabels(names, fontsize=8 if len(rows) > 20 else 10)
     ax.set_ylim(-0.6, len(rows) - 0.4)
     size = summary["headline_size"]
-    ax.set_xlabel(f"times faster than the baseline (log scale): warm render, {size} messages per conversation", fontsize=9)
+    ax.set_xlabel(f"times faster than the baseline (log scale): warm render, {size} messages per conversation",
+                  fontsize=9)
     versions = results["versions"]
     fig.suptitle(
         f"promptcraft render speed-up per format: median {summary['median_vs_hf']:.0f}× vs transformers, "
@@ -101,7 +102,8 @@ def draw(results: dict, out: pathlib.Path, png: bool) -> List[pathlib.Path]:
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="benchmarks/plot.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("results", nargs="?", help="results JSON (default: the newest in benchmarks/results/)")
-    parser.add_argument("--out", default=str(HERE / "chart.svg"), help="output file, .svg or .png (default: benchmarks/chart.svg)")
+    parser.add_argument("--out", default=str(HERE / "chart.svg"),
+                        help="output file, .svg or .png (default: benchmarks/chart.svg)")
     parser.add_argument("--png", action="store_true", help="also write a PNG next to the SVG")
     args = parser.parse_args(argv)
     path = pathlib.Path(args.results) if args.results else newest_results()

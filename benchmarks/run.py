@@ -150,7 +150,8 @@ def fingerprint(state: Optional[Dict[str, str]] = None) -> str:
 def versions() -> Dict[str, Optional[str]]:
     from importlib import metadata
 
-    found: Dict[str, Optional[str]] = {"python": platform.python_version(), "implementation": platform.python_implementation()}
+    found: Dict[str, Optional[str]] = {"python": platform.python_version(),
+                                       "implementation": platform.python_implementation()}
     for dist in ("transformers", "tokenizers", "jinja2", "minijinja", "attrs", "regex", "markupsafe"):
         try:
             found[dist] = metadata.version(dist)
@@ -358,7 +359,8 @@ def span_overhead(results: Dict[str, Any], head: str) -> Dict[str, Any]:
         if not measured:
             return {"median": None, "worst": None, "worst_format": None}
         worst = max(measured, key=lambda r: r[key])
-        return {"median": statistics.median(r[key] for r in measured), "worst": worst[key], "worst_format": worst["format"]}
+        return {"median": statistics.median(r[key] for r in measured), "worst": worst[key],
+                "worst_format": worst["format"]}
 
     return {
         "workload": head, "goal": SPANS_GOAL, "rows": rows,
@@ -415,12 +417,16 @@ def summarize(results: Dict[str, Any]) -> Dict[str, Any]:
         # The same per output character (transformers records each prompt's length): separates work
         # that grows with the conversation from conversations whose turns are simply longer.
         chars = {s: warm.get("hf", {}).get(name, {}).get(str(s), {}).get("chars") for s in sizes}
-        per_char = {s: t("promptcraft", name, str(s)) / chars[s] for s in sizes if t("promptcraft", name, str(s)) and chars[s]}
+        per_char = {s: t("promptcraft", name, str(s)) / chars[s]
+                    for s in sizes if t("promptcraft", name, str(s)) and chars[s]}
         base = per_char.get(int(head))
-        per["promptcraft"]["char_ratio_to_headline"] = {str(s): v / base for s, v in per_char.items() if base and s > int(head)}
+        per["promptcraft"]["char_ratio_to_headline"] = {str(s): v / base for s, v in per_char.items()
+                                                        if base and s > int(head)}
         scaling[name] = per
-    worst_scaling = max((r for s in scaling.values() for r in s["promptcraft"]["ratio_to_headline"].values()), default=None)
-    worst_char_scaling = max((r for s in scaling.values() for r in s["promptcraft"]["char_ratio_to_headline"].values()), default=None)
+    worst_scaling = max((r for s in scaling.values() for r in s["promptcraft"]["ratio_to_headline"].values()),
+                        default=None)
+    worst_char_scaling = max((r for s in scaling.values() for r in s["promptcraft"]["char_ratio_to_headline"].values()),
+                             default=None)
 
     pair = results.get("floor") or {"promptcraft": warm.get("promptcraft", {}).get("smollm2", {}),
                                      "chatml": warm.get("chatml", {}).get("smollm2", {})}
@@ -434,9 +440,11 @@ def summarize(results: Dict[str, Any]) -> Dict[str, Any]:
 
     cold = results.get("cold", {}).get("promptcraft", {}).get("results", {})
     cold_jinja = results.get("cold", {}).get("jinja", {}).get("results", {})
-    cold_rows = [{"format": n, "promptcraft": cold.get(n, {}).get("seconds"), "jinja": cold_jinja.get(n, {}).get("seconds"),
+    cold_rows = [{"format": n, "promptcraft": cold.get(n, {}).get("seconds"),
+                  "jinja": cold_jinja.get(n, {}).get("seconds"),
                   "load": cold.get(n, {}).get("load"), "render": cold.get(n, {}).get("render"),
-                  "jinja_compile": cold_jinja.get(n, {}).get("load"), "jinja_render": cold_jinja.get(n, {}).get("render")}
+                  "jinja_compile": cold_jinja.get(n, {}).get("load"),
+                  "jinja_render": cold_jinja.get(n, {}).get("render")}
                  for n in results["formats"]]
     cold_values = [r["promptcraft"] for r in cold_rows if r["promptcraft"]]
     imp = results.get("import", {})
@@ -444,7 +452,8 @@ def summarize(results: Dict[str, Any]) -> Dict[str, Any]:
 
     def target(name: str, measured: Optional[float], goal: float, higher: bool, unit: str) -> Dict[str, Any]:
         met = None if measured is None else (measured >= goal if higher else measured <= goal)
-        return {"target": name, "measured": measured, "goal": goal, "higher_is_better": higher, "unit": unit, "met": met}
+        return {"target": name, "measured": measured, "goal": goal, "higher_is_better": higher, "unit": unit,
+                "met": met}
 
     targets = [
         target(f"warm render at {head} messages vs transformers, median across formats", med("vs_hf"), 50, True, "x"),
@@ -454,9 +463,12 @@ def summarize(results: Dict[str, Any]) -> Dict[str, Any]:
         target(f"smollm2 vs hand-written ChatML at {head} messages", floor.get(head), 1.25, False, "x"),
         target("smollm2 vs hand-written ChatML, worst size", max(floor.values()) if floor else None, 1.25, False, "x"),
         target(f"per-message cost at larger sizes / at {head}, worst format", worst_scaling, 1.2, False, "x"),
-        target("cold start (TOML file to first render), worst format", max(cold_values) if cold_values else None, 1e-3, False, "s"),
-        target("cold start, median across formats", statistics.median(cold_values) if cold_values else None, 1e-3, False, "s"),
-        target("import + first render above bare interpreter", imp.get("first_render_above_bare_seconds"), 20e-3, False, "s"),
+        target("cold start (TOML file to first render), worst format", max(cold_values) if cold_values else None,
+               1e-3, False, "s"),
+        target("cold start, median across formats", statistics.median(cold_values) if cold_values else None,
+               1e-3, False, "s"),
+        target("import + first render above bare interpreter", imp.get("first_render_above_bare_seconds"),
+               20e-3, False, "s"),
         dict(target(f"render_spans at most {SPANS_GOAL:g}× render, per format", spans["render_spans"]["worst"],
                     SPANS_GOAL, False, "x"),
              worst=spans["render_spans"]["worst_format"], over=spans["over_goal"]),
@@ -562,7 +574,8 @@ def markdown(results: Dict[str, Any]) -> str:
     add = L.append
     add("# promptcraft benchmarks")
     add("")
-    add(f"Generated by `benchmarks/run.py` on {results['created']} (results: `{results['json_path']}`, chart: `benchmarks/chart.svg`).")
+    add(f"Generated by `benchmarks/run.py` on {results['created']} (results: `{results['json_path']}`, "
+        "chart: `benchmarks/chart.svg`).")
     add("")
     add("```")
     add(results["command"])
@@ -570,15 +583,17 @@ def markdown(results: Dict[str, Any]) -> str:
     add("```")
     add("")
     dirty = results.get("dirty") or []
-    add(f"- commit `{results['commit']}`" + (f" **with uncommitted changes** to {', '.join(f'`{d}`' for d in dirty)}" if dirty else ""))
+    add(f"- commit `{results['commit']}`"
+        + (f" **with uncommitted changes** to {', '.join(f'`{d}`' for d in dirty)}" if dirty else ""))
     add(f"- Python {v['python']} ({v['implementation']}), promptcraft {results['versions'].get('promptcraft')}, "
         f"transformers {v.get('transformers')}, tokenizers {v.get('tokenizers')}, jinja2 {v.get('jinja2')}, "
         f"minijinja {v.get('minijinja')}, attrs {v.get('attrs')}, regex {v.get('regex')}")
     add(f"- {mach['platform']}, {mach['cpu']}, {mach['cpu_count']} CPUs; load average (1/5/15 min) "
         f"{mach.get('load_average_at_start')} at the start, {mach.get('load_average_at_end')} at the end "
         f"(the run took {results.get('elapsed_seconds', 0) / 60:.1f} min)")
-    add(f"- settings: sizes {sizes}, min of {results['settings']['repeat']} repeats (in {results['settings'].get('rounds', 1)} "
-        f"rounds) of at least {results['settings']['min_time'] * 1e3:g} ms each, "
+    add(f"- settings: sizes {sizes}, min of {results['settings']['repeat']} repeats "
+        f"(in {results['settings'].get('rounds', 1)} rounds) "
+        f"of at least {results['settings']['min_time'] * 1e3:g} ms each, "
         f"{results['settings'].get('chunk_formats') or 'all'} formats per round of engine workers, "
         f"dataset of {results['settings']['dataset']:,} conversations")
     add("")
@@ -597,22 +612,25 @@ def markdown(results: Dict[str, Any]) -> str:
     add("| target | goal | measured | status |")
     add("|---|---|---|---|")
     for t in s["targets"]:
-        goal = (f"≤ {t['goal'] * 1e3:g} ms" if t["unit"] == "s" else (f"≥ {t['goal']:g}×" if t["higher_is_better"] else f"≤ {t['goal']:g}×"))
+        goal = (f"≤ {t['goal'] * 1e3:g} ms" if t["unit"] == "s"
+                else (f"≥ {t['goal']:g}×" if t["higher_is_better"] else f"≤ {t['goal']:g}×"))
         add(f"| {t['target']} | {goal} | {fmt_target(t)} | "
             f"{fmt_status(t, status[False]) if t['met'] is False else status[t['met']]} |")
     add("")
     if s.get("floor_vs_hf"):
         add(f"For scale: on smollm2 at {head} messages the hand-written ChatML function (the practical floor for any "
             f"pure-Python renderer) is {x(s['floor_vs_hf'])} faster than transformers, so that is about the most a "
-            "compiled renderer can reach on this workload. A large part of the floor's time is `''.join` copying the prompt: "
-            "the conversations contain non-ASCII text (some of it emoji), which makes the prompt a 4-byte-per-character string.")
+            "compiled renderer can reach on this workload. A large part of the floor's time is `''.join` copying "
+            "the prompt: the conversations contain non-ASCII text (some of it emoji), which makes the prompt a "
+            "4-byte-per-character string.")
         add("")
     if s.get("median_short_vs_hf"):
         add(f"The same {head}-message shapes with brief ASCII-only turns (15–200 characters, like the baseline in "
             f"`notes/peers.md` §2c), not a target workload: promptcraft is {x(s['median_short_vs_hf'])} faster than "
             f"transformers and {x(s['median_short_vs_jinja'])} faster than raw Jinja (medians; lowest "
             f"{x(s['min_short_vs_hf'])} and {x(s['min_short_vs_jinja'])}); smollm2 is {x(s.get('chatml_ratio_short'))} "
-            f"the hand-written function's time, which is itself {x(s.get('floor_vs_hf_short'))} faster than transformers.")
+            f"the hand-written function's time, which is itself {x(s.get('floor_vs_hf_short'))} faster than "
+            "transformers.")
         add("")
     errors = results.get("errors") or {}
     if errors:
@@ -689,7 +707,8 @@ def markdown(results: Dict[str, Any]) -> str:
             + " | transformers µs/msg at " + " / ".join(str(n) for n in [head] + big) + " |")
         add("|---|" + "---:|" * (1 + 3 * len(big) + 1))
         for name, per in s["scaling"].items():
-            pcm, pcr, hfm = per["promptcraft"]["per_message"], per["promptcraft"]["ratio_to_headline"], per["hf"]["per_message"]
+            pcm, pcr, hfm = (per["promptcraft"]["per_message"], per["promptcraft"]["ratio_to_headline"],
+                             per["hf"]["per_message"])
             pcc = per["promptcraft"].get("char_ratio_to_headline", {})
             add(f"| {name} | " + " | ".join(us(pcm.get(str(n)), 3) for n in [head] + big) + " | "
                 + " | ".join(x(pcr.get(str(n))) for n in big) + " | "
@@ -708,7 +727,8 @@ def markdown(results: Dict[str, Any]) -> str:
             f"({results.get('floor_runs', {}).get('chatml', '?')} pairs, alternating which goes first); each number is "
             "the best pair member's minimum, so one slow spell cannot decide the ratio.")
     else:
-        pair = {"promptcraft": warm.get("promptcraft", {}).get("smollm2", {}), "chatml": warm.get("chatml", {}).get("smollm2", {})}
+        pair = {"promptcraft": warm.get("promptcraft", {}).get("smollm2", {}),
+                "chatml": warm.get("chatml", {}).get("smollm2", {})}
     add("")
     add("| messages | promptcraft µs | hand-written µs | ratio |")
     add("|---:|---:|---:|---:|")
@@ -727,14 +747,17 @@ def markdown(results: Dict[str, Any]) -> str:
         add("")
         add("| measurement | ms |")
         add("|---|---:|")
-        add(f"| `python -X importtime -c 'import promptcraft'`: cumulative for `promptcraft` (median of {imp['importtime_runs']}) | {imp['importtime_promptcraft_us'] / 1e3:.2f} |")
+        add(f"| `python -X importtime -c 'import promptcraft'`: cumulative for `promptcraft` "
+            f"(median of {imp['importtime_runs']}) | {imp['importtime_promptcraft_us'] / 1e3:.2f} |")
         add(f"| wall: `python -c pass` | {ms(w['bare'])} |")
         add(f"| wall: `python -c 'import promptcraft'` | {ms(w['import'])} |")
         add(f"| wall: import + `get_format('smollm2').render([...])` | {ms(w['import_and_first_render'])} |")
         add(f"| **import above bare interpreter** | {ms(imp['import_above_bare_seconds'])} |")
-        add(f"| **import + first render above bare interpreter** (target ≤ 20 ms) | **{ms(imp['first_render_above_bare_seconds'])}** |")
+        add(f"| **import + first render above bare interpreter** (target ≤ 20 ms) "
+            f"| **{ms(imp['first_render_above_bare_seconds'])}** |")
         add("")
-        add("Modules imported (top level, cumulative ms, median) by import + first render that a bare interpreter does not import:")
+        add("Modules imported (top level, cumulative ms, median) by import + first render that a bare interpreter "
+            "does not import:")
         add("")
         add(", ".join(f"`{m}` {t / 1e3:.2f}" for m, t in imp["top_level_imports_during_first_render_us"][:12]))
         add("")
@@ -743,10 +766,11 @@ def markdown(results: Dict[str, Any]) -> str:
         pc, jj = cold.get("promptcraft", {}), cold.get("jinja", {})
         add("## Cold start")
         add("")
-        add(f"promptcraft: `load_format(path)` on a format file + first render of the {pc.get('size', head)}-message conversation. "
-            "Jinja: the template compiled as transformers compiles it on a cache miss (a new `ImmutableSandboxedEnvironment` "
-            "with its filters and globals, then `from_string`) + first render. Modules already imported; each promptcraft "
-            "run loads a copy of the file at a new path so no cache can answer. Median of "
+        add(f"promptcraft: `load_format(path)` on a format file + first render of the {pc.get('size', head)}-message "
+            "conversation. Jinja: the template compiled as transformers compiles it on a cache miss (a new "
+            "`ImmutableSandboxedEnvironment` with its filters and globals, then `from_string`) + first render. Modules "
+            "already imported; each promptcraft run loads a copy of the file at a new path so no cache can answer. "
+            "Median of "
             f"{results['settings']['cold_runs']} runs.")
         add("")
         add("| format | promptcraft ms | (load / render) | Jinja ms | (compile / render) | Jinja / promptcraft |")
@@ -780,15 +804,16 @@ def markdown(results: Dict[str, Any]) -> str:
             ("`fmt.render_many(data)`", pcd["render_many"]["seconds"], ""),
         ]
         if mp.get("shipped"):
-            rows.append((f"`multiprocessing.Pool(2).map`, Format + conversations pickled to workers ({mp['shipped']['chunk']:,} per task)",
+            rows.append((f"`multiprocessing.Pool(2).map`, Format + conversations pickled to workers "
+                         f"({mp['shipped']['chunk']:,} per task)",
                          mp["shipped"]["seconds"], ""))
         if mp.get("inherited"):
-            rows.append(("`multiprocessing.Pool(2).map`, Format pickled, conversations inherited by fork", mp["inherited"]["seconds"], ""))
+            rows.append(("`multiprocessing.Pool(2).map`, Format pickled, conversations inherited by fork",
+                         mp["inherited"]["seconds"], ""))
         rows.append(("transformers `apply_chat_template` loop (one full pass)", hf["loop"]["seconds"], ""))
         batched = hf["batched"]
-        rows.append(("transformers `apply_chat_template(batch)`"
-                     + (f" (**extrapolated** from a sample of {batched['sample']:,})" if batched["extrapolated"] else ""),
-                     batched["seconds"], ""))
+        extrapolated = f" (**extrapolated** from a sample of {batched['sample']:,})" if batched["extrapolated"] else ""
+        rows.append(("transformers `apply_chat_template(batch)`" + extrapolated, batched["seconds"], ""))
         for label, secs, _ in rows:
             add(f"| {label} | {secs:,.2f} | {count / secs:,.0f} | {x(base / secs)} |")
         add("")
@@ -796,14 +821,16 @@ def markdown(results: Dict[str, Any]) -> str:
             add(f"**Multiprocessing failed:** {mp['error']}")
             add("")
         elif mp:
-            add(f"The `Format` pickles ({mp.get('pickle_bytes')} bytes for a built-in, {mp.get('pickle_bytes_loaded_format')} "
-                f"bytes for a `load_format()` one, which carries its TOML text) and renders identically after unpickling. "
+            add(f"The `Format` pickles ({mp.get('pickle_bytes')} bytes for a built-in, "
+                f"{mp.get('pickle_bytes_loaded_format')} bytes for a `load_format()` one, which carries its TOML text) "
+                "and renders identically after unpickling. "
                 f"Pool start-up ({mp.get('start_method')}): {ms(mp.get('startup_seconds'))} ms, not included above. "
                 "On 2 cores the parent process competes with the two workers, and returned prompts are pickled back.")
             best_pool = min(v["seconds"] for k, v in mp.items() if k in ("shipped", "inherited"))
             if best_pool > pcd["render_many"]["seconds"]:
-                add(f"Here the pool is {best_pool / pcd['render_many']['seconds']:.1f}× slower than one process: rendering costs "
-                    f"about {pcd['render_many']['seconds'] / count * 1e6:.1f} µs per conversation, less than sending the "
+                add(f"Here the pool is {best_pool / pcd['render_many']['seconds']:.1f}× slower than one process: "
+                    f"rendering costs about {pcd['render_many']['seconds'] / count * 1e6:.1f} µs per conversation, "
+                    "less than sending the "
                     "conversation to a worker and its prompt back. A pool pays off only when each task does more "
                     "work than rendering (tokenizing, say).")
             add("")
@@ -821,10 +848,12 @@ def markdown(results: Dict[str, Any]) -> str:
         "`strftime_now` and transformers' `tojson`; formats where its output differs are excluded and listed.")
     if results.get("render_spans"):
         add("- render_spans: promptcraft's worker checks `render_spans(...).text` against transformers' output (and "
-            "that `.mask()` returns sorted ranges inside the text), then times `render_spans` and `render_spans(...).mask()` "
+            "that `.mask()` returns sorted ranges inside the text), then times `render_spans` and "
+            "`render_spans(...).mask()` "
             f"on the {head}-message conversation beside `render` on the same conversation with the same options: one "
             "repetition of each in turn, so a slow spell touches all three alike.")
-    add(f"- Variables are given the same values on every side: {', '.join(f'`{k}={v!r}`' for k, v in VARIABLES.items())} "
+    add("- Variables are given the same values on every side: "
+        f"{', '.join(f'`{k}={v!r}`' for k, v in VARIABLES.items())} "
         "where a format declares them; others keep their defaults (today's date where a template reads the clock).")
     clock = results["settings"].get("clock", "wall")
     add("- Warm numbers: `min(timeit.repeat(...)) / number`, loop count chosen so each repeat lasts at least "
@@ -834,7 +863,8 @@ def markdown(results: Dict[str, Any]) -> str:
         + ("Warm and cold-start timings use the worker's CPU time (`time.process_time`), so time the worker spends "
            "descheduled while other work runs on the machine is not counted; "
            if clock == "cpu" else "Warm and cold-start timings are wall time (`time.perf_counter`); ")
-        + "dataset passes, multiprocessing and import times are wall time, and dataset passes keep garbage collection on.")
+        + "dataset passes, multiprocessing and import times are wall time, and dataset passes keep garbage "
+          "collection on.")
     add("")
     return "\n".join(L) + "\n"
 
@@ -847,7 +877,8 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="tiny sizes, one repeat, two formats (smoke test)")
     p.add_argument("--json", metavar="PATH", help="results file (default: benchmarks/results/<date>-<commit>.json)")
-    p.add_argument("--markdown", metavar="PATH", help="write the report here (default: benchmarks/RESULTS.md in a full run)")
+    p.add_argument("--markdown", metavar="PATH",
+                   help="write the report here (default: benchmarks/RESULTS.md in a full run)")
     p.add_argument("--formats", help="comma-separated built-in format names (default: all with a corpus model)")
     p.add_argument("--sizes", help="comma-separated conversation sizes in messages (default: 1,3,11,101,1001)")
     p.add_argument("--repeat", type=int, help="timeit repeats per measurement (default: 10)")
@@ -909,13 +940,15 @@ def main(argv: Optional[List[str]] = None) -> int:
     results: Dict[str, Any] = {
         "schema": 1,
         "created": now.isoformat(timespec="seconds"),
-        "command": "python " + " ".join(shlex.quote(a) for a in ["benchmarks/run.py", *(argv if argv is not None else sys.argv[1:])]),
+        "command": "python " + " ".join(shlex.quote(a) for a in
+                                        ["benchmarks/run.py", *(argv if argv is not None else sys.argv[1:])]),
         "commit": commit,
         "dirty": dirty,
         "tree_fingerprint": tree,
         "versions": dict(versions(), promptcraft=planned["promptcraft"]),
         "machine": machine(),
-        "settings": {k: v for k, v in settings.items() if k != "formats"} | {"formats": names, "dataset_format": dataset_format},
+        "settings": ({k: v for k, v in settings.items() if k != "formats"}
+                     | {"formats": names, "dataset_format": dataset_format}),
         "corpus": str(W.corpus_dir()),
         "skipped_formats": planned["skipped"],
         "json_path": display_path(json_path),
@@ -935,7 +968,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                         "multiprocessing, pickle, json, statistics, timeit, tomllib, attrs, regex, difflib, linecache"],
                        cwd=ROOT, env=worker_env(), capture_output=True)
         subprocess.run([sys.executable, "-c", FIRST_RENDER], cwd=ROOT, env=worker_env(), capture_output=True)
-        workloads = [str(n) for n in settings["sizes"]] + ([f"{HEADLINE}{W.SHORT}"] if HEADLINE in settings["sizes"] else [])
+        workloads = ([str(n) for n in settings["sizes"]]
+                     + ([f"{HEADLINE}{W.SHORT}"] if HEADLINE in settings["sizes"] else []))
         task = {
             "formats": formats, "sizes": settings["sizes"], "workloads": workloads, "clock": settings["clock"],
             "spans": [headline_key(settings["sizes"])],
@@ -943,7 +977,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             "cold_runs": settings["cold_runs"], "expected": str(scratch_dir / "expected.json"),
             "dataset": {
                 "format": next(f for f in formats if f["name"] == dataset_format), "count": settings["dataset"],
-                "hf_batch_sample": min(settings["hf_batch_sample"], settings["dataset"]), "runs": settings["dataset_runs"],
+                "hf_batch_sample": min(settings["hf_batch_sample"], settings["dataset"]),
+                "runs": settings["dataset_runs"],
                 "chunk": settings["chunk"], "digests": str(scratch_dir / "digests.json"),
             },
         }
@@ -972,7 +1007,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             hf = run_worker("hf", chunk_path)
             if "crashed" in hf:
                 for f in chunk:
-                    errors[f"transformers/{f['name']}"] = f"the reference worker crashed, nothing to verify against: {hf['stderr']}"
+                    errors[f"transformers/{f['name']}"] = (
+                        f"the reference worker crashed, nothing to verify against: {hf['stderr']}")
                 continue
             results["warm"]["hf"].update(hf["results"])
             expected.update(json.loads(chunk_expected.read_text(encoding="utf-8")))
@@ -994,7 +1030,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                     continue
                 out = run_worker(engine, chunk_path)
                 if "crashed" in out:
-                    errors[f"{engine} ({chunk[0]['name']} .. {chunk[-1]['name']})"] = f"worker crashed: {out['crashed']}: {out['stderr']}"
+                    errors[f"{engine} ({chunk[0]['name']} .. {chunk[-1]['name']})"] = (
+                        f"worker crashed: {out['crashed']}: {out['stderr']}")
                     continue
                 results["warm"][engine].update(out["results"])
                 results["render_spans"].update(out.get("variants", {}))
@@ -1006,8 +1043,9 @@ def main(argv: Optional[List[str]] = None) -> int:
                 # order: a pair of short workers is easily caught whole by a slow spell, so the ratio
                 # uses the best of every pair. render alone, as the floor has no spans to time beside it.
                 floor_path = scratch_dir / f"floor-{number}.json"
-                floor_path.write_text(json.dumps(dict(task, formats=[smollm2], expected=str(scratch_dir / "expected-1.json"),
-                                                      spans=[])), encoding="utf-8")
+                floor_path.write_text(json.dumps(dict(task, formats=[smollm2],
+                                                      expected=str(scratch_dir / "expected-1.json"), spans=[])),
+                                      encoding="utf-8")
                 for engine in (("promptcraft", "chatml") if number % 2 else ("chatml", "promptcraft")):
                     out = run_worker(engine, floor_path)
                     if "crashed" in out:
@@ -1066,7 +1104,8 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     pc = results["warm"].get("promptcraft", {})
     checked = [t for sizes in pc.values() for t in sizes.values()]
-    promptcraft_failed = any(k.startswith(("promptcraft", "cold-promptcraft", "dataset-promptcraft", "chatml")) for k in errors)
+    promptcraft_failed = any(k.startswith(("promptcraft", "cold-promptcraft", "dataset-promptcraft", "chatml"))
+                             for k in errors)
     results["verified"] = bool(checked) and all(t.get("verified") for t in checked) and not promptcraft_failed
     results["summary"] = summarize(results)
     results["elapsed_seconds"] = time.perf_counter() - started

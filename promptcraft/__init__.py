@@ -2,8 +2,12 @@
 
     >>> import promptcraft
     >>> fmt = promptcraft.for_model("HuggingFaceTB/SmolLM2-135M-Instruct")
-    >>> fmt.render([{"role": "user", "content": "Hi"}], add_generation_prompt=True)
-    '<|im_start|>system\\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\\n<|im_start|>user\\nHi<|im_end|>\\n<|im_start|>assistant\\n'
+    >>> print(fmt.render([{"role": "user", "content": "Hi"}], add_generation_prompt=True), end="")
+    <|im_start|>system
+    You are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>
+    <|im_start|>user
+    Hi<|im_end|>
+    <|im_start|>assistant
 
 Importing this package loads no parser: TOML, argparse and the data model are
 imported when a format is first loaded.

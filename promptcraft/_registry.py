@@ -15,7 +15,8 @@ if TYPE_CHECKING:
 
 _formats: "Dict[str, Format]" = {}
 _models: "Optional[Dict[str, str]]" = None
-_lock = _thread.RLock()
+# The typeshed of mypy < 1.15 lacks _thread.RLock (newer mypy needs no ignore, hence unused-ignore).
+_lock = _thread.RLock()  # type: ignore[attr-defined, unused-ignore]
 
 
 def formats_dir() -> str:

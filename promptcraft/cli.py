@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any, List, Optional, Sequence
+from typing import Any, List, NoReturn, Optional, Sequence
 
 from .errors import PromptcraftError
 
@@ -20,7 +20,7 @@ def _parser():
     import argparse
 
     class Parser(argparse.ArgumentParser):
-        def error(self, message: str) -> None:  # raise instead of exiting, so main() reports it
+        def error(self, message: str) -> NoReturn:  # raise instead of exiting, so main() reports it
             raise _UsageError(f"{self.prog}: {message}")
 
     parser = Parser(prog="promptcraft", description="Chat formats declared as data, rendered byte-exact.")
@@ -41,7 +41,8 @@ def _parser():
     which.add_argument("--model", "-m", metavar="ID", help="a Hugging Face model id served by a built-in format")
     render.add_argument("--add-generation-prompt", "-g", action="store_true", help="open an assistant turn at the end")
     render.add_argument("--continue-final-message", "-c", action="store_true", help="leave the final message open")
-    render.add_argument("--var", action="append", default=[], metavar="KEY=VALUE", help="a format variable, e.g. date_string='26 Jul 2024'")
+    render.add_argument("--var", action="append", default=[], metavar="KEY=VALUE",
+                        help="a format variable, e.g. date_string='26 Jul 2024'")
     render.add_argument("--control-tokens", choices=("keep", "reject", "escape"), default="keep",
                         help="what to do with the format's control tokens inside content (default: keep)")
     render.add_argument("file", nargs="?", default="-", metavar="FILE|-",
@@ -107,7 +108,7 @@ def _list() -> str:
         fmt = get_format(name)
         lines.append(f"{name}\t{', '.join(fmt.models) or '-'}")
     width = max((len(line.split('\t')[0]) for line in lines), default=0)
-    return "\n".join(f"{l.split(chr(9))[0]:<{width}}  {l.split(chr(9))[1]}" for l in lines) + "\n"
+    return "\n".join(f"{line.split(chr(9))[0]:<{width}}  {line.split(chr(9))[1]}" for line in lines) + "\n"
 
 
 def _show(name: str) -> str:

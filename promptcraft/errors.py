@@ -187,7 +187,7 @@ class VerifyError(PromptcraftError):
     """A chat template cannot be used for verification: unreadable, not JSON, no template of that name."""
 
 
-def _rebuild(cls: type, args: tuple, state: dict) -> BaseException:
+def _rebuild(cls: type[PromptcraftError], args: tuple, state: dict) -> PromptcraftError:
     error = cls.__new__(cls)
     Exception.__init__(error, *args)
     error.__dict__.update(state)

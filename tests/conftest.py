@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
-import sys
 import pathlib
+import sys
 
 import pytest
 
@@ -40,8 +40,8 @@ def require_corpus() -> None:
 
 def require_transformers() -> None:
     try:
-        import transformers  # noqa: F401
         import jinja2  # noqa: F401
+        import transformers  # noqa: F401
     except ImportError:
         require(False, "transformers and jinja2 are needed (pip install -e '.[test]')")
 

@@ -10,9 +10,11 @@ import json
 import os
 import pathlib
 import warnings
-from typing import Any, Dict, Optional
+from typing import Any, Dict
 
-SHARED = pathlib.Path(os.environ.get("PROMPTCRAFT_SHARED", pathlib.Path(__file__).resolve().parents[1].parent / "shared"))
+SHARED = pathlib.Path(
+    os.environ.get("PROMPTCRAFT_SHARED", pathlib.Path(__file__).resolve().parents[1].parent / "shared")
+)
 CORPUS = pathlib.Path(os.environ.get("PROMPTCRAFT_CORPUS", SHARED / "chat-templates"))
 PUBLIC_CASES = pathlib.Path(os.environ.get("PROMPTCRAFT_CASES", SHARED / "conversations" / "public.json"))
 

@@ -13,14 +13,17 @@ import json
 import os
 import sys
 import types
+from functools import partial
 from typing import Any, Callable, Dict, Iterable, List
 
 import pytest
 from hypothesis import strategies as st
+from strategies import (
+    NASTY,
+    toml_string,  # noqa: F401  (re-exported for the hostile suites)
+)
 
 import promptcraft
-from strategies import toml_string  # noqa: F401  (re-exported for the hostile suites)
-from strategies import NASTY
 
 IN_CI = bool(os.environ.get("CI"))
 
@@ -425,8 +428,8 @@ def compare_all_options(fmt: Any, messages: Any, variables: Dict[str, Any],
     for gen in (False, True):
         for cont in (False, True):
             for policy in policies:
-                fast = outcome(lambda: fmt.render(messages, add_generation_prompt=gen, continue_final_message=cont,
-                                                  control_tokens=policy, **variables))
+                fast = outcome(partial(fmt.render, messages, add_generation_prompt=gen, continue_final_message=cont,
+                                       control_tokens=policy, **variables))
                 slow = reference_outcome(fmt, messages, gen, cont, policy, variables)
                 assert fast == slow, (gen, cont, policy, messages)
                 compared += 1

@@ -17,9 +17,10 @@ import sys
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
 
-import promptcraft  # noqa: E402
 from hf_reference import CORPUS, PUBLIC_CASES, Refused, hf_render  # noqa: E402
 from strategies import NASTY  # noqa: E402
+
+import promptcraft  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 DATE = "05 Mar 2025"
@@ -70,7 +71,8 @@ def main(argv=None):
             rows.append(f"| {model}{' (tool_use)' if '--tool_use' in path.stem else ''} | - | - | - | {reason} |")
             continue
         fmt = promptcraft.get_format(name)
-        given = {"date_string": DATE, "functions": '[{"name": "get_weather", "parameters": {}}]', "datetime": "2025-03-05 10:00"}
+        given = {"date_string": DATE, "functions": '[{"name": "get_weather", "parameters": {}}]',
+                 "datetime": "2025-03-05 10:00"}
         variables = {k: v for k, v in given.items() if k in fmt.variables}
         rng = random.Random(path.stem)
         runs = [(c["messages"], (c["add_generation_prompt"], c["continue_final_message"])) for c in cases]

@@ -109,7 +109,8 @@ def _escape_braces(text: str) -> str:
 @st.composite
 def template_text(draw, slots=()):
     """A format string: literal fragments with some of ``slots`` as placeholders."""
-    pieces = draw(st.lists(_fragment.map(_escape_braces) | st.sampled_from([f"{{{s}}}" for s in slots] or [""]), max_size=4))
+    placeholders = st.sampled_from([f"{{{s}}}" for s in slots] or [""])
+    pieces = draw(st.lists(_fragment.map(_escape_braces) | placeholders, max_size=4))
     return "".join(pieces)
 
 
@@ -119,7 +120,9 @@ def format_toml(draw) -> str:
     has_bos = draw(st.booleans())
     has_eos = draw(st.booleans())
     tokens = (["bos"] if has_bos else []) + (["eos"] if has_eos else [])
-    variables = draw(st.lists(st.sampled_from(["date_string", "today", "flavour", "thinking", "needed"]), unique=True, max_size=3))
+    variables = draw(
+        st.lists(st.sampled_from(["date_string", "today", "flavour", "thinking", "needed"]), unique=True, max_size=3)
+    )
     base = tuple(tokens) + tuple(variables)
     used: set = set()
 
@@ -133,7 +136,8 @@ def format_toml(draw) -> str:
 
     lines = ['name = "random"', line("start", text())]
     if draw(st.integers(0, 4)) == 0:
-        lines.append(f"start_when_first = {json_list(draw(st.lists(st.sampled_from(ROLE_NAMES), min_size=1, max_size=2, unique=True)))}")
+        first = draw(st.lists(st.sampled_from(ROLE_NAMES), min_size=1, max_size=2, unique=True))
+        lines.append(f"start_when_first = {json_list(first)}")
     tables = []
     if tokens:
         tables.append("[tokens]")
@@ -221,18 +225,20 @@ def format_toml(draw) -> str:
                     f"always = {str(draw(st.booleans())).lower()}"]
             body.append("strip_reasoning = {" + ", ".join(rule) + "}")
         if draw(st.integers(0, 4)) == 0:
-            body.append(f"refuse_containing = {json_list(draw(st.lists(st.sampled_from(['<|x|>', 'forbidden', '!']), min_size=1, max_size=2, unique=True)))}")
+            needles = draw(st.lists(st.sampled_from(["<|x|>", "forbidden", "!"]), min_size=1, max_size=2, unique=True))
+            body.append(f"refuse_containing = {json_list(needles)}")
         role_tables += body
     if draw(st.booleans()):
         tables += ["[alternation]", 'message = "roles must alternate"']
-    reasoning_role = draw(st.sampled_from(declared)) if declared and placement not in ("fold_first", "fold_last") else None
+    folded = placement in ("fold_first", "fold_last")
+    reasoning_role = draw(st.sampled_from(declared)) if declared and not folded else None
     if reasoning_role is not None and draw(st.integers(0, 2)) == 0:
         header = f"[roles.{reasoning_role}]"
         at = role_tables.index(header)
         end = next((k for k in range(at + 1, len(role_tables)) if role_tables[k].startswith("[")), len(role_tables))
         block = role_tables[at:end]
-        if "drop = true" not in block and not any(l.startswith("refuse =") for l in block):
-            role_tables[at:end] = [l for l in block if not l.startswith("strip_reasoning")]
+        if "drop = true" not in block and not any(entry.startswith("refuse =") for entry in block):
+            role_tables[at:end] = [entry for entry in block if not entry.startswith("strip_reasoning")]
             tables += ["[reasoning]", f'role = "{reasoning_role}"',
                        line("template", text() + "{reasoning}" + text() + "{content}"),
                        f'reasoning_trim = "{draw(st.sampled_from(["newlines", "both"]))}"',
@@ -249,10 +255,11 @@ def format_toml(draw) -> str:
     if draw(st.integers(0, 3)) == 0:
         gen.append("require_body = true")
     if draw(st.booleans()):
-        tables += ["[message]", f"ignore = {json_list(draw(st.lists(st.sampled_from(EXTRA_FIELDS), unique=True, max_size=3)))}"]
+        ignored = draw(st.lists(st.sampled_from(EXTRA_FIELDS), unique=True, max_size=3))
+        tables += ["[message]", f"ignore = {json_list(ignored)}"]
     if draw(st.booleans()):
-        tables += ["[parts]", f"roles = {json_list(draw(st.lists(st.sampled_from(ROLE_NAMES), min_size=1, max_size=3, unique=True)))}",
-                   f'trim = "{draw(st.sampled_from(trims))}"']
+        part_roles = draw(st.lists(st.sampled_from(ROLE_NAMES), min_size=1, max_size=3, unique=True))
+        tables += ["[parts]", f"roles = {json_list(part_roles)}", f'trim = "{draw(st.sampled_from(trims))}"']
     var_tables = []
     for name in variables:
         if name not in used:

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import inspect
-import pathlib
 import linecache
+import pathlib
 import pickle
 import traceback
 
 import pytest
+from conftest import sample_variables
 
 import promptcraft
-from conftest import sample_variables
 from promptcraft._engine import reference
 
 CHAT = [
@@ -198,14 +198,18 @@ def test_formats_pickle_and_render(tmp_path):
     path.write_text('name = "mine"\n[any_role]\nprefix = "<{role}>"\nsuffix = "</{role}>"\n')
     mine = promptcraft.load_format(path)
     again = pickle.loads(pickle.dumps(mine))
-    assert again.render(CHAT) == mine.render(CHAT) == "<system>Be brief.</system><user>Hi</user><assistant>Hello.</assistant><user>Bye</user>"
+    assert again.render(CHAT) == mine.render(CHAT) == (
+        "<system>Be brief.</system><user>Hi</user><assistant>Hello.</assistant><user>Bye</user>"
+    )
 
 
 def test_errors_pickle():
     """Errors keep their attributes across processes."""
     error = promptcraft.RefusedError("r", index=2, role="user", rule="alternation", template_message="t")
     back = pickle.loads(pickle.dumps(error))
-    assert (back.index, back.role, back.rule, back.template_message, str(back)) == (2, "user", "alternation", "t", str(error))
+    assert (back.index, back.role, back.rule, back.template_message, str(back)) == (
+        2, "user", "alternation", "t", str(error)
+    )
     ferr = promptcraft.FormatError("bad", path="f.toml", line=3, key="a.b")
     assert str(pickle.loads(pickle.dumps(ferr))) == "f.toml:3: a.b: bad"
 
@@ -214,7 +218,9 @@ def test_render_many_equals_loop():
     """render_many gives what a loop of render gives."""
     fmt = promptcraft.get_format("qwen2.5")
     batch = [CHAT, CHAT[:2], CHAT[1:2]]
-    assert fmt.render_many(batch, add_generation_prompt=True) == [fmt.render(c, add_generation_prompt=True) for c in batch]
+    assert fmt.render_many(batch, add_generation_prompt=True) == [
+        fmt.render(c, add_generation_prompt=True) for c in batch
+    ]
 
 
 def test_reference_agrees_on_builtins():

@@ -12,16 +12,16 @@ from __future__ import annotations
 import functools
 import inspect
 import os
+from functools import partial
 from typing import Any, Dict, List
 
 import pytest
+from hostile_support import COUNTS, IN_CI, count_report, outcome, pinned_values, reference_outcome
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import promptcraft
 from promptcraft._engine import reference
-
-from hostile_support import COUNTS, IN_CI, count_report, outcome, pinned_values, reference_outcome
 
 _counts = count_report("conversations")
 
@@ -160,8 +160,10 @@ def test_content_as_parts(name, position, content):
     assert error.path.startswith(f"messages[{position}].content")
 
 
-@pytest.mark.parametrize("field,value", [("tool_calls", [{"type": "function", "function": {"name": "f", "arguments": {}}}]),
-                                         ("weight", 0.0), ("reasoning_content", "thought"), ("name", "bob")])
+@pytest.mark.parametrize("field,value", [
+    ("tool_calls", [{"type": "function", "function": {"name": "f", "arguments": {}}}]),
+    ("weight", 0.0), ("reasoning_content", "thought"), ("name", "bob"),
+])
 @each_format
 def test_extra_fields_are_written_ignored_or_refused(name, field, value):
     """A field besides role and content is refused with UnsupportedFieldError naming the message and
@@ -269,8 +271,8 @@ def test_none_valued_extra_keys_are_dropped(name):
     fmt, variables = fmt_and_vars(name)
     noisy = [dict(m, name=None, tool_calls=None, reasoning_content=None) for m in CHAT]
     for options in all_options():
-        assert outcome(lambda: fmt.render(noisy, **options, **variables)) == \
-            outcome(lambda: fmt.render(CHAT, **options, **variables))
+        assert outcome(partial(fmt.render, noisy, **options, **variables)) == \
+            outcome(partial(fmt.render, CHAT, **options, **variables))
 
 
 @pytest.mark.parametrize("stranger", ["stranger", "tool", "ipython", "function", "developer", "", " ", "USER",
@@ -284,7 +286,7 @@ def test_unknown_roles(name, stranger):
     for options in all_options():
         if options["add_generation_prompt"] and options["continue_final_message"]:
             continue
-        result = outcome(lambda: fmt.render(messages, **options, **variables))
+        result = outcome(partial(fmt.render, messages, **options, **variables))
         if declaration is None or declaration.refuse is not None:
             assert result[0] == "RefusedError", result
             error = raises(fmt, messages, variables, promptcraft.RefusedError, **options)
@@ -353,7 +355,7 @@ def test_continue_final_message_of_a_message_the_format_drops(name):
     fmt, variables = fmt_and_vars(name)
     for final in ({"role": "assistant", "content": ""}, {"role": "weird", "content": "w"}):
         messages = [{"role": "user", "content": "u"}, final]
-        result = outcome(lambda: fmt.render(messages, continue_final_message=True, **variables))
+        result = outcome(partial(fmt.render, messages, continue_final_message=True, **variables))
         if isinstance(result, tuple):
             assert result[0] in ("ContinuationError", "RefusedError")
             assert (result[2], result[3]) == (1, final["role"])
@@ -442,8 +444,8 @@ def test_fuzzed_messages_raise_only_promptcraft_errors(messages):
         for gen, cont in FLAGS + [(True, True)]:
             for policy in POLICIES:
                 COUNTS["conversations.renders"] += 1
-                fast = outcome(lambda: fmt.render(messages, add_generation_prompt=gen, continue_final_message=cont,
-                                                  control_tokens=policy, **variables))
+                fast = outcome(partial(fmt.render, messages, add_generation_prompt=gen, continue_final_message=cont,
+                                       control_tokens=policy, **variables))
                 slow = reference_outcome(fmt, messages, gen, cont, policy, variables)
                 bug = known_bug(fmt, fast, slow, messages) if fast != slow else None
                 if bug:

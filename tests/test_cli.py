@@ -32,7 +32,8 @@ def test_list(capsys):
 
 def test_render_from_stdin_by_model(capsys, monkeypatch):
     """render --model reads JSON from stdin and prints exactly the prompt."""
-    code, out, err = run(["render", "--model", "HuggingFaceTB/SmolLM2-135M-Instruct", "-g"], capsys, json.dumps(CHAT), monkeypatch)
+    code, out, err = run(["render", "--model", "HuggingFaceTB/SmolLM2-135M-Instruct", "-g"], capsys, json.dumps(CHAT),
+                         monkeypatch)
     assert (code, err) == (0, "")
     assert out == promptcraft.get_format("smollm2").render(CHAT, add_generation_prompt=True)
 

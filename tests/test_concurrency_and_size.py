@@ -17,15 +17,15 @@ import random
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any, Dict, List
 
 import pytest
+from hostile_support import COUNTS, NASTY_CONTENT, count_report, outcome, pinned_values
+from mp_render_worker import render_batch
 
 import promptcraft
 from promptcraft._engine import reference
-
-from hostile_support import COUNTS, NASTY_CONTENT, count_report, outcome, pinned_values
-from mp_render_worker import render_batch
 
 _counts = count_report("concurrency")
 
@@ -58,7 +58,7 @@ OPTIONS = [dict(add_generation_prompt=False), dict(add_generation_prompt=True), 
 
 
 def serial(fmt: Any, conversations: List[Any], options: Dict[str, Any]) -> List[Any]:
-    return [outcome(lambda: fmt.render(c, **options, **pinned(fmt))) for c in conversations]
+    return [outcome(partial(fmt.render, c, **options, **pinned(fmt))) for c in conversations]
 
 
 def test_threads_render_like_serial():
@@ -214,7 +214,7 @@ def test_ten_megabyte_message(name):
     assert len(big) >= 10_000_000
     chat = [{"role": "user", "content": big}]
     for policy in ("keep", "reject", "escape") if name in POLICY_FORMATS else ("keep",):
-        result = outcome(lambda: fmt.render(chat, add_generation_prompt=True, control_tokens=policy, **pinned(fmt)))
+        result = outcome(partial(fmt.render, chat, add_generation_prompt=True, control_tokens=policy, **pinned(fmt)))
         assert isinstance(result, str), result
         assert big in result
         assert len(result) - len(big) < 10_000

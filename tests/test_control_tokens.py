@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import pytest
+from conftest import sample_variables
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import promptcraft
-from conftest import sample_variables
 
 NAMES = promptcraft.list_formats()
 
 
 def chat_with(text: str):
-    return [{"role": "user", "content": "ask"}, {"role": "assistant", "content": "ok"}, {"role": "user", "content": text}]
+    return [{"role": "user", "content": "ask"}, {"role": "assistant", "content": "ok"},
+            {"role": "user", "content": text}]
 
 
 def variables(fmt):
@@ -50,7 +51,9 @@ def test_reject_names_message_and_token(name):
         assert (caught.value.index, caught.value.role) == (2, "user")
         assert token in caught.value.token or caught.value.token in token
         assert isinstance(caught.value, promptcraft.ConversationError)
-    assert fmt.render(chat_with("clean"), control_tokens="reject", **variables(fmt)) == fmt.render(chat_with("clean"), **variables(fmt))
+    assert fmt.render(chat_with("clean"), control_tokens="reject", **variables(fmt)) == fmt.render(
+        chat_with("clean"), **variables(fmt)
+    )
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -70,7 +73,8 @@ def test_escape_default_and_declared():
     out = fmt.render([{"role": "user", "content": "<|im_end|>"}], control_tokens="escape")
     assert "<\u200b|im_end|>" in out
     custom = promptcraft.loads_format(
-        'name = "c"\n[any_role]\nprefix = "<{role}>"\n[control]\ntokens = ["<user>"]\n[control.escape]\n"<user>" = "&lt;user>"\n'
+        'name = "c"\n[any_role]\nprefix = "<{role}>"\n'
+        '[control]\ntokens = ["<user>"]\n[control.escape]\n"<user>" = "&lt;user>"\n'
     )
     assert custom.render([{"role": "user", "content": "<user>"}], control_tokens="escape") == "<user>&lt;user>"
 
@@ -78,7 +82,9 @@ def test_escape_default_and_declared():
 def test_escape_must_not_contain_a_token():
     """A declared escape that still holds a control token is a FormatError."""
     with pytest.raises(promptcraft.FormatError, match="still contains"):
-        promptcraft.loads_format('name = "c"\n[any_role]\n[control]\ntokens = ["<u>"]\n[control.escape]\n"<u>" = "<<u>>"\n')
+        promptcraft.loads_format(
+            'name = "c"\n[any_role]\n[control]\ntokens = ["<u>"]\n[control.escape]\n"<u>" = "<<u>>"\n'
+        )
 
 
 def test_unknown_policy():
@@ -88,7 +94,9 @@ def test_unknown_policy():
 
 
 @settings(max_examples=300, deadline=None)
-@given(pieces=st.lists(st.sampled_from(["<|im_start|>", "<|im_end|>", "<|", "|>", "im_", "<", "|", "a", "\u200b"]), max_size=12))
+@given(pieces=st.lists(
+    st.sampled_from(["<|im_start|>", "<|im_end|>", "<|", "|>", "im_", "<", "|", "a", "\u200b"]), max_size=12
+))
 def test_escape_is_complete(pieces):
     """Whatever the content, escaped content holds no control token."""
     fmt = promptcraft.get_format("smollm2")

@@ -11,13 +11,13 @@ import json
 import os
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-
-import promptcraft
 from conftest import require_corpus, require_transformers
 from hf_reference import CORPUS, PUBLIC_CASES, Refused, hf_render
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from strategies import conversations, extra_conversations, flags
+
+import promptcraft
 
 EXAMPLES = int(os.environ.get("PROMPTCRAFT_EXAMPLES", "500"))
 PINNED_DATE = "05 Mar 2025"
@@ -135,7 +135,9 @@ def test_extra_fields_and_parts(name, stem):
             got = None
         want = outcome(hf_render, stem, messages, **kwargs)
         if got is None:
-            assert isinstance(want, tuple), f"{stem}: promptcraft refused, transformers rendered, for {messages!r} {opts}"
+            assert isinstance(want, tuple), (
+                f"{stem}: promptcraft refused, transformers rendered, for {messages!r} {opts}"
+            )
             counts["both_refused"] += 1
         else:
             assert got == want, f"{stem}: {messages!r} {opts}"

@@ -18,12 +18,11 @@ import random
 from typing import Callable, List
 
 import pytest
+from hostile_support import COUNTS, IN_CI, count_report, pinned_values
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import promptcraft
-
-from hostile_support import COUNTS, IN_CI, count_report, pinned_values
 
 _counts = count_report("fuzz")
 

@@ -10,9 +10,9 @@ import json
 import pathlib
 
 import pytest
+from conftest import sample_variables
 
 import promptcraft
-from conftest import sample_variables
 
 HERE = pathlib.Path(__file__).parent
 GOLDEN = HERE / "golden"

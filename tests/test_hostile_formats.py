@@ -23,22 +23,36 @@ import os
 import re
 import sys
 import time
+from functools import partial
 from typing import Any, Dict, List
 
 import attrs
 import pytest
+from hostile_support import (
+    COUNTS,
+    IN_CI,
+    PAYLOADS,
+    REFUSED_VARIABLES,
+    ROLE_NAMES,
+    RUN_PROBE,
+    SAFE_VARIABLES,
+    TOUCH_MARKER,
+    Probe,
+    compare_all_options,
+    count_report,
+    escape_braces,
+    hostile_conversation,
+    hostile_format,
+    outcome,
+    toml_literal,
+    toml_string,
+)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import promptcraft
 from promptcraft._engine import reference
 from promptcraft._engine.pygen import HELPERS, LOCALS
-
-from hostile_support import (
-    COUNTS, IN_CI, PAYLOADS, REFUSED_VARIABLES, ROLE_NAMES, RUN_PROBE, SAFE_VARIABLES, TOUCH_MARKER,
-    Probe, compare_all_options, count_report, escape_braces, hostile_conversation, hostile_format, outcome,
-    toml_literal, toml_string,
-)
 
 _counts = count_report("hostile")
 
@@ -93,7 +107,8 @@ def format_pieces(spec: Any) -> List[str]:
     pieces = set()
     for text in spec_strings(spec):
         pieces.update((text, text.strip(), text.lstrip(), text.rstrip(), text.strip("\n")))
-    pieces.update(("system", "user", "assistant", "role", "content", "keep", "\n", "both", "left", "right"))  # codegen's own
+    # codegen's own
+    pieces.update(("system", "user", "assistant", "role", "content", "keep", "\n", "both", "left", "right"))
     pieces.add(f"Render messages in the {spec.name!r} format.")
     pieces.add(f"Render each conversation in the {spec.name!r} format.")
     pieces.add(f"Render messages in the {spec.name!r} format, with the kind and message of every piece.")
@@ -141,7 +156,8 @@ def check_source(fmt: Any) -> None:
                 assert made_of(node.value, pieces), f"string constant not from the format: {node.value[:80]!r}"
             else:
                 # flags, counts, and span tags: (message index + 1) * 8 + kind code
-                assert node.value in (None, False, True) or (type(node.value) is int and 0 <= node.value < 64), node.value
+                small_int = type(node.value) is int and 0 <= node.value < 64
+                assert node.value in (None, False, True) or small_int, node.value
 
 
 # ---------------------------------------------------------------------------
@@ -245,7 +261,7 @@ def test_every_payload_in_every_slot_is_a_literal(slot, tmp_path):
                 check_source(fmt)
                 for chat in (CHAT, CHAT[1:3]):
                     COUNTS["hostile.renders_compared"] += compare_all_options(fmt, chat, {})
-                rendered = outcome(lambda: fmt.render(CHAT[1:3]))
+                rendered = outcome(partial(fmt.render, CHAT[1:3]))
                 if slot in ("start", "role.prefix", "any_role.prefix", "generation", "variable.default") \
                         and isinstance(rendered, str):
                     assert value in rendered, "the payload must be written verbatim"

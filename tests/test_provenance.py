@@ -14,11 +14,11 @@ import json
 import warnings
 
 import pytest
-
-import promptcraft
 from conftest import require_corpus, require_transformers
 from hf_reference import PUBLIC_CASES, Refused, corpus_entry, hf_render
 from test_equivalence import IDS, PAIRS, VARIABLES
+
+import promptcraft
 
 SENTINEL = "QZXSENTINEL"
 
@@ -50,7 +50,7 @@ def test_content_spans_match_template_sentinels(name, stem):
             counts["refused"] += 1
             continue
         assert rendered.text == original
-        for index, message in enumerate(messages):
+        for index in range(len(messages)):
             where = content_range(rendered, index)
             if where is None:  # empty once written, or not written: nothing to locate
                 counts["no_content_span"] += 1

@@ -48,7 +48,8 @@ def test_quick_start_command_output():
     block = re.search(r"```console\n\$ echo '(.*?)' \| promptcraft (render [^\n]*)\n(.*?)```", README, re.S)
     messages, command, shown = block.group(1), block.group(2), block.group(3)
     argv = command.split() + ["/dev/stdin"]
-    import io, sys
+    import io
+    import sys
 
     old = sys.stdin
     sys.stdin = io.StringIO(messages)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from functools import partial
+
+from conftest import sample_variables
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from strategies import conversations, format_toml, with_extras
 
 import promptcraft
-from conftest import sample_variables
 from promptcraft._engine import reference
-from strategies import conversations, format_toml, with_extras
 
 ROLES = ("system", "user", "assistant", "developer", "x")
 
@@ -55,8 +57,8 @@ def test_compiled_equals_reference_on_random_formats(text, data):
         variables = data.draw(st.fixed_dictionaries({}, optional={
             n: (st.booleans() if fmt.spec.variables[k].is_switch else st.text(max_size=5))
             for k, n in enumerate(fmt.variables)}))
-        fast, fell_back = fast_outcome(fmt, lambda: fmt.render(messages, add_generation_prompt=gen, **variables))
-        slow = outcome(lambda: reference.render(fmt.spec, messages, gen, variables))
+        fast, fell_back = fast_outcome(fmt, partial(fmt.render, messages, add_generation_prompt=gen, **variables))
+        slow = outcome(partial(reference.render, fmt.spec, messages, gen, variables))
         if "today" in fmt.variables and isinstance(fast, str) and "today" not in variables:
             continue  # the date may tick between the two calls; pinned runs cover it
         check_fast(fmt, fast, fell_back, slow)
@@ -76,8 +78,8 @@ def test_fields_and_parts_on_random_formats(text, data):
         messages = data.draw(conversations(roles=ROLES).flatmap(with_extras))
         gen = data.draw(st.booleans())
         variables = {n: (False if fmt.spec.variables[k].is_switch else "v") for k, n in enumerate(fmt.variables)}
-        fast, fell_back = fast_outcome(fmt, lambda: fmt.render(messages, add_generation_prompt=gen, **variables))
-        slow = outcome(lambda: reference.render(fmt.spec, messages, gen, variables))
+        fast, fell_back = fast_outcome(fmt, partial(fmt.render, messages, add_generation_prompt=gen, **variables))
+        slow = outcome(partial(reference.render, fmt.spec, messages, gen, variables))
         assert fast == slow
         assert not (isinstance(slow, str) and fell_back and not has_parts(messages))
 
@@ -89,8 +91,8 @@ def test_builtin_formats_equal_reference(messages, gen):
     for name in promptcraft.list_formats():
         fmt = promptcraft.get_format(name)
         variables = sample_variables(fmt)
-        fast, fell_back = fast_outcome(fmt, lambda: fmt.render(messages, add_generation_prompt=gen, **variables))
-        slow = outcome(lambda: reference.render(fmt.spec, messages, gen, variables))
+        fast, fell_back = fast_outcome(fmt, partial(fmt.render, messages, add_generation_prompt=gen, **variables))
+        slow = outcome(partial(reference.render, fmt.spec, messages, gen, variables))
         check_fast(fmt, fast, fell_back, slow)
 
 
@@ -156,7 +158,7 @@ def test_render_many_equals_render_loop_on_random_formats(text, data):
     assert got == many_outcome(fmt, batch, gen, variables)
     if isinstance(got, list):
         assert not handed_on or any(
-            fast_outcome(fmt, lambda: fmt.render(c, add_generation_prompt=gen, **variables))[1] for c in batch)
+            fast_outcome(fmt, partial(fmt.render, c, add_generation_prompt=gen, **variables))[1] for c in batch)
 
 
 @settings(max_examples=60, deadline=None)
@@ -179,5 +181,5 @@ def test_render_many_options_and_unknown_keywords():
     for options in ({"control_tokens": "escape"}, {"continue_final_message": True}, {"date_string": "1 Jan 2026"}):
         assert fmt.render_many([chat, chat], **options) == [fmt.render(chat, **options)] * 2
     for options in ({"date_strin": "x"}, {"control_tokens": "reject"}, {"date_string": 3}):
-        assert outcome(lambda: fmt.render_many([chat], **options)) == many_outcome(fmt, [chat], False, options)
-        assert not isinstance(outcome(lambda: fmt.render(chat, **options)), str)
+        assert outcome(partial(fmt.render_many, [chat], **options)) == many_outcome(fmt, [chat], False, options)
+        assert not isinstance(outcome(partial(fmt.render, chat, **options)), str)

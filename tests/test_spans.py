@@ -7,14 +7,16 @@ spans must partition the text.
 
 from __future__ import annotations
 
+from functools import partial
+
+from conftest import sample_variables
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from strategies import conversations, format_toml, with_extras
 
 import promptcraft
-from conftest import sample_variables
 from promptcraft._engine import reference
 from promptcraft._runtime.rendered import KINDS, Rendered
-from strategies import conversations, format_toml, with_extras
 
 ROLES = ("system", "user", "assistant", "developer", "x")
 
@@ -89,8 +91,8 @@ def test_spans_with_options(messages, policy):
         fmt = promptcraft.get_format(name)
         variables = sample_variables(fmt)
         options = dict(continue_final_message=True, control_tokens=policy, **variables)
-        got = outcome(lambda: fmt.render_spans(messages, **options))
-        text = outcome(lambda: fmt.render(messages, **options))
+        got = outcome(partial(fmt.render_spans, messages, **options))
+        text = outcome(partial(fmt.render, messages, **options))
         if isinstance(text, tuple):
             assert got == text
             continue
@@ -111,7 +113,9 @@ def test_chatml_spans_and_mask():
     content = [(s.message, rendered.text[s.start:s.end]) for s in rendered.spans if s.kind == "content"]
     assert content == [(0, "Be brief."), (1, "Hi"), (2, "Hello!"), (3, "Bye")]
     last = rendered.spans[-1]
-    assert (last.kind, last.message, rendered.text[last.start:]) == ("generation_prompt", None, "<|im_start|>assistant\n")
+    assert (last.kind, last.message, rendered.text[last.start:]) == (
+        "generation_prompt", None, "<|im_start|>assistant\n"
+    )
     [(start, end)] = rendered.mask()
     assert rendered.text[start:end] == "Hello!<|im_end|>"
     [(start, end)] = rendered.mask(end_of_turn=False)

@@ -6,10 +6,9 @@ import json
 import pathlib
 import sys
 
-import pytest
-
 from conftest import require_corpus, require_transformers
 from hf_reference import CORPUS
+
 from promptcraft.cli import main
 
 
@@ -21,7 +20,8 @@ def corpus_file(stem: str) -> str:
 
 def test_corpus_file_passes(capsys):
     """A format verified against its own model's corpus template reports no difference."""
-    code = main(["verify", "llama-3.2", "--template", corpus_file("meta-llama--Llama-3.2-3B-Instruct"), "--cases", "120"])
+    template = corpus_file("meta-llama--Llama-3.2-3B-Instruct")
+    code = main(["verify", "llama-3.2", "--template", template, "--cases", "120"])
     out = capsys.readouterr().out
     assert code == 0
     assert out.strip().endswith("120 passed, 0 failed")
@@ -55,7 +55,8 @@ def test_jinja_file_with_tokens(tmp_path, capsys):
 
 def test_differences_are_reported_with_visible_whitespace(capsys):
     """A wrong pairing fails with the first differing position, whitespace made visible, and a summary."""
-    code = main(["verify", "llama-3.2", "--template", corpus_file("meta-llama--Meta-Llama-3-8B-Instruct"), "--cases", "20"])
+    template = corpus_file("meta-llama--Meta-Llama-3-8B-Instruct")
+    code = main(["verify", "llama-3.2", "--template", template, "--cases", "20"])
     out = capsys.readouterr().out
     assert code == 1
     assert "first difference at character" in out and "⏎" in out

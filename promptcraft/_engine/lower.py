@@ -23,7 +23,7 @@ becomes one literal, as its role writes it.
 
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 from .._spec import model
 from . import ir
@@ -150,7 +150,8 @@ def fold(pieces: ir.Seq) -> ir.Seq:
     return tuple(out)
 
 
-_TRIMS = {"none": lambda s: s, "both": str.strip, "left": str.lstrip, "right": str.rstrip}
+_TRIMS: Dict[str, Callable[[str], str]] = {"none": lambda s: s, "both": str.strip, "left": str.lstrip,
+                                           "right": str.rstrip}
 
 
 def _default_message(spec: model.FormatSpec, writer: ir.Role) -> Optional[ir.Seq]:

@@ -12,10 +12,10 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 import attrs
 
-from ..errors import RefusedError
 from .._runtime.messages import Message, normalize
-from .._spec.model import FormatSpec, Reasoning, ReasoningDisplay, Role, Text
 from .._runtime.variables import resolve
+from .._spec.model import FormatSpec, Reasoning, ReasoningDisplay, Role, Text
+from ..errors import RefusedError
 
 
 def trim(text: str, how: str) -> str:
@@ -87,7 +87,8 @@ def last_query(spec: FormatSpec, conversation: List[Message]) -> int:
         if message.role != "user":
             continue
         text = trim(message.content, user.trim if user is not None else "none")
-        if display.query_exclude and text.startswith(display.query_exclude[0]) and text.endswith(display.query_exclude[1]):
+        excluded = display.query_exclude
+        if excluded and text.startswith(excluded[0]) and text.endswith(excluded[1]):
             continue
         return message.index
     if display.no_query == "refuse":
@@ -219,7 +220,8 @@ def segments(
 
     if system_text is not None:
         if system.placement == "block":
-            out += fill(system.prefix, values, SCAFFOLD, owner) + system_text + fill(system.suffix, values, SCAFFOLD, owner)
+            prefix, suffix = fill(system.prefix, values, SCAFFOLD, owner), fill(system.suffix, values, SCAFFOLD, owner)
+            out += prefix + system_text + suffix
         elif system.placement == "message":
             writer = spec.role(system.leading_roles[0])
             text = "".join(t for t, _, _ in system_text)
@@ -251,7 +253,7 @@ def segments(
         final = message.index == final_index
         if role.strip_reasoning is not None and (role.strip_reasoning.scope == "all" or not final):
             content = strip_reasoning(content, role.strip_reasoning)
-        pieces = [(content, CONTENT, message.index)]
+        pieces: List[Segment] = [(content, CONTENT, message.index)]
         if message.index == fold_target:
             assert system.fold is not None and system_text is not None
             if system.fold_order == "trim_then_fold":

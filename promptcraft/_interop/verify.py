@@ -177,7 +177,8 @@ def verify(fmt: Format, source: TemplateSource, *, count: int = 300, seed: int =
         except (jinja2.TemplateError, ValueError, TypeError, PromptcraftError) as error:
             return ("refused", f"{type(error).__name__}: {error}")
 
-    passed, failed, reports = 0, 0, []
+    passed, failed = 0, 0
+    reports: List[str] = []
     for number, (messages, gen, cont) in enumerate(runs):
         want = reference(messages, gen, cont)
         try:

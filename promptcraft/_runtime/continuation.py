@@ -24,7 +24,9 @@ def both_flags() -> OptionsError:
     )
 
 
-def continue_final(render: Callable[..., Any], messages: Any, variables: Dict[str, Any], spec: Optional[Any] = None) -> Any:
+def continue_final(
+    render: Callable[..., Any], messages: Any, variables: Dict[str, Any], spec: Optional[Any] = None
+) -> Any:
     """Render ``messages`` with the final message left open for the model to continue. ``render``
     returns a string, or a ``Rendered`` (``render_spans``), which is cut the same way."""
     conversation = normalize(messages, spec)

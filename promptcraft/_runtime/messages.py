@@ -16,8 +16,10 @@ from typing import Any, List, NamedTuple, Optional
 
 from ..errors import ConversationError, InvalidMessageError, UnsupportedFieldError
 
+
 class Message(NamedTuple):
-    index: int
+    # The field shadows tuple.index(), which nothing calls on a Message; mypy reports any such shadowing.
+    index: int  # type: ignore[assignment]
     role: str
     content: str
 
@@ -45,7 +47,9 @@ def normalize(messages: Any, spec: Optional[Any] = None) -> List[Message]:
     checked = []
     for index, message in enumerate(messages):
         if not isinstance(message, Mapping):
-            raise InvalidMessageError(f"expected a mapping with 'role' and 'content', got {_kind(message)}", index=index)
+            raise InvalidMessageError(
+                f"expected a mapping with 'role' and 'content', got {_kind(message)}", index=index
+            )
         role = message.get("role")
         if role is None:
             raise InvalidMessageError("has no 'role'", index=index)
@@ -82,9 +86,10 @@ def _join_parts(spec: Optional[Any], parts: list, index: int, role: str) -> str:
     """The text of a content given as a list of parts, as the format writes it."""
     rules = spec.parts if spec is not None else None
     if spec is not None and (rules is None or role not in rules.roles):
+        roles = rules.roles if rules is not None else ()
+        taken = f" (it takes parts for {', '.join(map(repr, roles))})" if roles else ""
         raise UnsupportedFieldError(
-            f"format {spec.name!r} writes this role's content as text only; a list of parts is refused"
-            + (f" (it takes parts for {', '.join(map(repr, rules.roles))})" if rules is not None and rules.roles else ""),
+            f"format {spec.name!r} writes this role's content as text only; a list of parts is refused" + taken,
             index=index, role=role, field="content",
         )
     texts = []

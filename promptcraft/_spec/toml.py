@@ -56,7 +56,9 @@ def parse_toml(text: str, display: str) -> Dict[str, Any]:
     if sys.version_info >= (3, 11):
         import tomllib
     else:  # pragma: no cover - exercised on old interpreters only
-        import tomli as tomllib
+        # tomli is a dependency on Python < 3.11 only, so it may be absent where mypy runs (and then
+        # this line has nothing to ignore, hence unused-ignore).
+        import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
@@ -74,7 +76,10 @@ def parse_toml(text: str, display: str) -> Dict[str, Any]:
         raise FormatError("invalid TOML: nesting too deep", path=display) from None
 
 
-_KEY = re.compile(r"""\s*((?:[A-Za-z0-9_\-]+|"[^"\n]*"|'[^'\n]*')(?:\s*\.\s*(?:[A-Za-z0-9_\-]+|"[^"\n]*"|'[^'\n]*'))*)\s*=""")
+_KEY = re.compile(
+    r"""\s*((?:[A-Za-z0-9_\-]+|"[^"\n]*"|'[^'\n]*')"""  # a bare, "basic" or 'literal' key part,
+    r"""(?:\s*\.\s*(?:[A-Za-z0-9_\-]+|"[^"\n]*"|'[^'\n]*'))*)\s*="""  # then any dotted parts, then '='
+)
 _KEY_PART = re.compile(r"""[A-Za-z0-9_\-]+|"((?:[^"\\]|\\.)*)"|'([^']*)'""")
 
 

@@ -11,11 +11,25 @@ import keyword
 import re
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple
 
-from . import model
 from ..errors import FormatError
+from . import model
+from .model import (
+    EMPTY,
+    Alternation,
+    Control,
+    FormatSpec,
+    Generation,
+    MessageRules,
+    Parts,
+    Reasoning,
+    ReasoningDisplay,
+    Role,
+    Slot,
+    System,
+    Text,
+    Variable,
+)
 from .toml import line_of, locate_keys
-from .model import (EMPTY, Alternation, Control, FormatSpec, Generation, MessageRules, Parts, Reasoning,
-                    ReasoningDisplay, Role, Slot, System, Text, Variable)
 
 _NAME = re.compile(r"[a-z0-9][a-z0-9._-]*\Z")
 #: Limits that keep generated code small and shallow; real formats are far below them.
@@ -122,7 +136,9 @@ class Checker:
         full = f"{key}.{name}" if key else name
         return self.parse_text(default if value is None else value, full, slots)
 
-    def by_role(self, raw: Mapping[str, Any], key: str, name: str, slots: Tuple[str, ...]) -> Tuple[Tuple[str, Text], ...]:
+    def by_role(
+        self, raw: Mapping[str, Any], key: str, name: str, slots: Tuple[str, ...]
+    ) -> Tuple[Tuple[str, Text], ...]:
         """A table of role name -> text, e.g. ``prompt_after = {assistant = ""}``."""
         if name not in raw:
             return ()
@@ -146,7 +162,9 @@ class Checker:
                 continue
             name = match.group(1)
             if name is None:
-                raise self.fail(key, f"unmatched {token!r} at character {match.start()}; write {token * 2!r} for a literal brace")
+                raise self.fail(
+                    key, f"unmatched {token!r} at character {match.start()}; write {token * 2!r} for a literal brace"
+                )
             name = name.strip()
             if name in ("bos", "eos"):
                 if name not in self.tokens:
@@ -156,7 +174,9 @@ class Checker:
             known = tuple(slots) + tuple(self.variables)
             if name not in known:
                 allowed = tuple(self.tokens) + known
-                usable = ("here you can use " + ", ".join("{%s}" % a for a in allowed)) if allowed else "none is usable here"
+                usable = (
+                    ("here you can use " + ", ".join("{%s}" % a for a in allowed)) if allowed else "none is usable here"
+                )
                 raise self.fail(
                     key,
                     f"unknown placeholder {{{name}}} ({usable}; declare variables under [variables.NAME], "
@@ -182,8 +202,8 @@ def _suggest(name: str, choices: Iterable[str]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
-_TOP = ("name", "description", "models", "stop", "start", "start_when_first", "tokens", "variables", "system", "roles", "any_role", "reasoning",
-        "alternation", "generation", "control", "message", "parts")
+_TOP = ("name", "description", "models", "stop", "start", "start_when_first", "tokens", "variables", "system", "roles",
+        "any_role", "reasoning", "alternation", "generation", "control", "message", "parts")
 _ROLE_KEYS = ("prefix", "suffix", "trim", "skip_empty", "drop", "refuse", "when_empty", "final_suffix",
               "final_suffix_with_prompt", "prefix_after", "strip_reasoning", "refuse_containing",
               "refuse_containing_message")
@@ -324,7 +344,9 @@ def _role(check: Checker, decl: Any, key: str, name: str) -> Role:
     slots = ("role",)
     when_empty = check.text(decl, key, "when_empty", slots) if "when_empty" in decl else None
     final_suffix = check.text(decl, key, "final_suffix", slots) if "final_suffix" in decl else None
-    final_with = check.text(decl, key, "final_suffix_with_prompt", slots) if "final_suffix_with_prompt" in decl else None
+    final_with = (
+        check.text(decl, key, "final_suffix_with_prompt", slots) if "final_suffix_with_prompt" in decl else None
+    )
     reasoning = None
     if "strip_reasoning" in decl:
         rkey = f"{key}.strip_reasoning"
@@ -349,14 +371,19 @@ def _role(check: Checker, decl: Any, key: str, name: str) -> Role:
         final_suffix_with_prompt=final_with,
         prefix_after=check.by_role(decl, key, "prefix_after", slots),
         strip_reasoning=reasoning,
-        refuse_containing=check.strings(decl, "refuse_containing", lambda s: None if s else "must not be empty", key=key),
+        refuse_containing=check.strings(
+            decl, "refuse_containing", lambda s: None if s else "must not be empty", key=key
+        ),
         refuse_containing_message=check.string(decl, key, "refuse_containing_message", empty=False),
     )
     if role.drop or role.refuse is not None:
         which = "drop" if role.drop else "refuse"
         extra = [k for k in decl if k not in (which,)]
         if extra:
-            raise check.fail(f"{key}.{extra[0]}", f"conflicts with '{which}': a {'dropped' if role.drop else 'refused'} role writes nothing")
+            raise check.fail(
+                f"{key}.{extra[0]}",
+                f"conflicts with '{which}': a {'dropped' if role.drop else 'refused'} role writes nothing",
+            )
     if role.skip_empty and role.when_empty is not None:
         raise check.fail(f"{key}.when_empty", "conflicts with 'skip_empty' (which is when_empty = \"\")")
     if role.refuse_containing_message is not None and not role.refuse_containing:
@@ -371,7 +398,9 @@ def _system(check: Checker, decl: Any) -> System:
     allowed = _SYSTEM_KEYS[placement]
     for key in decl:
         if key not in allowed:
-            raise check.fail(f"system.{key}", f"not used with placement = {placement!r} (it takes: {', '.join(allowed[1:])})")
+            raise check.fail(
+                f"system.{key}", f"not used with placement = {placement!r} (it takes: {', '.join(allowed[1:])})"
+            )
     fold = None
     if placement in ("fold_first", "fold_last"):
         if "fold" not in decl:
@@ -408,7 +437,9 @@ def _system(check: Checker, decl: Any) -> System:
         item_prefix=check.text(decl, "system", "item_prefix"),
     )
     if system.skip_empty and system.keep_empty:
-        raise check.fail("system.keep_empty", "conflicts with 'skip_empty': an empty system message is either left out or kept")
+        raise check.fail(
+            "system.keep_empty", "conflicts with 'skip_empty': an empty system message is either left out or kept"
+        )
     return system
 
 
@@ -460,7 +491,9 @@ def _control(check: Checker, decl: Any) -> Control:
     for token, replacement in raw.items():
         key = f"control.escape.{token}"
         if token not in known:
-            raise check.fail(key, f"{token!r} is not a control token of this format (tokens.bos, tokens.eos, control.tokens)")
+            raise check.fail(
+                key, f"{token!r} is not a control token of this format (tokens.bos, tokens.eos, control.tokens)"
+            )
         if not isinstance(replacement, str):
             raise check.fail(key, f"expected a string, got {_type_name(replacement)}")
         inside = [t for t in known if t in replacement]
@@ -481,9 +514,14 @@ def _cross_checks(check: Checker, spec: FormatSpec) -> None:
     if spec.reasoning is not None:
         role = next((r for r in spec.roles if r.name == spec.reasoning.role), None)
         if role is None or role.drop or role.refuse is not None:
-            raise check.fail("reasoning.role", f"role {spec.reasoning.role!r} must be declared under [roles] and written")
+            raise check.fail(
+                "reasoning.role", f"role {spec.reasoning.role!r} must be declared under [roles] and written"
+            )
         if role.strip_reasoning is not None:
-            raise check.fail(f"roles.{role.name}.strip_reasoning", "conflicts with [reasoning], which decides how reasoning is written")
+            raise check.fail(
+                f"roles.{role.name}.strip_reasoning",
+                "conflicts with [reasoning], which decides how reasoning is written",
+            )
         if spec.system.placement == "fold_first" or spec.system.placement == "fold_last":
             raise check.fail("reasoning", "cannot be combined with a folded system message")
     for var in spec.variables:
