@@ -33,6 +33,8 @@ from typing import Optional, Tuple, Union
 
 import attrs
 
+from .._spec.model import Variable  # a declared variable needs no lowering
+
 SCAFFOLD = "scaffold"
 CONTENT = "content"
 REASONING = "reasoning"
@@ -165,21 +167,6 @@ class Display:
     query_exclude: Tuple[str, ...]
     query_trim: str
     refuse_without_query: bool
-
-
-@attrs.frozen
-class Variable:
-    name: str
-    default: Optional[str] = None
-    strftime: Optional[str] = None
-    required: bool = False
-    when_true: Optional[str] = None
-    when_false: Optional[str] = None
-    switch_default: bool = False
-
-    @property
-    def is_switch(self) -> bool:
-        return self.when_true is not None
 
 
 @attrs.frozen

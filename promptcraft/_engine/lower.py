@@ -232,8 +232,7 @@ def lower(spec: model.FormatSpec) -> ir.Program:
             query_exclude=shown.query_exclude, query_trim=user.trim if user is not None else "none",
             refuse_without_query=shown.no_query == "refuse",
         )
-    variables = tuple(ir.Variable(v.name, v.default, v.strftime, v.required, v.when_true, v.when_false,
-                                  v.switch_default) for v in spec.variables)
+    variables = spec.variables
     return ir.Program(
         name=spec.name, path=spec.path, fields=("role", "content") + spec.message.ignore, variables=variables,
         start=Choice(tuple(start)), system=_system(spec, by_name), roles=tuple(roles), any_role=any_role,
