@@ -147,6 +147,8 @@ class _Generator:
         self.rest = "messages" if system.placement in ("hoist", "message", "refuse") else "_rest"
         self.numbered = self.fold or self.uses_final
         self.temporaries = 0
+        #: How the loop's code reads the message's role: a local, or the message itself.
+        self.role_expr = "_role"
         #: Inside the message loop (where render_spans writes one tag entry per iteration), and how
         #: many writes have been generated so far.
         self.in_loop = False
@@ -690,16 +692,21 @@ class _Generator:
 
     def loop_body(self) -> None:
         p, w = self.p, self.w
+        any_role = p.any_role
+        # A value read once is read where it is written: the common loop stores nothing.
+        needs_role = bool(p.roles) or p.alternation or self.hoist or self.uses_prev or (
+            any_role is not None and any_role.name is None and (any_role.action == "drop" or not any_role.writes_role))
+        self.role_expr = "_role" if needs_role else "_m['role']"
         if True:
             self.check_fields("_m")
-            w.line("_role = _m['role']")
+            if needs_role:
+                w.line("_role = _m['role']")
             if self.hoist:
                 w.line(f"if {_is_in('_role', self.leading)}:")
                 with w.block():
                     if self.spans:
                         w.line("_tags.append(())")
                     w.line("continue")
-            w.line("_content = _m['content']")
             if p.alternation:
                 w.line("if (_role == 'user') is not _user_turn:")
                 with w.block():
@@ -734,7 +741,7 @@ class _Generator:
         # The catch-all branch sees any role value; unless the role is written (where the
         # join rejects a non-string), check it here so that malformed input reaches the fallback.
         role_unchecked = role.name is None and (role.action == "drop" or not role.writes_role)
-        checks = (["_content"] if role.action == "drop" else []) + (["_role"] if role_unchecked else [])
+        checks = (["_m['content']"] if role.action == "drop" else []) + (["_role"] if role_unchecked else [])
         if checks:
             w.line(f"if {' or '.join(f'not _isinstance({c}, _str)' for c in checks)}:")
             with w.block():
@@ -743,6 +750,11 @@ class _Generator:
             if self.spans:
                 w.line("_tags.append(())")
             return
+        trim = _TRIM_CALL[role.trim]
+        transformed = bool(role.refuse_containing or role.cut or trim or self.fold or role.display
+                           or any(when.empty is not None for when in _whens(role.body)))
+        if transformed:
+            w.line("_content = _m['content']")
         if role.refuse_containing:
             tests = " or ".join(f"{needle!r} in _content" for needle in role.refuse_containing)
             w.line(f"if {tests}:")
@@ -750,9 +762,9 @@ class _Generator:
                 w.line("raise _Unhandled")
         if role.cut is not None:
             self.cut(role.cut)
-        trim = _TRIM_CALL[role.trim]
         values: Dict[str, Union[str, Code]] = dict(
-            self.values, role=role.name if role.name is not None else Code("_role"), content=Code("_content"))
+            self.values, role=role.name if role.name is not None else Code(self.role_expr),
+            content=Code("_content" if transformed else "_m['content']"))
         if self.fold:
             w.line("if _i == _target:")
             with w.block():

@@ -22,10 +22,10 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
             if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
                 raise _Unhandled
             _role = _m['role']
-            _content = _m['content']
             if (_role == 'user') is not _user_turn:
                 raise _Unhandled
             _user_turn = not _user_turn
+            _content = _m['content']
             _content = _content.strip()
             _out += ('Source: ', _role, '\n\n ', _content, ' <step> ')
         if add_generation_prompt:
@@ -67,10 +67,10 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
             if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
                 raise _Unhandled
             _role = _m['role']
-            _content = _m['content']
             if (_role == 'user') is not _user_turn:
                 raise _Unhandled
             _user_turn = not _user_turn
+            _content = _m['content']
             _content = _content.strip()
             _out += ('Source: ', _role, '\n\n ', _content, ' <step> ')
             _tags.append((0, 0, 0, 1, 0, ))

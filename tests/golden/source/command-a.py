@@ -20,19 +20,18 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
             if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'name', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
                 raise _Unhandled
             _role = _m['role']
-            _content = _m['content']
             if _role == 'system':
-                _out += ('<|START_OF_TURN_TOKEN|><|SYSTEM_TOKEN|>', _content, '<|END_OF_TURN_TOKEN|>')
+                _out += ('<|START_OF_TURN_TOKEN|><|SYSTEM_TOKEN|>', _m['content'], '<|END_OF_TURN_TOKEN|>')
             elif _role == 'user':
-                _out += ('<|START_OF_TURN_TOKEN|><|USER_TOKEN|>', _content, '<|END_OF_TURN_TOKEN|>')
+                _out += ('<|START_OF_TURN_TOKEN|><|USER_TOKEN|>', _m['content'], '<|END_OF_TURN_TOKEN|>')
             elif _role == 'assistant':
-                _out += ('<|START_OF_TURN_TOKEN|><|CHATBOT_TOKEN|><|START_RESPONSE|>', _content, '<|END_RESPONSE|><|END_OF_TURN_TOKEN|>')
+                _out += ('<|START_OF_TURN_TOKEN|><|CHATBOT_TOKEN|><|START_RESPONSE|>', _m['content'], '<|END_RESPONSE|><|END_OF_TURN_TOKEN|>')
             elif _role == 'chatbot':
-                _out += ('<|START_OF_TURN_TOKEN|><|CHATBOT_TOKEN|><|START_RESPONSE|>', _content, '<|END_RESPONSE|><|END_OF_TURN_TOKEN|>')
+                _out += ('<|START_OF_TURN_TOKEN|><|CHATBOT_TOKEN|><|START_RESPONSE|>', _m['content'], '<|END_RESPONSE|><|END_OF_TURN_TOKEN|>')
             elif _role == 'tool':
                 raise _Unhandled
             else:
-                if not _isinstance(_content, _str) or not _isinstance(_role, _str):
+                if not _isinstance(_m['content'], _str) or not _isinstance(_role, _str):
                     raise _TypeError
         if add_generation_prompt:
             _out.append('<|START_OF_TURN_TOKEN|><|CHATBOT_TOKEN|>')
@@ -72,23 +71,22 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
             if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'name', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
                 raise _Unhandled
             _role = _m['role']
-            _content = _m['content']
             if _role == 'system':
-                _out += ('<|START_OF_TURN_TOKEN|><|SYSTEM_TOKEN|>', _content, '<|END_OF_TURN_TOKEN|>')
+                _out += ('<|START_OF_TURN_TOKEN|><|SYSTEM_TOKEN|>', _m['content'], '<|END_OF_TURN_TOKEN|>')
                 _tags.append((0, 1, 0, ))
             elif _role == 'user':
-                _out += ('<|START_OF_TURN_TOKEN|><|USER_TOKEN|>', _content, '<|END_OF_TURN_TOKEN|>')
+                _out += ('<|START_OF_TURN_TOKEN|><|USER_TOKEN|>', _m['content'], '<|END_OF_TURN_TOKEN|>')
                 _tags.append((0, 1, 0, ))
             elif _role == 'assistant':
-                _out += ('<|START_OF_TURN_TOKEN|><|CHATBOT_TOKEN|><|START_RESPONSE|>', _content, '<|END_RESPONSE|><|END_OF_TURN_TOKEN|>')
+                _out += ('<|START_OF_TURN_TOKEN|><|CHATBOT_TOKEN|><|START_RESPONSE|>', _m['content'], '<|END_RESPONSE|><|END_OF_TURN_TOKEN|>')
                 _tags.append((0, 1, 0, ))
             elif _role == 'chatbot':
-                _out += ('<|START_OF_TURN_TOKEN|><|CHATBOT_TOKEN|><|START_RESPONSE|>', _content, '<|END_RESPONSE|><|END_OF_TURN_TOKEN|>')
+                _out += ('<|START_OF_TURN_TOKEN|><|CHATBOT_TOKEN|><|START_RESPONSE|>', _m['content'], '<|END_RESPONSE|><|END_OF_TURN_TOKEN|>')
                 _tags.append((0, 1, 0, ))
             elif _role == 'tool':
                 raise _Unhandled
             else:
-                if not _isinstance(_content, _str) or not _isinstance(_role, _str):
+                if not _isinstance(_m['content'], _str) or not _isinstance(_role, _str):
                     raise _TypeError
                 _tags.append(())
         _tags.append(None)

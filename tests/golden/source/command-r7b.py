@@ -21,18 +21,19 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
             if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
                 raise _Unhandled
             _role = _m['role']
-            _content = _m['content']
             if (_role == 'user') is not _user_turn:
                 raise _Unhandled
             _user_turn = not _user_turn
             if _role == 'user':
+                _content = _m['content']
                 _content = _content.strip()
                 _out += ('<|START_OF_TURN_TOKEN|><|USER_TOKEN|>', _content, '<|END_OF_TURN_TOKEN|>')
             elif _role == 'assistant':
+                _content = _m['content']
                 _content = _content.strip()
                 _out += ('<|START_OF_TURN_TOKEN|><|CHATBOT_TOKEN|><|START_RESPONSE|>', _content, '<|END_RESPONSE|><|END_OF_TURN_TOKEN|>')
             else:
-                if not _isinstance(_content, _str) or not _isinstance(_role, _str):
+                if not _isinstance(_m['content'], _str) or not _isinstance(_role, _str):
                     raise _TypeError
         if add_generation_prompt:
             _out.append('<|START_OF_TURN_TOKEN|><|CHATBOT_TOKEN|><|START_RESPONSE|>')
@@ -71,20 +72,21 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
             if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
                 raise _Unhandled
             _role = _m['role']
-            _content = _m['content']
             if (_role == 'user') is not _user_turn:
                 raise _Unhandled
             _user_turn = not _user_turn
             if _role == 'user':
+                _content = _m['content']
                 _content = _content.strip()
                 _out += ('<|START_OF_TURN_TOKEN|><|USER_TOKEN|>', _content, '<|END_OF_TURN_TOKEN|>')
                 _tags.append((0, 1, 0, ))
             elif _role == 'assistant':
+                _content = _m['content']
                 _content = _content.strip()
                 _out += ('<|START_OF_TURN_TOKEN|><|CHATBOT_TOKEN|><|START_RESPONSE|>', _content, '<|END_RESPONSE|><|END_OF_TURN_TOKEN|>')
                 _tags.append((0, 1, 0, ))
             else:
-                if not _isinstance(_content, _str) or not _isinstance(_role, _str):
+                if not _isinstance(_m['content'], _str) or not _isinstance(_role, _str):
                     raise _TypeError
                 _tags.append(())
         _tags.append(None)

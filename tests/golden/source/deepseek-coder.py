@@ -11,15 +11,14 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
             if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
                 raise _Unhandled
             _role = _m['role']
-            _content = _m['content']
             if _role == 'system':
-                _out.append(_content)
+                _out.append(_m['content'])
             elif _role == 'user':
-                _out += ('### Instruction:\n', _content, '\n')
+                _out += ('### Instruction:\n', _m['content'], '\n')
             else:
                 if not _isinstance(_role, _str):
                     raise _TypeError
-                _out += ('### Response:\n', _content, '\n<|EOT|>\n')
+                _out += ('### Response:\n', _m['content'], '\n<|EOT|>\n')
         if add_generation_prompt:
             _out.append('### Response:\n')
         return ''.join(_out)
@@ -44,17 +43,16 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
             if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
                 raise _Unhandled
             _role = _m['role']
-            _content = _m['content']
             if _role == 'system':
-                _out.append(_content)
+                _out.append(_m['content'])
                 _tags.append((1, ))
             elif _role == 'user':
-                _out += ('### Instruction:\n', _content, '\n')
+                _out += ('### Instruction:\n', _m['content'], '\n')
                 _tags.append((0, 1, 0, ))
             else:
                 if not _isinstance(_role, _str):
                     raise _TypeError
-                _out += ('### Response:\n', _content, '\n<|EOT|>\n')
+                _out += ('### Response:\n', _m['content'], '\n<|EOT|>\n')
                 _tags.append((0, 1, 0, ))
         _tags.append(None)
         if add_generation_prompt:

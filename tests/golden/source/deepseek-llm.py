@@ -11,15 +11,14 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
             if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
                 raise _Unhandled
             _role = _m['role']
-            _content = _m['content']
             if _role == 'system':
-                _out += (_content, '\n\n')
+                _out += (_m['content'], '\n\n')
             elif _role == 'user':
-                _out += ('User: ', _content, '\n\n')
+                _out += ('User: ', _m['content'], '\n\n')
             elif _role == 'assistant':
-                _out += ('Assistant: ', _content, '<｜end▁of▁sentence｜>')
+                _out += ('Assistant: ', _m['content'], '<｜end▁of▁sentence｜>')
             else:
-                if not _isinstance(_content, _str) or not _isinstance(_role, _str):
+                if not _isinstance(_m['content'], _str) or not _isinstance(_role, _str):
                     raise _TypeError
         if add_generation_prompt:
             _out.append('Assistant:')
@@ -45,18 +44,17 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
             if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
                 raise _Unhandled
             _role = _m['role']
-            _content = _m['content']
             if _role == 'system':
-                _out += (_content, '\n\n')
+                _out += (_m['content'], '\n\n')
                 _tags.append((1, 0, ))
             elif _role == 'user':
-                _out += ('User: ', _content, '\n\n')
+                _out += ('User: ', _m['content'], '\n\n')
                 _tags.append((0, 1, 0, ))
             elif _role == 'assistant':
-                _out += ('Assistant: ', _content, '<｜end▁of▁sentence｜>')
+                _out += ('Assistant: ', _m['content'], '<｜end▁of▁sentence｜>')
                 _tags.append((0, 1, 0, ))
             else:
-                if not _isinstance(_content, _str) or not _isinstance(_role, _str):
+                if not _isinstance(_m['content'], _str) or not _isinstance(_role, _str):
                     raise _TypeError
                 _tags.append(())
         _tags.append(None)

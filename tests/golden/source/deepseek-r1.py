@@ -15,17 +15,17 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
             _role = _m['role']
             if _role == 'system':
                 continue
-            _content = _m['content']
             if _role == 'user':
-                _out += ('<｜User｜>', _content)
+                _out += ('<｜User｜>', _m['content'])
             elif _role == 'assistant':
+                _content = _m['content']
                 if '</think>' in _content:
                     _content = _content.rpartition('</think>')[2]
                 _out += ('<｜Assistant｜>', _content, '<｜end▁of▁sentence｜>')
             elif _role == 'tool':
                 raise _Unhandled
             else:
-                if not _isinstance(_content, _str) or not _isinstance(_role, _str):
+                if not _isinstance(_m['content'], _str) or not _isinstance(_role, _str):
                     raise _TypeError
         if add_generation_prompt:
             _out.append('<｜Assistant｜>')
@@ -63,11 +63,11 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
             if _role == 'system':
                 _tags.append(())
                 continue
-            _content = _m['content']
             if _role == 'user':
-                _out += ('<｜User｜>', _content)
+                _out += ('<｜User｜>', _m['content'])
                 _tags.append((0, 1, ))
             elif _role == 'assistant':
+                _content = _m['content']
                 if '</think>' in _content:
                     _content = _content.rpartition('</think>')[2]
                 _out += ('<｜Assistant｜>', _content, '<｜end▁of▁sentence｜>')
@@ -75,7 +75,7 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
             elif _role == 'tool':
                 raise _Unhandled
             else:
-                if not _isinstance(_content, _str) or not _isinstance(_role, _str):
+                if not _isinstance(_m['content'], _str) or not _isinstance(_role, _str):
                     raise _TypeError
                 _tags.append(())
         _tags.append(None)

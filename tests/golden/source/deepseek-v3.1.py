@@ -24,11 +24,11 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
             _role = _m['role']
             if _role == 'system':
                 continue
-            _content = _m['content']
             if _role == 'user':
-                _out += ('<｜User｜>', _content)
+                _out += ('<｜User｜>', _m['content'])
                 _prev = _role
             elif _role == 'assistant':
+                _content = _m['content']
                 if '</think>' in _content:
                     _content = _content.partition('</think>')[2]
                 if _prev == 'user':
@@ -40,7 +40,7 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
             elif _role == 'tool':
                 raise _Unhandled
             else:
-                if not _isinstance(_content, _str) or not _isinstance(_role, _str):
+                if not _isinstance(_m['content'], _str) or not _isinstance(_role, _str):
                     raise _TypeError
         if add_generation_prompt and _prev == 'user':
             _out += ('<｜Assistant｜>', _v_thinking)
@@ -87,12 +87,12 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
             if _role == 'system':
                 _tags.append(())
                 continue
-            _content = _m['content']
             if _role == 'user':
-                _out += ('<｜User｜>', _content)
+                _out += ('<｜User｜>', _m['content'])
                 _tags.append((0, 1, ))
                 _prev = _role
             elif _role == 'assistant':
+                _content = _m['content']
                 if '</think>' in _content:
                     _content = _content.partition('</think>')[2]
                 if _prev == 'user':
@@ -105,7 +105,7 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
             elif _role == 'tool':
                 raise _Unhandled
             else:
-                if not _isinstance(_content, _str) or not _isinstance(_role, _str):
+                if not _isinstance(_m['content'], _str) or not _isinstance(_role, _str):
                     raise _TypeError
                 _tags.append(())
         _tags.append(None)

@@ -11,11 +11,10 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
             if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
                 raise _Unhandled
             _role = _m['role']
-            _content = _m['content']
             if _role == 'user':
-                _out += ('[|user|]', _content, '\n')
+                _out += ('[|user|]', _m['content'], '\n')
             else:
-                _out += ('[|', _role, '|]', _content, '[|endofturn|]\n')
+                _out += ('[|', _role, '|]', _m['content'], '[|endofturn|]\n')
         if add_generation_prompt:
             _out.append('[|assistant|]')
         return ''.join(_out)
@@ -40,12 +39,11 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
             if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
                 raise _Unhandled
             _role = _m['role']
-            _content = _m['content']
             if _role == 'user':
-                _out += ('[|user|]', _content, '\n')
+                _out += ('[|user|]', _m['content'], '\n')
                 _tags.append((0, 1, 0, ))
             else:
-                _out += ('[|', _role, '|]', _content, '[|endofturn|]\n')
+                _out += ('[|', _role, '|]', _m['content'], '[|endofturn|]\n')
                 _tags.append((0, 0, 0, 1, 0, ))
         _tags.append(None)
         if add_generation_prompt:

@@ -29,17 +29,20 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
             if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
                 raise _Unhandled
             _role = _m['role']
-            _content = _m['content']
             if _role == 'system':
+                _content = _m['content']
                 _content = _content.strip()
                 _out += ('<|start_header_id|>system<|end_header_id|>\n\n', _content, '<|eot_id|>')
             elif _role == 'user':
+                _content = _m['content']
                 _content = _content.strip()
                 _out += ('<|start_header_id|>user<|end_header_id|>\n\n', _content, '<|eot_id|>')
             elif _role == 'assistant':
+                _content = _m['content']
                 _content = _content.strip()
                 _out += ('<|start_header_id|>assistant<|end_header_id|>\n\n', _content, '<|eot_id|>')
             elif _role == 'tool':
+                _content = _m['content']
                 _content = _content.strip()
                 _out += ('<|start_header_id|>tool<|end_header_id|>\n\n', _content, '<|eot_id|>')
             else:
@@ -91,20 +94,23 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
             if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
                 raise _Unhandled
             _role = _m['role']
-            _content = _m['content']
             if _role == 'system':
+                _content = _m['content']
                 _content = _content.strip()
                 _out += ('<|start_header_id|>system<|end_header_id|>\n\n', _content, '<|eot_id|>')
                 _tags.append((0, 1, 0, ))
             elif _role == 'user':
+                _content = _m['content']
                 _content = _content.strip()
                 _out += ('<|start_header_id|>user<|end_header_id|>\n\n', _content, '<|eot_id|>')
                 _tags.append((0, 1, 0, ))
             elif _role == 'assistant':
+                _content = _m['content']
                 _content = _content.strip()
                 _out += ('<|start_header_id|>assistant<|end_header_id|>\n\n', _content, '<|eot_id|>')
                 _tags.append((0, 1, 0, ))
             elif _role == 'tool':
+                _content = _m['content']
                 _content = _content.strip()
                 _out += ('<|start_header_id|>tool<|end_header_id|>\n\n', _content, '<|eot_id|>')
                 _tags.append((0, 1, 0, ))

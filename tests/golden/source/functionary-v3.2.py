@@ -11,14 +11,14 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
             if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
                 raise _Unhandled
             _role = _m['role']
-            _content = _m['content']
             if _role == 'user':
-                _out += ('<|start_header_id|>user<|end_header_id|>\n\n', _content, '<|eot_id|>')
+                _out += ('<|start_header_id|>user<|end_header_id|>\n\n', _m['content'], '<|eot_id|>')
             elif _role == 'system':
-                _out += ('<|start_header_id|>system<|end_header_id|>\n\n', _content, '<|eot_id|>')
+                _out += ('<|start_header_id|>system<|end_header_id|>\n\n', _m['content'], '<|eot_id|>')
             elif _role == 'tool':
-                _out += ('<|start_header_id|>tool<|end_header_id|>\n\n', _content, '<|eot_id|>')
+                _out += ('<|start_header_id|>tool<|end_header_id|>\n\n', _m['content'], '<|eot_id|>')
             else:
+                _content = _m['content']
                 if _content == '':
                     _out += ('<|start_header_id|>', _role, '<|end_header_id|>\n\n<|eot_id|>')
                 else:
@@ -47,17 +47,17 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
             if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
                 raise _Unhandled
             _role = _m['role']
-            _content = _m['content']
             if _role == 'user':
-                _out += ('<|start_header_id|>user<|end_header_id|>\n\n', _content, '<|eot_id|>')
+                _out += ('<|start_header_id|>user<|end_header_id|>\n\n', _m['content'], '<|eot_id|>')
                 _tags.append((0, 1, 0, ))
             elif _role == 'system':
-                _out += ('<|start_header_id|>system<|end_header_id|>\n\n', _content, '<|eot_id|>')
+                _out += ('<|start_header_id|>system<|end_header_id|>\n\n', _m['content'], '<|eot_id|>')
                 _tags.append((0, 1, 0, ))
             elif _role == 'tool':
-                _out += ('<|start_header_id|>tool<|end_header_id|>\n\n', _content, '<|eot_id|>')
+                _out += ('<|start_header_id|>tool<|end_header_id|>\n\n', _m['content'], '<|eot_id|>')
                 _tags.append((0, 1, 0, ))
             else:
+                _content = _m['content']
                 if _content == '':
                     _out += ('<|start_header_id|>', _role, '<|end_header_id|>\n\n<|eot_id|>')
                     _tags.append((0, 0, 0, ))

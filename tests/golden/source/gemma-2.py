@@ -14,14 +14,15 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
             if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
                 raise _Unhandled
             _role = _m['role']
-            _content = _m['content']
             if (_role == 'user') is not _user_turn:
                 raise _Unhandled
             _user_turn = not _user_turn
             if _role == 'assistant':
+                _content = _m['content']
                 _content = _content.strip()
                 _out += ('<start_of_turn>model\n', _content, '<end_of_turn>\n')
             else:
+                _content = _m['content']
                 _content = _content.strip()
                 _out += ('<start_of_turn>', _role, '\n', _content, '<end_of_turn>\n')
         if add_generation_prompt:
@@ -51,15 +52,16 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
             if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
                 raise _Unhandled
             _role = _m['role']
-            _content = _m['content']
             if (_role == 'user') is not _user_turn:
                 raise _Unhandled
             _user_turn = not _user_turn
             if _role == 'assistant':
+                _content = _m['content']
                 _content = _content.strip()
                 _out += ('<start_of_turn>model\n', _content, '<end_of_turn>\n')
                 _tags.append((0, 1, 0, ))
             else:
+                _content = _m['content']
                 _content = _content.strip()
                 _out += ('<start_of_turn>', _role, '\n', _content, '<end_of_turn>\n')
                 _tags.append((0, 0, 0, 1, 0, ))

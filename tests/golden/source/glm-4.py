@@ -11,9 +11,9 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
             if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', )):
                 raise _Unhandled
             _role = _m['role']
-            _content = _m['content']
             if not _isinstance(_role, _str):
                 raise _TypeError
+            _content = _m['content']
             if _content == '':
                 pass
             else:
@@ -42,9 +42,9 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
             if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', )):
                 raise _Unhandled
             _role = _m['role']
-            _content = _m['content']
             if not _isinstance(_role, _str):
                 raise _TypeError
+            _content = _m['content']
             if _content == '':
                 _tags.append(())
             else:

@@ -38,10 +38,10 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
             if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'tools', )):
                 raise _Unhandled
             _role = _m['role']
-            _content = _m['content']
             if _role == 'user':
-                _out += ('<|start|>user<|message|>', _content, '<|end|>')
+                _out += ('<|start|>user<|message|>', _m['content'], '<|end|>')
             elif _role == 'assistant':
+                _content = _m['content']
                 if '<|channel|>analysis<|message|>' in _content or '<|channel|>final<|message|>' in _content:
                     raise _Unhandled
                 if not add_generation_prompt and _i == _last:
@@ -52,7 +52,7 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
             elif _role == 'tool':
                 raise _Unhandled
             else:
-                if not _isinstance(_content, _str) or not _isinstance(_role, _str):
+                if not _isinstance(_m['content'], _str) or not _isinstance(_role, _str):
                     raise _TypeError
         if add_generation_prompt:
             _out.append('<|start|>assistant')
@@ -105,11 +105,11 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
             if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'tools', )):
                 raise _Unhandled
             _role = _m['role']
-            _content = _m['content']
             if _role == 'user':
-                _out += ('<|start|>user<|message|>', _content, '<|end|>')
+                _out += ('<|start|>user<|message|>', _m['content'], '<|end|>')
                 _tags.append((0, 1, 0, ))
             elif _role == 'assistant':
+                _content = _m['content']
                 if '<|channel|>analysis<|message|>' in _content or '<|channel|>final<|message|>' in _content:
                     raise _Unhandled
                 if not add_generation_prompt and _i == _last:
@@ -121,7 +121,7 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
             elif _role == 'tool':
                 raise _Unhandled
             else:
-                if not _isinstance(_content, _str) or not _isinstance(_role, _str):
+                if not _isinstance(_m['content'], _str) or not _isinstance(_role, _str):
                     raise _TypeError
                 _tags.append(())
         _tags.append(None)

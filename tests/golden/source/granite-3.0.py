@@ -11,19 +11,18 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
             if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
                 raise _Unhandled
             _role = _m['role']
-            _content = _m['content']
             if _role == 'system':
-                _out += ('<|start_of_role|>system<|end_of_role|>', _content, '<|end_of_text|>\n')
+                _out += ('<|start_of_role|>system<|end_of_role|>', _m['content'], '<|end_of_text|>\n')
             elif _role == 'user':
-                _out += ('<|start_of_role|>user<|end_of_role|>', _content, '<|end_of_text|>\n')
+                _out += ('<|start_of_role|>user<|end_of_role|>', _m['content'], '<|end_of_text|>\n')
             elif _role == 'assistant':
-                _out += ('<|start_of_role|>assistant<|end_of_role|>', _content, '<|end_of_text|>\n')
+                _out += ('<|start_of_role|>assistant<|end_of_role|>', _m['content'], '<|end_of_text|>\n')
             elif _role == 'assistant_tool_call':
-                _out += ('<|start_of_role|>assistant<|end_of_role|><|tool_call|>', _content, '<|end_of_text|>\n')
+                _out += ('<|start_of_role|>assistant<|end_of_role|><|tool_call|>', _m['content'], '<|end_of_text|>\n')
             elif _role == 'tool_response':
-                _out += ('<|start_of_role|>tool_response<|end_of_role|>', _content, '<|end_of_text|>\n')
+                _out += ('<|start_of_role|>tool_response<|end_of_role|>', _m['content'], '<|end_of_text|>\n')
             else:
-                if not _isinstance(_content, _str) or not _isinstance(_role, _str):
+                if not _isinstance(_m['content'], _str) or not _isinstance(_role, _str):
                     raise _TypeError
         if add_generation_prompt:
             _out.append('<|start_of_role|>assistant<|end_of_role|>')
@@ -49,24 +48,23 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
             if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
                 raise _Unhandled
             _role = _m['role']
-            _content = _m['content']
             if _role == 'system':
-                _out += ('<|start_of_role|>system<|end_of_role|>', _content, '<|end_of_text|>\n')
+                _out += ('<|start_of_role|>system<|end_of_role|>', _m['content'], '<|end_of_text|>\n')
                 _tags.append((0, 1, 0, ))
             elif _role == 'user':
-                _out += ('<|start_of_role|>user<|end_of_role|>', _content, '<|end_of_text|>\n')
+                _out += ('<|start_of_role|>user<|end_of_role|>', _m['content'], '<|end_of_text|>\n')
                 _tags.append((0, 1, 0, ))
             elif _role == 'assistant':
-                _out += ('<|start_of_role|>assistant<|end_of_role|>', _content, '<|end_of_text|>\n')
+                _out += ('<|start_of_role|>assistant<|end_of_role|>', _m['content'], '<|end_of_text|>\n')
                 _tags.append((0, 1, 0, ))
             elif _role == 'assistant_tool_call':
-                _out += ('<|start_of_role|>assistant<|end_of_role|><|tool_call|>', _content, '<|end_of_text|>\n')
+                _out += ('<|start_of_role|>assistant<|end_of_role|><|tool_call|>', _m['content'], '<|end_of_text|>\n')
                 _tags.append((0, 1, 0, ))
             elif _role == 'tool_response':
-                _out += ('<|start_of_role|>tool_response<|end_of_role|>', _content, '<|end_of_text|>\n')
+                _out += ('<|start_of_role|>tool_response<|end_of_role|>', _m['content'], '<|end_of_text|>\n')
                 _tags.append((0, 1, 0, ))
             else:
-                if not _isinstance(_content, _str) or not _isinstance(_role, _str):
+                if not _isinstance(_m['content'], _str) or not _isinstance(_role, _str):
                     raise _TypeError
                 _tags.append(())
         _tags.append(None)

@@ -31,9 +31,7 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
         for _m in _rest:
             if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
                 raise _Unhandled
-            _role = _m['role']
-            _content = _m['content']
-            _out += ('<|start_of_role|>', _role, '<|end_of_role|>', _content, '<|end_of_text|>\n')
+            _out += ('<|start_of_role|>', _m['role'], '<|end_of_role|>', _m['content'], '<|end_of_text|>\n')
         if add_generation_prompt and not _len(_rest):
             pass
         elif add_generation_prompt:
@@ -83,9 +81,7 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
         for _m in _rest:
             if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
                 raise _Unhandled
-            _role = _m['role']
-            _content = _m['content']
-            _out += ('<|start_of_role|>', _role, '<|end_of_role|>', _content, '<|end_of_text|>\n')
+            _out += ('<|start_of_role|>', _m['role'], '<|end_of_role|>', _m['content'], '<|end_of_text|>\n')
             _tags.append((0, 0, 0, 1, 0, ))
         _tags.append(None)
         if add_generation_prompt and not _len(_rest):

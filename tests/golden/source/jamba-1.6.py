@@ -19,9 +19,7 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
         for _m in _rest:
             if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
                 raise _Unhandled
-            _role = _m['role']
-            _content = _m['content']
-            _out += ('<|bom|><|', _role, '|> ', _content, '<|eom|>')
+            _out += ('<|bom|><|', _m['role'], '|> ', _m['content'], '<|eom|>')
         if add_generation_prompt:
             _out.append('<|bom|><|assistant|>')
         return ''.join(_out)
@@ -57,9 +55,7 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
         for _m in _rest:
             if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
                 raise _Unhandled
-            _role = _m['role']
-            _content = _m['content']
-            _out += ('<|bom|><|', _role, '|> ', _content, '<|eom|>')
+            _out += ('<|bom|><|', _m['role'], '|> ', _m['content'], '<|eom|>')
             _tags.append((0, 0, 0, 1, 0, ))
         _tags.append(None)
         if add_generation_prompt:

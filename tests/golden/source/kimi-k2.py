@@ -11,19 +11,18 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
             if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'name', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
                 raise _Unhandled
             _role = _m['role']
-            _content = _m['content']
             if _role == 'system':
-                _out += ('<|im_system|>system<|im_middle|>', _content, '<|im_end|>')
+                _out += ('<|im_system|>system<|im_middle|>', _m['content'], '<|im_end|>')
             elif _role == 'user':
-                _out += ('<|im_user|>user<|im_middle|>', _content, '<|im_end|>')
+                _out += ('<|im_user|>user<|im_middle|>', _m['content'], '<|im_end|>')
             elif _role == 'assistant':
-                _out += ('<|im_assistant|>assistant<|im_middle|>', _content, '<|im_end|>')
+                _out += ('<|im_assistant|>assistant<|im_middle|>', _m['content'], '<|im_end|>')
             elif _role == 'tool':
                 raise _Unhandled
             else:
                 if not _isinstance(_role, _str):
                     raise _TypeError
-                _out += (_content, '<|im_end|>')
+                _out += (_m['content'], '<|im_end|>')
         if add_generation_prompt:
             _out.append('<|im_assistant|>assistant<|im_middle|>')
         return ''.join(_out)
@@ -48,22 +47,21 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
             if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'name', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
                 raise _Unhandled
             _role = _m['role']
-            _content = _m['content']
             if _role == 'system':
-                _out += ('<|im_system|>system<|im_middle|>', _content, '<|im_end|>')
+                _out += ('<|im_system|>system<|im_middle|>', _m['content'], '<|im_end|>')
                 _tags.append((0, 1, 0, ))
             elif _role == 'user':
-                _out += ('<|im_user|>user<|im_middle|>', _content, '<|im_end|>')
+                _out += ('<|im_user|>user<|im_middle|>', _m['content'], '<|im_end|>')
                 _tags.append((0, 1, 0, ))
             elif _role == 'assistant':
-                _out += ('<|im_assistant|>assistant<|im_middle|>', _content, '<|im_end|>')
+                _out += ('<|im_assistant|>assistant<|im_middle|>', _m['content'], '<|im_end|>')
                 _tags.append((0, 1, 0, ))
             elif _role == 'tool':
                 raise _Unhandled
             else:
                 if not _isinstance(_role, _str):
                     raise _TypeError
-                _out += (_content, '<|im_end|>')
+                _out += (_m['content'], '<|im_end|>')
                 _tags.append((1, 0, ))
         _tags.append(None)
         if add_generation_prompt:

@@ -25,11 +25,11 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
             if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
                 raise _Unhandled
             _role = _m['role']
-            _content = _m['content']
             if (_role == 'user') is not _user_turn:
                 raise _Unhandled
             _user_turn = not _user_turn
             if _role == 'user':
+                _content = _m['content']
                 if _i == _target:
                     _content = '<<SYS>>\n' + _system + '\n<</SYS>>\n\n' + _content
                     _content = _content.strip()
@@ -38,6 +38,7 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
                     _content = _content.strip()
                     _out += ('<s>[INST] ', _content, ' [/INST]')
             elif _role == 'assistant':
+                _content = _m['content']
                 if _i == _target:
                     _content = '<<SYS>>\n' + _system + '\n<</SYS>>\n\n' + _content
                     _content = _content.strip()
@@ -46,7 +47,7 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
                     _content = _content.strip()
                     _out += (' ', _content, ' </s>')
             else:
-                if not _isinstance(_content, _str) or not _isinstance(_role, _str):
+                if not _isinstance(_m['content'], _str) or not _isinstance(_role, _str):
                     raise _TypeError
         return ''.join(_out)
     except (_LookupError, _TypeError, _AttributeError, _Unhandled):
@@ -85,11 +86,11 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
             if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
                 raise _Unhandled
             _role = _m['role']
-            _content = _m['content']
             if (_role == 'user') is not _user_turn:
                 raise _Unhandled
             _user_turn = not _user_turn
             if _role == 'user':
+                _content = _m['content']
                 if _i == _target:
                     _cx = ('<<SYS>>\n', *_sx, '\n<</SYS>>\n\n', _content, )
                     _cy = (0, *_sy, 0, 1, )
@@ -102,6 +103,7 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
                     _out += ('<s>[INST] ', _content, ' [/INST]')
                     _tags.append((0, 1, 0, ))
             elif _role == 'assistant':
+                _content = _m['content']
                 if _i == _target:
                     _cx = ('<<SYS>>\n', *_sx, '\n<</SYS>>\n\n', _content, )
                     _cy = (0, *_sy, 0, 1, )
@@ -114,7 +116,7 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
                     _out += (' ', _content, ' </s>')
                     _tags.append((0, 1, 0, ))
             else:
-                if not _isinstance(_content, _str) or not _isinstance(_role, _str):
+                if not _isinstance(_m['content'], _str) or not _isinstance(_role, _str):
                     raise _TypeError
                 _tags.append(())
         _tags.append(None)

@@ -25,12 +25,12 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
             if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
                 raise _Unhandled
             _role = _m['role']
-            _content = _m['content']
             if _role == 'tool':
                 raise _Unhandled
             elif _role == 'ipython':
                 raise _Unhandled
             else:
+                _content = _m['content']
                 _content = _content.strip()
                 _out += ('<|start_header_id|>', _role, '<|end_header_id|>\n\n', _content, '<|eot_id|>')
         if add_generation_prompt:
@@ -74,12 +74,12 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
             if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
                 raise _Unhandled
             _role = _m['role']
-            _content = _m['content']
             if _role == 'tool':
                 raise _Unhandled
             elif _role == 'ipython':
                 raise _Unhandled
             else:
+                _content = _m['content']
                 _content = _content.strip()
                 _out += ('<|start_header_id|>', _role, '<|end_header_id|>\n\n', _content, '<|eot_id|>')
                 _tags.append((0, 0, 0, 1, 0, ))

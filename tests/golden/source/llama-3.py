@@ -10,10 +10,9 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
         for _m in messages:
             if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
                 raise _Unhandled
-            _role = _m['role']
             _content = _m['content']
             _content = _content.strip()
-            _out += ('<|start_header_id|>', _role, '<|end_header_id|>\n\n', _content, '<|eot_id|>')
+            _out += ('<|start_header_id|>', _m['role'], '<|end_header_id|>\n\n', _content, '<|eot_id|>')
         if add_generation_prompt:
             _out.append('<|start_header_id|>assistant<|end_header_id|>\n\n')
         return ''.join(_out)
@@ -37,10 +36,9 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
         for _m in messages:
             if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
                 raise _Unhandled
-            _role = _m['role']
             _content = _m['content']
             _content = _content.strip()
-            _out += ('<|start_header_id|>', _role, '<|end_header_id|>\n\n', _content, '<|eot_id|>')
+            _out += ('<|start_header_id|>', _m['role'], '<|end_header_id|>\n\n', _content, '<|eot_id|>')
             _tags.append((0, 0, 0, 1, 0, ))
         _tags.append(None)
         if add_generation_prompt:

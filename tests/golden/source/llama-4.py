@@ -21,13 +21,12 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
             if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
                 raise _Unhandled
             _role = _m['role']
-            _content = _m['content']
             if _role == 'tool':
                 raise _Unhandled
             elif _role == 'ipython':
                 raise _Unhandled
             else:
-                _out += ('<|header_start|>', _role, '<|header_end|>\n\n', _content, '<|eot|>')
+                _out += ('<|header_start|>', _role, '<|header_end|>\n\n', _m['content'], '<|eot|>')
         if add_generation_prompt:
             _out.append('<|header_start|>assistant<|header_end|>\n\n')
         return ''.join(_out)
@@ -64,13 +63,12 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
             if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
                 raise _Unhandled
             _role = _m['role']
-            _content = _m['content']
             if _role == 'tool':
                 raise _Unhandled
             elif _role == 'ipython':
                 raise _Unhandled
             else:
-                _out += ('<|header_start|>', _role, '<|header_end|>\n\n', _content, '<|eot|>')
+                _out += ('<|header_start|>', _role, '<|header_end|>\n\n', _m['content'], '<|eot|>')
                 _tags.append((0, 0, 0, 1, 0, ))
         _tags.append(None)
         if add_generation_prompt:

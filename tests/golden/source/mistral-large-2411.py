@@ -11,13 +11,12 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
             if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
                 raise _Unhandled
             _role = _m['role']
-            _content = _m['content']
             if _role == 'system':
-                _out += ('[SYSTEM_PROMPT] ', _content, '[/SYSTEM_PROMPT]')
+                _out += ('[SYSTEM_PROMPT] ', _m['content'], '[/SYSTEM_PROMPT]')
             elif _role == 'user':
-                _out += ('[INST] ', _content, '[/INST]')
+                _out += ('[INST] ', _m['content'], '[/INST]')
             elif _role == 'assistant':
-                _out += (' ', _content, '</s>')
+                _out += (' ', _m['content'], '</s>')
             else:
                 raise _Unhandled
         return ''.join(_out)
@@ -42,15 +41,14 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
             if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
                 raise _Unhandled
             _role = _m['role']
-            _content = _m['content']
             if _role == 'system':
-                _out += ('[SYSTEM_PROMPT] ', _content, '[/SYSTEM_PROMPT]')
+                _out += ('[SYSTEM_PROMPT] ', _m['content'], '[/SYSTEM_PROMPT]')
                 _tags.append((0, 1, 0, ))
             elif _role == 'user':
-                _out += ('[INST] ', _content, '[/INST]')
+                _out += ('[INST] ', _m['content'], '[/INST]')
                 _tags.append((0, 1, 0, ))
             elif _role == 'assistant':
-                _out += (' ', _content, '</s>')
+                _out += (' ', _m['content'], '</s>')
                 _tags.append((0, 1, 0, ))
             else:
                 raise _Unhandled

@@ -12,14 +12,13 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
             if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
                 raise _Unhandled
             _role = _m['role']
-            _content = _m['content']
             if (_role == 'user') is not _user_turn:
                 raise _Unhandled
             _user_turn = not _user_turn
             if _role == 'user':
-                _out += ('[INST] ', _content, ' [/INST]')
+                _out += ('[INST] ', _m['content'], ' [/INST]')
             elif _role == 'assistant':
-                _out += (_content, '</s> ')
+                _out += (_m['content'], '</s> ')
             else:
                 raise _Unhandled
         return ''.join(_out)
@@ -45,15 +44,14 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
             if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
                 raise _Unhandled
             _role = _m['role']
-            _content = _m['content']
             if (_role == 'user') is not _user_turn:
                 raise _Unhandled
             _user_turn = not _user_turn
             if _role == 'user':
-                _out += ('[INST] ', _content, ' [/INST]')
+                _out += ('[INST] ', _m['content'], ' [/INST]')
                 _tags.append((0, 1, 0, ))
             elif _role == 'assistant':
-                _out += (_content, '</s> ')
+                _out += (_m['content'], '</s> ')
                 _tags.append((1, 0, ))
             else:
                 raise _Unhandled

@@ -25,17 +25,18 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
             if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
                 raise _Unhandled
             _role = _m['role']
-            _content = _m['content']
             if (_role == 'user') is not _user_turn:
                 raise _Unhandled
             _user_turn = not _user_turn
             if _role == 'user':
+                _content = _m['content']
                 if _i == _target:
                     _content = _system + '\n\n' + _content
                     _out += (' [INST] ', _content, ' [/INST]')
                 else:
                     _out += (' [INST] ', _content, ' [/INST]')
             elif _role == 'assistant':
+                _content = _m['content']
                 if _i == _target:
                     _content = _system + '\n\n' + _content
                     _out += (' ', _content, '</s>')
@@ -80,11 +81,11 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
             if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
                 raise _Unhandled
             _role = _m['role']
-            _content = _m['content']
             if (_role == 'user') is not _user_turn:
                 raise _Unhandled
             _user_turn = not _user_turn
             if _role == 'user':
+                _content = _m['content']
                 if _i == _target:
                     _cx = (*_sx, '\n\n', _content, )
                     _cy = (*_sy, 0, 1, )
@@ -95,6 +96,7 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
                     _out += (' [INST] ', _content, ' [/INST]')
                     _tags.append((0, 1, 0, ))
             elif _role == 'assistant':
+                _content = _m['content']
                 if _i == _target:
                     _cx = (*_sx, '\n\n', _content, )
                     _cy = (*_sy, 0, 1, )

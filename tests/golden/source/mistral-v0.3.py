@@ -11,15 +11,14 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
             if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'name', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
                 raise _Unhandled
             _role = _m['role']
-            _content = _m['content']
             if _role == 'user':
-                _out += (' [INST] ', _content, ' [/INST]')
+                _out += (' [INST] ', _m['content'], ' [/INST]')
             elif _role == 'assistant':
-                _out += (' ', _content, ' </s>')
+                _out += (' ', _m['content'], ' </s>')
             elif _role == 'tool':
                 raise _Unhandled
             else:
-                if not _isinstance(_content, _str) or not _isinstance(_role, _str):
+                if not _isinstance(_m['content'], _str) or not _isinstance(_role, _str):
                     raise _TypeError
         return ''.join(_out)
     except (_LookupError, _TypeError, _AttributeError, _Unhandled):
@@ -43,17 +42,16 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
             if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'name', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
                 raise _Unhandled
             _role = _m['role']
-            _content = _m['content']
             if _role == 'user':
-                _out += (' [INST] ', _content, ' [/INST]')
+                _out += (' [INST] ', _m['content'], ' [/INST]')
                 _tags.append((0, 1, 0, ))
             elif _role == 'assistant':
-                _out += (' ', _content, ' </s>')
+                _out += (' ', _m['content'], ' </s>')
                 _tags.append((0, 1, 0, ))
             elif _role == 'tool':
                 raise _Unhandled
             else:
-                if not _isinstance(_content, _str) or not _isinstance(_role, _str):
+                if not _isinstance(_m['content'], _str) or not _isinstance(_role, _str):
                     raise _TypeError
                 _tags.append(())
         _tags.append(None)

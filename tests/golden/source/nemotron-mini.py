@@ -15,18 +15,20 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
             _role = _m['role']
             if _role == 'system':
                 continue
-            _content = _m['content']
             if _role == 'user':
+                _content = _m['content']
                 _content = _content.strip()
                 _out += ('<extra_id_1>User\n', _content, '\n')
             elif _role == 'assistant':
+                _content = _m['content']
                 _content = _content.strip()
                 _out += ('<extra_id_1>Assistant\n', _content, '\n')
             elif _role == 'tool':
+                _content = _m['content']
                 _content = _content.strip()
                 _out += ('<extra_id_1>Tool\n', _content, '\n')
             else:
-                if not _isinstance(_content, _str) or not _isinstance(_role, _str):
+                if not _isinstance(_m['content'], _str) or not _isinstance(_role, _str):
                     raise _TypeError
         if add_generation_prompt:
             _out.append('<extra_id_1>Assistant\n')
@@ -67,21 +69,23 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
             if _role == 'system':
                 _tags.append(())
                 continue
-            _content = _m['content']
             if _role == 'user':
+                _content = _m['content']
                 _content = _content.strip()
                 _out += ('<extra_id_1>User\n', _content, '\n')
                 _tags.append((0, 1, 0, ))
             elif _role == 'assistant':
+                _content = _m['content']
                 _content = _content.strip()
                 _out += ('<extra_id_1>Assistant\n', _content, '\n')
                 _tags.append((0, 1, 0, ))
             elif _role == 'tool':
+                _content = _m['content']
                 _content = _content.strip()
                 _out += ('<extra_id_1>Tool\n', _content, '\n')
                 _tags.append((0, 1, 0, ))
             else:
-                if not _isinstance(_content, _str) or not _isinstance(_role, _str):
+                if not _isinstance(_m['content'], _str) or not _isinstance(_role, _str):
                     raise _TypeError
                 _tags.append(())
         _tags.append(None)

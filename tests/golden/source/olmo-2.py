@@ -13,11 +13,10 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
             if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
                 raise _Unhandled
             _role = _m['role']
-            _content = _m['content']
             if _role == 'system':
-                _out += ('<|system|>\n', _content, '\n')
+                _out += ('<|system|>\n', _m['content'], '\n')
             elif _role == 'user':
-                _out += ('<|user|>\n', _content, '\n')
+                _out += ('<|user|>\n', _m['content'], '\n')
             elif _role == 'assistant':
                 if add_generation_prompt and _i == _last:
                     _t1 = '<|endoftext|>'
@@ -25,9 +24,9 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
                     _t1 = '<|endoftext|>'
                 else:
                     _t1 = '<|endoftext|>\n'
-                _out += ('<|assistant|>\n', _content, _t1)
+                _out += ('<|assistant|>\n', _m['content'], _t1)
             else:
-                if not _isinstance(_content, _str) or not _isinstance(_role, _str):
+                if not _isinstance(_m['content'], _str) or not _isinstance(_role, _str):
                     raise _TypeError
         if add_generation_prompt:
             _out.append('<|assistant|>\n')
@@ -54,12 +53,11 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
             if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
                 raise _Unhandled
             _role = _m['role']
-            _content = _m['content']
             if _role == 'system':
-                _out += ('<|system|>\n', _content, '\n')
+                _out += ('<|system|>\n', _m['content'], '\n')
                 _tags.append((0, 1, 0, ))
             elif _role == 'user':
-                _out += ('<|user|>\n', _content, '\n')
+                _out += ('<|user|>\n', _m['content'], '\n')
                 _tags.append((0, 1, 0, ))
             elif _role == 'assistant':
                 if add_generation_prompt and _i == _last:
@@ -68,10 +66,10 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
                     _t1 = '<|endoftext|>'
                 else:
                     _t1 = '<|endoftext|>\n'
-                _out += ('<|assistant|>\n', _content, _t1)
+                _out += ('<|assistant|>\n', _m['content'], _t1)
                 _tags.append((0, 1, 0, ))
             else:
-                if not _isinstance(_content, _str) or not _isinstance(_role, _str):
+                if not _isinstance(_m['content'], _str) or not _isinstance(_role, _str):
                     raise _TypeError
                 _tags.append(())
         _tags.append(None)

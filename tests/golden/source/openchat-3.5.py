@@ -11,15 +11,14 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
             if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
                 raise _Unhandled
             _role = _m['role']
-            _content = _m['content']
             if _role == 'system':
-                _out += ('GPT4 Correct System: ', _content, '<|end_of_turn|>')
+                _out += ('GPT4 Correct System: ', _m['content'], '<|end_of_turn|>')
             elif _role == 'user':
-                _out += ('GPT4 Correct User: ', _content, '<|end_of_turn|>')
+                _out += ('GPT4 Correct User: ', _m['content'], '<|end_of_turn|>')
             elif _role == 'assistant':
-                _out += ('GPT4 Correct Assistant: ', _content, '<|end_of_turn|>')
+                _out += ('GPT4 Correct Assistant: ', _m['content'], '<|end_of_turn|>')
             elif _role == 'tool':
-                _out += ('GPT4 Correct Tool: ', _content, '<|end_of_turn|>')
+                _out += ('GPT4 Correct Tool: ', _m['content'], '<|end_of_turn|>')
             else:
                 raise _Unhandled
         if add_generation_prompt:
@@ -46,18 +45,17 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
             if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
                 raise _Unhandled
             _role = _m['role']
-            _content = _m['content']
             if _role == 'system':
-                _out += ('GPT4 Correct System: ', _content, '<|end_of_turn|>')
+                _out += ('GPT4 Correct System: ', _m['content'], '<|end_of_turn|>')
                 _tags.append((0, 1, 0, ))
             elif _role == 'user':
-                _out += ('GPT4 Correct User: ', _content, '<|end_of_turn|>')
+                _out += ('GPT4 Correct User: ', _m['content'], '<|end_of_turn|>')
                 _tags.append((0, 1, 0, ))
             elif _role == 'assistant':
-                _out += ('GPT4 Correct Assistant: ', _content, '<|end_of_turn|>')
+                _out += ('GPT4 Correct Assistant: ', _m['content'], '<|end_of_turn|>')
                 _tags.append((0, 1, 0, ))
             elif _role == 'tool':
-                _out += ('GPT4 Correct Tool: ', _content, '<|end_of_turn|>')
+                _out += ('GPT4 Correct Tool: ', _m['content'], '<|end_of_turn|>')
                 _tags.append((0, 1, 0, ))
             else:
                 raise _Unhandled

@@ -11,16 +11,16 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
             if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
                 raise _Unhandled
             _role = _m['role']
-            _content = _m['content']
             if _role == 'system':
+                _content = _m['content']
                 if _content == '':
                     pass
                 else:
                     _out += ('<|system|>\n', _content, '<|end|>\n')
             elif _role == 'user':
-                _out += ('<|user|>\n', _content, '<|end|>\n')
+                _out += ('<|user|>\n', _m['content'], '<|end|>\n')
             elif _role == 'assistant':
-                _out += ('<|assistant|>\n', _content, '<|end|>\n')
+                _out += ('<|assistant|>\n', _m['content'], '<|end|>\n')
             else:
                 raise _Unhandled
         if add_generation_prompt:
@@ -49,18 +49,18 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
             if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
                 raise _Unhandled
             _role = _m['role']
-            _content = _m['content']
             if _role == 'system':
+                _content = _m['content']
                 if _content == '':
                     _tags.append(())
                 else:
                     _out += ('<|system|>\n', _content, '<|end|>\n')
                     _tags.append((0, 1, 0, ))
             elif _role == 'user':
-                _out += ('<|user|>\n', _content, '<|end|>\n')
+                _out += ('<|user|>\n', _m['content'], '<|end|>\n')
                 _tags.append((0, 1, 0, ))
             elif _role == 'assistant':
-                _out += ('<|assistant|>\n', _content, '<|end|>\n')
+                _out += ('<|assistant|>\n', _m['content'], '<|end|>\n')
                 _tags.append((0, 1, 0, ))
             else:
                 raise _Unhandled

@@ -10,9 +10,7 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
         for _m in messages:
             if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', )):
                 raise _Unhandled
-            _role = _m['role']
-            _content = _m['content']
-            _out += ('<|', _role, '|>', _content, '<|end|>')
+            _out += ('<|', _m['role'], '|>', _m['content'], '<|end|>')
         if add_generation_prompt:
             _out.append('<|assistant|>')
         else:
@@ -38,9 +36,7 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
         for _m in messages:
             if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', )):
                 raise _Unhandled
-            _role = _m['role']
-            _content = _m['content']
-            _out += ('<|', _role, '|>', _content, '<|end|>')
+            _out += ('<|', _m['role'], '|>', _m['content'], '<|end|>')
             _tags.append((0, 0, 0, 1, 0, ))
         _tags.append(None)
         if add_generation_prompt:

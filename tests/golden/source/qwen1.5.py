@@ -14,12 +14,11 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
             if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
                 raise _Unhandled
             _role = _m['role']
-            _content = _m['content']
             if not add_generation_prompt and _i == _last:
                 _t1 = ''
             else:
                 _t1 = '<|im_end|>\n'
-            _out += ('<|im_start|>', _role, '\n', _content, _t1)
+            _out += ('<|im_start|>', _role, '\n', _m['content'], _t1)
             _prev = _role
         if add_generation_prompt and _prev == 'assistant':
             pass
@@ -49,12 +48,11 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
             if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
                 raise _Unhandled
             _role = _m['role']
-            _content = _m['content']
             if not add_generation_prompt and _i == _last:
                 _t1 = ''
             else:
                 _t1 = '<|im_end|>\n'
-            _out += ('<|im_start|>', _role, '\n', _content, _t1)
+            _out += ('<|im_start|>', _role, '\n', _m['content'], _t1)
             _tags.append((0, 0, 0, 1, 0, ))
             _prev = _role
         _tags.append(None)

@@ -11,13 +11,12 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
             if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
                 raise _Unhandled
             _role = _m['role']
-            _content = _m['content']
             if _role == 'system':
-                _out += ('<|im_start|>system\n', _content, '<|im_end|>\n')
+                _out += ('<|im_start|>system\n', _m['content'], '<|im_end|>\n')
             elif _role == 'user':
-                _out += ('<|im_start|>user\n', _content, '<|im_end|>\n')
+                _out += ('<|im_start|>user\n', _m['content'], '<|im_end|>\n')
             elif _role == 'assistant':
-                _out += ('<|im_start|>assistant\n', _content, '<|im_end|>\n')
+                _out += ('<|im_start|>assistant\n', _m['content'], '<|im_end|>\n')
             elif _role == 'tool':
                 raise _Unhandled
             else:
@@ -46,15 +45,14 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
             if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
                 raise _Unhandled
             _role = _m['role']
-            _content = _m['content']
             if _role == 'system':
-                _out += ('<|im_start|>system\n', _content, '<|im_end|>\n')
+                _out += ('<|im_start|>system\n', _m['content'], '<|im_end|>\n')
                 _tags.append((0, 1, 0, ))
             elif _role == 'user':
-                _out += ('<|im_start|>user\n', _content, '<|im_end|>\n')
+                _out += ('<|im_start|>user\n', _m['content'], '<|im_end|>\n')
                 _tags.append((0, 1, 0, ))
             elif _role == 'assistant':
-                _out += ('<|im_start|>assistant\n', _content, '<|im_end|>\n')
+                _out += ('<|im_start|>assistant\n', _m['content'], '<|im_end|>\n')
                 _tags.append((0, 1, 0, ))
             elif _role == 'tool':
                 raise _Unhandled

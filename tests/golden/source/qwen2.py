@@ -10,9 +10,7 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
         for _m in messages:
             if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
                 raise _Unhandled
-            _role = _m['role']
-            _content = _m['content']
-            _out += ('<|im_start|>', _role, '\n', _content, '<|im_end|>\n')
+            _out += ('<|im_start|>', _m['role'], '\n', _m['content'], '<|im_end|>\n')
         if add_generation_prompt:
             _out.append('<|im_start|>assistant\n')
         return ''.join(_out)
@@ -36,9 +34,7 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
         for _m in messages:
             if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
                 raise _Unhandled
-            _role = _m['role']
-            _content = _m['content']
-            _out += ('<|im_start|>', _role, '\n', _content, '<|im_end|>\n')
+            _out += ('<|im_start|>', _m['role'], '\n', _m['content'], '<|im_end|>\n')
             _tags.append((0, 0, 0, 1, 0, ))
         _tags.append(None)
         if add_generation_prompt:

@@ -42,13 +42,14 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
             if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'tools', )):
                 raise _Unhandled
             _role = _m['role']
-            _content = _m['content']
             if _role == 'system':
                 raise _Unhandled
             elif _role == 'user':
+                _content = _m['content']
                 _content = _content.strip()
                 _out += ('<|im_start|>user\n', _content, '<|im_end|>\n')
             elif _role == 'assistant':
+                _content = _m['content']
                 _content = _content.strip()
                 if '</think>' in _content:
                     _reasoning = _content.partition('</think>')[0].rstrip('\n').rpartition('<think>')[2].lstrip('\n').strip()
@@ -117,14 +118,15 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
             if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'tools', )):
                 raise _Unhandled
             _role = _m['role']
-            _content = _m['content']
             if _role == 'system':
                 raise _Unhandled
             elif _role == 'user':
+                _content = _m['content']
                 _content = _content.strip()
                 _out += ('<|im_start|>user\n', _content, '<|im_end|>\n')
                 _tags.append((0, 1, 0, ))
             elif _role == 'assistant':
+                _content = _m['content']
                 _content = _content.strip()
                 if '</think>' in _content:
                     _reasoning = _content.partition('</think>')[0].rstrip('\n').rpartition('<think>')[2].lstrip('\n').strip()

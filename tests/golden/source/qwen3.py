@@ -31,12 +31,12 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
             if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'tools', )):
                 raise _Unhandled
             _role = _m['role']
-            _content = _m['content']
             if _role == 'system':
-                _out += ('<|im_start|>system\n', _content, '<|im_end|>\n')
+                _out += ('<|im_start|>system\n', _m['content'], '<|im_end|>\n')
             elif _role == 'user':
-                _out += ('<|im_start|>user\n', _content, '<|im_end|>\n')
+                _out += ('<|im_start|>user\n', _m['content'], '<|im_end|>\n')
             elif _role == 'assistant':
+                _content = _m['content']
                 if '</think>' in _content:
                     _reasoning = _content.partition('</think>')[0].rstrip('\n').rpartition('<think>')[2].lstrip('\n').strip('\n')
                     _content = _content.rpartition('</think>')[2].lstrip('\n')
@@ -48,7 +48,7 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
             elif _role == 'tool':
                 raise _Unhandled
             else:
-                if not _isinstance(_content, _str) or not _isinstance(_role, _str):
+                if not _isinstance(_m['content'], _str) or not _isinstance(_role, _str):
                     raise _TypeError
         if add_generation_prompt:
             _out += ('<|im_start|>assistant\n', _v_enable_thinking)
@@ -93,14 +93,14 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
             if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'tools', )):
                 raise _Unhandled
             _role = _m['role']
-            _content = _m['content']
             if _role == 'system':
-                _out += ('<|im_start|>system\n', _content, '<|im_end|>\n')
+                _out += ('<|im_start|>system\n', _m['content'], '<|im_end|>\n')
                 _tags.append((0, 1, 0, ))
             elif _role == 'user':
-                _out += ('<|im_start|>user\n', _content, '<|im_end|>\n')
+                _out += ('<|im_start|>user\n', _m['content'], '<|im_end|>\n')
                 _tags.append((0, 1, 0, ))
             elif _role == 'assistant':
+                _content = _m['content']
                 if '</think>' in _content:
                     _reasoning = _content.partition('</think>')[0].rstrip('\n').rpartition('<think>')[2].lstrip('\n').strip('\n')
                     _content = _content.rpartition('</think>')[2].lstrip('\n')
@@ -118,7 +118,7 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
             elif _role == 'tool':
                 raise _Unhandled
             else:
-                if not _isinstance(_content, _str) or not _isinstance(_role, _str):
+                if not _isinstance(_m['content'], _str) or not _isinstance(_role, _str):
                     raise _TypeError
                 _tags.append(())
         _tags.append(None)

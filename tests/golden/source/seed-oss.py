@@ -11,15 +11,15 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
             if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'tools', )):
                 raise _Unhandled
             _role = _m['role']
-            _content = _m['content']
             if _role == 'assistant':
+                _content = _m['content']
                 _content = _content.strip()
                 if _content == '':
                     _out.append('<seed:bos>assistant')
                 else:
                     _out += ('<seed:bos>assistant\n', _content, '<seed:eos>')
             else:
-                _out += ('<seed:bos>', _role, '\n', _content, '<seed:eos>')
+                _out += ('<seed:bos>', _role, '\n', _m['content'], '<seed:eos>')
         if add_generation_prompt:
             _out.append('<seed:bos>assistant\n')
         return ''.join(_out)
@@ -44,8 +44,8 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
             if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'tools', )):
                 raise _Unhandled
             _role = _m['role']
-            _content = _m['content']
             if _role == 'assistant':
+                _content = _m['content']
                 _content = _content.strip()
                 if _content == '':
                     _out.append('<seed:bos>assistant')
@@ -54,7 +54,7 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
                     _out += ('<seed:bos>assistant\n', _content, '<seed:eos>')
                     _tags.append((0, 1, 0, ))
             else:
-                _out += ('<seed:bos>', _role, '\n', _content, '<seed:eos>')
+                _out += ('<seed:bos>', _role, '\n', _m['content'], '<seed:eos>')
                 _tags.append((0, 0, 0, 1, 0, ))
         _tags.append(None)
         if add_generation_prompt:

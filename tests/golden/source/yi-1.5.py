@@ -20,13 +20,12 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
             if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
                 raise _Unhandled
             _role = _m['role']
-            _content = _m['content']
             if _role == 'user':
-                _out += ('<|im_start|>user\n', _content, '<|im_end|>\n<|im_start|>assistant\n')
+                _out += ('<|im_start|>user\n', _m['content'], '<|im_end|>\n<|im_start|>assistant\n')
             elif _role == 'assistant':
-                _out += (_content, '<|im_end|>\n')
+                _out += (_m['content'], '<|im_end|>\n')
             else:
-                if not _isinstance(_content, _str) or not _isinstance(_role, _str):
+                if not _isinstance(_m['content'], _str) or not _isinstance(_role, _str):
                     raise _TypeError
         return ''.join(_out)
     except (_LookupError, _TypeError, _AttributeError, _Unhandled):
@@ -61,15 +60,14 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
             if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
                 raise _Unhandled
             _role = _m['role']
-            _content = _m['content']
             if _role == 'user':
-                _out += ('<|im_start|>user\n', _content, '<|im_end|>\n<|im_start|>assistant\n')
+                _out += ('<|im_start|>user\n', _m['content'], '<|im_end|>\n<|im_start|>assistant\n')
                 _tags.append((0, 1, 0, ))
             elif _role == 'assistant':
-                _out += (_content, '<|im_end|>\n')
+                _out += (_m['content'], '<|im_end|>\n')
                 _tags.append((1, 0, ))
             else:
-                if not _isinstance(_content, _str) or not _isinstance(_role, _str):
+                if not _isinstance(_m['content'], _str) or not _isinstance(_role, _str):
                     raise _TypeError
                 _tags.append(())
         _tags.append(None)

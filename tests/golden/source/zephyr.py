@@ -11,13 +11,12 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
             if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
                 raise _Unhandled
             _role = _m['role']
-            _content = _m['content']
             if _role == 'user':
-                _out += ('<|user|>\n', _content, '</s>\n')
+                _out += ('<|user|>\n', _m['content'], '</s>\n')
             elif _role == 'system':
-                _out += ('<|system|>\n', _content, '</s>\n')
+                _out += ('<|system|>\n', _m['content'], '</s>\n')
             elif _role == 'assistant':
-                _out += ('<|assistant|>\n', _content, '</s>\n')
+                _out += ('<|assistant|>\n', _m['content'], '</s>\n')
             else:
                 raise _Unhandled
         if add_generation_prompt:
@@ -44,15 +43,14 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
             if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
                 raise _Unhandled
             _role = _m['role']
-            _content = _m['content']
             if _role == 'user':
-                _out += ('<|user|>\n', _content, '</s>\n')
+                _out += ('<|user|>\n', _m['content'], '</s>\n')
                 _tags.append((0, 1, 0, ))
             elif _role == 'system':
-                _out += ('<|system|>\n', _content, '</s>\n')
+                _out += ('<|system|>\n', _m['content'], '</s>\n')
                 _tags.append((0, 1, 0, ))
             elif _role == 'assistant':
-                _out += ('<|assistant|>\n', _content, '</s>\n')
+                _out += ('<|assistant|>\n', _m['content'], '</s>\n')
                 _tags.append((0, 1, 0, ))
             else:
                 raise _Unhandled
