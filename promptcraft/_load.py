@@ -125,7 +125,7 @@ class Built:
             return namespace["_Rendered"].from_segments(
                 segments(self.spec, messages, add_generation_prompt, values), messages)
 
-        namespace = spans_namespace(base, _spans_fallback, self.spec.stop)
+        namespace = spans_namespace(base, _spans_fallback, self.spec.stop, self.spec.system.leading_roles)
         return namespace
 
 

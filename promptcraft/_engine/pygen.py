@@ -614,20 +614,25 @@ class _Generator:
                         + self.items(block[at + 1:], "None", self.values))
             self.offset("0")
             return
-        w.line(f"_found = [(_j, _m['content']{trim}) for _j, _m in _enumerate(messages) if {leading}]")
-        w.line("if not _all(_isinstance(_text, _str) for _j, _text in _found):")
-        with w.block():
-            w.line("raise _TypeError")
+        # As render does; the messages' positions are looked up only when there is a system text.
+        w.line(f"_found = [_m['content']{trim} for _m in messages if {leading}]")
+        if system.select == "last":
+            w.line("if not _all(_isinstance(_text, _str) for _text in _found):")
+            with w.block():
+                w.line("raise _TypeError")
         if system.select == "last":
             w.line("_found = _found[-1:]")
         self.extend(self.items(block[:at], "None", self.values))
-        w.line("for _n, (_j, _text) in _enumerate(_found):")
+        # Each text's message is found when spans are asked for: owner -2 is "the next system message
+        # in order", -3 "the last one" (Rendered knows the leading roles).
+        owner = "-3" if system.select == "last" else "-2"
+        w.line("for _n, _text in _enumerate(_found):")
         with w.block():
             if system.join:
                 w.line("if _n:")
                 with w.block():
                     self.extend([(system.join, SCAFFOLD, "None")])
-            self.extend(self.items(system.item_prefix, "_j", self.values) + [(Code("_text"), CONTENT, "_j")])
+            self.extend(self.items(system.item_prefix, owner, self.values) + [(Code("_text"), CONTENT, owner)])
         self.extend(self.items(block[at + 1:], "None", self.values))
         self.offset("0")
 

@@ -76,11 +76,13 @@ def options_handler(get_spec: "Callable[[], Any]") -> "Callable[..., Any]":
     return _options
 
 
-def spans_namespace(base: "Dict[str, Any]", spans_fallback: "Callable[..., Any]", stop: "Any") -> "Dict[str, Any]":
+def spans_namespace(base: "Dict[str, Any]", spans_fallback: "Callable[..., Any]", stop: "Any",
+                    leading: "Any") -> "Dict[str, Any]":
     """The globals of ``render_spans``: ``render``'s, and what builds a ``Rendered`` (loaded only here)."""
     from .rendered import Rendered, trim_pieces
 
-    return dict(base, _Rendered=Rendered.of_format(stop), _spans_fallback=spans_fallback, _trim_pieces=trim_pieces)
+    return dict(base, _Rendered=Rendered.of_format(stop, leading), _spans_fallback=spans_fallback,
+                _trim_pieces=trim_pieces)
 
 
 def namespace(fallback: "Callable[..., Any]", options: "Callable[..., Any]") -> "Dict[str, Any]":

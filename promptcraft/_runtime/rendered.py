@@ -36,6 +36,8 @@ class Rendered:
 
     #: The format's stop strings, among which ``mask`` finds end-of-turn markers (see ``of_format``).
     stop: Tuple[str, ...] = ()
+    #: The roles of the format's system messages: a hoisted system text names its message by order.
+    leading: Tuple[str, ...] = ("system",)
 
     def __init__(self, pieces: Sequence[str], tags: Sequence[Any], messages: Any) -> None:
         self.text = "".join(pieces)
@@ -46,11 +48,16 @@ class Rendered:
         self._runs: Optional[List[Tuple[int, int, int]]] = None
 
     @classmethod
-    def of_format(cls, stop: Sequence[str]) -> "type":
-        """The class of one format's results: ``stop`` is known to every instance without a
-        per-render store (``render_spans`` calls the class directly)."""
-        return type("Rendered", (cls,), {"__slots__": (), "stop": tuple(stop), "__module__": cls.__module__,
-                                         "__qualname__": cls.__qualname__})
+    def of_format(cls, stop: Sequence[str], leading: Sequence[str] = ("system",)) -> "type":
+        """The class of one format's results: what it knows of the format (``stop``, ``leading``) is
+        known to every instance without a per-render store (``render_spans`` calls the class directly)."""
+        return type("Rendered", (cls,), {"__slots__": (), "stop": tuple(stop), "leading": tuple(leading),
+                                         "__module__": cls.__module__, "__qualname__": cls.__qualname__})
+
+    def _system_owners(self) -> List[int]:
+        """Indexes of the messages with a leading (system) role, in order."""
+        leading = self.leading
+        return [index for index, message in enumerate(self._messages) if message["role"] in leading]
 
     @classmethod
     def from_segments(cls, segments: Sequence[Tuple[str, str, Optional[int]]], messages: Any) -> "Rendered":
@@ -74,6 +81,7 @@ class Rendered:
         """``(piece, message index, kind code)`` for every piece written."""
         flat = []
         pieces = iter(self._pieces)
+        hoisted: List[int] = []
         current = None  # the message of the loop's current entry, or None outside the loop
         for entry in self._tags:
             if entry is None:
@@ -81,8 +89,9 @@ class Rendered:
             elif type(entry) is int:
                 current = entry
             elif current is None:
+                index = self._owner(entry[0], hoisted)
                 for code in entry[1]:
-                    flat.append((next(pieces), entry[0], code))
+                    flat.append((next(pieces), index, code))
             else:
                 for item in entry:
                     if type(item) is int:
@@ -98,6 +107,7 @@ class Rendered:
             return self._runs
         # One pass over entries and pieces; a run ends only where the key changes.
         runs: List[Tuple[int, int, int]] = []
+        hoisted: List[int] = []
         pieces = self._pieces
         p = position = start = 0
         run = -1
@@ -110,7 +120,7 @@ class Rendered:
                 current = entry
                 continue
             if current is None:
-                base = (entry[0] + 1) * 8
+                base = (self._owner(entry[0], hoisted) + 1) * 8
                 items = entry[1]
             else:
                 base = (current + 1) * 8
@@ -131,6 +141,17 @@ class Rendered:
             runs.append((start, position, run))
         self._runs = runs
         return runs
+
+    def _owner(self, index: int, hoisted: List[int]) -> int:
+        """A tag's message index; -2 and -3 stand for hoisted system texts (see ``_engine.pygen``): the
+        next system message in order, or the last one. ``hoisted`` counts the ones already seen."""
+        if index > -2:
+            return index
+        owners = self._system_owners()
+        if index == -3:
+            return owners[-1]
+        hoisted.append(0)
+        return owners[len(hoisted) - 1]
 
     def mask(self, roles: Sequence[str] = ("assistant",), kinds: Sequence[str] = ("content",),
              end_of_turn: bool = True) -> List[Tuple[int, int]]:

@@ -42,15 +42,13 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
         _first = messages[0]
         _out = ['<｜begin▁of▁sentence｜>']
         _tags = [(-1, (0,))]
-        _found = [(_j, _m['content']) for _j, _m in _enumerate(messages) if _m['role'] == 'system']
-        if not _all(_isinstance(_text, _str) for _j, _text in _found):
-            raise _TypeError
-        for _n, (_j, _text) in _enumerate(_found):
+        _found = [_m['content'] for _m in messages if _m['role'] == 'system']
+        for _n, _text in _enumerate(_found):
             if _n:
                 _out.append('\n\n')
                 _tags.append((-1, (0,)))
             _out.append(_text)
-            _tags.append((_j, (1,)))
+            _tags.append((-2, (1,)))
         _offset = 0
         _tags.append(_offset)
         for _m in messages:

@@ -50,14 +50,12 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
         _first = messages[0]
         _out = []
         _tags = []
-        _found = [(_j, _m['content'].strip()) for _j, _m in _enumerate(messages) if _m['role'] == 'system']
-        if not _all(_isinstance(_text, _str) for _j, _text in _found):
-            raise _TypeError
+        _found = [_m['content'].strip() for _m in messages if _m['role'] == 'system']
         _out.append('<extra_id_0>System')
         _tags.append((-1, (0,)))
-        for _n, (_j, _text) in _enumerate(_found):
+        for _n, _text in _enumerate(_found):
             _out += ('\n', _text)
-            _tags.append((_j, (0, 1,)))
+            _tags.append((-2, (0, 1,)))
         _out.append('\n\n')
         _tags.append((-1, (0,)))
         _offset = 0
