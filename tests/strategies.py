@@ -204,17 +204,23 @@ def format_toml(draw) -> str:
         if mode == "refuse":
             role_tables += [header, 'refuse = "not this role"']
             continue
-        body = [header, line("prefix", text(("role",))), line("suffix", text(("role",))),
+        prefix_text, suffix_text = text(("role",)), text(("role",))
+        body = [header, line("prefix", prefix_text), line("suffix", suffix_text),
                 f'trim = "{draw(st.sampled_from(trims))}"']
         empty = draw(st.sampled_from([None, None, "skip", "when"]))
         if empty == "skip":
             body.append("skip_empty = true")
         elif empty == "when":
             body.append(line("when_empty", text(("role",))))
-        for key in ("final_suffix", "final_suffix_with_prompt"):
-            if draw(st.integers(0, 3)) == 0:
-                body.append(line(key, text(("role",))))
         if draw(st.integers(0, 3)) == 0:
+            body[2] = "suffix = " + variants(draw, suffix_text, text)
+        else:
+            for key in ("final_suffix", "final_suffix_with_prompt"):
+                if draw(st.integers(0, 3)) == 0:
+                    body.append(line(key, text(("role",))))
+        if draw(st.integers(0, 3)) == 0:
+            body[1] = "prefix = " + variants(draw, prefix_text, text)
+        elif draw(st.integers(0, 3)) == 0:
             after = draw(st.lists(st.sampled_from(ROLE_NAMES), min_size=1, max_size=2, unique=True))
             body.append("prefix_after = {" + ", ".join(f"{r} = {toml_string(text(('role',)))}" for r in after) + "}")
         if draw(st.integers(0, 3)) == 0:
@@ -277,6 +283,25 @@ def format_toml(draw) -> str:
 
 
 ROLE_NAMES = ["system", "user", "assistant", "developer"]
+
+
+def variants(draw, default: str, text) -> str:
+    """A text key as an array of variants chosen by conditions, the last one unconditional."""
+    items = []
+    for _ in range(draw(st.integers(1, 3))):
+        conditions = draw(st.dictionaries(
+            st.sampled_from(["previous", "next", "final", "generation_prompt", "empty"]),
+            st.just(None), min_size=1, max_size=2))
+        facts = []
+        for fact in conditions:
+            if fact in ("previous", "next"):
+                roles = draw(st.lists(st.sampled_from(ROLE_NAMES), min_size=1, max_size=2, unique=True))
+                facts.append(f"{fact} = {json_list(roles)}")
+            else:
+                facts.append(f"{fact} = {str(draw(st.booleans())).lower()}")
+        items.append("{when = {" + ", ".join(facts) + "}, text = " + toml_string(text(("role",))) + "}")
+    items.append("{text = " + toml_string(default) + "}")
+    return "[" + ", ".join(items) + "]"
 LSTRIPS = ["", "\n", " \n"]
 JOINS = ["", "\n\n", " | "]
 

@@ -66,15 +66,16 @@ class Slot:
 class When:
     """A conjunction of facts; ``None`` leaves a fact open.
 
-    ``prev_role`` and ``first_role`` hold when the role written before this
-    message (the first message's role) is one of the names given; no message
-    before never matches.
+    ``prev_role``, ``next_role`` and ``first_role`` hold when the role written
+    before this message (the next message's role, the first message's role) is
+    one of the names given; no message before (or after) never matches.
     """
 
     gen: Optional[bool] = None
     final: Optional[bool] = None
     empty: Optional[bool] = None
     prev_role: Optional[Tuple[str, ...]] = None
+    next_role: Optional[Tuple[str, ...]] = None
     first_role: Optional[Tuple[str, ...]] = None
     body: Optional[bool] = None
 

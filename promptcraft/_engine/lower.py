@@ -56,9 +56,10 @@ def _role(spec: model.FormatSpec, role: model.Role, catch_all: bool = False) -> 
         return ir.Role(name, "refuse")
     if role.drop:
         return ir.Role(name, "drop")
-    prefix = [Case(When(prev_role=(after,)), seq(text)) for after, text in role.prefix_after]
+    prefix = [Case(_when(condition), seq(text)) for condition, text in role.prefix_when]
+    prefix += [Case(When(prev_role=(after,)), seq(text)) for after, text in role.prefix_after]
     prefix.append(Case(ALWAYS, seq(role.prefix)))
-    suffix = []
+    suffix = [Case(_when(condition), seq(text)) for condition, text in role.suffix_when]
     if role.final_suffix_with_prompt is not None:
         suffix.append(Case(When(final=True, gen=True), seq(role.final_suffix_with_prompt)))
     if role.final_suffix is not None:
@@ -79,6 +80,11 @@ def _role(spec: model.FormatSpec, role: model.Role, catch_all: bool = False) -> 
     display = spec.reasoning is not None and spec.reasoning.role == name
     return ir.Role(name, "write", body, role.trim, cut, role.refuse_containing, display,
                    writes_role=writes(body.cases, "role"))
+
+
+def _when(condition: model.Condition) -> When:
+    return When(gen=condition.generation_prompt, final=condition.final, empty=condition.empty,
+                prev_role=condition.previous, next_role=condition.next)
 
 
 def writes(cases: Tuple[Case, ...], slot: str) -> bool:
@@ -117,7 +123,7 @@ def specialize(pieces: ir.Seq, facts: Dict[str, object]) -> ir.Seq:
 def _holds(when: When, facts: Dict[str, object]) -> Optional[bool]:
     """True or False where ``facts`` decide ``when``, ``None`` where they leave it open."""
     open_ = False
-    for fact in ("gen", "final", "empty", "prev_role", "first_role", "body"):
+    for fact in ("gen", "final", "empty", "prev_role", "next_role", "first_role", "body"):
         wanted = getattr(when, fact)
         if wanted is None:
             continue
@@ -125,7 +131,7 @@ def _holds(when: When, facts: Dict[str, object]) -> Optional[bool]:
             open_ = True
             continue
         value = facts[fact]
-        ok = (value in wanted) if fact in ("prev_role", "first_role") else (value == wanted)
+        ok = (value in wanted) if fact in ("prev_role", "next_role", "first_role") else (value == wanted)
         if not ok:
             return False
     return None if open_ else True

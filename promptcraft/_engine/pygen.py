@@ -139,13 +139,17 @@ class _Generator:
         self.uses_final = any(w.final is not None for w in whens) or any(
             r.cut is not None and r.cut.history for r in roles) or program.display is not None
         self.uses_prev = any(w.prev_role is not None for w in whens + list(_whens(program.end)))
+        # The next message's role is read where a condition asks for it (it needs the loop's index).
+        self.uses_next = any(w.next_role is not None for w in whens)
+        self.uses_final = self.uses_final or self.uses_next
+        self.next_role = "(messages[_i + 1]['role'] if _i != _last else None)"
         system = program.system
         self.leading = system.leading
         self.hoist = system.placement == "hoist"
         self.fold = system.placement in ("fold_first", "fold_last")
         # What the loop runs over: the messages themselves, unless a leading system message was taken out.
         self.rest = "messages" if system.placement in ("hoist", "message", "refuse") else "_rest"
-        self.numbered = self.fold or self.uses_final
+        self.numbered = self.fold or self.uses_final or self.uses_next
         self.temporaries = 0
         #: How the loop's code reads the message's role: a local, or the message itself.
         self.role_expr = "_role"
@@ -251,6 +255,8 @@ class _Generator:
             tests.append("_content == ''" if when.empty else "_content != ''")
         if when.prev_role is not None:
             tests.append(_is_in("_prev", when.prev_role))
+        if when.next_role is not None:
+            tests.append(_is_in(self.next_role, when.next_role))
         if when.first_role is not None:
             tests.append(f"_first['role'] in {_literal_tuple(when.first_role)}")
         if when.body is not None:
@@ -589,7 +595,10 @@ class _Generator:
             w.line(f"_content = _content{trim}")
         pieces = specialize((writer.body,), {"prev_role": None, "final": False})
         values = dict(self.values, role=name, content=Code("_content"))
+        # The message after the default system message is the conversation's first.
+        self.next_role, loop_next = "_first['role']", self.next_role
         self.emit(pieces, "None", values, kinds={"content": SCAFFOLD, "role": SCAFFOLD})
+        self.next_role = loop_next
 
     def hoisted(self) -> None:
         w, system = self.w, self.p.system

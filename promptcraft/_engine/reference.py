@@ -227,7 +227,7 @@ def segments(
             text = "".join(t for t, _, _ in system_text)
             out += [(t, SCAFFOLD, None) for t, _, _ in
                     write(writer, system.leading_roles[0], [(text, SCAFFOLD, None)], values, False,
-                          add_generation_prompt, None, None)]
+                          add_generation_prompt, None, None, first.role)]
 
     fold_target = None
     if system_text is not None and body:
@@ -264,7 +264,9 @@ def segments(
             shown = trim(content, role.trim)
             pieces = show_reasoning(spec.reasoning, shown, message.index > query, final, values, message.index)
             role = attrs.evolve(role, trim="none")
-        out += write(role, message.role, pieces, values, final, add_generation_prompt, previous, message.index)
+        following = conversation[message.index + 1].role if message.index < final_index else None
+        out += write(role, message.role, pieces, values, final, add_generation_prompt, previous, message.index,
+                     following)
         previous = message.role
 
     end = spec.generation.text(add_generation_prompt, previous, bool(body))
@@ -273,19 +275,25 @@ def segments(
 
 
 def write(role: Optional[Role], name: str, content: List[Segment], values: Dict[str, Any], final: bool,
-          add_generation_prompt: bool, previous: Optional[str], index: Optional[int]) -> List[Segment]:
-    """One message as segments: ``content`` (already transformed) trimmed, between prefix and suffix."""
+          add_generation_prompt: bool, previous: Optional[str], index: Optional[int],
+          following: Optional[str] = None) -> List[Segment]:
+    """One message as segments: ``content`` (already transformed) trimmed, between prefix and suffix;
+    ``following`` is the role of the next message in the conversation."""
     assert role is not None
     scope = {**values, "role": name}
     content = trim_segments(content, role.trim)
-    if not "".join(t for t, _, _ in content):
+    empty = not "".join(t for t, _, _ in content)
+    if empty:
         if role.skip_empty:
             return []
         if role.when_empty is not None:
             return fill(role.when_empty, scope, SCAFFOLD, index)
-    prefix = dict(role.prefix_after).get(previous, role.prefix) if previous is not None else role.prefix
-    suffix = role.suffix
-    if final:
+    facts = (previous, following, final, add_generation_prompt, empty)
+    prefix = next((text for condition, text in role.prefix_when if condition.holds(*facts)), None)
+    if prefix is None:
+        prefix = dict(role.prefix_after).get(previous, role.prefix) if previous is not None else role.prefix
+    suffix = next((text for condition, text in role.suffix_when if condition.holds(*facts)), role.suffix)
+    if final and not role.suffix_when:
         chosen = role.final_suffix_with_prompt if add_generation_prompt else role.final_suffix
         if chosen is not None:
             suffix = chosen

@@ -60,6 +60,36 @@ EMPTY = Text(())
 
 
 @attrs.frozen
+class Condition:
+    """When a text variant applies: every fact given must hold (``None`` leaves it open).
+
+    ``previous``: the role written just before this message is one of these
+    (never at the start); ``next``: the next message in the conversation has
+    one of these roles (never at the end); ``final``: this is the conversation's
+    last message; ``generation_prompt``: the flag's value; ``empty``: the
+    content is ``""`` once trimmed.
+    """
+
+    previous: Optional[Tuple[str, ...]] = None
+    next: Optional[Tuple[str, ...]] = None
+    final: Optional[bool] = None
+    generation_prompt: Optional[bool] = None
+    empty: Optional[bool] = None
+
+    def holds(self, previous: Optional[str], next: Optional[str], final: bool, generation_prompt: bool,
+              empty: bool) -> bool:
+        return ((self.previous is None or previous in self.previous)
+                and (self.next is None or next in self.next)
+                and (self.final is None or self.final == final)
+                and (self.generation_prompt is None or self.generation_prompt == generation_prompt)
+                and (self.empty is None or self.empty == empty))
+
+
+#: A text used when its condition holds.
+Variant = Tuple[Condition, "Text"]
+
+
+@attrs.frozen
 class Reasoning:
     """Cutting reasoning out of a role's content, as reasoning models' templates do.
 
@@ -90,6 +120,8 @@ class Role:
     generation prompt) or ``final_suffix_with_prompt`` (with one) when they are
     declared; ``prefix_after`` picks the prefix by the role written just
     before; ``refuse_containing`` refuses content holding any of its strings.
+    ``prefix_when`` and ``suffix_when`` are variants chosen by conditions
+    (``Condition``), tried first.
     """
 
     name: str
@@ -106,6 +138,10 @@ class Role:
     strip_reasoning: Optional[Reasoning] = None
     refuse_containing: Tuple[str, ...] = ()
     refuse_containing_message: Optional[str] = None
+    #: ``prefix = [{when = {...}, text = "..."}, ..., {text = "..."}]``: the variants tried in order
+    #: before ``prefix`` (the list's last, unconditional text); likewise for ``suffix``.
+    prefix_when: Tuple[Variant, ...] = ()
+    suffix_when: Tuple[Variant, ...] = ()
 
 
 @attrs.frozen

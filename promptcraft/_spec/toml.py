@@ -150,9 +150,11 @@ def locate_keys(text: str) -> Dict[str, int]:
 
 
 def line_of(lines: Dict[str, int], key: Optional[str]) -> Optional[int]:
-    """The line of ``key``, or of the nearest enclosing table that has one."""
+    """The line of ``key``, or of the nearest enclosing key that has one (an item of an inline array,
+    ``prefix[0].when``, is found on its array's line)."""
     while key:
         if key in lines:
             return lines[key]
-        key = key.rpartition(".")[0]
+        head, _, last = key.rpartition(".")
+        key = key[:key.index("[")] if "[" in last else head
     return None

@@ -16,6 +16,7 @@ from . import model
 from .model import (
     EMPTY,
     Alternation,
+    Condition,
     Control,
     FormatSpec,
     Generation,
@@ -339,9 +340,58 @@ def build_spec(raw: Dict[str, Any], path: Optional[str], text: str) -> FormatSpe
     return spec
 
 
+_CONDITIONS = ("previous", "next", "final", "generation_prompt", "empty")
+
+
+def _variants(check: Checker, decl: Dict[str, Any], key: str, name: str,
+              slots: Tuple[str, ...]) -> Tuple[Dict[str, Any], Tuple[Any, ...]]:
+    """A text key given as ``[{when = {...}, text = "..."}, ..., {text = "..."}]``: the declaration with
+    the key replaced by its last (unconditional) text, and the conditional variants before it."""
+    value = decl.get(name)
+    if not isinstance(value, list):
+        return decl, ()
+    full = f"{key}.{name}"
+    if not value:
+        raise check.fail(full, 'an array of variants needs at least the last one, {text = "..."}')
+    variants = []
+    for position, item in enumerate(value):
+        where = f"{full}[{position}]"
+        if not isinstance(item, dict):
+            raise check.fail(full, f'item {position}: expected a table {{when = {{...}}, text = "..."}}, '
+                                   f"got {_type_name(item)}")
+        check.table(item, where, ("when", "text"))
+        if "text" not in item:
+            raise check.fail(where, "missing 'text'")
+        if position == len(value) - 1:
+            if "when" in item:
+                raise check.fail(f"{where}.when", "the last variant is the default: it takes no 'when'")
+            break
+        if "when" not in item:
+            raise check.fail(where, "only the last variant may leave out 'when' (a variant without it "
+                                    "would hide the ones after it)")
+        when = check.table(item["when"], f"{where}.when", _CONDITIONS)
+        if not when:
+            raise check.fail(f"{where}.when", "give at least one condition")
+        facts: Dict[str, Any] = {}
+        for fact in ("previous", "next"):
+            if fact in when:
+                roles = when[fact]
+                roles = [roles] if isinstance(roles, str) else roles
+                if not isinstance(roles, list) or not roles or not all(isinstance(r, str) and r for r in roles):
+                    raise check.fail(f"{where}.when.{fact}", "expected a role name or an array of role names")
+                facts[fact] = tuple(roles)
+        for fact in ("final", "generation_prompt", "empty"):
+            if fact in when:
+                facts[fact] = check.boolean(when, f"{where}.when", fact)
+        variants.append((Condition(**facts), check.text(item, where, "text", slots)))
+    return dict(decl, **{name: value[-1]["text"]}), tuple(variants)
+
+
 def _role(check: Checker, decl: Any, key: str, name: str) -> Role:
     check.table(decl, key, _ROLE_KEYS)
     slots = ("role",)
+    decl, prefix_when = _variants(check, decl, key, "prefix", slots)
+    decl, suffix_when = _variants(check, decl, key, "suffix", slots)
     when_empty = check.text(decl, key, "when_empty", slots) if "when_empty" in decl else None
     final_suffix = check.text(decl, key, "final_suffix", slots) if "final_suffix" in decl else None
     final_with = (
@@ -375,7 +425,14 @@ def _role(check: Checker, decl: Any, key: str, name: str) -> Role:
             decl, "refuse_containing", lambda s: None if s else "must not be empty", key=key
         ),
         refuse_containing_message=check.string(decl, key, "refuse_containing_message", empty=False),
+        prefix_when=prefix_when,
+        suffix_when=suffix_when,
     )
+    if prefix_when and role.prefix_after:
+        raise check.fail(f"{key}.prefix_after", "conflicts with variants of 'prefix' (use when = {previous = ...})")
+    if suffix_when and (role.final_suffix is not None or role.final_suffix_with_prompt is not None):
+        raise check.fail(f"{key}.final_suffix", "conflicts with variants of 'suffix' "
+                                                "(use when = {final = true, generation_prompt = ...})")
     if role.drop or role.refuse is not None:
         which = "drop" if role.drop else "refuse"
         extra = [k for k in decl if k not in (which,)]
