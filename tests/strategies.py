@@ -253,6 +253,8 @@ def format_toml(draw) -> str:
                 tables.append('query_exclude = ["<r>", "</r>"]')
             if draw(st.booleans()):
                 tables += ['no_query = "refuse"', 'no_query_message = "No user query found in messages."']
+            if draw(st.booleans()):
+                tables.append('field = "reasoning_content"')
     gen = ["[generation]", line("prompt", text()), line("otherwise", text())]
     for key in ("prompt_after", "otherwise_after"):
         if draw(st.integers(0, 3)) == 0:

@@ -168,6 +168,8 @@ class Display:
     query_exclude: Tuple[str, ...]
     query_trim: str
     refuse_without_query: bool
+    #: The reasoning may come from a message field (see ``ReasoningDisplay.field``).
+    field: bool = False
 
 
 @attrs.frozen

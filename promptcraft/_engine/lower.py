@@ -236,11 +236,13 @@ def lower(spec: model.FormatSpec) -> ir.Program:
             role=shown.role, open=shown.open, close=shown.close, template=seq(shown.template),
             reasoning_trim=shown.reasoning_trim, always=shown.show == "always",
             query_exclude=shown.query_exclude, query_trim=user.trim if user is not None else "none",
-            refuse_without_query=shown.no_query == "refuse",
+            refuse_without_query=shown.no_query == "refuse", field=shown.field is not None,
         )
     variables = spec.variables
     return ir.Program(
-        name=spec.name, path=spec.path, fields=("role", "content") + spec.message.ignore, variables=variables,
+        name=spec.name, path=spec.path, variables=variables,
+        fields=("role", "content") + spec.message.ignore + (
+            model.REASONING_FIELDS if spec.reasoning is not None and spec.reasoning.field else ()),
         start=Choice(tuple(start)), system=_system(spec, by_name), roles=tuple(roles), any_role=any_role,
         alternation=spec.alternation is not None, display=display, end=_end(spec.generation),
     )

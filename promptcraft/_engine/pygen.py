@@ -40,7 +40,7 @@ BUILTINS = ("isinstance", "len", "any", "all", "enumerate", "str", "TypeError", 
 #: Names generated code reads from its globals (``_runtime.helpers.namespace``).
 HELPERS = (
     "_fallback", "_hand_on", "_options", "_Unhandled", "_bad_variable", "_bad_switch", "_missing_variable", "_today",
-    "_extra_fields", "_spans_fallback", "_Rendered", "_trim_pieces",
+    "_extra_fields", "_spans_fallback", "_Rendered", "_trim_pieces", "_reasoning_of",
 ) + tuple("_" + name for name in BUILTINS)
 
 #: Every other name generated code uses: the render parameters and its locals (all of which start
@@ -50,7 +50,7 @@ LOCALS = (
     "messages", "conversations", "add_generation_prompt", "continue_final_message", "control_tokens", "render",
     "render_many", "render_spans", "_unknown", "_first", "_last", "_out", "_tags", "_rest", "_offset", "_system",
     "_sx", "_sy", "_m", "_i", "_j", "_n", "_role", "_content", "_prev", "_user_turn", "_target", "_found",
-    "_query", "_text", "_reasoning", "_cx", "_cy", "_prompts",
+    "_query", "_text", "_reasoning", "_cx", "_cy", "_prompts", "_given", "_present",
 )
 
 #: What a fast path raises for input it hands to the reference interpreter.
@@ -896,15 +896,31 @@ class _Generator:
         assert display is not None
         close, opening = repr(display.close), repr(display.open)
         strip = "strip('\\n')" if display.reasoning_trim == "newlines" else "strip()"
-        w.line(f"if {close} in _content:")
+        if display.field:
+            # Reasoning given in a field is taken as it is, and the content is left whole.
+            w.line("_given = _reasoning_of(_m) if _len(_m) != 2 else None")
+            w.line("if _given is not None:")
+            with w.block():
+                w.line("if not _isinstance(_given, _str):")
+                with w.block():
+                    w.line("raise _Unhandled")
+                w.line("_present = _given != ''")
+                w.line(f"_reasoning = _given.{strip}")
+            w.line(f"elif {close} in _content:")
+        else:
+            w.line(f"if {close} in _content:")
         with w.block():
             w.line(f"_reasoning = _content.partition({close})[0].rstrip('\\n')"
-                   f".rpartition({opening})[2].lstrip('\\n').{strip}")
+                   f".rpartition({opening})[2].lstrip('\\n')")
+            # Whether a turn shows its reasoning depends on the reasoning before it is trimmed.
+            w.line("_present = _reasoning != ''")
+            w.line(f"_reasoning = _reasoning.{strip}")
             w.line(f"_content = _content.rpartition({close})[2].lstrip('\\n')")
         w.line("else:")
         with w.block():
             w.line("_reasoning = ''")
-        shown = "_i > _query" if display.always else "_i > _query and (_i == _last or _reasoning)"
+            w.line("_present = False")
+        shown = "_i > _query" if display.always else "_i > _query and (_i == _last or _present)"
         template = dict(self.values, reasoning=Code("_reasoning"), content=Code("_content.lstrip('\\n')"))
         items = self.items(display.template, "_i", template)
         w.line(f"if {shown}:")

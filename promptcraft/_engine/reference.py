@@ -139,15 +139,22 @@ def trim_segments(segments: List[Segment], how: str) -> List[Segment]:
 
 
 def show_reasoning(display: ReasoningDisplay, content: str, after_query: bool, final: bool,
-                   values: Optional[Dict[str, Any]] = None, index: Optional[int] = None) -> List[Segment]:
-    """The content as written: the answer alone, or reasoning and answer through the template."""
-    if display.close in content:
+                   values: Optional[Dict[str, Any]] = None, index: Optional[int] = None,
+                   given: Optional[str] = None) -> List[Segment]:
+    """The content as written: the answer alone, or reasoning and answer through the template.
+    ``given``: the reasoning from the message's field, which the template then takes as it is,
+    leaving the content whole."""
+    if given is not None:
+        reasoning, answer = given, content
+    elif display.close in content:
         reasoning = content.split(display.close)[0].rstrip("\n").split(display.open)[-1].lstrip("\n")
         answer = content.split(display.close)[-1].lstrip("\n")
     else:
         reasoning, answer = "", content
+    # Whether a turn shows its reasoning depends on the reasoning before it is trimmed, as in the templates.
+    present = bool(reasoning)
     reasoning = reasoning.strip("\n") if display.reasoning_trim == "newlines" else reasoning.strip()
-    if after_query and (display.show == "always" or final or reasoning):
+    if after_query and (display.show == "always" or final or present):
         return fill(display.template, values or {}, SCAFFOLD, index,
                     {"reasoning": [(reasoning, REASONING, index)], "content": [(answer.lstrip("\n"), CONTENT, index)]})
     return [(answer, CONTENT, index)]
@@ -262,7 +269,8 @@ def segments(
             pieces = fill(system.fold, values, SCAFFOLD, message.index, {"content": pieces, "system": system_text})
         if spec.reasoning is not None and message.role == spec.reasoning.role:
             shown = trim(content, role.trim)
-            pieces = show_reasoning(spec.reasoning, shown, message.index > query, final, values, message.index)
+            pieces = show_reasoning(spec.reasoning, shown, message.index > query, final, values, message.index,
+                                    message.reasoning)
             role = attrs.evolve(role, trim="none")
         following = conversation[message.index + 1].role if message.index < final_index else None
         out += write(role, message.role, pieces, values, final, add_generation_prompt, previous, message.index,

@@ -44,6 +44,15 @@ def extra_fields(message: "Any", allowed: "Any") -> bool:
     return any(value is not None and key not in allowed for key, value in message.items())
 
 
+def reasoning_of(message: "Any") -> "Any":
+    """The first of a message's reasoning fields that is not ``None`` (transformers' aliasing)."""
+    for name in ("reasoning_content", "thinking", "reasoning"):
+        value = message.get(name)
+        if value is not None:
+            return value
+    return None
+
+
 def options_handler(get_spec: "Callable[[], Any]") -> "Callable[..., Any]":
     """The ``_options`` of one format: unknown keywords, the control-token policy, continuation.
 
@@ -100,4 +109,5 @@ def namespace(fallback: "Callable[..., Any]", options: "Callable[..., Any]") -> 
         "_missing_variable": missing_variable,
         "_today": today,
         "_extra_fields": extra_fields,
+        "_reasoning_of": reasoning_of,
     }

@@ -22,6 +22,9 @@ class Message(NamedTuple):
     index: int  # type: ignore[assignment]
     role: str
     content: str
+    #: The reasoning given in a field (``reasoning_content``, ``thinking``, ``reasoning``), for a
+    #: format that reads one; ``None`` otherwise.
+    reasoning: Optional[str] = None
 
 
 #: The fields every format reads.
@@ -66,12 +69,36 @@ def normalize(messages: Any, spec: Optional[Any] = None) -> List[Message]:
             raise InvalidMessageError(
                 f"'content' must be a string or a list of parts, got {_kind(content)}", index=index, role=role,
             )
-        checked.append(Message(index, role, content))
+        reasoning = _reasoning(spec, message, index, role) if spec is not None else None
+        checked.append(Message(index, role, content, reasoning))
     return checked
 
 
+#: transformers' reasoning aliases (see _spec.model.REASONING_FIELDS; repeated to keep attrs out of here).
+REASONING_FIELDS = ("reasoning_content", "thinking", "reasoning")
+
+
+def reads_reasoning(spec: Any) -> bool:
+    return spec.reasoning is not None and spec.reasoning.field is not None
+
+
+def _reasoning(spec: Any, message: Mapping, index: int, role: str) -> Optional[str]:
+    """The reasoning field's value as the template sees it: the first of the aliases given."""
+    if not reads_reasoning(spec):
+        return None
+    for name in REASONING_FIELDS:
+        value = message.get(name)
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            raise UnsupportedFieldError(f"format {spec.name!r} writes reasoning given as text only, got "
+                                        f"{_kind(value)}", index=index, role=role, field=name)
+        return value
+    return None
+
+
 def _check_fields(spec: Any, message: Mapping, index: int, role: str) -> None:
-    ignored = spec.message.ignore
+    ignored = spec.message.ignore + (REASONING_FIELDS if reads_reasoning(spec) else ())
     for key, value in message.items():
         if value is None or key in CORE_FIELDS or key in ignored:
             continue

@@ -261,6 +261,13 @@ class ReasoningDisplay:
     query_exclude: Tuple[str, ...] = ()
     no_query: str = "last"
     no_query_message: Optional[str] = None
+    #: ``"reasoning_content"``: a message's reasoning field, when it is a string, is the reasoning
+    #: (the content is then not split); transformers fills it from any of ``REASONING_FIELDS``.
+    field: Optional[str] = None
+
+
+#: The message fields transformers reads reasoning from, first given first (its ``_alias_reasoning_fields``).
+REASONING_FIELDS = ("reasoning_content", "thinking", "reasoning")
 
 
 @attrs.frozen

@@ -503,7 +503,7 @@ def _system(check: Checker, decl: Any) -> System:
 def _reasoning(check: Checker, decl: Any) -> ReasoningDisplay:
     key = "reasoning"
     check.table(decl, key, ("role", "open", "close", "template", "reasoning_trim", "show", "query_exclude",
-                            "no_query", "no_query_message"))
+                            "no_query", "no_query_message", "field"))
     if "template" not in decl:
         raise check.fail(key, "needs 'template', e.g. \"<think>\\n{reasoning}\\n</think>\\n\\n{content}\"")
     template = check.text(decl, key, "template", ("reasoning", "content"))
@@ -520,6 +520,7 @@ def _reasoning(check: Checker, decl: Any) -> ReasoningDisplay:
         query_exclude=exclude,
         no_query=check.choice(decl, key, "no_query", ("last", "refuse"), "last"),
         no_query_message=check.string(decl, key, "no_query_message", empty=False),
+        field=check.choice(decl, key, "field", model.REASONING_FIELDS, "") or None if "field" in decl else None,
     )
     if display.no_query == "refuse" and display.no_query_message is None:
         raise check.fail(key, "no_query = 'refuse' needs 'no_query_message'")

@@ -20,7 +20,7 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
         else:
             _query = _len(messages) - 1
         for _i, _m in _enumerate(messages, _offset):
-            if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'tools', )):
+            if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'tools', 'reasoning_content', 'thinking', 'reasoning', )):
                 raise _Unhandled
             _role = _m['role']
             if _role == 'system':
@@ -29,12 +29,21 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
                 _out += ('<|im_start|>user\n', _m['content'], '<|im_end|>\n')
             elif _role == 'assistant':
                 _content = _m['content']
-                if '</think>' in _content:
-                    _reasoning = _content.partition('</think>')[0].rstrip('\n').rpartition('<think>')[2].lstrip('\n').strip('\n')
+                _given = _reasoning_of(_m) if _len(_m) != 2 else None
+                if _given is not None:
+                    if not _isinstance(_given, _str):
+                        raise _Unhandled
+                    _present = _given != ''
+                    _reasoning = _given.strip('\n')
+                elif '</think>' in _content:
+                    _reasoning = _content.partition('</think>')[0].rstrip('\n').rpartition('<think>')[2].lstrip('\n')
+                    _present = _reasoning != ''
+                    _reasoning = _reasoning.strip('\n')
                     _content = _content.rpartition('</think>')[2].lstrip('\n')
                 else:
                     _reasoning = ''
-                if _i > _query and (_i == _last or _reasoning):
+                    _present = False
+                if _i > _query and (_i == _last or _present):
                     _content = '<think>\n' + _reasoning + '\n</think>\n\n' + _content.lstrip('\n')
                 _out += ('<|im_start|>assistant\n', _content, '<|im_end|>\n')
             elif _role == 'tool':
@@ -74,7 +83,7 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
             _query = _len(messages) - 1
         _tags.append(_offset)
         for _i, _m in _enumerate(messages, _offset):
-            if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'tools', )):
+            if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'tools', 'reasoning_content', 'thinking', 'reasoning', )):
                 raise _Unhandled
             _role = _m['role']
             if _role == 'system':
@@ -85,12 +94,21 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
                 _tags.append((0, 1, 0, ))
             elif _role == 'assistant':
                 _content = _m['content']
-                if '</think>' in _content:
-                    _reasoning = _content.partition('</think>')[0].rstrip('\n').rpartition('<think>')[2].lstrip('\n').strip('\n')
+                _given = _reasoning_of(_m) if _len(_m) != 2 else None
+                if _given is not None:
+                    if not _isinstance(_given, _str):
+                        raise _Unhandled
+                    _present = _given != ''
+                    _reasoning = _given.strip('\n')
+                elif '</think>' in _content:
+                    _reasoning = _content.partition('</think>')[0].rstrip('\n').rpartition('<think>')[2].lstrip('\n')
+                    _present = _reasoning != ''
+                    _reasoning = _reasoning.strip('\n')
                     _content = _content.rpartition('</think>')[2].lstrip('\n')
                 else:
                     _reasoning = ''
-                if _i > _query and (_i == _last or _reasoning):
+                    _present = False
+                if _i > _query and (_i == _last or _present):
                     _cx = ('<think>\n', _reasoning, '\n</think>\n\n', _content.lstrip('\n'), )
                     _cy = (0, 2, 0, 1, )
                     _content = ''.join(_cx)

@@ -17,7 +17,7 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
         _last = _len(messages) - 1
         _out = []
         if _first['role'] == 'system':
-            if _len(_first) != 2 and _extra_fields(_first, ('role', 'content', 'name', 'tool_call_id', 'tools', )):
+            if _len(_first) != 2 and _extra_fields(_first, ('role', 'content', 'name', 'tool_call_id', 'tools', 'reasoning_content', 'thinking', 'reasoning', )):
                 raise _Unhandled
             _system = _first['content']
             _system = _system.strip()
@@ -39,7 +39,7 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
         else:
             raise _Unhandled
         for _i, _m in _enumerate(_rest, _offset):
-            if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'tools', )):
+            if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'tools', 'reasoning_content', 'thinking', 'reasoning', )):
                 raise _Unhandled
             _role = _m['role']
             if _role == 'system':
@@ -51,11 +51,20 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
             elif _role == 'assistant':
                 _content = _m['content']
                 _content = _content.strip()
-                if '</think>' in _content:
-                    _reasoning = _content.partition('</think>')[0].rstrip('\n').rpartition('<think>')[2].lstrip('\n').strip()
+                _given = _reasoning_of(_m) if _len(_m) != 2 else None
+                if _given is not None:
+                    if not _isinstance(_given, _str):
+                        raise _Unhandled
+                    _present = _given != ''
+                    _reasoning = _given.strip()
+                elif '</think>' in _content:
+                    _reasoning = _content.partition('</think>')[0].rstrip('\n').rpartition('<think>')[2].lstrip('\n')
+                    _present = _reasoning != ''
+                    _reasoning = _reasoning.strip()
                     _content = _content.rpartition('</think>')[2].lstrip('\n')
                 else:
                     _reasoning = ''
+                    _present = False
                 if _i > _query:
                     _content = '<think>\n' + _reasoning + '\n</think>\n\n' + _content.lstrip('\n')
                 _out += ('<|im_start|>assistant\n', _content, '<|im_end|>\n')
@@ -91,7 +100,7 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
         _out = []
         _tags = []
         if _first['role'] == 'system':
-            if _len(_first) != 2 and _extra_fields(_first, ('role', 'content', 'name', 'tool_call_id', 'tools', )):
+            if _len(_first) != 2 and _extra_fields(_first, ('role', 'content', 'name', 'tool_call_id', 'tools', 'reasoning_content', 'thinking', 'reasoning', )):
                 raise _Unhandled
             _system = _first['content']
             _system = _system.strip()
@@ -115,7 +124,7 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
             raise _Unhandled
         _tags.append(_offset)
         for _i, _m in _enumerate(_rest, _offset):
-            if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'tools', )):
+            if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'tools', 'reasoning_content', 'thinking', 'reasoning', )):
                 raise _Unhandled
             _role = _m['role']
             if _role == 'system':
@@ -128,11 +137,20 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
             elif _role == 'assistant':
                 _content = _m['content']
                 _content = _content.strip()
-                if '</think>' in _content:
-                    _reasoning = _content.partition('</think>')[0].rstrip('\n').rpartition('<think>')[2].lstrip('\n').strip()
+                _given = _reasoning_of(_m) if _len(_m) != 2 else None
+                if _given is not None:
+                    if not _isinstance(_given, _str):
+                        raise _Unhandled
+                    _present = _given != ''
+                    _reasoning = _given.strip()
+                elif '</think>' in _content:
+                    _reasoning = _content.partition('</think>')[0].rstrip('\n').rpartition('<think>')[2].lstrip('\n')
+                    _present = _reasoning != ''
+                    _reasoning = _reasoning.strip()
                     _content = _content.rpartition('</think>')[2].lstrip('\n')
                 else:
                     _reasoning = ''
+                    _present = False
                 if _i > _query:
                     _cx = ('<think>\n', _reasoning, '\n</think>\n\n', _content.lstrip('\n'), )
                     _cy = (0, 2, 0, 1, )
