@@ -174,6 +174,10 @@ def test_extra_fields_are_written_ignored_or_refused(name, field, value):
     if field in fmt.spec.message.ignore:
         assert fmt.render(messages, **variables) == fmt.render(plain, **variables)
         return
+    reasoning = fmt.spec.reasoning
+    if reasoning is not None and reasoning.field and field in ("reasoning_content", "thinking", "reasoning"):
+        assert value in fmt.render(messages, **variables)  # written: the final turn shows its reasoning
+        return
     error = raises(fmt, messages, variables)
     assert isinstance(error, promptcraft.UnsupportedFieldError), error
     assert (error.index, error.role, error.field, error.path) == (1, "assistant", field, f"messages[1].{field}")
