@@ -147,6 +147,30 @@ def test_extra_fields_and_parts(name, stem):
     print(f"\n[fields] {stem}: {counts}")
 
 
+def writes_tool_results(name):
+    role = promptcraft.get_format(name).spec.role("tool")
+    return role is not None and role.name == "tool" and not role.drop and role.refuse is None
+
+
+TOOL_PAIRS = [p for p in PAIRS if writes_tool_results(p[0])]
+
+
+@pytest.mark.parametrize("name,stem", TOOL_PAIRS, ids=[stem for _, stem in TOOL_PAIRS])
+def test_tool_results(name, stem):
+    """Formats that declare the tool role write tool results (grouped as the template groups them)
+    exactly as transformers does, in any order of roles."""
+    require_corpus()
+    require_transformers()
+
+    @settings(max_examples=max(EXAMPLES // 2, 50), deadline=None, derandomize=bool(os.environ.get("CI")),
+              suppress_health_check=[HealthCheck.too_slow])
+    @given(messages=conversations(roles=("system", "user", "assistant", "tool")), opts=flags)
+    def run(messages, opts):
+        check(name, stem, messages, *opts)
+
+    run()
+
+
 STRUCTURED_CASES = PUBLIC_CASES.parent / "structured-public.json"
 
 

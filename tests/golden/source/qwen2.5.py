@@ -6,19 +6,34 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
         return _options(render, messages, add_generation_prompt, continue_final_message, control_tokens, _unknown, {})
     try:
         _first = messages[0]
+        _last = _len(messages) - 1
         _out = ['<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\n'] if _first['role'] != 'system' else []
-        for _m in messages:
+        _offset = 0
+        _prev = None
+        for _i, _m in _enumerate(messages, _offset):
             if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
                 raise _Unhandled
             _role = _m['role']
             if _role == 'system':
                 _out += ('<|im_start|>system\n', _m['content'], '<|im_end|>\n')
+                _prev = _role
             elif _role == 'user':
                 _out += ('<|im_start|>user\n', _m['content'], '<|im_end|>\n')
+                _prev = _role
             elif _role == 'assistant':
                 _out += ('<|im_start|>assistant\n', _m['content'], '<|im_end|>\n')
+                _prev = _role
             elif _role == 'tool':
-                raise _Unhandled
+                if _prev == 'tool':
+                    _t1 = '\n<tool_response>\n'
+                else:
+                    _t1 = '<|im_start|>user\n<tool_response>\n'
+                if (messages[_i + 1]['role'] if _i != _last else None) == 'tool':
+                    _t2 = '\n</tool_response>'
+                else:
+                    _t2 = '\n</tool_response><|im_end|>\n'
+                _out += (_t1, _m['content'], _t2)
+                _prev = _role
             else:
                 raise _Unhandled
         if add_generation_prompt:
@@ -37,25 +52,40 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
         return _options(render_spans, messages, add_generation_prompt, continue_final_message, control_tokens, _unknown, {})
     try:
         _first = messages[0]
+        _last = _len(messages) - 1
         _out = ['<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\n'] if _first['role'] != 'system' else []
         _tags = [(-1, (0,))] if _first['role'] != 'system' else []
         _offset = 0
+        _prev = None
         _tags.append(_offset)
-        for _m in messages:
+        for _i, _m in _enumerate(messages, _offset):
             if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
                 raise _Unhandled
             _role = _m['role']
             if _role == 'system':
                 _out += ('<|im_start|>system\n', _m['content'], '<|im_end|>\n')
                 _tags.append((0, 1, 0, ))
+                _prev = _role
             elif _role == 'user':
                 _out += ('<|im_start|>user\n', _m['content'], '<|im_end|>\n')
                 _tags.append((0, 1, 0, ))
+                _prev = _role
             elif _role == 'assistant':
                 _out += ('<|im_start|>assistant\n', _m['content'], '<|im_end|>\n')
                 _tags.append((0, 1, 0, ))
+                _prev = _role
             elif _role == 'tool':
-                raise _Unhandled
+                if _prev == 'tool':
+                    _t1 = '\n<tool_response>\n'
+                else:
+                    _t1 = '<|im_start|>user\n<tool_response>\n'
+                if (messages[_i + 1]['role'] if _i != _last else None) == 'tool':
+                    _t2 = '\n</tool_response>'
+                else:
+                    _t2 = '\n</tool_response><|im_end|>\n'
+                _out += (_t1, _m['content'], _t2)
+                _tags.append((0, 1, 0, ))
+                _prev = _role
             else:
                 raise _Unhandled
         _tags.append(None)

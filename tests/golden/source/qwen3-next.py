@@ -19,14 +19,17 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
             _query -= 1
         else:
             _query = _len(messages) - 1
+        _prev = None
         for _i, _m in _enumerate(messages, _offset):
             if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'tools', 'reasoning_content', 'thinking', 'reasoning', )):
                 raise _Unhandled
             _role = _m['role']
             if _role == 'system':
                 _out += ('<|im_start|>system\n', _m['content'], '<|im_end|>\n')
+                _prev = _role
             elif _role == 'user':
                 _out += ('<|im_start|>user\n', _m['content'], '<|im_end|>\n')
+                _prev = _role
             elif _role == 'assistant':
                 _content = _m['content']
                 _given = _reasoning_of(_m) if _len(_m) != 2 else None
@@ -46,8 +49,18 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
                 if _i > _query and (_i == _last or _present):
                     _content = '<think>\n' + _reasoning + '\n</think>\n\n' + _content.lstrip('\n')
                 _out += ('<|im_start|>assistant\n', _content, '<|im_end|>\n')
+                _prev = _role
             elif _role == 'tool':
-                raise _Unhandled
+                if _prev == 'tool':
+                    _t1 = '\n<tool_response>\n'
+                else:
+                    _t1 = '<|im_start|>user\n<tool_response>\n'
+                if (messages[_i + 1]['role'] if _i != _last else None) == 'tool':
+                    _t2 = '\n</tool_response>'
+                else:
+                    _t2 = '\n</tool_response><|im_end|>\n'
+                _out += (_t1, _m['content'], _t2)
+                _prev = _role
             else:
                 if not _isinstance(_m['content'], _str) or not _isinstance(_role, _str):
                     raise _TypeError
@@ -81,6 +94,7 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
             _query -= 1
         else:
             _query = _len(messages) - 1
+        _prev = None
         _tags.append(_offset)
         for _i, _m in _enumerate(messages, _offset):
             if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'tools', 'reasoning_content', 'thinking', 'reasoning', )):
@@ -89,9 +103,11 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
             if _role == 'system':
                 _out += ('<|im_start|>system\n', _m['content'], '<|im_end|>\n')
                 _tags.append((0, 1, 0, ))
+                _prev = _role
             elif _role == 'user':
                 _out += ('<|im_start|>user\n', _m['content'], '<|im_end|>\n')
                 _tags.append((0, 1, 0, ))
+                _prev = _role
             elif _role == 'assistant':
                 _content = _m['content']
                 _given = _reasoning_of(_m) if _len(_m) != 2 else None
@@ -117,8 +133,19 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
                 else:
                     _out += ('<|im_start|>assistant\n', _content, '<|im_end|>\n')
                     _tags.append((0, 1, 0, ))
+                _prev = _role
             elif _role == 'tool':
-                raise _Unhandled
+                if _prev == 'tool':
+                    _t1 = '\n<tool_response>\n'
+                else:
+                    _t1 = '<|im_start|>user\n<tool_response>\n'
+                if (messages[_i + 1]['role'] if _i != _last else None) == 'tool':
+                    _t2 = '\n</tool_response>'
+                else:
+                    _t2 = '\n</tool_response><|im_end|>\n'
+                _out += (_t1, _m['content'], _t2)
+                _tags.append((0, 1, 0, ))
+                _prev = _role
             else:
                 if not _isinstance(_m['content'], _str) or not _isinstance(_role, _str):
                     raise _TypeError

@@ -9,21 +9,34 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
         _last = _len(messages) - 1
         _out = []
         _offset = 0
+        _prev = None
         for _i, _m in _enumerate(messages, _offset):
             if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
                 raise _Unhandled
             _role = _m['role']
             if _role == 'system':
                 _out += ('<|im_start|>system\n', _m['content'], '<|im_end|>\n')
+                _prev = _role
             elif _role == 'user':
                 _out += ('<|im_start|>user\n', _m['content'], '<|im_end|>\n')
+                _prev = _role
             elif _role == 'assistant':
                 _content = _m['content']
                 if _i != _last:
                     _content = _content.rpartition('</think>')[2].lstrip('\n')
                 _out += ('<|im_start|>assistant\n', _content, '<|im_end|>\n')
+                _prev = _role
             elif _role == 'tool':
-                raise _Unhandled
+                if _prev == 'tool':
+                    _t1 = '\n<tool_response>\n'
+                else:
+                    _t1 = '<|im_start|>user\n<tool_response>\n'
+                if (messages[_i + 1]['role'] if _i != _last else None) == 'tool':
+                    _t2 = '\n</tool_response>'
+                else:
+                    _t2 = '\n</tool_response><|im_end|>\n'
+                _out += (_t1, _m['content'], _t2)
+                _prev = _role
             else:
                 if not _isinstance(_m['content'], _str) or not _isinstance(_role, _str):
                     raise _TypeError
@@ -47,6 +60,7 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
         _out = []
         _tags = []
         _offset = 0
+        _prev = None
         _tags.append(_offset)
         for _i, _m in _enumerate(messages, _offset):
             if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
@@ -55,17 +69,30 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
             if _role == 'system':
                 _out += ('<|im_start|>system\n', _m['content'], '<|im_end|>\n')
                 _tags.append((0, 1, 0, ))
+                _prev = _role
             elif _role == 'user':
                 _out += ('<|im_start|>user\n', _m['content'], '<|im_end|>\n')
                 _tags.append((0, 1, 0, ))
+                _prev = _role
             elif _role == 'assistant':
                 _content = _m['content']
                 if _i != _last:
                     _content = _content.rpartition('</think>')[2].lstrip('\n')
                 _out += ('<|im_start|>assistant\n', _content, '<|im_end|>\n')
                 _tags.append((0, 1, 0, ))
+                _prev = _role
             elif _role == 'tool':
-                raise _Unhandled
+                if _prev == 'tool':
+                    _t1 = '\n<tool_response>\n'
+                else:
+                    _t1 = '<|im_start|>user\n<tool_response>\n'
+                if (messages[_i + 1]['role'] if _i != _last else None) == 'tool':
+                    _t2 = '\n</tool_response>'
+                else:
+                    _t2 = '\n</tool_response><|im_end|>\n'
+                _out += (_t1, _m['content'], _t2)
+                _tags.append((0, 1, 0, ))
+                _prev = _role
             else:
                 if not _isinstance(_m['content'], _str) or not _isinstance(_role, _str):
                     raise _TypeError
