@@ -292,7 +292,7 @@ def variants(draw, default: str, text) -> str:
     items = []
     for _ in range(draw(st.integers(1, 3))):
         conditions = draw(st.dictionaries(
-            st.sampled_from(["previous", "next", "final", "generation_prompt", "empty"]),
+            st.sampled_from(["previous", "next", "first", "final", "generation_prompt", "empty"]),
             st.just(None), min_size=1, max_size=2))
         facts = []
         for fact in conditions:

@@ -72,6 +72,7 @@ class When:
     """
 
     gen: Optional[bool] = None
+    first: Optional[bool] = None
     final: Optional[bool] = None
     empty: Optional[bool] = None
     prev_role: Optional[Tuple[str, ...]] = None

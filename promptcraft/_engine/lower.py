@@ -83,8 +83,8 @@ def _role(spec: model.FormatSpec, role: model.Role, catch_all: bool = False) -> 
 
 
 def _when(condition: model.Condition) -> When:
-    return When(gen=condition.generation_prompt, final=condition.final, empty=condition.empty,
-                prev_role=condition.previous, next_role=condition.next)
+    return When(gen=condition.generation_prompt, first=condition.first, final=condition.final,
+                empty=condition.empty, prev_role=condition.previous, next_role=condition.next)
 
 
 def writes(cases: Tuple[Case, ...], slot: str) -> bool:
@@ -123,7 +123,7 @@ def specialize(pieces: ir.Seq, facts: Dict[str, object]) -> ir.Seq:
 def _holds(when: When, facts: Dict[str, object]) -> Optional[bool]:
     """True or False where ``facts`` decide ``when``, ``None`` where they leave it open."""
     open_ = False
-    for fact in ("gen", "final", "empty", "prev_role", "next_role", "first_role", "body"):
+    for fact in ("gen", "first", "final", "empty", "prev_role", "next_role", "first_role", "body"):
         wanted = getattr(when, fact)
         if wanted is None:
             continue
@@ -166,7 +166,7 @@ def _default_message(spec: model.FormatSpec, writer: ir.Role) -> Optional[ir.Seq
     if system.placement != "message" or system.default is None or system.default.literal is None:
         return None
     text = _TRIMS[writer.trim](system.default.literal)
-    facts: Dict[str, object] = {"prev_role": None, "final": False, "empty": text == ""}
+    facts: Dict[str, object] = {"prev_role": None, "first": False, "final": False, "empty": text == ""}
     written = specialize((writer.body,), facts)
     name = system.leading_roles[0]
     pieces = []

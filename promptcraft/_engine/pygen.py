@@ -140,7 +140,7 @@ class _Generator:
             r.cut is not None and r.cut.history for r in roles) or program.display is not None
         self.uses_prev = any(w.prev_role is not None for w in whens + list(_whens(program.end)))
         # The next message's role is read where a condition asks for it (it needs the loop's index).
-        self.uses_next = any(w.next_role is not None for w in whens)
+        self.uses_next = any(w.next_role is not None or w.first is not None for w in whens)
         self.uses_final = self.uses_final or self.uses_next
         self.next_role = "(messages[_i + 1]['role'] if _i != _last else None)"
         system = program.system
@@ -249,6 +249,8 @@ class _Generator:
         tests = []
         if when.gen is not None:
             tests.append("add_generation_prompt" if when.gen else "not add_generation_prompt")
+        if when.first is not None:
+            tests.append("_i == 0" if when.first else "_i != 0")
         if when.final is not None:
             tests.append("_i == _last" if when.final else "_i != _last")
         if when.empty is not None:
@@ -593,7 +595,7 @@ class _Generator:
         trim = _TRIM_CALL[writer.trim]
         if trim:
             w.line(f"_content = _content{trim}")
-        pieces = specialize((writer.body,), {"prev_role": None, "final": False})
+        pieces = specialize((writer.body,), {"prev_role": None, "first": False, "final": False})
         values = dict(self.values, role=name, content=Code("_content"))
         # The message after the default system message is the conversation's first.
         self.next_role, loop_next = "_first['role']", self.next_role

@@ -12,7 +12,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 import attrs
 
-from .._runtime.messages import Message, normalize
+from .._runtime.messages import Message, normalize, not_text_reasoning
 from .._runtime.variables import resolve
 from .._spec.model import FormatSpec, Reasoning, ReasoningDisplay, Role, Text
 from ..errors import RefusedError
@@ -268,13 +268,15 @@ def segments(
                 role = attrs.evolve(role, trim="none")
             pieces = fill(system.fold, values, SCAFFOLD, message.index, {"content": pieces, "system": system_text})
         if spec.reasoning is not None and message.role == spec.reasoning.role:
+            if message.reasoning is not None and not isinstance(message.reasoning, str):
+                raise not_text_reasoning(spec, message, messages[message.index])
             shown = trim(content, role.trim)
             pieces = show_reasoning(spec.reasoning, shown, message.index > query, final, values, message.index,
                                     message.reasoning)
             role = attrs.evolve(role, trim="none")
         following = conversation[message.index + 1].role if message.index < final_index else None
         out += write(role, message.role, pieces, values, final, add_generation_prompt, previous, message.index,
-                     following)
+                     following, message.index == 0)
         previous = message.role
 
     end = spec.generation.text(add_generation_prompt, previous, bool(body))
@@ -284,7 +286,7 @@ def segments(
 
 def write(role: Optional[Role], name: str, content: List[Segment], values: Dict[str, Any], final: bool,
           add_generation_prompt: bool, previous: Optional[str], index: Optional[int],
-          following: Optional[str] = None) -> List[Segment]:
+          following: Optional[str] = None, first: bool = False) -> List[Segment]:
     """One message as segments: ``content`` (already transformed) trimmed, between prefix and suffix;
     ``following`` is the role of the next message in the conversation."""
     assert role is not None
@@ -296,7 +298,7 @@ def write(role: Optional[Role], name: str, content: List[Segment], values: Dict[
             return []
         if role.when_empty is not None:
             return fill(role.when_empty, scope, SCAFFOLD, index)
-    facts = (previous, following, final, add_generation_prompt, empty)
+    facts = (previous, following, final, add_generation_prompt, empty, first)
     prefix = next((text for condition, text in role.prefix_when if condition.holds(*facts)), None)
     if prefix is None:
         prefix = dict(role.prefix_after).get(previous, role.prefix) if previous is not None else role.prefix

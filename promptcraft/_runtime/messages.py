@@ -22,9 +22,9 @@ class Message(NamedTuple):
     index: int  # type: ignore[assignment]
     role: str
     content: str
-    #: The reasoning given in a field (``reasoning_content``, ``thinking``, ``reasoning``), for a
-    #: format that reads one; ``None`` otherwise.
-    reasoning: Optional[str] = None
+    #: The reasoning given in a field (``reasoning_content``, ``thinking``, ``reasoning``), as given,
+    #: for a format that reads one; ``None`` otherwise. Its type is checked where it is written.
+    reasoning: Any = None
 
 
 #: The fields every format reads.
@@ -82,19 +82,22 @@ def reads_reasoning(spec: Any) -> bool:
     return spec.reasoning is not None and spec.reasoning.field is not None
 
 
-def _reasoning(spec: Any, message: Mapping, index: int, role: str) -> Optional[str]:
+def _reasoning(spec: Any, message: Mapping, index: int, role: str) -> Any:
     """The reasoning field's value as the template sees it: the first of the aliases given."""
     if not reads_reasoning(spec):
         return None
     for name in REASONING_FIELDS:
         value = message.get(name)
-        if value is None:
-            continue
-        if not isinstance(value, str):
-            raise UnsupportedFieldError(f"format {spec.name!r} writes reasoning given as text only, got "
-                                        f"{_kind(value)}", index=index, role=role, field=name)
-        return value
+        if value is not None:
+            return value
     return None
+
+
+def not_text_reasoning(spec: Any, message: "Message", given: Mapping) -> UnsupportedFieldError:
+    """The error for a reasoning field that is not a string, where the format would write it."""
+    name = next(n for n in REASONING_FIELDS if given.get(n) is not None)
+    return UnsupportedFieldError(f"format {spec.name!r} writes reasoning given as text only, got "
+                                 f"{_kind(message.reasoning)}", index=message.index, role=message.role, field=name)
 
 
 def _check_fields(spec: Any, message: Mapping, index: int, role: str) -> None:

@@ -65,8 +65,8 @@ class Condition:
 
     ``previous``: the role written just before this message is one of these
     (never at the start); ``next``: the next message in the conversation has
-    one of these roles (never at the end); ``final``: this is the conversation's
-    last message; ``generation_prompt``: the flag's value; ``empty``: the
+    one of these roles (never at the end); ``first`` and ``final``: this is the
+    conversation's first (last) message; ``generation_prompt``: the flag's value; ``empty``: the
     content is ``""`` once trimmed.
     """
 
@@ -75,11 +75,13 @@ class Condition:
     final: Optional[bool] = None
     generation_prompt: Optional[bool] = None
     empty: Optional[bool] = None
+    first: Optional[bool] = None
 
     def holds(self, previous: Optional[str], next: Optional[str], final: bool, generation_prompt: bool,
-              empty: bool) -> bool:
+              empty: bool, first: bool) -> bool:
         return ((self.previous is None or previous in self.previous)
                 and (self.next is None or next in self.next)
+                and (self.first is None or self.first == first)
                 and (self.final is None or self.final == final)
                 and (self.generation_prompt is None or self.generation_prompt == generation_prompt)
                 and (self.empty is None or self.empty == empty))

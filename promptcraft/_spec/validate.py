@@ -340,7 +340,7 @@ def build_spec(raw: Dict[str, Any], path: Optional[str], text: str) -> FormatSpe
     return spec
 
 
-_CONDITIONS = ("previous", "next", "final", "generation_prompt", "empty")
+_CONDITIONS = ("previous", "next", "first", "final", "generation_prompt", "empty")
 
 
 def _variants(check: Checker, decl: Dict[str, Any], key: str, name: str,
@@ -380,7 +380,7 @@ def _variants(check: Checker, decl: Dict[str, Any], key: str, name: str,
                 if not isinstance(roles, list) or not roles or not all(isinstance(r, str) and r for r in roles):
                     raise check.fail(f"{where}.when.{fact}", "expected a role name or an array of role names")
                 facts[fact] = tuple(roles)
-        for fact in ("final", "generation_prompt", "empty"):
+        for fact in ("first", "final", "generation_prompt", "empty"):
             if fact in when:
                 facts[fact] = check.boolean(when, f"{where}.when", fact)
         variants.append((Condition(**facts), check.text(item, where, "text", slots)))

@@ -38,6 +38,7 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
             _query -= 1
         else:
             raise _Unhandled
+        _prev = None
         for _i, _m in _enumerate(_rest, _offset):
             if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'tools', 'reasoning_content', 'thinking', 'reasoning', )):
                 raise _Unhandled
@@ -48,6 +49,7 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
                 _content = _m['content']
                 _content = _content.strip()
                 _out += ('<|im_start|>user\n', _content, '<|im_end|>\n')
+                _prev = _role
             elif _role == 'assistant':
                 _content = _m['content']
                 _content = _content.strip()
@@ -68,8 +70,22 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
                 if _i > _query:
                     _content = '<think>\n' + _reasoning + '\n</think>\n\n' + _content.lstrip('\n')
                 _out += ('<|im_start|>assistant\n', _content, '<|im_end|>\n')
+                _prev = _role
             elif _role == 'tool':
-                raise _Unhandled
+                _content = _m['content']
+                _content = _content.strip()
+                if _prev == 'tool':
+                    _t1 = '\n<tool_response>\n'
+                elif _i == 0:
+                    _t1 = '\n<tool_response>\n'
+                else:
+                    _t1 = '<|im_start|>user\n<tool_response>\n'
+                if (messages[_i + 1]['role'] if _i != _last else None) == 'tool':
+                    _t2 = '\n</tool_response>'
+                else:
+                    _t2 = '\n</tool_response><|im_end|>\n'
+                _out += (_t1, _content, _t2)
+                _prev = _role
             else:
                 raise _Unhandled
         if add_generation_prompt:
@@ -122,6 +138,7 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
             _query -= 1
         else:
             raise _Unhandled
+        _prev = None
         _tags.append(_offset)
         for _i, _m in _enumerate(_rest, _offset):
             if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'tools', 'reasoning_content', 'thinking', 'reasoning', )):
@@ -134,6 +151,7 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
                 _content = _content.strip()
                 _out += ('<|im_start|>user\n', _content, '<|im_end|>\n')
                 _tags.append((0, 1, 0, ))
+                _prev = _role
             elif _role == 'assistant':
                 _content = _m['content']
                 _content = _content.strip()
@@ -160,8 +178,23 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
                 else:
                     _out += ('<|im_start|>assistant\n', _content, '<|im_end|>\n')
                     _tags.append((0, 1, 0, ))
+                _prev = _role
             elif _role == 'tool':
-                raise _Unhandled
+                _content = _m['content']
+                _content = _content.strip()
+                if _prev == 'tool':
+                    _t1 = '\n<tool_response>\n'
+                elif _i == 0:
+                    _t1 = '\n<tool_response>\n'
+                else:
+                    _t1 = '<|im_start|>user\n<tool_response>\n'
+                if (messages[_i + 1]['role'] if _i != _last else None) == 'tool':
+                    _t2 = '\n</tool_response>'
+                else:
+                    _t2 = '\n</tool_response><|im_end|>\n'
+                _out += (_t1, _content, _t2)
+                _tags.append((0, 1, 0, ))
+                _prev = _role
             else:
                 raise _Unhandled
         _tags.append(None)
