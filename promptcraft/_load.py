@@ -19,15 +19,21 @@ if TYPE_CHECKING:  # the precompiled path (import plus a first render) stays fre
     from typing import Any, Callable, Dict, Optional, Tuple
 
 
+def _label(path: Any) -> Optional[str]:
+    """``path`` as the text that labels errors and ``Format.path``."""
+    if path is None or isinstance(path, str):
+        return path
+    if isinstance(path, os.PathLike):
+        return os.fspath(path)
+    raise FormatError("path must be a string or a path")
+
+
 def spec_from_text(text: str, path: Optional[str]) -> Any:
     """The validated declaration in TOML ``text`` (``path`` labels errors)."""
     from ._spec.toml import parse_toml
     from ._spec.validate import build_spec
 
-    if path is not None and not isinstance(path, str):
-        path = os.fspath(path) if isinstance(path, os.PathLike) else None
-        if path is None:
-            raise FormatError("path must be a string or a path")
+    path = _label(path)
     if not isinstance(text, str):
         raise FormatError(f"expected TOML text as a string, got {type(text).__name__}", path=path)
     try:
@@ -142,8 +148,7 @@ def make_format(built: Built, recipe: Tuple[Callable[..., Any], tuple]) -> Forma
 def loads_format(text: str, *, path: Any = None, recipe: Optional[Tuple[Callable[..., Any], tuple]] = None) -> Format:
     """Validate and compile a format from TOML ``text`` (``path`` labels errors). It pickles as its
     text, unless ``recipe`` says how else to rebuild it."""
-    if path is not None and not isinstance(path, str):
-        path = os.fspath(path) if isinstance(path, os.PathLike) else path
+    path = _label(path)
     built = Built(text, path, spec_from_text(text, path))
     return make_format(built, recipe or (loads_format_for_pickle, (text, path)))
 

@@ -711,35 +711,34 @@ class _Generator:
         any_role = p.any_role
         # A value read once is read where it is written: the common loop stores nothing.
         needs_role = bool(p.roles) or p.alternation or self.hoist or self.uses_prev or (
-            any_role is not None and any_role.name is None and (any_role.action == "drop" or not any_role.writes_role))
+            any_role is not None and _role_unchecked(any_role))
         self.role_expr = "_role" if needs_role else "_m['role']"
-        if True:
-            self.check_fields("_m")
-            if needs_role:
-                w.line("_role = _m['role']")
-            if self.hoist:
-                w.line(f"if {_is_in('_role', self.leading)}:")
-                with w.block():
-                    if self.spans:
-                        w.line("_tags.append(())")
-                    w.line("continue")
-            if p.alternation:
-                w.line("if (_role == 'user') is not _user_turn:")
-                with w.block():
-                    w.line("raise _Unhandled")
-                w.line("_user_turn = not _user_turn")
-            keyword = "if"
-            for role in p.roles:
-                w.line(f"{keyword} _role == {role.name!r}:")
-                with w.block():
-                    self.write_role(role)
-                keyword = "elif"
-            if not p.roles:
-                self.other_roles()
-                return
-            w.line("else:")
+        self.check_fields("_m")
+        if needs_role:
+            w.line("_role = _m['role']")
+        if self.hoist:
+            w.line(f"if {_is_in('_role', self.leading)}:")
             with w.block():
-                self.other_roles()
+                if self.spans:
+                    w.line("_tags.append(())")
+                w.line("continue")
+        if p.alternation:
+            w.line("if (_role == 'user') is not _user_turn:")
+            with w.block():
+                w.line("raise _Unhandled")
+            w.line("_user_turn = not _user_turn")
+        keyword = "if"
+        for role in p.roles:
+            w.line(f"{keyword} _role == {role.name!r}:")
+            with w.block():
+                self.write_role(role)
+            keyword = "elif"
+        if not p.roles:
+            self.other_roles()
+            return
+        w.line("else:")
+        with w.block():
+            self.other_roles()
 
     def other_roles(self) -> None:
         """The roles not listed: the catch-all role, or a refusal."""
@@ -756,8 +755,7 @@ class _Generator:
             return
         # The catch-all branch sees any role value; unless the role is written (where the
         # join rejects a non-string), check it here so that malformed input reaches the fallback.
-        role_unchecked = role.name is None and (role.action == "drop" or not role.writes_role)
-        checks = (["_m['content']"] if role.action == "drop" else []) + (["_role"] if role_unchecked else [])
+        checks = (["_m['content']"] if role.action == "drop" else []) + (["_role"] if _role_unchecked(role) else [])
         if checks:
             w.line(f"if {' or '.join(f'not _isinstance({c}, _str)' for c in checks)}:")
             with w.block():
@@ -962,6 +960,11 @@ def _merge(items: Sequence[Item], spans: bool) -> List[Tuple[str, str, str]]:
     if pending is not None and pending[0]:
         out.append((repr(pending[0]), pending[1], pending[2]))
     return out
+
+
+def _role_unchecked(role: ir.Role) -> bool:
+    """A catch-all role that never writes the role's name: its branch must check the role's type itself."""
+    return role.name is None and (role.action == "drop" or not role.writes_role)
 
 
 def _single_kind(choice: Choice) -> Optional[str]:
