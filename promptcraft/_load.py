@@ -84,7 +84,7 @@ class Built:
                 from ._engine.reference import render
 
                 values = {k: v for k, v in given.items() if v is not None}
-                return render(self.spec, messages, add_generation_prompt, values)
+                return render(self.spec, messages, add_generation_prompt, values, values.pop("tools", None))
 
             self._namespace = namespace(_fallback, options_handler(lambda: self.spec))
         return self._namespace
@@ -129,7 +129,7 @@ class Built:
 
             values = {k: v for k, v in given.items() if v is not None}
             return namespace["_Rendered"].from_segments(
-                segments(self.spec, messages, add_generation_prompt, values), messages)
+                segments(self.spec, messages, add_generation_prompt, values, values.pop("tools", None)), messages)
 
         namespace = spans_namespace(base, _spans_fallback, self.spec.stop, self.spec.system.leading_roles)
         return namespace

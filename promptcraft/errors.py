@@ -110,9 +110,10 @@ class ConversationError(PromptcraftError, ValueError):
 
     @property
     def path(self) -> Optional[str]:
-        """Where the problem is, as ``messages[INDEX].FIELD``; ``None`` for the list itself."""
+        """Where the problem is, as ``messages[INDEX].FIELD`` (or ``tools[INDEX]...`` for a problem in
+        the tool definitions); ``None`` for the list itself."""
         if self.index is None:
-            return None
+            return self.field
         where = f"messages[{self.index}]"
         if self.field is None:
             return where

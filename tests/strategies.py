@@ -75,6 +75,94 @@ def with_extras(draw, messages: List[Dict]) -> List[Dict]:
 extra_conversations = conversations().flatmap(with_extras)
 
 # ---------------------------------------------------------------------------
+# Structured conversations: tool definitions, tool calls, tool results, reasoning fields.
+
+#: Strings that JSON and templates treat specially: escapes, HTML-significant characters, unicode.
+JSON_TEXT = ["", "Paris", 'a"b', "a\\b", "</tool_call>", "<b>&amp;</b>", "é ü 日本", "🙂", "line\nbreak", "/path",
+             "{\"k\": 1}", "\u2028", "tab\t"]
+
+_scalar = st.one_of(st.sampled_from(JSON_TEXT), st.text(max_size=8), st.integers(-10**6, 10**6),
+                    st.floats(allow_nan=False, allow_infinity=False, width=32), st.booleans(), st.none())
+_key = st.sampled_from(["city", "days", "unit", "z", "a", "é", "<k>", "nested", "list"]) | st.text(max_size=6)
+#: JSON values, nested a few levels, keys in any order (insertion order must be kept).
+json_values = st.recursive(_scalar, lambda inner: st.lists(inner, max_size=3)
+                           | st.dictionaries(_key, inner, max_size=3), max_leaves=8)
+json_objects = st.dictionaries(_key, json_values, max_size=4)
+
+
+@st.composite
+def tool_definitions(draw) -> dict:
+    """An OpenAI-style tool definition with a nested JSON schema."""
+    properties = draw(st.dictionaries(_key, st.fixed_dictionaries(
+        {"type": st.sampled_from(["string", "integer", "number", "boolean", "object", "array"])},
+        optional={"description": st.sampled_from(JSON_TEXT) | st.text(max_size=10),
+                  "enum": st.lists(st.sampled_from(JSON_TEXT), max_size=3),
+                  "items": st.just({"type": "string"})}), max_size=3))
+    function = {"name": draw(st.sampled_from(["get_weather", "search", "f", "lookup_é"])),
+                "description": draw(st.sampled_from(JSON_TEXT) | st.text(max_size=20)),
+                "parameters": {"type": "object", "properties": properties,
+                               "required": draw(st.lists(st.sampled_from(sorted(properties) or ["x"]), max_size=2,
+                                                         unique=True))}}
+    if draw(st.integers(0, 4)) == 0:
+        function = dict(reversed(list(function.items())))  # unsorted keys stay unsorted
+    return {"type": "function", "function": function}
+
+
+tools_lists = st.one_of(st.none(), st.just([]), st.lists(tool_definitions(), min_size=1, max_size=4))
+
+
+@st.composite
+def tool_calls(draw) -> list:
+    """One to three calls, OpenAI-style (sometimes flat), arguments as a dict or a JSON string."""
+    import json
+
+    calls = []
+    for _ in range(draw(st.integers(1, 3))):
+        arguments = draw(json_objects)
+        if draw(st.integers(0, 3)) == 0:
+            arguments = json.dumps(arguments, ensure_ascii=draw(st.booleans()))
+        function = {"name": draw(st.sampled_from(["get_weather", "search", "f"])), "arguments": arguments}
+        if draw(st.integers(0, 6)) == 0:
+            calls.append(function)
+        else:
+            call = {"type": "function", "function": function}
+            if draw(st.booleans()):
+                call["id"] = draw(st.sampled_from(["call_1", "abc123XYZ", "0"]))
+            calls.append(call)
+    return calls
+
+
+@st.composite
+def agent_conversations(draw) -> list:
+    """An agent's conversation: optional system, user turns, assistant turns that call tools (content
+    empty, missing, None or text; reasoning in a field or in the content), runs of tool results."""
+    messages = []
+    if draw(st.booleans()):
+        messages.append({"role": "system", "content": draw(content)})
+    for _ in range(draw(st.integers(1, 3))):
+        messages.append({"role": "user", "content": draw(content)})
+        for _ in range(draw(st.integers(0, 2))):
+            call = {"role": "assistant", "tool_calls": draw(tool_calls())}
+            shape = draw(st.sampled_from(["text", "empty", "none", "missing", "think"]))
+            if shape != "missing":
+                call["content"] = {"text": draw(content), "empty": "", "none": None,
+                                   "think": "<think>\nplan\n</think>\n\n" + draw(content)}[shape]
+            if draw(st.integers(0, 3)) == 0:
+                call[draw(st.sampled_from(["reasoning_content", "thinking", "reasoning"]))] = draw(content)
+            messages.append(call)
+            for _ in range(draw(st.integers(1, 3))):
+                result = {"role": "tool", "content": draw(st.sampled_from(['{"temp": 20}', "12:00", ""]) | content)}
+                if draw(st.booleans()):
+                    result["tool_call_id"] = "call_1"
+                messages.append(result)
+        if draw(st.booleans()):
+            answer = {"role": "assistant", "content": draw(content)}
+            if draw(st.integers(0, 3)) == 0:
+                answer["reasoning_content"] = draw(content)
+            messages.append(answer)
+    return messages
+
+# ---------------------------------------------------------------------------
 # Random formats, written as TOML text, for compiled-vs-reference properties.
 
 _fragment = st.one_of(
@@ -268,6 +356,31 @@ def format_toml(draw) -> str:
     if draw(st.booleans()):
         part_roles = draw(st.lists(st.sampled_from(ROLE_NAMES), min_size=1, max_size=3, unique=True))
         tables += ["[parts]", f"roles = {json_list(part_roles)}", f'trim = "{draw(st.sampled_from(trims))}"']
+    def written(header):
+        return header in role_tables and role_tables[role_tables.index(header) + 1] not in (
+            "drop = true", 'refuse = "not this role"')
+
+    writers = [r for r in declared if written(f"[roles.{r}]")]
+    system_writer = leading[0] in writers if leading[0] in declared else written("[any_role]")
+    if placement == "message" and system_writer and draw(st.booleans()):
+        tables += ["[tools]", f'placement = "{draw(st.sampled_from(["system_after", "system_before"]))}"',
+                   line("join", draw(st.sampled_from(JOINS))), line("prefix", draw(_fragment)),
+                   line("item_prefix", draw(st.sampled_from(["", "\n"]))), line("separator", draw(_fragment)),
+                   line("suffix", draw(_fragment))]
+    callers = [r for r in writers if placement == "message" or r not in leading]
+    if callers and draw(st.booleans()):
+        call_text = draw(_fragment.map(_escape_braces)) + "{name}" + draw(_fragment.map(_escape_braces)) + \
+            "{arguments}" + draw(_fragment.map(_escape_braces))
+        items = []
+        for _ in range(draw(st.integers(0, 2))):
+            facts = draw(st.dictionaries(st.sampled_from(["first", "empty"]), st.booleans(), min_size=1))
+            items.append("{when = {" + ", ".join(f"{k} = {str(v).lower()}" for k, v in facts.items())
+                         + "}, text = " + toml_string("<" + call_text + ">") + "}")
+        call = "[" + ", ".join(items + ["{text = " + toml_string(call_text) + "}"]) + "]" if items else \
+            toml_string(call_text)
+        tables += ["[calls]", f'role = "{draw(st.sampled_from(callers))}"',
+                   f'arguments = "{draw(st.sampled_from(["json", "json_or_text"]))}"',
+                   f'missing_content = "{draw(st.sampled_from(["refuse", "empty"]))}"', f"call = {call}"]
     var_tables = []
     for name in variables:
         if name not in used:
@@ -292,7 +405,8 @@ def variants(draw, default: str, text) -> str:
     items = []
     for _ in range(draw(st.integers(1, 3))):
         conditions = draw(st.dictionaries(
-            st.sampled_from(["previous", "next", "first", "final", "generation_prompt", "empty"]),
+            st.sampled_from(["previous", "next", "first", "final", "generation_prompt", "empty", "given_empty",
+                             "calls"]),
             st.just(None), min_size=1, max_size=2))
         facts = []
         for fact in conditions:

@@ -178,6 +178,9 @@ def test_extra_fields_are_written_ignored_or_refused(name, field, value):
     if reasoning is not None and reasoning.field and field in ("reasoning_content", "thinking", "reasoning"):
         assert value in fmt.render(messages, **variables)  # written: the final turn shows its reasoning
         return
+    if field == "tool_calls" and fmt.spec.calls is not None and fmt.spec.calls.role == "assistant":
+        assert '"f"' in fmt.render(messages, **variables)  # written: the call's name, JSON-quoted
+        return
     error = raises(fmt, messages, variables)
     assert isinstance(error, promptcraft.UnsupportedFieldError), error
     assert (error.index, error.role, error.field, error.path) == (1, "assistant", field, f"messages[1].{field}")

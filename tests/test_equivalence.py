@@ -11,7 +11,7 @@ import json
 import os
 
 import pytest
-from conftest import require, require_corpus, require_transformers
+from conftest import require_corpus, require_transformers
 from hf_reference import CORPUS, PUBLIC_CASES, Refused, hf_render
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -169,46 +169,6 @@ def test_tool_results(name, stem):
         check(name, stem, messages, *opts)
 
     run()
-
-
-STRUCTURED_CASES = PUBLIC_CASES.parent / "structured-public.json"
-
-
-@pytest.mark.parametrize("name,stem", PAIRS, ids=IDS)
-def test_structured_public_cases(name, stem):
-    """The public structured cases (tools, calls, results, reasoning, parts): promptcraft writes what
-    transformers writes, or refuses what it does not write yet with UnsupportedFieldError, or both
-    refuse. Never a different prompt."""
-    require_corpus()
-    require_transformers()
-    if not STRUCTURED_CASES.is_file():
-        require(False, f"structured cases not found at {STRUCTURED_CASES}")
-    fmt = promptcraft.get_format(name)
-    counts = {"same": 0, "both_refused": 0, "unsupported": 0, "tools_not_declared": 0}
-    for case in json.loads(STRUCTURED_CASES.read_text(encoding="utf-8")):
-        if case["tools"]:
-            counts["tools_not_declared"] += 1  # no format declares tool definitions yet
-            continue
-        variables = {k: v for k, v in VARIABLES.items() if k in fmt.variables}
-        variables.update({k: v for k, v in case["kwargs"].items() if k in fmt.variables})
-        kwargs = dict(add_generation_prompt=case["add_generation_prompt"],
-                      continue_final_message=case["continue_final_message"], **variables)
-        try:
-            got = fmt.render(case["messages"], **kwargs)
-        except promptcraft.UnsupportedFieldError:
-            counts["unsupported"] += 1
-            continue
-        except promptcraft.PromptcraftError:
-            got = None
-        # transformers gets every template variable of the case (it ignores those a template does not read).
-        want = outcome(hf_render, stem, case["messages"], **{**kwargs, **case["kwargs"]})
-        if got is None:
-            assert isinstance(want, tuple), f"{stem} {case['id']}: promptcraft refused, transformers rendered"
-            counts["both_refused"] += 1
-        else:
-            assert got == want, f"{stem} {case['id']}"
-            counts["same"] += 1
-    print(f"\n[structured] {stem}: {counts}")
 
 
 def switches_of(name):

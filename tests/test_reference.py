@@ -7,7 +7,7 @@ from functools import partial
 from conftest import sample_variables
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from strategies import conversations, format_toml, with_extras
+from strategies import agent_conversations, conversations, format_toml, tools_lists, with_extras
 
 import promptcraft
 from promptcraft._engine import reference
@@ -82,6 +82,30 @@ def test_fields_and_parts_on_random_formats(text, data):
         slow = outcome(partial(reference.render, fmt.spec, messages, gen, variables))
         assert fast == slow
         assert not (isinstance(slow, str) and fell_back and not has_parts(messages))
+
+
+def off_fast_path(messages, tools):
+    """Input the fast path leaves to the reference by design: flat calls (no 'function'), tuples."""
+    calls = [c for m in messages if isinstance(m.get("tool_calls"), list) for c in m["tool_calls"]]
+    return any("function" not in c for c in calls) or isinstance(tools, tuple)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(text=format_toml().filter(lambda t: "[calls]" in t or "[tools]" in t), data=st.data())
+def test_structured_on_random_formats(text, data):
+    """Random formats that declare tools or calls, on agent conversations with tool definitions: the
+    generated code gives the reference's result or error, on its fast path wherever it can."""
+    fmt = promptcraft.loads_format(text)
+    for _ in range(3):
+        messages = data.draw(agent_conversations())
+        tools = data.draw(tools_lists)
+        gen = data.draw(st.booleans())
+        variables = {n: (False if fmt.spec.variables[k].is_switch else "v") for k, n in enumerate(fmt.variables)}
+        fast, fell_back = fast_outcome(fmt, partial(fmt.render, messages, add_generation_prompt=gen, tools=tools,
+                                                    **variables))
+        slow = outcome(partial(reference.render, fmt.spec, messages, gen, variables, tools))
+        assert fast == slow
+        assert not (isinstance(slow, str) and fell_back and not off_fast_path(messages, tools))
 
 
 @settings(max_examples=200, deadline=None)

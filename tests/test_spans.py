@@ -12,7 +12,7 @@ from functools import partial
 from conftest import sample_variables
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from strategies import conversations, format_toml, with_extras
+from strategies import agent_conversations, conversations, format_toml, tools_lists, with_extras
 
 import promptcraft
 from promptcraft._engine import reference
@@ -44,15 +44,13 @@ def check_partition(rendered, messages):
     assert position == len(rendered.text)
 
 
-def expected(fmt, messages, gen, variables):
-    """The reference's segments, as a Rendered."""
-    return outcome(lambda: Rendered.from_segments(reference.segments(fmt.spec, messages, gen, variables), messages))
-
-
-def check(fmt, messages, gen, variables):
-    got = outcome(lambda: fmt.render_spans(messages, add_generation_prompt=gen, **variables))
-    text = outcome(lambda: fmt.render(messages, add_generation_prompt=gen, **variables))
-    want = expected(fmt, messages, gen, variables)
+def check(fmt, messages, gen, variables, tools=None):
+    options = dict(variables, tools=tools) if tools is not None else variables
+    got = outcome(lambda: fmt.render_spans(messages, add_generation_prompt=gen, **options))
+    text = outcome(lambda: fmt.render(messages, add_generation_prompt=gen, **options))
+    # The reference's segments, as a Rendered.
+    want = outcome(lambda: Rendered.from_segments(reference.segments(fmt.spec, messages, gen, variables, tools),
+                                                  messages))
     if isinstance(got, tuple) or isinstance(want, tuple):
         assert got == want == text
         return
@@ -72,6 +70,16 @@ def test_spans_equal_reference_on_random_formats(text, data):
         gen = data.draw(st.booleans())
         variables = {n: (False if fmt.spec.variables[k].is_switch else "v") for k, n in enumerate(fmt.variables)}
         check(fmt, messages, gen, variables)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(text=format_toml().filter(lambda t: "[calls]" in t or "[tools]" in t), data=st.data())
+def test_structured_spans_equal_reference(text, data):
+    """Tool definitions and calls have spans of their own kinds, and equal the reference's."""
+    fmt = promptcraft.loads_format(text)
+    for _ in range(3):
+        variables = {n: (False if fmt.spec.variables[k].is_switch else "v") for k, n in enumerate(fmt.variables)}
+        check(fmt, data.draw(agent_conversations()), data.draw(st.booleans()), variables, data.draw(tools_lists))
 
 
 @settings(max_examples=150, deadline=None)

@@ -39,11 +39,13 @@ SCAFFOLD = "scaffold"
 CONTENT = "content"
 REASONING = "reasoning"
 GENERATION_PROMPT = "generation_prompt"
+TOOLS = "tools"
+TOOL_CALLS = "tool_calls"
 #: Every kind of text, in the order of their codes in generated span tags.
-KINDS = (SCAFFOLD, CONTENT, REASONING, GENERATION_PROMPT)
+KINDS = (SCAFFOLD, CONTENT, REASONING, GENERATION_PROMPT, TOOLS, TOOL_CALLS)
 
 #: The slot names of message values; any other slot name is a declared variable.
-MESSAGE_SLOTS = ("role", "content", "system", "reasoning")
+MESSAGE_SLOTS = ("role", "content", "system", "reasoning", "calls")
 
 
 @attrs.frozen
@@ -79,6 +81,10 @@ class When:
     next_role: Optional[Tuple[str, ...]] = None
     first_role: Optional[Tuple[str, ...]] = None
     body: Optional[bool] = None
+    #: The message has tool calls.
+    calls: Optional[bool] = None
+    #: The content as given (before cuts and trims) is empty.
+    given_empty: Optional[bool] = None
 
     @property
     def always(self) -> bool:
@@ -118,6 +124,40 @@ class Cut:
 
 
 @attrs.frozen
+class CallText:
+    """One way of writing a call: literals, and ``0`` for the call's name, ``1`` for its arguments
+    (what ``_runtime.tools.write_calls`` takes); used when the call is the message's ``first``
+    (or not) and its answer is ``empty`` (or not), ``None`` leaving either open."""
+
+    first: Optional[bool]
+    empty: Optional[bool]
+    text: Tuple[Union[str, int], ...]
+
+
+@attrs.frozen
+class Calls:
+    """How a role writes its messages' ``tool_calls`` (see ``_spec.model.Calls``)."""
+
+    texts: Tuple[CallText, ...]
+    arguments: str
+    ignore: Tuple[str, ...]
+    #: A message with calls may leave out its content (it is then empty).
+    content_optional: bool = False
+
+
+@attrs.frozen
+class Tools:
+    """The tool definitions' text, and where it goes in the system message (``_spec.model.Tools``)."""
+
+    placement: str
+    join: str
+    #: ``(prefix, item_prefix, item_suffix, separator, suffix)``, what ``_runtime.tools.tools_text`` takes.
+    layout: Tuple[str, str, str, str, str]
+    #: An empty list is written (a block without definitions), not taken as no tools.
+    written_empty: bool = False
+
+
+@attrs.frozen
 class Role:
     """How a message of role ``name`` (``None``: any role not listed) is written."""
 
@@ -130,6 +170,8 @@ class Role:
     display: bool = False
     #: Whether ``body`` writes the role's name (a catch-all role that does not must check its type).
     writes_role: bool = False
+    #: The role writes tool calls (``Slot("calls")`` in ``body``, after the content).
+    calls: Optional[Calls] = None
 
 
 @attrs.frozen
@@ -188,6 +230,7 @@ class Program:
     alternation: bool
     display: Optional[Display]
     end: Choice
+    tools: Optional[Tools] = None
 
     def role(self, name: str) -> Optional[Role]:
         for role in self.roles:

@@ -23,11 +23,11 @@ becomes one literal, as its role writes it.
 
 from __future__ import annotations
 
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple, Union
 
 from .._spec import model
 from . import ir
-from .ir import ALWAYS, CONTENT, GENERATION_PROMPT, REASONING, SCAFFOLD, Case, Choice, Lit, Slot, When
+from .ir import ALWAYS, CONTENT, GENERATION_PROMPT, REASONING, SCAFFOLD, TOOL_CALLS, Case, Choice, Lit, Slot, When
 
 _SLOT_KINDS = {"content": CONTENT, "system": CONTENT, "reasoning": REASONING}
 
@@ -65,12 +65,17 @@ def _role(spec: model.FormatSpec, role: model.Role, catch_all: bool = False) -> 
     if role.final_suffix is not None:
         suffix.append(Case(When(final=True, gen=False), seq(role.final_suffix)))
     suffix.append(Case(ALWAYS, seq(role.suffix)))
-    written = choice(prefix) + (Slot("content", CONTENT),) + choice(suffix)
+    calls = _calls(spec.calls) if spec.calls is not None and spec.calls.role == name else None
+    # The calls follow the content, as every corpus template that writes them in the message writes them.
+    written = choice(prefix) + (Slot("content", CONTENT),) + ((Slot("calls", TOOL_CALLS),) if calls else ()) \
+        + choice(suffix)
     cases = []
+    # An empty message is left out (or replaced) only when it has no calls to write.
+    empty = When(empty=True, calls=False if calls else None)
     if role.skip_empty:
-        cases.append(Case(When(empty=True), ()))
+        cases.append(Case(empty, ()))
     elif role.when_empty is not None:
-        cases.append(Case(When(empty=True), seq(role.when_empty)))
+        cases.append(Case(empty, seq(role.when_empty)))
     cases.append(Case(ALWAYS, written))
     body = Choice(tuple(cases))
     cut = None
@@ -79,12 +84,29 @@ def _role(spec: model.FormatSpec, role: model.Role, catch_all: bool = False) -> 
         cut = ir.Cut(rule.marker, rule.keep, rule.lstrip, rule.scope == "history", rule.always)
     display = spec.reasoning is not None and spec.reasoning.role == name
     return ir.Role(name, "write", body, role.trim, cut, role.refuse_containing, display,
-                   writes_role=writes(body.cases, "role"))
+                   writes_role=writes(body.cases, "role"), calls=calls)
 
 
 def _when(condition: model.Condition) -> When:
     return When(gen=condition.generation_prompt, first=condition.first, final=condition.final,
-                empty=condition.empty, prev_role=condition.previous, next_role=condition.next)
+                empty=condition.empty, prev_role=condition.previous, next_role=condition.next,
+                calls=condition.calls, given_empty=condition.given_empty)
+
+
+def _call_text(text: model.Text) -> Tuple[Union[str, int], ...]:
+    return tuple(piece if isinstance(piece, str) else (0 if piece.name == "name" else 1) for piece in text.pieces)
+
+
+def _calls(calls: model.Calls) -> ir.Calls:
+    texts = [ir.CallText(c.first, c.empty, _call_text(text)) for c, text in calls.call_when]
+    texts.append(ir.CallText(None, None, _call_text(calls.call)))
+    return ir.Calls(tuple(texts), calls.arguments, calls.ignore, calls.missing_content == "empty")
+
+
+def _tools(tools: model.Tools) -> ir.Tools:
+    return ir.Tools(tools.placement, tools.join,
+                    (tools.prefix, tools.item_prefix, tools.item_suffix, tools.separator, tools.suffix),
+                    tools.empty == "written")
 
 
 def writes(cases: Tuple[Case, ...], slot: str) -> bool:
@@ -123,7 +145,8 @@ def specialize(pieces: ir.Seq, facts: Dict[str, object]) -> ir.Seq:
 def _holds(when: When, facts: Dict[str, object]) -> Optional[bool]:
     """True or False where ``facts`` decide ``when``, ``None`` where they leave it open."""
     open_ = False
-    for fact in ("gen", "first", "final", "empty", "prev_role", "next_role", "first_role", "body"):
+    for fact in ("gen", "first", "final", "empty", "prev_role", "next_role", "first_role", "body", "calls",
+                 "given_empty"):
         wanted = getattr(when, fact)
         if wanted is None:
             continue
@@ -166,7 +189,8 @@ def _default_message(spec: model.FormatSpec, writer: ir.Role) -> Optional[ir.Seq
     if system.placement != "message" or system.default is None or system.default.literal is None:
         return None
     text = _TRIMS[writer.trim](system.default.literal)
-    facts: Dict[str, object] = {"prev_role": None, "first": False, "final": False, "empty": text == ""}
+    facts: Dict[str, object] = {"prev_role": None, "first": False, "final": False, "empty": text == "",
+                                "given_empty": text == "", "calls": False}
     written = specialize((writer.body,), facts)
     name = system.leading_roles[0]
     pieces = []
@@ -242,7 +266,9 @@ def lower(spec: model.FormatSpec) -> ir.Program:
     return ir.Program(
         name=spec.name, path=spec.path, variables=variables,
         fields=("role", "content") + spec.message.ignore + (
-            model.REASONING_FIELDS if spec.reasoning is not None and spec.reasoning.field else ()),
+            model.REASONING_FIELDS if spec.reasoning is not None and spec.reasoning.field else ()) + (
+            ("tool_calls",) if spec.calls is not None else ()),
         start=Choice(tuple(start)), system=_system(spec, by_name), roles=tuple(roles), any_role=any_role,
         alternation=spec.alternation is not None, display=display, end=_end(spec.generation),
+        tools=_tools(spec.tools) if spec.tools is not None and spec.tools.placement != "none" else None,
     )

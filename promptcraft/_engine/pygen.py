@@ -40,7 +40,7 @@ BUILTINS = ("isinstance", "len", "any", "all", "enumerate", "str", "TypeError", 
 #: Names generated code reads from its globals (``_runtime.helpers.namespace``).
 HELPERS = (
     "_fallback", "_hand_on", "_options", "_Unhandled", "_bad_variable", "_bad_switch", "_missing_variable", "_today",
-    "_extra_fields", "_spans_fallback", "_Rendered", "_trim_pieces", "_reasoning_of",
+    "_extra_fields", "_spans_fallback", "_Rendered", "_trim_pieces", "_reasoning_of", "_tools_text", "_call_parts",
 ) + tuple("_" + name for name in BUILTINS)
 
 #: Every other name generated code uses: the render parameters and its locals (all of which start
@@ -50,7 +50,8 @@ LOCALS = (
     "messages", "conversations", "add_generation_prompt", "continue_final_message", "control_tokens", "render",
     "render_many", "render_spans", "_unknown", "_first", "_last", "_out", "_tags", "_rest", "_offset", "_system",
     "_sx", "_sy", "_m", "_i", "_j", "_n", "_role", "_content", "_prev", "_user_turn", "_target", "_found",
-    "_query", "_text", "_reasoning", "_cx", "_cy", "_prompts", "_given", "_present",
+    "_query", "_text", "_reasoning", "_cx", "_cy", "_prompts", "_given", "_present", "tools", "_tt", "_tc", "_calls",
+    "_cn", "_ca",
 )
 
 #: What a fast path raises for input it hands to the reference interpreter.
@@ -149,7 +150,13 @@ class _Generator:
         self.fold = system.placement in ("fold_first", "fold_last")
         # What the loop runs over: the messages themselves, unless a leading system message was taken out.
         self.rest = "messages" if system.placement in ("hoist", "message", "refuse") else "_rest"
-        self.numbered = self.fold or self.uses_final or self.uses_next
+        self.tools = program.tools
+        self.numbered = self.fold or self.uses_final or self.uses_next or self.tools is not None
+        #: The role being written writes tool calls (its ``_tc`` holds them).
+        self.role_calls = False
+        self.any_calls = any(r.calls is not None for r in roles)
+        self.current: Optional[ir.Role] = None
+        self.calls_done = False
         self.temporaries = 0
         #: How the loop's code reads the message's role: a local, or the message itself.
         self.role_expr = "_role"
@@ -255,6 +262,11 @@ class _Generator:
             tests.append("_i == _last" if when.final else "_i != _last")
         if when.empty is not None:
             tests.append("_content == ''" if when.empty else "_content != ''")
+        if when.given_empty is not None:
+            # In the loop, the message's content as given (None or missing: empty); a message the
+            # format writes itself has only the content it writes.
+            given = "_content" if self.current is None else "_m.get('content')"
+            tests.append(f"not {given}" if when.given_empty else f"{given}")
         if when.prev_role is not None:
             tests.append(_is_in("_prev", when.prev_role))
         if when.next_role is not None:
@@ -263,6 +275,11 @@ class _Generator:
             tests.append(f"_first['role'] in {_literal_tuple(when.first_role)}")
         if when.body is not None:
             tests.append(body if when.body else f"not {body}")
+        if when.calls is not None:
+            if self.role_calls:
+                tests.append("_tc" if when.calls else "not _tc")
+            elif when.calls:
+                tests.append("False")  # a role that writes no calls never has any
         return " and ".join(tests) or "True"
 
     def emit(self, pieces: ir.Seq, owner: str, values: Dict[str, Union[str, Code]],
@@ -337,7 +354,8 @@ class _Generator:
     # -- the function ---------------------------------------------------------
     def source(self) -> str:
         p, w = self.p, self.w
-        names = [v.name for v in p.variables]
+        # The tool definitions travel with the variables to whatever the fast path hands on to.
+        names = [v.name for v in p.variables] + (["tools"] if self.tools is not None else [])
         given = "{" + ", ".join(f"{name!r}: {name}" for name in names) + "}"
         params = "".join(f", {name}=None" for name in names)
         origin = repr(os.path.basename(p.path)) if p.path else "a string"
@@ -435,6 +453,8 @@ class _Generator:
         w.line("_first = messages[0]")
         if self.uses_final:
             w.line("_last = _len(messages) - 1")
+        if self.tools is not None:
+            self.tools_text()
         self.system_section()
         if p.display is not None:
             self.last_query()
@@ -460,7 +480,8 @@ class _Generator:
                 w.line("_tags = []")
             self.emit((self.p.start,), "None", self.values)
             if default is not None:
-                w.line(f"if {self.default_missing()}:")
+                missing = self.default_missing() + (" and _tt is None" if self.tools is not None else "")
+                w.line(f"if {missing}:")
                 with w.block():
                     self.extend(self.items(default, "None", self.values))
             return
@@ -473,9 +494,10 @@ class _Generator:
                 w.line(f"_tags = {tags}")
             return
         both = self.merge(self.items(cases[0].seq + default, "None", self.values))
-        w.line(f"_out = [{', '.join(m[0] for m in both)}] if {self.default_missing()} else {initial}")
+        missing = self.default_missing() + (" and _tt is None" if self.tools is not None else "")
+        w.line(f"_out = [{', '.join(m[0] for m in both)}] if {missing} else {initial}")
         if self.spans:
-            w.line(f"_tags = [{', '.join(self.entries(both))}] if {self.default_missing()} else {tags}")
+            w.line(f"_tags = [{', '.join(self.entries(both))}] if {missing} else {tags}")
 
     def system_section(self) -> None:
         """The start text and the lines for the leading system message."""
@@ -487,9 +509,12 @@ class _Generator:
             return
         if placement == "message":
             if system.default is not None and system.default_message is None:
-                w.line(f"if {self.default_missing()}:")
+                missing = self.default_missing() + (" and _tt is None" if self.tools is not None else "")
+                w.line(f"if {missing}:")
                 with w.block():
                     self.default_message()
+            if self.tools is not None:
+                self.tools_message()
             self.offset("0")
             return
         if placement == "refuse":
@@ -545,6 +570,40 @@ class _Generator:
                 w.line("_target = _len(messages) - 1 if _system is not None and _len(messages) > _offset "
                        "and messages[-1]['role'] == 'user' else -1")
 
+    def tools_text(self) -> None:
+        """``_tt``: the tool definitions' text, or ``None`` without any (a cached serialisation)."""
+        w = self.w
+        assert self.tools is not None
+        w.line("if tools is not None:" if self.tools.written_empty else "if tools:")
+        with w.block():
+            if self.spans:
+                # The tools' spans come from the reference interpreter, which says what each piece is.
+                w.line("raise _Unhandled")
+            else:
+                w.line(f"_tt = _tools_text(tools, {self.tools.layout!r})")
+        w.line("else:")
+        with w.block():
+            w.line("_tt = None")
+
+    def tools_message(self) -> None:
+        """Without a system message of its own, the conversation gets one for the tool definitions."""
+        p, w, tools = self.p, self.w, self.tools
+        assert tools is not None
+        w.line(f"if _tt is not None and not ({_is_in(chr(95) + 'first[' + repr('role') + ']', self.leading)}):")
+        with w.block():
+            default = p.system.default
+            if default is None:
+                w.line("_content = _tt")
+            else:
+                text = self.concat(self.items(default, "None", self.values))
+                join = f" + {tools.join!r}" if tools.join else ""
+                joined = f"{text}{join} + _tt" if tools.placement == "system_after" else f"_tt{join} + {text}"
+                if p.system.default_when == "first_not_system":  # it is missing: this message is not one
+                    w.line(f"_content = {joined}")
+                else:
+                    w.line(f"_content = {joined} if {self.default_missing()} else _tt")
+            self.write_system_message()
+
     def given_system(self) -> None:
         """The caller's system text, trimmed and wrapped: written as a block, or kept for a fold."""
         w, system = self.w, self.p.system
@@ -587,16 +646,21 @@ class _Generator:
 
     def default_message(self) -> None:
         """A default system message that is not constant: its role writes it, as the first message."""
+        assert self.p.system.default is not None
+        self.w.line(f"_content = {self.concat(self.items(self.p.system.default, 'None', self.values))}")
+        self.write_system_message()
+
+    def write_system_message(self) -> None:
+        """``_content`` written as a system message of the format's own, before the conversation's first."""
         p, w = self.p, self.w
         name = self.leading[0]
         writer = p.role(name)
-        assert writer is not None and p.system.default is not None
-        w.line(f"_content = {self.concat(self.items(p.system.default, 'None', self.values))}")
+        assert writer is not None
         trim = _TRIM_CALL[writer.trim]
         if trim:
             w.line(f"_content = _content{trim}")
-        pieces = specialize((writer.body,), {"prev_role": None, "first": False, "final": False})
-        values = dict(self.values, role=name, content=Code("_content"))
+        pieces = specialize((writer.body,), {"prev_role": None, "first": False, "final": False, "calls": False})
+        values = dict(self.values, role=name, content=Code("_content"), calls="")
         # The message after the default system message is the conversation's first.
         self.next_role, loop_next = "_first['role']", self.next_role
         self.emit(pieces, "None", values, kinds={"content": SCAFFOLD, "role": SCAFFOLD})
@@ -753,6 +817,11 @@ class _Generator:
         if role.action == "refuse":
             w.line("raise _Unhandled")
             return
+        if self.any_calls and role.calls is None:
+            # Calls on a role that writes none are refused, not left out: the reference says so.
+            w.line("if _len(_m) != 2 and _m.get('tool_calls'):")
+            with w.block():
+                w.line("raise _Unhandled")
         # The catch-all branch sees any role value; unless the role is written (where the
         # join rejects a non-string), check it here so that malformed input reaches the fallback.
         checks = (["_m['content']"] if role.action == "drop" else []) + (["_role"] if _role_unchecked(role) else [])
@@ -765,9 +834,22 @@ class _Generator:
                 w.line("_tags.append(())")
             return
         trim = _TRIM_CALL[role.trim]
-        transformed = bool(role.refuse_containing or role.cut or trim or self.fold or role.display
-                           or any(when.empty is not None for when in _whens(role.body)))
-        if transformed:
+        # The leading role of a format with tools appends them to the first message's content.
+        with_tools = self.tools is not None and (role.name in self.leading or (
+            role.name is None and self.p.role(self.leading[0]) is role))
+        transformed = bool(role.refuse_containing or role.cut or trim or self.fold or role.display or role.calls
+                           or with_tools or any(when.empty is not None for when in _whens(role.body)))
+        self.role_calls = role.calls is not None
+        self.current, self.calls_done = role, False
+        if role.calls is not None:
+            w.line("_tc = _m.get('tool_calls')")
+        if role.calls is not None and role.calls.content_optional:
+            # OpenAI clients send a call message with content None (or none at all): it is empty.
+            w.line("_content = _m.get('content')")
+            w.line("if _content is None and _tc:")
+            with w.block():
+                w.line("_content = ''")
+        elif transformed:
             w.line("_content = _m['content']")
         if role.refuse_containing:
             tests = " or ".join(f"{needle!r} in _content" for needle in role.refuse_containing)
@@ -776,9 +858,11 @@ class _Generator:
                 w.line("raise _Unhandled")
         if role.cut is not None:
             self.cut(role.cut)
+        if with_tools:
+            self.append_tools(role)
         values: Dict[str, Union[str, Code]] = dict(
             self.values, role=role.name if role.name is not None else Code(self.role_expr),
-            content=Code("_content" if transformed else "_m['content']"))
+            content=Code("_content" if transformed else "_m['content']"), calls=Code("_calls"))
         if self.fold:
             w.line("if _i == _target:")
             with w.block():
@@ -799,6 +883,52 @@ class _Generator:
                 self.write_body(role.body, values, composite=False)
         if self.uses_prev:
             w.line("_prev = _role")
+        self.role_calls = False
+        self.current = None
+
+    def append_tools(self, role: ir.Role) -> None:
+        """The tool definitions' text joined to the first message's content (``_tt``, when given)."""
+        w, tools = self.w, self.tools
+        assert tools is not None
+        test = "_i == 0 and _tt is not None"
+        if role.name is None:
+            test += f" and {_is_in(self.role_expr, self.leading)}"
+        w.line(f"if {test}:")
+        with w.block():
+            join = f" + {tools.join!r}" if tools.join else ""
+            if tools.placement == "system_after":
+                w.line(f"_content = _content{join} + _tt")
+            else:
+                w.line(f"_content = _tt{join} + _content")
+
+    def write_calls(self, role: ir.Role) -> None:
+        """``_calls``: the message's calls as written, where the answer (``_content``) is final."""
+        calls = role.calls
+        assert calls is not None
+        w = self.w
+        w.line("_calls = ''")
+        w.line("if _tc:")
+        with w.block():
+            w.line(f"for _j, (_cn, _ca) in _enumerate(_call_parts(_tc, {calls.arguments!r}, {calls.ignore!r})):")
+            with w.block():
+                keyword = "if"
+                for text in calls.texts:
+                    tests = ([] if text.first is None else ["_j == 0" if text.first else "_j != 0"]) + (
+                        [] if text.empty is None else ["_content == ''" if text.empty else "_content != ''"])
+                    pieces = [repr(p) if isinstance(p, str) else ("_cn" if p == 0 else "_ca") for p in text.text]
+                    line = f"_calls += {' + '.join(pieces) or repr('')}"
+                    if not tests:
+                        if keyword == "if":
+                            w.line(line)
+                        else:
+                            w.line("else:")
+                            with w.block():
+                                w.line(line)
+                        break
+                    w.line(f"{keyword} {' and '.join(tests)}:")
+                    with w.block():
+                        w.line(line)
+                    keyword = "elif"
 
     def fold_into(self, role: ir.Role) -> None:
         """The system text folded into this message's content (``_content``; in ``render_spans``
@@ -826,10 +956,16 @@ class _Generator:
         """The message's own pieces around its content; ``composite``: the content is the pieces
         ``_cx`` (tags ``_cy``), spliced in between."""
         if not composite:
+            if self.role_calls and not self.calls_done:
+                assert self.current is not None
+                self.write_calls(self.current)
             self.emit((body,), "_i", values)
             return
         w = self.w
         w.line("_content = ''.join(_cx)")
+        if self.role_calls and not self.calls_done:
+            assert self.current is not None
+            self.write_calls(self.current)
 
         def write(pieces: ir.Seq) -> None:
             at = [k for k, piece in enumerate(pieces) if isinstance(piece, Slot) and piece.name == "content"]
@@ -920,6 +1056,10 @@ class _Generator:
         with w.block():
             w.line("_reasoning = ''")
             w.line("_present = False")
+        if role.calls is not None:
+            # The calls' conditions read the answer, before the display writes the reasoning into it.
+            self.write_calls(role)
+            self.calls_done = True
         shown = "_i > _query" if display.always else "_i > _query and (_i == _last or _present)"
         template = dict(self.values, reasoning=Code("_reasoning"), content=Code("_content.lstrip('\\n')"))
         items = self.items(display.template, "_i", template)

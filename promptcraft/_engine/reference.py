@@ -14,8 +14,8 @@ import attrs
 
 from .._runtime.messages import Message, normalize, not_text_reasoning
 from .._runtime.variables import resolve
-from .._spec.model import FormatSpec, Reasoning, ReasoningDisplay, Role, Text
-from ..errors import RefusedError
+from .._spec.model import Calls, FormatSpec, Reasoning, ReasoningDisplay, Role, Text, Tools
+from ..errors import RefusedError, UnsupportedFieldError
 
 
 def trim(text: str, how: str) -> str:
@@ -100,6 +100,50 @@ def last_query(spec: FormatSpec, conversation: List[Message]) -> int:
 Segment = Tuple[str, str, Optional[int]]
 
 SCAFFOLD, CONTENT, REASONING, GENERATION_PROMPT = "scaffold", "content", "reasoning", "generation_prompt"
+TOOLS, TOOL_CALLS = "tools", "tool_calls"
+
+
+def tools_segments(spec: FormatSpec, tools: Any) -> Optional[List[Segment]]:
+    """The tool definitions' text as one segment (``None`` without tools), or the precise error."""
+    rules = spec.tools
+    if tools is None or (isinstance(tools, (list, tuple)) and not tools and (rules is None or rules.empty == "none")):
+        return None  # what the templates' `if tools` skips
+    if rules is None or rules.placement == "none":
+        raise UnsupportedFieldError(f"format {spec.name!r} does not write tool definitions, so they are refused "
+                                    "rather than left out", field="tools")
+    from .._runtime.tools import checked_tools, join_tools, tojson
+
+    texts = [tojson(tool) for tool in checked_tools(tools)]
+    layout = (rules.prefix, rules.item_prefix, rules.item_suffix, rules.separator, rules.suffix)
+    return [(join_tools(texts, layout), TOOLS, None)]
+
+
+def with_tools(rules: Tools, text: List[Segment], tools: List[Segment], has_text: bool,
+               owner: Optional[int]) -> List[Segment]:
+    """A system text and the tools' text, in the declared order, ``join`` between them when the
+    conversation has a system text."""
+    join = [(rules.join, SCAFFOLD, owner)] if has_text else []
+    if rules.placement == "system_before":
+        return tools + join + text
+    return text + join + tools
+
+
+def answer(display: ReasoningDisplay, content: str, given: Optional[str]) -> str:
+    """The answer a reasoning display writes after the reasoning (before its leading newlines go)."""
+    if given is not None or display.close not in content:
+        return content
+    return content.split(display.close)[-1].lstrip("\n")
+
+
+def call_segments(rules: Calls, calls: List[Tuple[str, str]], empty: bool, index: Optional[int]) -> List[Segment]:
+    """A message's calls: each through the first call text whose condition holds."""
+    out: List[Segment] = []
+    for position, (name, arguments) in enumerate(calls):
+        facts = dict(first=position == 0, empty=empty)
+        text = next((t for c, t in rules.call_when if all(getattr(c, k) in (None, v) for k, v in facts.items())),
+                    rules.call)
+        out += fill(text, {"name": name, "arguments": arguments}, TOOL_CALLS, index)
+    return out
 
 
 def fill(text: Text, values: Dict[str, Any], kind: str = SCAFFOLD, index: Optional[int] = None,
@@ -165,9 +209,10 @@ def render(
     messages: Any,
     add_generation_prompt: bool = False,
     variables: Optional[Mapping[str, Any]] = None,
+    tools: Any = None,
 ) -> str:
     """Render ``messages`` as ``spec`` declares, one rule at a time."""
-    return "".join(text for text, _, _ in segments(spec, messages, add_generation_prompt, variables))
+    return "".join(text for text, _, _ in segments(spec, messages, add_generation_prompt, variables, tools))
 
 
 def segments(
@@ -175,9 +220,12 @@ def segments(
     messages: Any,
     add_generation_prompt: bool = False,
     variables: Optional[Mapping[str, Any]] = None,
+    tools: Any = None,
 ) -> List[Segment]:
     """The prompt as ``(text, kind, message index)`` segments, in order; the index is ``None`` for
-    text the format writes on its own (the start, a default system message, the generation prompt)."""
+    text the format writes on its own (the start, a default system message, the generation prompt,
+    the tool definitions)."""
+    tooling = tools_segments(spec, tools)  # the request's tools before its messages, as the fast path checks them
     conversation = normalize(messages, spec)
     values: Dict[str, Any] = resolve(spec, variables or {})
     system = spec.system
@@ -225,7 +273,14 @@ def segments(
         if missing:
             system_text = fill(system.default, values)
 
-    if system_text is not None:
+    if tooling is not None and first.role not in system.leading_roles:
+        # A system message is written for the tools (validation allows tools with placement = "message" only).
+        assert spec.tools is not None
+        block = with_tools(spec.tools, system_text or [], tooling, system_text is not None, None)
+        name = system.leading_roles[0]
+        out += [(t, k if k == TOOLS else SCAFFOLD, None) for t, k, _ in
+                write(spec.role(name), name, block, values, False, add_generation_prompt, None, None, first.role)]
+    elif system_text is not None:
         if system.placement == "block":
             prefix, suffix = fill(system.prefix, values, SCAFFOLD, owner), fill(system.suffix, values, SCAFFOLD, owner)
             out += prefix + system_text + suffix
@@ -267,16 +322,25 @@ def segments(
                 pieces = [(trim(content, role.trim), CONTENT, message.index)]
                 role = attrs.evolve(role, trim="none")
             pieces = fill(system.fold, values, SCAFFOLD, message.index, {"content": pieces, "system": system_text})
+        answer_empty = None
         if spec.reasoning is not None and message.role == spec.reasoning.role:
             if message.reasoning is not None and not isinstance(message.reasoning, str):
                 raise not_text_reasoning(spec, message, messages[message.index])
             shown = trim(content, role.trim)
+            answer_empty = answer(spec.reasoning, shown, message.reasoning) == ""
             pieces = show_reasoning(spec.reasoning, shown, message.index > query, final, values, message.index,
                                     message.reasoning)
             role = attrs.evolve(role, trim="none")
+        if tooling is not None and message.index == 0 and message.role in system.leading_roles:
+            assert spec.tools is not None
+            pieces = with_tools(spec.tools, pieces, tooling, True, message.index)
+        calls = None
+        if message.calls is not None:
+            assert spec.calls is not None
+            calls = (spec.calls, message.calls, answer_empty)
         following = conversation[message.index + 1].role if message.index < final_index else None
         out += write(role, message.role, pieces, values, final, add_generation_prompt, previous, message.index,
-                     following, message.index == 0)
+                     following, message.index == 0, calls, message.content == "")
         previous = message.role
 
     end = spec.generation.text(add_generation_prompt, previous, bool(body))
@@ -286,19 +350,26 @@ def segments(
 
 def write(role: Optional[Role], name: str, content: List[Segment], values: Dict[str, Any], final: bool,
           add_generation_prompt: bool, previous: Optional[str], index: Optional[int],
-          following: Optional[str] = None, first: bool = False) -> List[Segment]:
-    """One message as segments: ``content`` (already transformed) trimmed, between prefix and suffix;
-    ``following`` is the role of the next message in the conversation."""
+          following: Optional[str] = None, first: bool = False,
+          calls: Optional[Tuple[Calls, List[Tuple[str, str]], Optional[bool]]] = None,
+          given_empty: Optional[bool] = None) -> List[Segment]:
+    """One message as segments: ``content`` (already transformed) trimmed, between prefix and suffix,
+    and its tool calls after it (``calls``: the rules, the calls, and whether the answer is empty when
+    a reasoning display decided it); ``following`` is the role of the next message in the conversation;
+    ``given_empty``: the message's content as given was empty (``None``: a text the format writes)."""
     assert role is not None
     scope = {**values, "role": name}
     content = trim_segments(content, role.trim)
     empty = not "".join(t for t, _, _ in content)
-    if empty:
+    if empty and calls is None:
         if role.skip_empty:
             return []
         if role.when_empty is not None:
             return fill(role.when_empty, scope, SCAFFOLD, index)
-    facts = (previous, following, final, add_generation_prompt, empty, first)
+    if calls is not None:
+        rules, given, answer_empty = calls
+        content = content + call_segments(rules, given, empty if answer_empty is None else answer_empty, index)
+    facts = (previous, following, final, add_generation_prompt, empty, first, calls is not None, given_empty)
     prefix = next((text for condition, text in role.prefix_when if condition.holds(*facts)), None)
     if prefix is None:
         prefix = dict(role.prefix_after).get(previous, role.prefix) if previous is not None else role.prefix

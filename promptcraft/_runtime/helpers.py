@@ -10,6 +10,7 @@ interpreter: the common render path imports nothing.
 
 from __future__ import annotations
 
+from .unhandled import Unhandled
 from .variables import bad_switch, bad_variable, missing_variable, today
 
 TYPE_CHECKING = False
@@ -21,9 +22,6 @@ def function_name(format_name: str) -> str:
     return "render_" + format_name.replace("-", "_").replace(".", "_")
 
 
-class Unhandled(Exception):
-    """Raised by a renderer's fast path for input it leaves to the reference interpreter: a
-    refusal, whose error the reference words and places. Never escapes a renderer."""
 
 
 def hand_on(render: "Any", position: int, messages: "Any", **options: "Any") -> "Any":
@@ -64,6 +62,8 @@ def options_handler(get_spec: "Callable[[], Any]") -> "Callable[..., Any]":
     def _options(render: "Any", messages: "Any", add_generation_prompt: bool, continue_final_message: bool,
                  control_tokens: str, unknown: "Dict[str, Any]", given: "Dict[str, Any]") -> "Any":
         if unknown:
+            unknown = _render_inputs(get_spec(), unknown)
+        if unknown:
             from .variables import unknown_variables
 
             raise unknown_variables(get_spec(), unknown)
@@ -85,6 +85,27 @@ def options_handler(get_spec: "Callable[[], Any]") -> "Callable[..., Any]":
     return _options
 
 
+def _render_inputs(spec: "Any", unknown: "Dict[str, Any]") -> "Dict[str, Any]":
+    """The keywords left once ``tools`` and ``documents`` are taken out of ``unknown``: ``None`` or an
+    empty list (what the templates' ``if tools`` skips) is accepted by every format; anything else is
+    refused by a format that does not write it, rather than left out."""
+    from ..errors import UnsupportedFieldError
+
+    rest = dict(unknown)
+    for name in ("tools", "documents"):
+        if name not in rest:
+            continue
+        value = rest.pop(name)
+        rules = spec.tools if name == "tools" else None
+        if value is None or (isinstance(value, (list, tuple)) and not value and (
+                rules is None or rules.empty == "none")):
+            continue
+        what = "tool definitions" if name == "tools" else "documents"
+        raise UnsupportedFieldError(f"format {spec.name!r} does not write {what}, so they are refused rather "
+                                    "than left out", field=name)
+    return rest
+
+
 def spans_namespace(base: "Dict[str, Any]", spans_fallback: "Callable[..., Any]", stop: "Any",
                     leading: "Any") -> "Dict[str, Any]":
     """The globals of ``render_spans``: ``render``'s, and what builds a ``Rendered`` (loaded only here)."""
@@ -96,7 +117,21 @@ def spans_namespace(base: "Dict[str, Any]", spans_fallback: "Callable[..., Any]"
 
 def namespace(fallback: "Callable[..., Any]", options: "Callable[..., Any]") -> "Dict[str, Any]":
     """The globals of one format's generated functions (see ``pygen.HELPERS``)."""
-    return {
+    found: "Dict[str, Any]" = {}
+
+    def swap(name: str) -> "Callable[..., Any]":
+        """``_runtime.tools.NAME``, imported when first called (json and marshal load only for tools);
+        that call puts the function itself in these globals, so later calls pay no extra layer."""
+
+        def first_call(*args: "Any") -> "Any":
+            from . import tools
+
+            function = found["_" + name] = getattr(tools, name)
+            return function(*args)
+
+        return first_call
+
+    found.update({
         # Builtins under names of their own, so that a variable called `len` shadows nothing.
         "_isinstance": isinstance, "_len": len, "_any": any, "_all": all, "_enumerate": enumerate, "_str": str,
         "_TypeError": TypeError, "_LookupError": LookupError, "_AttributeError": AttributeError,
@@ -110,4 +145,7 @@ def namespace(fallback: "Callable[..., Any]", options: "Callable[..., Any]") -> 
         "_today": today,
         "_extra_fields": extra_fields,
         "_reasoning_of": reasoning_of,
-    }
+        "_tools_text": swap("tools_text"),
+        "_call_parts": swap("call_parts"),
+    })
+    return found

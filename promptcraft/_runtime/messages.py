@@ -25,6 +25,9 @@ class Message(NamedTuple):
     #: The reasoning given in a field (``reasoning_content``, ``thinking``, ``reasoning``), as given,
     #: for a format that reads one; ``None`` otherwise. Its type is checked where it is written.
     reasoning: Any = None
+    #: The message's tool calls as ``(name, arguments as written)``, for the role that writes them;
+    #: ``None`` for none (an empty list is none, as in the templates).
+    calls: Any = None
 
 
 #: The fields every format reads.
@@ -58,11 +61,13 @@ def normalize(messages: Any, spec: Optional[Any] = None) -> List[Message]:
             raise InvalidMessageError("has no 'role'", index=index)
         if not isinstance(role, str):
             raise InvalidMessageError(f"'role' must be a string, got {_kind(role)}", index=index)
+        if spec is not None:  # a field the format does not write is the first thing to say
+            _check_fields(spec, message, index, role)
         content = message.get("content")
+        if content is None and spec is not None and _content_optional(spec, message, role):
+            content = ""
         if content is None:
             raise InvalidMessageError("has no 'content'", index=index, role=role)
-        if spec is not None:
-            _check_fields(spec, message, index, role)
         if isinstance(content, list):
             content = _join_parts(spec, content, index, role)
         elif not isinstance(content, str):
@@ -70,7 +75,8 @@ def normalize(messages: Any, spec: Optional[Any] = None) -> List[Message]:
                 f"'content' must be a string or a list of parts, got {_kind(content)}", index=index, role=role,
             )
         reasoning = _reasoning(spec, message, index, role) if spec is not None else None
-        checked.append(Message(index, role, content, reasoning))
+        calls = _calls(spec, message, index, role) if spec is not None and spec.calls is not None else None
+        checked.append(Message(index, role, content, reasoning, calls))
     return checked
 
 
@@ -100,8 +106,31 @@ def not_text_reasoning(spec: Any, message: "Message", given: Mapping) -> Unsuppo
                                  f"{_kind(message.reasoning)}", index=message.index, role=message.role, field=name)
 
 
+def _content_optional(spec: Any, message: Mapping, role: str) -> bool:
+    """A message with calls whose format writes it without content (``missing_content = "empty"``)."""
+    rules = spec.calls
+    return bool(rules is not None and rules.missing_content == "empty" and role == rules.role
+                and message.get("tool_calls"))
+
+
+def _calls(spec: Any, message: Mapping, index: int, role: str) -> Any:
+    """The message's calls, checked, where its role writes them; a call on another role is refused."""
+    calls = message.get("tool_calls")
+    if not calls:
+        return None
+    rules = spec.calls
+    if role != rules.role:
+        raise UnsupportedFieldError(f"format {spec.name!r} writes tool calls for role {rules.role!r} only, so "
+                                    "they are refused rather than left out", index=index, role=role,
+                                    field="tool_calls")
+    from .tools import call_texts
+
+    return call_texts(calls, rules.arguments, rules.ignore, index, role)
+
+
 def _check_fields(spec: Any, message: Mapping, index: int, role: str) -> None:
-    ignored = spec.message.ignore + (REASONING_FIELDS if reads_reasoning(spec) else ())
+    ignored = spec.message.ignore + (REASONING_FIELDS if reads_reasoning(spec) else ()) + (
+        ("tool_calls",) if spec.calls is not None else ())
     for key, value in message.items():
         if value is None or key in CORE_FIELDS or key in ignored:
             continue

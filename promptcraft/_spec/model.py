@@ -76,10 +76,17 @@ class Condition:
     generation_prompt: Optional[bool] = None
     empty: Optional[bool] = None
     first: Optional[bool] = None
+    #: The message has tool calls (a non-empty ``tool_calls``).
+    calls: Optional[bool] = None
+    #: The content as given is empty (before a reasoning cut or a trim; missing content is empty).
+    given_empty: Optional[bool] = None
 
     def holds(self, previous: Optional[str], next: Optional[str], final: bool, generation_prompt: bool,
-              empty: bool, first: bool) -> bool:
-        return ((self.previous is None or previous in self.previous)
+              empty: bool, first: bool, calls: bool = False, given_empty: Optional[bool] = None) -> bool:
+        given_empty = empty if given_empty is None else given_empty
+        return ((self.calls is None or self.calls == calls)
+                and (self.given_empty is None or self.given_empty == given_empty)
+                and (self.previous is None or previous in self.previous)
                 and (self.next is None or next in self.next)
                 and (self.first is None or self.first == first)
                 and (self.final is None or self.final == final)
@@ -305,6 +312,69 @@ class Parts:
     trim: str = "none"
 
 
+#: Where tool definitions go: after (or before) the system text, in the system message; ``none``:
+#: the format writes none (tools are refused), declared for what it does with an empty list.
+TOOL_PLACEMENTS = ("system_after", "system_before", "none")
+#: An empty list of tools: like none (``if tools`` in a template), written as a block without
+#: definitions (``if tools is not none``), or refused (a format that writes no tools, whose template
+#: writes something for an empty list).
+TOOL_EMPTY = ("none", "written", "refuse")
+#: How one tool definition is written: ``json`` is transformers' ``tojson`` (``ensure_ascii=False``,
+#: separators ``", "`` and ``": "``, keys in the order given).
+TOOL_ITEMS = ("json",)
+#: How a call's arguments are written: ``json``: a mapping, through ``tojson`` (a string is refused:
+#: the templates that write this way would encode it a second time); ``json_or_text``: a string as it
+#: is (it is already JSON), anything else through ``tojson``.
+ARGUMENTS = ("json", "json_or_text")
+
+
+@attrs.frozen
+class Tools:
+    """The tool definitions passed to ``render(..., tools=...)``, as one text.
+
+    The text is ``prefix``, then each definition written by the serialiser
+    ``item`` between ``item_prefix`` and ``item_suffix`` (``separator`` between
+    two), then ``suffix``. With ``placement = "system_after"`` it follows the
+    system text inside the system message (``join`` between the two when the
+    conversation has a system text of its own or a default one); with
+    ``"system_before"`` it comes first and ``join`` follows it when there is a
+    system text. Without a system message, one is written for the tools. These
+    texts take no placeholders: braces are literal.
+    """
+
+    placement: str = "system_after"
+    join: str = ""
+    prefix: str = ""
+    item: str = "json"
+    item_prefix: str = ""
+    item_suffix: str = ""
+    separator: str = ""
+    suffix: str = ""
+    empty: str = "none"
+
+
+@attrs.frozen
+class Calls:
+    """A message's ``tool_calls``, written after its content.
+
+    Each call is ``call`` (or the first of ``call_when`` whose condition holds:
+    ``first``, the message's first call; ``empty``, the message's answer is
+    empty), with ``{name}`` and ``{arguments}`` (see ``ARGUMENTS``). A call is
+    ``{"type": "function", "function": {"name", "arguments"}}`` or the inner
+    object alone; its keys listed in ``ignore`` are left out, as the templates
+    leave them out, and any other key is refused.
+    """
+
+    role: str = "assistant"
+    arguments: str = "json"
+    call: Text = EMPTY
+    call_when: Tuple[Variant, ...] = ()
+    ignore: Tuple[str, ...] = ("id", "type")
+    #: A message with calls and no content (``content`` missing or ``None``, as OpenAI clients send
+    #: it): ``"refuse"``, as templates that read the content unguarded do, or ``"empty"``.
+    missing_content: str = "refuse"
+
+
 @attrs.frozen
 class FormatSpec:
     """A whole validated format declaration."""
@@ -328,6 +398,8 @@ class FormatSpec:
     reasoning: Optional[ReasoningDisplay] = None
     message: MessageRules = MessageRules()
     parts: Optional[Parts] = None
+    tools: Optional[Tools] = None
+    calls: Optional[Calls] = None
 
     @property
     def control_tokens(self) -> Tuple[str, ...]:

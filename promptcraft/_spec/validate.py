@@ -16,6 +16,7 @@ from . import model
 from .model import (
     EMPTY,
     Alternation,
+    Calls,
     Condition,
     Control,
     FormatSpec,
@@ -28,6 +29,7 @@ from .model import (
     Slot,
     System,
     Text,
+    Tools,
     Variable,
 )
 from .toml import line_of, locate_keys
@@ -43,7 +45,7 @@ _PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
 #: Names a variable may not take: they are placeholders or render arguments already.
 RESERVED = frozenset(
     {"role", "content", "system", "reasoning", "bos", "eos", "messages", "conversations", "add_generation_prompt",
-     "continue_final_message", "control_tokens", "render", "render_many", "render_spans"}
+     "continue_final_message", "control_tokens", "render", "render_many", "render_spans", "tools", "documents"}
 )
 
 _TYPE_NAMES = {str: "a string", bool: "a boolean", int: "an integer", float: "a float", list: "an array",
@@ -204,7 +206,7 @@ def _suggest(name: str, choices: Iterable[str]) -> str:
 
 
 _TOP = ("name", "description", "models", "stop", "start", "start_when_first", "tokens", "variables", "system", "roles",
-        "any_role", "reasoning", "alternation", "generation", "control", "message", "parts")
+        "any_role", "reasoning", "alternation", "generation", "control", "message", "parts", "tools", "calls")
 _ROLE_KEYS = ("prefix", "suffix", "trim", "skip_empty", "drop", "refuse", "when_empty", "final_suffix",
               "final_suffix_with_prompt", "prefix_after", "strip_reasoning", "refuse_containing",
               "refuse_containing_message")
@@ -328,23 +330,28 @@ def build_spec(raw: Dict[str, Any], path: Optional[str], text: str) -> FormatSpe
             raise check.fail("parts.roles", "list the roles whose content may be a list of parts")
         parts = Parts(roles=part_roles, trim=check.choice(decl, "parts", "trim", model.TRIMS, "none"))
 
+    tools = _tools(check, raw["tools"]) if "tools" in raw else None
+    calls = _calls(check, raw["calls"]) if "calls" in raw else None
+
     spec = FormatSpec(
         name=name, path=path, description=description, models=models, stop=stop,
         bos=check.tokens.get("bos"), eos=check.tokens.get("eos"), start=start, start_when_first=start_when_first,
         system=system,
         roles=tuple(roles), any_role=any_role, alternation=alternation, generation=generation,
         variables=tuple(check.variables.values()), control=control, reasoning=reasoning,
-        message=MessageRules(ignore=ignore), parts=parts,
+        message=MessageRules(ignore=ignore), parts=parts, tools=tools, calls=calls,
     )
     _cross_checks(check, spec)
     return spec
 
 
-_CONDITIONS = ("previous", "next", "first", "final", "generation_prompt", "empty")
+_CONDITIONS = ("previous", "next", "first", "final", "generation_prompt", "empty", "given_empty", "calls")
+#: A call's variants: its position among the message's calls, and whether the message's answer is empty.
+_CALL_CONDITIONS = ("first", "empty")
 
 
-def _variants(check: Checker, decl: Dict[str, Any], key: str, name: str,
-              slots: Tuple[str, ...]) -> Tuple[Dict[str, Any], Tuple[Any, ...]]:
+def _variants(check: Checker, decl: Dict[str, Any], key: str, name: str, slots: Tuple[str, ...],
+              conditions: Tuple[str, ...] = _CONDITIONS) -> Tuple[Dict[str, Any], Tuple[Any, ...]]:
     """A text key given as ``[{when = {...}, text = "..."}, ..., {text = "..."}]``: the declaration with
     the key replaced by its last (unconditional) text, and the conditional variants before it."""
     value = decl.get(name)
@@ -369,7 +376,7 @@ def _variants(check: Checker, decl: Dict[str, Any], key: str, name: str,
         if "when" not in item:
             raise check.fail(where, "only the last variant may leave out 'when' (a variant without it "
                                     "would hide the ones after it)")
-        when = check.table(item["when"], f"{where}.when", _CONDITIONS)
+        when = check.table(item["when"], f"{where}.when", conditions)
         if not when:
             raise check.fail(f"{where}.when", "give at least one condition")
         facts: Dict[str, Any] = {}
@@ -380,7 +387,7 @@ def _variants(check: Checker, decl: Dict[str, Any], key: str, name: str,
                 if not isinstance(roles, list) or not roles or not all(isinstance(r, str) and r for r in roles):
                     raise check.fail(f"{where}.when.{fact}", "expected a role name or an array of role names")
                 facts[fact] = tuple(roles)
-        for fact in ("first", "final", "generation_prompt", "empty"):
+        for fact in ("first", "final", "generation_prompt", "empty", "given_empty", "calls"):
             if fact in when:
                 facts[fact] = check.boolean(when, f"{where}.when", fact)
         variants.append((Condition(**facts), check.text(item, where, "text", slots)))
@@ -527,6 +534,43 @@ def _reasoning(check: Checker, decl: Any) -> ReasoningDisplay:
     return display
 
 
+def _tools(check: Checker, decl: Any) -> Tools:
+    key = "tools"
+    check.table(decl, key, ("placement", "join", "prefix", "item", "item_prefix", "item_suffix", "separator",
+                            "suffix", "empty"))
+    placement = check.choice(decl, key, "placement", model.TOOL_PLACEMENTS, "system_after")
+    if placement == "none":
+        extra = [k for k in decl if k not in ("placement", "empty")]
+        if extra:
+            raise check.fail(f"{key}.{extra[0]}", "not used with placement = 'none' (the format writes no tools)")
+    empty = check.choice(decl, key, "empty", model.TOOL_EMPTY, "none")
+    if (empty == "refuse") != (placement == "none") and empty != "none":
+        raise check.fail(f"{key}.empty", "'refuse' is for placement = 'none'; a format that writes tools writes "
+                                         "an empty list as none or as 'written'")
+    texts = {name: check.string(decl, key, name, "") for name in
+             ("join", "prefix", "item_prefix", "item_suffix", "separator", "suffix")}
+    return Tools(placement=placement, item=check.choice(decl, key, "item", model.TOOL_ITEMS, "json"), empty=empty,
+                 **texts)
+
+
+def _calls(check: Checker, decl: Any) -> Calls:
+    key = "calls"
+    check.table(decl, key, ("role", "arguments", "call", "ignore", "missing_content"))
+    slots = ("name", "arguments")
+    decl, call_when = _variants(check, decl, key, "call", slots, _CALL_CONDITIONS)
+    if "call" not in decl:
+        raise check.fail(key, "needs 'call', the text of one call with {name} and {arguments}")
+    call = check.text(decl, key, "call", slots)
+    for text in [call] + [text for _, text in call_when]:
+        if "name" not in text.names:
+            raise check.fail(f"{key}.call", "every call text writes {name}")
+    ignore = check.strings(decl, "ignore", key=key) if "ignore" in decl else ("id", "type")
+    return Calls(role=check.string(decl, key, "role", "assistant", empty=False),
+                 arguments=check.choice(decl, key, "arguments", model.ARGUMENTS, "json"),
+                 call=call, call_when=call_when, ignore=ignore,
+                 missing_content=check.choice(decl, key, "missing_content", ("refuse", "empty"), "refuse"))
+
+
 def _check_control_token(token: str) -> Optional[str]:
     if len(token) < 2:
         return "a control token has at least two characters (its escape breaks it after the first)"
@@ -582,6 +626,20 @@ def _cross_checks(check: Checker, spec: FormatSpec) -> None:
             )
         if spec.system.placement == "fold_first" or spec.system.placement == "fold_last":
             raise check.fail("reasoning", "cannot be combined with a folded system message")
+    if spec.tools is not None and spec.tools.placement != "none" and spec.system.placement != "message":
+        raise check.fail("tools", "tool definitions are written in the system message: they need "
+                                  "[system] placement = 'message'")
+    if spec.tools is not None and spec.tools.placement != "none":
+        writer = spec.role(spec.system.leading_roles[0])
+        if writer is None or writer.drop or writer.refuse is not None:
+            raise check.fail("tools", "tool definitions are written in a system message, but no role "
+                                      "declaration writes 'system'")
+    if spec.calls is not None:
+        writer = next((r for r in spec.roles if r.name == spec.calls.role), None)
+        if writer is None or writer.drop or writer.refuse is not None:
+            raise check.fail("calls.role", f"role {spec.calls.role!r} must be declared under [roles] and written")
+        if spec.system.placement != "message" and spec.calls.role in spec.system.leading_roles:
+            raise check.fail("calls.role", "a system message taken out of the conversation cannot carry calls")
     for var in spec.variables:
         if var.name not in check.used:
             raise check.fail(f"variables.{var.name}", "declared but never used in any string of the format")

@@ -1,0 +1,255 @@
+"""Tool definitions and tool calls as the templates write them: JSON exactly as transformers'
+``tojson`` writes it, checked, bounded and cached.
+
+Both renderers use this module: the generated fast path through ``tools_text`` and
+``write_calls`` (which raise ``Unhandled`` on any problem, so that the reference
+interpreter reports it), the reference through ``checked_tools`` and ``call_texts``
+(which raise the precise error, naming the message, the call and the field).
+Loaded only when a conversation carries tools or calls.
+"""
+
+from __future__ import annotations
+
+import json
+import marshal
+from collections.abc import Mapping
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+from ..errors import ConversationError, InvalidMessageError, UnsupportedFieldError
+from .unhandled import Unhandled
+
+#: transformers' ``tojson``: ``json.dumps(x, ensure_ascii=False)`` with Python's default separators,
+#: keys in the order given, no HTML escaping. One encoder, built once (``json.dumps`` with keywords
+#: builds a new one per call).
+_encode = json.JSONEncoder(ensure_ascii=False).encode
+try:
+    # The C encoder that ``_encode`` builds on every call, built once. Without circular-reference
+    # markers: a circular value ends in RecursionError, which tojson turns into a refusal like any other.
+    from json.encoder import encode_basestring
+
+    _make = getattr(json.encoder, "c_make_encoder", None)
+    _chunks = _make(None, None, encode_basestring, None, ": ", ", ", False, False, True) if _make else None
+except ImportError:  # pragma: no cover - another Python implementation
+    _chunks = None
+
+#: Deeper values are refused; tool schemas nest a few levels, and ``json`` itself gives up near
+#: the interpreter's recursion limit with a ``RecursionError``, which must not reach the caller.
+MAX_DEPTH = 200
+
+#: Serialised tool lists kept for reuse, keyed on their exact structure (see ``tools_text``).
+_CACHE: Dict[Tuple[Any, bytes], str] = {}
+_CACHE_SIZE = 64
+_CACHE_KEY_LIMIT = 1 << 20
+
+
+def _kind(value: Any) -> str:
+    return "None" if value is None else type(value).__name__
+
+
+def json_problem(value: Any) -> Tuple[str, str]:
+    """Where and why ``value`` cannot be written as JSON: ``(path suffix, reason)``. Iterative, so a
+    value nested 10,000 levels deep is diagnosed in bounded time and stack."""
+    stack: List[Tuple[Any, str, int]] = [(value, "", 0)]
+    seen: Dict[int, bool] = {}
+    while stack:
+        item, path, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return "", f"nested more than {MAX_DEPTH} levels deep"
+        if item is None or isinstance(item, (str, int, float)):
+            continue
+        if isinstance(item, (list, tuple, dict)):
+            if id(item) in seen:
+                return path, "refers to itself (a circular structure is not JSON)"
+            seen[id(item)] = True
+            if isinstance(item, dict):
+                for key, inner in item.items():
+                    if not (key is None or isinstance(key, (str, int, float))):
+                        return path, f"has a key of type {_kind(key)}; JSON keys are strings"
+                    stack.append((inner, f"{path}.{key}" if isinstance(key, str) else f"{path}[{key!r}]",
+                                  depth + 1))
+            else:
+                for position, inner in enumerate(item):
+                    stack.append((inner, f"{path}[{position}]", depth + 1))
+            continue
+        return path, f"is a {_kind(item)}, which is not a JSON value"
+    return "", "cannot be written as JSON"
+
+
+def tojson(value: Any) -> str:
+    """``value`` as transformers' ``tojson`` writes it; ``ValueError`` for what is not JSON."""
+    try:
+        if _chunks is not None and type(value) is dict:
+            return "".join(_chunks(value, 0))
+        return _encode(value)
+    except (TypeError, ValueError, RecursionError):
+        raise ValueError("not JSON") from None
+
+
+def _json_error(value: Any, field: str, index: Optional[int] = None, role: Optional[str] = None) -> ConversationError:
+    where, reason = json_problem(value)
+    return UnsupportedFieldError(f"{reason}: it cannot be written as transformers' tojson writes it",
+                                 index=index, role=role, field=field + where)
+
+
+# -- tool definitions ----------------------------------------------------------------------------
+
+def checked_tools(tools: Any) -> List[Any]:
+    """The tool definitions as the template sees them (a callable becomes its JSON schema), or
+    the precise error for the first that is not one."""
+    if isinstance(tools, (str, bytes, Mapping)) or not isinstance(tools, (list, tuple)):
+        raise InvalidMessageError(f"tools must be a list of tool definitions, got {_kind(tools)}", field="tools")
+    out = []
+    for position, tool in enumerate(tools):
+        where = f"tools[{position}]"
+        if callable(tool) and not isinstance(tool, Mapping):
+            from .schema import json_schema
+
+            tool = json_schema(tool, position=position)
+        if not isinstance(tool, Mapping):
+            raise InvalidMessageError(
+                f"a tool definition is a mapping ({{'type': 'function', 'function': {{'name': ...}}}}) or a "
+                f"callable, got {_kind(tool)}", field=where)
+        function = tool.get("function", tool)
+        if not isinstance(function, Mapping):
+            raise InvalidMessageError(f"'function' must be a mapping, got {_kind(function)}", field=where + ".function")
+        name = function.get("name")
+        if not isinstance(name, str) or not name:
+            inner = ".function" if "function" in tool else ""
+            raise InvalidMessageError(f"a tool needs a 'name' string, got {_kind(name)}", field=f"{where}{inner}.name")
+        try:
+            tojson(tool)
+        except ValueError:
+            raise _json_error(tool, where) from None
+        out.append(tool)
+    return out
+
+
+def join_tools(texts: Sequence[str], layout: Sequence[str]) -> str:
+    """The tools block: ``layout`` is ``(prefix, item_prefix, item_suffix, separator, suffix)``."""
+    prefix, item_prefix, item_suffix, separator, suffix = layout
+    return prefix + separator.join(item_prefix + text + item_suffix for text in texts) + suffix
+
+
+def tools_text(tools: Any, layout: Tuple[str, ...]) -> str:
+    """The tools block for the fast path, from the cache when this exact list was written before.
+
+    The key is the list's ``marshal`` bytes, which encode every type, value and key order (``1`` and
+    ``True``, ``{"a", "b"}`` and ``{"b", "a"}`` differ), so an edited list is never served stale;
+    what marshal cannot encode (an object, a subclass) is simply not cached. Any problem raises
+    ``Unhandled``: the reference interpreter reports it.
+    """
+    try:
+        key: Optional[Tuple[Any, bytes]] = (layout, marshal.dumps(tools))
+    except (ValueError, TypeError, RecursionError):
+        key = None
+    if key is not None:
+        found = _CACHE.get(key)
+        if found is not None:
+            return found
+    try:
+        text = join_tools([tojson(tool) for tool in checked_tools(tools)], layout)
+    except (ConversationError, ValueError):
+        raise Unhandled from None
+    if key is not None and len(key[1]) <= _CACHE_KEY_LIMIT:
+        if len(_CACHE) >= _CACHE_SIZE:
+            _CACHE.clear()
+        _CACHE[key] = text
+    return text
+
+
+# -- tool calls ----------------------------------------------------------------------------------
+
+def call_texts(calls: Any, arguments: str, ignore: Sequence[str], index: Optional[int] = None,
+               role: Optional[str] = None) -> List[Tuple[str, str]]:
+    """``(name, arguments as written)`` for each call of a message, or the precise error."""
+    if type(calls) is not list and (isinstance(calls, (str, bytes, Mapping)) or not isinstance(calls, tuple)):
+        raise InvalidMessageError(f"'tool_calls' must be a list of calls, got {_kind(calls)}", index=index,
+                                  role=role, field="tool_calls")
+    out = []
+    for position, call in enumerate(calls):
+        if type(call) is not dict and not isinstance(call, Mapping):
+            raise InvalidMessageError(f"a call is a mapping, got {_kind(call)}", index=index, role=role,
+                                      field=f"tool_calls[{position}]")
+        function = call.get("function")
+        if function is not None:
+            if len(call) > 1:
+                _only(call, ("function", *ignore), f"tool_calls[{position}]", index, role)
+            if type(function) is not dict and not isinstance(function, Mapping):
+                raise InvalidMessageError(f"a call's 'function' is a mapping, got {_kind(function)}", index=index,
+                                          role=role, field=f"tool_calls[{position}].function")
+            if len(function) > 2:
+                _only(function, ("name", "arguments"), f"tool_calls[{position}].function", index, role)
+            where = f"tool_calls[{position}].function"
+        else:
+            function = call
+            where = f"tool_calls[{position}]"
+            if len(call) > 2:
+                _only(call, ("name", "arguments", *ignore), where, index, role)
+        name = function.get("name")
+        if not isinstance(name, str):
+            raise InvalidMessageError(f"a call needs a 'name' string, got {_kind(name)}", index=index, role=role,
+                                      field=where + ".name")
+        value = function.get("arguments")
+        field = where + ".arguments"
+        if value is None:
+            raise InvalidMessageError("a call needs 'arguments' (a mapping, {} for none)", index=index, role=role,
+                                      field=field)
+        if type(value) is dict:
+            try:
+                out.append((name, tojson(value)))
+                continue
+            except ValueError:
+                raise _json_error(value, field, index, role) from None
+        if isinstance(value, str):
+            if arguments == "json":
+                raise UnsupportedFieldError(
+                    "arguments given as a JSON string are refused: this format's template writes them with "
+                    "tojson, which would encode the string a second time; pass a mapping (json.loads it)",
+                    index=index, role=role, field=field)
+            out.append((name, value))
+            continue
+        if arguments == "json" and not isinstance(value, Mapping):
+            raise UnsupportedFieldError(f"arguments must be a mapping, got {_kind(value)}", index=index, role=role,
+                                        field=field)
+        try:
+            out.append((name, tojson(value)))
+        except ValueError:
+            raise _json_error(value, field, index, role) from None
+    return out
+
+
+def _only(table: Mapping, allowed: Sequence[str], where: str, index: Optional[int], role: Optional[str]) -> None:
+    for key, value in table.items():
+        if value is not None and key not in allowed:
+            raise UnsupportedFieldError("this field of a call is not written by the format, so it is refused "
+                                        "rather than left out", index=index, role=role, field=f"{where}.{key}")
+
+
+def call_parts(calls: Any, arguments: str, ignore: Sequence[str]) -> List[Tuple[str, str]]:
+    """``(name, arguments as written)`` for each call of a message, for the fast path. It takes the
+    common shape only (a list of OpenAI-style calls whose arguments are a dict, or a string where
+    the format takes one); anything else raises ``Unhandled``, and the reference interpreter writes
+    it or reports the precise problem."""
+    if type(calls) is not list:
+        raise Unhandled
+    out = []
+    for call in calls:
+        function = call.get("function") if type(call) is dict else None
+        if type(function) is not dict or len(function) != 2:
+            raise Unhandled
+        for key in call:
+            if key != "function" and key not in ignore:
+                raise Unhandled
+        name = function.get("name")
+        args = function.get("arguments")
+        if type(name) is not str:
+            raise Unhandled
+        if type(args) is dict and _chunks is not None:
+            try:
+                args = "".join(_chunks(args, 0))
+            except (TypeError, ValueError, RecursionError):
+                raise Unhandled from None
+        elif type(args) is not str or arguments != "json_or_text":
+            raise Unhandled
+        out.append((name, args))
+    return out

@@ -1,0 +1,285 @@
+"""Structured conversations against transformers: tool definitions, tool calls, tool results and
+reasoning fields, for every corpus template a built-in format serves.
+
+promptcraft writes exactly what transformers writes, or refuses with ``UnsupportedFieldError``
+naming what it does not write (tools or calls the format does not declare, arguments the template
+would encode twice: see COMPATIBILITY.md), or both refuse. Never a different prompt.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+from conftest import require, require_corpus, require_transformers
+from hf_reference import PUBLIC_CASES, hf_render
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from strategies import agent_conversations, tools_lists
+from test_equivalence import IDS, PAIRS, VARIABLES, outcome
+
+import promptcraft
+
+#: Generated structured conversations per corpus template (the issue asks for at least 300).
+EXAMPLES = max(int(os.environ.get("PROMPTCRAFT_EXAMPLES", "500")), 300)
+STRUCTURED_CASES = PUBLIC_CASES.parent / "structured-public.json"
+
+
+def compare(name, stem, messages, tools, kwargs, counts, hf_kwargs=None):
+    """One conversation both ways; ``counts`` gets its outcome."""
+    fmt = promptcraft.get_format(name)
+    try:
+        got = fmt.render(messages, tools=tools, **kwargs)
+    except promptcraft.UnsupportedFieldError as error:
+        # Named precisely: a message's field, or the tools themselves.
+        assert error.field and (error.index is not None or error.field.startswith("tools")), error
+        counts["unsupported"] += 1
+        return
+    except promptcraft.PromptcraftError:
+        got = None
+    want = outcome(hf_render, stem, messages, tools=tools, **{**kwargs, **(hf_kwargs or {})})
+    if got is None:
+        assert isinstance(want, tuple), f"{stem}: promptcraft refused, transformers rendered, for {messages!r}"
+        counts["both_refused"] += 1
+        return
+    assert got == want, f"{stem}: {messages!r} tools={tools!r} {kwargs}"
+    counts["same_with_tools" if tools else "same"] += 1
+
+
+def writes_tools(name):
+    tools = promptcraft.get_format(name).spec.tools
+    return tools is not None and tools.placement != "none"
+
+
+def declares_structure(name):
+    return writes_tools(name) or promptcraft.get_format(name).spec.calls is not None
+
+
+@pytest.mark.parametrize("name,stem", PAIRS, ids=IDS)
+def test_agent_conversations(name, stem):
+    """Generated agent conversations (parallel calls, dict and string arguments, runs of tool results,
+    reasoning fields, content None) with generated tool definitions (nested schemas, unicode, <, &,
+    quotes, unsorted keys), with and without a generation prompt, every switch both ways."""
+    require_corpus()
+    require_transformers()
+    fmt = promptcraft.get_format(name)
+    switches = [v.name for v in fmt.spec.variables if v.is_switch]
+    counts = {"same": 0, "same_with_tools": 0, "both_refused": 0, "unsupported": 0}
+
+    @settings(max_examples=EXAMPLES, deadline=None, derandomize=bool(os.environ.get("CI")),
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    @given(messages=agent_conversations(), tools=tools_lists, gen=st.booleans(),
+           flags=st.fixed_dictionaries({name: st.booleans() for name in switches}))
+    def run(messages, tools, gen, flags):
+        variables = {k: v for k, v in VARIABLES.items() if k in fmt.variables}
+        compare(name, stem, messages, tools, dict(add_generation_prompt=gen, **variables, **flags), counts)
+
+    run()
+    print(f"\n[agent] {stem}: {counts}")
+    if declares_structure(name):
+        assert counts["same"] + counts["same_with_tools"] > 0, counts
+        if writes_tools(name):
+            assert counts["same_with_tools"] > 0, counts
+
+
+@pytest.mark.parametrize("name,stem", PAIRS, ids=IDS)
+def test_structured_public_cases(name, stem):
+    """The public structured cases (tools, calls, results, reasoning, parts)."""
+    require_corpus()
+    require_transformers()
+    if not STRUCTURED_CASES.is_file():
+        require(False, f"structured cases not found at {STRUCTURED_CASES}")
+    fmt = promptcraft.get_format(name)
+    counts = {"same": 0, "same_with_tools": 0, "both_refused": 0, "unsupported": 0}
+    for case in json.loads(STRUCTURED_CASES.read_text(encoding="utf-8")):
+        variables = {k: v for k, v in VARIABLES.items() if k in fmt.variables}
+        variables.update({k: v for k, v in case["kwargs"].items() if k in fmt.variables})
+        kwargs = dict(add_generation_prompt=case["add_generation_prompt"],
+                      continue_final_message=case["continue_final_message"], **variables)
+        # transformers gets every template variable of the case (it ignores those a template does not read).
+        compare(name, stem, case["messages"], case["tools"] or None, kwargs, counts, case["kwargs"])
+    print(f"\n[structured] {stem}: {counts}")
+    if writes_tools(name):
+        assert counts["same_with_tools"] > 0, counts
+
+
+# ---------------------------------------------------------------------------
+# Bad input: each a PromptcraftError naming where, in bounded time, never RecursionError or TypeError.
+
+CALL = {"type": "function", "function": {"name": "get_weather", "arguments": {"city": "Paris"}}}
+TOOL = {"type": "function", "function": {"name": "get_weather", "description": "Weather <b>&",
+                                         "parameters": {"type": "object", "properties": {}}}}
+
+
+def nested(depth):
+    value: dict = {}
+    inner = value
+    for _ in range(depth):
+        inner["k"] = {}
+        inner = inner["k"]
+    return value
+
+
+def call_message(arguments):
+    return {"role": "assistant", "content": "", "tool_calls": [
+        CALL, {"type": "function", "function": {"name": "f", "arguments": arguments}}]}
+
+
+@pytest.mark.parametrize("name", ["qwen2.5", "qwen3"])
+@pytest.mark.parametrize("arguments,path,error", [
+    (nested(10_000), "messages[1].tool_calls[1].function.arguments", promptcraft.UnsupportedFieldError),
+    ({"s": {1, 2}}, "messages[1].tool_calls[1].function.arguments.s", promptcraft.UnsupportedFieldError),
+    ({"o": object()}, "messages[1].tool_calls[1].function.arguments.o", promptcraft.UnsupportedFieldError),
+    ({("t",): 1}, "messages[1].tool_calls[1].function.arguments", promptcraft.UnsupportedFieldError),
+    (None, "messages[1].tool_calls[1].function.arguments", promptcraft.InvalidMessageError),
+], ids=["deep", "set", "object", "tuple-key", "missing"])
+def test_bad_arguments_name_the_field(name, arguments, path, error):
+    fmt = promptcraft.get_format(name)
+    messages = [{"role": "user", "content": "u"}, call_message(arguments)]
+    with pytest.raises(error) as caught:
+        fmt.render(messages)
+    assert caught.value.path == path, caught.value
+    assert (caught.value.index, caught.value.role) == (1, "assistant")
+
+
+def test_circular_arguments_are_refused():
+    arguments: dict = {}
+    arguments["self"] = arguments
+    with pytest.raises(promptcraft.UnsupportedFieldError) as caught:
+        promptcraft.get_format("qwen3").render([{"role": "user", "content": "u"}, call_message(arguments)])
+    assert caught.value.path.startswith("messages[1].tool_calls[1].function.arguments")
+
+
+@pytest.mark.parametrize("calls,path", [
+    ("get_weather()", "messages[1].tool_calls"),
+    ([5], "messages[1].tool_calls[0]"),
+    ([{"type": "function", "function": "f"}], "messages[1].tool_calls[0].function"),
+    ([{"type": "function", "function": {"arguments": {}}}], "messages[1].tool_calls[0].function.name"),
+    ([{"function": {"name": "f", "arguments": {}}, "index": 0}], "messages[1].tool_calls[0].index"),
+    ([{"function": {"name": "f", "arguments": {}, "strict": True}}], "messages[1].tool_calls[0].function.strict"),
+])
+def test_malformed_calls_name_the_path(calls, path):
+    for name in ("qwen2.5", "qwen3"):
+        messages = [{"role": "user", "content": "u"}, {"role": "assistant", "content": "", "tool_calls": calls}]
+        with pytest.raises(promptcraft.ConversationError) as caught:
+            promptcraft.get_format(name).render(messages)
+        assert caught.value.path == path, caught.value
+
+
+def test_string_arguments_refused_where_the_template_would_encode_them_twice():
+    messages = [{"role": "user", "content": "u"}, {"role": "assistant", "content": "", "tool_calls": [
+        {"type": "function", "function": {"name": "f", "arguments": '{"a": 1}'}}]}]
+    with pytest.raises(promptcraft.UnsupportedFieldError) as caught:
+        promptcraft.get_format("qwen2.5").render(messages)
+    assert caught.value.path == "messages[1].tool_calls[0].function.arguments"
+    # Qwen3's template writes a string as it is: so does its format.
+    assert '"arguments": {"a": 1}}' in promptcraft.get_format("qwen3").render(messages)
+
+
+def test_calls_on_a_role_that_writes_none_are_refused():
+    messages = [{"role": "user", "content": "u", "tool_calls": [CALL]}]
+    with pytest.raises(promptcraft.UnsupportedFieldError) as caught:
+        promptcraft.get_format("qwen3").render(messages)
+    assert caught.value.path == "messages[0].tool_calls"
+
+
+@pytest.mark.parametrize("tools,path", [
+    ("get_weather", "tools"),
+    ({"type": "function"}, "tools"),
+    ([5], "tools[0]"),
+    ([{"type": "function", "function": {"description": "no name"}}], "tools[0].function.name"),
+    ([TOOL, {"type": "function", "function": {"name": "f", "parameters": {"x": {1, 2}}}}],
+     "tools[1].function.parameters.x"),
+    ([{"type": "function", "function": {"name": "f", "parameters": nested(10_000)}}], "tools[0]"),
+])
+def test_bad_tools_name_the_path(tools, path):
+    with pytest.raises(promptcraft.ConversationError) as caught:
+        promptcraft.get_format("qwen2.5").render([{"role": "user", "content": "u"}], tools=tools)
+    assert caught.value.path is not None and caught.value.path.startswith(path), caught.value
+    assert caught.value.index is None
+
+
+def test_formats_without_tools_refuse_them():
+    for name in ("zephyr", "llama-3.1", "mistral-nemo"):
+        fmt = promptcraft.get_format(name)
+        messages = [{"role": "user", "content": "u"}]
+        assert fmt.render(messages, tools=None) == fmt.render(messages)
+        with pytest.raises(promptcraft.UnsupportedFieldError) as caught:
+            fmt.render(messages, tools=[TOOL])
+        assert caught.value.field == "tools"
+    # An empty list is no tools, except where the official template writes a block for it.
+    assert promptcraft.get_format("zephyr").render(messages, tools=[]) == promptcraft.get_format("zephyr").render(
+        messages)
+    with pytest.raises(promptcraft.UnsupportedFieldError):
+        promptcraft.get_format("llama-3.1").render(messages, tools=[])
+    with pytest.raises(promptcraft.UnsupportedFieldError) as caught:
+        promptcraft.get_format("zephyr").render(messages, documents=[{"text": "d"}])
+    assert caught.value.field == "documents"
+
+
+def test_huge_tool_result_and_definitions():
+    """A 10 MB tool result and a 10 MB description render (linear time), exactly as given."""
+    big = "x<&>" * (10 * 2**20 // 4)
+    fmt = promptcraft.get_format("qwen3")
+    tool = {"type": "function", "function": {"name": "f", "description": big}}
+    messages = [{"role": "user", "content": "u"}, {"role": "assistant", "content": "", "tool_calls": [CALL]},
+                {"role": "tool", "content": big}]
+    text = fmt.render(messages, tools=[tool])
+    assert text.count(big) == 2
+
+
+def test_tools_cache_is_never_stale():
+    """The serialised tools are reused only for the exact same structure: an edited list (in place,
+    a value of another type, a reordered key) is written anew."""
+    fmt = promptcraft.get_format("qwen2.5")
+    messages = [{"role": "user", "content": "u"}]
+    tools = [{"type": "function", "function": {"name": "f", "parameters": {"a": 1, "b": 2}}}]
+    first = fmt.render(messages, tools=tools)
+    assert '"a": 1, "b": 2' in first and fmt.render(messages, tools=tools) == first
+    tools[0]["function"]["parameters"]["a"] = True  # 1 == True, but JSON writes them differently
+    assert '"a": true, "b": 2' in fmt.render(messages, tools=tools)
+    tools[0]["function"]["parameters"] = {"b": 2, "a": True}  # equal dict, another key order
+    assert '"b": 2, "a": true' in fmt.render(messages, tools=tools)
+    tools[0]["function"]["parameters"]["c"] = 1.0
+    assert '"c": 1.0' in fmt.render(messages, tools=tools)
+
+
+def test_callable_tools_match_transformers():
+    """A Python function as a tool gives the same prompt as transformers (its JSON schema)."""
+    require_transformers()
+
+    def get_weather(city: str, unit: str = "celsius") -> str:
+        """Get the weather in a city.
+
+        Args:
+            city: The city, e.g. "Paris" <b>.
+            unit: The unit (choices: ["celsius", "fahrenheit"])
+        """
+        return city
+
+    messages = [{"role": "user", "content": "Weather?"}]
+    for name, stem in (("qwen2.5", "Qwen--Qwen2.5-7B-Instruct"), ("qwen3", "Qwen--Qwen3-0.6B")):
+        got = promptcraft.get_format(name).render(messages, tools=[get_weather, TOOL], add_generation_prompt=True)
+        assert got == hf_render(stem, messages, tools=[get_weather, TOOL], add_generation_prompt=True)
+
+
+def test_spans_of_tools_and_calls():
+    """Tool definitions and calls have spans of their own kinds, which masks can select."""
+    fmt = promptcraft.get_format("qwen2.5")
+    messages = [{"role": "system", "content": "S"}, {"role": "user", "content": "u"},
+                {"role": "assistant", "content": "", "tool_calls": [CALL]}, {"role": "tool", "content": "r"},
+                {"role": "assistant", "content": "done"}]
+    rendered = fmt.render_spans(messages, tools=[TOOL])
+    assert rendered.text == fmt.render(messages, tools=[TOOL])
+    kinds = {(span.kind, span.message) for span in rendered.spans}
+    assert ("tools", None) in kinds and ("tool_calls", 2) in kinds and ("content", 0) in kinds
+    tools_span = next(s for s in rendered.spans if s.kind == "tools")
+    assert rendered.text[tools_span.start:tools_span.end].startswith("\n\n# Tools")
+    calls = rendered.mask(kinds=("tool_calls",))
+    # Each assistant turn's end-of-turn marker comes with it, as with content.
+    assert [rendered.text[a:b] for a, b in calls] == [
+        '\n<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call><|im_end|>', "<|im_end|>"]
+    both = rendered.mask(kinds=("content", "tool_calls"), end_of_turn=False)
+    assert [rendered.text[a:b] for a, b in both] == [
+        '\n<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>', "done"]
