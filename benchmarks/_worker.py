@@ -13,6 +13,8 @@ prints one JSON document on stdout. Engines:
 ``chatml``        a hand-written ChatML function (the practical floor), smollm2 only
 ``cold-promptcraft`` / ``cold-jinja``   TOML file to first render / template text to first render
 ``dataset-hf`` / ``dataset-promptcraft``   a pass over a large dataset (the latter with multiprocessing)
+``agent-hf`` / ``agent-promptcraft``   the agent conversation (``_workloads.agent``) with its tool
+                  definitions; ``agent-hf`` writes the expected outputs ``agent-promptcraft`` checks against
 
 Only the engine being measured is imported: a worker for one engine never
 loads another engine's modules, so no import or cache of one touches the
@@ -337,6 +339,61 @@ def engine_promptcraft(task: dict) -> dict:
         )
 
     return dict(_compare_engine(task, setup, strict=True, variants=span_variants), version=promptcraft.__version__)
+
+
+def engine_agent_hf(task: dict) -> dict:
+    """``apply_chat_template(msgs, tools=tools, ...)`` on the agent conversation: the timings and,
+    as ``engine_hf`` does for the text workloads, the expected outputs (in the same layout, so that
+    ``engine_agent_promptcraft`` checks against them with ``_compare_engine``)."""
+    import jinja2
+
+    expected: Dict[str, Any] = {}
+    errors: Dict[str, str] = {}
+    schedule = Schedule(task)
+    for fmt in task["formats"]:
+        name, variables = fmt["name"], fmt["variables"]
+        tok = tokenizer_for(W.corpus_entry(fmt["stem"]))
+        messages, tools = W.agent()
+        try:
+            output = tok.apply_chat_template(messages, tools=tools, tokenize=False, add_generation_prompt=True,
+                                             **variables)
+        except (jinja2.TemplateError, ValueError, TypeError) as error:
+            errors[name] = f"transformers refuses the agent conversation: {brief(error)}"
+            continue
+        ns = {"tok": tok, "msgs": messages, "tools": tools}
+        stmt = call_source("tok.apply_chat_template(msgs, tools=tools, tokenize=False, add_generation_prompt=True, KW)",
+                           variables, ns)
+        schedule.add((name, W.AGENT), stmt, ns)
+        # The agent conversation has a system message whatever the shape (see ``W.workload``).
+        expected[name] = {"shape": W.WITH_SYSTEM, "add_generation_prompt": True, "outputs": {W.AGENT: output}}
+    schedule.run()
+    results = {name: {W.AGENT: dict(schedule.result((name, W.AGENT)), chars=len(entry["outputs"][W.AGENT]))}
+               for name, entry in expected.items()}
+    with open(task["expected"], "w", encoding="utf-8") as handle:
+        json.dump(expected, handle, ensure_ascii=False)
+    return {"results": results, "errors": errors}
+
+
+def engine_agent_promptcraft(task: dict) -> dict:
+    """``fmt.render(msgs, add_generation_prompt=True, tools=tools)`` on the agent conversation,
+    checked against ``agent-hf``'s output before and after it is timed."""
+    import promptcraft
+
+    # One list for every call, as an agent loop passes the same tools on every turn.
+    tools = W.agent()[1]
+
+    def setup(fmt: dict, entry: dict):
+        compiled = promptcraft.get_format(fmt["name"])
+        variables = fmt["variables"]
+        namespace = {"fmt": compiled, "tools": tools}
+        stmt = call_source("fmt.render(msgs, add_generation_prompt=agp, tools=tools, KW)", variables, namespace)
+        return (
+            (lambda messages, agp: compiled.render(messages, add_generation_prompt=agp, tools=tools, **variables)),
+            stmt,
+            namespace,
+        )
+
+    return dict(_compare_engine(task, setup, strict=True), version=promptcraft.__version__)
 
 
 def span_variants(fmt: dict) -> dict:
@@ -722,6 +779,8 @@ ENGINES = {
     "cold-jinja": engine_cold_jinja,
     "dataset-hf": engine_dataset_hf,
     "dataset-promptcraft": engine_dataset_promptcraft,
+    "agent-hf": engine_agent_hf,
+    "agent-promptcraft": engine_agent_promptcraft,
 }
 
 

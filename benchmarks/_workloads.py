@@ -18,7 +18,7 @@ import math
 import os
 import pathlib
 import random
-from typing import Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 HERE = pathlib.Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -28,6 +28,9 @@ LENGTHS = {"system": (120, 600), "user": (20, 800), "assistant": (80, 2500)}
 #: The "short" style: brief ASCII-only turns, like the baseline in notes/peers.md section 2c.
 SHORT_LENGTHS = {"system": (30, 80), "user": (15, 80), "assistant": (30, 200)}
 SHORT = "-short"
+
+#: The workload key of the agent conversation (``agent``).
+AGENT = "agent"
 
 #: What formats that refuse a system message get instead of one (see ``shape``).
 WITH_SYSTEM = "system"
@@ -114,9 +117,12 @@ def text(rng: random.Random, role: str, short: bool = False) -> str:
     return content
 
 
-def workload(key: str, shape: str) -> List[Dict[str, str]]:
-    """The conversation a workload key names: ``"11"`` (11 messages of realistic length) or
-    ``"11-short"`` (11 brief ASCII messages)."""
+def workload(key: str, shape: str) -> List[Dict[str, Any]]:
+    """The conversation a workload key names: ``"11"`` (11 messages of realistic length),
+    ``"11-short"`` (11 brief ASCII messages) or ``AGENT`` (the messages of ``agent()``, which
+    has a system message whatever the shape: only formats that write tools get it)."""
+    if key == AGENT:
+        return agent()[0]
     if key.endswith(SHORT):
         return conversation(int(key[: -len(SHORT)]), shape, short=True)
     return conversation(int(key), shape)
@@ -162,6 +168,114 @@ def dataset(count: int, shape: str, seed: int = 0) -> List[List[Dict[str, str]]]
             messages.append({"role": "assistant", "content": rng.choice(pool["assistant"])})
         out.append(messages)
     return out
+
+
+def agent_tools() -> List[Dict[str, Any]]:
+    """Four tool definitions as an agent framework sends them (OpenAI style): nested object and
+    array schemas, enums, and descriptions with non-ASCII text, ``<``, ``&`` and both kinds of
+    quotes, which a tool writer must neither escape nor transliterate."""
+    def tool(name: str, description: str, properties: Dict[str, Any], required: List[str]) -> Dict[str, Any]:
+        return {"type": "function", "function": {"name": name, "description": description, "parameters": {
+            "type": "object", "properties": properties, "required": required}}}
+
+    money = {"type": "object", "properties": {
+        "amount": {"type": "number", "minimum": 0},
+        "currency": {"type": "string", "pattern": "^[A-Z]{3}$", "description": "ISO 4217 code, e.g. \"EUR\""},
+    }, "required": ["amount", "currency"]}
+    return [
+        tool("get_weather",
+             "Current weather and a forecast of up to 7 days for a place. Temperatures are in °C unless `unit` "
+             "says otherwise; a station that reports < 3 readings a day returns \"n/a\" for that day.",
+             {"location": {"type": "object", "description": "Where: a city (and country) or coordinates.",
+                           "properties": {
+                               "city": {"type": "string", "description": "City name as written locally, e.g. "
+                                                                         "'Zürich' or '東京'"},
+                               "country": {"type": "string", "description": "ISO 3166-1 alpha-2 code"},
+                               "coordinates": {"type": "object", "properties": {
+                                   "lat": {"type": "number", "minimum": -90, "maximum": 90},
+                                   "lon": {"type": "number", "minimum": -180, "maximum": 180}}},
+                           }},
+              "unit": {"type": "string", "enum": ["celsius", "fahrenheit"], "default": "celsius"},
+              "days": {"type": "integer", "minimum": 1, "maximum": 7, "default": 3}},
+             ["location"]),
+        tool("search_flights",
+             "Search direct & connecting flights between two airports. Results with a price < 1 000 € come first; "
+             "dates are ISO 8601 (\"YYYY-MM-DD\") in the departure airport's time zone.",
+             {"origin": {"type": "string", "description": "IATA code of the departure airport, e.g. \"ZRH\""},
+              "destination": {"type": "string", "description": "IATA code of the arrival airport"},
+              "departure_date": {"type": "string", "format": "date"},
+              "return_date": {"type": "string", "format": "date", "description": "Omit for a one-way trip."},
+              "passengers": {"type": "object", "properties": {
+                  "adults": {"type": "integer", "minimum": 1, "default": 1},
+                  "children": {"type": "integer", "minimum": 0, "description": "Aged 2–11"},
+                  "infants": {"type": "integer", "minimum": 0, "description": "Under 2, on an adult's lap"}},
+                  "required": ["adults"]},
+              "cabin": {"type": "string", "enum": ["economy", "premium_economy", "business", "first"]},
+              "filters": {"type": "object", "properties": {
+                  "max_stops": {"type": "integer", "minimum": 0, "maximum": 3},
+                  "airlines": {"type": "array", "items": {"type": "string"}, "description": "IATA airline codes"},
+                  "max_price": money}}},
+             ["origin", "destination", "departure_date"]),
+        tool("convert_currency",
+             "Convert an amount between currencies at today's mid-market rate — e.g. 100 CHF → ¥ (JPY). "
+             "Rates are refreshed every 15 min; don't use it for amounts > 1 000 000.",
+             {"amount": {"type": "number", "exclusiveMinimum": 0},
+              "from": {"type": "string", "pattern": "^[A-Z]{3}$"},
+              "to": {"type": "string", "pattern": "^[A-Z]{3}$"}},
+             ["amount", "from", "to"]),
+        tool("search_hotels",
+             "Find hotels near a place: a landmark ('Tour Eiffel', 渋谷駅) or an address. Results are sorted by "
+             "price & rating; use <price_range> to drop the ones you can't afford.",
+             {"near": {"type": "string"},
+              "check_in": {"type": "string", "format": "date"},
+              "check_out": {"type": "string", "format": "date"},
+              "rooms": {"type": "array", "minItems": 1, "items": {"type": "object", "properties": {
+                  "type": {"type": "string", "enum": ["single", "double", "twin", "suite"]},
+                  "guests": {"type": "integer", "minimum": 1, "maximum": 4}}, "required": ["type"]}},
+              "amenities": {"type": "array", "items": {"type": "string", "enum": [
+                  "wifi", "breakfast", "gym", "pool", "onsen", "parking"]}},
+              "price_range": {"type": "object", "description": "Per night, taxes included.", "properties": {
+                  "min": money, "max": money}}},
+             ["near", "check_in", "check_out"]),
+    ]
+
+
+def agent() -> Tuple[List[Dict[str, Any]], List[Dict[str, Any]]]:
+    """An agent turn: (messages, tools). A system message, a user question, an assistant turn
+    that calls two tools at once (arguments as dicts, with ids, and ``""`` as content, as OpenAI
+    clients send it), both results (role ``tool``, with ``tool_call_id`` and ``name``), the
+    assistant's answer and the user's next question. New objects on every call."""
+    weather = {"location": "Tokyo, JP", "current": {"temp_c": 31.4, "condition": "humid & sunny", "humidity": 0.78},
+               "forecast": [{"date": "2024-08-14", "high_c": 33, "low_c": 26, "condition": "sunny"},
+                            {"date": "2024-08-15", "high_c": 32, "low_c": 26, "condition": "cloudy"},
+                            {"date": "2024-08-16", "high_c": 29, "low_c": 25, "condition": "thunderstorms"}]}
+    rate = {"amount": 1200, "from": "CHF", "to": "JPY", "rate": 171.85, "result": 206220.0,
+            "as_of": "2024-07-26T10:00:00Z"}
+    messages: List[Dict[str, Any]] = [
+        {"role": "system", "content": "You are Atlas, the travel assistant of Contoso Travel & Tours. Answer in the "
+                                      "user's language, give prices in the currency they ask for, and call a tool "
+                                      "whenever the answer depends on data that changes (weather, fares, rates). "
+                                      "Never invent a booking reference."},
+        {"role": "user", "content": "My partner and I fly from Zürich to Tokyo on 14 August. What will the weather "
+                                    "be like for our first three days, and how much is 1 200 CHF in yen?"},
+        {"role": "assistant", "content": "", "tool_calls": [
+            {"type": "function", "id": "call_8f2a1c", "function": {"name": "get_weather", "arguments": {
+                "location": {"city": "Tokyo", "country": "JP"}, "unit": "celsius", "days": 3}}},
+            {"type": "function", "id": "call_3b7e90", "function": {"name": "convert_currency", "arguments": {
+                "amount": 1200, "from": "CHF", "to": "JPY"}}},
+        ]},
+        {"role": "tool", "tool_call_id": "call_8f2a1c", "name": "get_weather",
+         "content": json.dumps(weather, ensure_ascii=False)},
+        {"role": "tool", "tool_call_id": "call_3b7e90", "name": "convert_currency",
+         "content": json.dumps(rate, ensure_ascii=False)},
+        {"role": "assistant", "content": "Expect hot, humid days in Tokyo: about 31 °C when you land on the 14th, "
+                                         "33 °C at most, and thunderstorms are likely on the 16th, so pack an "
+                                         "umbrella.\n\nAt today's mid-market rate (1 CHF = 171.85 JPY), 1 200 CHF "
+                                         "is about ¥206,220; your bank's rate will be a little lower."},
+        {"role": "user", "content": "Great — can you find us a double room near Shibuya for 14–18 August, "
+                                    "under ¥25,000 a night with breakfast?"},
+    ]
+    return messages, agent_tools()
 
 
 def first_difference(expected: str, got: str) -> str:

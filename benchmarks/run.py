@@ -18,6 +18,11 @@ promptcraft's worker also times ``render_spans`` and ``render_spans(...).mask()`
 headline conversations, in step with ``render`` on the same conversation (``_worker.Schedule``),
 so the overhead ratio is taken over the same moments of the machine.
 
+The agent phase (on unless ``--no-agent``) times ``apply_chat_template(..., tools=tools)`` and
+``fmt.render(..., tools=tools)`` on one agent conversation (``_workloads.agent``: tool definitions,
+parallel tool calls, tool results) for every benchmarked format that writes tool definitions and
+tool calls; promptcraft's output is checked against transformers' first, as for the text workloads.
+
 Results go to ``benchmarks/results/<date>-<commit>.json`` and, in a full run,
 ``benchmarks/RESULTS.md``; ``plot.py`` draws the chart from the JSON. Give a partial run
 ``--json`` (and ``--markdown``) outside ``benchmarks/``: on the commit and day of a full run it
@@ -61,6 +66,8 @@ VARIABLES = {"date_string": PINNED_DATE, "functions": '[{"name": "get_weather", 
 HEADLINE = 11
 #: The requirement on ``render_spans``: at most this many times ``render``'s time, for every format.
 SPANS_GOAL = 1.5
+#: The agent conversation: promptcraft at least this many times faster than transformers (median).
+AGENT_GOAL = 30
 
 FULL = {
     "sizes": [1, 3, 11, 101, 1001],
@@ -75,6 +82,7 @@ FULL = {
     "import_runs": 41,
     "importtime_runs": 21,
     "chunk_formats": 8,
+    "agent": True,
     "formats": None,
 }
 QUICK = {
@@ -90,6 +98,7 @@ QUICK = {
     "import_runs": 3,
     "importtime_runs": 3,
     "chunk_formats": 0,
+    "agent": True,
     "formats": ["smollm2", "llama-3.1"],
 }
 #: The hand-written floor (smollm2 only) is not among them: it and promptcraft's smollm2 are timed
@@ -255,6 +264,46 @@ def plan(names: Optional[List[str]]) -> Dict[str, Any]:
     return {"formats": chosen, "skipped": skipped, "promptcraft": promptcraft.__version__}
 
 
+def writes_agent(name: str) -> bool:
+    """Whether a format writes tool definitions and tool calls, both of which the agent
+    conversation has (a format writing only one would refuse it)."""
+    import promptcraft
+
+    spec = promptcraft.get_format(name).spec
+    return spec.tools is not None and spec.tools.placement != "none" and spec.calls is not None
+
+
+def agent_plan(formats: List[Dict[str, Any]], chosen: bool) -> List[Dict[str, Any]]:
+    """The benchmarked formats that write tools and calls. When none does and the formats were not
+    chosen with ``--formats`` (``--quick``'s two), the first format that does, so that a quick run
+    still goes through the agent phase."""
+    writers = [f for f in formats if writes_agent(f["name"])]
+    if writers or chosen:
+        return writers
+    return [f for f in plan(None)["formats"] if writes_agent(f["name"])][:1]
+
+
+def measure_agent(task: Dict[str, Any], formats: List[Dict[str, Any]], scratch_dir: pathlib.Path,
+                  errors: Dict[str, str]) -> Dict[str, Any]:
+    """transformers, then promptcraft, each in a fresh interpreter, on the agent conversation: per
+    format the timing of each engine; promptcraft's only where its output equals transformers'."""
+    agent: Dict[str, Any] = {"formats": [f["name"] for f in formats], "hf": {}, "promptcraft": {}}
+    if not formats:
+        return agent
+    path = scratch_dir / "agent.json"
+    path.write_text(json.dumps(dict(task, formats=formats, workloads=[W.AGENT], spans=[],
+                                    expected=str(scratch_dir / "agent-expected.json"))), encoding="utf-8")
+    for engine in ("hf", "promptcraft"):
+        out = run_worker(f"agent-{engine}", path)
+        if "crashed" in out:
+            errors[f"agent-{engine}"] = f"worker crashed: {out['crashed']}: {out['stderr']}"
+            break  # without transformers' outputs there is nothing to check promptcraft against
+        for name, problem in out.get("errors", {}).items():
+            errors[f"agent-{engine}/{name}"] = problem
+        agent[engine] = {name: timings[W.AGENT] for name, timings in out["results"].items() if W.AGENT in timings}
+    return agent
+
+
 # --------------------------------------------------------------------------- import time
 
 _IMPORTTIME = re.compile(r"import time:\s+(\d+) \|\s+(\d+) \| ( *)(\S+)")
@@ -372,6 +421,25 @@ def span_overhead(results: Dict[str, Any], head: str) -> Dict[str, Any]:
     }
 
 
+def agent_summary(results: Dict[str, Any]) -> Dict[str, Any]:
+    """Per format of the agent phase, both engines' times and transformers' / promptcraft's; the
+    median and lowest ratio over the formats measured."""
+    agent = results.get("agent") or {}
+    hf, pc = agent.get("hf", {}), agent.get("promptcraft", {})
+    rows = []
+    for name in agent.get("formats", []):
+        h, p = hf.get(name, {}).get("seconds"), pc.get(name, {}).get("seconds")
+        rows.append({"format": name, "hf": h, "promptcraft": p, "ratio": _ratio(h, p),
+                     "verified": bool(pc.get(name, {}).get("verified")), "chars": hf.get(name, {}).get("chars")})
+    measured = [r for r in rows if r["ratio"]]
+    lowest = min(measured, key=lambda r: r["ratio"]) if measured else None
+    return {
+        "goal": AGENT_GOAL, "rows": rows,
+        "median": statistics.median(r["ratio"] for r in measured) if measured else None,
+        "lowest": lowest["ratio"] if lowest else None, "lowest_format": lowest["format"] if lowest else None,
+    }
+
+
 def summarize(results: Dict[str, Any]) -> Dict[str, Any]:
     """Ratios, scaling and the targets, from the raw numbers."""
     warm = results.get("warm", {})
@@ -449,6 +517,7 @@ def summarize(results: Dict[str, Any]) -> Dict[str, Any]:
     cold_values = [r["promptcraft"] for r in cold_rows if r["promptcraft"]]
     imp = results.get("import", {})
     spans = span_overhead(results, head)
+    agent = agent_summary(results)
 
     def target(name: str, measured: Optional[float], goal: float, higher: bool, unit: str) -> Dict[str, Any]:
         met = None if measured is None else (measured >= goal if higher else measured <= goal)
@@ -472,6 +541,8 @@ def summarize(results: Dict[str, Any]) -> Dict[str, Any]:
         dict(target(f"render_spans at most {SPANS_GOAL:g}× render, per format", spans["render_spans"]["worst"],
                     SPANS_GOAL, False, "x"),
              worst=spans["render_spans"]["worst_format"], over=spans["over_goal"]),
+        target(f"agent conversation ≥ {AGENT_GOAL:g}× faster than apply_chat_template with tools "
+               "(median over tool-capable formats)", agent["median"], AGENT_GOAL, True, "x"),
     ]
     ceiling = _ratio(t("hf", "smollm2", head), t("chatml", "smollm2", head))
     return {
@@ -488,6 +559,7 @@ def summarize(results: Dict[str, Any]) -> Dict[str, Any]:
         "chatml_ratio": floor,
         "cold": cold_rows,
         "render_spans": spans,
+        "agent": agent,
         "targets": targets,
     }
 
@@ -560,6 +632,39 @@ def spans_section(results: Dict[str, Any], add: Callable[[str], None]) -> None:
         masked = "–" if r["masked_chars"] is None else f"{r['masked_chars']:,}"
         add(f"| {r['format']} | {us(r['render'])} | {us(r['render_spans'])} | {ratio} | {x(r['paired_ratio'])} | "
             f"{us(r['render_spans_mask'])} | {x(r['mask_ratio'])} | {x(r['paired_mask_ratio'])} | {masked} |")
+    add("")
+
+
+def agent_section(results: Dict[str, Any], add: Callable[[str], None]) -> None:
+    """The "Agent conversation" section: a row per format, then the median."""
+    agent = results["summary"].get("agent") or {}
+    add("## Agent conversation: tool definitions, tool calls and tool results")
+    add("")
+    ran = results.get("agent")
+    if not (ran or {}).get("formats"):
+        why = ("its results predate the agent measurement" if ran is None
+               else ran.get("skipped") or "no benchmarked format writes tool definitions and tool calls")
+        add(f"Not measured in this run: {why}.")
+        add("")
+        return
+    add("One conversation (`agent()` in `benchmarks/_workloads.py`): a system message and 4 tool definitions (nested "
+        "JSON schemas; descriptions with non-ASCII text, `<`, `&` and quotes), a user turn, an assistant turn with "
+        "empty content and 2 tool calls (arguments as dicts, with ids), 2 tool results (role `tool`, with "
+        "`tool_call_id` and `name`), the assistant's answer and a user turn; on every benchmarked format that writes "
+        "tool definitions and tool calls. transformers: `tok.apply_chat_template(msgs, tools=tools, tokenize=False, "
+        "add_generation_prompt=True)`; promptcraft: `fmt.render(msgs, add_generation_prompt=True, tools=tools)`, "
+        "with the same tools list on every call, as an agent loop passes it. Each engine ran in its own fresh "
+        "interpreter with the settings of the warm renders; promptcraft's output was checked byte for byte against "
+        "transformers' before and after it was timed. Ratio = transformers' time / promptcraft's "
+        f"(target: median ≥ {agent['goal']:g}×).")
+    add("")
+    add("| format | prompt chars | transformers µs | promptcraft µs | ratio | verified |")
+    add("|---|---:|---:|---:|---:|---|")
+    for r in agent["rows"]:
+        chars = "–" if r["chars"] is None else f"{r['chars']:,}"
+        verified = "yes" if r["verified"] else "**no** (see Errors)"
+        add(f"| {r['format']} | {chars} | {us(r['hf'])} | {us(r['promptcraft'])} | {x(r['ratio'])} | {verified} |")
+    add(f"| **median** | | | | **{x(agent['median'])}** | |")
     add("")
 
 
@@ -716,6 +821,7 @@ def markdown(results: Dict[str, Any]) -> str:
                 + " / ".join(us(hfm.get(str(n)), 1) for n in [head] + big) + " |")
         add("")
     spans_section(results, add)
+    agent_section(results, add)
     add("## SmolLM2 against a hand-written ChatML function")
     add("")
     add("The floor: `chatml()` in `benchmarks/_worker.py`, the fastest of several plain-Python versions, producing "
@@ -893,6 +999,9 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
     p.add_argument("--import-runs", type=int, help="interpreters per import-time command (default: 41; 0 skips)")
     p.add_argument("--chunk-formats", type=int,
                    help="formats per round of engine workers (default: 8; 0: all formats in one round)")
+    p.add_argument("--agent", action=argparse.BooleanOptionalAction,
+                   help="time the agent conversation (tools, tool calls, tool results) on the formats that write "
+                        "them (default: on; --no-agent skips it)")
     p.add_argument("--from-json", metavar="PATH", help="only rewrite the report from an existing results file")
     return p.parse_args(argv)
 
@@ -912,7 +1021,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         settings["formats"] = [f.strip() for f in args.formats.split(",") if f.strip()]
     if args.sizes:
         settings["sizes"] = sorted({int(s) for s in args.sizes.split(",")})
-    for key in ("repeat", "rounds", "min_time", "dataset", "cold_runs", "import_runs", "chunk_formats"):
+    for key in ("repeat", "rounds", "min_time", "dataset", "cold_runs", "import_runs", "chunk_formats", "agent"):
         if getattr(args, key) is not None:
             settings[key] = getattr(args, key)
     settings["quick"] = args.quick
@@ -936,6 +1045,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     if dataset_format not in names:
         raise SystemExit(f"--dataset-format {dataset_format} is not among the benchmarked formats")
     log(f"formats: {', '.join(names)}; sizes {settings['sizes']}; repeat {settings['repeat']}")
+    agent_formats = agent_plan(formats, chosen=args.formats is not None) if settings["agent"] else []
 
     results: Dict[str, Any] = {
         "schema": 1,
@@ -957,6 +1067,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         "skipped_engines": {},
         "errors": {},
         "render_spans": {},
+        "agent": {} if settings["agent"] else {"skipped": "switched off (--no-agent)"},
     }
     errors: Dict[str, str] = results["errors"]
     global PYCACHE
@@ -1063,6 +1174,10 @@ def main(argv: Optional[List[str]] = None) -> int:
             raise SystemExit("transformers rendered none of the formats; nothing can be verified")
         pathlib.Path(task["expected"]).write_text(json.dumps(expected, ensure_ascii=False), encoding="utf-8")
 
+        if settings["agent"]:
+            log(f"agent conversation ({', '.join(f['name'] for f in agent_formats) or 'no format writes tools'}):")
+            results["agent"] = measure_agent(task, agent_formats, scratch_dir, errors)
+
         log("cold start:")
         results["cold"] = {}
         for engine, key in (("cold-promptcraft", "promptcraft"), ("cold-jinja", "jinja")):
@@ -1104,8 +1219,9 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     pc = results["warm"].get("promptcraft", {})
     checked = [t for sizes in pc.values() for t in sizes.values()]
-    promptcraft_failed = any(k.startswith(("promptcraft", "cold-promptcraft", "dataset-promptcraft", "chatml"))
-                             for k in errors)
+    checked += list(results["agent"].get("promptcraft", {}).values())
+    promptcraft_failed = any(k.startswith(("promptcraft", "cold-promptcraft", "dataset-promptcraft", "chatml",
+                                           "agent-promptcraft")) for k in errors)
     results["verified"] = bool(checked) and all(t.get("verified") for t in checked) and not promptcraft_failed
     results["summary"] = summarize(results)
     results["elapsed_seconds"] = time.perf_counter() - started

@@ -1,8 +1,8 @@
 """The benchmark runs end to end: ``benchmarks/run.py --quick`` in a subprocess.
 
 Only that it works and that promptcraft's outputs were verified against
-transformers in the same run; no timing is asserted (timings on shared CI
-machines mean nothing).
+transformers in the same run, the agent conversation's included; no timing is
+asserted (timings on shared CI machines mean nothing).
 """
 
 from __future__ import annotations
@@ -13,24 +13,45 @@ import pathlib
 import subprocess
 import sys
 
-from conftest import require_corpus, require_transformers
+from conftest import require, require_corpus, require_transformers
+from hf_reference import CORPUS
+
+import promptcraft
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 RUN = ROOT / "benchmarks" / "run.py"
 FORMATS = ["smollm2", "llama-3.1"]
 
 
+def writes_agent(name: str) -> bool:
+    spec = promptcraft.get_format(name).spec
+    return spec.tools is not None and spec.tools.placement != "none" and spec.calls is not None
+
+
+def agent_format() -> str:
+    """One format the agent phase runs on: the first that writes tools and calls and has a model in
+    the corpus (found, not named, as formats gain tools over time)."""
+    models = {json.loads(path.read_text(encoding="utf-8"))["model"] for path in CORPUS.glob("*.json")}
+    found = next((name for name in promptcraft.list_formats() if writes_agent(name)
+                  and any(m in models for m in promptcraft.get_format(name).models)), None)
+    require(found is not None, "no built-in format with a corpus model writes tools and tool calls")
+    return found
+
+
 def test_quick_benchmark_runs_and_verifies(tmp_path):
     """A quick run exits 0 and records verified promptcraft numbers for every format and size."""
     require_transformers()
     require_corpus()
+    agent = agent_format()
+    formats = FORMATS if agent in FORMATS else FORMATS + [agent]
     results_path = tmp_path / "results.json"
     report_path = tmp_path / "RESULTS.md"
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
     proc = subprocess.run(
-        [sys.executable, str(RUN), "--quick", "--formats", ",".join(FORMATS), "--sizes", "1,3",
-         "--dataset", "200", "--import-runs", "1", "--cold-runs", "2",
+        [sys.executable, str(RUN), "--quick", "--formats", ",".join(formats), "--sizes", "1,3",
+         # The dataset pass stays on the first format: run.py prefers qwen2.5, which may be the agent format.
+         "--dataset", "200", "--dataset-format", FORMATS[0], "--import-runs", "1", "--cold-runs", "2",
          "--json", str(results_path), "--markdown", str(report_path)],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=240,
     )
@@ -39,10 +60,10 @@ def test_quick_benchmark_runs_and_verifies(tmp_path):
     results = json.loads(results_path.read_text(encoding="utf-8"))
     assert results["verified"] is True
     assert not results["errors"], results["errors"]
-    assert sorted(results["formats"]) == sorted(FORMATS)
+    assert sorted(results["formats"]) == sorted(formats)
     for engine in ("promptcraft", "hf", "jinja"):
-        assert sorted(results["warm"][engine]) == sorted(FORMATS), engine
-    for name in FORMATS:
+        assert sorted(results["warm"][engine]) == sorted(formats), engine
+    for name in formats:
         timings = results["warm"]["promptcraft"][name]
         assert sorted(timings, key=int) == ["1", "3"]
         assert all(t["verified"] is True and t["seconds"] > 0 for t in timings.values())
@@ -55,4 +76,13 @@ def test_quick_benchmark_runs_and_verifies(tmp_path):
     for key in ("python", "promptcraft", "transformers", "jinja2", "minijinja"):
         assert key in results["versions"]
     assert results["commit"] and results["machine"]["cpu_count"]
-    assert "## Targets" in report_path.read_text(encoding="utf-8")
+    # The agent phase: every format that writes tools and calls, checked against transformers.
+    assert results["agent"]["formats"] == [name for name in formats if writes_agent(name)]
+    assert agent in results["agent"]["formats"]
+    for name in results["agent"]["formats"]:
+        assert results["agent"]["promptcraft"][name]["verified"] is True
+        assert results["agent"]["promptcraft"][name]["seconds"] > 0 and results["agent"]["hf"][name]["seconds"] > 0
+    assert results["summary"]["agent"]["median"]
+    assert any(t["target"].startswith("agent conversation") and t["measured"] for t in results["summary"]["targets"])
+    report = report_path.read_text(encoding="utf-8")
+    assert "## Targets" in report and "## Agent conversation" in report
