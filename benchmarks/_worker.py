@@ -393,7 +393,24 @@ def engine_agent_promptcraft(task: dict) -> dict:
             namespace,
         )
 
-    return dict(_compare_engine(task, setup, strict=True), version=promptcraft.__version__)
+    return dict(_compare_engine(task, setup, strict=True, variants=prepared_variant), version=promptcraft.__version__)
+
+
+def prepared_variant(fmt: dict) -> dict:
+    """The same render with the tools passed through ``prepare_tools`` once (an immutable copy,
+    serialised once, found by identity): what a server that keeps its tool definitions does."""
+    import promptcraft
+
+    compiled = promptcraft.get_format(fmt["name"])
+    variables = fmt["variables"]
+    prepared = promptcraft.prepare_tools(W.agent()[1])
+
+    def call(messages: list, agp: bool) -> Tuple[str, Dict[str, Any]]:
+        return compiled.render(messages, add_generation_prompt=agp, tools=prepared, **variables), {}
+
+    namespace = {"fmt": compiled, "prepared": prepared}
+    stmt = call_source("fmt.render(msgs, add_generation_prompt=agp, tools=prepared, KW)", variables, namespace)
+    return {"prepared": (call, stmt, namespace)}
 
 
 def span_variants(fmt: dict) -> dict:

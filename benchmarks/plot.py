@@ -23,6 +23,7 @@ HERE = pathlib.Path(__file__).resolve().parent
 
 TARGETS = (("transformers target 50×", 50, "#1f77b4"), ("raw Jinja target 30×", 30, "#ff7f0e"))
 AGENT_COLOR = "#2ca02c"
+PREPARED_COLOR = "#98df8a"
 
 
 def newest_results() -> pathlib.Path:
@@ -104,13 +105,19 @@ def draw(results: dict, out: pathlib.Path, png: bool) -> List[pathlib.Path]:
                   fontsize=9)
     handles, labels = ax.get_legend_handles_labels()
     if agent_rows:
-        _bars(agent_ax, list(range(len(agent_rows))), [r["ratio"] for r in agent_rows], clip, 0.6, AGENT_COLOR,
-              "agent conversation vs apply_chat_template with tools")
+        ys = list(range(len(agent_rows)))
+        _bars(agent_ax, [y - 0.2 for y in ys], [r["ratio"] for r in agent_rows], clip, 0.38, AGENT_COLOR,
+              "agent conversation, tools as a plain list")
+        if any(r.get("prepared_ratio") for r in agent_rows):
+            _bars(agent_ax, [y + 0.2 for y in ys], [r.get("prepared_ratio") for r in agent_rows], clip, 0.38,
+                  PREPARED_COLOR, "agent conversation, tools from prepare_tools")
         agent_ax.axvline(agent["goal"], color=AGENT_COLOR, linestyle="--", linewidth=1, alpha=0.8,
                          label=f"agent target {agent['goal']:g}×")
         _ratio_axis(agent_ax, clip, [r["format"] for r in agent_rows], top_labels=False)
+        prepared = agent.get("median_prepared")
         agent_ax.set_title(f"agent conversation (tool definitions, calls and results): median {agent['median']:.0f}× "
-                           f"vs transformers ({len(agent_rows)} formats that write tools)", fontsize=9)
+                           + (f"({prepared:.0f}× with prepare_tools) " if prepared else "")
+                           + f"vs transformers ({len(agent_rows)} formats that write tools)", fontsize=9)
         agent_ax.set_xlabel("times faster than apply_chat_template(..., tools=tools) (log scale)", fontsize=9)
         more_handles, more_labels = agent_ax.get_legend_handles_labels()
         handles, labels = handles + more_handles, labels + more_labels

@@ -291,7 +291,7 @@ def measure_agent(task: Dict[str, Any], formats: List[Dict[str, Any]], scratch_d
     if not formats:
         return agent
     path = scratch_dir / "agent.json"
-    path.write_text(json.dumps(dict(task, formats=formats, workloads=[W.AGENT], spans=[],
+    path.write_text(json.dumps(dict(task, formats=formats, workloads=[W.AGENT], spans=[W.AGENT],
                                     expected=str(scratch_dir / "agent-expected.json"))), encoding="utf-8")
     for engine in ("hf", "promptcraft"):
         out = run_worker(f"agent-{engine}", path)
@@ -301,6 +301,9 @@ def measure_agent(task: Dict[str, Any], formats: List[Dict[str, Any]], scratch_d
         for name, problem in out.get("errors", {}).items():
             errors[f"agent-{engine}/{name}"] = problem
         agent[engine] = {name: timings[W.AGENT] for name, timings in out["results"].items() if W.AGENT in timings}
+        if engine == "promptcraft":
+            agent["prepared"] = {name: per_key[W.AGENT]["prepared"] for name, per_key in out.get("variants", {}).items()
+                                 if "prepared" in per_key.get(W.AGENT, {})}
     return agent
 
 
@@ -425,17 +428,21 @@ def agent_summary(results: Dict[str, Any]) -> Dict[str, Any]:
     """Per format of the agent phase, both engines' times and transformers' / promptcraft's; the
     median and lowest ratio over the formats measured."""
     agent = results.get("agent") or {}
-    hf, pc = agent.get("hf", {}), agent.get("promptcraft", {})
+    hf, pc, prepared = agent.get("hf", {}), agent.get("promptcraft", {}), agent.get("prepared", {})
     rows = []
     for name in agent.get("formats", []):
         h, p = hf.get(name, {}).get("seconds"), pc.get(name, {}).get("seconds")
-        rows.append({"format": name, "hf": h, "promptcraft": p, "ratio": _ratio(h, p),
+        q = prepared.get(name, {}).get("seconds") if prepared.get(name, {}).get("verified") else None
+        rows.append({"format": name, "hf": h, "promptcraft": p, "ratio": _ratio(h, p), "prepared": q,
+                     "prepared_ratio": _ratio(h, q),
                      "verified": bool(pc.get(name, {}).get("verified")), "chars": hf.get(name, {}).get("chars")})
     measured = [r for r in rows if r["ratio"]]
+    with_prepared = [r for r in rows if r["prepared_ratio"]]
     lowest = min(measured, key=lambda r: r["ratio"]) if measured else None
     return {
         "goal": AGENT_GOAL, "rows": rows,
         "median": statistics.median(r["ratio"] for r in measured) if measured else None,
+        "median_prepared": statistics.median(r["prepared_ratio"] for r in with_prepared) if with_prepared else None,
         "lowest": lowest["ratio"] if lowest else None, "lowest_format": lowest["format"] if lowest else None,
     }
 
@@ -542,7 +549,10 @@ def summarize(results: Dict[str, Any]) -> Dict[str, Any]:
                     SPANS_GOAL, False, "x"),
              worst=spans["render_spans"]["worst_format"], over=spans["over_goal"]),
         target(f"agent conversation ≥ {AGENT_GOAL:g}× faster than apply_chat_template with tools "
-               "(median over tool-capable formats)", agent["median"], AGENT_GOAL, True, "x"),
+               "(median over tool-capable formats; tools prepared once)", agent.get("median_prepared"), AGENT_GOAL,
+               True, "x"),
+        target(f"agent conversation ≥ {AGENT_GOAL:g}× faster than apply_chat_template with tools "
+               "(median over tool-capable formats; a plain tools list)", agent["median"], AGENT_GOAL, True, "x"),
     ]
     ceiling = _ratio(t("hf", "smollm2", head), t("chatml", "smollm2", head))
     return {
@@ -653,18 +663,23 @@ def agent_section(results: Dict[str, Any], add: Callable[[str], None]) -> None:
         "`tool_call_id` and `name`), the assistant's answer and a user turn; on every benchmarked format that writes "
         "tool definitions and tool calls. transformers: `tok.apply_chat_template(msgs, tools=tools, tokenize=False, "
         "add_generation_prompt=True)`; promptcraft: `fmt.render(msgs, add_generation_prompt=True, tools=tools)`, "
-        "with the same tools list on every call, as an agent loop passes it. Each engine ran in its own fresh "
+        "with the same tools list on every call, as an agent loop passes it (a plain list is read in full on every "
+        "render to know it did not change: its serialisation is cached by exact structure); and with the tools "
+        "passed through `promptcraft.prepare_tools` once (an immutable copy, serialised once, found by identity), "
+        "timed in step with the plain call. Each engine ran in its own fresh "
         "interpreter with the settings of the warm renders; promptcraft's output was checked byte for byte against "
         "transformers' before and after it was timed. Ratio = transformers' time / promptcraft's "
         f"(target: median ≥ {agent['goal']:g}×).")
     add("")
-    add("| format | prompt chars | transformers µs | promptcraft µs | ratio | verified |")
-    add("|---|---:|---:|---:|---:|---|")
+    add("| format | prompt chars | transformers µs | promptcraft µs (list) | ratio | promptcraft µs (prepared) "
+        "| ratio | verified |")
+    add("|---|---:|---:|---:|---:|---:|---:|---|")
     for r in agent["rows"]:
         chars = "–" if r["chars"] is None else f"{r['chars']:,}"
         verified = "yes" if r["verified"] else "**no** (see Errors)"
-        add(f"| {r['format']} | {chars} | {us(r['hf'])} | {us(r['promptcraft'])} | {x(r['ratio'])} | {verified} |")
-    add(f"| **median** | | | | **{x(agent['median'])}** | |")
+        add(f"| {r['format']} | {chars} | {us(r['hf'])} | {us(r['promptcraft'])} | {x(r['ratio'])} | "
+            f"{us(r.get('prepared'))} | {x(r.get('prepared_ratio'))} | {verified} |")
+    add(f"| **median** | | | | **{x(agent['median'])}** | | **{x(agent.get('median_prepared'))}** | |")
     add("")
 
 

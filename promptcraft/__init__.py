@@ -42,6 +42,8 @@ __all__ = [
     "Format",
     "Rendered",
     "Span",
+    "PreparedTools",
+    "prepare_tools",
     "get_format",
     "load_format",
     "loads_format",
@@ -117,6 +119,15 @@ def _resolve_format(format: "FormatLike") -> "Format":
     raise TypeError(f"format must be a name, a path or a Format, got {type(format).__name__}")
 
 
+def prepare_tools(tools: "Any") -> "Any":
+    """Tool definitions (dicts or callables) checked and serialised once: pass the result as
+    ``render(..., tools=...)`` on every request instead of the list, which a render must otherwise
+    read in full to know it did not change."""
+    from ._runtime.tools import prepare_tools as prepare
+
+    return prepare(tools)
+
+
 def render(messages: "Any", format: "FormatLike", *, add_generation_prompt: bool = False,
            continue_final_message: bool = False, control_tokens: str = "keep", **variables: "Any") -> str:
     """Render ``messages`` with ``format``: a built-in name, a path to a TOML file, or a ``Format``."""
@@ -135,6 +146,10 @@ def __getattr__(name: str) -> "Any":
         from ._runtime import rendered
 
         return getattr(rendered, name)
+    if name == "PreparedTools":
+        from ._runtime.tools import PreparedTools
+
+        return PreparedTools
     raise AttributeError(f"module 'promptcraft' has no attribute {name!r}")
 
 

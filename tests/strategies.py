@@ -362,8 +362,10 @@ def format_toml(draw) -> str:
 
     writers = [r for r in declared if written(f"[roles.{r}]")]
     system_writer = leading[0] in writers if leading[0] in declared else written("[any_role]")
-    if placement == "message" and system_writer and draw(st.booleans()):
+    plain_block = placement == "block" and not any(k in entry for entry in system for k in ("skip_empty", "keep_empty"))
+    if ((placement == "message" and system_writer) or plain_block) and draw(st.booleans()):
         tables += ["[tools]", f'placement = "{draw(st.sampled_from(["system_after", "system_before"]))}"',
+                   f'join_when = "{draw(st.sampled_from(["system", "text"]))}"',
                    line("join", draw(st.sampled_from(JOINS))), line("prefix", draw(_fragment)),
                    line("item_prefix", draw(st.sampled_from(["", "\n"]))), line("separator", draw(_fragment)),
                    line("suffix", draw(_fragment))]
@@ -378,9 +380,12 @@ def format_toml(draw) -> str:
                          + "}, text = " + toml_string("<" + call_text + ">") + "}")
         call = "[" + ", ".join(items + ["{text = " + toml_string(call_text) + "}"]) + "]" if items else \
             toml_string(call_text)
-        tables += ["[calls]", f'role = "{draw(st.sampled_from(callers))}"',
-                   f'arguments = "{draw(st.sampled_from(["json", "json_or_text"]))}"',
-                   f'missing_content = "{draw(st.sampled_from(["refuse", "empty"]))}"', f"call = {call}"]
+        arguments = draw(st.sampled_from(["json", "json_or_text", "parameters"]))
+        tables += ["[calls]", f'role = "{draw(st.sampled_from(callers))}"', f'arguments = "{arguments}"']
+        if arguments == "parameters":
+            tables += [line("parameter", "<{key}>" + draw(_fragment.map(_escape_braces)) + "{value}\n"),
+                       f'value = "{draw(st.sampled_from(["json_or_str", "str"]))}"']
+        tables += [f'missing_content = "{draw(st.sampled_from(["refuse", "empty"]))}"', f"call = {call}"]
     var_tables = []
     for name in variables:
         if name not in used:

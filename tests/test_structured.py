@@ -283,3 +283,29 @@ def test_spans_of_tools_and_calls():
     both = rendered.mask(kinds=("content", "tool_calls"), end_of_turn=False)
     assert [rendered.text[a:b] for a, b in both] == [
         '\n<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>', "done"]
+
+
+def test_prepared_tools_render_as_the_list_and_are_immutable():
+    """prepare_tools: the same prompt as the list, from a copy made once (editing the list after
+    preparing changes nothing), and callables converted once."""
+    fmt = promptcraft.get_format("qwen3")
+    messages = [{"role": "user", "content": "u"}]
+    tools = [{"type": "function", "function": {"name": "f", "parameters": {"a": 1}}}]
+    prepared = promptcraft.prepare_tools(tools)
+    assert fmt.render(messages, tools=prepared) == fmt.render(messages, tools=tools)
+    before = fmt.render(messages, tools=prepared)
+    tools[0]["function"]["name"] = "g"
+    assert fmt.render(messages, tools=prepared) == before != fmt.render(messages, tools=tools)
+    assert prepared.definitions[0]["function"]["name"] == "f" and len(prepared) == 1
+    prepared.definitions[0]["function"]["name"] = "h"  # a copy: the prepared tools stay as they were
+    assert fmt.render(messages, tools=prepared) == before
+    assert promptcraft.prepare_tools(prepared) is prepared
+    with pytest.raises(promptcraft.ConversationError) as caught:
+        promptcraft.prepare_tools([{"type": "function", "function": {}}])
+    assert caught.value.path == "tools[0].function.name"
+    assert fmt.render_spans(messages, tools=prepared).text == before
+    # Formats that write no tools refuse prepared ones too; an empty prepared list is no tools.
+    with pytest.raises(promptcraft.UnsupportedFieldError):
+        promptcraft.get_format("zephyr").render(messages, tools=prepared)
+    assert promptcraft.get_format("zephyr").render(messages, tools=promptcraft.prepare_tools([])) == \
+        promptcraft.get_format("zephyr").render(messages)

@@ -139,7 +139,8 @@ class Calls:
     """How a role writes its messages' ``tool_calls`` (see ``_spec.model.Calls``)."""
 
     texts: Tuple[CallText, ...]
-    arguments: str
+    #: How the arguments are written: ``(mode, parameter text, value format)`` (``_spec.model.Calls.form``).
+    form: Tuple[str, Tuple[Union[str, int], ...], str]
     ignore: Tuple[str, ...]
     #: A message with calls may leave out its content (it is then empty).
     content_optional: bool = False
@@ -155,6 +156,8 @@ class Tools:
     layout: Tuple[str, str, str, str, str]
     #: An empty list is written (a block without definitions), not taken as no tools.
     written_empty: bool = False
+    #: ``system`` or ``text`` (see ``_spec.model.Tools.join_when``).
+    join_when: str = "system"
 
 
 @attrs.frozen

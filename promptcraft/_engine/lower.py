@@ -100,13 +100,13 @@ def _call_text(text: model.Text) -> Tuple[Union[str, int], ...]:
 def _calls(calls: model.Calls) -> ir.Calls:
     texts = [ir.CallText(c.first, c.empty, _call_text(text)) for c, text in calls.call_when]
     texts.append(ir.CallText(None, None, _call_text(calls.call)))
-    return ir.Calls(tuple(texts), calls.arguments, calls.ignore, calls.missing_content == "empty")
+    return ir.Calls(tuple(texts), calls.form(), calls.ignore, calls.missing_content == "empty")
 
 
 def _tools(tools: model.Tools) -> ir.Tools:
     return ir.Tools(tools.placement, tools.join,
                     (tools.prefix, tools.item_prefix, tools.item_suffix, tools.separator, tools.suffix),
-                    tools.empty == "written")
+                    tools.empty == "written", tools.join_when)
 
 
 def writes(cases: Tuple[Case, ...], slot: str) -> bool:

@@ -545,6 +545,22 @@ class _Generator:
         w.line("else:")
         with w.block():
             default = system.default
+            if self.tools is not None:
+                # No system message: a block is written for the tools (with the default, if any).
+                w.line("if _tt is not None:")
+                with w.block():
+                    if default is None:
+                        w.line("_system = _tt")
+                    else:
+                        w.line(f"_system = {self.concat(self.items(default, 'None', self.values))}")
+                        if system.default_when == "no_system":
+                            w.line(f"if not ({self.default_missing()}):")
+                            with w.block():
+                                w.line("_system = None")
+                        self.join_tools()
+                    self.system_block([(Code("_system"), CONTENT, "None")], "None")
+                w.line("else:")
+                w.block()  # closed below, once the lines without tools are written
             if default is None:
                 w.line("_system = None")
             else:
@@ -561,6 +577,8 @@ class _Generator:
                         w.line("_system = None")
                 else:
                     self.default_system(default_items)
+            if self.tools is not None:
+                w.__exit__(None, None, None)
             w.line("_rest = messages")
             self.offset("0")
         if self.fold:
@@ -585,6 +603,27 @@ class _Generator:
         with w.block():
             w.line("_tt = None")
 
+    def join_tools(self) -> None:
+        """``_system`` (a text, or ``None`` for none) joined with the tools' text, when there are tools."""
+        w, tools = self.w, self.tools
+        assert tools is not None
+        w.line("if _tt is not None:")
+        with w.block():
+            w.line("if _system is None:")
+            with w.block():
+                w.line("_system = _tt")
+            # join_when = "text": the join only when the system text is not empty.
+            w.line("elif _system != '':" if tools.join_when == "text" else "else:")
+            with w.block():
+                if tools.placement == "system_after":
+                    w.line(f"_system = _system + {tools.join!r} + _tt")
+                else:
+                    w.line(f"_system = _tt + {tools.join!r} + _system")
+            if tools.join_when == "text":
+                w.line("else:")
+                with w.block():
+                    w.line("_system = _tt")
+
     def tools_message(self) -> None:
         """Without a system message of its own, the conversation gets one for the tool definitions."""
         p, w, tools = self.p, self.w, self.tools
@@ -595,13 +634,13 @@ class _Generator:
             if default is None:
                 w.line("_content = _tt")
             else:
-                text = self.concat(self.items(default, "None", self.values))
-                join = f" + {tools.join!r}" if tools.join else ""
-                joined = f"{text}{join} + _tt" if tools.placement == "system_after" else f"_tt{join} + {text}"
-                if p.system.default_when == "first_not_system":  # it is missing: this message is not one
-                    w.line(f"_content = {joined}")
-                else:
-                    w.line(f"_content = {joined} if {self.default_missing()} else _tt")
+                w.line(f"_system = {self.concat(self.items(default, 'None', self.values))}")
+                if p.system.default_when == "no_system":
+                    w.line(f"if not ({self.default_missing()}):")
+                    with w.block():
+                        w.line("_system = None")
+                self.join_tools()
+                w.line("_content = _system")
             self.write_system_message()
 
     def given_system(self) -> None:
@@ -613,6 +652,12 @@ class _Generator:
         if system.wrap is not None:
             system_items = self.items(system.wrap, "0", dict(self.values, system=Code("_system")))
         if system.placement == "block":
+            if self.tools is not None and not self.spans:  # render_spans leaves tools to the reference
+                text = self.concat(system_items)
+                if text != "_system":
+                    w.line(f"_system = {text}")
+                self.join_tools()
+                system_items = [(Code("_system"), CONTENT, "0")]
             self.system_block(system_items, "0")
             return
         w.line("if not _isinstance(_system, _str):")
@@ -896,7 +941,10 @@ class _Generator:
         w.line(f"if {test}:")
         with w.block():
             join = f" + {tools.join!r}" if tools.join else ""
-            if tools.placement == "system_after":
+            if tools.join_when == "text":
+                w.line(f"_content = (_content{join} if _content != '' else '') + _tt" if tools.placement ==
+                       "system_after" else f"_content = _tt + ({tools.join!r} + _content if _content != '' else '')")
+            elif tools.placement == "system_after":
                 w.line(f"_content = _content{join} + _tt")
             else:
                 w.line(f"_content = _tt{join} + _content")
@@ -909,7 +957,7 @@ class _Generator:
         w.line("_calls = ''")
         w.line("if _tc:")
         with w.block():
-            w.line(f"for _j, (_cn, _ca) in _enumerate(_call_parts(_tc, {calls.arguments!r}, {calls.ignore!r})):")
+            w.line(f"for _j, (_cn, _ca) in _enumerate(_call_parts(_tc, {calls.form!r}, {calls.ignore!r})):")
             with w.block():
                 keyword = "if"
                 for text in calls.texts:

@@ -106,14 +106,15 @@ TOOLS, TOOL_CALLS = "tools", "tool_calls"
 def tools_segments(spec: FormatSpec, tools: Any) -> Optional[List[Segment]]:
     """The tool definitions' text as one segment (``None`` without tools), or the precise error."""
     rules = spec.tools
-    if tools is None or (isinstance(tools, (list, tuple)) and not tools and (rules is None or rules.empty == "none")):
+    empty = not isinstance(tools, (str, bytes, Mapping)) and hasattr(tools, "__len__") and len(tools) == 0
+    if tools is None or (empty and (rules is None or rules.empty == "none")):
         return None  # what the templates' `if tools` skips
     if rules is None or rules.placement == "none":
         raise UnsupportedFieldError(f"format {spec.name!r} does not write tool definitions, so they are refused "
                                     "rather than left out", field="tools")
     from .._runtime.tools import checked_tools, join_tools, tojson
 
-    texts = [tojson(tool) for tool in checked_tools(tools)]
+    texts = [tojson(tool) for tool in checked_tools(tools)]  # PreparedTools: its own copy
     layout = (rules.prefix, rules.item_prefix, rules.item_suffix, rules.separator, rules.suffix)
     return [(join_tools(texts, layout), TOOLS, None)]
 
@@ -121,7 +122,9 @@ def tools_segments(spec: FormatSpec, tools: Any) -> Optional[List[Segment]]:
 def with_tools(rules: Tools, text: List[Segment], tools: List[Segment], has_text: bool,
                owner: Optional[int]) -> List[Segment]:
     """A system text and the tools' text, in the declared order, ``join`` between them when the
-    conversation has a system text."""
+    conversation has a system text (``join_when = "text"``: one that is not empty)."""
+    if rules.join_when == "text" and not "".join(t for t, _, _ in text):
+        has_text = False
     join = [(rules.join, SCAFFOLD, owner)] if has_text else []
     if rules.placement == "system_before":
         return tools + join + text
@@ -273,8 +276,11 @@ def segments(
         if missing:
             system_text = fill(system.default, values)
 
-    if tooling is not None and first.role not in system.leading_roles:
-        # A system message is written for the tools (validation allows tools with placement = "message" only).
+    if tooling is not None and system.placement == "block":
+        assert spec.tools is not None
+        system_text = with_tools(spec.tools, system_text or [], tooling, system_text is not None, owner)
+    if tooling is not None and system.placement == "message" and first.role not in system.leading_roles:
+        # A system message is written for the tools.
         assert spec.tools is not None
         block = with_tools(spec.tools, system_text or [], tooling, system_text is not None, None)
         name = system.leading_roles[0]

@@ -36,9 +36,17 @@ def hand_on(render: "Any", position: int, messages: "Any", **options: "Any") -> 
         raise
 
 
+_allowed_sets: "Dict[Any, frozenset]" = {}
+
+
 def extra_fields(message: "Any", allowed: "Any") -> bool:
     """Whether ``message`` has a field outside ``allowed`` whose value is not ``None`` (the
     generated fast path asks this of a message with more than two keys)."""
+    keys = _allowed_sets.get(allowed)
+    if keys is None:
+        keys = _allowed_sets[allowed] = frozenset(allowed)
+    if message.keys() <= keys:  # the common case, one set operation in C
+        return False
     return any(value is not None and key not in allowed for key, value in message.items())
 
 
@@ -97,8 +105,8 @@ def _render_inputs(spec: "Any", unknown: "Dict[str, Any]") -> "Dict[str, Any]":
             continue
         value = rest.pop(name)
         rules = spec.tools if name == "tools" else None
-        if value is None or (isinstance(value, (list, tuple)) and not value and (
-                rules is None or rules.empty == "none")):
+        empty = not isinstance(value, (str, bytes, dict)) and hasattr(value, "__len__") and len(value) == 0
+        if value is None or (empty and (rules is None or rules.empty == "none")):
             continue
         what = "tool definitions" if name == "tools" else "documents"
         raise UnsupportedFieldError(f"format {spec.name!r} does not write {what}, so they are refused rather "

@@ -125,7 +125,7 @@ def _calls(spec: Any, message: Mapping, index: int, role: str) -> Any:
                                     field="tool_calls")
     from .tools import call_texts
 
-    return call_texts(calls, rules.arguments, rules.ignore, index, role)
+    return call_texts(calls, rules.form(), rules.ignore, index, role)
 
 
 def _check_fields(spec: Any, message: Mapping, index: int, role: str) -> None:

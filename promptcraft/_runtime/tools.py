@@ -93,9 +93,60 @@ def _json_error(value: Any, field: str, index: Optional[int] = None, role: Optio
 
 # -- tool definitions ----------------------------------------------------------------------------
 
+class PreparedTools:
+    """Tool definitions checked, copied and serialised once, for reuse across renders.
+
+    An agent or a server sends the same tools with every request; a plain list must be read in
+    full on each render to know it did not change (``tools_text``), while this object is
+    immutable (it holds its own deep copy), so a render finds its text by identity. Callables
+    become their JSON schema here, once.
+    """
+
+    __slots__ = ("_definitions", "_texts", "_items")
+
+    def __init__(self, tools: Any) -> None:
+        import copy
+
+        definitions = checked_tools(tools)
+        self._definitions = copy.deepcopy(definitions)
+        self._items = [tojson(tool) for tool in self._definitions]
+        self._texts: Dict[Tuple[str, ...], str] = {}
+
+    @property
+    def definitions(self) -> List[Any]:
+        """A copy of the definitions, as the templates see them."""
+        import copy
+
+        return copy.deepcopy(self._definitions)
+
+    def text(self, layout: Tuple[str, ...]) -> str:
+        found = self._texts.get(layout)
+        if found is None:
+            found = self._texts[layout] = join_tools(self._items, layout)
+        return found
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __bool__(self) -> bool:
+        return bool(self._items)
+
+    def __repr__(self) -> str:
+        names = [tool.get("function", tool).get("name") for tool in self._definitions]
+        return f"PreparedTools({names!r})"
+
+
+def prepare_tools(tools: Any) -> PreparedTools:
+    """``tools`` checked and serialised once: pass the result as ``render(..., tools=...)`` on every
+    request (see ``PreparedTools``)."""
+    return tools if isinstance(tools, PreparedTools) else PreparedTools(tools)
+
+
 def checked_tools(tools: Any) -> List[Any]:
     """The tool definitions as the template sees them (a callable becomes its JSON schema), or
     the precise error for the first that is not one."""
+    if isinstance(tools, PreparedTools):
+        return tools._definitions
     if isinstance(tools, (str, bytes, Mapping)) or not isinstance(tools, (list, tuple)):
         raise InvalidMessageError(f"tools must be a list of tool definitions, got {_kind(tools)}", field="tools")
     out = []
@@ -138,6 +189,8 @@ def tools_text(tools: Any, layout: Tuple[str, ...]) -> str:
     what marshal cannot encode (an object, a subclass) is simply not cached. Any problem raises
     ``Unhandled``: the reference interpreter reports it.
     """
+    if type(tools) is PreparedTools:
+        return tools.text(layout)
     try:
         key: Optional[Tuple[Any, bytes]] = (layout, marshal.dumps(tools))
     except (ValueError, TypeError, RecursionError):
@@ -159,7 +212,68 @@ def tools_text(tools: Any, layout: Tuple[str, ...]) -> str:
 
 # -- tool calls ----------------------------------------------------------------------------------
 
-def call_texts(calls: Any, arguments: str, ignore: Sequence[str], index: Optional[int] = None,
+#: How a call's arguments are written, as generated code passes it: ``(mode, parameter, value)``.
+#: ``mode`` is ``json``, ``json_or_text`` or ``parameters`` (see ``_spec.model.ARGUMENTS``);
+#: for ``parameters``, ``parameter`` is the text of one (literals, ``0`` for the key, ``1`` for the
+#: value) and ``value`` the formatter of each value (``VALUE_FORMATS``).
+Form = Tuple[str, Tuple[Any, ...], str]
+
+
+def _py_str(value: Any) -> str:
+    """Jinja's ``|string``: Python's ``str()`` (``True``, ``None``, ``1.0``, ``{'k': [1, 2]}``), for
+    JSON values only: anything else is refused rather than written as its repr."""
+    tojson(value)  # a value JSON cannot write is not one a template can be given as data
+    return value if isinstance(value, str) else str(value)
+
+
+def _json_or_str(value: Any) -> str:
+    """A mapping or a list (or tuple) through ``tojson``, anything else as ``|string`` writes it."""
+    if isinstance(value, (Mapping, list, tuple)):
+        return tojson(value)
+    return _py_str(value)
+
+
+#: Formatters of one parameter's value (``[calls] value``).
+VALUE_FORMATS = {"json_or_str": _json_or_str, "str": _py_str}
+
+
+def write_arguments(value: Any, form: Form, field: str, index: Optional[int] = None,
+                    role: Optional[str] = None) -> str:
+    """A call's arguments as ``form`` writes them, or the precise error (``field`` is their path)."""
+    mode = form[0]
+    if mode == "parameters":
+        if not isinstance(value, Mapping):
+            raise UnsupportedFieldError(f"arguments must be a mapping (this format writes each one as a parameter), "
+                                        f"got {_kind(value)}", index=index, role=role, field=field)
+        out = []
+        write = VALUE_FORMATS[form[2]]
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise UnsupportedFieldError(f"an argument's name must be a string, got {_kind(key)}", index=index,
+                                            role=role, field=field)
+            try:
+                text = write(item)
+            except ValueError:
+                raise _json_error(item, f"{field}.{key}", index, role) from None
+            out.append("".join(key if piece == 0 else text if piece == 1 else piece for piece in form[1]))
+        return "".join(out)
+    if isinstance(value, str):
+        if mode == "json":
+            raise UnsupportedFieldError(
+                "arguments given as a JSON string are refused: this format's template writes them with "
+                "tojson, which would encode the string a second time; pass a mapping (json.loads it)",
+                index=index, role=role, field=field)
+        return value
+    if mode == "json" and not isinstance(value, Mapping):
+        raise UnsupportedFieldError(f"arguments must be a mapping, got {_kind(value)}", index=index, role=role,
+                                    field=field)
+    try:
+        return tojson(value)
+    except ValueError:
+        raise _json_error(value, field, index, role) from None
+
+
+def call_texts(calls: Any, form: Form, ignore: Sequence[str], index: Optional[int] = None,
                role: Optional[str] = None) -> List[Tuple[str, str]]:
     """``(name, arguments as written)`` for each call of a message, or the precise error."""
     if type(calls) is not list and (isinstance(calls, (str, bytes, Mapping)) or not isinstance(calls, tuple)):
@@ -190,31 +304,10 @@ def call_texts(calls: Any, arguments: str, ignore: Sequence[str], index: Optiona
             raise InvalidMessageError(f"a call needs a 'name' string, got {_kind(name)}", index=index, role=role,
                                       field=where + ".name")
         value = function.get("arguments")
-        field = where + ".arguments"
         if value is None:
             raise InvalidMessageError("a call needs 'arguments' (a mapping, {} for none)", index=index, role=role,
-                                      field=field)
-        if type(value) is dict:
-            try:
-                out.append((name, tojson(value)))
-                continue
-            except ValueError:
-                raise _json_error(value, field, index, role) from None
-        if isinstance(value, str):
-            if arguments == "json":
-                raise UnsupportedFieldError(
-                    "arguments given as a JSON string are refused: this format's template writes them with "
-                    "tojson, which would encode the string a second time; pass a mapping (json.loads it)",
-                    index=index, role=role, field=field)
-            out.append((name, value))
-            continue
-        if arguments == "json" and not isinstance(value, Mapping):
-            raise UnsupportedFieldError(f"arguments must be a mapping, got {_kind(value)}", index=index, role=role,
-                                        field=field)
-        try:
-            out.append((name, tojson(value)))
-        except ValueError:
-            raise _json_error(value, field, index, role) from None
+                                      field=where + ".arguments")
+        out.append((name, write_arguments(value, form, where + ".arguments", index, role)))
     return out
 
 
@@ -225,13 +318,14 @@ def _only(table: Mapping, allowed: Sequence[str], where: str, index: Optional[in
                                         "rather than left out", index=index, role=role, field=f"{where}.{key}")
 
 
-def call_parts(calls: Any, arguments: str, ignore: Sequence[str]) -> List[Tuple[str, str]]:
+def call_parts(calls: Any, form: Form, ignore: Sequence[str]) -> List[Tuple[str, str]]:
     """``(name, arguments as written)`` for each call of a message, for the fast path. It takes the
     common shape only (a list of OpenAI-style calls whose arguments are a dict, or a string where
     the format takes one); anything else raises ``Unhandled``, and the reference interpreter writes
     it or reports the precise problem."""
     if type(calls) is not list:
         raise Unhandled
+    json_form = form[0] != "parameters" and _chunks is not None
     out = []
     for call in calls:
         function = call.get("function") if type(call) is dict else None
@@ -244,12 +338,17 @@ def call_parts(calls: Any, arguments: str, ignore: Sequence[str]) -> List[Tuple[
         args = function.get("arguments")
         if type(name) is not str:
             raise Unhandled
-        if type(args) is dict and _chunks is not None:
+        if type(args) is dict and json_form:
             try:
-                args = "".join(_chunks(args, 0))
+                args = "".join(_chunks(args, 0))  # type: ignore[misc]
             except (TypeError, ValueError, RecursionError):
                 raise Unhandled from None
-        elif type(args) is not str or arguments != "json_or_text":
+        elif type(args) is dict or (type(args) is str and form[0] == "json_or_text"):
+            try:
+                args = write_arguments(args, form, "arguments")
+            except ConversationError:
+                raise Unhandled from None
+        else:
             raise Unhandled
         out.append((name, args))
     return out

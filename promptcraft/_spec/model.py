@@ -324,8 +324,13 @@ TOOL_EMPTY = ("none", "written", "refuse")
 TOOL_ITEMS = ("json",)
 #: How a call's arguments are written: ``json``: a mapping, through ``tojson`` (a string is refused:
 #: the templates that write this way would encode it a second time); ``json_or_text``: a string as it
-#: is (it is already JSON), anything else through ``tojson``.
-ARGUMENTS = ("json", "json_or_text")
+#: is (it is already JSON), anything else through ``tojson``; ``parameters``: a mapping, each of its
+#: items written as ``parameter`` with ``{key}`` and ``{value}`` (formatted by ``VALUE_FORMATS``).
+ARGUMENTS = ("json", "json_or_text", "parameters")
+#: A parameter's value: ``json_or_str`` a mapping or list through ``tojson``, anything else as
+#: Python's ``str()`` (Jinja's ``|string``: ``True``, ``None``, ``1.0``); ``str``: every value as
+#: ``str()`` (a dict as ``{'k': [1, 2]}``), a string as it is.
+VALUE_FORMATS = ("json_or_str", "str")
 
 
 @attrs.frozen
@@ -351,6 +356,8 @@ class Tools:
     separator: str = ""
     suffix: str = ""
     empty: str = "none"
+    #: ``system``: ``join`` whenever there is a system text; ``text``: only when it is not empty.
+    join_when: str = "system"
 
 
 @attrs.frozen
@@ -373,6 +380,14 @@ class Calls:
     #: A message with calls and no content (``content`` missing or ``None``, as OpenAI clients send
     #: it): ``"refuse"``, as templates that read the content unguarded do, or ``"empty"``.
     missing_content: str = "refuse"
+    #: ``arguments = "parameters"``: one argument's text (``{key}``, ``{value}``) and its value's format.
+    parameter: Text = EMPTY
+    value: str = "json_or_str"
+
+    def form(self) -> Tuple[str, Tuple[Union[str, int], ...], str]:
+        """How the arguments are written, as ``_runtime.tools.write_arguments`` takes it."""
+        pieces = tuple(p if isinstance(p, str) else (0 if p.name == "key" else 1) for p in self.parameter.pieces)
+        return (self.arguments, pieces, self.value)
 
 
 @attrs.frozen

@@ -536,8 +536,8 @@ def _reasoning(check: Checker, decl: Any) -> ReasoningDisplay:
 
 def _tools(check: Checker, decl: Any) -> Tools:
     key = "tools"
-    check.table(decl, key, ("placement", "join", "prefix", "item", "item_prefix", "item_suffix", "separator",
-                            "suffix", "empty"))
+    check.table(decl, key, ("placement", "join", "join_when", "prefix", "item", "item_prefix", "item_suffix",
+                            "separator", "suffix", "empty"))
     placement = check.choice(decl, key, "placement", model.TOOL_PLACEMENTS, "system_after")
     if placement == "none":
         extra = [k for k in decl if k not in ("placement", "empty")]
@@ -550,12 +550,12 @@ def _tools(check: Checker, decl: Any) -> Tools:
     texts = {name: check.string(decl, key, name, "") for name in
              ("join", "prefix", "item_prefix", "item_suffix", "separator", "suffix")}
     return Tools(placement=placement, item=check.choice(decl, key, "item", model.TOOL_ITEMS, "json"), empty=empty,
-                 **texts)
+                 join_when=check.choice(decl, key, "join_when", ("system", "text"), "system"), **texts)
 
 
 def _calls(check: Checker, decl: Any) -> Calls:
     key = "calls"
-    check.table(decl, key, ("role", "arguments", "call", "ignore", "missing_content"))
+    check.table(decl, key, ("role", "arguments", "call", "ignore", "missing_content", "parameter", "value"))
     slots = ("name", "arguments")
     decl, call_when = _variants(check, decl, key, "call", slots, _CALL_CONDITIONS)
     if "call" not in decl:
@@ -565,8 +565,18 @@ def _calls(check: Checker, decl: Any) -> Calls:
         if "name" not in text.names:
             raise check.fail(f"{key}.call", "every call text writes {name}")
     ignore = check.strings(decl, "ignore", key=key) if "ignore" in decl else ("id", "type")
-    return Calls(role=check.string(decl, key, "role", "assistant", empty=False),
-                 arguments=check.choice(decl, key, "arguments", model.ARGUMENTS, "json"),
+    arguments = check.choice(decl, key, "arguments", model.ARGUMENTS, "json")
+    parameter = EMPTY
+    if arguments == "parameters":
+        if "parameter" not in decl:
+            raise check.fail(key, "arguments = 'parameters' needs 'parameter', the text of one with {key} and {value}")
+        parameter = check.text(decl, key, "parameter", ("key", "value"))
+    else:
+        for name in ("parameter", "value"):
+            if name in decl:
+                raise check.fail(f"{key}.{name}", "used with arguments = 'parameters' only")
+    return Calls(role=check.string(decl, key, "role", "assistant", empty=False), arguments=arguments,
+                 parameter=parameter, value=check.choice(decl, key, "value", model.VALUE_FORMATS, "json_or_str"),
                  call=call, call_when=call_when, ignore=ignore,
                  missing_content=check.choice(decl, key, "missing_content", ("refuse", "empty"), "refuse"))
 
@@ -626,10 +636,11 @@ def _cross_checks(check: Checker, spec: FormatSpec) -> None:
             )
         if spec.system.placement == "fold_first" or spec.system.placement == "fold_last":
             raise check.fail("reasoning", "cannot be combined with a folded system message")
-    if spec.tools is not None and spec.tools.placement != "none" and spec.system.placement != "message":
-        raise check.fail("tools", "tool definitions are written in the system message: they need "
-                                  "[system] placement = 'message'")
-    if spec.tools is not None and spec.tools.placement != "none":
+    if spec.tools is not None and spec.tools.placement != "none" and (
+            spec.system.placement not in ("message", "block") or spec.system.skip_empty or spec.system.keep_empty):
+        raise check.fail("tools", "tool definitions are written with the system text: they need [system] "
+                                  "placement = 'message' or 'block' (without skip_empty or keep_empty)")
+    if spec.tools is not None and spec.tools.placement != "none" and spec.system.placement == "message":
         writer = spec.role(spec.system.leading_roles[0])
         if writer is None or writer.drop or writer.refuse is not None:
             raise check.fail("tools", "tool definitions are written in a system message, but no role "

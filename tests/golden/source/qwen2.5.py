@@ -13,7 +13,13 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
             _tt = None
         _out = ['<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\n'] if _first['role'] != 'system' and _tt is None else []
         if _tt is not None and not (_first['role'] == 'system'):
-            _content = 'You are Qwen, created by Alibaba Cloud. You are a helpful assistant.' + _tt
+            _system = 'You are Qwen, created by Alibaba Cloud. You are a helpful assistant.'
+            if _tt is not None:
+                if _system is None:
+                    _system = _tt
+                else:
+                    _system = _system + '' + _tt
+            _content = _system
             _out += ('<|im_start|>system\n', _content, '<|im_end|>\n')
         _offset = 0
         _prev = None
@@ -41,7 +47,7 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
                     _content = ''
                 _calls = ''
                 if _tc:
-                    for _j, (_cn, _ca) in _enumerate(_call_parts(_tc, 'json', ('id', 'type'))):
+                    for _j, (_cn, _ca) in _enumerate(_call_parts(_tc, ('json', (), 'json_or_str'), ('id', 'type'))):
                         _calls += '\n<tool_call>\n{"name": "' + _cn + '", "arguments": ' + _ca + '}\n</tool_call>'
                 if _content == '' and _tc:
                     _t1 = '<|im_start|>assistant'
@@ -88,7 +94,13 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
         _out = ['<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\n'] if _first['role'] != 'system' and _tt is None else []
         _tags = [(-1, (0,))] if _first['role'] != 'system' and _tt is None else []
         if _tt is not None and not (_first['role'] == 'system'):
-            _content = 'You are Qwen, created by Alibaba Cloud. You are a helpful assistant.' + _tt
+            _system = 'You are Qwen, created by Alibaba Cloud. You are a helpful assistant.'
+            if _tt is not None:
+                if _system is None:
+                    _system = _tt
+                else:
+                    _system = _system + '' + _tt
+            _content = _system
             _out += ('<|im_start|>system\n', _content, '<|im_end|>\n')
             _tags.append((-1, (0, 0, 0,)))
         _offset = 0
@@ -120,7 +132,7 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
                     _content = ''
                 _calls = ''
                 if _tc:
-                    for _j, (_cn, _ca) in _enumerate(_call_parts(_tc, 'json', ('id', 'type'))):
+                    for _j, (_cn, _ca) in _enumerate(_call_parts(_tc, ('json', (), 'json_or_str'), ('id', 'type'))):
                         _calls += '\n<tool_call>\n{"name": "' + _cn + '", "arguments": ' + _ca + '}\n</tool_call>'
                 if _content == '' and _tc:
                     _t1 = '<|im_start|>assistant'

@@ -41,7 +41,7 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
                     _content = _content.rpartition('</think>')[2].lstrip('\n')
                 _calls = ''
                 if _tc:
-                    for _j, (_cn, _ca) in _enumerate(_call_parts(_tc, 'json', ('id', 'type'))):
+                    for _j, (_cn, _ca) in _enumerate(_call_parts(_tc, ('json', (), 'json_or_str'), ('id', 'type'))):
                         _calls += '\n<tool_call>\n{"name": "' + _cn + '", "arguments": ' + _ca + '}\n</tool_call>'
                 if not _m.get('content') and _tc:
                     _t1 = '<|im_start|>assistant'
@@ -123,7 +123,7 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
                     _content = _content.rpartition('</think>')[2].lstrip('\n')
                 _calls = ''
                 if _tc:
-                    for _j, (_cn, _ca) in _enumerate(_call_parts(_tc, 'json', ('id', 'type'))):
+                    for _j, (_cn, _ca) in _enumerate(_call_parts(_tc, ('json', (), 'json_or_str'), ('id', 'type'))):
                         _calls += '\n<tool_call>\n{"name": "' + _cn + '", "arguments": ' + _ca + '}\n</tool_call>'
                 if not _m.get('content') and _tc:
                     _t1 = '<|im_start|>assistant'
