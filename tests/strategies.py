@@ -295,6 +295,8 @@ def format_toml(draw) -> str:
         prefix_text, suffix_text = text(("role",)), text(("role",))
         body = [header, line("prefix", prefix_text), line("suffix", suffix_text),
                 f'trim = "{draw(st.sampled_from(trims))}"']
+        if draw(st.integers(0, 5)) == 0:
+            body.append('content = "json"')
         empty = draw(st.sampled_from([None, None, "skip", "when"]))
         if empty == "skip":
             body.append("skip_empty = true")
@@ -363,12 +365,25 @@ def format_toml(draw) -> str:
     writers = [r for r in declared if written(f"[roles.{r}]")]
     system_writer = leading[0] in writers if leading[0] in declared else written("[any_role]")
     plain_block = placement == "block" and not any(k in entry for entry in system for k in ("skip_empty", "keep_empty"))
+    user_table = role_tables[role_tables.index("[roles.user]"):] if "[roles.user]" in role_tables else []
+    user_table = user_table[:next((k for k in range(1, len(user_table)) if user_table[k].startswith("[")),
+                                  len(user_table))]
+    first_user_ok = plain_block and written("[roles.user]") and not any(
+        entry.startswith(("skip_empty", "when_empty")) for entry in user_table)
     if ((placement == "message" and system_writer) or plain_block) and draw(st.booleans()):
-        tables += ["[tools]", f'placement = "{draw(st.sampled_from(["system_after", "system_before"]))}"',
+        where = ["system_after", "system_before"] + (["first_user"] if first_user_ok else [])
+        tables += ["[tools]", f'placement = "{draw(st.sampled_from(where))}"',
                    f'join_when = "{draw(st.sampled_from(["system", "text"]))}"',
                    line("join", draw(st.sampled_from(JOINS))), line("prefix", draw(_fragment)),
                    line("item_prefix", draw(st.sampled_from(["", "\n"]))), line("separator", draw(_fragment)),
-                   line("suffix", draw(_fragment))]
+                   line("suffix", draw(_fragment)), f'empty = "{draw(st.sampled_from(["none", "written"]))}"']
+        if draw(st.booleans()):
+            tables.append(f"indent = {draw(st.sampled_from([0, 2, 4]))}")
+        if plain_block and draw(st.booleans()):
+            at = system.index('placement = "block"') + 1
+            system.insert(at, "prefix = [{when = {tools = true}, text = " + toml_string(text() + "ENV") + "}, "
+                              "{text = " + toml_string(text()) + "}]")
+            system = [entry for k, entry in enumerate(system) if not (entry.startswith("prefix = ") and k != at)]
     callers = [r for r in writers if placement == "message" or r not in leading]
     if callers and draw(st.booleans()):
         call_text = draw(_fragment.map(_escape_braces)) + "{name}" + draw(_fragment.map(_escape_braces)) + \
@@ -386,6 +401,10 @@ def format_toml(draw) -> str:
             tables += [line("parameter", "<{key}>" + draw(_fragment.map(_escape_braces)) + "{value}\n"),
                        f'value = "{draw(st.sampled_from(["json_or_str", "str"]))}"']
         tables += [f'missing_content = "{draw(st.sampled_from(["refuse", "empty"]))}"', f"call = {call}"]
+        if draw(st.booleans()):
+            tables += [f"max = {draw(st.integers(0, 2))}", 'max_message = "one call at a time"',
+                       f'content = "{draw(st.sampled_from(["write", "refuse"]))}"',
+                       f'shape = "{draw(st.sampled_from(["either", "nested"]))}"']
     var_tables = []
     for name in variables:
         if name not in used:
@@ -411,7 +430,7 @@ def variants(draw, default: str, text) -> str:
     for _ in range(draw(st.integers(1, 3))):
         conditions = draw(st.dictionaries(
             st.sampled_from(["previous", "next", "first", "final", "generation_prompt", "empty", "given_empty",
-                             "calls"]),
+                             "calls", "tools"]),
             st.just(None), min_size=1, max_size=2))
         facts = []
         for fact in conditions:

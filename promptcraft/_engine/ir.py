@@ -85,6 +85,8 @@ class When:
     calls: Optional[bool] = None
     #: The content as given (before cuts and trims) is empty.
     given_empty: Optional[bool] = None
+    #: Tool definitions were passed.
+    tools: Optional[bool] = None
 
     @property
     def always(self) -> bool:
@@ -144,6 +146,12 @@ class Calls:
     ignore: Tuple[str, ...]
     #: A message with calls may leave out its content (it is then empty).
     content_optional: bool = False
+    #: At most this many calls (0: any number), else refused.
+    max: int = 0
+    #: A message with calls must have empty content (the template writes the calls in its place).
+    content_refused: bool = False
+    #: Each call must have its ``function`` object.
+    nested: bool = False
 
 
 @attrs.frozen
@@ -152,8 +160,9 @@ class Tools:
 
     placement: str
     join: str
-    #: ``(prefix, item_prefix, item_suffix, separator, suffix)``, what ``_runtime.tools.tools_text`` takes.
-    layout: Tuple[str, str, str, str, str]
+    #: ``(prefix, item_prefix, item_suffix, separator, suffix, indent)``, what ``_runtime.tools.tools_text``
+    #: takes (``indent``: ``-1`` for one line).
+    layout: Tuple[str, str, str, str, str, int]
     #: An empty list is written (a block without definitions), not taken as no tools.
     written_empty: bool = False
     #: ``system`` or ``text`` (see ``_spec.model.Tools.join_when``).
@@ -175,6 +184,10 @@ class Role:
     writes_role: bool = False
     #: The role writes tool calls (``Slot("calls")`` in ``body``, after the content).
     calls: Optional[Calls] = None
+    #: The content is written through ``tojson``.
+    content_json: bool = False
+    #: The tools go between this role's prefix and content in the first message (``Slot("tools")``).
+    first_tools: bool = False
 
 
 @attrs.frozen

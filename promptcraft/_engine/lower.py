@@ -27,7 +27,20 @@ from typing import Callable, Dict, List, Optional, Tuple, Union
 
 from .._spec import model
 from . import ir
-from .ir import ALWAYS, CONTENT, GENERATION_PROMPT, REASONING, SCAFFOLD, TOOL_CALLS, Case, Choice, Lit, Slot, When
+from .ir import (
+    ALWAYS,
+    CONTENT,
+    GENERATION_PROMPT,
+    REASONING,
+    SCAFFOLD,
+    TOOL_CALLS,
+    TOOLS,
+    Case,
+    Choice,
+    Lit,
+    Slot,
+    When,
+)
 
 _SLOT_KINDS = {"content": CONTENT, "system": CONTENT, "reasoning": REASONING}
 
@@ -67,8 +80,9 @@ def _role(spec: model.FormatSpec, role: model.Role, catch_all: bool = False) -> 
     suffix.append(Case(ALWAYS, seq(role.suffix)))
     calls = _calls(spec.calls) if spec.calls is not None and spec.calls.role == name else None
     # The calls follow the content, as every corpus template that writes them in the message writes them.
-    written = choice(prefix) + (Slot("content", CONTENT),) + ((Slot("calls", TOOL_CALLS),) if calls else ()) \
-        + choice(suffix)
+    first_tools = spec.tools is not None and spec.tools.placement == "first_user" and name == "user"
+    written = choice(prefix) + ((Slot("tools", TOOLS),) if first_tools else ()) + (Slot("content", CONTENT),) \
+        + ((Slot("calls", TOOL_CALLS),) if calls else ()) + choice(suffix)
     cases = []
     # An empty message is left out (or replaced) only when it has no calls to write.
     empty = When(empty=True, calls=False if calls else None)
@@ -84,13 +98,14 @@ def _role(spec: model.FormatSpec, role: model.Role, catch_all: bool = False) -> 
         cut = ir.Cut(rule.marker, rule.keep, rule.lstrip, rule.scope == "history", rule.always)
     display = spec.reasoning is not None and spec.reasoning.role == name
     return ir.Role(name, "write", body, role.trim, cut, role.refuse_containing, display,
-                   writes_role=writes(body.cases, "role"), calls=calls)
+                   writes_role=writes(body.cases, "role"), calls=calls, content_json=role.content == "json",
+                   first_tools=first_tools)
 
 
 def _when(condition: model.Condition) -> When:
     return When(gen=condition.generation_prompt, first=condition.first, final=condition.final,
                 empty=condition.empty, prev_role=condition.previous, next_role=condition.next,
-                calls=condition.calls, given_empty=condition.given_empty)
+                calls=condition.calls, given_empty=condition.given_empty, tools=condition.tools)
 
 
 def _call_text(text: model.Text) -> Tuple[Union[str, int], ...]:
@@ -100,12 +115,14 @@ def _call_text(text: model.Text) -> Tuple[Union[str, int], ...]:
 def _calls(calls: model.Calls) -> ir.Calls:
     texts = [ir.CallText(c.first, c.empty, _call_text(text)) for c, text in calls.call_when]
     texts.append(ir.CallText(None, None, _call_text(calls.call)))
-    return ir.Calls(tuple(texts), calls.form(), calls.ignore, calls.missing_content == "empty")
+    return ir.Calls(tuple(texts), calls.form(), calls.ignore, calls.missing_content == "empty", calls.max,
+                    calls.content == "refuse", calls.shape == "nested")
 
 
 def _tools(tools: model.Tools) -> ir.Tools:
     return ir.Tools(tools.placement, tools.join,
-                    (tools.prefix, tools.item_prefix, tools.item_suffix, tools.separator, tools.suffix),
+                    (tools.prefix, tools.item_prefix, tools.item_suffix, tools.separator, tools.suffix,
+                     -1 if tools.indent is None else tools.indent),
                     tools.empty == "written", tools.join_when)
 
 
@@ -146,7 +163,7 @@ def _holds(when: When, facts: Dict[str, object]) -> Optional[bool]:
     """True or False where ``facts`` decide ``when``, ``None`` where they leave it open."""
     open_ = False
     for fact in ("gen", "first", "final", "empty", "prev_role", "next_role", "first_role", "body", "calls",
-                 "given_empty"):
+                 "given_empty", "tools"):
         wanted = getattr(when, fact)
         if wanted is None:
             continue
@@ -211,7 +228,8 @@ def _default_message(spec: model.FormatSpec, writer: ir.Role) -> Optional[ir.Seq
 
 def _system(spec: model.FormatSpec, roles: Dict[Optional[str], ir.Role]) -> ir.System:
     system = spec.system
-    block = seq(system.prefix) + (Slot("system", CONTENT),) + seq(system.suffix)
+    prefix = [Case(_when(condition), seq(text)) for condition, text in system.prefix_when]
+    block = choice(prefix + [Case(ALWAYS, seq(system.prefix))]) + (Slot("system", CONTENT),) + seq(system.suffix)
     lowered = ir.System(
         placement=system.placement, leading=system.leading_roles, trim=system.trim,
         block=block if system.placement in ("block", "hoist") else (),

@@ -41,6 +41,7 @@ BUILTINS = ("isinstance", "len", "any", "all", "enumerate", "str", "TypeError", 
 HELPERS = (
     "_fallback", "_hand_on", "_options", "_Unhandled", "_bad_variable", "_bad_switch", "_missing_variable", "_today",
     "_extra_fields", "_spans_fallback", "_Rendered", "_trim_pieces", "_reasoning_of", "_tools_text", "_call_parts",
+    "_tojson",
 ) + tuple("_" + name for name in BUILTINS)
 
 #: Every other name generated code uses: the render parameters and its locals (all of which start
@@ -51,7 +52,7 @@ LOCALS = (
     "render_many", "render_spans", "_unknown", "_first", "_last", "_out", "_tags", "_rest", "_offset", "_system",
     "_sx", "_sy", "_m", "_i", "_j", "_n", "_role", "_content", "_prev", "_user_turn", "_target", "_found",
     "_query", "_text", "_reasoning", "_cx", "_cy", "_prompts", "_given", "_present", "tools", "_tt", "_tc", "_calls",
-    "_cn", "_ca",
+    "_cn", "_ca", "_tu",
 )
 
 #: What a fast path raises for input it hands to the reference interpreter.
@@ -151,6 +152,8 @@ class _Generator:
         # What the loop runs over: the messages themselves, unless a leading system message was taken out.
         self.rest = "messages" if system.placement in ("hoist", "message", "refuse") else "_rest"
         self.tools = program.tools
+        #: The tools go with the system text (not in the first user message).
+        self.tools_in_system = self.tools is not None and self.tools.placement in ("system_after", "system_before")
         self.numbered = self.fold or self.uses_final or self.uses_next or self.tools is not None
         #: The role being written writes tool calls (its ``_tc`` holds them).
         self.role_calls = False
@@ -275,6 +278,11 @@ class _Generator:
             tests.append(f"_first['role'] in {_literal_tuple(when.first_role)}")
         if when.body is not None:
             tests.append(body if when.body else f"not {body}")
+        if when.tools is not None:
+            if self.tools is not None:
+                tests.append("_tt is not None" if when.tools else "_tt is None")
+            elif when.tools:
+                tests.append("False")  # a format that writes no tools never has any
         if when.calls is not None:
             if self.role_calls:
                 tests.append("_tc" if when.calls else "not _tc")
@@ -480,7 +488,7 @@ class _Generator:
                 w.line("_tags = []")
             self.emit((self.p.start,), "None", self.values)
             if default is not None:
-                missing = self.default_missing() + (" and _tt is None" if self.tools is not None else "")
+                missing = self.default_missing() + (" and _tt is None" if self.tools_in_system else "")
                 w.line(f"if {missing}:")
                 with w.block():
                     self.extend(self.items(default, "None", self.values))
@@ -494,7 +502,7 @@ class _Generator:
                 w.line(f"_tags = {tags}")
             return
         both = self.merge(self.items(cases[0].seq + default, "None", self.values))
-        missing = self.default_missing() + (" and _tt is None" if self.tools is not None else "")
+        missing = self.default_missing() + (" and _tt is None" if self.tools_in_system else "")
         w.line(f"_out = [{', '.join(m[0] for m in both)}] if {missing} else {initial}")
         if self.spans:
             w.line(f"_tags = [{', '.join(self.entries(both))}] if {missing} else {tags}")
@@ -509,11 +517,11 @@ class _Generator:
             return
         if placement == "message":
             if system.default is not None and system.default_message is None:
-                missing = self.default_missing() + (" and _tt is None" if self.tools is not None else "")
+                missing = self.default_missing() + (" and _tt is None" if self.tools_in_system else "")
                 w.line(f"if {missing}:")
                 with w.block():
                     self.default_message()
-            if self.tools is not None:
+            if self.tools_in_system:
                 self.tools_message()
             self.offset("0")
             return
@@ -530,6 +538,7 @@ class _Generator:
         w.line(f"if {condition}:")
         with w.block():
             self.check_fields("_first")
+            self.no_calls("_first")
             w.line("_system = _first['content']")
             if system.skip_empty:
                 w.line("if _system == '':")
@@ -545,7 +554,7 @@ class _Generator:
         w.line("else:")
         with w.block():
             default = system.default
-            if self.tools is not None:
+            if self.tools_in_system:
                 # No system message: a block is written for the tools (with the default, if any).
                 w.line("if _tt is not None:")
                 with w.block():
@@ -577,7 +586,7 @@ class _Generator:
                         w.line("_system = None")
                 else:
                     self.default_system(default_items)
-            if self.tools is not None:
+            if self.tools_in_system:
                 w.__exit__(None, None, None)
             w.line("_rest = messages")
             self.offset("0")
@@ -652,7 +661,7 @@ class _Generator:
         if system.wrap is not None:
             system_items = self.items(system.wrap, "0", dict(self.values, system=Code("_system")))
         if system.placement == "block":
-            if self.tools is not None and not self.spans:  # render_spans leaves tools to the reference
+            if self.tools_in_system and not self.spans:  # render_spans leaves tools to the reference
                 text = self.concat(system_items)
                 if text != "_system":
                     w.line(f"_system = {text}")
@@ -675,7 +684,8 @@ class _Generator:
     def system_block(self, system_items: List[Item], owner: str) -> None:
         block = self.p.system.block
         at = next(k for k, piece in enumerate(block) if isinstance(piece, Slot) and piece.name == "system")
-        before, after = self.items(block[:at], owner, self.values), self.items(block[at + 1:], owner, self.values)
+        # The prefix may be a choice (its variants when tools are given): chosen into a local first.
+        before, after = self.flat(block[:at], owner, self.values), self.items(block[at + 1:], owner, self.values)
         self.extend(before + system_items + after)
 
     def keep_system(self, items: List[Item]) -> None:
@@ -787,6 +797,13 @@ class _Generator:
         with w.block():
             w.line("raise _Unhandled")
 
+    def no_calls(self, message: str) -> None:
+        """A system message taken out of the loop carries no calls: the reference refuses them."""
+        if self.any_calls:
+            self.w.line(f"if _len({message}) != 2 and {message}.get('tool_calls'):")
+            with self.w.block():
+                self.w.line("raise _Unhandled")
+
     def offset(self, value: str) -> None:
         """Index of ``_rest[0]`` in ``messages``; numbered loops and render_spans read it."""
         if self.numbered or self.spans:
@@ -803,6 +820,11 @@ class _Generator:
     # -- the messages -------------------------------------------------------
     def loop(self) -> None:
         p, w = self.p, self.w
+        if self.tools is not None and self.tools.placement == "first_user":
+            # The tools go in the first message after the system block, which must be the user's.
+            w.line(f"if _tt is not None and (_len({self.rest}) == 0 or {self.rest}[0]['role'] != 'user'):")
+            with w.block():
+                w.line("raise _Unhandled")
         if p.alternation:
             w.line("_user_turn = True")
         if self.spans:
@@ -828,6 +850,7 @@ class _Generator:
         if self.hoist:
             w.line(f"if {_is_in('_role', self.leading)}:")
             with w.block():
+                self.no_calls("_m")
                 if self.spans:
                     w.line("_tags.append(())")
                 w.line("continue")
@@ -880,10 +903,11 @@ class _Generator:
             return
         trim = _TRIM_CALL[role.trim]
         # The leading role of a format with tools appends them to the first message's content.
-        with_tools = self.tools is not None and (role.name in self.leading or (
+        with_tools = self.tools_in_system and (role.name in self.leading or (
             role.name is None and self.p.role(self.leading[0]) is role))
         transformed = bool(role.refuse_containing or role.cut or trim or self.fold or role.display or role.calls
-                           or with_tools or any(when.empty is not None for when in _whens(role.body)))
+                           or with_tools or role.content_json
+                           or any(when.empty is not None for when in _whens(role.body)))
         self.role_calls = role.calls is not None
         self.current, self.calls_done = role, False
         if role.calls is not None:
@@ -896,6 +920,12 @@ class _Generator:
                 w.line("_content = ''")
         elif transformed:
             w.line("_content = _m['content']")
+        if role.content_json:
+            # tojson would write any value; the reference refuses what is not text, as for any content.
+            w.line("if not _isinstance(_content, _str):")
+            with w.block():
+                w.line("raise _TypeError")
+            w.line("_content = _tojson(_content)")
         if role.refuse_containing:
             tests = " or ".join(f"{needle!r} in _content" for needle in role.refuse_containing)
             w.line(f"if {tests}:")
@@ -907,7 +937,10 @@ class _Generator:
             self.append_tools(role)
         values: Dict[str, Union[str, Code]] = dict(
             self.values, role=role.name if role.name is not None else Code(self.role_expr),
-            content=Code("_content" if transformed else "_m['content']"), calls=Code("_calls"))
+            content=Code("_content" if transformed else "_m['content']"), calls=Code("_calls"), tools=Code("_tu"))
+        if role.first_tools:
+            # The tools go in the conversation's first message after the system block (checked to be this role's).
+            w.line("_tu = _tt if _i == _offset and _tt is not None else ''")
         if self.fold:
             w.line("if _i == _target:")
             with w.block():
@@ -957,6 +990,12 @@ class _Generator:
         w.line("_calls = ''")
         w.line("if _tc:")
         with w.block():
+            if calls.max or calls.content_refused:
+                tests = ([f"_len(_tc) > {calls.max}"] if calls.max else []) + (
+                    ["_m.get('content')"] if calls.content_refused else [])
+                w.line(f"if {' or '.join(tests)}:")
+                with w.block():
+                    w.line("raise _Unhandled")
             w.line(f"for _j, (_cn, _ca) in _enumerate(_call_parts(_tc, {calls.form!r}, {calls.ignore!r})):")
             with w.block():
                 keyword = "if"

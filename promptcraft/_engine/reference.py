@@ -112,11 +112,11 @@ def tools_segments(spec: FormatSpec, tools: Any) -> Optional[List[Segment]]:
     if rules is None or rules.placement == "none":
         raise UnsupportedFieldError(f"format {spec.name!r} does not write tool definitions, so they are refused "
                                     "rather than left out", field="tools")
-    from .._runtime.tools import checked_tools, join_tools, tojson
+    from .._runtime.tools import checked_tools, join_tools
 
-    texts = [tojson(tool) for tool in checked_tools(tools)]  # PreparedTools: its own copy
-    layout = (rules.prefix, rules.item_prefix, rules.item_suffix, rules.separator, rules.suffix)
-    return [(join_tools(texts, layout), TOOLS, None)]
+    layout = (rules.prefix, rules.item_prefix, rules.item_suffix, rules.separator, rules.suffix,
+              -1 if rules.indent is None else rules.indent)
+    return [(join_tools(checked_tools(tools), layout), TOOLS, None)]  # PreparedTools: its own copy
 
 
 def with_tools(rules: Tools, text: List[Segment], tools: List[Segment], has_text: bool,
@@ -276,19 +276,23 @@ def segments(
         if missing:
             system_text = fill(system.default, values)
 
-    if tooling is not None and system.placement == "block":
+    in_system = spec.tools is not None and spec.tools.placement in ("system_after", "system_before")
+    if tooling is not None and in_system and system.placement == "block":
         assert spec.tools is not None
         system_text = with_tools(spec.tools, system_text or [], tooling, system_text is not None, owner)
-    if tooling is not None and system.placement == "message" and first.role not in system.leading_roles:
+    if tooling is not None and in_system and system.placement == "message" and first.role not in system.leading_roles:
         # A system message is written for the tools.
         assert spec.tools is not None
         block = with_tools(spec.tools, system_text or [], tooling, system_text is not None, None)
         name = system.leading_roles[0]
         out += [(t, k if k == TOOLS else SCAFFOLD, None) for t, k, _ in
-                write(spec.role(name), name, block, values, False, add_generation_prompt, None, None, first.role)]
+                write(spec.role(name), name, block, values, False, add_generation_prompt, None, None, first.role,
+                      tools=True)]
     elif system_text is not None:
         if system.placement == "block":
-            prefix, suffix = fill(system.prefix, values, SCAFFOLD, owner), fill(system.suffix, values, SCAFFOLD, owner)
+            chosen = next((text for condition, text in system.prefix_when if condition.tools == (tooling is not None)),
+                          system.prefix)
+            prefix, suffix = fill(chosen, values, SCAFFOLD, owner), fill(system.suffix, values, SCAFFOLD, owner)
             out += prefix + system_text + suffix
         elif system.placement == "message":
             writer = spec.role(system.leading_roles[0])
@@ -304,6 +308,15 @@ def segments(
         elif system.placement == "fold_last" and body[-1].role == "user":
             fold_target = body[-1].index
 
+    first_user = tooling is not None and spec.tools is not None and spec.tools.placement == "first_user"
+    if first_user:
+        if not body:
+            raise RefusedError(f"format {spec.name!r} writes the tools in the first user message, and there is none",
+                               rule="tools", field="tools")
+        if body[0].role != "user":
+            raise UnsupportedFieldError(f"format {spec.name!r} writes the tools in the first message after the system "
+                                        "message, as a user message: this one is not the user's, so it is refused",
+                                        index=body[0].index, role=body[0].role, field="role")
     query = last_query(spec, conversation) if spec.reasoning is not None else -1
     previous: Optional[str] = None
     for position, message in enumerate(body):
@@ -315,6 +328,10 @@ def segments(
         if role.drop:
             continue
         content = message.content
+        if role.content == "json":
+            from .._runtime.tools import tojson
+
+            content = tojson(content)
         for needle in role.refuse_containing:
             if needle in content:
                 raise refuse_containing(spec, message, role, needle)
@@ -337,7 +354,7 @@ def segments(
             pieces = show_reasoning(spec.reasoning, shown, message.index > query, final, values, message.index,
                                     message.reasoning)
             role = attrs.evolve(role, trim="none")
-        if tooling is not None and message.index == 0 and message.role in system.leading_roles:
+        if tooling is not None and in_system and message.index == 0 and message.role in system.leading_roles:
             assert spec.tools is not None
             pieces = with_tools(spec.tools, pieces, tooling, True, message.index)
         calls = None
@@ -345,8 +362,9 @@ def segments(
             assert spec.calls is not None
             calls = (spec.calls, message.calls, answer_empty)
         following = conversation[message.index + 1].role if message.index < final_index else None
+        lead = tooling if first_user and position == 0 else None
         out += write(role, message.role, pieces, values, final, add_generation_prompt, previous, message.index,
-                     following, message.index == 0, calls, message.content == "")
+                     following, message.index == 0, calls, message.content == "", tooling is not None, lead)
         previous = message.role
 
     end = spec.generation.text(add_generation_prompt, previous, bool(body))
@@ -358,16 +376,18 @@ def write(role: Optional[Role], name: str, content: List[Segment], values: Dict[
           add_generation_prompt: bool, previous: Optional[str], index: Optional[int],
           following: Optional[str] = None, first: bool = False,
           calls: Optional[Tuple[Calls, List[Tuple[str, str]], Optional[bool]]] = None,
-          given_empty: Optional[bool] = None) -> List[Segment]:
+          given_empty: Optional[bool] = None, tools: bool = False,
+          lead: Optional[List[Segment]] = None) -> List[Segment]:
     """One message as segments: ``content`` (already transformed) trimmed, between prefix and suffix,
     and its tool calls after it (``calls``: the rules, the calls, and whether the answer is empty when
     a reasoning display decided it); ``following`` is the role of the next message in the conversation;
-    ``given_empty``: the message's content as given was empty (``None``: a text the format writes)."""
+    ``given_empty``: the message's content as given was empty (``None``: a text the format writes);
+    ``tools``: tool definitions were passed; ``lead``: written between the prefix and the content."""
     assert role is not None
     scope = {**values, "role": name}
     content = trim_segments(content, role.trim)
     empty = not "".join(t for t, _, _ in content)
-    if empty and calls is None:
+    if empty and calls is None and lead is None:
         if role.skip_empty:
             return []
         if role.when_empty is not None:
@@ -375,7 +395,7 @@ def write(role: Optional[Role], name: str, content: List[Segment], values: Dict[
     if calls is not None:
         rules, given, answer_empty = calls
         content = content + call_segments(rules, given, empty if answer_empty is None else answer_empty, index)
-    facts = (previous, following, final, add_generation_prompt, empty, first, calls is not None, given_empty)
+    facts = (previous, following, final, add_generation_prompt, empty, first, calls is not None, given_empty, tools)
     prefix = next((text for condition, text in role.prefix_when if condition.holds(*facts)), None)
     if prefix is None:
         prefix = dict(role.prefix_after).get(previous, role.prefix) if previous is not None else role.prefix
@@ -384,4 +404,4 @@ def write(role: Optional[Role], name: str, content: List[Segment], values: Dict[
         chosen = role.final_suffix_with_prompt if add_generation_prompt else role.final_suffix
         if chosen is not None:
             suffix = chosen
-    return fill(prefix, scope, SCAFFOLD, index) + content + fill(suffix, scope, SCAFFOLD, index)
+    return fill(prefix, scope, SCAFFOLD, index) + (lead or []) + content + fill(suffix, scope, SCAFFOLD, index)

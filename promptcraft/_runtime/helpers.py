@@ -155,5 +155,6 @@ def namespace(fallback: "Callable[..., Any]", options: "Callable[..., Any]") -> 
         "_reasoning_of": reasoning_of,
         "_tools_text": swap("tools_text"),
         "_call_parts": swap("call_parts"),
+        "_tojson": swap("tojson"),
     })
     return found

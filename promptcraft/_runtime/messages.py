@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, List, NamedTuple, Optional
 
-from ..errors import ConversationError, InvalidMessageError, UnsupportedFieldError
+from ..errors import ConversationError, InvalidMessageError, RefusedError, UnsupportedFieldError
 
 
 class Message(NamedTuple):
@@ -125,7 +125,16 @@ def _calls(spec: Any, message: Mapping, index: int, role: str) -> Any:
                                     field="tool_calls")
     from .tools import call_texts
 
-    return call_texts(calls, rules.form(), rules.ignore, index, role)
+    texts = call_texts(calls, rules.form(), rules.ignore, index, role, rules.shape == "nested")
+    if rules.max and len(texts) > rules.max:
+        text = rules.max_message or f"at most {rules.max} tool call(s) per message"
+        raise RefusedError(f"format {spec.name!r} refuses this message: {text}", index=index, role=role,
+                           rule="calls", template_message=text, field="tool_calls")
+    if rules.content == "refuse" and message.get("content"):
+        raise UnsupportedFieldError(f"format {spec.name!r} writes a message's tool calls in place of its content, so "
+                                    "a content besides them would be left out: it is refused", index=index,
+                                    role=role, field="content")
+    return texts
 
 
 def _check_fields(spec: Any, message: Mapping, index: int, role: str) -> None:

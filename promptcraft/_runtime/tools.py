@@ -75,9 +75,18 @@ def json_problem(value: Any) -> Tuple[str, str]:
     return "", "cannot be written as JSON"
 
 
-def tojson(value: Any) -> str:
-    """``value`` as transformers' ``tojson`` writes it; ``ValueError`` for what is not JSON."""
+_indented: Dict[int, Any] = {}
+
+
+def tojson(value: Any, indent: Optional[int] = None) -> str:
+    """``value`` as transformers' ``tojson`` writes it (``indent``: ``tojson(indent=N)``, whose item
+    separator is then ``","``); ``ValueError`` for what is not JSON."""
     try:
+        if indent is not None:
+            encode = _indented.get(indent)
+            if encode is None:
+                encode = _indented[indent] = json.JSONEncoder(ensure_ascii=False, indent=indent).encode
+            return encode(value)
         if _chunks is not None and type(value) is dict:
             return "".join(_chunks(value, 0))
         return _encode(value)
@@ -102,15 +111,16 @@ class PreparedTools:
     become their JSON schema here, once.
     """
 
-    __slots__ = ("_definitions", "_texts", "_items")
+    __slots__ = ("_definitions", "_texts")
 
     def __init__(self, tools: Any) -> None:
         import copy
 
         definitions = checked_tools(tools)
         self._definitions = copy.deepcopy(definitions)
-        self._items = [tojson(tool) for tool in self._definitions]
-        self._texts: Dict[Tuple[str, ...], str] = {}
+        for tool in self._definitions:
+            tojson(tool)  # checked once more: deepcopy keeps what JSON cannot write as it is
+        self._texts: Dict[Tuple[Any, ...], str] = {}
 
     @property
     def definitions(self) -> List[Any]:
@@ -119,17 +129,17 @@ class PreparedTools:
 
         return copy.deepcopy(self._definitions)
 
-    def text(self, layout: Tuple[str, ...]) -> str:
+    def text(self, layout: Tuple[Any, ...]) -> str:
         found = self._texts.get(layout)
         if found is None:
-            found = self._texts[layout] = join_tools(self._items, layout)
+            found = self._texts[layout] = join_tools(self._definitions, layout)
         return found
 
     def __len__(self) -> int:
-        return len(self._items)
+        return len(self._definitions)
 
     def __bool__(self) -> bool:
-        return bool(self._items)
+        return bool(self._definitions)
 
     def __repr__(self) -> str:
         names = [tool.get("function", tool).get("name") for tool in self._definitions]
@@ -175,10 +185,12 @@ def checked_tools(tools: Any) -> List[Any]:
     return out
 
 
-def join_tools(texts: Sequence[str], layout: Sequence[str]) -> str:
-    """The tools block: ``layout`` is ``(prefix, item_prefix, item_suffix, separator, suffix)``."""
-    prefix, item_prefix, item_suffix, separator, suffix = layout
-    return prefix + separator.join(item_prefix + text + item_suffix for text in texts) + suffix
+def join_tools(tools: Sequence[Any], layout: Sequence[Any]) -> str:
+    """The tools block of checked definitions: ``layout`` is ``(prefix, item_prefix, item_suffix,
+    separator, suffix, indent)`` (``indent`` ``-1``: each definition on one line)."""
+    prefix, item_prefix, item_suffix, separator, suffix, indent = layout
+    indent = None if indent < 0 else indent
+    return prefix + separator.join(item_prefix + tojson(tool, indent) + item_suffix for tool in tools) + suffix
 
 
 def tools_text(tools: Any, layout: Tuple[str, ...]) -> str:
@@ -200,7 +212,7 @@ def tools_text(tools: Any, layout: Tuple[str, ...]) -> str:
         if found is not None:
             return found
     try:
-        text = join_tools([tojson(tool) for tool in checked_tools(tools)], layout)
+        text = join_tools(checked_tools(tools), layout)
     except (ConversationError, ValueError):
         raise Unhandled from None
     if key is not None and len(key[1]) <= _CACHE_KEY_LIMIT:
@@ -274,7 +286,7 @@ def write_arguments(value: Any, form: Form, field: str, index: Optional[int] = N
 
 
 def call_texts(calls: Any, form: Form, ignore: Sequence[str], index: Optional[int] = None,
-               role: Optional[str] = None) -> List[Tuple[str, str]]:
+               role: Optional[str] = None, nested: bool = False) -> List[Tuple[str, str]]:
     """``(name, arguments as written)`` for each call of a message, or the precise error."""
     if type(calls) is not list and (isinstance(calls, (str, bytes, Mapping)) or not isinstance(calls, tuple)):
         raise InvalidMessageError(f"'tool_calls' must be a list of calls, got {_kind(calls)}", index=index,
@@ -297,6 +309,10 @@ def call_texts(calls: Any, form: Form, ignore: Sequence[str], index: Optional[in
         else:
             function = call
             where = f"tool_calls[{position}]"
+            if nested:
+                raise InvalidMessageError("this format reads each call's 'function' object ({'type': 'function', "
+                                          "'function': {'name': ..., 'arguments': ...}})", index=index, role=role,
+                                          field=where + ".function")
             if len(call) > 2:
                 _only(call, ("name", "arguments", *ignore), where, index, role)
         name = function.get("name")

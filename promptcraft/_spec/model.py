@@ -80,11 +80,15 @@ class Condition:
     calls: Optional[bool] = None
     #: The content as given is empty (before a reasoning cut or a trim; missing content is empty).
     given_empty: Optional[bool] = None
+    #: Tool definitions were passed (and the format writes them).
+    tools: Optional[bool] = None
 
     def holds(self, previous: Optional[str], next: Optional[str], final: bool, generation_prompt: bool,
-              empty: bool, first: bool, calls: bool = False, given_empty: Optional[bool] = None) -> bool:
+              empty: bool, first: bool, calls: bool = False, given_empty: Optional[bool] = None,
+              tools: bool = False) -> bool:
         given_empty = empty if given_empty is None else given_empty
         return ((self.calls is None or self.calls == calls)
+                and (self.tools is None or self.tools == tools)
                 and (self.given_empty is None or self.given_empty == given_empty)
                 and (self.previous is None or previous in self.previous)
                 and (self.next is None or next in self.next)
@@ -151,6 +155,9 @@ class Role:
     #: before ``prefix`` (the list's last, unconditional text); likewise for ``suffix``.
     prefix_when: Tuple[Variant, ...] = ()
     suffix_when: Tuple[Variant, ...] = ()
+    #: ``text``: the content as given; ``json``: the content through ``tojson`` (a string quoted),
+    #: as templates that write tool results with ``tojson`` do.
+    content: str = "text"
 
 
 @attrs.frozen
@@ -189,6 +196,8 @@ class System:
     select: str = "all"
     join: str = ""
     item_prefix: Text = EMPTY
+    #: ``placement = "block"``: variants of ``prefix`` (the condition ``tools`` only).
+    prefix_when: Tuple[Variant, ...] = ()
 
 
 @attrs.frozen
@@ -312,9 +321,11 @@ class Parts:
     trim: str = "none"
 
 
-#: Where tool definitions go: after (or before) the system text, in the system message; ``none``:
-#: the format writes none (tools are refused), declared for what it does with an empty list.
-TOOL_PLACEMENTS = ("system_after", "system_before", "none")
+#: Where tool definitions go: after (or before) the system text, in the system message;
+#: ``first_user``: in the first message after the system message, which must be the user's, between
+#: its prefix and its content; ``none``: the format writes none (tools are refused), declared for
+#: what it does with an empty list.
+TOOL_PLACEMENTS = ("system_after", "system_before", "first_user", "none")
 #: An empty list of tools: like none (``if tools`` in a template), written as a block without
 #: definitions (``if tools is not none``), or refused (a format that writes no tools, whose template
 #: writes something for an empty list).
@@ -358,6 +369,8 @@ class Tools:
     empty: str = "none"
     #: ``system``: ``join`` whenever there is a system text; ``text``: only when it is not empty.
     join_when: str = "system"
+    #: ``item = "json"`` with this indent (``tojson(indent=4)``), or on one line.
+    indent: Optional[int] = None
 
 
 @attrs.frozen
@@ -383,6 +396,15 @@ class Calls:
     #: ``arguments = "parameters"``: one argument's text (``{key}``, ``{value}``) and its value's format.
     parameter: Text = EMPTY
     value: str = "json_or_str"
+    #: At most this many calls per message (more are refused with ``max_message``); 0: no limit.
+    max: int = 0
+    max_message: Optional[str] = None
+    #: ``write``: the message's content and its calls; ``refuse``: a template that writes the calls
+    #: in place of the content (Llama 3.x) would leave a non-empty content out, so it is refused.
+    content: str = "write"
+    #: ``nested``: each call must be ``{"function": {...}}`` as the template reads it; ``either``:
+    #: the inner object alone is taken too.
+    shape: str = "either"
 
     def form(self) -> Tuple[str, Tuple[Union[str, int], ...], str]:
         """How the arguments are written, as ``_runtime.tools.write_arguments`` takes it."""

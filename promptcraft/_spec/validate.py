@@ -209,7 +209,7 @@ _TOP = ("name", "description", "models", "stop", "start", "start_when_first", "t
         "any_role", "reasoning", "alternation", "generation", "control", "message", "parts", "tools", "calls")
 _ROLE_KEYS = ("prefix", "suffix", "trim", "skip_empty", "drop", "refuse", "when_empty", "final_suffix",
               "final_suffix_with_prompt", "prefix_after", "strip_reasoning", "refuse_containing",
-              "refuse_containing_message")
+              "refuse_containing_message", "content")
 _TAKEN_OUT = ("default", "default_when", "trim", "leading_roles", "skip_empty", "keep_empty", "wrap")
 _SYSTEM_KEYS = {
     "message": ("placement", "default", "default_when", "leading_roles"),
@@ -345,7 +345,7 @@ def build_spec(raw: Dict[str, Any], path: Optional[str], text: str) -> FormatSpe
     return spec
 
 
-_CONDITIONS = ("previous", "next", "first", "final", "generation_prompt", "empty", "given_empty", "calls")
+_CONDITIONS = ("previous", "next", "first", "final", "generation_prompt", "empty", "given_empty", "calls", "tools")
 #: A call's variants: its position among the message's calls, and whether the message's answer is empty.
 _CALL_CONDITIONS = ("first", "empty")
 
@@ -387,7 +387,7 @@ def _variants(check: Checker, decl: Dict[str, Any], key: str, name: str, slots: 
                 if not isinstance(roles, list) or not roles or not all(isinstance(r, str) and r for r in roles):
                     raise check.fail(f"{where}.when.{fact}", "expected a role name or an array of role names")
                 facts[fact] = tuple(roles)
-        for fact in ("first", "final", "generation_prompt", "empty", "given_empty", "calls"):
+        for fact in ("first", "final", "generation_prompt", "empty", "given_empty", "calls", "tools"):
             if fact in when:
                 facts[fact] = check.boolean(when, f"{where}.when", fact)
         variants.append((Condition(**facts), check.text(item, where, "text", slots)))
@@ -434,6 +434,7 @@ def _role(check: Checker, decl: Any, key: str, name: str) -> Role:
         refuse_containing_message=check.string(decl, key, "refuse_containing_message", empty=False),
         prefix_when=prefix_when,
         suffix_when=suffix_when,
+        content=check.choice(decl, key, "content", ("text", "json"), "text"),
     )
     if prefix_when and role.prefix_after:
         raise check.fail(f"{key}.prefix_after", "conflicts with variants of 'prefix' (use when = {previous = ...})")
@@ -478,6 +479,9 @@ def _system(check: Checker, decl: Any) -> System:
         refuse_message = check.string(decl, "system", "message", empty=False)
         if refuse_message is None:
             raise check.fail("system", "placement = 'refuse' needs 'message' (the refusal text)")
+    decl, prefix_when = _variants(check, decl, "system", "prefix", (), ("tools",))
+    if prefix_when and placement != "block":
+        raise check.fail("system.prefix", "variants of the prefix are for placement = 'block'")
     leading = check.strings(decl, "leading_roles", key="system") or ("system",)
     wrap = check.text(decl, "system", "wrap", ("system",)) if "wrap" in decl else None
     if wrap is not None and "system" not in wrap.names:
@@ -499,6 +503,7 @@ def _system(check: Checker, decl: Any) -> System:
         select=check.choice(decl, "system", "select", ("all", "last"), "all"),
         join=check.string(decl, "system", "join", ""),
         item_prefix=check.text(decl, "system", "item_prefix"),
+        prefix_when=prefix_when,
     )
     if system.skip_empty and system.keep_empty:
         raise check.fail(
@@ -536,8 +541,8 @@ def _reasoning(check: Checker, decl: Any) -> ReasoningDisplay:
 
 def _tools(check: Checker, decl: Any) -> Tools:
     key = "tools"
-    check.table(decl, key, ("placement", "join", "join_when", "prefix", "item", "item_prefix", "item_suffix",
-                            "separator", "suffix", "empty"))
+    check.table(decl, key, ("placement", "join", "join_when", "prefix", "item", "indent", "item_prefix",
+                            "item_suffix", "separator", "suffix", "empty"))
     placement = check.choice(decl, key, "placement", model.TOOL_PLACEMENTS, "system_after")
     if placement == "none":
         extra = [k for k in decl if k not in ("placement", "empty")]
@@ -549,13 +554,25 @@ def _tools(check: Checker, decl: Any) -> Tools:
                                          "an empty list as none or as 'written'")
     texts = {name: check.string(decl, key, name, "") for name in
              ("join", "prefix", "item_prefix", "item_suffix", "separator", "suffix")}
+    indent = decl.get("indent")
+    if indent is not None and (type(indent) is not int or not 0 <= indent <= 16):
+        raise check.fail(f"{key}.indent", "expected an integer from 0 to 16")
     return Tools(placement=placement, item=check.choice(decl, key, "item", model.TOOL_ITEMS, "json"), empty=empty,
-                 join_when=check.choice(decl, key, "join_when", ("system", "text"), "system"), **texts)
+                 join_when=check.choice(decl, key, "join_when", ("system", "text"), "system"), indent=indent,
+                 **texts)
+
+
+def _count(check: Checker, decl: Any, key: str, name: str) -> int:
+    value = decl.get(name, 0)
+    if type(value) is not int or not 0 <= value <= 1000:
+        raise check.fail(f"{key}.{name}", "expected an integer from 0 (no limit) to 1000")
+    return value
 
 
 def _calls(check: Checker, decl: Any) -> Calls:
     key = "calls"
-    check.table(decl, key, ("role", "arguments", "call", "ignore", "missing_content", "parameter", "value"))
+    check.table(decl, key, ("role", "arguments", "call", "ignore", "missing_content", "parameter", "value", "max",
+                            "max_message", "content", "shape"))
     slots = ("name", "arguments")
     decl, call_when = _variants(check, decl, key, "call", slots, _CALL_CONDITIONS)
     if "call" not in decl:
@@ -577,6 +594,9 @@ def _calls(check: Checker, decl: Any) -> Calls:
                 raise check.fail(f"{key}.{name}", "used with arguments = 'parameters' only")
     return Calls(role=check.string(decl, key, "role", "assistant", empty=False), arguments=arguments,
                  parameter=parameter, value=check.choice(decl, key, "value", model.VALUE_FORMATS, "json_or_str"),
+                 max=_count(check, decl, key, "max"), max_message=check.string(decl, key, "max_message", empty=False),
+                 content=check.choice(decl, key, "content", ("write", "refuse"), "write"),
+                 shape=check.choice(decl, key, "shape", ("either", "nested"), "either"),
                  call=call, call_when=call_when, ignore=ignore,
                  missing_content=check.choice(decl, key, "missing_content", ("refuse", "empty"), "refuse"))
 
@@ -636,11 +656,22 @@ def _cross_checks(check: Checker, spec: FormatSpec) -> None:
             )
         if spec.system.placement == "fold_first" or spec.system.placement == "fold_last":
             raise check.fail("reasoning", "cannot be combined with a folded system message")
-    if spec.tools is not None and spec.tools.placement != "none" and (
+    if spec.tools is not None and spec.tools.placement == "first_user":
+        writer = next((r for r in spec.roles if r.name == "user"), None)
+        if spec.system.placement != "block":
+            raise check.fail("tools.placement", "'first_user' is for [system] placement = 'block'")
+        if writer is not None and (writer.skip_empty or writer.when_empty is not None):
+            raise check.fail("tools.placement", "'first_user' writes the tools in the user's first message, which "
+                                                "must not be left out when empty (skip_empty, when_empty)")
+        if writer is None or writer.drop or writer.refuse is not None:
+            raise check.fail("tools.placement", "'first_user' writes the tools in the first user message: it needs "
+                                                "a [roles.user] that writes it")
+    elif spec.tools is not None and spec.tools.placement != "none" and (
             spec.system.placement not in ("message", "block") or spec.system.skip_empty or spec.system.keep_empty):
         raise check.fail("tools", "tool definitions are written with the system text: they need [system] "
                                   "placement = 'message' or 'block' (without skip_empty or keep_empty)")
-    if spec.tools is not None and spec.tools.placement != "none" and spec.system.placement == "message":
+    if spec.tools is not None and spec.tools.placement in ("system_after", "system_before") and (
+            spec.system.placement == "message"):
         writer = spec.role(spec.system.leading_roles[0])
         if writer is None or writer.drop or writer.refuse is not None:
             raise check.fail("tools", "tool definitions are written in a system message, but no role "

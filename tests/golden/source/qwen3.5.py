@@ -16,12 +16,14 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
         _first = messages[0]
         _last = _len(messages) - 1
         if tools:
-            _tt = _tools_text(tools, ('# Tools\n\nYou have access to the following functions:\n\n<tools>', '\n', '', '', '\n</tools>\n\nIf you choose to call a function ONLY reply in the following format with NO suffix:\n\n<tool_call>\n<function=example_function_name>\n<parameter=example_parameter_1>\nvalue_1\n</parameter>\n<parameter=example_parameter_2>\nThis is the value for the second parameter\nthat can span\nmultiple lines\n</parameter>\n</function>\n</tool_call>\n\n<IMPORTANT>\nReminder:\n- Function calls MUST follow the specified format: an inner <function=...></function> block must be nested within <tool_call></tool_call> XML tags\n- Required parameters MUST be specified\n- You may provide optional reasoning for your function call in natural language BEFORE the function call, but NOT after\n- If there is no function call available, answer the question like normal with your current knowledge and do not tell the user about function calls\n</IMPORTANT>'))
+            _tt = _tools_text(tools, ('# Tools\n\nYou have access to the following functions:\n\n<tools>', '\n', '', '', '\n</tools>\n\nIf you choose to call a function ONLY reply in the following format with NO suffix:\n\n<tool_call>\n<function=example_function_name>\n<parameter=example_parameter_1>\nvalue_1\n</parameter>\n<parameter=example_parameter_2>\nThis is the value for the second parameter\nthat can span\nmultiple lines\n</parameter>\n</function>\n</tool_call>\n\n<IMPORTANT>\nReminder:\n- Function calls MUST follow the specified format: an inner <function=...></function> block must be nested within <tool_call></tool_call> XML tags\n- Required parameters MUST be specified\n- You may provide optional reasoning for your function call in natural language BEFORE the function call, but NOT after\n- If there is no function call available, answer the question like normal with your current knowledge and do not tell the user about function calls\n</IMPORTANT>', -1))
         else:
             _tt = None
         _out = []
         if _first['role'] == 'system':
             if _len(_first) != 2 and _extra_fields(_first, ('role', 'content', 'name', 'tool_call_id', 'tools', 'reasoning_content', 'thinking', 'reasoning', 'tool_calls', )):
+                raise _Unhandled
+            if _len(_first) != 2 and _first.get('tool_calls'):
                 raise _Unhandled
             _system = _first['content']
             _system = _system.strip()
@@ -152,6 +154,8 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
         _tags = []
         if _first['role'] == 'system':
             if _len(_first) != 2 and _extra_fields(_first, ('role', 'content', 'name', 'tool_call_id', 'tools', 'reasoning_content', 'thinking', 'reasoning', 'tool_calls', )):
+                raise _Unhandled
+            if _len(_first) != 2 and _first.get('tool_calls'):
                 raise _Unhandled
             _system = _first['content']
             _system = _system.strip()
