@@ -1,34 +1,57 @@
 """Write COMPATIBILITY.md: every corpus model, its format, and the differential result.
 
-    python tests/make_compatibility.py [--random N]
+    python tests/make_compatibility.py [--random N] [--structured N]
+    python tests/make_compatibility.py --show-case calls-017
 
 Renders each corpus template through transformers and through promptcraft on the
 public cases and on N seeded random conversations (the same generator family as the
-test suite's), and records passes and first differences. Needs the test extra.
+test suite's), and records passes and first differences. Then, per served template and
+per structured feature (tool definitions, tool calls, tool results, a reasoning field,
+content parts), renders seeded conversations exercising that feature both ways, and the
+public structured cases, and records what happens: written (and how often both agree),
+refused (and why), or not read by the template. Needs the test extra.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import pathlib
 import random
 import sys
+import textwrap
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Tuple
 
-sys.path.insert(0, str(pathlib.Path(__file__).parent))
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+# This checkout's promptcraft (not another checkout installed in editable mode): the file written is this one's.
+sys.path[:0] = [str(ROOT), str(pathlib.Path(__file__).parent)]
 
 from hf_reference import CORPUS, PUBLIC_CASES, Refused, hf_render  # noqa: E402
-from strategies import NASTY  # noqa: E402
+from strategies import JSON_TEXT, NASTY  # noqa: E402
 
 import promptcraft  # noqa: E402
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
 DATE = "05 Mar 2025"
+#: Values given to both sides for the variables a format declares (dates pinned).
+GIVEN = {"date_string": DATE, "functions": '[{"name": "get_weather", "parameters": {}}]',
+         "datetime": "2025-03-05 10:00"}
+STRUCTURED_CASES = PUBLIC_CASES.parent / "structured-public.json"
 
 #: Corpus files that only render with tools, or need mechanisms promptcraft lacks so far.
 PENDING_REASON = {
-    "tool_use": "a named template transformers uses only when tools are passed; tools are not declared yet",
+    "tool_use": "a named template transformers uses only when tools are passed; its tool definitions are "
+                "rewritten in ways no format declares yet",
 }
+
+
+def random_text(rng: random.Random) -> str:
+    if rng.random() < 0.5:
+        return rng.choice(NASTY)
+    return "".join(rng.choice(NASTY + ["word", "Hello there", "  x  "]) for _ in range(rng.randint(1, 3)))
 
 
 def random_conversation(rng: random.Random):
@@ -37,12 +60,8 @@ def random_conversation(rng: random.Random):
     else:
         roles = (["system"] if rng.random() < 0.5 else []) + [
             "user" if i % 2 == 0 else "assistant" for i in range(rng.randint(1, 7))]
-    def text():
-        if rng.random() < 0.5:
-            return rng.choice(NASTY)
-        return "".join(rng.choice(NASTY + ["word", "Hello there", "  x  "]) for _ in range(rng.randint(1, 3)))
     flags = rng.choice([(False, False), (True, False), (False, True)])
-    return [{"role": r, "content": text()} for r in roles], flags
+    return [{"role": r, "content": random_text(rng)} for r in roles], flags
 
 
 def outcome(fn, *args, **kwargs):
@@ -52,28 +71,578 @@ def outcome(fn, *args, **kwargs):
         return None
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--random", type=int, default=300)
-    parser.add_argument("--output", default=str(ROOT / "COMPATIBILITY.md"))
-    args = parser.parse_args(argv)
+# ---------------------------------------------------------------------------
+# Structured conversations, one generator per feature, seeded by the feature's name: case
+# ``calls-017`` is the same conversation for every template (and for --show-case).
 
+FEATURES = ("tools", "calls", "results", "reasoning", "parts")
+TITLES = {"tools": "tools", "calls": "tool calls", "results": "tool results", "reasoning": "reasoning field",
+          "parts": "content parts"}
+REASONING_FIELDS = ("reasoning_content", "thinking", "reasoning")
+#: What a "junk" refusal means, per plain equivalent (see ``Case.plain``).
+JUNK = {
+    "empty list": "the template writes a tools block for an empty list (where `None` writes none)",
+    "string arguments": "the template writes arguments given as a JSON string differently from the same "
+                        "arguments given as a mapping (it encodes the string a second time)",
+    "parts": "the template writes a list of text parts differently from the same text given as a string "
+             "(as a Python or JSON repr, its first part only, or nothing)",
+}
+_KEYS = ["city", "days", "unit", "z", "a", "é", "<k>", "nested", "list", "", "a b", 'q"k', "\u2028"]
+
+
+@dataclass
+class Case:
+    """One generated conversation. ``without`` is the same conversation without the feature
+    (``None`` where that has no meaning: content parts); ``plain`` is an equivalent plain form where
+    there is one (a JSON string's mapping, the parts' text), with its ``JUNK`` key."""
+
+    id: str
+    messages: list
+    tools: Optional[list]
+    generation_prompt: bool
+    without: Optional[Tuple[list, Optional[list]]] = None
+    plain: Optional[Tuple[list, Optional[list], str]] = None
+
+    def as_json(self) -> dict:
+        return {"id": self.id, "messages": self.messages, "tools": self.tools,
+                "add_generation_prompt": self.generation_prompt}
+
+
+def json_scalar(rng: random.Random) -> Any:
+    kind = rng.randrange(6)
+    if kind == 0:
+        return rng.choice(JSON_TEXT + ["Paris", "🙂", "\x00", "True"])
+    if kind == 1:
+        return rng.randint(-10**6, 10**6)
+    if kind == 2:
+        return rng.choice([0.0, 1.0, -2.5, 1e20, 3.14159, 0.1, 1e-7, round(rng.uniform(-1e3, 1e3), rng.randint(0, 4))])
+    if kind == 3:
+        return rng.random() < 0.5
+    if kind == 4:
+        return None
+    return rng.choice(NASTY)
+
+
+def json_value(rng: random.Random, depth: int = 0) -> Any:
+    roll = rng.random()
+    if depth < 2 and roll < 0.15:
+        return [json_value(rng, depth + 1) for _ in range(rng.randint(0, 3))]
+    if depth < 2 and roll < 0.3:
+        return json_object(rng, depth + 1)
+    return json_scalar(rng)
+
+
+def json_object(rng: random.Random, depth: int = 0) -> dict:
+    return {rng.choice(_KEYS): json_value(rng, depth) for _ in range(rng.randint(0, 4))}
+
+
+def tool_definition(rng: random.Random) -> dict:
+    """An OpenAI-style tool definition with a nested JSON schema (descriptions with quotes, <, &, unicode)."""
+    properties = {}
+    for _ in range(rng.randint(0, 3)):
+        prop: Dict[str, Any] = {"type": rng.choice(["string", "integer", "number", "boolean", "object", "array"])}
+        if rng.random() < 0.5:
+            prop["description"] = rng.choice(JSON_TEXT + ["Weather <b>&", "e.g. 2*(3+4)"])
+        if rng.random() < 0.3:
+            prop["enum"] = rng.sample(JSON_TEXT, rng.randint(0, 3))
+        if rng.random() < 0.2:
+            prop["items"] = {"type": "string"}
+        properties[rng.choice(_KEYS)] = prop
+    function: Dict[str, Any] = {"name": rng.choice(["get_weather", "search", "f", "lookup_é"])}
+    if rng.random() < 0.85:
+        function["description"] = rng.choice(JSON_TEXT + [random_text(rng), "Get the weather <b>&amp;</b>"])
+    if rng.random() < 0.9:
+        names = sorted(properties) or ["x"]
+        function["parameters"] = {"type": "object", "properties": properties,
+                                  "required": rng.sample(names, rng.randint(0, min(2, len(names))))}
+    if rng.random() < 0.2:
+        function = dict(reversed(list(function.items())))  # unsorted keys stay unsorted
+    return {"type": "function", "function": function}
+
+
+def tool_calls(rng: random.Random) -> list:
+    """One to three calls, OpenAI-style (sometimes the inner object alone), arguments as a mapping or
+    (one in four) a JSON string."""
+    calls = []
+    for _ in range(rng.randint(1, 3)):
+        arguments: Any = json_object(rng)
+        if rng.random() < 0.25:
+            arguments = json.dumps(arguments, ensure_ascii=rng.random() < 0.5)
+        function = {"name": rng.choice(["get_weather", "search", "f"]), "arguments": arguments}
+        if rng.random() < 1 / 7:
+            calls.append(function)
+            continue
+        call: Dict[str, Any] = {"type": "function", "function": function}
+        if rng.random() < 0.5:
+            call["id"] = rng.choice(["call00001", "abc123XYZ", "call_1"])
+        calls.append(call)
+    return calls
+
+
+def chat(rng: random.Random, system: float = 0.4, most: int = 5) -> list:
+    """An optional system message, then alternating user and assistant messages."""
+    messages = [{"role": "system", "content": random_text(rng)}] if rng.random() < system else []
+    for i in range(rng.randint(1, most)):
+        messages.append({"role": "user" if i % 2 == 0 else "assistant", "content": random_text(rng)})
+    return messages
+
+
+def case_tools(rng: random.Random, case_id: str) -> Case:
+    messages = chat(rng)
+    tools = [] if rng.random() < 0.1 else [tool_definition(rng) for _ in range(rng.randint(1, 4))]
+    plain = (messages, None, "empty list") if not tools else None
+    return Case(case_id, messages, tools, rng.random() < 0.5, without=(messages, None), plain=plain)
+
+
+def case_calls(rng: random.Random, case_id: str) -> Case:
+    messages = [{"role": "system", "content": random_text(rng)}] if rng.random() < 0.3 else []
+    rounds = rng.randint(1, 3)
+    forced = rng.randrange(rounds)
+    for k in range(rounds):
+        messages.append({"role": "user", "content": random_text(rng)})
+        if k != forced and rng.random() < 0.5:
+            messages.append({"role": "assistant", "content": random_text(rng)})
+            continue
+        call: Dict[str, Any] = {"role": "assistant"}
+        shape = rng.choice(["text", "text", "empty", "empty", "none", "missing", "think"])
+        if shape != "missing":
+            call["content"] = {"text": random_text(rng), "empty": "", "none": None,
+                               "think": "<think>\nplan\n</think>\n\n" + random_text(rng)}[shape]
+        call["tool_calls"] = tool_calls(rng)
+        messages.append(call)
+    if rng.random() < 0.5:
+        messages.append({"role": "user", "content": random_text(rng)})
+    without = [{k: v for k, v in m.items() if k != "tool_calls"} for m in messages]
+    plain = None
+    if any(isinstance(c.get("function", c)["arguments"], str) for m in messages for c in m.get("tool_calls", ())):
+        plain = (as_mappings(messages), None, "string arguments")
+    return Case(case_id, messages, None, rng.random() < 0.5, without=(without, None), plain=plain)
+
+
+def as_mappings(messages: list) -> list:
+    """``messages`` with every call's arguments given as a JSON string parsed into a mapping."""
+    out = copy.deepcopy(messages)
+    for message in out:
+        for call in message.get("tool_calls", ()):
+            function = call.get("function", call)
+            if isinstance(function["arguments"], str):
+                function["arguments"] = json.loads(function["arguments"])
+    return out
+
+
+def case_results(rng: random.Random, case_id: str) -> Case:
+    messages = [{"role": "system", "content": random_text(rng)}] if rng.random() < 0.3 else []
+    odd = rng.random() < 0.15
+    for k in range(rng.randint(1, 2)):
+        if not (odd and k == 0 and rng.random() < 0.5):
+            messages.append({"role": "user", "content": random_text(rng)})
+            if not (odd and k == 0):
+                messages.append({"role": "assistant", "content": random_text(rng)})
+        for _ in range(rng.randint(1, 3)):
+            content = rng.choice(['{"temp": 20}', "12:00", "", '{"price": 12.5, "currency": "EUR"}',
+                                  random_text(rng)])
+            result: Dict[str, Any] = {"role": "tool", "content": content}
+            if rng.random() < 0.5:
+                result["tool_call_id"] = rng.choice(["call00001", "abc123XYZ"])
+            if rng.random() < 0.3:
+                result["name"] = rng.choice(["get_weather", "search"])
+            messages.append(result)
+        if rng.random() < 0.6:
+            messages.append({"role": "assistant", "content": random_text(rng)})
+    if rng.random() < 0.4:
+        messages.append({"role": "user", "content": random_text(rng)})
+    without = [m for m in messages if m["role"] != "tool"]
+    return Case(case_id, messages, None, rng.random() < 0.5, without=(without, None))
+
+
+def case_reasoning(rng: random.Random, case_id: str) -> Case:
+    messages = chat(rng, most=6)
+    if not any(m["role"] == "assistant" for m in messages):
+        messages.append({"role": "assistant", "content": random_text(rng)})
+    answers = [m for m in messages if m["role"] == "assistant"]
+    given = [m for m in answers if rng.random() < 0.6] or [rng.choice(answers)]
+    for message in answers:
+        if rng.random() < 0.2:
+            message["content"] = "<think>\n" + random_text(rng) + "\n</think>\n\n" + message["content"]
+    for message in given:
+        name = rng.choice(REASONING_FIELDS) if rng.random() < 0.4 else "reasoning_content"
+        message[name] = random_text(rng) if rng.random() < 0.7 else rng.choice(["plan", "Let me think.\n\nOK."])
+    without = [{k: v for k, v in m.items() if k not in REASONING_FIELDS} for m in messages]
+    return Case(case_id, messages, None, rng.random() < 0.5, without=(without, None))
+
+
+def case_parts(rng: random.Random, case_id: str) -> Case:
+    messages = chat(rng)
+    chosen = [m for m in messages if rng.random() < 0.4] or [rng.choice(messages)]
+    for message in chosen:
+        parts = [message["content"]] + [random_text(rng) for _ in range(rng.randint(0, 2))]
+        message["content"] = [{"type": "text", "text": text} for text in parts]
+    plain = [{**m, "content": "".join(p["text"] for p in m["content"])} if isinstance(m["content"], list) else m
+             for m in messages]
+    return Case(case_id, messages, None, rng.random() < 0.5, plain=(plain, None, "parts"))
+
+
+GENERATORS = {"tools": case_tools, "calls": case_calls, "results": case_results, "reasoning": case_reasoning,
+              "parts": case_parts}
+
+
+def structured_cases(feature: str, count: int) -> List[Case]:
+    rng = random.Random(f"promptcraft-structured/{feature}")
+    return [GENERATORS[feature](rng, f"{feature}-{i:03d}") for i in range(count)]
+
+
+# ---------------------------------------------------------------------------
+# What a format declares, from its spec.
+
+def writes_tools(spec) -> bool:
+    return spec.tools is not None and spec.tools.placement != "none"
+
+
+def writes_results(spec) -> bool:
+    role = spec.role("tool")
+    return role is not None and role.name == "tool" and not role.drop and role.refuse is None
+
+
+def declares(spec, feature: str) -> bool:
+    return {"tools": writes_tools(spec), "calls": spec.calls is not None, "results": writes_results(spec),
+            "reasoning": spec.reasoning is not None and bool(spec.reasoning.field),
+            "parts": spec.parts is not None}[feature]
+
+
+def switches(fmt, case_id: str) -> Dict[str, bool]:
+    """Each switch of the format (Qwen3's ``enable_thinking``) either way, fixed per case."""
+    return {v.name: random.Random(f"{case_id}/{v.name}").random() < 0.5 for v in fmt.spec.variables if v.is_switch}
+
+
+REFUSED = ("refused",)
+
+
+def reference(stem: str, messages: list, tools, kwargs: dict):
+    try:
+        return hf_render(stem, copy.deepcopy(messages), tools=copy.deepcopy(tools), **kwargs)
+    except Refused:
+        return REFUSED
+
+
+@dataclass
+class Cell:
+    """The outcomes of one feature's cases on one template."""
+
+    total: int = 0
+    written: int = 0        # the same string as transformers, which wrote the feature
+    ignored: int = 0        # the same string, transformers rendering the same without the feature
+    both_refuse: int = 0
+    refused: Counter = field(default_factory=Counter)       # UnsupportedFieldError, by reason
+    other_refusals: List[Tuple[str, str]] = field(default_factory=list)  # (case id, error) where transformers renders
+    different: List[str] = field(default_factory=list)      # case ids: promptcraft rendered something else
+    read: int = 0           # cases where transformers renders differently with the feature than without it
+    role_refusals: int = 0  # refusals (counted in ``refused``) of a role the format refuses (RefusedError)
+    any_role: bool = False  # tool results written by the format's [any_role], as the template writes any role
+
+
+def reason(stem: str, case: Case, want, kwargs: dict, declared: bool) -> str:
+    """Why promptcraft's refusal is right: the template raises, does not read the feature, would write
+    junk (not what it writes for the plain equivalent), or writes it and the format does not declare it."""
+    if want == REFUSED:
+        return "template raises"
+    if case.without is not None and want == reference(stem, *case.without, kwargs):
+        return "not read"
+    if case.plain is not None:
+        plain = reference(stem, case.plain[0], case.plain[1], kwargs)
+        if plain != REFUSED and plain != want:
+            return "junk: " + case.plain[2]
+    return "not declared yet" if not declared else "this form not declared yet"
+
+
+def role_refusal(error: Exception) -> bool:
+    """The format refuses the message's role (``[roles.tool] refuse = ...``, or a role it does not know)."""
+    return isinstance(error, promptcraft.RefusedError) and error.rule in ("role", "unknown_role")
+
+
+def judge(fmt, stem: str, feature: str, cases: List[Case], variables: dict, examples: Dict) -> Cell:
+    cell = Cell()
+    declared = declares(fmt.spec, feature)
+    tool_role = fmt.spec.role("tool")
+    cell.any_role = feature == "results" and tool_role is not None and tool_role.name == "*"
+    for case in cases:
+        cell.total += 1
+        kwargs = dict(add_generation_prompt=case.generation_prompt, **variables, **switches(fmt, case.id))
+        want = reference(stem, case.messages, case.tools, kwargs)
+        reads = case.without is None or want != reference(stem, *case.without, kwargs)
+        cell.read += reads
+        try:
+            got = fmt.render(copy.deepcopy(case.messages), tools=copy.deepcopy(case.tools), **kwargs)
+        except promptcraft.UnsupportedFieldError:
+            cell.refused[reason(stem, case, want, kwargs, declared)] += 1
+            continue
+        except promptcraft.PromptcraftError as error:
+            if want == REFUSED:
+                cell.both_refuse += 1
+            elif role_refusal(error):
+                cell.refused[reason(stem, case, want, kwargs, declared)] += 1
+                cell.role_refusals += 1
+            else:
+                cell.other_refusals.append((case.id, type(error).__name__))
+            continue
+        if got == want:
+            if reads:
+                cell.written += 1
+            else:
+                cell.ignored += 1
+        else:
+            cell.different.append(case.id)
+            examples.setdefault((stem, feature), (case, want, got))
+    return cell
+
+
+def breakdown(counter: Counter) -> str:
+    return ", ".join(f"{name} {n}" for name, n in counter.most_common())
+
+
+def state(cell: Cell) -> str:
+    """``written`` (promptcraft wrote the feature, as transformers did, at least once), ``not read``
+    (transformers renders every case as without the feature), or ``refused``."""
+    if cell.written:
+        return "written"
+    if not cell.read:
+        return "not read"
+    return "refused"
+
+
+def describe(cell: Cell) -> str:
+    alarm = []
+    if cell.different:
+        alarm.append(f"**{len(cell.different)} DIFFERENT (first: `{cell.different[0]}`)**")
+    if cell.other_refusals:
+        first, error = cell.other_refusals[0]
+        alarm.append(f"**{len(cell.other_refusals)} refused with {error} where transformers renders "
+                     f"(first: `{first}`)**")
+    agree = cell.written + cell.ignored + cell.both_refuse
+    refused = sum(cell.refused.values())
+    kind = state(cell)
+    if kind == "written":
+        text = f"written: {agree}/{cell.total}" + (" (as any role)" if cell.any_role else "")
+        if refused:
+            text += f"; refused {refused} ({breakdown(cell.refused)})"
+    elif kind == "not read":
+        how = +Counter({"ignored": cell.ignored, "both refuse": cell.both_refuse, "refused": refused})
+        text = "not read by the template (" + (next(iter(how)) if len(how) == 1 else breakdown(how)) + ")"
+    else:
+        # transformers refusing is one reason, whichever error promptcraft refuses with.
+        reasons = +Counter(cell.refused) + Counter({"template raises": cell.both_refuse,
+                                                     "not read, ignored": cell.ignored})
+        text = "refused: " + (next(iter(reasons)) if len(reasons) == 1 else breakdown(reasons))
+    if cell.role_refusals:
+        text += f" (the role refused: {cell.role_refusals})"
+    return "; ".join(alarm + [text])
+
+
+def public_structured(fmt, stem: str, cases: list, variables: dict, examples: Dict) -> str:
+    """The public structured cases: same string / both refuse / refused (UnsupportedFieldError), and
+    any case where promptcraft renders something else or refuses otherwise where transformers renders."""
+    counts: Counter = Counter()
+    different: List[str] = []
+    other: List[str] = []
+    for case in cases:
+        mine = dict(variables)
+        mine.update({k: v for k, v in case["kwargs"].items() if k in fmt.variables})
+        kwargs = dict(add_generation_prompt=case["add_generation_prompt"],
+                      continue_final_message=case["continue_final_message"], **mine)
+        # transformers gets every template variable of the case (it ignores those a template does not read).
+        want = reference(stem, case["messages"], case["tools"] or None, {**kwargs, **case["kwargs"]})
+        try:
+            got = fmt.render(copy.deepcopy(case["messages"]), tools=copy.deepcopy(case["tools"] or None), **kwargs)
+        except promptcraft.UnsupportedFieldError:
+            counts["refused"] += 1
+            continue
+        except promptcraft.PromptcraftError as error:
+            if want == REFUSED:
+                counts["both refuse"] += 1
+            elif role_refusal(error):
+                counts["refused"] += 1
+            else:
+                other.append(case["id"])
+            continue
+        if got == want:
+            counts["same"] += 1
+        else:
+            different.append(case["id"])
+            examples.setdefault((stem, "public structured"), (case, want, got))
+    alarm = []
+    if different:
+        alarm.append(f"**{len(different)} DIFFERENT (first: `{different[0]}`)**")
+    if other:
+        alarm.append(f"**{len(other)} refused where transformers renders (first: `{other[0]}`)**")
+    return "; ".join(alarm + [f"{counts['same']} / {counts['both refuse']} / {counts['refused']}"])
+
+
+def first_difference(want, got) -> str:
+    if want == REFUSED:
+        return f"transformers refuses; promptcraft renders {got[:200]!r}"
+    at = next((i for i, (a, b) in enumerate(zip(want, got)) if a != b), min(len(want), len(got)))
+    return (f"at character {at}: transformers {want[max(0, at - 40):at + 80]!r}, "
+            f"promptcraft {got[max(0, at - 40):at + 80]!r}")
+
+
+def wrap(paragraphs: List[str]) -> str:
+    """Markdown paragraphs or bullets (``- ``, or ``  - `` nested), each wrapped at 115 columns."""
+    def indent(text: str) -> str:
+        return " " * (len(text) - len(text.lstrip(" ")) + 2) if text.lstrip(" ").startswith("- ") else ""
+
+    return "\n".join(textwrap.fill(p, width=115, subsequent_indent=indent(p), break_long_words=False,
+                                   break_on_hyphens=False) for p in paragraphs)
+
+
+def written_prose(names: List[str], served: Dict[str, str], cells: Dict[Tuple[str, str], Cell]) -> str:
+    """What the formats write and refuse, every list computed from the specs and from the table's cells."""
+    def where(test) -> List[str]:
+        return [n for n in names if test(promptcraft.get_format(n).spec)]
+
+    def cells_of(name: str, feature: str) -> List[Cell]:
+        return [cell for (stem, f), cell in cells.items() if f == feature and served[stem] == name]
+
+    def listed(found: List[str]) -> str:
+        return ", ".join(f"`{n}`" for n in found) if found else "none"
+
+    def calls_are(how: str):
+        return lambda s: s.calls is not None and s.calls.arguments == how
+
+    def missing(how: str):
+        return lambda s: s.calls is not None and s.calls.missing_content == how
+
+    junk_strings = [n for n in where(calls_are("json"))
+                    if any(c.refused.get("junk: string arguments") for c in cells_of(n, "calls"))]
+    parameters = where(calls_are("parameters"))
+    as_text = where(calls_are("json_or_text"))
+    undeclared_calls = [n for n in names if any(c.refused.get("not declared yet") for c in cells_of(n, "calls"))]
+    raising = [n for n in parameters if all(set(c.refused) <= {"template raises"} for c in cells_of(n, "calls"))]
+    refusing = where(missing("refuse"))
+    rendered_after_all = [n for n in refusing if any(c.other_refusals for c in cells_of(n, "calls"))]
+    role_refused = [n for n in names if any(c.role_refusals for c in cells_of(n, "results"))]
+    any_role = [n for n in names if any(c.any_role and state(c) == "written" for c in cells_of(n, "results"))]
+    exception = (f" (except where the template renders it after all, listed above as a refusal outside the "
+                 f"contract: {listed(rendered_after_all)})" if rendered_after_all else "")
+    return wrap([
+        "- **Tool definitions** are passed as `render(messages, tools=[...])`: OpenAI-style definitions, or Python "
+        "functions (converted to their JSON schema as transformers' `get_json_schema` does). "
+        "`promptcraft.prepare_tools(tools)` checks and serialises a list once (a copy: editing the list afterwards "
+        "changes nothing) for reuse across renders. Formats that write them: "
+        f"{listed(where(writes_tools))}.",
+        "- **Formats that write no tools refuse `tools=`** with `UnsupportedFieldError` (field `tools`), except "
+        "`None` and an empty list where the template treats an empty list as none. Those whose template writes a "
+        "tools block even for an empty list refuse it too: "
+        f"{listed(where(lambda s: s.tools is not None and s.tools.empty == 'refuse'))}. "
+        "`documents=` is refused by every format.",
+        f"- **Tool calls** (`tool_calls` on an assistant message) are written by "
+        f"{listed(where(lambda s: s.calls is not None))}. Calls on a role that writes none (a user message with "
+        "`tool_calls`) are refused, and so are calls in every format that does not declare them. A call's keys "
+        "that the format neither writes nor lists as left out (`[calls] ignore`: `id` and `type`) are refused. "
+        f"Templates that write calls whose formats do not declare them yet: {listed(undeclared_calls)}.",
+        "- **Arguments given as a JSON string** are refused where the template would encode the string a second "
+        f"time (junk): {listed(junk_strings)}; pass a mapping (`json.loads` it). They are written as they are "
+        f"where the template writes a string as it is (an `is string` test): {listed(as_text)}. "
+        f"Formats that write each argument as a parameter need a mapping: {listed(parameters)}"
+        + ("" if not raising else " (the template raises on a string too)" if raising == parameters
+           else f" (the templates of {listed(raising)} raise on a string too)") + ".",
+        "- **A message with calls and no content** (`content` missing or `None`, as OpenAI clients send it) is "
+        f"written as empty by {listed(where(missing('empty')))}, and refused (`InvalidMessageError`) by "
+        f"{listed(refusing)}, as their templates refuse it{exception}.",
+        f"- **Tool results** (role `tool`) are written by {listed(where(writes_results))}, which declare the role, "
+        "consecutive ones grouped in one turn where the template groups them; and by "
+        f"{len(any_role)} more formats through their `[any_role]`, as their templates write any role. "
+        f"The formats that refuse the role itself (a `RefusedError`, as they declare): {listed(role_refused)}.",
+        "- **Reasoning given in a field** (`reasoning_content`, or `thinking`, `reasoning`, aliased as transformers "
+        "aliases them) is written by "
+        f"{listed(where(lambda s: s.reasoning is not None and bool(s.reasoning.field)))}; a value that is not a "
+        "string is refused. Templates that read the field but whose formats do not declare it yet: "
+        f"{listed([n for n in names if any(c.refused.get('not declared yet') for c in cells_of(n, 'reasoning'))])}.",
+        "- **Content as a list of text parts** is written by "
+        f"{listed(where(lambda s: s.parts is not None))}, for the roles each declares; image and video parts are "
+        "refused everywhere.",
+    ])
+
+
+def show_case(parser, case_id: str, stem: Optional[str]) -> None:
+    """Print a structured case and, for ``stem``, what transformers and promptcraft render for it."""
+    feature, _, number = case_id.rpartition("-")
+    public = ({c["id"]: c for c in json.loads(STRUCTURED_CASES.read_text(encoding="utf-8"))}
+              if STRUCTURED_CASES.is_file() else {})
+    if case_id in public:
+        case = public[case_id]
+        messages, tools, kwargs = case["messages"], case["tools"] or None, dict(case["kwargs"])
+        kwargs.update(add_generation_prompt=case["add_generation_prompt"],
+                      continue_final_message=case["continue_final_message"])
+        print(json.dumps(case, indent=2, ensure_ascii=False))
+    elif feature in GENERATORS and number.isdigit():
+        generated = structured_cases(feature, int(number) + 1)[-1]
+        messages, tools = generated.messages, generated.tools
+        kwargs = dict(add_generation_prompt=generated.generation_prompt)
+        print(json.dumps(generated.as_json(), indent=2, ensure_ascii=False))
+    else:
+        parser.error(f"no case {case_id!r}: ids are <feature>-<number> (features {', '.join(FEATURES)}) "
+                     "or the id of a public structured case")
+    if stem is None:
+        return
+    model = json.loads((CORPUS / f"{stem}.json").read_text(encoding="utf-8"))["model"]
+    index = {m: n for n in promptcraft.list_formats() for m in promptcraft.get_format(n).models}
+    if model not in index or "--tool_use" in stem:
+        parser.error(f"{stem} is not served by a built-in format")
+    fmt = promptcraft.get_format(index[model])
+    if case_id not in public:
+        kwargs.update(switches(fmt, case_id))
+    mine = {k: v for k, v in {**GIVEN, **kwargs}.items()
+            if k in fmt.variables or k in ("add_generation_prompt", "continue_final_message")}
+    # transformers gets every template variable of a public case (it ignores those a template does not read).
+    theirs = {**mine, **kwargs}
+    want = reference(stem, messages, tools, theirs)
+    print(f"\n--- transformers ({stem}, {theirs}):\n" + (want if want != REFUSED else "refuses"))
+    try:
+        got = fmt.render(copy.deepcopy(messages), tools=copy.deepcopy(tools), **mine)
+    except promptcraft.PromptcraftError as error:
+        got = f"refuses: {type(error).__name__}: {error}"
+    print(f"\n--- promptcraft ({fmt.name}, {mine}):\n{got}")
+    print("\n--- the same string" if got == want else "\n--- not the same string")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--random", type=int, default=300, help="random text conversations per template")
+    parser.add_argument("--structured", type=int, default=300,
+                        help="generated structured conversations per feature per template")
+    parser.add_argument("--output", default=str(ROOT / "COMPATIBILITY.md"))
+    parser.add_argument("--show-case", metavar="ID",
+                        help="print one structured case (calls-017, or a public one: public-structured-003)")
+    parser.add_argument("--stem", help="with --show-case: render it with this corpus file and its format, both ways")
+    args = parser.parse_args(argv)
+    if args.show_case:
+        show_case(parser, args.show_case, args.stem)
+        return
+
+    started = time.perf_counter()
     cases = json.loads(PUBLIC_CASES.read_text(encoding="utf-8"))
+    public_structured_cases = (json.loads(STRUCTURED_CASES.read_text(encoding="utf-8"))
+                               if STRUCTURED_CASES.is_file() else [])
+    generated = {feature: structured_cases(feature, args.structured) for feature in FEATURES}
     index = {m: n for n in promptcraft.list_formats() for m in promptcraft.get_format(n).models}
     rows = []
+    structured_rows = []
+    states: Dict[str, Counter] = {feature: Counter() for feature in FEATURES}
+    any_role: Counter = Counter()
+    cells: Dict[Tuple[str, str], Cell] = {}
+    examples: Dict = {}
+    served: Dict[str, str] = {}  # corpus stem -> format name
     covered = 0
     for path in sorted(CORPUS.glob("*.json")):
         entry = json.loads(path.read_text(encoding="utf-8"))
         model = entry["model"]
         name = index.get(model) if "--tool_use" not in path.stem else None
         if name is None:
-            reason = PENDING_REASON["tool_use"] if "--tool_use" in path.stem else "not expressible as data: see below"
-            rows.append(f"| {model}{' (tool_use)' if '--tool_use' in path.stem else ''} | - | - | - | {reason} |")
+            reason_text = (PENDING_REASON["tool_use"] if "--tool_use" in path.stem
+                           else "not expressible as data: see below")
+            rows.append(f"| {model}{' (tool_use)' if '--tool_use' in path.stem else ''} | - | - | - | {reason_text} |")
             continue
         fmt = promptcraft.get_format(name)
-        given = {"date_string": DATE, "functions": '[{"name": "get_weather", "parameters": {}}]',
-                 "datetime": "2025-03-05 10:00"}
-        variables = {k: v for k, v in given.items() if k in fmt.variables}
+        variables = {k: v for k, v in GIVEN.items() if k in fmt.variables}
         rng = random.Random(path.stem)
         runs = [(c["messages"], (c["add_generation_prompt"], c["continue_final_message"])) for c in cases]
         public = len(runs)
@@ -92,14 +661,62 @@ def main(argv=None):
             elif not first_diff:
                 first_diff = f"first difference: {json.dumps(messages)[:120]}"
         covered += 1
+        served[path.stem] = name
         note = first_diff or "none"
         rows.append(f"| {model} | `{name}` | {passed_public}/{public} | {passed_random}/{args.random} | {note} |")
 
+        texts = []
+        for feature in FEATURES:
+            cell = judge(fmt, path.stem, feature, generated[feature], variables, examples)
+            cells[(path.stem, feature)] = cell
+            states[feature][state(cell)] += 1
+            any_role[feature] += state(cell) == "written" and cell.any_role
+            texts.append(describe(cell))
+        texts.append(public_structured(fmt, path.stem, public_structured_cases, variables, examples)
+                     if public_structured_cases else "-")
+        structured_rows.append(f"| {model} | `{name}` | " + " | ".join(texts) + " |")
+
+    problems = [(stem, feature, cell) for (stem, feature), cell in cells.items()
+                if cell.different or cell.other_refusals]
+    disagreements = []
+    for (stem, feature), (case, want, got) in examples.items():
+        case_id = case.id if isinstance(case, Case) else case["id"]
+        disagreements.append(f"- **{stem}**, {TITLES.get(feature, feature)}, case `{case_id}`: a different string, "
+                             f"{first_difference(want, got)}")
+    refusals = []
+    for stem, feature, cell in problems:
+        if cell.other_refusals:
+            first, error = cell.other_refusals[0]
+            refusals.append(f"- **{stem}**, {TITLES[feature]}: {len(cell.other_refusals)} case(s), first `{first}`: "
+                            f"promptcraft refuses with `{error}`, transformers renders it")
+    show = "`python tests/make_compatibility.py --show-case ID --stem STEM` renders a case both ways"
+    if disagreements:
+        found = wrap(["**Disagreements found**: promptcraft renders a string other than transformers' (a bug; "
+                      f"{show}):"])
+        found += "\n\n" + wrap(disagreements)
+    else:
+        found = wrap(["**No disagreement**: on no generated or public structured case does promptcraft render a "
+                      "string other than transformers'."])
+    if refusals:
+        found += "\n\n" + wrap(["**Refusals outside the contract**: promptcraft refuses with an error other than "
+                                 "`UnsupportedFieldError` (and not by refusing the role) a conversation transformers "
+                                 f"renders. Not a wrong prompt, but not the documented refusal either ({show}):"])
+        found += "\n\n" + wrap(refusals)
+    summary = wrap([
+        f"- **{TITLES[feature]}**: written by {states[feature]['written']} of {covered} templates"
+        + (f" ({any_role[feature]} of them through the format's `[any_role]`, as the template writes any role)"
+           if any_role[feature] else "")
+        + f", refused by {states[feature]['refused']}, not read by {states[feature]['not read']}."
+        for feature in FEATURES])
+    names = sorted(set(served.values()), key=list(served.values()).index)
+    written_here = written_prose(names, served, cells)
+    elapsed = time.perf_counter() - started
+
     text = f"""# Compatibility with the official chat templates
 
-Generated by `python tests/make_compatibility.py --random {args.random}` (needs the test extra and
-`../shared`). For each corpus model: the built-in format serving it, the public cases and seeded random
-conversations (system, user and assistant roles in any order; whitespace, braces, quotes, backslashes,
+Generated by `python tests/make_compatibility.py --random {args.random} --structured {args.structured}` (needs the
+test extra and `../shared`). For each corpus model: the built-in format serving it, the public cases and seeded
+random conversations (system, user and assistant roles in any order; whitespace, braces, quotes, backslashes,
 control tokens; every flag combination) on which promptcraft and transformers' `apply_chat_template`
 agree (the same string, or both refuse), and every known divergence. Dates are pinned on both sides.
 The test suite (`tests/test_equivalence.py`) checks the same pairs with hypothesis on every run.
@@ -108,25 +725,94 @@ The test suite (`tests/test_equivalence.py`) checks the same pairs with hypothes
 
 | model | format | public cases | random cases | known divergences |
 |---|---|---|---|---|
-""" + "\n".join(rows) + """
+""" + "\n".join(rows) + f"""
+
+## Structured input
+
+Per served corpus file and per feature, {args.structured} seeded conversations exercising that feature (the same
+conversations for every template; `python tests/make_compatibility.py --show-case calls-017` prints one),
+rendered by transformers and by promptcraft, with and without a generation prompt and every switch either way:
+
+- **tools**: `render(messages, tools=[...])` with one to four generated definitions (nested schemas, quotes, `<`,
+  `&`, unicode, unsorted keys), an empty list one time in ten, on a text conversation.
+- **tool calls**: assistant messages with one to three `tool_calls` (arguments as a mapping or, one in four, a JSON
+  string; content text, empty, `None`, missing or with a think block; ids or not; the inner object alone).
+- **tool results**: `tool` messages, one to three in a row, after an assistant answer (sometimes first or after a
+  user message), with and without `tool_call_id` and `name`.
+- **reasoning field**: assistant messages with `reasoning_content` (or `thinking`, `reasoning`) as text.
+- **content parts**: contents given as lists of one to three text parts (image and video parts are refused by
+  every format and are not generated).
+
+What each cell says, judged case by case:
+
+- **written: A/N**: promptcraft writes the feature; on A of N cases it wrote the same string as transformers
+  or both refused. The other cases follow, each refused by promptcraft with `UnsupportedFieldError`, with its
+  reason. *(as any role)*: tool results written by the format's `[any_role]`, as the template writes any role.
+- **refused: reasons**: transformers writes the feature (on some case it renders something other than the same
+  conversation without the feature) and promptcraft never does: it refuses with `UnsupportedFieldError` (or
+  refuses the role). The reasons, with their counts:
+  - *not declared yet*: the template writes it, and the format does not declare the feature;
+  - *this form not declared yet*: the format declares the feature, but not for this role or form;
+  - *junk: ...*: the template writes it in a way no format copies (below);
+  - *template raises*: transformers refuses the conversation too;
+  - *not read*: on this case transformers renders the same as without the feature (*not read, ignored*: and
+    promptcraft ignores it, as its `[message] ignore` says or as an empty tools list).
+  - *(the role refused: K)*: K of those refusals are the format refusing the role itself (`RefusedError`, as
+    `[roles.tool] refuse` declares) rather than a field.
+- **not read by the template**: transformers renders every case exactly as the same conversation without the
+  feature; promptcraft then ignores it (its `[message] ignore` lists the field) or refuses it rather than drop it.
+- Junk, where the template writes the feature differently from its plain equivalent:
+""" + wrap([f"  - *junk: {key}*: {meaning}." for key, meaning in JUNK.items()]) + f"""
+- **N DIFFERENT** (in bold, with the first case id, and listed below the table): promptcraft rendered a string
+  other than transformers'. That is a bug and is never folded into another count. A refusal where transformers
+  renders, with an error other than `UnsupportedFieldError` or a refused role, is in bold and listed too: it is
+  outside the contract of the structured tests (`tests/test_structured.py`).
+
+The last column counts the {len(public_structured_cases)} public structured cases (`structured-public.json`,
+each with its own tools and template variables): the same string / both refuse / refused by promptcraft with
+`UnsupportedFieldError` (or a refused role).
+
+| model | format | {" | ".join(TITLES[f] for f in FEATURES)} | public structured (same / both refuse / refused) |
+|---|---|{"---|" * len(FEATURES)}---|
+""" + "\n".join(structured_rows) + f"""
+
+{summary}
+
+{found}
+
+## Structured input: what is written
+
+{written_here}
 
 ## Differences by design
 
 - **Unknown roles.** Where a template silently leaves out a role it does not know, the format declares
-  `[any_role] drop = true` and does the same. Where a template renders a role in a way the format does not
-  declare yet (tool results as JSON, tool calls), the format refuses that role instead of guessing.
+  `[any_role] drop = true` and does the same. Where a template writes a role in a way the format does not
+  declare yet (tool results, in the formats listed above), the format refuses that role instead of guessing.
 - **Malformed messages.** A message without `content`, or with non-string content, is an
-  `InvalidMessageError` in every format. Some templates render a missing content as an empty string
-  (Jinja's undefined); promptcraft does not guess.
+  `InvalidMessageError` in every format (except an assistant message with calls, as above). Some templates
+  render a missing content as an empty string (Jinja's undefined); promptcraft does not guess.
+- **Tool calls on templates that leave them out.** Granite, DeepSeek V3 (with content) and the text-only
+  templates render an assistant message with `tool_calls` as if it had none ("not read by the template" in the
+  table). promptcraft refuses `tool_calls` in every format that does not declare them: a call turn written as an
+  empty answer is a wrong prompt.
+- **Content as a list of parts.** Where a template writes such a list as its Python or JSON repr
+  (Llama 3.x text models, Command A, GLM-4, CodeLlama, Jamba, Gemma 2, firefunction, a system message of
+  Llama 3.2 Vision or DeepSeek-R1-Distill), keeps only its first part (the system message of Gemma 3 270m
+  and Llama 4), or writes it as if the content were empty (Qwen3-Next, Seed-OSS), promptcraft refuses it
+  with `UnsupportedFieldError` rather than copy the junk ("junk: parts" in the table). Where the template raises
+  (most others), both refuse.
 - **Unknown variables.** Passing a keyword a format does not declare is an `OptionsError`;
-  transformers ignores unknown template kwargs.
+  transformers ignores unknown template kwargs. (`tools` and `documents` are not variables: see above.)
 
 ## Not served, and why
 
 - **Tool-use templates** (Command R+ `tool_use`, Hermes 2 Pro / Hermes 3 8B `tool_use`, Command R7B
   `tool_use`): transformers selects these named templates only when `tools` are passed (without tools it
   uses the model's default template, which the built-in formats serve; the Hermes and Command R+
-  `tool_use` ones even fail without tools). Tools are not declared in the schema yet.
+  `tool_use` ones even fail without tools). Formats declare tool definitions written as transformers'
+  `tojson` writes them; these templates rewrite them (Python signatures for Command R+, descriptions rebuilt
+  with argument lists for Hermes, JSON with changed and added keys for Command R7B), which no format declares yet.
 - **NVIDIA Nemotron Nano 9B v2**: the template rewrites content (removes `/think` and `/no_think`),
   keeps a thinking mode that each user or system message can switch on or off, and moves a final
   assistant message after the generation prompt's think marker, dropping it when empty. Declaring that
@@ -138,8 +824,20 @@ The test suite (`tests/test_equivalence.py`) checks the same pairs with hypothes
 
 ## Known gaps within served formats
 
-- Message fields other than `role` and `content` are ignored: templates that read `reasoning_content`,
-  `tool_calls` or `tools` on a message render them; promptcraft does not yet (text conversations only).
+- Message fields other than `role` and `content`: each format lists under `[message] ignore` the
+  common fields (`name`, `tool_call_id`, `reasoning_content`, `thinking`, `reasoning`, `tools`) that its
+  template provably leaves out (probed through transformers, and checked by
+  `test_extra_fields_and_parts` on generated conversations); any other field is an
+  `UnsupportedFieldError` naming the message and field. So the formats listed above whose templates write
+  `tool_calls` or a reasoning field they do not declare yet refuse them, Jamba refuses `name`, GLM-4 and
+  Phi-4-mini refuse a message-level `tools`, until those are declared.
+- A reasoning value that is not a string is refused where a format writes the field: Qwen3's template raises on
+  it, Qwen3-Next's and Qwen3.5's fall back to splitting the content.
+- Tool results are checked on generated conversations with tool messages in any position (`test_tool_results`)
+  besides the cases above; Qwen3.5 opens no turn for a tool message that comes first, as its template does.
+- Qwen3-Coder still refuses tool results and writes no tools or calls: its template opens no turn for a tool
+  message that follows the system message it took out, a case the variants' facts do not name yet, and writes
+  definitions as XML, which no format declares yet.
 - Template variables that select other text are declared where a format needs them (`enable_thinking`
   for Qwen3 and Qwen3.5, `thinking` for DeepSeek V3.1 and Granite 3.2/3.3, `date_string`, gpt-oss's
   `model_identity` and `reasoning_effort`); the equivalence tests give every switch both values on both
@@ -149,7 +847,15 @@ The test suite (`tests/test_equivalence.py`) checks the same pairs with hypothes
   the formats declare the lower-case roles only and refuse other spellings.
 """
     pathlib.Path(args.output).write_text(text, encoding="utf-8")
-    print(f"wrote {args.output}: {covered} of {len(rows)} corpus files served")
+    different = sum(1 for _, _, cell in problems if cell.different) + sum(
+        1 for (_, feature) in examples if feature == "public structured")
+    outside = sum(1 for _, _, cell in problems if cell.other_refusals)
+    print(f"promptcraft from {pathlib.Path(promptcraft.__file__).parent}")
+    print(f"wrote {args.output}: {covered} of {len(rows)} corpus files served; {args.structured} structured cases "
+          f"per feature per template; cells with a different string: {different}; with a refusal outside the "
+          f"contract: {outside}; {elapsed:.0f} s")
+    for line in disagreements + refusals:
+        print(line)
 
 
 if __name__ == "__main__":
