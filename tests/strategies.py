@@ -400,7 +400,7 @@ def format_toml(draw) -> str:
         if arguments == "parameters":
             tables += [line("parameter", "<{key}>" + draw(_fragment.map(_escape_braces)) + "{value}\n"),
                        f'value = "{draw(st.sampled_from(["json_or_str", "str"]))}"']
-        tables += [f'missing_content = "{draw(st.sampled_from(["refuse", "empty"]))}"', f"call = {call}"]
+        tables += [f'missing_content = "{draw(st.sampled_from(["refuse", "empty", "final"]))}"', f"call = {call}"]
         if draw(st.booleans()):
             tables += [f"max = {draw(st.integers(0, 2))}", 'max_message = "one call at a time"',
                        f'content = "{draw(st.sampled_from(["write", "refuse"]))}"',

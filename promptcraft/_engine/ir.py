@@ -144,8 +144,8 @@ class Calls:
     #: How the arguments are written: ``(mode, parameter text, value format)`` (``_spec.model.Calls.form``).
     form: Tuple[str, Tuple[Union[str, int], ...], str]
     ignore: Tuple[str, ...]
-    #: A message with calls may leave out its content (it is then empty).
-    content_optional: bool = False
+    #: A message with calls may leave out its content (it is then empty); ``"final"``: the final one only.
+    content_optional: Union[bool, str] = False
     #: At most this many calls (0: any number), else refused.
     max: int = 0
     #: A message with calls must have empty content (the template writes the calls in its place).

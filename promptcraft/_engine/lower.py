@@ -115,7 +115,8 @@ def _call_text(text: model.Text) -> Tuple[Union[str, int], ...]:
 def _calls(calls: model.Calls) -> ir.Calls:
     texts = [ir.CallText(c.first, c.empty, _call_text(text)) for c, text in calls.call_when]
     texts.append(ir.CallText(None, None, _call_text(calls.call)))
-    return ir.Calls(tuple(texts), calls.form(), calls.ignore, calls.missing_content == "empty", calls.max,
+    optional: Union[bool, str] = {"refuse": False, "empty": True}.get(calls.missing_content, "final")
+    return ir.Calls(tuple(texts), calls.form(), calls.ignore, optional, calls.max,
                     calls.content == "refuse", calls.shape == "nested")
 
 

@@ -143,7 +143,8 @@ class _Generator:
         self.uses_prev = any(w.prev_role is not None for w in whens + list(_whens(program.end)))
         # The next message's role is read where a condition asks for it (it needs the loop's index).
         self.uses_next = any(w.next_role is not None or w.first is not None for w in whens)
-        self.uses_final = self.uses_final or self.uses_next
+        self.uses_final = self.uses_final or self.uses_next or any(
+            r.calls is not None and r.calls.content_optional == "final" for r in roles)
         self.next_role = "(messages[_i + 1]['role'] if _i != _last else None)"
         system = program.system
         self.leading = system.leading
@@ -915,7 +916,8 @@ class _Generator:
         if role.calls is not None and role.calls.content_optional:
             # OpenAI clients send a call message with content None (or none at all): it is empty.
             w.line("_content = _m.get('content')")
-            w.line("if _content is None and _tc:")
+            final = " and _i == _last" if role.calls.content_optional == "final" else ""
+            w.line(f"if _content is None and _tc{final}:")
             with w.block():
                 w.line("_content = ''")
         elif transformed:

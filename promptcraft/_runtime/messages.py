@@ -64,7 +64,8 @@ def normalize(messages: Any, spec: Optional[Any] = None) -> List[Message]:
         if spec is not None:  # a field the format does not write is the first thing to say
             _check_fields(spec, message, index, role)
         content = message.get("content")
-        if content is None and spec is not None and _content_optional(spec, message, role):
+        if content is None and spec is not None and _content_optional(spec, message, role,
+                                                                      index == len(messages) - 1):
             content = ""
         if content is None:
             raise InvalidMessageError("has no 'content'", index=index, role=role)
@@ -106,11 +107,11 @@ def not_text_reasoning(spec: Any, message: "Message", given: Mapping) -> Unsuppo
                                  f"{_kind(message.reasoning)}", index=message.index, role=message.role, field=name)
 
 
-def _content_optional(spec: Any, message: Mapping, role: str) -> bool:
-    """A message with calls whose format writes it without content (``missing_content = "empty"``)."""
+def _content_optional(spec: Any, message: Mapping, role: str, final: bool) -> bool:
+    """A message with calls whose format writes it without content (``missing_content``)."""
     rules = spec.calls
-    return bool(rules is not None and rules.missing_content == "empty" and role == rules.role
-                and message.get("tool_calls"))
+    return bool(rules is not None and (rules.missing_content == "empty" or (rules.missing_content == "final" and final))
+                and role == rules.role and message.get("tool_calls"))
 
 
 def _calls(spec: Any, message: Mapping, index: int, role: str) -> Any:

@@ -391,7 +391,8 @@ class Calls:
     call_when: Tuple[Variant, ...] = ()
     ignore: Tuple[str, ...] = ("id", "type")
     #: A message with calls and no content (``content`` missing or ``None``, as OpenAI clients send
-    #: it): ``"refuse"``, as templates that read the content unguarded do, or ``"empty"``.
+    #: it): ``"refuse"``, as templates that read the content unguarded do, ``"empty"``, or ``"final"``:
+    #: empty in the conversation's final message only (QwQ's template reads it elsewhere to cut reasoning).
     missing_content: str = "refuse"
     #: ``arguments = "parameters"``: one argument's text (``{key}``, ``{value}``) and its value's format.
     parameter: Text = EMPTY

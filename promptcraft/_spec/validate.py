@@ -598,7 +598,7 @@ def _calls(check: Checker, decl: Any) -> Calls:
                  content=check.choice(decl, key, "content", ("write", "refuse"), "write"),
                  shape=check.choice(decl, key, "shape", ("either", "nested"), "either"),
                  call=call, call_when=call_when, ignore=ignore,
-                 missing_content=check.choice(decl, key, "missing_content", ("refuse", "empty"), "refuse"))
+                 missing_content=check.choice(decl, key, "missing_content", ("refuse", "empty", "final"), "refuse"))
 
 
 def _check_control_token(token: str) -> Optional[str]:

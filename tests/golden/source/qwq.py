@@ -36,7 +36,9 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
                 _prev = _role
             elif _role == 'assistant':
                 _tc = _m.get('tool_calls')
-                _content = _m['content']
+                _content = _m.get('content')
+                if _content is None and _tc and _i == _last:
+                    _content = ''
                 if _i != _last:
                     _content = _content.rpartition('</think>')[2].lstrip('\n')
                 _calls = ''
@@ -118,7 +120,9 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
                 _prev = _role
             elif _role == 'assistant':
                 _tc = _m.get('tool_calls')
-                _content = _m['content']
+                _content = _m.get('content')
+                if _content is None and _tc and _i == _last:
+                    _content = ''
                 if _i != _last:
                     _content = _content.rpartition('</think>')[2].lstrip('\n')
                 _calls = ''
