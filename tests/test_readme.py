@@ -21,11 +21,18 @@ def test_annotated_example_is_the_shipped_format():
         [{"role": "system", "content": " Be brief. "}, {"role": "user", "content": "Hi"}],
         [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Yo"}],
     ]
-    for chat in chats:
+    call = {"type": "function", "function": {"name": "f", "arguments": {"x": 1}}}
+    agent = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": None, "tool_calls": [call]},
+             {"role": "tool", "content": "ok"}, {"role": "ipython", "content": "ok"}]
+    tools = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]
+    for chat in chats + [agent]:
         for flag in (False, True):
-            assert example.render(chat, add_generation_prompt=flag, date_string="1 Jan") == \
-                shipped.render(chat, add_generation_prompt=flag, date_string="1 Jan")
+            for given in (None, [], tools):
+                assert example.render(chat, add_generation_prompt=flag, date_string="1 Jan", tools=given) == \
+                    shipped.render(chat, add_generation_prompt=flag, date_string="1 Jan", tools=given)
     assert example.stop == shipped.stop and example.control_tokens == shipped.control_tokens
+    assert example.spec.tools == shipped.spec.tools and example.spec.calls == shipped.spec.calls
+    assert example.spec.message == shipped.spec.message
 
 
 def test_python_snippets_run(tmp_path, monkeypatch):
