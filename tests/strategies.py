@@ -380,10 +380,11 @@ def format_toml(draw) -> str:
         if draw(st.booleans()):
             tables.append(f"indent = {draw(st.sampled_from([0, 2, 4]))}")
         if plain_block and draw(st.booleans()):
-            at = system.index('placement = "block"') + 1
-            system.insert(at, "prefix = [{when = {tools = true}, text = " + toml_string(text() + "ENV") + "}, "
-                              "{text = " + toml_string(text()) + "}]")
-            system = [entry for k, entry in enumerate(system) if not (entry.startswith("prefix = ") and k != at)]
+            # The prefix becomes its default variant, with another text when tools are given.
+            at = next(k for k, entry in enumerate(system) if entry.startswith("prefix = "))
+            original = system[at][len("prefix = "):]
+            system[at] = "prefix = [{when = {tools = true}, text = " + toml_string(text() + "ENV") + "}, " \
+                "{text = " + original + "}]"
     callers = [r for r in writers if placement == "message" or r not in leading]
     if callers and draw(st.booleans()):
         call_text = draw(_fragment.map(_escape_braces)) + "{name}" + draw(_fragment.map(_escape_braces)) + \

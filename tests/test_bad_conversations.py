@@ -178,7 +178,13 @@ def test_extra_fields_are_written_ignored_or_refused(name, field, value):
     if reasoning is not None and reasoning.field and field in ("reasoning_content", "thinking", "reasoning"):
         assert value in fmt.render(messages, **variables)  # written: the final turn shows its reasoning
         return
-    if field == "tool_calls" and fmt.spec.calls is not None and fmt.spec.calls.role == "assistant":
+    calls = fmt.spec.calls
+    if field == "tool_calls" and calls is not None and calls.role == "assistant" and calls.content == "refuse":
+        # The template writes the call in place of the answer: the answer would be left out.
+        error = raises(fmt, messages, variables)
+        assert isinstance(error, promptcraft.UnsupportedFieldError) and error.path == "messages[1].content", error
+        return
+    if field == "tool_calls" and calls is not None and calls.role == "assistant":
         written = fmt.render(messages, **variables)
         assert written != fmt.render(plain, **variables) and "f" in written.replace(fmt.render(plain, **variables), "")
         return

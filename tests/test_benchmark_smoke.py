@@ -24,8 +24,11 @@ FORMATS = ["smollm2", "llama-3.1"]
 
 
 def writes_agent(name: str) -> bool:
+    """As ``benchmarks/run.py`` decides it (a format taking one call per message refuses the
+    agent conversation's two)."""
     spec = promptcraft.get_format(name).spec
-    return spec.tools is not None and spec.tools.placement != "none" and spec.calls is not None
+    return (spec.tools is not None and spec.tools.placement != "none" and spec.calls is not None
+            and spec.calls.max != 1 and spec.calls.content != "refuse")
 
 
 def agent_format() -> str:

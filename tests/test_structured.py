@@ -201,7 +201,7 @@ def test_bad_tools_name_the_path(tools, path):
 
 
 def test_formats_without_tools_refuse_them():
-    for name in ("zephyr", "llama-3.1", "mistral-nemo"):
+    for name in ("zephyr", "llama-4", "mistral-nemo"):
         fmt = promptcraft.get_format(name)
         messages = [{"role": "user", "content": "u"}]
         assert fmt.render(messages, tools=None) == fmt.render(messages)
@@ -212,7 +212,7 @@ def test_formats_without_tools_refuse_them():
     assert promptcraft.get_format("zephyr").render(messages, tools=[]) == promptcraft.get_format("zephyr").render(
         messages)
     with pytest.raises(promptcraft.UnsupportedFieldError):
-        promptcraft.get_format("llama-3.1").render(messages, tools=[])
+        promptcraft.get_format("llama-4").render(messages, tools=[])
     with pytest.raises(promptcraft.UnsupportedFieldError) as caught:
         promptcraft.get_format("zephyr").render(messages, documents=[{"text": "d"}])
     assert caught.value.field == "documents"

@@ -801,7 +801,7 @@ class _Generator:
     def no_calls(self, message: str) -> None:
         """A system message taken out of the loop carries no calls: the reference refuses them."""
         if self.any_calls:
-            self.w.line(f"if _len({message}) != 2 and {message}.get('tool_calls'):")
+            self.w.line(f"if _len({message}) != 2 and {message}.get('tool_calls') not in (None, [], ()):")
             with self.w.block():
                 self.w.line("raise _Unhandled")
 
@@ -888,7 +888,7 @@ class _Generator:
             return
         if self.any_calls and role.calls is None:
             # Calls on a role that writes none are refused, not left out: the reference says so.
-            w.line("if _len(_m) != 2 and _m.get('tool_calls'):")
+            w.line("if _len(_m) != 2 and _m.get('tool_calls') not in (None, [], ()):")
             with w.block():
                 w.line("raise _Unhandled")
         # The catch-all branch sees any role value; unless the role is written (where the
@@ -1018,6 +1018,9 @@ class _Generator:
                     with w.block():
                         w.line(line)
                     keyword = "elif"
+        w.line("elif _tc not in (None, [], ()):")
+        with w.block():
+            w.line("raise _Unhandled  # not a list of calls: the reference says what it is")
 
     def fold_into(self, role: ir.Role) -> None:
         """The system text folded into this message's content (``_content``; in ``render_spans``

@@ -117,8 +117,8 @@ def _content_optional(spec: Any, message: Mapping, role: str, final: bool) -> bo
 def _calls(spec: Any, message: Mapping, index: int, role: str) -> Any:
     """The message's calls, checked, where its role writes them; a call on another role is refused."""
     calls = message.get("tool_calls")
-    if not calls:
-        return None
+    if calls is None or (isinstance(calls, (list, tuple)) and not calls):
+        return None  # none, as the templates' `if message.tool_calls` reads an empty list
     rules = spec.calls
     if role != rules.role:
         raise UnsupportedFieldError(f"format {spec.name!r} writes tool calls for role {rules.role!r} only, so "

@@ -28,7 +28,7 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
                 raise _Unhandled
             _role = _m['role']
             if _role == 'system':
-                if _len(_m) != 2 and _m.get('tool_calls'):
+                if _len(_m) != 2 and _m.get('tool_calls') not in (None, [], ()):
                     raise _Unhandled
                 _content = _m['content']
                 if _i == 0 and _tt is not None:
@@ -36,7 +36,7 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
                 _out += ('<|im_start|>system\n', _content, '<|im_end|>\n')
                 _prev = _role
             elif _role == 'user':
-                if _len(_m) != 2 and _m.get('tool_calls'):
+                if _len(_m) != 2 and _m.get('tool_calls') not in (None, [], ()):
                     raise _Unhandled
                 _out += ('<|im_start|>user\n', _m['content'], '<|im_end|>\n')
                 _prev = _role
@@ -49,6 +49,8 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
                 if _tc:
                     for _j, (_cn, _ca) in _enumerate(_call_parts(_tc, ('json', (), 'json_or_str'), ('id', 'type'))):
                         _calls += '\n<tool_call>\n{"name": "' + _cn + '", "arguments": ' + _ca + '}\n</tool_call>'
+                elif _tc not in (None, [], ()):
+                    raise _Unhandled  # not a list of calls: the reference says what it is
                 if _content == '' and _tc:
                     _t1 = '<|im_start|>assistant'
                 else:
@@ -56,7 +58,7 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
                 _out += (_t1, _content, _calls, '<|im_end|>\n')
                 _prev = _role
             elif _role == 'tool':
-                if _len(_m) != 2 and _m.get('tool_calls'):
+                if _len(_m) != 2 and _m.get('tool_calls') not in (None, [], ()):
                     raise _Unhandled
                 if _prev == 'tool':
                     _t2 = '\n<tool_response>\n'
@@ -111,7 +113,7 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
                 raise _Unhandled
             _role = _m['role']
             if _role == 'system':
-                if _len(_m) != 2 and _m.get('tool_calls'):
+                if _len(_m) != 2 and _m.get('tool_calls') not in (None, [], ()):
                     raise _Unhandled
                 _content = _m['content']
                 if _i == 0 and _tt is not None:
@@ -120,7 +122,7 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
                 _tags.append((0, 1, 0, ))
                 _prev = _role
             elif _role == 'user':
-                if _len(_m) != 2 and _m.get('tool_calls'):
+                if _len(_m) != 2 and _m.get('tool_calls') not in (None, [], ()):
                     raise _Unhandled
                 _out += ('<|im_start|>user\n', _m['content'], '<|im_end|>\n')
                 _tags.append((0, 1, 0, ))
@@ -134,6 +136,8 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
                 if _tc:
                     for _j, (_cn, _ca) in _enumerate(_call_parts(_tc, ('json', (), 'json_or_str'), ('id', 'type'))):
                         _calls += '\n<tool_call>\n{"name": "' + _cn + '", "arguments": ' + _ca + '}\n</tool_call>'
+                elif _tc not in (None, [], ()):
+                    raise _Unhandled  # not a list of calls: the reference says what it is
                 if _content == '' and _tc:
                     _t1 = '<|im_start|>assistant'
                 else:
@@ -142,7 +146,7 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
                 _tags.append((0, 1, 5, 0, ))
                 _prev = _role
             elif _role == 'tool':
-                if _len(_m) != 2 and _m.get('tool_calls'):
+                if _len(_m) != 2 and _m.get('tool_calls') not in (None, [], ()):
                     raise _Unhandled
                 if _prev == 'tool':
                     _t2 = '\n<tool_response>\n'

@@ -32,7 +32,7 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
                 raise _Unhandled
             _role = _m['role']
             if _role == 'system':
-                if _len(_m) != 2 and _m.get('tool_calls'):
+                if _len(_m) != 2 and _m.get('tool_calls') not in (None, [], ()):
                     raise _Unhandled
                 _content = _m['content']
                 if _i == 0 and _tt is not None:
@@ -40,7 +40,7 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
                 _out += ('<|im_start|>system\n', _content, '<|im_end|>\n')
                 _prev = _role
             elif _role == 'user':
-                if _len(_m) != 2 and _m.get('tool_calls'):
+                if _len(_m) != 2 and _m.get('tool_calls') not in (None, [], ()):
                     raise _Unhandled
                 _out += ('<|im_start|>user\n', _m['content'], '<|im_end|>\n')
                 _prev = _role
@@ -70,12 +70,14 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
                             _calls += '<tool_call>\n{"name": "' + _cn + '", "arguments": ' + _ca + '}\n</tool_call>'
                         else:
                             _calls += '\n<tool_call>\n{"name": "' + _cn + '", "arguments": ' + _ca + '}\n</tool_call>'
+                elif _tc not in (None, [], ()):
+                    raise _Unhandled  # not a list of calls: the reference says what it is
                 if _i > _query and (_i == _last or _present):
                     _content = '<think>\n' + _reasoning + '\n</think>\n\n' + _content.lstrip('\n')
                 _out += ('<|im_start|>assistant\n', _content, _calls, '<|im_end|>\n')
                 _prev = _role
             elif _role == 'tool':
-                if _len(_m) != 2 and _m.get('tool_calls'):
+                if _len(_m) != 2 and _m.get('tool_calls') not in (None, [], ()):
                     raise _Unhandled
                 if _prev == 'tool':
                     _t1 = '\n<tool_response>\n'
@@ -88,7 +90,7 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
                 _out += (_t1, _m['content'], _t2)
                 _prev = _role
             else:
-                if _len(_m) != 2 and _m.get('tool_calls'):
+                if _len(_m) != 2 and _m.get('tool_calls') not in (None, [], ()):
                     raise _Unhandled
                 if not _isinstance(_m['content'], _str) or not _isinstance(_role, _str):
                     raise _TypeError
@@ -137,7 +139,7 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
                 raise _Unhandled
             _role = _m['role']
             if _role == 'system':
-                if _len(_m) != 2 and _m.get('tool_calls'):
+                if _len(_m) != 2 and _m.get('tool_calls') not in (None, [], ()):
                     raise _Unhandled
                 _content = _m['content']
                 if _i == 0 and _tt is not None:
@@ -146,7 +148,7 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
                 _tags.append((0, 1, 0, ))
                 _prev = _role
             elif _role == 'user':
-                if _len(_m) != 2 and _m.get('tool_calls'):
+                if _len(_m) != 2 and _m.get('tool_calls') not in (None, [], ()):
                     raise _Unhandled
                 _out += ('<|im_start|>user\n', _m['content'], '<|im_end|>\n')
                 _tags.append((0, 1, 0, ))
@@ -177,6 +179,8 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
                             _calls += '<tool_call>\n{"name": "' + _cn + '", "arguments": ' + _ca + '}\n</tool_call>'
                         else:
                             _calls += '\n<tool_call>\n{"name": "' + _cn + '", "arguments": ' + _ca + '}\n</tool_call>'
+                elif _tc not in (None, [], ()):
+                    raise _Unhandled  # not a list of calls: the reference says what it is
                 if _i > _query and (_i == _last or _present):
                     _cx = ('<think>\n', _reasoning, '\n</think>\n\n', _content.lstrip('\n'), )
                     _cy = (0, 2, 0, 1, )
@@ -188,7 +192,7 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
                     _tags.append((0, 1, 5, 0, ))
                 _prev = _role
             elif _role == 'tool':
-                if _len(_m) != 2 and _m.get('tool_calls'):
+                if _len(_m) != 2 and _m.get('tool_calls') not in (None, [], ()):
                     raise _Unhandled
                 if _prev == 'tool':
                     _t1 = '\n<tool_response>\n'
@@ -202,7 +206,7 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
                 _tags.append((0, 1, 0, ))
                 _prev = _role
             else:
-                if _len(_m) != 2 and _m.get('tool_calls'):
+                if _len(_m) != 2 and _m.get('tool_calls') not in (None, [], ()):
                     raise _Unhandled
                 if not _isinstance(_m['content'], _str) or not _isinstance(_role, _str):
                     raise _TypeError

@@ -23,7 +23,7 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
         if _first['role'] == 'system':
             if _len(_first) != 2 and _extra_fields(_first, ('role', 'content', 'name', 'tool_call_id', 'tools', 'reasoning_content', 'thinking', 'reasoning', 'tool_calls', )):
                 raise _Unhandled
-            if _len(_first) != 2 and _first.get('tool_calls'):
+            if _len(_first) != 2 and _first.get('tool_calls') not in (None, [], ()):
                 raise _Unhandled
             _system = _first['content']
             _system = _system.strip()
@@ -63,7 +63,7 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
             if _role == 'system':
                 raise _Unhandled
             elif _role == 'user':
-                if _len(_m) != 2 and _m.get('tool_calls'):
+                if _len(_m) != 2 and _m.get('tool_calls') not in (None, [], ()):
                     raise _Unhandled
                 _content = _m['content']
                 _content = _content.strip()
@@ -98,12 +98,14 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
                             _calls += '<tool_call>\n<function=' + _cn + '>\n' + _ca + '</function>\n</tool_call>'
                         else:
                             _calls += '\n<tool_call>\n<function=' + _cn + '>\n' + _ca + '</function>\n</tool_call>'
+                elif _tc not in (None, [], ()):
+                    raise _Unhandled  # not a list of calls: the reference says what it is
                 if _i > _query:
                     _content = '<think>\n' + _reasoning + '\n</think>\n\n' + _content.lstrip('\n')
                 _out += ('<|im_start|>assistant\n', _content, _calls, '<|im_end|>\n')
                 _prev = _role
             elif _role == 'tool':
-                if _len(_m) != 2 and _m.get('tool_calls'):
+                if _len(_m) != 2 and _m.get('tool_calls') not in (None, [], ()):
                     raise _Unhandled
                 _content = _m['content']
                 _content = _content.strip()
@@ -155,7 +157,7 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
         if _first['role'] == 'system':
             if _len(_first) != 2 and _extra_fields(_first, ('role', 'content', 'name', 'tool_call_id', 'tools', 'reasoning_content', 'thinking', 'reasoning', 'tool_calls', )):
                 raise _Unhandled
-            if _len(_first) != 2 and _first.get('tool_calls'):
+            if _len(_first) != 2 and _first.get('tool_calls') not in (None, [], ()):
                 raise _Unhandled
             _system = _first['content']
             _system = _system.strip()
@@ -191,7 +193,7 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
             if _role == 'system':
                 raise _Unhandled
             elif _role == 'user':
-                if _len(_m) != 2 and _m.get('tool_calls'):
+                if _len(_m) != 2 and _m.get('tool_calls') not in (None, [], ()):
                     raise _Unhandled
                 _content = _m['content']
                 _content = _content.strip()
@@ -227,6 +229,8 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
                             _calls += '<tool_call>\n<function=' + _cn + '>\n' + _ca + '</function>\n</tool_call>'
                         else:
                             _calls += '\n<tool_call>\n<function=' + _cn + '>\n' + _ca + '</function>\n</tool_call>'
+                elif _tc not in (None, [], ()):
+                    raise _Unhandled  # not a list of calls: the reference says what it is
                 if _i > _query:
                     _cx = ('<think>\n', _reasoning, '\n</think>\n\n', _content.lstrip('\n'), )
                     _cy = (0, 2, 0, 1, )
@@ -238,7 +242,7 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
                     _tags.append((0, 1, 5, 0, ))
                 _prev = _role
             elif _role == 'tool':
-                if _len(_m) != 2 and _m.get('tool_calls'):
+                if _len(_m) != 2 and _m.get('tool_calls') not in (None, [], ()):
                     raise _Unhandled
                 _content = _m['content']
                 _content = _content.strip()

@@ -22,7 +22,7 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
                 raise _Unhandled
             _role = _m['role']
             if _role == 'system':
-                if _len(_m) != 2 and _m.get('tool_calls'):
+                if _len(_m) != 2 and _m.get('tool_calls') not in (None, [], ()):
                     raise _Unhandled
                 _content = _m['content']
                 if _i == 0 and _tt is not None:
@@ -30,7 +30,7 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
                 _out += ('<|im_start|>system\n', _content, '<|im_end|>\n')
                 _prev = _role
             elif _role == 'user':
-                if _len(_m) != 2 and _m.get('tool_calls'):
+                if _len(_m) != 2 and _m.get('tool_calls') not in (None, [], ()):
                     raise _Unhandled
                 _out += ('<|im_start|>user\n', _m['content'], '<|im_end|>\n')
                 _prev = _role
@@ -45,6 +45,8 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
                 if _tc:
                     for _j, (_cn, _ca) in _enumerate(_call_parts(_tc, ('json', (), 'json_or_str'), ('id', 'type'))):
                         _calls += '\n<tool_call>\n{"name": "' + _cn + '", "arguments": ' + _ca + '}\n</tool_call>'
+                elif _tc not in (None, [], ()):
+                    raise _Unhandled  # not a list of calls: the reference says what it is
                 if not _m.get('content') and _tc:
                     _t1 = '<|im_start|>assistant'
                 else:
@@ -52,7 +54,7 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
                 _out += (_t1, _content, _calls, '<|im_end|>\n')
                 _prev = _role
             elif _role == 'tool':
-                if _len(_m) != 2 and _m.get('tool_calls'):
+                if _len(_m) != 2 and _m.get('tool_calls') not in (None, [], ()):
                     raise _Unhandled
                 if _prev == 'tool':
                     _t2 = '\n<tool_response>\n'
@@ -65,7 +67,7 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
                 _out += (_t2, _m['content'], _t3)
                 _prev = _role
             else:
-                if _len(_m) != 2 and _m.get('tool_calls'):
+                if _len(_m) != 2 and _m.get('tool_calls') not in (None, [], ()):
                     raise _Unhandled
                 if not _isinstance(_m['content'], _str) or not _isinstance(_role, _str):
                     raise _TypeError
@@ -104,7 +106,7 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
                 raise _Unhandled
             _role = _m['role']
             if _role == 'system':
-                if _len(_m) != 2 and _m.get('tool_calls'):
+                if _len(_m) != 2 and _m.get('tool_calls') not in (None, [], ()):
                     raise _Unhandled
                 _content = _m['content']
                 if _i == 0 and _tt is not None:
@@ -113,7 +115,7 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
                 _tags.append((0, 1, 0, ))
                 _prev = _role
             elif _role == 'user':
-                if _len(_m) != 2 and _m.get('tool_calls'):
+                if _len(_m) != 2 and _m.get('tool_calls') not in (None, [], ()):
                     raise _Unhandled
                 _out += ('<|im_start|>user\n', _m['content'], '<|im_end|>\n')
                 _tags.append((0, 1, 0, ))
@@ -129,6 +131,8 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
                 if _tc:
                     for _j, (_cn, _ca) in _enumerate(_call_parts(_tc, ('json', (), 'json_or_str'), ('id', 'type'))):
                         _calls += '\n<tool_call>\n{"name": "' + _cn + '", "arguments": ' + _ca + '}\n</tool_call>'
+                elif _tc not in (None, [], ()):
+                    raise _Unhandled  # not a list of calls: the reference says what it is
                 if not _m.get('content') and _tc:
                     _t1 = '<|im_start|>assistant'
                 else:
@@ -137,7 +141,7 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
                 _tags.append((0, 1, 5, 0, ))
                 _prev = _role
             elif _role == 'tool':
-                if _len(_m) != 2 and _m.get('tool_calls'):
+                if _len(_m) != 2 and _m.get('tool_calls') not in (None, [], ()):
                     raise _Unhandled
                 if _prev == 'tool':
                     _t2 = '\n<tool_response>\n'
@@ -151,7 +155,7 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
                 _tags.append((0, 1, 0, ))
                 _prev = _role
             else:
-                if _len(_m) != 2 and _m.get('tool_calls'):
+                if _len(_m) != 2 and _m.get('tool_calls') not in (None, [], ()):
                     raise _Unhandled
                 if not _isinstance(_m['content'], _str) or not _isinstance(_role, _str):
                     raise _TypeError
