@@ -30,8 +30,10 @@ from __future__ import annotations
 import os
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
+import attrs
+
 from . import ir
-from .ir import CONTENT, KINDS, SCAFFOLD, Choice, Lit, Slot, When
+from .ir import ALWAYS, CONTENT, KINDS, SCAFFOLD, Case, Choice, Lit, Slot, When
 from .lower import specialize
 
 #: Builtins generated code calls, under names of its own (``_len``...): a variable may be called ``len``.
@@ -52,7 +54,7 @@ LOCALS = (
     "render_many", "render_spans", "_unknown", "_first", "_last", "_out", "_tags", "_rest", "_offset", "_system",
     "_sx", "_sy", "_m", "_i", "_j", "_n", "_role", "_content", "_prev", "_user_turn", "_target", "_found",
     "_query", "_text", "_reasoning", "_cx", "_cy", "_prompts", "_given", "_present", "tools", "_tt", "_tc", "_calls",
-    "_cn", "_ca", "_tu",
+    "_cn", "_ca", "_tu", "_size",
 )
 
 #: What a fast path raises for input it hands to the reference interpreter.
@@ -794,7 +796,12 @@ class _Generator:
         """A message with a field besides role and content goes to the reference, unless the
         format ignores that field: nothing is dropped without the format saying so."""
         w = self.w
-        w.line(f"if _len({message}) != 2 and _extra_fields({message}, {_literal_tuple(self.p.fields)}):")
+        if message == "_m" and self.any_calls:
+            # The loop's message size, read again by each branch's check for calls.
+            w.line("_size = _len(_m)")
+            w.line(f"if _size != 2 and _extra_fields(_m, {_literal_tuple(self.p.fields)}):")
+        else:
+            w.line(f"if _len({message}) != 2 and _extra_fields({message}, {_literal_tuple(self.p.fields)}):")
         with w.block():
             w.line("raise _Unhandled")
 
@@ -881,14 +888,32 @@ class _Generator:
             self.w.line("raise _Unhandled")
 
     def write_role(self, role: ir.Role) -> None:
-        """Lines that write ``_content`` as ``role``."""
+        """Lines that write ``_content`` as ``role``. A role that writes calls gets two branches: a
+        message without ``tool_calls`` takes the plain one, decided statically, at a plain message's cost."""
+        if role.calls is None or role.action != "write":
+            self.write_one(role, calls_read=False)
+            return
+        w = self.w
+        # A message of two keys has no calls (one without content takes the reference's path).
+        w.line("_tc = _m.get('tool_calls') if _size != 2 else None")
+        w.line("if _tc is None:")
+        with w.block():
+            plain = _without_calls(specialize((role.body,), {"calls": False}))
+            body = plain[0] if len(plain) == 1 and isinstance(plain[0], Choice) else Choice((Case(ALWAYS, plain),))
+            self.write_one(attrs.evolve(role, calls=None, body=body), calls_read=True)
+        w.line("else:")
+        with w.block():
+            self.write_one(role, calls_read=True)
+
+    def write_one(self, role: ir.Role, calls_read: bool) -> None:
+        """``write_role`` for one branch; ``calls_read``: ``_tc`` holds the message's calls already."""
         w = self.w
         if role.action == "refuse":
             w.line("raise _Unhandled")
             return
-        if self.any_calls and role.calls is None:
+        if self.any_calls and role.calls is None and not calls_read:
             # Calls on a role that writes none are refused, not left out: the reference says so.
-            w.line("if _len(_m) != 2 and _m.get('tool_calls') not in (None, [], ()):")
+            w.line("if _size != 2 and _m.get('tool_calls') not in (None, [], ()):")
             with w.block():
                 w.line("raise _Unhandled")
         # The catch-all branch sees any role value; unless the role is written (where the
@@ -911,8 +936,6 @@ class _Generator:
                            or any(when.empty is not None for when in _whens(role.body)))
         self.role_calls = role.calls is not None
         self.current, self.calls_done = role, False
-        if role.calls is not None:
-            w.line("_tc = _m.get('tool_calls')")
         if role.calls is not None and role.calls.content_optional:
             # OpenAI clients send a call message with content None (or none at all): it is empty.
             w.line("_content = _m.get('content')")
@@ -1192,6 +1215,18 @@ def _merge(items: Sequence[Item], spans: bool) -> List[Tuple[str, str, str]]:
     if pending is not None and pending[0]:
         out.append((repr(pending[0]), pending[1], pending[2]))
     return out
+
+
+def _without_calls(pieces: ir.Seq) -> ir.Seq:
+    """``pieces`` without the calls' slot (a message without calls writes none)."""
+    out: List[ir.Piece] = []
+    for piece in pieces:
+        if isinstance(piece, Slot) and piece.name == "calls":
+            continue
+        if isinstance(piece, Choice):
+            piece = Choice(tuple(Case(case.when, _without_calls(case.seq)) for case in piece.cases))
+        out.append(piece)
+    return tuple(out)
 
 
 def _role_unchecked(role: ir.Role) -> bool:

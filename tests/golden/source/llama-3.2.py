@@ -40,33 +40,39 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
         if _tt is not None and (_len(_rest) == 0 or _rest[0]['role'] != 'user'):
             raise _Unhandled
         for _i, _m in _enumerate(_rest, _offset):
-            if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', 'tool_calls', )):
+            _size = _len(_m)
+            if _size != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', 'tool_calls', )):
                 raise _Unhandled
             _role = _m['role']
             if _role == 'user':
-                if _len(_m) != 2 and _m.get('tool_calls') not in (None, [], ()):
+                if _size != 2 and _m.get('tool_calls') not in (None, [], ()):
                     raise _Unhandled
                 _content = _m['content']
                 _tu = _tt if _i == _offset and _tt is not None else ''
                 _content = _content.strip()
                 _out += ('<|start_header_id|>user<|end_header_id|>\n\n', _tu, _content, '<|eot_id|>')
             elif _role == 'assistant':
-                _tc = _m.get('tool_calls')
-                _content = _m.get('content')
-                if _content is None and _tc:
-                    _content = ''
-                _content = _content.strip()
-                _calls = ''
-                if _tc:
-                    if _len(_tc) > 1 or _m.get('content'):
-                        raise _Unhandled
-                    for _j, (_cn, _ca) in _enumerate(_call_parts(_tc, ('json', (), 'json_or_str'), ('id', 'type'))):
-                        _calls += '{"name": "' + _cn + '", "parameters": ' + _ca + '}'
-                elif _tc not in (None, [], ()):
-                    raise _Unhandled  # not a list of calls: the reference says what it is
-                _out += ('<|start_header_id|>assistant<|end_header_id|>\n\n', _content, _calls, '<|eot_id|>')
+                _tc = _m.get('tool_calls') if _size != 2 else None
+                if _tc is None:
+                    _content = _m['content']
+                    _content = _content.strip()
+                    _out += ('<|start_header_id|>assistant<|end_header_id|>\n\n', _content, '<|eot_id|>')
+                else:
+                    _content = _m.get('content')
+                    if _content is None and _tc:
+                        _content = ''
+                    _content = _content.strip()
+                    _calls = ''
+                    if _tc:
+                        if _len(_tc) > 1 or _m.get('content'):
+                            raise _Unhandled
+                        for _j, (_cn, _ca) in _enumerate(_call_parts(_tc, ('json', (), 'json_or_str'), ('id', 'type'))):
+                            _calls += '{"name": "' + _cn + '", "parameters": ' + _ca + '}'
+                    elif _tc not in (None, [], ()):
+                        raise _Unhandled  # not a list of calls: the reference says what it is
+                    _out += ('<|start_header_id|>assistant<|end_header_id|>\n\n', _content, _calls, '<|eot_id|>')
             elif _role == 'tool':
-                if _len(_m) != 2 and _m.get('tool_calls') not in (None, [], ()):
+                if _size != 2 and _m.get('tool_calls') not in (None, [], ()):
                     raise _Unhandled
                 _content = _m['content']
                 if not _isinstance(_content, _str):
@@ -74,7 +80,7 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
                 _content = _tojson(_content)
                 _out += ('<|start_header_id|>ipython<|end_header_id|>\n\n', _content, '<|eot_id|>')
             elif _role == 'ipython':
-                if _len(_m) != 2 and _m.get('tool_calls') not in (None, [], ()):
+                if _size != 2 and _m.get('tool_calls') not in (None, [], ()):
                     raise _Unhandled
                 _content = _m['content']
                 if not _isinstance(_content, _str):
@@ -82,7 +88,7 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
                 _content = _tojson(_content)
                 _out += ('<|start_header_id|>ipython<|end_header_id|>\n\n', _content, '<|eot_id|>')
             else:
-                if _len(_m) != 2 and _m.get('tool_calls') not in (None, [], ()):
+                if _size != 2 and _m.get('tool_calls') not in (None, [], ()):
                     raise _Unhandled
                 _content = _m['content']
                 _content = _content.strip()
@@ -141,11 +147,12 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
             raise _Unhandled
         _tags.append(_offset)
         for _i, _m in _enumerate(_rest, _offset):
-            if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', 'tool_calls', )):
+            _size = _len(_m)
+            if _size != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', 'tool_calls', )):
                 raise _Unhandled
             _role = _m['role']
             if _role == 'user':
-                if _len(_m) != 2 and _m.get('tool_calls') not in (None, [], ()):
+                if _size != 2 and _m.get('tool_calls') not in (None, [], ()):
                     raise _Unhandled
                 _content = _m['content']
                 _tu = _tt if _i == _offset and _tt is not None else ''
@@ -153,23 +160,29 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
                 _out += ('<|start_header_id|>user<|end_header_id|>\n\n', _tu, _content, '<|eot_id|>')
                 _tags.append((0, 4, 1, 0, ))
             elif _role == 'assistant':
-                _tc = _m.get('tool_calls')
-                _content = _m.get('content')
-                if _content is None and _tc:
-                    _content = ''
-                _content = _content.strip()
-                _calls = ''
-                if _tc:
-                    if _len(_tc) > 1 or _m.get('content'):
-                        raise _Unhandled
-                    for _j, (_cn, _ca) in _enumerate(_call_parts(_tc, ('json', (), 'json_or_str'), ('id', 'type'))):
-                        _calls += '{"name": "' + _cn + '", "parameters": ' + _ca + '}'
-                elif _tc not in (None, [], ()):
-                    raise _Unhandled  # not a list of calls: the reference says what it is
-                _out += ('<|start_header_id|>assistant<|end_header_id|>\n\n', _content, _calls, '<|eot_id|>')
-                _tags.append((0, 1, 5, 0, ))
+                _tc = _m.get('tool_calls') if _size != 2 else None
+                if _tc is None:
+                    _content = _m['content']
+                    _content = _content.strip()
+                    _out += ('<|start_header_id|>assistant<|end_header_id|>\n\n', _content, '<|eot_id|>')
+                    _tags.append((0, 1, 0, ))
+                else:
+                    _content = _m.get('content')
+                    if _content is None and _tc:
+                        _content = ''
+                    _content = _content.strip()
+                    _calls = ''
+                    if _tc:
+                        if _len(_tc) > 1 or _m.get('content'):
+                            raise _Unhandled
+                        for _j, (_cn, _ca) in _enumerate(_call_parts(_tc, ('json', (), 'json_or_str'), ('id', 'type'))):
+                            _calls += '{"name": "' + _cn + '", "parameters": ' + _ca + '}'
+                    elif _tc not in (None, [], ()):
+                        raise _Unhandled  # not a list of calls: the reference says what it is
+                    _out += ('<|start_header_id|>assistant<|end_header_id|>\n\n', _content, _calls, '<|eot_id|>')
+                    _tags.append((0, 1, 5, 0, ))
             elif _role == 'tool':
-                if _len(_m) != 2 and _m.get('tool_calls') not in (None, [], ()):
+                if _size != 2 and _m.get('tool_calls') not in (None, [], ()):
                     raise _Unhandled
                 _content = _m['content']
                 if not _isinstance(_content, _str):
@@ -178,7 +191,7 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
                 _out += ('<|start_header_id|>ipython<|end_header_id|>\n\n', _content, '<|eot_id|>')
                 _tags.append((0, 1, 0, ))
             elif _role == 'ipython':
-                if _len(_m) != 2 and _m.get('tool_calls') not in (None, [], ()):
+                if _size != 2 and _m.get('tool_calls') not in (None, [], ()):
                     raise _Unhandled
                 _content = _m['content']
                 if not _isinstance(_content, _str):
@@ -187,7 +200,7 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
                 _out += ('<|start_header_id|>ipython<|end_header_id|>\n\n', _content, '<|eot_id|>')
                 _tags.append((0, 1, 0, ))
             else:
-                if _len(_m) != 2 and _m.get('tool_calls') not in (None, [], ()):
+                if _size != 2 and _m.get('tool_calls') not in (None, [], ()):
                     raise _Unhandled
                 _content = _m['content']
                 _content = _content.strip()

@@ -28,11 +28,12 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
             _query = _len(messages) - 1
         _prev = None
         for _i, _m in _enumerate(messages, _offset):
-            if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'tools', 'reasoning_content', 'thinking', 'reasoning', 'tool_calls', )):
+            _size = _len(_m)
+            if _size != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'tools', 'reasoning_content', 'thinking', 'reasoning', 'tool_calls', )):
                 raise _Unhandled
             _role = _m['role']
             if _role == 'system':
-                if _len(_m) != 2 and _m.get('tool_calls') not in (None, [], ()):
+                if _size != 2 and _m.get('tool_calls') not in (None, [], ()):
                     raise _Unhandled
                 _content = _m['content']
                 if _i == 0 and _tt is not None:
@@ -40,44 +41,65 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
                 _out += ('<|im_start|>system\n', _content, '<|im_end|>\n')
                 _prev = _role
             elif _role == 'user':
-                if _len(_m) != 2 and _m.get('tool_calls') not in (None, [], ()):
+                if _size != 2 and _m.get('tool_calls') not in (None, [], ()):
                     raise _Unhandled
                 _out += ('<|im_start|>user\n', _m['content'], '<|im_end|>\n')
                 _prev = _role
             elif _role == 'assistant':
-                _tc = _m.get('tool_calls')
-                _content = _m.get('content')
-                if _content is None and _tc:
-                    _content = ''
-                _given = _reasoning_of(_m) if _len(_m) != 2 else None
-                if _given is not None:
-                    if not _isinstance(_given, _str):
-                        raise _Unhandled
-                    _present = _given != ''
-                    _reasoning = _given.strip('\n')
-                elif '</think>' in _content:
-                    _reasoning = _content.partition('</think>')[0].rstrip('\n').rpartition('<think>')[2].lstrip('\n')
-                    _present = _reasoning != ''
-                    _reasoning = _reasoning.strip('\n')
-                    _content = _content.rpartition('</think>')[2].lstrip('\n')
+                _tc = _m.get('tool_calls') if _size != 2 else None
+                if _tc is None:
+                    _content = _m['content']
+                    _given = _reasoning_of(_m) if _len(_m) != 2 else None
+                    if _given is not None:
+                        if not _isinstance(_given, _str):
+                            raise _Unhandled
+                        _present = _given != ''
+                        _reasoning = _given.strip('\n')
+                    elif '</think>' in _content:
+                        _reasoning = _content.partition('</think>')[0].rstrip('\n').rpartition('<think>')[2].lstrip('\n')
+                        _present = _reasoning != ''
+                        _reasoning = _reasoning.strip('\n')
+                        _content = _content.rpartition('</think>')[2].lstrip('\n')
+                    else:
+                        _reasoning = ''
+                        _present = False
+                    if _i > _query and (_i == _last or _present):
+                        _content = '<think>\n' + _reasoning + '\n</think>\n\n' + _content.lstrip('\n')
+                    _out += ('<|im_start|>assistant\n', _content, '<|im_end|>\n')
+                    _prev = _role
                 else:
-                    _reasoning = ''
-                    _present = False
-                _calls = ''
-                if _tc:
-                    for _j, (_cn, _ca) in _enumerate(_call_parts(_tc, ('json_or_text', (), 'json_or_str'), ('id', 'type'))):
-                        if _j == 0 and _content == '':
-                            _calls += '<tool_call>\n{"name": "' + _cn + '", "arguments": ' + _ca + '}\n</tool_call>'
-                        else:
-                            _calls += '\n<tool_call>\n{"name": "' + _cn + '", "arguments": ' + _ca + '}\n</tool_call>'
-                elif _tc not in (None, [], ()):
-                    raise _Unhandled  # not a list of calls: the reference says what it is
-                if _i > _query and (_i == _last or _present):
-                    _content = '<think>\n' + _reasoning + '\n</think>\n\n' + _content.lstrip('\n')
-                _out += ('<|im_start|>assistant\n', _content, _calls, '<|im_end|>\n')
-                _prev = _role
+                    _content = _m.get('content')
+                    if _content is None and _tc:
+                        _content = ''
+                    _given = _reasoning_of(_m) if _len(_m) != 2 else None
+                    if _given is not None:
+                        if not _isinstance(_given, _str):
+                            raise _Unhandled
+                        _present = _given != ''
+                        _reasoning = _given.strip('\n')
+                    elif '</think>' in _content:
+                        _reasoning = _content.partition('</think>')[0].rstrip('\n').rpartition('<think>')[2].lstrip('\n')
+                        _present = _reasoning != ''
+                        _reasoning = _reasoning.strip('\n')
+                        _content = _content.rpartition('</think>')[2].lstrip('\n')
+                    else:
+                        _reasoning = ''
+                        _present = False
+                    _calls = ''
+                    if _tc:
+                        for _j, (_cn, _ca) in _enumerate(_call_parts(_tc, ('json_or_text', (), 'json_or_str'), ('id', 'type'))):
+                            if _j == 0 and _content == '':
+                                _calls += '<tool_call>\n{"name": "' + _cn + '", "arguments": ' + _ca + '}\n</tool_call>'
+                            else:
+                                _calls += '\n<tool_call>\n{"name": "' + _cn + '", "arguments": ' + _ca + '}\n</tool_call>'
+                    elif _tc not in (None, [], ()):
+                        raise _Unhandled  # not a list of calls: the reference says what it is
+                    if _i > _query and (_i == _last or _present):
+                        _content = '<think>\n' + _reasoning + '\n</think>\n\n' + _content.lstrip('\n')
+                    _out += ('<|im_start|>assistant\n', _content, _calls, '<|im_end|>\n')
+                    _prev = _role
             elif _role == 'tool':
-                if _len(_m) != 2 and _m.get('tool_calls') not in (None, [], ()):
+                if _size != 2 and _m.get('tool_calls') not in (None, [], ()):
                     raise _Unhandled
                 if _prev == 'tool':
                     _t1 = '\n<tool_response>\n'
@@ -90,7 +112,7 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
                 _out += (_t1, _m['content'], _t2)
                 _prev = _role
             else:
-                if _len(_m) != 2 and _m.get('tool_calls') not in (None, [], ()):
+                if _size != 2 and _m.get('tool_calls') not in (None, [], ()):
                     raise _Unhandled
                 if not _isinstance(_m['content'], _str) or not _isinstance(_role, _str):
                     raise _TypeError
@@ -135,11 +157,12 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
         _prev = None
         _tags.append(_offset)
         for _i, _m in _enumerate(messages, _offset):
-            if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'tools', 'reasoning_content', 'thinking', 'reasoning', 'tool_calls', )):
+            _size = _len(_m)
+            if _size != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'tools', 'reasoning_content', 'thinking', 'reasoning', 'tool_calls', )):
                 raise _Unhandled
             _role = _m['role']
             if _role == 'system':
-                if _len(_m) != 2 and _m.get('tool_calls') not in (None, [], ()):
+                if _size != 2 and _m.get('tool_calls') not in (None, [], ()):
                     raise _Unhandled
                 _content = _m['content']
                 if _i == 0 and _tt is not None:
@@ -148,51 +171,78 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
                 _tags.append((0, 1, 0, ))
                 _prev = _role
             elif _role == 'user':
-                if _len(_m) != 2 and _m.get('tool_calls') not in (None, [], ()):
+                if _size != 2 and _m.get('tool_calls') not in (None, [], ()):
                     raise _Unhandled
                 _out += ('<|im_start|>user\n', _m['content'], '<|im_end|>\n')
                 _tags.append((0, 1, 0, ))
                 _prev = _role
             elif _role == 'assistant':
-                _tc = _m.get('tool_calls')
-                _content = _m.get('content')
-                if _content is None and _tc:
-                    _content = ''
-                _given = _reasoning_of(_m) if _len(_m) != 2 else None
-                if _given is not None:
-                    if not _isinstance(_given, _str):
-                        raise _Unhandled
-                    _present = _given != ''
-                    _reasoning = _given.strip('\n')
-                elif '</think>' in _content:
-                    _reasoning = _content.partition('</think>')[0].rstrip('\n').rpartition('<think>')[2].lstrip('\n')
-                    _present = _reasoning != ''
-                    _reasoning = _reasoning.strip('\n')
-                    _content = _content.rpartition('</think>')[2].lstrip('\n')
+                _tc = _m.get('tool_calls') if _size != 2 else None
+                if _tc is None:
+                    _content = _m['content']
+                    _given = _reasoning_of(_m) if _len(_m) != 2 else None
+                    if _given is not None:
+                        if not _isinstance(_given, _str):
+                            raise _Unhandled
+                        _present = _given != ''
+                        _reasoning = _given.strip('\n')
+                    elif '</think>' in _content:
+                        _reasoning = _content.partition('</think>')[0].rstrip('\n').rpartition('<think>')[2].lstrip('\n')
+                        _present = _reasoning != ''
+                        _reasoning = _reasoning.strip('\n')
+                        _content = _content.rpartition('</think>')[2].lstrip('\n')
+                    else:
+                        _reasoning = ''
+                        _present = False
+                    if _i > _query and (_i == _last or _present):
+                        _cx = ('<think>\n', _reasoning, '\n</think>\n\n', _content.lstrip('\n'), )
+                        _cy = (0, 2, 0, 1, )
+                        _content = ''.join(_cx)
+                        _out += ('<|im_start|>assistant\n', *_cx, '<|im_end|>\n', )
+                        _tags.append((0, *_cy, 0, ))
+                    else:
+                        _out += ('<|im_start|>assistant\n', _content, '<|im_end|>\n')
+                        _tags.append((0, 1, 0, ))
+                    _prev = _role
                 else:
-                    _reasoning = ''
-                    _present = False
-                _calls = ''
-                if _tc:
-                    for _j, (_cn, _ca) in _enumerate(_call_parts(_tc, ('json_or_text', (), 'json_or_str'), ('id', 'type'))):
-                        if _j == 0 and _content == '':
-                            _calls += '<tool_call>\n{"name": "' + _cn + '", "arguments": ' + _ca + '}\n</tool_call>'
-                        else:
-                            _calls += '\n<tool_call>\n{"name": "' + _cn + '", "arguments": ' + _ca + '}\n</tool_call>'
-                elif _tc not in (None, [], ()):
-                    raise _Unhandled  # not a list of calls: the reference says what it is
-                if _i > _query and (_i == _last or _present):
-                    _cx = ('<think>\n', _reasoning, '\n</think>\n\n', _content.lstrip('\n'), )
-                    _cy = (0, 2, 0, 1, )
-                    _content = ''.join(_cx)
-                    _out += ('<|im_start|>assistant\n', *_cx, _calls, '<|im_end|>\n', )
-                    _tags.append((0, *_cy, 5, 0, ))
-                else:
-                    _out += ('<|im_start|>assistant\n', _content, _calls, '<|im_end|>\n')
-                    _tags.append((0, 1, 5, 0, ))
-                _prev = _role
+                    _content = _m.get('content')
+                    if _content is None and _tc:
+                        _content = ''
+                    _given = _reasoning_of(_m) if _len(_m) != 2 else None
+                    if _given is not None:
+                        if not _isinstance(_given, _str):
+                            raise _Unhandled
+                        _present = _given != ''
+                        _reasoning = _given.strip('\n')
+                    elif '</think>' in _content:
+                        _reasoning = _content.partition('</think>')[0].rstrip('\n').rpartition('<think>')[2].lstrip('\n')
+                        _present = _reasoning != ''
+                        _reasoning = _reasoning.strip('\n')
+                        _content = _content.rpartition('</think>')[2].lstrip('\n')
+                    else:
+                        _reasoning = ''
+                        _present = False
+                    _calls = ''
+                    if _tc:
+                        for _j, (_cn, _ca) in _enumerate(_call_parts(_tc, ('json_or_text', (), 'json_or_str'), ('id', 'type'))):
+                            if _j == 0 and _content == '':
+                                _calls += '<tool_call>\n{"name": "' + _cn + '", "arguments": ' + _ca + '}\n</tool_call>'
+                            else:
+                                _calls += '\n<tool_call>\n{"name": "' + _cn + '", "arguments": ' + _ca + '}\n</tool_call>'
+                    elif _tc not in (None, [], ()):
+                        raise _Unhandled  # not a list of calls: the reference says what it is
+                    if _i > _query and (_i == _last or _present):
+                        _cx = ('<think>\n', _reasoning, '\n</think>\n\n', _content.lstrip('\n'), )
+                        _cy = (0, 2, 0, 1, )
+                        _content = ''.join(_cx)
+                        _out += ('<|im_start|>assistant\n', *_cx, _calls, '<|im_end|>\n', )
+                        _tags.append((0, *_cy, 5, 0, ))
+                    else:
+                        _out += ('<|im_start|>assistant\n', _content, _calls, '<|im_end|>\n')
+                        _tags.append((0, 1, 5, 0, ))
+                    _prev = _role
             elif _role == 'tool':
-                if _len(_m) != 2 and _m.get('tool_calls') not in (None, [], ()):
+                if _size != 2 and _m.get('tool_calls') not in (None, [], ()):
                     raise _Unhandled
                 if _prev == 'tool':
                     _t1 = '\n<tool_response>\n'
@@ -206,7 +256,7 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
                 _tags.append((0, 1, 0, ))
                 _prev = _role
             else:
-                if _len(_m) != 2 and _m.get('tool_calls') not in (None, [], ()):
+                if _size != 2 and _m.get('tool_calls') not in (None, [], ()):
                     raise _Unhandled
                 if not _isinstance(_m['content'], _str) or not _isinstance(_role, _str):
                     raise _TypeError

@@ -18,11 +18,12 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
         _offset = 0
         _prev = None
         for _i, _m in _enumerate(messages, _offset):
-            if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', 'tool_calls', )):
+            _size = _len(_m)
+            if _size != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', 'tool_calls', )):
                 raise _Unhandled
             _role = _m['role']
             if _role == 'system':
-                if _len(_m) != 2 and _m.get('tool_calls') not in (None, [], ()):
+                if _size != 2 and _m.get('tool_calls') not in (None, [], ()):
                     raise _Unhandled
                 _content = _m['content']
                 if _i == 0 and _tt is not None:
@@ -30,31 +31,38 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
                 _out += ('<|im_start|>system\n', _content, '<|im_end|>\n')
                 _prev = _role
             elif _role == 'user':
-                if _len(_m) != 2 and _m.get('tool_calls') not in (None, [], ()):
+                if _size != 2 and _m.get('tool_calls') not in (None, [], ()):
                     raise _Unhandled
                 _out += ('<|im_start|>user\n', _m['content'], '<|im_end|>\n')
                 _prev = _role
             elif _role == 'assistant':
-                _tc = _m.get('tool_calls')
-                _content = _m.get('content')
-                if _content is None and _tc and _i == _last:
-                    _content = ''
-                if _i != _last:
-                    _content = _content.rpartition('</think>')[2].lstrip('\n')
-                _calls = ''
-                if _tc:
-                    for _j, (_cn, _ca) in _enumerate(_call_parts(_tc, ('json', (), 'json_or_str'), ('id', 'type'))):
-                        _calls += '\n<tool_call>\n{"name": "' + _cn + '", "arguments": ' + _ca + '}\n</tool_call>'
-                elif _tc not in (None, [], ()):
-                    raise _Unhandled  # not a list of calls: the reference says what it is
-                if not _m.get('content') and _tc:
-                    _t1 = '<|im_start|>assistant'
+                _tc = _m.get('tool_calls') if _size != 2 else None
+                if _tc is None:
+                    _content = _m['content']
+                    if _i != _last:
+                        _content = _content.rpartition('</think>')[2].lstrip('\n')
+                    _out += ('<|im_start|>assistant\n', _content, '<|im_end|>\n')
+                    _prev = _role
                 else:
-                    _t1 = '<|im_start|>assistant\n'
-                _out += (_t1, _content, _calls, '<|im_end|>\n')
-                _prev = _role
+                    _content = _m.get('content')
+                    if _content is None and _tc and _i == _last:
+                        _content = ''
+                    if _i != _last:
+                        _content = _content.rpartition('</think>')[2].lstrip('\n')
+                    _calls = ''
+                    if _tc:
+                        for _j, (_cn, _ca) in _enumerate(_call_parts(_tc, ('json', (), 'json_or_str'), ('id', 'type'))):
+                            _calls += '\n<tool_call>\n{"name": "' + _cn + '", "arguments": ' + _ca + '}\n</tool_call>'
+                    elif _tc not in (None, [], ()):
+                        raise _Unhandled  # not a list of calls: the reference says what it is
+                    if not _m.get('content') and _tc:
+                        _t1 = '<|im_start|>assistant'
+                    else:
+                        _t1 = '<|im_start|>assistant\n'
+                    _out += (_t1, _content, _calls, '<|im_end|>\n')
+                    _prev = _role
             elif _role == 'tool':
-                if _len(_m) != 2 and _m.get('tool_calls') not in (None, [], ()):
+                if _size != 2 and _m.get('tool_calls') not in (None, [], ()):
                     raise _Unhandled
                 if _prev == 'tool':
                     _t2 = '\n<tool_response>\n'
@@ -67,7 +75,7 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
                 _out += (_t2, _m['content'], _t3)
                 _prev = _role
             else:
-                if _len(_m) != 2 and _m.get('tool_calls') not in (None, [], ()):
+                if _size != 2 and _m.get('tool_calls') not in (None, [], ()):
                     raise _Unhandled
                 if not _isinstance(_m['content'], _str) or not _isinstance(_role, _str):
                     raise _TypeError
@@ -102,11 +110,12 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
         _prev = None
         _tags.append(_offset)
         for _i, _m in _enumerate(messages, _offset):
-            if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', 'tool_calls', )):
+            _size = _len(_m)
+            if _size != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', 'tool_calls', )):
                 raise _Unhandled
             _role = _m['role']
             if _role == 'system':
-                if _len(_m) != 2 and _m.get('tool_calls') not in (None, [], ()):
+                if _size != 2 and _m.get('tool_calls') not in (None, [], ()):
                     raise _Unhandled
                 _content = _m['content']
                 if _i == 0 and _tt is not None:
@@ -115,33 +124,41 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
                 _tags.append((0, 1, 0, ))
                 _prev = _role
             elif _role == 'user':
-                if _len(_m) != 2 and _m.get('tool_calls') not in (None, [], ()):
+                if _size != 2 and _m.get('tool_calls') not in (None, [], ()):
                     raise _Unhandled
                 _out += ('<|im_start|>user\n', _m['content'], '<|im_end|>\n')
                 _tags.append((0, 1, 0, ))
                 _prev = _role
             elif _role == 'assistant':
-                _tc = _m.get('tool_calls')
-                _content = _m.get('content')
-                if _content is None and _tc and _i == _last:
-                    _content = ''
-                if _i != _last:
-                    _content = _content.rpartition('</think>')[2].lstrip('\n')
-                _calls = ''
-                if _tc:
-                    for _j, (_cn, _ca) in _enumerate(_call_parts(_tc, ('json', (), 'json_or_str'), ('id', 'type'))):
-                        _calls += '\n<tool_call>\n{"name": "' + _cn + '", "arguments": ' + _ca + '}\n</tool_call>'
-                elif _tc not in (None, [], ()):
-                    raise _Unhandled  # not a list of calls: the reference says what it is
-                if not _m.get('content') and _tc:
-                    _t1 = '<|im_start|>assistant'
+                _tc = _m.get('tool_calls') if _size != 2 else None
+                if _tc is None:
+                    _content = _m['content']
+                    if _i != _last:
+                        _content = _content.rpartition('</think>')[2].lstrip('\n')
+                    _out += ('<|im_start|>assistant\n', _content, '<|im_end|>\n')
+                    _tags.append((0, 1, 0, ))
+                    _prev = _role
                 else:
-                    _t1 = '<|im_start|>assistant\n'
-                _out += (_t1, _content, _calls, '<|im_end|>\n')
-                _tags.append((0, 1, 5, 0, ))
-                _prev = _role
+                    _content = _m.get('content')
+                    if _content is None and _tc and _i == _last:
+                        _content = ''
+                    if _i != _last:
+                        _content = _content.rpartition('</think>')[2].lstrip('\n')
+                    _calls = ''
+                    if _tc:
+                        for _j, (_cn, _ca) in _enumerate(_call_parts(_tc, ('json', (), 'json_or_str'), ('id', 'type'))):
+                            _calls += '\n<tool_call>\n{"name": "' + _cn + '", "arguments": ' + _ca + '}\n</tool_call>'
+                    elif _tc not in (None, [], ()):
+                        raise _Unhandled  # not a list of calls: the reference says what it is
+                    if not _m.get('content') and _tc:
+                        _t1 = '<|im_start|>assistant'
+                    else:
+                        _t1 = '<|im_start|>assistant\n'
+                    _out += (_t1, _content, _calls, '<|im_end|>\n')
+                    _tags.append((0, 1, 5, 0, ))
+                    _prev = _role
             elif _role == 'tool':
-                if _len(_m) != 2 and _m.get('tool_calls') not in (None, [], ()):
+                if _size != 2 and _m.get('tool_calls') not in (None, [], ()):
                     raise _Unhandled
                 if _prev == 'tool':
                     _t2 = '\n<tool_response>\n'
@@ -155,7 +172,7 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
                 _tags.append((0, 1, 0, ))
                 _prev = _role
             else:
-                if _len(_m) != 2 and _m.get('tool_calls') not in (None, [], ()):
+                if _size != 2 and _m.get('tool_calls') not in (None, [], ()):
                     raise _Unhandled
                 if not _isinstance(_m['content'], _str) or not _isinstance(_role, _str):
                     raise _TypeError
