@@ -564,12 +564,7 @@ class _Generator:
                     if default is None:
                         w.line("_system = _tt")
                     else:
-                        w.line(f"_system = {self.concat(self.items(default, 'None', self.values))}")
-                        if system.default_when == "no_system":
-                            w.line(f"if not ({self.default_missing()}):")
-                            with w.block():
-                                w.line("_system = None")
-                        self.join_tools()
+                        self.default_with_tools(default)
                     self.system_block([(Code("_system"), CONTENT, "None")], "None")
                 w.line("else:")
                 w.block()  # closed below, once the lines without tools are written
@@ -615,26 +610,42 @@ class _Generator:
         with w.block():
             w.line("_tt = None")
 
-    def join_tools(self) -> None:
-        """``_system`` (a text, or ``None`` for none) joined with the tools' text, when there are tools."""
+    def default_with_tools(self, default: ir.Seq) -> None:
+        """``_system``: the default text (where it applies) joined with the tools' text, which is given."""
+        w = self.w
+        w.line(f"_system = {self.concat(self.items(default, 'None', self.values))}")
+        if self.p.system.default_when == "no_system":
+            w.line(f"if not ({self.default_missing()}):")
+            with w.block():
+                w.line("_system = None")
+        self.join_tools(known=True, maybe_none=self.p.system.default_when == "no_system")
+
+    def join_tools(self, known: bool = False, maybe_none: bool = False) -> None:
+        """``_system`` (a text, or ``None`` for none where ``maybe_none``) joined with the tools' text,
+        when there are tools (``known``: the lines are already inside a branch where there are)."""
         w, tools = self.w, self.tools
         assert tools is not None
+        if known:
+            self.join_lines(tools, maybe_none)
+            return
         w.line("if _tt is not None:")
         with w.block():
-            w.line("if _system is None:")
+            self.join_lines(tools, maybe_none)
+
+    def join_lines(self, tools: ir.Tools, maybe_none: bool) -> None:
+        w = self.w
+        joined = (f"_system = _system + {tools.join!r} + _tt" if tools.placement == "system_after"
+                  else f"_system = _tt + {tools.join!r} + _system")
+        # join_when = "text": the join only when the system text is not empty.
+        cases = ([("_system is None", "_system = _tt")] if maybe_none else []) + (
+            [("_system != ''", joined), (None, "_system = _tt")] if tools.join_when == "text" else [(None, joined)])
+        if len(cases) == 1:
+            w.line(cases[0][1])
+            return
+        for position, (test, line) in enumerate(cases):
+            w.line(("if" if position == 0 else "elif") + f" {test}:" if test is not None else "else:")
             with w.block():
-                w.line("_system = _tt")
-            # join_when = "text": the join only when the system text is not empty.
-            w.line("elif _system != '':" if tools.join_when == "text" else "else:")
-            with w.block():
-                if tools.placement == "system_after":
-                    w.line(f"_system = _system + {tools.join!r} + _tt")
-                else:
-                    w.line(f"_system = _tt + {tools.join!r} + _system")
-            if tools.join_when == "text":
-                w.line("else:")
-                with w.block():
-                    w.line("_system = _tt")
+                w.line(line)
 
     def tools_message(self) -> None:
         """Without a system message of its own, the conversation gets one for the tool definitions."""
@@ -646,12 +657,7 @@ class _Generator:
             if default is None:
                 w.line("_content = _tt")
             else:
-                w.line(f"_system = {self.concat(self.items(default, 'None', self.values))}")
-                if p.system.default_when == "no_system":
-                    w.line(f"if not ({self.default_missing()}):")
-                    with w.block():
-                        w.line("_system = None")
-                self.join_tools()
+                self.default_with_tools(default)
                 w.line("_content = _system")
             self.write_system_message()
 

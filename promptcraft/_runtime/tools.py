@@ -116,10 +116,7 @@ class PreparedTools:
     def __init__(self, tools: Any) -> None:
         import copy
 
-        definitions = checked_tools(tools)
-        self._definitions = copy.deepcopy(definitions)
-        for tool in self._definitions:
-            tojson(tool)  # checked once more: deepcopy keeps what JSON cannot write as it is
+        self._definitions = copy.deepcopy(checked_tools(tools))
         self._texts: Dict[Tuple[Any, ...], str] = {}
 
     @property

@@ -14,11 +14,7 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
         _out = ['<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\n'] if _first['role'] != 'system' and _tt is None else []
         if _tt is not None and not (_first['role'] == 'system'):
             _system = 'You are Qwen, created by Alibaba Cloud. You are a helpful assistant.'
-            if _tt is not None:
-                if _system is None:
-                    _system = _tt
-                else:
-                    _system = _system + '' + _tt
+            _system = _system + '' + _tt
             _content = _system
             _out += ('<|im_start|>system\n', _content, '<|im_end|>\n')
         _offset = 0
@@ -102,11 +98,7 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
         _tags = [(-1, (0,))] if _first['role'] != 'system' and _tt is None else []
         if _tt is not None and not (_first['role'] == 'system'):
             _system = 'You are Qwen, created by Alibaba Cloud. You are a helpful assistant.'
-            if _tt is not None:
-                if _system is None:
-                    _system = _tt
-                else:
-                    _system = _system + '' + _tt
+            _system = _system + '' + _tt
             _content = _system
             _out += ('<|im_start|>system\n', _content, '<|im_end|>\n')
             _tags.append((-1, (0, 0, 0,)))

@@ -28,9 +28,7 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
             _system = _first['content']
             _system = _system.strip()
             if _tt is not None:
-                if _system is None:
-                    _system = _tt
-                elif _system != '':
+                if _system != '':
                     _system = _tt + '\n\n' + _system
                 else:
                     _system = _tt
