@@ -286,8 +286,10 @@ def call_texts(calls: Any, form: Form, ignore: Sequence[str], index: Optional[in
                role: Optional[str] = None, nested: bool = False) -> List[Tuple[str, str]]:
     """``(name, arguments as written)`` for each call of a message, or the precise error."""
     if type(calls) is not list and (isinstance(calls, (str, bytes, Mapping)) or not isinstance(calls, tuple)):
-        raise InvalidMessageError(f"'tool_calls' must be a list of calls, got {_kind(calls)}", index=index,
-                                  role=role, field="tool_calls")
+        # Templates disagree on such a value (Llama's raises, Qwen3.5's reads a falsy one as none):
+        # a value that is not calls is refused as one the format does not write.
+        raise UnsupportedFieldError(f"'tool_calls' must be a list of calls, got {_kind(calls)}", index=index,
+                                    role=role, field="tool_calls")
     out = []
     for position, call in enumerate(calls):
         if type(call) is not dict and not isinstance(call, Mapping):
