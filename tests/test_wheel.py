@@ -21,8 +21,10 @@ def test_wheel_installs_and_renders(tmp_path):
     dist = tmp_path / "dist"
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(dist), str(ROOT)],
                    check=True, capture_output=True, text=True)
-    (wheel,) = dist.glob("promptcraft-*.whl")
+    # The distribution's name is promptcraft-chat (promptcraft on the package index is another project).
+    (wheel,) = dist.glob("promptcraft_chat-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
+    assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names), names
     shipped = {n.split("/")[-1] for n in names if n.startswith("promptcraft/formats/")}
     expected = {p.name for p in (ROOT / "formats").glob("*.toml")}
     assert shipped == expected
@@ -46,3 +48,19 @@ def test_wheel_installs_and_renders(tmp_path):
     where = subprocess.run([str(python), "-c", "import promptcraft._registry as r; print(r.formats_dir())"],
                            cwd=elsewhere, check=True, capture_output=True, text=True).stdout.strip()
     assert where.startswith(str(env_dir))
+
+
+@pytest.mark.slow
+def test_sdist_carries_licence_changelog_and_compatibility(tmp_path):
+    """The source distribution is complete: licence, changelog, compatibility report, formats, tests."""
+    import tarfile
+
+    subprocess.run([sys.executable, "-m", "build", "--sdist", "-o", str(tmp_path), str(ROOT)],
+                   check=True, capture_output=True, text=True)
+    (sdist,) = tmp_path.glob("promptcraft_chat-*.tar.gz")
+    with tarfile.open(sdist) as archive:
+        names = {name.split("/", 1)[1] for name in archive.getnames() if "/" in name}
+    for wanted in ("LICENSE", "CHANGELOG.md", "COMPATIBILITY.md", "README.md", "formats/qwen2.5.toml",
+                   "tests/test_structured.py"):
+        assert wanted in names, wanted
+    assert not any(name.startswith("promptcraft/_precompiled/f_") for name in names)
