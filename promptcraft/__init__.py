@@ -48,6 +48,9 @@ __all__ = [
     "load_format",
     "loads_format",
     "for_model",
+    "from_pretrained",
+    "identify",
+    "apply_chat_template",
     "list_formats",
     "render",
     "PromptcraftError",
@@ -71,15 +74,46 @@ def get_format(name: str) -> "Format":
     return get(name)
 
 
-def for_model(model_id: str) -> "Format":
-    """The built-in format serving the Hugging Face model ``model_id``.
+def for_model(model_id: "Any") -> "Format":
+    """The built-in format serving the Hugging Face model ``model_id``, or the model in a local
+    folder (see ``from_pretrained``).
 
     Raises ``UnknownFormatError`` (a ``LookupError``) with close matches when
     no built-in format declares the id.
     """
+    import os
+
+    if isinstance(model_id, os.PathLike) or (isinstance(model_id, str) and os.path.isdir(model_id)):
+        return from_pretrained(model_id)
     from ._registry import for_model as find
 
     return find(model_id)
+
+
+def from_pretrained(folder: "Any") -> "Format":
+    """The format of a local model folder (tokenizer_config.json, chat_template.jinja, ...): the
+    built-in format its chat template identifies as; ``Format.origin`` says so. No network access."""
+    from ._folder import from_pretrained as read
+
+    return read(folder)
+
+
+def identify(chat_template: str, *, bos_token: "Any" = None, eos_token: "Any" = None) -> "Any":
+    """The built-in format whose official template is ``chat_template`` (exactly, up to what Jinja
+    itself normalises), else ``None``. Never a guess."""
+    from ._identify import identify as find
+
+    return find(chat_template, bos_token=bos_token, eos_token=eos_token)
+
+
+def apply_chat_template(conversation: "Any", format: "Any" = None, **options: "Any") -> "Any":
+    """transformers' ``tokenizer.apply_chat_template`` call shape (a batch, ``tools``, ``documents``,
+    ``tokenize``, ``return_dict``, ``return_assistant_tokens_mask``, template keywords the format does
+    not read left out), with ``format`` a ``Format``, a name, a path, a model id or a model folder, or
+    omitted when ``tokenizer=`` is given and its template identifies a built-in format."""
+    from ._dropin import apply_chat_template as apply
+
+    return apply(conversation, format, **options)
 
 
 def list_formats() -> list:

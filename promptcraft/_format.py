@@ -27,7 +27,7 @@ class Format:
     """
 
     __slots__ = ("render", "name", "models", "stop", "path", "variables", "control_tokens", "_built", "_recipe",
-                 "_many", "_spans")
+                 "_many", "_spans", "origin")
 
     def __init__(self, *, render: "Callable[..., str]", built: "Any", recipe: "Tuple[Callable[..., Any], tuple]",
                  name: str, models: "Tuple[str, ...]", stop: "Tuple[str, ...]", path: "Optional[str]",
@@ -43,6 +43,17 @@ class Format:
         self._recipe = recipe
         self._many: "Optional[Callable[..., list]]" = None
         self._spans: "Optional[Callable[..., Any]]" = None
+        #: how this format was found: ``None`` when asked for by name or path, else a sentence
+        #: (``from_pretrained``: the folder's template identified as a built-in's)
+        self.origin: "Optional[str]" = None
+
+    @classmethod
+    def with_origin(cls, other: "Format", origin: str) -> "Format":
+        """``other`` (the same compiled functions, pickled the same way) with ``origin`` set."""
+        fmt = cls(render=other.render, built=other._built, recipe=other._recipe, name=other.name, models=other.models,
+                  stop=other.stop, path=other.path, variables=other.variables, control_tokens=other.control_tokens)
+        fmt._many, fmt._spans, fmt.origin = other._many, other._spans, origin
+        return fmt
 
     @property
     def spec(self) -> "Any":

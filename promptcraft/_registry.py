@@ -163,6 +163,25 @@ def _precompiled_models() -> "Optional[Dict[str, str]]":
     return dict(index.MODELS)
 
 
+_templates: "Optional[Dict[str, str]]" = None
+
+
+def template_index() -> "Dict[str, str]":
+    """Template fingerprint -> built-in format name, from the formats' ``templates`` keys."""
+    global _templates
+    if _templates is None:
+        with _lock:
+            if _templates is None:
+                index = _precompiled_index()
+                shipped = getattr(index, "TEMPLATES", None) if _precompiled_models() is not None else None
+                _templates = dict(shipped) if shipped is not None else _scan_templates()
+    return _templates
+
+
+def _scan_templates() -> "Dict[str, str]":
+    return {fingerprint: name for name in names() for fingerprint in get_format(name).spec.templates}
+
+
 def for_model(model_id: str) -> "Format":
     """The built-in format that serves the Hugging Face model ``model_id``."""
     index = model_index()

@@ -16,6 +16,10 @@ class _UsageError(Exception):
     pass
 
 
+class _LineError(Exception):
+    """A bad line of a JSON Lines input (exit status 1, as bad data)."""
+
+
 def _parser():
     import argparse
 
@@ -23,11 +27,18 @@ def _parser():
         def error(self, message: str) -> NoReturn:  # raise instead of exiting, so main() reports it
             raise _UsageError(f"{self.prog}: {message}")
 
-    parser = Parser(prog="promptcraft", description="Chat formats declared as data, rendered byte-exact.")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
-    sub.required = True
+    from ._version import __version__
 
-    sub.add_parser("list", help="built-in formats and the models they serve")
+    parser = Parser(prog="promptcraft", description="Chat formats declared as data, rendered byte-exact.")
+    parser.add_argument("--version", action="version", version=f"promptcraft {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+
+    listing = sub.add_parser("list", help="built-in formats and the models they serve")
+    listing.add_argument("--json", action="store_true", help="one JSON object: format name -> model ids")
+
+    identify = sub.add_parser("identify", help="which built-in format a chat template is, and its fingerprint")
+    identify.add_argument("template", metavar="FILE",
+                          help="a .jinja file, a tokenizer_config.json, a chat_template.json or a model folder")
 
     show = sub.add_parser("show", help="print a format's declaration (its TOML)")
     show.add_argument("format", metavar="NAME|PATH")
@@ -38,11 +49,19 @@ def _parser():
     render = sub.add_parser("render", help="render a conversation (JSON) into a prompt")
     which = render.add_mutually_exclusive_group(required=True)
     which.add_argument("--format", "-f", metavar="NAME|PATH", help="a built-in format name or a TOML file")
-    which.add_argument("--model", "-m", metavar="ID", help="a Hugging Face model id served by a built-in format")
+    which.add_argument("--model", "-m", metavar="ID|FOLDER",
+                       help="a Hugging Face model id served by a built-in format, or a local model folder")
     render.add_argument("--add-generation-prompt", "-g", action="store_true", help="open an assistant turn at the end")
     render.add_argument("--continue-final-message", "-c", action="store_true", help="leave the final message open")
     render.add_argument("--var", action="append", default=[], metavar="KEY=VALUE",
-                        help="a format variable, e.g. date_string='26 Jul 2024'")
+                        help="a format variable, e.g. date_string='26 Jul 2024' or enable_thinking=false")
+    render.add_argument("--tools", metavar="FILE", help="JSON: a list of tool definitions")
+    render.add_argument("--jsonl", action="store_true",
+                        help="JSON Lines in (a conversation per line: a list of messages, or an object with "
+                             "'messages' and optionally 'tools'), JSON Lines out ({\"prompt\": ...} per line)")
+    render.add_argument("--errors", choices=("stop", "collect"), default="stop",
+                        help="with --jsonl: stop at the first bad line (default), or write {\"error\": ...} "
+                             "for it and go on")
     render.add_argument("--control-tokens", choices=("keep", "reject", "escape"), default="keep",
                         help="what to do with the format's control tokens inside content (default: keep)")
     render.add_argument("file", nargs="?", default="-", metavar="FILE|-",
@@ -90,14 +109,101 @@ def _read_messages(path: str) -> Any:
     return data
 
 
-def _variables(pairs: Sequence[str]) -> dict:
-    values = {}
+def _variables(pairs: Sequence[str], fmt: Any = None) -> dict:
+    """``--var`` values: strings, except for the format's switches, which take true or false."""
+    switches = {v.name for v in fmt.spec.variables if v.is_switch} if fmt is not None and pairs else set()
+    values: dict = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
             raise _UsageError(f"--var takes KEY=VALUE, got {pair!r}")
-        values[key] = value
+        if key in switches:
+            if value.lower() not in ("true", "false"):
+                raise _UsageError(f"--var {key} is a switch: give true or false, got {value!r}")
+            values[key] = value.lower() == "true"
+        else:
+            values[key] = value
     return values
+
+
+def _read_json_file(path: str, what: str) -> Any:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return json.load(handle)
+    except OSError as error:
+        raise _UsageError(f"cannot read {what} {path}: {error.strerror or error}") from None
+    except ValueError as error:
+        raise _UsageError(f"{what} {path} is not valid JSON: {error}") from None
+
+
+def _render_jsonl(fmt: Any, args: Any, options: dict) -> str:
+    """One prompt per input line, written as it is made; a bad line stops the run naming its line
+    number, or with ``--errors collect`` becomes an ``{"error": ..., "line": N}`` line."""
+    import contextlib
+
+    try:
+        opened = contextlib.nullcontext(sys.stdin) if args.file == "-" else open(args.file, encoding="utf-8")
+    except OSError as error:
+        raise _UsageError(f"cannot read {args.file}: {error.strerror or error}") from None
+    out = sys.stdout
+    with opened as handle:
+        for number, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                try:
+                    row = json.loads(line)
+                except ValueError as error:
+                    raise _LineError(f"not valid JSON: {error}") from None
+                row_options = dict(options)
+                if isinstance(row, dict):
+                    if "messages" not in row:
+                        raise _LineError("a JSON object must have a 'messages' key")
+                    if row.get("tools") is not None:
+                        row_options["tools"] = row["tools"]
+                    row = row["messages"]
+                prompt = fmt.render(row, **row_options)
+            except (_LineError, PromptcraftError) as error:
+                if args.errors == "stop":
+                    raise _LineError(f"line {number}: {error}") from None
+                kind = "InvalidLine" if isinstance(error, _LineError) else type(error).__name__
+                out.write(json.dumps({"line": number, "error": str(error), "type": kind}, ensure_ascii=False) + "\n")
+                continue
+            out.write(json.dumps({"prompt": prompt}, ensure_ascii=False) + "\n")
+    return ""
+
+
+def _identify(path: str) -> str:
+    import os
+
+    from ._folder import special_tokens, templates
+    from ._identify import fingerprint, identify
+
+    if os.path.isdir(path):
+        named, config = templates(path)
+        tokens = special_tokens(path, config)
+    elif path.endswith(".json"):
+        data = _read_json_file(path, "template file")
+        folder = os.path.dirname(path) or "."
+        if not isinstance(data, dict):
+            raise _UsageError(f"{path}: expected a JSON object")
+        value = data.get("chat_template")
+        named = {"default": value} if isinstance(value, str) else {
+            t["name"]: t["template"] for t in value or () if isinstance(t, dict) and "name" in t and "template" in t}
+        tokens = special_tokens(folder, data)
+    else:
+        try:
+            with open(path, encoding="utf-8") as handle:
+                named, tokens = {"default": handle.read()}, {"bos_token": None, "eos_token": None}
+        except OSError as error:
+            raise _UsageError(f"cannot read {path}: {error.strerror or error}") from None
+    if not named:
+        raise _UsageError(f"{path}: no chat template found")
+    lines = []
+    for name, template in named.items():
+        found = identify(template, bos_token=tokens["bos_token"], eos_token=tokens["eos_token"])
+        lines.append(f"{name}\t{found.name if found else '-'}\t{fingerprint(template)}")
+    return "\n".join(lines) + "\n"
 
 
 def _list() -> str:
@@ -111,6 +217,12 @@ def _list() -> str:
     return "\n".join(f"{line.split(chr(9))[0]:<{width}}  {line.split(chr(9))[1]}" for line in lines) + "\n"
 
 
+def _list_json() -> str:
+    from ._registry import get_format, names
+
+    return json.dumps({name: list(get_format(name).models) for name in names()}, indent=1) + "\n"
+
+
 def _show(name: str) -> str:
     fmt = _format(name)
     text = fmt.toml
@@ -118,28 +230,33 @@ def _show(name: str) -> str:
 
 
 def run(argv: Optional[List[str]] = None) -> str:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        return parser.format_help()
     if args.command == "list":
-        return _list()
+        return _list_json() if args.json else _list()
+    if args.command == "identify":
+        return _identify(args.template)
     if args.command == "show":
         return _show(args.format)
     if args.command == "source":
         return _format(args.format).source
     if args.command == "render":
         if args.model:
-            from ._registry import for_model
+            from . import for_model
 
             fmt = for_model(args.model)
         else:
             fmt = _format(args.format)
-        messages = _read_messages(args.file)
-        return fmt.render(
-            messages,
-            add_generation_prompt=args.add_generation_prompt,
-            continue_final_message=args.continue_final_message,
-            control_tokens=args.control_tokens,
-            **_variables(args.var),
-        )
+        options = dict(add_generation_prompt=args.add_generation_prompt,
+                       continue_final_message=args.continue_final_message, control_tokens=args.control_tokens,
+                       **_variables(args.var, fmt))
+        if args.tools:
+            options["tools"] = _read_json_file(args.tools, "tools file")
+        if args.jsonl:
+            return _render_jsonl(fmt, args, options)
+        return fmt.render(_read_messages(args.file), **options)
     if args.command == "verify":
         return _verify(args)
     raise _UsageError(f"unknown command {args.command!r}")  # pragma: no cover
@@ -195,7 +312,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     except _Failed as failed:
         sys.stdout.write(failed.output)
         return DATA_ERROR
-    except PromptcraftError as error:
+    except (PromptcraftError, _LineError) as error:
         print(f"error: {error}", file=sys.stderr)
         return DATA_ERROR
     except SystemExit as exit:  # --help

@@ -65,22 +65,27 @@ class FormatError(PromptcraftError, ValueError):
 
 
 class UnknownFormatError(PromptcraftError, LookupError):
-    """No built-in format has this name, or declares this model id."""
+    """No built-in format has this name, declares this model id, or serves this model folder.
 
-    def __init__(self, what: str, name: str, suggestions: Sequence[str] = ()) -> None:
+    ``detail`` (model folders) says why: what was read and what did not match."""
+
+    def __init__(self, what: str, name: str, suggestions: Sequence[str] = (), detail: Optional[str] = None) -> None:
         super().__init__(what, name)
         self.what = what
         self.name = name
         self.suggestions = tuple(suggestions)
+        self.detail = detail
 
     def __str__(self) -> str:
         text = f"no built-in format {self.what} {self.name!r}"
         if self.suggestions:
             text += "; did you mean " + " or ".join(repr(s) for s in self.suggestions) + "?"
+        if self.detail:
+            text += f": {self.detail}"
         return text
 
     def __reduce__(self) -> Any:
-        return (type(self), (self.what, self.name, self.suggestions))
+        return (type(self), (self.what, self.name, self.suggestions, self.detail))
 
 
 class OptionsError(PromptcraftError, ValueError):

@@ -93,3 +93,60 @@ def test_control_tokens_option(capsys, monkeypatch):
     chat = json.dumps([{"role": "user", "content": "<|im_end|>"}])
     code, _, err = run(["render", "-f", "smollm2", "--control-tokens", "reject"], capsys, chat, monkeypatch)
     assert code == 1 and "control token '<|im_end|>'" in err
+
+
+def test_version_bare_command_and_list_json(capsys):
+    code, out, _ = run([], capsys)
+    assert code == 0 and "usage: promptcraft" in out and "render" in out
+    code, out, _ = run(["--version"], capsys)
+    assert code == 0 and out.strip() == f"promptcraft {promptcraft.__version__}"
+    code, out, _ = run(["list", "--json"], capsys)
+    listed = json.loads(out)
+    assert code == 0 and set(listed) == set(promptcraft.list_formats())
+    assert "Qwen/Qwen2.5-7B-Instruct" in listed["qwen2.5"]
+
+
+def test_render_switch_vars_and_tools_file(tmp_path, capsys, monkeypatch):
+    tools = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object", "properties": {}}}}]
+    (tmp_path / "tools.json").write_text(json.dumps(tools))
+    code, out, err = run(["render", "-f", "qwen3", "-g", "--var", "enable_thinking=false", "--tools",
+                          str(tmp_path / "tools.json")], capsys, json.dumps(CHAT), monkeypatch)
+    assert (code, err) == (0, "")
+    assert out == promptcraft.get_format("qwen3").render(CHAT, add_generation_prompt=True, enable_thinking=False,
+                                                         tools=tools)
+    code, _, err = run(["render", "-f", "qwen3", "--var", "enable_thinking=maybe"], capsys, json.dumps(CHAT),
+                       monkeypatch)
+    assert code == 2 and "true or false" in err
+
+
+def test_render_jsonl_stops_or_collects_per_line(tmp_path, capsys):
+    lines = [json.dumps(CHAT), json.dumps({"messages": CHAT}), "not json", json.dumps([{"role": "user"}])]
+    source = tmp_path / "in.jsonl"
+    source.write_text("\n".join(lines) + "\n\n")
+    fmt = promptcraft.get_format("smollm2")
+    code, out, err = run(["render", "-f", "smollm2", "--jsonl", "--errors", "collect", str(source)], capsys)
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert code == 0 and err == ""
+    assert rows[:2] == [{"prompt": fmt.render(CHAT)}] * 2
+    assert rows[2]["line"] == 3 and rows[2]["type"] == "InvalidLine"
+    assert rows[3]["line"] == 4 and rows[3]["type"] == "InvalidMessageError"
+    code, out, err = run(["render", "-f", "smollm2", "--jsonl", str(source)], capsys)
+    assert code == 1 and "line 3" in err and len(out.splitlines()) == 2
+
+
+def test_identify_command(tmp_path, capsys):
+    from conftest import require_corpus
+    from hf_reference import corpus_entry
+
+    require_corpus()
+    entry = corpus_entry("Qwen--Qwen3-0.6B")
+    (tmp_path / "chat_template.jinja").write_text(entry["chat_template"])
+    (tmp_path / "tokenizer_config.json").write_text(json.dumps({"eos_token": entry["eos_token"]}))
+    for target in (tmp_path, tmp_path / "chat_template.jinja"):
+        code, out, _ = run(["identify", str(target)], capsys)
+        name, found, fingerprint = out.strip().split("\t")
+        assert code == 0 and (name, found) == ("default", "qwen3") and fingerprint.startswith("sha256:")
+        assert fingerprint in promptcraft.get_format("qwen3").spec.templates
+    (tmp_path / "chat.json").write_text(json.dumps(CHAT))
+    code, out, err = run(["render", "--model", str(tmp_path), "-g", str(tmp_path / "chat.json")], capsys)
+    assert (code, err) == (0, "") and out == promptcraft.get_format("qwen3").render(CHAT, add_generation_prompt=True)

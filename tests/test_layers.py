@@ -25,8 +25,11 @@ ALLOWED = {
     "_load": {"errors", "_format", "_spec", "_engine", "_runtime"},
     "_registry": {"errors", "_format", "_load", "_precompiled"},  # _precompiled: build output
     "_interop": {"errors", "_format", "_runtime"},
-    "__init__": {"errors", "_version", "_format", "_load", "_registry", "_runtime"},
-    "cli": {"errors", "__init__", "_registry", "_interop"},
+    "_identify": {"_registry"},
+    "_folder": {"errors", "_format", "_identify"},
+    "_dropin": {"errors", "_format", "_load", "_registry", "_folder", "_identify"},
+    "__init__": {"errors", "_version", "_format", "_load", "_registry", "_runtime", "_folder", "_identify", "_dropin"},
+    "cli": {"errors", "__init__", "_registry", "_interop", "_version", "_folder", "_identify"},
     "__main__": {"cli"},
 }
 

@@ -52,7 +52,7 @@ def module_source(fmt, data: bytes) -> str:
     return "\n".join(lines) + fmt._built.source("render") + "\n\n" + fmt._built.source("render_many")
 
 
-def index_source(entries: "Dict[str, tuple]", models: "Dict[str, str]") -> str:
+def index_source(entries: "Dict[str, tuple]", models: "Dict[str, str]", templates: "Dict[str, str]") -> str:
     from promptcraft._registry import engine_fingerprint
 
     lines = ['"""Index of the precompiled built-in formats: build output of tools/precompile.py."""', "",
@@ -62,6 +62,8 @@ def index_source(entries: "Dict[str, tuple]", models: "Dict[str, str]") -> str:
     lines += [f"    {name!r}: {entry!r}," for name, entry in sorted(entries.items())]
     lines += ["}", "", "# model id -> format name", "MODELS = {"]
     lines += [f"    {model!r}: {name!r}," for model, name in sorted(models.items())]
+    lines += ["}", "", "# template fingerprint -> format name (see promptcraft.identify)", "TEMPLATES = {"]
+    lines += [f"    {fingerprint!r}: {name!r}," for fingerprint, name in sorted(templates.items())]
     lines += ["}", ""]
     return "\n".join(lines)
 
@@ -74,6 +76,7 @@ def expected_files() -> "Dict[str, str]":
     files: "Dict[str, str]" = {}
     entries: "Dict[str, tuple]" = {}
     models: "Dict[str, str]" = {}
+    templates: "Dict[str, str]" = {}
     for name in names():
         path = os.path.join(formats_dir(), name + ".toml")
         with open(path, "rb") as handle:
@@ -86,7 +89,11 @@ def expected_files() -> "Dict[str, str]":
         entries[name] = (module, checksum(data))
         for model in fmt.models:
             models[model] = name
-    files["__init__.py"] = index_source(entries, models)
+        for fingerprint in fmt.spec.templates:
+            if fingerprint in templates:
+                raise SystemExit(f"{name} and {templates[fingerprint]} both declare template {fingerprint}")
+            templates[fingerprint] = name
+    files["__init__.py"] = index_source(entries, models, templates)
     return files
 
 

@@ -71,6 +71,15 @@ def options_handler(get_spec: "Callable[[], Any]") -> "Callable[..., Any]":
                  control_tokens: str, unknown: "Dict[str, Any]", given: "Dict[str, Any]") -> "Any":
         if unknown:
             unknown = _render_inputs(get_spec(), unknown)
+        strict = unknown.pop("strict", True) if unknown else True
+        if strict is not True and strict is not False:
+            from ..errors import OptionsError
+
+            raise OptionsError(f"strict must be True or False, got {strict!r}")
+        if unknown and not strict:
+            # strict=False: keywords the format does not read are left out, as transformers leaves out
+            # template variables a template does not read (tools and documents are still refused above).
+            unknown = {}
         if unknown:
             from .variables import unknown_variables
 

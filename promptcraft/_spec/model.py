@@ -421,6 +421,8 @@ class FormatSpec:
     path: Optional[str] = None
     description: str = ""
     models: Tuple[str, ...] = ()
+    #: fingerprints of the official templates this format reproduces (``promptcraft.identify``)
+    templates: Tuple[str, ...] = ()
     stop: Tuple[str, ...] = ()
     bos: Optional[str] = None
     eos: Optional[str] = None

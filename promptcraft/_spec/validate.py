@@ -38,6 +38,7 @@ _NAME = re.compile(r"[a-z0-9][a-z0-9._-]*\Z")
 #: Limits that keep generated code small and shallow; real formats are far below them.
 MAX_ROLES = 256
 MAX_PLACEHOLDERS = 64
+_FINGERPRINT = re.compile(r"sha256:[0-9a-f]{64}\Z")
 _MODEL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*\Z")
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
@@ -45,7 +46,8 @@ _PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
 #: Names a variable may not take: they are placeholders or render arguments already.
 RESERVED = frozenset(
     {"role", "content", "system", "reasoning", "bos", "eos", "messages", "conversations", "add_generation_prompt",
-     "continue_final_message", "control_tokens", "render", "render_many", "render_spans", "tools", "documents"}
+     "continue_final_message", "control_tokens", "render", "render_many", "render_spans", "tools", "documents",
+     "strict"}
 )
 
 _TYPE_NAMES = {str: "a string", bool: "a boolean", int: "an integer", float: "a float", list: "an array",
@@ -205,7 +207,8 @@ def _suggest(name: str, choices: Iterable[str]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
-_TOP = ("name", "description", "models", "stop", "start", "start_when_first", "tokens", "variables", "system", "roles",
+_TOP = ("templates",
+        "name", "description", "models", "stop", "start", "start_when_first", "tokens", "variables", "system", "roles",
         "any_role", "reasoning", "alternation", "generation", "control", "message", "parts", "tools", "calls")
 _ROLE_KEYS = ("prefix", "suffix", "trim", "skip_empty", "drop", "refuse", "when_empty", "final_suffix",
               "final_suffix_with_prompt", "prefix_after", "strip_reasoning", "refuse_containing",
@@ -227,6 +230,12 @@ def _check_field(value: str) -> Optional[str]:
     return None
 
 
+def _check_fingerprint(value: str) -> Optional[str]:
+    if not _FINGERPRINT.match(value):
+        return "not a template fingerprint 'sha256:' + 64 lower-case hex digits (promptcraft identify FILE prints it)"
+    return None
+
+
 def _check_model_id(value: str) -> Optional[str]:
     if not _MODEL_ID.match(value):
         return "not a Hugging Face model id of the form 'organisation/name'"
@@ -245,6 +254,7 @@ def build_spec(raw: Dict[str, Any], path: Optional[str], text: str) -> FormatSpe
         raise check.fail("name", f"{name!r} is not a format name: use lower-case letters, digits, '.', '_' and '-'")
     description = check.string(raw, "", "description", "")
     models = check.strings(raw, "models", _check_model_id)
+    templates = check.strings(raw, "templates", _check_fingerprint)
     stop = check.strings(raw, "stop", lambda s: None if s else "a stop string must not be empty")
 
     tokens = check.table(raw.get("tokens", {}), "tokens", ("bos", "eos"))
@@ -334,7 +344,7 @@ def build_spec(raw: Dict[str, Any], path: Optional[str], text: str) -> FormatSpe
     calls = _calls(check, raw["calls"]) if "calls" in raw else None
 
     spec = FormatSpec(
-        name=name, path=path, description=description, models=models, stop=stop,
+        name=name, path=path, description=description, models=models, templates=templates, stop=stop,
         bos=check.tokens.get("bos"), eos=check.tokens.get("eos"), start=start, start_when_first=start_when_first,
         system=system,
         roles=tuple(roles), any_role=any_role, alternation=alternation, generation=generation,
