@@ -142,10 +142,34 @@ def _refuse_unsupported(kwargs: Dict[str, Any]) -> None:
                 raise OptionsError(f"{name}={value!r} is not supported by promptcraft.apply_chat_template")
 
 
+_encoders: Dict[int, Tuple[Any, Any]] = {}
+
+
+def encoder_for(tokenizer: Any) -> Any:
+    """The run-caching encoder of ``tokenizer`` (one per tokenizer object, a few kept), or ``None`` for a
+    tokenizer without a ``tokenizers`` backend."""
+    found = _encoders.get(id(tokenizer))
+    if found is not None and found[0] is tokenizer:
+        return found[1]
+    from ._tokens import CachedEncoder, backend_of
+
+    backend = backend_of(tokenizer)
+    encoder = CachedEncoder(backend) if backend is not None else None
+    if len(_encoders) >= 8:
+        _encoders.pop(next(iter(_encoders)))
+    _encoders[id(tokenizer)] = (tokenizer, encoder)  # the tokenizer is held, so its id is not reused
+    return encoder
+
+
 def _encode(tokenizer: Any, text: str, mask: Optional[Sequence[Tuple[int, int]]],
             tokenizer_kwargs: Dict[str, Any]) -> Dict[str, Any]:
     """``input_ids`` and ``attention_mask`` (and ``assistant_masks``: 1 for each token that overlaps a
     character range of ``mask``, as transformers marks tokens from its generation spans)."""
+    if mask is None and not tokenizer_kwargs:
+        encoder = encoder_for(tokenizer)
+        if encoder is not None:
+            ids = encoder.encode(text)
+            return {"input_ids": ids, "attention_mask": [1] * len(ids)}
     if hasattr(tokenizer, "encode_batch") and not callable(getattr(tokenizer, "apply_chat_template", None)):
         encoding = tokenizer.encode(text, add_special_tokens=False)  # a tokenizers.Tokenizer
         ids, offsets = list(encoding.ids), list(encoding.offsets)

@@ -5,12 +5,16 @@ and gives what ``tokenizer.apply_chat_template`` gives; model folders are served
 from __future__ import annotations
 
 import json
+import os
 import pickle
 import warnings
 
 import pytest
 from conftest import require_corpus, require_transformers
 from hf_reference import PUBLIC_CASES, corpus_entry, tokenizer_for
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from strategies import conversations
 from test_equivalence import PAIRS, VARIABLES
 
 import promptcraft
@@ -212,9 +216,12 @@ def trained_tokenizer(kind, special):
         trainer = trainers.BpeTrainer(vocab_size=600, special_tokens=special,
                                       initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
     else:
+        # "first": only the text's first piece gets the word-start mark, so a run's ids depend on
+        # whether it opens the text (what the run cache must key on)
+        scheme = "first" if kind == "sentencepiece-first" else "always"
         tokenizer = Tokenizer(models.Unigram())
-        tokenizer.pre_tokenizer = pre_tokenizers.Metaspace()
-        tokenizer.decoder = decoders.Metaspace()
+        tokenizer.pre_tokenizer = pre_tokenizers.Metaspace(prepend_scheme=scheme)
+        tokenizer.decoder = decoders.Metaspace(prepend_scheme=scheme)
         trainer = trainers.UnigramTrainer(vocab_size=400, special_tokens=special, unk_token="<unk>")
     tokenizer.train_from_iterator(corpus, trainer=trainer)
     return tokenizer
@@ -281,3 +288,102 @@ def test_assistant_masks_equal_transformers_generation_blocks():
         assert got["assistant_masks"] == want["assistant_masks"], chat
         checked += 1
     assert checked >= 10
+
+
+def wrapped(raw, stem):
+    from transformers import PreTrainedTokenizerFast
+
+    entry = corpus_entry(stem)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return PreTrainedTokenizerFast(tokenizer_object=raw, chat_template=entry["chat_template"],
+                                       **{k: entry[k] for k in ("bos_token", "eos_token") if entry[k]})
+
+
+RUN_CACHE_STEMS = ["Qwen--Qwen2.5-7B-Instruct", "meta-llama--Llama-3.1-8B-Instruct",
+                   "mistralai--Mistral-7B-Instruct-v0.3"]
+
+
+@pytest.mark.parametrize("kind", ["bpe", "sentencepiece", "sentencepiece-first"])
+@pytest.mark.parametrize("stem", RUN_CACHE_STEMS)
+def test_run_cache_gives_the_ids_of_the_whole_text(kind, stem):
+    """Ids from cached runs between added tokens equal transformers' apply_chat_template(tokenize=True),
+    request after request of a growing session (so runs are reused), on generated conversations."""
+    require_corpus()
+    require_transformers()
+    from promptcraft._dropin import encoder_for
+
+    entry = corpus_entry(stem)
+    fmt = promptcraft.identify(entry["chat_template"])
+    raw = trained_tokenizer(kind, list(dict.fromkeys(
+        ["<unk>"] + [t for t in (entry["bos_token"], entry["eos_token"]) if t] + list(fmt.control_tokens))))
+    tokenizer = wrapped(raw, stem)
+    encoder = encoder_for(tokenizer)
+    assert encoder.caching
+    variables = {k: v for k, v in VARIABLES.items() if k in fmt.variables}
+
+    @settings(max_examples=60, deadline=None, derandomize=bool(os.environ.get("CI")),
+              suppress_health_check=[HealthCheck.too_slow])
+    @given(chat=conversations(), gen=st.booleans())
+    def run(chat, gen):
+        for end in range(1, len(chat) + 1):
+            want = hf(tokenizer, chat[:end], tokenize=True, return_dict=False, add_generation_prompt=gen,
+                      **variables)
+            got = ours(chat[:end], tokenizer=tokenizer, tokenize=True, add_generation_prompt=gen, **variables)
+            assert same(want, got), (chat[:end], gen)
+
+    run()
+    assert encoder.hits > encoder.misses
+
+
+def test_run_cache_steps_aside_where_added_tokens_do_not_split_simply():
+    """An added token that strips its neighbours' spaces: whole texts are tokenised, the same ids."""
+    from tokenizers import AddedToken
+
+    from promptcraft._tokens import CachedEncoder
+
+    raw = trained_tokenizer("bpe", ["<unk>", "<|im_start|>", "<|im_end|>"])
+    assert CachedEncoder(raw).caching
+    raw.add_special_tokens([AddedToken("<|x|>", lstrip=True)])
+    encoder = CachedEncoder(raw)
+    assert not encoder.caching
+    text = "<|im_start|>user hello <|x|> there<|im_end|>"
+    assert encoder.encode(text) == raw.encode(text, add_special_tokens=False).ids
+
+
+def test_run_cache_is_bounded():
+    from promptcraft._tokens import CachedEncoder
+
+    raw = trained_tokenizer("bpe", ["<unk>", "<|im_start|>", "<|im_end|>"])
+    encoder = CachedEncoder(raw, size=4)
+    texts = [f"<|im_start|>user\nmessage {i}<|im_end|>\n" for i in range(20)]
+    for text in texts:
+        assert encoder.encode(text) == raw.encode(text, add_special_tokens=False).ids
+    assert len(encoder._runs) <= 4
+
+
+def test_run_cache_encode_and_encode_batch_interleaved_equal_the_backend():
+    """Texts made of added tokens and odd runs (shared prefixes, empty runs, runs that differ only at
+    the end), encoded one by one and in batches in any order, give the backend's ids."""
+    for kind in ("bpe", "sentencepiece-first"):
+        check_interleaved(trained_tokenizer(kind, ["<unk>", "<|im_start|>", "<|im_end|>", "<s>"]))
+
+
+def check_interleaved(raw):
+    from promptcraft._tokens import CachedEncoder
+
+    encoder = CachedEncoder(raw, size=16)
+    assert encoder.caching
+
+    @settings(max_examples=150, deadline=None, derandomize=bool(os.environ.get("CI")))
+    @given(st.lists(st.lists(st.sampled_from(["<|im_start|>", "<|im_end|>", "<s>", "user\n", " hi", "\n",
+                                              "é東", "  ", "x"]), max_size=12), min_size=1, max_size=6),
+           st.booleans())
+    def run(parts, batch):
+        texts = ["".join(p) for p in parts]
+        texts += [texts[0] + "<|im_end|> more", texts[0][: len(texts[0]) // 2]]
+        want = [raw.encode(t, add_special_tokens=False).ids for t in texts]
+        got = encoder.encode_batch(texts) if batch else [encoder.encode(t) for t in texts]
+        assert got == want, texts
+
+    run()
