@@ -72,12 +72,19 @@ class Format:
         return "\n\n".join(self._built.source(which) for which in ("render", "render_many", "render_spans"))
 
     def render_many(self, conversations: "Any", *, add_generation_prompt: bool = False,
-                    continue_final_message: bool = False, control_tokens: str = "keep", **variables: "Any") -> list:
+                    continue_final_message: bool = False, control_tokens: str = "keep", errors: str = "raise",
+                    **variables: "Any") -> list:
         """Render each conversation with the same options; a list of prompts. A
         ``ConversationError`` names the conversation (``error.conversation``) and its message.
+        With ``errors="collect"``, a conversation that cannot be rendered gets its error (a
+        ``ConversationError``, naming the conversation) in its place in the list, and the others render.
 
         With the default options it runs the batch function, which saves a call per conversation;
         otherwise (and to report an unknown keyword) it calls ``render`` for each."""
+        if errors != "raise":
+            return self._collect(conversations, errors, add_generation_prompt=add_generation_prompt,
+                                 continue_final_message=continue_final_message, control_tokens=control_tokens,
+                                 **variables)
         if continue_final_message or control_tokens != "keep" or not variables.keys() <= self.variables.keys():
             from ._runtime.helpers import hand_on
 
@@ -89,6 +96,11 @@ class Format:
         if many is None:
             many = self._many = self._built.function("render_many")
         return many(conversations, add_generation_prompt, **variables)
+
+    def _collect(self, conversations: "Any", errors: str, **options: "Any") -> list:
+        from ._runtime.helpers import collect_errors
+
+        return collect_errors(self.render_many, self.render, conversations, errors, options)
 
     def render_spans(self, messages: "Any", **options: "Any") -> "Any":
         """Render ``messages`` as ``render`` does (same options) and return a ``Rendered``: the prompt

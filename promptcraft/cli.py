@@ -62,6 +62,8 @@ def _parser():
     render.add_argument("--errors", choices=("stop", "collect"), default="stop",
                         help="with --jsonl: stop at the first bad line (default), or write {\"error\": ...} "
                              "for it and go on")
+    render.add_argument("--progress", action="store_true",
+                        help="with --jsonl: show lines done and their rate on stderr, once a second")
     render.add_argument("--control-tokens", choices=("keep", "reject", "escape"), default="keep",
                         help="what to do with the format's control tokens inside content (default: keep)")
     render.add_argument("file", nargs="?", default="-", metavar="FILE|-",
@@ -146,8 +148,12 @@ def _render_jsonl(fmt: Any, args: Any, options: dict) -> str:
     except OSError as error:
         raise _UsageError(f"cannot read {args.file}: {error.strerror or error}") from None
     out = sys.stdout
+    progress = _Progress() if args.progress else None
+    number = 0
     with opened as handle:
         for number, line in enumerate(handle, 1):
+            if progress is not None:
+                progress.tick(number - 1)
             if not line.strip():
                 continue
             try:
@@ -170,7 +176,28 @@ def _render_jsonl(fmt: Any, args: Any, options: dict) -> str:
                 out.write(json.dumps({"line": number, "error": str(error), "type": kind}, ensure_ascii=False) + "\n")
                 continue
             out.write(json.dumps({"prompt": prompt}, ensure_ascii=False) + "\n")
+    if progress is not None:
+        progress.tick(number, final=True)
     return ""
+
+
+class _Progress:
+    """``N lines, R lines/s`` on stderr, rewritten in place at most once a second."""
+
+    def __init__(self) -> None:
+        import time
+
+        self.clock = time.monotonic
+        self.start = self.last = self.clock()
+
+    def tick(self, done: int, final: bool = False) -> None:
+        now = self.clock()
+        if not final and now - self.last < 1.0:
+            return
+        self.last = now
+        rate = done / (now - self.start) if now > self.start else 0.0
+        sys.stderr.write(f"\r{done} lines, {rate:,.0f} lines/s" + ("\n" if final else ""))
+        sys.stderr.flush()
 
 
 def _identify(path: str) -> str:

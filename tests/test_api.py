@@ -295,3 +295,19 @@ def test_render_many_error_names_the_conversation(options):
     with pytest.raises(promptcraft.RefusedError) as single:  # render itself names no conversation
         fmt.render(bad, **options)
     assert single.value.conversation is None and str(single.value).startswith("message 1 (user)")
+
+
+def test_render_many_collects_errors_per_conversation():
+    fmt = promptcraft.get_format("qwen2.5")
+    good, bad = [{"role": "user", "content": "Hi"}], [{"role": "user"}]
+    results = fmt.render_many([good, bad, good, 7], errors="collect", add_generation_prompt=True)
+    assert results[0] == results[2] == fmt.render(good, add_generation_prompt=True)
+    assert isinstance(results[1], promptcraft.InvalidMessageError) and results[1].conversation == 1
+    assert isinstance(results[3], promptcraft.ConversationError) and results[3].conversation == 3
+    assert fmt.render_many([good], errors="collect") == [fmt.render(good)]
+    with pytest.raises(promptcraft.OptionsError):  # an option is no conversation's fault
+        fmt.render_many([good, bad], errors="collect", no_such_variable=1)
+    with pytest.raises(promptcraft.OptionsError, match="collect"):
+        fmt.render_many([good], errors="ignore")
+    with pytest.raises(promptcraft.InvalidMessageError):
+        fmt.render_many([good, bad])

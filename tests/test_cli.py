@@ -150,3 +150,11 @@ def test_identify_command(tmp_path, capsys):
     (tmp_path / "chat.json").write_text(json.dumps(CHAT))
     code, out, err = run(["render", "--model", str(tmp_path), "-g", str(tmp_path / "chat.json")], capsys)
     assert (code, err) == (0, "") and out == promptcraft.get_format("qwen3").render(CHAT, add_generation_prompt=True)
+
+
+def test_render_jsonl_progress_on_stderr(tmp_path, capsys):
+    source = tmp_path / "in.jsonl"
+    source.write_text("\n".join([json.dumps(CHAT)] * 5) + "\n")
+    code, out, err = run(["render", "-f", "smollm2", "--jsonl", "--progress", str(source)], capsys)
+    assert code == 0 and len(out.splitlines()) == 5
+    assert err.endswith("\n") and "5 lines" in err

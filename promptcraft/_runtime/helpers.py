@@ -36,6 +36,28 @@ def hand_on(render: "Any", position: int, messages: "Any", **options: "Any") -> 
         raise
 
 
+def collect_errors(render_many: "Any", render: "Any", conversations: "Any", errors: str,
+                   options: "Dict[str, Any]") -> list:
+    """``render_many(..., errors="collect")``: the prompts, with each failing conversation's error in
+    its place. A bad option (``OptionsError``) is no conversation's fault: it is raised."""
+    from ..errors import ConversationError, OptionsError
+
+    if errors != "collect":
+        raise OptionsError(f"errors must be 'raise' or 'collect', got {errors!r}")
+    batch = list(conversations)
+    try:  # the batch function while nothing fails; the rare failure is worked out one by one
+        return render_many(batch, **options)
+    except ConversationError:
+        pass
+    results: list = []
+    for position, conversation in enumerate(batch):
+        try:
+            results.append(hand_on(render, position, conversation, **options))
+        except ConversationError as error:
+            results.append(error)
+    return results
+
+
 _allowed_sets: "Dict[Any, frozenset]" = {}
 
 

@@ -47,7 +47,7 @@ _PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
 RESERVED = frozenset(
     {"role", "content", "system", "reasoning", "bos", "eos", "messages", "conversations", "add_generation_prompt",
      "continue_final_message", "control_tokens", "render", "render_many", "render_spans", "tools", "documents",
-     "strict"}
+     "strict", "errors"}
 )
 
 _TYPE_NAMES = {str: "a string", bool: "a boolean", int: "an integer", float: "a float", list: "an array",
