@@ -34,6 +34,7 @@ if TYPE_CHECKING:  # keep `import promptcraft` free of typing
     from typing import Any, Union
 
     from ._format import Format
+    from ._types import Message as Message
 
     FormatLike = Union[str, os.PathLike, Format]
 
@@ -44,6 +45,7 @@ __all__ = [
     "Span",
     "PreparedTools",
     "prepare_tools",
+    "Message",
     "get_format",
     "load_format",
     "loads_format",
@@ -180,6 +182,10 @@ def __getattr__(name: str) -> "Any":
         from ._runtime import rendered
 
         return getattr(rendered, name)
+    if name == "Message":
+        from ._types import Message
+
+        return Message
     if name == "PreparedTools":
         from ._runtime.tools import PreparedTools
 

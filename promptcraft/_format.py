@@ -10,7 +10,9 @@ from __future__ import annotations
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing and attrs stay out of the render path of precompiled formats
-    from typing import Any, Callable, Dict, Optional, Tuple
+    from typing import Any, Callable, Dict, Optional, Sequence, Tuple
+
+    from ._types import Messages, Tool
 
 
 class Format:
@@ -29,10 +31,16 @@ class Format:
     __slots__ = ("render", "name", "models", "stop", "path", "variables", "control_tokens", "_built", "_recipe",
                  "_many", "_spans", "origin")
 
+    if TYPE_CHECKING:  # ``render`` is the generated function, an attribute; this is its signature
+        def render(self, messages: "Messages", *, add_generation_prompt: bool = False,
+                   continue_final_message: bool = False, control_tokens: str = "keep",
+                   tools: "Optional[Sequence[Tool]]" = None, documents: "Optional[Sequence[Any]]" = None,
+                   strict: bool = True, **variables: "Any") -> str: ...
+
     def __init__(self, *, render: "Callable[..., str]", built: "Any", recipe: "Tuple[Callable[..., Any], tuple]",
                  name: str, models: "Tuple[str, ...]", stop: "Tuple[str, ...]", path: "Optional[str]",
                  variables: "Dict[str, Any]", control_tokens: "Tuple[str, ...]") -> None:
-        self.render = render
+        self.render = render  # type: ignore[method-assign]
         self.name = name
         self.models = models
         self.stop = stop

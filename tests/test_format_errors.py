@@ -63,3 +63,16 @@ def test_missing_file(tmp_path):
     with pytest.raises(promptcraft.FormatError) as caught:
         promptcraft.load_format(tmp_path / "absent.toml")
     assert caught.value.path.endswith("absent.toml")
+
+
+@pytest.mark.parametrize("syntax", [
+    'description = "\\e"',                      # TOML 1.1 escape
+    'tokens = { bos = "<s>", }',                # trailing comma in an inline table
+    'tokens = { bos = "<s>",\n eos = "</s>" }',  # newline in an inline table
+])
+def test_toml_1_1_syntax_is_refused_on_every_python(syntax):
+    """Format files are TOML 1.0 everywhere (tomli is pinned below 2.4, which reads TOML 1.1), so a
+    file that loads on one Python loads on all."""
+    text = f'name = "x"\n{syntax}\n[roles.user]\nprefix = "U: "\n'
+    with pytest.raises(promptcraft.FormatError):
+        promptcraft.loads_format(text)
