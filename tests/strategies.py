@@ -142,8 +142,11 @@ def agent_conversations(draw) -> list:
     for _ in range(draw(st.integers(1, 3))):
         messages.append({"role": "user", "content": draw(content)})
         for _ in range(draw(st.integers(0, 2))):
-            call = {"role": "assistant", "tool_calls": draw(tool_calls())}
-            shape = draw(st.sampled_from(["text", "empty", "none", "missing", "think"]))
+            # Now and then an empty list, which templates read as no calls or (testing the key) refuse.
+            call = {"role": "assistant", "tool_calls": draw(tool_calls()) if draw(st.integers(0, 11)) else []}
+            # A message without calls needs a content (templates read a missing one as empty, promptcraft refuses).
+            shape = draw(st.sampled_from(["text", "empty", "none", "missing", "think"] if call["tool_calls"] else
+                                         ["text", "empty", "think"]))
             if shape != "missing":
                 call["content"] = {"text": draw(content), "empty": "", "none": None,
                                    "think": "<think>\nplan\n</think>\n\n" + draw(content)}[shape]
@@ -372,13 +375,16 @@ def format_toml(draw) -> str:
         entry.startswith(("skip_empty", "when_empty")) for entry in user_table)
     if ((placement == "message" and system_writer) or plain_block) and draw(st.booleans()):
         where = ["system_after", "system_before"] + (["first_user"] if first_user_ok else [])
-        tables += ["[tools]", f'placement = "{draw(st.sampled_from(where))}"',
+        tool_place = draw(st.sampled_from(where))
+        tables += ["[tools]", f'placement = "{tool_place}"',
                    f'join_when = "{draw(st.sampled_from(["system", "text"]))}"',
                    line("join", draw(st.sampled_from(JOINS))), line("prefix", draw(_fragment)),
                    line("item_prefix", draw(st.sampled_from(["", "\n"]))), line("separator", draw(_fragment)),
                    line("suffix", draw(_fragment)), f'empty = "{draw(st.sampled_from(["none", "written"]))}"']
         if draw(st.booleans()):
             tables.append(f"indent = {draw(st.sampled_from([0, 2, 4]))}")
+        if tool_place == "first_user" and draw(st.booleans()):
+            tables.append(f'trim = "{draw(st.sampled_from(trims))}"')
         if plain_block and draw(st.booleans()):
             # The prefix becomes its default variant, with another text when tools are given.
             at = next(k for k, entry in enumerate(system) if entry.startswith("prefix = "))
@@ -401,7 +407,8 @@ def format_toml(draw) -> str:
         if arguments == "parameters":
             tables += [line("parameter", "<{key}>" + draw(_fragment.map(_escape_braces)) + "{value}\n"),
                        f'value = "{draw(st.sampled_from(["json_or_str", "str"]))}"']
-        tables += [f'missing_content = "{draw(st.sampled_from(["refuse", "empty", "final"]))}"', f"call = {call}"]
+        tables += [f'missing_content = "{draw(st.sampled_from(["refuse", "empty", "final"]))}"', f"call = {call}",
+                   f'empty = "{draw(st.sampled_from(["none", "refuse"]))}"']
         if draw(st.booleans()):
             tables += [f"max = {draw(st.integers(0, 2))}", 'max_message = "one call at a time"',
                        f'content = "{draw(st.sampled_from(["write", "refuse"]))}"',

@@ -200,8 +200,18 @@ def test_bad_tools_name_the_path(tools, path):
     assert caught.value.index is None
 
 
+def refusing_empty_tools():
+    """The formats that write no tools and refuse an empty list, as their templates write a block for it."""
+    found = []
+    for name in promptcraft.list_formats():
+        tools = promptcraft.get_format(name).spec.tools
+        if tools is not None and tools.placement == "none" and tools.empty == "refuse":
+            found.append(name)
+    return found
+
+
 def test_formats_without_tools_refuse_them():
-    for name in ("zephyr", "llama-4", "mistral-nemo"):
+    for name in ["zephyr"] + refusing_empty_tools():
         fmt = promptcraft.get_format(name)
         messages = [{"role": "user", "content": "u"}]
         assert fmt.render(messages, tools=None) == fmt.render(messages)
@@ -211,8 +221,9 @@ def test_formats_without_tools_refuse_them():
     # An empty list is no tools, except where the official template writes a block for it.
     assert promptcraft.get_format("zephyr").render(messages, tools=[]) == promptcraft.get_format("zephyr").render(
         messages)
-    with pytest.raises(promptcraft.UnsupportedFieldError):
-        promptcraft.get_format("llama-4").render(messages, tools=[])
+    for name in refusing_empty_tools():
+        with pytest.raises(promptcraft.UnsupportedFieldError):
+            promptcraft.get_format(name).render(messages, tools=[])
     with pytest.raises(promptcraft.UnsupportedFieldError) as caught:
         promptcraft.get_format("zephyr").render(messages, documents=[{"text": "d"}])
     assert caught.value.field == "documents"

@@ -152,6 +152,8 @@ class Calls:
     content_refused: bool = False
     #: Each call must have its ``function`` object.
     nested: bool = False
+    #: An empty ``tool_calls`` list is refused (not taken as no calls).
+    empty_refused: bool = False
 
 
 @attrs.frozen
@@ -167,6 +169,8 @@ class Tools:
     written_empty: bool = False
     #: ``system`` or ``text`` (see ``_spec.model.Tools.join_when``).
     join_when: str = "system"
+    #: ``first_user``: the trim of the content the tools go in.
+    trim: str = "none"
 
 
 @attrs.frozen

@@ -117,14 +117,14 @@ def _calls(calls: model.Calls) -> ir.Calls:
     texts.append(ir.CallText(None, None, _call_text(calls.call)))
     optional: Union[bool, str] = {"refuse": False, "empty": True}.get(calls.missing_content, "final")
     return ir.Calls(tuple(texts), calls.form(), calls.ignore, optional, calls.max,
-                    calls.content == "refuse", calls.shape == "nested")
+                    calls.content == "refuse", calls.shape == "nested", calls.empty == "refuse")
 
 
 def _tools(tools: model.Tools) -> ir.Tools:
     return ir.Tools(tools.placement, tools.join,
                     (tools.prefix, tools.item_prefix, tools.item_suffix, tools.separator, tools.suffix,
                      -1 if tools.indent is None else tools.indent),
-                    tools.empty == "written", tools.join_when)
+                    tools.empty == "written", tools.join_when, tools.trim)
 
 
 def writes(cases: Tuple[Case, ...], slot: str) -> bool:

@@ -161,6 +161,7 @@ class _Generator:
         #: The role being written writes tool calls (its ``_tc`` holds them).
         self.role_calls = False
         self.any_calls = any(r.calls is not None for r in roles)
+        self.empty_calls_refused = any(r.calls is not None and r.calls.empty_refused for r in roles)
         self.current: Optional[ir.Role] = None
         self.calls_done = False
         self.temporaries = 0
@@ -814,9 +815,16 @@ class _Generator:
     def no_calls(self, message: str) -> None:
         """A system message taken out of the loop carries no calls: the reference refuses them."""
         if self.any_calls:
-            self.w.line(f"if _len({message}) != 2 and {message}.get('tool_calls') not in (None, [], ()):")
+            self.w.line(f"if _len({message}) != 2 and {self.has_calls(message)}:")
             with self.w.block():
                 self.w.line("raise _Unhandled")
+
+    def has_calls(self, message: str) -> str:
+        """The test of a message carrying calls, which a role that writes none refuses (an empty list
+        too, where the format refuses one)."""
+        if self.empty_calls_refused:
+            return f"{message}.get('tool_calls') is not None"
+        return f"{message}.get('tool_calls') not in (None, [], ())"
 
     def offset(self, value: str) -> None:
         """Index of ``_rest[0]`` in ``messages``; numbered loops and render_spans read it."""
@@ -919,7 +927,7 @@ class _Generator:
             return
         if self.any_calls and role.calls is None and not calls_read:
             # Calls on a role that writes none are refused, not left out: the reference says so.
-            w.line("if _size != 2 and _m.get('tool_calls') not in (None, [], ()):")
+            w.line(f"if _size != 2 and {self.has_calls('_m')}:")
             with w.block():
                 w.line("raise _Unhandled")
         # The catch-all branch sees any role value; unless the role is written (where the
@@ -937,8 +945,10 @@ class _Generator:
         # The leading role of a format with tools appends them to the first message's content.
         with_tools = self.tools_in_system and (role.name in self.leading or (
             role.name is None and self.p.role(self.leading[0]) is role))
+        # The first user message that the tools go in may be trimmed then (``[tools] trim``).
+        host_trim = _TRIM_CALL[self.tools.trim] if role.first_tools and self.tools is not None else ""
         transformed = bool(role.refuse_containing or role.cut or trim or self.fold or role.display or role.calls
-                           or with_tools or role.content_json
+                           or with_tools or role.content_json or host_trim
                            or any(when.empty is not None for when in _whens(role.body)))
         self.role_calls = role.calls is not None
         self.current, self.calls_done = role, False
@@ -972,6 +982,10 @@ class _Generator:
         if role.first_tools:
             # The tools go in the conversation's first message after the system block (checked to be this role's).
             w.line("_tu = _tt if _i == _offset and _tt is not None else ''")
+            if host_trim:
+                w.line("if _i == _offset and _tt is not None:")
+                with w.block():
+                    w.line(f"_content = _content{host_trim}")
         if self.fold:
             w.line("if _i == _target:")
             with w.block():
@@ -1047,9 +1061,14 @@ class _Generator:
                     with w.block():
                         w.line(line)
                     keyword = "elif"
-        w.line("elif _tc not in (None, [], ()):")
-        with w.block():
-            w.line("raise _Unhandled  # not a list of calls: the reference says what it is")
+        if calls.empty_refused:
+            w.line("else:")
+            with w.block():
+                w.line("raise _Unhandled  # an empty list or not a list of calls: the reference says why")
+        else:
+            w.line("elif _tc not in (None, [], ()):")
+            with w.block():
+                w.line("raise _Unhandled  # not a list of calls: the reference says what it is")
 
     def fold_into(self, role: ir.Role) -> None:
         """The system text folded into this message's content (``_content``; in ``render_spans``

@@ -338,6 +338,14 @@ def segments(
         final = message.index == final_index
         if role.strip_reasoning is not None and (role.strip_reasoning.scope == "all" or not final):
             content = strip_reasoning(content, role.strip_reasoning)
+        if first_user and position == 0:
+            assert spec.tools is not None
+            if isinstance(messages[message.index].get("content"), list):
+                # The templates take this content through |trim: a list of parts would be its repr.
+                raise UnsupportedFieldError(f"format {spec.name!r} writes the tools in this message, whose content "
+                                            "its template takes as text: a list of parts is refused",
+                                            index=message.index, role=message.role, field="content")
+            content = trim(content, spec.tools.trim)
         pieces: List[Segment] = [(content, CONTENT, message.index)]
         if message.index == fold_target:
             assert system.fold is not None and system_text is not None

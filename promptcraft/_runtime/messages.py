@@ -117,9 +117,14 @@ def _content_optional(spec: Any, message: Mapping, role: str, final: bool) -> bo
 def _calls(spec: Any, message: Mapping, index: int, role: str) -> Any:
     """The message's calls, checked, where its role writes them; a call on another role is refused."""
     calls = message.get("tool_calls")
-    if calls is None or (isinstance(calls, (list, tuple)) and not calls):
-        return None  # none, as the templates' `if message.tool_calls` reads an empty list
     rules = spec.calls
+    if calls is None or (isinstance(calls, (list, tuple)) and not calls):
+        if calls is not None and rules.empty == "refuse":
+            raise UnsupportedFieldError(f"format {spec.name!r} refuses an empty 'tool_calls' list: its template tests "
+                                        "whether the key is there, and then raises or leaves the message out; give "
+                                        "none (or None) for a message without calls", index=index, role=role,
+                                        field="tool_calls")
+        return None  # none, as the templates' `if message.tool_calls` reads an empty list
     if role != rules.role:
         raise UnsupportedFieldError(f"format {spec.name!r} writes tool calls for role {rules.role!r} only, so "
                                     "they are refused rather than left out", index=index, role=role,

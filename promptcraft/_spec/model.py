@@ -371,6 +371,9 @@ class Tools:
     join_when: str = "system"
     #: ``item = "json"`` with this indent (``tojson(indent=4)``), or on one line.
     indent: Optional[int] = None
+    #: ``placement = "first_user"``: how that message's content is trimmed when the tools are written
+    #: in it (Llama's templates take it through ``|trim`` then, and as it is otherwise).
+    trim: str = "none"
 
 
 @attrs.frozen
@@ -406,6 +409,10 @@ class Calls:
     #: ``nested``: each call must be ``{"function": {...}}`` as the template reads it; ``either``:
     #: the inner object alone is taken too.
     shape: str = "either"
+    #: An empty ``tool_calls`` list: ``none``, no calls (templates testing ``if message.tool_calls``);
+    #: ``refuse``, for templates that test whether the key is there (``'tool_calls' in message``) and
+    #: then raise or leave the whole message out.
+    empty: str = "none"
 
     def form(self) -> Tuple[str, Tuple[Union[str, int], ...], str]:
         """How the arguments are written, as ``_runtime.tools.write_arguments`` takes it."""

@@ -552,7 +552,7 @@ def _reasoning(check: Checker, decl: Any) -> ReasoningDisplay:
 def _tools(check: Checker, decl: Any) -> Tools:
     key = "tools"
     check.table(decl, key, ("placement", "join", "join_when", "prefix", "item", "indent", "item_prefix",
-                            "item_suffix", "separator", "suffix", "empty"))
+                            "item_suffix", "separator", "suffix", "empty", "trim"))
     placement = check.choice(decl, key, "placement", model.TOOL_PLACEMENTS, "system_after")
     if placement == "none":
         extra = [k for k in decl if k not in ("placement", "empty")]
@@ -567,9 +567,11 @@ def _tools(check: Checker, decl: Any) -> Tools:
     indent = decl.get("indent")
     if indent is not None and (type(indent) is not int or not 0 <= indent <= 16):
         raise check.fail(f"{key}.indent", "expected an integer from 0 to 16")
+    if "trim" in decl and placement != "first_user":
+        raise check.fail(f"{key}.trim", "used with placement = 'first_user' only (the content the tools go in)")
     return Tools(placement=placement, item=check.choice(decl, key, "item", model.TOOL_ITEMS, "json"), empty=empty,
                  join_when=check.choice(decl, key, "join_when", ("system", "text"), "system"), indent=indent,
-                 **texts)
+                 trim=check.choice(decl, key, "trim", model.TRIMS, "none"), **texts)
 
 
 def _count(check: Checker, decl: Any, key: str, name: str) -> int:
@@ -582,7 +584,7 @@ def _count(check: Checker, decl: Any, key: str, name: str) -> int:
 def _calls(check: Checker, decl: Any) -> Calls:
     key = "calls"
     check.table(decl, key, ("role", "arguments", "call", "ignore", "missing_content", "parameter", "value", "max",
-                            "max_message", "content", "shape"))
+                            "max_message", "content", "shape", "empty"))
     slots = ("name", "arguments")
     decl, call_when = _variants(check, decl, key, "call", slots, _CALL_CONDITIONS)
     if "call" not in decl:
@@ -607,6 +609,7 @@ def _calls(check: Checker, decl: Any) -> Calls:
                  max=_count(check, decl, key, "max"), max_message=check.string(decl, key, "max_message", empty=False),
                  content=check.choice(decl, key, "content", ("write", "refuse"), "write"),
                  shape=check.choice(decl, key, "shape", ("either", "nested"), "either"),
+                 empty=check.choice(decl, key, "empty", ("none", "refuse"), "none"),
                  call=call, call_when=call_when, ignore=ignore,
                  missing_content=check.choice(decl, key, "missing_content", ("refuse", "empty", "final"), "refuse"))
 

@@ -18,7 +18,7 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
         if _first['role'] == 'system':
             if _len(_first) != 2 and _extra_fields(_first, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', 'tool_calls', )):
                 raise _Unhandled
-            if _len(_first) != 2 and _first.get('tool_calls') not in (None, [], ()):
+            if _len(_first) != 2 and _first.get('tool_calls') is not None:
                 raise _Unhandled
             _system = _first['content']
             _system = _system.strip()
@@ -45,7 +45,7 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
                 raise _Unhandled
             _role = _m['role']
             if _role == 'user':
-                if _size != 2 and _m.get('tool_calls') not in (None, [], ()):
+                if _size != 2 and _m.get('tool_calls') is not None:
                     raise _Unhandled
                 _content = _m['content']
                 _tu = _tt if _i == _offset and _tt is not None else ''
@@ -68,11 +68,11 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
                             raise _Unhandled
                         for _j, (_cn, _ca) in _enumerate(_call_parts(_tc, ('json', (), 'json_or_str'), ('id', 'type'))):
                             _calls += '{"name": "' + _cn + '", "parameters": ' + _ca + '}'
-                    elif _tc not in (None, [], ()):
-                        raise _Unhandled  # not a list of calls: the reference says what it is
+                    else:
+                        raise _Unhandled  # an empty list or not a list of calls: the reference says why
                     _out += ('<|start_header_id|>assistant<|end_header_id|>\n\n', _content, _calls, '<|eot_id|>')
             elif _role == 'tool':
-                if _size != 2 and _m.get('tool_calls') not in (None, [], ()):
+                if _size != 2 and _m.get('tool_calls') is not None:
                     raise _Unhandled
                 _content = _m['content']
                 if not _isinstance(_content, _str):
@@ -80,7 +80,7 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
                 _content = _tojson(_content)
                 _out += ('<|start_header_id|>ipython<|end_header_id|>\n\n', _content, '<|eot_id|>')
             elif _role == 'ipython':
-                if _size != 2 and _m.get('tool_calls') not in (None, [], ()):
+                if _size != 2 and _m.get('tool_calls') is not None:
                     raise _Unhandled
                 _content = _m['content']
                 if not _isinstance(_content, _str):
@@ -88,7 +88,7 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
                 _content = _tojson(_content)
                 _out += ('<|start_header_id|>ipython<|end_header_id|>\n\n', _content, '<|eot_id|>')
             else:
-                if _size != 2 and _m.get('tool_calls') not in (None, [], ()):
+                if _size != 2 and _m.get('tool_calls') is not None:
                     raise _Unhandled
                 _content = _m['content']
                 _content = _content.strip()
@@ -122,7 +122,7 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
         if _first['role'] == 'system':
             if _len(_first) != 2 and _extra_fields(_first, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', 'tool_calls', )):
                 raise _Unhandled
-            if _len(_first) != 2 and _first.get('tool_calls') not in (None, [], ()):
+            if _len(_first) != 2 and _first.get('tool_calls') is not None:
                 raise _Unhandled
             _system = _first['content']
             _system = _system.strip()
@@ -152,7 +152,7 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
                 raise _Unhandled
             _role = _m['role']
             if _role == 'user':
-                if _size != 2 and _m.get('tool_calls') not in (None, [], ()):
+                if _size != 2 and _m.get('tool_calls') is not None:
                     raise _Unhandled
                 _content = _m['content']
                 _tu = _tt if _i == _offset and _tt is not None else ''
@@ -177,12 +177,12 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
                             raise _Unhandled
                         for _j, (_cn, _ca) in _enumerate(_call_parts(_tc, ('json', (), 'json_or_str'), ('id', 'type'))):
                             _calls += '{"name": "' + _cn + '", "parameters": ' + _ca + '}'
-                    elif _tc not in (None, [], ()):
-                        raise _Unhandled  # not a list of calls: the reference says what it is
+                    else:
+                        raise _Unhandled  # an empty list or not a list of calls: the reference says why
                     _out += ('<|start_header_id|>assistant<|end_header_id|>\n\n', _content, _calls, '<|eot_id|>')
                     _tags.append((0, 1, 5, 0, ))
             elif _role == 'tool':
-                if _size != 2 and _m.get('tool_calls') not in (None, [], ()):
+                if _size != 2 and _m.get('tool_calls') is not None:
                     raise _Unhandled
                 _content = _m['content']
                 if not _isinstance(_content, _str):
@@ -191,7 +191,7 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
                 _out += ('<|start_header_id|>ipython<|end_header_id|>\n\n', _content, '<|eot_id|>')
                 _tags.append((0, 1, 0, ))
             elif _role == 'ipython':
-                if _size != 2 and _m.get('tool_calls') not in (None, [], ()):
+                if _size != 2 and _m.get('tool_calls') is not None:
                     raise _Unhandled
                 _content = _m['content']
                 if not _isinstance(_content, _str):
@@ -200,7 +200,7 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
                 _out += ('<|start_header_id|>ipython<|end_header_id|>\n\n', _content, '<|eot_id|>')
                 _tags.append((0, 1, 0, ))
             else:
-                if _size != 2 and _m.get('tool_calls') not in (None, [], ()):
+                if _size != 2 and _m.get('tool_calls') is not None:
                     raise _Unhandled
                 _content = _m['content']
                 _content = _content.strip()
