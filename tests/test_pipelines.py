@@ -26,7 +26,9 @@ def text_conversations():
 
 def require(module):
     if os.environ.get("CI"):  # the dist extra is installed by the README's test command
-        return __import__(module)
+        import importlib
+
+        return importlib.import_module(module)
     return pytest.importorskip(module)
 
 
