@@ -219,7 +219,7 @@ def format_toml(draw) -> str:
 
     def text(slots=()):
         value = draw(template_text(base + tuple(slots)))
-        used.update(n for n in variables if "{" + n + "}" in value)
+        used.update(n for n in variables + ["tool_call_id"] if "{" + n + "}" in value)
         return value
 
     def line(key, value):
@@ -295,7 +295,9 @@ def format_toml(draw) -> str:
         if mode == "refuse":
             role_tables += [header, 'refuse = "not this role"']
             continue
-        prefix_text, suffix_text = text(("role",)), text(("role",))
+        # Some roles write the id of the call a message answers (then listed under [message] ignore).
+        slots = ("role", "tool_call_id") if draw(st.integers(0, 3)) == 0 else ("role",)
+        prefix_text, suffix_text = text(slots), text(slots)
         body = [header, line("prefix", prefix_text), line("suffix", suffix_text),
                 f'trim = "{draw(st.sampled_from(trims))}"']
         if draw(st.integers(0, 5)) == 0:
@@ -322,6 +324,9 @@ def format_toml(draw) -> str:
                     f'scope = "{draw(st.sampled_from(["history", "all"]))}"',
                     "lstrip = " + toml_string(draw(st.sampled_from(LSTRIPS))),
                     f"always = {str(draw(st.booleans())).lower()}"]
+            if draw(st.booleans()):
+                after = draw(st.lists(st.sampled_from(ROLE_NAMES + ["tool"]), min_size=1, max_size=2, unique=True))
+                rule += [f"skip_after = {json_list(after)}", f"skip_calls = {str(draw(st.booleans())).lower()}"]
             body.append("strip_reasoning = {" + ", ".join(rule) + "}")
         if draw(st.integers(0, 4)) == 0:
             needles = draw(st.lists(st.sampled_from(["<|x|>", "forbidden", "!"]), min_size=1, max_size=2, unique=True))
@@ -355,8 +360,10 @@ def format_toml(draw) -> str:
             gen.append(f"{key} = {{" + ", ".join(f"{r} = {toml_string(text())}" for r in after) + "}")
     if draw(st.integers(0, 3)) == 0:
         gen.append("require_body = true")
-    if draw(st.booleans()):
+    if draw(st.booleans()) or "tool_call_id" in used:
         ignored = draw(st.lists(st.sampled_from(EXTRA_FIELDS), unique=True, max_size=3))
+        if "tool_call_id" in used and "tool_call_id" not in ignored:
+            ignored.append("tool_call_id")  # a role writes it: the others leave it out
         tables += ["[message]", f"ignore = {json_list(ignored)}"]
     if draw(st.booleans()):
         part_roles = draw(st.lists(st.sampled_from(ROLE_NAMES), min_size=1, max_size=3, unique=True))
@@ -373,19 +380,22 @@ def format_toml(draw) -> str:
                                   len(user_table))]
     first_user_ok = plain_block and written("[roles.user]") and not any(
         entry.startswith(("skip_empty", "when_empty")) for entry in user_table)
-    if ((placement == "message" and system_writer) or plain_block) and draw(st.booleans()):
-        where = ["system_after", "system_before"] + (["first_user"] if first_user_ok else [])
-        tool_place = draw(st.sampled_from(where))
-        tables += ["[tools]", f'placement = "{tool_place}"',
-                   f'join_when = "{draw(st.sampled_from(["system", "text"]))}"',
-                   line("join", draw(st.sampled_from(JOINS))), line("prefix", draw(_fragment)),
+    with_system = (placement == "message" and system_writer) or plain_block
+    # Tools with the system text where the placement allows it, else (sometimes) at the start.
+    if (with_system and draw(st.booleans())) or draw(st.integers(0, 3)) == 0:
+        where = ["system_after", "system_before"] + (["first_user"] if first_user_ok else []) + ["start"] \
+            if with_system else ["start"]
+        chosen = draw(st.sampled_from(where))
+        joins = [f'join_when = "{draw(st.sampled_from(["system", "text"]))}"',
+                 line("join", draw(st.sampled_from(JOINS)))] if chosen != "start" else []
+        tables += ["[tools]", f'placement = "{chosen}"'] + joins + [line("prefix", draw(_fragment)),
                    line("item_prefix", draw(st.sampled_from(["", "\n"]))), line("separator", draw(_fragment)),
                    line("suffix", draw(_fragment)), f'empty = "{draw(st.sampled_from(["none", "written"]))}"']
         if draw(st.booleans()):
             tables.append(f"indent = {draw(st.sampled_from([0, 2, 4]))}")
-        if tool_place == "first_user" and draw(st.booleans()):
+        if chosen == "first_user" and draw(st.booleans()):
             tables.append(f'trim = "{draw(st.sampled_from(trims))}"')
-        if plain_block and draw(st.booleans()):
+        if plain_block and chosen != "start" and draw(st.booleans()):
             # The prefix becomes its default variant, with another text when tools are given.
             at = next(k for k, entry in enumerate(system) if entry.startswith("prefix = "))
             original = system[at][len("prefix = "):]
@@ -393,16 +403,18 @@ def format_toml(draw) -> str:
                 "{text = " + original + "}]"
     callers = [r for r in writers if placement == "message" or r not in leading]
     if callers and draw(st.booleans()):
-        call_text = draw(_fragment.map(_escape_braces)) + "{name}" + draw(_fragment.map(_escape_braces)) + \
+        extra = draw(st.sampled_from(["", "", "{index}", "{type}", "{type}:{index}"]))
+        call_text = draw(_fragment.map(_escape_braces)) + "{name}" + extra + draw(_fragment.map(_escape_braces)) + \
             "{arguments}" + draw(_fragment.map(_escape_braces))
         items = []
         for _ in range(draw(st.integers(0, 2))):
-            facts = draw(st.dictionaries(st.sampled_from(["first", "empty"]), st.booleans(), min_size=1))
+            facts = draw(st.dictionaries(st.sampled_from(["first", "empty", "earlier_calls"]), st.booleans(),
+                                         min_size=1))
             items.append("{when = {" + ", ".join(f"{k} = {str(v).lower()}" for k, v in facts.items())
                          + "}, text = " + toml_string("<" + call_text + ">") + "}")
         call = "[" + ", ".join(items + ["{text = " + toml_string(call_text) + "}"]) + "]" if items else \
             toml_string(call_text)
-        arguments = draw(st.sampled_from(["json", "json_or_text", "parameters"]))
+        arguments = draw(st.sampled_from(["json", "json_or_text", "parameters", "text"]))
         tables += ["[calls]", f'role = "{draw(st.sampled_from(callers))}"', f'arguments = "{arguments}"']
         if arguments == "parameters":
             tables += [line("parameter", "<{key}>" + draw(_fragment.map(_escape_braces)) + "{value}\n"),
@@ -411,8 +423,9 @@ def format_toml(draw) -> str:
                    f'empty = "{draw(st.sampled_from(["none", "refuse"]))}"']
         if draw(st.booleans()):
             tables += [f"max = {draw(st.integers(0, 2))}", 'max_message = "one call at a time"',
-                       f'content = "{draw(st.sampled_from(["write", "refuse"]))}"',
-                       f'shape = "{draw(st.sampled_from(["either", "nested"]))}"']
+                       f'content = "{draw(st.sampled_from(["write", "refuse", "first_message"]))}"',
+                       f'shape = "{draw(st.sampled_from(["either", "nested"]))}"',
+                       f'content_parts = "{draw(st.sampled_from(["join", "refuse"]))}"']
     var_tables = []
     for name in variables:
         if name not in used:
@@ -438,12 +451,12 @@ def variants(draw, default: str, text) -> str:
     for _ in range(draw(st.integers(1, 3))):
         conditions = draw(st.dictionaries(
             st.sampled_from(["previous", "next", "first", "final", "generation_prompt", "empty", "given_empty",
-                             "calls", "tools"]),
+                             "calls", "tools", "earlier", "earlier_calls"]),
             st.just(None), min_size=1, max_size=2))
         facts = []
         for fact in conditions:
-            if fact in ("previous", "next"):
-                roles = draw(st.lists(st.sampled_from(ROLE_NAMES), min_size=1, max_size=2, unique=True))
+            if fact in ("previous", "next", "earlier"):
+                roles = draw(st.lists(st.sampled_from(ROLE_NAMES + ["tool"]), min_size=1, max_size=2, unique=True))
                 facts.append(f"{fact} = {json_list(roles)}")
             else:
                 facts.append(f"{fact} = {str(draw(st.booleans())).lower()}")

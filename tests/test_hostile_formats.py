@@ -69,8 +69,8 @@ HOSTILE_SETTINGS = settings(
 #: validation reserves), plus the declared variables and, for a switch, its ``_NAME`` local.
 FIXED_NAMES = frozenset(LOCALS) | frozenset(HELPERS)
 CALLABLE_NAMES = frozenset(HELPERS) | {"render"}
-#: Locals holding a text chosen by a condition (``_t1``...).
-TEMPORARY = re.compile(r"_t[0-9]+\Z")
+#: Locals holding a text chosen by a condition (``_t1``...), and flags of a role written earlier (``_e0``...).
+TEMPORARY = re.compile(r"_[te][0-9]+\Z")
 #: Methods the generated code calls; all are str/list/dict methods that run no code of the format's.
 METHODS = frozenset({"strip", "lstrip", "rstrip", "join", "append", "startswith", "endswith", "partition", "rpartition",
                      "get"})

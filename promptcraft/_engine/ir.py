@@ -45,7 +45,7 @@ TOOL_CALLS = "tool_calls"
 KINDS = (SCAFFOLD, CONTENT, REASONING, GENERATION_PROMPT, TOOLS, TOOL_CALLS)
 
 #: The slot names of message values; any other slot name is a declared variable.
-MESSAGE_SLOTS = ("role", "content", "system", "reasoning", "calls")
+MESSAGE_SLOTS = ("role", "content", "system", "reasoning", "calls", "tool_call_id")
 
 
 @attrs.frozen
@@ -58,7 +58,8 @@ class Lit:
 
 @attrs.frozen
 class Slot:
-    """A value filled at render time: ``role``, ``content``, ``system``, ``reasoning`` or a variable."""
+    """A value filled at render time: ``role``, ``content``, ``system``, ``reasoning``, ``calls``,
+    ``tool_call_id`` or a variable."""
 
     name: str
     kind: str = SCAFFOLD
@@ -87,6 +88,10 @@ class When:
     given_empty: Optional[bool] = None
     #: Tool definitions were passed.
     tools: Optional[bool] = None
+    #: A message of one of these roles was written before this one (not just before: anywhere).
+    earlier: Optional[Tuple[str, ...]] = None
+    #: A message written before this one had tool calls.
+    earlier_calls: Optional[bool] = None
 
     @property
     def always(self) -> bool:
@@ -116,24 +121,29 @@ Seq = Tuple[Piece, ...]
 @attrs.frozen
 class Cut:
     """Keep only what follows ``marker`` (its last or first occurrence), then strip ``lstrip``
-    characters; ``always``: strip even without the marker; ``history``: not in the final message."""
+    characters; ``always``: strip even without the marker; ``history``: not in the final message;
+    not right after a message of the ``skip_after`` roles, nor (``skip_calls``) in a message with calls."""
 
     marker: str
     keep: str
     lstrip: str
     history: bool
     always: bool
+    skip_after: Tuple[str, ...] = ()
+    skip_calls: bool = False
 
 
 @attrs.frozen
 class CallText:
-    """One way of writing a call: literals, and ``0`` for the call's name, ``1`` for its arguments
-    (what ``_runtime.tools.write_calls`` takes); used when the call is the message's ``first``
-    (or not) and its answer is ``empty`` (or not), ``None`` leaving either open."""
+    """One way of writing a call: literals, and ``0`` for the call's name, ``1`` for its arguments,
+    ``2`` for its position in the message, ``3`` for its ``type``; used when the call is the message's
+    ``first`` (or not), its answer is ``empty`` (or not) and an earlier message had calls (or not),
+    ``None`` leaving each open."""
 
     first: Optional[bool]
     empty: Optional[bool]
     text: Tuple[Union[str, int], ...]
+    earlier_calls: Optional[bool] = None
 
 
 @attrs.frozen
@@ -154,6 +164,11 @@ class Calls:
     nested: bool = False
     #: An empty ``tool_calls`` list is refused (not taken as no calls).
     empty_refused: bool = False
+    #: Each call must have a ``type`` string, which a call text writes.
+    typed: bool = False
+    #: The content is written in the conversation's first message with calls only; a later one's
+    #: must be empty (or missing).
+    content_first: bool = False
 
 
 @attrs.frozen

@@ -95,7 +95,8 @@ def _role(spec: model.FormatSpec, role: model.Role, catch_all: bool = False) -> 
     cut = None
     if role.strip_reasoning is not None:
         rule = role.strip_reasoning
-        cut = ir.Cut(rule.marker, rule.keep, rule.lstrip, rule.scope == "history", rule.always)
+        cut = ir.Cut(rule.marker, rule.keep, rule.lstrip, rule.scope == "history", rule.always, rule.skip_after,
+                     rule.skip_calls)
     display = spec.reasoning is not None and spec.reasoning.role == name
     return ir.Role(name, "write", body, role.trim, cut, role.refuse_containing, display,
                    writes_role=writes(body.cases, "role"), calls=calls, content_json=role.content == "json",
@@ -105,19 +106,25 @@ def _role(spec: model.FormatSpec, role: model.Role, catch_all: bool = False) -> 
 def _when(condition: model.Condition) -> When:
     return When(gen=condition.generation_prompt, first=condition.first, final=condition.final,
                 empty=condition.empty, prev_role=condition.previous, next_role=condition.next,
-                calls=condition.calls, given_empty=condition.given_empty, tools=condition.tools)
+                calls=condition.calls, given_empty=condition.given_empty, tools=condition.tools,
+                earlier=condition.earlier, earlier_calls=condition.earlier_calls)
+
+
+#: A call text's slots, as ``ir.CallText`` numbers them.
+_CALL_SLOTS = {"name": 0, "arguments": 1, "index": 2, "type": 3}
 
 
 def _call_text(text: model.Text) -> Tuple[Union[str, int], ...]:
-    return tuple(piece if isinstance(piece, str) else (0 if piece.name == "name" else 1) for piece in text.pieces)
+    return tuple(piece if isinstance(piece, str) else _CALL_SLOTS[piece.name] for piece in text.pieces)
 
 
 def _calls(calls: model.Calls) -> ir.Calls:
-    texts = [ir.CallText(c.first, c.empty, _call_text(text)) for c, text in calls.call_when]
+    texts = [ir.CallText(c.first, c.empty, _call_text(text), c.earlier_calls) for c, text in calls.call_when]
     texts.append(ir.CallText(None, None, _call_text(calls.call)))
     optional: Union[bool, str] = {"refuse": False, "empty": True}.get(calls.missing_content, "final")
     return ir.Calls(tuple(texts), calls.form(), calls.ignore, optional, calls.max,
-                    calls.content == "refuse", calls.shape == "nested", calls.empty == "refuse")
+                    calls.content == "refuse", calls.shape == "nested", calls.empty == "refuse", calls.typed,
+                    calls.content == "first_message")
 
 
 def _tools(tools: model.Tools) -> ir.Tools:
@@ -164,7 +171,7 @@ def _holds(when: When, facts: Dict[str, object]) -> Optional[bool]:
     """True or False where ``facts`` decide ``when``, ``None`` where they leave it open."""
     open_ = False
     for fact in ("gen", "first", "final", "empty", "prev_role", "next_role", "first_role", "body", "calls",
-                 "given_empty", "tools"):
+                 "given_empty", "tools", "earlier", "earlier_calls"):
         wanted = getattr(when, fact)
         if wanted is None:
             continue
@@ -172,7 +179,10 @@ def _holds(when: When, facts: Dict[str, object]) -> Optional[bool]:
             open_ = True
             continue
         value = facts[fact]
-        ok = (value in wanted) if fact in ("prev_role", "next_role", "first_role") else (value == wanted)
+        if fact == "earlier":
+            ok = not value.isdisjoint(wanted)  # type: ignore[attr-defined]
+        else:
+            ok = (value in wanted) if fact in ("prev_role", "next_role", "first_role") else (value == wanted)
         if not ok:
             return False
     return None if open_ else True
@@ -208,7 +218,8 @@ def _default_message(spec: model.FormatSpec, writer: ir.Role) -> Optional[ir.Seq
         return None
     text = _TRIMS[writer.trim](system.default.literal)
     facts: Dict[str, object] = {"prev_role": None, "first": False, "final": False, "empty": text == "",
-                                "given_empty": text == "", "calls": False}
+                                "given_empty": text == "", "calls": False, "earlier": frozenset(),
+                                "earlier_calls": False}
     written = specialize((writer.body,), facts)
     name = system.leading_roles[0]
     pieces = []
@@ -220,6 +231,8 @@ def _default_message(spec: model.FormatSpec, writer: ir.Role) -> Optional[ir.Seq
                 pieces.append(Lit(text, SCAFFOLD))
             elif piece.name == "role":
                 pieces.append(Lit(name, SCAFFOLD))
+            elif piece.name == "tool_call_id":
+                continue  # a message the format writes answers no call
             else:
                 return None  # a variable: written at render time
         else:

@@ -47,14 +47,15 @@ HELPERS = (
 ) + tuple("_" + name for name in BUILTINS)
 
 #: Every other name generated code uses: the render parameters and its locals (all of which start
-#: with '_', as do ``_v_NAME`` for a switch and ``_tN`` for a chosen text). Validation keeps variables
+#: with '_', as do ``_v_NAME`` for a switch, ``_tN`` for a chosen text and ``_eN`` for a role written
+#: earlier). Validation keeps variables
 #: off all of them without knowing this list; the hostile-format tests check it.
 LOCALS = (
     "messages", "conversations", "add_generation_prompt", "continue_final_message", "control_tokens", "render",
     "render_many", "render_spans", "_unknown", "_first", "_last", "_out", "_tags", "_rest", "_offset", "_system",
     "_sx", "_sy", "_m", "_i", "_j", "_n", "_role", "_content", "_prev", "_user_turn", "_target", "_found",
     "_query", "_text", "_reasoning", "_cx", "_cy", "_prompts", "_given", "_present", "tools", "_tt", "_tc", "_calls",
-    "_cn", "_ca", "_tu", "_size",
+    "_cn", "_ca", "_tu", "_size", "_ck", "_ci", "_ec",
 )
 
 #: What a fast path raises for input it hands to the reference interpreter.
@@ -142,7 +143,15 @@ class _Generator:
         whens = [w for r in roles for w in _whens(r.body)]
         self.uses_final = any(w.final is not None for w in whens) or any(
             r.cut is not None and r.cut.history for r in roles) or program.display is not None
-        self.uses_prev = any(w.prev_role is not None for w in whens + list(_whens(program.end)))
+        self.uses_prev = any(w.prev_role is not None for w in whens + list(_whens(program.end))) or any(
+            r.cut is not None and r.cut.skip_after for r in roles)
+        # Facts about the whole conversation so far, kept in flags only where a condition reads them:
+        # whether a message of each role named by ``earlier`` was written (``_eN``), and one with calls (``_ec``).
+        named = sorted({name for w in whens if w.earlier is not None for name in w.earlier})
+        self.earlier = {name: f"_e{k}" for k, name in enumerate(named)}
+        self.uses_earlier_calls = any(w.earlier_calls is not None for w in whens) or any(
+            r.calls is not None and (r.calls.content_first or any(t.earlier_calls is not None for t in r.calls.texts))
+            for r in roles)
         # The next message's role is read where a condition asks for it (it needs the loop's index).
         self.uses_next = any(w.next_role is not None or w.first is not None for w in whens)
         self.uses_final = self.uses_final or self.uses_next or any(
@@ -292,6 +301,11 @@ class _Generator:
                 tests.append("_tc" if when.calls else "not _tc")
             elif when.calls:
                 tests.append("False")  # a role that writes no calls never has any
+        if when.earlier is not None:
+            flags = [self.earlier[name] for name in when.earlier]
+            tests.append(flags[0] if len(flags) == 1 else f"({' or '.join(flags)})")
+        if when.earlier_calls is not None:
+            tests.append("_ec" if when.earlier_calls else "not _ec")
         return " and ".join(tests) or "True"
 
     def emit(self, pieces: ir.Seq, owner: str, values: Dict[str, Union[str, Code]],
@@ -472,6 +486,10 @@ class _Generator:
             self.last_query()
         if self.uses_prev:
             w.line("_prev = None")
+        for flag in self.earlier.values():
+            w.line(f"{flag} = False")
+        if self.uses_earlier_calls:
+            w.line("_ec = False")
         self.loop()
         self.emit((p.end,), "None", self.values, body=self.body_test())
 
@@ -486,11 +504,15 @@ class _Generator:
         message, written with it when the conversation has no system message of its own."""
         w = self.w
         cases = self.p.start.cases
+        # Tools placed at the start follow the start text (render_spans leaves tools to the reference).
+        tools_first = self.tools is not None and self.tools.placement == "start" and not self.spans
         if len(cases) > 1:
             w.line("_out = []")
             if self.spans:
                 w.line("_tags = []")
             self.emit((self.p.start,), "None", self.values)
+            if tools_first:
+                self.start_tools()
             if default is not None:
                 missing = self.default_missing() + (" and _tt is None" if self.tools_in_system else "")
                 w.line(f"if {missing}:")
@@ -500,16 +522,27 @@ class _Generator:
         start = self.merge(self.items(cases[0].seq, "None", self.values))
         initial = f"[{', '.join(m[0] for m in start)}]"
         tags = f"[{', '.join(self.entries(start))}]"
-        if default is None:
+        if default is None or tools_first:
             w.line(f"_out = {initial}")
             if self.spans:
                 w.line(f"_tags = {tags}")
+            if tools_first:
+                self.start_tools()
+            if default is not None:
+                w.line(f"if {self.default_missing()}:")
+                with w.block():
+                    self.extend(self.items(default, "None", self.values))
             return
         both = self.merge(self.items(cases[0].seq + default, "None", self.values))
         missing = self.default_missing() + (" and _tt is None" if self.tools_in_system else "")
         w.line(f"_out = [{', '.join(m[0] for m in both)}] if {missing} else {initial}")
         if self.spans:
             w.line(f"_tags = [{', '.join(self.entries(both))}] if {missing} else {tags}")
+
+    def start_tools(self) -> None:
+        self.w.line("if _tt is not None:")
+        with self.w.block():
+            self.w.line("_out.append(_tt)")
 
     def system_section(self) -> None:
         """The start text and the lines for the leading system message."""
@@ -724,8 +757,9 @@ class _Generator:
         trim = _TRIM_CALL[writer.trim]
         if trim:
             w.line(f"_content = _content{trim}")
-        pieces = specialize((writer.body,), {"prev_role": None, "first": False, "final": False, "calls": False})
-        values = dict(self.values, role=name, content=Code("_content"), calls="")
+        pieces = specialize((writer.body,), {"prev_role": None, "first": False, "final": False, "calls": False,
+                                             "earlier": frozenset(), "earlier_calls": False})
+        values = dict(self.values, role=name, content=Code("_content"), calls="", tool_call_id="")
         # The message after the default system message is the conversation's first.
         self.next_role, loop_next = "_first['role']", self.next_role
         self.emit(pieces, "None", values, kinds={"content": SCAFFOLD, "role": SCAFFOLD})
@@ -863,7 +897,7 @@ class _Generator:
         p, w = self.p, self.w
         any_role = p.any_role
         # A value read once is read where it is written: the common loop stores nothing.
-        needs_role = bool(p.roles) or p.alternation or self.hoist or self.uses_prev or (
+        needs_role = bool(p.roles) or p.alternation or self.hoist or self.uses_prev or bool(self.earlier) or (
             any_role is not None and _role_unchecked(any_role))
         self.role_expr = "_role" if needs_role else "_m['role']"
         self.check_fields("_m")
@@ -952,11 +986,17 @@ class _Generator:
                            or any(when.empty is not None for when in _whens(role.body)))
         self.role_calls = role.calls is not None
         self.current, self.calls_done = role, False
-        if role.calls is not None and role.calls.content_optional:
-            # OpenAI clients send a call message with content None (or none at all): it is empty.
+        if role.calls is not None and (role.calls.content_optional or role.calls.content_first):
+            # OpenAI clients send a call message with content None (or none at all): it is empty where the
+            # format takes it so (and after the first message with calls, where content_first does not read it).
             w.line("_content = _m.get('content')")
-            final = " and _i == _last" if role.calls.content_optional == "final" else ""
-            w.line(f"if _content is None and _tc{final}:")
+            optional = role.calls.content_optional
+            test = ""
+            if optional is not True:
+                cases = (["_i == _last"] if optional == "final" else []) + (
+                    ["_ec"] if role.calls.content_first else [])
+                test = f" and {cases[0]}" if len(cases) == 1 else f" and ({' or '.join(cases)})"
+            w.line(f"if _content is None and _tc{test}:")
             with w.block():
                 w.line("_content = ''")
         elif transformed:
@@ -978,7 +1018,18 @@ class _Generator:
             self.append_tools(role)
         values: Dict[str, Union[str, Code]] = dict(
             self.values, role=role.name if role.name is not None else Code(self.role_expr),
-            content=Code("_content" if transformed else "_m['content']"), calls=Code("_calls"), tools=Code("_tu"))
+            content=Code("_content" if transformed else "_m['content']"), calls=Code("_calls"), tools=Code("_tu"),
+            tool_call_id=Code("_ci"))
+        if _uses((role.body,), "tool_call_id"):
+            # The id of the call this message answers, as given (text only), empty without one.
+            size = "_size" if self.any_calls else "_len(_m)"
+            w.line(f"_ci = _m.get('tool_call_id') if {size} != 2 else None")
+            w.line("if _ci is None:")
+            with w.block():
+                w.line("_ci = ''")
+            w.line("elif not _isinstance(_ci, _str):")
+            with w.block():
+                w.line("raise _Unhandled")
         if role.first_tools:
             # The tools go in the conversation's first message after the system block (checked to be this role's).
             w.line("_tu = _tt if _i == _offset and _tt is not None else ''")
@@ -1006,8 +1057,27 @@ class _Generator:
                 self.write_body(role.body, values, composite=False)
         if self.uses_prev:
             w.line("_prev = _role")
+        self.remember(role)
         self.role_calls = False
         self.current = None
+
+    def remember(self, role: ir.Role) -> None:
+        """After a message is written: the flags of what was written so far, where conditions read them."""
+        w = self.w
+        if role.name is not None:
+            if role.name in self.earlier:
+                w.line(f"{self.earlier[role.name]} = True")
+        else:
+            declared = {r.name for r in self.p.roles}
+            for name, flag in self.earlier.items():
+                if name not in declared:  # a role the catch-all writes
+                    w.line(f"if _role == {name!r}:")
+                    with w.block():
+                        w.line(f"{flag} = True")
+        if role.calls is not None and self.uses_earlier_calls:
+            w.line("if _tc:")
+            with w.block():
+                w.line("_ec = True")
 
     def append_tools(self, role: ir.Role) -> None:
         """The tool definitions' text joined to the first message's content (``_tt``, when given)."""
@@ -1035,19 +1105,26 @@ class _Generator:
         w.line("_calls = ''")
         w.line("if _tc:")
         with w.block():
-            if calls.max or calls.content_refused:
+            if calls.max or calls.content_refused or calls.content_first:
                 tests = ([f"_len(_tc) > {calls.max}"] if calls.max else []) + (
-                    ["_m.get('content')"] if calls.content_refused else [])
+                    ["_m.get('content')"] if calls.content_refused else []) + (
+                    ["_ec and _m.get('content')"] if calls.content_first else [])
                 w.line(f"if {' or '.join(tests)}:")
                 with w.block():
                     w.line("raise _Unhandled")
-            w.line(f"for _j, (_cn, _ca) in _enumerate(_call_parts(_tc, {calls.form!r}, {calls.ignore!r})):")
+            if calls.typed:
+                w.line(f"for _j, (_cn, _ca, _ck) in _enumerate(_call_parts(_tc, {calls.form!r}, {calls.ignore!r}, "
+                       "True)):")
+            else:
+                w.line(f"for _j, (_cn, _ca) in _enumerate(_call_parts(_tc, {calls.form!r}, {calls.ignore!r})):")
             with w.block():
                 keyword = "if"
                 for text in calls.texts:
                     tests = ([] if text.first is None else ["_j == 0" if text.first else "_j != 0"]) + (
-                        [] if text.empty is None else ["_content == ''" if text.empty else "_content != ''"])
-                    pieces = [repr(p) if isinstance(p, str) else ("_cn" if p == 0 else "_ca") for p in text.text]
+                        [] if text.empty is None else ["_content == ''" if text.empty else "_content != ''"]) + (
+                        [] if text.earlier_calls is None else ["_ec" if text.earlier_calls else "not _ec"])
+                    pieces = [repr(p) if isinstance(p, str) else ("_cn", "_ca", "_str(_j)", "_ck")[p]
+                              for p in text.text]
                     line = f"_calls += {' + '.join(pieces) or repr('')}"
                     if not tests:
                         if keyword == "if":
@@ -1143,6 +1220,10 @@ class _Generator:
     def cut(self, rule: ir.Cut) -> None:
         w = self.w
         conditions = ["_i != _last"] if rule.history else []
+        if rule.skip_after:
+            conditions.append(f"not ({_is_in('_prev', rule.skip_after)})")
+        if rule.skip_calls and self.role_calls:
+            conditions.append("not _tc")  # the branch for messages without tool_calls cuts unconditionally
         marker = repr(rule.marker)
         lstrip = f".lstrip({rule.lstrip!r})" if rule.lstrip else ""
         # partition and rpartition cut without building a list of every piece, as split would.
@@ -1252,6 +1333,16 @@ def _without_calls(pieces: ir.Seq) -> ir.Seq:
             piece = Choice(tuple(Case(case.when, _without_calls(case.seq)) for case in piece.cases))
         out.append(piece)
     return tuple(out)
+
+
+def _uses(pieces: ir.Seq, name: str) -> bool:
+    """Whether some case of ``pieces`` writes the value ``name``."""
+    for piece in pieces:
+        if isinstance(piece, Slot) and piece.name == name:
+            return True
+        if isinstance(piece, Choice) and any(_uses(case.seq, name) for case in piece.cases):
+            return True
+    return False
 
 
 def _role_unchecked(role: ir.Role) -> bool:

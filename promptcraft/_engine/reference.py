@@ -138,14 +138,17 @@ def answer(display: ReasoningDisplay, content: str, given: Optional[str]) -> str
     return content.split(display.close)[-1].lstrip("\n")
 
 
-def call_segments(rules: Calls, calls: List[Tuple[str, str]], empty: bool, index: Optional[int]) -> List[Segment]:
+def call_segments(rules: Calls, calls: List[Tuple[str, ...]], empty: bool, index: Optional[int],
+                  earlier_calls: bool = False) -> List[Segment]:
     """A message's calls: each through the first call text whose condition holds."""
     out: List[Segment] = []
-    for position, (name, arguments) in enumerate(calls):
-        facts = dict(first=position == 0, empty=empty)
+    for position, call in enumerate(calls):
+        facts = dict(first=position == 0, empty=empty, earlier_calls=earlier_calls)
         text = next((t for c, t in rules.call_when if all(getattr(c, k) in (None, v) for k, v in facts.items())),
                     rules.call)
-        out += fill(text, {"name": name, "arguments": arguments}, TOOL_CALLS, index)
+        values = {"name": call[0], "arguments": call[1], "index": str(position),
+                  "type": call[2] if len(call) > 2 else None}
+        out += fill(text, values, TOOL_CALLS, index)
     return out
 
 
@@ -238,6 +241,8 @@ def segments(
     out: List[Segment] = []
     if not spec.start_when_first or first.role in spec.start_when_first:
         out += fill(spec.start, values)
+    if tooling is not None and spec.tools is not None and spec.tools.placement == "start":
+        out += tooling
 
     body = conversation
     # The system text as segments, and the message it came from (None: the format's default).
@@ -319,6 +324,8 @@ def segments(
                                         index=body[0].index, role=body[0].role, field="role")
     query = last_query(spec, conversation) if spec.reasoning is not None else -1
     previous: Optional[str] = None
+    written: set = set()  # the roles written so far, and whether a message had calls
+    earlier_calls = False
     for position, message in enumerate(body):
         if spec.alternation is not None and (message.role == "user") != (position % 2 == 0):
             raise refuse_alternation(spec, message, position)
@@ -336,8 +343,10 @@ def segments(
             if needle in content:
                 raise refuse_containing(spec, message, role, needle)
         final = message.index == final_index
-        if role.strip_reasoning is not None and (role.strip_reasoning.scope == "all" or not final):
-            content = strip_reasoning(content, role.strip_reasoning)
+        rule = role.strip_reasoning
+        if rule is not None and (rule.scope == "all" or not final) and previous not in rule.skip_after and not (
+                rule.skip_calls and message.calls is not None):
+            content = strip_reasoning(content, rule)
         if first_user and position == 0:
             assert spec.tools is not None
             if isinstance(messages[message.index].get("content"), list):
@@ -371,28 +380,56 @@ def segments(
             calls = (spec.calls, message.calls, answer_empty)
         following = conversation[message.index + 1].role if message.index < final_index else None
         lead = tooling if first_user and position == 0 else None
-        out += write(role, message.role, pieces, values, final, add_generation_prompt, previous, message.index,
-                     following, message.index == 0, calls, message.content == "", tooling is not None, lead)
+        scope = dict(values, tool_call_id=call_id(spec, message, messages[message.index]))
+        out += write(role, message.role, pieces, scope, final, add_generation_prompt, previous, message.index,
+                     following, message.index == 0, calls, message.content == "", tooling is not None, lead,
+                     frozenset(written), earlier_calls)
         previous = message.role
+        written.add(message.role)
+        earlier_calls = earlier_calls or message.calls is not None
 
     end = spec.generation.text(add_generation_prompt, previous, bool(body))
     out += fill(end, values, GENERATION_PROMPT if add_generation_prompt else SCAFFOLD)
     return out
 
 
+def call_id(spec: FormatSpec, message: Message, given: Mapping) -> str:
+    """A message's ``tool_call_id`` as text (empty without one), for the role texts that write it."""
+    value = given.get("tool_call_id")
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        if not _writes_call_id(spec.role(message.role)):
+            return ""  # not written: the field is left out, as the format declares
+        raise UnsupportedFieldError(f"format {spec.name!r} writes a tool_call_id given as text only, got "
+                                    f"{type(value).__name__}", index=message.index, role=message.role,
+                                    field="tool_call_id")
+    return value
+
+
+def _writes_call_id(role: Optional[Role]) -> bool:
+    if role is None:
+        return False
+    texts = [role.prefix, role.suffix, role.when_empty, role.final_suffix, role.final_suffix_with_prompt]
+    texts += [t for _, t in role.prefix_after] + [t for _, t in role.prefix_when] + [t for _, t in role.suffix_when]
+    return any(t is not None and "tool_call_id" in t.names for t in texts)
+
+
 def write(role: Optional[Role], name: str, content: List[Segment], values: Dict[str, Any], final: bool,
           add_generation_prompt: bool, previous: Optional[str], index: Optional[int],
           following: Optional[str] = None, first: bool = False,
-          calls: Optional[Tuple[Calls, List[Tuple[str, str]], Optional[bool]]] = None,
+          calls: Optional[Tuple[Calls, List[Tuple[str, ...]], Optional[bool]]] = None,
           given_empty: Optional[bool] = None, tools: bool = False,
-          lead: Optional[List[Segment]] = None) -> List[Segment]:
+          lead: Optional[List[Segment]] = None, earlier: "frozenset[str]" = frozenset(),
+          earlier_calls: bool = False) -> List[Segment]:
     """One message as segments: ``content`` (already transformed) trimmed, between prefix and suffix,
     and its tool calls after it (``calls``: the rules, the calls, and whether the answer is empty when
     a reasoning display decided it); ``following`` is the role of the next message in the conversation;
     ``given_empty``: the message's content as given was empty (``None``: a text the format writes);
-    ``tools``: tool definitions were passed; ``lead``: written between the prefix and the content."""
+    ``tools``: tool definitions were passed; ``lead``: written between the prefix and the content;
+    ``earlier``: the roles written before, ``earlier_calls``: whether a message before had calls."""
     assert role is not None
-    scope = {**values, "role": name}
+    scope = {"tool_call_id": "", **values, "role": name}
     content = trim_segments(content, role.trim)
     empty = not "".join(t for t, _, _ in content)
     if empty and calls is None and lead is None:
@@ -402,8 +439,10 @@ def write(role: Optional[Role], name: str, content: List[Segment], values: Dict[
             return fill(role.when_empty, scope, SCAFFOLD, index)
     if calls is not None:
         rules, given, answer_empty = calls
-        content = content + call_segments(rules, given, empty if answer_empty is None else answer_empty, index)
-    facts = (previous, following, final, add_generation_prompt, empty, first, calls is not None, given_empty, tools)
+        content = content + call_segments(rules, given, empty if answer_empty is None else answer_empty, index,
+                                          earlier_calls)
+    facts = (previous, following, final, add_generation_prompt, empty, first, calls is not None, given_empty, tools,
+             earlier, earlier_calls)
     prefix = next((text for condition, text in role.prefix_when if condition.holds(*facts)), None)
     if prefix is None:
         prefix = dict(role.prefix_after).get(previous, role.prefix) if previous is not None else role.prefix

@@ -51,6 +51,7 @@ def normalize(messages: Any, spec: Optional[Any] = None) -> List[Message]:
     if not messages:
         raise ConversationError("the conversation is empty: give at least one message")
     checked = []
+    earlier_calls = False  # an earlier message had calls (see _spec.model.CALL_CONTENT, first_message)
     for index, message in enumerate(messages):
         if not isinstance(message, Mapping):
             raise InvalidMessageError(
@@ -65,8 +66,9 @@ def normalize(messages: Any, spec: Optional[Any] = None) -> List[Message]:
             _check_fields(spec, message, index, role)
         content = message.get("content")
         if content is None and spec is not None and _content_optional(spec, message, role,
-                                                                      index == len(messages) - 1):
+                                                                      index == len(messages) - 1, earlier_calls):
             content = ""
+        given = content
         if content is None:
             raise InvalidMessageError("has no 'content'", index=index, role=role)
         if isinstance(content, list):
@@ -76,7 +78,15 @@ def normalize(messages: Any, spec: Optional[Any] = None) -> List[Message]:
                 f"'content' must be a string or a list of parts, got {_kind(content)}", index=index, role=role,
             )
         reasoning = _reasoning(spec, message, index, role) if spec is not None else None
-        calls = _calls(spec, message, index, role) if spec is not None and spec.calls is not None else None
+        calls = _calls(spec, message, index, role, earlier_calls) if spec is not None and spec.calls is not None \
+            else None
+        if calls is not None:
+            earlier_calls = True
+            assert spec is not None
+            if isinstance(given, list) and spec.calls.content_parts == "refuse":
+                raise UnsupportedFieldError(f"format {spec.name!r} writes the content of a message with calls as "
+                                            "text only: its template writes a list of parts as it is",
+                                            index=index, role=role, field="content")
         checked.append(Message(index, role, content, reasoning, calls))
     return checked
 
@@ -107,23 +117,25 @@ def not_text_reasoning(spec: Any, message: "Message", given: Mapping) -> Unsuppo
                                  f"{_kind(message.reasoning)}", index=message.index, role=message.role, field=name)
 
 
-def _content_optional(spec: Any, message: Mapping, role: str, final: bool) -> bool:
-    """A message with calls whose format writes it without content (``missing_content``)."""
+def _content_optional(spec: Any, message: Mapping, role: str, final: bool, earlier_calls: bool = False) -> bool:
+    """A message with calls whose format writes it without content (``missing_content``), or does not
+    read its content (``content = "first_message"``, after the first message with calls)."""
     rules = spec.calls
-    return bool(rules is not None and (rules.missing_content == "empty" or (rules.missing_content == "final" and final))
+    return bool(rules is not None and (rules.missing_content == "empty" or (rules.missing_content == "final" and final)
+                                       or (rules.content == "first_message" and earlier_calls))
                 and role == rules.role and message.get("tool_calls"))
 
 
-def _calls(spec: Any, message: Mapping, index: int, role: str) -> Any:
+def _calls(spec: Any, message: Mapping, index: int, role: str, earlier_calls: bool = False) -> Any:
     """The message's calls, checked, where its role writes them; a call on another role is refused."""
     calls = message.get("tool_calls")
     rules = spec.calls
     if calls is None or (isinstance(calls, (list, tuple)) and not calls):
         if calls is not None and rules.empty == "refuse":
             raise UnsupportedFieldError(f"format {spec.name!r} refuses an empty 'tool_calls' list: its template tests "
-                                        "whether the key is there, and then raises or leaves the message out; give "
-                                        "none (or None) for a message without calls", index=index, role=role,
-                                        field="tool_calls")
+                                        "whether the key is there, and then raises, leaves the message out or writes "
+                                        "a calls block without calls in place of the content; give none (or None) "
+                                        "for a message without calls", index=index, role=role, field="tool_calls")
         return None  # none, as the templates' `if message.tool_calls` reads an empty list
     if role != rules.role:
         raise UnsupportedFieldError(f"format {spec.name!r} writes tool calls for role {rules.role!r} only, so "
@@ -131,7 +143,7 @@ def _calls(spec: Any, message: Mapping, index: int, role: str) -> Any:
                                     field="tool_calls")
     from .tools import call_texts
 
-    texts = call_texts(calls, rules.form(), rules.ignore, index, role, rules.shape == "nested")
+    texts = call_texts(calls, rules.form(), rules.ignore, index, role, rules.shape == "nested", rules.typed)
     if rules.max and len(texts) > rules.max:
         text = rules.max_message or f"at most {rules.max} tool call(s) per message"
         raise RefusedError(f"format {spec.name!r} refuses this message: {text}", index=index, role=role,
@@ -140,6 +152,11 @@ def _calls(spec: Any, message: Mapping, index: int, role: str) -> Any:
         raise UnsupportedFieldError(f"format {spec.name!r} writes a message's tool calls in place of its content, so "
                                     "a content besides them would be left out: it is refused", index=index,
                                     role=role, field="content")
+    if rules.content == "first_message" and earlier_calls and message.get("content"):
+        raise UnsupportedFieldError(f"format {spec.name!r} writes the content of the conversation's first message "
+                                    "with calls only (its template leaves it out of later ones), so a content "
+                                    "here would be left out: it is refused", index=index, role=role,
+                                    field="content")
     return texts
 
 

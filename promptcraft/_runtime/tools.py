@@ -222,7 +222,7 @@ def tools_text(tools: Any, layout: Tuple[str, ...]) -> str:
 # -- tool calls ----------------------------------------------------------------------------------
 
 #: How a call's arguments are written, as generated code passes it: ``(mode, parameter, value)``.
-#: ``mode`` is ``json``, ``json_or_text`` or ``parameters`` (see ``_spec.model.ARGUMENTS``);
+#: ``mode`` is ``json``, ``json_or_text``, ``parameters`` or ``text`` (see ``_spec.model.ARGUMENTS``);
 #: for ``parameters``, ``parameter`` is the text of one (literals, ``0`` for the key, ``1`` for the
 #: value) and ``value`` the formatter of each value (``VALUE_FORMATS``).
 Form = Tuple[str, Tuple[Any, ...], str]
@@ -266,6 +266,11 @@ def write_arguments(value: Any, form: Form, field: str, index: Optional[int] = N
                 raise _json_error(item, f"{field}.{key}", index, role) from None
             out.append("".join(key if piece == 0 else text if piece == 1 else piece for piece in form[1]))
         return "".join(out)
+    if mode == "text" and not isinstance(value, str):
+        raise UnsupportedFieldError(
+            f"arguments must be a JSON string, got {_kind(value)}: this format's template writes them into the "
+            "text as they are, and raises on anything else; pass json.dumps(arguments)",
+            index=index, role=role, field=field)
     if isinstance(value, str):
         if mode == "json":
             raise UnsupportedFieldError(
@@ -283,14 +288,17 @@ def write_arguments(value: Any, form: Form, field: str, index: Optional[int] = N
 
 
 def call_texts(calls: Any, form: Form, ignore: Sequence[str], index: Optional[int] = None,
-               role: Optional[str] = None, nested: bool = False) -> List[Tuple[str, str]]:
-    """``(name, arguments as written)`` for each call of a message, or the precise error."""
+               role: Optional[str] = None, nested: bool = False, typed: bool = False) -> List[Tuple[str, ...]]:
+    """``(name, arguments as written)`` for each call of a message, and its ``type`` when ``typed``
+    (the format writes it), or the precise error."""
+    if typed:
+        ignore = (*ignore, "type")  # written, so not a key left out
     if type(calls) is not list and (isinstance(calls, (str, bytes, Mapping)) or not isinstance(calls, tuple)):
         # Templates disagree on such a value (Llama's raises, Qwen3.5's reads a falsy one as none):
         # a value that is not calls is refused as one the format does not write.
         raise UnsupportedFieldError(f"'tool_calls' must be a list of calls, got {_kind(calls)}", index=index,
                                     role=role, field="tool_calls")
-    out = []
+    out: List[Tuple[str, ...]] = []
     for position, call in enumerate(calls):
         if type(call) is not dict and not isinstance(call, Mapping):
             raise InvalidMessageError(f"a call is a mapping, got {_kind(call)}", index=index, role=role,
@@ -322,7 +330,16 @@ def call_texts(calls: Any, form: Form, ignore: Sequence[str], index: Optional[in
         if value is None:
             raise InvalidMessageError("a call needs 'arguments' (a mapping, {} for none)", index=index, role=role,
                                       field=where + ".arguments")
-        out.append((name, write_arguments(value, form, where + ".arguments", index, role)))
+        written = write_arguments(value, form, where + ".arguments", index, role)
+        if not typed:
+            out.append((name, written))
+            continue
+        kind = call.get("type")
+        if not isinstance(kind, str):
+            # The template writes the type into the text, and raises without one.
+            raise InvalidMessageError(f"this format writes each call's 'type' ('function'), got {_kind(kind)}",
+                                      index=index, role=role, field=f"tool_calls[{position}].type")
+        out.append((name, written, kind))
     return out
 
 
@@ -333,21 +350,21 @@ def _only(table: Mapping, allowed: Sequence[str], where: str, index: Optional[in
                                         "rather than left out", index=index, role=role, field=f"{where}.{key}")
 
 
-def call_parts(calls: Any, form: Form, ignore: Sequence[str]) -> List[Tuple[str, str]]:
-    """``(name, arguments as written)`` for each call of a message, for the fast path. It takes the
-    common shape only (a list of OpenAI-style calls whose arguments are a dict, or a string where
-    the format takes one); anything else raises ``Unhandled``, and the reference interpreter writes
-    it or reports the precise problem."""
+def call_parts(calls: Any, form: Form, ignore: Sequence[str], typed: bool = False) -> List[Tuple[str, ...]]:
+    """``(name, arguments as written)`` for each call of a message, for the fast path, and its
+    ``type`` when ``typed``. It takes the common shape only (a list of OpenAI-style calls whose
+    arguments are a dict, or a string where the format takes one); anything else raises ``Unhandled``,
+    and the reference interpreter writes it or reports the precise problem."""
     if type(calls) is not list:
         raise Unhandled
-    json_form = form[0] != "parameters" and _chunks is not None
-    out = []
+    json_form = form[0] in ("json", "json_or_text") and _chunks is not None
+    out: List[Tuple[str, ...]] = []
     for call in calls:
         function = call.get("function") if type(call) is dict else None
         if type(function) is not dict or len(function) != 2:
             raise Unhandled
         for key in call:
-            if key != "function" and key not in ignore:
+            if key != "function" and key not in ignore and not (typed and key == "type"):
                 raise Unhandled
         name = function.get("name")
         args = function.get("arguments")
@@ -358,6 +375,8 @@ def call_parts(calls: Any, form: Form, ignore: Sequence[str]) -> List[Tuple[str,
                 args = "".join(_chunks(args, 0))  # type: ignore[misc]
             except (TypeError, ValueError, RecursionError):
                 raise Unhandled from None
+        elif type(args) is str and form[0] == "text":
+            pass  # written as it is
         elif type(args) is dict or (type(args) is str and form[0] == "json_or_text"):
             try:
                 args = write_arguments(args, form, "arguments")
@@ -365,5 +384,11 @@ def call_parts(calls: Any, form: Form, ignore: Sequence[str]) -> List[Tuple[str,
                 raise Unhandled from None
         else:
             raise Unhandled
-        out.append((name, args))
+        if typed:
+            kind = call.get("type")
+            if type(kind) is not str:
+                raise Unhandled
+            out.append((name, args, kind))
+        else:
+            out.append((name, args))
     return out

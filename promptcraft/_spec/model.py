@@ -82,12 +82,19 @@ class Condition:
     given_empty: Optional[bool] = None
     #: Tool definitions were passed (and the format writes them).
     tools: Optional[bool] = None
+    #: A message of one of these roles was written earlier in the conversation (DeepSeek V3 opens its
+    #: tool outputs block at the conversation's first tool message only).
+    earlier: Optional[Tuple[str, ...]] = None
+    #: An earlier message of the conversation had tool calls (DeepSeek R1 never resets its flag).
+    earlier_calls: Optional[bool] = None
 
     def holds(self, previous: Optional[str], next: Optional[str], final: bool, generation_prompt: bool,
               empty: bool, first: bool, calls: bool = False, given_empty: Optional[bool] = None,
-              tools: bool = False) -> bool:
+              tools: bool = False, earlier: "frozenset[str]" = frozenset(), earlier_calls: bool = False) -> bool:
         given_empty = empty if given_empty is None else given_empty
         return ((self.calls is None or self.calls == calls)
+                and (self.earlier is None or not earlier.isdisjoint(self.earlier))
+                and (self.earlier_calls is None or self.earlier_calls == earlier_calls)
                 and (self.tools is None or self.tools == tools)
                 and (self.given_empty is None or self.given_empty == given_empty)
                 and (self.previous is None or previous in self.previous)
@@ -110,7 +117,10 @@ class Reasoning:
     text after its last occurrence (``keep = "after_last"``) or after its first
     (``"after_first"``), then loses leading ``lstrip`` characters. ``scope``:
     ``history`` applies to every message but the conversation's final one,
-    ``all`` to every message.
+    ``all`` to every message. A message written right after one of the
+    ``skip_after`` roles, and with ``skip_calls`` a message with tool calls,
+    keeps its content whole (DeepSeek R1 and V3.1 cut only answers that follow
+    no tool result and carry no calls).
     """
 
     marker: str = "</think>"
@@ -118,6 +128,8 @@ class Reasoning:
     lstrip: str = ""
     scope: str = "history"
     always: bool = False
+    skip_after: Tuple[str, ...] = ()
+    skip_calls: bool = False
 
 
 @attrs.frozen
@@ -134,7 +146,9 @@ class Role:
     declared; ``prefix_after`` picks the prefix by the role written just
     before; ``refuse_containing`` refuses content holding any of its strings.
     ``prefix_when`` and ``suffix_when`` are variants chosen by conditions
-    (``Condition``), tried first.
+    (``Condition``), tried first. Besides ``{role}``, the texts may write
+    ``{tool_call_id}``: the message's ``tool_call_id`` as given, empty when it
+    has none (Kimi K2 names the call a tool result answers).
     """
 
     name: str
@@ -323,9 +337,10 @@ class Parts:
 
 #: Where tool definitions go: after (or before) the system text, in the system message;
 #: ``first_user``: in the first message after the system message, which must be the user's, between
-#: its prefix and its content; ``none``: the format writes none (tools are refused), declared for
-#: what it does with an empty list.
-TOOL_PLACEMENTS = ("system_after", "system_before", "first_user", "none")
+#: its prefix and its content; ``start``: right after the format's start text, before the system
+#: message and everything else (a turn of their own, as Kimi K2 writes them); ``none``: the format
+#: writes none (tools are refused), declared for what it does with an empty list.
+TOOL_PLACEMENTS = ("system_after", "system_before", "first_user", "start", "none")
 #: An empty list of tools: like none (``if tools`` in a template), written as a block without
 #: definitions (``if tools is not none``), or refused (a format that writes no tools, whose template
 #: writes something for an empty list).
@@ -336,8 +351,15 @@ TOOL_ITEMS = ("json",)
 #: How a call's arguments are written: ``json``: a mapping, through ``tojson`` (a string is refused:
 #: the templates that write this way would encode it a second time); ``json_or_text``: a string as it
 #: is (it is already JSON), anything else through ``tojson``; ``parameters``: a mapping, each of its
-#: items written as ``parameter`` with ``{key}`` and ``{value}`` (formatted by ``VALUE_FORMATS``).
-ARGUMENTS = ("json", "json_or_text", "parameters")
+#: items written as ``parameter`` with ``{key}`` and ``{value}`` (formatted by ``VALUE_FORMATS``);
+#: ``text``: a string only, as it is (the DeepSeek templates splice the value into the text and raise
+#: on a mapping, so a mapping is refused: pass ``json.dumps(arguments)``).
+ARGUMENTS = ("json", "json_or_text", "parameters", "text")
+#: What a message with calls does with its content: ``write`` it before the calls; ``refuse`` a
+#: non-empty one (the calls are written in its place); ``first_message``: write it in the
+#: conversation's first message with calls only, whose template never writes it in a later one
+#: (DeepSeek R1), where a non-empty content is refused and a missing one taken as empty.
+CALL_CONTENT = ("write", "refuse", "first_message")
 #: A parameter's value: ``json_or_str`` a mapping or list through ``tojson``, anything else as
 #: Python's ``str()`` (Jinja's ``|string``: ``True``, ``None``, ``1.0``); ``str``: every value as
 #: ``str()`` (a dict as ``{'k': [1, 2]}``), a string as it is.
@@ -382,10 +404,13 @@ class Calls:
 
     Each call is ``call`` (or the first of ``call_when`` whose condition holds:
     ``first``, the message's first call; ``empty``, the message's answer is
-    empty), with ``{name}`` and ``{arguments}`` (see ``ARGUMENTS``). A call is
-    ``{"type": "function", "function": {"name", "arguments"}}`` or the inner
-    object alone; its keys listed in ``ignore`` are left out, as the templates
-    leave them out, and any other key is refused.
+    empty; ``earlier_calls``, an earlier message had calls), with ``{name}``
+    and ``{arguments}`` (see ``ARGUMENTS``), and optionally ``{index}`` (the
+    call's position in its message, from 0: Kimi K2 writes it into the id it
+    makes up) and ``{type}`` (the call's ``type``, a string the call must
+    have). A call is ``{"type": "function", "function": {"name", "arguments"}}``
+    or the inner object alone; its keys listed in ``ignore`` are left out, as
+    the templates leave them out, and any other key is refused.
     """
 
     role: str = "assistant"
@@ -403,16 +428,25 @@ class Calls:
     #: At most this many calls per message (more are refused with ``max_message``); 0: no limit.
     max: int = 0
     max_message: Optional[str] = None
-    #: ``write``: the message's content and its calls; ``refuse``: a template that writes the calls
-    #: in place of the content (Llama 3.x) would leave a non-empty content out, so it is refused.
+    #: See ``CALL_CONTENT``; ``refuse``: a template that writes the calls in place of the content
+    #: (Llama 3.x) would leave a non-empty content out, so it is refused.
     content: str = "write"
     #: ``nested``: each call must be ``{"function": {...}}`` as the template reads it; ``either``:
     #: the inner object alone is taken too.
     shape: str = "either"
     #: An empty ``tool_calls`` list: ``none``, no calls (templates testing ``if message.tool_calls``);
     #: ``refuse``, for templates that test whether the key is there (``'tool_calls' in message``) and
-    #: then raise or leave the whole message out.
+    #: then raise, leave the whole message out or write a calls block without calls in
+    #: place of the content (DeepSeek R1 and V3.1).
     empty: str = "none"
+    #: A message with calls whose content is a list of parts: ``join`` the parts as ``[parts]``
+    #: declares, or ``refuse`` it where the template prints the list as it is (Kimi K2).
+    content_parts: str = "join"
+
+    @property
+    def typed(self) -> bool:
+        """Whether a call text writes the call's ``type`` (which each call must then have)."""
+        return any("type" in text.names for text in (self.call, *(t for _, t in self.call_when)))
 
     def form(self) -> Tuple[str, Tuple[Union[str, int], ...], str]:
         """How the arguments are written, as ``_runtime.tools.write_arguments`` takes it."""

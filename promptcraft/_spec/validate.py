@@ -47,7 +47,7 @@ _PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
 RESERVED = frozenset(
     {"role", "content", "system", "reasoning", "bos", "eos", "messages", "conversations", "add_generation_prompt",
      "continue_final_message", "control_tokens", "render", "render_many", "render_spans", "tools", "documents",
-     "strict", "errors"}
+     "strict", "errors", "tool_call_id"}
 )
 
 _TYPE_NAMES = {str: "a string", bool: "a boolean", int: "an integer", float: "a float", list: "an array",
@@ -355,9 +355,11 @@ def build_spec(raw: Dict[str, Any], path: Optional[str], text: str) -> FormatSpe
     return spec
 
 
-_CONDITIONS = ("previous", "next", "first", "final", "generation_prompt", "empty", "given_empty", "calls", "tools")
-#: A call's variants: its position among the message's calls, and whether the message's answer is empty.
-_CALL_CONDITIONS = ("first", "empty")
+_CONDITIONS = ("previous", "next", "first", "final", "generation_prompt", "empty", "given_empty", "calls", "tools",
+               "earlier", "earlier_calls")
+#: A call's variants: its position among the message's calls, whether the message's answer is empty,
+#: and whether an earlier message had calls.
+_CALL_CONDITIONS = ("first", "empty", "earlier_calls")
 
 
 def _variants(check: Checker, decl: Dict[str, Any], key: str, name: str, slots: Tuple[str, ...],
@@ -390,14 +392,14 @@ def _variants(check: Checker, decl: Dict[str, Any], key: str, name: str, slots: 
         if not when:
             raise check.fail(f"{where}.when", "give at least one condition")
         facts: Dict[str, Any] = {}
-        for fact in ("previous", "next"):
+        for fact in ("previous", "next", "earlier"):
             if fact in when:
                 roles = when[fact]
                 roles = [roles] if isinstance(roles, str) else roles
                 if not isinstance(roles, list) or not roles or not all(isinstance(r, str) and r for r in roles):
                     raise check.fail(f"{where}.when.{fact}", "expected a role name or an array of role names")
                 facts[fact] = tuple(roles)
-        for fact in ("first", "final", "generation_prompt", "empty", "given_empty", "calls", "tools"):
+        for fact in ("first", "final", "generation_prompt", "empty", "given_empty", "calls", "tools", "earlier_calls"):
             if fact in when:
                 facts[fact] = check.boolean(when, f"{where}.when", fact)
         variants.append((Condition(**facts), check.text(item, where, "text", slots)))
@@ -406,7 +408,7 @@ def _variants(check: Checker, decl: Dict[str, Any], key: str, name: str, slots: 
 
 def _role(check: Checker, decl: Any, key: str, name: str) -> Role:
     check.table(decl, key, _ROLE_KEYS)
-    slots = ("role",)
+    slots = ("role", "tool_call_id")
     decl, prefix_when = _variants(check, decl, key, "prefix", slots)
     decl, suffix_when = _variants(check, decl, key, "suffix", slots)
     when_empty = check.text(decl, key, "when_empty", slots) if "when_empty" in decl else None
@@ -417,13 +419,17 @@ def _role(check: Checker, decl: Any, key: str, name: str) -> Role:
     reasoning = None
     if "strip_reasoning" in decl:
         rkey = f"{key}.strip_reasoning"
-        table = check.table(decl["strip_reasoning"], rkey, ("marker", "keep", "lstrip", "scope", "always"))
+        table = check.table(decl["strip_reasoning"], rkey, ("marker", "keep", "lstrip", "scope", "always",
+                                                            "skip_after", "skip_calls"))
         reasoning = Reasoning(
             marker=check.string(table, rkey, "marker", "</think>", empty=False),
             keep=check.choice(table, rkey, "keep", model.KEEPS, "after_last"),
             lstrip=check.string(table, rkey, "lstrip", ""),
             scope=check.choice(table, rkey, "scope", model.SCOPES, "history"),
             always=check.boolean(table, rkey, "always"),
+            skip_after=check.strings(table, "skip_after", lambda s: None if s else "a role name must not be empty",
+                                     key=rkey),
+            skip_calls=check.boolean(table, rkey, "skip_calls"),
         )
     role = Role(
         name=name,
@@ -558,6 +564,11 @@ def _tools(check: Checker, decl: Any) -> Tools:
         extra = [k for k in decl if k not in ("placement", "empty")]
         if extra:
             raise check.fail(f"{key}.{extra[0]}", "not used with placement = 'none' (the format writes no tools)")
+    if placement == "start":
+        extra = [k for k in ("join", "join_when") if k in decl]
+        if extra:
+            raise check.fail(f"{key}.{extra[0]}", "not used with placement = 'start' (the tools are written apart "
+                                                  "from the system text)")
     empty = check.choice(decl, key, "empty", model.TOOL_EMPTY, "none")
     if (empty == "refuse") != (placement == "none") and empty != "none":
         raise check.fail(f"{key}.empty", "'refuse' is for placement = 'none'; a format that writes tools writes "
@@ -584,8 +595,8 @@ def _count(check: Checker, decl: Any, key: str, name: str) -> int:
 def _calls(check: Checker, decl: Any) -> Calls:
     key = "calls"
     check.table(decl, key, ("role", "arguments", "call", "ignore", "missing_content", "parameter", "value", "max",
-                            "max_message", "content", "shape", "empty"))
-    slots = ("name", "arguments")
+                            "max_message", "content", "shape", "empty", "content_parts"))
+    slots = ("name", "arguments", "index", "type")
     decl, call_when = _variants(check, decl, key, "call", slots, _CALL_CONDITIONS)
     if "call" not in decl:
         raise check.fail(key, "needs 'call', the text of one call with {name} and {arguments}")
@@ -593,7 +604,13 @@ def _calls(check: Checker, decl: Any) -> Calls:
     for text in [call] + [text for _, text in call_when]:
         if "name" not in text.names:
             raise check.fail(f"{key}.call", "every call text writes {name}")
-    ignore = check.strings(decl, "ignore", key=key) if "ignore" in decl else ("id", "type")
+        other = [n for n in text.names if n not in slots]
+        if other:
+            raise check.fail(f"{key}.call", f"a call text takes {{name}}, {{arguments}}, {{index}} and {{type}}, "
+                                            f"not the variable {{{other[0]}}}")
+    typed = any("type" in text.names for text in [call] + [text for _, text in call_when])
+    # A call's id is left out by default, and its type too unless a call text writes it.
+    ignore = check.strings(decl, "ignore", key=key) if "ignore" in decl else ("id",) if typed else ("id", "type")
     arguments = check.choice(decl, key, "arguments", model.ARGUMENTS, "json")
     parameter = EMPTY
     if arguments == "parameters":
@@ -604,14 +621,18 @@ def _calls(check: Checker, decl: Any) -> Calls:
         for name in ("parameter", "value"):
             if name in decl:
                 raise check.fail(f"{key}.{name}", "used with arguments = 'parameters' only")
-    return Calls(role=check.string(decl, key, "role", "assistant", empty=False), arguments=arguments,
-                 parameter=parameter, value=check.choice(decl, key, "value", model.VALUE_FORMATS, "json_or_str"),
-                 max=_count(check, decl, key, "max"), max_message=check.string(decl, key, "max_message", empty=False),
-                 content=check.choice(decl, key, "content", ("write", "refuse"), "write"),
-                 shape=check.choice(decl, key, "shape", ("either", "nested"), "either"),
-                 empty=check.choice(decl, key, "empty", ("none", "refuse"), "none"),
-                 call=call, call_when=call_when, ignore=ignore,
-                 missing_content=check.choice(decl, key, "missing_content", ("refuse", "empty", "final"), "refuse"))
+    calls = Calls(role=check.string(decl, key, "role", "assistant", empty=False), arguments=arguments,
+                  parameter=parameter, value=check.choice(decl, key, "value", model.VALUE_FORMATS, "json_or_str"),
+                  max=_count(check, decl, key, "max"), max_message=check.string(decl, key, "max_message", empty=False),
+                  content=check.choice(decl, key, "content", model.CALL_CONTENT, "write"),
+                  shape=check.choice(decl, key, "shape", ("either", "nested"), "either"),
+                  empty=check.choice(decl, key, "empty", ("none", "refuse"), "none"),
+                  call=call, call_when=call_when, ignore=ignore,
+                  missing_content=check.choice(decl, key, "missing_content", ("refuse", "empty", "final"), "refuse"),
+                  content_parts=check.choice(decl, key, "content_parts", ("join", "refuse"), "join"))
+    if calls.typed and "type" in ignore:
+        raise check.fail(f"{key}.ignore", "'type' is written by the call text ({type}): it cannot be left out too")
+    return calls
 
 
 def _check_control_token(token: str) -> Optional[str]:
@@ -679,7 +700,7 @@ def _cross_checks(check: Checker, spec: FormatSpec) -> None:
         if writer is None or writer.drop or writer.refuse is not None:
             raise check.fail("tools.placement", "'first_user' writes the tools in the first user message: it needs "
                                                 "a [roles.user] that writes it")
-    elif spec.tools is not None and spec.tools.placement != "none" and (
+    elif spec.tools is not None and spec.tools.placement not in ("none", "start") and (
             spec.system.placement not in ("message", "block") or spec.system.skip_empty or spec.system.keep_empty):
         raise check.fail("tools", "tool definitions are written with the system text: they need [system] "
                                   "placement = 'message' or 'block' (without skip_empty or keep_empty)")
@@ -695,6 +716,10 @@ def _cross_checks(check: Checker, spec: FormatSpec) -> None:
             raise check.fail("calls.role", f"role {spec.calls.role!r} must be declared under [roles] and written")
         if spec.system.placement != "message" and spec.calls.role in spec.system.leading_roles:
             raise check.fail("calls.role", "a system message taken out of the conversation cannot carry calls")
+    if "tool_call_id" in check.used and "tool_call_id" not in spec.message.ignore:
+        # A field is read or left out as the format declares: the roles whose texts do not write it leave it out.
+        raise check.fail("message.ignore", "a role writes {tool_call_id}: list 'tool_call_id' here too (the roles "
+                                           "that do not write it leave it out)")
     for var in spec.variables:
         if var.name not in check.used:
             raise check.fail(f"variables.{var.name}", "declared but never used in any string of the format")
