@@ -184,6 +184,12 @@ def test_extra_fields_are_written_ignored_or_refused(name, field, value):
         error = raises(fmt, messages, variables)
         assert isinstance(error, promptcraft.UnsupportedFieldError) and error.path == "messages[1].content", error
         return
+    if field == "tool_calls" and calls is not None and calls.role == "assistant" and calls.arguments == "text":
+        # The template splices the arguments into the text: a mapping is refused, its JSON string written.
+        error = raises(fmt, messages, variables)
+        assert isinstance(error, promptcraft.UnsupportedFieldError), error
+        assert error.path == "messages[1].tool_calls[0].function.arguments", error
+        messages = [plain[0], {**plain[1], field: [{**value[0], "function": {"name": "f", "arguments": "{}"}}]}]
     if field == "tool_calls" and calls is not None and calls.role == "assistant":
         written = fmt.render(messages, **variables)
         assert written != fmt.render(plain, **variables) and "f" in written.replace(fmt.render(plain, **variables), "")

@@ -9,26 +9,89 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
         _out = ['<｜begin▁of▁sentence｜>']
         _found = [_m['content'] for _m in messages if _m['role'] == 'system']
         _out.append('\n\n'.join(_found))
+        _prev = None
+        _e0 = False
+        _ec = False
         for _m in messages:
-            if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
+            _size = _len(_m)
+            if _size != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', 'tool_calls', )):
                 raise _Unhandled
             _role = _m['role']
             if _role == 'system':
+                if _len(_m) != 2 and _m.get('tool_calls') is not None:
+                    raise _Unhandled
                 continue
             if _role == 'user':
+                if _size != 2 and _m.get('tool_calls') is not None:
+                    raise _Unhandled
                 _out += ('<｜User｜>', _m['content'])
+                _prev = _role
             elif _role == 'assistant':
-                _content = _m['content']
-                if '</think>' in _content:
-                    _content = _content.rpartition('</think>')[2]
-                _out += ('<｜Assistant｜>', _content, '<｜end▁of▁sentence｜>')
+                _tc = _m.get('tool_calls') if _size != 2 else None
+                if _tc is None:
+                    _content = _m['content']
+                    if not (_prev == 'tool') and '</think>' in _content:
+                        _content = _content.rpartition('</think>')[2]
+                    if _prev == 'tool':
+                        _t1 = '<｜tool▁outputs▁end｜>'
+                    else:
+                        _t1 = '<｜Assistant｜>'
+                    _out += (_t1, _content, '<｜end▁of▁sentence｜>')
+                    _prev = _role
+                else:
+                    _content = _m.get('content')
+                    if _content is None and _tc and _ec:
+                        _content = ''
+                    if not (_prev == 'tool') and not _tc and '</think>' in _content:
+                        _content = _content.rpartition('</think>')[2]
+                    _calls = ''
+                    if _tc:
+                        if _ec and _m.get('content'):
+                            raise _Unhandled
+                        for _j, (_cn, _ca, _ck) in _enumerate(_call_parts(_tc, ('text', (), 'json_or_str'), ('id',), True)):
+                            if _j == 0 and not _ec:
+                                _calls += '<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>' + _ck + '<｜tool▁sep｜>' + _cn + '\n```json\n' + _ca + '\n```<｜tool▁call▁end｜>'
+                            else:
+                                _calls += '\n<｜tool▁call▁begin｜>' + _ck + '<｜tool▁sep｜>' + _cn + '\n```json\n' + _ca + '\n```<｜tool▁call▁end｜>'
+                    else:
+                        raise _Unhandled  # an empty list or not a list of calls: the reference says why
+                    if _tc and _ec:
+                        _t2 = ''
+                    elif _tc:
+                        _t2 = '<｜Assistant｜>'
+                    elif _prev == 'tool':
+                        _t2 = '<｜tool▁outputs▁end｜>'
+                    else:
+                        _t2 = '<｜Assistant｜>'
+                    if _tc:
+                        _t3 = '<｜tool▁calls▁end｜><｜end▁of▁sentence｜>'
+                    else:
+                        _t3 = '<｜end▁of▁sentence｜>'
+                    _out += (_t2, _content, _calls, _t3)
+                    _prev = _role
+                    if _tc:
+                        _ec = True
             elif _role == 'tool':
-                raise _Unhandled
+                if _size != 2 and _m.get('tool_calls') is not None:
+                    raise _Unhandled
+                if _e0:
+                    _t4 = '<｜tool▁output▁begin｜>'
+                else:
+                    _t4 = '<｜tool▁outputs▁begin｜><｜tool▁output▁begin｜>'
+                _out += (_t4, _m['content'], '<｜tool▁output▁end｜>')
+                _prev = _role
+                _e0 = True
             else:
+                if _size != 2 and _m.get('tool_calls') is not None:
+                    raise _Unhandled
                 if not _isinstance(_m['content'], _str) or not _isinstance(_role, _str):
                     raise _TypeError
-        if add_generation_prompt:
+        if add_generation_prompt and _prev == 'tool':
+            _out.append('<｜tool▁outputs▁end｜>')
+        elif add_generation_prompt:
             _out.append('<｜Assistant｜>')
+        elif _prev == 'tool':
+            _out.append('<｜tool▁outputs▁end｜>')
         return ''.join(_out)
     except (_LookupError, _TypeError, _AttributeError, _Unhandled):
         # Malformed or refused: the reference interpreter says what and where.
@@ -53,33 +116,100 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
             _out.append(_text)
             _tags.append((-2, (1,)))
         _offset = 0
+        _prev = None
+        _e0 = False
+        _ec = False
         _tags.append(_offset)
         for _m in messages:
-            if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
+            _size = _len(_m)
+            if _size != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', 'tool_calls', )):
                 raise _Unhandled
             _role = _m['role']
             if _role == 'system':
+                if _len(_m) != 2 and _m.get('tool_calls') is not None:
+                    raise _Unhandled
                 _tags.append(())
                 continue
             if _role == 'user':
+                if _size != 2 and _m.get('tool_calls') is not None:
+                    raise _Unhandled
                 _out += ('<｜User｜>', _m['content'])
                 _tags.append((0, 1, ))
+                _prev = _role
             elif _role == 'assistant':
-                _content = _m['content']
-                if '</think>' in _content:
-                    _content = _content.rpartition('</think>')[2]
-                _out += ('<｜Assistant｜>', _content, '<｜end▁of▁sentence｜>')
-                _tags.append((0, 1, 0, ))
+                _tc = _m.get('tool_calls') if _size != 2 else None
+                if _tc is None:
+                    _content = _m['content']
+                    if not (_prev == 'tool') and '</think>' in _content:
+                        _content = _content.rpartition('</think>')[2]
+                    if _prev == 'tool':
+                        _t1 = '<｜tool▁outputs▁end｜>'
+                    else:
+                        _t1 = '<｜Assistant｜>'
+                    _out += (_t1, _content, '<｜end▁of▁sentence｜>')
+                    _tags.append((0, 1, 0, ))
+                    _prev = _role
+                else:
+                    _content = _m.get('content')
+                    if _content is None and _tc and _ec:
+                        _content = ''
+                    if not (_prev == 'tool') and not _tc and '</think>' in _content:
+                        _content = _content.rpartition('</think>')[2]
+                    _calls = ''
+                    if _tc:
+                        if _ec and _m.get('content'):
+                            raise _Unhandled
+                        for _j, (_cn, _ca, _ck) in _enumerate(_call_parts(_tc, ('text', (), 'json_or_str'), ('id',), True)):
+                            if _j == 0 and not _ec:
+                                _calls += '<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>' + _ck + '<｜tool▁sep｜>' + _cn + '\n```json\n' + _ca + '\n```<｜tool▁call▁end｜>'
+                            else:
+                                _calls += '\n<｜tool▁call▁begin｜>' + _ck + '<｜tool▁sep｜>' + _cn + '\n```json\n' + _ca + '\n```<｜tool▁call▁end｜>'
+                    else:
+                        raise _Unhandled  # an empty list or not a list of calls: the reference says why
+                    if _tc and _ec:
+                        _t2 = ''
+                    elif _tc:
+                        _t2 = '<｜Assistant｜>'
+                    elif _prev == 'tool':
+                        _t2 = '<｜tool▁outputs▁end｜>'
+                    else:
+                        _t2 = '<｜Assistant｜>'
+                    if _tc:
+                        _t3 = '<｜tool▁calls▁end｜><｜end▁of▁sentence｜>'
+                    else:
+                        _t3 = '<｜end▁of▁sentence｜>'
+                    _out += (_t2, _content, _calls, _t3)
+                    _tags.append((0, 1, 5, 0, ))
+                    _prev = _role
+                    if _tc:
+                        _ec = True
             elif _role == 'tool':
-                raise _Unhandled
+                if _size != 2 and _m.get('tool_calls') is not None:
+                    raise _Unhandled
+                if _e0:
+                    _t4 = '<｜tool▁output▁begin｜>'
+                else:
+                    _t4 = '<｜tool▁outputs▁begin｜><｜tool▁output▁begin｜>'
+                _out += (_t4, _m['content'], '<｜tool▁output▁end｜>')
+                _tags.append((0, 1, 0, ))
+                _prev = _role
+                _e0 = True
             else:
+                if _size != 2 and _m.get('tool_calls') is not None:
+                    raise _Unhandled
                 if not _isinstance(_m['content'], _str) or not _isinstance(_role, _str):
                     raise _TypeError
                 _tags.append(())
         _tags.append(None)
-        if add_generation_prompt:
+        if add_generation_prompt and _prev == 'tool':
+            _out.append('<｜tool▁outputs▁end｜>')
+            _tags.append((-1, (3,)))
+        elif add_generation_prompt:
             _out.append('<｜Assistant｜>')
             _tags.append((-1, (3,)))
+        elif _prev == 'tool':
+            _out.append('<｜tool▁outputs▁end｜>')
+            _tags.append((-1, (0,)))
         return _Rendered(_out, _tags, messages)
     except (_LookupError, _TypeError, _AttributeError, _Unhandled):
         # Malformed or refused: the reference interpreter says what and where.

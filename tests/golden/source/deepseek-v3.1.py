@@ -19,27 +19,62 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
         _out.append('\n\n'.join(_found))
         _prev = None
         for _m in messages:
-            if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
+            _size = _len(_m)
+            if _size != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', 'tool_calls', )):
                 raise _Unhandled
             _role = _m['role']
             if _role == 'system':
+                if _len(_m) != 2 and _m.get('tool_calls') is not None:
+                    raise _Unhandled
                 continue
             if _role == 'user':
+                if _size != 2 and _m.get('tool_calls') is not None:
+                    raise _Unhandled
                 _out += ('<｜User｜>', _m['content'])
                 _prev = _role
             elif _role == 'assistant':
-                _content = _m['content']
-                if '</think>' in _content:
-                    _content = _content.partition('</think>')[2]
-                if _prev == 'user':
-                    _t1 = '<｜Assistant｜></think>'
+                _tc = _m.get('tool_calls') if _size != 2 else None
+                if _tc is None:
+                    _content = _m['content']
+                    if not (_prev == 'tool') and '</think>' in _content:
+                        _content = _content.partition('</think>')[2]
+                    if _prev == 'user':
+                        _t1 = '<｜Assistant｜></think>'
+                    else:
+                        _t1 = ''
+                    _out += (_t1, _content, '<｜end▁of▁sentence｜>')
+                    _prev = _role
                 else:
-                    _t1 = ''
-                _out += (_t1, _content, '<｜end▁of▁sentence｜>')
-                _prev = _role
+                    _content = _m['content']
+                    if not (_prev == 'tool') and not _tc and '</think>' in _content:
+                        _content = _content.partition('</think>')[2]
+                    _calls = ''
+                    if _tc:
+                        for _j, (_cn, _ca) in _enumerate(_call_parts(_tc, ('text', (), 'json_or_str'), ('id', 'type'))):
+                            if _j == 0:
+                                _calls += '<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>' + _cn + '<｜tool▁sep｜>' + _ca + '<｜tool▁call▁end｜>'
+                            else:
+                                _calls += '<｜tool▁call▁begin｜>' + _cn + '<｜tool▁sep｜>' + _ca + '<｜tool▁call▁end｜>'
+                    else:
+                        raise _Unhandled  # an empty list or not a list of calls: the reference says why
+                    if _prev == 'user':
+                        _t2 = '<｜Assistant｜></think>'
+                    else:
+                        _t2 = ''
+                    if _tc:
+                        _t3 = '<｜tool▁calls▁end｜><｜end▁of▁sentence｜>'
+                    else:
+                        _t3 = '<｜end▁of▁sentence｜>'
+                    _out += (_t2, _content, _calls, _t3)
+                    _prev = _role
             elif _role == 'tool':
-                raise _Unhandled
+                if _size != 2 and _m.get('tool_calls') is not None:
+                    raise _Unhandled
+                _out += ('<｜tool▁output▁begin｜>', _m['content'], '<｜tool▁output▁end｜>')
+                _prev = _role
             else:
+                if _size != 2 and _m.get('tool_calls') is not None:
+                    raise _Unhandled
                 if not _isinstance(_m['content'], _str) or not _isinstance(_role, _str):
                     raise _TypeError
         if add_generation_prompt and _prev == 'user':
@@ -79,30 +114,67 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
         _prev = None
         _tags.append(_offset)
         for _m in messages:
-            if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
+            _size = _len(_m)
+            if _size != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', 'tool_calls', )):
                 raise _Unhandled
             _role = _m['role']
             if _role == 'system':
+                if _len(_m) != 2 and _m.get('tool_calls') is not None:
+                    raise _Unhandled
                 _tags.append(())
                 continue
             if _role == 'user':
+                if _size != 2 and _m.get('tool_calls') is not None:
+                    raise _Unhandled
                 _out += ('<｜User｜>', _m['content'])
                 _tags.append((0, 1, ))
                 _prev = _role
             elif _role == 'assistant':
-                _content = _m['content']
-                if '</think>' in _content:
-                    _content = _content.partition('</think>')[2]
-                if _prev == 'user':
-                    _t1 = '<｜Assistant｜></think>'
+                _tc = _m.get('tool_calls') if _size != 2 else None
+                if _tc is None:
+                    _content = _m['content']
+                    if not (_prev == 'tool') and '</think>' in _content:
+                        _content = _content.partition('</think>')[2]
+                    if _prev == 'user':
+                        _t1 = '<｜Assistant｜></think>'
+                    else:
+                        _t1 = ''
+                    _out += (_t1, _content, '<｜end▁of▁sentence｜>')
+                    _tags.append((0, 1, 0, ))
+                    _prev = _role
                 else:
-                    _t1 = ''
-                _out += (_t1, _content, '<｜end▁of▁sentence｜>')
+                    _content = _m['content']
+                    if not (_prev == 'tool') and not _tc and '</think>' in _content:
+                        _content = _content.partition('</think>')[2]
+                    _calls = ''
+                    if _tc:
+                        for _j, (_cn, _ca) in _enumerate(_call_parts(_tc, ('text', (), 'json_or_str'), ('id', 'type'))):
+                            if _j == 0:
+                                _calls += '<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>' + _cn + '<｜tool▁sep｜>' + _ca + '<｜tool▁call▁end｜>'
+                            else:
+                                _calls += '<｜tool▁call▁begin｜>' + _cn + '<｜tool▁sep｜>' + _ca + '<｜tool▁call▁end｜>'
+                    else:
+                        raise _Unhandled  # an empty list or not a list of calls: the reference says why
+                    if _prev == 'user':
+                        _t2 = '<｜Assistant｜></think>'
+                    else:
+                        _t2 = ''
+                    if _tc:
+                        _t3 = '<｜tool▁calls▁end｜><｜end▁of▁sentence｜>'
+                    else:
+                        _t3 = '<｜end▁of▁sentence｜>'
+                    _out += (_t2, _content, _calls, _t3)
+                    _tags.append((0, 1, 5, 0, ))
+                    _prev = _role
+            elif _role == 'tool':
+                if _size != 2 and _m.get('tool_calls') is not None:
+                    raise _Unhandled
+                _out += ('<｜tool▁output▁begin｜>', _m['content'], '<｜tool▁output▁end｜>')
                 _tags.append((0, 1, 0, ))
                 _prev = _role
-            elif _role == 'tool':
-                raise _Unhandled
             else:
+                if _size != 2 and _m.get('tool_calls') is not None:
+                    raise _Unhandled
                 if not _isinstance(_m['content'], _str) or not _isinstance(_role, _str):
                     raise _TypeError
                 _tags.append(())

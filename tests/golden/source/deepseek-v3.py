@@ -9,6 +9,8 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
         _out = ['<｜begin▁of▁sentence｜>']
         _found = [_m['content'] for _m in messages if _m['role'] == 'system']
         _out.append('\n\n'.join(_found))
+        _prev = None
+        _e0 = False
         for _m in messages:
             if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
                 raise _Unhandled
@@ -17,15 +19,31 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
                 continue
             if _role == 'user':
                 _out += ('<｜User｜>', _m['content'])
+                _prev = _role
             elif _role == 'assistant':
-                _out += ('<｜Assistant｜>', _m['content'], '<｜end▁of▁sentence｜>')
+                if _prev == 'tool':
+                    _t1 = '<｜tool▁outputs▁end｜>'
+                else:
+                    _t1 = '<｜Assistant｜>'
+                _out += (_t1, _m['content'], '<｜end▁of▁sentence｜>')
+                _prev = _role
             elif _role == 'tool':
-                raise _Unhandled
+                if _e0:
+                    _t2 = '\n<｜tool▁output▁begin｜>'
+                else:
+                    _t2 = '<｜tool▁outputs▁begin｜><｜tool▁output▁begin｜>'
+                _out += (_t2, _m['content'], '<｜tool▁output▁end｜>')
+                _prev = _role
+                _e0 = True
             else:
                 if not _isinstance(_m['content'], _str) or not _isinstance(_role, _str):
                     raise _TypeError
-        if add_generation_prompt:
+        if add_generation_prompt and _prev == 'tool':
+            _out.append('<｜tool▁outputs▁end｜>')
+        elif add_generation_prompt:
             _out.append('<｜Assistant｜>')
+        elif _prev == 'tool':
+            _out.append('<｜tool▁outputs▁end｜>')
         return ''.join(_out)
     except (_LookupError, _TypeError, _AttributeError, _Unhandled):
         # Malformed or refused: the reference interpreter says what and where.
@@ -50,6 +68,8 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
             _out.append(_text)
             _tags.append((-2, (1,)))
         _offset = 0
+        _prev = None
+        _e0 = False
         _tags.append(_offset)
         for _m in messages:
             if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
@@ -61,19 +81,38 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
             if _role == 'user':
                 _out += ('<｜User｜>', _m['content'])
                 _tags.append((0, 1, ))
+                _prev = _role
             elif _role == 'assistant':
-                _out += ('<｜Assistant｜>', _m['content'], '<｜end▁of▁sentence｜>')
+                if _prev == 'tool':
+                    _t1 = '<｜tool▁outputs▁end｜>'
+                else:
+                    _t1 = '<｜Assistant｜>'
+                _out += (_t1, _m['content'], '<｜end▁of▁sentence｜>')
                 _tags.append((0, 1, 0, ))
+                _prev = _role
             elif _role == 'tool':
-                raise _Unhandled
+                if _e0:
+                    _t2 = '\n<｜tool▁output▁begin｜>'
+                else:
+                    _t2 = '<｜tool▁outputs▁begin｜><｜tool▁output▁begin｜>'
+                _out += (_t2, _m['content'], '<｜tool▁output▁end｜>')
+                _tags.append((0, 1, 0, ))
+                _prev = _role
+                _e0 = True
             else:
                 if not _isinstance(_m['content'], _str) or not _isinstance(_role, _str):
                     raise _TypeError
                 _tags.append(())
         _tags.append(None)
-        if add_generation_prompt:
+        if add_generation_prompt and _prev == 'tool':
+            _out.append('<｜tool▁outputs▁end｜>')
+            _tags.append((-1, (3,)))
+        elif add_generation_prompt:
             _out.append('<｜Assistant｜>')
             _tags.append((-1, (3,)))
+        elif _prev == 'tool':
+            _out.append('<｜tool▁outputs▁end｜>')
+            _tags.append((-1, (0,)))
         return _Rendered(_out, _tags, messages)
     except (_LookupError, _TypeError, _AttributeError, _Unhandled):
         # Malformed or refused: the reference interpreter says what and where.
