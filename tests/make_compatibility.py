@@ -514,6 +514,7 @@ def written_prose(names: List[str], served: Dict[str, str], cells: Dict[Tuple[st
                     if any(c.refused.get("junk: string arguments") for c in cells_of(n, "calls"))]
     parameters = where(calls_are("parameters"))
     as_text = where(calls_are("json_or_text"))
+    strings_only = where(calls_are("text"))
     undeclared_calls = [n for n in names if any(c.refused.get("not declared yet") for c in cells_of(n, "calls"))]
     raising = [n for n in parameters if all(set(c.refused) <= {"template raises"} for c in cells_of(n, "calls"))]
     refusing = where(missing("refuse"))
@@ -541,12 +542,20 @@ def written_prose(names: List[str], served: Dict[str, str], cells: Dict[Tuple[st
         "- **Arguments given as a JSON string** are refused where the template would encode the string a second "
         f"time (junk): {listed(junk_strings)}; pass a mapping (`json.loads` it). They are written as they are "
         f"where the template writes a string as it is (an `is string` test): {listed(as_text)}. "
+        f"Formats whose templates take a JSON string only (added to the text as it is; a mapping makes them "
+        f"raise) refuse a mapping, with the fix in the error (`json.dumps` it): {listed(strings_only)}. "
         f"Formats that write each argument as a parameter need a mapping: {listed(parameters)}"
         + ("" if not raising else " (the template raises on a string too)" if raising == parameters
            else f" (the templates of {listed(raising)} raise on a string too)") + ".",
         "- **A message with calls and no content** (`content` missing or `None`, as OpenAI clients send it) is "
         f"written as empty by {listed(where(missing('empty')))}, and refused (`InvalidMessageError`) by "
-        f"{listed(refusing)}, as their templates refuse it{exception}.",
+        f"{listed(refusing)}, as their templates refuse it{exception}. Where the template writes the content of "
+        "the conversation's first message with calls only and leaves it out of later ones "
+        f"({listed(where(lambda s: s.calls is not None and s.calls.content == 'first_message'))}), a later "
+        "message's content may be missing, and a non-empty one is refused (`UnsupportedFieldError`). An empty "
+        "`tool_calls` list is no calls, except where the template tests the key (and raises, leaves the message "
+        "out or writes a calls block without calls in place of the content), which refuse it: "
+        f"{listed(where(lambda s: s.calls is not None and s.calls.empty == 'refuse'))}.",
         f"- **Tool results** (role `tool`) are written by {listed(where(writes_results))}, which declare the role, "
         "consecutive ones grouped in one turn where the template groups them; and by "
         f"{len(any_role)} more formats through their `[any_role]`, as their templates write any role. "
@@ -792,10 +801,30 @@ each with its own tools and template variables): the same string / both refuse /
 - **Malformed messages.** A message without `content`, or with non-string content, is an
   `InvalidMessageError` in every format (except an assistant message with calls, as above). Some templates
   render a missing content as an empty string (Jinja's undefined); promptcraft does not guess.
-- **Tool calls on templates that leave them out.** Granite, DeepSeek V3 (with content) and the text-only
-  templates render an assistant message with `tool_calls` as if it had none ("not read by the template" in the
-  table). promptcraft refuses `tool_calls` in every format that does not declare them: a call turn written as an
+- **Tool calls on templates that leave them out.** Granite, DeepSeek V3 and the text-only templates render an
+  assistant message with `tool_calls` as if it had none ("not read by the template" in the table). DeepSeek V3's
+  template writes calls only for a message whose content is `None`, which it never sees: transformers drops keys
+  whose value is `None`, and the template then fails on the missing content; with any content it leaves the calls
+  out. promptcraft refuses `tool_calls` in every format that does not declare them: a call turn written as an
   empty answer is a wrong prompt.
+- **DeepSeek and Kimi K2 tool turns.** Their templates' state is declared, not refused: DeepSeek V3 and R1 open
+  the tool-outputs block at the conversation's first tool result only (they never reset the flag; later results,
+  even after another user turn, are written into it) and close it before the next answer or at the end, never
+  before a user turn (condition `earlier = "tool"`, `prompt_after`/`otherwise_after`); R1 opens a calls block and
+  writes the content in the conversation's first message with calls only, and a later one's calls follow with
+  neither (`earlier_calls`, `[calls] content = "first_message"`); R1 and V3.1 keep the content of a message with
+  calls, and of an answer right after tool results, whole (`strip_reasoning` `skip_calls`, `skip_after`); Kimi K2
+  makes up each call's id as `functions.NAME:INDEX` (`{{index}}`) whatever id it was given, and heads a result with
+  the `tool_call_id` it was given (`{{tool_call_id}}`; missing, it is empty, as the template writes it), followed by
+  a backslash and an `n` (the template's `\\n` is outside `{{{{ }}}}`). Refused instead, with
+  `UnsupportedFieldError`: arguments given as a mapping in DeepSeek R1 and V3.1 (their templates add the value to
+  the text and raise; pass `json.dumps(arguments)`: the string is written as it is) and as a JSON string in Kimi K2
+  (encoded twice); in R1, a non-empty content in a message with calls after the first such message (the template
+  leaves it out); in R1 and V3.1, an empty `tool_calls` list (the template writes the end of a calls block in
+  place of the content); in Kimi K2, a list of parts as the content of a message with calls, or a `tool_call_id`
+  that is not a string, on a tool result (the template prints them as Python writes them). The DeepSeek templates
+  write no tool definitions (the caller is expected to describe the tools in the system text), so `tools=` is
+  refused by their formats rather than dropped.
 - **Content as a list of parts.** Where a template writes such a list as its Python or JSON repr
   (Llama 3.x text models, Command A, GLM-4, CodeLlama, Jamba, Gemma 2, firefunction, a system message of
   Llama 3.2 Vision or DeepSeek-R1-Distill), keeps only its first part (the system message of Gemma 3 270m
