@@ -320,3 +320,85 @@ def test_prepared_tools_render_as_the_list_and_are_immutable():
         promptcraft.get_format("zephyr").render(messages, tools=prepared)
     assert promptcraft.get_format("zephyr").render(messages, tools=promptcraft.prepare_tools([])) == \
         promptcraft.get_format("zephyr").render(messages)
+
+
+def _call(name, arguments, **extra):
+    return {"type": "function", "function": {"name": name, "arguments": arguments}, **extra}
+
+
+#: Tool turns the DeepSeek and Kimi K2 templates write with state of their own: a later message with calls
+#: (content None, empty or text), results after a user turn, an answer after results holding </think>, a
+#: result first, a generation prompt after results; arguments as JSON strings (DeepSeek) or mappings (Kimi).
+TOOL_TURNS = [
+    [{"role": "user", "content": "u"}, {"role": "assistant", "content": "<think>p</think>a", "tool_calls": [
+        _call("f", '{"a": 1}', id="call_1"), _call("g", "{}")]}, {"role": "tool", "content": "r1"},
+     {"role": "tool", "content": "r2", "tool_call_id": "call_1"}, {"role": "assistant", "content": "x</think>y"},
+     {"role": "user", "content": "v"},
+     {"role": "assistant", "content": None, "tool_calls": [_call("h", '{"c": [1, 2]}')]},
+     {"role": "tool", "content": "r3"}, {"role": "user", "content": "w"},
+     {"role": "assistant", "content": "", "tool_calls": [_call("f", '{"b": "é"}')]}, {"role": "tool", "content": ""}],
+    [{"role": "tool", "content": "r0"}, {"role": "system", "content": "S"}, {"role": "user", "content": "u"},
+     {"role": "assistant", "content": "a</think>b"}, {"role": "tool", "content": "r1"}],
+    [{"role": "user", "content": "u"}, {"role": "assistant", "content": "c", "tool_calls": [_call("f", "{}")]},
+     {"role": "assistant", "content": "d</think>e"}, {"role": "tool", "content": "r"},
+     {"role": "assistant", "content": "", "tool_calls": [_call("g", "{}")]}],
+]
+
+
+def _with_mappings(messages):
+    out = json.loads(json.dumps(messages))
+    for message in out:
+        for call in message.get("tool_calls") or ():
+            call["function"]["arguments"] = json.loads(call["function"]["arguments"])
+    return out
+
+
+@pytest.mark.parametrize("name,stem", [("deepseek-v3", "deepseek-ai--DeepSeek-V3"),
+                                       ("deepseek-r1", "deepseek-ai--DeepSeek-R1"),
+                                       ("deepseek-v3.1", "deepseek-ai--DeepSeek-V3.1"),
+                                       ("kimi-k2", "moonshotai--Kimi-K2-Instruct")])
+def test_deepseek_and_kimi_tool_turns(name, stem):
+    """The state these templates carry across tool turns, as transformers renders it (or both refuse, or
+    promptcraft refuses the field it would not write), with and without a generation prompt."""
+    require_corpus()
+    require_transformers()
+    fmt = promptcraft.get_format(name)
+    written = 0
+    for messages in TOOL_TURNS:
+        if fmt.spec.calls is not None and fmt.spec.calls.arguments == "json":
+            messages = _with_mappings(messages)
+        for gen in (False, True):
+            counts = {"same": 0, "same_with_tools": 0, "both_refused": 0, "unsupported": 0}
+            compare(name, stem, messages, None, dict(add_generation_prompt=gen), counts)
+            written += counts["same"]
+    # V3 refuses calls (its template never writes them); V3.1's template raises on a content None.
+    assert written == {"deepseek-v3": 2, "deepseek-v3.1": 4}.get(name, 6)
+
+
+@pytest.mark.parametrize("name,message,path", [
+    ("deepseek-r1", {"role": "assistant", "content": "", "tool_calls": [_call("f", {"a": 1})]},
+     "messages[1].tool_calls[0].function.arguments"),
+    ("deepseek-v3.1", {"role": "assistant", "content": "", "tool_calls": []}, "messages[1].tool_calls"),
+    ("deepseek-r1", {"role": "assistant", "content": "", "tool_calls": [{"function": {"name": "f", "arguments": ""}}]},
+     "messages[1].tool_calls[0].type"),
+    ("kimi-k2", {"role": "assistant", "content": [{"type": "text", "text": "t"}], "tool_calls": [_call("f", {})]},
+     "messages[1].content"),
+    ("kimi-k2", {"role": "tool", "content": "r", "tool_call_id": ["call_1"]}, "messages[1].tool_call_id"),
+])
+def test_tool_turns_refused_name_the_field(name, message, path):
+    """What these templates would write as junk, drop or choke on is refused, naming the field."""
+    with pytest.raises(promptcraft.ConversationError) as caught:
+        promptcraft.get_format(name).render([{"role": "user", "content": "u"}, message])
+    assert caught.value.path == path, caught.value
+
+
+def test_deepseek_r1_refuses_the_content_it_would_leave_out():
+    """R1 writes the content of the conversation's first message with calls only: a later one's content
+    is refused, and may be missing."""
+    fmt = promptcraft.get_format("deepseek-r1")
+    first = [{"role": "user", "content": "u"}, {"role": "assistant", "content": "", "tool_calls": [_call("f", "{}")]}]
+    later = {"role": "assistant", "content": "lost", "tool_calls": [_call("g", "{}")]}
+    with pytest.raises(promptcraft.UnsupportedFieldError) as caught:
+        fmt.render(first + [later])
+    assert caught.value.path == "messages[2].content"
+    assert fmt.render(first + [{**later, "content": None}]) == fmt.render(first + [{**later, "content": ""}])
