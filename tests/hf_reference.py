@@ -48,11 +48,26 @@ def tokenizer_for(stem: str):
         )
 
 
-def hf_render(stem: str, messages, *, add_generation_prompt=False, continue_final_message=False, **kwargs) -> str:
-    """Render through ``apply_chat_template(tokenize=False)``; raise ``Refused`` where it refuses."""
+@functools.lru_cache(maxsize=None)
+def named_tokenizer_for(default: str, tool_use: str):
+    """A tokenizer carrying two named templates, as a model's ``tokenizer_config.json`` does: ``default``
+    (the corpus file ``default``) and ``tool_use``, which transformers picks whenever tools are given."""
+    tokenizer = tokenizer_for(default)
+    templates = {"default": corpus_entry(default)["chat_template"],
+                 "tool_use": corpus_entry(tool_use)["chat_template"]}
+    named = tokenizer.__class__.__new__(tokenizer.__class__)
+    named.__dict__.update(tokenizer.__dict__)
+    named.chat_template = templates
+    return named
+
+
+def hf_render(stem: str, messages, *, add_generation_prompt=False, continue_final_message=False,
+              tool_use: str = None, **kwargs) -> str:
+    """Render through ``apply_chat_template(tokenize=False)``; raise ``Refused`` where it refuses.
+    ``tool_use``: the corpus file of the model's named ``tool_use`` template, ``stem`` being its default."""
     import jinja2
 
-    tokenizer = tokenizer_for(stem)
+    tokenizer = tokenizer_for(stem) if tool_use is None else named_tokenizer_for(stem, tool_use)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -60,5 +75,6 @@ def hf_render(stem: str, messages, *, add_generation_prompt=False, continue_fina
                 messages, tokenize=False, add_generation_prompt=add_generation_prompt,
                 continue_final_message=continue_final_message, **kwargs,
             )
-    except (jinja2.TemplateError, ValueError, TypeError) as error:
+    except (jinja2.TemplateError, ValueError, TypeError, RecursionError) as error:
+        # RecursionError: a template macro calling itself without end (Hermes' type macro on an unknown type).
         raise Refused(f"{type(error).__name__}: {error}") from error

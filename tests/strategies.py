@@ -90,19 +90,33 @@ json_values = st.recursive(_scalar, lambda inner: st.lists(inner, max_size=3)
 json_objects = st.dictionaries(_key, json_values, max_size=4)
 
 
+_TYPES = ["string", "integer", "number", "boolean", "object", "array"]
+#: A property's type: mostly one name, sometimes a list of names (a union), a nullable one, or none.
+_type = st.sampled_from(_TYPES) | st.lists(st.sampled_from(_TYPES + ["null"]), min_size=1, max_size=2, unique=True)
+
+
 @st.composite
 def tool_definitions(draw) -> dict:
-    """An OpenAI-style tool definition with a nested JSON schema."""
+    """An OpenAI-style tool definition with a nested JSON schema: optional parameters, unions, enums,
+    nested objects, maps, missing descriptions, sometimes a return schema."""
     properties = draw(st.dictionaries(_key, st.fixed_dictionaries(
-        {"type": st.sampled_from(["string", "integer", "number", "boolean", "object", "array"])},
-        optional={"description": st.sampled_from(JSON_TEXT) | st.text(max_size=10),
-                  "enum": st.lists(st.sampled_from(JSON_TEXT), max_size=3),
-                  "items": st.just({"type": "string"})}), max_size=3))
+        {}, optional={"type": _type,
+                      "description": st.sampled_from(JSON_TEXT) | st.text(max_size=10),
+                      "enum": st.lists(st.sampled_from(JSON_TEXT), max_size=3),
+                      "items": st.just({"type": "string"}),
+                      "additionalProperties": st.sampled_from([{"type": "number"}, {"type": "array"}, True]),
+                      "properties": st.just({"inner": {"type": "string", "description": "nested"}})}),
+        max_size=3))
     function = {"name": draw(st.sampled_from(["get_weather", "search", "f", "lookup_é"])),
                 "description": draw(st.sampled_from(JSON_TEXT) | st.text(max_size=20)),
                 "parameters": {"type": "object", "properties": properties,
                                "required": draw(st.lists(st.sampled_from(sorted(properties) or ["x"]), max_size=2,
                                                          unique=True))}}
+    if draw(st.integers(0, 6)) == 0:
+        del function["description"]
+    if draw(st.integers(0, 6)) == 0:
+        function["return"] = draw(st.fixed_dictionaries({"type": st.sampled_from(_TYPES)},
+                                                        optional={"description": st.sampled_from(JSON_TEXT)}))
     if draw(st.integers(0, 4)) == 0:
         function = dict(reversed(list(function.items())))  # unsorted keys stay unsorted
     return {"type": "function", "function": function}

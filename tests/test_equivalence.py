@@ -49,6 +49,28 @@ PAIRS = corpus_pairs()
 IDS = [stem for _, stem in PAIRS]
 
 
+def tool_use_pairs():
+    """(format name, corpus stem) for every named ``tool_use`` template a built-in format serves
+    (``tool_use_of``), one stem per distinct template."""
+    if not CORPUS.is_dir():
+        return []
+    index = {}
+    for name in promptcraft.list_formats():
+        for model in promptcraft.get_format(name).spec.tool_use_of:
+            index[model] = name
+    pairs, seen = [], set()
+    for path in sorted(CORPUS.glob("*--tool_use.json")):
+        entry = json.loads(path.read_text(encoding="utf-8"))
+        if entry["model"] in index and entry["chat_template"] not in seen:
+            seen.add(entry["chat_template"])
+            pairs.append((index[entry["model"]], path.stem))
+    return pairs
+
+
+#: Named tool_use templates: transformers renders them only when tools are given (test_structured).
+TOOL_USE_PAIRS = tool_use_pairs()
+
+
 def outcome(render, *args, **kwargs):
     try:
         return render(*args, **kwargs)

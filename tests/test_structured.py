@@ -17,18 +17,24 @@ from hf_reference import PUBLIC_CASES, hf_render
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from strategies import agent_conversations, tools_lists
-from test_equivalence import IDS, PAIRS, VARIABLES, outcome
+from test_equivalence import PAIRS, TOOL_USE_PAIRS, VARIABLES, outcome
 
 import promptcraft
 
 #: Generated structured conversations per corpus template (the issue asks for at least 300).
 EXAMPLES = max(int(os.environ.get("PROMPTCRAFT_EXAMPLES", "500")), 300)
 STRUCTURED_CASES = PUBLIC_CASES.parent / "structured-public.json"
+#: Every served template, the named tool_use ones included.
+ALL_PAIRS = PAIRS + TOOL_USE_PAIRS
+ALL_IDS = [stem for _, stem in ALL_PAIRS]
 
 
 def compare(name, stem, messages, tools, kwargs, counts, hf_kwargs=None):
-    """One conversation both ways; ``counts`` gets its outcome."""
+    """One conversation both ways; ``counts`` gets its outcome. A format naming a tool_use format is
+    compared with the model's two named templates, as transformers holds them."""
     fmt = promptcraft.get_format(name)
+    if fmt.spec.tool_use is not None:
+        hf_kwargs = {"tool_use": dict(TOOL_USE_PAIRS)[fmt.spec.tool_use], **(hf_kwargs or {})}
     try:
         got = fmt.render(messages, tools=tools, **kwargs)
     except promptcraft.UnsupportedFieldError as error:
@@ -56,7 +62,7 @@ def declares_structure(name):
     return writes_tools(name) or promptcraft.get_format(name).spec.calls is not None
 
 
-@pytest.mark.parametrize("name,stem", PAIRS, ids=IDS)
+@pytest.mark.parametrize("name,stem", ALL_PAIRS, ids=ALL_IDS)
 def test_agent_conversations(name, stem):
     """Generated agent conversations (parallel calls, dict and string arguments, runs of tool results,
     reasoning fields, content None) with generated tool definitions (nested schemas, unicode, <, &,
@@ -83,7 +89,7 @@ def test_agent_conversations(name, stem):
             assert counts["same_with_tools"] > 0, counts
 
 
-@pytest.mark.parametrize("name,stem", PAIRS, ids=IDS)
+@pytest.mark.parametrize("name,stem", ALL_PAIRS, ids=ALL_IDS)
 def test_structured_public_cases(name, stem):
     """The public structured cases (tools, calls, results, reasoning, parts)."""
     require_corpus()
@@ -102,6 +108,40 @@ def test_structured_public_cases(name, stem):
     print(f"\n[structured] {stem}: {counts}")
     if writes_tools(name):
         assert counts["same_with_tools"] > 0, counts
+
+
+def dispatch_pairs():
+    """(default format, its corpus stem, the tool_use format's corpus stem) for every format that names
+    a tool_use format: the model's two named templates, as transformers holds them."""
+    stems = dict(TOOL_USE_PAIRS)
+    return [(name, stem, stems[promptcraft.get_format(name).spec.tool_use]) for name, stem in PAIRS
+            if promptcraft.get_format(name).spec.tool_use in stems]
+
+
+@pytest.mark.parametrize("name,stem,tool_use", dispatch_pairs(), ids=[p[1] for p in dispatch_pairs()])
+def test_tool_use_template_chosen_as_transformers_chooses_it(name, stem, tool_use):
+    """A model with a default and a tool_use template: transformers renders the tool_use one whenever
+    tools is not None (an empty list too), the default otherwise; so does the model's format, through
+    render, render_spans and render_many."""
+    require_corpus()
+    require_transformers()
+    fmt = promptcraft.get_format(name)
+    counts = {"same": 0, "same_with_tools": 0, "both_refused": 0, "unsupported": 0}
+    cases = json.loads(STRUCTURED_CASES.read_text(encoding="utf-8")) if STRUCTURED_CASES.is_file() else []
+    for model in fmt.models:
+        assert promptcraft.for_model(model) is fmt
+    for case in cases[:12]:
+        for tools in (None, [], case["tools"] or [TOOL]):
+            kwargs = dict(add_generation_prompt=case["add_generation_prompt"])
+            compare(name, stem, case["messages"], tools, kwargs, counts, {"tool_use": tool_use})
+            try:
+                spans = fmt.render_spans(case["messages"], tools=tools, **kwargs).text
+            except promptcraft.PromptcraftError:
+                continue
+            assert spans == fmt.render(case["messages"], tools=tools, **kwargs)
+            assert fmt.render_many([case["messages"]], tools=tools, **kwargs) == [spans]
+    print(f"\n[tool_use] {stem} + {tool_use}: {counts}")
+    assert counts["same"] > 0 and counts["same_with_tools"] > 0, counts
 
 
 # ---------------------------------------------------------------------------

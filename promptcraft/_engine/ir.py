@@ -178,14 +178,16 @@ class Tools:
     placement: str
     join: str
     #: ``(prefix, item_prefix, item_suffix, separator, suffix, indent)``, what ``_runtime.tools.tools_text``
-    #: takes (``indent``: ``-1`` for one line).
-    layout: Tuple[str, str, str, str, str, int]
+    #: takes (``indent``: ``-1`` for one line), and the serialiser's name where it is not ``json``.
+    layout: Tuple[Union[str, int], ...]
     #: An empty list is written (a block without definitions), not taken as no tools.
     written_empty: bool = False
     #: ``system`` or ``text`` (see ``_spec.model.Tools.join_when``).
     join_when: str = "system"
     #: ``first_user``: the trim of the content the tools go in.
     trim: str = "none"
+    #: A render without tools is refused.
+    required: bool = False
 
 
 @attrs.frozen

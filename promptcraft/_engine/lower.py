@@ -128,10 +128,15 @@ def _calls(calls: model.Calls) -> ir.Calls:
 
 
 def _tools(tools: model.Tools) -> ir.Tools:
-    return ir.Tools(tools.placement, tools.join,
-                    (tools.prefix, tools.item_prefix, tools.item_suffix, tools.separator, tools.suffix,
-                     -1 if tools.indent is None else tools.indent),
-                    tools.empty == "written", tools.join_when, tools.trim)
+    return ir.Tools(tools.placement, tools.join, layout(tools), tools.empty == "written", tools.join_when,
+                    tools.trim, tools.required)
+
+
+def layout(tools: model.Tools) -> Tuple[Union[str, int], ...]:
+    """What ``_runtime.tools.join_tools`` takes: the texts, the indent, and a named serialiser."""
+    texts = (tools.prefix, tools.item_prefix, tools.item_suffix, tools.separator, tools.suffix,
+             -1 if tools.indent is None else tools.indent)
+    return texts if tools.item == "json" else texts + (tools.item,)
 
 
 def writes(cases: Tuple[Case, ...], slot: str) -> bool:

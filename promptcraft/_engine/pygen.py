@@ -642,6 +642,13 @@ class _Generator:
                 w.line(f"_tt = _tools_text(tools, {self.tools.layout!r})")
         w.line("else:")
         with w.block():
+            if self.tools.required and self.tools.written_empty:
+                w.line("raise _Unhandled  # the template raises without tools: the reference refuses")
+                return
+            if self.tools.required:
+                w.line("if tools is None:")
+                with w.block():
+                    w.line("raise _Unhandled  # the template raises without tools: the reference refuses")
             w.line("_tt = None")
 
     def default_with_tools(self, default: ir.Seq) -> None:

@@ -106,6 +106,11 @@ TOOLS, TOOL_CALLS = "tools", "tool_calls"
 def tools_segments(spec: FormatSpec, tools: Any) -> Optional[List[Segment]]:
     """The tool definitions' text as one segment (``None`` without tools), or the precise error."""
     rules = spec.tools
+    if tools is None and rules is not None and rules.required:
+        raise RefusedError(f"format {spec.name!r} needs tools (its template iterates them unguarded and raises "
+                           "without): pass tools=[...], or render with the format serving the model's default "
+                           "template", rule="tools", field="tools",
+                           template_message="'NoneType' object is not iterable")
     empty = not isinstance(tools, (str, bytes, Mapping)) and hasattr(tools, "__len__") and len(tools) == 0
     if tools is None or (empty and (rules is None or rules.empty == "none")):
         return None  # what the templates' `if tools` skips
@@ -113,10 +118,9 @@ def tools_segments(spec: FormatSpec, tools: Any) -> Optional[List[Segment]]:
         raise UnsupportedFieldError(f"format {spec.name!r} does not write tool definitions, so they are refused "
                                     "rather than left out", field="tools")
     from .._runtime.tools import checked_tools, join_tools
+    from .lower import layout
 
-    layout = (rules.prefix, rules.item_prefix, rules.item_suffix, rules.separator, rules.suffix,
-              -1 if rules.indent is None else rules.indent)
-    return [(join_tools(checked_tools(tools), layout), TOOLS, None)]  # PreparedTools: its own copy
+    return [(join_tools(checked_tools(tools), layout(rules)), TOOLS, None)]  # PreparedTools: its own copy
 
 
 def with_tools(rules: Tools, text: List[Segment], tools: List[Segment], has_text: bool,
@@ -231,6 +235,11 @@ def segments(
     """The prompt as ``(text, kind, message index)`` segments, in order; the index is ``None`` for
     text the format writes on its own (the start, a default system message, the generation prompt,
     the tool definitions)."""
+    if spec.tool_use is not None and tools is not None:
+        # transformers renders with the model's `tool_use` template whenever tools are given.
+        from .._registry import get_format
+
+        return segments(get_format(spec.tool_use).spec, messages, add_generation_prompt, variables, tools)
     tooling = tools_segments(spec, tools)  # the request's tools before its messages, as the fast path checks them
     conversation = normalize(messages, spec)
     values: Dict[str, Any] = resolve(spec, variables or {})

@@ -184,10 +184,18 @@ def checked_tools(tools: Any) -> List[Any]:
 
 def join_tools(tools: Sequence[Any], layout: Sequence[Any]) -> str:
     """The tools block of checked definitions: ``layout`` is ``(prefix, item_prefix, item_suffix,
-    separator, suffix, indent)`` (``indent`` ``-1``: each definition on one line)."""
-    prefix, item_prefix, item_suffix, separator, suffix, indent = layout
-    indent = None if indent < 0 else indent
-    return prefix + separator.join(item_prefix + tojson(tool, indent) + item_suffix for tool in tools) + suffix
+    separator, suffix, indent)`` (``indent`` ``-1``: each definition on one line), and a seventh
+    element, the name of a serialiser of ``serialisers.ITEMS``, where the item is not ``json``."""
+    prefix, item_prefix, item_suffix, separator, suffix, indent = layout[:6]
+    if len(layout) > 6:
+        from .serialisers import ITEMS
+
+        write = ITEMS[layout[6]]
+        items = [write(tool, f"tools[{position}]") for position, tool in enumerate(tools)]
+    else:
+        indent = None if indent < 0 else indent
+        items = [tojson(tool, indent) for tool in tools]
+    return prefix + separator.join(item_prefix + item + item_suffix for item in items) + suffix
 
 
 def tools_text(tools: Any, layout: Tuple[str, ...]) -> str:

@@ -346,8 +346,10 @@ TOOL_PLACEMENTS = ("system_after", "system_before", "first_user", "start", "none
 #: writes something for an empty list).
 TOOL_EMPTY = ("none", "written", "refuse")
 #: How one tool definition is written: ``json`` is transformers' ``tojson`` (``ensure_ascii=False``,
-#: separators ``", "`` and ``": "``, keys in the order given).
-TOOL_ITEMS = ("json",)
+#: separators ``", "`` and ``": "``, keys in the order given); ``hermes``: the envelope Hermes 2 Pro /
+#: Hermes 3's tool_use template rebuilds, its description rewritten as a Python docstring
+#: (``_runtime.serialisers.hermes``).
+TOOL_ITEMS = ("json", "hermes")
 #: How a call's arguments are written: ``json``: a mapping, through ``tojson`` (a string is refused:
 #: the templates that write this way would encode it a second time); ``json_or_text``: a string as it
 #: is (it is already JSON), anything else through ``tojson``; ``parameters``: a mapping, each of its
@@ -396,6 +398,8 @@ class Tools:
     #: ``placement = "first_user"``: how that message's content is trimmed when the tools are written
     #: in it (Llama's templates take it through ``|trim`` then, and as it is otherwise).
     trim: str = "none"
+    #: A render without tools (``tools=None``) is refused: the template iterates them unguarded.
+    required: bool = False
 
 
 @attrs.frozen
@@ -481,6 +485,12 @@ class FormatSpec:
     parts: Optional[Parts] = None
     tools: Optional[Tools] = None
     calls: Optional[Calls] = None
+    #: The built-in format that renders whenever ``tools`` is given (not ``None``), as transformers
+    #: picks a model's named ``tool_use`` template then.
+    tool_use: Optional[str] = None
+    #: This format is the named ``tool_use`` template of these models (whose default template
+    #: another format serves, naming this one in ``tool_use``).
+    tool_use_of: Tuple[str, ...] = ()
 
     @property
     def control_tokens(self) -> Tuple[str, ...]:

@@ -209,7 +209,8 @@ def _suggest(name: str, choices: Iterable[str]) -> str:
 
 _TOP = ("templates",
         "name", "description", "models", "stop", "start", "start_when_first", "tokens", "variables", "system", "roles",
-        "any_role", "reasoning", "alternation", "generation", "control", "message", "parts", "tools", "calls")
+        "any_role", "reasoning", "alternation", "generation", "control", "message", "parts", "tools", "calls",
+        "tool_use", "tool_use_of")
 _ROLE_KEYS = ("prefix", "suffix", "trim", "skip_empty", "drop", "refuse", "when_empty", "final_suffix",
               "final_suffix_with_prompt", "prefix_after", "strip_reasoning", "refuse_containing",
               "refuse_containing_message", "content")
@@ -342,6 +343,8 @@ def build_spec(raw: Dict[str, Any], path: Optional[str], text: str) -> FormatSpe
 
     tools = _tools(check, raw["tools"]) if "tools" in raw else None
     calls = _calls(check, raw["calls"]) if "calls" in raw else None
+    tool_use = check.string(raw, "", "tool_use", empty=False)
+    tool_use_of = check.strings(raw, "tool_use_of", _check_model_id)
 
     spec = FormatSpec(
         name=name, path=path, description=description, models=models, templates=templates, stop=stop,
@@ -349,7 +352,8 @@ def build_spec(raw: Dict[str, Any], path: Optional[str], text: str) -> FormatSpe
         system=system,
         roles=tuple(roles), any_role=any_role, alternation=alternation, generation=generation,
         variables=tuple(check.variables.values()), control=control, reasoning=reasoning,
-        message=MessageRules(ignore=ignore), parts=parts, tools=tools, calls=calls,
+        message=MessageRules(ignore=ignore), parts=parts, tools=tools, calls=calls, tool_use=tool_use,
+        tool_use_of=tool_use_of,
     )
     _cross_checks(check, spec)
     return spec
@@ -558,7 +562,7 @@ def _reasoning(check: Checker, decl: Any) -> ReasoningDisplay:
 def _tools(check: Checker, decl: Any) -> Tools:
     key = "tools"
     check.table(decl, key, ("placement", "join", "join_when", "prefix", "item", "indent", "item_prefix",
-                            "item_suffix", "separator", "suffix", "empty", "trim"))
+                            "item_suffix", "separator", "suffix", "empty", "trim", "required"))
     placement = check.choice(decl, key, "placement", model.TOOL_PLACEMENTS, "system_after")
     if placement == "none":
         extra = [k for k in decl if k not in ("placement", "empty")]
@@ -580,9 +584,13 @@ def _tools(check: Checker, decl: Any) -> Tools:
         raise check.fail(f"{key}.indent", "expected an integer from 0 to 16")
     if "trim" in decl and placement != "first_user":
         raise check.fail(f"{key}.trim", "used with placement = 'first_user' only (the content the tools go in)")
-    return Tools(placement=placement, item=check.choice(decl, key, "item", model.TOOL_ITEMS, "json"), empty=empty,
+    item = check.choice(decl, key, "item", model.TOOL_ITEMS, "json")
+    if indent is not None and item != "json":
+        raise check.fail(f"{key}.indent", f"used with item = 'json' only (the serialiser {item!r} lays out its own)")
+    return Tools(placement=placement, item=item, empty=empty,
                  join_when=check.choice(decl, key, "join_when", ("system", "text"), "system"), indent=indent,
-                 trim=check.choice(decl, key, "trim", model.TRIMS, "none"), **texts)
+                 trim=check.choice(decl, key, "trim", model.TRIMS, "none"),
+                 required=check.boolean(decl, key, "required"), **texts)
 
 
 def _count(check: Checker, decl: Any, key: str, name: str) -> int:
@@ -720,6 +728,30 @@ def _cross_checks(check: Checker, spec: FormatSpec) -> None:
         # A field is read or left out as the format declares: the roles whose texts do not write it leave it out.
         raise check.fail("message.ignore", "a role writes {tool_call_id}: list 'tool_call_id' here too (the roles "
                                            "that do not write it leave it out)")
+    _check_tool_use(check, spec)
     for var in spec.variables:
         if var.name not in check.used:
             raise check.fail(f"variables.{var.name}", "declared but never used in any string of the format")
+
+
+def _check_tool_use(check: Checker, spec: FormatSpec) -> None:
+    """``tool_use`` names a built-in format that is a ``tool_use`` template (``tool_use_of``); such a
+    format writes tools and names no other."""
+    if spec.tool_use_of:
+        if spec.tools is None or spec.tools.placement == "none":
+            raise check.fail("tool_use_of", "a model's tool_use template writes tool definitions: declare [tools]")
+        if spec.tool_use is not None:
+            raise check.fail("tool_use", "a tool_use template is the one transformers picks: it names no other")
+    if spec.tool_use is None:
+        return
+    if spec.tools is not None:
+        raise check.fail("tools", "with tool_use, every render given tools is the tool_use format's: "
+                                  "[tools] here would never be used")
+    from .._registry import get_format, names
+
+    known = names()
+    if spec.tool_use == spec.name or spec.tool_use not in known:
+        raise check.fail("tool_use", f"{spec.tool_use!r} is not another built-in format" + _suggest(spec.tool_use,
+                                                                                                   known))
+    if not get_format(spec.tool_use).spec.tool_use_of:
+        raise check.fail("tool_use", f"{spec.tool_use!r} is not a tool_use template (it declares no tool_use_of)")

@@ -1,0 +1,123 @@
+"""Named tool-definition serialisers: how some templates rewrite a definition instead of writing it
+with ``tojson``. A format names one in ``[tools] item``; each reproduces its template byte for byte
+over the definitions it can write, and refuses (``UnsupportedFieldError`` naming the field) where the
+template would raise, loop forever or write junk.
+
+Definitions reach here checked by ``tools.checked_tools`` (mappings with a name, JSON values only).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Callable, Dict
+
+from ..errors import UnsupportedFieldError
+
+_MISSING = object()
+
+#: Hermes' ``json_to_python_type`` macro: JSON schema types as Python type names.
+_BASIC = {"string": "str", "number": "float", "integer": "int", "boolean": "bool"}
+
+
+def _kind(value: Any) -> str:
+    return "None" if value is None else type(value).__name__
+
+
+def _refuse(reason: str, field: str) -> UnsupportedFieldError:
+    return UnsupportedFieldError(reason, field=field)
+
+
+def _python_type(schema: Any, field: str) -> str:
+    """The type Hermes' ``json_to_python_type`` macro writes for ``schema``.
+
+    The macro's quirks are kept because the model was trained on them: an array is always
+    ``list[Union[]]`` (it hands the schema's own ``|items`` to itself, whose type is then undefined), a
+    schema without a type (or not a mapping) is ``Union[]``, a list of types is joined with ``,`` and no
+    space, and a type that is not text (a number, null) is ``Any``. An unknown type name makes the macro
+    call itself on each of its letters without end, so it is refused.
+    """
+    kind = schema.get("type", _MISSING) if isinstance(schema, Mapping) else _MISSING
+    if type(kind) is str and kind in _BASIC:
+        return _BASIC[kind]
+    if kind == "array":
+        return "list[Union[]]"
+    if kind == "object":
+        assert isinstance(schema, Mapping)
+        if "additionalProperties" in schema:
+            return "dict[str, " + _python_type(schema["additionalProperties"], field + ".additionalProperties") + "]"
+        return "dict"
+    if kind is _MISSING or kind == "":
+        return "Union[]"
+    if isinstance(kind, str):
+        raise _refuse(f"type {kind!r} is not one the template knows (string, number, integer, boolean, array, "
+                      "object): its type macro would call itself without end", field + ".type")
+    if isinstance(kind, (list, tuple, Mapping)):
+        return "Union[" + ",".join(_python_type({"type": item}, field) for item in kind) + "]"
+    return "Any"
+
+
+def _text(value: Any, field: str, what: str) -> str:
+    if not isinstance(value, str):
+        raise _refuse(f"{what} must be a string, got {_kind(value)} (the template would write its Python repr "
+                      "or raise)", field)
+    return value
+
+
+def hermes(tool: Mapping, field: str) -> str:
+    """One definition as Hermes 2 Pro / Hermes 3's ``tool_use`` template writes it.
+
+    ``{"type": "function", "function": {"name": "NAME", "description": "DOC", "parameters": SCHEMA}``:
+    the envelope is rebuilt by hand (its outer brace is never closed), the name and the docstring are
+    spliced between quotes unescaped, and the parameters are ``tojson`` (``{}`` when there are none).
+    DOC is ``NAME(a: str, b: int) -> R - DESCRIPTION\\n\\n    Args:\\n        a(str): ...`` with each
+    argument line written straight after the previous one (no newline: the template's bug), each
+    argument's description trimmed, then ``\\n    Returns:\\n        ...`` when the return schema has a
+    description.
+    """
+    from .tools import tojson
+
+    if "function" in tool:
+        tool, field = tool["function"], field + ".function"
+    name = tool["name"]
+    if "description" not in tool:
+        raise _refuse("the template reads the tool's 'description' unguarded: give one", field + ".description")
+    description = _text(tool["description"], field + ".description", "the description")
+    if "parameters" not in tool:
+        raise _refuse("the template reads the tool's 'parameters' unguarded: give a schema "
+                      "({'type': 'object', 'properties': {}} for none)", field + ".parameters")
+    parameters = tool["parameters"]
+    if not isinstance(parameters, Mapping):
+        raise _refuse(f"'parameters' must be a mapping, got {_kind(parameters)} (the template would write {{}})",
+                      field + ".parameters")
+    properties = parameters.get("properties", {})
+    if not isinstance(properties, Mapping):
+        raise _refuse(f"'properties' must be a mapping, got {_kind(properties)}", field + ".parameters.properties")
+    signature, arguments = [], []
+    for key, schema in properties.items():
+        where = f"{field}.parameters.properties.{key}"
+        if not isinstance(key, str):
+            raise _refuse(f"a parameter's name must be a string, got {_kind(key)}", field + ".parameters.properties")
+        if not isinstance(schema, Mapping):
+            raise _refuse(f"a parameter's schema must be a mapping, got {_kind(schema)}", where)
+        kind = _python_type(schema, where)
+        signature.append(f"{key}: {kind}")
+        doc = _text(schema["description"], where + ".description", "a parameter's description").strip() \
+            if "description" in schema else ""
+        arguments.append(f"        {key}({kind}): {doc}")
+    doc = f"{name}({', '.join(signature)})"
+    returns = tool["return"] if "return" in tool else _MISSING
+    if returns is not _MISSING:
+        doc += " -> " + _python_type(returns, field + ".return")
+    doc += " - " + description + "\n\n"
+    if arguments:
+        doc += "    Args:\n" + "".join(arguments)
+    if isinstance(returns, Mapping) and "description" in returns:
+        doc += "\n    Returns:\n        " + _text(returns["description"], field + ".return.description",
+                                                  "the return description")
+    schema_text = tojson(parameters) if properties else "{}"
+    return ('{"type": "function", "function": {"name": "' + name + '", "description": "' + doc
+            + '", "parameters": ' + schema_text + "}")
+
+
+#: The serialisers ``[tools] item`` may name, besides ``json`` (``tools.tojson``).
+ITEMS: Dict[str, Callable[[Mapping, str], str]] = {"hermes": hermes}
