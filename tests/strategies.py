@@ -405,7 +405,11 @@ def format_toml(draw) -> str:
         tables += ["[tools]", f'placement = "{chosen}"'] + joins + [line("prefix", draw(_fragment)),
                    line("item_prefix", draw(st.sampled_from(["", "\n"]))), line("separator", draw(_fragment)),
                    line("suffix", draw(_fragment)), f'empty = "{draw(st.sampled_from(["none", "written"]))}"']
-        if draw(st.booleans()):
+        if draw(st.integers(0, 3)) == 0:
+            tables.append("required = true")
+        if draw(st.integers(0, 2)) == 0:
+            tables.append(f'item = "{draw(st.sampled_from(["hermes"]))}"')
+        elif draw(st.booleans()):
             tables.append(f"indent = {draw(st.sampled_from([0, 2, 4]))}")
         if chosen == "first_user" and draw(st.booleans()):
             tables.append(f'trim = "{draw(st.sampled_from(trims))}"')
@@ -415,6 +419,8 @@ def format_toml(draw) -> str:
             original = system[at][len("prefix = "):]
             system[at] = "prefix = [{when = {tools = true}, text = " + toml_string(text() + "ENV") + "}, " \
                 "{text = " + original + "}]"
+    elif draw(st.integers(0, 5)) == 0:
+        lines.append('tool_use = "hermes-3-tool-use"')  # renders with tools go to that built-in format
     callers = [r for r in writers if placement == "message" or r not in leading]
     if callers and draw(st.booleans()):
         extra = draw(st.sampled_from(["", "", "{index}", "{type}", "{type}:{index}"]))

@@ -239,7 +239,9 @@ def segments(
         # transformers renders with the model's `tool_use` template whenever tools are given.
         from .._registry import get_format
 
-        return segments(get_format(spec.tool_use).spec, messages, add_generation_prompt, variables, tools)
+        target = get_format(spec.tool_use).spec
+        resolve(target, variables or {})  # the variables given are the target's, checked first as it does
+        return segments(target, messages, add_generation_prompt, variables, tools)
     tooling = tools_segments(spec, tools)  # the request's tools before its messages, as the fast path checks them
     conversation = normalize(messages, spec)
     values: Dict[str, Any] = resolve(spec, variables or {})
