@@ -46,6 +46,16 @@ PENDING_REASON = {
     "tool_use": "a named template transformers uses only when tools are passed; its tool definitions are "
                 "rewritten in ways no format declares yet",
 }
+#: A model's default template (corpus stem) -> its named tool_use template's stem, where its format names
+#: a tool_use format: transformers holds both and picks by whether tools are given (see hf_reference).
+NAMED: Dict[str, str] = {}
+#: tool_use templates, which transformers renders only when tools are given: every conversation is
+#: rendered with tools, an empty list where a case has none.
+WITH_TOOLS: set = set()
+
+
+def given_tools(stem: str, tools):
+    return [] if tools is None and stem in WITH_TOOLS else tools
 
 
 def random_text(rng: random.Random) -> str:
@@ -319,7 +329,8 @@ REFUSED = ("refused",)
 
 def reference(stem: str, messages: list, tools, kwargs: dict):
     try:
-        return hf_render(stem, copy.deepcopy(messages), tools=copy.deepcopy(tools), **kwargs)
+        return hf_render(stem, copy.deepcopy(messages), tools=copy.deepcopy(given_tools(stem, tools)),
+                         tool_use=NAMED.get(stem), **kwargs)
     except Refused:
         return REFUSED
 
@@ -371,7 +382,8 @@ def judge(fmt, stem: str, feature: str, cases: List[Case], variables: dict, exam
         reads = case.without is None or want != reference(stem, *case.without, kwargs)
         cell.read += reads
         try:
-            got = fmt.render(copy.deepcopy(case.messages), tools=copy.deepcopy(case.tools), **kwargs)
+            got = fmt.render(copy.deepcopy(case.messages), tools=copy.deepcopy(given_tools(stem, case.tools)),
+                             **kwargs)
         except promptcraft.UnsupportedFieldError:
             cell.refused[reason(stem, case, want, kwargs, declared)] += 1
             continue
@@ -451,7 +463,8 @@ def public_structured(fmt, stem: str, cases: list, variables: dict, examples: Di
         # transformers gets every template variable of the case (it ignores those a template does not read).
         want = reference(stem, case["messages"], case["tools"] or None, {**kwargs, **case["kwargs"]})
         try:
-            got = fmt.render(copy.deepcopy(case["messages"]), tools=copy.deepcopy(case["tools"] or None), **kwargs)
+            tools = given_tools(stem, copy.deepcopy(case["tools"] or None))
+            got = fmt.render(copy.deepcopy(case["messages"]), tools=tools, **kwargs)
         except promptcraft.UnsupportedFieldError:
             counts["refused"] += 1
             continue
@@ -593,10 +606,11 @@ def show_case(parser, case_id: str, stem: Optional[str]) -> None:
     if stem is None:
         return
     model = json.loads((CORPUS / f"{stem}.json").read_text(encoding="utf-8"))["model"]
-    index = {m: n for n in promptcraft.list_formats() for m in promptcraft.get_format(n).models}
-    if model not in index or "--tool_use" in stem:
+    index, tool_use_index = indexes()
+    name = (tool_use_index if "--tool_use" in stem else index).get(model)
+    if name is None:
         parser.error(f"{stem} is not served by a built-in format")
-    fmt = promptcraft.get_format(index[model])
+    fmt = promptcraft.get_format(name)
     if case_id not in public:
         kwargs.update(switches(fmt, case_id))
     mine = {k: v for k, v in {**GIVEN, **kwargs}.items()
@@ -606,11 +620,30 @@ def show_case(parser, case_id: str, stem: Optional[str]) -> None:
     want = reference(stem, messages, tools, theirs)
     print(f"\n--- transformers ({stem}, {theirs}):\n" + (want if want != REFUSED else "refuses"))
     try:
-        got = fmt.render(copy.deepcopy(messages), tools=copy.deepcopy(tools), **mine)
+        got = fmt.render(copy.deepcopy(messages), tools=copy.deepcopy(given_tools(stem, tools)), **mine)
     except promptcraft.PromptcraftError as error:
         got = f"refuses: {type(error).__name__}: {error}"
     print(f"\n--- promptcraft ({fmt.name}, {mine}):\n{got}")
     print("\n--- the same string" if got == want else "\n--- not the same string")
+
+
+def indexes() -> Tuple[Dict[str, str], Dict[str, str]]:
+    """Model id -> the format serving its default template, and -> the one serving its tool_use template;
+    ``NAMED`` and ``WITH_TOOLS`` filled from them."""
+    index = {m: n for n in promptcraft.list_formats() for m in promptcraft.get_format(n).models}
+    tool_use_index = {m: n for n in promptcraft.list_formats() for m in promptcraft.get_format(n).spec.tool_use_of}
+    stems = {}
+    for path in sorted(CORPUS.glob("*.json")):
+        model = json.loads(path.read_text(encoding="utf-8"))["model"]
+        if "--tool_use" in path.stem and model in tool_use_index:
+            WITH_TOOLS.add(path.stem)
+            stems.setdefault(tool_use_index[model], path.stem)
+        elif "--tool_use" not in path.stem and model in index:
+            target = promptcraft.get_format(index[model]).spec.tool_use
+            if target is not None:
+                NAMED[path.stem] = target
+    NAMED.update({stem: stems[target] for stem, target in NAMED.items()})
+    return index, tool_use_index
 
 
 def main(argv=None):
@@ -632,7 +665,7 @@ def main(argv=None):
     public_structured_cases = (json.loads(STRUCTURED_CASES.read_text(encoding="utf-8"))
                                if STRUCTURED_CASES.is_file() else [])
     generated = {feature: structured_cases(feature, args.structured) for feature in FEATURES}
-    index = {m: n for n in promptcraft.list_formats() for m in promptcraft.get_format(n).models}
+    index, tool_use_index = indexes()
     rows = []
     structured_rows = []
     states: Dict[str, Counter] = {feature: Counter() for feature in FEATURES}
@@ -644,7 +677,7 @@ def main(argv=None):
     for path in sorted(CORPUS.glob("*.json")):
         entry = json.loads(path.read_text(encoding="utf-8"))
         model = entry["model"]
-        name = index.get(model) if "--tool_use" not in path.stem else None
+        name = (tool_use_index if "--tool_use" in path.stem else index).get(model)
         if name is None:
             reason_text = (PENDING_REASON["tool_use"] if "--tool_use" in path.stem
                            else "not expressible as data: see below")
@@ -660,8 +693,10 @@ def main(argv=None):
         first_diff = ""
         for number, (messages, (gen, cont)) in enumerate(runs):
             opts = dict(add_generation_prompt=gen, continue_final_message=cont)
-            want = outcome(hf_render, path.stem, messages, **opts, **variables)
-            got = outcome(fmt.render, messages, **opts, **variables)
+            tools = given_tools(path.stem, None)  # a tool_use template: the conversation with no tools ([])
+            want = outcome(hf_render, path.stem, messages, tools=tools, tool_use=NAMED.get(path.stem), **opts,
+                           **variables)
+            got = outcome(fmt.render, messages, tools=tools, **opts, **variables)
             if want == got:
                 if number < public:
                     passed_public += 1
@@ -672,7 +707,8 @@ def main(argv=None):
         covered += 1
         served[path.stem] = name
         note = first_diff or "none"
-        rows.append(f"| {model} | `{name}` | {passed_public}/{public} | {passed_random}/{args.random} | {note} |")
+        label = f"{model} (tool_use, with tools=[])" if path.stem in WITH_TOOLS else model
+        rows.append(f"| {label} | `{name}` | {passed_public}/{public} | {passed_random}/{args.random} | {note} |")
 
         texts = []
         for feature in FEATURES:
@@ -683,7 +719,8 @@ def main(argv=None):
             texts.append(describe(cell))
         texts.append(public_structured(fmt, path.stem, public_structured_cases, variables, examples)
                      if public_structured_cases else "-")
-        structured_rows.append(f"| {model} | `{name}` | " + " | ".join(texts) + " |")
+        label = f"{model} (tool_use)" if path.stem in WITH_TOOLS else model
+        structured_rows.append(f"| {label} | `{name}` | " + " | ".join(texts) + " |")
 
     problems = [(stem, feature, cell) for (stem, feature), cell in cells.items()
                 if cell.different or cell.other_refusals]
@@ -834,14 +871,36 @@ each with its own tools and template variables): the same string / both refuse /
 - **Unknown variables.** Passing a keyword a format does not declare is an `OptionsError`;
   transformers ignores unknown template kwargs. (`tools` and `documents` are not variables: see above.)
 
+## Named tool_use templates
+
+A model may ship several named templates; transformers renders its `tool_use` one whenever `tools` is not
+`None` (an empty list too) and its `default` one otherwise. A format says so with `tool_use = "NAME"`, naming
+the built-in format that serves the `tool_use` template (which lists the models in `tool_use_of`): `render`,
+`render_spans` and `render_many` of the default format then hand every render given tools to it, and
+`for_model` serves both. Its rows above (marked `tool_use`) render every case with tools, an empty list where a
+case has none; the default format's rows are rendered by transformers holding both named templates.
+
+- **Hermes 2 Pro / Hermes 3** (`hermes-3` names `hermes-3-tool-use`). The corpus holds the 70B's default
+  template and the 8B's `tool_use` template (byte-identical to Hermes 2 Pro's); that the 70B ships the same
+  `tool_use` template is an assumption (one tokenizer configuration across the Hermes 3 sizes), not checked
+  here. The template writes each definition through its own rewrite (the `hermes` serialiser): the envelope
+  built by hand and never closed, the description replaced by a Python docstring whose argument lines follow
+  each other without a newline, an array typed `list[Union[]]`, a schema without a type `Union[]`, `{}` as
+  the parameters of a tool without any. promptcraft writes all of that as the template does, and refuses
+  (`UnsupportedFieldError` naming the field) a definition without a description or `parameters` (the
+  template raises), with a type it does not know (`"null"` included, as in `["string", "null"]`: its type
+  macro calls itself without end), or with a description that is not text. Refused as well: the content of
+  a message with calls (the template leaves it out), an empty `tool_calls` list (the template writes a call
+  turn without calls and without the content), roles other than system, user, assistant and tool (the
+  template leaves them out but then reopens a tool turn after them), and a render without tools (the
+  template raises).
+
 ## Not served, and why
 
-- **Tool-use templates** (Command R+ `tool_use`, Hermes 2 Pro / Hermes 3 8B `tool_use`, Command R7B
-  `tool_use`): transformers selects these named templates only when `tools` are passed (without tools it
-  uses the model's default template, which the built-in formats serve; the Hermes and Command R+
-  `tool_use` ones even fail without tools). Formats declare tool definitions written as transformers'
-  `tojson` writes them; these templates rewrite them (Python signatures for Command R+, descriptions rebuilt
-  with argument lists for Hermes, JSON with changed and added keys for Command R7B), which no format declares yet.
+- **Command R+ and Command R7B `tool_use` templates**: transformers selects them only when `tools` are passed
+  (without tools it uses the model's default template, which `command-r` and `command-r7b` serve). They rewrite
+  the definitions (Python signatures for Command R+, JSON with changed and added keys for Command R7B), which no
+  format declares yet.
 - **NVIDIA Nemotron Nano 9B v2**: the template rewrites content (removes `/think` and `/no_think`),
   keeps a thinking mode that each user or system message can switch on or off, and moves a final
   assistant message after the generation prompt's think marker, dropping it when empty. Declaring that
