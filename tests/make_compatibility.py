@@ -885,7 +885,7 @@ case has none; the default format's rows are rendered by transformers holding bo
   `tool_use` template is an assumption (one tokenizer configuration across the Hermes 3 sizes), not checked
   here. The template writes each definition through its own rewrite (the `hermes` serialiser): the envelope
   built by hand and never closed, the description replaced by a Python docstring whose argument lines follow
-  each other without a newline, an array typed `list[Union[]]`, a schema without a type `Union[]`, `{}` as
+  each other without a newline, an array typed `list[Union[]]`, a schema without a type `Union[]`, `{{}}` as
   the parameters of a tool without any. promptcraft writes all of that as the template does, and refuses
   (`UnsupportedFieldError` naming the field) a definition without a description or `parameters` (the
   template raises), with a type it does not know (`"null"` included, as in `["string", "null"]`: its type
