@@ -442,3 +442,31 @@ def test_deepseek_r1_refuses_the_content_it_would_leave_out():
         fmt.render(first + [later])
     assert caught.value.path == "messages[2].content"
     assert fmt.render(first + [{**later, "content": None}]) == fmt.render(first + [{**later, "content": ""}])
+
+
+@pytest.mark.parametrize("function,path", [
+    ({"name": "f", "parameters": {}}, "tools[0].function.description"),
+    ({"name": "f", "description": "d"}, "tools[0].function.parameters"),
+    ({"name": "f", "description": "d", "parameters": {"properties": {"a": {"type": ["string", "null"]}}}},
+     "tools[0].function.parameters.properties.a.type"),
+    ({"name": "f", "description": "d", "parameters": {"properties": {"a": {"description": 5}}}},
+     "tools[0].function.parameters.properties.a.description"),
+    ({"name": "f", "description": "d", "parameters": {"properties": {"a": "str"}}},
+     "tools[0].function.parameters.properties.a"),
+])
+def test_hermes_definitions_it_cannot_write_name_the_field(function, path):
+    """What Hermes' tool_use template raises on, loops on or writes as junk is refused, naming the field."""
+    with pytest.raises(promptcraft.UnsupportedFieldError) as caught:
+        promptcraft.get_format("hermes-3").render([{"role": "user", "content": "u"}],
+                                                  tools=[{"type": "function", "function": function}])
+    assert caught.value.path == path
+
+
+def test_a_tool_use_format_used_by_name_needs_tools():
+    """Without tools, the model's default format renders; the tool_use one refuses, as its template raises."""
+    messages = [{"role": "user", "content": "u"}]
+    with pytest.raises(promptcraft.RefusedError) as caught:
+        promptcraft.get_format("hermes-3-tool-use").render(messages)
+    assert caught.value.field == "tools"
+    assert promptcraft.get_format("hermes-3-tool-use").render(messages, tools=[]) == \
+        promptcraft.get_format("hermes-3").render(messages, tools=[])
