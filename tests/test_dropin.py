@@ -11,11 +11,11 @@ import warnings
 
 import pytest
 from conftest import require_corpus, require_transformers
-from hf_reference import PUBLIC_CASES, corpus_entry, tokenizer_for
+from hf_reference import PUBLIC_CASES, corpus_entry, named_tokenizer_for, tokenizer_for
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from strategies import conversations
-from test_equivalence import PAIRS, VARIABLES
+from test_equivalence import PAIRS, TOOL_USE_PAIRS, VARIABLES
 
 import promptcraft
 from promptcraft._identify import fingerprint, normalise
@@ -144,7 +144,7 @@ def test_identify_checks_the_special_tokens_a_template_writes():
     assert promptcraft.identify(qwen["chat_template"], bos_token="<s>", eos_token="</s>").name == "qwen2.5"
 
 
-def write_folder(folder, entry, layout):
+def write_folder(folder, entry, layout, tool_use=None):
     config = {"bos_token": {"__type": "AddedToken", "content": entry["bos_token"]} if entry["bos_token"] else None,
               "eos_token": entry["eos_token"]}
     if layout == "config":
@@ -152,6 +152,8 @@ def write_folder(folder, entry, layout):
     elif layout == "named":
         config["chat_template"] = [{"name": "default", "template": entry["chat_template"]},
                                    {"name": "rag", "template": "{{ documents }}"}]
+        if tool_use is not None:
+            config["chat_template"].append({"name": "tool_use", "template": tool_use})
     elif layout == "jinja":
         (folder / "chat_template.jinja").write_text(entry["chat_template"], encoding="utf-8")
         config["chat_template"] = "{{ 'ignored: the .jinja file wins' }}"
@@ -168,7 +170,15 @@ def test_model_folders_under_an_unknown_id_are_served_byte_exact(tmp_path, layou
         entry = corpus_entry(stem)
         folder = tmp_path / f"{stem}-{layout}"
         folder.mkdir()
-        write_folder(folder, entry, layout)
+        target = promptcraft.get_format(name).spec.tool_use
+        write_folder(folder, entry, layout,
+                     corpus_entry(dict(TOOL_USE_PAIRS)[target])["chat_template"] if target else None)
+        if target is not None and layout != "named":
+            # The format renders with its tool_use format when tools are given: a folder without that
+            # template would render them another way, so it is not served.
+            with pytest.raises(promptcraft.UnknownFormatError, match="tool_use"):
+                promptcraft.from_pretrained(folder)
+            continue
         fmt = promptcraft.from_pretrained(folder)
         assert fmt.name == name and "identified" in fmt.origin and fmt == promptcraft.get_format(name)
         assert promptcraft.for_model(str(folder)).name == name
@@ -179,6 +189,12 @@ def test_model_folders_under_an_unknown_id_are_served_byte_exact(tmp_path, layou
         got = ours(chat, folder, add_generation_prompt=True, **variables)
         assert same(want, got), stem
         assert pickle.loads(pickle.dumps(fmt)).render(chat, **variables) == fmt.render(chat, **variables)
+        if target is not None:  # with tools, both render the folder's tool_use template
+            tools = [{"type": "function", "function": {"name": "f", "description": "d", "parameters": {}}}]
+            want = hf(named_tokenizer_for(stem, dict(TOOL_USE_PAIRS)[target]), chat, tools=tools, tokenize=False,
+                      **variables)
+            got = ours(chat, folder, tools=tools, **variables)
+            assert not isinstance(want, tuple) and want == got, stem
 
 
 def test_folders_that_are_not_identified_are_refused_not_guessed(tmp_path):
