@@ -128,15 +128,17 @@ def list_formats() -> list:
 def load_format(path: "Any") -> "Format":
     """Load, validate and compile a TOML format file."""
     from ._load import load_format as load
+    from ._registry import get_format
 
-    return load(path)
+    return load(path, resolve=get_format)  # a tool_use key names a built-in format
 
 
 def loads_format(text: str, *, path: "Any" = None) -> "Format":
     """Load, validate and compile a format from TOML text."""
     from ._load import loads_format as loads
+    from ._registry import get_format
 
-    return loads(text, path=path)
+    return loads(text, path=path, resolve=get_format)  # a tool_use key names a built-in format
 
 
 def _resolve_format(format: "FormatLike") -> "Format":

@@ -35,7 +35,7 @@ def resolve(format: Any) -> Any:
     if format.endswith(".toml") or os.path.isfile(format):
         from ._load import load_format
 
-        return load_format(format)
+        return load_format(format, resolve=_registry.get_format)
     return _registry.for_model(format)
 
 

@@ -107,14 +107,12 @@ def from_pretrained(folder: Any) -> Any:
     if found.spec.tool_use is not None:
         # The format hands every render given tools to its tool_use format, as transformers hands it to
         # the folder's tool_use template: served only when that template is the format's.
-        from ._registry import get_format
-
-        target = get_format(found.spec.tool_use)
-        if "tool_use" not in named or identify(named["tool_use"], bos_token=tokens["bos_token"],
-                                               eos_token=tokens["eos_token"]) is not target:
+        served = identify(named["tool_use"], bos_token=tokens["bos_token"], eos_token=tokens["eos_token"]) \
+            if "tool_use" in named else None
+        if served is None or served.name != found.spec.tool_use:
             raise UnknownFormatError("for the model folder", folder, detail=(
-                f"{found.name!r} renders with {target.name!r} when tools are given, and this folder's tool_use "
-                "chat template is not that one's (or there is none): promptcraft does not guess"))
+                f"{found.name!r} renders with {found.spec.tool_use!r} when tools are given, and this folder's "
+                "tool_use chat template is not that one's (or there is none): promptcraft does not guess"))
         others.remove("tool_use")
     elif "tool_use" in named and found.spec.tools is not None and found.spec.tools.placement != "none":
         # transformers renders with the tool_use template when tools are given; this format would

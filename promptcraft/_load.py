@@ -28,10 +28,11 @@ def _label(path: Any) -> Optional[str]:
     raise FormatError("path must be a string or a path")
 
 
-def spec_from_text(text: str, path: Optional[str]) -> Any:
-    """The validated declaration in TOML ``text`` (``path`` labels errors)."""
+def spec_from_text(text: str, path: Optional[str], resolve: Optional[Callable[[str], Any]] = None) -> Any:
+    """The validated declaration in TOML ``text`` (``path`` labels errors); ``resolve`` finds a
+    built-in format by name (the registry's ``get_format``), for a format naming one in ``tool_use``."""
     from ._spec.toml import parse_toml
-    from ._spec.validate import build_spec
+    from ._spec.validate import build_spec, resolve_tool_use
 
     path = _label(path)
     if not isinstance(text, str):
@@ -41,17 +42,20 @@ def spec_from_text(text: str, path: Optional[str]) -> Any:
     except UnicodeEncodeError as error:
         line = text.count("\n", 0, error.start) + 1
         raise FormatError("text is not valid Unicode (it holds a lone surrogate)", path=path, line=line) from None
-    return build_spec(parse_toml(text, path or "<string>"), path, text)
+    return resolve_tool_use(build_spec(parse_toml(text, path or "<string>"), path, text), text, resolve)
 
 
 class Built:
     """What the loader knows of one format, each part made when first needed: the declaration,
     the generated source, the compiled functions and the helpers they run with."""
 
-    def __init__(self, text: Optional[str], path: Optional[str], spec: Any = None) -> None:
+    def __init__(self, text: Optional[str], path: Optional[str], spec: Any = None,
+                 resolve: Optional[Callable[[str], Any]] = None) -> None:
         self.text = text
         self.path = path
         self._spec = spec
+        #: Finds a built-in format by name: the one a ``tool_use`` key names renders when tools are given.
+        self.resolve = resolve
         self._program: Any = None
         self._namespace: Optional[Dict[str, Any]] = None
         self._functions: Dict[str, Callable[..., Any]] = {}
@@ -62,7 +66,7 @@ class Built:
         if self._spec is None:
             if self.text is None:
                 raise TypeError("this format has neither a declaration nor its text")
-            self._spec = spec_from_text(self.text, self.path)
+            self._spec = spec_from_text(self.text, self.path, self.resolve)
         return self._spec
 
     @property
@@ -86,7 +90,7 @@ class Built:
                 values = {k: v for k, v in given.items() if v is not None}
                 return render(self.spec, messages, add_generation_prompt, values, values.pop("tools", None))
 
-            self._namespace = namespace(_fallback, options_handler(lambda: self.spec))
+            self._namespace = namespace(_fallback, options_handler(lambda: self.spec, self.resolve))
         return self._namespace
 
     def function(self, which: str) -> Callable[..., Any]:
@@ -145,32 +149,35 @@ def make_format(built: Built, recipe: Tuple[Callable[..., Any], tuple]) -> Forma
     )
 
 
-def loads_format(text: str, *, path: Any = None, recipe: Optional[Tuple[Callable[..., Any], tuple]] = None) -> Format:
+def loads_format(text: str, *, path: Any = None, recipe: Optional[Tuple[Callable[..., Any], tuple]] = None,
+                 resolve: Optional[Callable[[str], Any]] = None) -> Format:
     """Validate and compile a format from TOML ``text`` (``path`` labels errors). It pickles as its
-    text, unless ``recipe`` says how else to rebuild it."""
+    text, unless ``recipe`` says how else to rebuild it. ``resolve``: see ``spec_from_text``."""
     path = _label(path)
-    built = Built(text, path, spec_from_text(text, path))
-    return make_format(built, recipe or (loads_format_for_pickle, (text, path)))
+    built = Built(text, path, spec_from_text(text, path, resolve), resolve)
+    return make_format(built, recipe or (loads_format_for_pickle, (text, path, resolve)))
 
 
-def loads_format_for_pickle(text: str, path: Optional[str]) -> Format:
+def loads_format_for_pickle(text: str, path: Optional[str], resolve: Optional[Callable[[str], Any]] = None) -> Format:
     """Rebuilds an unpickled format from its text (the recipe ``loads_format`` gives a ``Format``)."""
-    return loads_format(text, path=path)
+    return loads_format(text, path=path, resolve=resolve)
 
 
-def load_format(path: "str | os.PathLike[str]", recipe: Optional[Tuple[Callable[..., Any], tuple]] = None) -> Format:
+def load_format(path: "str | os.PathLike[str]", recipe: Optional[Tuple[Callable[..., Any], tuple]] = None,
+                resolve: Optional[Callable[[str], Any]] = None) -> Format:
     """Load, validate and compile the format file at ``path``."""
     from ._spec.toml import read_source
 
     display, text = read_source(path)
-    return loads_format(text, path=display, recipe=recipe)
+    return loads_format(text, path=display, recipe=recipe, resolve=resolve)
 
 
-def precompiled_format(module: Any, text: str, path: str, recipe: Tuple[Callable[..., Any], tuple]) -> Format:
+def precompiled_format(module: Any, text: str, path: str, recipe: Tuple[Callable[..., Any], tuple],
+                       resolve: Optional[Callable[[str], Any]] = None) -> Format:
     """A built-in format from its precompiled module: its declaration is parsed only when needed."""
     from ._runtime.helpers import function_name
 
-    built = Built(text, path)
+    built = Built(text, path, resolve=resolve)
     vars(module).update(built.namespace())
     render = module.render
     render.__qualname__ = render.__name__ = function_name(module.NAME)

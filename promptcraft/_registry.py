@@ -101,7 +101,7 @@ def get_format(name: str) -> "Format":
 def _compile(path: str) -> "Format":
     from ._load import load_format
 
-    return load_format(path, recipe=(get_format, (os.path.basename(path)[:-5],)))
+    return load_format(path, recipe=(get_format, (os.path.basename(path)[:-5],)), resolve=get_format)
 
 
 def _precompiled(name: str, path: str) -> "Optional[Format]":
@@ -125,7 +125,7 @@ def _precompiled(name: str, path: str) -> "Optional[Format]":
     from ._load import precompiled_format
 
     module = importlib.import_module(f"{index.__name__}.{entry[0]}")
-    return precompiled_format(module, data.decode("utf-8"), path, (get_format, (name,)))
+    return precompiled_format(module, data.decode("utf-8"), path, (get_format, (name,)), get_format)
 
 
 def model_index() -> "Dict[str, str]":

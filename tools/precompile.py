@@ -71,7 +71,7 @@ def index_source(entries: "Dict[str, tuple]", models: "Dict[str, str]", template
 def expected_files() -> "Dict[str, str]":
     """Every file of ``promptcraft/_precompiled`` as the code generator writes it now."""
     from promptcraft._load import loads_format
-    from promptcraft._registry import checksum, formats_dir, names
+    from promptcraft._registry import checksum, formats_dir, get_format, names
 
     files: "Dict[str, str]" = {}
     entries: "Dict[str, tuple]" = {}
@@ -81,7 +81,7 @@ def expected_files() -> "Dict[str, str]":
         path = os.path.join(formats_dir(), name + ".toml")
         with open(path, "rb") as handle:
             data = handle.read()
-        fmt = loads_format(data.decode("utf-8"), path=path)
+        fmt = loads_format(data.decode("utf-8"), path=path, resolve=get_format)
         module = module_name(name)
         if module in {m for m, _ in entries.values()}:
             raise SystemExit(f"two formats map to module {module}")

@@ -237,9 +237,8 @@ def segments(
     the tool definitions)."""
     if spec.tool_use is not None and tools is not None:
         # transformers renders with the model's `tool_use` template whenever tools are given.
-        from .._registry import get_format
-
-        target = get_format(spec.tool_use).spec
+        target = spec.tool_use_spec
+        assert target is not None, "the loader resolves tool_use"
         resolve(target, variables or {})  # the variables given are the target's, checked first as it does
         return segments(target, messages, add_generation_prompt, variables, tools)
     tooling = tools_segments(spec, tools)  # the request's tools before its messages, as the fast path checks them

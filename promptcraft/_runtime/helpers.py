@@ -81,19 +81,21 @@ def reasoning_of(message: "Any") -> "Any":
     return None
 
 
-def options_handler(get_spec: "Callable[[], Any]") -> "Callable[..., Any]":
+def options_handler(get_spec: "Callable[[], Any]", resolve: "Any" = None) -> "Callable[..., Any]":
     """The ``_options`` of one format: unknown keywords, the control-token policy, continuation.
 
     ``get_spec`` returns the format's declaration; a precompiled built-in format builds it
-    only when one of these options is first used.
+    only when one of these options is first used; ``resolve`` finds a built-in format by name (the
+    ``tool_use`` one, which renders whenever tools are given).
     """
     guards: "Dict[str, Any]" = {}
 
     def _options(render: "Any", messages: "Any", add_generation_prompt: bool, continue_final_message: bool,
                  control_tokens: str, unknown: "Dict[str, Any]", given: "Dict[str, Any]") -> "Any":
         if unknown.get("tools") is not None and get_spec().tool_use is not None:
-            return _tool_use(get_spec().tool_use, render, messages, add_generation_prompt, continue_final_message,
-                             control_tokens, {**{k: v for k, v in given.items() if v is not None}, **unknown})
+            keywords = {**{k: v for k, v in given.items() if v is not None}, **unknown}
+            return _tool_use(resolve(get_spec().tool_use), render, messages, add_generation_prompt,
+                             continue_final_message, control_tokens, keywords)
         if unknown:
             unknown = _render_inputs(get_spec(), unknown)
         strict = unknown.pop("strict", True) if unknown else True
@@ -127,14 +129,11 @@ def options_handler(get_spec: "Callable[[], Any]") -> "Callable[..., Any]":
     return _options
 
 
-def _tool_use(name: str, render: "Any", messages: "Any", add_generation_prompt: bool, continue_final_message: bool,
-              control_tokens: str, keywords: "Dict[str, Any]") -> "Any":
-    """The render (or spans) of the built-in format ``name``, which serves a model's named ``tool_use``
+def _tool_use(target: "Any", render: "Any", messages: "Any", add_generation_prompt: bool,
+              continue_final_message: bool, control_tokens: str, keywords: "Dict[str, Any]") -> "Any":
+    """The render (or spans) of the format ``target``, which serves a model's named ``tool_use``
     template: transformers picks that template whenever ``tools`` is given, and so does a format that
     names it in ``tool_use``."""
-    from .._registry import get_format
-
-    target = get_format(name)
     function = target.render_spans if render.__code__.co_name == "render_spans" else target.render
     return function(messages, add_generation_prompt=add_generation_prompt,
                     continue_final_message=continue_final_message, control_tokens=control_tokens, **keywords)

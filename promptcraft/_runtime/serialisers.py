@@ -63,7 +63,7 @@ def _text(value: Any, field: str, what: str) -> str:
     return value
 
 
-def hermes(tool: Mapping, field: str) -> str:
+def hermes(tool: Mapping, field: str, tojson: Callable[[Any], str]) -> str:
     """One definition as Hermes 2 Pro / Hermes 3's ``tool_use`` template writes it.
 
     ``{"type": "function", "function": {"name": "NAME", "description": "DOC", "parameters": SCHEMA}``:
@@ -72,10 +72,8 @@ def hermes(tool: Mapping, field: str) -> str:
     DOC is ``NAME(a: str, b: int) -> R - DESCRIPTION\\n\\n    Args:\\n        a(str): ...`` with each
     argument line written straight after the previous one (no newline: the template's bug), each
     argument's description trimmed, then ``\\n    Returns:\\n        ...`` when the return schema has a
-    description.
+    description. ``tojson`` is transformers' (``tools.tojson``).
     """
-    from .tools import tojson
-
     if "function" in tool:
         tool, field = tool["function"], field + ".function"
     name = tool["name"]
@@ -119,5 +117,6 @@ def hermes(tool: Mapping, field: str) -> str:
             + '", "parameters": ' + schema_text + "}")
 
 
-#: The serialisers ``[tools] item`` may name, besides ``json`` (``tools.tojson``).
-ITEMS: Dict[str, Callable[[Mapping, str], str]] = {"hermes": hermes}
+#: The serialisers ``[tools] item`` may name, besides ``json`` (``tools.tojson``): each takes a checked
+#: definition, its path (``tools[0]``) and ``tools.tojson``.
+ITEMS: Dict[str, Callable[[Mapping, str, Callable[[Any], str]], str]] = {"hermes": hermes}

@@ -191,7 +191,7 @@ def join_tools(tools: Sequence[Any], layout: Sequence[Any]) -> str:
         from .serialisers import ITEMS
 
         write = ITEMS[layout[6]]
-        items = [write(tool, f"tools[{position}]") for position, tool in enumerate(tools)]
+        items = [write(tool, f"tools[{position}]", tojson) for position, tool in enumerate(tools)]
     else:
         indent = None if indent < 0 else indent
         items = [tojson(tool, indent) for tool in tools]

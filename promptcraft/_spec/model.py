@@ -491,6 +491,8 @@ class FormatSpec:
     #: This format is the named ``tool_use`` template of these models (whose default template
     #: another format serves, naming this one in ``tool_use``).
     tool_use_of: Tuple[str, ...] = ()
+    #: The declaration of ``tool_use``, resolved through the registry by the loader.
+    tool_use_spec: Optional["FormatSpec"] = None
 
     @property
     def control_tokens(self) -> Tuple[str, ...]:

@@ -747,11 +747,29 @@ def _check_tool_use(check: Checker, spec: FormatSpec) -> None:
     if spec.tools is not None:
         raise check.fail("tools", "with tool_use, every render given tools is the tool_use format's: "
                                   "[tools] here would never be used")
-    from .._registry import get_format, names
+    if spec.tool_use == spec.name or not _NAME.match(spec.tool_use):
+        raise check.fail("tool_use", f"{spec.tool_use!r} is not the name of another format")
 
-    known = names()
-    if spec.tool_use == spec.name or spec.tool_use not in known:
-        raise check.fail("tool_use", f"{spec.tool_use!r} is not another built-in format" + _suggest(spec.tool_use,
-                                                                                                   known))
-    if not get_format(spec.tool_use).spec.tool_use_of:
+
+def resolve_tool_use(spec: FormatSpec, text: str, resolve: Optional[Callable[[str], Any]]) -> FormatSpec:
+    """``spec`` with the declaration of its ``tool_use`` format, found by ``resolve`` (the registry's
+    ``get_format``, which the loader is given); a name it does not know, or a format that is not a
+    tool_use template, is a FormatError at the key."""
+    if spec.tool_use is None:
+        return spec
+    check = Checker(spec.path, text)
+    if resolve is None:
+        raise check.fail("tool_use", "names a built-in format, which a format loaded without the registry cannot "
+                                     "reach: load it with promptcraft.load_format or loads_format")
+    from ..errors import UnknownFormatError
+
+    try:
+        target = resolve(spec.tool_use).spec
+    except UnknownFormatError as error:
+        raise check.fail("tool_use", f"{spec.tool_use!r} is not a built-in format" + _suggest(
+            spec.tool_use, error.suggestions)) from None
+    if not target.tool_use_of:
         raise check.fail("tool_use", f"{spec.tool_use!r} is not a tool_use template (it declares no tool_use_of)")
+    import attrs
+
+    return attrs.evolve(spec, tool_use_spec=target)
