@@ -241,9 +241,10 @@ def segments(
         assert target is not None, "the loader resolves tool_use"
         resolve(target, variables or {})  # the variables given are the target's, checked first as it does
         return segments(target, messages, add_generation_prompt, variables, tools)
-    tooling = tools_segments(spec, tools)  # the request's tools before its messages, as the fast path checks them
-    conversation = normalize(messages, spec)
+    # In the fast path's order: the variables, the request's tools, then its messages.
     values: Dict[str, Any] = resolve(spec, variables or {})
+    tooling = tools_segments(spec, tools)
+    conversation = normalize(messages, spec)
     system = spec.system
     first = conversation[0]
     final_index = len(conversation) - 1
