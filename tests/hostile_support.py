@@ -373,8 +373,16 @@ def hostile_conversation(draw, roles: Iterable[str] = ()) -> List[Dict[str, str]
 
 
 def pinned_values(fmt: Any, date: str = "26 Jul 2024") -> Dict[str, Any]:
-    """A value for every declared variable: switches on, texts (dates, required ones) pinned."""
-    return {v.name: (True if getattr(v, "when_true", None) is not None else date) for v in fmt.spec.variables}
+    """A value for every declared variable: switches on, texts (dates, required ones) pinned; and an
+    empty list of tools for a format that needs them (a model's tool_use template)."""
+    values = {v.name: (True if getattr(v, "when_true", None) is not None else date) for v in fmt.spec.variables}
+    return {**values, **needed_tools(fmt)}
+
+
+def needed_tools(fmt: Any) -> Dict[str, Any]:
+    """``{"tools": []}`` for a format that refuses to render without tools, as its template raises."""
+    tools = fmt.spec.tools
+    return {"tools": []} if tools is not None and getattr(tools, "required", False) else {}
 
 
 # ---------------------------------------------------------------------------
@@ -401,10 +409,13 @@ def reference_outcome(fmt: Any, messages: Any, gen: bool, cont: bool, policy: st
     from promptcraft._runtime.variables import resolve, unknown_variables
 
     spec = fmt.spec
+    variables = dict(variables)
+    tools = variables.pop("tools", None)
     given_values = {k: v for k, v in variables.items() if v is not None}
 
     def ref_render(msgs: Any, add_generation_prompt: bool = False, **values: Any) -> str:
-        return reference.render(spec, msgs, add_generation_prompt, {k: v for k, v in values.items() if v is not None})
+        return reference.render(spec, msgs, add_generation_prompt, {k: v for k, v in values.items() if v is not None},
+                                tools)
 
     def run() -> str:
         unknown = {k: v for k, v in variables.items() if k not in fmt.variables}
@@ -416,7 +427,7 @@ def reference_outcome(fmt: Any, messages: Any, gen: bool, cont: bool, policy: st
                 raise both_flags()
             return continue_final(ref_render, guarded, dict(variables), spec)
         resolve(spec, given_values)  # render checks its variables before the messages
-        return reference.render(spec, guarded, gen, given_values)
+        return reference.render(spec, guarded, gen, given_values, tools)
 
     return outcome(run)
 

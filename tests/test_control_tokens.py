@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from conftest import sample_variables
+from hostile_support import needed_tools
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -18,7 +19,7 @@ def chat_with(text: str):
 
 
 def variables(fmt):
-    return sample_variables(fmt)
+    return {**sample_variables(fmt), **needed_tools(fmt)}
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -106,11 +106,6 @@ TOOLS, TOOL_CALLS = "tools", "tool_calls"
 def tools_segments(spec: FormatSpec, tools: Any) -> Optional[List[Segment]]:
     """The tool definitions' text as one segment (``None`` without tools), or the precise error."""
     rules = spec.tools
-    if tools is None and rules is not None and rules.required:
-        raise RefusedError(f"format {spec.name!r} needs tools (its template iterates them unguarded and raises "
-                           "without): pass tools=[...], or render with the format serving the model's default "
-                           "template", rule="tools", field="tools",
-                           template_message="'NoneType' object is not iterable")
     empty = not isinstance(tools, (str, bytes, Mapping)) and hasattr(tools, "__len__") and len(tools) == 0
     if tools is None or (empty and (rules is None or rules.empty == "none")):
         return None  # what the templates' `if tools` skips
@@ -245,6 +240,12 @@ def segments(
     values: Dict[str, Any] = resolve(spec, variables or {})
     tooling = tools_segments(spec, tools)
     conversation = normalize(messages, spec)
+    if tools is None and spec.tools is not None and spec.tools.required:
+        # After the messages: a malformed conversation is named as such first.
+        raise RefusedError(f"format {spec.name!r} needs tools (its template iterates them unguarded and raises "
+                           "without): pass tools=[...], or render with the format serving the model's default "
+                           "template", rule="tools", field="tools",
+                           template_message="'NoneType' object is not iterable")
     system = spec.system
     first = conversation[0]
     final_index = len(conversation) - 1
