@@ -22,12 +22,12 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
                 raise _Unhandled
             _role = _m['role']
             if _role == 'system':
-                if _size != 2 and _m.get('tool_calls') not in (None, [], ()):
+                if _size != 2 and _m.get('tool_calls') is not None:
                     raise _Unhandled
                 _out += ('<|im_start|>system\n', _m['content'], '<|im_end|>\n')
                 _prev = _role
             elif _role == 'user':
-                if _size != 2 and _m.get('tool_calls') not in (None, [], ()):
+                if _size != 2 and _m.get('tool_calls') is not None:
                     raise _Unhandled
                 _out += ('<|im_start|>user\n', _m['content'], '<|im_end|>\n')
                 _prev = _role
@@ -37,8 +37,6 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
                     _out += ('<|im_start|>assistant\n', _m['content'], '<|im_end|>\n')
                     _prev = _role
                 else:
-                    if not _tc:
-                        raise _Unhandled  # an empty list the template takes as calls: the reference refuses
                     _content = _m.get('content')
                     if _content is None and _tc:
                         _content = ''
@@ -48,8 +46,8 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
                             raise _Unhandled
                         for _j, (_cn, _ca) in _enumerate(_call_parts(_tc, ('json_or_text', (), 'json_or_str'), ('id', 'type'))):
                             _calls += '\n<tool_call>\n{"name": "' + _cn + '", "arguments": ' + _ca + '}\n</tool_call>'
-                    elif _tc not in (None, [], ()):
-                        raise _Unhandled  # not a list of calls: the reference says what it is
+                    else:
+                        raise _Unhandled  # an empty list or not a list of calls: the reference says why
                     if _tc:
                         _t1 = '<|im_start|>assistant'
                     else:
@@ -57,7 +55,7 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
                     _out += (_t1, _content, _calls, '<|im_end|>\n')
                     _prev = _role
             elif _role == 'tool':
-                if _size != 2 and _m.get('tool_calls') not in (None, [], ()):
+                if _size != 2 and _m.get('tool_calls') is not None:
                     raise _Unhandled
                 if _prev == 'tool':
                     _t2 = '<tool_response>\n'
@@ -110,13 +108,13 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
                 raise _Unhandled
             _role = _m['role']
             if _role == 'system':
-                if _size != 2 and _m.get('tool_calls') not in (None, [], ()):
+                if _size != 2 and _m.get('tool_calls') is not None:
                     raise _Unhandled
                 _out += ('<|im_start|>system\n', _m['content'], '<|im_end|>\n')
                 _tags.append((0, 1, 0, ))
                 _prev = _role
             elif _role == 'user':
-                if _size != 2 and _m.get('tool_calls') not in (None, [], ()):
+                if _size != 2 and _m.get('tool_calls') is not None:
                     raise _Unhandled
                 _out += ('<|im_start|>user\n', _m['content'], '<|im_end|>\n')
                 _tags.append((0, 1, 0, ))
@@ -128,8 +126,6 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
                     _tags.append((0, 1, 0, ))
                     _prev = _role
                 else:
-                    if not _tc:
-                        raise _Unhandled  # an empty list the template takes as calls: the reference refuses
                     _content = _m.get('content')
                     if _content is None and _tc:
                         _content = ''
@@ -139,8 +135,8 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
                             raise _Unhandled
                         for _j, (_cn, _ca) in _enumerate(_call_parts(_tc, ('json_or_text', (), 'json_or_str'), ('id', 'type'))):
                             _calls += '\n<tool_call>\n{"name": "' + _cn + '", "arguments": ' + _ca + '}\n</tool_call>'
-                    elif _tc not in (None, [], ()):
-                        raise _Unhandled  # not a list of calls: the reference says what it is
+                    else:
+                        raise _Unhandled  # an empty list or not a list of calls: the reference says why
                     if _tc:
                         _t1 = '<|im_start|>assistant'
                     else:
@@ -149,7 +145,7 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
                     _tags.append((0, 1, 5, 0, ))
                     _prev = _role
             elif _role == 'tool':
-                if _size != 2 and _m.get('tool_calls') not in (None, [], ()):
+                if _size != 2 and _m.get('tool_calls') is not None:
                     raise _Unhandled
                 if _prev == 'tool':
                     _t2 = '<tool_response>\n'
