@@ -96,9 +96,6 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
             raise _Unhandled  # the template raises without tools: the reference refuses
         _out = ['<|begin_of_text|>']
         _tags = [(-1, (0,))]
-        if _tt is not None:
-            _out.append(_tt)
-            _tags.append((-1, (4,)))
         _offset = 0
         _prev = None
         _tags.append(_offset)
