@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import pathlib
 import sys
@@ -47,5 +48,19 @@ def require_transformers() -> None:
 
 
 def sample_variables(fmt, text: str = "01 Jan 2025") -> dict:
-    """A value for every variable a format declares: switches keep their default, texts get ``text``."""
-    return {v.name: (v.switch_default if v.is_switch else text) for v in fmt.spec.variables}
+    """A value for every variable a format declares: switches keep their default, texts get ``text``
+    (as JSON text where a serialiser writes the variable, firefunction's ``functions``)."""
+    return {v.name: sample_value(v, text) for v in fmt.spec.variables}
+
+
+def switches_off(fmt) -> dict:
+    """Every switch False, every text variable ``"v"`` (as JSON text where a serialiser writes it)."""
+    return {v.name: (False if v.is_switch else sample_value(v)) for v in fmt.spec.variables}
+
+
+def sample_value(variable, text: str = "v"):
+    """A valid value of one variable: a switch's default, ``text``, or ``text`` as a JSON string for a
+    variable a serialiser writes (which takes JSON text only)."""
+    if variable.is_switch:
+        return variable.switch_default
+    return json.dumps(text) if variable.serialiser else text

@@ -16,6 +16,8 @@ NASTY = [
     "<start_of_turn>", "<|user|>", "<|assistant|>", "<think>x</think>y", "café naïve", "日本語", "🙂",
     "<think>\nplan\n</think>\n\nanswer", "</think>", "a</think>b</think>c", "<r>x</r>",
     "\u2028", "\x00", "CONTINUE_FINAL_MESSAGE_TAG",
+    # Flags some templates read in a message's text, switch on and take out (SmolLM3, Nemotron Nano v2).
+    "/think", "/no_think", "Be brief /no_think", "/think hard ", "/system_override", " /system_override x /think",
 ]
 
 content = st.one_of(
@@ -239,6 +241,25 @@ def format_toml(draw) -> str:
     def line(key, value):
         return f"{key} = {toml_string(value)}"
 
+    # The thinking mode: a fact variants test, set by a switch (or a default) and flags in messages.
+    thinking_table = []
+    if draw(st.integers(0, 3)) == 0:
+        flags = draw(st.lists(st.sampled_from(["/think", "/no_think", "a", "\n", "<|x|>"]), min_size=2, max_size=2,
+                              unique=True))
+        readers = draw(st.lists(st.sampled_from(ROLE_NAMES), min_size=1, max_size=3, unique=True))
+        thinking_table = ["[thinking]", line("on", flags[0]), line("off", flags[1]), f"roles = {json_list(readers)}",
+                          f'scope = "{draw(st.sampled_from(["first", "all"]))}"',
+                          f'precedence = "{draw(st.sampled_from(["on", "off"]))}"']
+        switch = draw(st.sampled_from(["mode"] + (["thinking"] if "thinking" in variables else []) + ["none"]))
+        if switch == "none":
+            thinking_table.append(f"default = {str(draw(st.booleans())).lower()}")
+        else:
+            thinking_table.append(line("variable", switch))
+            used.add(switch)
+            if switch == "mode":
+                variables = variables + ["mode"]
+    has_thinking = bool(thinking_table)
+
     lines = ['name = "random"', line("start", text())]
     if draw(st.integers(0, 4)) == 0:
         first = draw(st.lists(st.sampled_from(ROLE_NAMES), min_size=1, max_size=2, unique=True))
@@ -252,7 +273,7 @@ def format_toml(draw) -> str:
             tables.append(line("eos", draw(_token)))
 
     placement = draw(st.sampled_from(["message", "block", "fold_first", "fold_last", "hoist", "refuse"]))
-    trims = ["none", "both", "left", "right"]
+    trims = ["none", "both", "left", "right", "left_newlines"]
     system = ["[system]", f'placement = "{placement}"']
     leading = ["system"]
     if draw(st.integers(0, 4)) == 0:
@@ -278,6 +299,21 @@ def format_toml(draw) -> str:
             system.append(f"{empty} = true")
         if draw(st.booleans()):
             system.append(line("wrap", text() + "{system}" + text()))
+    if placement == "block":
+        if draw(st.integers(0, 3)) == 0:
+            system.append(f"remove = {json_list(draw(removed))}")
+        if draw(st.integers(0, 3)) == 0:
+            system.append("override = {" + line("marker", draw(st.sampled_from(["/system_override", "x", "\n"])))
+                          + ", " + line("prefix", text()) + ", " + line("suffix", text()) + "}")
+        if draw(st.integers(0, 4)) == 0:
+            system.append('refuse_alone = "nothing after the system message"')
+        if default is not None and draw(st.integers(0, 2)) == 0:
+            at = next(k for k, entry in enumerate(system) if entry.startswith("default = "))
+            system[at] = "default = " + variants(draw, default, text, ("tools",), has_thinking, ())
+        if default is not None and not empty and draw(st.booleans()):
+            at = next(k for k, entry in enumerate(system) if entry.startswith("default_when = "))
+            system[at] = 'default_when = "no_text"'
+
     if placement in ("fold_first", "fold_last"):
         parts = [text(), "{system}", text(), "{content}", text()]
         if draw(st.booleans()):
@@ -321,20 +357,22 @@ def format_toml(draw) -> str:
             body.append("skip_empty = true")
         elif empty == "when":
             body.append(line("when_empty", text(("role",))))
+        if draw(st.integers(0, 4)) == 0:
+            body.append(f"remove = {json_list(draw(removed))}")
         if draw(st.integers(0, 3)) == 0:
-            body[2] = "suffix = " + variants(draw, suffix_text, text)
+            body[2] = "suffix = " + variants(draw, suffix_text, text, thinking=has_thinking)
         else:
             for key in ("final_suffix", "final_suffix_with_prompt"):
                 if draw(st.integers(0, 3)) == 0:
                     body.append(line(key, text(("role",))))
         if draw(st.integers(0, 3)) == 0:
-            body[1] = "prefix = " + variants(draw, prefix_text, text)
+            body[1] = "prefix = " + variants(draw, prefix_text, text, thinking=has_thinking)
         elif draw(st.integers(0, 3)) == 0:
             after = draw(st.lists(st.sampled_from(ROLE_NAMES), min_size=1, max_size=2, unique=True))
             body.append("prefix_after = {" + ", ".join(f"{r} = {toml_string(text(('role',)))}" for r in after) + "}")
         if draw(st.integers(0, 3)) == 0:
             rule = [f'marker = {toml_string(draw(st.sampled_from(["</think>", "|", "ab"])))}',
-                    f'keep = "{draw(st.sampled_from(["after_last", "after_first"]))}"',
+                    f'keep = "{draw(st.sampled_from(["after_last", "after_first", "second_piece"]))}"',
                     f'scope = "{draw(st.sampled_from(["history", "all"]))}"',
                     "lstrip = " + toml_string(draw(st.sampled_from(LSTRIPS))),
                     f"always = {str(draw(st.booleans())).lower()}"]
@@ -367,8 +405,13 @@ def format_toml(draw) -> str:
                 tables += ['no_query = "refuse"', 'no_query_message = "No user query found in messages."']
             if draw(st.booleans()):
                 tables.append('field = "reasoning_content"')
-    gen = ["[generation]", line("prompt", text()), line("otherwise", text())]
+    prompt = text()
+    gen = ["[generation]", line("prompt", prompt), line("otherwise", text())]
+    if draw(st.integers(0, 3)) == 0:
+        gen[1] = "prompt = " + variants(draw, prompt, text, ("previous", "previous_message"), has_thinking, ())
     for key in ("prompt_after", "otherwise_after"):
+        if key == "prompt_after" and gen[1].startswith("prompt = ["):
+            continue  # variants of the prompt say it instead
         if draw(st.integers(0, 3)) == 0:
             after = draw(st.lists(st.sampled_from(ROLE_NAMES), min_size=1, max_size=2, unique=True))
             gen.append(f"{key} = {{" + ", ".join(f"{r} = {toml_string(text())}" for r in after) + "}")
@@ -404,11 +447,12 @@ def format_toml(draw) -> str:
                  line("join", draw(st.sampled_from(JOINS)))] if chosen != "start" else []
         tables += ["[tools]", f'placement = "{chosen}"'] + joins + [line("prefix", draw(_fragment)),
                    line("item_prefix", draw(st.sampled_from(["", "\n"]))), line("separator", draw(_fragment)),
-                   line("suffix", draw(_fragment)), f'empty = "{draw(st.sampled_from(["none", "written"]))}"']
+                   line("suffix", draw(_fragment)), f'empty = "{draw(st.sampled_from(["none", "written"]))}"',
+                   f'envelope = "{draw(st.sampled_from(["whole", "function"]))}"']
         if draw(st.integers(0, 3)) == 0:
             tables.append("required = true")
         if draw(st.integers(0, 2)) == 0:
-            tables.append(f'item = "{draw(st.sampled_from(["hermes"]))}"')
+            tables.append(f'item = "{draw(st.sampled_from(["hermes", "python_repr"]))}"')
         elif draw(st.booleans()):
             tables.append(f"indent = {draw(st.sampled_from([0, 2, 4]))}")
         if chosen == "first_user" and draw(st.booleans()):
@@ -421,6 +465,12 @@ def format_toml(draw) -> str:
                 "{text = " + original + "}]"
     elif draw(st.integers(0, 5)) == 0:
         lines.append('tool_use = "hermes-3-tool-use"')  # renders with tools go to that built-in format
+    if plain_block and has_thinking and draw(st.booleans()) and any(e.startswith('prefix = "') for e in system):
+        # The block's prefix chosen by the thinking mode.
+        at = next(k for k, entry in enumerate(system) if entry.startswith("prefix = "))
+        original = system[at][len("prefix = "):]
+        system[at] = "prefix = [{when = {thinking = false}, text = " + toml_string(text() + "NO") + "}, " \
+            "{text = " + original + "}]"
     callers = [r for r in writers if placement == "message" or r not in leading]
     if callers and draw(st.booleans()):
         extra = draw(st.sampled_from(["", "", "{index}", "{type}", "{type}:{index}"]))
@@ -428,7 +478,7 @@ def format_toml(draw) -> str:
             "{arguments}" + draw(_fragment.map(_escape_braces))
         items = []
         for _ in range(draw(st.integers(0, 2))):
-            facts = draw(st.dictionaries(st.sampled_from(["first", "empty", "earlier_calls"]), st.booleans(),
+            facts = draw(st.dictionaries(st.sampled_from(["first", "empty", "earlier_calls", "final"]), st.booleans(),
                                          min_size=1))
             items.append("{when = {" + ", ".join(f"{k} = {str(v).lower()}" for k, v in facts.items())
                          + "}, text = " + toml_string("<" + call_text + ">") + "}")
@@ -446,6 +496,9 @@ def format_toml(draw) -> str:
                        f'content = "{draw(st.sampled_from(["write", "refuse", "first_message"]))}"',
                        f'shape = "{draw(st.sampled_from(["either", "nested"]))}"',
                        f'content_parts = "{draw(st.sampled_from(["join", "refuse"]))}"']
+        if draw(st.integers(0, 3)) == 0:
+            facts = draw(st.dictionaries(st.sampled_from(["final", "generation_prompt"]), st.booleans(), min_size=1))
+            tables.append("refuse_when = {" + ", ".join(f"{k} = {str(v).lower()}" for k, v in facts.items()) + "}")
     var_tables = []
     for name in variables:
         if name not in used:
@@ -457,33 +510,43 @@ def format_toml(draw) -> str:
                            line("when_true", draw(_fragment)), line("when_false", draw(_fragment))]
         elif name == "needed":
             var_tables += [f"[variables.{name}]", "required = true"]
+            if draw(st.booleans()):
+                var_tables.append('serialiser = "json_dumps"')
+        elif name == "mode":
+            var_tables += [f"[variables.{name}]", f"default = {str(draw(st.booleans())).lower()}"]
         else:
             var_tables += [f"[variables.{name}]", f"default = {toml_string(draw(_fragment))}"]
-    return "\n".join(lines + tables + var_tables + system + role_tables + gen) + "\n"
+    return "\n".join(lines + tables + thinking_table + var_tables + system + role_tables + gen) + "\n"
 
 
 ROLE_NAMES = ["system", "user", "assistant", "developer"]
 
 
-def variants(draw, default: str, text) -> str:
-    """A text key as an array of variants chosen by conditions, the last one unconditional."""
+def variants(draw, default: str, text, facts_=("previous", "next", "first", "final", "generation_prompt", "empty",
+                                              "given_empty", "calls", "tools", "earlier", "earlier_calls",
+                                              "previous_message"),
+             thinking: bool = False, slots=("role",)) -> str:
+    """A text key as an array of variants chosen by conditions (among ``facts_``, and ``thinking`` when
+    the format declares [thinking]), the last one unconditional."""
     items = []
     for _ in range(draw(st.integers(1, 3))):
-        conditions = draw(st.dictionaries(
-            st.sampled_from(["previous", "next", "first", "final", "generation_prompt", "empty", "given_empty",
-                             "calls", "tools", "earlier", "earlier_calls"]),
-            st.just(None), min_size=1, max_size=2))
+        conditions = draw(st.dictionaries(st.sampled_from(list(facts_) + (["thinking"] if thinking else [])),
+                                          st.just(None), min_size=1, max_size=2))
         facts = []
         for fact in conditions:
-            if fact in ("previous", "next", "earlier"):
+            if fact in ("previous", "next", "earlier", "previous_message"):
                 roles = draw(st.lists(st.sampled_from(ROLE_NAMES + ["tool"]), min_size=1, max_size=2, unique=True))
                 facts.append(f"{fact} = {json_list(roles)}")
             else:
                 facts.append(f"{fact} = {str(draw(st.booleans())).lower()}")
-        items.append("{when = {" + ", ".join(facts) + "}, text = " + toml_string(text(("role",))) + "}")
+        items.append("{when = {" + ", ".join(facts) + "}, text = " + toml_string(text(slots)) + "}")
     items.append("{text = " + toml_string(default) + "}")
     return "[" + ", ".join(items) + "]"
+
+
 LSTRIPS = ["", "\n", " \n"]
+#: Strings a format takes out of a text (``remove``), some of them made again by taking out another.
+removed = st.lists(st.sampled_from(["/think", "/no_think", "a", "\n", "x"]), min_size=1, max_size=2, unique=True)
 JOINS = ["", "\n\n", " | "]
 
 

@@ -73,7 +73,7 @@ CALLABLE_NAMES = frozenset(HELPERS) | {"render"}
 TEMPORARY = re.compile(r"_[te][0-9]+\Z")
 #: Methods the generated code calls; all are str/list/dict methods that run no code of the format's.
 METHODS = frozenset({"strip", "lstrip", "rstrip", "join", "append", "startswith", "endswith", "partition", "rpartition",
-                     "get"})
+                     "get", "replace"})
 #: AST node kinds of the generated code. A new kind here means codegen grew a construct: review it, then add it.
 NODE_KINDS = frozenset({
     "Module", "FunctionDef", "arguments", "arg", "keyword", "Expr", "Constant", "Name", "Load", "Store",

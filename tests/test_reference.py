@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import partial
 
-from conftest import sample_variables
+from conftest import sample_variables, switches_off
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from strategies import agent_conversations, conversations, format_toml, tools_lists, with_extras
@@ -77,7 +77,7 @@ def test_fields_and_parts_on_random_formats(text, data):
     for _ in range(3):
         messages = data.draw(conversations(roles=ROLES).flatmap(with_extras))
         gen = data.draw(st.booleans())
-        variables = {n: (False if fmt.spec.variables[k].is_switch else "v") for k, n in enumerate(fmt.variables)}
+        variables = switches_off(fmt)
         fast, fell_back = fast_outcome(fmt, partial(fmt.render, messages, add_generation_prompt=gen, **variables))
         slow = outcome(partial(reference.render, fmt.spec, messages, gen, variables))
         assert fast == slow
@@ -100,7 +100,7 @@ def test_structured_on_random_formats(text, data):
         messages = data.draw(agent_conversations())
         tools = data.draw(tools_lists)
         gen = data.draw(st.booleans())
-        variables = {n: (False if fmt.spec.variables[k].is_switch else "v") for k, n in enumerate(fmt.variables)}
+        variables = switches_off(fmt)
         fast, fell_back = fast_outcome(fmt, partial(fmt.render, messages, add_generation_prompt=gen, tools=tools,
                                                     **variables))
         slow = outcome(partial(reference.render, fmt.spec, messages, gen, variables, tools))

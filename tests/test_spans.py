@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from functools import partial
 
-from conftest import sample_variables
+from conftest import sample_variables, switches_off
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from strategies import agent_conversations, conversations, format_toml, tools_lists, with_extras
@@ -68,7 +68,7 @@ def test_spans_equal_reference_on_random_formats(text, data):
     for _ in range(3):
         messages = data.draw(conversations(roles=ROLES).flatmap(with_extras) | conversations(roles=ROLES))
         gen = data.draw(st.booleans())
-        variables = {n: (False if fmt.spec.variables[k].is_switch else "v") for k, n in enumerate(fmt.variables)}
+        variables = switches_off(fmt)
         check(fmt, messages, gen, variables)
 
 
@@ -78,7 +78,7 @@ def test_structured_spans_equal_reference(text, data):
     """Tool definitions and calls have spans of their own kinds, and equal the reference's."""
     fmt = promptcraft.loads_format(text)
     for _ in range(3):
-        variables = {n: (False if fmt.spec.variables[k].is_switch else "v") for k, n in enumerate(fmt.variables)}
+        variables = switches_off(fmt)
         check(fmt, data.draw(agent_conversations()), data.draw(st.booleans()), variables, data.draw(tools_lists))
 
 

@@ -14,8 +14,8 @@ parser and the Jinja exporter) read only this:
   conjunction over a closed set of facts of the conversation: the generation
   flag, whether the message is the final one, whether its content is empty,
   the role written before it, the first message's role, whether any message
-  remains after a taken-out system message. There are no expressions: the
-  facts are computed by the engine, never by the format;
+  remains after a taken-out system message, the thinking mode. There are no
+  expressions: the facts are computed by the engine, never by the format;
 - a **Role** is what happens to a message of one role: refused, dropped, or
   its content transformed (cut at a reasoning marker, trimmed, shown through
   the reasoning display) and written by its ``body`` choice;
@@ -92,6 +92,10 @@ class When:
     earlier: Optional[Tuple[str, ...]] = None
     #: A message written before this one had tool calls.
     earlier_calls: Optional[bool] = None
+    #: The thinking mode is on (``Thinking``).
+    thinking: Optional[bool] = None
+    #: The conversation's message before this one (at the end: its last message) has one of these roles.
+    prev_message: Optional[Tuple[str, ...]] = None
 
     @property
     def always(self) -> bool:
@@ -144,6 +148,8 @@ class CallText:
     empty: Optional[bool]
     text: Tuple[Union[str, int], ...]
     earlier_calls: Optional[bool] = None
+    #: The message is the conversation's last (``None``: either).
+    final: Optional[bool] = None
 
 
 @attrs.frozen
@@ -169,6 +175,8 @@ class Calls:
     #: The content is written in the conversation's first message with calls only; a later one's
     #: must be empty (or missing).
     content_first: bool = False
+    #: The calls are refused where this holds (facts ``final`` and ``gen``): the template leaves them out.
+    refused: Optional[When] = None
 
 
 @attrs.frozen
@@ -178,7 +186,8 @@ class Tools:
     placement: str
     join: str
     #: ``(prefix, item_prefix, item_suffix, separator, suffix, indent)``, what ``_runtime.tools.tools_text``
-    #: takes (``indent``: ``-1`` for one line), and the serialiser's name where it is not ``json``.
+    #: takes (``indent``: ``-1`` for one line), then the serialiser's name where it is not ``json`` and the
+    #: envelope where it is not ``whole``.
     layout: Tuple[Union[str, int], ...]
     #: An empty list is written (a block without definitions), not taken as no tools.
     written_empty: bool = False
@@ -209,6 +218,8 @@ class Role:
     content_json: bool = False
     #: The tools go between this role's prefix and content in the first message (``Slot("tools")``).
     first_tools: bool = False
+    #: Strings taken out of the content, in order, before the cut and the trim.
+    remove: Tuple[str, ...] = ()
 
 
 @attrs.frozen
@@ -233,6 +244,26 @@ class System:
     item_prefix: Seq = ()
     #: ``message`` placement: the default system message as its role writes it.
     default_message: Optional[Seq] = None
+    #: ``block``: strings taken out of the system text, in order, before the trim.
+    remove: Tuple[str, ...] = ()
+    #: ``block``: a system text holding this marker is written through ``override_block`` instead.
+    override: Optional[str] = None
+    override_block: Seq = ()
+    #: ``block``: a conversation with nothing after its leading system message is refused.
+    refuse_alone: bool = False
+
+
+@attrs.frozen
+class Thinking:
+    """The thinking mode, a fact (``When.thinking``): see ``_spec.model.Thinking``."""
+
+    variable: Optional[str]
+    default: bool
+    #: The flags, in the order a message is searched for them, each with the mode it sets.
+    flags: Tuple[Tuple[str, bool], ...]
+    roles: Tuple[str, ...]
+    #: Only the conversation's first message is read (else every message of ``roles``, in order).
+    first_only: bool
 
 
 @attrs.frozen
@@ -268,6 +299,7 @@ class Program:
     display: Optional[Display]
     end: Choice
     tools: Optional[Tools] = None
+    thinking: Optional[Thinking] = None
 
     def role(self, name: str) -> Optional[Role]:
         for role in self.roles:

@@ -100,14 +100,15 @@ def _role(spec: model.FormatSpec, role: model.Role, catch_all: bool = False) -> 
     display = spec.reasoning is not None and spec.reasoning.role == name
     return ir.Role(name, "write", body, role.trim, cut, role.refuse_containing, display,
                    writes_role=writes(body.cases, "role"), calls=calls, content_json=role.content == "json",
-                   first_tools=first_tools)
+                   first_tools=first_tools, remove=role.remove)
 
 
 def _when(condition: model.Condition) -> When:
     return When(gen=condition.generation_prompt, first=condition.first, final=condition.final,
                 empty=condition.empty, prev_role=condition.previous, next_role=condition.next,
                 calls=condition.calls, given_empty=condition.given_empty, tools=condition.tools,
-                earlier=condition.earlier, earlier_calls=condition.earlier_calls)
+                earlier=condition.earlier, earlier_calls=condition.earlier_calls,
+                thinking=condition.thinking, prev_message=condition.previous_message)
 
 
 #: A call text's slots, as ``ir.CallText`` numbers them.
@@ -119,12 +120,14 @@ def _call_text(text: model.Text) -> Tuple[Union[str, int], ...]:
 
 
 def _calls(calls: model.Calls) -> ir.Calls:
-    texts = [ir.CallText(c.first, c.empty, _call_text(text), c.earlier_calls) for c, text in calls.call_when]
+    texts = [ir.CallText(c.first, c.empty, _call_text(text), c.earlier_calls, c.final) for c, text in calls.call_when]
     texts.append(ir.CallText(None, None, _call_text(calls.call)))
     optional: Union[bool, str] = {"refuse": False, "empty": True}.get(calls.missing_content, "final")
+    refused = calls.refuse_when
     return ir.Calls(tuple(texts), calls.form(), calls.ignore, optional, calls.max,
                     calls.content == "refuse", calls.shape == "nested", calls.empty == "refuse", calls.typed,
-                    calls.content == "first_message")
+                    calls.content == "first_message",
+                    When(final=refused.final, gen=refused.generation_prompt) if refused is not None else None)
 
 
 def _tools(tools: model.Tools) -> ir.Tools:
@@ -133,9 +136,12 @@ def _tools(tools: model.Tools) -> ir.Tools:
 
 
 def layout(tools: model.Tools) -> Tuple[Union[str, int], ...]:
-    """What ``_runtime.tools.join_tools`` takes: the texts, the indent, and a named serialiser."""
+    """What ``_runtime.tools.join_tools`` takes: the texts, the indent, and a named serialiser and an
+    envelope where they are not the default ones."""
     texts = (tools.prefix, tools.item_prefix, tools.item_suffix, tools.separator, tools.suffix,
              -1 if tools.indent is None else tools.indent)
+    if tools.envelope != "whole":
+        return texts + (tools.item, tools.envelope)
     return texts if tools.item == "json" else texts + (tools.item,)
 
 
@@ -160,12 +166,15 @@ def specialize(pieces: ir.Seq, facts: Dict[str, object]) -> ir.Seq:
         if not isinstance(piece, Choice):
             out.append(piece)
             continue
-        cases = []
+        cases: List[Case] = []
         for case in piece.cases:
             holds = _holds(case.when, facts)
             if holds is False:
                 continue
-            cases.append(Case(_rest(case.when, facts), specialize(case.seq, facts)))
+            rest = _rest(case.when, facts)
+            if any(earlier.when == rest for earlier in cases):
+                continue  # an earlier case with the same condition hides it
+            cases.append(Case(rest, specialize(case.seq, facts)))
             if holds is True and cases[-1].when.always:
                 break
         out.extend(choice(cases))
@@ -176,7 +185,7 @@ def _holds(when: When, facts: Dict[str, object]) -> Optional[bool]:
     """True or False where ``facts`` decide ``when``, ``None`` where they leave it open."""
     open_ = False
     for fact in ("gen", "first", "final", "empty", "prev_role", "next_role", "first_role", "body", "calls",
-                 "given_empty", "tools", "earlier", "earlier_calls"):
+                 "given_empty", "tools", "earlier", "earlier_calls", "thinking", "prev_message"):
         wanted = getattr(when, fact)
         if wanted is None:
             continue
@@ -187,7 +196,8 @@ def _holds(when: When, facts: Dict[str, object]) -> Optional[bool]:
         if fact == "earlier":
             ok = not value.isdisjoint(wanted)  # type: ignore[attr-defined]
         else:
-            ok = (value in wanted) if fact in ("prev_role", "next_role", "first_role") else (value == wanted)
+            ok = (value in wanted) if fact in ("prev_role", "next_role", "first_role", "prev_message") else (
+                value == wanted)
         if not ok:
             return False
     return None if open_ else True
@@ -213,7 +223,7 @@ def fold(pieces: ir.Seq) -> ir.Seq:
 
 
 _TRIMS: Dict[str, Callable[[str], str]] = {"none": lambda s: s, "both": str.strip, "left": str.lstrip,
-                                           "right": str.rstrip}
+                                           "right": str.rstrip, "left_newlines": lambda s: s.lstrip("\n")}
 
 
 def _default_message(spec: model.FormatSpec, writer: ir.Role) -> Optional[ir.Seq]:
@@ -224,7 +234,7 @@ def _default_message(spec: model.FormatSpec, writer: ir.Role) -> Optional[ir.Seq
     text = _TRIMS[writer.trim](system.default.literal)
     facts: Dict[str, object] = {"prev_role": None, "first": False, "final": False, "empty": text == "",
                                 "given_empty": text == "", "calls": False, "earlier": frozenset(),
-                                "earlier_calls": False}
+                                "earlier_calls": False, "prev_message": None}
     written = specialize((writer.body,), facts)
     name = system.leading_roles[0]
     pieces = []
@@ -249,11 +259,20 @@ def _system(spec: model.FormatSpec, roles: Dict[Optional[str], ir.Role]) -> ir.S
     system = spec.system
     prefix = [Case(_when(condition), seq(text)) for condition, text in system.prefix_when]
     block = choice(prefix + [Case(ALWAYS, seq(system.prefix))]) + (Slot("system", CONTENT),) + seq(system.suffix)
+    default = None
+    if system.default is not None:
+        default = choice([Case(_when(condition), seq(text)) for condition, text in system.default_variants]
+                         + [Case(ALWAYS, seq(system.default))])
+    override = system.override
     lowered = ir.System(
         placement=system.placement, leading=system.leading_roles, trim=system.trim,
         block=block if system.placement in ("block", "hoist") else (),
         wrap=seq(system.wrap) if system.wrap is not None else None,
-        default=seq(system.default) if system.default is not None else None,
+        default=default,
+        remove=system.remove, refuse_alone=system.refuse_alone is not None,
+        override=override.marker if override is not None else None,
+        override_block=seq(override.prefix) + (Slot("system", CONTENT),) + seq(override.suffix)
+        if override is not None else (),
         default_when=system.default_when, skip_empty=system.skip_empty, keep_empty=system.keep_empty,
         fold=seq(system.fold) if system.fold is not None else None, fold_order=system.fold_order,
         select=system.select, join=system.join, item_prefix=seq(system.item_prefix),
@@ -271,6 +290,9 @@ def _end(generation: model.Generation) -> Choice:
     cases = []
     if generation.require_body:
         cases.append(Case(When(gen=True, body=False), ()))
+    cases += [Case(When(gen=True, prev_role=condition.previous, prev_message=condition.previous_message,
+                        thinking=condition.thinking), seq(text, GENERATION_PROMPT))
+              for condition, text in generation.prompt_when]
     cases += [Case(When(gen=True, prev_role=(role,)), seq(text, GENERATION_PROMPT))
               for role, text in generation.prompt_after]
     cases.append(Case(When(gen=True), seq(generation.prompt, GENERATION_PROMPT)))
@@ -308,4 +330,11 @@ def lower(spec: model.FormatSpec) -> ir.Program:
         start=Choice(tuple(start)), system=_system(spec, by_name), roles=tuple(roles), any_role=any_role,
         alternation=spec.alternation is not None, display=display, end=_end(spec.generation),
         tools=_tools(spec.tools) if spec.tools is not None and spec.tools.placement != "none" else None,
+        thinking=_thinking(spec.thinking) if spec.thinking is not None else None,
     )
+
+
+def _thinking(thinking: model.Thinking) -> ir.Thinking:
+    flags = ((thinking.off, False), (thinking.on, True))
+    return ir.Thinking(thinking.variable, thinking.default, flags if thinking.precedence == "off" else flags[::-1],
+                       thinking.roles, thinking.scope == "first")

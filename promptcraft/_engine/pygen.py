@@ -43,7 +43,7 @@ BUILTINS = ("isinstance", "len", "any", "all", "enumerate", "str", "TypeError", 
 HELPERS = (
     "_fallback", "_hand_on", "_options", "_Unhandled", "_bad_variable", "_bad_switch", "_missing_variable", "_today",
     "_extra_fields", "_spans_fallback", "_Rendered", "_trim_pieces", "_reasoning_of", "_tools_text", "_call_parts",
-    "_tojson",
+    "_tojson", "_serialised",
 ) + tuple("_" + name for name in BUILTINS)
 
 #: Every other name generated code uses: the render parameters and its locals (all of which start
@@ -55,13 +55,14 @@ LOCALS = (
     "render_many", "render_spans", "_unknown", "_first", "_last", "_out", "_tags", "_rest", "_offset", "_system",
     "_sx", "_sy", "_m", "_i", "_j", "_n", "_role", "_content", "_prev", "_user_turn", "_target", "_found",
     "_query", "_text", "_reasoning", "_cx", "_cy", "_prompts", "_given", "_present", "tools", "_tt", "_tc", "_calls",
-    "_cn", "_ca", "_tu", "_size", "_ck", "_ci", "_ec",
+    "_cn", "_ca", "_tu", "_size", "_ck", "_ci", "_ec", "_th",
 )
 
 #: What a fast path raises for input it hands to the reference interpreter.
 _HANDED_ON = "(_LookupError, _TypeError, _AttributeError, _Unhandled)"
 
-_TRIM_CALL = {"none": "", "both": ".strip()", "left": ".lstrip()", "right": ".rstrip()"}
+_TRIM_CALL = {"none": "", "both": ".strip()", "left": ".lstrip()", "right": ".rstrip()",
+              "left_newlines": ".lstrip('\\n')"}
 _CODE = {kind: code for code, kind in enumerate(KINDS)}
 
 
@@ -139,6 +140,9 @@ class _Generator:
         # _v_NAME, which no variable can be (none starts with '_').
         self.values: Dict[str, Union[str, Code]] = {
             v.name: Code(f"_v_{v.name}" if v.is_switch else v.name) for v in program.variables}
+        # A switch whose two texts are one text (a mode's switch: none) is that literal.
+        self.values.update({v.name: v.when_true for v in program.variables
+                            if v.is_switch and v.when_true == v.when_false and v.when_true is not None})
         roles = list(program.roles) + ([program.any_role] if program.any_role else [])
         whens = [w for r in roles for w in _whens(r.body)]
         self.uses_final = any(w.final is not None for w in whens) or any(
@@ -155,7 +159,10 @@ class _Generator:
         # The next message's role is read where a condition asks for it (it needs the loop's index).
         self.uses_next = any(w.next_role is not None or w.first is not None for w in whens)
         self.uses_final = self.uses_final or self.uses_next or any(
-            r.calls is not None and r.calls.content_optional == "final" for r in roles)
+            r.calls is not None and (r.calls.content_optional == "final" or r.calls.refused is not None
+                                     or any(t.final is not None for t in r.calls.texts)) for r in roles)
+        # The previous message's role (written or not) is read where a condition asks for it.
+        self.uses_prev_message = any(w.prev_message is not None for w in whens)
         self.next_role = "(messages[_i + 1]['role'] if _i != _last else None)"
         system = program.system
         self.leading = system.leading
@@ -166,7 +173,8 @@ class _Generator:
         self.tools = program.tools
         #: The tools go with the system text (not in the first user message).
         self.tools_in_system = self.tools is not None and self.tools.placement in ("system_after", "system_before")
-        self.numbered = self.fold or self.uses_final or self.uses_next or self.tools is not None
+        self.numbered = self.fold or self.uses_final or self.uses_next or self.tools is not None or \
+            self.uses_prev_message
         #: The role being written writes tool calls (its ``_tc`` holds them).
         self.role_calls = False
         self.any_calls = any(r.calls is not None for r in roles)
@@ -306,6 +314,12 @@ class _Generator:
             tests.append(flags[0] if len(flags) == 1 else f"({' or '.join(flags)})")
         if when.earlier_calls is not None:
             tests.append("_ec" if when.earlier_calls else "not _ec")
+        if when.thinking is not None:
+            tests.append("_th" if when.thinking else "not _th")
+        if when.prev_message is not None:
+            # In the loop, the conversation's message before this one; at the end, its last message.
+            before = "(messages[_i - 1]['role'] if _i else None)" if self.in_loop else "messages[-1]['role']"
+            tests.append(_is_in(before, when.prev_message))
         return " and ".join(tests) or "True"
 
     def emit(self, pieces: ir.Seq, owner: str, values: Dict[str, Union[str, Code]],
@@ -447,6 +461,11 @@ class _Generator:
         """Lines that give each declared variable its value (or refuse a bad one)."""
         w = self.w
         for var in self.p.variables:
+            if var.is_switch and var.when_true == var.when_false:
+                w.line(f"if {var.name} is not None and {var.name} is not True and {var.name} is not False:")
+                with w.block():
+                    w.line(f"raise _bad_switch({var.name!r}, {var.name})")
+                continue
             if var.is_switch:
                 w.line(f"if {var.name} is None:")
                 with w.block():
@@ -469,6 +488,12 @@ class _Generator:
                     w.line(f"{var.name} = _today({var.strftime!r})")
                 else:
                     w.line(f"{var.name} = {var.default!r}")
+            if var.serialiser is not None:
+                # A list is written by the named serialiser; a string must be what it writes.
+                w.line("else:")
+                with w.block():
+                    w.line(f"{var.name} = _serialised({var.name!r}, {var.serialiser!r}, {var.name})")
+                continue
             w.line(f"elif not _isinstance({var.name}, _str):")
             with w.block():
                 w.line(f"raise _bad_variable({var.name!r}, {var.name})")
@@ -481,6 +506,8 @@ class _Generator:
             w.line("_last = _len(messages) - 1")
         if self.tools is not None:
             self.tools_text()
+        if p.thinking is not None:
+            self.thinking_mode()
         self.system_section()
         if p.display is not None:
             self.last_query()
@@ -492,6 +519,36 @@ class _Generator:
             w.line("_ec = False")
         self.loop()
         self.emit((p.end,), "None", self.values, body=self.body_test())
+
+    def thinking_mode(self) -> None:
+        """``_th``: the thinking mode, from the switch (or the default), then the flags of the messages read."""
+        w, thinking = self.w, self.p.thinking
+        assert thinking is not None
+        variable = next((v for v in self.p.variables if v.name == thinking.variable), None)
+        if variable is None:
+            w.line(f"_th = {thinking.default!r}")
+        else:  # resolved: None, True or False
+            w.line(f"_th = {variable.switch_default!r} if {variable.name} is None else {variable.name}")
+
+        def read(message: str) -> None:
+            w.line(f"if {_is_in(message + '[' + repr('role') + ']', thinking.roles)}:")
+            with w.block():
+                # A call message may leave its content out: it holds no flag (the loop checks the rest).
+                w.line(f"_text = {message}.get('content') or ''")
+                w.line("if not _isinstance(_text, _str):")
+                with w.block():
+                    w.line("raise _TypeError")
+                for position, (flag, value) in enumerate(thinking.flags):
+                    w.line(f"{'if' if position == 0 else 'elif'} {flag!r} in _text:")
+                    with w.block():
+                        w.line(f"_th = {value!r}")
+
+        if thinking.first_only:
+            read("_first")
+            return
+        w.line("for _m in messages:")
+        with w.block():
+            read("_m")
 
     def body_test(self) -> str:
         if self.hoist:
@@ -576,6 +633,10 @@ class _Generator:
         with w.block():
             self.check_fields("_first")
             self.no_calls("_first")
+            if system.refuse_alone:
+                w.line("if _len(messages) == 1:")
+                with w.block():
+                    w.line("raise _Unhandled")
             w.line("_system = _first['content']")
             if system.skip_empty:
                 w.line("if _system == '':")
@@ -605,7 +666,7 @@ class _Generator:
             if default is None:
                 w.line("_system = None")
             else:
-                default_items = self.items(default, "None", self.values)
+                default_items = self.flat(default, "None", self.values)
                 if system.default_when == "no_system":
                     condition = self.default_missing()
                     if system.keep_empty:  # an empty leading system message was kept: the default applies
@@ -654,7 +715,7 @@ class _Generator:
     def default_with_tools(self, default: ir.Seq) -> None:
         """``_system``: the default text (where it applies) joined with the tools' text, which is given."""
         w = self.w
-        w.line(f"_system = {self.concat(self.items(default, 'None', self.values))}")
+        w.line(f"_system = {self.concat(self.flat(default, 'None', self.values))}")
         if self.p.system.default_when == "no_system":
             w.line(f"if not ({self.default_missing()}):")
             with w.block():
@@ -675,8 +736,9 @@ class _Generator:
 
     def join_lines(self, tools: ir.Tools, maybe_none: bool) -> None:
         w = self.w
-        joined = (f"_system = _system + {tools.join!r} + _tt" if tools.placement == "system_after"
-                  else f"_system = _tt + {tools.join!r} + _system")
+        join = f" + {tools.join!r}" if tools.join else ""
+        joined = (f"_system = _system{join} + _tt" if tools.placement == "system_after"
+                  else f"_system = _tt{join} + _system")
         # join_when = "text": the join only when the system text is not empty.
         cases = ([("_system is None", "_system = _tt")] if maybe_none else []) + (
             [("_system != ''", joined), (None, "_system = _tt")] if tools.join_when == "text" else [(None, joined)])
@@ -705,8 +767,46 @@ class _Generator:
     def given_system(self) -> None:
         """The caller's system text, trimmed and wrapped: written as a block, or kept for a fold."""
         w, system = self.w, self.p.system
+        if system.remove:
+            w.line("_system = _system" + "".join(f".replace({text!r}, '')" for text in system.remove))
         if system.trim != "none":
             w.line(f"_system = _system{_TRIM_CALL[system.trim]}")
+        if system.override is None:
+            self.given_text()
+            return
+        w.line(f"if {system.override!r} in _first['content']:")
+        with w.block():
+            if self.tools_in_system:
+                w.line("if _tt is not None:")
+                with w.block():
+                    w.line("raise _Unhandled  # the template leaves the tools out: the reference refuses them")
+            w.line(f"_system = _system.replace({system.override!r}, ''){_TRIM_CALL[system.trim]}")
+            self.extend(self.items(system.override_block, "0", dict(self.values, system=Code("_system"))))
+        w.line("else:")
+        with w.block():
+            self.given_text()
+
+    def given_text(self) -> None:
+        """``given_system`` once the text is trimmed: an empty one may take the default (``no_text``)."""
+        w, system = self.w, self.p.system
+        if system.default_when != "no_text":
+            self.wrapped_text()
+            return
+        assert system.default is not None
+        w.line("if _system == '':")
+        with w.block():
+            items = self.flat(system.default, "None", self.values)
+            if self.tools_in_system and not self.spans:
+                w.line(f"_system = {self.concat(items)}")
+                self.join_tools()
+                items = [(Code("_system"), CONTENT, "0")]
+            self.system_block(items, "0")
+        w.line("else:")
+        with w.block():
+            self.wrapped_text()
+
+    def wrapped_text(self) -> None:
+        w, system = self.w, self.p.system
         system_items: List[Item] = [(Code("_system"), CONTENT, "0")]
         if system.wrap is not None:
             system_items = self.items(system.wrap, "0", dict(self.values, system=Code("_system")))
@@ -765,7 +865,7 @@ class _Generator:
         if trim:
             w.line(f"_content = _content{trim}")
         pieces = specialize((writer.body,), {"prev_role": None, "first": False, "final": False, "calls": False,
-                                             "earlier": frozenset(), "earlier_calls": False})
+                                             "earlier": frozenset(), "earlier_calls": False, "prev_message": None})
         values = dict(self.values, role=name, content=Code("_content"), calls="", tool_call_id="")
         # The message after the default system message is the conversation's first.
         self.next_role, loop_next = "_first['role']", self.next_role
@@ -989,7 +1089,7 @@ class _Generator:
         # The first user message that the tools go in may be trimmed then (``[tools] trim``).
         host_trim = _TRIM_CALL[self.tools.trim] if role.first_tools and self.tools is not None else ""
         transformed = bool(role.refuse_containing or role.cut or trim or self.fold or role.display or role.calls
-                           or with_tools or role.content_json or host_trim
+                           or with_tools or role.content_json or host_trim or role.remove
                            or any(when.empty is not None for when in _whens(role.body)))
         self.role_calls = role.calls is not None
         self.current, self.calls_done = role, False
@@ -1019,6 +1119,8 @@ class _Generator:
             w.line(f"if {tests}:")
             with w.block():
                 w.line("raise _Unhandled")
+        if role.remove:
+            w.line("_content = _content" + "".join(f".replace({text!r}, '')" for text in role.remove))
         if role.cut is not None:
             self.cut(role.cut)
         if with_tools:
@@ -1112,6 +1214,11 @@ class _Generator:
         w.line("_calls = ''")
         w.line("if _tc:")
         with w.block():
+            if calls.refused is not None:
+                # Where the template leaves the calls out, the reference refuses them.
+                w.line(f"if {self.condition(calls.refused)}:")
+                with w.block():
+                    w.line("raise _Unhandled")
             if calls.max or calls.content_refused or calls.content_first:
                 tests = ([f"_len(_tc) > {calls.max}"] if calls.max else []) + (
                     ["_m.get('content')"] if calls.content_refused else []) + (
@@ -1129,7 +1236,8 @@ class _Generator:
                 for text in calls.texts:
                     tests = ([] if text.first is None else ["_j == 0" if text.first else "_j != 0"]) + (
                         [] if text.empty is None else ["_content == ''" if text.empty else "_content != ''"]) + (
-                        [] if text.earlier_calls is None else ["_ec" if text.earlier_calls else "not _ec"])
+                        [] if text.earlier_calls is None else ["_ec" if text.earlier_calls else "not _ec"]) + (
+                        [] if text.final is None else ["_i == _last" if text.final else "_i != _last"])
                     pieces = [repr(p) if isinstance(p, str) else ("_cn", "_ca", "_str(_j)", "_ck")[p]
                               for p in text.text]
                     line = f"_calls += {' + '.join(pieces) or repr('')}"
@@ -1239,12 +1347,15 @@ class _Generator:
             steps = [f"_content = _content.rpartition({marker})[2]{lstrip}"]
             if not rule.always:
                 conditions.append(f"{marker} in _content")
-        elif rule.always:
-            steps = [f"if {marker} in _content:", f"    _content = _content.partition({marker})[2]"]
-            steps += [f"_content = _content{lstrip}"] if lstrip else []
         else:
-            conditions.append(f"{marker} in _content")
-            steps = [f"_content = _content.partition({marker})[2]{lstrip}"]
+            # after_first keeps what follows the first marker; second_piece only up to the next one.
+            cut = f".partition({marker})[2]" + (f".partition({marker})[0]" if rule.keep == "second_piece" else "")
+            if rule.always:
+                steps = [f"if {marker} in _content:", f"    _content = _content{cut}"]
+                steps += [f"_content = _content{lstrip}"] if lstrip else []
+            else:
+                conditions.append(f"{marker} in _content")
+                steps = [f"_content = _content{cut}{lstrip}"]
         if not conditions:
             for step in steps:
                 w.line(step)

@@ -14,7 +14,7 @@ import attrs
 
 from .._runtime.messages import Message, normalize, not_text_reasoning
 from .._runtime.variables import resolve
-from .._spec.model import Calls, FormatSpec, Reasoning, ReasoningDisplay, Role, Text, Tools
+from .._spec.model import Calls, FormatSpec, Reasoning, ReasoningDisplay, Role, Text, Tools, Variant
 from ..errors import RefusedError, UnsupportedFieldError
 
 
@@ -23,6 +23,8 @@ def trim(text: str, how: str) -> str:
         return text.strip()
     if how == "left":
         return text.lstrip()
+    if how == "left_newlines":
+        return text.lstrip("\n")
     if how == "right":
         return text.rstrip()
     return text
@@ -71,6 +73,8 @@ def strip_reasoning(content: str, rule: Reasoning) -> str:
     if rule.marker in content:
         if rule.keep == "after_first":
             content = content.split(rule.marker, 1)[1]
+        elif rule.keep == "second_piece":
+            content = content.split(rule.marker)[1]
         else:
             content = content.split(rule.marker)[-1]
     elif not rule.always:
@@ -138,17 +142,49 @@ def answer(display: ReasoningDisplay, content: str, given: Optional[str]) -> str
 
 
 def call_segments(rules: Calls, calls: List[Tuple[str, ...]], empty: bool, index: Optional[int],
-                  earlier_calls: bool = False) -> List[Segment]:
+                  earlier_calls: bool = False, final: bool = False) -> List[Segment]:
     """A message's calls: each through the first call text whose condition holds."""
     out: List[Segment] = []
     for position, call in enumerate(calls):
-        facts = dict(first=position == 0, empty=empty, earlier_calls=earlier_calls)
+        facts = dict(first=position == 0, empty=empty, earlier_calls=earlier_calls, final=final)
         text = next((t for c, t in rules.call_when if all(getattr(c, k) in (None, v) for k, v in facts.items())),
                     rules.call)
         values = {"name": call[0], "arguments": call[1], "index": str(position),
                   "type": call[2] if len(call) > 2 else None}
         out += fill(text, values, TOOL_CALLS, index)
     return out
+
+
+def thinking_mode(spec: FormatSpec, conversation: List[Message], given: Mapping[str, Any]) -> bool:
+    """The thinking mode: the switch's value (or the default), then each flag read in order."""
+    rules = spec.thinking
+    if rules is None:
+        return False
+    mode = rules.default
+    if rules.variable is not None:
+        switch = next(v for v in spec.variables if v.name == rules.variable)
+        mode = switch.switch_default if given.get(rules.variable) is None else given[rules.variable]
+    flags = ((rules.off, False), (rules.on, True))
+    for message in conversation[:1] if rules.scope == "first" else conversation:
+        if message.role in rules.roles:
+            for flag, value in flags if rules.precedence == "off" else flags[::-1]:
+                if flag in message.content:
+                    mode = value
+                    break
+    return mode
+
+
+def removed(text: str, strings: Tuple[str, ...]) -> str:
+    """``text`` with each of ``strings`` taken out, one after the other."""
+    for string in strings:
+        text = text.replace(string, "")
+    return text
+
+
+def chosen(default: Text, variants: Tuple[Variant, ...], tools: bool, thinking: bool) -> Text:
+    """The first variant whose conditions (``tools``, ``thinking``) hold, else ``default``."""
+    return next((text for condition, text in variants if condition.holds(
+        None, None, False, False, False, False, tools=tools, thinking=thinking)), default)
 
 
 def fill(text: Text, values: Dict[str, Any], kind: str = SCAFFOLD, index: Optional[int] = None,
@@ -172,7 +208,8 @@ def trim_segments(segments: List[Segment], how: str) -> List[Segment]:
     kept = trim(text, how)
     if kept == text:
         return segments
-    head = len(text) - len(text.lstrip()) if how in ("both", "left") else 0
+    head = len(text) - len(text.lstrip("\n" if how == "left_newlines" else None)) if how in (
+        "both", "left", "left_newlines") else 0
     tail = len(text) - len(text.rstrip()) if how in ("both", "right") else 0
     if head + tail >= len(text):
         return []
@@ -246,6 +283,7 @@ def segments(
                            "without): pass tools=[...], or render with the format serving the model's default "
                            "template", rule="tools", field="tools",
                            template_message="'NoneType' object is not iterable")
+    thinking = thinking_mode(spec, conversation, variables or {})
     system = spec.system
     first = conversation[0]
     final_index = len(conversation) - 1
@@ -260,6 +298,7 @@ def segments(
     # The system text as segments, and the message it came from (None: the format's default).
     system_text: Optional[List[Segment]] = None
     owner: Optional[int] = None
+    overridden = False  # the system text holds [system.override]'s marker
     if system.placement == "hoist":
         found = [m for m in conversation if m.role in system.leading_roles]
         if system.select == "last":
@@ -280,20 +319,38 @@ def segments(
             system_text = fill(system.default, values) if system.default is not None else None
         else:
             body = conversation[1:]
+            if system.refuse_alone is not None and not body:
+                text = system.refuse_alone
+                raise RefusedError(f"format {spec.name!r} needs a message after the system message: {text}",
+                                   index=first.index, role=first.role, rule="system", template_message=text)
             if not (system.skip_empty and first.content == ""):
                 owner = first.index
-                system_text = [(trim(first.content, system.trim), CONTENT, owner)]
-                if system.wrap is not None:
-                    system_text = fill(system.wrap, values, SCAFFOLD, owner, {"system": system_text})
+                text = trim(removed(first.content, system.remove), system.trim)
+                if system.override is not None and system.override.marker in first.content:
+                    overridden = True
+                    text = trim(text.replace(system.override.marker, ""), system.trim)
+                if system.default_when == "no_text" and text == "" and not overridden:
+                    assert system.default is not None
+                    system_text = fill(chosen(system.default, system.default_variants, tooling is not None,
+                                              thinking), values)
+                else:
+                    system_text = [(text, CONTENT, owner)]
+                    if system.wrap is not None and not overridden:
+                        system_text = fill(system.wrap, values, SCAFFOLD, owner, {"system": system_text})
     elif system.default is not None:
         if system.default_when == "no_system":
             missing = all(m.role not in system.leading_roles for m in conversation)
         else:
             missing = first.role not in system.leading_roles
         if missing:
-            system_text = fill(system.default, values)
+            system_text = fill(chosen(system.default, system.default_variants, tooling is not None, thinking), values)
 
     in_system = spec.tools is not None and spec.tools.placement in ("system_after", "system_before")
+    if overridden and tooling is not None and in_system:
+        assert system.override is not None
+        raise UnsupportedFieldError(f"format {spec.name!r} writes no tool definitions with a system text holding "
+                                    f"{system.override.marker!r} (its template leaves them out), so they are "
+                                    "refused rather than left out", field="tools")
     if tooling is not None and in_system and system.placement == "block":
         assert spec.tools is not None
         system_text = with_tools(spec.tools, system_text or [], tooling, system_text is not None, owner)
@@ -304,19 +361,22 @@ def segments(
         name = system.leading_roles[0]
         out += [(t, k if k == TOOLS else SCAFFOLD, None) for t, k, _ in
                 write(spec.role(name), name, block, values, False, add_generation_prompt, None, None, first.role,
-                      tools=True)]
+                      tools=True, thinking=thinking)]
     elif system_text is not None:
-        if system.placement == "block":
-            chosen = next((text for condition, text in system.prefix_when if condition.tools == (tooling is not None)),
-                          system.prefix)
-            prefix, suffix = fill(chosen, values, SCAFFOLD, owner), fill(system.suffix, values, SCAFFOLD, owner)
-            out += prefix + system_text + suffix
+        if overridden:
+            assert system.override is not None
+            out += fill(system.override.prefix, values, SCAFFOLD, owner) + system_text + fill(
+                system.override.suffix, values, SCAFFOLD, owner)
+        elif system.placement == "block":
+            prefix = fill(chosen(system.prefix, system.prefix_when, tooling is not None, thinking), values, SCAFFOLD,
+                          owner)
+            out += prefix + system_text + fill(system.suffix, values, SCAFFOLD, owner)
         elif system.placement == "message":
             writer = spec.role(system.leading_roles[0])
             text = "".join(t for t, _, _ in system_text)
             out += [(t, SCAFFOLD, None) for t, _, _ in
                     write(writer, system.leading_roles[0], [(text, SCAFFOLD, None)], values, False,
-                          add_generation_prompt, None, None, first.role)]
+                          add_generation_prompt, None, None, first.role, thinking=thinking)]
 
     fold_target = None
     if system_text is not None and body:
@@ -354,6 +414,7 @@ def segments(
         for needle in role.refuse_containing:
             if needle in content:
                 raise refuse_containing(spec, message, role, needle)
+        content = removed(content, role.remove)
         final = message.index == final_index
         rule = role.strip_reasoning
         if rule is not None and (rule.scope == "all" or not final) and previous not in rule.skip_after and not (
@@ -389,18 +450,28 @@ def segments(
         calls = None
         if message.calls is not None:
             assert spec.calls is not None
+            refused = spec.calls.refuse_when
+            if refused is not None and refused.holds(None, None, final, add_generation_prompt, False, False):
+                where = " and ".join(text for fact, text in (
+                    (refused.final, "the final message" if refused.final else "a message before the last"),
+                    (refused.generation_prompt, "with a generation prompt" if refused.generation_prompt
+                     else "without a generation prompt")) if fact is not None)
+                raise UnsupportedFieldError(f"format {spec.name!r} writes no tool calls in {where} (its template "
+                                            "leaves them out), so they are refused rather than left out",
+                                            index=message.index, role=message.role, field="tool_calls")
             calls = (spec.calls, message.calls, answer_empty)
         following = conversation[message.index + 1].role if message.index < final_index else None
         lead = tooling if first_user and position == 0 else None
         scope = dict(values, tool_call_id=call_id(spec, message, messages[message.index]))
+        before = conversation[message.index - 1].role if message.index else None
         out += write(role, message.role, pieces, scope, final, add_generation_prompt, previous, message.index,
                      following, message.index == 0, calls, message.content == "", tooling is not None, lead,
-                     frozenset(written), earlier_calls)
+                     frozenset(written), earlier_calls, thinking, before)
         previous = message.role
         written.add(message.role)
         earlier_calls = earlier_calls or message.calls is not None
 
-    end = spec.generation.text(add_generation_prompt, previous, bool(body))
+    end = spec.generation.text(add_generation_prompt, previous, bool(body), conversation[-1].role, thinking)
     out += fill(end, values, GENERATION_PROMPT if add_generation_prompt else SCAFFOLD)
     return out
 
@@ -433,13 +504,15 @@ def write(role: Optional[Role], name: str, content: List[Segment], values: Dict[
           calls: Optional[Tuple[Calls, List[Tuple[str, ...]], Optional[bool]]] = None,
           given_empty: Optional[bool] = None, tools: bool = False,
           lead: Optional[List[Segment]] = None, earlier: "frozenset[str]" = frozenset(),
-          earlier_calls: bool = False) -> List[Segment]:
+          earlier_calls: bool = False, thinking: bool = False,
+          previous_message: Optional[str] = None) -> List[Segment]:
     """One message as segments: ``content`` (already transformed) trimmed, between prefix and suffix,
     and its tool calls after it (``calls``: the rules, the calls, and whether the answer is empty when
     a reasoning display decided it); ``following`` is the role of the next message in the conversation;
     ``given_empty``: the message's content as given was empty (``None``: a text the format writes);
     ``tools``: tool definitions were passed; ``lead``: written between the prefix and the content;
-    ``earlier``: the roles written before, ``earlier_calls``: whether a message before had calls."""
+    ``earlier``: the roles written before, ``earlier_calls``: whether a message before had calls;
+    ``thinking``: the thinking mode; ``previous_message``: the role of the conversation's message before."""
     assert role is not None
     scope = {"tool_call_id": "", **values, "role": name}
     content = trim_segments(content, role.trim)
@@ -452,9 +525,9 @@ def write(role: Optional[Role], name: str, content: List[Segment], values: Dict[
     if calls is not None:
         rules, given, answer_empty = calls
         content = content + call_segments(rules, given, empty if answer_empty is None else answer_empty, index,
-                                          earlier_calls)
+                                          earlier_calls, final)
     facts = (previous, following, final, add_generation_prompt, empty, first, calls is not None, given_empty, tools,
-             earlier, earlier_calls)
+             earlier, earlier_calls, thinking, previous_message)
     prefix = next((text for condition, text in role.prefix_when if condition.holds(*facts)), None)
     if prefix is None:
         prefix = dict(role.prefix_after).get(previous, role.prefix) if previous is not None else role.prefix

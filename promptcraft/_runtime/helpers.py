@@ -11,7 +11,7 @@ interpreter: the common render path imports nothing.
 from __future__ import annotations
 
 from .unhandled import Unhandled
-from .variables import bad_switch, bad_variable, missing_variable, today
+from .variables import bad_switch, bad_variable, missing_variable, serialised, today
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -197,6 +197,7 @@ def namespace(fallback: "Callable[..., Any]", options: "Callable[..., Any]") -> 
         "_bad_switch": bad_switch,
         "_missing_variable": missing_variable,
         "_today": today,
+        "_serialised": serialised,
         "_extra_fields": extra_fields,
         "_reasoning_of": reasoning_of,
         "_tools_text": swap("tools_text"),

@@ -205,6 +205,7 @@ def _join_parts(spec: Optional[Any], parts: list, index: int, role: str) -> str:
                                         field=f"{where}.{extra[0]}")
         texts.append(text)
     if rules is not None and rules.trim != "none":
-        strip = {"both": str.strip, "left": str.lstrip, "right": str.rstrip}[rules.trim]
+        strip = {"both": str.strip, "left": str.lstrip, "right": str.rstrip,
+                 "left_newlines": lambda text: text.lstrip("\n")}[rules.trim]
         texts = [strip(text) for text in texts]
     return "".join(texts)

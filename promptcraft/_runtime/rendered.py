@@ -252,7 +252,8 @@ class Rendered:
 def trim_pieces(pieces: Sequence[str], tags: Sequence[int], how: str) -> Tuple[tuple, tuple]:
     """``pieces`` whose joined text is trimmed as ``str.strip`` (``how``: both, left, right) trims it."""
     text = "".join(pieces)
-    head = len(text) - len(text.lstrip()) if how in ("both", "left") else 0
+    head = len(text) - len(text.lstrip("\n" if how == "left_newlines" else None)) if how in (
+        "both", "left", "left_newlines") else 0
     tail = len(text) - len(text.rstrip()) if how in ("both", "right") else 0
     if not head and not tail:
         return tuple(pieces), tuple(tags)

@@ -9,7 +9,7 @@ Definitions reach here checked by ``tools.checked_tools`` (mappings with a name,
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Callable, Dict
+from typing import Any, Callable, Dict, List
 
 from ..errors import UnsupportedFieldError
 
@@ -117,6 +117,60 @@ def hermes(tool: Mapping, field: str, tojson: Callable[[Any], str]) -> str:
             + '", "parameters": ' + schema_text + "}")
 
 
+def python_repr(value: Any) -> str:
+    """``value`` as Jinja's ``|string`` writes it in transformers: Python's ``repr`` of the plain data
+    transformers makes of it first (``_plain_template_data``: a mapping becomes a ``dict``, a subclass of
+    ``str``, ``int`` or ``float`` its base type), so ``{'type': 'function', 'k': [1, 2.5, True, None]}``.
+    Only JSON-like values (what ``tojson`` takes) are written; anything else raises ``ValueError``
+    (checked definitions never do)."""
+    out: List[str] = []
+    # Iterative, as json_problem is: a deep value must not exhaust the stack.
+    stack: List[Any] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if type(item) is str and depth < 0:  # punctuation pushed below
+            out.append(item)
+            continue
+        if depth > MAX_DEPTH:
+            raise ValueError("too deep")
+        if item is None or item is True or item is False:
+            out.append(repr(item))
+        elif isinstance(item, str):
+            out.append(str.__repr__(item))
+        elif isinstance(item, int):
+            out.append(int.__repr__(int.__int__(item)))
+        elif isinstance(item, float):
+            out.append(float.__repr__(float.__float__(item)))
+        elif isinstance(item, Mapping):
+            pending: List[Any] = [("{", -1)]
+            for position, (key, inner) in enumerate(item.items()):
+                pending += [(", ", -1)] if position else []
+                pending += [(key, depth + 1), (": ", -1), (inner, depth + 1)]
+            stack += reversed(pending + [("}", -1)])
+        elif isinstance(item, (list, tuple)):
+            opening, closing = ("[", "]") if isinstance(item, list) else ("(", ",)" if len(item) == 1 else ")")
+            pending = [(opening, -1)]
+            for position, inner in enumerate(item):
+                pending += [(", ", -1)] if position else []
+                pending.append((inner, depth + 1))
+            stack += reversed(pending + [(closing, -1)])
+        else:
+            raise ValueError(f"a {_kind(item)} is not written as plain data")
+    return "".join(out)
+
+
+#: Deeper values are refused, as ``tools.MAX_DEPTH`` refuses them (checked definitions are never deeper).
+MAX_DEPTH = 200
+
+
+def python_item(tool: Mapping, field: str, tojson: Callable[[Any], str]) -> str:
+    """SmolLM3's ``tool | string``: the whole definition as ``python_repr`` writes it."""
+    try:
+        return python_repr(tool)
+    except ValueError as error:
+        raise _refuse(f"{error}: it cannot be written as Python writes plain data", field) from None
+
+
 #: The serialisers ``[tools] item`` may name, besides ``json`` (``tools.tojson``): each takes a checked
 #: definition, its path (``tools[0]``) and ``tools.tojson``.
-ITEMS: Dict[str, Callable[[Mapping, str, Callable[[Any], str]], str]] = {"hermes": hermes}
+ITEMS: Dict[str, Callable[[Mapping, str, Callable[[Any], str]], str]] = {"hermes": hermes, "python_repr": python_item}

@@ -184,10 +184,13 @@ def checked_tools(tools: Any) -> List[Any]:
 
 def join_tools(tools: Sequence[Any], layout: Sequence[Any]) -> str:
     """The tools block of checked definitions: ``layout`` is ``(prefix, item_prefix, item_suffix,
-    separator, suffix, indent)`` (``indent`` ``-1``: each definition on one line), and a seventh
-    element, the name of a serialiser of ``serialisers.ITEMS``, where the item is not ``json``."""
+    separator, suffix, indent)`` (``indent`` ``-1``: each definition on one line), then the name of a
+    serialiser of ``serialisers.ITEMS`` where the item is not ``json``, and ``function`` where each
+    definition's ``function`` object is written alone (when it has one)."""
     prefix, item_prefix, item_suffix, separator, suffix, indent = layout[:6]
-    if len(layout) > 6:
+    if len(layout) > 7 and layout[7] == "function":
+        tools = [tool.get("function", tool) for tool in tools]
+    if len(layout) > 6 and layout[6] != "json":
         from .serialisers import ITEMS
 
         write = ITEMS[layout[6]]

@@ -87,6 +87,38 @@ def bad_switch(name: str, value: "Any") -> OptionsError:
     return OptionsError(f"variable {name!r} must be True or False, got {value!r}")
 
 
+#: JSON texts already checked (``serialised``), by value: a server sends the same one with every request.
+_checked_json: "Dict[str, bool]" = {}
+
+
+def serialised(name: str, how: str, value: "Any") -> str:
+    """A variable's text, where the format names a serialiser for it: a string must be JSON text (it is
+    written as given), a list is written as ``json.dumps`` writes it (``how = "json_dumps"``, the only
+    serialiser); anything else is an ``OptionsError`` that says what and where."""
+    import json
+
+    if isinstance(value, str):
+        if value not in _checked_json:
+            try:
+                json.loads(value)
+            except ValueError as error:
+                raise OptionsError(f"variable {name!r} is written as JSON text: this string is not JSON ({error}); "
+                                   f"pass a list to have it written with json.dumps") from None
+            if len(_checked_json) >= 64:
+                _checked_json.clear()
+            _checked_json[value] = True
+        return value
+    if not isinstance(value, (list, tuple)):
+        raise OptionsError(f"variable {name!r} must be JSON text or a list, got {type(value).__name__}")
+    try:
+        return json.dumps(value)
+    except (TypeError, ValueError, RecursionError):
+        from .tools import json_problem
+
+        where, reason = json_problem(value)
+        raise OptionsError(f"variable {name!r}: {name}{where} {reason}") from None
+
+
 def resolve(spec: "Any", given: "Mapping[str, Any]") -> "Dict[str, str]":
     """Every declared variable's text: from the given value, else its default."""
     known = {v.name for v in spec.variables}
@@ -107,6 +139,8 @@ def resolve(spec: "Any", given: "Mapping[str, Any]") -> "Dict[str, str]":
             if var.required:
                 raise missing_variable(var.name)
             value = var.default if var.strftime is None else today(var.strftime)
+        elif var.serialiser is not None:
+            value = serialised(var.name, var.serialiser, value)
         elif not isinstance(value, str):
             raise bad_variable(var.name, value)
         values[var.name] = value

@@ -12,11 +12,17 @@ from typing import Optional, Tuple, Union
 
 import attrs
 
-TRIMS = ("none", "both", "left", "right")
+#: Whitespace taken off a text: ``str.strip`` and friends; ``left_newlines``: ``str.lstrip("\n")`` (newlines only,
+#: as SmolLM3's template trims an answer).
+TRIMS = ("none", "both", "left", "right", "left_newlines")
 PLACEMENTS = ("message", "block", "fold_first", "fold_last", "hoist", "refuse")
-DEFAULT_WHEN = ("first_not_system", "no_system")
+#: When the default system text is written: the first message is not a system message; no message
+#: is; or ``no_text``: the first is not, or its text is empty once ``remove`` and ``trim`` are applied.
+DEFAULT_WHEN = ("first_not_system", "no_system", "no_text")
 FOLD_ORDERS = ("fold_then_trim", "trim_then_fold")
-KEEPS = ("after_last", "after_first")
+#: What a reasoning cut keeps: the text after the marker's last (first) occurrence, or ``second_piece``: the text
+#: between its first and second occurrences (what ``content.split(marker)[1]`` keeps, Nemotron Nano v2).
+KEEPS = ("after_last", "after_first", "second_piece")
 SCOPES = ("history", "all")
 
 
@@ -87,14 +93,22 @@ class Condition:
     earlier: Optional[Tuple[str, ...]] = None
     #: An earlier message of the conversation had tool calls (DeepSeek R1 never resets its flag).
     earlier_calls: Optional[bool] = None
+    #: The thinking mode (``[thinking]``) is on.
+    thinking: Optional[bool] = None
+    #: The conversation's message just before this one has one of these roles, whether or not it was
+    #: written (never at the start); at the end, the conversation's last message.
+    previous_message: Optional[Tuple[str, ...]] = None
 
     def holds(self, previous: Optional[str], next: Optional[str], final: bool, generation_prompt: bool,
               empty: bool, first: bool, calls: bool = False, given_empty: Optional[bool] = None,
-              tools: bool = False, earlier: "frozenset[str]" = frozenset(), earlier_calls: bool = False) -> bool:
+              tools: bool = False, earlier: "frozenset[str]" = frozenset(), earlier_calls: bool = False,
+              thinking: bool = False, previous_message: Optional[str] = None) -> bool:
         given_empty = empty if given_empty is None else given_empty
         return ((self.calls is None or self.calls == calls)
                 and (self.earlier is None or not earlier.isdisjoint(self.earlier))
                 and (self.earlier_calls is None or self.earlier_calls == earlier_calls)
+                and (self.thinking is None or self.thinking == thinking)
+                and (self.previous_message is None or previous_message in self.previous_message)
                 and (self.tools is None or self.tools == tools)
                 and (self.given_empty is None or self.given_empty == given_empty)
                 and (self.previous is None or previous in self.previous)
@@ -172,6 +186,9 @@ class Role:
     #: ``text``: the content as given; ``json``: the content through ``tojson`` (a string quoted),
     #: as templates that write tool results with ``tojson`` do.
     content: str = "text"
+    #: Strings taken out of the content, one after the other (``str.replace(s, "")`` in this order),
+    #: before the reasoning cut and the trim (Nemotron Nano v2 takes ``/think`` out of user messages).
+    remove: Tuple[str, ...] = ()
 
 
 @attrs.frozen
@@ -210,8 +227,29 @@ class System:
     select: str = "all"
     join: str = ""
     item_prefix: Text = EMPTY
-    #: ``placement = "block"``: variants of ``prefix`` (the condition ``tools`` only).
+    #: ``placement = "block"``: variants of ``prefix`` (the conditions ``tools`` and ``thinking``).
     prefix_when: Tuple[Variant, ...] = ()
+    #: ``placement = "block"``: variants of ``default`` (the conditions ``tools`` and ``thinking``).
+    default_variants: Tuple[Variant, ...] = ()
+    #: ``placement = "block"``: strings taken out of the system text, in order, before the trim.
+    remove: Tuple[str, ...] = ()
+    #: ``placement = "block"``: a system text containing a marker is written another way.
+    override: Optional["Override"] = None
+    #: ``placement = "block"``: a conversation with no message after the leading system message is
+    #: refused with this text (the template indexes the messages after it and raises).
+    refuse_alone: Optional[str] = None
+
+
+@attrs.frozen
+class Override:
+    """A leading system text that contains ``marker`` (as given) is written as ``prefix``, the text
+    (after ``remove`` and the trim, the marker taken out, trimmed again) and ``suffix``, instead of
+    the block: no ``wrap``, no default, and no tool definitions with it, which such a template leaves
+    out (they are refused). SmolLM3's ``/system_override``."""
+
+    marker: str
+    prefix: Text = EMPTY
+    suffix: Text = EMPTY
 
 
 @attrs.frozen
@@ -234,12 +272,21 @@ class Generation:
     prompt_after: Tuple[Tuple[str, Text], ...] = ()
     otherwise_after: Tuple[Tuple[str, Text], ...] = ()
     require_body: bool = False
+    #: Variants of ``prompt`` (conditions ``previous``, ``previous_message``, ``thinking``), tried first.
+    prompt_when: Tuple[Variant, ...] = ()
 
-    def text(self, add_generation_prompt: bool, last_role: Optional[str], body: bool) -> Text:
-        """What to write at the end, given the flag, the last written role and whether any message remained."""
+    def text(self, add_generation_prompt: bool, last_role: Optional[str], body: bool,
+             last_message: Optional[str] = None, thinking: bool = False) -> Text:
+        """What to write at the end, given the flag, the last written role, whether any message remained,
+        the conversation's last message's role and the thinking mode."""
         if add_generation_prompt:
             if self.require_body and not body:
                 return EMPTY
+            for condition, text in self.prompt_when:
+                if (condition.previous is None or last_role in condition.previous) and (
+                        condition.previous_message is None or last_message in condition.previous_message) and (
+                        condition.thinking is None or condition.thinking == thinking):
+                    return text
             return dict(self.prompt_after).get(last_role, self.prompt) if last_role is not None else self.prompt
         return dict(self.otherwise_after).get(last_role, self.otherwise) if last_role is not None else self.otherwise
 
@@ -262,10 +309,37 @@ class Variable:
     when_true: Optional[str] = None
     when_false: Optional[str] = None
     switch_default: bool = False
+    #: A text variable that may also be given as a list, written by this serialiser (``SERIALISERS``);
+    #: a string must then be what the serialiser writes (JSON text).
+    serialiser: Optional[str] = None
 
     @property
     def is_switch(self) -> bool:
         return self.when_true is not None
+
+
+#: How a variable given as a list is written: ``json_dumps``, Python's ``json.dumps`` with its defaults
+#: (ASCII, ``", "`` and ``": "``), as firefunction's model card passes ``functions=json.dumps(functions)``.
+SERIALISERS = ("json_dumps",)
+
+
+@attrs.frozen
+class Thinking:
+    """The thinking mode, a fact variants test (``when = {thinking = true}``).
+
+    It starts as the switch ``variable`` (or ``default`` without one); then each message whose role
+    is in ``roles`` (only the conversation's first message with ``scope = "first"``, every one in
+    order with ``"all"``, the last flag winning) turns it off when its content contains ``off`` and on
+    when it contains ``on``, testing ``precedence`` first, as the templates' ``if``/``elif`` do.
+    """
+
+    variable: Optional[str] = None
+    default: bool = True
+    on: str = "/think"
+    off: str = "/no_think"
+    roles: Tuple[str, ...] = ("system",)
+    scope: str = "first"
+    precedence: str = "off"
 
 
 @attrs.frozen
@@ -348,8 +422,9 @@ TOOL_EMPTY = ("none", "written", "refuse")
 #: How one tool definition is written: ``json`` is transformers' ``tojson`` (``ensure_ascii=False``,
 #: separators ``", "`` and ``": "``, keys in the order given); ``hermes``: the envelope Hermes 2 Pro /
 #: Hermes 3's tool_use template rebuilds, its description rewritten as a Python docstring
-#: (``_runtime.serialisers.hermes``).
-TOOL_ITEMS = ("json", "hermes")
+#: (``_runtime.serialisers.hermes``); ``python_repr``: Python's ``repr`` of the definition as plain data,
+#: as Jinja's ``|string`` writes a dict (SmolLM3: ``{'type': 'function', ...}``).
+TOOL_ITEMS = ("json", "hermes", "python_repr")
 #: How a call's arguments are written: ``json``: a mapping, through ``tojson`` (a string is refused:
 #: the templates that write this way would encode it a second time); ``json_or_text``: a string as it
 #: is (it is already JSON), anything else through ``tojson``; ``parameters``: a mapping, each of its
@@ -400,6 +475,9 @@ class Tools:
     trim: str = "none"
     #: A render without tools (``tools=None``) is refused: the template iterates them unguarded.
     required: bool = False
+    #: ``whole``: each definition as given; ``function``: its ``function`` object alone when it has one
+    #: (``tool.function if tool.function is defined else tool``).
+    envelope: str = "whole"
 
 
 @attrs.frozen
@@ -408,7 +486,8 @@ class Calls:
 
     Each call is ``call`` (or the first of ``call_when`` whose condition holds:
     ``first``, the message's first call; ``empty``, the message's answer is
-    empty; ``earlier_calls``, an earlier message had calls), with ``{name}``
+    empty; ``earlier_calls``, an earlier message had calls; ``final``, the message
+    is the conversation's last), with ``{name}``
     and ``{arguments}`` (see ``ARGUMENTS``), and optionally ``{index}`` (the
     call's position in its message, from 0: Kimi K2 writes it into the id it
     makes up) and ``{type}`` (the call's ``type``, a string the call must
@@ -443,6 +522,9 @@ class Calls:
     #: then raise, leave the whole message out or write a calls block without calls in
     #: place of the content (DeepSeek R1 and V3.1).
     empty: str = "none"
+    #: A message's calls are refused where this holds (facts ``final`` and ``generation_prompt``): the
+    #: template leaves them out there (Nemotron Nano v2, a final message's calls under a generation prompt).
+    refuse_when: Optional[Condition] = None
     #: A message with calls whose content is a list of parts: ``join`` the parts as ``[parts]``
     #: declares, or ``refuse`` it where the template prints the list as it is (Kimi K2).
     content_parts: str = "join"
@@ -493,6 +575,7 @@ class FormatSpec:
     tool_use_of: Tuple[str, ...] = ()
     #: The declaration of ``tool_use``, resolved through the registry by the loader.
     tool_use_spec: Optional["FormatSpec"] = None
+    thinking: Optional[Thinking] = None
 
     @property
     def control_tokens(self) -> Tuple[str, ...]:

@@ -22,6 +22,7 @@ from .model import (
     FormatSpec,
     Generation,
     MessageRules,
+    Override,
     Parts,
     Reasoning,
     ReasoningDisplay,
@@ -29,6 +30,7 @@ from .model import (
     Slot,
     System,
     Text,
+    Thinking,
     Tools,
     Variable,
 )
@@ -70,6 +72,10 @@ class Checker:
         self.tokens: Dict[str, str] = {}
         self.variables: Dict[str, Variable] = {}
         self.used: set = set()
+        #: Switches declared without texts (they set [thinking]).
+        self.flags: set = set()
+        #: Keys of variants that test the thinking mode (which [thinking] must declare).
+        self.thinking_keys: List[str] = []
 
     def fail(self, key: Optional[str], reason: str) -> FormatError:
         # Key lines are worked out only when an error needs one: valid files load faster.
@@ -210,14 +216,14 @@ def _suggest(name: str, choices: Iterable[str]) -> str:
 _TOP = ("templates",
         "name", "description", "models", "stop", "start", "start_when_first", "tokens", "variables", "system", "roles",
         "any_role", "reasoning", "alternation", "generation", "control", "message", "parts", "tools", "calls",
-        "tool_use", "tool_use_of")
+        "tool_use", "tool_use_of", "thinking")
 _ROLE_KEYS = ("prefix", "suffix", "trim", "skip_empty", "drop", "refuse", "when_empty", "final_suffix",
               "final_suffix_with_prompt", "prefix_after", "strip_reasoning", "refuse_containing",
-              "refuse_containing_message", "content")
+              "refuse_containing_message", "content", "remove")
 _TAKEN_OUT = ("default", "default_when", "trim", "leading_roles", "skip_empty", "keep_empty", "wrap")
 _SYSTEM_KEYS = {
     "message": ("placement", "default", "default_when", "leading_roles"),
-    "block": ("placement", "prefix", "suffix") + _TAKEN_OUT,
+    "block": ("placement", "prefix", "suffix", "remove", "override", "refuse_alone") + _TAKEN_OUT,
     "fold_first": ("placement", "fold", "fold_order") + _TAKEN_OUT,
     "fold_last": ("placement", "fold", "fold_order") + _TAKEN_OUT,
     "hoist": ("placement", "prefix", "suffix", "trim", "select", "join", "item_prefix", "leading_roles"),
@@ -273,20 +279,23 @@ def build_spec(raw: Dict[str, Any], path: Optional[str], text: str) -> FormatSpe
             # A variable becomes a parameter of the generated renderer: it may shadow neither a render
             # argument nor the generated code's own names, which all start with '_' (builtins included).
             raise check.fail(key, f"{var_name!r} is reserved; choose another variable name (not starting with '_')")
-        check.table(decl, key, ("default", "strftime", "required", "when_true", "when_false"))
-        if "when_true" in decl or "when_false" in decl:
+        check.table(decl, key, ("default", "strftime", "required", "when_true", "when_false", "serialiser"))
+        if "when_true" in decl or "when_false" in decl or isinstance(decl.get("default"), bool):
             when_true = check.string(decl, key, "when_true")
             when_false = check.string(decl, key, "when_false")
-            if when_true is None or when_false is None:
+            if (when_true is None) != (when_false is None):
                 raise check.fail(key, "a switch declares both 'when_true' and 'when_false'")
             default = decl.get("default", False)
             if not isinstance(default, bool):
                 raise check.fail(f"{key}.default", f"a switch's default is true or false, got {_type_name(default)}")
-            for extra in ("strftime", "required"):
+            for extra in ("strftime", "required", "serialiser"):
                 if extra in decl:
                     raise check.fail(f"{key}.{extra}", "not used by a switch (when_true/when_false)")
-            check.variables[var_name] = Variable(var_name, when_true=when_true, when_false=when_false,
+            # A switch without texts (default = true alone) only sets a mode ([thinking] variable).
+            check.variables[var_name] = Variable(var_name, when_true=when_true or "", when_false=when_false or "",
                                                  switch_default=default)
+            if when_true is None:
+                check.flags.add(var_name)
             continue
         default = check.string(decl, key, "default")
         strftime = check.string(decl, key, "strftime", empty=False)
@@ -296,7 +305,20 @@ def build_spec(raw: Dict[str, Any], path: Optional[str], text: str) -> FormatSpe
                                   "or 'required = true'")
         if strftime is not None and "%" not in strftime:
             raise check.fail(f"{key}.strftime", f"{strftime!r} has no % directive; use 'default' for fixed text")
-        check.variables[var_name] = Variable(var_name, default=default, strftime=strftime, required=required)
+        serialiser = check.choice(decl, key, "serialiser", model.SERIALISERS, "") or None \
+            if "serialiser" in decl else None
+        if serialiser is not None and strftime is not None:
+            raise check.fail(f"{key}.serialiser", "not used with 'strftime' (a date is text)")
+        if serialiser is not None and default is not None:
+            import json
+
+            try:
+                json.loads(default)
+            except ValueError:
+                raise check.fail(f"{key}.default", f"not JSON text, which a variable written by the serialiser "
+                                                   f"{serialiser!r} takes") from None
+        check.variables[var_name] = Variable(var_name, default=default, strftime=strftime, required=required,
+                                             serialiser=serialiser)
 
     start = check.text(raw, "", "start")
     start_when_first = check.strings(raw, "start_when_first")
@@ -321,13 +343,17 @@ def build_spec(raw: Dict[str, Any], path: Optional[str], text: str) -> FormatSpe
 
     generation_raw = check.table(raw.get("generation", {}), "generation",
                                  ("prompt", "otherwise", "prompt_after", "otherwise_after", "require_body"))
+    generation_raw, prompt_when = _variants(check, generation_raw, "generation", "prompt", (), _PROMPT_CONDITIONS)
     generation = Generation(
         prompt=check.text(generation_raw, "generation", "prompt"),
         otherwise=check.text(generation_raw, "generation", "otherwise"),
         prompt_after=check.by_role(generation_raw, "generation", "prompt_after", ()),
         otherwise_after=check.by_role(generation_raw, "generation", "otherwise_after", ()),
         require_body=check.boolean(generation_raw, "generation", "require_body"),
+        prompt_when=prompt_when,
     )
+    if prompt_when and generation.prompt_after:
+        raise check.fail("generation.prompt_after", "conflicts with variants of 'prompt' (use when = {previous = ...})")
 
     control = _control(check, raw.get("control", {}))
     reasoning = _reasoning(check, raw["reasoning"]) if "reasoning" in raw else None
@@ -345,6 +371,7 @@ def build_spec(raw: Dict[str, Any], path: Optional[str], text: str) -> FormatSpe
     calls = _calls(check, raw["calls"]) if "calls" in raw else None
     tool_use = check.string(raw, "", "tool_use", empty=False)
     tool_use_of = check.strings(raw, "tool_use_of", _check_model_id)
+    thinking = _thinking(check, raw["thinking"]) if "thinking" in raw else None
 
     spec = FormatSpec(
         name=name, path=path, description=description, models=models, templates=templates, stop=stop,
@@ -353,17 +380,19 @@ def build_spec(raw: Dict[str, Any], path: Optional[str], text: str) -> FormatSpe
         roles=tuple(roles), any_role=any_role, alternation=alternation, generation=generation,
         variables=tuple(check.variables.values()), control=control, reasoning=reasoning,
         message=MessageRules(ignore=ignore), parts=parts, tools=tools, calls=calls, tool_use=tool_use,
-        tool_use_of=tool_use_of,
+        tool_use_of=tool_use_of, thinking=thinking,
     )
     _cross_checks(check, spec)
     return spec
 
 
 _CONDITIONS = ("previous", "next", "first", "final", "generation_prompt", "empty", "given_empty", "calls", "tools",
-               "earlier", "earlier_calls")
+               "earlier", "earlier_calls", "thinking", "previous_message")
 #: A call's variants: its position among the message's calls, whether the message's answer is empty,
-#: and whether an earlier message had calls.
-_CALL_CONDITIONS = ("first", "empty", "earlier_calls")
+#: whether an earlier message had calls, and whether the message is the conversation's last.
+_CALL_CONDITIONS = ("first", "empty", "earlier_calls", "final")
+#: The generation prompt's variants: the role written last, the conversation's last message, the thinking mode.
+_PROMPT_CONDITIONS = ("previous", "previous_message", "thinking")
 
 
 def _variants(check: Checker, decl: Dict[str, Any], key: str, name: str, slots: Tuple[str, ...],
@@ -396,16 +425,19 @@ def _variants(check: Checker, decl: Dict[str, Any], key: str, name: str, slots: 
         if not when:
             raise check.fail(f"{where}.when", "give at least one condition")
         facts: Dict[str, Any] = {}
-        for fact in ("previous", "next", "earlier"):
+        for fact in ("previous", "next", "earlier", "previous_message"):
             if fact in when:
                 roles = when[fact]
                 roles = [roles] if isinstance(roles, str) else roles
                 if not isinstance(roles, list) or not roles or not all(isinstance(r, str) and r for r in roles):
                     raise check.fail(f"{where}.when.{fact}", "expected a role name or an array of role names")
                 facts[fact] = tuple(roles)
-        for fact in ("first", "final", "generation_prompt", "empty", "given_empty", "calls", "tools", "earlier_calls"):
+        for fact in ("first", "final", "generation_prompt", "empty", "given_empty", "calls", "tools", "earlier_calls",
+                     "thinking"):
             if fact in when:
                 facts[fact] = check.boolean(when, f"{where}.when", fact)
+        if "thinking" in when:
+            check.thinking_keys.append(f"{where}.when.thinking")
         variants.append((Condition(**facts), check.text(item, where, "text", slots)))
     return dict(decl, **{name: value[-1]["text"]}), tuple(variants)
 
@@ -455,6 +487,7 @@ def _role(check: Checker, decl: Any, key: str, name: str) -> Role:
         prefix_when=prefix_when,
         suffix_when=suffix_when,
         content=check.choice(decl, key, "content", ("text", "json"), "text"),
+        remove=check.strings(decl, "remove", lambda s: None if s else "must not be empty", key=key),
     )
     if prefix_when and role.prefix_after:
         raise check.fail(f"{key}.prefix_after", "conflicts with variants of 'prefix' (use when = {previous = ...})")
@@ -499,9 +532,20 @@ def _system(check: Checker, decl: Any) -> System:
         refuse_message = check.string(decl, "system", "message", empty=False)
         if refuse_message is None:
             raise check.fail("system", "placement = 'refuse' needs 'message' (the refusal text)")
-    decl, prefix_when = _variants(check, decl, "system", "prefix", (), ("tools",))
+    decl, prefix_when = _variants(check, decl, "system", "prefix", (), ("tools", "thinking"))
     if prefix_when and placement != "block":
         raise check.fail("system.prefix", "variants of the prefix are for placement = 'block'")
+    decl, default_variants = _variants(check, decl, "system", "default", (), ("tools", "thinking"))
+    if default_variants and placement != "block":
+        raise check.fail("system.default", "variants of the default are for placement = 'block'")
+    override = None
+    if "override" in decl:
+        table = check.table(decl["override"], "system.override", ("marker", "prefix", "suffix"))
+        marker = check.string(table, "system.override", "marker", empty=False)
+        if marker is None:
+            raise check.fail("system.override", "needs 'marker', the text that makes a system text written this way")
+        override = Override(marker=marker, prefix=check.text(table, "system.override", "prefix"),
+                            suffix=check.text(table, "system.override", "suffix"))
     leading = check.strings(decl, "leading_roles", key="system") or ("system",)
     wrap = check.text(decl, "system", "wrap", ("system",)) if "wrap" in decl else None
     if wrap is not None and "system" not in wrap.names:
@@ -524,11 +568,21 @@ def _system(check: Checker, decl: Any) -> System:
         join=check.string(decl, "system", "join", ""),
         item_prefix=check.text(decl, "system", "item_prefix"),
         prefix_when=prefix_when,
+        default_variants=default_variants,
+        remove=check.strings(decl, "remove", lambda s: None if s else "must not be empty", key="system"),
+        override=override,
+        refuse_alone=check.string(decl, "system", "refuse_alone", empty=False),
     )
     if system.skip_empty and system.keep_empty:
         raise check.fail(
             "system.keep_empty", "conflicts with 'skip_empty': an empty system message is either left out or kept"
         )
+    if system.default_when == "no_text":
+        if placement != "block":
+            raise check.fail("system.default_when", "'no_text' is for placement = 'block'")
+        if system.skip_empty or system.keep_empty:
+            raise check.fail("system.default_when", "'no_text' writes the default for an empty system text: it "
+                                                    "conflicts with skip_empty and keep_empty")
     return system
 
 
@@ -562,7 +616,7 @@ def _reasoning(check: Checker, decl: Any) -> ReasoningDisplay:
 def _tools(check: Checker, decl: Any) -> Tools:
     key = "tools"
     check.table(decl, key, ("placement", "join", "join_when", "prefix", "item", "indent", "item_prefix",
-                            "item_suffix", "separator", "suffix", "empty", "trim", "required"))
+                            "item_suffix", "separator", "suffix", "empty", "trim", "required", "envelope"))
     placement = check.choice(decl, key, "placement", model.TOOL_PLACEMENTS, "system_after")
     if placement == "none":
         extra = [k for k in decl if k not in ("placement", "empty")]
@@ -590,7 +644,38 @@ def _tools(check: Checker, decl: Any) -> Tools:
     return Tools(placement=placement, item=item, empty=empty,
                  join_when=check.choice(decl, key, "join_when", ("system", "text"), "system"), indent=indent,
                  trim=check.choice(decl, key, "trim", model.TRIMS, "none"),
-                 required=check.boolean(decl, key, "required"), **texts)
+                 required=check.boolean(decl, key, "required"),
+                 envelope=check.choice(decl, key, "envelope", ("whole", "function"), "whole"), **texts)
+
+
+def _thinking(check: Checker, decl: Any) -> Thinking:
+    key = "thinking"
+    check.table(decl, key, ("variable", "default", "on", "off", "roles", "scope", "precedence"))
+    variable = check.string(decl, key, "variable", empty=False)
+    if variable is not None:
+        var = check.variables.get(variable)
+        if var is None or not var.is_switch:
+            raise check.fail(f"{key}.variable", f"{variable!r} is not a switch declared under [variables] "
+                                                "(e.g. [variables.enable_thinking] default = true)")
+        if "default" in decl:
+            raise check.fail(f"{key}.default", "the switch's default is the default")
+        check.used.add(variable)
+    default = decl.get("default", True)
+    if not isinstance(default, bool):
+        raise check.fail(f"{key}.default", f"expected a boolean, got {_type_name(default)}")
+    thinking = Thinking(
+        variable=variable, default=default,
+        on=check.string(decl, key, "on", "/think", empty=False),
+        off=check.string(decl, key, "off", "/no_think", empty=False),
+        roles=check.strings(decl, "roles", key=key) if "roles" in decl else ("system",),
+        scope=check.choice(decl, key, "scope", ("first", "all"), "first"),
+        precedence=check.choice(decl, key, "precedence", ("off", "on"), "off"),
+    )
+    if not thinking.roles:
+        raise check.fail(f"{key}.roles", "list the roles whose messages turn the thinking mode on or off")
+    if thinking.on == thinking.off:
+        raise check.fail(f"{key}.off", "must differ from 'on'")
+    return thinking
 
 
 def _count(check: Checker, decl: Any, key: str, name: str) -> int:
@@ -603,7 +688,16 @@ def _count(check: Checker, decl: Any, key: str, name: str) -> int:
 def _calls(check: Checker, decl: Any) -> Calls:
     key = "calls"
     check.table(decl, key, ("role", "arguments", "call", "ignore", "missing_content", "parameter", "value", "max",
-                            "max_message", "content", "shape", "empty", "content_parts"))
+                            "max_message", "content", "shape", "empty", "content_parts", "refuse_when"))
+    refuse_when = None
+    if "refuse_when" in decl:
+        when = check.table(decl["refuse_when"], f"{key}.refuse_when", ("final", "generation_prompt"))
+        if not when:
+            raise check.fail(f"{key}.refuse_when", "give at least one condition")
+        refuse_when = Condition(
+            final=check.boolean(when, f"{key}.refuse_when", "final") if "final" in when else None,
+            generation_prompt=check.boolean(when, f"{key}.refuse_when", "generation_prompt")
+            if "generation_prompt" in when else None)
     slots = ("name", "arguments", "index", "type")
     decl, call_when = _variants(check, decl, key, "call", slots, _CALL_CONDITIONS)
     if "call" not in decl:
@@ -635,7 +729,7 @@ def _calls(check: Checker, decl: Any) -> Calls:
                   content=check.choice(decl, key, "content", model.CALL_CONTENT, "write"),
                   shape=check.choice(decl, key, "shape", ("either", "nested"), "either"),
                   empty=check.choice(decl, key, "empty", ("none", "refuse"), "none"),
-                  call=call, call_when=call_when, ignore=ignore,
+                  call=call, call_when=call_when, ignore=ignore, refuse_when=refuse_when,
                   missing_content=check.choice(decl, key, "missing_content", ("refuse", "empty", "final"), "refuse"),
                   content_parts=check.choice(decl, key, "content_parts", ("join", "refuse"), "join"))
     if calls.typed and "type" in ignore:
@@ -729,9 +823,12 @@ def _cross_checks(check: Checker, spec: FormatSpec) -> None:
         raise check.fail("message.ignore", "a role writes {tool_call_id}: list 'tool_call_id' here too (the roles "
                                            "that do not write it leave it out)")
     _check_tool_use(check, spec)
+    if spec.thinking is None and check.thinking_keys:
+        raise check.fail(check.thinking_keys[0], "tests the thinking mode, which [thinking] declares")
     for var in spec.variables:
         if var.name not in check.used:
-            raise check.fail(f"variables.{var.name}", "declared but never used in any string of the format")
+            raise check.fail(f"variables.{var.name}", "declared but never used in any string of the format"
+                             + (" or as [thinking] variable" if var.name in check.flags else ""))
 
 
 def _check_tool_use(check: Checker, spec: FormatSpec) -> None:

@@ -8,13 +8,13 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
         _first = messages[0]
         _last = _len(messages) - 1
         if tools:
-            _tt = _tools_text(tools, ('\n\n# Tools\n\nYou may call one or more functions to assist with the user query.\n\nYou are provided with function signatures within <tools></tools> XML tags:\n<tools>', '\n', '', '', '\n</tools>\n\nFor each function call, return a json object with function name and arguments within <tool_call></tool_call> XML tags:\n<tool_call>\n{"name": <function-name>, "arguments": <args-json-object>}\n</tool_call>', -1))
+            _tt = _tools_text(tools, ('\n\n# Tools\n\nYou may call one or more functions to assist with the user query.\n\nYou are provided with function signatures within <tools></tools> XML tags:\n<tools>', '\n', '', '', '\n</tools>\n\nFor each function call, return a json object with function name and arguments within <tool_call></tool_call> XML tags:\n<tool_call>\n{"name": <function-name>, "arguments": <args-json-object>}\n</tool_call>', -1, 'json', 'whole'))
         else:
             _tt = None
         _out = ['<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\n'] if _first['role'] != 'system' and _tt is None else []
         if _tt is not None and not (_first['role'] == 'system'):
             _system = 'You are Qwen, created by Alibaba Cloud. You are a helpful assistant.'
-            _system = _system + '' + _tt
+            _system = _system + _tt
             _content = _system
             _out += ('<|im_start|>system\n', _content, '<|im_end|>\n')
         _offset = 0
@@ -98,7 +98,7 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
         _tags = [(-1, (0,))] if _first['role'] != 'system' and _tt is None else []
         if _tt is not None and not (_first['role'] == 'system'):
             _system = 'You are Qwen, created by Alibaba Cloud. You are a helpful assistant.'
-            _system = _system + '' + _tt
+            _system = _system + _tt
             _content = _system
             _out += ('<|im_start|>system\n', _content, '<|im_end|>\n')
             _tags.append((-1, (0, 0, 0,)))
