@@ -144,7 +144,7 @@ def test_pinned_date_is_deterministic(name):
     first = fmt.render(chat, add_generation_prompt=True, **pinned(fmt))
     assert all(fmt.render(chat, add_generation_prompt=True, **pinned(fmt)) == first for _ in range(50))
     assert fmt.render_many([chat] * 20, add_generation_prompt=True, **pinned(fmt)) == [first] * 20
-    required = {v.name: "R" for v in fmt.spec.variables if getattr(v, "required", False)}
+    required = {v.name: '"R"' if v.serialiser else "R" for v in fmt.spec.variables if getattr(v, "required", False)}
     for _ in range(2):  # the date may change between two calls at midnight: then once more
         today = {v.name: datetime.datetime.now().strftime(v.strftime) for v in fmt.spec.variables if v.strftime}
         unpinned = fmt.render(chat, add_generation_prompt=True, **required)

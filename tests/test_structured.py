@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 
 import pytest
 from conftest import require, require_corpus, require_transformers
 from hf_reference import PUBLIC_CASES, hf_render
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from strategies import agent_conversations, tools_lists
+from strategies import agent_conversations, conversations, tool_definitions, tools_lists
 from test_equivalence import PAIRS, TOOL_USE_PAIRS, VARIABLES, outcome
 
 import promptcraft
@@ -142,6 +143,62 @@ def test_tool_use_template_chosen_as_transformers_chooses_it(name, stem, tool_us
             assert fmt.render_many([case["messages"]], tools=tools, **kwargs) == [spans]
     print(f"\n[tool_use] {stem} + {tool_use}: {counts}")
     assert counts["same"] > 0 and counts["same_with_tools"] > 0, counts
+
+
+def serialised_variables(name):
+    return [v.name for v in promptcraft.get_format(name).spec.variables if v.serialiser]
+
+
+SERIALISED_PAIRS = [p for p in PAIRS if serialised_variables(p[0])]
+
+
+@pytest.mark.parametrize("name,stem", SERIALISED_PAIRS, ids=[stem for _, stem in SERIALISED_PAIRS])
+def test_serialised_variables(name, stem):
+    """A variable a serialiser writes (firefunction's ``functions``): a list of definitions gives the
+    prompt transformers gives for ``json.dumps`` of that list (the model card's call), and JSON text gives
+    the prompt transformers gives for that text."""
+    require_corpus()
+    require_transformers()
+    fmt = promptcraft.get_format(name)
+    counts = {"same": 0, "both_refused": 0}
+
+    @settings(max_examples=max(EXAMPLES // 5, 100), deadline=None, derandomize=bool(os.environ.get("CI")),
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    @given(messages=conversations(roles=("system", "user", "assistant", "tool")), gen=st.booleans(),
+           definitions=st.lists(tool_definitions().map(lambda tool: tool["function"]), max_size=4),
+           ascii=st.booleans())
+    def run(messages, gen, definitions, ascii):
+        variables = {k: v for k, v in VARIABLES.items() if k in fmt.variables}
+        for variable in serialised_variables(name):
+            as_list = dict(variables, **{variable: definitions})
+            as_text = dict(variables, **{variable: json.dumps(definitions, ensure_ascii=ascii)})
+            for mine, theirs in ((as_list, dict(variables, **{variable: json.dumps(definitions)})), (as_text, as_text)):
+                got = outcome(fmt.render, messages, add_generation_prompt=gen, **mine)
+                want = outcome(hf_render, stem, messages, add_generation_prompt=gen, **theirs)
+                if isinstance(got, tuple) or isinstance(want, tuple):
+                    assert isinstance(got, tuple) and isinstance(want, tuple), (got, want)
+                    counts["both_refused"] += 1
+                else:
+                    assert got == want, f"{stem}: {messages!r} {mine}"
+                    counts["same"] += 1
+
+    run()
+    assert counts["same"], counts
+
+
+@pytest.mark.parametrize("value,message", [
+    ({"name": "f"}, "must be JSON text or a list, got dict"),
+    ("get_weather(city)", "is written as JSON text: this string is not JSON"),
+    (5, "must be JSON text or a list, got int"),
+    ([{"name": "f", "parameters": {1, 2}}], "functions[0].parameters is a set"),
+])
+def test_serialised_variable_refuses_other_forms(value, message):
+    """What the template would write as junk or fail on is an OptionsError saying what, on every path."""
+    fmt = promptcraft.get_format("firefunction-v2")
+    messages = [{"role": "user", "content": "u"}]
+    for render in (fmt.render, fmt.render_spans, lambda m, **kw: fmt.render_many([m], **kw)[0]):
+        with pytest.raises(promptcraft.OptionsError, match=re.escape(message)):
+            render(messages, functions=value, datetime="now")
 
 
 # ---------------------------------------------------------------------------

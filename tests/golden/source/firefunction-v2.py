@@ -6,8 +6,8 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
         return _options(render, messages, add_generation_prompt, continue_final_message, control_tokens, _unknown, {'functions': functions, 'datetime': datetime})
     if functions is None:
         raise _missing_variable('functions')
-    elif not _isinstance(functions, _str):
-        raise _bad_variable('functions', functions)
+    else:
+        functions = _serialised('functions', 'json_dumps', functions)
     if datetime is None:
         raise _missing_variable('datetime')
     elif not _isinstance(datetime, _str):
@@ -65,8 +65,8 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
         return _options(render_spans, messages, add_generation_prompt, continue_final_message, control_tokens, _unknown, {'functions': functions, 'datetime': datetime})
     if functions is None:
         raise _missing_variable('functions')
-    elif not _isinstance(functions, _str):
-        raise _bad_variable('functions', functions)
+    else:
+        functions = _serialised('functions', 'json_dumps', functions)
     if datetime is None:
         raise _missing_variable('datetime')
     elif not _isinstance(datetime, _str):
