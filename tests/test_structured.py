@@ -201,6 +201,53 @@ def test_serialised_variable_refuses_other_forms(value, message):
             render(messages, functions=value, datetime="now")
 
 
+#: Strings whose repr picks its quotes or escapes characters.
+_strings = st.text() | st.sampled_from(["'", '"', "'\"", "\\", "\x00", "\x7f", "\u2028", "\ud7ff", "é", "🙂",
+                                        "\U000e0001"])
+_plain = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | _strings,
+                      lambda inner: st.lists(inner, max_size=3) | st.lists(inner, max_size=3).map(tuple)
+                      | st.dictionaries(_strings | st.integers() | st.booleans() | st.none(), inner, max_size=3),
+                      max_leaves=12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=_plain)
+def test_python_repr_is_what_jinja_string_writes(value):
+    """``item = "python_repr"`` writes what transformers' Jinja ``|string`` writes for the same value in a
+    definition (a dict): Python's repr of the plain data transformers hands the template (floats, escapes,
+    quotes, tuples)."""
+    require_transformers()
+    import jinja2.sandbox
+    from transformers.utils.chat_template_utils import _plain_template_data
+
+    from promptcraft._runtime.tools import python_repr
+
+    template = jinja2.sandbox.ImmutableSandboxedEnvironment().from_string("{{ tool | string }}")
+    tool = {"type": "function", "function": {"name": "f", "value": value}}
+    assert python_repr(tool) == template.render(tool=_plain_template_data(tool))
+
+
+def test_python_repr_writes_subclasses_as_transformers_sees_them():
+    """A mapping, string or number subclass is written as the plain value transformers makes of it, not
+    as its own repr; what is not plain data is refused rather than written as its repr."""
+    import collections
+    import enum
+
+    from promptcraft._runtime.tools import python_repr
+
+    class Level(enum.IntEnum):
+        HIGH = 3
+
+    class Name(str):
+        def __repr__(self):
+            return "Name()"
+
+    value = collections.OrderedDict([("a", Level.HIGH), ("b", Name("x")), ("c", (1,))])
+    assert python_repr(value) == "{'a': 3, 'b': 'x', 'c': (1,)}"
+    with pytest.raises(ValueError):
+        python_repr({"o": object()})
+
+
 # ---------------------------------------------------------------------------
 # Bad input: each a PromptcraftError naming where, in bounded time, never RecursionError or TypeError.
 
