@@ -220,7 +220,7 @@ def test_python_repr_is_what_jinja_string_writes(value):
     import jinja2.sandbox
     from transformers.utils.chat_template_utils import _plain_template_data
 
-    from promptcraft._runtime.tools import python_repr
+    from promptcraft._runtime.serialisers import python_repr
 
     template = jinja2.sandbox.ImmutableSandboxedEnvironment().from_string("{{ tool | string }}")
     tool = {"type": "function", "function": {"name": "f", "value": value}}
@@ -233,7 +233,7 @@ def test_python_repr_writes_subclasses_as_transformers_sees_them():
     import collections
     import enum
 
-    from promptcraft._runtime.tools import python_repr
+    from promptcraft._runtime.serialisers import python_repr
 
     class Level(enum.IntEnum):
         HIGH = 3

@@ -7,7 +7,7 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
     try:
         _first = messages[0]
         if tools:
-            _tt = _tools_text(tools, ('<|im_system|>tool_declare<|im_middle|>[', '', '', ', ', ']<|im_end|>', -1, 'json', 'whole'))
+            _tt = _tools_text(tools, ('<|im_system|>tool_declare<|im_middle|>[', '', '', ', ', ']<|im_end|>', -1))
         else:
             _tt = None
         _out = []

@@ -11,7 +11,7 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
     try:
         _first = messages[0]
         if tools is not None:
-            _tt = _tools_text(tools, ('Given the following functions, please respond with a JSON for a function call with its proper arguments that best answers the given prompt.\n\nRespond in the format {"name": function name, "parameters": dictionary of argument name and its value}.Do not use variables.\n\n', '', '\n\n', '', '', 4, 'json', 'whole'))
+            _tt = _tools_text(tools, ('Given the following functions, please respond with a JSON for a function call with its proper arguments that best answers the given prompt.\n\nRespond in the format {"name": function name, "parameters": dictionary of argument name and its value}.Do not use variables.\n\n', '', '\n\n', '', '', 4))
         else:
             _tt = None
         _out = ['<|begin_of_text|>']

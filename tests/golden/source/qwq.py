@@ -8,7 +8,7 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
         _first = messages[0]
         _last = _len(messages) - 1
         if tools:
-            _tt = _tools_text(tools, ('\n\n# Tools\n\nYou may call one or more functions to assist with the user query.\n\nYou are provided with function signatures within <tools></tools> XML tags:\n<tools>', '\n', '', '', '\n</tools>\n\nFor each function call, return a json object with function name and arguments within <tool_call></tool_call> XML tags:\n<tool_call>\n{"name": <function-name>, "arguments": <args-json-object>}\n</tool_call>', -1, 'json', 'whole'))
+            _tt = _tools_text(tools, ('\n\n# Tools\n\nYou may call one or more functions to assist with the user query.\n\nYou are provided with function signatures within <tools></tools> XML tags:\n<tools>', '\n', '', '', '\n</tools>\n\nFor each function call, return a json object with function name and arguments within <tool_call></tool_call> XML tags:\n<tool_call>\n{"name": <function-name>, "arguments": <args-json-object>}\n</tool_call>', -1))
         else:
             _tt = None
         _out = []

@@ -13,7 +13,7 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
     try:
         _first = messages[0]
         if tools:
-            _tt = _tools_text(tools, ('### Tools\n\nYou may call one or more functions to assist with the user query.\nYou are provided with function signatures within <tools></tools> XML tags:\n\n<tools>\n', '', '\n', '', '</tools>\n\nFor each function call, return a json object with function name and arguments within <tool_call></tool_call> XML tags:\n<tool_call>\n{"name": <function-name>, "arguments": <args-json-object>}\n</tool_call>\n\n<|im_end|>\n', -1, 'python_repr', 'whole'))
+            _tt = _tools_text(tools, ('### Tools\n\nYou may call one or more functions to assist with the user query.\nYou are provided with function signatures within <tools></tools> XML tags:\n\n<tools>\n', '', '\n', '', '</tools>\n\nFor each function call, return a json object with function name and arguments within <tool_call></tool_call> XML tags:\n<tool_call>\n{"name": <function-name>, "arguments": <args-json-object>}\n</tool_call>\n\n<|im_end|>\n', -1, 'python_repr'))
         else:
             _tt = None
         _th = True if enable_thinking is None else enable_thinking
