@@ -437,7 +437,9 @@ def format_toml(draw) -> str:
                                   len(user_table))]
     first_user_ok = plain_block and written("[roles.user]") and not any(
         entry.startswith(("skip_empty", "when_empty")) for entry in user_table)
-    with_system = (placement == "message" and system_writer) or plain_block
+    # A kept empty system message stays in the conversation: the tools go with the default then.
+    kept_block = placement == "block" and not any("skip_empty" in entry for entry in system)
+    with_system = (placement == "message" and system_writer) or kept_block
     # Tools with the system text where the placement allows it, else (sometimes) at the start.
     if (with_system and draw(st.booleans())) or draw(st.integers(0, 3)) == 0:
         where = ["system_after", "system_before"] + (["first_user"] if first_user_ok else []) + ["start"] \
@@ -452,7 +454,7 @@ def format_toml(draw) -> str:
         if draw(st.integers(0, 3)) == 0:
             tables.append("required = true")
         if draw(st.integers(0, 2)) == 0:
-            tables.append(f'item = "{draw(st.sampled_from(["hermes", "python_repr"]))}"')
+            tables.append(f'item = "{draw(st.sampled_from(["hermes", "python_repr", "command_r7b"]))}"')
         elif draw(st.booleans()):
             tables.append(f"indent = {draw(st.sampled_from([0, 2, 4]))}")
         if chosen == "first_user" and draw(st.booleans()):

@@ -566,6 +566,19 @@ def test_hermes_definitions_it_cannot_write_name_the_field(function, path):
     assert caught.value.path == path
 
 
+@pytest.mark.parametrize("tool,path", [
+    ({"name": "f", "parameters": {}}, "tools[0].function"),
+    ({"type": "function", "function": {"name": "f", "description": "d"}}, "tools[0].function.parameters"),
+    ({"type": "function", "function": {"name": "f", "description": ["d"], "parameters": {}}},
+     "tools[0].function.description"),
+])
+def test_command_r7b_definitions_it_cannot_write_name_the_field(tool, path):
+    """What Command R7B's tool_use template raises on, or writes as a repr, is refused, naming the field."""
+    with pytest.raises(promptcraft.UnsupportedFieldError) as caught:
+        promptcraft.get_format("command-r7b").render([{"role": "user", "content": "u"}], tools=[tool])
+    assert caught.value.path == path
+
+
 def test_a_tool_use_format_used_by_name_needs_tools():
     """Without tools, the model's default format renders; the tool_use one refuses, as its template raises."""
     messages = [{"role": "user", "content": "u"}]

@@ -171,6 +171,26 @@ def python_item(tool: Mapping, field: str, tojson: Callable[[Any], str]) -> str:
         raise _refuse(f"{error}: it cannot be written as Python writes plain data", field) from None
 
 
+def command_r7b(tool: Mapping, field: str, tojson: Callable[[Any], str]) -> str:
+    """One definition as Command R7B's ``tool_use`` template writes it:
+    ``{"name": "NAME", "description": "DESCRIPTION", "parameters": SCHEMA, "responses": null}``, the name
+    and the description spliced between quotes unescaped (a missing description is empty), the
+    parameters through ``tojson``. The template reads ``tool['function']``: a definition without that
+    envelope, or without parameters, makes it raise, so it is refused."""
+    if "function" not in tool:
+        raise _refuse("the template reads the definition's 'function' object: give "
+                      "{'type': 'function', 'function': {...}}", field + ".function")
+    tool, field = tool["function"], field + ".function"
+    if "parameters" not in tool:
+        raise _refuse("the template writes the tool's 'parameters' through tojson unguarded: give a schema "
+                      "({'type': 'object', 'properties': {}} for none)", field + ".parameters")
+    description = _text(tool["description"], field + ".description", "the description") \
+        if "description" in tool else ""
+    return ('{"name": "' + tool["name"] + '", "description": "' + description + '", "parameters": '
+            + tojson(tool["parameters"]) + ', "responses": null}')
+
+
 #: The serialisers ``[tools] item`` may name, besides ``json`` (``tools.tojson``): each takes a checked
 #: definition, its path (``tools[0]``) and ``tools.tojson``.
-ITEMS: Dict[str, Callable[[Mapping, str, Callable[[Any], str]], str]] = {"hermes": hermes, "python_repr": python_item}
+ITEMS: Dict[str, Callable[[Mapping, str, Callable[[Any], str]], str]] = {
+    "hermes": hermes, "python_repr": python_item, "command_r7b": command_r7b}

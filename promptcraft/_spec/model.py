@@ -423,8 +423,9 @@ TOOL_EMPTY = ("none", "written", "refuse")
 #: separators ``", "`` and ``": "``, keys in the order given); ``hermes``: the envelope Hermes 2 Pro /
 #: Hermes 3's tool_use template rebuilds, its description rewritten as a Python docstring
 #: (``_runtime.serialisers.hermes``); ``python_repr``: Python's ``repr`` of the definition as plain data,
-#: as Jinja's ``|string`` writes a dict (SmolLM3: ``{'type': 'function', ...}``).
-TOOL_ITEMS = ("json", "hermes", "python_repr")
+#: as Jinja's ``|string`` writes a dict (SmolLM3: ``{'type': 'function', ...}``); ``command_r7b``: Command
+#: R7B's rebuilt object with ``"responses": null`` (``_runtime.serialisers.command_r7b``).
+TOOL_ITEMS = ("json", "hermes", "python_repr", "command_r7b")
 #: How a call's arguments are written: ``json``: a mapping, through ``tojson`` (a string is refused:
 #: the templates that write this way would encode it a second time); ``json_or_text``: a string as it
 #: is (it is already JSON), anything else through ``tojson``; ``parameters``: a mapping, each of its

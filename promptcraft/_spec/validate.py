@@ -803,9 +803,10 @@ def _cross_checks(check: Checker, spec: FormatSpec) -> None:
             raise check.fail("tools.placement", "'first_user' writes the tools in the first user message: it needs "
                                                 "a [roles.user] that writes it")
     elif spec.tools is not None and spec.tools.placement not in ("none", "start") and (
-            spec.system.placement not in ("message", "block") or spec.system.skip_empty or spec.system.keep_empty):
+            spec.system.placement not in ("message", "block") or spec.system.skip_empty):
+        # keep_empty is allowed: the empty message stays in the conversation and the tools go with the default.
         raise check.fail("tools", "tool definitions are written with the system text: they need [system] "
-                                  "placement = 'message' or 'block' (without skip_empty or keep_empty)")
+                                  "placement = 'message' or 'block' (without skip_empty)")
     if spec.tools is not None and spec.tools.placement in ("system_after", "system_before") and (
             spec.system.placement == "message"):
         writer = spec.role(spec.system.leading_roles[0])
