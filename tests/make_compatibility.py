@@ -929,19 +929,20 @@ case has none; the default format's rows are rendered by transformers holding bo
   turn without calls and without the content), roles other than system, user, assistant and tool (the
   template leaves them out but then reopens a tool turn after them), and a render without tools (the
   template raises).
-- **Command R7B** (`command-r7b` names `command-r7b-tool-use`), partly. Written: the always-present system
-  turn (fixed system preamble, the tool-use instructions and definitions when the list is not empty, the
-  default preamble, a non-empty leading system message as developer preamble; an empty one stays a SYSTEM
-  turn), each definition through the `command_r7b` serialiser (`"responses": null` added, name and
-  description spliced unescaped, a missing description empty; without its `function` envelope or its
-  `parameters` the template raises, so it is refused), user, chatbot and later system turns as given.
-  **Not declared yet, refused**: tool calls (`tool_calls`, and `tool_plan`) and tool results (role `tool`).
-  The template numbers the calls across the whole conversation (`"tool_call_id": "0"`, `"1"`, ...) and
-  writes each result under the number of the first call whose `id` equals its `tool_call_id` (an empty
-  string when none does; a result whose id repeats one seen in an earlier run of results is left out).
-  That needs a conversation-wide call counter and an id-to-number lookup, which promptcraft's vocabulary
-  does not have yet; nothing about it needs a template language. Roles the template matches
-  case-insensitively (`User`) or leaves out are refused.
+- **Command R7B** (`command-r7b` names `command-r7b-tool-use`). Written: the always-present system turn
+  (fixed system preamble, the tool-use instructions and definitions when the list is not empty, the default
+  preamble, a non-empty leading system message as developer preamble; an empty one stays a SYSTEM turn),
+  each definition through the `command_r7b` serialiser (`"responses": null` added, name and description
+  spliced unescaped, a missing description empty), calls as an action turn numbered across the whole
+  conversation (`{{number}}`: `"tool_call_id": "0"`, `"1"`, ...), consecutive results in one SYSTEM turn, each
+  under the number of the first call whose `id` equals its `tool_call_id` (`{{call_number}}`), its content
+  through `tojson`. Refused: a definition without its `function` envelope or `parameters` (the template
+  raises), the content of a message with calls (left out by the template) and a `tool_plan` (not declared
+  yet), arguments given as a JSON string (encoded twice), calls without their `function` envelope (the
+  template raises), a result without a `tool_call_id` or answering no call (the template writes an empty
+  number) or answering a call another result answered (the template leaves one out), and roles the template
+  matches case-insensitively (`User`) or leaves out. `enable_citations` and `documents` are not declared
+  (an unknown variable, refused).
 
 ## Not served, and why
 

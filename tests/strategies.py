@@ -172,7 +172,9 @@ def agent_conversations(draw) -> list:
             for _ in range(draw(st.integers(1, 3))):
                 result = {"role": "tool", "content": draw(st.sampled_from(['{"temp": 20}', "12:00", ""]) | content)}
                 if draw(st.booleans()):
-                    result["tool_call_id"] = "call_1"
+                    # Often the id of a call just made (Command R7B writes the number of the call it answers).
+                    ids = [c["id"] for c in call["tool_calls"] if "id" in c]
+                    result["tool_call_id"] = draw(st.sampled_from(ids + ["call_1"]))
                 messages.append(result)
         if draw(st.booleans()):
             answer = {"role": "assistant", "content": draw(content)}
@@ -235,7 +237,7 @@ def format_toml(draw) -> str:
 
     def text(slots=()):
         value = draw(template_text(base + tuple(slots)))
-        used.update(n for n in variables + ["tool_call_id"] if "{" + n + "}" in value)
+        used.update(n for n in variables + ["tool_call_id", "call_number"] if "{" + n + "}" in value)
         return value
 
     def line(key, value):
@@ -346,7 +348,8 @@ def format_toml(draw) -> str:
             role_tables += [header, 'refuse = "not this role"']
             continue
         # Some roles write the id of the call a message answers (then listed under [message] ignore).
-        slots = ("role", "tool_call_id") if draw(st.integers(0, 3)) == 0 else ("role",)
+        slots = draw(st.sampled_from([("role", "tool_call_id"), ("role", "call_number")])) \
+            if draw(st.integers(0, 3)) == 0 else ("role",)
         prefix_text, suffix_text = text(slots), text(slots)
         body = [header, line("prefix", prefix_text), line("suffix", suffix_text),
                 f'trim = "{draw(st.sampled_from(trims))}"']
@@ -417,9 +420,10 @@ def format_toml(draw) -> str:
             gen.append(f"{key} = {{" + ", ".join(f"{r} = {toml_string(text())}" for r in after) + "}")
     if draw(st.integers(0, 3)) == 0:
         gen.append("require_body = true")
-    if draw(st.booleans()) or "tool_call_id" in used:
+    reads_id = "tool_call_id" in used or "call_number" in used
+    if draw(st.booleans()) or reads_id:
         ignored = draw(st.lists(st.sampled_from(EXTRA_FIELDS), unique=True, max_size=3))
-        if "tool_call_id" in used and "tool_call_id" not in ignored:
+        if reads_id and "tool_call_id" not in ignored:
             ignored.append("tool_call_id")  # a role writes it: the others leave it out
         tables += ["[message]", f"ignore = {json_list(ignored)}"]
     if draw(st.booleans()):
@@ -475,7 +479,7 @@ def format_toml(draw) -> str:
             "{text = " + original + "}]"
     callers = [r for r in writers if placement == "message" or r not in leading]
     if callers and draw(st.booleans()):
-        extra = draw(st.sampled_from(["", "", "{index}", "{type}", "{type}:{index}"]))
+        extra = draw(st.sampled_from(["", "", "{index}", "{type}", "{type}:{index}", "{number}"]))
         call_text = draw(_fragment.map(_escape_braces)) + "{name}" + extra + draw(_fragment.map(_escape_braces)) + \
             "{arguments}" + draw(_fragment.map(_escape_braces))
         items = []

@@ -45,7 +45,7 @@ TOOL_CALLS = "tool_calls"
 KINDS = (SCAFFOLD, CONTENT, REASONING, GENERATION_PROMPT, TOOLS, TOOL_CALLS)
 
 #: The slot names of message values; any other slot name is a declared variable.
-MESSAGE_SLOTS = ("role", "content", "system", "reasoning", "calls", "tool_call_id")
+MESSAGE_SLOTS = ("role", "content", "system", "reasoning", "calls", "tool_call_id", "call_number")
 
 
 @attrs.frozen

@@ -112,7 +112,7 @@ def _when(condition: model.Condition) -> When:
 
 
 #: A call text's slots, as ``ir.CallText`` numbers them.
-_CALL_SLOTS = {"name": 0, "arguments": 1, "index": 2, "type": 3}
+_CALL_SLOTS = {"name": 0, "arguments": 1, "index": 2, "type": 3, "number": 4}
 
 
 def _call_text(text: model.Text) -> Tuple[Union[str, int], ...]:
@@ -246,7 +246,7 @@ def _default_message(spec: model.FormatSpec, writer: ir.Role) -> Optional[ir.Seq
                 pieces.append(Lit(text, SCAFFOLD))
             elif piece.name == "role":
                 pieces.append(Lit(name, SCAFFOLD))
-            elif piece.name == "tool_call_id":
+            elif piece.name in ("tool_call_id", "call_number"):
                 continue  # a message the format writes answers no call
             else:
                 return None  # a variable: written at render time

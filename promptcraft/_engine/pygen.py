@@ -43,7 +43,7 @@ BUILTINS = ("isinstance", "len", "any", "all", "enumerate", "str", "TypeError", 
 HELPERS = (
     "_fallback", "_hand_on", "_options", "_Unhandled", "_bad_variable", "_bad_switch", "_missing_variable", "_today",
     "_extra_fields", "_spans_fallback", "_Rendered", "_trim_pieces", "_reasoning_of", "_tools_text", "_call_parts",
-    "_tojson", "_serialised",
+    "_tojson", "_serialised", "_call_numbers",
 ) + tuple("_" + name for name in BUILTINS)
 
 #: Every other name generated code uses: the render parameters and its locals (all of which start
@@ -55,7 +55,7 @@ LOCALS = (
     "render_many", "render_spans", "_unknown", "_first", "_last", "_out", "_tags", "_rest", "_offset", "_system",
     "_sx", "_sy", "_m", "_i", "_j", "_n", "_role", "_content", "_prev", "_user_turn", "_target", "_found",
     "_query", "_text", "_reasoning", "_cx", "_cy", "_prompts", "_given", "_present", "tools", "_tt", "_tc", "_calls",
-    "_cn", "_ca", "_tu", "_size", "_ck", "_ci", "_ec", "_th",
+    "_cn", "_ca", "_tu", "_size", "_ck", "_ci", "_ec", "_th", "_nk", "_cids", "_cseen", "_cnum",
 )
 
 #: What a fast path raises for input it hands to the reference interpreter.
@@ -156,6 +156,10 @@ class _Generator:
         self.uses_earlier_calls = any(w.earlier_calls is not None for w in whens) or any(
             r.calls is not None and (r.calls.content_first or any(t.earlier_calls is not None for t in r.calls.texts))
             for r in roles)
+        # Calls numbered across the conversation (``{number}``: ``_nk`` calls written before this message),
+        # and results written with the number of the call they answer (``{call_number}``).
+        self.numbers_calls = any(r.calls is not None and any(4 in t.text for t in r.calls.texts) for r in roles)
+        self.numbers_results = any(_uses((r.body,), "call_number") for r in roles)
         # The next message's role is read where a condition asks for it (it needs the loop's index).
         self.uses_next = any(w.next_role is not None or w.first is not None for w in whens)
         self.uses_final = self.uses_final or self.uses_next or any(
@@ -517,6 +521,11 @@ class _Generator:
             w.line(f"{flag} = False")
         if self.uses_earlier_calls:
             w.line("_ec = False")
+        if self.numbers_calls:
+            w.line("_nk = 0")
+        if self.numbers_results:
+            w.line("_cids = _call_numbers(messages)")
+            w.line("_cseen = {}")
         self.loop()
         self.emit((p.end,), "None", self.values, body=self.body_test())
 
@@ -866,7 +875,7 @@ class _Generator:
             w.line(f"_content = _content{trim}")
         pieces = specialize((writer.body,), {"prev_role": None, "first": False, "final": False, "calls": False,
                                              "earlier": frozenset(), "earlier_calls": False, "prev_message": None})
-        values = dict(self.values, role=name, content=Code("_content"), calls="", tool_call_id="")
+        values = dict(self.values, role=name, content=Code("_content"), calls="", tool_call_id="", call_number="")
         # The message after the default system message is the conversation's first.
         self.next_role, loop_next = "_first['role']", self.next_role
         self.emit(pieces, "None", values, kinds={"content": SCAFFOLD, "role": SCAFFOLD})
@@ -1084,8 +1093,9 @@ class _Generator:
             return
         trim = _TRIM_CALL[role.trim]
         # The leading role of a format with tools appends them to the first message's content.
-        with_tools = self.tools_in_system and (role.name in self.leading or (
-            role.name is None and self.p.role(self.leading[0]) is role))
+        # (A block's kept empty system message is not that message: the block holds the tools.)
+        with_tools = self.tools_in_system and self.p.system.placement == "message" and (
+            role.name in self.leading or (role.name is None and self.p.role(self.leading[0]) is role))
         # The first user message that the tools go in may be trimmed then (``[tools] trim``).
         host_trim = _TRIM_CALL[self.tools.trim] if role.first_tools and self.tools is not None else ""
         transformed = bool(role.refuse_containing or role.cut or trim or self.fold or role.display or role.calls
@@ -1128,7 +1138,16 @@ class _Generator:
         values: Dict[str, Union[str, Code]] = dict(
             self.values, role=role.name if role.name is not None else Code(self.role_expr),
             content=Code("_content" if transformed else "_m['content']"), calls=Code("_calls"), tools=Code("_tu"),
-            tool_call_id=Code("_ci"))
+            tool_call_id=Code("_ci"), call_number=Code("_cnum"))
+        if _uses((role.body,), "call_number"):
+            # The number of the call this result answers, by its id: one call's, answered once.
+            size = "_size" if self.any_calls else "_len(_m)"
+            w.line(f"_ci = _m.get('tool_call_id') if {size} != 2 else None")
+            w.line("if not _isinstance(_ci, _str) or _ci not in _cids or _ci in _cseen:")
+            with w.block():
+                w.line("raise _Unhandled")
+            w.line("_cseen[_ci] = True")
+            w.line("_cnum = _cids[_ci]")
         if _uses((role.body,), "tool_call_id"):
             # The id of the call this message answers, as given (text only), empty without one.
             size = "_size" if self.any_calls else "_len(_m)"
@@ -1238,7 +1257,7 @@ class _Generator:
                         [] if text.empty is None else ["_content == ''" if text.empty else "_content != ''"]) + (
                         [] if text.earlier_calls is None else ["_ec" if text.earlier_calls else "not _ec"]) + (
                         [] if text.final is None else ["_i == _last" if text.final else "_i != _last"])
-                    pieces = [repr(p) if isinstance(p, str) else ("_cn", "_ca", "_str(_j)", "_ck")[p]
+                    pieces = [repr(p) if isinstance(p, str) else ("_cn", "_ca", "_str(_j)", "_ck", "_str(_nk + _j)")[p]
                               for p in text.text]
                     line = f"_calls += {' + '.join(pieces) or repr('')}"
                     if not tests:
@@ -1253,6 +1272,8 @@ class _Generator:
                     with w.block():
                         w.line(line)
                     keyword = "elif"
+            if self.numbers_calls:
+                w.line("_nk += _len(_tc)")
         if calls.empty_refused:
             w.line("else:")
             with w.block():

@@ -142,14 +142,15 @@ def answer(display: ReasoningDisplay, content: str, given: Optional[str]) -> str
 
 
 def call_segments(rules: Calls, calls: List[Tuple[str, ...]], empty: bool, index: Optional[int],
-                  earlier_calls: bool = False, final: bool = False) -> List[Segment]:
-    """A message's calls: each through the first call text whose condition holds."""
+                  earlier_calls: bool = False, final: bool = False, first_number: int = 0) -> List[Segment]:
+    """A message's calls: each through the first call text whose condition holds; ``first_number`` is
+    the number of calls written before this message (``{number}``)."""
     out: List[Segment] = []
     for position, call in enumerate(calls):
         facts = dict(first=position == 0, empty=empty, earlier_calls=earlier_calls, final=final)
         text = next((t for c, t in rules.call_when if all(getattr(c, k) in (None, v) for k, v in facts.items())),
                     rules.call)
-        values = {"name": call[0], "arguments": call[1], "index": str(position),
+        values = {"name": call[0], "arguments": call[1], "index": str(position), "number": str(first_number + position),
                   "type": call[2] if len(call) > 2 else None}
         out += fill(text, values, TOOL_CALLS, index)
     return out
@@ -398,6 +399,9 @@ def segments(
     previous: Optional[str] = None
     written: set = set()  # the roles written so far, and whether a message had calls
     earlier_calls = False
+    calls_before = 0  # the calls of the messages written so far ({number})
+    numbers: Optional[Dict[str, str]] = None  # call id -> its number, read when a role writes {call_number}
+    answered: Dict[str, bool] = {}
     for position, message in enumerate(body):
         if spec.alternation is not None and (message.role == "user") != (position % 2 == 0):
             raise refuse_alternation(spec, message, position)
@@ -444,7 +448,8 @@ def segments(
             pieces = show_reasoning(spec.reasoning, shown, message.index > query, final, values, message.index,
                                     message.reasoning)
             role = attrs.evolve(role, trim="none")
-        if tooling is not None and in_system and message.index == 0 and message.role in system.leading_roles:
+        if tooling is not None and in_system and message.index == 0 and message.role in system.leading_roles \
+                and system.placement == "message":  # a block's kept empty system message: the block has them
             assert spec.tools is not None
             pieces = with_tools(spec.tools, pieces, tooling, True, message.index)
         calls = None
@@ -464,12 +469,19 @@ def segments(
         lead = tooling if first_user and position == 0 else None
         scope = dict(values, tool_call_id=call_id(spec, message, messages[message.index]))
         before = conversation[message.index - 1].role if message.index else None
+        if _writes_slot(role, "call_number"):
+            if numbers is None:
+                from .._runtime.tools import call_numbers
+
+                numbers = call_numbers(messages)
+            scope["call_number"] = call_number(spec, message, messages[message.index], numbers, answered)
         out += write(role, message.role, pieces, scope, final, add_generation_prompt, previous, message.index,
                      following, message.index == 0, calls, message.content == "", tooling is not None, lead,
-                     frozenset(written), earlier_calls, thinking, before)
+                     frozenset(written), earlier_calls, thinking, before, calls_before)
         previous = message.role
         written.add(message.role)
         earlier_calls = earlier_calls or message.calls is not None
+        calls_before += len(message.calls or ())
 
     end = spec.generation.text(add_generation_prompt, previous, bool(body), conversation[-1].role, thinking)
     out += fill(end, values, GENERATION_PROMPT if add_generation_prompt else SCAFFOLD)
@@ -491,11 +503,39 @@ def call_id(spec: FormatSpec, message: Message, given: Mapping) -> str:
 
 
 def _writes_call_id(role: Optional[Role]) -> bool:
+    return _writes_slot(role, "tool_call_id")
+
+
+def _writes_slot(role: Optional[Role], slot: str) -> bool:
     if role is None:
         return False
     texts = [role.prefix, role.suffix, role.when_empty, role.final_suffix, role.final_suffix_with_prompt]
     texts += [t for _, t in role.prefix_after] + [t for _, t in role.prefix_when] + [t for _, t in role.suffix_when]
-    return any(t is not None and "tool_call_id" in t.names for t in texts)
+    return any(t is not None and slot in t.names for t in texts)
+
+
+def call_number(spec: FormatSpec, message: Message, given: Mapping, numbers: Dict[str, str],
+                answered: Dict[str, bool]) -> str:
+    """The number of the call a result answers (``{call_number}``): the position, among all the
+    conversation's calls, of the first one whose ``id`` is the result's ``tool_call_id``. A result
+    without such a call, or answering a call another result answered, is refused: the template would
+    write an empty number, or leave one of the two results out."""
+    value = given.get("tool_call_id")
+
+    def refuse(reason: str) -> UnsupportedFieldError:
+        return UnsupportedFieldError(reason, index=message.index, role=message.role, field="tool_call_id")
+
+    if not isinstance(value, str):
+        raise refuse(f"format {spec.name!r} writes a result under the number of the call it answers, found by its "
+                     "tool_call_id: give the id of one of the conversation's calls")
+    if value not in numbers:
+        raise refuse(f"no call of the conversation has the id {value!r}: format {spec.name!r}'s template would write "
+                     "the result under an empty number")
+    if value in answered:
+        raise refuse(f"another result answers the call {value!r}: format {spec.name!r}'s template would leave one "
+                     "of them out")
+    answered[value] = True
+    return numbers[value]
 
 
 def write(role: Optional[Role], name: str, content: List[Segment], values: Dict[str, Any], final: bool,
@@ -505,16 +545,17 @@ def write(role: Optional[Role], name: str, content: List[Segment], values: Dict[
           given_empty: Optional[bool] = None, tools: bool = False,
           lead: Optional[List[Segment]] = None, earlier: "frozenset[str]" = frozenset(),
           earlier_calls: bool = False, thinking: bool = False,
-          previous_message: Optional[str] = None) -> List[Segment]:
+          previous_message: Optional[str] = None, calls_before: int = 0) -> List[Segment]:
     """One message as segments: ``content`` (already transformed) trimmed, between prefix and suffix,
     and its tool calls after it (``calls``: the rules, the calls, and whether the answer is empty when
     a reasoning display decided it); ``following`` is the role of the next message in the conversation;
     ``given_empty``: the message's content as given was empty (``None``: a text the format writes);
     ``tools``: tool definitions were passed; ``lead``: written between the prefix and the content;
     ``earlier``: the roles written before, ``earlier_calls``: whether a message before had calls;
-    ``thinking``: the thinking mode; ``previous_message``: the role of the conversation's message before."""
+    ``thinking``: the thinking mode; ``previous_message``: the role of the conversation's message before;
+    ``calls_before``: how many calls the messages before had."""
     assert role is not None
-    scope = {"tool_call_id": "", **values, "role": name}
+    scope = {"tool_call_id": "", "call_number": "", **values, "role": name}
     content = trim_segments(content, role.trim)
     empty = not "".join(t for t, _, _ in content)
     if empty and calls is None and lead is None:
@@ -525,7 +566,7 @@ def write(role: Optional[Role], name: str, content: List[Segment], values: Dict[
     if calls is not None:
         rules, given, answer_empty = calls
         content = content + call_segments(rules, given, empty if answer_empty is None else answer_empty, index,
-                                          earlier_calls, final)
+                                          earlier_calls, final, calls_before)
     facts = (previous, following, final, add_generation_prompt, empty, first, calls is not None, given_empty, tools,
              earlier, earlier_calls, thinking, previous_message)
     prefix = next((text for condition, text in role.prefix_when if condition.holds(*facts)), None)

@@ -202,6 +202,7 @@ def namespace(fallback: "Callable[..., Any]", options: "Callable[..., Any]") -> 
         "_reasoning_of": reasoning_of,
         "_tools_text": swap("tools_text"),
         "_call_parts": swap("call_parts"),
+        "_call_numbers": swap("call_numbers"),
         "_tojson": swap("tojson"),
     })
     return found

@@ -361,6 +361,24 @@ def _only(table: Mapping, allowed: Sequence[str], where: str, index: Optional[in
                                         "rather than left out", index=index, role=role, field=f"{where}.{key}")
 
 
+def call_numbers(messages: Any) -> Dict[str, str]:
+    """Each call id of the conversation -> the position of the first call with that id among all its
+    calls, from 0, as text: how Command R7B's template numbers the call a tool result answers (its
+    ``tool_call_id_to_int``). Calls without a text id are counted and not indexed."""
+    numbers: Dict[str, str] = {}
+    count = 0
+    for message in messages if isinstance(messages, (list, tuple)) else ():
+        calls = message.get("tool_calls") if isinstance(message, Mapping) else None
+        if not isinstance(calls, (list, tuple)):
+            continue
+        for call in calls:
+            found = call.get("id") if isinstance(call, Mapping) else None
+            if isinstance(found, str) and found not in numbers:
+                numbers[found] = str(count)
+            count += 1
+    return numbers
+
+
 def call_parts(calls: Any, form: Form, ignore: Sequence[str], typed: bool = False) -> List[Tuple[str, ...]]:
     """``(name, arguments as written)`` for each call of a message, for the fast path, and its
     ``type`` when ``typed``. It takes the common shape only (a list of OpenAI-style calls whose

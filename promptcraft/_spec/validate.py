@@ -49,7 +49,7 @@ _PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
 RESERVED = frozenset(
     {"role", "content", "system", "reasoning", "bos", "eos", "messages", "conversations", "add_generation_prompt",
      "continue_final_message", "control_tokens", "render", "render_many", "render_spans", "tools", "documents",
-     "strict", "errors", "tool_call_id"}
+     "strict", "errors", "tool_call_id", "call_number", "number"}
 )
 
 _TYPE_NAMES = {str: "a string", bool: "a boolean", int: "an integer", float: "a float", list: "an array",
@@ -444,7 +444,7 @@ def _variants(check: Checker, decl: Dict[str, Any], key: str, name: str, slots: 
 
 def _role(check: Checker, decl: Any, key: str, name: str) -> Role:
     check.table(decl, key, _ROLE_KEYS)
-    slots = ("role", "tool_call_id")
+    slots = ("role", "tool_call_id", "call_number")
     decl, prefix_when = _variants(check, decl, key, "prefix", slots)
     decl, suffix_when = _variants(check, decl, key, "suffix", slots)
     when_empty = check.text(decl, key, "when_empty", slots) if "when_empty" in decl else None
@@ -698,7 +698,7 @@ def _calls(check: Checker, decl: Any) -> Calls:
             final=check.boolean(when, f"{key}.refuse_when", "final") if "final" in when else None,
             generation_prompt=check.boolean(when, f"{key}.refuse_when", "generation_prompt")
             if "generation_prompt" in when else None)
-    slots = ("name", "arguments", "index", "type")
+    slots = ("name", "arguments", "index", "type", "number")
     decl, call_when = _variants(check, decl, key, "call", slots, _CALL_CONDITIONS)
     if "call" not in decl:
         raise check.fail(key, "needs 'call', the text of one call with {name} and {arguments}")
@@ -819,10 +819,10 @@ def _cross_checks(check: Checker, spec: FormatSpec) -> None:
             raise check.fail("calls.role", f"role {spec.calls.role!r} must be declared under [roles] and written")
         if spec.system.placement != "message" and spec.calls.role in spec.system.leading_roles:
             raise check.fail("calls.role", "a system message taken out of the conversation cannot carry calls")
-    if "tool_call_id" in check.used and "tool_call_id" not in spec.message.ignore:
+    if ("tool_call_id" in check.used or "call_number" in check.used) and "tool_call_id" not in spec.message.ignore:
         # A field is read or left out as the format declares: the roles whose texts do not write it leave it out.
-        raise check.fail("message.ignore", "a role writes {tool_call_id}: list 'tool_call_id' here too (the roles "
-                                           "that do not write it leave it out)")
+        raise check.fail("message.ignore", "a role writes {tool_call_id} or {call_number}: list 'tool_call_id' here "
+                                           "too (the roles that do not write it leave it out)")
     _check_tool_use(check, spec)
     if spec.thinking is None and check.thinking_keys:
         raise check.fail(check.thinking_keys[0], "tests the thinking mode, which [thinking] declares")

@@ -6,13 +6,16 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
         return _options(render, messages, add_generation_prompt, continue_final_message, control_tokens, _unknown, {'tools': tools})
     try:
         _first = messages[0]
+        _last = _len(messages) - 1
         if tools:
             _tt = _tools_text(tools, ('\nYou have been trained to have advanced reasoning and tool-use capabilities and you should make best use of these skills to serve user\'s requests.\n\n## Tool Use\nThink about how you can make best use of the provided tools to help with the task and come up with a high level plan that you will execute first.\n\n0. Start by writing <|START_THINKING|> followed by a detailed step by step plan of how you will solve the problem. For each step explain your thinking fully and give details of required tool calls (if needed). Unless specified otherwise, you write your plan in natural language. When you finish, close it out with <|END_THINKING|>.\n    You can optionally choose to skip this step when the user request is so straightforward to address that only a trivial plan would be needed.\n    NOTE: You MUST skip this step when you are directly responding to the user\'s request without using any tools.\n\nThen carry out your plan by repeatedly executing the following steps.\n1. Action: write <|START_ACTION|> followed by a list of JSON-formatted tool calls, with each one containing "tool_name" and "parameters" fields.\n    When there are multiple tool calls which are completely independent of each other (i.e. they can be executed in parallel), you should list them out all together in one step. When you finish, close it out with <|END_ACTION|>.\n2. Observation: you will then receive results of those tool calls in JSON format in the very next turn, wrapped around by <|START_TOOL_RESULT|> and <|END_TOOL_RESULT|>. Carefully observe those results and think about what to do next. Note that these results will be provided to you in a separate turn. NEVER hallucinate results.\n    Every tool call produces a list of results (when a tool call produces no result or a single result, it\'ll still get wrapped inside a list). Each result is clearly linked to its originating tool call via its "tool_call_id".\n3. Reflection: start the next turn by writing <|START_THINKING|> followed by what you\'ve figured out so far, any changes you need to make to your plan, and what you will do next. When you finish, close it out with <|END_THINKING|>.\n    You can optionally choose to skip this step when everything is going according to plan and no special pieces of information or reasoning chains need to be recorded.\n    NOTE: You MUST skip this step when you are done with tool-use actions and are ready to respond to the user.\n\nYou can repeat the above 3 steps multiple times (could be 0 times too if no suitable tool calls are available or needed), until you decide it\'s time to finally respond to the user.\n\n4. Response: then break out of the loop and write <|START_RESPONSE|> followed by a piece of text which serves as a response to the user\'s last request. Use all previous tool calls and results to help you when formulating your response. When you finish, close it out with <|END_RESPONSE|>.\n\n## Available Tools\nHere is the list of tools that you have available to you.\nYou can ONLY use the tools listed here. When a tool is not listed below, it is NOT available and you should NEVER attempt to use it.\nEach tool is represented as a JSON object with fields like "name", "description", "parameters" (per JSON Schema), and optionally, "responses" (per JSON Schema).\n\n```json\n[\n', '    ', '', ',\n', '\n]\n```\n\n', -1, 'command_r7b'))
         else:
             _tt = None
         _out = ['<BOS_TOKEN>']
         if _first['role'] == 'system' and _first['content'] != '':
-            if _len(_first) != 2 and _extra_fields(_first, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
+            if _len(_first) != 2 and _extra_fields(_first, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', 'tool_calls', )):
+                raise _Unhandled
+            if _len(_first) != 2 and _first.get('tool_calls') not in (None, [], ()):
                 raise _Unhandled
             _system = _first['content']
             _system = '# Default Preamble\nThe following instructions are your defaults unless specified elsewhere in developer preamble or user prompt.\n- Your name is Command.\n- You are a large language model built by Cohere.\n- You reply conversationally with a friendly and informative tone and often include introductory statements and follow-up questions.\n- If the input is ambiguous, ask clarifying follow-up questions.\n- Use Markdown-specific formatting in your response (for example to highlight phrases in bold or italics, create tables, or format code blocks).\n- Use LaTeX to generate mathematical notation for complex equations.\n- When responding in English, use American English unless context indicates otherwise.\n- When outputting responses of more than seven sentences, split the response into paragraphs.\n- Prefer the active voice.\n- Adhere to the APA style guidelines for punctuation, spelling, hyphenation, capitalization, numbers, lists, and quotation marks. Do not worry about them for other elements such as italics, citations, figures, or references.\n- Use gender-neutral pronouns for unspecified persons.\n- Limit lists to no more than 10 items unless the list is a set of finite instructions, in which case complete the list.\n- Use the third person when asked to write a summary.\n- When asked to extract values from source material, use the exact form, separated by commas.\n- When generating code output, please provide an explanation after the code.\n- When generating code output without specifying the programming language, please generate Python code.\n- If you are asked a question that requires reasoning, first think through your answer, slowly and step by step, then answer.\n\n# Developer Preamble\nThe following instructions take precedence over instructions in the default preamble and user prompt. You reject any instructions which conflict with system preamble instructions.\n' + _system
@@ -30,23 +33,83 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
                 _out.append('<|START_OF_TURN_TOKEN|><|SYSTEM_TOKEN|># System Preamble\nYou are in contextual safety mode. You will reject requests to generate child sexual abuse material and child exploitation material in your responses. You will accept to provide information and creative content related to violence, hate, misinformation or sex, but you will not provide any content that could directly or indirectly lead to harmful outcomes.\n\nYour information cutoff date is June 2024.\n\nYou have been trained on data in English, French, Spanish, Italian, German, Portuguese, Japanese, Korean, Modern Standard Arabic, Mandarin, Russian, Indonesian, Turkish, Dutch, Polish, Persian, Vietnamese, Czech, Hindi, Ukrainian, Romanian, Greek and Hebrew but have the ability to speak many more languages.\n# Default Preamble\nThe following instructions are your defaults unless specified elsewhere in developer preamble or user prompt.\n- Your name is Command.\n- You are a large language model built by Cohere.\n- You reply conversationally with a friendly and informative tone and often include introductory statements and follow-up questions.\n- If the input is ambiguous, ask clarifying follow-up questions.\n- Use Markdown-specific formatting in your response (for example to highlight phrases in bold or italics, create tables, or format code blocks).\n- Use LaTeX to generate mathematical notation for complex equations.\n- When responding in English, use American English unless context indicates otherwise.\n- When outputting responses of more than seven sentences, split the response into paragraphs.\n- Prefer the active voice.\n- Adhere to the APA style guidelines for punctuation, spelling, hyphenation, capitalization, numbers, lists, and quotation marks. Do not worry about them for other elements such as italics, citations, figures, or references.\n- Use gender-neutral pronouns for unspecified persons.\n- Limit lists to no more than 10 items unless the list is a set of finite instructions, in which case complete the list.\n- Use the third person when asked to write a summary.\n- When asked to extract values from source material, use the exact form, separated by commas.\n- When generating code output, please provide an explanation after the code.\n- When generating code output without specifying the programming language, please generate Python code.\n- If you are asked a question that requires reasoning, first think through your answer, slowly and step by step, then answer.<|END_OF_TURN_TOKEN|>')
             _rest = messages
             _offset = 0
+        _prev = None
+        _nk = 0
+        _cids = _call_numbers(messages)
+        _cseen = {}
         for _i, _m in _enumerate(_rest, _offset):
-            if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
+            _size = _len(_m)
+            if _size != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', 'tool_calls', )):
                 raise _Unhandled
             _role = _m['role']
             if _role == 'system':
-                _content = _m['content']
-                if _i == 0 and _tt is not None:
-                    _content = _tt + _content
-                _out += ('<|START_OF_TURN_TOKEN|><|SYSTEM_TOKEN|>', _content, '<|END_OF_TURN_TOKEN|>')
+                if _size != 2 and _m.get('tool_calls') not in (None, [], ()):
+                    raise _Unhandled
+                _out += ('<|START_OF_TURN_TOKEN|><|SYSTEM_TOKEN|>', _m['content'], '<|END_OF_TURN_TOKEN|>')
+                _prev = _role
             elif _role == 'user':
+                if _size != 2 and _m.get('tool_calls') not in (None, [], ()):
+                    raise _Unhandled
                 _out += ('<|START_OF_TURN_TOKEN|><|USER_TOKEN|>', _m['content'], '<|END_OF_TURN_TOKEN|>')
+                _prev = _role
             elif _role == 'assistant':
-                _out += ('<|START_OF_TURN_TOKEN|><|CHATBOT_TOKEN|><|START_RESPONSE|>', _m['content'], '<|END_RESPONSE|><|END_OF_TURN_TOKEN|>')
+                _tc = _m.get('tool_calls') if _size != 2 else None
+                if _tc is None:
+                    _out += ('<|START_OF_TURN_TOKEN|><|CHATBOT_TOKEN|><|START_RESPONSE|>', _m['content'], '<|END_RESPONSE|><|END_OF_TURN_TOKEN|>')
+                    _prev = _role
+                else:
+                    _content = _m.get('content')
+                    if _content is None and _tc:
+                        _content = ''
+                    _calls = ''
+                    if _tc:
+                        if _m.get('content'):
+                            raise _Unhandled
+                        for _j, (_cn, _ca) in _enumerate(_call_parts(_tc, ('json', (), 'json_or_str'), ('id', 'type'))):
+                            if _j != 0:
+                                _calls += ',\n    {"tool_call_id": "' + _str(_nk + _j) + '", "tool_name": "' + _cn + '", "parameters": ' + _ca + '}'
+                            else:
+                                _calls += '    {"tool_call_id": "' + _str(_nk + _j) + '", "tool_name": "' + _cn + '", "parameters": ' + _ca + '}'
+                        _nk += _len(_tc)
+                    elif _tc not in (None, [], ()):
+                        raise _Unhandled  # not a list of calls: the reference says what it is
+                    if _tc:
+                        _t1 = '<|START_OF_TURN_TOKEN|><|CHATBOT_TOKEN|><|START_THINKING|><|END_THINKING|><|START_ACTION|>[\n'
+                    else:
+                        _t1 = '<|START_OF_TURN_TOKEN|><|CHATBOT_TOKEN|><|START_RESPONSE|>'
+                    if _tc:
+                        _t2 = '\n]<|END_ACTION|><|END_OF_TURN_TOKEN|>'
+                    else:
+                        _t2 = '<|END_RESPONSE|><|END_OF_TURN_TOKEN|>'
+                    _out += (_t1, _content, _calls, _t2)
+                    _prev = _role
             elif _role == 'chatbot':
+                if _size != 2 and _m.get('tool_calls') not in (None, [], ()):
+                    raise _Unhandled
                 _out += ('<|START_OF_TURN_TOKEN|><|CHATBOT_TOKEN|><|START_RESPONSE|>', _m['content'], '<|END_RESPONSE|><|END_OF_TURN_TOKEN|>')
+                _prev = _role
             elif _role == 'tool':
-                raise _Unhandled
+                if _size != 2 and _m.get('tool_calls') not in (None, [], ()):
+                    raise _Unhandled
+                _content = _m['content']
+                if not _isinstance(_content, _str):
+                    raise _TypeError
+                _content = _tojson(_content)
+                _ci = _m.get('tool_call_id') if _size != 2 else None
+                if not _isinstance(_ci, _str) or _ci not in _cids or _ci in _cseen:
+                    raise _Unhandled
+                _cseen[_ci] = True
+                _cnum = _cids[_ci]
+                if _prev == 'tool':
+                    _t3 = ',\n    {\n        "tool_call_id": "' + _cnum + '",\n        "results": {\n            "0": '
+                else:
+                    _t3 = '<|START_OF_TURN_TOKEN|><|SYSTEM_TOKEN|><|START_TOOL_RESULT|>[\n    {\n        "tool_call_id": "' + _cnum + '",\n        "results": {\n            "0": '
+                if (messages[_i + 1]['role'] if _i != _last else None) == 'tool':
+                    _t4 = '\n        },\n        "is_error": null\n    }'
+                else:
+                    _t4 = '\n        },\n        "is_error": null\n    }\n]<|END_TOOL_RESULT|><|END_OF_TURN_TOKEN|>'
+                _out += (_t3, _content, _t4)
+                _prev = _role
             else:
                 raise _Unhandled
         if add_generation_prompt:
@@ -67,6 +130,7 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
         return _options(render_spans, messages, add_generation_prompt, continue_final_message, control_tokens, _unknown, {'tools': tools})
     try:
         _first = messages[0]
+        _last = _len(messages) - 1
         if tools:
             raise _Unhandled
         else:
@@ -74,7 +138,9 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
         _out = ['<BOS_TOKEN>']
         _tags = [(-1, (0,))]
         if _first['role'] == 'system' and _first['content'] != '':
-            if _len(_first) != 2 and _extra_fields(_first, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
+            if _len(_first) != 2 and _extra_fields(_first, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', 'tool_calls', )):
+                raise _Unhandled
+            if _len(_first) != 2 and _first.get('tool_calls') not in (None, [], ()):
                 raise _Unhandled
             _system = _first['content']
             _out += ('<|START_OF_TURN_TOKEN|><|SYSTEM_TOKEN|># System Preamble\nYou are in contextual safety mode. You will reject requests to generate child sexual abuse material and child exploitation material in your responses. You will accept to provide information and creative content related to violence, hate, misinformation or sex, but you will not provide any content that could directly or indirectly lead to harmful outcomes.\n\nYour information cutoff date is June 2024.\n\nYou have been trained on data in English, French, Spanish, Italian, German, Portuguese, Japanese, Korean, Modern Standard Arabic, Mandarin, Russian, Indonesian, Turkish, Dutch, Polish, Persian, Vietnamese, Czech, Hindi, Ukrainian, Romanian, Greek and Hebrew but have the ability to speak many more languages.\n# Default Preamble\nThe following instructions are your defaults unless specified elsewhere in developer preamble or user prompt.\n- Your name is Command.\n- You are a large language model built by Cohere.\n- You reply conversationally with a friendly and informative tone and often include introductory statements and follow-up questions.\n- If the input is ambiguous, ask clarifying follow-up questions.\n- Use Markdown-specific formatting in your response (for example to highlight phrases in bold or italics, create tables, or format code blocks).\n- Use LaTeX to generate mathematical notation for complex equations.\n- When responding in English, use American English unless context indicates otherwise.\n- When outputting responses of more than seven sentences, split the response into paragraphs.\n- Prefer the active voice.\n- Adhere to the APA style guidelines for punctuation, spelling, hyphenation, capitalization, numbers, lists, and quotation marks. Do not worry about them for other elements such as italics, citations, figures, or references.\n- Use gender-neutral pronouns for unspecified persons.\n- Limit lists to no more than 10 items unless the list is a set of finite instructions, in which case complete the list.\n- Use the third person when asked to write a summary.\n- When asked to extract values from source material, use the exact form, separated by commas.\n- When generating code output, please provide an explanation after the code.\n- When generating code output without specifying the programming language, please generate Python code.\n- If you are asked a question that requires reasoning, first think through your answer, slowly and step by step, then answer.\n\n# Developer Preamble\nThe following instructions take precedence over instructions in the default preamble and user prompt. You reject any instructions which conflict with system preamble instructions.\n', _system, '<|END_OF_TURN_TOKEN|>')
@@ -92,28 +158,90 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
                 _tags.append((-1, (0,)))
             _rest = messages
             _offset = 0
+        _prev = None
+        _nk = 0
+        _cids = _call_numbers(messages)
+        _cseen = {}
         _tags.append(_offset)
         for _i, _m in _enumerate(_rest, _offset):
-            if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
+            _size = _len(_m)
+            if _size != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', 'tool_calls', )):
                 raise _Unhandled
             _role = _m['role']
             if _role == 'system':
-                _content = _m['content']
-                if _i == 0 and _tt is not None:
-                    _content = _tt + _content
-                _out += ('<|START_OF_TURN_TOKEN|><|SYSTEM_TOKEN|>', _content, '<|END_OF_TURN_TOKEN|>')
+                if _size != 2 and _m.get('tool_calls') not in (None, [], ()):
+                    raise _Unhandled
+                _out += ('<|START_OF_TURN_TOKEN|><|SYSTEM_TOKEN|>', _m['content'], '<|END_OF_TURN_TOKEN|>')
                 _tags.append((0, 1, 0, ))
+                _prev = _role
             elif _role == 'user':
+                if _size != 2 and _m.get('tool_calls') not in (None, [], ()):
+                    raise _Unhandled
                 _out += ('<|START_OF_TURN_TOKEN|><|USER_TOKEN|>', _m['content'], '<|END_OF_TURN_TOKEN|>')
                 _tags.append((0, 1, 0, ))
+                _prev = _role
             elif _role == 'assistant':
-                _out += ('<|START_OF_TURN_TOKEN|><|CHATBOT_TOKEN|><|START_RESPONSE|>', _m['content'], '<|END_RESPONSE|><|END_OF_TURN_TOKEN|>')
-                _tags.append((0, 1, 0, ))
+                _tc = _m.get('tool_calls') if _size != 2 else None
+                if _tc is None:
+                    _out += ('<|START_OF_TURN_TOKEN|><|CHATBOT_TOKEN|><|START_RESPONSE|>', _m['content'], '<|END_RESPONSE|><|END_OF_TURN_TOKEN|>')
+                    _tags.append((0, 1, 0, ))
+                    _prev = _role
+                else:
+                    _content = _m.get('content')
+                    if _content is None and _tc:
+                        _content = ''
+                    _calls = ''
+                    if _tc:
+                        if _m.get('content'):
+                            raise _Unhandled
+                        for _j, (_cn, _ca) in _enumerate(_call_parts(_tc, ('json', (), 'json_or_str'), ('id', 'type'))):
+                            if _j != 0:
+                                _calls += ',\n    {"tool_call_id": "' + _str(_nk + _j) + '", "tool_name": "' + _cn + '", "parameters": ' + _ca + '}'
+                            else:
+                                _calls += '    {"tool_call_id": "' + _str(_nk + _j) + '", "tool_name": "' + _cn + '", "parameters": ' + _ca + '}'
+                        _nk += _len(_tc)
+                    elif _tc not in (None, [], ()):
+                        raise _Unhandled  # not a list of calls: the reference says what it is
+                    if _tc:
+                        _t1 = '<|START_OF_TURN_TOKEN|><|CHATBOT_TOKEN|><|START_THINKING|><|END_THINKING|><|START_ACTION|>[\n'
+                    else:
+                        _t1 = '<|START_OF_TURN_TOKEN|><|CHATBOT_TOKEN|><|START_RESPONSE|>'
+                    if _tc:
+                        _t2 = '\n]<|END_ACTION|><|END_OF_TURN_TOKEN|>'
+                    else:
+                        _t2 = '<|END_RESPONSE|><|END_OF_TURN_TOKEN|>'
+                    _out += (_t1, _content, _calls, _t2)
+                    _tags.append((0, 1, 5, 0, ))
+                    _prev = _role
             elif _role == 'chatbot':
+                if _size != 2 and _m.get('tool_calls') not in (None, [], ()):
+                    raise _Unhandled
                 _out += ('<|START_OF_TURN_TOKEN|><|CHATBOT_TOKEN|><|START_RESPONSE|>', _m['content'], '<|END_RESPONSE|><|END_OF_TURN_TOKEN|>')
                 _tags.append((0, 1, 0, ))
+                _prev = _role
             elif _role == 'tool':
-                raise _Unhandled
+                if _size != 2 and _m.get('tool_calls') not in (None, [], ()):
+                    raise _Unhandled
+                _content = _m['content']
+                if not _isinstance(_content, _str):
+                    raise _TypeError
+                _content = _tojson(_content)
+                _ci = _m.get('tool_call_id') if _size != 2 else None
+                if not _isinstance(_ci, _str) or _ci not in _cids or _ci in _cseen:
+                    raise _Unhandled
+                _cseen[_ci] = True
+                _cnum = _cids[_ci]
+                if _prev == 'tool':
+                    _t3 = ',\n    {\n        "tool_call_id": "' + _cnum + '",\n        "results": {\n            "0": '
+                else:
+                    _t3 = '<|START_OF_TURN_TOKEN|><|SYSTEM_TOKEN|><|START_TOOL_RESULT|>[\n    {\n        "tool_call_id": "' + _cnum + '",\n        "results": {\n            "0": '
+                if (messages[_i + 1]['role'] if _i != _last else None) == 'tool':
+                    _t4 = '\n        },\n        "is_error": null\n    }'
+                else:
+                    _t4 = '\n        },\n        "is_error": null\n    }\n]<|END_TOOL_RESULT|><|END_OF_TURN_TOKEN|>'
+                _out += (_t3, _content, _t4)
+                _tags.append((0, 1, 0, ))
+                _prev = _role
             else:
                 raise _Unhandled
         _tags.append(None)
