@@ -587,3 +587,21 @@ def test_a_tool_use_format_used_by_name_needs_tools():
     assert caught.value.field == "tools"
     assert promptcraft.get_format("hermes-3-tool-use").render(messages, tools=[]) == \
         promptcraft.get_format("hermes-3").render(messages, tools=[])
+
+
+def test_command_r7b_numbers_calls_and_results_by_id():
+    """Calls are numbered across the conversation; a result is written under its call's number, found by
+    tool_call_id, and refused (naming the field) where the template would write an empty number or drop it."""
+    fmt = promptcraft.get_format("command-r7b")
+    calls = [{"role": "user", "content": "u"}, {"role": "assistant", "tool_calls": [
+        _call("f", {"a": 1}, id="c1"), _call("g", {}, id="c2")]}]
+    text = fmt.render(calls + [{"role": "tool", "content": "r", "tool_call_id": "c2"}], tools=[TOOL])
+    assert '"tool_call_id": "1", "tool_name": "g"' in text and '"tool_call_id": "1",\n        "results"' in text
+    for result in ({"role": "tool", "content": "r"}, {"role": "tool", "content": "r", "tool_call_id": "c9"}):
+        with pytest.raises(promptcraft.UnsupportedFieldError) as caught:
+            fmt.render(calls + [result], tools=[TOOL])
+        assert caught.value.path == "messages[2].tool_call_id"
+    twice = calls + [{"role": "tool", "content": "r", "tool_call_id": "c1"}] * 2
+    with pytest.raises(promptcraft.UnsupportedFieldError) as caught:
+        fmt.render(twice, tools=[TOOL])
+    assert caught.value.path == "messages[3].tool_call_id"
