@@ -314,9 +314,17 @@ def test_unknown_roles(name, stranger):
             assert error.rule in ("role", "unknown_role")
         elif fmt.spec.alternation is not None and stranger == "user":
             assert result[0] == "RefusedError"
+        elif _writes_call_number(declaration):
+            # a result written under the number of the call it answers needs that call's id (Command R7B)
+            assert result[:2] == ("UnsupportedFieldError", result[1]) and "tool_call_id:" in result[1], result
         else:
             # written by [any_role] or dropped; a continuation of a dropped message has nothing to continue
             assert isinstance(result, str) or result[0] == "ContinuationError", result
+
+
+def _writes_call_number(role) -> bool:
+    texts = [role.prefix, role.suffix] + [t for _, t in role.prefix_when] + [t for _, t in role.suffix_when]
+    return any("call_number" in t.names for t in texts)
 
 
 @each_format
