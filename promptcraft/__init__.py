@@ -21,6 +21,7 @@ from .errors import (
     FormatError,
     InvalidMessageError,
     OptionsError,
+    OutputError,
     PromptcraftError,
     RefusedError,
     UnknownFormatError,
@@ -66,6 +67,7 @@ __all__ = [
     "ContinuationError",
     "ControlTokenError",
     "VerifyError",
+    "OutputError",
 ]
 
 

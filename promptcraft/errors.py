@@ -23,6 +23,7 @@ __all__ = [
     "ControlTokenError",
     "UnsupportedFieldError",
     "VerifyError",
+    "OutputError",
 ]
 
 
@@ -191,6 +192,33 @@ class ControlTokenError(ConversationError):
 
 class VerifyError(PromptcraftError):
     """A chat template cannot be used for verification: unreadable, not JSON, no template of that name."""
+
+
+class OutputError(PromptcraftError, ValueError):
+    """A completion cannot be read back into an assistant message (``Format.parse_output``).
+
+    ``offset`` is the position in the completion where the problem is (``None`` when it is the
+    format itself: one whose output promptcraft cannot read), ``field`` the path in the message
+    (``"tool_calls[1].function.arguments"``) when one field is at fault, and ``partial`` the
+    message read up to the problem (a dict, or ``None``), for callers that keep what was read.
+    """
+
+    def __init__(self, reason: str, *, offset: Optional[int] = None, field: Optional[str] = None,
+                 partial: Optional[dict] = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.offset = offset
+        self.field = field
+        self.partial = partial
+
+    def __str__(self) -> str:
+        where = [] if self.offset is None else [f"at offset {self.offset}"]
+        if self.field:
+            where.append(self.field)
+        return f"{', '.join(where)}: {self.reason}" if where else self.reason
+
+    def __reduce__(self) -> Any:
+        return (_rebuild, (type(self), (self.reason,), self.__dict__))
 
 
 def _rebuild(cls: type[PromptcraftError], args: tuple, state: dict) -> PromptcraftError:

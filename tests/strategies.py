@@ -505,6 +505,20 @@ def format_toml(draw) -> str:
         if draw(st.integers(0, 3)) == 0:
             facts = draw(st.dictionaries(st.sampled_from(["final", "generation_prompt"]), st.booleans(), min_size=1))
             tables.append("refuse_when = {" + ", ".join(f"{k} = {str(v).lower()}" for k, v in facts.items()) + "}")
+    if draw(st.integers(0, 3)) == 0:
+        # How a completion differs from history (read by parse_output only).
+        output = ["[output]"]
+        keys = draw(st.lists(st.sampled_from(["prefix", "reasoning", "call_id"]), min_size=1, unique=True))
+        if "call_id" in keys and "[calls]" not in tables:
+            keys.remove("call_id")
+        if "prefix" in keys or not keys:
+            output.append(line("prefix", draw(_fragment.map(_escape_braces)) + draw(st.sampled_from(["", "{role}"]))))
+        if "reasoning" in keys:
+            output.append(line("reasoning", "<" + draw(_fragment.map(_escape_braces)) + "{reasoning}>"
+                               + draw(_fragment.map(_escape_braces)) + "{content}"))
+        if "call_id" in keys:
+            output.append(line("call_id", draw(st.sampled_from(["{name}", "call_{index}", "{name}:{index}"]))))
+        tables += output
     var_tables = []
     for name in variables:
         if name not in used:

@@ -542,6 +542,26 @@ class Calls:
 
 
 @attrs.frozen
+class Output:
+    """How the model writes an assistant turn, where that differs from how the format writes one in
+    history (``Format.parse_output`` reads completions with it; rendering never does).
+
+    ``prefix`` replaces the assistant role's prefix as the opening the model continues after the
+    generation prompt (DeepSeek V3.1 writes ``</think>`` into history turns' prefix, while its
+    generation prompt opens or closes a reasoning block). ``reasoning`` is how a completion writes
+    its reasoning before the answer, ``{reasoning}`` then ``{content}`` (DeepSeek R1 and QwQ write
+    ``<think>`` blocks that their templates cut from history). ``call_id`` is the id a call's text
+    stands for, from its ``{name}`` and ``{index}`` (Kimi K2's ``functions.{name}:{index}``).
+    """
+
+    prefix: Optional[Text] = None
+    reasoning: Optional[Text] = None
+    call_id: Optional[Text] = None
+    #: ``prefix = [{when = {...}, text = "..."}, ..., {text = "..."}]``: the variants before ``prefix``.
+    prefix_when: Tuple[Variant, ...] = ()
+
+
+@attrs.frozen
 class FormatSpec:
     """A whole validated format declaration."""
 
@@ -577,6 +597,7 @@ class FormatSpec:
     #: The declaration of ``tool_use``, resolved through the registry by the loader.
     tool_use_spec: Optional["FormatSpec"] = None
     thinking: Optional[Thinking] = None
+    output: Optional[Output] = None
 
     @property
     def control_tokens(self) -> Tuple[str, ...]:

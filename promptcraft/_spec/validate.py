@@ -23,6 +23,7 @@ from .model import (
     Generation,
     MessageRules,
     Override,
+    Output,
     Parts,
     Reasoning,
     ReasoningDisplay,
@@ -216,7 +217,7 @@ def _suggest(name: str, choices: Iterable[str]) -> str:
 _TOP = ("templates",
         "name", "description", "models", "stop", "start", "start_when_first", "tokens", "variables", "system", "roles",
         "any_role", "reasoning", "alternation", "generation", "control", "message", "parts", "tools", "calls",
-        "tool_use", "tool_use_of", "thinking")
+        "tool_use", "tool_use_of", "thinking", "output")
 _ROLE_KEYS = ("prefix", "suffix", "trim", "skip_empty", "drop", "refuse", "when_empty", "final_suffix",
               "final_suffix_with_prompt", "prefix_after", "strip_reasoning", "refuse_containing",
               "refuse_containing_message", "content", "remove")
@@ -372,6 +373,7 @@ def build_spec(raw: Dict[str, Any], path: Optional[str], text: str) -> FormatSpe
     tool_use = check.string(raw, "", "tool_use", empty=False)
     tool_use_of = check.strings(raw, "tool_use_of", _check_model_id)
     thinking = _thinking(check, raw["thinking"]) if "thinking" in raw else None
+    output = _output(check, raw["output"], calls) if "output" in raw else None
 
     spec = FormatSpec(
         name=name, path=path, description=description, models=models, templates=templates, stop=stop,
@@ -380,7 +382,7 @@ def build_spec(raw: Dict[str, Any], path: Optional[str], text: str) -> FormatSpe
         roles=tuple(roles), any_role=any_role, alternation=alternation, generation=generation,
         variables=tuple(check.variables.values()), control=control, reasoning=reasoning,
         message=MessageRules(ignore=ignore), parts=parts, tools=tools, calls=calls, tool_use=tool_use,
-        tool_use_of=tool_use_of, thinking=thinking,
+        tool_use_of=tool_use_of, thinking=thinking, output=output,
     )
     _cross_checks(check, spec)
     return spec
@@ -735,6 +737,40 @@ def _calls(check: Checker, decl: Any) -> Calls:
     if calls.typed and "type" in ignore:
         raise check.fail(f"{key}.ignore", "'type' is written by the call text ({type}): it cannot be left out too")
     return calls
+
+
+def _output(check: Checker, decl: Any, calls: Optional[Calls]) -> Output:
+    key = "output"
+    check.table(decl, key, ("prefix", "reasoning", "call_id"))
+    decl, prefix_when = _variants(check, decl, key, "prefix", ("role",))
+    prefix = check.text(decl, key, "prefix", ("role",)) if "prefix" in decl else None
+    for text in ([prefix] if prefix is not None else []) + [t for _, t in prefix_when]:
+        other = [n for n in text.names if n != "role"]
+        if other:
+            # A completion is read against the prompt it follows, which already says what a variable was.
+            raise check.fail(f"{key}.prefix", f"takes {{role}} only, not the variable {{{other[0]}}}")
+    reasoning = None
+    if "reasoning" in decl:
+        reasoning = check.text(decl, key, "reasoning", ("reasoning", "content"))
+        pieces = reasoning.pieces
+        # Read back by markers: a literal opens the reasoning, another closes it, the answer follows.
+        if not (len(pieces) == 4 and pieces[1] == Slot("reasoning") and pieces[3] == Slot("content")
+                and isinstance(pieces[0], str) and pieces[0].strip() and isinstance(pieces[2], str)
+                and pieces[2].strip()):
+            raise check.fail(f"{key}.reasoning", "write it as OPEN{reasoning}CLOSE{content}, with text that is not "
+                                                 "only whitespace before and after {reasoning}, e.g. "
+                                                 "\"<think>\\n{reasoning}\\n</think>\\n\\n{content}\"")
+    call_id = None
+    if "call_id" in decl:
+        if calls is None:
+            raise check.fail(f"{key}.call_id", "needs [calls]: it is the id of a call's text")
+        call_id = check.text(decl, key, "call_id", ("name", "index"))
+        if not call_id.names:
+            raise check.fail(f"{key}.call_id", "an id made of the call's {name} and {index}, e.g. "
+                                               "\"functions.{name}:{index}\"")
+    if prefix is None and reasoning is None and call_id is None:
+        raise check.fail(key, "declare at least one of 'prefix', 'reasoning' and 'call_id'")
+    return Output(prefix=prefix, reasoning=reasoning, call_id=call_id, prefix_when=prefix_when)
 
 
 def _check_control_token(token: str) -> Optional[str]:
