@@ -119,6 +119,27 @@ class Format:
             spans = self._spans = self._built.function("render_spans")
         return spans(messages, **options)
 
+    def parse_output(self, text: str, *, prompt: "Optional[str]" = None,
+                     tools: "Optional[Sequence[Tool]]" = None) -> "Dict[str, Any]":
+        """The assistant message a completion stands for: ``{"role": "assistant", "content": ...}``
+        with ``reasoning_content`` when it reasons and ``tool_calls`` (``{"type": "function",
+        "function": {"name", "arguments": dict}}``, with the ``id`` where the format writes one)
+        when it calls tools, read with the markers the format declares.
+
+        ``text`` is what the model wrote after the prompt (the stop string may be there or not);
+        ``prompt`` is the rendered prompt (or its end): it says whether the generation prompt
+        already opened a reasoning block (default: the format's generation prompt, as rendered with
+        default variables). With ``tools``, a call naming another tool is an error and parameter
+        values are read by the tool's schema. Malformed output raises ``OutputError`` with the
+        offset, the field and the message read so far (``partial``)."""
+        return self._built.parse_output(text, prompt, tools)  # type: ignore[no-any-return, unused-ignore]
+
+    def output_parser(self, *, prompt: "Optional[str]" = None, tools: "Optional[Sequence[Tool]]" = None) -> "Any":
+        """An incremental ``parse_output``: ``feed(chunk)`` returns the deltas of reasoning, content
+        and tool calls that became certain, ``close()`` the message (equal to ``parse_output`` of
+        the whole text, however it was cut)."""
+        return self._built.output_parser(prompt, tools)
+
     def __repr__(self) -> str:
         return f"<Format {self.name!r} from {self.path or '<string>'}>"
 

@@ -60,6 +60,7 @@ class Built:
         self._namespace: Optional[Dict[str, Any]] = None
         self._functions: Dict[str, Callable[..., Any]] = {}
         self._sources: Dict[str, str] = {}
+        self._output: Any = None
 
     @property
     def spec(self) -> Any:
@@ -123,6 +124,53 @@ class Built:
                         "render_spans": pygen.generate_spans}[which]
             found = self._sources[which] = generate(self.program)
         return found
+
+    def output_form(self) -> Any:
+        """How a completion writes an assistant message (``_parse.output``), made when first asked;
+        the ``OutputError`` saying why there is none, for a format whose output cannot be read."""
+        if self._output is None:
+            from ._parse.output import Unreadable, build_form
+            from .errors import OutputError
+
+            spec = self.spec
+            try:
+                self._output = build_form(spec, self._default_prompt())
+            except Unreadable as error:
+                self._output = OutputError(f"format {spec.name!r}: parse_output cannot read this format's output: "
+                                           f"{error}")
+        return self._output
+
+    def _default_prompt(self) -> str:
+        """The prompt a completion follows when the caller gives none: a one-question conversation
+        with its generation prompt, as rendered (a format that renders none gets its declared text)."""
+        render = self.function("render")
+        for messages in ([{"role": "user", "content": "Hi"}],
+                         [{"role": "system", "content": "Hi"}, {"role": "user", "content": "Hi"}]):
+            for no_tools in (None, "empty list"):  # a format that needs tools is given an empty list
+                try:
+                    return str(render(messages, add_generation_prompt=True, tools=None if no_tools is None else []))
+                except Exception:  # noqa: BLE001, S112 - the next conversation may suit the format
+                    continue
+        spec = self.spec
+        values = {v.name: (v.when_true if v.switch_default else v.when_false) if v.is_switch else v.default or ""
+                  for v in spec.variables}
+        return str(spec.generation.prompt.fill(values))
+
+    def output_parser(self, prompt: Optional[str], tools: Any) -> Any:
+        form = self.output_form()
+        if isinstance(form, Exception):
+            raise form
+        from ._parse.stream import OutputParser
+
+        return OutputParser(form, prompt, tools)
+
+    def parse_output(self, text: str, prompt: Optional[str], tools: Any) -> Any:
+        form = self.output_form()
+        if isinstance(form, Exception):
+            raise form
+        from ._parse.stream import parse_output
+
+        return parse_output(form, text, prompt, tools)
 
     def spans_namespace(self, base: Dict[str, Any]) -> Dict[str, Any]:
         """``render_spans``'s globals: ``render``'s, with the reference's segments as its fallback."""

@@ -22,7 +22,8 @@ ALLOWED = {
     "_format": {"_runtime", "_types"},
     "_spec": {"errors"},
     "_engine": {"errors", "_spec", "_runtime"},
-    "_load": {"errors", "_format", "_spec", "_engine", "_runtime"},
+    "_load": {"errors", "_format", "_spec", "_engine", "_runtime", "_parse"},
+    "_parse": {"errors", "_spec", "_runtime"},
     "_registry": {"errors", "_format", "_load", "_precompiled"},  # _precompiled: build output
     "_interop": {"errors", "_format", "_runtime"},
     "_identify": {"_registry"},

@@ -1,0 +1,552 @@
+"""The output form of a format: how a completion writes an assistant message, read from the
+declaration once, and ``parse_output`` on it.
+
+A completion is what the model writes after the generation prompt. The format already says how an
+assistant message is written: the role's prefix (variants included), the reasoning display or the
+``[output]`` reasoning, the content, the calls (``[calls]`` texts with their slots and variants) and
+the suffix, ended by a stop string. ``OutputForm`` turns those texts into what a reader needs:
+literals matched leniently on whitespace (scaffold), end markers matched exactly (stop strings are
+matched exactly by servers too), and the slots between them. Nothing here is per model: every
+marker comes from the format, and where the model's output differs from the history the template
+writes, the format declares it under ``[output]``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import attrs
+
+from .._spec.model import Condition, FormatSpec, Role, Slot, Text
+from ..errors import OutputError
+
+#: Whitespace, as ``str.split`` and ``str.strip`` see it.
+WS = re.compile(r"\s*")
+#: The whitespace a literal's tokens may have between them, read leniently but bounded, so a run of
+#: a million spaces costs one look, not one per piece of a stream.
+GAP = 64
+_GAP = re.compile(r"\s{0,%d}" % GAP)
+
+
+def gap(s: str, pos: int, final: bool) -> int:
+    """The end of the whitespace at ``pos`` (at most ``GAP`` characters), ``NEED`` when the text may
+    go on with more of it, ``FAIL`` when there is more."""
+    found = _GAP.match(s, pos)
+    end = found.end() if found else pos
+    if end - pos == GAP and end < len(s) and s[end].isspace():
+        return FAIL
+    if end == len(s) and not final:
+        return NEED
+    return end
+
+#: A matcher's answers besides a position: more text could decide, or it cannot match.
+NEED = -1
+FAIL = -2
+
+
+class Lit:
+    """A literal of the output form, matched leniently on whitespace: its non-whitespace runs
+    (``tokens``) must appear in order, any whitespace between them; ``lead`` and ``trail`` are its
+    whitespace ends, taken exactly where they border a slot (a slot's text keeps anything else)."""
+
+    __slots__ = ("text", "lead", "tokens", "trail")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.tokens = tuple(text.split())
+        self.lead = text[:len(text) - len(text.lstrip())] if self.tokens else text
+        self.trail = text[len(text.rstrip()):] if self.tokens else ""
+
+    def __repr__(self) -> str:
+        return f"Lit({self.text!r})"
+
+    def match(self, s: str, pos: int, final: bool, trail: bool = False) -> int:
+        """The end of this literal read at ``pos`` (whitespace before each token skipped), ``NEED``
+        or ``FAIL``; with ``trail``, its trailing whitespace is taken too when it is there."""
+        for token in self.tokens:
+            pos = gap(s, pos, final)
+            if pos < 0:
+                return pos
+            if s.startswith(token, pos):
+                pos += len(token)
+                continue
+            if not final and len(s) - pos < len(token) and token.startswith(s[pos:]):
+                return NEED
+            return FAIL
+        if trail and self.trail:
+            if s.startswith(self.trail, pos):
+                return pos + len(self.trail)
+            if not final and len(s) - pos < len(self.trail) and self.trail.startswith(s[pos:]):
+                return NEED
+        return pos
+
+
+def skip_ws(s: str, pos: int) -> int:
+    """The end of the whitespace at ``pos``."""
+    found = WS.match(s, pos)
+    return found.end() if found else pos
+
+
+def strip_end(text: str, end: str) -> str:
+    """``text`` without ``end`` where it ends with it."""
+    return text[:-len(end)] if end and text.endswith(end) else text
+
+
+def trim(text: str, how: str) -> str:
+    if how == "both":
+        return text.strip()
+    if how == "left":
+        return text.lstrip()
+    if how == "right":
+        return text.rstrip()
+    if how == "newlines":
+        return text.strip("\n")
+    return text
+
+
+#: What the reader knows of the message it reads: it is the conversation's final one, there is no
+#: generation prompt after it, no message follows, and it is not the first.
+KNOWN = {"final": True, "generation_prompt": False, "next": None, "first": False}
+
+
+def possible(condition: Optional[Condition], facts: Dict[str, Any]) -> bool:
+    """Whether ``condition`` can hold for the message read, given ``facts`` (and ``KNOWN``); a fact
+    neither knows (the role before, earlier messages) may hold."""
+    if condition is None:
+        return True
+    for field in attrs.fields(type(condition)):
+        wanted = getattr(condition, field.name)
+        if wanted is None:
+            continue
+        if field.name in facts:
+            fact = facts[field.name]
+        elif field.name in KNOWN:
+            fact = KNOWN[field.name]
+        else:
+            continue  # unknown to a reader of one completion
+        if isinstance(wanted, tuple):
+            if fact not in wanted:
+                return False
+        elif fact is not None and wanted != fact:
+            return False
+    return True
+
+
+# -- the form ------------------------------------------------------------------------------------
+
+#: A piece of a call's text: a literal, a slot (``name``, ``index``, ``type``, with the literal that
+#: ends it), the arguments as JSON, or the arguments as parameters (with the literal after them).
+Piece = Tuple[Any, ...]
+
+
+@attrs.frozen
+class CallForm:
+    """One way the format writes a call, when ``condition`` may hold (``first``, ``empty``)."""
+
+    condition: Optional[Condition]
+    pieces: Tuple[Piece, ...]
+
+    @property
+    def anchor(self) -> Lit:
+        return self.pieces[0][1]
+
+
+@attrs.frozen
+class End:
+    """Where a turn ends: ``search`` (the suffix's text before the stop string, and the stop string,
+    matched exactly) after ``lead`` (whitespace, taken from the text before when it is there); the
+    suffix's ``tail`` may follow. ``calls``: this suffix ends a turn with calls (or without)."""
+
+    search: str
+    lead: str
+    head: str
+    tail: str
+    calls: Optional[bool]
+    condition: Optional[Condition]
+
+
+@attrs.frozen
+class Reasoning:
+    """A reasoning block: ``open`` and ``close`` literals, the reasoning between them (trimmed by
+    ``trim``), the answer after."""
+
+    open: Lit
+    close: Lit
+    trim: str
+
+
+@attrs.frozen
+class CallsForm:
+    forms: Tuple[CallForm, ...]
+    arguments: str
+    value: str
+    max: int
+    #: The calls stand in place of the content (Llama 3.x): they come first, or there are none.
+    replace_content: bool
+    call_id: Optional[Text]
+    #: The parameters' text, for ``arguments = "parameters"``.
+    parameter: Tuple[Piece, ...] = ()
+
+
+@attrs.frozen
+class OutputForm:
+    """A format's assistant turn, as a completion writes it."""
+
+    name: str
+    #: The turn's openings: ``(text, condition)`` for each prefix variant (the last unconditional).
+    prefixes: Tuple[Tuple[str, Optional[Condition]], ...]
+    reasoning: Optional[Reasoning]
+    #: How the content is trimmed (the role's trim), and whether leading newlines go too (a display).
+    content_trim: str
+    content_newlines: bool
+    calls: Optional[CallsForm]
+    ends: Tuple[End, ...]
+    #: The suffix texts, taken off a completion that stops without a stop string.
+    suffixes: Tuple[Tuple[str, Optional[Condition]], ...]
+    #: The prompt a completion follows when none is given.
+    default_prompt: str = ""
+
+
+class Unreadable(Exception):
+    """A declaration whose output this reader cannot read (said once, when the form is built)."""
+
+
+def _fill(text: Text, values: Dict[str, str]) -> Optional[str]:
+    try:
+        return text.fill(values)
+    except KeyError:
+        return None  # a slot the reader cannot know (a variant written from other messages)
+
+
+_ROLE_VALUES = {"role": "assistant", "tool_call_id": ""}
+
+#: The declaration keys this reader reads; another one set (a newer vocabulary) makes it refuse
+#: rather than misread.
+_ROLE_KEYS = {"name", "prefix", "suffix", "trim", "skip_empty", "drop", "refuse", "when_empty", "final_suffix",
+              "final_suffix_with_prompt", "prefix_after", "strip_reasoning", "refuse_containing",
+              "refuse_containing_message", "prefix_when", "suffix_when", "content"}
+_CALLS_KEYS = {"role", "arguments", "call", "call_when", "ignore", "missing_content", "parameter", "value", "max",
+               "max_message", "content", "shape", "empty", "content_parts"}
+_DISPLAY_KEYS = {"role", "open", "close", "template", "reasoning_trim", "show", "query_exclude", "no_query",
+                 "no_query_message", "field"}
+
+
+def _unknown(value: Any, known: set, where: str) -> None:
+    for field in attrs.fields(type(value)):
+        if field.name not in known and getattr(value, field.name) != field.default:
+            raise Unreadable(f"[{where}] {field.name} is not read by parse_output yet")
+
+
+def _pieces(text: Text, where: str) -> Tuple[Piece, ...]:
+    """A call (or parameter) text as pieces: literals, and slots each ended by the literal after it."""
+    raw = list(text.pieces)
+    out: List[Piece] = []
+    for position, piece in enumerate(raw):
+        following = raw[position + 1] if position + 1 < len(raw) else None
+        if isinstance(piece, str):
+            out.append(("lit", Lit(piece), isinstance(following, Slot) and following.name != "arguments"))
+            continue
+        name = piece.name
+        after = Lit(following) if isinstance(following, str) else None
+        if name == "arguments":
+            out.append(("arguments",))
+            continue
+        if after is None or not after.tokens:
+            raise Unreadable(f"{where}: {{{name}}} is not followed by a literal that ends it")
+        out.append(("slot", name, after))
+    if not out or out[0][0] != "lit" or not out[0][1].tokens:
+        raise Unreadable(f"{where}: a call text that does not open with a literal cannot be found in a completion")
+    return tuple(out)
+
+
+def _reasoning(spec: FormatSpec, role: Role) -> Optional[Reasoning]:
+    output = spec.output
+    template: Optional[Text] = None
+    how = "none"
+    if output is not None and output.reasoning is not None:
+        template = output.reasoning
+    elif spec.reasoning is not None and spec.reasoning.role == role.name:
+        _unknown(spec.reasoning, _DISPLAY_KEYS, "reasoning")
+        template = spec.reasoning.template
+        how = "both" if spec.reasoning.reasoning_trim == "both" else "newlines"
+    elif role.strip_reasoning is not None:
+        raise Unreadable(f"the template cuts reasoning at {role.strip_reasoning.marker!r}, and the format does not "
+                         "declare how a completion writes it ([output] reasoning)")
+    if template is None:
+        return None
+    pieces = template.pieces
+    if not (len(pieces) == 4 and pieces[1] == Slot("reasoning") and pieces[3] == Slot("content")
+            and isinstance(pieces[0], str) and isinstance(pieces[2], str)
+            and pieces[0].strip() and pieces[2].strip()):
+        raise Unreadable("the reasoning template is not OPEN{reasoning}CLOSE{content}")
+    return Reasoning(open=Lit(pieces[0]), close=Lit(pieces[2]), trim=how)
+
+
+def _ends(spec: FormatSpec, role: Role) -> Tuple[Tuple[End, ...], Tuple[Tuple[str, Optional[Condition]], ...]]:
+    stops = tuple(dict.fromkeys([s for s in spec.stop] + ([spec.eos] if spec.eos else [])))
+    texts: List[Tuple[str, Optional[Condition]]] = []
+    for when, variant in role.suffix_when:
+        filled = _fill(variant, _ROLE_VALUES)
+        if filled is not None:
+            texts.append((filled, when))
+    default = role.final_suffix if role.final_suffix is not None and not role.suffix_when else role.suffix
+    for variant in (default, role.suffix):
+        filled = _fill(variant, _ROLE_VALUES)
+        if filled is not None:
+            texts.append((filled, None))
+    ends: List[End] = []
+    covered = set()
+    for text, condition in texts:
+        calls = condition.calls if condition is not None else None
+        found = [(text.find(stop), stop) for stop in stops if stop in text]
+        if found:
+            at, stop = min(found)
+            head = text[:at]
+            core = head.lstrip()
+            ends.append(End(core + stop, head[:len(head) - len(core)], core, text[at + len(stop):], calls, condition))
+            covered.add(stop)
+        elif text.strip():
+            core = text.strip()
+            ends.append(End(core, text[:len(text) - len(text.lstrip())], core, text[len(text.rstrip()):], calls,
+                            condition))
+    default_text = texts[-1][0] if texts else ""
+    for stop in stops:
+        if stop in covered:
+            continue
+        # The suffix may end with the stop string's start (Falcon's "\n" before "\nUser:").
+        overlap = max((k for k in range(1, min(len(stop), len(default_text)) + 1)
+                       if default_text.endswith(stop[:k])), default=0)
+        head = default_text[:len(default_text) - overlap] if overlap else ""
+        core = head.lstrip()
+        ends.append(End(core + stop, head[:len(head) - len(core)], core, "", None, None))
+    unique = tuple(dict.fromkeys(ends))
+    return unique, tuple(dict.fromkeys((t, c) for t, c in texts if t))
+
+
+def _calls(spec: FormatSpec) -> Optional[CallsForm]:
+    calls = spec.calls
+    if calls is None:
+        return None
+    _unknown(calls, _CALLS_KEYS, "calls")
+    forms = [CallForm(condition, _pieces(text, "[calls] call")) for condition, text in calls.call_when]
+    forms.append(CallForm(None, _pieces(calls.call, "[calls] call")))
+    for form in forms:
+        kinds = [piece[0] for piece in form.pieces]
+        if kinds.count("arguments") != 1:
+            raise Unreadable("[calls] call: a call text writes {arguments} once")
+        names = [piece[1] for piece in form.pieces if piece[0] == "slot"]
+        if "name" not in names:
+            raise Unreadable("[calls] call: a call text writes {name}")
+    parameter: Tuple[Piece, ...] = ()
+    if calls.arguments == "parameters":
+        parameter = _pieces(calls.parameter, "[calls] parameter")
+        if [p[1] for p in parameter if p[0] == "slot"] != ["key", "value"] or not all(
+                p[0] in ("lit", "slot") for p in parameter):
+            raise Unreadable("[calls] parameter: a parameter text writes {key} then {value}, each ended by a literal")
+        for form in forms:
+            at = [p[0] for p in form.pieces].index("arguments")
+            if at + 1 >= len(form.pieces) or form.pieces[at + 1][0] != "lit" or not form.pieces[at + 1][1].tokens:
+                raise Unreadable("[calls] call: {arguments} written as parameters must be followed by a literal")
+    elif calls.arguments not in ("json", "json_or_text", "text"):
+        raise Unreadable(f"[calls] arguments = {calls.arguments!r} is not read by parse_output yet")
+    output = spec.output
+    return CallsForm(forms=tuple(forms), arguments=calls.arguments, value=calls.value, max=calls.max,
+                     replace_content=calls.content == "refuse", call_id=output.call_id if output else None,
+                     parameter=parameter)
+
+
+def build_form(spec: FormatSpec, default_prompt: str = "") -> OutputForm:
+    """The output form of ``spec``; ``Unreadable`` says why there is none."""
+    role = spec.role("assistant")
+    if role is None or role.drop or role.refuse is not None:
+        raise Unreadable("the format writes no assistant messages")
+    _unknown(role, _ROLE_KEYS, f"roles.{role.name}" if role.name != "*" else "any_role")
+    output = spec.output
+    prefixes: List[Tuple[str, Optional[Condition]]] = []
+    if output is not None and output.prefix is not None:
+        for condition, text in output.prefix_when:
+            prefixes.append((text.fill(_ROLE_VALUES), condition))
+        prefixes.append((output.prefix.fill(_ROLE_VALUES), None))
+    else:
+        for condition, text in role.prefix_when:
+            filled = _fill(text, _ROLE_VALUES)
+            if filled is not None:
+                prefixes.append((filled, condition))
+        for previous, text in role.prefix_after:
+            filled = _fill(text, _ROLE_VALUES)
+            if filled is not None:
+                prefixes.append((filled, Condition(previous=(previous,))))
+        filled = _fill(role.prefix, _ROLE_VALUES)
+        prefixes.append((filled or "", None))
+    reasoning = _reasoning(spec, role)
+    ends, suffixes = _ends(spec, role)
+    return OutputForm(name=spec.name, prefixes=tuple(prefixes), reasoning=reasoning, content_trim=role.trim,
+                      content_newlines=spec.output is None and spec.reasoning is not None and reasoning is not None,
+                      calls=_calls(spec), ends=ends, suffixes=suffixes, default_prompt=default_prompt)
+
+
+# -- where the prompt leaves the turn ------------------------------------------------------------
+
+@attrs.frozen
+class Opening:
+    """Where a completion starts: what is left of the prefix to read (``remainder``, under
+    ``condition``), and the reasoning state the prompt left (``"none"``: no block written yet;
+    ``"open"``: inside one, with ``text`` already written; ``"closed"``: a block is over, with
+    ``text`` its reasoning; ``"absent"``: the prompt closed reasoning without one)."""
+
+    remainder: str
+    condition: Optional[Condition]
+    state: str = "none"
+    text: str = ""
+    #: The length of the prefix when the prompt ends with it (and the start of a turn), else -1.
+    found: int = -1
+
+
+def _prompt_state(form: OutputForm, extra: str) -> Optional[Tuple[str, str]]:
+    """The reasoning state ``extra`` (what the prompt wrote after the prefix) leaves, or ``None``
+    when it is not the start of an assistant turn."""
+    if not extra.strip():
+        return ("none", "")
+    reasoning = form.reasoning
+    if reasoning is None:
+        return None
+    end = reasoning.open.match(extra, 0, True, trail=True)
+    if end >= 0:
+        close = extra.find(reasoning.close.tokens[0], end)
+        if close < 0:
+            return ("open", extra[end:])
+        after = reasoning.close.match(extra, close, True, trail=True)
+        if after < 0 or extra[after:].strip():
+            return None
+        return ("closed", trim(strip_end(extra[end:close], reasoning.close.lead), reasoning.trim))
+    end = reasoning.close.match(extra, 0, True, trail=True)
+    if end >= 0 and not extra[end:].strip():
+        return ("absent", "")
+    return None
+
+
+def openings(form: OutputForm, prompt: str) -> List[Opening]:
+    """For each prefix variant, what a completion after ``prompt`` still has to write of it."""
+    out = []
+    for text, condition in form.prefixes:
+        state: Optional[Tuple[str, str]] = None
+        if text.strip() and text in prompt:
+            state = _prompt_state(form, prompt[prompt.rfind(text) + len(text):])
+        if state is not None:
+            out.append(Opening("", condition, *state, found=len(text)))
+            continue
+        overlap = max((k for k in range(len(text), 0, -1) if prompt.endswith(text[:k])), default=0)
+        out.append(Opening(text[overlap:], condition))
+    return out
+
+
+# -- values --------------------------------------------------------------------------------------
+
+def tool_schemas(tools: Any) -> Optional[Dict[str, Dict[str, Any]]]:
+    """Tool name -> its parameters' properties, from definitions as ``render`` takes them."""
+    if tools is None:
+        return None
+    from .._runtime.tools import checked_tools
+
+    try:
+        checked = checked_tools(tools)
+    except Exception as error:  # noqa: BLE001 - a bad definition is reported as the caller's option
+        raise OutputError(f"tools: {error}") from None
+    out: Dict[str, Dict[str, Any]] = {}
+    for tool in checked:
+        function = tool.get("function", tool)
+        parameters = function.get("parameters")
+        properties = parameters.get("properties") if isinstance(parameters, dict) else None
+        out[function["name"]] = properties if isinstance(properties, dict) else {}
+    return out
+
+
+def schema_types(schema: Any) -> Tuple[str, ...]:
+    if not isinstance(schema, dict):
+        return ()
+    declared = schema.get("type")
+    types = [declared] if isinstance(declared, str) else [t for t in declared if isinstance(t, str)] if isinstance(
+        declared, list) else []
+    for union in ("anyOf", "oneOf"):
+        for choice in schema.get(union) or []:
+            types.extend(schema_types(choice))
+    if schema.get("nullable") and "null" not in types:
+        types.append("null")
+    return tuple(types)
+
+
+_INT = re.compile(r"-?(?:0|[1-9][0-9]*)\Z")
+_CONSTANTS = {"True": True, "False": False, "None": None}
+
+
+def _structured(text: str, value: str) -> Any:
+    """A mapping or list as the value format writes one (``json_or_str``: JSON, ``str``: Python's
+    ``str()``), else ``ValueError``."""
+    if value == "str":
+        import ast
+
+        try:
+            found = ast.literal_eval(text)
+        except (SyntaxError, ValueError, RecursionError, MemoryError, TypeError):
+            raise ValueError(text) from None
+    else:
+        import json
+
+        try:
+            found = json.loads(text)
+        except RecursionError:
+            raise ValueError(text) from None
+    if not isinstance(found, (dict, list)):
+        raise ValueError(text)
+    return found
+
+
+def read_value(text: str, value: str, types: Sequence[str]) -> Any:
+    """A parameter's value from its text, written by the value format ``value`` (``str()`` for
+    scalars: ``True``, ``None``, ``1.0``). The tool's schema types decide where the text alone
+    cannot (``"1"`` is a string for a ``string`` parameter); without them a text that reads as a
+    Python constant, a number or (from ``{``/``[``) a mapping or list is taken as one."""
+    for kind in types:
+        try:
+            if kind == "string":
+                return text
+            if kind == "integer" and _INT.match(text.strip()):
+                return int(text)
+            if kind == "number":
+                number = float(text)
+                return int(text) if _INT.match(text.strip()) else number
+            if kind == "boolean" and text.strip() in ("True", "False", "true", "false"):
+                return text.strip() in ("True", "true")
+            if kind == "null" and text.strip() in ("None", "null"):
+                return None
+            if kind in ("object", "array"):
+                found = _structured(text, value)
+                if isinstance(found, dict if kind == "object" else list):
+                    return found
+        except ValueError:
+            continue
+    if types:
+        return text  # no declared type reads it: the text as written
+    if text in _CONSTANTS:
+        return _CONSTANTS[text]
+    if _INT.match(text):
+        try:
+            return int(text)
+        except ValueError:  # more digits than int() takes
+            return text
+    try:
+        number = float(text)
+    except ValueError:
+        pass
+    else:
+        if repr(number) == text:
+            return number
+    if text[:1] in ("{", "["):
+        try:
+            return _structured(text, value)
+        except ValueError:
+            pass
+    return text
+
+
