@@ -1,0 +1,463 @@
+"""Format.parse_output and Format.output_parser: a completion read back into the assistant message.
+
+For every built-in format, the text the format writes for an assistant message (after the
+generation prompt, up to the end of its turn) is parsed back and must give that message: its
+content, its reasoning where the format writes it, its calls with their arguments as mappings.
+Streaming the same text cut at random places must give the same message, and deltas that add up
+to it. Malformed and hostile completions end in ``OutputError`` (where and why) in bounded time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import string
+import time
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from strategies import agent_conversations, format_toml, json_objects
+from test_equivalence import VARIABLES
+
+import promptcraft
+from promptcraft import OutputError
+
+#: Generated messages per format: a few seconds for all of them.
+EXAMPLES = int(os.environ.get("PROMPTCRAFT_PARSE_EXAMPLES", "25"))
+
+#: Formats whose output parse_output refuses, and why (the form says so; this pins the list).
+REFUSED: dict = {}
+
+#: Results per format, printed at the end (the report's counts).
+COUNTS: dict = {}
+
+# Text without whitespace at its ends and without markup, so a format's trims leave it whole.
+_SAFE = string.ascii_letters + string.digits + " .,;:!?'\"-_()/=+*#@%&é日🙂\n"
+plain = st.text(alphabet=_SAFE, min_size=1, max_size=30).map(str.strip).filter(bool)
+maybe_plain = st.one_of(st.just(""), plain)
+
+
+def _type(value):
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if value is None:
+        return "null"
+    return "object" if isinstance(value, dict) else "array"
+
+
+def tools_for(calls):
+    """Tool definitions whose schemas type every argument the calls pass."""
+    tools = {}
+    for call in calls:
+        function = call["function"]
+        arguments = function["arguments"]
+        if isinstance(arguments, str):
+            arguments = json.loads(arguments)
+        properties = tools.setdefault(function["name"], {})
+        for key, value in arguments.items():
+            properties.setdefault(key, {"type": _type(value)})
+    return [{"type": "function", "function": {"name": name, "description": "d",
+                                              "parameters": {"type": "object", "properties": props}}}
+            for name, props in tools.items()]
+
+
+def histories(fmt):
+    """Conversations the format renders, to end with the generated message."""
+    return ([{"role": "user", "content": "What now?"}],
+            [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "What now?"}])
+
+
+def written(fmt, history, message, tools, variables):
+    """``(prompt, completion)``: the prompt with its generation prompt, and what the format writes
+    for ``message`` after it, up to the end of its turn; ``None`` when the format writes it otherwise
+    (or refuses it)."""
+    try:
+        prompt = fmt.render(history, add_generation_prompt=True, tools=tools, **variables)
+        whole = fmt.render_spans(history + [message], tools=tools, **variables)
+    except promptcraft.PromptcraftError:
+        return "refused"
+    index = len(history)
+    spans = [span for span in whole.spans if span.message == index]
+    if not spans:
+        return "not written"
+    end = spans[-1].end
+    if whole.text.startswith(prompt) and end >= len(prompt):
+        return prompt, whole.text[len(prompt):end]
+    output = fmt.spec.output
+    heads = [] if output is None or output.prefix is None else [
+        text.fill({"role": "assistant"}) for text in [output.prefix] + [t for _, t in output.prefix_when]]
+    if any(head.strip() and prompt.endswith(head) for head in heads):
+        # The model answers after a header that history turns write otherwise ([output] prefix):
+        # what it writes is the turn without its written header.
+        body = next((s.start for s in spans if s.kind != "scaffold"), end)
+        return prompt, whole.text[body:end]
+    return "not after the prompt"
+
+
+def form_of(fmt):
+    return fmt._built.output_form()
+
+
+def reasoning_message(fmt, reasoning, content):
+    """The message fields that carry ``reasoning`` before ``content`` in this format, or ``None``."""
+    spec = fmt.spec
+    if spec.output is not None and spec.output.reasoning is not None:
+        return {"content": spec.output.reasoning.fill({"reasoning": reasoning, "content": content})}
+    if spec.reasoning is not None:
+        if spec.reasoning.field:
+            return {"content": content, spec.reasoning.field: reasoning}
+        return {"content": spec.reasoning.template.fill({"reasoning": reasoning, "content": content})}
+    return None
+
+
+@st.composite
+def messages_for(draw, fmt):
+    """An assistant message this format writes: content, reasoning where it reads one, calls where
+    it writes them; and what parse_output must give back (reasoning given, calls as mappings)."""
+    spec = fmt.spec
+    calls_spec = spec.calls
+    reasoning = draw(st.one_of(st.none(), plain)) if reasoning_message(fmt, "r", "c") is not None else None
+    calls = []
+    if calls_spec is not None and draw(st.booleans()):
+        most = calls_spec.max or 3
+        names = draw(st.lists(st.sampled_from(["get_weather", "search", "f", "lookup"]), min_size=1, max_size=most,
+                              unique=True))
+        for name in names:
+            arguments = draw(json_objects)
+            if calls_spec.arguments == "parameters":
+                arguments = {k: v for k, v in arguments.items() if k and k == k.strip() and ">" not in k
+                             and "\n" not in k}
+            calls.append({"name": name, "arguments": arguments})
+    content = "" if calls and calls_spec.content == "refuse" else draw(maybe_plain if calls else plain)
+    message = {"role": "assistant", "content": content}
+    if reasoning is not None:
+        message.update(reasoning_message(fmt, reasoning, content))
+    if calls:
+        text = calls_spec.arguments == "text"
+        message["tool_calls"] = [{"type": "function", "function": {
+            "name": c["name"], "arguments": json.dumps(c["arguments"]) if text else c["arguments"]}} for c in calls]
+    return message, content, reasoning, calls
+
+
+def chunked(text, cuts):
+    points = sorted({min(c, len(text)) for c in cuts})
+    out, last = [], 0
+    for point in points + [len(text)]:
+        out.append(text[last:point])
+        last = point
+    return out
+
+
+def stream(fmt, completion, cuts, **options):
+    """The deltas and the message from streaming ``completion`` cut at ``cuts``."""
+    parser = fmt.output_parser(**options)
+    deltas = []
+    for piece in chunked(completion, cuts):
+        deltas += parser.feed(piece)
+    message = parser.close()
+    return deltas + parser.pending, message
+
+
+def joined(deltas):
+    out = {"content": "", "reasoning_content": "", "tool_calls": []}
+    for delta in deltas:
+        for key, value in delta.items():
+            if key == "tool_calls":
+                for call in value:
+                    call = dict(call)
+                    assert call.pop("index") == len(out["tool_calls"])
+                    out["tool_calls"].append(call)
+            else:
+                out[key] += value
+    return out
+
+
+@pytest.mark.parametrize("name", promptcraft.list_formats())
+def test_parse_output_round_trips(name):
+    """The text a format writes for a generated assistant message parses back to it, one shot and
+    streamed with random cuts; the format either reads its output or says why it cannot."""
+    fmt = promptcraft.get_format(name)
+    form = form_of(fmt)
+    if isinstance(form, OutputError):
+        assert name in REFUSED, f"{name}: {form}"
+        with pytest.raises(OutputError, match="cannot read"):
+            fmt.parse_output("Hi")
+        COUNTS[name] = {"refused": str(form)}
+        return
+    assert name not in REFUSED
+    variables = {k: v for k, v in VARIABLES.items() if k in fmt.variables}
+    switches = [v.name for v in fmt.spec.variables if v.is_switch]
+    counts = {"cases": 0, "reasoning": 0, "reasoning_lost": 0, "calls": 0, "call_count": 0}
+
+    @settings(max_examples=EXAMPLES, deadline=None, derandomize=bool(os.environ.get("CI")),
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much])
+    @given(case=messages_for(fmt), which=st.integers(0, 1),
+           flags=st.fixed_dictionaries({n: st.booleans() for n in switches}),
+           cuts=st.lists(st.integers(0, 400), max_size=8), give_tools=st.booleans())
+    def run(case, which, flags, cuts, give_tools):
+        message, content, reasoning, calls = case
+        history = histories(fmt)[which]
+        tools = tools_for(message.get("tool_calls", [])) if give_tools or fmt.spec.calls is not None else None
+        options = dict(variables, **flags)
+        found = written(fmt, history, message, tools, options)
+        if found == "refused" and tools is not None:
+            tools = None
+            found = written(fmt, history, message, None, options)
+        if isinstance(found, str):
+            counts[found] = counts.get(found, 0) + 1
+            return
+        prompt, completion = found
+        # A template that cuts reasoning out of this turn (DeepSeek R1's answers) leaves no block to read.
+        lost = reasoning is not None and form.reasoning.close.tokens[0] not in completion
+        if (lost and prompt.rstrip().endswith(form.reasoning.open.tokens[0])) or (
+                reasoning is not None and prompt.rstrip().endswith(form.reasoning.close.tokens[0])):
+            # The prompt opens a block this history turn never closes, or closes one this turn then
+            # writes (DeepSeek V3.1 keeps a calls turn whole): not something a model completes.
+            counts["history turn"] = counts.get("history turn", 0) + 1
+            return
+        got = fmt.parse_output(completion, prompt=prompt, tools=tools)
+        counts["cases"] += 1
+        assert got["role"] == "assistant"
+        if lost:
+            # What the cut leaves of "...</think>\n\nANSWER" is the answer after newlines.
+            assert got["content"].lstrip("\n") == content, (completion, got)
+            assert not got.get("reasoning_content"), (completion, got)
+            counts["reasoning_lost"] += 1
+        else:
+            assert got["content"] == content, (completion, got)
+            assert got.get("reasoning_content") == (reasoning or None), (completion, got)
+            counts["reasoning"] += reasoning is not None
+        want_calls = [{"type": "function", "function": c} for c in calls]
+        got_calls = [{k: v for k, v in c.items() if k != "id"} for c in got.get("tool_calls", [])]
+        assert got_calls == want_calls, (completion, got)
+        if calls:
+            counts["calls"] += 1
+            counts["call_count"] += len(calls)
+            call_id = form.calls.call_id
+            for position, call in enumerate(got["tool_calls"]):
+                if call_id is None:
+                    assert "id" not in call
+                else:
+                    assert call["id"] == call_id.fill({"name": call["function"]["name"], "index": str(position)})
+        deltas, streamed = stream(fmt, completion, cuts, prompt=prompt, tools=tools)
+        assert streamed == got, (completion, cuts)
+        total = joined(deltas)
+        assert total["content"] == got["content"]
+        assert total["reasoning_content"] == got.get("reasoning_content", "")
+        assert total["tool_calls"] == got.get("tool_calls", [])
+
+    run()
+    COUNTS[name] = counts
+    print(f"\n[parse_output] {name}: {counts}")
+    assert (counts["cases"] > 0) != (name in HISTORY_NEVER_A_COMPLETION), counts
+
+
+#: Formats whose history turns are never a completion of their prompt (the prompt opens a reasoning
+#: block their template cuts from every turn): read through their [output] declaration instead.
+HISTORY_NEVER_A_COMPLETION = {"deepseek-r1-distill"}
+
+
+@pytest.mark.parametrize("name", [n for n in promptcraft.list_formats()
+                                  if (promptcraft.get_format(n).spec.output or None) is not None
+                                  and promptcraft.get_format(n).spec.output.reasoning is not None])
+@settings(max_examples=20, deadline=None, derandomize=bool(os.environ.get("CI")))
+@given(reasoning=plain, content=plain, switch=st.booleans(), cuts=st.lists(st.integers(0, 200), max_size=6))
+def test_output_reasoning_completions(name, reasoning, content, switch, cuts):
+    """A completion written as the format's [output] reasoning declares (after what the prompt already
+    wrote of it, ended by its stop string) reads back to its reasoning and answer, streamed too."""
+    fmt = promptcraft.get_format(name)
+    switches = {v.name: switch for v in fmt.spec.variables if v.is_switch}
+    prompt = fmt.render([{"role": "user", "content": "What now?"}], add_generation_prompt=True, **switches)
+    full = fmt.spec.output.reasoning.fill({"reasoning": reasoning, "content": content})
+    overlap = max((k for k in range(len(full), 0, -1) if prompt.endswith(full[:k])), default=0)
+    form = form_of(fmt)
+    if prompt.rstrip().endswith(form.reasoning.close.tokens[0]):
+        full, overlap = content, 0  # the prompt closed the block: the model answers
+        reasoning = None
+    completion = full[overlap:] + fmt.stop[0]
+    got = fmt.parse_output(completion, prompt=prompt)
+    assert got == dict({"role": "assistant", "content": content},
+                       **({"reasoning_content": reasoning} if reasoning else {})), completion
+    deltas, streamed = stream(fmt, completion, cuts, prompt=prompt)
+    assert streamed == got
+    assert joined(deltas)["reasoning_content"] == (reasoning or "")
+
+
+# ---------------------------------------------------------------------------
+# Malformed output: an OutputError that says what and where, with what was read before it.
+
+def error_of(name, text, **options):
+    with pytest.raises(OutputError) as caught:
+        promptcraft.get_format(name).parse_output(text, **options)
+    return caught.value
+
+
+def test_unclosed_reasoning_is_reported_with_what_was_read():
+    """A reasoning block cut short: the error names the field and where it opened; partial keeps it."""
+    error = error_of("qwen3", "<think>\nStep one, step two")
+    assert error.field == "reasoning_content" and error.offset == len("<think>\n")
+    assert error.partial == {"role": "assistant", "content": "", "reasoning_content": "Step one, step two"}
+    error = error_of("qwen3.5", "Step one<|im_end|>")  # the generation prompt opened the block
+    assert error.field == "reasoning_content" and "ends inside" in error.reason
+
+
+def test_invalid_json_arguments_are_located():
+    """Arguments that are not JSON: the error points into them and names the call's field."""
+    text = '<tool_call>\n{"name": "f", "arguments": {"a": }}\n</tool_call><|im_end|>'
+    error = error_of("qwen2.5", text)
+    assert error.field == "tool_calls[0].function.arguments"
+    assert text[error.offset] == "}" and "not valid JSON" in error.reason
+    error = error_of("qwen2.5", '<tool_call>\n{"name": "f", "arguments": [1]}\n</tool_call>')
+    assert "not a JSON object" in error.reason
+    error = error_of("qwen2.5", 'Sure.\n<tool_call>\n{"name": "f", "arguments": {"a": "b')
+    assert error.field == "tool_calls[0].function.arguments" and "not closed" in error.reason
+    assert error.partial["content"] == "Sure."
+
+
+def test_unknown_tool_name_when_tools_are_given():
+    """With tools, a call naming another tool is an error naming the call; without them it is read."""
+    text = '<tool_call>\n{"name": "delete_all", "arguments": {}}\n</tool_call><|im_end|>'
+    tools = [{"type": "function", "function": {"name": "get_weather", "parameters": {}}}]
+    error = error_of("qwen2.5", text, tools=tools)
+    assert error.field == "tool_calls[0].function.name" and "'get_weather'" in error.reason
+    assert text[error.offset:].startswith("delete_all")
+    assert promptcraft.get_format("qwen2.5").parse_output(text)["tool_calls"][0]["function"]["name"] == "delete_all"
+
+
+def test_malformed_turns():
+    """Text after the end of the turn, more calls than the format writes, a call turn without a call."""
+    assert "after the end of the turn" in error_of("qwen2.5", "Hi<|im_end|>\n<|im_start|>user\nmore").reason
+    call = '{"name": "f", "parameters": {}}'
+    error = error_of("llama-3.1", call + call + "<|eot_id|>")
+    assert error.field == "tool_calls[1]" and "at most 1" in error.reason
+    assert "tool calls, and has none" in error_of("llama-4", "<|python_start|>Hi<|eot|>").reason
+    error = error_of("qwen2.5", "Sure. <tool_call>\n{\"nom\": \"f\"}\n</tool_call>")
+    assert "not as the format writes one" in error.reason and error.offset == 6 and error.partial["content"] == "Sure. "
+    assert "after the tool calls" in error_of(
+        "qwen2.5", '<tool_call>\n{"name": "f", "arguments": {}}\n</tool_call> and more').reason
+
+
+def test_parameters_read_by_the_tool_schema():
+    """Parameter values are text: the tool's schema types them; without one, Python's constants,
+    numbers and JSON mappings and lists are read as such and anything else stays text."""
+    fmt = promptcraft.get_format("qwen3.5")
+    text = ("</think>\n\n<tool_call>\n<function=f>\n<parameter=n>\n1\n</parameter>\n<parameter=s>\n1\n</parameter>\n"
+            "<parameter=b>\nTrue\n</parameter>\n<parameter=o>\n{\"k\": [1, 2]}\n</parameter>\n"
+            "<parameter=x>\nNone\n</parameter>\n</function>\n</tool_call><|im_end|>")
+    tools = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object", "properties": {
+        "n": {"type": "integer"}, "s": {"type": "string"}, "b": {"type": "boolean"}, "o": {"type": "object"},
+        "x": {"type": ["string", "null"]}}}}}]
+    assert fmt.parse_output(text, tools=tools)["tool_calls"][0]["function"]["arguments"] == {
+        "n": 1, "s": "1", "b": True, "o": {"k": [1, 2]}, "x": "None"}
+    assert fmt.parse_output(text)["tool_calls"][0]["function"]["arguments"] == {
+        "n": 1, "s": 1, "b": True, "o": {"k": [1, 2]}, "x": None}
+
+
+def test_stop_string_optional_and_prompt_optional():
+    """The stop string may be left out (servers strip it); without a prompt, the format's own
+    generation prompt (default variables) says where the completion starts."""
+    fmt = promptcraft.get_format("qwen3")
+    want = {"role": "assistant", "content": "A", "reasoning_content": "R"}
+    assert fmt.parse_output("<think>\nR\n</think>\n\nA") == want
+    assert fmt.parse_output("<think>\nR\n</think>\n\nA<|im_end|>\n") == want
+    assert fmt.parse_output("A", prompt="<|im_start|>assistant\n<think>\n\n</think>\n\n") == {
+        "role": "assistant", "content": "A"}
+    deepseek = promptcraft.get_format("deepseek-r1-distill")
+    assert deepseek.parse_output("R\n</think>\n\nA") == {"role": "assistant", "content": "A",
+                                                         "reasoning_content": "R"}
+
+
+def test_a_format_whose_output_cannot_be_read_says_so():
+    """A declaration the reader does not know (here a reasoning cut without [output]) is refused
+    with the reason, never read as plain content."""
+    toml = promptcraft.get_format("deepseek-r1-distill").toml
+    fmt = promptcraft.loads_format(toml[:toml.index("\n[output]")])
+    with pytest.raises(OutputError, match=r"cannot read .* \(\[output\] reasoning\)"):
+        fmt.parse_output("Hi")
+    with pytest.raises(OutputError, match="cannot read"):
+        fmt.output_parser()
+
+
+def test_streaming_one_character_at_a_time():
+    """Fed a character at a time, the parser gives text as soon as no marker can start there, a call
+    when it is complete, and the same message."""
+    fmt = promptcraft.get_format("qwen3")
+    text = ("<think>\nI should call.\n</think>\n\nChecking.\n<tool_call>\n{\"name\": \"f\", \"arguments\": "
+            "{\"a\": 1}}\n</tool_call><|im_end|>")
+    parser = fmt.output_parser()
+    deltas = []
+    for char in text:
+        deltas += parser.feed(char)
+    assert parser.close() == fmt.parse_output(text)
+    kinds = [next(iter(d)) for d in deltas]
+    assert kinds.index("content") > kinds.index("reasoning_content") and kinds[-1] == "tool_calls"
+    assert "".join(d.get("content", "") for d in deltas) == "Checking."
+
+
+# ---------------------------------------------------------------------------
+# Hostile output: an error or a result, in bounded (linear) time.
+
+HOSTILE = [
+    ("qwen2.5", "<tool_call>" * 50_000),
+    ("qwen2.5", '<tool_call>\n{"name": "f", "arguments": ' + "{" * 200_000),
+    ("qwen2.5", '<tool_call>\n{"name": "f", "arguments": ' + "[" * 100_000 + "]" * 100_000 + "}"),
+    ("qwen2.5", '<tool_call>\n{"name": "' + "x" * 1_000_000),
+    ("qwen3", "<think>" * 50_000),
+    ("qwen3", "</think>" * 50_000),
+    ("qwen3.5", "</think>\n\n<tool_call>\n<function=f>\n" + "<parameter=a>\n</parameter>\n" * 10_000),
+    ("qwen3.5", "</think><tool_call><function=f>" + "<parameter=" * 50_000),
+    ("kimi-k2", "<|tool_calls_section_begin|><|tool_call_begin|>functions." * 10_000),
+    ("llama-3.1", '{"name": "' * 50_000),
+    ("deepseek-r1", "<think>\n" + "a" * 300_000),
+    ("zephyr", "</s" * 100_000),
+]
+
+
+@pytest.mark.parametrize("name,text", HOSTILE, ids=[f"{n}-{i}" for i, (n, _) in enumerate(HOSTILE)])
+def test_hostile_output_ends_in_bounded_time(name, text):
+    """Unterminated markers, a million delimiters, deep nesting: a result or an OutputError, fast,
+    in one piece and streamed in chunks of 7 characters."""
+    fmt = promptcraft.get_format(name)
+    for chunk in (len(text), 7):
+        started = time.perf_counter()
+        parser = fmt.output_parser()
+        try:
+            for at in range(0, len(text), chunk):
+                parser.feed(text[at:at + chunk])
+            parser.close()
+        except OutputError as error:
+            assert error.reason
+        assert time.perf_counter() - started < 10, (name, chunk)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=format_toml(), data=st.data())
+def test_random_formats_read_or_refuse(text, data):
+    """For random formats (every key, [output] included), reading a rendered conversation's end, or
+    any text, cut anywhere, gives a message or an OutputError (never another exception), and the
+    stream gives the one-shot result."""
+    fmt = promptcraft.loads_format(text)
+    variables = {n: (False if v.is_switch else "v") for n, v in zip(fmt.variables, fmt.spec.variables)}
+    try:
+        rendered = fmt.render(data.draw(agent_conversations()), **variables)
+    except promptcraft.PromptcraftError:
+        rendered = ""
+    start = data.draw(st.integers(0, len(rendered)))
+    completion = rendered[start:] + data.draw(st.sampled_from(["", "<think>", "{", "</s>", "\n"]))
+    cuts = data.draw(st.lists(st.integers(0, len(completion)), max_size=5))
+    try:
+        got = fmt.parse_output(completion, prompt=rendered[:start])
+    except OutputError as error:
+        got = ("error", error.reason)
+    try:
+        _, streamed = stream(fmt, completion, cuts, prompt=rendered[:start])
+    except OutputError as error:
+        streamed = ("error", error.reason)
+    assert streamed == got
