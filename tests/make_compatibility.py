@@ -584,6 +584,41 @@ def written_prose(names: List[str], served: Dict[str, str], cells: Dict[Tuple[st
     ])
 
 
+def output_prose() -> str:
+    """What ``parse_output`` reads back for each built-in format, from the forms it derives."""
+    def code(text: str) -> str:
+        return "`" + text.replace("\n", "\\n").replace("|", "\\|") + "`"
+
+    rows = []
+    for name in promptcraft.list_formats():
+        fmt = promptcraft.get_format(name)
+        form = fmt._built.output_form()
+        output = fmt.spec.output
+        declared = ", ".join(f"`{key}`" for key in ("prefix", "reasoning", "call_id")
+                             if output is not None and getattr(output, key) is not None) or "-"
+        if isinstance(form, Exception):
+            rows.append(f"| `{name}` | refused: {form.reason} | | | {declared} |")
+            continue
+        reasoning = "-"
+        if form.reasoning is not None:
+            reasoning = f"{code(form.reasoning.open.text.strip())} ... {code(form.reasoning.close.text.strip())}"
+        calls = "-"
+        if form.calls is not None:
+            calls = {"json": "JSON arguments", "json_or_text": "JSON arguments", "text": "JSON arguments (written as "
+                     "a string)", "parameters": "a parameter per argument"}[form.calls.arguments]
+            if form.calls.max:
+                calls += f", at most {form.calls.max}"
+            if form.calls.replace_content:
+                calls += ", in place of the content"
+            if form.calls.call_id is not None:
+                calls += ", ids " + code("".join(p if isinstance(p, str) else "{" + p.name + "}"
+                                                 for p in form.calls.call_id.pieces))
+        ends = ", ".join(dict.fromkeys(code(e.search) for e in form.ends)) or "the end of the text"
+        rows.append(f"| `{name}` | {reasoning} | {calls} | {ends} | {declared} |")
+    return "\n".join(["| format | reasoning block | tool calls | end of turn | `[output]` |", "|---|---|---|---|---|"]
+                     + rows)
+
+
 def show_case(parser, case_id: str, stem: Optional[str]) -> None:
     """Print a structured case and, for ``stem``, what transformers and promptcraft render for it."""
     feature, _, number = case_id.rpartition("-")
@@ -756,6 +791,7 @@ def main(argv=None):
         for feature in FEATURES])
     names = sorted(set(served.values()), key=list(served.values()).index)
     written_here = written_prose(names, served, cells)
+    output_here = output_prose()
     elapsed = time.perf_counter() - started
 
     text = f"""# Compatibility with the official chat templates
@@ -830,6 +866,41 @@ each with its own tools and template variables): the same string / both refuse /
 ## Structured input: what is written
 
 {written_here}
+
+## Reading completions back
+
+`Format.parse_output(text, prompt=..., tools=...)` reads what a model wrote after the prompt back into the
+assistant message it stands for, and `Format.output_parser()` does it incrementally. Both read with the markers
+each format declares: its assistant role's prefix (variants included: what the prompt has not written yet),
+its reasoning display, its `[calls]` texts with their variants and slots, its suffix and stop strings. Where the
+model writes its turn otherwise than the template writes history, the format declares it under `[output]`.
+`tests/test_parse_output.py` renders generated assistant messages (content, reasoning where the format writes
+it, one to three calls with generated arguments), takes the text the format writes for the message after the
+generation prompt, and checks that it reads back to the message, one shot and streamed at random cuts:
+
+{output_here}
+
+What does not read back, and why:
+
+- **Reasoning the template cuts from history.** DeepSeek R1 (in answers; a message with calls keeps it), R1-Distill
+  and V3.1 write no reasoning in an assistant turn of history, so there is none to read back from it; a
+  completion's reasoning is read as their `[output] reasoning` declares. R1-Distill's generation prompt opens
+  a `<think>` block its history turns never close: no history turn is a completion, and the tests read
+  completions written as `[output]` declares instead. Where the prompt closed the block (Qwen3 without thinking,
+  V3.1's non-thinking prompt), a `<think>` in the completion is content.
+- **Parameter values** (`qwen3.5`) are written as text (`True`, `None`, `1.0`, JSON for mappings and lists): given
+  the `tools`, each is read by its schema type; without them a text that reads as a Python constant, a number or
+  JSON is taken as one, so a string `"1"` comes back as the number 1.
+- **Bare JSON calls** (Llama 3.x): a completion that starts with the call text (`{{"name": "`...`"parameters": `)
+  is a call, since the template writes calls in place of the content; content that merely looks like it (JSON
+  with other keys) stays content.
+- **Arguments written as JSON strings** (DeepSeek R1, V3.1) come back as mappings (`json.dumps` them to render).
+- **Call ids** come back only where the format writes one: Kimi K2's `functions.NAME:INDEX`, which its template
+  makes up whatever id it was given. Elsewhere a call has no `id`.
+- **Trimmed content**: where a format trims the content it writes, it reads back trimmed.
+- **Formats that declare no calls** read every completion as content: a tool call their model might write in a
+  syntax the format does not declare (gpt-oss's commentary channel, Hermes' `<tool_call>`) is not recognised. gpt-oss
+  reads final-channel answers only; a completion opening on the analysis channel is an `OutputError`.
 
 ## Differences by design
 
