@@ -125,39 +125,47 @@ class Built:
             found = self._sources[which] = generate(self.program)
         return found
 
-    def output_form(self) -> Any:
+    def output_form(self, tools: bool = False) -> Any:
         """How a completion writes an assistant message (``_parse.output``), made when first asked;
-        the ``OutputError`` saying why there is none, for a format whose output cannot be read."""
+        the ``OutputError`` saying why there is none, for a format whose output cannot be read. With
+        ``tools``, a format naming a ``tool_use`` format reads as that one, which renders then."""
         if self._output is None:
+            self._output = {}
+        spec = self.spec
+        which = tools and spec.tool_use_spec is not None
+        found = self._output.get(which)
+        if found is None:
             from ._parse.output import Unreadable, build_form
             from .errors import OutputError
 
-            spec = self.spec
+            target = spec.tool_use_spec if which else spec
             try:
-                self._output = build_form(spec, self._default_prompt())
+                found = build_form(target, self._default_prompt(which))
             except Unreadable as error:
-                self._output = OutputError(f"format {spec.name!r}: parse_output cannot read this format's output: "
-                                           f"{error}")
-        return self._output
+                found = OutputError(f"format {target.name!r}: parse_output cannot read this format's output: {error}")
+            self._output[which] = found
+        return found
 
-    def _default_prompt(self) -> str:
+    def _default_prompt(self, tools: bool) -> str:
         """The prompt a completion follows when the caller gives none: a one-question conversation
         with its generation prompt, as rendered (a format that renders none gets its declared text)."""
         render = self.function("render")
+        # A format that needs tools (and one asked with tools) gets an empty list.
+        options: "Tuple[Optional[list], ...]" = ([],) if tools else (None, [])
         for messages in ([{"role": "user", "content": "Hi"}],
                          [{"role": "system", "content": "Hi"}, {"role": "user", "content": "Hi"}]):
-            for no_tools in (None, "empty list"):  # a format that needs tools is given an empty list
+            for given in options:
                 try:
-                    return str(render(messages, add_generation_prompt=True, tools=None if no_tools is None else []))
+                    return str(render(messages, add_generation_prompt=True, tools=given))
                 except Exception:  # noqa: BLE001, S112 - the next conversation may suit the format
                     continue
-        spec = self.spec
+        spec = self.spec.tool_use_spec if tools else self.spec
         values = {v.name: (v.when_true if v.switch_default else v.when_false) if v.is_switch else v.default or ""
                   for v in spec.variables}
         return str(spec.generation.prompt.fill(values))
 
     def output_parser(self, prompt: Optional[str], tools: Any) -> Any:
-        form = self.output_form()
+        form = self.output_form(tools is not None)
         if isinstance(form, Exception):
             raise form
         from ._parse.stream import OutputParser
@@ -165,7 +173,7 @@ class Built:
         return OutputParser(form, prompt, tools)
 
     def parse_output(self, text: str, prompt: Optional[str], tools: Any) -> Any:
-        form = self.output_form()
+        form = self.output_form(tools is not None)
         if isinstance(form, Exception):
             raise form
         from ._parse.stream import parse_output

@@ -461,3 +461,14 @@ def test_random_formats_read_or_refuse(text, data):
     except OutputError as error:
         streamed = ("error", error.reason)
     assert streamed == got
+
+
+def test_tools_read_as_the_tool_use_format():
+    """With tools, a format naming a tool_use format (which then renders) reads its calls; without
+    them its own declaration, which writes none, reads the same text as content."""
+    fmt = promptcraft.get_format("hermes-3")
+    text = '<tool_call>\n{"name": "f", "arguments": {"a": 1}}\n</tool_call><|im_end|>'
+    tools = [{"type": "function", "function": {"name": "f", "parameters": {}}}]
+    assert fmt.parse_output(text, tools=tools)["tool_calls"] == [
+        {"type": "function", "function": {"name": "f", "arguments": {"a": 1}}}]
+    assert fmt.parse_output(text) == {"role": "assistant", "content": text[:-len("<|im_end|>")]}
