@@ -140,6 +140,15 @@ class Format:
         the whole text, however it was cut)."""
         return self._built.output_parser(prompt, tools)
 
+    def response_template(self, *, tools: bool = False) -> "Dict[str, Any]":
+        """The format's output syntax as transformers' declarative ``response_template`` (version
+        1), the dict ``transformers.utils.chat_parsing.parse_response`` (and vLLM) take: start
+        anchors, a ``reasoning_content`` field, a repeated ``tool_calls`` field, the content closed
+        by the end markers. ``tools=True``: the template for requests with tools (a format naming a
+        ``tool_use`` format reads as that one then). ``OutputError`` where the vocabulary cannot say
+        how the format writes its output."""
+        return self._built.response_template(tools)  # type: ignore[no-any-return, unused-ignore]
+
     def __repr__(self) -> str:
         return f"<Format {self.name!r} from {self.path or '<string>'}>"
 

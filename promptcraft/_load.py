@@ -172,6 +172,14 @@ class Built:
 
         return OutputParser(form, prompt, tools)
 
+    def response_template(self, tools: bool) -> Any:
+        form = self.output_form(tools)
+        if isinstance(form, Exception):
+            raise form
+        from ._parse.response_template import response_template
+
+        return response_template(form)
+
     def parse_output(self, text: str, prompt: Optional[str], tools: Any) -> Any:
         form = self.output_form(tools is not None)
         if isinstance(form, Exception):

@@ -614,9 +614,14 @@ def output_prose() -> str:
                 calls += ", ids " + code("".join(p if isinstance(p, str) else "{" + p.name + "}"
                                                  for p in form.calls.call_id.pieces))
         ends = ", ".join(dict.fromkeys(code(e.search) for e in form.ends)) or "the end of the text"
-        rows.append(f"| `{name}` | {reasoning} | {calls} | {ends} | {declared} |")
-    return "\n".join(["| format | reasoning block | tool calls | end of turn | `[output]` |", "|---|---|---|---|---|"]
-                     + rows)
+        try:
+            fmt.response_template()
+            exported = "yes"
+        except promptcraft.OutputError as error:
+            exported = "no: " + error.reason.split(": ", 1)[-1]
+        rows.append(f"| `{name}` | {reasoning} | {calls} | {ends} | {declared} | {exported} |")
+    return "\n".join(["| format | reasoning block | tool calls | end of turn | `[output]` | `response_template` |",
+                      "|---|---|---|---|---|---|"] + rows)
 
 
 def show_case(parser, case_id: str, stem: Optional[str]) -> None:
@@ -876,7 +881,10 @@ its reasoning display, its `[calls]` texts with their variants and slots, its su
 model writes its turn otherwise than the template writes history, the format declares it under `[output]`.
 `tests/test_parse_output.py` renders generated assistant messages (content, reasoning where the format writes
 it, one to three calls with generated arguments), takes the text the format writes for the message after the
-generation prompt, and checks that it reads back to the message, one shot and streamed at random cuts:
+generation prompt, and checks that it reads back to the message, one shot and streamed at random cuts, and that
+transformers' `parse_response` with the format's `Format.response_template()` reads the same message (text
+stripped, as transformers strips it). With `tools`, a format naming a `tool_use` format reads as that one, which
+renders then (Hermes 3 reads its `<tool_call>` calls with tools, and such text as content without):
 
 {output_here}
 
@@ -899,8 +907,15 @@ What does not read back, and why:
   makes up whatever id it was given. Elsewhere a call has no `id`.
 - **Trimmed content**: where a format trims the content it writes, it reads back trimmed.
 - **Formats that declare no calls** read every completion as content: a tool call their model might write in a
-  syntax the format does not declare (gpt-oss's commentary channel, Hermes' `<tool_call>`) is not recognised. gpt-oss
-  reads final-channel answers only; a completion opening on the analysis channel is an `OutputError`.
+  syntax the format does not declare yet (gpt-oss's commentary channel, Mistral's `[TOOL_CALLS]`) is not
+  recognised. gpt-oss reads final-channel answers only; a completion opening on the analysis channel is an
+  `OutputError`.
+- **`response_template`** cannot say calls that stand in place of the content with no marker before them (Llama
+  3.x, Hermes' tool_use format) nor arguments ended by a bare bracket (Llama 4): transformers ends a region at the
+  first match of its close pattern, so these formats refuse the export with the reason. For the same reason
+  transformers cuts an argument that holds the close marker (`"</tool_call>"` in a string) where `parse_output`
+  reads the JSON to its end; the tests count those cases apart. Without `tools`, transformers keeps parameter values
+  as text.
 
 ## Differences by design
 

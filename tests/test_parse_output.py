@@ -179,10 +179,57 @@ def joined(deltas):
     return out
 
 
+def response_templates(fmt):
+    """The format's response_template without and with tools, where it has one, when transformers
+    (whose parse_response reads them) is installed."""
+    try:
+        from transformers.utils.chat_parsing import parse_response  # noqa: F401
+    except ImportError:
+        return {}
+    found = {}
+    for tools in (False, True):
+        try:
+            found[tools] = fmt.response_template(tools=tools)
+        except OutputError:
+            pass
+    return found
+
+
+def parse_response(completion, template, prefix, tools):
+    from transformers.utils.chat_parsing import parse_response as parse
+
+    return parse(completion, template, prefix=prefix, tools=tools)
+
+
+def strings(value):
+    """Every string inside ``value`` (keys too)."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from strings(key)
+            yield from strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from strings(item)
+
+
+def transformers_view(message, calls=True):
+    """``message`` as transformers' parse_response gives it: text fields stripped, empty ones left out."""
+    out = {"role": "assistant"}
+    for key in ("reasoning_content", "content"):
+        if message.get(key, "").strip():
+            out[key] = message[key].strip()
+    if calls and message.get("tool_calls"):
+        out["tool_calls"] = message["tool_calls"]
+    return out
+
+
 @pytest.mark.parametrize("name", promptcraft.list_formats())
 def test_parse_output_round_trips(name):
     """The text a format writes for a generated assistant message parses back to it, one shot and
-    streamed with random cuts; the format either reads its output or says why it cannot."""
+    streamed with random cuts, and transformers' parse_response with the format's response_template
+    reads the same message; the format either reads its output or says why it cannot."""
     fmt = promptcraft.get_format(name)
     form = form_of(fmt)
     if isinstance(form, OutputError):
@@ -194,6 +241,7 @@ def test_parse_output_round_trips(name):
     assert name not in REFUSED
     variables = {k: v for k, v in VARIABLES.items() if k in fmt.variables}
     switches = [v.name for v in fmt.spec.variables if v.is_switch]
+    templates = response_templates(fmt)
     counts = {"cases": 0, "reasoning": 0, "reasoning_lost": 0, "calls": 0, "call_count": 0}
 
     @settings(max_examples=EXAMPLES, deadline=None, derandomize=bool(os.environ.get("CI")),
@@ -246,6 +294,23 @@ def test_parse_output_round_trips(name):
                     assert "id" not in call
                 else:
                     assert call["id"] == call_id.fill({"name": call["function"]["name"], "index": str(position)})
+        template = templates.get(tools is not None)
+        if template is not None:
+            try:
+                theirs = parse_response(completion, template, prefix=prompt, tools=tools)
+            except ValueError:
+                theirs = None
+            # Without a schema transformers keeps parameter values as text; parse_output reads them.
+            typed = tools is not None or form.calls is None or form.calls.arguments != "parameters"
+            if theirs is not None and not typed:
+                theirs.pop("tool_calls", None)
+            if theirs == transformers_view(got, typed):
+                counts["response_template"] = counts.get("response_template", 0) + 1
+            else:
+                # transformers ends a region at the first close marker: an argument holding markup
+                # ("</tool_call>") is cut there, where parse_output reads the JSON to its end.
+                assert any("<" in text for text in strings(calls)), (completion, theirs, got)
+                counts["response_template markup"] = counts.get("response_template markup", 0) + 1
         deltas, streamed = stream(fmt, completion, cuts, prompt=prompt, tools=tools)
         assert streamed == got, (completion, cuts)
         total = joined(deltas)
@@ -472,3 +537,31 @@ def test_tools_read_as_the_tool_use_format():
     assert fmt.parse_output(text, tools=tools)["tool_calls"] == [
         {"type": "function", "function": {"name": "f", "arguments": {"a": 1}}}]
     assert fmt.parse_output(text) == {"role": "assistant", "content": text[:-len("<|im_end|>")]}
+
+
+#: Formats whose output transformers' response_template vocabulary cannot say, and why.
+NO_RESPONSE_TEMPLATE = {
+    "llama-3.1": "they stand in place of the content",
+    "llama-3.2": "they stand in place of the content",
+    "llama-3.2-vision": "they stand in place of the content",
+    "hermes-3-tool-use": "they stand in place of the content",
+    "llama-4": "nothing but a bracket ends the arguments",
+}
+
+
+@pytest.mark.parametrize("name", promptcraft.list_formats())
+def test_response_template_exported_or_refused(name):
+    """Every format exports a response_template transformers loads, or says why it cannot."""
+    fmt = promptcraft.get_format(name)
+    if name in NO_RESPONSE_TEMPLATE:
+        with pytest.raises(OutputError, match=NO_RESPONSE_TEMPLATE[name]):
+            fmt.response_template()
+        return
+    template = fmt.response_template()
+    assert template["version"] == 1 and template["defaults"] == {"role": "assistant"}
+    assert fmt.response_template() == template and fmt.response_template() is not template
+    try:
+        from transformers.utils.chat_parsing.response_templates import load_response_template
+    except ImportError:
+        return
+    load_response_template(template)
