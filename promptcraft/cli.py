@@ -69,6 +69,23 @@ def _parser():
     render.add_argument("file", nargs="?", default="-", metavar="FILE|-",
                         help="JSON: a list of messages, or an object with a 'messages' key (default: stdin)")
 
+    parse = sub.add_parser("parse-output", help="read a model's completion back into the assistant message (JSON)")
+    which = parse.add_mutually_exclusive_group(required=True)
+    which.add_argument("--format", "-f", metavar="NAME|PATH", help="a built-in format name or a TOML file")
+    which.add_argument("--model", "-m", metavar="ID|FOLDER",
+                       help="a Hugging Face model id served by a built-in format, or a local model folder")
+    parse.add_argument("--prompt", "-p", metavar="FILE",
+                       help="the rendered prompt the completion follows (text; default: the format's generation "
+                            "prompt with default variables)")
+    parse.add_argument("--tools", metavar="FILE", help="JSON: the tool definitions given with the prompt")
+    parse.add_argument("file", nargs="?", default="-", metavar="FILE|-",
+                       help="the completion, as text (default: stdin)")
+
+    template = sub.add_parser("response-template",
+                              help="print a format's output syntax as transformers' response_template (JSON)")
+    template.add_argument("format", metavar="NAME|PATH")
+    template.add_argument("--tools", action="store_true", help="the template for requests with tools")
+
     verify = sub.add_parser("verify", help="compare a format with a Jinja chat template on generated conversations")
     verify.add_argument("format", metavar="NAME|PATH")
     verify.add_argument("--template", "-t", required=True, metavar="FILE",
@@ -126,6 +143,32 @@ def _variables(pairs: Sequence[str], fmt: Any = None) -> dict:
         else:
             values[key] = value
     return values
+
+
+def _read_text(path: str, what: str) -> str:
+    try:
+        if path == "-":
+            return sys.stdin.read()
+        with open(path, encoding="utf-8") as handle:
+            return handle.read()
+    except OSError as error:
+        raise _UsageError(f"cannot read {what} {path}: {error.strerror or error}") from None
+
+
+def _parse_output(args: Any) -> str:
+    fmt = _chosen_format(args)
+    prompt = _read_text(args.prompt, "prompt file") if args.prompt else None
+    tools = _read_json_file(args.tools, "tools file") if args.tools else None
+    message = fmt.parse_output(_read_text(args.file, "completion file"), prompt=prompt, tools=tools)
+    return json.dumps(message, ensure_ascii=False, indent=1) + "\n"
+
+
+def _chosen_format(args: Any) -> Any:
+    if args.model:
+        from . import for_model
+
+        return for_model(args.model)
+    return _format(args.format)
 
 
 def _read_json_file(path: str, what: str) -> Any:
@@ -269,13 +312,13 @@ def run(argv: Optional[List[str]] = None) -> str:
         return _show(args.format)
     if args.command == "source":
         return _format(args.format).source
+    if args.command == "parse-output":
+        return _parse_output(args)
+    if args.command == "response-template":
+        return json.dumps(_format(args.format).response_template(tools=args.tools), ensure_ascii=False,
+                          indent=1) + "\n"
     if args.command == "render":
-        if args.model:
-            from . import for_model
-
-            fmt = for_model(args.model)
-        else:
-            fmt = _format(args.format)
+        fmt = _chosen_format(args)
         options = dict(add_generation_prompt=args.add_generation_prompt,
                        continue_final_message=args.continue_final_message, control_tokens=args.control_tokens,
                        **_variables(args.var, fmt))

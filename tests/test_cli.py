@@ -158,3 +158,29 @@ def test_render_jsonl_progress_on_stderr(tmp_path, capsys):
     code, out, err = run(["render", "-f", "smollm2", "--jsonl", "--progress", str(source)], capsys)
     assert code == 0 and len(out.splitlines()) == 5
     assert err.endswith("\n") and "5 lines" in err
+
+
+def test_parse_output(tmp_path, capsys, monkeypatch):
+    """parse-output reads a completion (stdin or a file) with a format, a prompt and tools, and prints
+    the message as JSON; malformed output is exit 1 with the offset and field on stderr."""
+    completion = '<tool_call>\n{"name": "f", "arguments": {"a": 1}}\n</tool_call><|im_end|>'
+    code, out, err = run(["parse-output", "-f", "qwen2.5"], capsys, completion, monkeypatch)
+    assert (code, err) == (0, "")
+    assert json.loads(out) == promptcraft.get_format("qwen2.5").parse_output(completion)
+    prompt, tools = tmp_path / "prompt.txt", tmp_path / "tools.json"
+    prompt.write_text("<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n<think>\n", encoding="utf-8")
+    tools.write_text(json.dumps([{"type": "function", "function": {"name": "g", "parameters": {}}}]))
+    (tmp_path / "out.txt").write_text("Plan.\n</think>\n\nHi<|im_end|>", encoding="utf-8")
+    code, out, _ = run(["parse-output", "-m", "Qwen/Qwen3.5-4B", "--prompt", str(prompt), "--tools", str(tools),
+                        str(tmp_path / "out.txt")], capsys)
+    assert code == 0 and json.loads(out) == {"role": "assistant", "content": "Hi", "reasoning_content": "Plan."}
+    code, out, err = run(["parse-output", "-f", "qwen2.5", "--tools", str(tools)], capsys, completion, monkeypatch)
+    assert code == 1 and out == "" and "tool_calls[0].function.name" in err and "Traceback" not in err
+
+
+def test_response_template(capsys):
+    """response-template prints the format's template as JSON, or says why there is none (exit 1)."""
+    code, out, _ = run(["response-template", "qwen3"], capsys)
+    assert code == 0 and json.loads(out) == promptcraft.get_format("qwen3").response_template()
+    code, out, err = run(["response-template", "llama-3.1"], capsys)
+    assert code == 1 and "in place of the content" in err

@@ -252,6 +252,7 @@ class OutputParser:
         found: List[Tuple[_Target, int]] = []
         pending = len(s)
         broken = len(s)  # a call's marker whose text does not follow: a malformed call, not content
+        cut = False  # ... because the text ends there
         for target in targets:
             at = s.find(target.search, frm)
             while at != -1 and at < pending and (best < 0 or at <= best):
@@ -265,13 +266,15 @@ class OutputParser:
                     found.append((target, end))
                     break
                 if target.kind == "call":
-                    broken = min(broken, at)
+                    if at < broken:
+                        broken, cut = at, final and target.verify(s, at, False) == NEED
                     break
                 at = s.find(target.search, at + 1)
         if broken < len(s) and broken < pending and (best < 0 or broken < best):
             lits = " or ".join(dict.fromkeys(repr(t.lit.text) for t in targets if t.kind == "call" and t.lit))
-            raise self._error(f"a tool call starts here, but not as the format writes one ({lits})", broken,
-                              f"tool_calls[{len(self._calls)}]")
+            reason = "the completion ends inside a tool call's opening" if cut else \
+                f"a tool call starts here, but not as the format writes one ({lits})"
+            raise self._error(reason, broken, f"tool_calls[{len(self._calls)}]")
         if best >= 0 and best < pending:
             return best, found, best
         if final:
