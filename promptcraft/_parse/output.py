@@ -65,6 +65,9 @@ class Lit:
         """The end of this literal read at ``pos`` (whitespace before each token skipped), ``NEED``
         or ``FAIL``; with ``trail``, its trailing whitespace is taken too when it is there."""
         for token in self.tokens:
+            if s.startswith(token, pos):  # the common case: no whitespace to skip
+                pos += len(token)
+                continue
             pos = gap(s, pos, final)
             if pos < 0:
                 return pos

@@ -34,6 +34,7 @@ from .output import (
 )
 
 _STRUCTURE = re.compile(r'[{}\[\]"]')
+_DECODE = json.JSONDecoder().raw_decode
 _IN_STRING = re.compile(r'["\\]')
 
 
@@ -56,6 +57,9 @@ class _Target:
             return at + len(self.search)
         pos = at + len(self.search)
         for token in self.lit.tokens[1:]:
+            if s.startswith(token, pos):
+                pos += len(token)
+                continue
             pos = gap(s, pos, final)
             if pos < 0:
                 return pos
@@ -279,12 +283,13 @@ class OutputParser:
             return best, found, best
         if final:
             return -1, [], len(s)
+        longest = max([len(target.search) for target in targets], default=1)
+        tail = max(frm, len(s) - longest + 1)
         hold = pending
-        longest = 1
         for target in targets:
-            hold = min(hold, _partial(s, target.search, frm))
-            longest = max(longest, len(target.search))
-        self._hint = max(start, min(pending, len(s) - longest + 1))
+            if s.find(target.search[0], tail) >= 0:  # else no start of it can end the text
+                hold = min(hold, _partial(s, target.search, frm))
+        self._hint = max(start, min(pending, tail))
         return -1, [], hold
 
     def _on_start(self, final: bool) -> bool:
@@ -563,7 +568,18 @@ class OutputParser:
                 return False
             if s[at] != "{":
                 raise self._error("the arguments are not a JSON object", at, where)
-            seq.json = _Json(at)
+            # Most often the whole object is there: read it at once. Else count brackets as text comes,
+            # resumably (decoding again at every piece would be quadratic in its length).
+            try:
+                value, end = _DECODE(s, at)
+            except (ValueError, RecursionError):
+                seq.json = _Json(at)
+            else:
+                if not isinstance(value, dict):  # pragma: no cover - it starts with "{"
+                    raise self._error("the arguments are not a JSON object", at, where)
+                seq.values["arguments"] = (value, at)
+                seq.pos = end
+                return True
         end = seq.json.end(s)
         if end == NEED:
             if final:
