@@ -105,6 +105,11 @@ def form_of(fmt):
     return fmt._built.output_form()
 
 
+def embedded(fmt):
+    """Whether the format reads reasoning from the content, written as its [output] declares."""
+    return fmt.spec.output is not None and fmt.spec.output.reasoning is not None
+
+
 def reasoning_message(fmt, reasoning, content):
     """The message fields that carry ``reasoning`` before ``content`` in this format, or ``None``."""
     spec = fmt.spec
@@ -262,9 +267,21 @@ def test_parse_output_round_trips(name):
             counts[found] = counts.get(found, 0) + 1
             return
         prompt, completion = found
+        if embedded(fmt) and reasoning is not None and completion.lstrip().startswith(form.reasoning.open.tokens[0]) \
+                and prompt.rstrip().endswith(form.reasoning.open.tokens[0]):
+            # The turn's written prefix opens the block itself (Nemotron Nano v2's final answer): the
+            # content holds the reasoning from there on, as the model writes it after the prompt.
+            opening = fmt.spec.output.reasoning.pieces[0]
+            message = dict(message, content=message["content"][len(opening):])
+            found = written(fmt, history, message, tools, options)
+            if isinstance(found, str):
+                counts[found] = counts.get(found, 0) + 1
+                return
+            prompt, completion = found
         # A template that cuts reasoning out of this turn (DeepSeek R1's answers) leaves no block to read.
-        lost = reasoning is not None and form.reasoning.close.tokens[0] not in completion
-        if (lost and prompt.rstrip().endswith(form.reasoning.open.tokens[0])) or (
+        unclosed = form.reasoning is not None and form.reasoning.close.tokens[0] not in completion
+        lost = reasoning is not None and unclosed
+        if (unclosed and prompt.rstrip().endswith(form.reasoning.open.tokens[0])) or (
                 reasoning is not None and prompt.rstrip().endswith(form.reasoning.close.tokens[0])):
             # The prompt opens a block this history turn never closes, or closes one this turn then
             # writes (DeepSeek V3.1 keeps a calls turn whole): not something a model completes.
@@ -546,6 +563,7 @@ NO_RESPONSE_TEMPLATE = {
     "llama-3.2-vision": "they stand in place of the content",
     "hermes-3-tool-use": "they stand in place of the content",
     "llama-4": "nothing but a bracket ends the arguments",
+    "nemotron-nano-v2": "nothing but a bracket ends the arguments",
 }
 
 

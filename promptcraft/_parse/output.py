@@ -136,6 +136,31 @@ def possible(condition: Optional[Condition], facts: Dict[str, Any]) -> bool:
     return True
 
 
+def certain(condition: Optional[Condition], facts: Dict[str, Any]) -> bool:
+    """Whether ``condition`` surely holds given ``facts`` (and ``KNOWN``): every fact it names is known."""
+    if condition is None:
+        return True
+    for field in attrs.fields(type(condition)):
+        wanted = getattr(condition, field.name)
+        if wanted is None:
+            continue
+        if field.name not in facts and field.name not in KNOWN:
+            return False
+    return possible(condition, facts)
+
+
+def choices(variants: Sequence[Any], facts: Dict[str, Any]) -> List[Any]:
+    """The variants (each with a ``condition``) a writer may have used, in order: those that may hold,
+    up to the first that surely holds (the writer takes the first that holds)."""
+    out = []
+    for variant in variants:
+        if possible(variant.condition, facts):
+            out.append(variant)
+            if certain(variant.condition, facts):
+                break
+    return out
+
+
 # -- the form ------------------------------------------------------------------------------------
 
 #: A piece of a call's text: a literal, a slot (``name``, ``index``, ``type``, with the literal that
@@ -228,9 +253,9 @@ _ROLE_VALUES = {"role": "assistant", "tool_call_id": ""}
 #: rather than misread.
 _ROLE_KEYS = {"name", "prefix", "suffix", "trim", "skip_empty", "drop", "refuse", "when_empty", "final_suffix",
               "final_suffix_with_prompt", "prefix_after", "strip_reasoning", "refuse_containing",
-              "refuse_containing_message", "prefix_when", "suffix_when", "content"}
+              "refuse_containing_message", "prefix_when", "suffix_when", "content", "remove"}
 _CALLS_KEYS = {"role", "arguments", "call", "call_when", "ignore", "missing_content", "parameter", "value", "max",
-               "max_message", "content", "shape", "empty", "content_parts"}
+               "max_message", "content", "shape", "empty", "content_parts", "refuse_when"}
 _DISPLAY_KEYS = {"role", "open", "close", "template", "reasoning_trim", "show", "query_exclude", "no_query",
                  "no_query_message", "field"}
 

@@ -174,11 +174,13 @@ def response_template(form: OutputForm) -> Dict[str, Any]:
     rests = set()
     for opening, (text, _) in zip(openings(form, form.default_prompt), form.prefixes):
         written = text[:len(text) - len(opening.remainder)]
-        if written.strip():
-            anchors.append(written)
-            if form.reasoning is not None:
-                # A prompt that closed the reasoning block leaves nothing of it to read.
-                anchors.append(written + form.reasoning.close.text.strip())
+        # The whole prefix too: a prompt with other variables may write all of it.
+        for anchor in dict.fromkeys((written, text)):
+            if anchor.strip():
+                anchors.append(anchor)
+                if form.reasoning is not None:
+                    # A prompt that closed the reasoning block leaves nothing of it to read.
+                    anchors.append(anchor + form.reasoning.close.text.strip())
         rests.add(opening.remainder.strip())
     if "" not in rests:
         if len(rests) != 1:

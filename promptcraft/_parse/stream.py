@@ -22,6 +22,7 @@ from .output import (
     Lit,
     OutputForm,
     Piece,
+    choices,
     gap,
     openings,
     possible,
@@ -182,8 +183,8 @@ class OutputParser:
         self._needs_calls: Optional[bool] = None
         self._ending: Optional[End] = None
         calls = form.calls
-        self._first_forms = [f for f in calls.forms if possible(f.condition, {"first": True})] if calls else []
-        self._later_forms = [f for f in calls.forms if possible(f.condition, {"first": False})] if calls else []
+        self._first_forms = choices(calls.forms, {"first": True}) if calls else []
+        self._later_forms = choices(calls.forms, {"first": False}) if calls else []
 
     # -- the public face -----------------------------------------------------------------------
 
