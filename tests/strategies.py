@@ -508,14 +508,22 @@ def format_toml(draw) -> str:
     if draw(st.integers(0, 3)) == 0:
         # How a completion differs from history (read by parse_output only).
         output = ["[output]"]
-        keys = draw(st.lists(st.sampled_from(["prefix", "reasoning", "call_id"]), min_size=1, unique=True))
-        if "call_id" in keys and "[calls]" not in tables:
+        keys = draw(st.lists(st.sampled_from(["prefix", "reasoning", "call_id", "content", "call"]), min_size=1,
+                             unique=True))
+        if "call_id" in keys and "[calls]" not in tables and "call" not in keys:
             keys.remove("call_id")
         if "prefix" in keys or not keys:
             output.append(line("prefix", draw(_fragment.map(_escape_braces)) + draw(st.sampled_from(["", "{role}"]))))
         if "reasoning" in keys:
             output.append(line("reasoning", "<" + draw(_fragment.map(_escape_braces)) + "{reasoning}>"
                                + draw(_fragment.map(_escape_braces)) + "{content}"))
+        if "content" in keys:
+            output.append(line("content", "<" + draw(_fragment.map(_escape_braces)) + ">{content}"))
+        if "call" in keys:
+            texts = [toml_string("<" + draw(_fragment.map(_escape_braces)) + "{name}"
+                                 + draw(st.sampled_from(["|", "("])) + "{arguments}"
+                                 + draw(_fragment.map(_escape_braces))) for _ in range(draw(st.integers(1, 2)))]
+            output.append("call = [" + ", ".join(texts) + "]")
         if "call_id" in keys:
             output.append(line("call_id", draw(st.sampled_from(["{name}", "call_{index}", "{name}:{index}"]))))
         tables += output

@@ -357,11 +357,12 @@ def test_output_reasoning_completions(name, reasoning, content, switch, cuts):
     fmt = promptcraft.get_format(name)
     switches = {v.name: switch for v in fmt.spec.variables if v.is_switch}
     prompt = fmt.render([{"role": "user", "content": "What now?"}], add_generation_prompt=True, **switches)
-    full = fmt.spec.output.reasoning.fill({"reasoning": reasoning, "content": content})
+    answer = fmt.spec.output.content.fill({"content": content}) if fmt.spec.output.content else content
+    full = fmt.spec.output.reasoning.fill({"reasoning": reasoning, "content": answer})
     overlap = max((k for k in range(len(full), 0, -1) if prompt.endswith(full[:k])), default=0)
     form = form_of(fmt)
     if prompt.rstrip().endswith(form.reasoning.close.tokens[0]):
-        full, overlap = content, 0  # the prompt closed the block: the model answers
+        full, overlap = answer, 0  # the prompt closed the block: the model answers
         reasoning = None
     completion = full[overlap:] + fmt.stop[0]
     got = fmt.parse_output(completion, prompt=prompt)
@@ -564,6 +565,7 @@ NO_RESPONSE_TEMPLATE = {
     "hermes-3-tool-use": "they stand in place of the content",
     "llama-4": "nothing but a bracket ends the arguments",
     "nemotron-nano-v2": "nothing but a bracket ends the arguments",
+    "gpt-oss": "their texts differ after a slot",
 }
 
 
@@ -583,3 +585,27 @@ def test_response_template_exported_or_refused(name):
     except ImportError:
         return
     load_response_template(template)
+
+
+def test_harmony_output_channels():
+    """gpt-oss writes Harmony channels, declared under [output]: reasoning on the analysis channel, the
+    answer on the final channel, a call on the commentary channel (addressed before or after it); the
+    stop string <|call|> may be left out, as servers leave stop strings out."""
+    fmt = promptcraft.get_format("gpt-oss")
+    prompt = fmt.render([{"role": "user", "content": "Weather in Paris?"}], add_generation_prompt=True,
+                        date="2025-01-01")
+    call = {"type": "function", "function": {"name": "get_weather", "arguments": {"city": "Paris"}}}
+    cases = [
+        ("<|channel|>analysis<|message|>Think.<|end|><|start|>assistant<|channel|>final<|message|>Sunny.<|return|>",
+         {"role": "assistant", "content": "Sunny.", "reasoning_content": "Think."}),
+        ("<|channel|>analysis<|message|>Look it up.<|end|><|start|>assistant<|channel|>commentary "
+         'to=functions.get_weather <|constrain|>json<|message|>{"city": "Paris"}<|call|>',
+         {"role": "assistant", "content": "", "reasoning_content": "Look it up.", "tool_calls": [call]}),
+        (' to=functions.get_weather<|channel|>commentary json<|message|>{"city": "Paris"}',
+         {"role": "assistant", "content": "", "tool_calls": [call]}),
+    ]
+    for text, want in cases:
+        assert fmt.parse_output(text, prompt=prompt) == want
+        assert stream(fmt, text, [3, 17, 40], prompt=prompt)[1] == want
+    error = error_of("gpt-oss", "<|channel|>analysis<|message|>cut short")
+    assert error.field == "reasoning_content" and error.partial["reasoning_content"] == "cut short"

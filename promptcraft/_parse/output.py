@@ -215,6 +215,8 @@ class CallsForm:
     call_id: Optional[Text]
     #: The parameters' text, for ``arguments = "parameters"``.
     parameter: Tuple[Piece, ...] = ()
+    #: The forms are alternatives the model may write (``[output] call``), not variants chosen by facts.
+    alternatives: bool = False
 
 
 @attrs.frozen
@@ -234,6 +236,10 @@ class OutputForm:
     suffixes: Tuple[Tuple[str, Optional[Condition]], ...]
     #: The prompt a completion follows when none is given.
     default_prompt: str = ""
+    #: What the model writes before its answer (``[output] content``).
+    content_open: Optional[Lit] = None
+    #: The stop strings (a text may end without one; a call's closing literal that is one may be left out).
+    stops: Tuple[str, ...] = ()
 
 
 class Unreadable(Exception):
@@ -354,11 +360,20 @@ def _ends(spec: FormatSpec, role: Role) -> Tuple[Tuple[End, ...], Tuple[Tuple[st
 
 def _calls(spec: FormatSpec) -> Optional[CallsForm]:
     calls = spec.calls
-    if calls is None:
+    output = spec.output
+    if output is not None and output.call:
+        # The model's own call texts, any of which it may write ([calls], if any, says the rest).
+        forms = [CallForm(None, _pieces(text, "[output] call")) for text in output.call]
+        if calls is None:
+            return CallsForm(forms=tuple(forms), arguments="json", value="json_or_str", max=0, replace_content=False,
+                             call_id=output.call_id, alternatives=True)
+        _unknown(calls, _CALLS_KEYS, "calls")
+    elif calls is None:
         return None
-    _unknown(calls, _CALLS_KEYS, "calls")
-    forms = [CallForm(condition, _pieces(text, "[calls] call")) for condition, text in calls.call_when]
-    forms.append(CallForm(None, _pieces(calls.call, "[calls] call")))
+    else:
+        _unknown(calls, _CALLS_KEYS, "calls")
+        forms = [CallForm(condition, _pieces(text, "[calls] call")) for condition, text in calls.call_when]
+        forms.append(CallForm(None, _pieces(calls.call, "[calls] call")))
     for form in forms:
         kinds = [piece[0] for piece in form.pieces]
         if kinds.count("arguments") != 1:
@@ -378,10 +393,9 @@ def _calls(spec: FormatSpec) -> Optional[CallsForm]:
                 raise Unreadable("[calls] call: {arguments} written as parameters must be followed by a literal")
     elif calls.arguments not in ("json", "json_or_text", "text"):
         raise Unreadable(f"[calls] arguments = {calls.arguments!r} is not read by parse_output yet")
-    output = spec.output
     return CallsForm(forms=tuple(forms), arguments=calls.arguments, value=calls.value, max=calls.max,
                      replace_content=calls.content == "refuse", call_id=output.call_id if output else None,
-                     parameter=parameter)
+                     parameter=parameter, alternatives=bool(output is not None and output.call))
 
 
 def build_form(spec: FormatSpec, default_prompt: str = "") -> OutputForm:
@@ -409,9 +423,14 @@ def build_form(spec: FormatSpec, default_prompt: str = "") -> OutputForm:
         prefixes.append((filled or "", None))
     reasoning = _reasoning(spec, role)
     ends, suffixes = _ends(spec, role)
+    content_open = None
+    if output is not None and output.content is not None:
+        content_open = Lit(str(output.content.pieces[0]))
+    stops = tuple(dict.fromkeys([s for s in spec.stop] + ([spec.eos] if spec.eos else [])))
     return OutputForm(name=spec.name, prefixes=tuple(prefixes), reasoning=reasoning, content_trim=role.trim,
                       content_newlines=spec.output is None and spec.reasoning is not None and reasoning is not None,
-                      calls=_calls(spec), ends=ends, suffixes=suffixes, default_prompt=default_prompt)
+                      calls=_calls(spec), ends=ends, suffixes=suffixes, default_prompt=default_prompt,
+                      content_open=content_open, stops=stops)
 
 
 # -- where the prompt leaves the turn ------------------------------------------------------------

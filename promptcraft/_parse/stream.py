@@ -178,13 +178,17 @@ class OutputParser:
         self._content_start = 0
         self._calls: List[Dict[str, Any]] = []
         self._seq: Optional[_Seq] = None
-        self._form_of_call: Optional[CallForm] = None
         self._content_targets: List[_Target] = []
         self._needs_calls: Optional[bool] = None
         self._ending: Optional[End] = None
+        self._opened = False
         calls = form.calls
-        self._first_forms = choices(calls.forms, {"first": True}) if calls else []
-        self._later_forms = choices(calls.forms, {"first": False}) if calls else []
+        self._first_forms: List[CallForm] = []
+        self._later_forms: List[CallForm] = []
+        if calls is not None:
+            # Variants are read as their writer chooses them; [output] call texts are alternatives.
+            self._first_forms = list(calls.forms) if calls.alternatives else choices(calls.forms, {"first": True})
+            self._later_forms = list(calls.forms) if calls.alternatives else choices(calls.forms, {"first": False})
 
     # -- the public face -----------------------------------------------------------------------
 
@@ -422,6 +426,15 @@ class OutputParser:
         return self._go("body", pos)
 
     def _on_body(self, final: bool) -> bool:
+        opening = self._form.content_open
+        if opening is not None and not self._opened:
+            # The text before the answer, where the format declares one (taken when it is there).
+            end = opening.match(self._s, self._pos, final, trail=True)
+            if end == NEED:
+                return False
+            self._opened = True
+            if end >= 0:
+                self._pos = end
         calls = self._form.calls
         self._content_start = self._pos
         ends = [_Target(end.search, "end", end=end) for end in self._form.ends if end.calls is not True]
@@ -507,7 +520,6 @@ class OutputParser:
         index = len(self._calls)
         if calls.max and index >= calls.max:
             raise self._error(f"the format writes at most {calls.max} call(s) per message", at, f"tool_calls[{index}]")
-        self._form_of_call = form
         self._seq = _Seq(form.pieces, at, f"tool_calls[{index}]")
         self._phase = "call"
         self._pos = at
@@ -533,6 +545,8 @@ class OutputParser:
                 end = piece[1].match(s, seq.pos, final, trail=piece[2])
                 if end == NEED:
                     return False
+                if end == FAIL and final and not s[seq.pos:].strip() and piece[1].text.strip() in self._form.stops:
+                    end = len(s)  # the call's closing stop string, left out as servers leave stop strings out
                 if end == FAIL:
                     raise self._error(f"expected {piece[1].text!r}", skip_ws(s, seq.pos), seq.where)
                 seq.pos = end

@@ -559,6 +559,11 @@ class Output:
     call_id: Optional[Text] = None
     #: ``prefix = [{when = {...}, text = "..."}, ..., {text = "..."}]``: the variants before ``prefix``.
     prefix_when: Tuple[Variant, ...] = ()
+    #: ``OPEN{content}``: the text the model writes before its answer (gpt-oss's final channel).
+    content: Optional[Text] = None
+    #: The texts a model writes a call as (any of them), with ``{name}`` and ``{arguments}``, where
+    #: they differ from ``[calls] call`` (gpt-oss's commentary channel, recipient first or last).
+    call: Tuple[Text, ...] = ()
 
 
 @attrs.frozen

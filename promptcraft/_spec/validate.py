@@ -741,7 +741,7 @@ def _calls(check: Checker, decl: Any) -> Calls:
 
 def _output(check: Checker, decl: Any, calls: Optional[Calls]) -> Output:
     key = "output"
-    check.table(decl, key, ("prefix", "reasoning", "call_id"))
+    check.table(decl, key, ("prefix", "reasoning", "call_id", "content", "call"))
     decl, prefix_when = _variants(check, decl, key, "prefix", ("role",))
     prefix = check.text(decl, key, "prefix", ("role",)) if "prefix" in decl else None
     for text in ([prefix] if prefix is not None else []) + [t for _, t in prefix_when]:
@@ -760,17 +760,36 @@ def _output(check: Checker, decl: Any, calls: Optional[Calls]) -> Output:
             raise check.fail(f"{key}.reasoning", "write it as OPEN{reasoning}CLOSE{content}, with text that is not "
                                                  "only whitespace before and after {reasoning}, e.g. "
                                                  "\"<think>\\n{reasoning}\\n</think>\\n\\n{content}\"")
+    content = None
+    if "content" in decl:
+        content = check.text(decl, key, "content", ("content",))
+        pieces = content.pieces
+        if not (len(pieces) == 2 and isinstance(pieces[0], str) and pieces[0].strip() and pieces[1] == Slot("content")):
+            raise check.fail(f"{key}.content", "write it as OPEN{content}, the text before the answer, e.g. "
+                                               "\"<|channel|>final<|message|>{content}\"")
+    texts = decl.get("call", [])
+    if isinstance(texts, str):
+        texts = [texts]
+    if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
+        raise check.fail(f"{key}.call", "expected a call text or an array of them (any of which the model writes)")
+    call = []
+    for position, text in enumerate(texts):
+        parsed = check.parse_text(text, f"{key}.call", ("name", "arguments", "index"))
+        if "name" not in parsed.names or parsed.names.count("arguments") != 1:
+            raise check.fail(f"{key}.call", f"item {position}: a call text writes {{name}} and {{arguments}} once")
+        call.append(parsed)
     call_id = None
     if "call_id" in decl:
-        if calls is None:
+        if calls is None and not call:
             raise check.fail(f"{key}.call_id", "needs [calls]: it is the id of a call's text")
         call_id = check.text(decl, key, "call_id", ("name", "index"))
         if not call_id.names:
             raise check.fail(f"{key}.call_id", "an id made of the call's {name} and {index}, e.g. "
                                                "\"functions.{name}:{index}\"")
-    if prefix is None and reasoning is None and call_id is None:
-        raise check.fail(key, "declare at least one of 'prefix', 'reasoning' and 'call_id'")
-    return Output(prefix=prefix, reasoning=reasoning, call_id=call_id, prefix_when=prefix_when)
+    if prefix is None and reasoning is None and call_id is None and content is None and not call:
+        raise check.fail(key, "declare at least one of 'prefix', 'reasoning', 'content', 'call' and 'call_id'")
+    return Output(prefix=prefix, reasoning=reasoning, call_id=call_id, prefix_when=prefix_when, content=content,
+                  call=tuple(call))
 
 
 def _check_control_token(token: str) -> Optional[str]:
