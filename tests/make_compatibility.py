@@ -907,9 +907,11 @@ What does not read back, and why:
   makes up whatever id it was given. Elsewhere a call has no `id`.
 - **Trimmed content**: where a format trims the content it writes, it reads back trimmed.
 - **Formats that declare no calls** read every completion as content: a tool call their model might write in a
-  syntax the format does not declare yet (gpt-oss's commentary channel, Mistral's `[TOOL_CALLS]`) is not
-  recognised. gpt-oss reads final-channel answers only; a completion opening on the analysis channel is an
-  `OutputError`.
+  syntax the format does not declare yet (Mistral's `[TOOL_CALLS]`, Functionary's, Granite's) is not recognised.
+- **gpt-oss** writes Harmony channels that its template writes otherwise in history: `[output]` declares the
+  analysis channel's reasoning, the final channel's answer and a call on the commentary channel (addressed after
+  the channel, as the model writes it, or before, as the template writes history). Only one analysis block before
+  the answer or call is read; a commentary preamble (text on the commentary channel) is not declared.
 - **`response_template`** cannot say calls that stand in place of the content with no marker before them (Llama
   3.x, Hermes' tool_use format) nor arguments ended by a bare bracket (Llama 4): transformers ends a region at the
   first match of its close pattern, so these formats refuse the export with the reason. For the same reason
