@@ -594,8 +594,8 @@ def output_prose() -> str:
         fmt = promptcraft.get_format(name)
         form = fmt._built.output_form()
         output = fmt.spec.output
-        declared = ", ".join(f"`{key}`" for key in ("prefix", "reasoning", "call_id")
-                             if output is not None and getattr(output, key) is not None) or "-"
+        declared = ", ".join(f"`{key}`" for key in ("prefix", "reasoning", "content", "call", "call_id")
+                             if output is not None and getattr(output, key) not in (None, ())) or "-"
         if isinstance(form, Exception):
             rows.append(f"| `{name}` | refused: {form.reason} | | | {declared} |")
             continue
