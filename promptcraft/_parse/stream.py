@@ -666,7 +666,8 @@ class OutputParser:
             arguments = seq.values["arguments"][0]
         call: Dict[str, Any] = {}
         if calls.call_id is not None:
-            values = {"name": name, "index": seq.values.get("index", (str(index), 0))[0]}
+            values = {"name": name, "index": seq.values.get("index", (str(index), 0))[0],
+                      "number": seq.values.get("number", (str(index), 0))[0]}
             call["id"] = calls.call_id.fill(values)
         call["type"] = seq.values["type"][0] if "type" in seq.values else "function"
         call["function"] = {"name": name, "arguments": arguments}

@@ -551,7 +551,8 @@ class Output:
     generation prompt opens or closes a reasoning block). ``reasoning`` is how a completion writes
     its reasoning before the answer, ``{reasoning}`` then ``{content}`` (DeepSeek R1 and QwQ write
     ``<think>`` blocks that their templates cut from history). ``call_id`` is the id a call's text
-    stands for, from its ``{name}`` and ``{index}`` (Kimi K2's ``functions.{name}:{index}``).
+    stands for, from its ``{name}``, ``{index}`` and ``{number}`` (Kimi K2's ``functions.{name}:{index}``,
+    Command R7B's ``{number}``).
     """
 
     prefix: Optional[Text] = None

@@ -782,9 +782,9 @@ def _output(check: Checker, decl: Any, calls: Optional[Calls]) -> Output:
     if "call_id" in decl:
         if calls is None and not call:
             raise check.fail(f"{key}.call_id", "needs [calls]: it is the id of a call's text")
-        call_id = check.text(decl, key, "call_id", ("name", "index"))
+        call_id = check.text(decl, key, "call_id", ("name", "index", "number"))
         if not call_id.names:
-            raise check.fail(f"{key}.call_id", "an id made of the call's {name} and {index}, e.g. "
+            raise check.fail(f"{key}.call_id", "an id made of the call's {name}, {index} or {number}, e.g. "
                                                "\"functions.{name}:{index}\"")
     if prefix is None and reasoning is None and call_id is None and content is None and not call:
         raise check.fail(key, "declare at least one of 'prefix', 'reasoning', 'content', 'call' and 'call_id'")
