@@ -96,6 +96,7 @@ JUNK = {
                         "arguments given as a mapping (it encodes the string a second time)",
     "parts": "the template writes a list of text parts differently from the same text given as a string "
              "(as a Python or JSON repr, its first part only, or nothing)",
+    "calls after the first": "the template writes a message's first call only, and silently leaves the others out",
 }
 _KEYS = ["city", "days", "unit", "z", "a", "é", "<k>", "nested", "list", "", "a b", 'q"k', "\u2028"]
 
@@ -362,6 +363,10 @@ def reason(stem: str, case: Case, want, kwargs: dict, declared: bool) -> str:
         plain = reference(stem, case.plain[0], case.plain[1], kwargs)
         if plain != REFUSED and plain != want:
             return "junk: " + case.plain[2]
+    if any(isinstance(m.get("tool_calls"), list) and len(m["tool_calls"]) > 1 for m in case.messages):
+        first_only = [dict(m, tool_calls=m["tool_calls"][:1]) if m.get("tool_calls") else m for m in case.messages]
+        if reference(stem, first_only, case.tools, kwargs) == want:
+            return "junk: calls after the first"
     return "not declared yet" if not declared else "this form not declared yet"
 
 
@@ -552,6 +557,11 @@ def written_prose(names: List[str], served: Dict[str, str], cells: Dict[Tuple[st
         "`tool_calls`) are refused, and so are calls in every format that does not declare them. A call's keys "
         "that the format neither writes nor lists as left out (`[calls] ignore`: `id` and `type`) are refused. "
         f"Templates that write calls whose formats do not declare them yet: {listed(undeclared_calls)}.",
+        "- **More calls than the template writes**: formats whose template writes only a message's first call "
+        "and silently leaves the others out refuse the others (`UnsupportedFieldError` naming `tool_calls[1]`): "
+        f"{listed(where(lambda s: s.calls is not None and s.calls.max > 0 and s.calls.max_message is None))}; "
+        "those whose template raises refuse such a message as it does: "
+        f"{listed(where(lambda s: s.calls is not None and s.calls.max > 0 and s.calls.max_message is not None))}.",
         "- **Arguments given as a JSON string** are refused where the template would encode the string a second "
         f"time (junk): {listed(junk_strings)}; pass a mapping (`json.loads` it). They are written as they are "
         f"where the template writes a string as it is (an `is string` test): {listed(as_text)}. "

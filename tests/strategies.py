@@ -262,7 +262,13 @@ def format_toml(draw) -> str:
                 variables = variables + ["mode"]
     has_thinking = bool(thinking_table)
 
-    lines = ['name = "random"', line("start", text())]
+    start_text = text()
+    if draw(st.integers(0, 4)) == 0:
+        start_text = "[{when = {tools = true}, text = " + toml_string(text() + "TOOLS") + "}, {text = " + \
+            toml_string(start_text) + "}]"
+        lines = ['name = "random"', "start = " + start_text]
+    else:
+        lines = ['name = "random"', line("start", start_text)]
     if draw(st.integers(0, 4)) == 0:
         first = draw(st.lists(st.sampled_from(ROLE_NAMES), min_size=1, max_size=2, unique=True))
         lines.append(f"start_when_first = {json_list(first)}")
@@ -391,6 +397,7 @@ def format_toml(draw) -> str:
         tables += ["[alternation]", 'message = "roles must alternate"']
     folded = placement in ("fold_first", "fold_last")
     reasoning_role = draw(st.sampled_from(declared)) if declared and not folded else None
+    reasoning_field = False
     if reasoning_role is not None and draw(st.integers(0, 2)) == 0:
         header = f"[roles.{reasoning_role}]"
         at = role_tables.index(header)
@@ -398,16 +405,23 @@ def format_toml(draw) -> str:
         block = role_tables[at:end]
         if "drop = true" not in block and not any(entry.startswith("refuse =") for entry in block):
             role_tables[at:end] = [entry for entry in block if not entry.startswith("strip_reasoning")]
+            before = draw(st.booleans())
+            show = draw(st.sampled_from(["final_or_present", "always", "until_answer"]))
             tables += ["[reasoning]", f'role = "{reasoning_role}"',
-                       line("template", text() + "{reasoning}" + text() + "{content}"),
-                       f'reasoning_trim = "{draw(st.sampled_from(["newlines", "both"]))}"',
-                       f'show = "{draw(st.sampled_from(["final_or_present", "always"]))}"']
-            if draw(st.booleans()):
+                       line("template", text() + "{reasoning}" + text() + ("" if before else "{content}")),
+                       f'reasoning_trim = "{draw(st.sampled_from(["newlines", "both", "none"]))}"',
+                       f'show = "{show}"', f'placement = "{"before" if before else "content"}"']
+            if show != "until_answer" and draw(st.booleans()):
                 tables.append('query_exclude = ["<r>", "</r>"]')
-            if draw(st.booleans()):
+            if show != "until_answer" and draw(st.booleans()):
                 tables += ['no_query = "refuse"', 'no_query_message = "No user query found in messages."']
-            if draw(st.booleans()):
-                tables.append('field = "reasoning_content"')
+            if show == "until_answer" or draw(st.booleans()):
+                reasoning_field = True
+                tables.append(f'field = "{draw(st.sampled_from(["reasoning_content", "thinking"]))}"')
+                if show == "until_answer" or draw(st.integers(0, 3)) == 0:
+                    tables.append("split = false")
+                if draw(st.integers(0, 3)) == 0:
+                    tables.append('refuse_containing = ["<|x|>", "!"]')
     prompt = text()
     gen = ["[generation]", line("prompt", prompt), line("otherwise", text())]
     if draw(st.integers(0, 3)) == 0:
@@ -435,15 +449,15 @@ def format_toml(draw) -> str:
 
     writers = [r for r in declared if written(f"[roles.{r}]")]
     system_writer = leading[0] in writers if leading[0] in declared else written("[any_role]")
-    plain_block = placement == "block" and not any(k in entry for entry in system for k in ("skip_empty", "keep_empty"))
+    plain_block = placement == "block"
     user_table = role_tables[role_tables.index("[roles.user]"):] if "[roles.user]" in role_tables else []
     user_table = user_table[:next((k for k in range(1, len(user_table)) if user_table[k].startswith("[")),
                                   len(user_table))]
     first_user_ok = plain_block and written("[roles.user]") and not any(
         entry.startswith(("skip_empty", "when_empty")) for entry in user_table)
-    # A kept empty system message stays in the conversation: the tools go with the default then.
-    kept_block = placement == "block" and not any("skip_empty" in entry for entry in system)
-    with_system = (placement == "message" and system_writer) or kept_block
+    # A kept empty system message stays in the conversation: the tools go with the default then; a
+    # skipped one is left out, and the tools get a block of their own.
+    with_system = (placement == "message" and system_writer) or plain_block
     # Tools with the system text where the placement allows it, else (sometimes) at the start.
     if (with_system and draw(st.booleans())) or draw(st.integers(0, 3)) == 0:
         where = ["system_after", "system_before"] + (["first_user"] if first_user_ok else []) + ["start"] \
@@ -458,7 +472,7 @@ def format_toml(draw) -> str:
         if draw(st.integers(0, 3)) == 0:
             tables.append("required = true")
         if draw(st.integers(0, 2)) == 0:
-            tables.append(f'item = "{draw(st.sampled_from(["hermes", "python_repr", "command_r7b"]))}"')
+            tables.append(f'item = "{draw(st.sampled_from(["hermes", "python_repr", "command_r7b", "typescript"]))}"')
         elif draw(st.booleans()):
             tables.append(f"indent = {draw(st.sampled_from([0, 2, 4]))}")
         if chosen == "first_user" and draw(st.booleans()):
@@ -491,17 +505,31 @@ def format_toml(draw) -> str:
         call = "[" + ", ".join(items + ["{text = " + toml_string(call_text) + "}"]) + "]" if items else \
             toml_string(call_text)
         arguments = draw(st.sampled_from(["json", "json_or_text", "parameters", "text"]))
-        tables += ["[calls]", f'role = "{draw(st.sampled_from(callers))}"', f'arguments = "{arguments}"']
+        call_role = draw(st.sampled_from(callers))
+        tables += ["[calls]", f'role = "{call_role}"', f'arguments = "{arguments}"']
         if arguments == "parameters":
             tables += [line("parameter", "<{key}>" + draw(_fragment.map(_escape_braces)) + "{value}\n"),
                        f'value = "{draw(st.sampled_from(["json_or_str", "str"]))}"']
         tables += [f'missing_content = "{draw(st.sampled_from(["refuse", "empty", "final"]))}"', f"call = {call}",
                    f'empty = "{draw(st.sampled_from(["none", "refuse"]))}"']
+        as_reasoning = ["reasoning"] if reasoning_field and call_role == reasoning_role and \
+            "[reasoning]" in tables else []
         if draw(st.booleans()):
-            tables += [f"max = {draw(st.integers(0, 2))}", 'max_message = "one call at a time"',
-                       f'content = "{draw(st.sampled_from(["write", "refuse", "first_message"]))}"',
+            tables += [f"max = {draw(st.integers(0, 2))}",
+                       f'content = "{draw(st.sampled_from(["write", "refuse", "first_message"] + as_reasoning))}"',
                        f'shape = "{draw(st.sampled_from(["either", "nested"]))}"',
                        f'content_parts = "{draw(st.sampled_from(["join", "refuse"]))}"']
+            if draw(st.booleans()):
+                tables.append('max_message = "one call at a time"')
+        # A role that names the previous call: not the calls' role, nor a leading system role.
+        namers = [r for r in writers if r != call_role and r not in leading]
+        if namers and draw(st.integers(0, 2)) == 0:
+            at = role_tables.index(f"[roles.{draw(st.sampled_from(namers))}]") + 1
+            assert role_tables[at].startswith("prefix = ")
+            cut = -3 if role_tables[at].endswith('"}]') else -1
+            role_tables[at] = role_tables[at][:cut] + "{call_name}" + role_tables[at][cut:]
+            if draw(st.booleans()):
+                tables.append('no_call_message = "no call before this result"')
         if draw(st.integers(0, 3)) == 0:
             facts = draw(st.dictionaries(st.sampled_from(["final", "generation_prompt"]), st.booleans(), min_size=1))
             tables.append("refuse_when = {" + ", ".join(f"{k} = {str(v).lower()}" for k, v in facts.items()) + "}")

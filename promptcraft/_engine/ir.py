@@ -45,7 +45,7 @@ TOOL_CALLS = "tool_calls"
 KINDS = (SCAFFOLD, CONTENT, REASONING, GENERATION_PROMPT, TOOLS, TOOL_CALLS)
 
 #: The slot names of message values; any other slot name is a declared variable.
-MESSAGE_SLOTS = ("role", "content", "system", "reasoning", "calls", "tool_call_id", "call_number")
+MESSAGE_SLOTS = ("role", "content", "system", "reasoning", "calls", "tool_call_id", "call_number", "call_name")
 
 
 @attrs.frozen
@@ -177,6 +177,8 @@ class Calls:
     content_first: bool = False
     #: The calls are refused where this holds (facts ``final`` and ``gen``): the template leaves them out.
     refused: Optional[When] = None
+    #: The content of a message with calls is its reasoning, and it writes none (``[calls] content``).
+    content_reasoning: bool = False
 
 
 @attrs.frozen
@@ -220,6 +222,8 @@ class Role:
     first_tools: bool = False
     #: Strings taken out of the content, in order, before the cut and the trim.
     remove: Tuple[str, ...] = ()
+    #: ``body`` names the previous call (``Slot("call_name")``): refused where there is none.
+    names_call: bool = False
 
 
 @attrs.frozen
@@ -281,6 +285,16 @@ class Display:
     refuse_without_query: bool
     #: The reasoning may come from a message field (see ``ReasoningDisplay.field``).
     field: bool = False
+    #: The field the template reads, first among the aliases (``_spec.model.REASONING_FIELDS``).
+    field_name: str = "reasoning_content"
+    #: The template is written before the message (``placement = "before"``), not in place of its content.
+    before: bool = False
+    #: The content is split at ``close`` where no field is given.
+    split: bool = True
+    #: ``show = "until_answer"`` (see ``ReasoningDisplay``).
+    until_answer: bool = False
+    #: A reasoning field holding one of these is refused.
+    refuse_containing: Tuple[str, ...] = ()
 
 
 @attrs.frozen

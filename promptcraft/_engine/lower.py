@@ -100,7 +100,7 @@ def _role(spec: model.FormatSpec, role: model.Role, catch_all: bool = False) -> 
     display = spec.reasoning is not None and spec.reasoning.role == name
     return ir.Role(name, "write", body, role.trim, cut, role.refuse_containing, display,
                    writes_role=writes(body.cases, "role"), calls=calls, content_json=role.content == "json",
-                   first_tools=first_tools, remove=role.remove)
+                   first_tools=first_tools, remove=role.remove, names_call=uses((body,), "call_name"))
 
 
 def _when(condition: model.Condition) -> When:
@@ -127,7 +127,8 @@ def _calls(calls: model.Calls) -> ir.Calls:
     return ir.Calls(tuple(texts), calls.form(), calls.ignore, optional, calls.max,
                     calls.content == "refuse", calls.shape == "nested", calls.empty == "refuse", calls.typed,
                     calls.content == "first_message",
-                    When(final=refused.final, gen=refused.generation_prompt) if refused is not None else None)
+                    When(final=refused.final, gen=refused.generation_prompt) if refused is not None else None,
+                    content_reasoning=calls.content == "reasoning")
 
 
 def _tools(tools: model.Tools) -> ir.Tools:
@@ -148,6 +149,16 @@ def layout(tools: model.Tools) -> Tuple[Union[str, int], ...]:
 def writes(cases: Tuple[Case, ...], slot: str) -> bool:
     """Whether every case writes the value ``slot``."""
     return all(_seq_writes(case.seq, slot) for case in cases)
+
+
+def uses(pieces: ir.Seq, slot: str) -> bool:
+    """Whether any piece, in any case of any choice, is the value ``slot``."""
+    for piece in pieces:
+        if isinstance(piece, Slot) and piece.name == slot:
+            return True
+        if isinstance(piece, Choice) and any(uses(case.seq, slot) for case in piece.cases):
+            return True
+    return False
 
 
 def _seq_writes(pieces: ir.Seq, slot: str) -> bool:
@@ -308,9 +319,11 @@ def lower(spec: model.FormatSpec) -> ir.Program:
     by_name: Dict[Optional[str], ir.Role] = {r.name: r for r in roles}
     if any_role is not None:
         by_name[None] = any_role
-    start = [Case(ALWAYS, seq(spec.start))]
+    opening = choice([Case(_when(condition), seq(text)) for condition, text in spec.start_when]
+                     + [Case(ALWAYS, seq(spec.start))])
+    start = [Case(ALWAYS, opening)]
     if spec.start_when_first:
-        start = [Case(When(first_role=spec.start_when_first), seq(spec.start)), Case(ALWAYS, ())]
+        start = [Case(When(first_role=spec.start_when_first), opening), Case(ALWAYS, ())]
     display = None
     if spec.reasoning is not None:
         shown = spec.reasoning
@@ -320,6 +333,8 @@ def lower(spec: model.FormatSpec) -> ir.Program:
             reasoning_trim=shown.reasoning_trim, always=shown.show == "always",
             query_exclude=shown.query_exclude, query_trim=user.trim if user is not None else "none",
             refuse_without_query=shown.no_query == "refuse", field=shown.field is not None,
+            field_name=shown.field or "reasoning_content", before=shown.placement == "before", split=shown.split,
+            until_answer=shown.show == "until_answer", refuse_containing=shown.refuse_containing,
         )
     variables = spec.variables
     return ir.Program(

@@ -32,6 +32,7 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import attrs
 
+from .._runtime.messages import reasoning_order
 from . import ir
 from .ir import ALWAYS, CONTENT, KINDS, SCAFFOLD, Case, Choice, Lit, Slot, When
 from .lower import specialize
@@ -55,7 +56,8 @@ LOCALS = (
     "render_many", "render_spans", "_unknown", "_first", "_last", "_out", "_tags", "_rest", "_offset", "_system",
     "_sx", "_sy", "_m", "_i", "_j", "_n", "_role", "_content", "_prev", "_user_turn", "_target", "_found",
     "_query", "_text", "_reasoning", "_cx", "_cy", "_prompts", "_given", "_present", "tools", "_tt", "_tc", "_calls",
-    "_cn", "_ca", "_tu", "_size", "_ck", "_ci", "_ec", "_th", "_nk", "_cids", "_cseen", "_cnum",
+    "_cn", "_ca", "_tu", "_size", "_ck", "_ci", "_ec", "_th", "_nk", "_cids", "_cseen", "_cnum", "_answer",
+    "_cname",
 )
 
 #: What a fast path raises for input it hands to the reference interpreter.
@@ -183,6 +185,8 @@ class _Generator:
         self.role_calls = False
         self.any_calls = any(r.calls is not None for r in roles)
         self.empty_calls_refused = any(r.calls is not None and r.calls.empty_refused for r in roles)
+        #: Some role names the previous call (``_cname``, the last call's name since the last answer).
+        self.call_names = any(r.names_call for r in roles)
         self.current: Optional[ir.Role] = None
         self.calls_done = False
         self.temporaries = 0
@@ -514,7 +518,12 @@ class _Generator:
             self.thinking_mode()
         self.system_section()
         if p.display is not None:
-            self.last_query()
+            if p.display.until_answer:
+                self.last_answer()
+            else:
+                self.last_query()
+        if self.call_names:
+            w.line("_cname = None")
         if self.uses_prev:
             w.line("_prev = None")
         for flag in self.earlier.values():
@@ -572,7 +581,7 @@ class _Generator:
         cases = self.p.start.cases
         # Tools placed at the start follow the start text (render_spans leaves tools to the reference).
         tools_first = self.tools is not None and self.tools.placement == "start" and not self.spans
-        if len(cases) > 1:
+        if len(cases) > 1 or any(isinstance(piece, Choice) for piece in cases[0].seq):
             w.line("_out = []")
             if self.spans:
                 w.line("_tags = []")
@@ -650,6 +659,12 @@ class _Generator:
             if system.skip_empty:
                 w.line("if _system == '':")
                 with w.block():
+                    if self.tools_in_system:
+                        # Left out, but the tools are still written in a block of their own.
+                        w.line("if _tt is not None:")
+                        with w.block():
+                            w.line("_system = _tt")
+                            self.system_block([(Code("_system"), CONTENT, "None")], "None")
                     w.line("_system = None")
                 w.line("else:")
                 with w.block():
@@ -926,6 +941,19 @@ class _Generator:
         self.extend(self.items(block[at + 1:], "None", self.values))
         self.offset("0")
 
+    def last_answer(self) -> None:
+        """``_answer``: the index of the last message of the reasoning's role without calls."""
+        w, display = self.w, self.p.display
+        assert display is not None
+        w.line("_answer = _len(messages) - 1")
+        w.line("while _answer >= 0:")
+        with w.block():
+            w.line("_m = messages[_answer]")
+            w.line(f"if _m['role'] == {display.role!r} and not _m.get('tool_calls'):")
+            with w.block():
+                w.line("break")
+            w.line("_answer -= 1")
+
     def last_query(self) -> None:
         w, display = self.w, self.p.display
         assert display is not None
@@ -1065,9 +1093,13 @@ class _Generator:
             plain = _without_calls(specialize((role.body,), {"calls": False}))
             body = plain[0] if len(plain) == 1 and isinstance(plain[0], Choice) else Choice((Case(ALWAYS, plain),))
             self.write_one(attrs.evolve(role, calls=None, body=body), calls_read=True)
+            if self.call_names:
+                w.line("_cname = None")
         w.line("else:")
         with w.block():
             self.write_one(role, calls_read=True)
+            if self.call_names:
+                w.line("_cname = _cn if _tc else None")
 
     def write_one(self, role: ir.Role, calls_read: bool) -> None:
         """``write_role`` for one branch; ``calls_read``: ``_tc`` holds the message's calls already."""
@@ -1091,6 +1123,10 @@ class _Generator:
             if self.spans:
                 w.line("_tags.append(())")
             return
+        if role.names_call:
+            w.line("if _cname is None:")
+            with w.block():
+                w.line("raise _Unhandled  # no call to name: the reference refuses the message")
         trim = _TRIM_CALL[role.trim]
         # The leading role of a format with tools appends them to the first message's content.
         # (A block's kept empty system message is not that message: the block holds the tools.)
@@ -1138,7 +1174,7 @@ class _Generator:
         values: Dict[str, Union[str, Code]] = dict(
             self.values, role=role.name if role.name is not None else Code(self.role_expr),
             content=Code("_content" if transformed else "_m['content']"), calls=Code("_calls"), tools=Code("_tu"),
-            tool_call_id=Code("_ci"), call_number=Code("_cnum"))
+            tool_call_id=Code("_ci"), call_number=Code("_cnum"), call_name=Code("_cname"))
         if _uses((role.body,), "call_number"):
             # The number of the call this result answers, by its id: one call's, answered once.
             size = "_size" if self.any_calls else "_len(_m)"
@@ -1391,27 +1427,46 @@ class _Generator:
         w, display = self.w, self.p.display
         assert display is not None
         close, opening = repr(display.close), repr(display.open)
-        strip = "strip('\\n')" if display.reasoning_trim == "newlines" else "strip()"
+        strip = {"newlines": ".strip('\\n')", "both": ".strip()", "none": ""}[display.reasoning_trim]
         if display.field:
             # Reasoning given in a field is taken as it is, and the content is left whole.
-            w.line("_given = _reasoning_of(_m) if _len(_m) != 2 else None")
+            order = "" if display.field_name == "reasoning_content" else f", {reasoning_order(display.field_name)!r}"
+            w.line(f"_given = _reasoning_of(_m{order}) if _len(_m) != 2 else None")
+            if display.refuse_containing:
+                tests = " or ".join(f"{needle!r} in _given" for needle in display.refuse_containing)
+                w.line(f"if _isinstance(_given, _str) and ({tests}):")
+                with w.block():
+                    w.line("raise _Unhandled")
+            if role.calls is not None and role.calls.content_reasoning:
+                # A message with calls writes its content as its reasoning, and no content.
+                w.line("if _tc:")
+                with w.block():
+                    w.line("if _content != '':")
+                    with w.block():
+                        w.line("if _given is not None and _given != '':")
+                        with w.block():
+                            w.line("raise _Unhandled")
+                        w.line("_given = _content")
+                    w.line("_content = ''")
             w.line("if _given is not None:")
             with w.block():
                 w.line("if not _isinstance(_given, _str):")
                 with w.block():
                     w.line("raise _Unhandled")
                 w.line("_present = _given != ''")
-                w.line(f"_reasoning = _given.{strip}")
-            w.line(f"elif {close} in _content:")
+                w.line(f"_reasoning = _given{strip}")
+            if display.split:
+                w.line(f"elif {close} in _content:")
         else:
             w.line(f"if {close} in _content:")
-        with w.block():
-            w.line(f"_reasoning = _content.partition({close})[0].rstrip('\\n')"
-                   f".rpartition({opening})[2].lstrip('\\n')")
-            # Whether a turn shows its reasoning depends on the reasoning before it is trimmed.
-            w.line("_present = _reasoning != ''")
-            w.line(f"_reasoning = _reasoning.{strip}")
-            w.line(f"_content = _content.rpartition({close})[2].lstrip('\\n')")
+        if display.split or not display.field:
+            with w.block():
+                w.line(f"_reasoning = _content.partition({close})[0].rstrip('\\n')"
+                       f".rpartition({opening})[2].lstrip('\\n')")
+                # Whether a turn shows its reasoning depends on the reasoning before it is trimmed.
+                w.line("_present = _reasoning != ''")
+                w.line(f"_reasoning = _reasoning{strip}")
+                w.line(f"_content = _content.rpartition({close})[2].lstrip('\\n')")
         w.line("else:")
         with w.block():
             w.line("_reasoning = ''")
@@ -1420,9 +1475,24 @@ class _Generator:
             # The calls' conditions read the answer, before the display writes the reasoning into it.
             self.write_calls(role)
             self.calls_done = True
-        shown = "_i > _query" if display.always else "_i > _query and (_i == _last or _present)"
+        if display.until_answer:
+            # A call's reasoning until an answer follows; an answer's in the final message only, if given.
+            answered = "_i == _last and not add_generation_prompt and _given is not None"
+            shown = f"((_i > _answer and _present) if _tc else {answered})" if role.calls is not None else answered
+        else:
+            shown = "_i > _query" if display.always else "_i > _query and (_i == _last or _present)"
         template = dict(self.values, reasoning=Code("_reasoning"), content=Code("_content.lstrip('\\n')"))
         items = self.items(display.template, "_i", template)
+        if display.before:
+            # A turn of its own before the message; render_spans leaves it to the reference.
+            w.line(f"if {shown}:")
+            with w.block():
+                if self.spans:
+                    w.line("raise _Unhandled")
+                else:
+                    self.extend(items)
+            self.write_body(role.body, values, composite=False)
+            return
         w.line(f"if {shown}:")
         with w.block():
             if self.spans:

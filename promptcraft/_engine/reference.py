@@ -12,7 +12,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 import attrs
 
-from .._runtime.messages import Message, normalize, not_text_reasoning
+from .._runtime.messages import Message, normalize, not_text_reasoning, reasoning_order
 from .._runtime.variables import resolve
 from .._spec.model import Calls, FormatSpec, Reasoning, ReasoningDisplay, Role, Text, Tools, Variant
 from ..errors import RefusedError, UnsupportedFieldError
@@ -58,6 +58,26 @@ def refuse_role(spec: FormatSpec, message: Message, role: Optional[Role]) -> Ref
         f"format {spec.name!r} has no role {message.role!r} (it declares {declared})",
         index=message.index, role=message.role, rule="unknown_role",
     )
+
+
+def refuse_reasoning(spec: FormatSpec, message: Message, found: str) -> RefusedError:
+    assert spec.reasoning is not None
+    text = spec.reasoning.refuse_containing_message or f"reasoning must not contain {found!r}"
+    return RefusedError(f"format {spec.name!r} refuses this reasoning: {text}", index=message.index,
+                        role=message.role, rule="reasoning", template_message=text)
+
+
+def refuse_no_call(spec: FormatSpec, message: Message) -> RefusedError:
+    text = (spec.calls.no_call_message if spec.calls is not None else None) or "no call precedes this message"
+    return RefusedError(f"format {spec.name!r} refuses this message, which names the previous call: {text}",
+                        index=message.index, role=message.role, rule="calls", template_message=text)
+
+
+def names_call(role: Role) -> bool:
+    """Whether the role's texts name the previous call (``{call_name}``)."""
+    from .._spec.validate import names_of
+
+    return "call_name" in names_of(role)
 
 
 def refuse_containing(spec: FormatSpec, message: Message, role: Role, found: str) -> RefusedError:
@@ -136,7 +156,7 @@ def with_tools(rules: Tools, text: List[Segment], tools: List[Segment], has_text
 
 def answer(display: ReasoningDisplay, content: str, given: Optional[str]) -> str:
     """The answer a reasoning display writes after the reasoning (before its leading newlines go)."""
-    if given is not None or display.close not in content:
+    if given is not None or not display.split or display.close not in content:
         return content
     return content.split(display.close)[-1].lstrip("\n")
 
@@ -227,24 +247,31 @@ def trim_segments(segments: List[Segment], how: str) -> List[Segment]:
 
 def show_reasoning(display: ReasoningDisplay, content: str, after_query: bool, final: bool,
                    values: Optional[Dict[str, Any]] = None, index: Optional[int] = None,
-                   given: Optional[str] = None) -> List[Segment]:
-    """The content as written: the answer alone, or reasoning and answer through the template.
-    ``given``: the reasoning from the message's field, which the template then takes as it is,
-    leaving the content whole."""
+                   given: Optional[str] = None, visible: Optional[bool] = None) -> Tuple[List[Segment], List[Segment]]:
+    """What the message writes before itself, and its content: the answer alone, or reasoning and
+    answer through the template (in place of the content, or before the message). ``given``: the
+    reasoning from the message's field, which the template then takes as it is, leaving the content
+    whole; ``visible``: whether the reasoning is shown, where ``show = "until_answer"`` decided it."""
     if given is not None:
         reasoning, answer = given, content
-    elif display.close in content:
+    elif display.split and display.close in content:
         reasoning = content.split(display.close)[0].rstrip("\n").split(display.open)[-1].lstrip("\n")
         answer = content.split(display.close)[-1].lstrip("\n")
     else:
         reasoning, answer = "", content
     # Whether a turn shows its reasoning depends on the reasoning before it is trimmed, as in the templates.
     present = bool(reasoning)
-    reasoning = reasoning.strip("\n") if display.reasoning_trim == "newlines" else reasoning.strip()
-    if after_query and (display.show == "always" or final or present):
-        return fill(display.template, values or {}, SCAFFOLD, index,
-                    {"reasoning": [(reasoning, REASONING, index)], "content": [(answer.lstrip("\n"), CONTENT, index)]})
-    return [(answer, CONTENT, index)]
+    if display.reasoning_trim != "none":
+        reasoning = reasoning.strip("\n") if display.reasoning_trim == "newlines" else reasoning.strip()
+    if visible is None:
+        visible = after_query and (display.show == "always" or final or present)
+    if not visible:
+        return [], [(answer, CONTENT, index)]
+    shown = {"reasoning": [(reasoning, REASONING, index)]}
+    if display.placement == "before":
+        return fill(display.template, values or {}, SCAFFOLD, index, shown), [(answer, CONTENT, index)]
+    return [], fill(display.template, values or {}, SCAFFOLD, index,
+                    dict(shown, content=[(answer.lstrip("\n"), CONTENT, index)]))
 
 
 def render(
@@ -291,7 +318,9 @@ def segments(
 
     out: List[Segment] = []
     if not spec.start_when_first or first.role in spec.start_when_first:
-        out += fill(spec.start, values)
+        opening = next((text for condition, text in spec.start_when if condition.tools == (tooling is not None)),
+                       spec.start)
+        out += fill(opening, values)
     if tooling is not None and spec.tools is not None and spec.tools.placement == "start":
         out += tooling
 
@@ -395,7 +424,13 @@ def segments(
             raise UnsupportedFieldError(f"format {spec.name!r} writes the tools in the first message after the system "
                                         "message, as a user message: this one is not the user's, so it is refused",
                                         index=body[0].index, role=body[0].role, field="role")
-    query = last_query(spec, conversation) if spec.reasoning is not None else -1
+    until_answer = spec.reasoning is not None and spec.reasoning.show == "until_answer"
+    query = last_query(spec, conversation) if spec.reasoning is not None and not until_answer else -1
+    # The last message of the reasoning's role without calls (an answer): calls before it hide their reasoning.
+    last_answer = max((m.index for m in conversation if spec.reasoning is not None and m.role == spec.reasoning.role
+                       and m.calls is None), default=-1)
+    # The name of the last call written since the last answer, for roles that name it ({call_name}).
+    call_name: Optional[str] = None
     previous: Optional[str] = None
     written: set = set()  # the roles written so far, and whether a message had calls
     earlier_calls = False
@@ -440,13 +475,33 @@ def segments(
                 role = attrs.evolve(role, trim="none")
             pieces = fill(system.fold, values, SCAFFOLD, message.index, {"content": pieces, "system": system_text})
         answer_empty = None
+        turn: List[Segment] = []
         if spec.reasoning is not None and message.role == spec.reasoning.role:
-            if message.reasoning is not None and not isinstance(message.reasoning, str):
+            display = spec.reasoning
+            given = message.reasoning
+            if given is not None and not isinstance(given, str):
                 raise not_text_reasoning(spec, message, messages[message.index])
+            hits = [needle for needle in display.refuse_containing if given is not None and needle in given]
+            if hits:
+                raise refuse_reasoning(spec, message, hits[0])
             shown = trim(content, role.trim)
-            answer_empty = answer(spec.reasoning, shown, message.reasoning) == ""
-            pieces = show_reasoning(spec.reasoning, shown, message.index > query, final, values, message.index,
-                                    message.reasoning)
+            if message.calls is not None and spec.calls is not None and spec.calls.content == "reasoning":
+                if shown and given:
+                    raise UnsupportedFieldError(
+                        f"format {spec.name!r} writes the content of a message with calls as its reasoning: a "
+                        "reasoning field besides a content is refused", index=message.index, role=message.role,
+                        field=next(n for n in reasoning_order(display.field or "") if messages[message.index].get(n)
+                                   is not None))
+                given, shown = (shown if shown else given), ""
+            visible = None
+            if display.show == "until_answer":
+                if message.calls is not None:
+                    visible = bool(given) and message.index > last_answer
+                else:
+                    visible = final and not add_generation_prompt and given is not None
+            answer_empty = answer(display, shown, given) == ""
+            turn, pieces = show_reasoning(display, shown, message.index > query, final, values, message.index,
+                                          given, visible)
             role = attrs.evolve(role, trim="none")
         if tooling is not None and in_system and message.index == 0 and message.role in system.leading_roles \
                 and system.placement == "message":  # a block's kept empty system message: the block has them
@@ -468,6 +523,10 @@ def segments(
         following = conversation[message.index + 1].role if message.index < final_index else None
         lead = tooling if first_user and position == 0 else None
         scope = dict(values, tool_call_id=call_id(spec, message, messages[message.index]))
+        if names_call(role):
+            if call_name is None:
+                raise refuse_no_call(spec, message)
+            scope["call_name"] = call_name
         before = conversation[message.index - 1].role if message.index else None
         if _writes_slot(role, "call_number"):
             if numbers is None:
@@ -475,9 +534,12 @@ def segments(
 
                 numbers = call_numbers(messages)
             scope["call_number"] = call_number(spec, message, messages[message.index], numbers, answered)
-        out += write(role, message.role, pieces, scope, final, add_generation_prompt, previous, message.index,
-                     following, message.index == 0, calls, message.content == "", tooling is not None, lead,
-                     frozenset(written), earlier_calls, thinking, before, calls_before)
+        out += turn + write(role, message.role, pieces, scope, final, add_generation_prompt, previous,
+                            message.index, following, message.index == 0, calls, message.content == "",
+                            tooling is not None, lead, frozenset(written), earlier_calls, thinking, before,
+                            calls_before)
+        if spec.calls is not None and message.role == spec.calls.role:
+            call_name = message.calls[-1][0] if message.calls else None
         previous = message.role
         written.add(message.role)
         earlier_calls = earlier_calls or message.calls is not None

@@ -72,9 +72,10 @@ def extra_fields(message: "Any", allowed: "Any") -> bool:
     return any(value is not None and key not in allowed for key, value in message.items())
 
 
-def reasoning_of(message: "Any") -> "Any":
-    """The first of a message's reasoning fields that is not ``None`` (transformers' aliasing)."""
-    for name in ("reasoning_content", "thinking", "reasoning"):
+def reasoning_of(message: "Any", order: "Any" = ("reasoning_content", "thinking", "reasoning")) -> "Any":
+    """The first of a message's reasoning fields that is not ``None``, in the order the template's
+    field takes them (transformers' aliasing; ``_runtime.messages.reasoning_order``)."""
+    for name in order:
         value = message.get(name)
         if value is not None:
             return value

@@ -99,11 +99,17 @@ def reads_reasoning(spec: Any) -> bool:
     return spec.reasoning is not None and spec.reasoning.field is not None
 
 
+def reasoning_order(field: str) -> tuple:
+    """Where the template's field takes its value from: itself when given, then what transformers
+    aliases into it, the first of ``REASONING_FIELDS`` given."""
+    return (field,) + tuple(name for name in REASONING_FIELDS if name != field)
+
+
 def _reasoning(spec: Any, message: Mapping, index: int, role: str) -> Any:
-    """The reasoning field's value as the template sees it: the first of the aliases given."""
+    """The reasoning field's value as the template sees it (see ``reasoning_order``)."""
     if not reads_reasoning(spec):
         return None
-    for name in REASONING_FIELDS:
+    for name in reasoning_order(spec.reasoning.field):
         value = message.get(name)
         if value is not None:
             return value
@@ -112,7 +118,7 @@ def _reasoning(spec: Any, message: Mapping, index: int, role: str) -> Any:
 
 def not_text_reasoning(spec: Any, message: "Message", given: Mapping) -> UnsupportedFieldError:
     """The error for a reasoning field that is not a string, where the format would write it."""
-    name = next(n for n in REASONING_FIELDS if given.get(n) is not None)
+    name = next(n for n in reasoning_order(spec.reasoning.field) if given.get(n) is not None)
     return UnsupportedFieldError(f"format {spec.name!r} writes reasoning given as text only, got "
                                  f"{_kind(message.reasoning)}", index=message.index, role=message.role, field=name)
 
@@ -145,7 +151,12 @@ def _calls(spec: Any, message: Mapping, index: int, role: str, earlier_calls: bo
 
     texts = call_texts(calls, rules.form(), rules.ignore, index, role, rules.shape == "nested", rules.typed)
     if rules.max and len(texts) > rules.max:
-        text = rules.max_message or f"at most {rules.max} tool call(s) per message"
+        if rules.max_message is None:
+            # The template writes the first calls and silently leaves the others out.
+            raise UnsupportedFieldError(f"format {spec.name!r} writes at most {rules.max} tool call(s) per message, "
+                                        "as its template does (it leaves the others out): they are refused rather "
+                                        "than dropped", index=index, role=role, field=f"tool_calls[{rules.max}]")
+        text = rules.max_message
         raise RefusedError(f"format {spec.name!r} refuses this message: {text}", index=index, role=role,
                            rule="calls", template_message=text, field="tool_calls")
     if rules.content == "refuse" and message.get("content"):

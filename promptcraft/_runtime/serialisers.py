@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any, Callable, Dict, List
 
 from ..errors import UnsupportedFieldError
+from .typescript import definition as typescript
 
 _MISSING = object()
 
@@ -193,4 +194,4 @@ def command_r7b(tool: Mapping, field: str, tojson: Callable[[Any], str]) -> str:
 #: The serialisers ``[tools] item`` may name, besides ``json`` (``tools.tojson``): each takes a checked
 #: definition, its path (``tools[0]``) and ``tools.tojson``.
 ITEMS: Dict[str, Callable[[Mapping, str, Callable[[Any], str]], str]] = {
-    "hermes": hermes, "python_repr": python_item, "command_r7b": command_r7b}
+    "hermes": hermes, "python_repr": python_item, "command_r7b": command_r7b, "typescript": typescript}

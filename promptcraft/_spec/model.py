@@ -355,7 +355,10 @@ class ReasoningDisplay:
     message (``show = "always"``), is written as ``template`` with
     ``{reasoning}`` and ``{content}``; others are written as the answer alone.
     Without any query, ``no_query = "refuse"`` refuses with
-    ``no_query_message``.
+    ``no_query_message``. ``show = "until_answer"`` (Harmony) ignores the query: a message with
+    tool calls shows its reasoning, when not empty, until a later message of ``role`` without calls
+    (an answer) follows it; an answer shows it only as the conversation's final message without a
+    generation prompt, whenever the field is given (even empty).
     """
 
     role: str = "assistant"
@@ -368,8 +371,18 @@ class ReasoningDisplay:
     no_query: str = "last"
     no_query_message: Optional[str] = None
     #: ``"reasoning_content"``: a message's reasoning field, when it is a string, is the reasoning
-    #: (the content is then not split); transformers fills it from any of ``REASONING_FIELDS``.
+    #: (the content is then not split); transformers fills it from any of ``REASONING_FIELDS``, the
+    #: field the template reads first (``"thinking"`` for gpt-oss), then the others in their order.
     field: Optional[str] = None
+    #: ``content``: ``template`` is written in place of the content; ``before``: ``template`` (with
+    #: ``{reasoning}`` only) is written before the message, a turn of its own (Harmony's analysis
+    #: channel), and the message as it would be without reasoning.
+    placement: str = "content"
+    #: Without it, the content is never split at ``close``: the reasoning comes from the field only.
+    split: bool = True
+    #: A reasoning field holding one of these strings is refused with ``refuse_containing_message``.
+    refuse_containing: Tuple[str, ...] = ()
+    refuse_containing_message: Optional[str] = None
 
 
 #: The message fields transformers reads reasoning from, first given first (its ``_alias_reasoning_fields``).
@@ -424,8 +437,10 @@ TOOL_EMPTY = ("none", "written", "refuse")
 #: Hermes 3's tool_use template rebuilds, its description rewritten as a Python docstring
 #: (``_runtime.serialisers.hermes``); ``python_repr``: Python's ``repr`` of the definition as plain data,
 #: as Jinja's ``|string`` writes a dict (SmolLM3: ``{'type': 'function', ...}``); ``command_r7b``: Command
-#: R7B's rebuilt object with ``"responses": null`` (``_runtime.serialisers.command_r7b``).
-TOOL_ITEMS = ("json", "hermes", "python_repr", "command_r7b")
+#: R7B's rebuilt object with ``"responses": null`` (``_runtime.serialisers.command_r7b``); ``typescript``:
+#: gpt-oss's comment and ``type name = (_: {...}) => any;`` entry of a TypeScript namespace
+#: (``_runtime.typescript``).
+TOOL_ITEMS = ("json", "hermes", "python_repr", "command_r7b", "typescript")
 #: How a call's arguments are written: ``json``: a mapping, through ``tojson`` (a string is refused:
 #: the templates that write this way would encode it a second time); ``json_or_text``: a string as it
 #: is (it is already JSON), anything else through ``tojson``; ``parameters``: a mapping, each of its
@@ -436,8 +451,10 @@ ARGUMENTS = ("json", "json_or_text", "parameters", "text")
 #: What a message with calls does with its content: ``write`` it before the calls; ``refuse`` a
 #: non-empty one (the calls are written in its place); ``first_message``: write it in the
 #: conversation's first message with calls only, whose template never writes it in a later one
-#: (DeepSeek R1), where a non-empty content is refused and a missing one taken as empty.
-CALL_CONTENT = ("write", "refuse", "first_message")
+#: (DeepSeek R1), where a non-empty content is refused and a missing one taken as empty; ``reasoning``:
+#: the content is the message's reasoning (Harmony's analysis channel), written by ``[reasoning]``,
+#: and no content is written (a reasoning field beside a non-empty content is refused).
+CALL_CONTENT = ("write", "refuse", "first_message", "reasoning")
 #: A parameter's value: ``json_or_str`` a mapping or list through ``tojson``, anything else as
 #: Python's ``str()`` (Jinja's ``|string``: ``True``, ``None``, ``1.0``); ``str``: every value as
 #: ``str()`` (a dict as ``{'k': [1, 2]}``), a string as it is.
@@ -509,12 +526,16 @@ class Calls:
     #: ``arguments = "parameters"``: one argument's text (``{key}``, ``{value}``) and its value's format.
     parameter: Text = EMPTY
     value: str = "json_or_str"
-    #: At most this many calls per message (more are refused with ``max_message``); 0: no limit.
+    #: At most this many calls per message; 0: no limit. More are refused with ``max_message``, the
+    #: template's own refusal, or, without it (a template that leaves the others out), as unsupported.
     max: int = 0
     max_message: Optional[str] = None
     #: See ``CALL_CONTENT``; ``refuse``: a template that writes the calls in place of the content
     #: (Llama 3.x) would leave a non-empty content out, so it is refused.
     content: str = "write"
+    #: The refusal text for a message whose role's texts name the previous call (``{call_name}``: the
+    #: last call written since the last message of ``role`` without calls) when there is none.
+    no_call_message: Optional[str] = None
     #: ``nested``: each call must be ``{"function": {...}}`` as the template reads it; ``either``:
     #: the inner object alone is taken too.
     shape: str = "either"
@@ -582,6 +603,8 @@ class FormatSpec:
     eos: Optional[str] = None
     start: Text = EMPTY
     start_when_first: Tuple[str, ...] = ()
+    #: ``start = [{when = {tools = true}, text = ...}, {text = ...}]``: the variants tried before ``start``.
+    start_when: Tuple[Variant, ...] = ()
     system: System = System()
     roles: Tuple[Role, ...] = ()
     any_role: Optional[Role] = None

@@ -321,7 +321,8 @@ def build_spec(raw: Dict[str, Any], path: Optional[str], text: str) -> FormatSpe
         check.variables[var_name] = Variable(var_name, default=default, strftime=strftime, required=required,
                                              serialiser=serialiser)
 
-    start = check.text(raw, "", "start")
+    start_decl, start_when = _variants(check, raw, "", "start", (), ("tools",))
+    start = check.text(start_decl, "", "start")
     start_when_first = check.strings(raw, "start_when_first")
     system = _system(check, raw.get("system", {}))
     roles = []
@@ -378,6 +379,7 @@ def build_spec(raw: Dict[str, Any], path: Optional[str], text: str) -> FormatSpe
     spec = FormatSpec(
         name=name, path=path, description=description, models=models, templates=templates, stop=stop,
         bos=check.tokens.get("bos"), eos=check.tokens.get("eos"), start=start, start_when_first=start_when_first,
+        start_when=start_when,
         system=system,
         roles=tuple(roles), any_role=any_role, alternation=alternation, generation=generation,
         variables=tuple(check.variables.values()), control=control, reasoning=reasoning,
@@ -404,7 +406,7 @@ def _variants(check: Checker, decl: Dict[str, Any], key: str, name: str, slots: 
     value = decl.get(name)
     if not isinstance(value, list):
         return decl, ()
-    full = f"{key}.{name}"
+    full = f"{key}.{name}" if key else name
     if not value:
         raise check.fail(full, 'an array of variants needs at least the last one, {text = "..."}')
     variants = []
@@ -447,8 +449,10 @@ def _variants(check: Checker, decl: Dict[str, Any], key: str, name: str, slots: 
 def _role(check: Checker, decl: Any, key: str, name: str) -> Role:
     check.table(decl, key, _ROLE_KEYS)
     slots = ("role", "tool_call_id", "call_number")
-    decl, prefix_when = _variants(check, decl, key, "prefix", slots)
-    decl, suffix_when = _variants(check, decl, key, "suffix", slots)
+    # A declared role's prefix and suffix may name the previous call (Harmony's tool results).
+    named = slots + (("call_name",) if name != "*" else ())
+    decl, prefix_when = _variants(check, decl, key, "prefix", named)
+    decl, suffix_when = _variants(check, decl, key, "suffix", named)
     when_empty = check.text(decl, key, "when_empty", slots) if "when_empty" in decl else None
     final_suffix = check.text(decl, key, "final_suffix", slots) if "final_suffix" in decl else None
     final_with = (
@@ -471,8 +475,8 @@ def _role(check: Checker, decl: Any, key: str, name: str) -> Role:
         )
     role = Role(
         name=name,
-        prefix=check.text(decl, key, "prefix", slots),
-        suffix=check.text(decl, key, "suffix", slots),
+        prefix=check.text(decl, key, "prefix", named),
+        suffix=check.text(decl, key, "suffix", named),
         trim=check.choice(decl, key, "trim", model.TRIMS, "none"),
         skip_empty=check.boolean(decl, key, "skip_empty"),
         drop=check.boolean(decl, key, "drop"),
@@ -591,7 +595,8 @@ def _system(check: Checker, decl: Any) -> System:
 def _reasoning(check: Checker, decl: Any) -> ReasoningDisplay:
     key = "reasoning"
     check.table(decl, key, ("role", "open", "close", "template", "reasoning_trim", "show", "query_exclude",
-                            "no_query", "no_query_message", "field"))
+                            "no_query", "no_query_message", "field", "placement", "split", "refuse_containing",
+                            "refuse_containing_message"))
     if "template" not in decl:
         raise check.fail(key, "needs 'template', e.g. \"<think>\\n{reasoning}\\n</think>\\n\\n{content}\"")
     template = check.text(decl, key, "template", ("reasoning", "content"))
@@ -603,15 +608,35 @@ def _reasoning(check: Checker, decl: Any) -> ReasoningDisplay:
         open=check.string(decl, key, "open", "<think>", empty=False),
         close=check.string(decl, key, "close", "</think>", empty=False),
         template=template,
-        reasoning_trim=check.choice(decl, key, "reasoning_trim", ("newlines", "both"), "newlines"),
-        show=check.choice(decl, key, "show", ("final_or_present", "always"), "final_or_present"),
+        reasoning_trim=check.choice(decl, key, "reasoning_trim", ("newlines", "both", "none"), "newlines"),
+        show=check.choice(decl, key, "show", ("final_or_present", "always", "until_answer"), "final_or_present"),
         query_exclude=exclude,
         no_query=check.choice(decl, key, "no_query", ("last", "refuse"), "last"),
         no_query_message=check.string(decl, key, "no_query_message", empty=False),
         field=check.choice(decl, key, "field", model.REASONING_FIELDS, "") or None if "field" in decl else None,
+        placement=check.choice(decl, key, "placement", ("content", "before"), "content"),
+        split=check.boolean(decl, key, "split") if "split" in decl else True,
+        refuse_containing=check.strings(decl, "refuse_containing", lambda s: None if s else "must not be empty",
+                                        key=key),
+        refuse_containing_message=check.string(decl, key, "refuse_containing_message", empty=False),
     )
     if display.no_query == "refuse" and display.no_query_message is None:
         raise check.fail(key, "no_query = 'refuse' needs 'no_query_message'")
+    if display.placement == "before" and "content" in template.names:
+        raise check.fail(f"{key}.template", "placement = 'before' writes the template before the message: it takes "
+                                            "{reasoning} only")
+    if (display.refuse_containing or display.refuse_containing_message is not None) and display.field is None:
+        extra = "refuse_containing" if display.refuse_containing else "refuse_containing_message"
+        raise check.fail(f"{key}.{extra}", "checks the reasoning field: it needs 'field'")
+    if display.refuse_containing_message is not None and not display.refuse_containing:
+        raise check.fail(f"{key}.refuse_containing_message", "needs 'refuse_containing'")
+    if display.show == "until_answer":
+        if display.field is None or display.split:
+            raise check.fail(f"{key}.show", "'until_answer' reads the reasoning from the field only: it needs "
+                                            "'field' and split = false")
+        unused = [k for k in ("query_exclude", "no_query", "no_query_message") if k in decl]
+        if unused:
+            raise check.fail(f"{key}.{unused[0]}", "not used with show = 'until_answer', which reads no query")
     return display
 
 
@@ -690,7 +715,8 @@ def _count(check: Checker, decl: Any, key: str, name: str) -> int:
 def _calls(check: Checker, decl: Any) -> Calls:
     key = "calls"
     check.table(decl, key, ("role", "arguments", "call", "ignore", "missing_content", "parameter", "value", "max",
-                            "max_message", "content", "shape", "empty", "content_parts", "refuse_when"))
+                            "max_message", "content", "shape", "empty", "content_parts", "refuse_when",
+                            "no_call_message"))
     refuse_when = None
     if "refuse_when" in decl:
         when = check.table(decl["refuse_when"], f"{key}.refuse_when", ("final", "generation_prompt"))
@@ -729,6 +755,7 @@ def _calls(check: Checker, decl: Any) -> Calls:
                   parameter=parameter, value=check.choice(decl, key, "value", model.VALUE_FORMATS, "json_or_str"),
                   max=_count(check, decl, key, "max"), max_message=check.string(decl, key, "max_message", empty=False),
                   content=check.choice(decl, key, "content", model.CALL_CONTENT, "write"),
+                  no_call_message=check.string(decl, key, "no_call_message", empty=False),
                   shape=check.choice(decl, key, "shape", ("either", "nested"), "either"),
                   empty=check.choice(decl, key, "empty", ("none", "refuse"), "none"),
                   call=call, call_when=call_when, ignore=ignore, refuse_when=refuse_when,
@@ -790,6 +817,10 @@ def _output(check: Checker, decl: Any, calls: Optional[Calls]) -> Output:
         raise check.fail(key, "declare at least one of 'prefix', 'reasoning', 'content', 'call' and 'call_id'")
     return Output(prefix=prefix, reasoning=reasoning, call_id=call_id, prefix_when=prefix_when, content=content,
                   call=tuple(call))
+def names_of(role: Role) -> Tuple[str, ...]:
+    """The placeholders of a role's prefix and suffix, variants included."""
+    texts = [role.prefix, role.suffix] + [text for _, text in role.prefix_when + role.suffix_when]
+    return tuple(name for text in texts for name in text.names)
 
 
 def _check_control_token(token: str) -> Optional[str]:
@@ -858,10 +889,11 @@ def _cross_checks(check: Checker, spec: FormatSpec) -> None:
             raise check.fail("tools.placement", "'first_user' writes the tools in the first user message: it needs "
                                                 "a [roles.user] that writes it")
     elif spec.tools is not None and spec.tools.placement not in ("none", "start") and (
-            spec.system.placement not in ("message", "block") or spec.system.skip_empty):
-        # keep_empty is allowed: the empty message stays in the conversation and the tools go with the default.
+            spec.system.placement not in ("message", "block")):
+        # An empty leading system message kept (keep_empty): the tools go with the default; left out
+        # (skip_empty): the tools get a block of their own.
         raise check.fail("tools", "tool definitions are written with the system text: they need [system] "
-                                  "placement = 'message' or 'block' (without skip_empty)")
+                                  "placement = 'message' or 'block'")
     if spec.tools is not None and spec.tools.placement in ("system_after", "system_before") and (
             spec.system.placement == "message"):
         writer = spec.role(spec.system.leading_roles[0])
@@ -874,6 +906,18 @@ def _cross_checks(check: Checker, spec: FormatSpec) -> None:
             raise check.fail("calls.role", f"role {spec.calls.role!r} must be declared under [roles] and written")
         if spec.system.placement != "message" and spec.calls.role in spec.system.leading_roles:
             raise check.fail("calls.role", "a system message taken out of the conversation cannot carry calls")
+        if spec.calls.content == "reasoning" and (spec.reasoning is None or spec.reasoning.field is None
+                                                  or spec.reasoning.role != spec.calls.role):
+            raise check.fail("calls.content", "'reasoning' writes a call message's content as its reasoning: it "
+                                              "needs a [reasoning] of the same role, with 'field'")
+    for role in spec.roles:
+        if "call_name" in names_of(role):
+            where = f"roles.{role.name}"
+            if spec.calls is None:
+                raise check.fail(where, "uses {call_name}, the previous call's name: it needs [calls]")
+            if role.name == spec.calls.role or role.name in spec.system.leading_roles:
+                raise check.fail(where, "{call_name} names the previous call in another role's messages "
+                                        "(not the calls' role nor a leading system role)")
     if ("tool_call_id" in check.used or "call_number" in check.used) and "tool_call_id" not in spec.message.ignore:
         # A field is read or left out as the format declares: the roles whose texts do not write it leave it out.
         raise check.fail("message.ignore", "a role writes {tool_call_id} or {call_number}: list 'tool_call_id' here "
