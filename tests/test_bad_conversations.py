@@ -317,6 +317,10 @@ def test_unknown_roles(name, stranger):
         elif _writes_call_number(declaration):
             # a result written under the number of the call it answers needs that call's id (Command R7B)
             assert result[:2] == ("UnsupportedFieldError", result[1]) and "tool_call_id:" in result[1], result
+        elif reference.names_call(declaration):
+            # A role that names the previous call (gpt-oss's tool results) needs a call before it.
+            error = raises(fmt, messages, variables, promptcraft.RefusedError, **options)
+            assert (error.index, error.role, error.rule) == (1, stranger, "calls")
         else:
             # written by [any_role] or dropped; a continuation of a dropped message has nothing to continue
             assert isinstance(result, str) or result[0] == "ContinuationError", result
