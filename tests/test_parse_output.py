@@ -140,7 +140,8 @@ def messages_for(draw, fmt):
                 arguments = {k: v for k, v in arguments.items() if k and k == k.strip() and ">" not in k
                              and "\n" not in k}
             calls.append({"name": name, "arguments": arguments})
-    content = "" if calls and calls_spec.content == "refuse" else draw(maybe_plain if calls else plain)
+    # Where the calls take the content's place, or its text is their reasoning (Harmony), it is empty.
+    content = "" if calls and calls_spec.content in ("refuse", "reasoning") else draw(maybe_plain if calls else plain)
     message = {"role": "assistant", "content": content}
     if reasoning is not None:
         message.update(reasoning_message(fmt, reasoning, content))

@@ -261,7 +261,8 @@ _ROLE_KEYS = {"name", "prefix", "suffix", "trim", "skip_empty", "drop", "refuse"
               "final_suffix_with_prompt", "prefix_after", "strip_reasoning", "refuse_containing",
               "refuse_containing_message", "prefix_when", "suffix_when", "content", "remove"}
 _CALLS_KEYS = {"role", "arguments", "call", "call_when", "ignore", "missing_content", "parameter", "value", "max",
-               "max_message", "content", "shape", "empty", "content_parts", "refuse_when"}
+               "max_message", "content", "shape", "empty", "content_parts", "refuse_when",
+               "no_call_message"}  # the refusal of a tool result without a call: nothing a completion holds
 _DISPLAY_KEYS = {"role", "open", "close", "template", "reasoning_trim", "show", "query_exclude", "no_query",
                  "no_query_message", "field"}
 
