@@ -15,6 +15,7 @@ imported when a format is first loaded.
 
 from ._version import __version__
 from .errors import (
+    AmbiguousPromptError,
     ContinuationError,
     ControlTokenError,
     ConversationError,
@@ -23,6 +24,7 @@ from .errors import (
     OptionsError,
     OutputError,
     PromptcraftError,
+    PromptParseError,
     RefusedError,
     UnknownFormatError,
     UnsupportedFieldError,
@@ -44,6 +46,7 @@ __all__ = [
     "Format",
     "Rendered",
     "Span",
+    "ParsedPrompt",
     "PreparedTools",
     "prepare_tools",
     "Message",
@@ -68,6 +71,8 @@ __all__ = [
     "ControlTokenError",
     "VerifyError",
     "OutputError",
+    "PromptParseError",
+    "AmbiguousPromptError",
 ]
 
 
@@ -190,6 +195,10 @@ def __getattr__(name: str) -> "Any":
         from ._types import Message
 
         return Message
+    if name == "ParsedPrompt":
+        from ._parse.prompt import ParsedPrompt
+
+        return ParsedPrompt
     if name == "PreparedTools":
         from ._runtime.tools import PreparedTools
 

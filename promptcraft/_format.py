@@ -149,6 +149,22 @@ class Format:
         how the format writes its output."""
         return self._built.response_template(tools)  # type: ignore[no-any-return, unused-ignore]
 
+    def parse(self, prompt: str) -> "Any":
+        """The conversation ``prompt`` was rendered from: a ``ParsedPrompt`` whose ``messages``,
+        ``add_generation_prompt`` and ``variables`` render back to ``prompt`` exactly (every reading
+        is checked by rendering it). Where the format loses information (trimmed whitespace, a
+        default system message it writes itself, reasoning cut from history) the messages are the
+        canonical ones. ``AmbiguousPromptError`` when two readings render back to ``prompt`` and
+        one reads as a delimiter text the other reads as content; ``PromptParseError`` when the
+        format cannot have written ``prompt``."""
+        return self._built.parse(prompt)
+
+    def lint(self) -> "Dict[str, Dict[str, list]]":
+        """The texts a value (``"user"`` content, ``"system"`` text, ``"assistant reasoning"``, a role
+        name...) must not hold for ``parse`` to read it back exactly: ``{value: {"contains" |
+        "starts_with" | "ends_with": [texts]}}``, derived from the format alone."""
+        return self._built.lint()
+
     def __repr__(self) -> str:
         return f"<Format {self.name!r} from {self.path or '<string>'}>"
 

@@ -202,6 +202,21 @@ class Built:
         namespace = spans_namespace(base, _spans_fallback, self.spec.stop, self.spec.system.leading_roles)
         return namespace
 
+    def parse(self, prompt: str) -> Any:
+        """The conversation ``prompt`` was rendered from (``Format.parse``); the parser is made once."""
+        parser = self._functions.get("parse")
+        if parser is None:
+            from ._parse.prompt import PromptParser
+
+            parser = self._functions["parse"] = PromptParser(self.program, self.function("render")).parse
+        return parser(prompt)
+
+    def lint(self) -> Any:
+        """The texts each value must not hold for ``parse`` to read it back (``Format.lint``)."""
+        from ._parse.lint import lint
+
+        return lint(self.program)
+
 
 def make_format(built: Built, recipe: Tuple[Callable[..., Any], tuple]) -> Format:
     spec = built.spec

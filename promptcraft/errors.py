@@ -24,6 +24,8 @@ __all__ = [
     "UnsupportedFieldError",
     "VerifyError",
     "OutputError",
+    "PromptParseError",
+    "AmbiguousPromptError",
 ]
 
 
@@ -219,6 +221,32 @@ class OutputError(PromptcraftError, ValueError):
 
     def __reduce__(self) -> Any:
         return (_rebuild, (type(self), (self.reason,), self.__dict__))
+
+
+class PromptParseError(PromptcraftError, ValueError):
+    """A prompt cannot be read back into a conversation (``Format.parse``): the format cannot have
+    written it. ``offset`` is the position in the prompt where reading stopped (``None`` when unknown)."""
+
+    def __init__(self, reason: str, *, offset: Optional[int] = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.offset = offset
+
+    def __str__(self) -> str:
+        return self.reason if self.offset is None else f"at offset {self.offset}: {self.reason}"
+
+    def __reduce__(self) -> Any:
+        return (_rebuild, (type(self), (self.reason,), self.__dict__))
+
+
+class AmbiguousPromptError(PromptParseError):
+    """A prompt has more than one reading: some text is content in one and a delimiter of the format
+    in another (a message holding ``<|im_end|>``, say). ``offset`` is where the competing delimiter
+    starts, ``readings`` the competing lists of messages (the preferred one first)."""
+
+    def __init__(self, reason: str, *, offset: Optional[int] = None, readings: Sequence[Any] = ()) -> None:
+        super().__init__(reason, offset=offset)
+        self.readings = list(readings)
 
 
 def _rebuild(cls: type[PromptcraftError], args: tuple, state: dict) -> PromptcraftError:

@@ -23,7 +23,7 @@ ALLOWED = {
     "_spec": {"errors"},
     "_engine": {"errors", "_spec", "_runtime"},
     "_load": {"errors", "_format", "_spec", "_engine", "_runtime", "_parse"},
-    "_parse": {"errors", "_spec", "_runtime"},
+    "_parse": {"errors", "_spec", "_engine", "_runtime"},
     "_registry": {"errors", "_format", "_load", "_precompiled"},  # _precompiled: build output
     "_interop": {"errors", "_format", "_runtime"},
     "_identify": {"_registry"},
@@ -32,7 +32,7 @@ ALLOWED = {
     "_types": set(),
     "_dropin": {"errors", "_format", "_load", "_registry", "_folder", "_identify", "_tokens"},
     "__init__": {"errors", "_version", "_format", "_load", "_registry", "_runtime", "_folder", "_identify", "_dropin",
-                 "_types"},
+                 "_types", "_parse"},
     "cli": {"errors", "__init__", "_registry", "_interop", "_version", "_folder", "_identify"},
     "__main__": {"cli"},
 }
