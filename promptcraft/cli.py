@@ -86,6 +86,18 @@ def _parser():
     template.add_argument("format", metavar="NAME|PATH")
     template.add_argument("--tools", action="store_true", help="the template for requests with tools")
 
+    prompt_parse = sub.add_parser("parse", help="read a rendered prompt back into its messages (JSON)")
+    which = prompt_parse.add_mutually_exclusive_group(required=True)
+    which.add_argument("--format", "-f", metavar="NAME|PATH", help="a built-in format name or a TOML file")
+    which.add_argument("--model", "-m", metavar="ID|FOLDER",
+                       help="a Hugging Face model id served by a built-in format, or a local model folder")
+    prompt_parse.add_argument("file", nargs="?", default="-", metavar="FILE|-",
+                              help="the prompt, as text exactly as rendered (default: stdin)")
+
+    lint = sub.add_parser("lint", help="the texts a format's values must not hold for parse to read them back")
+    lint.add_argument("format", metavar="NAME|PATH")
+    lint.add_argument("--json", action="store_true", help="one JSON object: value -> how -> texts")
+
     verify = sub.add_parser("verify", help="compare a format with a Jinja chat template on generated conversations")
     verify.add_argument("format", metavar="NAME|PATH")
     verify.add_argument("--template", "-t", required=True, metavar="FILE",
@@ -327,9 +339,51 @@ def run(argv: Optional[List[str]] = None) -> str:
         if args.jsonl:
             return _render_jsonl(fmt, args, options)
         return fmt.render(_read_messages(args.file), **options)
+    if args.command == "parse":
+        return _parse(args)
+    if args.command == "lint":
+        return _lint(args.format, args.json)
     if args.command == "verify":
         return _verify(args)
     raise _UsageError(f"unknown command {args.command!r}")  # pragma: no cover
+
+
+def _parse(args: Any) -> str:
+    if args.model:
+        from . import for_model
+
+        fmt = for_model(args.model)
+    else:
+        fmt = _format(args.format)
+    try:
+        if args.file == "-":
+            prompt = sys.stdin.buffer.read().decode("utf-8")
+        else:
+            with open(args.file, "rb") as handle:
+                prompt = handle.read().decode("utf-8")
+    except OSError as error:
+        raise _UsageError(f"cannot read {args.file}: {error.strerror or error}") from None
+    except UnicodeDecodeError as error:
+        raise _UsageError(f"{'stdin' if args.file == '-' else args.file} is not UTF-8: {error}") from None
+    parsed = fmt.parse(prompt)
+    result = {"messages": parsed.messages, "add_generation_prompt": parsed.add_generation_prompt,
+              "variables": parsed.variables}
+    return json.dumps(result, ensure_ascii=False, indent=1) + "\n"
+
+
+def _lint(name: str, as_json: bool) -> str:
+    fmt = _format(name)
+    report = fmt.lint()
+    if as_json:
+        return json.dumps(report, ensure_ascii=False, indent=1) + "\n"
+    words = {"contains": "contain", "starts_with": "start with", "ends_with": "end with"}
+    lines = [f"{fmt.name}: for parse to read a prompt back exactly, values must not hold these texts"]
+    for owner, hows in report.items():
+        for how, texts in hows.items():
+            lines.append(f"  {owner} must not {words[how]}: " + ", ".join(repr(t) for t in texts))
+    if len(lines) == 1:
+        lines = [f"{fmt.name}: every value reads back exactly, whatever it holds"]
+    return "\n".join(lines) + "\n"
 
 
 class _Failed(Exception):
