@@ -583,9 +583,15 @@ class OutputParser:
                 return False
             if s[at] != "{":
                 raise self._error("the arguments are not a JSON object", at, where)
-            # Most often the whole object is there: read it at once. Else count brackets as text comes,
-            # resumably (decoding again at every piece would be quadratic in its length).
+            # Most often the whole object is there (the text after it is): read it at once. Else count
+            # brackets as text comes, resumably: decoding again at every piece would be quadratic in its
+            # length, and a failed decoding counts the lines of the whole text before it.
+            after = seq.pieces[seq.i + 1] if seq.i + 1 < len(seq.pieces) else None
+            whole = final or (after is not None and after[0] == "lit" and bool(after[1].tokens)
+                              and s.find(after[1].tokens[0], at) >= 0)
             try:
+                if not whole:
+                    raise ValueError("not there yet")
                 value, end = _DECODE(s, at)
             except (ValueError, RecursionError):
                 seq.json = _Json(at)
