@@ -1041,12 +1041,24 @@ case has none; the default format's rows are rendered by transformers holding bo
   number) or answering a call another result answered (the template leaves one out), and roles the template
   matches case-insensitively (`User`) or leaves out. `enable_citations` and `documents` are not declared
   (an unknown variable, refused).
+- **Command R+** (`command-r-plus` names `command-r-plus-tool-use`; Command R+ now has a format of its own, which
+  writes what `command-r` writes without tools, because Command R 08-2024 and Aya Expanse do not share its
+  `tool_use` template). Written: the system turn with the leading system message (or the default task
+  description) as user preamble and the tools as fenced Python stubs (the `python_signature` serialiser:
+  parameters not `required` as `Optional[T] = None`, the template's type names, `List[Union[]]` for any array),
+  written even for an empty list; calls as an `Action:` JSON list after the trimmed content, their parameters
+  as `tojson(indent=4)|indent(8)` writes them (`json_block`), with no end of turn after them, as the template
+  writes it; results in `<results>` SYSTEM turns; the closing instruction turn. Refused: a render without tools
+  (the template raises), a parameter without a description or an object without `additionalProperties` (the
+  template raises), an unknown type (it loops), old-style `parameter_definitions` (another layout), arguments
+  given as a JSON string (encoded twice), a value holding U+2028 (its `|indent` breaks the line there), an
+  empty `tool_calls` list (an empty Action). Every public structured case has a parameter without a
+  description, on which the template raises: both refuse them.
 
 ## Not served, and why
 
-- **Command R+ `tool_use` template**: transformers selects it only when `tools` are passed (without tools it
-  uses the model's default template, which `command-r` serves). It rewrites each definition as a Python
-  signature with a docstring, which no serialiser writes yet; with tools, `command-r` refuses them.
+Every corpus file is served by a built-in format (the named `tool_use` templates through the formats that
+name them); see the tables above for what each writes and refuses.
 
 ## Known gaps within served formats
 

@@ -101,7 +101,11 @@ _type = st.sampled_from(_TYPES) | st.lists(st.sampled_from(_TYPES + ["null"]), m
 def tool_definitions(draw) -> dict:
     """An OpenAI-style tool definition with a nested JSON schema: optional parameters, unions, enums,
     nested objects, maps, missing descriptions, sometimes a return schema."""
-    properties = draw(st.dictionaries(_key, st.fixed_dictionaries(
+    # Half the time every parameter is documented with a plain type (what most callers send, and what
+    # the templates that read each description unguarded need); otherwise anything optional goes.
+    documented = st.fixed_dictionaries({"type": st.sampled_from(["string", "integer", "number", "boolean"]),
+                                        "description": st.sampled_from(JSON_TEXT) | st.text(max_size=10)})
+    properties = draw(st.dictionaries(_key, documented if draw(st.booleans()) else st.fixed_dictionaries(
         {}, optional={"type": _type,
                       "description": st.sampled_from(JSON_TEXT) | st.text(max_size=10),
                       "enum": st.lists(st.sampled_from(JSON_TEXT), max_size=3),
@@ -472,7 +476,8 @@ def format_toml(draw) -> str:
         if draw(st.integers(0, 3)) == 0:
             tables.append("required = true")
         if draw(st.integers(0, 2)) == 0:
-            tables.append(f'item = "{draw(st.sampled_from(["hermes", "python_repr", "command_r7b", "typescript"]))}"')
+            serialisers = ["hermes", "python_repr", "command_r7b", "typescript", "python_signature"]
+            tables.append(f'item = "{draw(st.sampled_from(serialisers))}"')
         elif draw(st.booleans()):
             tables.append(f"indent = {draw(st.sampled_from([0, 2, 4]))}")
         if chosen == "first_user" and draw(st.booleans()):
@@ -504,7 +509,7 @@ def format_toml(draw) -> str:
                          + "}, text = " + toml_string("<" + call_text + ">") + "}")
         call = "[" + ", ".join(items + ["{text = " + toml_string(call_text) + "}"]) + "]" if items else \
             toml_string(call_text)
-        arguments = draw(st.sampled_from(["json", "json_or_text", "parameters", "text"]))
+        arguments = draw(st.sampled_from(["json", "json_or_text", "parameters", "text", "json_block"]))
         call_role = draw(st.sampled_from(callers))
         tables += ["[calls]", f'role = "{call_role}"', f'arguments = "{arguments}"']
         if arguments == "parameters":

@@ -191,7 +191,87 @@ def command_r7b(tool: Mapping, field: str, tojson: Callable[[Any], str]) -> str:
             + tojson(tool["parameters"]) + ', "responses": null}')
 
 
+#: Command R+'s ``json_to_python_type`` macro: as Hermes' but with ``List`` and ``Dict``.
+def _signature_type(schema: Any, field: str) -> str:
+    """The type Command R+'s type macro writes: ``List[Union[]]`` for any array (it hands the schema's
+    ``items`` *method* to itself, whose type is then undefined), ``Dict[str, T]`` for an object with
+    ``additionalProperties`` (without them the macro reads an attribute of undefined and raises, so it
+    is refused), ``Union[...]`` joined with ``,`` for a list of types, ``Union[]`` without a type,
+    ``Any`` for a type that is not text; an unknown type name makes it call itself without end."""
+    kind = schema.get("type", _MISSING) if isinstance(schema, Mapping) else _MISSING
+    if type(kind) is str and kind in _BASIC:
+        return _BASIC[kind]
+    if kind == "array":
+        return "List[Union[]]"
+    if kind == "object":
+        assert isinstance(schema, Mapping)
+        if "additionalProperties" not in schema:
+            raise _refuse("an object type without additionalProperties makes the template's type macro raise",
+                          field + ".additionalProperties")
+        return "Dict[str, " + _signature_type(schema["additionalProperties"], field + ".additionalProperties") + "]"
+    if kind is _MISSING or kind == "":
+        return "Union[]"
+    if isinstance(kind, str):
+        raise _refuse(f"type {kind!r} is not one the template knows (string, number, integer, boolean, array, "
+                      "object): its type macro would call itself without end", field + ".type")
+    if isinstance(kind, (list, tuple, Mapping)):
+        return "Union[" + ",".join(_signature_type({"type": item}, field) for item in kind) + "]"
+    return "Any"
+
+
+def python_signature(tool: Mapping, field: str, tojson: Callable[[Any], str]) -> str:
+    """One definition as Command R+'s ``tool_use`` template writes it: a Python stub in a fence,
+    ```` ```python\ndef NAME(a: str, b: Optional[int] = None) -> List[Dict]:\n    \"\"\"DESCRIPTION\n\n
+    Args:\n        a (str): ...\n        b (Optional[int]): ...\n    \"\"\"\n    pass\n``` ````, parameters
+    not listed in ``required`` optional, types by its type macro (``_signature_type``), a missing
+    description empty. Refused: old-style ``parameter_definitions`` (the template then writes every
+    tool another way), no ``parameters``, a ``required`` that is not a list, a parameter without a
+    description (the template raises)."""
+    if "function" in tool:
+        tool, field = tool["function"], field + ".function"
+    if "parameter_definitions" in tool:
+        raise _refuse("old-style parameter_definitions switch the template to another layout for every tool, "
+                      "which this format does not declare", field + ".parameter_definitions")
+    if "parameters" not in tool:
+        raise _refuse("the template reads the tool's 'parameters' unguarded: give a schema "
+                      "({'type': 'object', 'properties': {}} for none)", field + ".parameters")
+    parameters = tool["parameters"]
+    if not isinstance(parameters, Mapping):
+        raise _refuse(f"'parameters' must be a mapping, got {_kind(parameters)}", field + ".parameters")
+    properties = parameters.get("properties", {})
+    if not isinstance(properties, Mapping):
+        raise _refuse(f"'properties' must be a mapping, got {_kind(properties)}", field + ".parameters.properties")
+    required = parameters.get("required", [])
+    if not isinstance(required, (list, tuple)):
+        raise _refuse(f"'required' must be a list, got {_kind(required)} (the template tests membership with "
+                      "'in', a substring test on text)", field + ".parameters.required")
+    description = _text(tool["description"], field + ".description", "the description") \
+        if "description" in tool else ""
+    signature, arguments = [], []
+    for key, schema in properties.items():
+        where = f"{field}.parameters.properties.{key}"
+        if not isinstance(key, str):
+            raise _refuse(f"a parameter's name must be a string, got {_kind(key)}", field + ".parameters.properties")
+        if not isinstance(schema, Mapping):
+            raise _refuse(f"a parameter's schema must be a mapping, got {_kind(schema)}", where)
+        kind = _signature_type(schema, where)
+        if "description" not in schema:
+            raise _refuse("the template reads each parameter's description unguarded: give one", where + ".description")
+        text = _text(schema["description"], where + ".description", "a parameter's description")
+        if key in required:
+            signature.append(f"{key}: {kind}")
+            arguments.append(f"{key} ({kind}): {text}")
+        else:
+            signature.append(f"{key}: Optional[{kind}] = None")
+            arguments.append(f"{key} (Optional[{kind}]): {text}")
+    out = "```python\ndef " + tool["name"] + "(" + ", ".join(signature) + ") -> List[Dict]:\n    \"\"\"" + description
+    if arguments:
+        out += "\n\n    Args:\n        " + "\n        ".join(arguments)
+    return out + "\n    \"\"\"\n    pass\n```"
+
+
 #: The serialisers ``[tools] item`` may name, besides ``json`` (``tools.tojson``): each takes a checked
 #: definition, its path (``tools[0]``) and ``tools.tojson``.
 ITEMS: Dict[str, Callable[[Mapping, str, Callable[[Any], str]], str]] = {
-    "hermes": hermes, "python_repr": python_item, "command_r7b": command_r7b, "typescript": typescript}
+    "hermes": hermes, "python_repr": python_item, "command_r7b": command_r7b, "typescript": typescript,
+    "python_signature": python_signature}

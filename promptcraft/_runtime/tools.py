@@ -257,6 +257,28 @@ def _json_or_str(value: Any) -> str:
 VALUE_FORMATS = {"json_or_str": _json_or_str, "str": _py_str}
 
 
+#: What ``str.splitlines`` splits at besides the newline, that JSON text may hold unescaped.
+_LINE_BREAKS = ("\x85", "\u2028", "\u2029")
+
+
+def _json_block(value: Any, field: str, index: Optional[int], role: Optional[str]) -> str:
+    """A mapping as Command R+ writes a call's parameters: ``tojson(indent=4)|indent(8)``, every line
+    after the first indented by 8 more spaces. Jinja's ``indent`` splits lines with ``str.splitlines``,
+    which also breaks a string value at U+2028 and its kind: such a value is refused, not rewritten."""
+    if not isinstance(value, Mapping):
+        what = "a JSON string, which the template would encode a second time" if isinstance(value, str) else \
+            _kind(value)
+        raise UnsupportedFieldError(f"arguments must be a mapping, got {what}", index=index, role=role, field=field)
+    try:
+        text = tojson(value, 4)
+    except ValueError:
+        raise _json_error(value, field, index, role) from None
+    if any(mark in text for mark in _LINE_BREAKS):
+        raise UnsupportedFieldError("a value holds a line separator (U+2028, U+2029 or U+0085), at which the "
+                                    "template's |indent breaks the JSON", index=index, role=role, field=field)
+    return text.replace("\n", "\n" + " " * 8)
+
+
 def write_arguments(value: Any, form: Form, field: str, index: Optional[int] = None,
                     role: Optional[str] = None) -> str:
     """A call's arguments as ``form`` writes them, or the precise error (``field`` is their path)."""
@@ -277,6 +299,8 @@ def write_arguments(value: Any, form: Form, field: str, index: Optional[int] = N
                 raise _json_error(item, f"{field}.{key}", index, role) from None
             out.append("".join(key if piece == 0 else text if piece == 1 else piece for piece in form[1]))
         return "".join(out)
+    if mode == "json_block":
+        return _json_block(value, field, index, role)
     if mode == "text" and not isinstance(value, str):
         raise UnsupportedFieldError(
             f"arguments must be a JSON string, got {_kind(value)}: this format's template writes them into the "

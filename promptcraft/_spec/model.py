@@ -439,15 +439,17 @@ TOOL_EMPTY = ("none", "written", "refuse")
 #: as Jinja's ``|string`` writes a dict (SmolLM3: ``{'type': 'function', ...}``); ``command_r7b``: Command
 #: R7B's rebuilt object with ``"responses": null`` (``_runtime.serialisers.command_r7b``); ``typescript``:
 #: gpt-oss's comment and ``type name = (_: {...}) => any;`` entry of a TypeScript namespace
-#: (``_runtime.typescript``).
-TOOL_ITEMS = ("json", "hermes", "python_repr", "command_r7b", "typescript")
+#: (``_runtime.typescript``); ``python_signature``: Command R+'s Python function stub with a docstring
+#: (``serialisers.python_signature``).
+TOOL_ITEMS = ("json", "hermes", "python_repr", "command_r7b", "typescript", "python_signature")
 #: How a call's arguments are written: ``json``: a mapping, through ``tojson`` (a string is refused:
 #: the templates that write this way would encode it a second time); ``json_or_text``: a string as it
 #: is (it is already JSON), anything else through ``tojson``; ``parameters``: a mapping, each of its
 #: items written as ``parameter`` with ``{key}`` and ``{value}`` (formatted by ``VALUE_FORMATS``);
 #: ``text``: a string only, as it is (the DeepSeek templates splice the value into the text and raise
-#: on a mapping, so a mapping is refused: pass ``json.dumps(arguments)``).
-ARGUMENTS = ("json", "json_or_text", "parameters", "text")
+#: on a mapping, so a mapping is refused: pass ``json.dumps(arguments)``); ``json_block``: a mapping through
+#: ``tojson(indent=4)``, each line after the first indented by 8 more spaces (Command R+'s ``|indent(8)``).
+ARGUMENTS = ("json", "json_or_text", "parameters", "text", "json_block")
 #: What a message with calls does with its content: ``write`` it before the calls; ``refuse`` a
 #: non-empty one (the calls are written in its place); ``first_message``: write it in the
 #: conversation's first message with calls only, whose template never writes it in a later one
