@@ -27,7 +27,10 @@ from promptcraft import OutputError
 EXAMPLES = int(os.environ.get("PROMPTCRAFT_PARSE_EXAMPLES", "25"))
 
 #: Formats whose output parse_output refuses, and why (the form says so; this pins the list).
-REFUSED: dict = {}
+REFUSED: dict = {
+    # Its calls' parameters are indented JSON (arguments = "json_block"), which parse_output does not read yet.
+    "command-r-plus-tool-use": "json_block",
+}
 
 #: Results per format, printed at the end (the report's counts).
 COUNTS: dict = {}
@@ -569,6 +572,7 @@ NO_RESPONSE_TEMPLATE = {
     "nemotron-nano-v2": "nothing but a bracket ends the arguments",
     "gpt-oss": "their texts differ after a slot",
     "command-r7b-tool-use": "they stand in place of the content",
+    "command-r-plus-tool-use": "cannot read this format's output",
 }
 
 
