@@ -58,6 +58,13 @@ def switches_off(fmt) -> dict:
     return {v.name: (False if v.is_switch else sample_value(v)) for v in fmt.spec.variables}
 
 
+def switches_drawn(data, fmt) -> dict:
+    """Every switch drawn either way (part labels among them), every text variable as ``switches_off``."""
+    from hypothesis import strategies as st
+
+    return {v.name: (data.draw(st.booleans()) if v.is_switch else sample_value(v)) for v in fmt.spec.variables}
+
+
 def sample_value(variable, text: str = "v"):
     """A valid value of one variable: a switch's default, ``text``, or ``text`` as a JSON string for a
     variable a serialiser writes (which takes JSON text only)."""

@@ -48,12 +48,21 @@ EXTRA_FIELDS = ["name", "tool_call_id", "tool_calls", "reasoning_content", "thin
 _CALLS = [{"type": "function", "function": {"name": "get_weather", "arguments": {"city": "Paris"}}}]
 _field_value = st.sampled_from(["ZQXFIELD", "", _CALLS, {"k": "ZQXFIELD"}, None])
 
-#: A content part: mostly text, sometimes an image (which no text-only format writes).
-_part = st.one_of(
-    content.map(lambda text: {"type": "text", "text": text}),
-    st.just({"type": "image"}),
-    st.just({"type": "image_url", "image_url": {"url": "https://example.com/a.png"}}),
-)
+#: Image and video parts in the forms applications send them: a type alone, a type and the media's
+#: own key, OpenAI's image_url, the key alone (which only templates testing keys read).
+MEDIA_PARTS = [
+    {"type": "image"}, {"type": "image", "image": "https://example.com/a.png"},
+    {"type": "image_url", "image_url": {"url": "https://example.com/a.png"}}, {"image": "a.png"},
+    {"type": "video"}, {"type": "video", "video": "https://example.com/v.mp4"}, {"video": "v.mp4"},
+]
+media_parts = st.sampled_from(MEDIA_PARTS[:1] + MEDIA_PARTS[4:5]) | st.sampled_from(MEDIA_PARTS)
+text_parts = content.map(lambda text: {"type": "text", "text": text})
+#: A content part: text, an image or a video, now and then one no template reads the same way (a text
+#: without a type, a text holding a media key, an unknown type).
+_part = st.one_of(text_parts, text_parts, media_parts, st.sampled_from([
+    {"text": "no type"}, {"type": "text", "text": "x", "image": None}, {"type": "input_audio", "data": "x"}]))
+#: A content given as a list of parts: text and media.
+content_parts = st.lists(media_parts | text_parts, min_size=1, max_size=3)
 
 
 @st.composite
@@ -69,12 +78,18 @@ def with_extras(draw, messages: List[Dict]) -> List[Dict]:
                 message["content"] = draw(st.lists(_part, min_size=1, max_size=3))
             else:
                 message["content"] = [{"type": "text", "text": message["content"]}] + draw(
-                    st.lists(_part.filter(lambda p: p["type"] == "text"), max_size=2))
+                    st.lists(text_parts, max_size=2))
         out.append(message)
     return out
 
 
 extra_conversations = conversations().flatmap(with_extras)
+
+
+@st.composite
+def with_parts(draw, messages: List[Dict]) -> List[Dict]:
+    """``messages`` with about half of the contents given as lists of text, image and video parts."""
+    return [dict(m, content=draw(content_parts)) if draw(st.booleans()) else m for m in messages]
 
 # ---------------------------------------------------------------------------
 # Structured conversations: tool definitions, tool calls, tool results, reasoning fields.
@@ -155,12 +170,19 @@ def tool_calls(draw) -> list:
 @st.composite
 def agent_conversations(draw) -> list:
     """An agent's conversation: optional system, user turns, assistant turns that call tools (content
-    empty, missing, None or text; reasoning in a field or in the content), runs of tool results."""
+    empty, missing, None or text; reasoning in a field or in the content), runs of tool results. One
+    in three gives some contents as lists of text, image and video parts."""
+    parts = draw(st.integers(0, 2)) == 0
+
+    def text(share: int = 3):
+        """A content: in a conversation with parts, a list of parts one time in ``share``."""
+        return draw(content_parts if parts and draw(st.integers(1, share)) == 1 else content)
+
     messages = []
     if draw(st.booleans()):
-        messages.append({"role": "system", "content": draw(content)})
+        messages.append({"role": "system", "content": text(4)})
     for _ in range(draw(st.integers(1, 3))):
-        messages.append({"role": "user", "content": draw(content)})
+        messages.append({"role": "user", "content": text(2)})
         for _ in range(draw(st.integers(0, 2))):
             # Now and then an empty list, which templates read as no calls or (testing the key) refuse.
             call = {"role": "assistant", "tool_calls": draw(tool_calls()) if draw(st.integers(0, 11)) else []}
@@ -168,20 +190,22 @@ def agent_conversations(draw) -> list:
             shape = draw(st.sampled_from(["text", "empty", "none", "missing", "think"] if call["tool_calls"] else
                                          ["text", "empty", "think"]))
             if shape != "missing":
-                call["content"] = {"text": draw(content), "empty": "", "none": None,
+                call["content"] = {"text": text(), "empty": "", "none": None,
                                    "think": "<think>\nplan\n</think>\n\n" + draw(content)}[shape]
             if draw(st.integers(0, 3)) == 0:
                 call[draw(st.sampled_from(["reasoning_content", "thinking", "reasoning"]))] = draw(content)
             messages.append(call)
             for _ in range(draw(st.integers(1, 3))):
-                result = {"role": "tool", "content": draw(st.sampled_from(['{"temp": 20}', "12:00", ""]) | content)}
+                result = {"role": "tool",
+                          "content": draw(st.sampled_from(['{"temp": 20}', "12:00", ""]) | content) if not parts
+                          or draw(st.integers(0, 3)) else draw(content_parts)}
                 if draw(st.booleans()):
                     # Often the id of a call just made (Command R7B writes the number of the call it answers).
                     ids = [c["id"] for c in call["tool_calls"] if "id" in c]
                     result["tool_call_id"] = draw(st.sampled_from(ids + ["call_1"]))
                 messages.append(result)
         if draw(st.booleans()):
-            answer = {"role": "assistant", "content": draw(content)}
+            answer = {"role": "assistant", "content": text()}
             if draw(st.integers(0, 3)) == 0:
                 answer["reasoning_content"] = draw(content)
             messages.append(answer)
@@ -444,9 +468,40 @@ def format_toml(draw) -> str:
         if reads_id and "tool_call_id" not in ignored:
             ignored.append("tool_call_id")  # a role writes it: the others leave it out
         tables += ["[message]", f"ignore = {json_list(ignored)}"]
+    kinds: List[str] = []
+    switch_tables: List[str] = []
     if draw(st.booleans()):
-        part_roles = draw(st.lists(st.sampled_from(ROLE_NAMES), min_size=1, max_size=3, unique=True))
+        part_roles = draw(st.lists(st.sampled_from(ROLE_NAMES), min_size=2, max_size=4, unique=True))
+        if "user" not in part_roles and draw(st.integers(0, 3)):
+            part_roles.append("user")
         tables += ["[parts]", f"roles = {json_list(part_roles)}", f'trim = "{draw(st.sampled_from(trims))}"']
+        takes_system = placement in ("block", "fold_first", "fold_last", "hoist") and "keep_empty = true" not in system
+        if takes_system and draw(st.integers(0, 2)):
+            modes = ["refuse", "parts", "text", "first_text"] + (["first_text_list"] if placement != "hoist" else [])
+            tables.append(f'system = "{draw(st.sampled_from(modes))}"')
+        labelled = False
+        for kind, types, keys in (("image", ["picture"], ["image", "image_url"]), ("video", [], ["video"]),
+                                  ("text", [], ["text"])):
+            if not draw(st.integers(0, 3) if kind != "text" else st.booleans()):
+                continue
+            kinds.append(kind)
+            # Mostly the type the generated parts carry, and the keys some templates test.
+            chosen = ([kind] if draw(st.integers(0, 3)) else []) + (
+                draw(st.lists(st.sampled_from(types), unique=True)) if types else []), \
+                draw(st.lists(st.sampled_from(keys), unique=True))
+            if not chosen[0] and not chosen[1]:
+                chosen = ([kind], [])
+            tables += [f"[parts.{kind}]", f"types = {json_list(chosen[0])}", f"keys = {json_list(chosen[1])}"]
+            if kind != "text":
+                tables.append(line("text", draw(_fragment.filter(bool))))
+                if draw(st.booleans()):
+                    labelled = True
+                    tables.append(line("label", draw(_fragment.map(_escape_braces)) + "{n}"
+                                       + draw(_fragment.map(_escape_braces))))
+        if labelled:
+            # The labels' switch writes no text: [parts] labels reads it.
+            tables.insert(tables.index("[parts]") + 1, 'labels = "numbered"')
+            switch_tables += ["[variables.numbered]", f"default = {str(draw(st.booleans())).lower()}"]
     def written(header):
         return header in role_tables and role_tables[role_tables.index(header) + 1] not in (
             "drop = true", 'refuse = "not this role"')
@@ -496,6 +551,12 @@ def format_toml(draw) -> str:
         original = system[at][len("prefix = "):]
         system[at] = "prefix = [{when = {thinking = false}, text = " + toml_string(text() + "NO") + "}, " \
             "{text = " + original + "}]"
+    in_system = any(entry in ('placement = "system_after"', 'placement = "system_before"') for entry in tables)
+    if plain_block and "image" in kinds and not in_system and draw(st.integers(0, 2)):
+        # Llama 3.2 Vision: the default system block is left out when a message has an image.
+        if default is None:
+            system.insert(len(system) - 1, line("default", draw(st.sampled_from(["", "Be nice."]))))
+        system.insert(len(system) - 1, 'default_unless = "images"')
     callers = [r for r in writers if placement == "message" or r not in leading]
     if callers and draw(st.booleans()):
         extra = draw(st.sampled_from(["", "", "{index}", "{type}", "{type}:{index}", "{number}"]))
@@ -577,7 +638,7 @@ def format_toml(draw) -> str:
             var_tables += [f"[variables.{name}]", f"default = {str(draw(st.booleans())).lower()}"]
         else:
             var_tables += [f"[variables.{name}]", f"default = {toml_string(draw(_fragment))}"]
-    return "\n".join(lines + tables + thinking_table + var_tables + system + role_tables + gen) + "\n"
+    return "\n".join(lines + tables + thinking_table + var_tables + switch_tables + system + role_tables + gen) + "\n"
 
 
 ROLE_NAMES = ["system", "user", "assistant", "developer"]

@@ -71,9 +71,10 @@ FIXED_NAMES = frozenset(LOCALS) | frozenset(HELPERS)
 CALLABLE_NAMES = frozenset(HELPERS) | {"render"}
 #: Locals holding a text chosen by a condition (``_t1``...), and flags of a role written earlier (``_e0``...).
 TEMPORARY = re.compile(r"_[te][0-9]+\Z")
-#: Methods the generated code calls; all are str/list/dict methods that run no code of the format's.
+#: Methods the generated code calls; all are str/list/dict methods that run no code of the format's. And
+#: ``__class__``, read to tell a content given as a string from one given as a list of parts.
 METHODS = frozenset({"strip", "lstrip", "rstrip", "join", "append", "startswith", "endswith", "partition", "rpartition",
-                     "get", "replace"})
+                     "get", "replace", "__class__"})
 #: AST node kinds of the generated code. A new kind here means codegen grew a construct: review it, then add it.
 NODE_KINDS = frozenset({
     "Module", "FunctionDef", "arguments", "arg", "keyword", "Expr", "Constant", "Name", "Load", "Store",

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from functools import partial
 
-from conftest import sample_variables, switches_off
+from conftest import sample_variables, switches_drawn
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from strategies import agent_conversations, conversations, format_toml, tools_lists, with_extras
+from strategies import agent_conversations, conversations, format_toml, tools_lists, with_extras, with_parts
 
 import promptcraft
 from promptcraft._engine import reference
@@ -64,24 +64,37 @@ def test_compiled_equals_reference_on_random_formats(text, data):
         check_fast(fmt, fast, fell_back, slow)
 
 
-def has_parts(messages):
-    return any(isinstance(m.get("content"), list) for m in messages if isinstance(m, dict))
+def parts_off_fast_path(fmt, messages):
+    """Lists of parts the fast path leaves to the reference by design: in the system messages a
+    format hoists (its loop numbers the other messages' media first), in the messages whose flags a
+    thinking mode reads (before any is written), an image where the default system block written
+    before the messages is left out with images (``default_unless``)."""
+    spec = fmt.spec
+    lists = [m for m in messages if isinstance(m, dict) and isinstance(m.get("content"), list)]
+    if spec.system.placement == "hoist" and any(m.get("role") in spec.system.leading_roles for m in lists):
+        return True
+    if spec.system.default_unless is not None and lists:
+        return True
+    thinking = spec.thinking
+    read = messages[:1] if thinking is not None and thinking.scope == "first" else messages
+    return thinking is not None and any(m in lists and m.get("role") in thinking.roles for m in read)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(text=format_toml(), data=st.data())
 def test_fields_and_parts_on_random_formats(text, data):
-    """Extra fields and lists of parts: the generated code gives the reference's result or error,
-    and handles ignored fields on its fast path (parts go to the reference)."""
+    """Extra fields and lists of parts (text, images, videos, numbered or not): the generated code
+    gives the reference's result or error, and handles ignored fields and parts on its fast path."""
     fmt = promptcraft.loads_format(text)
     for _ in range(3):
-        messages = data.draw(conversations(roles=ROLES).flatmap(with_extras))
+        messages = data.draw(conversations(roles=ROLES).flatmap(with_extras)
+                             | conversations(roles=ROLES).flatmap(with_parts))
         gen = data.draw(st.booleans())
-        variables = switches_off(fmt)
+        variables = switches_drawn(data, fmt)
         fast, fell_back = fast_outcome(fmt, partial(fmt.render, messages, add_generation_prompt=gen, **variables))
         slow = outcome(partial(reference.render, fmt.spec, messages, gen, variables))
         assert fast == slow
-        assert not (isinstance(slow, str) and fell_back and not has_parts(messages))
+        assert not (isinstance(slow, str) and fell_back and not parts_off_fast_path(fmt, messages))
 
 
 def off_fast_path(messages, tools):
@@ -100,24 +113,27 @@ def test_structured_on_random_formats(text, data):
         messages = data.draw(agent_conversations())
         tools = data.draw(tools_lists)
         gen = data.draw(st.booleans())
-        variables = switches_off(fmt)
+        variables = switches_drawn(data, fmt)
         fast, fell_back = fast_outcome(fmt, partial(fmt.render, messages, add_generation_prompt=gen, tools=tools,
                                                     **variables))
         slow = outcome(partial(reference.render, fmt.spec, messages, gen, variables, tools))
         assert fast == slow
-        assert not (isinstance(slow, str) and fell_back and not off_fast_path(messages, tools))
+        assert not (isinstance(slow, str) and fell_back and not off_fast_path(messages, tools)
+                    and not parts_off_fast_path(fmt, messages))
 
 
 @settings(max_examples=200, deadline=None)
-@given(messages=conversations(roles=ROLES), gen=st.booleans())
-def test_builtin_formats_equal_reference(messages, gen):
-    """Every built-in format's compiled renderer equals its reference reading."""
+@given(messages=conversations(roles=ROLES) | conversations(roles=ROLES).flatmap(with_parts), gen=st.booleans(),
+       switch=st.booleans())
+def test_builtin_formats_equal_reference(messages, gen, switch):
+    """Every built-in format's compiled renderer equals its reference reading (contents as text, or
+    some as lists of text, image and video parts; switches either way)."""
     for name in promptcraft.list_formats():
         fmt = promptcraft.get_format(name)
-        variables = sample_variables(fmt)
+        variables = {k: (switch if isinstance(v, bool) else v) for k, v in sample_variables(fmt).items()}
         fast, fell_back = fast_outcome(fmt, partial(fmt.render, messages, add_generation_prompt=gen, **variables))
         slow = outcome(partial(reference.render, fmt.spec, messages, gen, variables))
-        check_fast(fmt, fast, fell_back, slow)
+        check_fast(fmt, fast, fell_back and not parts_off_fast_path(fmt, messages), slow)
 
 
 @settings(max_examples=100, deadline=None)

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from functools import partial
 
-from conftest import sample_variables, switches_off
+from conftest import sample_variables, switches_drawn
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from strategies import agent_conversations, conversations, format_toml, tools_lists, with_extras
+from strategies import agent_conversations, conversations, format_toml, tools_lists, with_extras, with_parts
 
 import promptcraft
 from promptcraft._engine import reference
@@ -66,9 +66,10 @@ def test_spans_equal_reference_on_random_formats(text, data):
     (or its error), its text is render's, and its spans partition the text."""
     fmt = promptcraft.loads_format(text)
     for _ in range(3):
-        messages = data.draw(conversations(roles=ROLES).flatmap(with_extras) | conversations(roles=ROLES))
+        messages = data.draw(conversations(roles=ROLES).flatmap(with_extras) | conversations(roles=ROLES)
+                             | conversations(roles=ROLES).flatmap(with_parts))
         gen = data.draw(st.booleans())
-        variables = switches_off(fmt)
+        variables = switches_drawn(data, fmt)
         check(fmt, messages, gen, variables)
 
 
@@ -78,7 +79,7 @@ def test_structured_spans_equal_reference(text, data):
     """Tool definitions and calls have spans of their own kinds, and equal the reference's."""
     fmt = promptcraft.loads_format(text)
     for _ in range(3):
-        variables = switches_off(fmt)
+        variables = switches_drawn(data, fmt)
         check(fmt, data.draw(agent_conversations()), data.draw(st.booleans()), variables, data.draw(tools_lists))
 
 

@@ -202,6 +202,18 @@ class Tools:
 
 
 @attrs.frozen
+class Parts:
+    """A role's content given as a list of parts (``_spec.model.Parts``)."""
+
+    #: What ``_runtime.parts.text`` takes: ``(trim, kinds)``.
+    form: Tuple[object, ...]
+    #: For a catch-all role, the roles whose lists it takes; ``None``: the role's own.
+    roles: Optional[Tuple[str, ...]] = None
+    #: A message with tool calls may give its content as parts (``[calls] content_parts``).
+    with_calls: bool = True
+
+
+@attrs.frozen
 class Role:
     """How a message of role ``name`` (``None``: any role not listed) is written."""
 
@@ -224,6 +236,8 @@ class Role:
     remove: Tuple[str, ...] = ()
     #: ``body`` names the previous call (``Slot("call_name")``): refused where there is none.
     names_call: bool = False
+    #: The content may be a list of parts.
+    parts: Optional[Parts] = None
 
 
 @attrs.frozen
@@ -255,6 +269,13 @@ class System:
     override_block: Seq = ()
     #: ``block``: a conversation with nothing after its leading system message is refused.
     refuse_alone: bool = False
+
+    #: How the system message taken out reads a list of parts (``_spec.model.SYSTEM_PARTS``), and
+    #: the form for ``parts`` and ``text``.
+    parts: str = "refuse"
+    parts_form: Optional[Tuple[object, ...]] = None
+    #: The default is left out when a message has an image part (of this form's kinds).
+    unless_images: Optional[Tuple[object, ...]] = None
 
 
 @attrs.frozen
@@ -295,6 +316,8 @@ class Display:
     until_answer: bool = False
     #: A reasoning field holding one of these is refused.
     refuse_containing: Tuple[str, ...] = ()
+    #: A user message's list of parts, read for the query test without labels (the user role's form).
+    query_parts: Optional[Tuple[object, ...]] = None
 
 
 @attrs.frozen
@@ -314,6 +337,8 @@ class Program:
     end: Choice
     tools: Optional[Tools] = None
     thinking: Optional[Thinking] = None
+    #: The switch that writes the labels of media parts, and its default.
+    labels: Optional[Tuple[str, bool]] = None
 
     def role(self, name: str) -> Optional[Role]:
         for role in self.roles:

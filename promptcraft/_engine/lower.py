@@ -68,7 +68,8 @@ def _role(spec: model.FormatSpec, role: model.Role, catch_all: bool = False) -> 
     if role.refuse is not None:
         return ir.Role(name, "refuse")
     if role.drop:
-        return ir.Role(name, "drop")
+        # A dropped message's parts are still checked, and its media counted.
+        return ir.Role(name, "drop", parts=_parts(spec, name))
     prefix = [Case(_when(condition), seq(text)) for condition, text in role.prefix_when]
     prefix += [Case(When(prev_role=(after,)), seq(text)) for after, text in role.prefix_after]
     prefix.append(Case(ALWAYS, seq(role.prefix)))
@@ -100,7 +101,20 @@ def _role(spec: model.FormatSpec, role: model.Role, catch_all: bool = False) -> 
     display = spec.reasoning is not None and spec.reasoning.role == name
     return ir.Role(name, "write", body, role.trim, cut, role.refuse_containing, display,
                    writes_role=writes(body.cases, "role"), calls=calls, content_json=role.content == "json",
-                   first_tools=first_tools, remove=role.remove, names_call=uses((body,), "call_name"))
+                   first_tools=first_tools, remove=role.remove, names_call=uses((body,), "call_name"),
+                   parts=_parts(spec, name))
+
+
+def _parts(spec: model.FormatSpec, name: Optional[str]) -> Optional[ir.Parts]:
+    """The lists of parts a role takes (``name`` ``None``: the catch-all, for the roles not declared)."""
+    rules = spec.parts
+    if rules is None:
+        return None
+    with_calls = spec.calls is None or spec.calls.content_parts == "join"
+    if name is not None:
+        return ir.Parts(rules.form(), None, with_calls) if name in rules.roles else None
+    covered = tuple(r for r in rules.roles if all(declared.name != r for declared in spec.roles))
+    return ir.Parts(rules.form(), covered, with_calls) if covered else None
 
 
 def _when(condition: model.Condition) -> When:
@@ -288,6 +302,14 @@ def _system(spec: model.FormatSpec, roles: Dict[Optional[str], ir.Role]) -> ir.S
         fold=seq(system.fold) if system.fold is not None else None, fold_order=system.fold_order,
         select=system.select, join=system.join, item_prefix=seq(system.item_prefix),
     )
+    rules = spec.parts
+    if rules is not None:
+        import attrs
+
+        lowered = attrs.evolve(
+            lowered, parts=rules.system,
+            parts_form=rules.form(text_only=rules.system == "text") if rules.system in ("parts", "text") else None,
+            unless_images=rules.form() if system.default_unless == "images" else None)
     if system.placement == "message" and system.default is not None:
         writer = roles.get(system.leading_roles[0], roles.get(None))
         assert writer is not None
@@ -335,6 +357,7 @@ def lower(spec: model.FormatSpec) -> ir.Program:
             refuse_without_query=shown.no_query == "refuse", field=shown.field is not None,
             field_name=shown.field or "reasoning_content", before=shown.placement == "before", split=shown.split,
             until_answer=shown.show == "until_answer", refuse_containing=shown.refuse_containing,
+            query_parts=spec.parts.form() if spec.parts is not None and "user" in spec.parts.roles else None,
         )
     variables = spec.variables
     return ir.Program(
@@ -346,6 +369,7 @@ def lower(spec: model.FormatSpec) -> ir.Program:
         alternation=spec.alternation is not None, display=display, end=_end(spec.generation),
         tools=_tools(spec.tools) if spec.tools is not None and spec.tools.placement != "none" else None,
         thinking=_thinking(spec.thinking) if spec.thinking is not None else None,
+        labels=_labels(spec),
     )
 
 
@@ -353,3 +377,10 @@ def _thinking(thinking: model.Thinking) -> ir.Thinking:
     flags = ((thinking.off, False), (thinking.on, True))
     return ir.Thinking(thinking.variable, thinking.default, flags if thinking.precedence == "off" else flags[::-1],
                        thinking.roles, thinking.scope == "first")
+
+
+def _labels(spec: model.FormatSpec) -> Optional[Tuple[str, bool]]:
+    if spec.parts is None or spec.parts.labels is None:
+        return None
+    switch = next(v for v in spec.variables if v.name == spec.parts.labels)
+    return (switch.name, switch.switch_default)

@@ -44,7 +44,7 @@ BUILTINS = ("isinstance", "len", "any", "all", "enumerate", "str", "TypeError", 
 HELPERS = (
     "_fallback", "_hand_on", "_options", "_Unhandled", "_bad_variable", "_bad_switch", "_missing_variable", "_today",
     "_extra_fields", "_spans_fallback", "_Rendered", "_trim_pieces", "_reasoning_of", "_tools_text", "_call_parts",
-    "_tojson", "_serialised", "_call_numbers",
+    "_tojson", "_serialised", "_call_numbers", "_parts_text", "_first_text", "_has_image",
 ) + tuple("_" + name for name in BUILTINS)
 
 #: Every other name generated code uses: the render parameters and its locals (all of which start
@@ -57,7 +57,7 @@ LOCALS = (
     "_sx", "_sy", "_m", "_i", "_j", "_n", "_role", "_content", "_prev", "_user_turn", "_target", "_found",
     "_query", "_text", "_reasoning", "_cx", "_cy", "_prompts", "_given", "_present", "tools", "_tt", "_tc", "_calls",
     "_cn", "_ca", "_tu", "_size", "_ck", "_ci", "_ec", "_th", "_nk", "_cids", "_cseen", "_cnum", "_answer",
-    "_cname",
+    "_cname", "_pc", "_gx",
 )
 
 #: What a fast path raises for input it hands to the reference interpreter.
@@ -188,6 +188,8 @@ class _Generator:
         #: Some role names the previous call (``_cname``, the last call's name since the last answer).
         self.call_names = any(r.names_call for r in roles)
         self.current: Optional[ir.Role] = None
+        #: A local holding the content as given, where it is not ``_m.get('content')`` (a list of parts).
+        self.given_local: Optional[str] = None
         self.calls_done = False
         self.temporaries = 0
         #: How the loop's code reads the message's role: a local, or the message itself.
@@ -297,7 +299,7 @@ class _Generator:
         if when.given_empty is not None:
             # In the loop, the message's content as given (None or missing: empty); a message the
             # format writes itself has only the content it writes.
-            given = "_content" if self.current is None else "_m.get('content')"
+            given = "_content" if self.current is None else (self.given_local or "_m.get('content')")
             tests.append(f"not {given}" if when.given_empty else f"{given}")
         if when.prev_role is not None:
             tests.append(_is_in("_prev", when.prev_role))
@@ -510,6 +512,10 @@ class _Generator:
         """Lines that render ``messages`` into ``_out``, or raise for the reference to take over."""
         p, w = self.p, self.w
         w.line("_first = messages[0]")
+        if p.labels is not None:
+            # Media parts are numbered across the conversation only while the labels are on.
+            name, default = p.labels
+            w.line(f"_pc = {{}} if {name + ' is not False' if default else name} else None")
         if self.uses_final:
             w.line("_last = _len(messages) - 1")
         if self.tools is not None:
@@ -656,6 +662,7 @@ class _Generator:
                 with w.block():
                     w.line("raise _Unhandled")
             w.line("_system = _first['content']")
+            self.system_parts()
             if system.skip_empty:
                 w.line("if _system == '':")
                 with w.block():
@@ -713,6 +720,53 @@ class _Generator:
             else:
                 w.line("_target = _len(messages) - 1 if _system is not None and _len(messages) > _offset "
                        "and messages[-1]['role'] == 'user' else -1")
+
+    def counters(self) -> str:
+        return "_pc" if self.p.labels is not None else "None"
+
+    def system_parts(self) -> None:
+        """``_system`` read from a list of parts, as the format's ``[parts] system`` says."""
+        w, system = self.w, self.p.system
+        if system.parts == "refuse":
+            return  # a list fails where the text is written, and the reference refuses it
+        if system.parts == "first_text_list":
+            w.line("if _system.__class__ is _str:")
+            with w.block():
+                w.line("raise _Unhandled  # the format reads a list here: the reference refuses a string")
+            w.line("_system = _first_text(_system)")
+            return
+        w.line("if _system.__class__ is not _str:")
+        with w.block():
+            if system.parts == "first_text":
+                w.line("_system = _first_text(_system)")
+            else:
+                w.line(f"_system = _parts_text(_system, {system.parts_form!r}, {self.counters()})")
+
+    def content_parts(self, role: ir.Role) -> None:
+        """``_content`` read from a list of parts, where the role takes one."""
+        w, parts = self.w, role.parts
+        assert parts is not None
+        w.line("if _content.__class__ is not _str:")
+        with w.block():
+            refused = []
+            if parts.roles is not None:
+                refused.append(f"not ({_is_in(self.role_expr, parts.roles)})")
+            if self.role_calls and not parts.with_calls:
+                refused.append("_tc")
+            if role.first_tools:
+                refused.append("(_i == _offset and _tt is not None)")  # its template writes the list's repr
+            if refused:
+                w.line(f"if {' or '.join(refused)}:")
+                with w.block():
+                    w.line("raise _Unhandled")
+            w.line(f"_content = _parts_text(_content, {parts.form!r}, {self.counters()})")
+            images = self.p.system.unless_images
+            if images is not None:
+                # The default written above is left out when a message has an image (placement 'block':
+                # no system message was taken out): the reference writes that conversation.
+                w.line(f"if _rest is messages and _has_image((_m,), {images!r}):")
+                with w.block():
+                    w.line("raise _Unhandled")
 
     def tools_text(self) -> None:
         """``_tt``: the tool definitions' text, or ``None`` without any (a cached serialisation)."""
@@ -966,7 +1020,16 @@ class _Generator:
             with w.block():
                 if display.query_exclude:
                     start, end = display.query_exclude
-                    w.line(f"_text = _m['content']{trim}")
+                    if display.query_parts is not None:
+                        # Parts are read without their labels: nothing is counted before the messages are.
+                        w.line("_text = _m['content']")
+                        w.line("if _text.__class__ is not _str:")
+                        with w.block():
+                            w.line(f"_text = _parts_text(_text, {display.query_parts!r}, None)")
+                        if trim:
+                            w.line(f"_text = _text{trim}")
+                    else:
+                        w.line(f"_text = _m['content']{trim}")
                     w.line(f"if not (_text.startswith({start!r}) and _text.endswith({end!r})):")
                     with w.block():
                         w.line("break")
@@ -1114,7 +1177,14 @@ class _Generator:
                 w.line("raise _Unhandled")
         # The catch-all branch sees any role value; unless the role is written (where the
         # join rejects a non-string), check it here so that malformed input reaches the fallback.
-        checks = (["_m['content']"] if role.action == "drop" else []) + (["_role"] if _role_unchecked(role) else [])
+        if role.action == "drop" and role.parts is not None:
+            # Its parts are checked, and its media counted, though the message is not written.
+            w.line("_content = _m['content']")
+            self.content_parts(role)
+            checks = ["_content"]
+        else:
+            checks = ["_m['content']"] if role.action == "drop" else []
+        checks += ["_role"] if _role_unchecked(role) else []
         if checks:
             w.line(f"if {' or '.join(f'not _isinstance({c}, _str)' for c in checks)}:")
             with w.block():
@@ -1135,7 +1205,7 @@ class _Generator:
         # The first user message that the tools go in may be trimmed then (``[tools] trim``).
         host_trim = _TRIM_CALL[self.tools.trim] if role.first_tools and self.tools is not None else ""
         transformed = bool(role.refuse_containing or role.cut or trim or self.fold or role.display or role.calls
-                           or with_tools or role.content_json or host_trim or role.remove
+                           or with_tools or role.content_json or host_trim or role.remove or role.parts
                            or any(when.empty is not None for when in _whens(role.body)))
         self.role_calls = role.calls is not None
         self.current, self.calls_done = role, False
@@ -1154,6 +1224,12 @@ class _Generator:
                 w.line("_content = ''")
         elif transformed:
             w.line("_content = _m['content']")
+        if role.parts is not None:
+            self.content_parts(role)
+            if any(when.given_empty is not None for when in _whens(role.body)):
+                # The content as given is the parts' text: conditions on it read this.
+                w.line("_gx = _content")
+                self.given_local = "_gx"
         if role.content_json:
             # tojson would write any value; the reference refuses what is not text, as for any content.
             w.line("if not _isinstance(_content, _str):")
@@ -1224,6 +1300,7 @@ class _Generator:
         self.remember(role)
         self.role_calls = False
         self.current = None
+        self.given_local = None
 
     def remember(self, role: ir.Role) -> None:
         """After a message is written: the flags of what was written so far, where conditions read them."""

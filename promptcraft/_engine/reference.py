@@ -12,7 +12,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 import attrs
 
-from .._runtime.messages import Message, normalize, not_text_reasoning, reasoning_order
+from .._runtime.messages import Message, labels_on, normalize, not_text_reasoning, reasoning_order
 from .._runtime.variables import resolve
 from .._spec.model import Calls, FormatSpec, Reasoning, ReasoningDisplay, Role, Text, Tools, Variant
 from ..errors import RefusedError, UnsupportedFieldError
@@ -110,7 +110,9 @@ def last_query(spec: FormatSpec, conversation: List[Message]) -> int:
     for message in reversed(conversation):
         if message.role != "user":
             continue
-        text = trim(message.content, user.trim if user is not None else "none")
+        # Parts are tested without their labels (what the fast path reads before counting them).
+        text = trim(message.content if message.plain is None else message.plain,
+                    user.trim if user is not None else "none")
         excluded = display.query_exclude
         if excluded and text.startswith(excluded[0]) and text.endswith(excluded[1]):
             continue
@@ -304,7 +306,7 @@ def segments(
     # In the fast path's order: the variables, the request's tools, then its messages.
     values: Dict[str, Any] = resolve(spec, variables or {})
     tooling = tools_segments(spec, tools)
-    conversation = normalize(messages, spec)
+    conversation = normalize(messages, spec, labels_on(spec, variables or {}))
     if tools is None and spec.tools is not None and spec.tools.required:
         # After the messages: a malformed conversation is named as such first.
         raise RefusedError(f"format {spec.name!r} needs tools (its template iterates them unguarded and raises "
@@ -346,7 +348,8 @@ def segments(
             raise refuse_system(spec, first)
         if system.keep_empty and first.content == "":
             # An empty leading system message is not taken out: its role writes it where it is.
-            system_text = fill(system.default, values) if system.default is not None else None
+            system_text = fill(system.default, values) if system.default is not None and not (
+                system.default_unless == "images" and any("image" in m.media for m in conversation)) else None
         else:
             body = conversation[1:]
             if system.refuse_alone is not None and not body:
@@ -372,6 +375,8 @@ def segments(
             missing = all(m.role not in system.leading_roles for m in conversation)
         else:
             missing = first.role not in system.leading_roles
+        if missing and system.default_unless == "images":
+            missing = not any("image" in m.media for m in conversation)
         if missing:
             system_text = fill(chosen(system.default, system.default_variants, tooling is not None, thinking), values)
 

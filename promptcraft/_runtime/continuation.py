@@ -32,10 +32,22 @@ def continue_final(
     conversation = normalize(messages, spec)
     final = conversation[-1]
     tagged = list(messages)
-    tagged[-1] = {**messages[-1], "content": final.content + TAG}
+    text, content = final.content, messages[-1].get("content")
+    if isinstance(content, list):
+        # As transformers does: the sentinel goes after the last part with a text.
+        position = next((k for k in reversed(range(len(content))) if "text" in content[k]), None)
+        if position is None:
+            raise ContinuationError("continue_final_message is set, but the final message has no text part to "
+                                    "continue", index=final.index, role=final.role, field="content")
+        text = content[position]["text"]
+        content = list(content)
+        content[position] = {**content[position], "text": text + TAG}
+        tagged[-1] = {**messages[-1], "content": content}
+    else:
+        tagged[-1] = {**messages[-1], "content": text + TAG}
     result = render(tagged, add_generation_prompt=False, **variables)
     rendered = result if isinstance(result, str) else result.text
-    if final.content.strip() not in rendered or TAG.strip() not in rendered:
+    if text.strip() not in rendered or TAG.strip() not in rendered:
         raise ContinuationError(
             "continue_final_message is set, but this format does not write the final message's content, "
             "so there is nothing to continue",

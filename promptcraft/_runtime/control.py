@@ -9,7 +9,7 @@ by default the token with U+200B ZERO WIDTH SPACE after its first character.
 
 from __future__ import annotations
 
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Tuple
 
 from ..errors import ControlTokenError, OptionsError
 from .messages import normalize
@@ -63,16 +63,35 @@ class Guard:
         conversation = normalize(messages, self.spec)
         if policy == "reject":
             for message in conversation:
-                found = self.pattern.search(message.content)
-                if found:
-                    raise ControlTokenError(
-                        f"content contains the control token {found.group(0)!r} of format {self.spec.name!r} "
-                        f"at character {found.start()}",
-                        index=message.index, role=message.role, token=found.group(0),
-                    )
+                for where, text in _texts(messages[message.index], message):
+                    found = self.pattern.search(text)
+                    if found:
+                        raise ControlTokenError(
+                            f"content contains the control token {found.group(0)!r} of format {self.spec.name!r} "
+                            f"at character {found.start()}{where}",
+                            index=message.index, role=message.role, token=found.group(0),
+                        )
             return messages
         guarded: List[Any] = list(messages)
         for message in conversation:
-            if self.pattern.search(message.content):
-                guarded[message.index] = {**messages[message.index], "content": self.escape(message.content)}
+            given = messages[message.index]
+            if not any(self.pattern.search(text) for _, text in _texts(given, message)):
+                continue
+            content = given.get("content")
+            if isinstance(content, list):
+                # The text parts are the caller's; the placeholders of media parts are the format's own.
+                content = [{**part, "text": self.escape(part["text"])} if isinstance(part.get("text"), str) else part
+                           for part in content]
+            else:
+                content = self.escape(message.content)
+            guarded[message.index] = {**given, "content": content}
         return guarded
+
+
+def _texts(given: Any, message: Any) -> List[Tuple[str, str]]:
+    """The caller's texts in a message's content, each with where it is: the string, or each part's text."""
+    content = given.get("content")
+    if isinstance(content, list):
+        return [(f" of content[{position}]", part["text"]) for position, part in enumerate(content)
+                if isinstance(part.get("text"), str)]
+    return [("", message.content)]

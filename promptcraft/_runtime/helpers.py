@@ -186,6 +186,9 @@ def namespace(fallback: "Callable[..., Any]", options: "Callable[..., Any]") -> 
 
         return first_call
 
+    # Light (errors and unhandled only), and _has_image runs on plain renders: bound here, not swapped.
+    from . import parts
+
     found.update({
         # Builtins under names of their own, so that a variable called `len` shadows nothing.
         "_isinstance": isinstance, "_len": len, "_any": any, "_all": all, "_enumerate": enumerate, "_str": str,
@@ -205,5 +208,8 @@ def namespace(fallback: "Callable[..., Any]", options: "Callable[..., Any]") -> 
         "_call_parts": swap("call_parts"),
         "_call_numbers": swap("call_numbers"),
         "_tojson": swap("tojson"),
+        "_parts_text": parts.text,
+        "_first_text": parts.first_text,
+        "_has_image": parts.has_image,
     })
     return found

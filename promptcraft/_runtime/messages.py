@@ -5,14 +5,15 @@ Mirrors what transformers does before it renders: keys whose value is
 must have a string ``role`` and a ``content``. Nothing is silently dropped:
 any other field is refused unless the format lists it as one its template
 leaves out (``[message] ignore``), and content given as a list of parts is
-accepted only for the roles the format declares under ``[parts]``, where every
-part is text. Each problem names the message index, role and field.
+accepted only for the roles the format declares under ``[parts]``, with the
+part kinds it declares (``_runtime.parts``). Each problem names the message
+index, role and field.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, List, NamedTuple, Optional
+from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
 from ..errors import ConversationError, InvalidMessageError, RefusedError, UnsupportedFieldError
 
@@ -28,6 +29,11 @@ class Message(NamedTuple):
     #: The message's tool calls as ``(name, arguments as written)``, for the role that writes them;
     #: ``None`` for none (an empty list is none, as in the templates).
     calls: Any = None
+    #: Content given as a list of parts: its media parts' kinds, in order.
+    media: Tuple[str, ...] = ()
+    #: Content given as a list of parts with numbered labels: the content without them (what a
+    #: reasoning display's query test reads); ``None`` otherwise.
+    plain: Optional[str] = None
 
 
 #: The fields every format reads.
@@ -38,11 +44,12 @@ def _kind(value: Any) -> str:
     return "None" if value is None else type(value).__name__
 
 
-def normalize(messages: Any, spec: Optional[Any] = None) -> List[Message]:
+def normalize(messages: Any, spec: Optional[Any] = None, labels: bool = False) -> List[Message]:
     """Return the conversation as checked ``Message`` tuples, or raise.
 
     Without ``spec`` only the shape is checked (role and content present, text
     or a list of text parts); with it, the format's field and part rules apply.
+    ``labels``: the format's part labels are on (its ``[parts] labels`` switch).
     """
     if isinstance(messages, Mapping) or not isinstance(messages, (list, tuple)):
         raise InvalidMessageError(
@@ -52,6 +59,7 @@ def normalize(messages: Any, spec: Optional[Any] = None) -> List[Message]:
         raise ConversationError("the conversation is empty: give at least one message")
     checked = []
     earlier_calls = False  # an earlier message had calls (see _spec.model.CALL_CONTENT, first_message)
+    counts: Optional[Dict[str, int]] = {} if labels else None
     for index, message in enumerate(messages):
         if not isinstance(message, Mapping):
             raise InvalidMessageError(
@@ -71,12 +79,21 @@ def normalize(messages: Any, spec: Optional[Any] = None) -> List[Message]:
         given = content
         if content is None:
             raise InvalidMessageError("has no 'content'", index=index, role=role)
-        if isinstance(content, list):
-            content = _join_parts(spec, content, index, role)
+        media: Tuple[str, ...] = ()
+        plain = None
+        given_parts = isinstance(content, list)
+        if given_parts:
+            content, media, plain = _join_parts(spec, content, index, role, counts)
         elif not isinstance(content, str):
             raise InvalidMessageError(
                 f"'content' must be a string or a list of parts, got {_kind(content)}", index=index, role=role,
             )
+        elif spec is not None and spec.parts is not None and spec.parts.system == "first_text_list" and \
+                _taken_out(spec, index, role):
+            # Its template raises on a string (it indexes into the content): refused as it does.
+            raise RefusedError(f"format {spec.name!r} refuses this system message: it must be a list of parts, "
+                               "[{'type': 'text', 'text': ...}]", index=index, role=role, rule="system",
+                               field="content")
         reasoning = _reasoning(spec, message, index, role) if spec is not None else None
         calls = _calls(spec, message, index, role, earlier_calls) if spec is not None and spec.calls is not None \
             else None
@@ -87,8 +104,19 @@ def normalize(messages: Any, spec: Optional[Any] = None) -> List[Message]:
                 raise UnsupportedFieldError(f"format {spec.name!r} writes the content of a message with calls as "
                                             "text only: its template writes a list of parts as it is",
                                             index=index, role=role, field="content")
-        checked.append(Message(index, role, content, reasoning, calls))
+        checked.append(Message(index, role, content, reasoning, calls, media, plain))
     return checked
+
+
+def labels_on(spec: Any, given: Any) -> bool:
+    """Whether ``spec``'s part labels are on for the variables ``given`` to a render."""
+    rules = spec.parts
+    if rules is None or rules.labels is None:
+        return False
+    value = given.get(rules.labels)
+    if value is None:
+        return next(v.switch_default for v in spec.variables if v.name == rules.labels)
+    return value is True
 
 
 #: transformers' reasoning aliases (see _spec.model.REASONING_FIELDS; repeated to keep attrs out of here).
@@ -184,39 +212,42 @@ def _check_fields(spec: Any, message: Mapping, index: int, role: str) -> None:
         )
 
 
-def _join_parts(spec: Optional[Any], parts: list, index: int, role: str) -> str:
-    """The text of a content given as a list of parts, as the format writes it."""
-    rules = spec.parts if spec is not None else None
-    if spec is not None and (rules is None or role not in rules.roles):
+#: Text parts, as a conversation is checked without a format.
+TEXT_FORM = ("none", (("text", ("text",), (), "", None),))
+
+
+def _taken_out(spec: Any, index: int, role: str) -> bool:
+    """Whether the message is a leading system message that ``[system]`` takes out of the conversation."""
+    system = spec.system
+    if role not in system.leading_roles or system.placement in ("message", "refuse"):
+        return False
+    return system.placement == "hoist" or index == 0
+
+
+def _join_parts(spec: Optional[Any], parts: list, index: int, role: str,
+                counts: Optional[Dict[str, int]]) -> Tuple[str, Tuple[str, ...], Optional[str]]:
+    """The text of a content given as a list of parts, as the format writes it; its media kinds; and
+    its text without labels where it has any."""
+    from . import parts as written
+
+    if spec is None:
+        found = written.pieces(parts, TEXT_FORM, None, index, role)
+        return "".join(text for _, _, text in found), (), None
+    rules = spec.parts
+    system = rules is not None and _taken_out(spec, index, role)
+    mode = rules.system if system else "parts" if rules is not None and role in rules.roles else "refuse"
+    if mode == "refuse":
         roles = rules.roles if rules is not None else ()
-        taken = f" (it takes parts for {', '.join(map(repr, roles))})" if roles else ""
+        taken = f" (it takes parts for {', '.join(map(repr, roles))})" if roles and not system else ""
         raise UnsupportedFieldError(
-            f"format {spec.name!r} writes this role's content as text only; a list of parts is refused" + taken,
-            index=index, role=role, field="content",
+            f"format {spec.name!r} writes this {'system message' if system else 'role'}'s content as text only; "
+            "a list of parts is refused" + taken, index=index, role=role, field="content",
         )
-    texts = []
-    for position, part in enumerate(parts):
-        where = f"content[{position}]"
-        if not isinstance(part, Mapping):
-            raise InvalidMessageError(f"a content part must be a mapping, got {_kind(part)}", index=index, role=role,
-                                      field=where)
-        kind = part.get("type")
-        if kind != "text":
-            raise UnsupportedFieldError(
-                f"a part of type {kind!r} is not written by this format: only text parts are rendered",
-                index=index, role=role, field=where + ".type",
-            )
-        text = part.get("text")
-        if not isinstance(text, str):
-            raise InvalidMessageError(f"a text part's 'text' must be a string, got {_kind(text)}", index=index,
-                                      role=role, field=where + ".text")
-        extra = [k for k, v in part.items() if k not in ("type", "text") and v is not None]
-        if extra:
-            raise UnsupportedFieldError("this part field is not written by the format", index=index, role=role,
-                                        field=f"{where}.{extra[0]}")
-        texts.append(text)
-    if rules is not None and rules.trim != "none":
-        strip = {"both": str.strip, "left": str.lstrip, "right": str.rstrip,
-                 "left_newlines": lambda text: text.lstrip("\n")}[rules.trim]
-        texts = [strip(text) for text in texts]
-    return "".join(texts)
+    if mode in ("first_text", "first_text_list"):
+        return written.check_first_text(parts, index, role), (), None
+    form = rules.form(text_only=mode == "text")
+    found = written.pieces(parts, form, counts, index, role)
+    content = "".join(label + text for _, label, text in found)
+    media = tuple(kind for kind, _, _ in found if kind != "text")
+    labelled = any(label for _, label, _ in found)
+    return content, media, "".join(text for _, _, text in found) if labelled else None

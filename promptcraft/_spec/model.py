@@ -238,6 +238,8 @@ class System:
     #: ``placement = "block"``: a conversation with no message after the leading system message is
     #: refused with this text (the template indexes the messages after it and raises).
     refuse_alone: Optional[str] = None
+    #: ``images``: the default is left out when a message has an image part (Llama 3.2 Vision).
+    default_unless: Optional[str] = None
 
 
 @attrs.frozen
@@ -413,13 +415,64 @@ class MessageRules:
     ignore: Tuple[str, ...] = ()
 
 
+#: The kinds of content parts, in the order a part is tested for them (every corpus template tests
+#: images first, then videos, then text).
+PART_KINDS = ("image", "video", "text")
+#: The keys a media part may hold besides ``type``: where a processor finds the media its placeholder
+#: stands for (the kind's own key, OpenAI's ``image_url``, transformers' ``url``, ``path``, ``base64``).
+#: A media part with any other key (a ``text``) is refused: the template would leave it out.
+PART_SOURCES = {"image": ("image", "image_url", "url", "path", "base64"), "video": ("video", "url", "path", "base64")}
+#: How the leading system message taken out by ``[system]`` reads a list of parts: ``refuse``;
+#: ``parts`` (every kind declared); ``text`` (text parts only); ``first_text`` (the template reads
+#: the first part's text: a list of one text part is taken, as it is); ``first_text_list`` (the same,
+#: and a string is refused, as the template indexes into it).
+SYSTEM_PARTS = ("refuse", "parts", "text", "first_text", "first_text_list")
+
+
+@attrs.frozen
+class PartKind:
+    """One kind of content part. A part is of this kind when its ``type`` is one of ``types`` or it
+    holds one of ``keys`` (the templates' ``type == 'image'`` and ``'image' in item`` tests); a
+    ``type`` given must then be one of either. A media kind writes ``text`` (its placeholder), after
+    ``label`` (``{n}``: its number among the conversation's parts of this kind) when labels are on;
+    the text kind writes the part's ``text``."""
+
+    name: str
+    types: Tuple[str, ...] = ()
+    keys: Tuple[str, ...] = ()
+    text: str = ""
+    label: Optional[Text] = None
+
+
+#: Text parts as every format with ``[parts]`` reads them unless it says otherwise.
+TEXT_PART = PartKind("text", types=("text",))
+
+
 @attrs.frozen
 class Parts:
-    """Content given as a list of typed parts, for the ``roles`` listed: the
-    text parts are written one after another, each trimmed by ``trim``."""
+    """Content given as a list of typed parts, for the ``roles`` listed: each part written as its
+    kind says (``kinds``, in ``PART_KINDS`` order), one after another, text parts each trimmed by
+    ``trim``; a part of no declared kind is refused. ``system``: how a leading system message taken
+    out of the conversation reads a list (``SYSTEM_PARTS``). ``labels``: the switch variable that
+    writes each media part's ``label``. A message with tool calls takes a list as ``[calls] content_parts``
+    says."""
 
     roles: Tuple[str, ...] = ()
     trim: str = "none"
+    kinds: Tuple[PartKind, ...] = (TEXT_PART,)
+    system: str = "refuse"
+    labels: Optional[str] = None
+
+    def kind(self, name: str) -> Optional[PartKind]:
+        return next((k for k in self.kinds if k.name == name), None)
+
+    def form(self, text_only: bool = False) -> Tuple[str, Tuple[Tuple[object, ...], ...]]:
+        """What ``_runtime.parts`` takes (its text parts alone, with ``text_only``)."""
+        kinds = tuple(
+            (k.name, k.types, k.keys, k.text,
+             None if k.label is None else tuple(p if isinstance(p, str) else 0 for p in k.label.pieces))
+            for k in self.kinds if not (text_only and k.name != "text"))
+        return (self.trim, kinds)
 
 
 #: Where tool definitions go: after (or before) the system text, in the system message;

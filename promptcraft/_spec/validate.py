@@ -224,7 +224,7 @@ _ROLE_KEYS = ("prefix", "suffix", "trim", "skip_empty", "drop", "refuse", "when_
 _TAKEN_OUT = ("default", "default_when", "trim", "leading_roles", "skip_empty", "keep_empty", "wrap")
 _SYSTEM_KEYS = {
     "message": ("placement", "default", "default_when", "leading_roles"),
-    "block": ("placement", "prefix", "suffix", "remove", "override", "refuse_alone") + _TAKEN_OUT,
+    "block": ("placement", "prefix", "suffix", "remove", "override", "refuse_alone", "default_unless") + _TAKEN_OUT,
     "fold_first": ("placement", "fold", "fold_order") + _TAKEN_OUT,
     "fold_last": ("placement", "fold", "fold_order") + _TAKEN_OUT,
     "hoist": ("placement", "prefix", "suffix", "trim", "select", "join", "item_prefix", "leading_roles"),
@@ -361,13 +361,7 @@ def build_spec(raw: Dict[str, Any], path: Optional[str], text: str) -> FormatSpe
     reasoning = _reasoning(check, raw["reasoning"]) if "reasoning" in raw else None
     message = check.table(raw.get("message", {}), "message", ("ignore",))
     ignore = check.strings(message, "ignore", _check_field, key="message")
-    parts = None
-    if "parts" in raw:
-        decl = check.table(raw["parts"], "parts", ("roles", "trim"))
-        part_roles = check.strings(decl, "roles", key="parts")
-        if not part_roles:
-            raise check.fail("parts.roles", "list the roles whose content may be a list of parts")
-        parts = Parts(roles=part_roles, trim=check.choice(decl, "parts", "trim", model.TRIMS, "none"))
+    parts = _parts(check, raw["parts"]) if "parts" in raw else None
 
     tools = _tools(check, raw["tools"]) if "tools" in raw else None
     calls = _calls(check, raw["calls"]) if "calls" in raw else None
@@ -578,7 +572,11 @@ def _system(check: Checker, decl: Any) -> System:
         remove=check.strings(decl, "remove", lambda s: None if s else "must not be empty", key="system"),
         override=override,
         refuse_alone=check.string(decl, "system", "refuse_alone", empty=False),
+        default_unless=check.choice(decl, "system", "default_unless", ("images",), "images")
+        if "default_unless" in decl else None,
     )
+    if system.default_unless is not None and system.default is None:
+        raise check.fail("system.default_unless", "needs 'default', the text it leaves out")
     if system.skip_empty and system.keep_empty:
         raise check.fail(
             "system.keep_empty", "conflicts with 'skip_empty': an empty system message is either left out or kept"
@@ -817,10 +815,63 @@ def _output(check: Checker, decl: Any, calls: Optional[Calls]) -> Output:
         raise check.fail(key, "declare at least one of 'prefix', 'reasoning', 'content', 'call' and 'call_id'")
     return Output(prefix=prefix, reasoning=reasoning, call_id=call_id, prefix_when=prefix_when, content=content,
                   call=tuple(call))
+
+
 def names_of(role: Role) -> Tuple[str, ...]:
     """The placeholders of a role's prefix and suffix, variants included."""
     texts = [role.prefix, role.suffix] + [text for _, text in role.prefix_when + role.suffix_when]
     return tuple(name for text in texts for name in text.names)
+
+
+def _parts(check: Checker, decl: Any) -> Parts:
+    key = "parts"
+    check.table(decl, key, ("roles", "trim", "system", "labels") + model.PART_KINDS)
+    part_roles = check.strings(decl, "roles", key=key)
+    if not part_roles:
+        raise check.fail("parts.roles", "list the roles whose content may be a list of parts")
+    kinds = []
+    seen: Dict[str, str] = {}
+    for name in model.PART_KINDS:
+        if name not in decl:
+            if name == "text":
+                kinds.append(model.TEXT_PART)
+            continue
+        where = f"{key}.{name}"
+        media = name != "text"
+        table = check.table(decl[name], where, ("types", "keys") + (("text", "label") if media else ()))
+        types = check.strings(table, "types", key=where) if "types" in table else (name,)
+        keys = check.strings(table, "keys", lambda k: "'type' names the kind; it is not a key to test" if k == "type"
+                             else None, key=where)
+        if not types and not keys:
+            raise check.fail(where, "give the 'types' or the 'keys' that make a part of this kind")
+        for test in types + keys:
+            if test in seen and seen[test] != name:
+                raise check.fail(where, f"{test!r} already makes a part of kind {seen[test]!r}")
+            seen[test] = name
+        text, label = "", None
+        if media:
+            text = check.string(table, where, "text", empty=False)
+            if text is None:
+                raise check.fail(where, "needs 'text', the placeholder written for such a part")
+            if "label" in table:
+                label = check.text(table, where, "label", ("n",))
+                if "n" not in label.names:
+                    raise check.fail(f"{where}.label", "must contain {n}, the part's number")
+        kinds.append(model.PartKind(name, types, keys, text, label))
+    labels = check.string(decl, key, "labels", empty=False)
+    labelled = [k.name for k in kinds if k.label is not None]
+    if labels is not None:
+        variable = check.variables.get(labels)
+        if variable is None or not variable.is_switch:
+            raise check.fail("parts.labels", f"{labels!r} is not a switch declared under [variables] "
+                                             "(default = true or false)")
+        if not labelled:
+            raise check.fail("parts.labels", "no part kind declares a 'label'")
+        check.used.add(labels)
+    elif labelled:
+        raise check.fail(f"parts.{labelled[0]}.label", "needs [parts] labels, the switch that writes labels")
+    return Parts(roles=part_roles, trim=check.choice(decl, key, "trim", model.TRIMS, "none"), kinds=tuple(kinds),
+                 system=check.choice(decl, key, "system", model.SYSTEM_PARTS, "refuse"), labels=labels)
 
 
 def _check_control_token(token: str) -> Optional[str]:
@@ -925,10 +976,26 @@ def _cross_checks(check: Checker, spec: FormatSpec) -> None:
     _check_tool_use(check, spec)
     if spec.thinking is None and check.thinking_keys:
         raise check.fail(check.thinking_keys[0], "tests the thinking mode, which [thinking] declares")
+    parts = spec.parts
+    if parts is not None and parts.system != "refuse":
+        if spec.system.placement in ("message", "refuse"):
+            raise check.fail("parts.system", f"for a system message taken out of the conversation; with placement = "
+                                             f"{spec.system.placement!r} list its role under [parts] roles")
+        if spec.system.keep_empty:
+            raise check.fail("parts.system", "conflicts with [system] keep_empty (an empty system message is "
+                                             "written by its role)")
+        if parts.system == "first_text_list" and spec.system.placement == "hoist":
+            raise check.fail("parts.system", "'first_text_list' is for the one leading system message that "
+                                             "placements 'block', 'fold_first' and 'fold_last' take out")
+    if spec.system.default_unless is not None:
+        if parts is None or parts.kind("image") is None:
+            raise check.fail("system.default_unless", "needs [parts.image], which says what an image part is")
+        if spec.tools is not None and spec.tools.placement in ("system_after", "system_before"):
+            raise check.fail("system.default_unless", "conflicts with tool definitions written in the system block")
     for var in spec.variables:
         if var.name not in check.used:
             raise check.fail(f"variables.{var.name}", "declared but never used in any string of the format"
-                             + (" or as [thinking] variable" if var.name in check.flags else ""))
+                             + (" or as [thinking] variable or [parts] labels" if var.name in check.flags else ""))
 
 
 def _check_tool_use(check: Checker, spec: FormatSpec) -> None:
