@@ -144,14 +144,20 @@ def test_missing_or_mistyped_role_or_content(name, position, message, role):
                          ids=lambda v: repr(v)[:40])
 @each_format
 def test_content_as_parts(name, position, content):
-    """A list of parts renders only for roles the format declares under [parts], and only text parts;
-    anything else is an error naming the message and the field (never a silent drop)."""
+    """A list of parts renders only for roles the format declares under [parts], and only the part
+    kinds it declares (an image as its placeholder); anything else is an error naming the message and
+    the field (never a silent drop)."""
     fmt, variables = fmt_and_vars(name)
     message = {"role": "user", "content": content}
-    accepted = fmt.spec.parts is not None and "user" in fmt.spec.parts.roles
+    parts = fmt.spec.parts
+    accepted = parts is not None and "user" in parts.roles
     if accepted and content == [{"type": "text", "text": "x"}]:
         as_text = with_message(position, {"role": "user", "content": "x"})
         assert fmt.render(with_message(position, message), **variables) == fmt.render(as_text, **variables)
+        return
+    image = parts.kind("image") if parts is not None else None
+    if accepted and image is not None and content == [{"type": "image"}]:
+        assert image.text in fmt.render(with_message(position, message), **variables)
         return
     error = raises(fmt, with_message(position, message), variables)
     assert isinstance(error, (promptcraft.InvalidMessageError, promptcraft.UnsupportedFieldError)), error

@@ -108,3 +108,30 @@ def test_escape_is_complete(pieces):
     out = fmt.render([{"role": "system", "content": "s"}, {"role": "user", "content": text}], control_tokens="escape")
     body = out[len("<|im_start|>system\ns<|im_end|>\n<|im_start|>user\n"):-len("<|im_end|>\n")]
     assert "<|im_start|>" not in body and "<|im_end|>" not in body
+
+
+PARTS_NAMES = [n for n in NAMES if (p := promptcraft.get_format(n).spec.parts) is not None and p.kind("image")]
+
+
+@pytest.mark.parametrize("name", PARTS_NAMES)
+def test_policies_read_the_text_parts_not_the_placeholders(name):
+    """Content given as parts: the policies read the caller's text parts; a media placeholder is the
+    format's own and is neither rejected nor escaped."""
+    fmt = promptcraft.get_format(name)
+    image = {"type": "image"}
+
+    def chat(text):
+        return [{"role": "user", "content": [image, {"type": "text", "text": text}]}]
+
+    placeholder = fmt.spec.parts.kind("image").text
+    clean = fmt.render(chat("xy"), **variables(fmt))
+    assert fmt.render(chat("xy"), control_tokens="reject", **variables(fmt)) == clean
+    assert fmt.render(chat("xy"), control_tokens="escape", **variables(fmt)) == clean
+    assert placeholder in clean
+    for token in fmt.control_tokens:
+        with pytest.raises(promptcraft.ControlTokenError) as caught:
+            fmt.render(chat(f"x{token}y"), control_tokens="reject", **variables(fmt))
+        assert caught.value.index == 0 and "content[1]" in str(caught.value)
+        escaped = fmt.render(chat(f"x{token}y"), control_tokens="escape", **variables(fmt))
+        for other in fmt.control_tokens:
+            assert escaped.count(other) == clean.count(other), (token, other)

@@ -253,6 +253,71 @@ def test_python_repr_writes_subclasses_as_transformers_sees_them():
         python_repr({"o": object()})
 
 
+PARTS_PAIRS = [(n, s) for n, s in PAIRS if (p := promptcraft.get_format(n).spec.parts) is not None and p.kind("image")]
+
+
+@pytest.mark.parametrize("name,stem", PARTS_PAIRS, ids=[s for _, s in PARTS_PAIRS])
+def test_continue_final_message_with_parts(name, stem):
+    """continue_final_message on a final message given as parts: the prompt is cut after the last
+    text part, as transformers cuts it (or both refuse, with no text part to continue)."""
+    require_corpus()
+    require_transformers()
+    fmt = promptcraft.get_format(name)
+    variables = {k: v for k, v in VARIABLES.items() if k in fmt.variables}
+    question = {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "What is it?"}]}
+    for final in ([{"type": "text", "text": "A cat, "}, {"type": "image"}], [{"type": "image"}],
+                  [{"type": "image"}, {"type": "text", "text": "It is  "}],
+                  [{"type": "text", "text": "a"}, {"type": "image"}, {"type": "text", "text": " b "}]):
+        messages = [question, {"role": "assistant", "content": final}]
+        want = outcome(hf_render, stem, messages, continue_final_message=True, **variables)
+        got = outcome(fmt.render, messages, continue_final_message=True, **variables)
+        assert got == want or (isinstance(got, tuple) and isinstance(want, tuple)), (final, got, want)
+
+
+def test_parts_refused_name_the_part():
+    """A part the template would leave out is refused with its path: a kind the format does not write,
+    a type of another kind, a field its kind does not read, media where the template raises."""
+    video, image_url = {"type": "video"}, {"type": "image_url", "image_url": {"url": "u"}}
+    cases = [
+        ("gemma-3-270m", [{"role": "user", "content": [{"type": "text", "text": "x"}, video]}],
+         "messages[0].content[1].type"),
+        ("llama-4", [{"role": "user", "content": [image_url]}], "messages[0].content[0].type"),
+        ("qwen2.5-vl", [{"role": "user", "content": [{"type": "video", "image": "a.png"}]}],
+         "messages[0].content[0].type"),
+        ("qwen2.5-vl", [{"role": "user", "content": [{"type": "image", "text": "caption"}]}],
+         "messages[0].content[0].text"),
+        ("kimi-k2", [{"role": "user", "content": [video]}], "messages[0].content[0].type"),
+        ("qwen3.5", [{"role": "system", "content": [{"type": "image"}]}, {"role": "user", "content": "u"}],
+         "messages[0].content[0].type"),
+        ("llama-3.2-vision", [{"role": "system", "content": [{"type": "text", "text": "s"}]},
+                              {"role": "user", "content": "u"}], "messages[0].content"),
+        ("gemma-3-1b", [{"role": "system", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]},
+                        {"role": "user", "content": "u"}], "messages[0].content"),
+    ]
+    for name, messages, path in cases:
+        with pytest.raises(promptcraft.UnsupportedFieldError) as caught:
+            promptcraft.get_format(name).render(messages)
+        assert caught.value.path == path, (name, caught.value)
+
+
+def test_parts_in_spans_and_counted_labels():
+    """Media placeholders (and their labels) are in their message's content span; labels number each
+    kind across the conversation, the fast path and the reference alike."""
+    from promptcraft._engine import reference
+
+    fmt = promptcraft.get_format("qwen2.5-vl")
+    messages = [{"role": "user", "content": [{"type": "image"}, {"type": "video"}, {"type": "text", "text": "?"}]},
+                {"role": "assistant", "content": "ok"},
+                {"role": "user", "content": [{"image": "b.png"}, {"type": "image_url", "image_url": {"url": "c"}}]}]
+    rendered = fmt.render_spans(messages, add_vision_id=True)
+    assert rendered.text == fmt.render(messages, add_vision_id=True) == reference.render(
+        fmt.spec, messages, False, {"add_vision_id": True})
+    contents = [rendered.text[s.start:s.end] for s in rendered.spans if s.kind == "content"]
+    assert contents[0].startswith("Picture 1: <|vision_start|><|image_pad|>") and "Video 1: " in contents[0]
+    assert contents[2].startswith("Picture 2: ") and "Picture 3: " in contents[2]
+    assert "Picture" not in fmt.render(messages)
+
+
 # ---------------------------------------------------------------------------
 # Bad input: each a PromptcraftError naming where, in bounded time, never RecursionError or TypeError.
 

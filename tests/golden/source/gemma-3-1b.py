@@ -8,9 +8,23 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
         _first = messages[0]
         _out = ['<bos>']
         if _first['role'] == 'system':
-            raise _Unhandled
+            if _len(_first) != 2 and _extra_fields(_first, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
+                raise _Unhandled
+            _system = _first['content']
+            if _system.__class__ is _str:
+                raise _Unhandled  # the format reads a list here: the reference refuses a string
+            _system = _first_text(_system)
+            if not _isinstance(_system, _str):
+                raise _TypeError
+            _rest = messages[1:]
+            _offset = 1
+        else:
+            _system = None
+            _rest = messages
+            _offset = 0
+        _target = _offset if _system is not None and _len(messages) > _offset else -1
         _user_turn = True
-        for _m in messages:
+        for _i, _m in _enumerate(_rest, _offset):
             if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
                 raise _Unhandled
             _role = _m['role']
@@ -19,12 +33,28 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
             _user_turn = not _user_turn
             if _role == 'assistant':
                 _content = _m['content']
-                _content = _content.strip()
-                _out += ('<start_of_turn>model\n', _content, '<end_of_turn>\n')
+                if _content.__class__ is not _str:
+                    _content = _parts_text(_content, ('both', (('image', ('image',), (), '<start_of_image>', None), ('text', ('text',), (), '', None))), None)
+                if _i == _target:
+                    _content = _content.strip()
+                    _content = _system + '\n\n' + _content
+                    _out += ('<start_of_turn>model\n', _content, '<end_of_turn>\n')
+                else:
+                    _content = _content.strip()
+                    _out += ('<start_of_turn>model\n', _content, '<end_of_turn>\n')
             else:
                 _content = _m['content']
-                _content = _content.strip()
-                _out += ('<start_of_turn>', _role, '\n', _content, '<end_of_turn>\n')
+                if _content.__class__ is not _str:
+                    if not (_role == 'user'):
+                        raise _Unhandled
+                    _content = _parts_text(_content, ('both', (('image', ('image',), (), '<start_of_image>', None), ('text', ('text',), (), '', None))), None)
+                if _i == _target:
+                    _content = _content.strip()
+                    _content = _system + '\n\n' + _content
+                    _out += ('<start_of_turn>', _role, '\n', _content, '<end_of_turn>\n')
+                else:
+                    _content = _content.strip()
+                    _out += ('<start_of_turn>', _role, '\n', _content, '<end_of_turn>\n')
         if add_generation_prompt:
             _out.append('<start_of_turn>model\n')
         return ''.join(_out)
@@ -44,11 +74,26 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
         _out = ['<bos>']
         _tags = [(-1, (0,))]
         if _first['role'] == 'system':
-            raise _Unhandled
-        _offset = 0
+            if _len(_first) != 2 and _extra_fields(_first, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
+                raise _Unhandled
+            _system = _first['content']
+            if _system.__class__ is _str:
+                raise _Unhandled  # the format reads a list here: the reference refuses a string
+            _system = _first_text(_system)
+            if not _isinstance(_system, _str):
+                raise _TypeError
+            _sx = (_system, )
+            _sy = ((0, 1), )
+            _rest = messages[1:]
+            _offset = 1
+        else:
+            _system = None
+            _rest = messages
+            _offset = 0
+        _target = _offset if _system is not None and _len(messages) > _offset else -1
         _user_turn = True
         _tags.append(_offset)
-        for _m in messages:
+        for _i, _m in _enumerate(_rest, _offset):
             if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
                 raise _Unhandled
             _role = _m['role']
@@ -57,14 +102,36 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
             _user_turn = not _user_turn
             if _role == 'assistant':
                 _content = _m['content']
-                _content = _content.strip()
-                _out += ('<start_of_turn>model\n', _content, '<end_of_turn>\n')
-                _tags.append((0, 1, 0, ))
+                if _content.__class__ is not _str:
+                    _content = _parts_text(_content, ('both', (('image', ('image',), (), '<start_of_image>', None), ('text', ('text',), (), '', None))), None)
+                if _i == _target:
+                    _content = _content.strip()
+                    _cx = (*_sx, '\n\n', _content, )
+                    _cy = (*_sy, 0, 1, )
+                    _content = ''.join(_cx)
+                    _out += ('<start_of_turn>model\n', *_cx, '<end_of_turn>\n', )
+                    _tags.append((0, *_cy, 0, ))
+                else:
+                    _content = _content.strip()
+                    _out += ('<start_of_turn>model\n', _content, '<end_of_turn>\n')
+                    _tags.append((0, 1, 0, ))
             else:
                 _content = _m['content']
-                _content = _content.strip()
-                _out += ('<start_of_turn>', _role, '\n', _content, '<end_of_turn>\n')
-                _tags.append((0, 0, 0, 1, 0, ))
+                if _content.__class__ is not _str:
+                    if not (_role == 'user'):
+                        raise _Unhandled
+                    _content = _parts_text(_content, ('both', (('image', ('image',), (), '<start_of_image>', None), ('text', ('text',), (), '', None))), None)
+                if _i == _target:
+                    _content = _content.strip()
+                    _cx = (*_sx, '\n\n', _content, )
+                    _cy = (*_sy, 0, 1, )
+                    _content = ''.join(_cx)
+                    _out += ('<start_of_turn>', _role, '\n', *_cx, '<end_of_turn>\n', )
+                    _tags.append((0, 0, 0, *_cy, 0, ))
+                else:
+                    _content = _content.strip()
+                    _out += ('<start_of_turn>', _role, '\n', _content, '<end_of_turn>\n')
+                    _tags.append((0, 0, 0, 1, 0, ))
         _tags.append(None)
         if add_generation_prompt:
             _out.append('<start_of_turn>model\n')

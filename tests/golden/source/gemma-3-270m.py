@@ -11,6 +11,8 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
             if _len(_first) != 2 and _extra_fields(_first, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
                 raise _Unhandled
             _system = _first['content']
+            if _system.__class__ is not _str:
+                _system = _first_text(_system)
             if not _isinstance(_system, _str):
                 raise _TypeError
             _rest = messages[1:]
@@ -30,6 +32,8 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
             _user_turn = not _user_turn
             if _role == 'assistant':
                 _content = _m['content']
+                if _content.__class__ is not _str:
+                    _content = _parts_text(_content, ('both', (('image', ('image',), (), '<start_of_image>', None), ('text', ('text',), (), '', None))), None)
                 if _i == _target:
                     _content = _content.strip()
                     _content = _system + '\n\n' + _content
@@ -39,6 +43,10 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
                     _out += ('<start_of_turn>model\n', _content, '<end_of_turn>\n')
             else:
                 _content = _m['content']
+                if _content.__class__ is not _str:
+                    if not (_role == 'user'):
+                        raise _Unhandled
+                    _content = _parts_text(_content, ('both', (('image', ('image',), (), '<start_of_image>', None), ('text', ('text',), (), '', None))), None)
                 if _i == _target:
                     _content = _content.strip()
                     _content = _system + '\n\n' + _content
@@ -68,6 +76,8 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
             if _len(_first) != 2 and _extra_fields(_first, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
                 raise _Unhandled
             _system = _first['content']
+            if _system.__class__ is not _str:
+                _system = _first_text(_system)
             if not _isinstance(_system, _str):
                 raise _TypeError
             _sx = (_system, )
@@ -90,6 +100,8 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
             _user_turn = not _user_turn
             if _role == 'assistant':
                 _content = _m['content']
+                if _content.__class__ is not _str:
+                    _content = _parts_text(_content, ('both', (('image', ('image',), (), '<start_of_image>', None), ('text', ('text',), (), '', None))), None)
                 if _i == _target:
                     _content = _content.strip()
                     _cx = (*_sx, '\n\n', _content, )
@@ -103,6 +115,10 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
                     _tags.append((0, 1, 0, ))
             else:
                 _content = _m['content']
+                if _content.__class__ is not _str:
+                    if not (_role == 'user'):
+                        raise _Unhandled
+                    _content = _parts_text(_content, ('both', (('image', ('image',), (), '<start_of_image>', None), ('text', ('text',), (), '', None))), None)
                 if _i == _target:
                     _content = _content.strip()
                     _cx = (*_sx, '\n\n', _content, )

@@ -24,19 +24,32 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
             if _role == 'system':
                 if _size != 2 and _m.get('tool_calls') not in (None, [], ()):
                     raise _Unhandled
-                _out += ('<|im_system|>system<|im_middle|>', _m['content'], '<|im_end|>')
+                _content = _m['content']
+                if _content.__class__ is not _str:
+                    _content = _parts_text(_content, ('none', (('image', ('image',), ('image', 'image_url'), '<|media_start|>image<|media_content|><|media_pad|><|media_end|>\n', None), ('text', (), ('text',), '', None))), None)
+                _out += ('<|im_system|>system<|im_middle|>', _content, '<|im_end|>')
             elif _role == 'user':
                 if _size != 2 and _m.get('tool_calls') not in (None, [], ()):
                     raise _Unhandled
-                _out += ('<|im_user|>user<|im_middle|>', _m['content'], '<|im_end|>')
+                _content = _m['content']
+                if _content.__class__ is not _str:
+                    _content = _parts_text(_content, ('none', (('image', ('image',), ('image', 'image_url'), '<|media_start|>image<|media_content|><|media_pad|><|media_end|>\n', None), ('text', (), ('text',), '', None))), None)
+                _out += ('<|im_user|>user<|im_middle|>', _content, '<|im_end|>')
             elif _role == 'assistant':
                 _tc = _m.get('tool_calls') if _size != 2 else None
                 if _tc is None:
-                    _out += ('<|im_assistant|>assistant<|im_middle|>', _m['content'], '<|im_end|>')
+                    _content = _m['content']
+                    if _content.__class__ is not _str:
+                        _content = _parts_text(_content, ('none', (('image', ('image',), ('image', 'image_url'), '<|media_start|>image<|media_content|><|media_pad|><|media_end|>\n', None), ('text', (), ('text',), '', None))), None)
+                    _out += ('<|im_assistant|>assistant<|im_middle|>', _content, '<|im_end|>')
                 else:
                     _content = _m.get('content')
                     if _content is None and _tc:
                         _content = ''
+                    if _content.__class__ is not _str:
+                        if _tc:
+                            raise _Unhandled
+                        _content = _parts_text(_content, ('none', (('image', ('image',), ('image', 'image_url'), '<|media_start|>image<|media_content|><|media_pad|><|media_end|>\n', None), ('text', (), ('text',), '', None))), None)
                     _calls = ''
                     if _tc:
                         for _j, (_cn, _ca) in _enumerate(_call_parts(_tc, ('json', (), 'json_or_str'), ('id', 'type'))):
@@ -98,22 +111,35 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
             if _role == 'system':
                 if _size != 2 and _m.get('tool_calls') not in (None, [], ()):
                     raise _Unhandled
-                _out += ('<|im_system|>system<|im_middle|>', _m['content'], '<|im_end|>')
+                _content = _m['content']
+                if _content.__class__ is not _str:
+                    _content = _parts_text(_content, ('none', (('image', ('image',), ('image', 'image_url'), '<|media_start|>image<|media_content|><|media_pad|><|media_end|>\n', None), ('text', (), ('text',), '', None))), None)
+                _out += ('<|im_system|>system<|im_middle|>', _content, '<|im_end|>')
                 _tags.append((0, 1, 0, ))
             elif _role == 'user':
                 if _size != 2 and _m.get('tool_calls') not in (None, [], ()):
                     raise _Unhandled
-                _out += ('<|im_user|>user<|im_middle|>', _m['content'], '<|im_end|>')
+                _content = _m['content']
+                if _content.__class__ is not _str:
+                    _content = _parts_text(_content, ('none', (('image', ('image',), ('image', 'image_url'), '<|media_start|>image<|media_content|><|media_pad|><|media_end|>\n', None), ('text', (), ('text',), '', None))), None)
+                _out += ('<|im_user|>user<|im_middle|>', _content, '<|im_end|>')
                 _tags.append((0, 1, 0, ))
             elif _role == 'assistant':
                 _tc = _m.get('tool_calls') if _size != 2 else None
                 if _tc is None:
-                    _out += ('<|im_assistant|>assistant<|im_middle|>', _m['content'], '<|im_end|>')
+                    _content = _m['content']
+                    if _content.__class__ is not _str:
+                        _content = _parts_text(_content, ('none', (('image', ('image',), ('image', 'image_url'), '<|media_start|>image<|media_content|><|media_pad|><|media_end|>\n', None), ('text', (), ('text',), '', None))), None)
+                    _out += ('<|im_assistant|>assistant<|im_middle|>', _content, '<|im_end|>')
                     _tags.append((0, 1, 0, ))
                 else:
                     _content = _m.get('content')
                     if _content is None and _tc:
                         _content = ''
+                    if _content.__class__ is not _str:
+                        if _tc:
+                            raise _Unhandled
+                        _content = _parts_text(_content, ('none', (('image', ('image',), ('image', 'image_url'), '<|media_start|>image<|media_content|><|media_pad|><|media_end|>\n', None), ('text', (), ('text',), '', None))), None)
                     _calls = ''
                     if _tc:
                         for _j, (_cn, _ca) in _enumerate(_call_parts(_tc, ('json', (), 'json_or_str'), ('id', 'type'))):

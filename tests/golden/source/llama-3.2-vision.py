@@ -48,6 +48,12 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
                 if _size != 2 and _m.get('tool_calls') is not None:
                     raise _Unhandled
                 _content = _m['content']
+                if _content.__class__ is not _str:
+                    if (_i == _offset and _tt is not None):
+                        raise _Unhandled
+                    _content = _parts_text(_content, ('none', (('image', ('image',), (), '<|image|>', None), ('text', ('text',), (), '', None))), None)
+                    if _rest is messages and _has_image((_m,), ('none', (('image', ('image',), (), '<|image|>', None), ('text', ('text',), (), '', None)))):
+                        raise _Unhandled
                 _tu = _tt if _i == _offset and _tt is not None else ''
                 if _i == _offset and _tt is not None:
                     _content = _content.strip()
@@ -55,11 +61,20 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
             elif _role == 'assistant':
                 _tc = _m.get('tool_calls') if _size != 2 else None
                 if _tc is None:
-                    _out += ('<|start_header_id|>assistant<|end_header_id|>\n\n', _m['content'], '<|eot_id|>')
+                    _content = _m['content']
+                    if _content.__class__ is not _str:
+                        _content = _parts_text(_content, ('none', (('image', ('image',), (), '<|image|>', None), ('text', ('text',), (), '', None))), None)
+                        if _rest is messages and _has_image((_m,), ('none', (('image', ('image',), (), '<|image|>', None), ('text', ('text',), (), '', None)))):
+                            raise _Unhandled
+                    _out += ('<|start_header_id|>assistant<|end_header_id|>\n\n', _content, '<|eot_id|>')
                 else:
                     _content = _m.get('content')
                     if _content is None and _tc:
                         _content = ''
+                    if _content.__class__ is not _str:
+                        _content = _parts_text(_content, ('none', (('image', ('image',), (), '<|image|>', None), ('text', ('text',), (), '', None))), None)
+                        if _rest is messages and _has_image((_m,), ('none', (('image', ('image',), (), '<|image|>', None), ('text', ('text',), (), '', None)))):
+                            raise _Unhandled
                     _calls = ''
                     if _tc:
                         if _len(_tc) > 1 or _m.get('content'):
@@ -151,6 +166,12 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
                 if _size != 2 and _m.get('tool_calls') is not None:
                     raise _Unhandled
                 _content = _m['content']
+                if _content.__class__ is not _str:
+                    if (_i == _offset and _tt is not None):
+                        raise _Unhandled
+                    _content = _parts_text(_content, ('none', (('image', ('image',), (), '<|image|>', None), ('text', ('text',), (), '', None))), None)
+                    if _rest is messages and _has_image((_m,), ('none', (('image', ('image',), (), '<|image|>', None), ('text', ('text',), (), '', None)))):
+                        raise _Unhandled
                 _tu = _tt if _i == _offset and _tt is not None else ''
                 if _i == _offset and _tt is not None:
                     _content = _content.strip()
@@ -159,12 +180,21 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
             elif _role == 'assistant':
                 _tc = _m.get('tool_calls') if _size != 2 else None
                 if _tc is None:
-                    _out += ('<|start_header_id|>assistant<|end_header_id|>\n\n', _m['content'], '<|eot_id|>')
+                    _content = _m['content']
+                    if _content.__class__ is not _str:
+                        _content = _parts_text(_content, ('none', (('image', ('image',), (), '<|image|>', None), ('text', ('text',), (), '', None))), None)
+                        if _rest is messages and _has_image((_m,), ('none', (('image', ('image',), (), '<|image|>', None), ('text', ('text',), (), '', None)))):
+                            raise _Unhandled
+                    _out += ('<|start_header_id|>assistant<|end_header_id|>\n\n', _content, '<|eot_id|>')
                     _tags.append((0, 1, 0, ))
                 else:
                     _content = _m.get('content')
                     if _content is None and _tc:
                         _content = ''
+                    if _content.__class__ is not _str:
+                        _content = _parts_text(_content, ('none', (('image', ('image',), (), '<|image|>', None), ('text', ('text',), (), '', None))), None)
+                        if _rest is messages and _has_image((_m,), ('none', (('image', ('image',), (), '<|image|>', None), ('text', ('text',), (), '', None)))):
+                            raise _Unhandled
                     _calls = ''
                     if _tc:
                         if _len(_tc) > 1 or _m.get('content'):

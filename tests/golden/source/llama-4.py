@@ -17,6 +17,8 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
             if _len(_first) != 2 and _first.get('tool_calls') is not None:
                 raise _Unhandled
             _system = _first['content']
+            if _system.__class__ is not _str:
+                _system = _first_text(_system)
             _system = _system.strip()
             if _tt is not None:
                 _t1 = '<|header_start|>system<|header_end|>\n\nEnvironment: ipython\n'
@@ -40,6 +42,10 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
                 if _size != 2 and _m.get('tool_calls') is not None:
                     raise _Unhandled
                 _content = _m['content']
+                if _content.__class__ is not _str:
+                    if (_i == _offset and _tt is not None):
+                        raise _Unhandled
+                    _content = _parts_text(_content, ('none', (('image', ('image',), (), '<|image|>', None), ('text', ('text',), (), '', None))), None)
                 _tu = _tt if _i == _offset and _tt is not None else ''
                 if _i == _offset and _tt is not None:
                     _content = _content.strip()
@@ -47,11 +53,16 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
             elif _role == 'assistant':
                 _tc = _m.get('tool_calls') if _size != 2 else None
                 if _tc is None:
-                    _out += ('<|header_start|>assistant<|header_end|>\n\n', _m['content'], '<|eot|>')
+                    _content = _m['content']
+                    if _content.__class__ is not _str:
+                        _content = _parts_text(_content, ('none', (('image', ('image',), (), '<|image|>', None), ('text', ('text',), (), '', None))), None)
+                    _out += ('<|header_start|>assistant<|header_end|>\n\n', _content, '<|eot|>')
                 else:
                     _content = _m.get('content')
                     if _content is None and _tc:
                         _content = ''
+                    if _content.__class__ is not _str:
+                        _content = _parts_text(_content, ('none', (('image', ('image',), (), '<|image|>', None), ('text', ('text',), (), '', None))), None)
                     _calls = ''
                     if _tc:
                         for _j, (_cn, _ca) in _enumerate(_call_parts(_tc, ('json', (), 'json_or_str'), ('id', 'type'))):
@@ -114,6 +125,8 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
             if _len(_first) != 2 and _first.get('tool_calls') is not None:
                 raise _Unhandled
             _system = _first['content']
+            if _system.__class__ is not _str:
+                _system = _first_text(_system)
             _system = _system.strip()
             if _tt is not None:
                 _t1 = '<|header_start|>system<|header_end|>\n\nEnvironment: ipython\n'
@@ -139,6 +152,10 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
                 if _size != 2 and _m.get('tool_calls') is not None:
                     raise _Unhandled
                 _content = _m['content']
+                if _content.__class__ is not _str:
+                    if (_i == _offset and _tt is not None):
+                        raise _Unhandled
+                    _content = _parts_text(_content, ('none', (('image', ('image',), (), '<|image|>', None), ('text', ('text',), (), '', None))), None)
                 _tu = _tt if _i == _offset and _tt is not None else ''
                 if _i == _offset and _tt is not None:
                     _content = _content.strip()
@@ -147,12 +164,17 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
             elif _role == 'assistant':
                 _tc = _m.get('tool_calls') if _size != 2 else None
                 if _tc is None:
-                    _out += ('<|header_start|>assistant<|header_end|>\n\n', _m['content'], '<|eot|>')
+                    _content = _m['content']
+                    if _content.__class__ is not _str:
+                        _content = _parts_text(_content, ('none', (('image', ('image',), (), '<|image|>', None), ('text', ('text',), (), '', None))), None)
+                    _out += ('<|header_start|>assistant<|header_end|>\n\n', _content, '<|eot|>')
                     _tags.append((0, 1, 0, ))
                 else:
                     _content = _m.get('content')
                     if _content is None and _tc:
                         _content = ''
+                    if _content.__class__ is not _str:
+                        _content = _parts_text(_content, ('none', (('image', ('image',), (), '<|image|>', None), ('text', ('text',), (), '', None))), None)
                     _calls = ''
                     if _tc:
                         for _j, (_cn, _ca) in _enumerate(_call_parts(_tc, ('json', (), 'json_or_str'), ('id', 'type'))):
