@@ -97,6 +97,10 @@ JUNK = {
     "parts": "the template writes a list of text parts differently from the same text given as a string "
              "(as a Python or JSON repr, its first part only, or nothing)",
     "calls after the first": "the template writes a message's first call only, and silently leaves the others out",
+    "part left out": "the template writes the conversation as if this part (or this field of it) were not "
+                     "there: a type it does not test for (`image_url` where only `type == 'image'` is read, a "
+                     "video where only images are), or a text given with an image",
+    "media left out": "the template writes the conversation as if its image and video parts were not there",
 }
 _KEYS = ["city", "days", "unit", "z", "a", "é", "<k>", "nested", "list", "", "a b", 'q"k', "\u2028"]
 
@@ -282,15 +286,43 @@ def case_reasoning(rng: random.Random, case_id: str) -> Case:
     return Case(case_id, messages, None, rng.random() < 0.5, without=(without, None))
 
 
+#: Image and video parts in the forms applications send them (tests/strategies.py's MEDIA_PARTS).
+MEDIA = [
+    {"type": "image"}, {"type": "image", "image": "https://example.com/a.png"},
+    {"type": "image_url", "image_url": {"url": "https://example.com/a.png"}}, {"image": "a.png"},
+    {"type": "video"}, {"type": "video", "video": "https://example.com/v.mp4"}, {"video": "v.mp4"},
+]
+
+
 def case_parts(rng: random.Random, case_id: str) -> Case:
+    """Some contents as lists of one to three text parts, and one or two image or video parts in one
+    of them at least (rarely in a system message); an image given by its type alone (the form every
+    template reads) two times in five, any form otherwise."""
     messages = chat(rng)
-    chosen = [m for m in messages if rng.random() < 0.4] or [rng.choice(messages)]
+    chosen = [m for m in messages if rng.random() < 0.4]
+    if not any(m["role"] != "system" for m in chosen):
+        chosen.append(rng.choice([m for m in messages if m["role"] != "system"]))
+    with_media = rng.choice([m for m in chosen if m["role"] != "system"])
     for message in chosen:
         parts = [message["content"]] + [random_text(rng) for _ in range(rng.randint(0, 2))]
         message["content"] = [{"type": "text", "text": text} for text in parts]
-    plain = [{**m, "content": "".join(p["text"] for p in m["content"])} if isinstance(m["content"], list) else m
-             for m in messages]
-    return Case(case_id, messages, None, rng.random() < 0.5, plain=(plain, None, "parts"))
+        if message is with_media or rng.random() < (0.1 if message["role"] == "system" else 0.5):
+            for _ in range(rng.randint(1, 2)):
+                media = {"type": "image"} if rng.random() < 0.4 else copy.deepcopy(rng.choice(MEDIA))
+                message["content"].insert(rng.randint(0, len(message["content"])), media)
+    return Case(case_id, messages, None, rng.random() < 0.5, plain=(as_strings(messages), None, "parts"))
+
+
+def text_parts_only(messages: list) -> list:
+    """``messages`` with the media parts taken out of every list (the lists kept)."""
+    return [{**m, "content": [p for p in m["content"] if "text" in p]} if isinstance(m["content"], list) else m
+            for m in messages]
+
+
+def as_strings(messages: list) -> list:
+    """``messages`` with every list of parts given as the string of its text parts."""
+    return [{**m, "content": "".join(p["text"] for p in m["content"] if "text" in p)}
+            if isinstance(m["content"], list) else m for m in messages]
 
 
 GENERATORS = {"tools": case_tools, "calls": case_calls, "results": case_results, "reasoning": case_reasoning,
@@ -352,13 +384,16 @@ class Cell:
     any_role: bool = False  # tool results written by the format's [any_role], as the template writes any role
 
 
-def reason(stem: str, case: Case, want, kwargs: dict, declared: bool) -> str:
+def reason(stem: str, case: Case, want, kwargs: dict, declared: bool,
+           error: Optional[Exception] = None) -> str:
     """Why promptcraft's refusal is right: the template raises, does not read the feature, would write
     junk (not what it writes for the plain equivalent), or writes it and the format does not declare it."""
     if want == REFUSED:
         return "template raises"
     if case.without is not None and want == reference(stem, *case.without, kwargs):
         return "not read"
+    if case.plain is not None and case.plain[2] == "parts":
+        return parts_reason(stem, case, want, kwargs, declared, error)
     if case.plain is not None:
         plain = reference(stem, case.plain[0], case.plain[1], kwargs)
         if plain != REFUSED and plain != want:
@@ -367,6 +402,37 @@ def reason(stem: str, case: Case, want, kwargs: dict, declared: bool) -> str:
         first_only = [dict(m, tool_calls=m["tool_calls"][:1]) if m.get("tool_calls") else m for m in case.messages]
         if reference(stem, first_only, case.tools, kwargs) == want:
             return "junk: calls after the first"
+    return "not declared yet" if not declared else "this form not declared yet"
+
+
+def parts_reason(stem: str, case: Case, want, kwargs: dict, declared: bool, error: Optional[Exception]) -> str:
+    """A refused part: the template writes nothing for it (or for the field refused), writes the
+    message's list differently from its text as a string, or leaves every media part out."""
+    field_path = getattr(error, "field", None) or ""
+    if field_path.startswith("content[") and error is not None and error.index is not None:
+        position = int(field_path[len("content["):field_path.index("]")])
+        key = field_path.partition("].")[2]
+        without = copy.deepcopy(case.messages)
+        parts = without[error.index]["content"]
+        if key == "type":
+            del parts[position]
+        else:
+            del parts[position][key]
+        if reference(stem, without, None, kwargs) == want:
+            return "junk: part left out"
+    if field_path == "content" and error is not None and error.index is not None and \
+            isinstance(case.messages[error.index]["content"], list):
+        # A template that reads the first part only (Gemma 3's and Llama 4's system message).
+        first = copy.deepcopy(case.messages)
+        first[error.index]["content"] = first[error.index]["content"][:1]
+        if len(case.messages[error.index]["content"]) > 1 and reference(stem, first, None, kwargs) == want:
+            return "junk: parts"
+    text_only = reference(stem, text_parts_only(case.messages), None, kwargs)
+    strings = reference(stem, as_strings(case.messages), None, kwargs)
+    if text_only != REFUSED and text_only != strings:
+        return "junk: parts"
+    if want == strings and text_only != want:
+        return "junk: media left out"
     return "not declared yet" if not declared else "this form not declared yet"
 
 
@@ -389,8 +455,8 @@ def judge(fmt, stem: str, feature: str, cases: List[Case], variables: dict, exam
         try:
             got = fmt.render(copy.deepcopy(case.messages), tools=copy.deepcopy(given_tools(stem, case.tools)),
                              **kwargs)
-        except promptcraft.UnsupportedFieldError:
-            cell.refused[reason(stem, case, want, kwargs, declared)] += 1
+        except promptcraft.UnsupportedFieldError as error:
+            cell.refused[reason(stem, case, want, kwargs, declared, error)] += 1
             continue
         except promptcraft.PromptcraftError as error:
             if want == REFUSED:
@@ -539,6 +605,7 @@ def written_prose(names: List[str], served: Dict[str, str], cells: Dict[Tuple[st
     rendered_after_all = [n for n in refusing if any(c.other_refusals for c in cells_of(n, "calls"))]
     role_refused = [n for n in names if any(c.role_refusals for c in cells_of(n, "results"))]
     any_role = [n for n in names if any(c.any_role and state(c) == "written" for c in cells_of(n, "results"))]
+    junk_parts = [n for n in names if any(c.refused.get("junk: parts") for c in cells_of(n, "parts"))]
     exception = (f" (except where the template renders it after all, listed above as a refusal outside the "
                  f"contract: {listed(rendered_after_all)})" if rendered_after_all else "")
     return wrap([
@@ -588,9 +655,20 @@ def written_prose(names: List[str], served: Dict[str, str], cells: Dict[Tuple[st
         f"{listed(where(lambda s: s.reasoning is not None and bool(s.reasoning.field)))}; a value that is not a "
         "string is refused. Templates that read the field but whose formats do not declare it yet: "
         f"{listed([n for n in names if any(c.refused.get('not declared yet') for c in cells_of(n, 'reasoning'))])}.",
-        "- **Content as a list of text parts** is written by "
-        f"{listed(where(lambda s: s.parts is not None))}, for the roles each declares; image and video parts are "
-        "refused everywhere.",
+        "- **Content as a list of parts** is written by "
+        f"{listed(where(lambda s: s.parts is not None))}, for the roles each declares, each part by its kind: "
+        + "; ".join(f"`{n}`: {kinds_of(promptcraft.get_format(n).spec)}" for n in where(lambda s: s.parts is not None))
+        + ". Media are numbered (`Picture 1: `) where the format's switch says so: "
+        f"{listed(where(lambda s: s.parts is not None and s.parts.labels is not None))} (`add_vision_id`). "
+        "A part of a kind a format does not write (a video for Gemma 3, an `image_url` where the template tests "
+        "`type == 'image'` only) or with a field it would leave out is refused, naming "
+        "`messages[i].content[j].type` (or the field). A system message given as a list is read as its first "
+        "part's text where the template does (one text part taken: "
+        f"{listed(where(lambda s: s.parts is not None and s.parts.system.startswith('first_text')))}), as text "
+        f"parts only ({listed(where(lambda s: s.parts is not None and s.parts.system == 'text'))}), or refused. "
+        "Templates that write some lists of parts as junk (every list, or a system message's), which their "
+        "formats refuse: "
+        f"{listed(junk_parts)}.",
     ])
 
 
@@ -632,6 +710,16 @@ def output_prose() -> str:
         rows.append(f"| `{name}` | {reasoning} | {calls} | {ends} | {declared} | {exported} |")
     return "\n".join(["| format | reasoning block | tool calls | end of turn | `[output]` | `response_template` |",
                       "|---|---|---|---|---|---|"] + rows)
+
+
+def kinds_of(spec) -> str:
+    """How a format writes each kind of part, for the prose."""
+    out = []
+    for kind in spec.parts.kinds:
+        tests = [f"type {t!r}" for t in kind.types] + [f"key {k!r}" for k in kind.keys]
+        written = "its text" if kind.name == "text" else f"`{kind.text!r}`"
+        out.append(f"{kind.name} ({' or '.join(tests)}) as {written}")
+    return ", ".join(out)
 
 
 def show_case(parser, case_id: str, stem: Optional[str]) -> None:
@@ -838,8 +926,10 @@ rendered by transformers and by promptcraft, with and without a generation promp
 - **tool results**: `tool` messages, one to three in a row, after an assistant answer (sometimes first or after a
   user message), with and without `tool_call_id` and `name`.
 - **reasoning field**: assistant messages with `reasoning_content` (or `thinking`, `reasoning`) as text.
-- **content parts**: contents given as lists of one to three text parts (image and video parts are refused by
-  every format and are not generated).
+- **content parts**: contents given as lists of one to three text parts, with one or two image or video parts
+  in one of them at least (rarely in a system message), in the forms applications send (`{{"type": "image"}}`, with
+  an `image` key, OpenAI's `image_url`, a key without a type, and the same for videos); `add_vision_id` either way
+  where a format numbers them.
 
 What each cell says, judged case by case:
 
@@ -963,10 +1053,19 @@ What does not read back, and why:
   refused by their formats rather than dropped.
 - **Content as a list of parts.** Where a template writes such a list as its Python or JSON repr
   (Llama 3.x text models, Command A, GLM-4, CodeLlama, Jamba, Gemma 2, firefunction, a system message of
-  Llama 3.2 Vision or DeepSeek-R1-Distill), keeps only its first part (the system message of Gemma 3 270m
-  and Llama 4), or writes it as if the content were empty (Qwen3-Next, Seed-OSS), promptcraft refuses it
+  Llama 3.2 Vision or DeepSeek-R1-Distill), keeps only its first part (a system message of several parts for
+  Gemma 3 and Llama 4), or writes it as if the content were empty (Qwen3-Next, Seed-OSS), promptcraft refuses it
   with `UnsupportedFieldError` rather than copy the junk ("junk: parts" in the table). Where the template raises
   (most others), both refuse.
+- **Parts a template leaves out.** Image and video parts are written as each template writes them: Qwen2.5-VL
+  and Qwen3.5 `<|vision_start|><|image_pad|><|vision_end|>` (`<|video_pad|>` for videos, `Picture N: ` and
+  `Video N: ` before them with `add_vision_id`), Gemma 3 `<start_of_image>`, Llama 3.2 Vision and Llama 4
+  `<|image|>`, Kimi K2 its media placeholder and a line break. Llama 3.2 Vision leaves its dated system block
+  out when a message has an image and there is no system message (`[system] default_unless = "images"`). A part
+  the template writes nothing for is refused instead ("junk: part left out"): an `image_url` part or a part
+  without a `type` for Gemma 3 and the Llama models (they test `type == 'image'`), a video for Gemma 3, the
+  Llama models and Kimi K2, a `text` inside an image part, an unknown type. Qwen3.5 raises on media in a system
+  message; promptcraft refuses it too.
 - **Unknown variables.** Passing a keyword a format does not declare is an `OptionsError`;
   transformers ignores unknown template kwargs. (`tools` and `documents` are not variables: see above.)
 
@@ -1086,6 +1185,11 @@ name them); see the tables above for what each writes and refuses.
   `model_identity` and `reasoning_effort`); the equivalence tests give every switch both values on both
   sides. Seed-OSS's numeric `thinking_budget` is not declared, and passing it is an `OptionsError`
   rather than a silently different prompt.
+- Content parts are taken for the roles each format lists under `[parts] roles`: the Gemma 3 and Llama vision
+  templates write a list for any role they write (a later system message, a developer message), which their
+  formats refuse as a list until those roles are listed. A part without a `type` that holds only a `text` is
+  written by the templates that test the key (Qwen2.5-VL, Qwen3.5, Kimi K2) and refused by the others, which
+  leave it out. Audio parts are read by no corpus template and refused everywhere.
 - Command A and Command R7B lower-case role names in their templates, so they also accept `"User"`;
   the formats declare the lower-case roles only and refuse other spellings.
 """
