@@ -348,8 +348,9 @@ def segments(
             raise refuse_system(spec, first)
         if system.keep_empty and first.content == "":
             # An empty leading system message is not taken out: its role writes it where it is.
-            system_text = fill(system.default, values) if system.default is not None and not (
-                system.default_unless == "images" and any("image" in m.media for m in conversation)) else None
+            system_text = fill(chosen(system.default, system.default_variants, tooling is not None, thinking), values) \
+                if system.default is not None and not (
+                    system.default_unless == "images" and any("image" in m.media for m in conversation)) else None
         else:
             body = conversation[1:]
             if system.refuse_alone is not None and not body:
