@@ -1021,7 +1021,7 @@ What does not read back, and why:
 
 ## Differences by design
 
-- **Training masks on SmolLM3.** Its template's `{% generation %}` block covers the whole assistant turn
+- **Training masks on SmolLM3.** Its template's `{{% generation %}}` block covers the whole assistant turn
   (header, content, `<|im_end|>` and the newline after it), so transformers' `return_assistant_tokens_mask`
   marks the header too. promptcraft's `mask()` (and `apply_chat_template(..., return_assistant_tokens_mask=True)`)
   keeps one policy for every format, the content and its end-of-turn marker, a part of that span.
