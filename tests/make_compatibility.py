@@ -101,6 +101,8 @@ JUNK = {
                      "there: a type it does not test for (`image_url` where only `type == 'image'` is read, a "
                      "video where only images are), or a text given with an image",
     "media left out": "the template writes the conversation as if its image and video parts were not there",
+    "HTML-escaped": "the template writes the tool definitions HTML-escaped (`&#34;`, `&lt;`, `&amp;`), as Jinja "
+                    "escapes text added to a `|safe` string",
 }
 _KEYS = ["city", "days", "unit", "z", "a", "é", "<k>", "nested", "list", "", "a b", 'q"k', "\u2028"]
 
@@ -398,6 +400,12 @@ def reason(stem: str, case: Case, want, kwargs: dict, declared: bool,
         plain = reference(stem, case.plain[0], case.plain[1], kwargs)
         if plain != REFUSED and plain != want:
             return "junk: " + case.plain[2]
+    if case.tools:
+        import markupsafe
+
+        texts = [json.dumps(tool.get("function", tool), ensure_ascii=False) for tool in case.tools]
+        if any(str(markupsafe.escape(text)) != text and str(markupsafe.escape(text)) in want for text in texts):
+            return "junk: HTML-escaped"
     if any(isinstance(m.get("tool_calls"), list) and len(m["tool_calls"]) > 1 for m in case.messages):
         first_only = [dict(m, tool_calls=m["tool_calls"][:1]) if m.get("tool_calls") else m for m in case.messages]
         if reference(stem, first_only, case.tools, kwargs) == want:

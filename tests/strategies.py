@@ -566,8 +566,14 @@ def format_toml(draw) -> str:
         for _ in range(draw(st.integers(0, 2))):
             facts = draw(st.dictionaries(st.sampled_from(["first", "empty", "earlier_calls", "final"]), st.booleans(),
                                          min_size=1))
-            items.append("{when = {" + ", ".join(f"{k} = {str(v).lower()}" for k, v in facts.items())
-                         + "}, text = " + toml_string("<" + call_text + ">") + "}")
+            conditions = [f"{k} = {str(v).lower()}" for k, v in facts.items()]
+            variant = "<" + call_text + ">"
+            if draw(st.integers(0, 2)) == 0:
+                # A variant for some function names, which need not write {name}.
+                conditions.append("name = " + json_list(draw(st.lists(st.sampled_from(["get_weather", "search", "f"]),
+                                                                      min_size=1, max_size=2, unique=True))))
+                variant = variant.replace("{name}", "")
+            items.append("{when = {" + ", ".join(conditions) + "}, text = " + toml_string(variant) + "}")
         call = "[" + ", ".join(items + ["{text = " + toml_string(call_text) + "}"]) + "]" if items else \
             toml_string(call_text)
         arguments = draw(st.sampled_from(["json", "json_or_text", "parameters", "text", "json_block"]))

@@ -30,6 +30,12 @@ EXAMPLES = int(os.environ.get("PROMPTCRAFT_PARSE_EXAMPLES", "25"))
 REFUSED: dict = {
     # Its calls' parameters are indented JSON (arguments = "json_block"), which parse_output does not read yet.
     "command-r-plus-tool-use": "json_block",
+    # Its calls are ">>>NAME\n" then the arguments: a name ended by a newline, which the reader does not take
+    # as the literal that ends it (whitespace), so it says it cannot read them rather than misread them.
+    "functionary-v3.2": "{name} is not followed by a literal that ends it",
+    # A call to python is written as <|python_tag|> and its code: a call text without {name}, which the reader
+    # does not take (the name comes from the variant's condition).
+    "functionary-v3.1": "a call text writes {name}",
 }
 
 #: Results per format, printed at the end (the report's counts).
@@ -573,6 +579,8 @@ NO_RESPONSE_TEMPLATE = {
     "gpt-oss": "their texts differ after a slot",
     "command-r7b-tool-use": "they stand in place of the content",
     "command-r-plus-tool-use": "cannot read this format's output",
+    "functionary-v3.2": "not followed by a literal that ends it",
+    "functionary-v3.1": "a call text writes {name}",
 }
 
 

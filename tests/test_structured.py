@@ -701,3 +701,34 @@ def test_command_r_plus_parameters_with_a_line_separator_are_refused():
     with pytest.raises(promptcraft.UnsupportedFieldError) as caught:
         promptcraft.get_format("command-r-plus").render(messages, tools=[])
     assert caught.value.path == "messages[1].tool_calls[0].function.arguments"
+
+
+def test_functionary_calls_and_definitions_match_transformers():
+    """Functionary v3.1 writes a call to python as its code (a call variant chosen by the name) and
+    ends the turn with <|eom_id|>; v3.2 writes nested, commented TypeScript definitions: both as
+    transformers renders them."""
+    require_corpus()
+    require_transformers()
+
+    def call(name, arguments):
+        return {"type": "function", "function": {"name": name, "arguments": arguments}}
+
+    messages = [{"role": "user", "content": "u"},
+                {"role": "assistant", "content": "hi", "tool_calls": [call("f", '{"a": 1}'), call("python", "x = 1")]},
+                {"role": "tool", "content": "r"}, {"role": "assistant", "content": "done"}]
+    got = promptcraft.get_format("functionary-v3.1").render(messages, add_generation_prompt=True)
+    assert "<|python_tag|>x = 1<|eom_id|>" in got
+    assert got == hf_render("meetkai--functionary-medium-v3.1", messages, add_generation_prompt=True)
+    tool = {"type": "function", "function": {"name": "plan", "description": "Plan a trip", "parameters": {
+        "type": "object", "required": ["city", "stops"], "properties": {
+            "city": {"type": "string", "description": "City", "default": "Paris", "examples": ["Rome", "O'Hare"]},
+            "days": {"type": "integer", "minimum": 1, "maximum": 30},
+            "mode": {"type": "string", "enum": ["car", "train"], "nullable": True},
+            "when": {"oneOf": [{"type": "string", "format": "date"}, {"type": "integer"}]},
+            "stops": {"type": "array", "items": {"type": "object", "required": ["name"], "properties": {
+                "name": {"type": "string"}, "tags": {"type": "array", "items": {"type": "string"}}}}},
+            "grid": {"type": "array", "items": {"type": "array", "items": {"type": "number"}}},
+            "options": {"type": "object", "properties": {"fast": {"type": "boolean", "description": "Hurry."}}}}}}}
+    for name, stem in (("functionary-v3.2", "meetkai--functionary-medium-v3.2"), ("gpt-oss", "openai--gpt-oss-120b")):
+        got = promptcraft.get_format(name).render(messages[:1], tools=[tool], add_generation_prompt=True)
+        assert got == hf_render(stem, messages[:1], tools=[tool], add_generation_prompt=True), name

@@ -150,6 +150,8 @@ class CallText:
     earlier_calls: Optional[bool] = None
     #: The message is the conversation's last (``None``: either).
     final: Optional[bool] = None
+    #: The call's function name is one of these (``None``: any).
+    names: Optional[Tuple[str, ...]] = None
 
 
 @attrs.frozen

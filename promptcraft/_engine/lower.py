@@ -134,7 +134,8 @@ def _call_text(text: model.Text) -> Tuple[Union[str, int], ...]:
 
 
 def _calls(calls: model.Calls) -> ir.Calls:
-    texts = [ir.CallText(c.first, c.empty, _call_text(text), c.earlier_calls, c.final) for c, text in calls.call_when]
+    texts = [ir.CallText(c.first, c.empty, _call_text(text), c.earlier_calls, c.final, c.call_name)
+             for c, text in calls.call_when]
     texts.append(ir.CallText(None, None, _call_text(calls.call)))
     optional: Union[bool, str] = {"refuse": False, "empty": True}.get(calls.missing_content, "final")
     refused = calls.refuse_when

@@ -1369,7 +1369,8 @@ class _Generator:
                     tests = ([] if text.first is None else ["_j == 0" if text.first else "_j != 0"]) + (
                         [] if text.empty is None else ["_content == ''" if text.empty else "_content != ''"]) + (
                         [] if text.earlier_calls is None else ["_ec" if text.earlier_calls else "not _ec"]) + (
-                        [] if text.final is None else ["_i == _last" if text.final else "_i != _last"])
+                        [] if text.final is None else ["_i == _last" if text.final else "_i != _last"]) + (
+                        [] if text.names is None else [_is_in("_cn", text.names)])
                     pieces = [repr(p) if isinstance(p, str) else ("_cn", "_ca", "_str(_j)", "_ck", "_str(_nk + _j)")[p]
                               for p in text.text]
                     line = f"_calls += {' + '.join(pieces) or repr('')}"

@@ -170,8 +170,8 @@ def call_segments(rules: Calls, calls: List[Tuple[str, ...]], empty: bool, index
     out: List[Segment] = []
     for position, call in enumerate(calls):
         facts = dict(first=position == 0, empty=empty, earlier_calls=earlier_calls, final=final)
-        text = next((t for c, t in rules.call_when if all(getattr(c, k) in (None, v) for k, v in facts.items())),
-                    rules.call)
+        text = next((t for c, t in rules.call_when if all(getattr(c, k) in (None, v) for k, v in facts.items())
+                     and (c.call_name is None or call[0] in c.call_name)), rules.call)
         values = {"name": call[0], "arguments": call[1], "index": str(position), "number": str(first_number + position),
                   "type": call[2] if len(call) > 2 else None}
         out += fill(text, values, TOOL_CALLS, index)

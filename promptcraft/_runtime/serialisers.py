@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any, Callable, Dict, List
 
 from ..errors import UnsupportedFieldError
+from .functionary import definition as functionary
 from .typescript import definition as typescript
 
 _MISSING = object()
@@ -274,4 +275,4 @@ def python_signature(tool: Mapping, field: str, tojson: Callable[[Any], str]) ->
 #: definition, its path (``tools[0]``) and ``tools.tojson``.
 ITEMS: Dict[str, Callable[[Mapping, str, Callable[[Any], str]], str]] = {
     "hermes": hermes, "python_repr": python_item, "command_r7b": command_r7b, "typescript": typescript,
-    "python_signature": python_signature}
+    "python_signature": python_signature, "functionary": functionary}

@@ -98,6 +98,9 @@ class Condition:
     #: The conversation's message just before this one has one of these roles, whether or not it was
     #: written (never at the start); at the end, the conversation's last message.
     previous_message: Optional[Tuple[str, ...]] = None
+    #: A call text's variant: the call's function name is one of these (Functionary v3.1 writes a
+    #: call to ``python`` as code).
+    call_name: Optional[Tuple[str, ...]] = None
 
     def holds(self, previous: Optional[str], next: Optional[str], final: bool, generation_prompt: bool,
               empty: bool, first: bool, calls: bool = False, given_empty: Optional[bool] = None,
@@ -493,8 +496,9 @@ TOOL_EMPTY = ("none", "written", "refuse")
 #: R7B's rebuilt object with ``"responses": null`` (``_runtime.serialisers.command_r7b``); ``typescript``:
 #: gpt-oss's comment and ``type name = (_: {...}) => any;`` entry of a TypeScript namespace
 #: (``_runtime.typescript``); ``python_signature``: Command R+'s Python function stub with a docstring
-#: (``serialisers.python_signature``).
-TOOL_ITEMS = ("json", "hermes", "python_repr", "command_r7b", "typescript", "python_signature")
+#: (``serialisers.python_signature``); ``functionary``: Functionary v3.2's TypeScript namespace entry, one
+#: commented line per parameter (``_runtime.functionary``).
+TOOL_ITEMS = ("json", "hermes", "python_repr", "command_r7b", "typescript", "python_signature", "functionary")
 #: How a call's arguments are written: ``json``: a mapping, through ``tojson`` (a string is refused:
 #: the templates that write this way would encode it a second time); ``json_or_text``: a string as it
 #: is (it is already JSON), anything else through ``tojson``; ``parameters``: a mapping, each of its

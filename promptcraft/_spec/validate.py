@@ -388,7 +388,7 @@ _CONDITIONS = ("previous", "next", "first", "final", "generation_prompt", "empty
                "earlier", "earlier_calls", "thinking", "previous_message")
 #: A call's variants: its position among the message's calls, whether the message's answer is empty,
 #: whether an earlier message had calls, and whether the message is the conversation's last.
-_CALL_CONDITIONS = ("first", "empty", "earlier_calls", "final")
+_CALL_CONDITIONS = ("first", "empty", "earlier_calls", "final", "name")
 #: The generation prompt's variants: the role written last, the conversation's last message, the thinking mode.
 _PROMPT_CONDITIONS = ("previous", "previous_message", "thinking")
 
@@ -434,6 +434,12 @@ def _variants(check: Checker, decl: Dict[str, Any], key: str, name: str, slots: 
                      "thinking"):
             if fact in when:
                 facts[fact] = check.boolean(when, f"{where}.when", fact)
+        if "name" in when:  # a call's function name (call variants only)
+            names = when["name"]
+            names = [names] if isinstance(names, str) else names
+            if not isinstance(names, list) or not names or not all(isinstance(n, str) and n for n in names):
+                raise check.fail(f"{where}.when.name", "expected a function name or an array of names")
+            facts["call_name"] = tuple(names)
         if "thinking" in when:
             check.thinking_keys.append(f"{where}.when.thinking")
         variants.append((Condition(**facts), check.text(item, where, "text", slots)))
@@ -729,9 +735,10 @@ def _calls(check: Checker, decl: Any) -> Calls:
     if "call" not in decl:
         raise check.fail(key, "needs 'call', the text of one call with {name} and {arguments}")
     call = check.text(decl, key, "call", slots)
-    for text in [call] + [text for _, text in call_when]:
-        if "name" not in text.names:
-            raise check.fail(f"{key}.call", "every call text writes {name}")
+    for condition, text in [(None, call)] + list(call_when):
+        # A variant for given names (when = {name = ...}) says the name by being chosen.
+        if "name" not in text.names and (condition is None or condition.call_name is None):
+            raise check.fail(f"{key}.call", "every call text writes {name} (but one chosen by when = {name = ...})")
         other = [n for n in text.names if n not in slots]
         if other:
             raise check.fail(f"{key}.call", f"a call text takes {{name}}, {{arguments}}, {{index}} and {{type}}, "

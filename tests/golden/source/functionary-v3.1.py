@@ -8,12 +8,39 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
         _first = messages[0]
         _out = ['<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\n\nCutting Knowledge Date: December 2023\n\n<|eot_id|>']
         for _m in messages:
-            if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
+            _size = _len(_m)
+            if _size != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', 'tool_calls', )):
                 raise _Unhandled
             _role = _m['role']
             if _role == 'tool':
+                if _size != 2 and _m.get('tool_calls') not in (None, [], ()):
+                    raise _Unhandled
                 _out += ('<|start_header_id|>ipython<|end_header_id|>\n\n', _m['content'], '<|eot_id|>')
+            elif _role == 'assistant':
+                _tc = _m.get('tool_calls') if _size != 2 else None
+                if _tc is None:
+                    _out += ('<|start_header_id|>assistant<|end_header_id|>\n\n', _m['content'], '<|eot_id|>')
+                else:
+                    _content = _m.get('content')
+                    if _content is None and _tc:
+                        _content = ''
+                    _calls = ''
+                    if _tc:
+                        for _j, (_cn, _ca) in _enumerate(_call_parts(_tc, ('text', (), 'json_or_str'), ('id', 'type'))):
+                            if _cn == 'python':
+                                _calls += '<|python_tag|>' + _ca
+                            else:
+                                _calls += '<function=' + _cn + '>' + _ca + '</function>'
+                    elif _tc not in (None, [], ()):
+                        raise _Unhandled  # not a list of calls: the reference says what it is
+                    if _tc:
+                        _t1 = '<|eom_id|>'
+                    else:
+                        _t1 = '<|eot_id|>'
+                    _out += ('<|start_header_id|>assistant<|end_header_id|>\n\n', _content, _calls, _t1)
             else:
+                if _size != 2 and _m.get('tool_calls') not in (None, [], ()):
+                    raise _Unhandled
                 _out += ('<|start_header_id|>', _role, '<|end_header_id|>\n\n', _m['content'], '<|eot_id|>')
         if add_generation_prompt:
             _out.append('<|start_header_id|>assistant<|end_header_id|>\n\n')
@@ -36,13 +63,42 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
         _offset = 0
         _tags.append(_offset)
         for _m in messages:
-            if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
+            _size = _len(_m)
+            if _size != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', 'tool_calls', )):
                 raise _Unhandled
             _role = _m['role']
             if _role == 'tool':
+                if _size != 2 and _m.get('tool_calls') not in (None, [], ()):
+                    raise _Unhandled
                 _out += ('<|start_header_id|>ipython<|end_header_id|>\n\n', _m['content'], '<|eot_id|>')
                 _tags.append((0, 1, 0, ))
+            elif _role == 'assistant':
+                _tc = _m.get('tool_calls') if _size != 2 else None
+                if _tc is None:
+                    _out += ('<|start_header_id|>assistant<|end_header_id|>\n\n', _m['content'], '<|eot_id|>')
+                    _tags.append((0, 1, 0, ))
+                else:
+                    _content = _m.get('content')
+                    if _content is None and _tc:
+                        _content = ''
+                    _calls = ''
+                    if _tc:
+                        for _j, (_cn, _ca) in _enumerate(_call_parts(_tc, ('text', (), 'json_or_str'), ('id', 'type'))):
+                            if _cn == 'python':
+                                _calls += '<|python_tag|>' + _ca
+                            else:
+                                _calls += '<function=' + _cn + '>' + _ca + '</function>'
+                    elif _tc not in (None, [], ()):
+                        raise _Unhandled  # not a list of calls: the reference says what it is
+                    if _tc:
+                        _t1 = '<|eom_id|>'
+                    else:
+                        _t1 = '<|eot_id|>'
+                    _out += ('<|start_header_id|>assistant<|end_header_id|>\n\n', _content, _calls, _t1)
+                    _tags.append((0, 1, 5, 0, ))
             else:
+                if _size != 2 and _m.get('tool_calls') not in (None, [], ()):
+                    raise _Unhandled
                 _out += ('<|start_header_id|>', _role, '<|end_header_id|>\n\n', _m['content'], '<|eot_id|>')
                 _tags.append((0, 0, 0, 1, 0, ))
         _tags.append(None)
