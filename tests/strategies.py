@@ -396,6 +396,11 @@ def format_toml(draw) -> str:
             body.append(line("when_empty", text(("role",))))
         if draw(st.integers(0, 4)) == 0:
             body.append(f"remove = {json_list(draw(removed))}")
+        if empty is None and (placement == "message" or (role != "*" and role not in leading)) and \
+                draw(st.integers(0, 4)) == 0:
+            # A message field this role writes after its content (Phi-4-mini's system tools).
+            body.append("attach = {field = " + toml_string(draw(st.sampled_from(["tools", "name", "weight"])))
+                        + ", text = " + toml_string(draw(_fragment.map(_escape_braces)) + "{value}") + "}")
         if draw(st.integers(0, 3)) == 0:
             body[2] = "suffix = " + variants(draw, suffix_text, text, thinking=has_thinking)
         else:
@@ -432,7 +437,7 @@ def format_toml(draw) -> str:
         end = next((k for k in range(at + 1, len(role_tables)) if role_tables[k].startswith("[")), len(role_tables))
         block = role_tables[at:end]
         if "drop = true" not in block and not any(entry.startswith("refuse =") for entry in block):
-            role_tables[at:end] = [entry for entry in block if not entry.startswith("strip_reasoning")]
+            role_tables[at:end] = [entry for entry in block if not entry.startswith(("strip_reasoning", "attach"))]
             before = draw(st.booleans())
             show = draw(st.sampled_from(["final_or_present", "always", "until_answer"]))
             tables += ["[reasoning]", f'role = "{reasoning_role}"',
@@ -464,7 +469,9 @@ def format_toml(draw) -> str:
         gen.append("require_body = true")
     reads_id = "tool_call_id" in used or "call_number" in used
     if draw(st.booleans()) or reads_id:
-        ignored = draw(st.lists(st.sampled_from(EXTRA_FIELDS), unique=True, max_size=3))
+        attached = [entry.split('"')[1] for entry in role_tables if entry.startswith("attach = ")]
+        ignored = draw(st.lists(st.sampled_from([f for f in EXTRA_FIELDS if f not in attached]), unique=True,
+                                max_size=3))
         if reads_id and "tool_call_id" not in ignored:
             ignored.append("tool_call_id")  # a role writes it: the others leave it out
         tables += ["[message]", f"ignore = {json_list(ignored)}"]

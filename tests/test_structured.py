@@ -732,3 +732,23 @@ def test_functionary_calls_and_definitions_match_transformers():
     for name, stem in (("functionary-v3.2", "meetkai--functionary-medium-v3.2"), ("gpt-oss", "openai--gpt-oss-120b")):
         got = promptcraft.get_format(name).render(messages[:1], tools=[tool], add_generation_prompt=True)
         assert got == hf_render(stem, messages[:1], tools=[tool], add_generation_prompt=True), name
+
+
+def test_phi_4_mini_system_message_tools_match_transformers():
+    """Phi-4-mini writes a system message's own "tools" text after its content (an empty one too), as
+    transformers does; on another role, or as render(tools=...), which its template ignores, it is refused."""
+    require_corpus()
+    require_transformers()
+    fmt = promptcraft.get_format("phi-4-mini")
+    for tools in ('[{"name": "get_weather"}]', ""):
+        messages = [{"role": "system", "content": "S", "tools": tools}, {"role": "user", "content": "u"}]
+        got = fmt.render(messages, add_generation_prompt=True)
+        assert f"<|tool|>{tools}<|/tool|>" in got
+        assert got == hf_render("microsoft--Phi-4-mini-instruct", messages, add_generation_prompt=True)
+    for messages, path in (([{"role": "user", "content": "u", "tools": "T"}], "messages[0].tools"),
+                           ([{"role": "system", "content": "S", "tools": [TOOL]}], "messages[0].tools")):
+        with pytest.raises(promptcraft.UnsupportedFieldError) as caught:
+            fmt.render(messages)
+        assert caught.value.path == path
+    with pytest.raises(promptcraft.UnsupportedFieldError):
+        fmt.render([{"role": "user", "content": "u"}], tools=[TOOL])

@@ -45,7 +45,8 @@ TOOL_CALLS = "tool_calls"
 KINDS = (SCAFFOLD, CONTENT, REASONING, GENERATION_PROMPT, TOOLS, TOOL_CALLS)
 
 #: The slot names of message values; any other slot name is a declared variable.
-MESSAGE_SLOTS = ("role", "content", "system", "reasoning", "calls", "tool_call_id", "call_number", "call_name")
+MESSAGE_SLOTS = ("role", "content", "system", "reasoning", "calls", "tool_call_id", "call_number", "call_name",
+                 "attach", "value")
 
 
 @attrs.frozen
@@ -238,6 +239,10 @@ class Role:
     remove: Tuple[str, ...] = ()
     #: ``body`` names the previous call (``Slot("call_name")``): refused where there is none.
     names_call: bool = False
+    #: The message field this role writes (``Slot("attach")`` in ``body``: ``attach_text`` around its
+    #: value, ``Slot("value")``), when the message has it.
+    attach_field: Optional[str] = None
+    attach_text: "Seq" = ()
     #: The content may be a list of parts.
     parts: Optional[Parts] = None
 

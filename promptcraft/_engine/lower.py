@@ -83,7 +83,8 @@ def _role(spec: model.FormatSpec, role: model.Role, catch_all: bool = False) -> 
     # The calls follow the content, as every corpus template that writes them in the message writes them.
     first_tools = spec.tools is not None and spec.tools.placement == "first_user" and name == "user"
     written = choice(prefix) + ((Slot("tools", TOOLS),) if first_tools else ()) + (Slot("content", CONTENT),) \
-        + ((Slot("calls", TOOL_CALLS),) if calls else ()) + choice(suffix)
+        + ((Slot("calls", TOOL_CALLS),) if calls else ()) \
+        + ((Slot("attach", TOOLS),) if role.attach_field is not None else ()) + choice(suffix)
     cases = []
     # An empty message is left out (or replaced) only when it has no calls to write.
     empty = When(empty=True, calls=False if calls else None)
@@ -102,7 +103,8 @@ def _role(spec: model.FormatSpec, role: model.Role, catch_all: bool = False) -> 
     return ir.Role(name, "write", body, role.trim, cut, role.refuse_containing, display,
                    writes_role=writes(body.cases, "role"), calls=calls, content_json=role.content == "json",
                    first_tools=first_tools, remove=role.remove, names_call=uses((body,), "call_name"),
-                   parts=_parts(spec, name))
+                   parts=_parts(spec, name), attach_field=role.attach_field,
+                   attach_text=seq(role.attach_text, SCAFFOLD) if role.attach_text is not None else ())
 
 
 def _parts(spec: model.FormatSpec, name: Optional[str]) -> Optional[ir.Parts]:
@@ -365,7 +367,8 @@ def lower(spec: model.FormatSpec) -> ir.Program:
         name=spec.name, path=spec.path, variables=variables,
         fields=("role", "content") + spec.message.ignore + (
             model.REASONING_FIELDS if spec.reasoning is not None and spec.reasoning.field else ()) + (
-            ("tool_calls",) if spec.calls is not None else ()),
+            ("tool_calls",) if spec.calls is not None else ()) + tuple(dict.fromkeys(
+            r.attach_field for r in spec.roles + ((spec.any_role,) if spec.any_role else ()) if r.attach_field)),
         start=Choice(tuple(start)), system=_system(spec, by_name), roles=tuple(roles), any_role=any_role,
         alternation=spec.alternation is not None, display=display, end=_end(spec.generation),
         tools=_tools(spec.tools) if spec.tools is not None and spec.tools.placement != "none" else None,

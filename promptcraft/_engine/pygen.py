@@ -57,7 +57,7 @@ LOCALS = (
     "_sx", "_sy", "_m", "_i", "_j", "_n", "_role", "_content", "_prev", "_user_turn", "_target", "_found",
     "_query", "_text", "_reasoning", "_cx", "_cy", "_prompts", "_given", "_present", "tools", "_tt", "_tc", "_calls",
     "_cn", "_ca", "_tu", "_size", "_ck", "_ci", "_ec", "_th", "_nk", "_cids", "_cseen", "_cnum", "_answer",
-    "_cname", "_pc", "_gx",
+    "_cname", "_at", "_pc", "_gx",
 )
 
 #: What a fast path raises for input it hands to the reference interpreter.
@@ -187,6 +187,8 @@ class _Generator:
         self.empty_calls_refused = any(r.calls is not None and r.calls.empty_refused for r in roles)
         #: Some role names the previous call (``_cname``, the last call's name since the last answer).
         self.call_names = any(r.names_call for r in roles)
+        #: The message fields some role writes (``attach``): every other role refuses them.
+        self.attach_fields = tuple(dict.fromkeys(r.attach_field for r in roles if r.attach_field is not None))
         self.current: Optional[ir.Role] = None
         #: A local holding the content as given, where it is not ``_m.get('content')`` (a list of parts).
         self.given_local: Optional[str] = None
@@ -944,7 +946,8 @@ class _Generator:
             w.line(f"_content = _content{trim}")
         pieces = specialize((writer.body,), {"prev_role": None, "first": False, "final": False, "calls": False,
                                              "earlier": frozenset(), "earlier_calls": False, "prev_message": None})
-        values = dict(self.values, role=name, content=Code("_content"), calls="", tool_call_id="", call_number="")
+        values = dict(self.values, role=name, content=Code("_content"), calls="", tool_call_id="", call_number="",
+                      attach="")
         # The message after the default system message is the conversation's first.
         self.next_role, loop_next = "_first['role']", self.next_role
         self.emit(pieces, "None", values, kinds={"content": SCAFFOLD, "role": SCAFFOLD})
@@ -1059,6 +1062,33 @@ class _Generator:
             self.w.line(f"if _len({message}) != 2 and {self.has_calls(message)}:")
             with self.w.block():
                 self.w.line("raise _Unhandled")
+        self.no_attached(message, None)
+
+    def no_attached(self, message: str, role: Optional[ir.Role], size: str = "") -> None:
+        """A field another role writes (``attach``) is refused on this message: the reference says so."""
+        for field in self.attach_fields:
+            if role is None or role.attach_field != field:
+                self.w.line(f"if {size or f'_len({message})'} != 2 and {message}.get({field!r}) is not None:")
+                with self.w.block():
+                    self.w.line("raise _Unhandled")
+
+    def attached(self, role: ir.Role) -> None:
+        """``_at``: the role's attached field around its value (text only), empty when the message has none."""
+        w = self.w
+        size = "_size" if self.any_calls else "_len(_m)"
+        w.line(f"_at = _m.get({role.attach_field!r}) if {size} != 2 else None")
+        w.line("if _at is None:")
+        with w.block():
+            w.line("_at = ''")
+        w.line("elif _isinstance(_at, _str):")
+        with w.block():
+            if self.spans:
+                w.line("raise _Unhandled  # its spans come from the reference")
+            else:
+                w.line(f"_at = {self.concat(self.items(role.attach_text, '_i', dict(self.values, value=Code('_at'))))}")
+        w.line("else:")
+        with w.block():
+            w.line("raise _Unhandled")
 
     def has_calls(self, message: str) -> str:
         """The test of a message carrying calls, which a role that writes none refuses (an empty list
@@ -1175,6 +1205,7 @@ class _Generator:
             w.line(f"if _size != 2 and {self.has_calls('_m')}:")
             with w.block():
                 w.line("raise _Unhandled")
+        self.no_attached("_m", role, "_size" if self.any_calls else "")
         # The catch-all branch sees any role value; unless the role is written (where the
         # join rejects a non-string), check it here so that malformed input reaches the fallback.
         if role.action == "drop" and role.parts is not None:
@@ -1250,7 +1281,9 @@ class _Generator:
         values: Dict[str, Union[str, Code]] = dict(
             self.values, role=role.name if role.name is not None else Code(self.role_expr),
             content=Code("_content" if transformed else "_m['content']"), calls=Code("_calls"), tools=Code("_tu"),
-            tool_call_id=Code("_ci"), call_number=Code("_cnum"), call_name=Code("_cname"))
+            tool_call_id=Code("_ci"), call_number=Code("_cnum"), call_name=Code("_cname"), attach=Code("_at"))
+        if role.attach_field is not None:
+            self.attached(role)
         if _uses((role.body,), "call_number"):
             # The number of the call this result answers, by its id: one call's, answered once.
             size = "_size" if self.any_calls else "_len(_m)"

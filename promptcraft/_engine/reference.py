@@ -543,7 +543,7 @@ def segments(
         out += turn + write(role, message.role, pieces, scope, final, add_generation_prompt, previous,
                             message.index, following, message.index == 0, calls, message.content == "",
                             tooling is not None, lead, frozenset(written), earlier_calls, thinking, before,
-                            calls_before)
+                            calls_before, attachment(spec, role, message, messages[message.index]))
         if spec.calls is not None and message.role == spec.calls.role:
             call_name = message.calls[-1][0] if message.calls else None
         previous = message.role
@@ -554,6 +554,19 @@ def segments(
     end = spec.generation.text(add_generation_prompt, previous, bool(body), conversation[-1].role, thinking)
     out += fill(end, values, GENERATION_PROMPT if add_generation_prompt else SCAFFOLD)
     return out
+
+
+def attachment(spec: FormatSpec, role: Role, message: Message, given: Mapping) -> Optional[List[Segment]]:
+    """The role's attached field as segments (``None`` where the message does not have it)."""
+    if role.attach_field is None or given.get(role.attach_field) is None:
+        return None
+    value = given[role.attach_field]
+    if not isinstance(value, str):
+        raise UnsupportedFieldError(f"format {spec.name!r} writes this field given as text only, got "
+                                    f"{type(value).__name__}", index=message.index, role=message.role,
+                                    field=role.attach_field)
+    assert role.attach_text is not None
+    return fill(role.attach_text, {}, SCAFFOLD, message.index, {"value": [(value, TOOLS, message.index)]})
 
 
 def call_id(spec: FormatSpec, message: Message, given: Mapping) -> str:
@@ -613,7 +626,8 @@ def write(role: Optional[Role], name: str, content: List[Segment], values: Dict[
           given_empty: Optional[bool] = None, tools: bool = False,
           lead: Optional[List[Segment]] = None, earlier: "frozenset[str]" = frozenset(),
           earlier_calls: bool = False, thinking: bool = False,
-          previous_message: Optional[str] = None, calls_before: int = 0) -> List[Segment]:
+          previous_message: Optional[str] = None, calls_before: int = 0,
+          attached: Optional[List[Segment]] = None) -> List[Segment]:
     """One message as segments: ``content`` (already transformed) trimmed, between prefix and suffix,
     and its tool calls after it (``calls``: the rules, the calls, and whether the answer is empty when
     a reasoning display decided it); ``following`` is the role of the next message in the conversation;
@@ -621,7 +635,8 @@ def write(role: Optional[Role], name: str, content: List[Segment], values: Dict[
     ``tools``: tool definitions were passed; ``lead``: written between the prefix and the content;
     ``earlier``: the roles written before, ``earlier_calls``: whether a message before had calls;
     ``thinking``: the thinking mode; ``previous_message``: the role of the conversation's message before;
-    ``calls_before``: how many calls the messages before had."""
+    ``calls_before``: how many calls the messages before had; ``attached``: the role's attached field,
+    written after the content and calls."""
     assert role is not None
     scope = {"tool_call_id": "", "call_number": "", **values, "role": name}
     content = trim_segments(content, role.trim)
@@ -645,4 +660,5 @@ def write(role: Optional[Role], name: str, content: List[Segment], values: Dict[
         chosen = role.final_suffix_with_prompt if add_generation_prompt else role.final_suffix
         if chosen is not None:
             suffix = chosen
-    return fill(prefix, scope, SCAFFOLD, index) + (lead or []) + content + fill(suffix, scope, SCAFFOLD, index)
+    return fill(prefix, scope, SCAFFOLD, index) + (lead or []) + content + (attached or []) + \
+        fill(suffix, scope, SCAFFOLD, index)

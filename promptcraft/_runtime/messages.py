@@ -202,8 +202,10 @@ def _calls(spec: Any, message: Mapping, index: int, role: str, earlier_calls: bo
 def _check_fields(spec: Any, message: Mapping, index: int, role: str) -> None:
     ignored = spec.message.ignore + (REASONING_FIELDS if reads_reasoning(spec) else ()) + (
         ("tool_calls",) if spec.calls is not None else ())
+    writer = spec.role(role)
+    attached = writer.attach_field if writer is not None else None  # the field this role writes (attach)
     for key, value in message.items():
-        if value is None or key in CORE_FIELDS or key in ignored:
+        if value is None or key in CORE_FIELDS or key in ignored or key == attached:
             continue
         raise UnsupportedFieldError(
             f"format {spec.name!r} does not write this field, so it is refused rather than left out "

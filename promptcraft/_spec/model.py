@@ -192,6 +192,12 @@ class Role:
     #: Strings taken out of the content, one after the other (``str.replace(s, "")`` in this order),
     #: before the reasoning cut and the trim (Nemotron Nano v2 takes ``/think`` out of user messages).
     remove: Tuple[str, ...] = ()
+    #: ``attach = {field = "tools", text = "<|tool|>{value}<|/tool|>"}``: a message of this role that has
+    #: this field (not ``None``) writes ``attach_text`` with its value (text only) after its content and
+    #: calls, before the suffix (Phi-4-mini's tool definitions given on the system message). Other roles
+    #: refuse the field, as any field they do not write.
+    attach_field: Optional[str] = None
+    attach_text: Optional["Text"] = None
 
 
 @attrs.frozen

@@ -220,7 +220,7 @@ _TOP = ("templates",
         "tool_use", "tool_use_of", "thinking", "output")
 _ROLE_KEYS = ("prefix", "suffix", "trim", "skip_empty", "drop", "refuse", "when_empty", "final_suffix",
               "final_suffix_with_prompt", "prefix_after", "strip_reasoning", "refuse_containing",
-              "refuse_containing_message", "content", "remove")
+              "refuse_containing_message", "content", "remove", "attach")
 _TAKEN_OUT = ("default", "default_when", "trim", "leading_roles", "skip_empty", "keep_empty", "wrap")
 _SYSTEM_KEYS = {
     "message": ("placement", "default", "default_when", "leading_roles"),
@@ -473,8 +473,23 @@ def _role(check: Checker, decl: Any, key: str, name: str) -> Role:
                                      key=rkey),
             skip_calls=check.boolean(table, rkey, "skip_calls"),
         )
+    attach_field = attach_text = None
+    if "attach" in decl:
+        akey = f"{key}.attach"
+        table = check.table(decl["attach"], akey, ("field", "text"))
+        attach_field = check.string(table, akey, "field", empty=False)
+        if attach_field is None or "text" not in table:
+            raise check.fail(akey, "needs 'field' (a message field) and 'text' (with {value}, the field's value)")
+        if not _IDENT.match(attach_field) or attach_field in ("role", "content", "tool_calls") + model.REASONING_FIELDS:
+            raise check.fail(f"{akey}.field", f"{attach_field!r} is not a field a role can attach (a name other than "
+                                              "role, content, tool_calls and the reasoning fields)")
+        attach_text = check.text(table, akey, "text", ("value",))
+        if "value" not in attach_text.names:
+            raise check.fail(f"{akey}.text", "must contain {value}, the field's value")
     role = Role(
         name=name,
+        attach_field=attach_field,
+        attach_text=attach_text,
         prefix=check.text(decl, key, "prefix", named),
         suffix=check.text(decl, key, "suffix", named),
         trim=check.choice(decl, key, "trim", model.TRIMS, "none"),
@@ -510,6 +525,9 @@ def _role(check: Checker, decl: Any, key: str, name: str) -> Role:
             )
     if role.skip_empty and role.when_empty is not None:
         raise check.fail(f"{key}.when_empty", "conflicts with 'skip_empty' (which is when_empty = \"\")")
+    if role.attach_field is not None and (role.skip_empty or role.when_empty is not None):
+        raise check.fail(f"{key}.attach", "conflicts with skip_empty and when_empty: an empty message would leave "
+                                          "its attached field out")
     if role.refuse_containing_message is not None and not role.refuse_containing:
         raise check.fail(f"{key}.refuse_containing_message", "needs 'refuse_containing'")
     return role
@@ -968,6 +986,18 @@ def _cross_checks(check: Checker, spec: FormatSpec) -> None:
                                                   or spec.reasoning.role != spec.calls.role):
             raise check.fail("calls.content", "'reasoning' writes a call message's content as its reasoning: it "
                                               "needs a [reasoning] of the same role, with 'field'")
+    for role in spec.roles + ((spec.any_role,) if spec.any_role is not None else ()):
+        if role.attach_field is None:
+            continue
+        where = "any_role.attach" if role.name == "*" else f"roles.{role.name}.attach"
+        if role.attach_field in spec.message.ignore:
+            raise check.fail(where, f"the field {role.attach_field!r} is also under [message] ignore: it is either "
+                                    "written or left out")
+        if spec.reasoning is not None and spec.reasoning.role == role.name:
+            raise check.fail(where, "cannot be combined with [reasoning] for the same role")
+        if spec.system.placement != "message" and (role.name in spec.system.leading_roles or role.name == "*"):
+            raise check.fail(where, "a leading system message is taken out of the conversation here: it cannot "
+                                    "attach a field (use [system] placement = 'message')")
     for role in spec.roles:
         if "call_name" in names_of(role):
             where = f"roles.{role.name}"

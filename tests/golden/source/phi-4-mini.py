@@ -8,9 +8,22 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
         _first = messages[0]
         _out = []
         for _m in messages:
-            if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', )):
+            if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
                 raise _Unhandled
-            _out += ('<|', _m['role'], '|>', _m['content'], '<|end|>')
+            _role = _m['role']
+            if _role == 'system':
+                _at = _m.get('tools') if _len(_m) != 2 else None
+                if _at is None:
+                    _at = ''
+                elif _isinstance(_at, _str):
+                    _at = '<|tool|>' + _at + '<|/tool|>'
+                else:
+                    raise _Unhandled
+                _out += ('<|system|>', _m['content'], _at, '<|end|>')
+            else:
+                if _len(_m) != 2 and _m.get('tools') is not None:
+                    raise _Unhandled
+                _out += ('<|', _role, '|>', _m['content'], '<|end|>')
         if add_generation_prompt:
             _out.append('<|assistant|>')
         else:
@@ -34,10 +47,24 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
         _offset = 0
         _tags.append(_offset)
         for _m in messages:
-            if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', )):
+            if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
                 raise _Unhandled
-            _out += ('<|', _m['role'], '|>', _m['content'], '<|end|>')
-            _tags.append((0, 0, 0, 1, 0, ))
+            _role = _m['role']
+            if _role == 'system':
+                _at = _m.get('tools') if _len(_m) != 2 else None
+                if _at is None:
+                    _at = ''
+                elif _isinstance(_at, _str):
+                    raise _Unhandled  # its spans come from the reference
+                else:
+                    raise _Unhandled
+                _out += ('<|system|>', _m['content'], _at, '<|end|>')
+                _tags.append((0, 1, 4, 0, ))
+            else:
+                if _len(_m) != 2 and _m.get('tools') is not None:
+                    raise _Unhandled
+                _out += ('<|', _role, '|>', _m['content'], '<|end|>')
+                _tags.append((0, 0, 0, 1, 0, ))
         _tags.append(None)
         if add_generation_prompt:
             _out.append('<|assistant|>')
