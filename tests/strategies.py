@@ -360,6 +360,11 @@ def format_toml(draw) -> str:
         system.append(f'select = "{draw(st.sampled_from(["all", "last"]))}"')
         system.append(line("join", draw(st.sampled_from(JOINS))))
         system.append(line("item_prefix", text()))
+        if draw(st.booleans()):
+            ending = toml_string(text())
+            if draw(st.booleans()):  # another ending when tools follow the system texts
+                ending = "[{when = {tools = true}, text = " + toml_string(text() + "\n") + "}, {text = " + ending + "}]"
+            system.append("item_suffix = " + ending)
     if placement == "refuse":
         system.append('message = "no system"')
     system.append("")
@@ -523,7 +528,7 @@ def format_toml(draw) -> str:
         entry.startswith(("skip_empty", "when_empty")) for entry in user_table)
     # A kept empty system message stays in the conversation: the tools go with the default then; a
     # skipped one is left out, and the tools get a block of their own.
-    with_system = (placement == "message" and system_writer) or plain_block
+    with_system = (placement == "message" and system_writer) or plain_block or placement == "hoist"
     # Tools with the system text where the placement allows it, else (sometimes) at the start.
     if (with_system and draw(st.booleans())) or draw(st.integers(0, 3)) == 0:
         where = ["system_after", "system_before"] + (["first_user"] if first_user_ok else []) + ["start"] \

@@ -267,6 +267,8 @@ class System:
     select: str = "all"
     join: str = ""
     item_prefix: Seq = ()
+    #: ``hoist``: written after each system text (a choice by ``tools``).
+    item_suffix: Seq = ()
     #: ``message`` placement: the default system message as its role writes it.
     default_message: Optional[Seq] = None
     #: ``block``: strings taken out of the system text, in order, before the trim.

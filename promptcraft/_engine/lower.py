@@ -304,6 +304,8 @@ def _system(spec: model.FormatSpec, roles: Dict[Optional[str], ir.Role]) -> ir.S
         default_when=system.default_when, skip_empty=system.skip_empty, keep_empty=system.keep_empty,
         fold=seq(system.fold) if system.fold is not None else None, fold_order=system.fold_order,
         select=system.select, join=system.join, item_prefix=seq(system.item_prefix),
+        item_suffix=choice([Case(_when(c), seq(t)) for c, t in system.item_suffix_when]
+                           + [Case(ALWAYS, seq(system.item_suffix))]),
     )
     rules = spec.parts
     if rules is not None:

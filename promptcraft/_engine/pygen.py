@@ -967,11 +967,21 @@ class _Generator:
                 with w.block():
                     w.line("raise _TypeError")
                 w.line("_found = _found[-1:]")
-            if system.item_prefix:
-                prefix = self.concat(self.items(system.item_prefix, "None", self.values))
-                joined = f"{system.join!r}.join([{prefix} + _text for _text in _found])"
+            suffix = self.flat(system.item_suffix, "None", self.values)
+            if system.item_prefix or suffix:
+                around = self.items(system.item_prefix, "None", self.values) + [(Code("_text"), CONTENT, "None")] \
+                    + suffix
+                joined = f"{system.join!r}.join([{self.concat(around)} for _text in _found])"
             else:
                 joined = f"{system.join!r}.join(_found)"
+            if self.tools_in_system:
+                # The tools follow the system texts (with the join where there is one), or stand alone.
+                w.line(f"_system = {joined} if _found else None")
+                self.join_tools(maybe_none=True)
+                w.line("if _system is None:")
+                with w.block():
+                    w.line("_system = ''")
+                joined = "_system"
             self.extend(self.items(block[:at], "None", self.values) + [(Code(joined), CONTENT, "None")]
                         + self.items(block[at + 1:], "None", self.values))
             self.offset("0")
@@ -994,7 +1004,8 @@ class _Generator:
                 w.line("if _n:")
                 with w.block():
                     self.extend([(system.join, SCAFFOLD, "None")])
-            self.extend(self.items(system.item_prefix, owner, self.values) + [(Code("_text"), CONTENT, owner)])
+            self.extend(self.items(system.item_prefix, owner, self.values) + [(Code("_text"), CONTENT, owner)]
+                        + self.flat(system.item_suffix, owner, self.values))
         self.extend(self.items(block[at + 1:], "None", self.values))
         self.offset("0")
 

@@ -342,6 +342,11 @@ def segments(
                 items.append((system.join, SCAFFOLD, None))
             items += fill(system.item_prefix, values, SCAFFOLD, message.index)
             items.append((trim(message.content, system.trim), CONTENT, message.index))
+            ending = next((text for condition, text in system.item_suffix_when
+                           if condition.tools == (tooling is not None)), system.item_suffix)
+            items += fill(ending, values, SCAFFOLD, message.index)
+        if tooling is not None and spec.tools is not None and spec.tools.placement in ("system_after", "system_before"):
+            items = with_tools(spec.tools, items, tooling, bool(found), None)
         out += fill(system.prefix, values) + items + fill(system.suffix, values)
     elif first.role in system.leading_roles and system.placement != "message":
         if system.placement == "refuse":

@@ -236,6 +236,10 @@ class System:
     select: str = "all"
     join: str = ""
     item_prefix: Text = EMPTY
+    #: ``placement = "hoist"``: written after each system text, or the first of ``item_suffix_when``
+    #: (condition ``tools``) whose condition holds.
+    item_suffix: Text = EMPTY
+    item_suffix_when: Tuple[Variant, ...] = ()
     #: ``placement = "block"``: variants of ``prefix`` (the conditions ``tools`` and ``thinking``).
     prefix_when: Tuple[Variant, ...] = ()
     #: ``placement = "block"``: variants of ``default`` (the conditions ``tools`` and ``thinking``).

@@ -227,7 +227,8 @@ _SYSTEM_KEYS = {
     "block": ("placement", "prefix", "suffix", "remove", "override", "refuse_alone", "default_unless") + _TAKEN_OUT,
     "fold_first": ("placement", "fold", "fold_order") + _TAKEN_OUT,
     "fold_last": ("placement", "fold", "fold_order") + _TAKEN_OUT,
-    "hoist": ("placement", "prefix", "suffix", "trim", "select", "join", "item_prefix", "leading_roles"),
+    "hoist": ("placement", "prefix", "suffix", "trim", "select", "join", "item_prefix", "item_suffix",
+              "leading_roles"),
     "refuse": ("placement", "message", "leading_roles"),
 }
 
@@ -560,6 +561,8 @@ def _system(check: Checker, decl: Any) -> System:
     if prefix_when and placement != "block":
         raise check.fail("system.prefix", "variants of the prefix are for placement = 'block'")
     decl, default_variants = _variants(check, decl, "system", "default", (), ("tools", "thinking"))
+    # A hoisted system text's suffix may differ when tools follow (Nemotron Mini ends each line then).
+    decl, item_suffix_when = _variants(check, decl, "system", "item_suffix", (), ("tools",))
     if default_variants and placement != "block":
         raise check.fail("system.default", "variants of the default are for placement = 'block'")
     override = None
@@ -591,6 +594,8 @@ def _system(check: Checker, decl: Any) -> System:
         select=check.choice(decl, "system", "select", ("all", "last"), "all"),
         join=check.string(decl, "system", "join", ""),
         item_prefix=check.text(decl, "system", "item_prefix"),
+        item_suffix=check.text(decl, "system", "item_suffix"),
+        item_suffix_when=item_suffix_when,
         prefix_when=prefix_when,
         default_variants=default_variants,
         remove=check.strings(decl, "remove", lambda s: None if s else "must not be empty", key="system"),
@@ -965,11 +970,11 @@ def _cross_checks(check: Checker, spec: FormatSpec) -> None:
             raise check.fail("tools.placement", "'first_user' writes the tools in the first user message: it needs "
                                                 "a [roles.user] that writes it")
     elif spec.tools is not None and spec.tools.placement not in ("none", "start") and (
-            spec.system.placement not in ("message", "block")):
+            spec.system.placement not in ("message", "block", "hoist")):
         # An empty leading system message kept (keep_empty): the tools go with the default; left out
         # (skip_empty): the tools get a block of their own.
         raise check.fail("tools", "tool definitions are written with the system text: they need [system] "
-                                  "placement = 'message' or 'block'")
+                                  "placement = 'message', 'block' or 'hoist'")
     if spec.tools is not None and spec.tools.placement in ("system_after", "system_before") and (
             spec.system.placement == "message"):
         writer = spec.role(spec.system.leading_roles[0])
