@@ -89,7 +89,8 @@ class Built:
                 from ._engine.reference import render
 
                 values = {k: v for k, v in given.items() if v is not None}
-                return render(self.spec, messages, add_generation_prompt, values, values.pop("tools", None))
+                return render(self.spec, messages, add_generation_prompt, values, values.pop("tools", None),
+                              values.pop("documents", None))
 
             self._namespace = namespace(_fallback, options_handler(lambda: self.spec, self.resolve))
         return self._namespace
@@ -197,7 +198,8 @@ class Built:
 
             values = {k: v for k, v in given.items() if v is not None}
             return namespace["_Rendered"].from_segments(
-                segments(self.spec, messages, add_generation_prompt, values, values.pop("tools", None)), messages)
+                segments(self.spec, messages, add_generation_prompt, values, values.pop("tools", None),
+                         values.pop("documents", None)), messages)
 
         namespace = spans_namespace(base, _spans_fallback, self.spec.stop, self.spec.system.leading_roles)
         return namespace

@@ -49,13 +49,20 @@ def require_transformers() -> None:
 
 def sample_variables(fmt, text: str = "01 Jan 2025") -> dict:
     """A value for every variable a format declares: switches keep their default, texts get ``text``
-    (as JSON text where a serialiser writes the variable, firefunction's ``functions``)."""
+    (as JSON text where a serialiser writes the variable, firefunction's ``functions``), mapping variables
+    are not given."""
     return {v.name: sample_value(v, text) for v in fmt.spec.variables}
 
 
+#: What a mapping variable gets in the property tests: keys a condition may test, a value to write.
+MAPPING_VALUE = {"citations": True, "length": "short", "k": "<&>é"}
+
+
 def switches_off(fmt) -> dict:
-    """Every switch False, every text variable ``"v"`` (as JSON text where a serialiser writes it)."""
-    return {v.name: (False if v.is_switch else sample_value(v)) for v in fmt.spec.variables}
+    """Every switch False, every text variable ``"v"`` (as JSON text where a serialiser writes it), every
+    mapping variable ``MAPPING_VALUE``."""
+    return {v.name: (False if v.is_switch else dict(MAPPING_VALUE) if v.is_mapping else sample_value(v))
+            for v in fmt.spec.variables}
 
 
 def switches_drawn(data, fmt) -> dict:
@@ -67,7 +74,9 @@ def switches_drawn(data, fmt) -> dict:
 
 def sample_value(variable, text: str = "v"):
     """A valid value of one variable: a switch's default, ``text``, or ``text`` as a JSON string for a
-    variable a serialiser writes (which takes JSON text only)."""
+    variable a serialiser writes (which takes JSON text only); ``None`` (not given) for a mapping."""
     if variable.is_switch:
         return variable.switch_default
+    if variable.is_mapping:
+        return None
     return json.dumps(text) if variable.serialiser else text

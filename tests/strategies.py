@@ -43,6 +43,18 @@ def conversations(draw, roles=("system", "user", "assistant"), odd=True) -> List
 
 flags = st.sampled_from([(False, False), (True, False), (False, True)])
 
+#: A mapping variable's value (Granite's ``controls``): keys that conditions test, JSON values.
+mapping_values = st.dictionaries(st.sampled_from(["citations", "hallucinations", "length", "k", "é"]),
+                                 st.sampled_from([True, False, "short", 1, None, "<&>"]), max_size=3)
+
+
+def variable_values(fmt):
+    """Values for some of a format's variables: booleans for switches, mappings for mapping
+    variables, short texts for the others."""
+    return st.fixed_dictionaries({}, optional={
+        v.name: st.booleans() if v.is_switch else mapping_values if v.is_mapping else st.text(max_size=5)
+        for v in fmt.spec.variables})
+
 #: Message fields that applications send besides role and content (OpenAI, transformers, training tools).
 EXTRA_FIELDS = ["name", "tool_call_id", "tool_calls", "reasoning_content", "thinking", "reasoning", "tools", "weight"]
 _CALLS = [{"type": "function", "function": {"name": "get_weather", "arguments": {"city": "Paris"}}}]

@@ -7,7 +7,15 @@ from functools import partial
 from conftest import sample_variables, switches_drawn
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from strategies import agent_conversations, conversations, format_toml, tools_lists, with_extras, with_parts
+from strategies import (
+    agent_conversations,
+    conversations,
+    format_toml,
+    tools_lists,
+    variable_values,
+    with_extras,
+    with_parts,
+)
 
 import promptcraft
 from promptcraft._engine import reference
@@ -54,9 +62,7 @@ def test_compiled_equals_reference_on_random_formats(text, data):
     for _ in range(3):
         messages = data.draw(conversations(roles=ROLES))
         gen = data.draw(st.booleans())
-        variables = data.draw(st.fixed_dictionaries({}, optional={
-            n: (st.booleans() if fmt.spec.variables[k].is_switch else st.text(max_size=5))
-            for k, n in enumerate(fmt.variables)}))
+        variables = data.draw(variable_values(fmt))
         fast, fell_back = fast_outcome(fmt, partial(fmt.render, messages, add_generation_prompt=gen, **variables))
         slow = outcome(partial(reference.render, fmt.spec, messages, gen, variables))
         if "today" in fmt.variables and isinstance(fast, str) and "today" not in variables:
@@ -192,9 +198,7 @@ def test_render_many_equals_render_loop_on_random_formats(text, data):
     fmt = promptcraft.loads_format(text)
     batch = data.draw(st.lists(conversations(roles=ROLES), max_size=4))
     gen = data.draw(st.booleans())
-    variables = data.draw(st.fixed_dictionaries({}, optional={
-        n: (st.booleans() if fmt.spec.variables[k].is_switch else st.text(max_size=5))
-        for k, n in enumerate(fmt.variables)}))
+    variables = data.draw(variable_values(fmt))
     if "today" in fmt.variables and "today" not in variables:
         variables["today"] = "2026-01-01"  # the date may tick between the two renders
     got, handed_on = batch_outcome(fmt, batch, gen, variables)

@@ -29,7 +29,7 @@ validation has checked.
 
 from __future__ import annotations
 
-from typing import Optional, Tuple, Union
+from typing import Any, Optional, Tuple, Union
 
 import attrs
 
@@ -41,12 +41,13 @@ REASONING = "reasoning"
 GENERATION_PROMPT = "generation_prompt"
 TOOLS = "tools"
 TOOL_CALLS = "tool_calls"
+DOCUMENTS = "documents"
 #: Every kind of text, in the order of their codes in generated span tags.
-KINDS = (SCAFFOLD, CONTENT, REASONING, GENERATION_PROMPT, TOOLS, TOOL_CALLS)
+KINDS = (SCAFFOLD, CONTENT, REASONING, GENERATION_PROMPT, TOOLS, TOOL_CALLS, DOCUMENTS)
 
 #: The slot names of message values; any other slot name is a declared variable.
 MESSAGE_SLOTS = ("role", "content", "system", "reasoning", "calls", "tool_call_id", "call_number", "call_name",
-                 "attach", "value")
+                 "attach", "value", "name")
 
 
 @attrs.frozen
@@ -97,6 +98,12 @@ class When:
     thinking: Optional[bool] = None
     #: The conversation's message before this one (at the end: its last message) has one of these roles.
     prev_message: Optional[Tuple[str, ...]] = None
+    #: Documents were passed.
+    documents: Optional[bool] = None
+    #: The message has a ``name``.
+    named: Optional[bool] = None
+    #: ``(variable, key)`` pairs: each mapping variable was given with that key.
+    has: Optional[Tuple[Tuple[str, str], ...]] = None
 
     @property
     def always(self) -> bool:
@@ -182,6 +189,9 @@ class Calls:
     refused: Optional[When] = None
     #: The content of a message with calls is its reasoning, and it writes none (``[calls] content``).
     content_reasoning: bool = False
+    #: Written before the message's first call and after its last.
+    open: str = ""
+    close: str = ""
 
 
 @attrs.frozen
@@ -217,6 +227,15 @@ class Parts:
 
 
 @attrs.frozen
+class Documents:
+    """The documents' text and where it goes (``_spec.model.Documents``): ``layout`` is what
+    ``_runtime.documents.documents_text`` takes, texts as tuples of literals and ``(name,)`` slots."""
+
+    placement: str
+    layout: Tuple[Any, ...]
+
+
+@attrs.frozen
 class Role:
     """How a message of role ``name`` (``None``: any role not listed) is written."""
 
@@ -245,6 +264,8 @@ class Role:
     attach_text: "Seq" = ()
     #: The content may be a list of parts.
     parts: Optional[Parts] = None
+    #: ``body`` writes the message's ``name`` (``Slot("name")``, under ``When(named=True)``).
+    writes_name: bool = False
 
 
 @attrs.frozen
@@ -348,6 +369,10 @@ class Program:
     thinking: Optional[Thinking] = None
     #: The switch that writes the labels of media parts, and its default.
     labels: Optional[Tuple[str, bool]] = None
+    documents: Optional[Documents] = None
+    #: Some role writes a message's ``name`` and the format does not ignore names: a message whose
+    #: name is not written (its role writes none, or it is taken out) is refused.
+    refuse_names: bool = False
 
     def role(self, name: str) -> Optional[Role]:
         for role in self.roles:

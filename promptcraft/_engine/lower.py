@@ -104,7 +104,8 @@ def _role(spec: model.FormatSpec, role: model.Role, catch_all: bool = False) -> 
                    writes_role=writes(body.cases, "role"), calls=calls, content_json=role.content == "json",
                    first_tools=first_tools, remove=role.remove, names_call=uses((body,), "call_name"),
                    parts=_parts(spec, name), attach_field=role.attach_field,
-                   attach_text=seq(role.attach_text, SCAFFOLD) if role.attach_text is not None else ())
+                   attach_text=seq(role.attach_text, SCAFFOLD) if role.attach_text is not None else (),
+                   writes_name=role.writes_name)
 
 
 def _parts(spec: model.FormatSpec, name: Optional[str]) -> Optional[ir.Parts]:
@@ -124,7 +125,8 @@ def _when(condition: model.Condition) -> When:
                 empty=condition.empty, prev_role=condition.previous, next_role=condition.next,
                 calls=condition.calls, given_empty=condition.given_empty, tools=condition.tools,
                 earlier=condition.earlier, earlier_calls=condition.earlier_calls,
-                thinking=condition.thinking, prev_message=condition.previous_message)
+                thinking=condition.thinking, prev_message=condition.previous_message, documents=condition.documents,
+                named=condition.named, has=condition.has)
 
 
 #: A call text's slots, as ``ir.CallText`` numbers them.
@@ -145,7 +147,7 @@ def _calls(calls: model.Calls) -> ir.Calls:
                     calls.content == "refuse", calls.shape == "nested", calls.empty == "refuse", calls.typed,
                     calls.content == "first_message",
                     When(final=refused.final, gen=refused.generation_prompt) if refused is not None else None,
-                    content_reasoning=calls.content == "reasoning")
+                    content_reasoning=calls.content == "reasoning", open=calls.prefix, close=calls.suffix)
 
 
 def _tools(tools: model.Tools) -> ir.Tools:
@@ -161,6 +163,19 @@ def layout(tools: model.Tools) -> Tuple[Union[str, int], ...]:
     if tools.envelope != "whole":
         return texts + (tools.item, tools.envelope)
     return texts if tools.item == "json" else texts + (tools.item,)
+
+
+def _pieces(text: model.Text) -> Tuple[object, ...]:
+    """A text as ``_runtime.documents`` takes it: literals, and ``(name,)`` for a slot."""
+    return tuple(p if isinstance(p, str) else (p.name,) for p in text.pieces)
+
+
+def documents_layout(documents: model.Documents) -> Tuple[object, ...]:
+    """What ``_runtime.documents.write_documents`` takes for ``documents``."""
+    return (documents.prefix, _pieces(documents.item), documents.separator, documents.suffix, documents.keys,
+            tuple((name, _pieces(text)) for name, text in documents.optional),
+            _pieces(documents.others) if documents.others is not None else None, documents.others_key,
+            documents.ignore)
 
 
 def writes(cases: Tuple[Case, ...], slot: str) -> bool:
@@ -213,7 +228,8 @@ def _holds(when: When, facts: Dict[str, object]) -> Optional[bool]:
     """True or False where ``facts`` decide ``when``, ``None`` where they leave it open."""
     open_ = False
     for fact in ("gen", "first", "final", "empty", "prev_role", "next_role", "first_role", "body", "calls",
-                 "given_empty", "tools", "earlier", "earlier_calls", "thinking", "prev_message"):
+                 "given_empty", "tools", "earlier", "earlier_calls", "thinking", "prev_message", "documents",
+                 "named", "has"):
         wanted = getattr(when, fact)
         if wanted is None:
             continue
@@ -223,6 +239,8 @@ def _holds(when: When, facts: Dict[str, object]) -> Optional[bool]:
         value = facts[fact]
         if fact == "earlier":
             ok = not value.isdisjoint(wanted)  # type: ignore[attr-defined]
+        elif fact == "has":
+            ok = all(pair in value for pair in wanted)  # type: ignore[operator]
         else:
             ok = (value in wanted) if fact in ("prev_role", "next_role", "first_role", "prev_message") else (
                 value == wanted)
@@ -288,7 +306,10 @@ def _system(spec: model.FormatSpec, roles: Dict[Optional[str], ir.Role]) -> ir.S
     prefix = [Case(_when(condition), seq(text)) for condition, text in system.prefix_when]
     block = choice(prefix + [Case(ALWAYS, seq(system.prefix))]) + (Slot("system", CONTENT),) + seq(system.suffix)
     default = None
-    if system.default is not None:
+    if system.default_parts:
+        default = fold(tuple(piece for part in system.default_parts
+                             for piece in choice([Case(_when(condition), seq(text)) for condition, text in part])))
+    elif system.default is not None:
         default = choice([Case(_when(condition), seq(text)) for condition, text in system.default_variants]
                          + [Case(ALWAYS, seq(system.default))])
     override = system.override
@@ -365,17 +386,23 @@ def lower(spec: model.FormatSpec) -> ir.Program:
             query_parts=spec.parts.form() if spec.parts is not None and "user" in spec.parts.roles else None,
         )
     variables = spec.variables
+    refuse_names = "name" not in spec.message.ignore and any(
+        r.writes_name for r in spec.roles + ((spec.any_role,) if spec.any_role else ()))
     return ir.Program(
         name=spec.name, path=spec.path, variables=variables,
         fields=("role", "content") + spec.message.ignore + (
             model.REASONING_FIELDS if spec.reasoning is not None and spec.reasoning.field else ()) + (
             ("tool_calls",) if spec.calls is not None else ()) + tuple(dict.fromkeys(
-            r.attach_field for r in spec.roles + ((spec.any_role,) if spec.any_role else ()) if r.attach_field)),
+            r.attach_field for r in spec.roles + ((spec.any_role,) if spec.any_role else ()) if r.attach_field))
+        + (("name",) if refuse_names else ()),
+        refuse_names=refuse_names,
         start=Choice(tuple(start)), system=_system(spec, by_name), roles=tuple(roles), any_role=any_role,
         alternation=spec.alternation is not None, display=display, end=_end(spec.generation),
         tools=_tools(spec.tools) if spec.tools is not None and spec.tools.placement != "none" else None,
         thinking=_thinking(spec.thinking) if spec.thinking is not None else None,
         labels=_labels(spec),
+        documents=(ir.Documents(spec.documents.placement, documents_layout(spec.documents))
+                   if spec.documents is not None else None),
     )
 
 

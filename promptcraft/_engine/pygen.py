@@ -34,7 +34,7 @@ import attrs
 
 from .._runtime.messages import reasoning_order
 from . import ir
-from .ir import ALWAYS, CONTENT, KINDS, SCAFFOLD, Case, Choice, Lit, Slot, When
+from .ir import ALWAYS, CONTENT, DOCUMENTS, KINDS, SCAFFOLD, TOOLS, Case, Choice, Lit, Slot, When
 from .lower import specialize
 
 #: Builtins generated code calls, under names of its own (``_len``...): a variable may be called ``len``.
@@ -44,7 +44,8 @@ BUILTINS = ("isinstance", "len", "any", "all", "enumerate", "str", "TypeError", 
 HELPERS = (
     "_fallback", "_hand_on", "_options", "_Unhandled", "_bad_variable", "_bad_switch", "_missing_variable", "_today",
     "_extra_fields", "_spans_fallback", "_Rendered", "_trim_pieces", "_reasoning_of", "_tools_text", "_call_parts",
-    "_tojson", "_serialised", "_call_numbers", "_parts_text", "_first_text", "_has_image",
+    "_tojson", "_serialised", "_call_numbers", "_parts_text", "_first_text", "_has_image", "_documents_text",
+    "_mapping_text",
 ) + tuple("_" + name for name in BUILTINS)
 
 #: Every other name generated code uses: the render parameters and its locals (all of which start
@@ -57,7 +58,7 @@ LOCALS = (
     "_sx", "_sy", "_m", "_i", "_j", "_n", "_role", "_content", "_prev", "_user_turn", "_target", "_found",
     "_query", "_text", "_reasoning", "_cx", "_cy", "_prompts", "_given", "_present", "tools", "_tt", "_tc", "_calls",
     "_cn", "_ca", "_tu", "_size", "_ck", "_ci", "_ec", "_th", "_nk", "_cids", "_cseen", "_cnum", "_answer",
-    "_cname", "_at", "_pc", "_gx",
+    "_cname", "_at", "_pc", "_gx", "documents", "_dt", "_du", "_nm",
 )
 
 #: What a fast path raises for input it hands to the reference interpreter.
@@ -141,7 +142,7 @@ class _Generator:
         # A switch's parameter keeps what the caller gave (the fallback needs it); its text lives in
         # _v_NAME, which no variable can be (none starts with '_').
         self.values: Dict[str, Union[str, Code]] = {
-            v.name: Code(f"_v_{v.name}" if v.is_switch else v.name) for v in program.variables}
+            v.name: Code(f"_v_{v.name}" if v.is_switch or v.is_mapping else v.name) for v in program.variables}
         # A switch whose two texts are one text (a mode's switch: none) is that literal.
         self.values.update({v.name: v.when_true for v in program.variables
                             if v.is_switch and v.when_true == v.when_false and v.when_true is not None})
@@ -179,8 +180,14 @@ class _Generator:
         self.tools = program.tools
         #: The tools go with the system text (not in the first user message).
         self.tools_in_system = self.tools is not None and self.tools.placement in ("system_after", "system_before")
+        self.documents = program.documents
+        #: The documents go with a message of the loop (before the last user message, after the first).
+        self.documents_in_loop = self.documents is not None and self.documents.placement in (
+            "before_last_user", "after_first_user")
+        #: Some role writes a message's name: a role that does not must refuse one.
+        self.names_read = program.refuse_names
         self.numbered = self.fold or self.uses_final or self.uses_next or self.tools is not None or \
-            self.uses_prev_message
+            self.uses_prev_message or self.documents_in_loop
         #: The role being written writes tool calls (its ``_tc`` holds them).
         self.role_calls = False
         self.any_calls = any(r.calls is not None for r in roles)
@@ -316,6 +323,15 @@ class _Generator:
                 tests.append("_tt is not None" if when.tools else "_tt is None")
             elif when.tools:
                 tests.append("False")  # a format that writes no tools never has any
+        if when.documents is not None:
+            if self.documents is not None:
+                tests.append("_dt is not None" if when.documents else "_dt is None")
+            elif when.documents:
+                tests.append("False")  # a format that writes no documents never has any
+        if when.named is not None:
+            tests.append("_nm is not None" if when.named else "_nm is None")
+        for variable, key in when.has or ():
+            tests.append(f"({variable} is not None and {key!r} in {variable})")
         if when.calls is not None:
             if self.role_calls:
                 tests.append("_tc" if when.calls else "not _tc")
@@ -407,7 +423,8 @@ class _Generator:
     def source(self) -> str:
         p, w = self.p, self.w
         # The tool definitions travel with the variables to whatever the fast path hands on to.
-        names = [v.name for v in p.variables] + (["tools"] if self.tools is not None else [])
+        names = [v.name for v in p.variables] + (["tools"] if self.tools is not None else []) + (
+            ["documents"] if self.documents is not None else [])
         given = "{" + ", ".join(f"{name!r}: {name}" for name in names) + "}"
         params = "".join(f", {name}=None" for name in names)
         origin = repr(os.path.basename(p.path)) if p.path else "a string"
@@ -478,6 +495,12 @@ class _Generator:
                 with w.block():
                     w.line(f"raise _bad_switch({var.name!r}, {var.name})")
                 continue
+            if var.is_mapping:
+                assert var.when_given is not None
+                before, after = var.when_given
+                w.line(f"_v_{var.name} = _mapping_text({var.name!r}, {var.name}, {before!r}, {after!r}) "
+                       f"if {var.name} is not None else ''")
+                continue
             if var.is_switch:
                 w.line(f"if {var.name} is None:")
                 with w.block():
@@ -524,6 +547,8 @@ class _Generator:
             self.tools_text()
         if p.thinking is not None:
             self.thinking_mode()
+        if self.documents is not None:
+            self.documents_text()
         self.system_section()
         if p.display is not None:
             if p.display.until_answer:
@@ -628,7 +653,8 @@ class _Generator:
             self.w.line("_out.append(_tt)")
 
     def system_section(self) -> None:
-        """The start text and the lines for the leading system message."""
+        """The start text and the lines for the leading system message (and the turns of tools and
+        documents that go before or after it)."""
         w, system = self.w, self.p.system
         placement = system.placement
         self.start(system.default_message if placement == "message" else None)
@@ -663,6 +689,7 @@ class _Generator:
                 w.line("if _len(messages) == 1:")
                 with w.block():
                     w.line("raise _Unhandled")
+            self.no_name("_first")
             w.line("_system = _first['content']")
             self.system_parts()
             if system.skip_empty:
@@ -716,6 +743,10 @@ class _Generator:
                 w.__exit__(None, None, None)
             w.line("_rest = messages")
             self.offset("0")
+        if self.tools is not None and self.tools.placement == "turn_after_system":
+            self.turn("_tt", TOOLS)
+        if self.documents is not None and self.documents.placement == "turn_after_system":
+            self.turn("_dt", DOCUMENTS)
         if self.fold:
             if placement == "fold_first":
                 w.line("_target = _offset if _system is not None and _len(messages) > _offset else -1")
@@ -791,6 +822,61 @@ class _Generator:
                 with w.block():
                     w.line("raise _Unhandled  # the template raises without tools: the reference refuses")
             w.line("_tt = None")
+
+    def turn(self, text: str, kind: str) -> None:
+        """The tools' (documents') turn of its own, ``text``, when there is one. ``render_spans`` leaves
+        them to the reference (``tools_text``), so it never writes one."""
+        if self.spans:
+            return
+        self.w.line(f"if {text} is not None:")
+        with self.w.block():
+            self.extend([(Code(text), kind, "None")])
+
+    def documents_text(self) -> None:
+        """``_dt``: the documents' text, or ``None`` without any (a false value, as ``if documents`` reads it)."""
+        w = self.w
+        assert self.documents is not None
+        w.line("if documents:")
+        with w.block():
+            if self.spans:
+                # The documents' spans come from the reference interpreter, which says what each piece is.
+                w.line("raise _Unhandled")
+            else:
+                w.line(f"_dt = _documents_text(documents, {self.documents.layout!r})")
+        w.line("else:")
+        with w.block():
+            w.line("_dt = None")
+
+    def documents_target(self) -> None:
+        """``_du``: the index of the message the documents go before (after); a conversation without
+        one goes to the reference, which refuses it."""
+        w = self.w
+        assert self.documents is not None
+        w.line("_du = -1")
+        if self.spans:
+            return
+        w.line("if _dt is not None:")
+        with w.block():
+            if self.documents.placement == "before_last_user":
+                # The last user message, or the first message of the loop when none is the user's.
+                w.line("_du = _len(messages) - 1")
+                w.line("while _du >= _offset and messages[_du]['role'] != 'user':")
+                with w.block():
+                    w.line("_du -= 1")
+                w.line("if _du < _offset:")
+                with w.block():
+                    w.line("if _len(messages) == _offset:")
+                    with w.block():
+                        w.line("raise _Unhandled")
+                    w.line("_du = _offset")
+            else:
+                w.line("_du = _offset")
+                w.line("while _du < _len(messages) and messages[_du]['role'] != 'user':")
+                with w.block():
+                    w.line("_du += 1")
+                w.line("if _du == _len(messages):")
+                with w.block():
+                    w.line("raise _Unhandled")
 
     def default_with_tools(self, default: ir.Seq) -> None:
         """``_system``: the default text (where it applies) joined with the tools' text, which is given."""
@@ -932,7 +1018,7 @@ class _Generator:
     def default_message(self) -> None:
         """A default system message that is not constant: its role writes it, as the first message."""
         assert self.p.system.default is not None
-        self.w.line(f"_content = {self.concat(self.items(self.p.system.default, 'None', self.values))}")
+        self.w.line(f"_content = {self.concat(self.flat(self.p.system.default, 'None', self.values))}")
         self.write_system_message()
 
     def write_system_message(self) -> None:
@@ -945,7 +1031,8 @@ class _Generator:
         if trim:
             w.line(f"_content = _content{trim}")
         pieces = specialize((writer.body,), {"prev_role": None, "first": False, "final": False, "calls": False,
-                                             "earlier": frozenset(), "earlier_calls": False, "prev_message": None})
+                                             "earlier": frozenset(), "earlier_calls": False, "prev_message": None,
+                                             "named": False})
         values = dict(self.values, role=name, content=Code("_content"), calls="", tool_call_id="", call_number="",
                       attach="")
         # The message after the default system message is the conversation's first.
@@ -1067,6 +1154,14 @@ class _Generator:
         with w.block():
             w.line("raise _Unhandled")
 
+    def no_name(self, message: str) -> None:
+        """A message whose name is not written (its role writes none, or it is taken out of the loop)
+        goes to the reference, which refuses the name, in a format where some role writes one."""
+        if self.names_read:
+            self.w.line(f"if _len({message}) != 2 and {message}.get('name') is not None:")
+            with self.w.block():
+                self.w.line("raise _Unhandled")
+
     def no_calls(self, message: str) -> None:
         """A system message taken out of the loop carries no calls: the reference refuses them."""
         if self.any_calls:
@@ -1131,6 +1226,8 @@ class _Generator:
                 w.line("raise _Unhandled")
         if p.alternation:
             w.line("_user_turn = True")
+        if self.documents_in_loop:
+            self.documents_target()
         if self.spans:
             w.line("_tags.append(_offset)")  # the loop's entries begin: one per message from here
         w.line(f"for _i, _m in _enumerate({self.rest}, _offset):" if self.numbered else f"for _m in {self.rest}:")
@@ -1149,6 +1246,11 @@ class _Generator:
             any_role is not None and _role_unchecked(any_role))
         self.role_expr = "_role" if needs_role else "_m['role']"
         self.check_fields("_m")
+        placement = self.documents.placement if self.documents is not None else None
+        if placement == "before_last_user" and not self.spans:
+            w.line("if _i == _du:")
+            with w.block():
+                w.line("_out.append(_dt)")
         if needs_role:
             w.line("_role = _m['role']")
         if self.hoist:
@@ -1171,10 +1273,14 @@ class _Generator:
             keyword = "elif"
         if not p.roles:
             self.other_roles()
-            return
-        w.line("else:")
-        with w.block():
-            self.other_roles()
+        else:
+            w.line("else:")
+            with w.block():
+                self.other_roles()
+        if placement == "after_first_user" and not self.spans:
+            w.line("if _i == _du:")
+            with w.block():
+                w.line("_out.append(_dt)")
 
     def other_roles(self) -> None:
         """The roles not listed: the catch-all role, or a refusal."""
@@ -1231,6 +1337,9 @@ class _Generator:
             w.line(f"if {' or '.join(f'not _isinstance({c}, _str)' for c in checks)}:")
             with w.block():
                 w.line("raise _TypeError")
+        named = any(when.named is not None for when in _whens(role.body))
+        if not role.writes_name:
+            self.no_name("_m")
         if role.action == "drop":
             if self.spans:
                 w.line("_tags.append(())")
@@ -1239,6 +1348,12 @@ class _Generator:
             w.line("if _cname is None:")
             with w.block():
                 w.line("raise _Unhandled  # no call to name: the reference refuses the message")
+        if named:
+            # The name is written where given; one that is not text goes to the reference, which refuses it.
+            w.line("_nm = _m.get('name') if _size != 2 else None" if self.any_calls else "_nm = _m.get('name')")
+            w.line("if _nm is not None and not _isinstance(_nm, _str):")
+            with w.block():
+                w.line("raise _TypeError")
         trim = _TRIM_CALL[role.trim]
         # The leading role of a format with tools appends them to the first message's content.
         # (A block's kept empty system message is not that message: the block holds the tools.)
@@ -1292,7 +1407,8 @@ class _Generator:
         values: Dict[str, Union[str, Code]] = dict(
             self.values, role=role.name if role.name is not None else Code(self.role_expr),
             content=Code("_content" if transformed else "_m['content']"), calls=Code("_calls"), tools=Code("_tu"),
-            tool_call_id=Code("_ci"), call_number=Code("_cnum"), call_name=Code("_cname"), attach=Code("_at"))
+            tool_call_id=Code("_ci"), call_number=Code("_cnum"), call_name=Code("_cname"), attach=Code("_at"),
+            name=Code("_nm"))
         if role.attach_field is not None:
             self.attached(role)
         if _uses((role.body,), "call_number"):
@@ -1430,6 +1546,8 @@ class _Generator:
                     with w.block():
                         w.line(line)
                     keyword = "elif"
+            if calls.open or calls.close:
+                w.line(f"_calls = {calls.open!r} + _calls + {calls.close!r}")
             if self.numbers_calls:
                 w.line("_nk += _len(_tc)")
         if calls.empty_refused:

@@ -13,8 +13,8 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 import attrs
 
 from .._runtime.messages import Message, labels_on, normalize, not_text_reasoning, reasoning_order
-from .._runtime.variables import resolve
-from .._spec.model import Calls, FormatSpec, Reasoning, ReasoningDisplay, Role, Text, Tools, Variant
+from .._runtime.variables import given_keys, resolve
+from .._spec.model import Calls, Condition, FormatSpec, Reasoning, ReasoningDisplay, Role, Text, Tools
 from ..errors import RefusedError, UnsupportedFieldError
 
 
@@ -126,7 +126,51 @@ def last_query(spec: FormatSpec, conversation: List[Message]) -> int:
 Segment = Tuple[str, str, Optional[int]]
 
 SCAFFOLD, CONTENT, REASONING, GENERATION_PROMPT = "scaffold", "content", "reasoning", "generation_prompt"
-TOOLS, TOOL_CALLS = "tools", "tool_calls"
+TOOLS, TOOL_CALLS, DOCUMENTS = "tools", "tool_calls", "documents"
+
+
+class Request:
+    """Facts of the request, the same for every message: tools and documents passed (and written),
+    and the keys of the mapping variables given."""
+
+    def __init__(self, tools: bool, documents: bool, keys: Tuple[Tuple[str, str], ...], thinking: bool) -> None:
+        self.tools = tools
+        self.documents = documents
+        self.keys = keys
+        self.thinking = thinking
+
+    def holds(self, condition: Condition) -> bool:
+        """Whether a condition over request facts only (a system text's variants) holds."""
+        return condition.holds(None, None, False, False, False, False, tools=self.tools, thinking=self.thinking,
+                               documents=self.documents, keys=self.keys)
+
+
+def documents_segments(spec: FormatSpec, documents: Any) -> Optional[List[Segment]]:
+    """The documents' text as one segment (``None`` without documents: a false value, as the templates'
+    ``if documents`` reads it), or the precise error."""
+    if not documents:
+        return None
+    rules = spec.documents
+    if rules is None:
+        raise UnsupportedFieldError(f"format {spec.name!r} does not write documents, so they are refused rather "
+                                    "than left out", field="documents")
+    from .._runtime.documents import write_documents
+    from .lower import documents_layout
+
+    return [(write_documents(documents, documents_layout(rules)), DOCUMENTS, None)]
+
+
+def system_default(spec: FormatSpec, values: Dict[str, Any], request: Request) -> List[Segment]:
+    """The default system text: the first of its variants whose condition holds, or each of its parts'."""
+    system = spec.system
+    assert system.default is not None
+    if not system.default_parts:
+        return fill(next((text for condition, text in system.default_variants if request.holds(condition)),
+                         system.default), values)
+    out: List[Segment] = []
+    for part in system.default_parts:
+        out += fill(next(text for condition, text in part if request.holds(condition)), values)
+    return out
 
 
 def tools_segments(spec: FormatSpec, tools: Any) -> Optional[List[Segment]]:
@@ -165,9 +209,9 @@ def answer(display: ReasoningDisplay, content: str, given: Optional[str]) -> str
 
 def call_segments(rules: Calls, calls: List[Tuple[str, ...]], empty: bool, index: Optional[int],
                   earlier_calls: bool = False, final: bool = False, first_number: int = 0) -> List[Segment]:
-    """A message's calls: each through the first call text whose condition holds; ``first_number`` is
-    the number of calls written before this message (``{number}``)."""
-    out: List[Segment] = []
+    """A message's calls: each through the first call text whose condition holds, between the calls'
+    prefix and suffix; ``first_number`` is the number of calls written before this message (``{number}``)."""
+    out: List[Segment] = [(rules.prefix, TOOL_CALLS, index)] if rules.prefix else []
     for position, call in enumerate(calls):
         facts = dict(first=position == 0, empty=empty, earlier_calls=earlier_calls, final=final)
         text = next((t for c, t in rules.call_when if all(getattr(c, k) in (None, v) for k, v in facts.items())
@@ -175,7 +219,7 @@ def call_segments(rules: Calls, calls: List[Tuple[str, ...]], empty: bool, index
         values = {"name": call[0], "arguments": call[1], "index": str(position), "number": str(first_number + position),
                   "type": call[2] if len(call) > 2 else None}
         out += fill(text, values, TOOL_CALLS, index)
-    return out
+    return out + ([(rules.suffix, TOOL_CALLS, index)] if rules.suffix else [])
 
 
 def thinking_mode(spec: FormatSpec, conversation: List[Message], given: Mapping[str, Any]) -> bool:
@@ -202,12 +246,6 @@ def removed(text: str, strings: Tuple[str, ...]) -> str:
     for string in strings:
         text = text.replace(string, "")
     return text
-
-
-def chosen(default: Text, variants: Tuple[Variant, ...], tools: bool, thinking: bool) -> Text:
-    """The first variant whose conditions (``tools``, ``thinking``) hold, else ``default``."""
-    return next((text for condition, text in variants if condition.holds(
-        None, None, False, False, False, False, tools=tools, thinking=thinking)), default)
 
 
 def fill(text: Text, values: Dict[str, Any], kind: str = SCAFFOLD, index: Optional[int] = None,
@@ -282,9 +320,11 @@ def render(
     add_generation_prompt: bool = False,
     variables: Optional[Mapping[str, Any]] = None,
     tools: Any = None,
+    documents: Any = None,
 ) -> str:
     """Render ``messages`` as ``spec`` declares, one rule at a time."""
-    return "".join(text for text, _, _ in segments(spec, messages, add_generation_prompt, variables, tools))
+    return "".join(text for text, _, _ in segments(spec, messages, add_generation_prompt, variables, tools,
+                                                   documents))
 
 
 def segments(
@@ -293,19 +333,21 @@ def segments(
     add_generation_prompt: bool = False,
     variables: Optional[Mapping[str, Any]] = None,
     tools: Any = None,
+    documents: Any = None,
 ) -> List[Segment]:
     """The prompt as ``(text, kind, message index)`` segments, in order; the index is ``None`` for
     text the format writes on its own (the start, a default system message, the generation prompt,
-    the tool definitions)."""
+    the tool definitions, the documents)."""
     if spec.tool_use is not None and tools is not None:
         # transformers renders with the model's `tool_use` template whenever tools are given.
         target = spec.tool_use_spec
         assert target is not None, "the loader resolves tool_use"
         resolve(target, variables or {})  # the variables given are the target's, checked first as it does
-        return segments(target, messages, add_generation_prompt, variables, tools)
-    # In the fast path's order: the variables, the request's tools, then its messages.
+        return segments(target, messages, add_generation_prompt, variables, tools, documents)
+    # In the fast path's order: the variables, the request's tools and documents, then its messages.
     values: Dict[str, Any] = resolve(spec, variables or {})
     tooling = tools_segments(spec, tools)
+    docs = documents_segments(spec, documents)
     conversation = normalize(messages, spec, labels_on(spec, variables or {}))
     if tools is None and spec.tools is not None and spec.tools.required:
         # After the messages: a malformed conversation is named as such first.
@@ -314,16 +356,19 @@ def segments(
                            "template", rule="tools", field="tools",
                            template_message="'NoneType' object is not iterable")
     thinking = thinking_mode(spec, conversation, variables or {})
+    request = Request(tooling is not None, docs is not None, given_keys(spec, variables or {}), thinking)
     system = spec.system
     first = conversation[0]
     final_index = len(conversation) - 1
+    tools_turn = spec.tools.placement if tooling is not None and spec.tools is not None else None
 
     out: List[Segment] = []
     if not spec.start_when_first or first.role in spec.start_when_first:
         opening = next((text for condition, text in spec.start_when if condition.tools == (tooling is not None)),
                        spec.start)
         out += fill(opening, values)
-    if tooling is not None and spec.tools is not None and spec.tools.placement == "start":
+    if tools_turn == "start":
+        assert tooling is not None
         out += tooling
 
     body = conversation
@@ -353,10 +398,13 @@ def segments(
             raise refuse_system(spec, first)
         if system.keep_empty and first.content == "":
             # An empty leading system message is not taken out: its role writes it where it is.
-            system_text = fill(chosen(system.default, system.default_variants, tooling is not None, thinking), values) \
-                if system.default is not None and not (
-                    system.default_unless == "images" and any("image" in m.media for m in conversation)) else None
+            system_text = system_default(spec, values, request) if system.default is not None and not (
+                system.default_unless == "images" and any("image" in m.media for m in conversation)) else None
         else:
+            if first.name is not None and "name" not in spec.message.ignore:
+                raise UnsupportedFieldError(f"format {spec.name!r} writes a name for messages of this role, but "
+                                            "not for the system message it takes out of the conversation",
+                                            index=first.index, role=first.role, field="name")
             body = conversation[1:]
             if system.refuse_alone is not None and not body:
                 text = system.refuse_alone
@@ -370,8 +418,7 @@ def segments(
                     text = trim(text.replace(system.override.marker, ""), system.trim)
                 if system.default_when == "no_text" and text == "" and not overridden:
                     assert system.default is not None
-                    system_text = fill(chosen(system.default, system.default_variants, tooling is not None,
-                                              thinking), values)
+                    system_text = system_default(spec, values, request)
                 else:
                     system_text = [(text, CONTENT, owner)]
                     if system.wrap is not None and not overridden:
@@ -384,7 +431,7 @@ def segments(
         if missing and system.default_unless == "images":
             missing = not any("image" in m.media for m in conversation)
         if missing:
-            system_text = fill(chosen(system.default, system.default_variants, tooling is not None, thinking), values)
+            system_text = system_default(spec, values, request)
 
     in_system = spec.tools is not None and spec.tools.placement in ("system_after", "system_before")
     if overridden and tooling is not None and in_system:
@@ -402,22 +449,40 @@ def segments(
         name = system.leading_roles[0]
         out += [(t, k if k == TOOLS else SCAFFOLD, None) for t, k, _ in
                 write(spec.role(name), name, block, values, False, add_generation_prompt, None, None, first.role,
-                      tools=True, thinking=thinking)]
+                      tools=True, thinking=thinking, request=request)]
     elif system_text is not None:
         if overridden:
             assert system.override is not None
             out += fill(system.override.prefix, values, SCAFFOLD, owner) + system_text + fill(
                 system.override.suffix, values, SCAFFOLD, owner)
         elif system.placement == "block":
-            prefix = fill(chosen(system.prefix, system.prefix_when, tooling is not None, thinking), values, SCAFFOLD,
-                          owner)
+            prefix = fill(next((text for condition, text in system.prefix_when if request.holds(condition)),
+                               system.prefix), values, SCAFFOLD, owner)
             out += prefix + system_text + fill(system.suffix, values, SCAFFOLD, owner)
         elif system.placement == "message":
             writer = spec.role(system.leading_roles[0])
             text = "".join(t for t, _, _ in system_text)
             out += [(t, SCAFFOLD, None) for t, _, _ in
                     write(writer, system.leading_roles[0], [(text, SCAFFOLD, None)], values, False,
-                          add_generation_prompt, None, None, first.role, thinking=thinking)]
+                          add_generation_prompt, None, None, first.role, thinking=thinking, request=request)]
+
+    if tools_turn == "turn_after_system":
+        assert tooling is not None
+        out += tooling
+    placement = spec.documents.placement if docs is not None and spec.documents is not None else None
+    if placement == "turn_after_system":
+        assert docs is not None
+        out += docs
+    # The message the documents go before (after), or the refusal when the template would leave them out.
+    docs_at = -1
+    if placement == "before_last_user":
+        docs_at = next((m.index for m in reversed(body) if m.role == "user"), body[0].index if body else -1)
+    elif placement == "after_first_user":
+        docs_at = next((m.index for m in body if m.role == "user"), -1)
+    if placement in ("before_last_user", "after_first_user") and docs_at < 0:
+        where = "before the last user message" if placement == "before_last_user" else "after the first user message"
+        raise UnsupportedFieldError(f"format {spec.name!r} writes the documents {where}, and there is none to "
+                                    "write them at", field="documents")
 
     fold_target = None
     if system_text is not None and body:
@@ -454,6 +519,9 @@ def segments(
         role = spec.role(message.role)
         if role is None or role.refuse is not None:
             raise refuse_role(spec, message, role)
+        if message.index == docs_at and placement == "before_last_user":
+            assert docs is not None
+            out += docs
         if role.drop:
             continue
         content = message.content
@@ -548,7 +616,11 @@ def segments(
         out += turn + write(role, message.role, pieces, scope, final, add_generation_prompt, previous,
                             message.index, following, message.index == 0, calls, message.content == "",
                             tooling is not None, lead, frozenset(written), earlier_calls, thinking, before,
-                            calls_before, attachment(spec, role, message, messages[message.index]))
+                            calls_before, attachment(spec, role, message, messages[message.index]), request,
+                            message.name)
+        if message.index == docs_at and placement == "after_first_user":
+            assert docs is not None
+            out += docs
         if spec.calls is not None and message.role == spec.calls.role:
             call_name = message.calls[-1][0] if message.calls else None
         previous = message.role
@@ -632,7 +704,8 @@ def write(role: Optional[Role], name: str, content: List[Segment], values: Dict[
           lead: Optional[List[Segment]] = None, earlier: "frozenset[str]" = frozenset(),
           earlier_calls: bool = False, thinking: bool = False,
           previous_message: Optional[str] = None, calls_before: int = 0,
-          attached: Optional[List[Segment]] = None) -> List[Segment]:
+          attached: Optional[List[Segment]] = None, request: Optional[Request] = None,
+          message_name: Optional[str] = None) -> List[Segment]:
     """One message as segments: ``content`` (already transformed) trimmed, between prefix and suffix,
     and its tool calls after it (``calls``: the rules, the calls, and whether the answer is empty when
     a reasoning display decided it); ``following`` is the role of the next message in the conversation;
@@ -641,9 +714,10 @@ def write(role: Optional[Role], name: str, content: List[Segment], values: Dict[
     ``earlier``: the roles written before, ``earlier_calls``: whether a message before had calls;
     ``thinking``: the thinking mode; ``previous_message``: the role of the conversation's message before;
     ``calls_before``: how many calls the messages before had; ``attached``: the role's attached field,
-    written after the content and calls."""
+    written after the content and calls; ``request``: the request's facts (documents, mapping keys);
+    ``message_name``: its ``name``, where its role writes it."""
     assert role is not None
-    scope = {"tool_call_id": "", "call_number": "", **values, "role": name}
+    scope = {"tool_call_id": "", "call_number": "", **values, "role": name, "name": message_name}
     content = trim_segments(content, role.trim)
     empty = not "".join(t for t, _, _ in content)
     if empty and calls is None and lead is None:
@@ -656,7 +730,9 @@ def write(role: Optional[Role], name: str, content: List[Segment], values: Dict[
         content = content + call_segments(rules, given, empty if answer_empty is None else answer_empty, index,
                                           earlier_calls, final, calls_before)
     facts = (previous, following, final, add_generation_prompt, empty, first, calls is not None, given_empty, tools,
-             earlier, earlier_calls, thinking, previous_message)
+             earlier, earlier_calls, thinking, previous_message,
+             request.documents if request is not None else False, message_name is not None,
+             request.keys if request is not None else ())
     prefix = next((text for condition, text in role.prefix_when if condition.holds(*facts)), None)
     if prefix is None:
         prefix = dict(role.prefix_after).get(previous, role.prefix) if previous is not None else role.prefix

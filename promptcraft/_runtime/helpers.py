@@ -11,7 +11,7 @@ interpreter: the common render path imports nothing.
 from __future__ import annotations
 
 from .unhandled import Unhandled
-from .variables import bad_switch, bad_variable, missing_variable, serialised, today
+from .variables import bad_switch, bad_variable, mapping_text, missing_variable, serialised, today
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -174,14 +174,14 @@ def namespace(fallback: "Callable[..., Any]", options: "Callable[..., Any]") -> 
     """The globals of one format's generated functions (see ``pygen.HELPERS``)."""
     found: "Dict[str, Any]" = {}
 
-    def swap(name: str) -> "Callable[..., Any]":
-        """``_runtime.tools.NAME``, imported when first called (json and marshal load only for tools);
-        that call puts the function itself in these globals, so later calls pay no extra layer."""
+    def swap(name: str, module: str = "tools") -> "Callable[..., Any]":
+        """``_runtime.MODULE.NAME``, imported when first called (json and marshal load only for tools,
+        documents); that call puts the function itself in these globals, so later calls pay no extra layer."""
 
         def first_call(*args: "Any") -> "Any":
-            from . import tools
+            import importlib
 
-            function = found["_" + name] = getattr(tools, name)
+            function = found["_" + name] = getattr(importlib.import_module("." + module, __package__), name)
             return function(*args)
 
         return first_call
@@ -211,5 +211,7 @@ def namespace(fallback: "Callable[..., Any]", options: "Callable[..., Any]") -> 
         "_parts_text": parts.text,
         "_first_text": parts.first_text,
         "_has_image": parts.has_image,
+        "_documents_text": swap("documents_text", "documents"),
+        "_mapping_text": mapping_text,
     })
     return found

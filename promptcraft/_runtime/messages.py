@@ -34,6 +34,8 @@ class Message(NamedTuple):
     #: Content given as a list of parts with numbered labels: the content without them (what a
     #: reasoning display's query test reads); ``None`` otherwise.
     plain: Optional[str] = None
+    #: The message's ``name``, where its role writes it (``{name}``); ``None`` otherwise.
+    name: Optional[str] = None
 
 
 #: The fields every format reads.
@@ -104,7 +106,8 @@ def normalize(messages: Any, spec: Optional[Any] = None, labels: bool = False) -
                 raise UnsupportedFieldError(f"format {spec.name!r} writes the content of a message with calls as "
                                             "text only: its template writes a list of parts as it is",
                                             index=index, role=role, field="content")
-        checked.append(Message(index, role, content, reasoning, calls, media, plain))
+        name = _name(spec, message, index, role) if spec is not None else None
+        checked.append(Message(index, role, content, reasoning, calls, media, plain, name))
     return checked
 
 
@@ -199,13 +202,29 @@ def _calls(spec: Any, message: Mapping, index: int, role: str, earlier_calls: bo
     return texts
 
 
+def writes_name(spec: Any, role: str) -> bool:
+    """Whether messages of ``role`` have their ``name`` written (Jamba's ``(name)``)."""
+    writer = spec.role(role)
+    return writer is not None and writer.refuse is None and not writer.drop and writer.writes_name
+
+
+def _name(spec: Any, message: Mapping, index: int, role: str) -> Optional[str]:
+    name = message.get("name")
+    if name is None or not writes_name(spec, role):
+        return None
+    if not isinstance(name, str):
+        raise InvalidMessageError(f"'name' must be a string, got {_kind(name)}", index=index, role=role, field="name")
+    return name
+
+
 def _check_fields(spec: Any, message: Mapping, index: int, role: str) -> None:
     ignored = spec.message.ignore + (REASONING_FIELDS if reads_reasoning(spec) else ()) + (
         ("tool_calls",) if spec.calls is not None else ())
     writer = spec.role(role)
     attached = writer.attach_field if writer is not None else None  # the field this role writes (attach)
     for key, value in message.items():
-        if value is None or key in CORE_FIELDS or key in ignored or key == attached:
+        if value is None or key in CORE_FIELDS or key in ignored or key == attached or (
+                key == "name" and writes_name(spec, role)):
             continue
         raise UnsupportedFieldError(
             f"format {spec.name!r} does not write this field, so it is refused rather than left out "

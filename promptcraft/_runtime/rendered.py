@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any, List, NamedTuple, Optional, Sequence, Tuple
 
 #: The kinds of text, in the order of their codes in tags (see ``_engine.ir.KINDS``).
-KINDS = ("scaffold", "content", "reasoning", "generation_prompt", "tools", "tool_calls")
+KINDS = ("scaffold", "content", "reasoning", "generation_prompt", "tools", "tool_calls", "documents")
 
 
 class Span(NamedTuple):

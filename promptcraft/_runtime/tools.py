@@ -185,20 +185,40 @@ def checked_tools(tools: Any) -> List[Any]:
 def join_tools(tools: Sequence[Any], layout: Sequence[Any]) -> str:
     """The tools block of checked definitions: ``layout`` is ``(prefix, item_prefix, item_suffix,
     separator, suffix, indent)`` (``indent`` ``-1``: each definition on one line), then the name of a
-    serialiser of ``serialisers.ITEMS`` where the item is not ``json``, and ``function`` where each
-    definition's ``function`` object is written alone (when it has one)."""
+    serialiser of ``serialisers.ITEMS`` where the item is not ``json`` (``json_array``: the whole list as
+    one JSON array), and the envelope where it is not ``whole`` (``_spec.model.TOOL_ENVELOPES``)."""
     prefix, item_prefix, item_suffix, separator, suffix, indent = layout[:6]
-    if len(layout) > 7 and layout[7] == "function":
+    envelope = layout[7] if len(layout) > 7 else "whole"
+    if envelope == "function":
         tools = [tool.get("function", tool) for tool in tools]
-    if len(layout) > 6 and layout[6] != "json":
+    elif envelope == "by_type":
+        tools = [_function_of(tool, position) for position, tool in enumerate(tools)]
+    item = layout[6] if len(layout) > 6 else "json"
+    if item == "json_array":
+        return prefix + tojson(list(tools), None if indent < 0 else indent) + suffix
+    if item != "json":
         from .serialisers import ITEMS
 
-        write = ITEMS[layout[6]]
+        write = ITEMS[item]
         items = [write(tool, f"tools[{position}]", tojson) for position, tool in enumerate(tools)]
     else:
         indent = None if indent < 0 else indent
         items = [tojson(tool, indent) for tool in tools]
     return prefix + separator.join(item_prefix + item + item_suffix for item in items) + suffix
+
+
+def _function_of(tool: Mapping, position: int) -> Any:
+    """The ``function`` object of a definition of type ``function``; one without a type is written whole."""
+    kind = tool.get("type")
+    if kind is None:
+        return tool
+    if kind != "function":
+        raise UnsupportedFieldError(f"this format writes tools of type 'function' only, got {kind!r}",
+                                    field=f"tools[{position}].type")
+    if tool.get("function") is None:
+        raise InvalidMessageError("a tool of type 'function' needs its 'function' object",
+                                  field=f"tools[{position}].function")
+    return tool["function"]
 
 
 def tools_text(tools: Any, layout: Tuple[str, ...]) -> str:

@@ -117,6 +117,30 @@ def serialised(name: str, how: str, value: "Any") -> str:
 
         where, reason = json_problem(value)
         raise OptionsError(f"variable {name!r}: {name}{where} {reason}") from None
+def mapping_text(name: str, value: "Any", before: str, after: str) -> str:
+    """A mapping variable's text: its JSON (as transformers' ``tojson`` writes it) between ``before``
+    and ``after`` when it is given and not empty, ``""`` otherwise; an ``OptionsError`` for anything
+    but a mapping of JSON values."""
+    from collections.abc import Mapping
+
+    if value is None:
+        return ""
+    if not isinstance(value, Mapping):
+        raise OptionsError(f"variable {name!r} must be a mapping, got {type(value).__name__}")
+    if not value:
+        return ""
+    from .tools import tojson
+
+    try:
+        return before + tojson(dict(value)) + after
+    except ValueError:
+        raise OptionsError(f"variable {name!r} must hold JSON values only (it is written with tojson)") from None
+
+
+def given_keys(spec: "Any", given: "Mapping[str, Any]") -> "tuple":
+    """``(variable, key)`` for every key of every mapping variable given (what ``has`` conditions test)."""
+    return tuple((var.name, key) for var in spec.variables if var.is_mapping
+                 for key in (given.get(var.name) or ()))
 
 
 def resolve(spec: "Any", given: "Mapping[str, Any]") -> "Dict[str, str]":
@@ -128,6 +152,9 @@ def resolve(spec: "Any", given: "Mapping[str, Any]") -> "Dict[str, str]":
     values = {}
     for var in spec.variables:
         value = given.get(var.name)
+        if var.is_mapping:
+            values[var.name] = mapping_text(var.name, value, *var.when_given)
+            continue
         if var.is_switch:
             if value is None:
                 value = var.switch_default

@@ -101,11 +101,19 @@ class Condition:
     #: A call text's variant: the call's function name is one of these (Functionary v3.1 writes a
     #: call to ``python`` as code).
     call_name: Optional[Tuple[str, ...]] = None
+    #: Documents were passed (and the format writes them).
+    documents: Optional[bool] = None
+    #: The message has a ``name`` (a text of the variant may then write it as ``{name}``).
+    named: Optional[bool] = None
+    #: ``(variable, key)`` pairs: the mapping variable was given with that key (Granite's
+    #: ``'citations' in controls``).
+    has: Optional[Tuple[Tuple[str, str], ...]] = None
 
     def holds(self, previous: Optional[str], next: Optional[str], final: bool, generation_prompt: bool,
               empty: bool, first: bool, calls: bool = False, given_empty: Optional[bool] = None,
               tools: bool = False, earlier: "frozenset[str]" = frozenset(), earlier_calls: bool = False,
-              thinking: bool = False, previous_message: Optional[str] = None) -> bool:
+              thinking: bool = False, previous_message: Optional[str] = None, documents: bool = False,
+              named: bool = False, keys: Tuple[Tuple[str, str], ...] = ()) -> bool:
         given_empty = empty if given_empty is None else given_empty
         return ((self.calls is None or self.calls == calls)
                 and (self.earlier is None or not earlier.isdisjoint(self.earlier))
@@ -113,6 +121,9 @@ class Condition:
                 and (self.thinking is None or self.thinking == thinking)
                 and (self.previous_message is None or previous_message in self.previous_message)
                 and (self.tools is None or self.tools == tools)
+                and (self.documents is None or self.documents == documents)
+                and (self.named is None or self.named == named)
+                and (self.has is None or all(pair in keys for pair in self.has))
                 and (self.given_empty is None or self.given_empty == given_empty)
                 and (self.previous is None or previous in self.previous)
                 and (self.next is None or next in self.next)
@@ -199,6 +210,12 @@ class Role:
     attach_field: Optional[str] = None
     attach_text: Optional["Text"] = None
 
+    @property
+    def writes_name(self) -> bool:
+        """Whether a variant writes the message's ``name`` (``{name}``, under ``when = {named = true}``)."""
+        texts = [text for _, text in self.prefix_when + self.suffix_when]
+        return any("name" in text.names for text in texts)
+
 
 @attrs.frozen
 class System:
@@ -240,10 +257,15 @@ class System:
     #: (condition ``tools``) whose condition holds.
     item_suffix: Text = EMPTY
     item_suffix_when: Tuple[Variant, ...] = ()
-    #: ``placement = "block"``: variants of ``prefix`` (the conditions ``tools`` and ``thinking``).
+    #: ``placement = "block"``: variants of ``prefix`` (the conditions ``tools``, ``thinking``, ``documents``
+    #: and ``has``).
     prefix_when: Tuple[Variant, ...] = ()
-    #: ``placement = "block"``: variants of ``default`` (the conditions ``tools`` and ``thinking``).
+    #: ``placement = "block"``: variants of ``default`` (the same conditions).
     default_variants: Tuple[Variant, ...] = ()
+    #: ``default`` given as a sequence: its parts one after another, each the first of its variants
+    #: whose condition holds (a plain text is a part of one variant); ``default`` is then the text
+    #: written when no condition holds.
+    default_parts: Tuple[Tuple[Variant, ...], ...] = ()
     #: ``placement = "block"``: strings taken out of the system text, in order, before the trim.
     remove: Tuple[str, ...] = ()
     #: ``placement = "block"``: a system text containing a marker is written another way.
@@ -315,6 +337,8 @@ class Variable:
     does in transformers' templates); a ``required`` one must be given. A
     switch (``when_true`` and ``when_false`` declared) takes ``True`` or
     ``False`` (``default`` when not given) and stands for one of the two texts.
+    A mapping variable (``when_given``) takes a mapping or nothing; conditions
+    can test its keys (``has``).
     """
 
     name: str
@@ -327,10 +351,17 @@ class Variable:
     #: A text variable that may also be given as a list, written by this serialiser (``SERIALISERS``);
     #: a string must then be what the serialiser writes (JSON text).
     serialiser: Optional[str] = None
+    #: A mapping variable (``when_given = " {json}"``): the texts before and after its JSON, written
+    #: when a non-empty mapping is given; ``""`` stands for it otherwise (Granite's ``controls``).
+    when_given: Optional[Tuple[str, str]] = None
 
     @property
     def is_switch(self) -> bool:
         return self.when_true is not None
+
+    @property
+    def is_mapping(self) -> bool:
+        return self.when_given is not None
 
 
 #: How a variable given as a list is written: ``json_dumps``, Python's ``json.dumps`` with its defaults
@@ -491,9 +522,12 @@ class Parts:
 #: Where tool definitions go: after (or before) the system text, in the system message;
 #: ``first_user``: in the first message after the system message, which must be the user's, between
 #: its prefix and its content; ``start``: right after the format's start text, before the system
-#: message and everything else (a turn of their own, as Kimi K2 writes them); ``none``: the format
-#: writes none (tools are refused), declared for what it does with an empty list.
-TOOL_PLACEMENTS = ("system_after", "system_before", "first_user", "start", "none")
+#: message and everything else (a turn of their own, as Kimi K2 and Granite 3.0 write them);
+#: ``turn_after_system``: a turn of their own right after the system block (Granite 3.2, 3.3);
+#: ``none``: the format writes none (tools are refused), declared for what it does with an empty list.
+TOOL_PLACEMENTS = ("system_after", "system_before", "first_user", "start", "turn_after_system", "none")
+#: Tool placements that are turns of their own (``prefix`` and ``suffix`` write them).
+TOOL_TURNS = ("start", "turn_after_system")
 #: An empty list of tools: like none (``if tools`` in a template), written as a block without
 #: definitions (``if tools is not none``), or refused (a format that writes no tools, whose template
 #: writes something for an empty list).
@@ -508,7 +542,14 @@ TOOL_EMPTY = ("none", "written", "refuse")
 #: (``_runtime.typescript``); ``python_signature``: Command R+'s Python function stub with a docstring
 #: (``serialisers.python_signature``); ``functionary``: Functionary v3.2's TypeScript namespace entry, one
 #: commented line per parameter (``_runtime.functionary``).
-TOOL_ITEMS = ("json", "hermes", "python_repr", "command_r7b", "typescript", "python_signature", "functionary")
+#: ``json_array``: the whole list as one JSON array (``tools|tojson``, Granite 3.2/3.3), without item texts.
+TOOL_ITEMS = ("json", "hermes", "python_repr", "command_r7b", "typescript", "python_signature", "functionary",
+              "json_array")
+#: What of a definition is written: ``whole``, the definition as given; ``function``, its ``function``
+#: object alone when it has one (``tool.function if tool.function is defined else tool``); ``by_type``:
+#: the ``function`` object of a definition whose ``type`` is ``function``, a definition without ``type``
+#: whole, any other refused (Jamba's template raises on another type).
+TOOL_ENVELOPES = ("whole", "function", "by_type")
 #: How a call's arguments are written: ``json``: a mapping, through ``tojson`` (a string is refused:
 #: the templates that write this way would encode it a second time); ``json_or_text``: a string as it
 #: is (it is already JSON), anything else through ``tojson``; ``parameters``: a mapping, each of its
@@ -562,8 +603,7 @@ class Tools:
     trim: str = "none"
     #: A render without tools (``tools=None``) is refused: the template iterates them unguarded.
     required: bool = False
-    #: ``whole``: each definition as given; ``function``: its ``function`` object alone when it has one
-    #: (``tool.function if tool.function is defined else tool``).
+    #: See ``TOOL_ENVELOPES``.
     envelope: str = "whole"
 
 
@@ -624,11 +664,57 @@ class Calls:
     def typed(self) -> bool:
         """Whether a call text writes the call's ``type`` (which each call must then have)."""
         return any("type" in text.names for text in (self.call, *(t for _, t in self.call_when)))
+    #: Written before the first call and after the last of a message (Jamba's ``<tool_calls>[``, ``]``).
+    prefix: str = ""
+    suffix: str = ""
 
     def form(self) -> Tuple[str, Tuple[Union[str, int], ...], str]:
         """How the arguments are written, as ``_runtime.tools.write_arguments`` takes it."""
         pieces = tuple(p if isinstance(p, str) else (0 if p.name == "key" else 1) for p in self.parameter.pieces)
         return (self.arguments, pieces, self.value)
+
+
+#: Where documents go: ``turn_after_system``, right after the system block (and a tools turn there),
+#: Granite; ``before_last_user``, before the last user message, or before the first message after the
+#: system block when none is the user's (Jamba); ``after_first_user``, after the first user message
+#: (Command A).
+DOCUMENT_PLACEMENTS = ("turn_after_system", "before_last_user", "after_first_user")
+#: A document key's value: ``text``, a string written as it is; ``scalar``, a string, a number or a
+#: boolean, written as Python's ``str()`` (Jinja's ``|string``); anything else is refused.
+DOCUMENT_VALUES = ("text", "scalar")
+#: How ``others`` writes a key's name: as it is, or through Jinja's ``title`` filter (``page-no`` ->
+#: ``Page-No``).
+DOCUMENT_KEY_CASES = ("as_is", "title")
+#: The slots of a document's text besides its keys: its position, the whole document through
+#: ``tojson``, and the keys not named (``others``).
+DOCUMENT_SLOTS = ("index", "json", "others")
+
+
+@attrs.frozen
+class Documents:
+    """The documents passed to ``render(..., documents=[...])``, as one text.
+
+    The text is ``prefix``, then each document written as ``item`` (``separator``
+    between two), then ``suffix``. ``item``'s slots: ``{index}`` (the document's
+    position), ``{json}`` (the whole document through ``tojson``), a key of
+    ``keys`` (its value, which every document must have, of the kind given, see
+    ``DOCUMENT_VALUES``), a key of ``optional`` (its text, with ``{value}``,
+    when the document has the key, else nothing; the value must be a string),
+    and ``{others}`` (every other key, in the document's order, as ``others``
+    with ``{key}`` and ``{value}``, a scalar). A key the format does not write
+    is refused unless ``ignore`` lists it (the template leaves it out).
+    """
+
+    placement: str
+    prefix: str = ""
+    item: Text = EMPTY
+    separator: str = ""
+    suffix: str = ""
+    keys: Tuple[Tuple[str, str], ...] = ()
+    optional: Tuple[Tuple[str, Text], ...] = ()
+    others: Optional[Text] = None
+    others_key: str = "as_is"
+    ignore: Tuple[str, ...] = ()
 
 
 @attrs.frozen
@@ -696,6 +782,7 @@ class FormatSpec:
     tool_use_spec: Optional["FormatSpec"] = None
     thinking: Optional[Thinking] = None
     output: Optional[Output] = None
+    documents: Optional[Documents] = None
 
     @property
     def control_tokens(self) -> Tuple[str, ...]:

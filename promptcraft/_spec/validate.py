@@ -19,6 +19,7 @@ from .model import (
     Calls,
     Condition,
     Control,
+    Documents,
     FormatSpec,
     Generation,
     MessageRules,
@@ -50,7 +51,7 @@ _PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
 RESERVED = frozenset(
     {"role", "content", "system", "reasoning", "bos", "eos", "messages", "conversations", "add_generation_prompt",
      "continue_final_message", "control_tokens", "render", "render_many", "render_spans", "tools", "documents",
-     "strict", "errors", "tool_call_id", "call_number", "number"}
+     "strict", "errors", "tool_call_id", "call_number", "number", "name"}
 )
 
 _TYPE_NAMES = {str: "a string", bool: "a boolean", int: "an integer", float: "a float", list: "an array",
@@ -217,7 +218,7 @@ def _suggest(name: str, choices: Iterable[str]) -> str:
 _TOP = ("templates",
         "name", "description", "models", "stop", "start", "start_when_first", "tokens", "variables", "system", "roles",
         "any_role", "reasoning", "alternation", "generation", "control", "message", "parts", "tools", "calls",
-        "tool_use", "tool_use_of", "thinking", "output")
+        "tool_use", "tool_use_of", "thinking", "output", "documents")
 _ROLE_KEYS = ("prefix", "suffix", "trim", "skip_empty", "drop", "refuse", "when_empty", "final_suffix",
               "final_suffix_with_prompt", "prefix_after", "strip_reasoning", "refuse_containing",
               "refuse_containing_message", "content", "remove", "attach")
@@ -281,7 +282,20 @@ def build_spec(raw: Dict[str, Any], path: Optional[str], text: str) -> FormatSpe
             # A variable becomes a parameter of the generated renderer: it may shadow neither a render
             # argument nor the generated code's own names, which all start with '_' (builtins included).
             raise check.fail(key, f"{var_name!r} is reserved; choose another variable name (not starting with '_')")
-        check.table(decl, key, ("default", "strftime", "required", "when_true", "when_false", "serialiser"))
+        check.table(decl, key, ("default", "strftime", "required", "when_true", "when_false", "serialiser",
+                                "when_given"))
+        if "when_given" in decl:
+            unused = [k for k in decl if k != "when_given"]
+            if unused:
+                raise check.fail(f"{key}.{unused[0]}", "not used by a mapping variable (when_given)")
+            given = check.text(decl, key, "when_given", ("json",))
+            if given.names != ("json",):
+                raise check.fail(f"{key}.when_given", "must write the mapping once, as {json}")
+            at = given.pieces.index(Slot("json"))
+            before, after = ("".join(p for p in part if isinstance(p, str)) for part in
+                             (given.pieces[:at], given.pieces[at + 1:]))
+            check.variables[var_name] = Variable(var_name, when_given=(before, after))
+            continue
         if "when_true" in decl or "when_false" in decl or isinstance(decl.get("default"), bool):
             when_true = check.string(decl, key, "when_true")
             when_false = check.string(decl, key, "when_false")
@@ -370,6 +384,7 @@ def build_spec(raw: Dict[str, Any], path: Optional[str], text: str) -> FormatSpe
     tool_use_of = check.strings(raw, "tool_use_of", _check_model_id)
     thinking = _thinking(check, raw["thinking"]) if "thinking" in raw else None
     output = _output(check, raw["output"], calls) if "output" in raw else None
+    documents = _documents(check, raw["documents"]) if "documents" in raw else None
 
     spec = FormatSpec(
         name=name, path=path, description=description, models=models, templates=templates, stop=stop,
@@ -379,14 +394,16 @@ def build_spec(raw: Dict[str, Any], path: Optional[str], text: str) -> FormatSpe
         roles=tuple(roles), any_role=any_role, alternation=alternation, generation=generation,
         variables=tuple(check.variables.values()), control=control, reasoning=reasoning,
         message=MessageRules(ignore=ignore), parts=parts, tools=tools, calls=calls, tool_use=tool_use,
-        tool_use_of=tool_use_of, thinking=thinking, output=output,
+        tool_use_of=tool_use_of, thinking=thinking, output=output, documents=documents,
     )
     _cross_checks(check, spec)
     return spec
 
 
 _CONDITIONS = ("previous", "next", "first", "final", "generation_prompt", "empty", "given_empty", "calls", "tools",
-               "earlier", "earlier_calls", "thinking", "previous_message")
+               "earlier", "earlier_calls", "thinking", "previous_message", "documents", "named", "has")
+#: Facts of the request, not of a message: what a system text (its prefix, its default) can test.
+_REQUEST_CONDITIONS = ("tools", "thinking", "documents", "has")
 #: A call's variants: its position among the message's calls, whether the message's answer is empty,
 #: whether an earlier message had calls, and whether the message is the conversation's last.
 _CALL_CONDITIONS = ("first", "empty", "earlier_calls", "final", "name")
@@ -432,7 +449,7 @@ def _variants(check: Checker, decl: Dict[str, Any], key: str, name: str, slots: 
                     raise check.fail(f"{where}.when.{fact}", "expected a role name or an array of role names")
                 facts[fact] = tuple(roles)
         for fact in ("first", "final", "generation_prompt", "empty", "given_empty", "calls", "tools", "earlier_calls",
-                     "thinking"):
+                     "thinking", "documents", "named"):
             if fact in when:
                 facts[fact] = check.boolean(when, f"{where}.when", fact)
         if "name" in when:  # a call's function name (call variants only)
@@ -443,8 +460,31 @@ def _variants(check: Checker, decl: Dict[str, Any], key: str, name: str, slots: 
             facts["call_name"] = tuple(names)
         if "thinking" in when:
             check.thinking_keys.append(f"{where}.when.thinking")
-        variants.append((Condition(**facts), check.text(item, where, "text", slots)))
+        if "has" in when:
+            facts["has"] = _has(check, when["has"], f"{where}.when.has")
+        text = check.text(item, where, "text", slots + (("name",) if facts.get("named") else ()))
+        variants.append((Condition(**facts), text))
     return dict(decl, **{name: value[-1]["text"]}), tuple(variants)
+
+
+def _has(check: Checker, raw: Any, key: str) -> Tuple[Tuple[str, str], ...]:
+    """``has = {VARIABLE = "key"}`` (or an array of keys): keys a mapping variable must have."""
+    table = check.table(raw, key, tuple(raw) if isinstance(raw, dict) else ())
+    if not table:
+        raise check.fail(key, "name a mapping variable and a key, e.g. {controls = \"citations\"}")
+    pairs = []
+    for name, keys in table.items():
+        variable = check.variables.get(name)
+        if variable is None or not variable.is_mapping:
+            mappings = [v for v, d in check.variables.items() if d.is_mapping]
+            raise check.fail(f"{key}.{name}", "not a mapping variable of this format (declare it under "
+                                              "[variables.NAME] with when_given)" + _suggest(name, mappings))
+        keys = [keys] if isinstance(keys, str) else keys
+        if not isinstance(keys, list) or not keys or not all(isinstance(k, str) for k in keys):
+            raise check.fail(f"{key}.{name}", "expected a key or an array of keys")
+        check.used.add(name)
+        pairs += [(name, k) for k in keys]
+    return tuple(pairs)
 
 
 def _role(check: Checker, decl: Any, key: str, name: str) -> Role:
@@ -557,13 +597,16 @@ def _system(check: Checker, decl: Any) -> System:
         refuse_message = check.string(decl, "system", "message", empty=False)
         if refuse_message is None:
             raise check.fail("system", "placement = 'refuse' needs 'message' (the refusal text)")
-    decl, prefix_when = _variants(check, decl, "system", "prefix", (), ("tools", "thinking"))
+    decl, prefix_when = _variants(check, decl, "system", "prefix", (), _REQUEST_CONDITIONS)
     if prefix_when and placement != "block":
         raise check.fail("system.prefix", "variants of the prefix are for placement = 'block'")
-    decl, default_variants = _variants(check, decl, "system", "default", (), ("tools", "thinking"))
+    default_parts = _default_parts(check, decl.get("default"))
+    default_variants: Tuple[Any, ...] = ()
+    if not default_parts:
+        decl, default_variants = _variants(check, decl, "system", "default", (), _REQUEST_CONDITIONS)
     # A hoisted system text's suffix may differ when tools follow (Nemotron Mini ends each line then).
     decl, item_suffix_when = _variants(check, decl, "system", "item_suffix", (), ("tools",))
-    if default_variants and placement != "block":
+    if (default_parts or default_variants) and placement != "block":
         raise check.fail("system.default", "variants of the default are for placement = 'block'")
     override = None
     if "override" in decl:
@@ -579,7 +622,9 @@ def _system(check: Checker, decl: Any) -> System:
         raise check.fail("system.wrap", "must contain {system}")
     system = System(
         placement=placement,
-        default=check.text(decl, "system", "default") if "default" in decl else None,
+        default=(Text(tuple(p for part in default_parts for p in part[-1][1].pieces)) if default_parts
+                 else check.text(decl, "system", "default") if "default" in decl else None),
+        default_parts=default_parts,
         default_when=check.choice(decl, "system", "default_when", model.DEFAULT_WHEN, "first_not_system"),
         prefix=check.text(decl, "system", "prefix"),
         suffix=check.text(decl, "system", "suffix"),
@@ -617,6 +662,24 @@ def _system(check: Checker, decl: Any) -> System:
             raise check.fail("system.default_when", "'no_text' writes the default for an empty system text: it "
                                                     "conflicts with skip_empty and keep_empty")
     return system
+
+
+def _default_parts(check: Checker, raw: Any) -> Tuple[Tuple[Any, ...], ...]:
+    """A default given as a sequence of texts and variant arrays, as parts of variants each (the last
+    unconditional); ``()`` for a text or a single array of variants (``default_variants``)."""
+    if not isinstance(raw, list) or all(isinstance(item, dict) for item in raw):
+        return ()
+    parts = []
+    for position, item in enumerate(raw):
+        if isinstance(item, str):
+            parts.append(((Condition(), check.parse_text(item, "system.default", ())),))
+            continue
+        if not isinstance(item, list):
+            raise check.fail("system.default", f"item {position}: expected a text or an array of variants, got "
+                                               f"{_type_name(item)}")
+        decl, variants = _variants(check, {"default": item}, "system", "default", (), _REQUEST_CONDITIONS)
+        parts.append(variants + ((Condition(), check.text(decl, "system", "default")),))
+    return tuple(parts)
 
 
 def _reasoning(check: Checker, decl: Any) -> ReasoningDisplay:
@@ -693,13 +756,23 @@ def _tools(check: Checker, decl: Any) -> Tools:
     if "trim" in decl and placement != "first_user":
         raise check.fail(f"{key}.trim", "used with placement = 'first_user' only (the content the tools go in)")
     item = check.choice(decl, key, "item", model.TOOL_ITEMS, "json")
-    if indent is not None and item != "json":
-        raise check.fail(f"{key}.indent", f"used with item = 'json' only (the serialiser {item!r} lays out its own)")
+    if indent is not None and item not in ("json", "json_array"):
+        raise check.fail(f"{key}.indent", f"used with item = 'json' or 'json_array' only (the serialiser {item!r} "
+                                          "lays out its own)")
+    if item == "json_array":
+        for name in ("item_prefix", "item_suffix", "separator"):
+            if name in decl:
+                raise check.fail(f"{key}.{name}", "not used with item = 'json_array' (the list is one JSON array)")
+    if placement in model.TOOL_TURNS:
+        for name in ("join", "join_when"):
+            if name in decl:
+                raise check.fail(f"{key}.{name}", f"not used with placement = {placement!r} (a turn of its own: "
+                                                  "prefix and suffix write it)")
     return Tools(placement=placement, item=item, empty=empty,
                  join_when=check.choice(decl, key, "join_when", ("system", "text"), "system"), indent=indent,
                  trim=check.choice(decl, key, "trim", model.TRIMS, "none"),
                  required=check.boolean(decl, key, "required"),
-                 envelope=check.choice(decl, key, "envelope", ("whole", "function"), "whole"), **texts)
+                 envelope=check.choice(decl, key, "envelope", model.TOOL_ENVELOPES, "whole"), **texts)
 
 
 def _thinking(check: Checker, decl: Any) -> Thinking:
@@ -743,7 +816,7 @@ def _calls(check: Checker, decl: Any) -> Calls:
     key = "calls"
     check.table(decl, key, ("role", "arguments", "call", "ignore", "missing_content", "parameter", "value", "max",
                             "max_message", "content", "shape", "empty", "content_parts", "refuse_when",
-                            "no_call_message"))
+                            "no_call_message", "prefix", "suffix"))
     refuse_when = None
     if "refuse_when" in decl:
         when = check.table(decl["refuse_when"], f"{key}.refuse_when", ("final", "generation_prompt"))
@@ -788,7 +861,8 @@ def _calls(check: Checker, decl: Any) -> Calls:
                   empty=check.choice(decl, key, "empty", ("none", "refuse"), "none"),
                   call=call, call_when=call_when, ignore=ignore, refuse_when=refuse_when,
                   missing_content=check.choice(decl, key, "missing_content", ("refuse", "empty", "final"), "refuse"),
-                  content_parts=check.choice(decl, key, "content_parts", ("join", "refuse"), "join"))
+                  content_parts=check.choice(decl, key, "content_parts", ("join", "refuse"), "join"),
+                  prefix=check.string(decl, key, "prefix", ""), suffix=check.string(decl, key, "suffix", ""))
     if calls.typed and "type" in ignore:
         raise check.fail(f"{key}.ignore", "'type' is written by the call text ({type}): it cannot be left out too")
     return calls
@@ -902,6 +976,62 @@ def _parts(check: Checker, decl: Any) -> Parts:
         raise check.fail(f"parts.{labelled[0]}.label", "needs [parts] labels, the switch that writes labels")
     return Parts(roles=part_roles, trim=check.choice(decl, key, "trim", model.TRIMS, "none"), kinds=tuple(kinds),
                  system=check.choice(decl, key, "system", model.SYSTEM_PARTS, "refuse"), labels=labels)
+def _documents(check: Checker, decl: Any) -> Documents:
+    key = "documents"
+    check.table(decl, key, ("placement", "prefix", "item", "separator", "suffix", "keys", "optional", "others",
+                            "others_key", "ignore"))
+    if "placement" not in decl or "item" not in decl:
+        raise check.fail(key, "needs 'placement' and 'item' (the text of one document, e.g. "
+                              "\"Document {index}\\n{text}\")")
+    placement = check.choice(decl, key, "placement", model.DOCUMENT_PLACEMENTS, "")
+
+    def names(table: str) -> Dict[str, Any]:
+        raw = check.table(decl.get(table, {}), f"{key}.{table}",
+                          tuple(decl[table]) if isinstance(decl.get(table), dict) else ())
+        for name in raw:
+            if not _IDENT.match(name) or name in model.DOCUMENT_SLOTS:
+                raise check.fail(f"{key}.{table}.{name}", "a key written in a text must be an identifier other "
+                                                          f"than {', '.join(model.DOCUMENT_SLOTS)}")
+        return raw
+
+    keys = names("keys")
+    values = tuple((name, check.choice(keys, f"{key}.keys", name, model.DOCUMENT_VALUES, "")) for name in keys)
+    optional_raw = names("optional")
+    optional = []
+    for name in optional_raw:
+        text = check.text(optional_raw, f"{key}.optional", name, ("value",))
+        if "value" not in text.names:
+            raise check.fail(f"{key}.optional.{name}", "must write the key's value, {value}")
+        optional.append((name, text))
+    for name in optional_raw:
+        if name in keys:
+            raise check.fail(f"{key}.optional.{name}", "also listed under keys: a key is required or optional")
+    others = check.text(decl, key, "others", ("key", "value")) if "others" in decl else None
+    for where, text, slots in [(f"optional.{n}", t, ("value",)) for n, t in optional] + (
+            [("others", others, ("key", "value"))] if others is not None else []):
+        if not set(text.names) <= set(slots):
+            raise check.fail(f"{key}.{where}", f"writes {', '.join(slots)} only, not a variable")
+    allowed = model.DOCUMENT_SLOTS + tuple(keys) + tuple(optional_raw)
+    item = check.text(decl, key, "item", allowed)
+    for name in item.names:
+        if name not in allowed:
+            raise check.fail(f"{key}.item", f"{{{name}}} is a variable: a document's text writes its own keys only")
+    for name in tuple(keys) + tuple(optional_raw) + (("others",) if others is not None else ()):
+        if name not in item.names:
+            raise check.fail(f"{key}.item", f"must write {{{name}}}, which the format declares")
+    if "others" in item.names and others is None:
+        raise check.fail(f"{key}.item", "writes {others} but 'others' (the text of one other key) is not declared")
+    ignore = check.strings(decl, "ignore", key=key)
+    written = [n for n in ignore if n in keys or n in optional_raw]
+    if written:
+        raise check.fail(f"{key}.ignore", f"{written[0]!r} is written by the format; it cannot be ignored")
+    if ignore and (others is not None or "json" in item.names):
+        raise check.fail(f"{key}.ignore", "every key is written (through {others} or {json}): none is ignored")
+    return Documents(placement=placement, prefix=check.string(decl, key, "prefix", ""), item=item,
+                     separator=check.string(decl, key, "separator", ""), suffix=check.string(decl, key, "suffix", ""),
+                     keys=values, optional=tuple(optional), others=others,
+                     others_key=check.choice(decl, key, "others_key", model.DOCUMENT_KEY_CASES, "as_is"),
+                     ignore=ignore)
 
 
 def _check_control_token(token: str) -> Optional[str]:
@@ -969,6 +1099,9 @@ def _cross_checks(check: Checker, spec: FormatSpec) -> None:
         if writer is None or writer.drop or writer.refuse is not None:
             raise check.fail("tools.placement", "'first_user' writes the tools in the first user message: it needs "
                                                 "a [roles.user] that writes it")
+    elif spec.tools is not None and spec.tools.placement == "turn_after_system":
+        if spec.system.placement != "block":
+            raise check.fail("tools.placement", "'turn_after_system' is for [system] placement = 'block'")
     elif spec.tools is not None and spec.tools.placement not in ("none", "start") and (
             spec.system.placement not in ("message", "block", "hoist")):
         # An empty leading system message kept (keep_empty): the tools go with the default; left out
@@ -981,6 +1114,15 @@ def _cross_checks(check: Checker, spec: FormatSpec) -> None:
         if writer is None or writer.drop or writer.refuse is not None:
             raise check.fail("tools", "tool definitions are written in a system message, but no role "
                                       "declaration writes 'system'")
+    if spec.documents is not None and spec.documents.placement == "turn_after_system" and (
+            spec.system.placement != "block"):
+        raise check.fail("documents.placement", "'turn_after_system' is for [system] placement = 'block'")
+    if spec.documents is not None and spec.documents.placement != "turn_after_system":
+        user = spec.role("user")
+        if spec.system.placement == "hoist" or user is None or user.drop or user.refuse is not None:
+            raise check.fail("documents.placement", f"{spec.documents.placement!r} writes the documents with a "
+                                                    "user message: it needs one that is written, and a system "
+                                                    "placement other than 'hoist'")
     if spec.calls is not None:
         writer = next((r for r in spec.roles if r.name == spec.calls.role), None)
         if writer is None or writer.drop or writer.refuse is not None:
