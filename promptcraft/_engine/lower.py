@@ -280,7 +280,7 @@ def _default_message(spec: model.FormatSpec, writer: ir.Role) -> Optional[ir.Seq
     text = _TRIMS[writer.trim](system.default.literal)
     facts: Dict[str, object] = {"prev_role": None, "first": False, "final": False, "empty": text == "",
                                 "given_empty": text == "", "calls": False, "earlier": frozenset(),
-                                "earlier_calls": False, "prev_message": None}
+                                "earlier_calls": False, "prev_message": None, "named": False}
     written = specialize((writer.body,), facts)
     name = system.leading_roles[0]
     pieces = []

@@ -853,8 +853,6 @@ class _Generator:
         w = self.w
         assert self.documents is not None
         w.line("_du = -1")
-        if self.spans:
-            return
         w.line("if _dt is not None:")
         with w.block():
             if self.documents.placement == "before_last_user":
@@ -1226,7 +1224,7 @@ class _Generator:
                 w.line("raise _Unhandled")
         if p.alternation:
             w.line("_user_turn = True")
-        if self.documents_in_loop:
+        if self.documents_in_loop and not self.spans:  # render_spans leaves documents to the reference
             self.documents_target()
         if self.spans:
             w.line("_tags.append(_offset)")  # the loop's entries begin: one per message from here
@@ -1257,6 +1255,7 @@ class _Generator:
             w.line(f"if {_is_in('_role', self.leading)}:")
             with w.block():
                 self.no_calls("_m")
+                self.no_name("_m")
                 if self.spans:
                     w.line("_tags.append(())")
                 w.line("continue")

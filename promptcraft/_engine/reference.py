@@ -78,6 +78,12 @@ def names_call(role: Role) -> bool:
     from .._spec.validate import names_of
 
     return "call_name" in names_of(role)
+def taken_out_name(spec: FormatSpec, message: Message) -> UnsupportedFieldError:
+    """A name on a system message taken out of the conversation, where the format writes names of
+    messages of its role but the system text has none."""
+    return UnsupportedFieldError(f"format {spec.name!r} writes a name for messages of this role, but not for a "
+                                 "system message it takes out of the conversation", index=message.index,
+                                 role=message.role, field="name")
 
 
 def refuse_containing(spec: FormatSpec, message: Message, role: Role, found: str) -> RefusedError:
@@ -378,6 +384,9 @@ def segments(
     overridden = False  # the system text holds [system.override]'s marker
     if system.placement == "hoist":
         found = [m for m in conversation if m.role in system.leading_roles]
+        named = next((m for m in found if m.name is not None), None)
+        if named is not None and "name" not in spec.message.ignore:
+            raise taken_out_name(spec, named)
         if system.select == "last":
             found = found[-1:]
         body = [m for m in conversation if m.role not in system.leading_roles]
@@ -402,9 +411,7 @@ def segments(
                 system.default_unless == "images" and any("image" in m.media for m in conversation)) else None
         else:
             if first.name is not None and "name" not in spec.message.ignore:
-                raise UnsupportedFieldError(f"format {spec.name!r} writes a name for messages of this role, but "
-                                            "not for the system message it takes out of the conversation",
-                                            index=first.index, role=first.role, field="name")
+                raise taken_out_name(spec, first)
             body = conversation[1:]
             if system.refuse_alone is not None and not body:
                 text = system.refuse_alone
@@ -464,7 +471,8 @@ def segments(
             text = "".join(t for t, _, _ in system_text)
             out += [(t, SCAFFOLD, None) for t, _, _ in
                     write(writer, system.leading_roles[0], [(text, SCAFFOLD, None)], values, False,
-                          add_generation_prompt, None, None, first.role, thinking=thinking, request=request)]
+                          add_generation_prompt, None, None, first.role, tools=request.tools, thinking=thinking,
+                          request=request)]
 
     if tools_turn == "turn_after_system":
         assert tooling is not None

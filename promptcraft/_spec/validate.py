@@ -462,9 +462,18 @@ def _variants(check: Checker, decl: Dict[str, Any], key: str, name: str, slots: 
             check.thinking_keys.append(f"{where}.when.thinking")
         if "has" in when:
             facts["has"] = _has(check, when["has"], f"{where}.when.has")
+        if "role" in slots and not facts.get("named"):
+            _no_name(check, item.get("text"), f"{where}.text")
         text = check.text(item, where, "text", slots + (("name",) if facts.get("named") else ()))
         variants.append((Condition(**facts), text))
     return dict(decl, **{name: value[-1]["text"]}), tuple(variants)
+
+
+def _no_name(check: Checker, value: Any, key: str) -> None:
+    """A role's text writes ``{name}`` only where it knows the message has one."""
+    if isinstance(value, str) and re.search(r"(?<!\{)\{\s*name\s*\}", value.replace("{{", "")):
+        raise check.fail(key, "{name} is written only by a variant with when = {named = true} (the message "
+                              "has a name)")
 
 
 def _has(check: Checker, raw: Any, key: str) -> Tuple[Tuple[str, str], ...]:
@@ -494,6 +503,8 @@ def _role(check: Checker, decl: Any, key: str, name: str) -> Role:
     named = slots + (("call_name",) if name != "*" else ())
     decl, prefix_when = _variants(check, decl, key, "prefix", named)
     decl, suffix_when = _variants(check, decl, key, "suffix", named)
+    for text_key in ("prefix", "suffix", "when_empty", "final_suffix", "final_suffix_with_prompt"):
+        _no_name(check, decl.get(text_key), f"{key}.{text_key}")
     when_empty = check.text(decl, key, "when_empty", slots) if "when_empty" in decl else None
     final_suffix = check.text(decl, key, "final_suffix", slots) if "final_suffix" in decl else None
     final_with = (

@@ -101,7 +101,6 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
             _tags.append((-1, (0, 0,)))
             _rest = messages
             _offset = 0
-        _du = -1
         _tags.append(_offset)
         for _i, _m in _enumerate(_rest, _offset):
             if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'name', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
