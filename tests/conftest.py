@@ -66,10 +66,12 @@ def switches_off(fmt) -> dict:
 
 
 def switches_drawn(data, fmt) -> dict:
-    """Every switch drawn either way (part labels among them), every text variable as ``switches_off``."""
+    """Every switch drawn either way (part labels among them), every text variable as ``switches_off``, every
+    mapping variable ``MAPPING_VALUE`` or empty."""
     from hypothesis import strategies as st
 
-    return {v.name: (data.draw(st.booleans()) if v.is_switch else sample_value(v)) for v in fmt.spec.variables}
+    return {v.name: (data.draw(st.booleans()) if v.is_switch else data.draw(st.sampled_from([dict(MAPPING_VALUE), {}]))
+                     if v.is_mapping else sample_value(v)) for v in fmt.spec.variables}
 
 
 def sample_value(variable, text: str = "v"):

@@ -7,7 +7,7 @@ Renders each corpus template through transformers and through promptcraft on the
 public cases and on N seeded random conversations (the same generator family as the
 test suite's), and records passes and first differences. Then, per served template and
 per structured feature (tool definitions, tool calls, tool results, a reasoning field,
-content parts), renders seeded conversations exercising that feature both ways, and the
+content parts, documents), renders seeded conversations exercising that feature both ways, and the
 public structured cases, and records what happens: written (and how often both agree),
 refused (and why), or not read by the template. Needs the test extra.
 """
@@ -19,6 +19,7 @@ import copy
 import json
 import pathlib
 import random
+import re
 import sys
 import textwrap
 import time
@@ -85,9 +86,9 @@ def outcome(fn, *args, **kwargs):
 # Structured conversations, one generator per feature, seeded by the feature's name: case
 # ``calls-017`` is the same conversation for every template (and for --show-case).
 
-FEATURES = ("tools", "calls", "results", "reasoning", "parts")
+FEATURES = ("tools", "calls", "results", "reasoning", "parts", "documents")
 TITLES = {"tools": "tools", "calls": "tool calls", "results": "tool results", "reasoning": "reasoning field",
-          "parts": "content parts"}
+          "parts": "content parts", "documents": "documents"}
 REASONING_FIELDS = ("reasoning_content", "thinking", "reasoning")
 #: What a "junk" refusal means, per plain equivalent (see ``Case.plain``).
 JUNK = {
@@ -103,6 +104,8 @@ JUNK = {
     "media left out": "the template writes the conversation as if its image and video parts were not there",
     "HTML-escaped": "the template writes the tool definitions HTML-escaped (`&#34;`, `&lt;`, `&amp;`), as Jinja "
                     "escapes text added to a `|safe` string",
+    "document value": "the template writes a document's value as Python's `str()` of `None`, a list or a "
+                      "mapping (`None`, `['a', 1]`), or a key it reads but the document lacks as empty text",
 }
 _KEYS = ["city", "days", "unit", "z", "a", "é", "<k>", "nested", "list", "", "a b", 'q"k', "\u2028"]
 
@@ -119,10 +122,17 @@ class Case:
     generation_prompt: bool
     without: Optional[Tuple[list, Optional[list]]] = None
     plain: Optional[Tuple[list, Optional[list], str]] = None
+    #: ``render(..., documents=...)``; ``without`` then means without them.
+    documents: Optional[list] = None
 
     def as_json(self) -> dict:
-        return {"id": self.id, "messages": self.messages, "tools": self.tools,
-                "add_generation_prompt": self.generation_prompt}
+        found = {"id": self.id, "messages": self.messages, "tools": self.tools,
+                 "add_generation_prompt": self.generation_prompt}
+        return found if self.documents is None else dict(found, documents=self.documents)
+
+    def given(self) -> dict:
+        """The documents as a keyword, when there are any."""
+        return {} if self.documents is None else {"documents": copy.deepcopy(self.documents)}
 
 
 def json_scalar(rng: random.Random) -> Any:
@@ -327,8 +337,33 @@ def as_strings(messages: list) -> list:
             if isinstance(m["content"], list) else m for m in messages]
 
 
+def document(rng: random.Random) -> dict:
+    """A document: mostly text with a doc_id (a string or a number) and a title or not, keys in any order;
+    sometimes another key (a source, a page number), a missing doc_id or a value that is not text."""
+    found: Dict[str, Any] = {"text": random_text(rng)}
+    if rng.random() < 0.85:
+        found["doc_id"] = rng.choice(["0", "doc-7", 3, "", "é"])
+    if rng.random() < 0.5:
+        found["title"] = rng.choice(JSON_TEXT + ["Paris", random_text(rng)])
+    roll = rng.random()
+    if roll < 0.15:
+        found[rng.choice(["source", "page-no", "url"])] = rng.choice(["web", 3, 2.5, True, "https://example.com/a"])
+    elif roll < 0.2:
+        found[rng.choice(["source", "text"])] = rng.choice([None, ["a", 1], {"k": "v"}, 5])
+    items = list(found.items())
+    rng.shuffle(items)
+    return dict(items)
+
+
+def case_documents(rng: random.Random, case_id: str) -> Case:
+    messages = chat(rng)
+    tools = [tool_definition(rng) for _ in range(rng.randint(1, 2))] if rng.random() < 0.2 else None
+    documents = [document(rng) for _ in range(rng.randint(1, 3))]
+    return Case(case_id, messages, tools, rng.random() < 0.5, without=(messages, tools), documents=documents)
+
+
 GENERATORS = {"tools": case_tools, "calls": case_calls, "results": case_results, "reasoning": case_reasoning,
-              "parts": case_parts}
+              "parts": case_parts, "documents": case_documents}
 
 
 def structured_cases(feature: str, count: int) -> List[Case]:
@@ -351,12 +386,24 @@ def writes_results(spec) -> bool:
 def declares(spec, feature: str) -> bool:
     return {"tools": writes_tools(spec), "calls": spec.calls is not None, "results": writes_results(spec),
             "reasoning": spec.reasoning is not None and bool(spec.reasoning.field),
-            "parts": spec.parts is not None}[feature]
+            "parts": spec.parts is not None, "documents": spec.documents is not None}[feature]
 
 
-def switches(fmt, case_id: str) -> Dict[str, bool]:
-    """Each switch of the format (Qwen3's ``enable_thinking``) either way, fixed per case."""
-    return {v.name: random.Random(f"{case_id}/{v.name}").random() < 0.5 for v in fmt.spec.variables if v.is_switch}
+#: What a mapping variable (Granite's ``controls``) gets, chosen per case.
+MAPPINGS = [None, {"citations": True}, {"citations": True, "hallucinations": True, "length": "short"}, {}]
+
+
+def switches(fmt, case_id: str) -> Dict[str, Any]:
+    """Each switch of the format (Qwen3's ``enable_thinking``) either way, and each mapping variable
+    given or not (Granite's ``controls``), fixed per case."""
+    found: Dict[str, Any] = {}
+    for v in fmt.spec.variables:
+        rng = random.Random(f"{case_id}/{v.name}")
+        if v.is_switch:
+            found[v.name] = rng.random() < 0.5
+        elif v.is_mapping and (value := rng.choice(MAPPINGS)) is not None:
+            found[v.name] = value
+    return found
 
 
 REFUSED = ("refused",)
@@ -389,13 +436,23 @@ class Cell:
 def reason(stem: str, case: Case, want, kwargs: dict, declared: bool,
            error: Optional[Exception] = None) -> str:
     """Why promptcraft's refusal is right: the template raises, does not read the feature, would write
-    junk (not what it writes for the plain equivalent), or writes it and the format does not declare it."""
+    junk (not what it writes for the plain equivalent), or writes it and the format does not declare it;
+    for a document's key, whether the template reads it at all."""
     if want == REFUSED:
         return "template raises"
     if case.without is not None and want == reference(stem, *case.without, kwargs):
         return "not read"
     if case.plain is not None and case.plain[2] == "parts":
         return parts_reason(stem, case, want, kwargs, declared, error)
+    found = re.fullmatch(r"documents\[(\d+)\]\.(.+)", getattr(error, "field", None) or "")
+    if case.documents is not None and found:
+        documents = copy.deepcopy(case.documents)
+        position, key = int(found.group(1)), found.group(2)
+        if key in documents[position]:
+            del documents[position][key]
+            if want == reference(stem, case.messages, case.tools, {**kwargs, "documents": documents}):
+                return "key not read"
+        return "junk: document value"
     if case.plain is not None:
         plain = reference(stem, case.plain[0], case.plain[1], kwargs)
         if plain != REFUSED and plain != want:
@@ -457,12 +514,12 @@ def judge(fmt, stem: str, feature: str, cases: List[Case], variables: dict, exam
     for case in cases:
         cell.total += 1
         kwargs = dict(add_generation_prompt=case.generation_prompt, **variables, **switches(fmt, case.id))
-        want = reference(stem, case.messages, case.tools, kwargs)
+        want = reference(stem, case.messages, case.tools, {**kwargs, **case.given()})
         reads = case.without is None or want != reference(stem, *case.without, kwargs)
         cell.read += reads
         try:
             got = fmt.render(copy.deepcopy(case.messages), tools=copy.deepcopy(given_tools(stem, case.tools)),
-                             **kwargs)
+                             **case.given(), **kwargs)
         except promptcraft.UnsupportedFieldError as error:
             cell.refused[reason(stem, case, want, kwargs, declared, error)] += 1
             continue
@@ -625,8 +682,16 @@ def written_prose(names: List[str], served: Dict[str, str], cells: Dict[Tuple[st
         "- **Formats that write no tools refuse `tools=`** with `UnsupportedFieldError` (field `tools`), except "
         "`None` and an empty list where the template treats an empty list as none. Those whose template writes a "
         "tools block even for an empty list refuse it too: "
-        f"{listed(where(lambda s: s.tools is not None and s.tools.empty == 'refuse'))}. "
-        "`documents=` is refused by every format.",
+        f"{listed(where(lambda s: s.tools is not None and s.tools.empty == 'refuse'))}.",
+        "- **Documents** are passed as `render(messages, documents=[...])`, each a mapping (transformers' "
+        "`documents`), and written by "
+        f"{listed(where(lambda s: s.documents is not None))}, each as its template writes it (a key the "
+        "template reads and the document lacks, or a value it would write as Python's `str()` of `None`, a "
+        "list or a mapping, is refused naming `documents[i].key`; keys the template leaves out are accepted "
+        "where the format lists them under `[documents] ignore`, refused otherwise). Templates that read "
+        "documents whose formats do not declare them: "
+        f"{listed([n for n in names if any(c.refused.get('not declared yet') for c in cells_of(n, 'documents'))])}"
+        "; every other format refuses them, as it refuses tools it does not write.",
         f"- **Tool calls** (`tool_calls` on an assistant message) are written by "
         f"{listed(where(lambda s: s.calls is not None))}. Calls on a role that writes none (a user message with "
         "`tool_calls`) are refused, and so are calls in every format that does not declare them. A call's keys "
@@ -744,7 +809,7 @@ def show_case(parser, case_id: str, stem: Optional[str]) -> None:
     elif feature in GENERATORS and number.isdigit():
         generated = structured_cases(feature, int(number) + 1)[-1]
         messages, tools = generated.messages, generated.tools
-        kwargs = dict(add_generation_prompt=generated.generation_prompt)
+        kwargs = dict(add_generation_prompt=generated.generation_prompt, **generated.given())
         print(json.dumps(generated.as_json(), indent=2, ensure_ascii=False))
     else:
         parser.error(f"no case {case_id!r}: ids are <feature>-<number> (features {', '.join(FEATURES)}) "
@@ -760,7 +825,7 @@ def show_case(parser, case_id: str, stem: Optional[str]) -> None:
     if case_id not in public:
         kwargs.update(switches(fmt, case_id))
     mine = {k: v for k, v in {**GIVEN, **kwargs}.items()
-            if k in fmt.variables or k in ("add_generation_prompt", "continue_final_message")}
+            if k in fmt.variables or k in ("add_generation_prompt", "continue_final_message", "documents")}
     # transformers gets every template variable of a public case (it ignores those a template does not read).
     theirs = {**mine, **kwargs}
     want = reference(stem, messages, tools, theirs)
@@ -938,6 +1003,11 @@ rendered by transformers and by promptcraft, with and without a generation promp
   in one of them at least (rarely in a system message), in the forms applications send (`{{"type": "image"}}`, with
   an `image` key, OpenAI's `image_url`, a key without a type, and the same for videos); `add_vision_id` either way
   where a format numbers them.
+- **documents**: `render(messages, documents=[...])` with one to three documents (text, mostly a `doc_id` and
+  sometimes a `title`, keys in any order; one in seven with another key, one in twenty with a value that is
+  not text), sometimes with tools, on a text conversation.
+
+Every switch is given either way and every mapping variable (Granite's `controls`) given or not, per case.
 
 What each cell says, judged case by case:
 
@@ -952,7 +1022,9 @@ What each cell says, judged case by case:
   - *junk: ...*: the template writes it in a way no format copies (below);
   - *template raises*: transformers refuses the conversation too;
   - *not read*: on this case transformers renders the same as without the feature (*not read, ignored*: and
-    promptcraft ignores it, as its `[message] ignore` says or as an empty tools list).
+    promptcraft ignores it, as its `[message] ignore` says or as an empty tools list);
+  - *key not read*: a document's key that the template leaves out (it renders the same without it) and that
+    the format does not list under `[documents] ignore`.
   - *(the role refused: K)*: K of those refusals are the format refusing the role itself (`RefusedError`, as
     `[roles.tool] refuse` declares) rather than a field.
 - **not read by the template**: transformers renders every case exactly as the same conversation without the
@@ -1178,8 +1250,9 @@ name them); see the tables above for what each writes and refuses.
   template provably leaves out (probed through transformers, and checked by
   `test_extra_fields_and_parts` on generated conversations); any other field is an
   `UnsupportedFieldError` naming the message and field. So the formats listed above whose templates write
-  `tool_calls` or a reasoning field they do not declare yet refuse them, Jamba refuses `name`, GLM-4 and
-  Phi-4-mini refuse a message-level `tools`, until those are declared.
+  `tool_calls` or a reasoning field they do not declare yet refuse them, GLM-4 and Phi-4-mini refuse a
+  message-level `tools`, until those are declared. Jamba writes `name` as `(name)` after the role, as its
+  template does, except on a leading system message, whose name its template leaves out: refused there.
 - A reasoning value that is not a string is refused where a format writes the field: Qwen3's template raises on
   it, Qwen3-Next's and Qwen3.5's fall back to splitting the content.
 - Tool results are checked on generated conversations with tool messages in any position (`test_tool_results`)
@@ -1194,9 +1267,22 @@ name them); see the tables above for what each writes and refuses.
   fail). Its template also writes tool calls, which the format does not declare yet (refused).
 - Template variables that select other text are declared where a format needs them (`enable_thinking`
   for Qwen3, Qwen3.5 and SmolLM3, `thinking` for DeepSeek V3.1 and Granite 3.2/3.3, `date_string`, gpt-oss's
-  `model_identity` and `reasoning_effort`); the equivalence tests give every switch both values on both
-  sides. Seed-OSS's numeric `thinking_budget` is not declared, and passing it is an `OptionsError`
-  rather than a silently different prompt.
+  `model_identity` and `reasoning_effort`, Granite 3.2/3.3's `controls`, a mapping written as JSON in the
+  generation prompt whose `citations` and `hallucinations` keys add to the default system prompt with
+  documents); the equivalence tests give every switch both values on both sides. Seed-OSS's numeric
+  `thinking_budget`, Jamba's `knobs`, `generation_preamble`, `role_to_predict` and `bom_str`/`eom_str`,
+  Command A's and Command R7B's `enable_citations` and Granite 3.3's `available_tools` (its template fills
+  it from `tools`, which the format writes) are not declared, and passing one is an `OptionsError` rather
+  than a silently different prompt.
+- Documents: Command R7B's default template, given documents, renders a different template altogether (its
+  retrieval flow: a system preamble of its own with tool-use instructions, untrimmed content, no alternation
+  check, the documents as a tool result after the first user message); its format does not declare that
+  and refuses documents. Command A writes them (a tool call and result after the first user message), and
+  it sets any tools it is given aside, so its format refuses tools as not read. Granite 3.0, Command R and
+  Aya do not read documents: refused. Where a template writes the documents with a user message and the
+  conversation has none (Jamba, Command A), it leaves them out; promptcraft refuses them.
+- Granite 3.0 writes tool results only under its own role name `tool_response` and leaves out a message of
+  role `tool`, as any role it does not know; the format does the same (`[any_role] drop`).
 - Content parts are taken for the roles each format lists under `[parts] roles`: the Gemma 3 and Llama vision
   templates write a list for any role they write (a later system message, a developer message), which their
   formats refuse as a list until those roles are listed. A part without a `type` that holds only a `text` is

@@ -158,6 +158,43 @@ def tool_definitions(draw) -> dict:
 tools_lists = st.one_of(st.none(), st.just([]), st.lists(tool_definitions(), min_size=1, max_size=4))
 
 
+#: A document key's value: mostly text, sometimes what a template writes as |string (numbers,
+#: booleans) or would write as Python's repr (None, a list, a mapping).
+_document_value = st.one_of(st.sampled_from(JSON_TEXT), content, st.integers(-1000, 1000), st.booleans(),
+                            st.floats(allow_nan=False, allow_infinity=False, width=32), st.none(),
+                            st.just(["a", 1]), st.just({"k": "v"}))
+
+
+@st.composite
+def documents(draw) -> dict:
+    """A document as transformers passes it: mostly ``text`` with a ``doc_id`` and a ``title`` or
+    not, in any order; one time in three any of those keys and others (``source``, ``page-no``...),
+    each of any type, or missing."""
+    if draw(st.integers(0, 2)):
+        document = {"text": draw(content)}
+        if draw(st.integers(0, 3)):
+            document["doc_id"] = draw(st.sampled_from(["0", "doc-7", 3]))
+        if draw(st.booleans()):
+            document["title"] = draw(st.sampled_from(JSON_TEXT) | content)
+        return dict(draw(st.permutations(list(document.items()))))
+    document = {}
+    keys = ["text"] if draw(st.integers(0, 12)) else []
+    keys += draw(st.lists(st.sampled_from(["title", "doc_id", "source", "page-no", "url", "doc id"]), unique=True,
+                          max_size=3))
+    for key in draw(st.permutations(keys)):
+        if key == "text":
+            document[key] = draw(content) if draw(st.integers(0, 10)) else draw(_document_value)
+        elif key == "doc_id":
+            document[key] = draw(st.sampled_from(["0", "doc-7", "", 3, 12.5, None]))
+        else:
+            document[key] = draw(st.sampled_from(JSON_TEXT) | content) if draw(st.integers(0, 3)) else \
+                draw(_document_value)
+    return document
+
+
+documents_lists = st.one_of(st.none(), st.just([]), st.lists(documents(), min_size=1, max_size=3))
+
+
 @st.composite
 def tool_calls(draw) -> list:
     """One to three calls, OpenAI-style (sometimes flat), arguments as a dict or a JSON string."""
@@ -182,8 +219,8 @@ def tool_calls(draw) -> list:
 @st.composite
 def agent_conversations(draw) -> list:
     """An agent's conversation: optional system, user turns, assistant turns that call tools (content
-    empty, missing, None or text; reasoning in a field or in the content), runs of tool results. One
-    in three gives some contents as lists of text, image and video parts."""
+    empty, missing, None or text; reasoning in a field or in the content), runs of tool results (with
+    the tool's name or not). One in three gives some contents as lists of text, image and video parts."""
     parts = draw(st.integers(0, 2)) == 0
 
     def text(share: int = 3):
@@ -215,6 +252,8 @@ def agent_conversations(draw) -> list:
                     # Often the id of a call just made (Command R7B writes the number of the call it answers).
                     ids = [c["id"] for c in call["tool_calls"] if "id" in c]
                     result["tool_call_id"] = draw(st.sampled_from(ids + ["call_1"]))
+                if draw(st.integers(0, 2)) == 0:
+                    result["name"] = draw(st.sampled_from(["get_weather", "search", ""]))
                 messages.append(result)
         if draw(st.booleans()):
             answer = {"role": "assistant", "content": text()}
@@ -270,8 +309,10 @@ def format_toml(draw) -> str:
     has_eos = draw(st.booleans())
     tokens = (["bos"] if has_bos else []) + (["eos"] if has_eos else [])
     variables = draw(
-        st.lists(st.sampled_from(["date_string", "today", "flavour", "thinking", "needed"]), unique=True, max_size=3)
+        st.lists(st.sampled_from(["date_string", "today", "flavour", "thinking", "needed", "controls"]), unique=True,
+                 max_size=3)
     )
+    mappings = ("controls",) if "controls" in variables else ()
     base = tuple(tokens) + tuple(variables)
     used: set = set()
 
@@ -334,7 +375,14 @@ def format_toml(draw) -> str:
         default += "{" + variables[0] + "}"
         used.add(variables[0])
     if default is not None:
-        system.append(line("default", default))
+        if placement == "block" and draw(st.integers(0, 3)) == 0:
+            # A default in parts, chosen by the request's facts (Granite's tools, documents, controls).
+            parts = [toml_string(default)] + [variants(draw, draw(st.sampled_from(["", "[plain]"])), text,
+                                                       REQUEST_FACTS, has_thinking, (), mappings, used)
+                                              for _ in range(draw(st.integers(1, 2)))]
+            system.append("default = [" + ", ".join(parts) + "]")
+        else:
+            system.append(line("default", default))
         system.append(f'default_when = "{draw(st.sampled_from(["first_not_system", "no_system"]))}"')
     if placement in ("block", "hoist"):
         system.append(line("prefix", text()))
@@ -357,7 +405,7 @@ def format_toml(draw) -> str:
             system.append('refuse_alone = "nothing after the system message"')
         if default is not None and draw(st.integers(0, 2)) == 0:
             at = next(k for k, entry in enumerate(system) if entry.startswith("default = "))
-            system[at] = "default = " + variants(draw, default, text, ("tools",), has_thinking, ())
+            system[at] = "default = " + variants(draw, default, text, REQUEST_FACTS, has_thinking, (), mappings, used)
         if default is not None and not empty and draw(st.booleans()):
             at = next(k for k, entry in enumerate(system) if entry.startswith("default_when = "))
             system[at] = 'default_when = "no_text"'
@@ -419,13 +467,15 @@ def format_toml(draw) -> str:
             body.append("attach = {field = " + toml_string(draw(st.sampled_from(["tools", "name", "weight"])))
                         + ", text = " + toml_string(draw(_fragment.map(_escape_braces)) + "{value}") + "}")
         if draw(st.integers(0, 3)) == 0:
-            body[2] = "suffix = " + variants(draw, suffix_text, text, thinking=has_thinking)
+            body[2] = "suffix = " + variants(draw, suffix_text, text, thinking=has_thinking, mappings=mappings,
+                                             used=used)
         else:
             for key in ("final_suffix", "final_suffix_with_prompt"):
                 if draw(st.integers(0, 3)) == 0:
                     body.append(line(key, text(("role",))))
         if draw(st.integers(0, 3)) == 0:
-            body[1] = "prefix = " + variants(draw, prefix_text, text, thinking=has_thinking)
+            body[1] = "prefix = " + variants(draw, prefix_text, text, thinking=has_thinking, mappings=mappings,
+                                             used=used)
         elif draw(st.integers(0, 3)) == 0:
             after = draw(st.lists(st.sampled_from(ROLE_NAMES), min_size=1, max_size=2, unique=True))
             body.append("prefix_after = {" + ", ".join(f"{r} = {toml_string(text(('role',)))}" for r in after) + "}")
@@ -541,23 +591,25 @@ def format_toml(draw) -> str:
     # A kept empty system message stays in the conversation: the tools go with the default then; a
     # skipped one is left out, and the tools get a block of their own.
     with_system = (placement == "message" and system_writer) or plain_block or placement == "hoist"
-    # Tools with the system text where the placement allows it, else (sometimes) at the start.
+    # Tools with the system text where the placement allows it, else (sometimes) a turn of their own at the
+    # start or after the system block.
     if (with_system and draw(st.booleans())) or draw(st.integers(0, 3)) == 0:
-        where = ["system_after", "system_before"] + (["first_user"] if first_user_ok else []) + ["start"] \
-            if with_system else ["start"]
+        turns = ["start"] + (["turn_after_system"] if placement == "block" else [])
+        where = ["system_after", "system_before"] + (["first_user"] if first_user_ok else []) + turns \
+            if with_system else turns
         chosen = draw(st.sampled_from(where))
+        serialisers = ["hermes", "python_repr", "command_r7b", "typescript", "python_signature"]
+        item = draw(st.sampled_from(["json", "json", "json_array"]) | st.sampled_from(serialisers))
         joins = [f'join_when = "{draw(st.sampled_from(["system", "text"]))}"',
-                 line("join", draw(st.sampled_from(JOINS)))] if chosen != "start" else []
-        tables += ["[tools]", f'placement = "{chosen}"'] + joins + [line("prefix", draw(_fragment)),
-                   line("item_prefix", draw(st.sampled_from(["", "\n"]))), line("separator", draw(_fragment)),
+                 line("join", draw(st.sampled_from(JOINS)))] if chosen not in turns else []
+        items = [line("item_prefix", draw(st.sampled_from(["", "\n"]))),
+                 line("separator", draw(_fragment))] if item != "json_array" else []
+        tables += ["[tools]", f'placement = "{chosen}"'] + joins + [line("prefix", draw(_fragment))] + items + [
                    line("suffix", draw(_fragment)), f'empty = "{draw(st.sampled_from(["none", "written"]))}"',
-                   f'envelope = "{draw(st.sampled_from(["whole", "function"]))}"']
+                   f'item = "{item}"', f'envelope = "{draw(st.sampled_from(["whole", "function", "by_type"]))}"']
         if draw(st.integers(0, 3)) == 0:
             tables.append("required = true")
-        if draw(st.integers(0, 2)) == 0:
-            serialisers = ["hermes", "python_repr", "command_r7b", "typescript", "python_signature"]
-            tables.append(f'item = "{draw(st.sampled_from(serialisers))}"')
-        elif draw(st.booleans()):
+        if item in ("json", "json_array") and draw(st.booleans()):
             tables.append(f"indent = {draw(st.sampled_from([0, 2, 4]))}")
         if chosen == "first_user" and draw(st.booleans()):
             tables.append(f'trim = "{draw(st.sampled_from(trims))}"')
@@ -565,7 +617,8 @@ def format_toml(draw) -> str:
             # The prefix becomes its default variant, with another text when tools are given.
             at = next(k for k, entry in enumerate(system) if entry.startswith("prefix = "))
             original = system[at][len("prefix = "):]
-            system[at] = "prefix = [{when = {tools = true}, text = " + toml_string(text() + "ENV") + "}, " \
+            fact = draw(st.sampled_from(["tools", "documents"]))
+            system[at] = f"prefix = [{{when = {{{fact} = true}}, text = " + toml_string(text() + "ENV") + "}, " \
                 "{text = " + original + "}]"
     elif draw(st.integers(0, 5)) == 0:
         lines.append('tool_use = "hermes-3-tool-use"')  # renders with tools go to that built-in format
@@ -629,6 +682,37 @@ def format_toml(draw) -> str:
         if draw(st.integers(0, 3)) == 0:
             facts = draw(st.dictionaries(st.sampled_from(["final", "generation_prompt"]), st.booleans(), min_size=1))
             tables.append("refuse_when = {" + ", ".join(f"{k} = {str(v).lower()}" for k, v in facts.items()) + "}")
+        if draw(st.booleans()):
+            tables += [line("prefix", draw(_fragment)), line("suffix", draw(_fragment))]
+    user_written = written("[roles.user]") if "[roles.user]" in role_tables else written("[any_role]")
+    documents_at = (["turn_after_system"] if placement == "block" else []) + (
+        ["before_last_user", "after_first_user"] if user_written and placement != "hoist" else [])
+    if documents_at and draw(st.booleans()):
+        tables += ["[documents]", f'placement = "{draw(st.sampled_from(documents_at))}"',
+                   line("prefix", draw(_fragment)), line("separator", draw(_fragment)), line("suffix", draw(_fragment))]
+        frag = _fragment.map(_escape_braces)
+        if draw(st.integers(0, 3)) == 0:
+            tables.append(line("item", draw(frag) + "{index}" + draw(frag) + "{json}"))
+        else:
+            keys = {"text": draw(st.sampled_from(["text", "scalar"]))}
+            if draw(st.booleans()):
+                keys["doc_id"] = "scalar"
+            slots = list(keys) + draw(st.sampled_from([[], ["index"], ["title"], ["title", "index"]]))
+            others = draw(st.booleans())
+            if others:
+                slots.append("others")
+            item = "".join(draw(frag) + "{" + slot + "}" for slot in draw(st.permutations(slots))) + draw(frag)
+            tables += [line("item", item),
+                       "keys = {" + ", ".join(f'{k} = "{v}"' for k, v in keys.items()) + "}"]
+            if "title" in slots:
+                tables.append("optional = {title = " + toml_string(draw(frag) + "{value}") + "}")
+            if others:
+                tables += [line("others", draw(frag) + "{key}" + draw(frag) + "{value}"),
+                           f'others_key = "{draw(st.sampled_from(["as_is", "title"]))}"']
+            else:
+                ignored = [k for k in draw(st.lists(st.sampled_from(["title", "doc_id", "source", "url"]), unique=True,
+                                                    max_size=3)) if k not in slots]
+                tables.append(f"ignore = {json_list(ignored)}")
     if draw(st.integers(0, 3)) == 0:
         # How a completion differs from history (read by parse_output only).
         output = ["[output]"]
@@ -666,6 +750,9 @@ def format_toml(draw) -> str:
                 var_tables.append('serialiser = "json_dumps"')
         elif name == "mode":
             var_tables += [f"[variables.{name}]", f"default = {str(draw(st.booleans())).lower()}"]
+        elif name == "controls":
+            var_tables += [f"[variables.{name}]", line("when_given", draw(_fragment.map(_escape_braces)) + "{json}"
+                                                       + draw(_fragment.map(_escape_braces)))]
         else:
             var_tables += [f"[variables.{name}]", f"default = {toml_string(draw(_fragment))}"]
     return "\n".join(lines + tables + thinking_table + var_tables + switch_tables + system + role_tables + gen) + "\n"
@@ -674,24 +761,41 @@ def format_toml(draw) -> str:
 ROLE_NAMES = ["system", "user", "assistant", "developer"]
 
 
-def variants(draw, default: str, text, facts_=("previous", "next", "first", "final", "generation_prompt", "empty",
-                                              "given_empty", "calls", "tools", "earlier", "earlier_calls",
-                                              "previous_message"),
-             thinking: bool = False, slots=("role",)) -> str:
-    """A text key as an array of variants chosen by conditions (among ``facts_``, and ``thinking`` when
-    the format declares [thinking]), the last one unconditional."""
+MESSAGE_FACTS = ("previous", "next", "first", "final", "generation_prompt", "empty", "given_empty", "calls", "earlier",
+                 "earlier_calls", "previous_message", "named")
+REQUEST_FACTS = ("tools", "documents")
+
+
+def variants(draw, default: str, text, facts_=MESSAGE_FACTS + REQUEST_FACTS, thinking: bool = False,
+             slots=("role",), mappings=(), used=None) -> str:
+    """A text key as an array of variants chosen by conditions (among ``facts_``, ``thinking`` when the
+    format declares [thinking], ``has`` on the mapping variables ``mappings``, which are then added to
+    ``used``), the last one unconditional; ``{name}`` only under ``named = true``."""
     items = []
     for _ in range(draw(st.integers(1, 3))):
-        conditions = draw(st.dictionaries(st.sampled_from(list(facts_) + (["thinking"] if thinking else [])),
+        conditions = draw(st.dictionaries(st.sampled_from(list(facts_) + (["thinking"] if thinking else [])
+                                                          + (["has"] if mappings else [])),
                                           st.just(None), min_size=1, max_size=2))
-        facts = []
+        written = []
+        named = False
         for fact in conditions:
             if fact in ("previous", "next", "earlier", "previous_message"):
                 roles = draw(st.lists(st.sampled_from(ROLE_NAMES + ["tool"]), min_size=1, max_size=2, unique=True))
-                facts.append(f"{fact} = {json_list(roles)}")
+                written.append(f"{fact} = {json_list(roles)}")
+            elif fact == "has":
+                keys = draw(st.lists(st.sampled_from(["citations", "hallucinations", "k"]), min_size=1, max_size=2,
+                                     unique=True))
+                written.append(f"has = {{{mappings[0]} = {json_list(keys)}}}")
+                if used is not None:
+                    used.add(mappings[0])
             else:
-                facts.append(f"{fact} = {str(draw(st.booleans())).lower()}")
-        items.append("{when = {" + ", ".join(facts) + "}, text = " + toml_string(text(slots)) + "}")
+                value = draw(st.booleans())
+                named = named or (fact == "named" and value)
+                written.append(f"{fact} = {str(value).lower()}")
+        written_text = text(slots + (("name",) if named else ()))
+        if named and draw(st.booleans()):
+            written_text += "({name})"
+        items.append("{when = {" + ", ".join(written) + "}, text = " + toml_string(written_text) + "}")
     items.append("{text = " + toml_string(default) + "}")
     return "[" + ", ".join(items) + "]"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import pathlib
 import re
 
@@ -46,7 +47,9 @@ def test_python_snippets_run(tmp_path, monkeypatch):
     for number, block in enumerate(blocks):
         script = tmp_path / f"snippet_{number}.py"
         script.write_text(block, encoding="utf-8")
-        done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
+        # This checkout's promptcraft, not another one installed in editable mode.
+        env = dict(os.environ, PYTHONPATH=str(pathlib.Path(__file__).resolve().parents[1]))
+        done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300, env=env)
         assert done.returncode == 0, f"README python block {number} failed:\n{block}\n{done.stderr}"
 
 

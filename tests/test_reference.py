@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from strategies import (
     agent_conversations,
     conversations,
+    documents_lists,
     format_toml,
     tools_lists,
     variable_values,
@@ -113,19 +114,21 @@ def off_fast_path(messages, tools):
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
-@given(text=format_toml().filter(lambda t: "[calls]" in t or "[tools]" in t), data=st.data())
+@given(text=format_toml().filter(lambda t: "[calls]" in t or "[tools]" in t or "[documents]" in t), data=st.data())
 def test_structured_on_random_formats(text, data):
-    """Random formats that declare tools or calls, on agent conversations with tool definitions: the
+    """Random formats that declare tools, calls or documents, on agent conversations with tool definitions
+    and documents, mapping variables given or not: the
     generated code gives the reference's result or error, on its fast path wherever it can."""
     fmt = promptcraft.loads_format(text)
     for _ in range(3):
-        messages = data.draw(agent_conversations())
+        messages = data.draw(agent_conversations() | conversations(roles=ROLES))
         tools = data.draw(tools_lists)
+        documents = data.draw(documents_lists)
         gen = data.draw(st.booleans())
         variables = switches_drawn(data, fmt)
         fast, fell_back = fast_outcome(fmt, partial(fmt.render, messages, add_generation_prompt=gen, tools=tools,
-                                                    **variables))
-        slow = outcome(partial(reference.render, fmt.spec, messages, gen, variables, tools))
+                                                    documents=documents, **variables))
+        slow = outcome(partial(reference.render, fmt.spec, messages, gen, variables, tools, documents))
         assert fast == slow
         assert not (isinstance(slow, str) and fell_back and not off_fast_path(messages, tools)
                     and not parts_off_fast_path(fmt, messages))

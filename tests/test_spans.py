@@ -12,7 +12,15 @@ from functools import partial
 from conftest import sample_variables, switches_drawn
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from strategies import agent_conversations, conversations, format_toml, tools_lists, with_extras, with_parts
+from strategies import (
+    agent_conversations,
+    conversations,
+    documents_lists,
+    format_toml,
+    tools_lists,
+    with_extras,
+    with_parts,
+)
 
 import promptcraft
 from promptcraft._engine import reference
@@ -44,13 +52,15 @@ def check_partition(rendered, messages):
     assert position == len(rendered.text)
 
 
-def check(fmt, messages, gen, variables, tools=None):
-    options = dict(variables, tools=tools) if tools is not None else variables
+def check(fmt, messages, gen, variables, tools=None, documents=None):
+    options = dict(variables, tools=tools) if tools is not None else dict(variables)
+    if documents is not None:
+        options["documents"] = documents
     got = outcome(lambda: fmt.render_spans(messages, add_generation_prompt=gen, **options))
     text = outcome(lambda: fmt.render(messages, add_generation_prompt=gen, **options))
     # The reference's segments, as a Rendered.
-    want = outcome(lambda: Rendered.from_segments(reference.segments(fmt.spec, messages, gen, variables, tools),
-                                                  messages))
+    want = outcome(lambda: Rendered.from_segments(reference.segments(fmt.spec, messages, gen, variables, tools,
+                                                                     documents), messages))
     if isinstance(got, tuple) or isinstance(want, tuple):
         assert got == want == text
         return
@@ -74,13 +84,14 @@ def test_spans_equal_reference_on_random_formats(text, data):
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
-@given(text=format_toml().filter(lambda t: "[calls]" in t or "[tools]" in t), data=st.data())
+@given(text=format_toml().filter(lambda t: "[calls]" in t or "[tools]" in t or "[documents]" in t), data=st.data())
 def test_structured_spans_equal_reference(text, data):
-    """Tool definitions and calls have spans of their own kinds, and equal the reference's."""
+    """Tool definitions, calls and documents have spans of their own kinds, and equal the reference's."""
     fmt = promptcraft.loads_format(text)
     for _ in range(3):
         variables = switches_drawn(data, fmt)
-        check(fmt, data.draw(agent_conversations()), data.draw(st.booleans()), variables, data.draw(tools_lists))
+        messages = data.draw(agent_conversations() | conversations(roles=ROLES))
+        check(fmt, messages, data.draw(st.booleans()), variables, data.draw(tools_lists), data.draw(documents_lists))
 
 
 @settings(max_examples=150, deadline=None)

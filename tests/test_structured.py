@@ -1,5 +1,5 @@
-"""Structured conversations against transformers: tool definitions, tool calls, tool results and
-reasoning fields, for every corpus template a built-in format serves.
+"""Structured conversations against transformers: tool definitions, tool calls, tool results,
+reasoning fields and documents, for every corpus template a built-in format serves.
 
 promptcraft writes exactly what transformers writes, or refuses with ``UnsupportedFieldError``
 naming what it does not write (tools or calls the format does not declare, arguments the template
@@ -17,7 +17,14 @@ from conftest import require, require_corpus, require_transformers
 from hf_reference import PUBLIC_CASES, hf_render
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from strategies import agent_conversations, conversations, tool_definitions, tools_lists
+from strategies import (
+    agent_conversations,
+    conversations,
+    documents_lists,
+    mapping_values,
+    tool_definitions,
+    tools_lists,
+)
 from test_equivalence import PAIRS, TOOL_USE_PAIRS, VARIABLES, outcome
 
 import promptcraft
@@ -30,28 +37,36 @@ ALL_PAIRS = PAIRS + TOOL_USE_PAIRS
 ALL_IDS = [stem for _, stem in ALL_PAIRS]
 
 
-def compare(name, stem, messages, tools, kwargs, counts, hf_kwargs=None):
+def compare(name, stem, messages, tools, kwargs, counts, hf_kwargs=None, documents=None):
     """One conversation both ways; ``counts`` gets its outcome. A format naming a tool_use format is
     compared with the model's two named templates, as transformers holds them."""
     fmt = promptcraft.get_format(name)
     if fmt.spec.tool_use is not None:
         hf_kwargs = {"tool_use": dict(TOOL_USE_PAIRS)[fmt.spec.tool_use], **(hf_kwargs or {})}
+    given = {"documents": documents} if documents is not None else {}
     try:
-        got = fmt.render(messages, tools=tools, **kwargs)
+        got = fmt.render(messages, tools=tools, **given, **kwargs)
     except promptcraft.UnsupportedFieldError as error:
-        # Named precisely: a message's field, or the tools themselves.
-        assert error.field and (error.index is not None or error.field.startswith("tools")), error
+        # Named precisely: a message's field, the tools or the documents themselves.
+        assert error.field and (error.index is not None or error.field.startswith(("tools", "documents"))), error
         counts["unsupported"] += 1
         return
+    except promptcraft.RefusedError as error:
+        if error.rule in ("role", "unknown_role"):  # a role the format refuses, as it declares (tool results)
+            counts["unsupported"] += 1
+            return
+        got = None
     except promptcraft.PromptcraftError:
         got = None
-    want = outcome(hf_render, stem, messages, tools=tools, **{**kwargs, **(hf_kwargs or {})})
+    want = outcome(hf_render, stem, messages, tools=tools, **given, **{**kwargs, **(hf_kwargs or {})})
     if got is None:
         assert isinstance(want, tuple), f"{stem}: promptcraft refused, transformers rendered, for {messages!r}"
         counts["both_refused"] += 1
         return
-    assert got == want, f"{stem}: {messages!r} tools={tools!r} {kwargs}"
+    assert got == want, f"{stem}: {messages!r} tools={tools!r} documents={documents!r} {kwargs}"
     counts["same_with_tools" if tools else "same"] += 1
+    if documents:
+        counts["same_with_documents"] += 1
 
 
 def writes_tools(name):
@@ -63,24 +78,41 @@ def declares_structure(name):
     return writes_tools(name) or promptcraft.get_format(name).spec.calls is not None
 
 
+def writes_documents(name):
+    return promptcraft.get_format(name).spec.documents is not None
+
+
 @pytest.mark.parametrize("name,stem", ALL_PAIRS, ids=ALL_IDS)
 def test_agent_conversations(name, stem):
     """Generated agent conversations (parallel calls, dict and string arguments, runs of tool results,
     reasoning fields, content None) with generated tool definitions (nested schemas, unicode, <, &,
-    quotes, unsorted keys), with and without a generation prompt, every switch both ways."""
+    quotes, unsorted keys) and, for a format that writes documents, generated documents (keys in any
+    order, missing, or of any type), with and without a generation prompt, every switch both ways and
+    mapping variables (Granite's controls) given or not."""
     require_corpus()
     require_transformers()
     fmt = promptcraft.get_format(name)
     switches = [v.name for v in fmt.spec.variables if v.is_switch]
-    counts = {"same": 0, "same_with_tools": 0, "both_refused": 0, "unsupported": 0}
+    mappings = [v.name for v in fmt.spec.variables if v.is_mapping]
+    counts = {"same": 0, "same_with_tools": 0, "same_with_documents": 0, "both_refused": 0, "unsupported": 0}
+    strip_calls = fmt.spec.calls is None and (writes_tools(name) or writes_documents(name))
 
     @settings(max_examples=EXAMPLES, deadline=None, derandomize=bool(os.environ.get("CI")),
               suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
     @given(messages=agent_conversations(), tools=tools_lists, gen=st.booleans(),
-           flags=st.fixed_dictionaries({name: st.booleans() for name in switches}))
-    def run(messages, tools, gen, flags):
+           flags=st.fixed_dictionaries({name: st.booleans() for name in switches},
+                                       optional={name: mapping_values for name in mappings}),
+           documents=documents_lists if writes_documents(name) else st.none(), plain=st.booleans())
+    def run(messages, tools, gen, flags, documents, plain):
+        if plain and strip_calls:
+            # A format that writes tools or documents and no calls refuses calls (Granite): half the time
+            # they are taken out (a call message keeps its text, or none), so that its tools, results and
+            # documents are compared too.
+            messages = [{**{k: v for k, v in m.items() if k != "tool_calls"}, "content": m.get("content") or ""}
+                        if "tool_calls" in m else m for m in messages]
         variables = {k: v for k, v in VARIABLES.items() if k in fmt.variables}
-        compare(name, stem, messages, tools, dict(add_generation_prompt=gen, **variables, **flags), counts)
+        compare(name, stem, messages, tools, dict(add_generation_prompt=gen, **variables, **flags), counts,
+                documents=documents)
 
     run()
     print(f"\n[agent] {stem}: {counts}")
@@ -88,6 +120,8 @@ def test_agent_conversations(name, stem):
         assert counts["same"] + counts["same_with_tools"] > 0, counts
         if writes_tools(name):
             assert counts["same_with_tools"] > 0, counts
+    if writes_documents(name):
+        assert counts["same_with_documents"] > 0, counts
 
 
 @pytest.mark.parametrize("name,stem", ALL_PAIRS, ids=ALL_IDS)
@@ -98,7 +132,7 @@ def test_structured_public_cases(name, stem):
     if not STRUCTURED_CASES.is_file():
         require(False, f"structured cases not found at {STRUCTURED_CASES}")
     fmt = promptcraft.get_format(name)
-    counts = {"same": 0, "same_with_tools": 0, "both_refused": 0, "unsupported": 0}
+    counts = {"same": 0, "same_with_tools": 0, "same_with_documents": 0, "both_refused": 0, "unsupported": 0}
     for case in json.loads(STRUCTURED_CASES.read_text(encoding="utf-8")):
         variables = {k: v for k, v in VARIABLES.items() if k in fmt.variables}
         variables.update({k: v for k, v in case["kwargs"].items() if k in fmt.variables})
@@ -752,3 +786,69 @@ def test_phi_4_mini_system_message_tools_match_transformers():
         assert caught.value.path == path
     with pytest.raises(promptcraft.UnsupportedFieldError):
         fmt.render([{"role": "user", "content": "u"}], tools=[TOOL])
+# ---------------------------------------------------------------------------
+# Documents: written where the template writes them, or refused naming the document and key.
+
+@pytest.mark.parametrize("name,documents,path,error", [
+    ("granite-3.2", "a text", "documents", promptcraft.InvalidMessageError),
+    ("granite-3.2", {"text": "a"}, "documents", promptcraft.InvalidMessageError),
+    ("granite-3.2", [{"text": "a"}, 5], "documents[1]", promptcraft.InvalidMessageError),
+    ("granite-3.2", [{"title": "no text"}], "documents[0].text", promptcraft.UnsupportedFieldError),
+    ("granite-3.2", [{"text": 5}], "documents[0].text", promptcraft.UnsupportedFieldError),
+    ("granite-3.2", [{"text": "a", "url": "u"}], "documents[0].url", promptcraft.UnsupportedFieldError),
+    ("granite-3.3", [{"text": "a"}], "documents[0].doc_id", promptcraft.UnsupportedFieldError),
+    ("granite-3.3", [{"text": "a", "doc_id": ["x"]}], "documents[0].doc_id", promptcraft.UnsupportedFieldError),
+    ("jamba-1.6", [{"text": "a", "source": None}], "documents[0].source", promptcraft.UnsupportedFieldError),
+    ("jamba-1.6", [{"text": "a", "meta": {"k": 1}}], "documents[0].meta", promptcraft.UnsupportedFieldError),
+    ("jamba-1.6", [{"text": "a", "title": 5}], "documents[0].title", promptcraft.UnsupportedFieldError),
+    ("command-a", [{"text": "a", "o": object()}], "documents[0].o", promptcraft.UnsupportedFieldError),
+], ids=lambda v: v if isinstance(v, str) else None)
+def test_bad_documents_name_the_path(name, documents, path, error):
+    """A document the format cannot write as its template does is refused, naming where."""
+    fmt = promptcraft.get_format(name)
+    messages = [{"role": "user", "content": "u"}]
+    with pytest.raises(error) as caught:
+        fmt.render(messages, documents=documents)
+    assert caught.value.path == path, caught.value
+    with pytest.raises(error):
+        fmt.render_spans(messages, documents=documents)
+
+
+def test_documents_with_no_message_to_go_with_are_refused():
+    """Where the template writes documents with a user message it cannot find, it leaves them out:
+    promptcraft refuses them instead."""
+    documents = [{"text": "d"}]
+    with pytest.raises(promptcraft.UnsupportedFieldError) as caught:
+        promptcraft.get_format("jamba-1.6").render([{"role": "system", "content": "s"}], documents=documents)
+    assert caught.value.path == "documents"
+    with pytest.raises(promptcraft.UnsupportedFieldError) as caught:
+        promptcraft.get_format("command-a").render([{"role": "assistant", "content": "a"}], documents=documents)
+    assert caught.value.path == "documents"
+
+
+@pytest.mark.parametrize("name,stem", [
+    ("granite-3.2", "ibm-granite--granite-3.2-8b-instruct"), ("granite-3.3", "ibm-granite--granite-3.3-2b-instruct"),
+    ("jamba-1.6", "ai21labs--AI21-Jamba-Large-1.6"), ("command-a", "CohereLabs--c4ai-command-a-03-2025"),
+])
+def test_documents_match_transformers(name, stem):
+    """Documents with every key a template reads, and with the ones it leaves out, as transformers
+    writes them; their spans are of kind documents, and render_many writes them too."""
+    require_corpus()
+    require_transformers()
+    fmt = promptcraft.get_format(name)
+    documents = [{"title": "Paris", "doc_id": 7, "text": "Paris is <b>big</b> é."}, {"doc_id": "x", "text": "2"}]
+    if name == "jamba-1.6":
+        documents[1].update({"source": "web", "page-no": 3.5, "ok": True})
+    messages = [{"role": "system", "content": "S"}, {"role": "user", "content": "u"},
+                {"role": "assistant", "content": "a"}, {"role": "user", "content": "v"}]
+    controls = {"controls": {"citations": True}} if "controls" in fmt.variables else {}
+    for conversation in (messages, messages[1:]):
+        got = fmt.render(conversation, documents=documents, add_generation_prompt=True, **controls)
+        assert got == hf_render(stem, conversation, documents=documents, add_generation_prompt=True, **controls)
+        rendered = fmt.render_spans(conversation, documents=documents, add_generation_prompt=True, **controls)
+        assert rendered.text == got
+        spans = [s for s in rendered.spans if s.kind == "documents"]
+        assert spans and all(s.message is None for s in spans)
+        assert "Paris is <b>big</b> é." in got[spans[0].start:spans[-1].end]
+        assert fmt.render_many([conversation], documents=documents, add_generation_prompt=True,
+                               **controls) == [got]
