@@ -56,9 +56,11 @@ def _parser():
     render.add_argument("--var", action="append", default=[], metavar="KEY=VALUE",
                         help="a format variable, e.g. date_string='26 Jul 2024' or enable_thinking=false")
     render.add_argument("--tools", metavar="FILE", help="JSON: a list of tool definitions")
+    render.add_argument("--documents", metavar="FILE", help="JSON: a list of documents (mappings)")
     render.add_argument("--jsonl", action="store_true",
                         help="JSON Lines in (a conversation per line: a list of messages, or an object with "
-                             "'messages' and optionally 'tools'), JSON Lines out ({\"prompt\": ...} per line)")
+                             "'messages' and optionally 'tools' and 'documents'), JSON Lines out "
+                             "({\"prompt\": ...} per line)")
     render.add_argument("--errors", choices=("stop", "collect"), default="stop",
                         help="with --jsonl: stop at the first bad line (default), or write {\"error\": ...} "
                              "for it and go on")
@@ -141,8 +143,10 @@ def _read_messages(path: str) -> Any:
 
 
 def _variables(pairs: Sequence[str], fmt: Any = None) -> dict:
-    """``--var`` values: strings, except for the format's switches, which take true or false."""
+    """``--var`` values: strings, except for the format's switches, which take true or false, and its
+    mapping variables, which take a JSON object."""
     switches = {v.name for v in fmt.spec.variables if v.is_switch} if fmt is not None and pairs else set()
+    mappings = {v.name for v in fmt.spec.variables if v.is_mapping} if fmt is not None and pairs else set()
     values: dict = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
@@ -152,6 +156,11 @@ def _variables(pairs: Sequence[str], fmt: Any = None) -> dict:
             if value.lower() not in ("true", "false"):
                 raise _UsageError(f"--var {key} is a switch: give true or false, got {value!r}")
             values[key] = value.lower() == "true"
+        elif key in mappings:
+            try:
+                values[key] = json.loads(value)
+            except ValueError:
+                raise _UsageError(f"--var {key} takes a JSON object, e.g. '{{\"citations\": true}}'") from None
         else:
             values[key] = value
     return values
@@ -220,8 +229,9 @@ def _render_jsonl(fmt: Any, args: Any, options: dict) -> str:
                 if isinstance(row, dict):
                     if "messages" not in row:
                         raise _LineError("a JSON object must have a 'messages' key")
-                    if row.get("tools") is not None:
-                        row_options["tools"] = row["tools"]
+                    for given in ("tools", "documents"):
+                        if row.get(given) is not None:
+                            row_options[given] = row[given]
                     row = row["messages"]
                 prompt = fmt.render(row, **row_options)
             except (_LineError, PromptcraftError) as error:
@@ -336,6 +346,8 @@ def run(argv: Optional[List[str]] = None) -> str:
                        **_variables(args.var, fmt))
         if args.tools:
             options["tools"] = _read_json_file(args.tools, "tools file")
+        if args.documents:
+            options["documents"] = _read_json_file(args.documents, "documents file")
         if args.jsonl:
             return _render_jsonl(fmt, args, options)
         return fmt.render(_read_messages(args.file), **options)

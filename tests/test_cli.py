@@ -119,6 +119,25 @@ def test_render_switch_vars_and_tools_file(tmp_path, capsys, monkeypatch):
     assert code == 2 and "true or false" in err
 
 
+def test_render_documents_file_and_mapping_var(tmp_path, capsys, monkeypatch):
+    """--documents reads the documents, --var takes a mapping variable as JSON, --jsonl rows carry documents."""
+    documents = [{"doc_id": 1, "text": "Paris is big."}]
+    (tmp_path / "documents.json").write_text(json.dumps(documents))
+    options = ["-f", "granite-3.3", "-g", "--var", "date=1 Jan", "--var", 'controls={"citations": true}']
+    code, out, err = run(["render", *options, "--documents", str(tmp_path / "documents.json")], capsys,
+                         json.dumps(CHAT), monkeypatch)
+    want = promptcraft.get_format("granite-3.3").render(CHAT, add_generation_prompt=True, date="1 Jan",
+                                                          controls={"citations": True}, documents=documents)
+    assert (code, err, out) == (0, "", want)
+    source = tmp_path / "in.jsonl"
+    source.write_text(json.dumps({"messages": CHAT, "documents": documents}) + "\n")
+    code, out, err = run(["render", *options, "--jsonl", str(source)], capsys)
+    assert (code, err) == (0, "") and json.loads(out) == {"prompt": want}
+    code, _, err = run(["render", "-f", "granite-3.3", "--var", "controls=citations"], capsys, json.dumps(CHAT),
+                       monkeypatch)
+    assert code == 2 and "JSON object" in err
+
+
 def test_render_jsonl_stops_or_collects_per_line(tmp_path, capsys):
     lines = [json.dumps(CHAT), json.dumps({"messages": CHAT}), "not json", json.dumps([{"role": "user"}])]
     source = tmp_path / "in.jsonl"
