@@ -200,6 +200,12 @@ def test_extra_fields_are_written_ignored_or_refused(name, field, value):
         written = fmt.render(messages, **variables)
         assert written != fmt.render(plain, **variables) and "f" in written.replace(fmt.render(plain, **variables), "")
         return
+    writer = fmt.spec.role("assistant")
+    if field == "name" and writer is not None and writer.writes_name:
+        # The role writes a message's name (Jamba's "(name)").
+        written = fmt.render(messages, **variables)
+        assert written != fmt.render(plain, **variables) and value in written
+        return
     error = raises(fmt, messages, variables)
     assert isinstance(error, promptcraft.UnsupportedFieldError), error
     assert (error.index, error.role, error.field, error.path) == (1, "assistant", field, f"messages[1].{field}")

@@ -108,9 +108,9 @@ def format_pieces(spec: Any) -> List[str]:
     pieces = set()
     for text in spec_strings(spec):
         pieces.update((text, text.strip(), text.lstrip(), text.rstrip(), text.strip("\n")))
-    # codegen's own: role names, message fields (the reasoning aliases too), trim names
+    # codegen's own: role names, message fields (the reasoning aliases too), trim names, render inputs
     pieces.update(("system", "user", "assistant", "role", "content", "keep", "\n", "both", "left", "right",
-                   "reasoning_content", "thinking", "reasoning", "tool_calls"))
+                   "reasoning_content", "thinking", "reasoning", "tool_calls", "name", "documents"))
     pieces.add(f"Render messages in the {spec.name!r} format.")
     pieces.add(f"Render each conversation in the {spec.name!r} format.")
     pieces.add(f"Render messages in the {spec.name!r} format, with the kind and message of every piece.")
@@ -138,7 +138,8 @@ def check_source(fmt: Any) -> None:
         assert isinstance(function, ast.FunctionDef) and not function.decorator_list
     variables = set(fmt.variables)
     assert not variables & FIXED_NAMES, "a variable shares a name with the generated code"
-    variables |= {f"_v_{v.name}" for v in fmt.spec.variables if getattr(v, "when_true", None) is not None}
+    variables |= {f"_v_{v.name}" for v in fmt.spec.variables
+                  if getattr(v, "when_true", None) is not None or getattr(v, "when_given", None) is not None}
     pieces = format_pieces(fmt.spec)
     for node in ast.walk(tree):
         kind = type(node).__name__
