@@ -58,7 +58,7 @@ LOCALS = (
     "_sx", "_sy", "_m", "_i", "_j", "_n", "_role", "_content", "_prev", "_user_turn", "_target", "_found",
     "_query", "_text", "_reasoning", "_cx", "_cy", "_prompts", "_given", "_present", "tools", "_tt", "_tc", "_calls",
     "_cn", "_ca", "_tu", "_size", "_ck", "_ci", "_ec", "_th", "_nk", "_cids", "_cseen", "_cnum", "_answer",
-    "_cname", "_at", "_pc", "_gx", "documents", "_dt", "_du", "_nm",
+    "_cname", "_at", "_pc", "_gx", "documents", "_dt", "_du", "_nm", "_parts", "_part",
 )
 
 #: What a fast path raises for input it hands to the reference interpreter.
@@ -186,8 +186,11 @@ class _Generator:
             "before_last_user", "after_first_user")
         #: Some role writes a message's name: a role that does not must refuse one.
         self.names_read = program.refuse_names
-        self.numbered = self.fold or self.uses_final or self.uses_next or self.tools is not None or \
-            self.uses_prev_message or self.documents_in_loop
+        #: The tools join the system message's content in the loop (placement 'message').
+        self.tools_in_message = self.tools_in_system and system.placement == "message"
+        # Only tools written with a message of the loop need its position.
+        self.numbered = self.fold or self.uses_final or self.uses_next or self.uses_prev_message or \
+            self.tools_in_message or (self.tools is not None and self.tools.placement == "first_user")
         #: The role being written writes tool calls (its ``_tc`` holds them).
         self.role_calls = False
         self.any_calls = any(r.calls is not None for r in roles)
@@ -726,19 +729,18 @@ class _Generator:
             if default is None:
                 w.line("_system = None")
             else:
-                default_items = self.flat(default, "None", self.values)
                 if system.default_when == "no_system":
                     condition = self.default_missing()
                     if system.keep_empty:  # an empty leading system message was kept: the default applies
                         condition = f"{_is_in(chr(95) + 'first[' + repr('role') + ']', self.leading)} or {condition}"
                     w.line(f"if {condition}:")
                     with w.block():
-                        self.default_system(default_items)
+                        self.write_default(default)
                     w.line("else:")
                     with w.block():
                         w.line("_system = None")
                 else:
-                    self.default_system(default_items)
+                    self.write_default(default)
             if self.tools_in_system:
                 w.__exit__(None, None, None)
             w.line("_rest = messages")
@@ -847,16 +849,20 @@ class _Generator:
         with w.block():
             w.line("_dt = None")
 
-    def documents_target(self) -> None:
-        """``_du``: the index of the message the documents go before (after); a conversation without
-        one goes to the reference, which refuses it."""
+    def documents_parts(self) -> None:
+        """``_parts``: the messages of the loop, cut in two where the documents go (``_du``: the index of
+        the first message after them) when there are any; a conversation with no message to write them
+        with goes to the reference, which refuses it. The loop runs over the parts, so that a
+        conversation without documents pays for no test per message."""
         w = self.w
         assert self.documents is not None
-        w.line("_du = -1")
-        w.line("if _dt is not None:")
+        w.line("if _dt is None:")
+        with w.block():
+            w.line(f"_parts = ({self.rest},)")
+        w.line("else:")
         with w.block():
             if self.documents.placement == "before_last_user":
-                # The last user message, or the first message of the loop when none is the user's.
+                # Before the last user message, or before the loop's first message when none is the user's.
                 w.line("_du = _len(messages) - 1")
                 w.line("while _du >= _offset and messages[_du]['role'] != 'user':")
                 with w.block():
@@ -868,6 +874,7 @@ class _Generator:
                         w.line("raise _Unhandled")
                     w.line("_du = _offset")
             else:
+                # After the first user message.
                 w.line("_du = _offset")
                 w.line("while _du < _len(messages) and messages[_du]['role'] != 'user':")
                 with w.block():
@@ -875,6 +882,8 @@ class _Generator:
                 w.line("if _du == _len(messages):")
                 with w.block():
                     w.line("raise _Unhandled")
+                w.line("_du += 1")
+            w.line(f"_parts = ({self.rest}[:_du - _offset], {self.rest}[_du - _offset:])")
 
     def default_with_tools(self, default: ir.Seq) -> None:
         """``_system``: the default text (where it applies) joined with the tools' text, which is given."""
@@ -987,6 +996,25 @@ class _Generator:
         with w.block():
             w.line("raise _TypeError")
         self.keep_system(system_items)
+
+    def write_default(self, default: ir.Seq) -> None:
+        """The default text written as a block, or kept for a fold. Its variants by the request's facts
+        are chosen at render time, except for a request without tools and documents, the common one,
+        where they are decided here (render_spans leaves tools and documents to the reference)."""
+        w = self.w
+        declared = (("tools", self.tools), ("documents", self.documents))
+        facts: Dict[str, object] = {fact: False for fact, rules in declared if rules is not None}
+        plain = specialize(default, facts)
+        if plain == default or self.spans:
+            self.default_system(self.flat(plain, "None", self.values))
+            return
+        w.line("if " + " and ".join(f"{local} is None" for fact, local in (("tools", "_tt"), ("documents", "_dt"))
+                                    if fact in facts) + ":")
+        with w.block():
+            self.default_system(self.flat(plain, "None", self.values))
+        w.line("else:")
+        with w.block():
+            self.default_system(self.flat(default, "None", self.values))
 
     def default_system(self, items: List[Item]) -> None:
         """The default text stands in for the system message: written as a block, or kept for a fold."""
@@ -1202,8 +1230,8 @@ class _Generator:
         return f"{message}.get('tool_calls') not in (None, [], ())"
 
     def offset(self, value: str) -> None:
-        """Index of ``_rest[0]`` in ``messages``; numbered loops and render_spans read it."""
-        if self.numbered or self.spans:
+        """Index of ``_rest[0]`` in ``messages``; numbered loops, render_spans and the documents' place read it."""
+        if self.numbered or self.spans or self.documents_in_loop:
             self.w.line(f"_offset = {value}")
 
     def default_missing(self) -> str:
@@ -1224,15 +1252,25 @@ class _Generator:
                 w.line("raise _Unhandled")
         if p.alternation:
             w.line("_user_turn = True")
-        if self.documents_in_loop and not self.spans:  # render_spans leaves documents to the reference
-            self.documents_target()
         if self.spans:
             w.line("_tags.append(_offset)")  # the loop's entries begin: one per message from here
-        w.line(f"for _i, _m in _enumerate({self.rest}, _offset):" if self.numbered else f"for _m in {self.rest}:")
+        if self.documents_in_loop and not self.spans:  # render_spans leaves documents to the reference
+            self.documents_parts()
+            w.line("for _n, _part in _enumerate(_parts):")
+            w.block()
+            w.line("if _n:")
+            with w.block():
+                self.extend([(Code("_dt"), DOCUMENTS, "None")])
+            messages, start = "_part", "_du if _n else _offset"
+        else:
+            messages, start = self.rest, "_offset"
+        w.line(f"for _i, _m in _enumerate({messages}, {start}):" if self.numbered else f"for _m in {messages}:")
         self.in_loop = True
         with w.block():
             self.loop_body()
         self.in_loop = False
+        if self.documents_in_loop and not self.spans:
+            w.__exit__(None, None, None)
         if self.spans:
             w.line("_tags.append(None)")
 
@@ -1244,11 +1282,6 @@ class _Generator:
             any_role is not None and _role_unchecked(any_role))
         self.role_expr = "_role" if needs_role else "_m['role']"
         self.check_fields("_m")
-        placement = self.documents.placement if self.documents is not None else None
-        if placement == "before_last_user" and not self.spans:
-            w.line("if _i == _du:")
-            with w.block():
-                w.line("_out.append(_dt)")
         if needs_role:
             w.line("_role = _m['role']")
         if self.hoist:
@@ -1276,10 +1309,6 @@ class _Generator:
             w.line("else:")
             with w.block():
                 self.other_roles()
-        if placement == "after_first_user" and not self.spans:
-            w.line("if _i == _du:")
-            with w.block():
-                w.line("_out.append(_dt)")
 
     def other_roles(self) -> None:
         """The roles not listed: the catch-all role, or a refusal."""
@@ -1290,7 +1319,22 @@ class _Generator:
 
     def write_role(self, role: ir.Role) -> None:
         """Lines that write ``_content`` as ``role``. A role that writes calls gets two branches: a
-        message without ``tool_calls`` takes the plain one, decided statically, at a plain message's cost."""
+        message without ``tool_calls`` takes the plain one, decided statically, at a plain message's cost.
+        A role whose texts depend on a name gets them too: a message of two keys has neither."""
+        if role.action == "write" and any(when.named is not None for when in _whens(role.body)):
+            self.w.line(f"if {'_size' if self.any_calls else '_len(_m)'} == 2:")
+            with self.w.block():
+                plain = _without_calls(specialize((role.body,), {"named": False, "calls": False}))
+                body = plain[0] if len(plain) == 1 and isinstance(plain[0], Choice) else Choice((Case(ALWAYS, plain),))
+                self.write_one(attrs.evolve(role, calls=None, body=body), calls_read=True)
+            self.w.line("else:")
+            with self.w.block():
+                self.write_calls_apart(role)
+            return
+        self.write_calls_apart(role)
+
+    def write_calls_apart(self, role: ir.Role) -> None:
+        """``write_role``'s branches for a message without calls and one with them."""
         if role.calls is None or role.action != "write":
             self.write_one(role, calls_read=False)
             return
@@ -1354,10 +1398,11 @@ class _Generator:
             with w.block():
                 w.line("raise _TypeError")
         trim = _TRIM_CALL[role.trim]
-        # The leading role of a format with tools appends them to the first message's content.
-        # (A block's kept empty system message is not that message: the block holds the tools.)
-        with_tools = self.tools_in_system and self.p.system.placement == "message" and (
-            role.name in self.leading or (role.name is None and self.p.role(self.leading[0]) is role))
+        # The leading role of a format with tools appends them to the first message's content, where the
+        # system message stays in the conversation (a block takes it out: the tools join it there).
+        # (A branch's role may be a copy, specialised: the catch-all role is known by its missing name.)
+        with_tools = self.tools_in_message and (role.name in self.leading or (
+            role.name is None and self.p.role(self.leading[0]) is self.p.any_role))
         # The first user message that the tools go in may be trimmed then (``[tools] trim``).
         host_trim = _TRIM_CALL[self.tools.trim] if role.first_tools and self.tools is not None else ""
         transformed = bool(role.refuse_containing or role.cut or trim or self.fold or role.display or role.calls

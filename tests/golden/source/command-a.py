@@ -30,32 +30,36 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
             _out += (_t2, '<|END_OF_TURN_TOKEN|>')
             _rest = messages
             _offset = 0
-        _du = -1
-        if _dt is not None:
+        if _dt is None:
+            _parts = (_rest,)
+        else:
             _du = _offset
             while _du < _len(messages) and messages[_du]['role'] != 'user':
                 _du += 1
             if _du == _len(messages):
                 raise _Unhandled
-        for _i, _m in _enumerate(_rest, _offset):
-            if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'name', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
-                raise _Unhandled
-            _role = _m['role']
-            if _role == 'system':
-                _out += ('<|START_OF_TURN_TOKEN|><|SYSTEM_TOKEN|>', _m['content'], '<|END_OF_TURN_TOKEN|>')
-            elif _role == 'user':
-                _out += ('<|START_OF_TURN_TOKEN|><|USER_TOKEN|>', _m['content'], '<|END_OF_TURN_TOKEN|>')
-            elif _role == 'assistant':
-                _out += ('<|START_OF_TURN_TOKEN|><|CHATBOT_TOKEN|><|START_RESPONSE|>', _m['content'], '<|END_RESPONSE|><|END_OF_TURN_TOKEN|>')
-            elif _role == 'chatbot':
-                _out += ('<|START_OF_TURN_TOKEN|><|CHATBOT_TOKEN|><|START_RESPONSE|>', _m['content'], '<|END_RESPONSE|><|END_OF_TURN_TOKEN|>')
-            elif _role == 'tool':
-                raise _Unhandled
-            else:
-                if not _isinstance(_m['content'], _str) or not _isinstance(_role, _str):
-                    raise _TypeError
-            if _i == _du:
+            _du += 1
+            _parts = (_rest[:_du - _offset], _rest[_du - _offset:])
+        for _n, _part in _enumerate(_parts):
+            if _n:
                 _out.append(_dt)
+            for _m in _part:
+                if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'name', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
+                    raise _Unhandled
+                _role = _m['role']
+                if _role == 'system':
+                    _out += ('<|START_OF_TURN_TOKEN|><|SYSTEM_TOKEN|>', _m['content'], '<|END_OF_TURN_TOKEN|>')
+                elif _role == 'user':
+                    _out += ('<|START_OF_TURN_TOKEN|><|USER_TOKEN|>', _m['content'], '<|END_OF_TURN_TOKEN|>')
+                elif _role == 'assistant':
+                    _out += ('<|START_OF_TURN_TOKEN|><|CHATBOT_TOKEN|><|START_RESPONSE|>', _m['content'], '<|END_RESPONSE|><|END_OF_TURN_TOKEN|>')
+                elif _role == 'chatbot':
+                    _out += ('<|START_OF_TURN_TOKEN|><|CHATBOT_TOKEN|><|START_RESPONSE|>', _m['content'], '<|END_RESPONSE|><|END_OF_TURN_TOKEN|>')
+                elif _role == 'tool':
+                    raise _Unhandled
+                else:
+                    if not _isinstance(_m['content'], _str) or not _isinstance(_role, _str):
+                        raise _TypeError
         if add_generation_prompt:
             _out.append('<|START_OF_TURN_TOKEN|><|CHATBOT_TOKEN|>')
         else:
@@ -102,7 +106,7 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
             _rest = messages
             _offset = 0
         _tags.append(_offset)
-        for _i, _m in _enumerate(_rest, _offset):
+        for _m in _rest:
             if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'name', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
                 raise _Unhandled
             _role = _m['role']

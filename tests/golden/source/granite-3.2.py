@@ -34,32 +34,33 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
             _system = _first['content']
             _out += ('<|start_of_role|>system<|end_of_role|>', _system, '<|end_of_text|>\n')
             _rest = messages[1:]
-            _offset = 1
         else:
-            if _tt is not None and _dt is not None:
-                _t1 = " You are a helpful AI assistant with access to the following tools. When a tool is required to answer the user's query, respond with <|tool_call|> followed by a JSON list of tools used. If a tool does not exist in the provided list of tools, notify the user that you do not have the ability to fulfill the request.\n\nWrite the response to the user's input by strictly aligning with the facts in the provided documents. If the information needed to answer the question is not available in the documents, inform the user that the question cannot be answered based on the available data."
-            elif _tt is not None:
-                _t1 = " You are a helpful AI assistant with access to the following tools. When a tool is required to answer the user's query, respond with <|tool_call|> followed by a JSON list of tools used. If a tool does not exist in the provided list of tools, notify the user that you do not have the ability to fulfill the request."
-            elif _dt is not None:
-                _t1 = " Write the response to the user's input by strictly aligning with the facts in the provided documents. If the information needed to answer the question is not available in the documents, inform the user that the question cannot be answered based on the available data."
+            if _tt is None and _dt is None:
+                _out += ("<|start_of_role|>system<|end_of_role|>Knowledge Cutoff Date: April 2024.\nToday's Date: ", date, '.\nYou are Granite, developed by IBM.', _v_thinking, '<|end_of_text|>\n')
             else:
-                _t1 = _v_thinking
-            if _dt is not None and (controls is not None and 'citations' in controls):
-                _t2 = '\n\nIn your response, use the symbols <co> and </co> to indicate when a fact comes from a document in the search result, e.g <co>0</co> for a fact from document 0. Afterwards, list all the citations with their corresponding documents in an ordered list.'
-            else:
-                _t2 = ''
-            if _dt is not None and (controls is not None and 'hallucinations' in controls):
-                _t3 = '\n\nFinally, after the response is written, include a numbered list of sentences from the response that are potentially hallucinated and not based in the documents.'
-            else:
-                _t3 = ''
-            _out += ("<|start_of_role|>system<|end_of_role|>Knowledge Cutoff Date: April 2024.\nToday's Date: ", date, '.\nYou are Granite, developed by IBM.', _t1, _t2, _t3, '<|end_of_text|>\n')
+                if _tt is not None and _dt is not None:
+                    _t1 = " You are a helpful AI assistant with access to the following tools. When a tool is required to answer the user's query, respond with <|tool_call|> followed by a JSON list of tools used. If a tool does not exist in the provided list of tools, notify the user that you do not have the ability to fulfill the request.\n\nWrite the response to the user's input by strictly aligning with the facts in the provided documents. If the information needed to answer the question is not available in the documents, inform the user that the question cannot be answered based on the available data."
+                elif _tt is not None:
+                    _t1 = " You are a helpful AI assistant with access to the following tools. When a tool is required to answer the user's query, respond with <|tool_call|> followed by a JSON list of tools used. If a tool does not exist in the provided list of tools, notify the user that you do not have the ability to fulfill the request."
+                elif _dt is not None:
+                    _t1 = " Write the response to the user's input by strictly aligning with the facts in the provided documents. If the information needed to answer the question is not available in the documents, inform the user that the question cannot be answered based on the available data."
+                else:
+                    _t1 = _v_thinking
+                if _dt is not None and (controls is not None and 'citations' in controls):
+                    _t2 = '\n\nIn your response, use the symbols <co> and </co> to indicate when a fact comes from a document in the search result, e.g <co>0</co> for a fact from document 0. Afterwards, list all the citations with their corresponding documents in an ordered list.'
+                else:
+                    _t2 = ''
+                if _dt is not None and (controls is not None and 'hallucinations' in controls):
+                    _t3 = '\n\nFinally, after the response is written, include a numbered list of sentences from the response that are potentially hallucinated and not based in the documents.'
+                else:
+                    _t3 = ''
+                _out += ("<|start_of_role|>system<|end_of_role|>Knowledge Cutoff Date: April 2024.\nToday's Date: ", date, '.\nYou are Granite, developed by IBM.', _t1, _t2, _t3, '<|end_of_text|>\n')
             _rest = messages
-            _offset = 0
         if _tt is not None:
             _out.append(_tt)
         if _dt is not None:
             _out.append(_dt)
-        for _i, _m in _enumerate(_rest, _offset):
+        for _m in _rest:
             if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
                 raise _Unhandled
             _out += ('<|start_of_role|>', _m['role'], '<|end_of_role|>', _m['content'], '<|end_of_text|>\n')
@@ -113,28 +114,12 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
             _rest = messages[1:]
             _offset = 1
         else:
-            if _tt is not None and _dt is not None:
-                _t1 = " You are a helpful AI assistant with access to the following tools. When a tool is required to answer the user's query, respond with <|tool_call|> followed by a JSON list of tools used. If a tool does not exist in the provided list of tools, notify the user that you do not have the ability to fulfill the request.\n\nWrite the response to the user's input by strictly aligning with the facts in the provided documents. If the information needed to answer the question is not available in the documents, inform the user that the question cannot be answered based on the available data."
-            elif _tt is not None:
-                _t1 = " You are a helpful AI assistant with access to the following tools. When a tool is required to answer the user's query, respond with <|tool_call|> followed by a JSON list of tools used. If a tool does not exist in the provided list of tools, notify the user that you do not have the ability to fulfill the request."
-            elif _dt is not None:
-                _t1 = " Write the response to the user's input by strictly aligning with the facts in the provided documents. If the information needed to answer the question is not available in the documents, inform the user that the question cannot be answered based on the available data."
-            else:
-                _t1 = _v_thinking
-            if _dt is not None and (controls is not None and 'citations' in controls):
-                _t2 = '\n\nIn your response, use the symbols <co> and </co> to indicate when a fact comes from a document in the search result, e.g <co>0</co> for a fact from document 0. Afterwards, list all the citations with their corresponding documents in an ordered list.'
-            else:
-                _t2 = ''
-            if _dt is not None and (controls is not None and 'hallucinations' in controls):
-                _t3 = '\n\nFinally, after the response is written, include a numbered list of sentences from the response that are potentially hallucinated and not based in the documents.'
-            else:
-                _t3 = ''
-            _out += ("<|start_of_role|>system<|end_of_role|>Knowledge Cutoff Date: April 2024.\nToday's Date: ", date, '.\nYou are Granite, developed by IBM.', _t1, _t2, _t3, '<|end_of_text|>\n')
-            _tags.append((-1, (0, 0, 0, 0, 0, 0, 0,)))
+            _out += ("<|start_of_role|>system<|end_of_role|>Knowledge Cutoff Date: April 2024.\nToday's Date: ", date, '.\nYou are Granite, developed by IBM.', _v_thinking, '<|end_of_text|>\n')
+            _tags.append((-1, (0, 0, 0, 0, 0,)))
             _rest = messages
             _offset = 0
         _tags.append(_offset)
-        for _i, _m in _enumerate(_rest, _offset):
+        for _m in _rest:
             if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
                 raise _Unhandled
             _out += ('<|start_of_role|>', _m['role'], '<|end_of_role|>', _m['content'], '<|end_of_text|>\n')

@@ -43,8 +43,9 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
                 _out.append('<|bom|><|system|> <|eom|>')
             _rest = messages
             _offset = 0
-        _du = -1
-        if _dt is not None:
+        if _dt is None:
+            _parts = (_rest,)
+        else:
             _du = _len(messages) - 1
             while _du >= _offset and messages[_du]['role'] != 'user':
                 _du -= 1
@@ -52,60 +53,65 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
                 if _len(messages) == _offset:
                     raise _Unhandled
                 _du = _offset
-        for _i, _m in _enumerate(_rest, _offset):
-            _size = _len(_m)
-            if _size != 2 and _extra_fields(_m, ('role', 'content', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', 'tool_calls', 'name', )):
-                raise _Unhandled
-            if _i == _du:
+            _parts = (_rest[:_du - _offset], _rest[_du - _offset:])
+        for _n, _part in _enumerate(_parts):
+            if _n:
                 _out.append(_dt)
-            _role = _m['role']
-            if _role == 'assistant':
-                _tc = _m.get('tool_calls') if _size != 2 else None
-                if _tc is None:
-                    _nm = _m.get('name') if _size != 2 else None
-                    if _nm is not None and not _isinstance(_nm, _str):
-                        raise _TypeError
-                    if _nm is not None:
-                        _t1 = '<|bom|><|assistant|> (' + _nm + ')'
-                    else:
-                        _t1 = '<|bom|><|assistant|> '
-                    _out += (_t1, _m['content'], '<|eom|>')
-                else:
-                    _nm = _m.get('name') if _size != 2 else None
-                    if _nm is not None and not _isinstance(_nm, _str):
-                        raise _TypeError
-                    _content = _m.get('content')
-                    if _content is None and _tc:
-                        _content = ''
-                    _calls = ''
-                    if _tc:
-                        for _j, (_cn, _ca) in _enumerate(_call_parts(_tc, ('json_or_text', (), 'json_or_str'), ('id', 'type'))):
-                            if _j == 0:
-                                _calls += '    {"name": "' + _cn + '", "arguments": ' + _ca + '}'
-                            else:
-                                _calls += ',\n    {"name": "' + _cn + '", "arguments": ' + _ca + '}'
-                        _calls = '<tool_calls>[\n' + _calls + '\n]</tool_calls>'
-                    elif _tc not in (None, [], ()):
-                        raise _Unhandled  # not a list of calls: the reference says what it is
-                    if _nm is not None:
-                        _t2 = '<|bom|><|assistant|> (' + _nm + ')'
-                    else:
-                        _t2 = '<|bom|><|assistant|> '
-                    _out += (_t2, _content, _calls, '<|eom|>')
-            else:
-                if _size != 2 and _m.get('tool_calls') not in (None, [], ()):
+            for _m in _part:
+                _size = _len(_m)
+                if _size != 2 and _extra_fields(_m, ('role', 'content', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', 'tool_calls', 'name', )):
                     raise _Unhandled
-                _nm = _m.get('name') if _size != 2 else None
-                if _nm is not None and not _isinstance(_nm, _str):
-                    raise _TypeError
-                _content = _m['content']
-                if _i == 0 and _tt is not None and _role == 'system':
-                    _content = (_content + '\n\n' if _content != '' else '') + _tt
-                if _nm is not None:
-                    _t3 = '<|bom|><|' + _role + '|> (' + _nm + ')'
+                _role = _m['role']
+                if _role == 'assistant':
+                    if _size == 2:
+                        _out += ('<|bom|><|assistant|> ', _m['content'], '<|eom|>')
+                    else:
+                        _tc = _m.get('tool_calls') if _size != 2 else None
+                        if _tc is None:
+                            _nm = _m.get('name') if _size != 2 else None
+                            if _nm is not None and not _isinstance(_nm, _str):
+                                raise _TypeError
+                            if _nm is not None:
+                                _t1 = '<|bom|><|assistant|> (' + _nm + ')'
+                            else:
+                                _t1 = '<|bom|><|assistant|> '
+                            _out += (_t1, _m['content'], '<|eom|>')
+                        else:
+                            _nm = _m.get('name') if _size != 2 else None
+                            if _nm is not None and not _isinstance(_nm, _str):
+                                raise _TypeError
+                            _content = _m.get('content')
+                            if _content is None and _tc:
+                                _content = ''
+                            _calls = ''
+                            if _tc:
+                                for _j, (_cn, _ca) in _enumerate(_call_parts(_tc, ('json_or_text', (), 'json_or_str'), ('id', 'type'))):
+                                    if _j == 0:
+                                        _calls += '    {"name": "' + _cn + '", "arguments": ' + _ca + '}'
+                                    else:
+                                        _calls += ',\n    {"name": "' + _cn + '", "arguments": ' + _ca + '}'
+                                _calls = '<tool_calls>[\n' + _calls + '\n]</tool_calls>'
+                            elif _tc not in (None, [], ()):
+                                raise _Unhandled  # not a list of calls: the reference says what it is
+                            if _nm is not None:
+                                _t2 = '<|bom|><|assistant|> (' + _nm + ')'
+                            else:
+                                _t2 = '<|bom|><|assistant|> '
+                            _out += (_t2, _content, _calls, '<|eom|>')
                 else:
-                    _t3 = '<|bom|><|' + _role + '|> '
-                _out += (_t3, _content, '<|eom|>')
+                    if _size == 2:
+                        _out += ('<|bom|><|', _role, '|> ', _m['content'], '<|eom|>')
+                    else:
+                        if _size != 2 and _m.get('tool_calls') not in (None, [], ()):
+                            raise _Unhandled
+                        _nm = _m.get('name') if _size != 2 else None
+                        if _nm is not None and not _isinstance(_nm, _str):
+                            raise _TypeError
+                        if _nm is not None:
+                            _t3 = '<|bom|><|' + _role + '|> (' + _nm + ')'
+                        else:
+                            _t3 = '<|bom|><|' + _role + '|> '
+                        _out += (_t3, _m['content'], '<|eom|>')
         if add_generation_prompt:
             _out.append('<|bom|><|assistant|>')
         return ''.join(_out)
@@ -159,61 +165,66 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
             _rest = messages
             _offset = 0
         _tags.append(_offset)
-        for _i, _m in _enumerate(_rest, _offset):
+        for _m in _rest:
             _size = _len(_m)
             if _size != 2 and _extra_fields(_m, ('role', 'content', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', 'tool_calls', 'name', )):
                 raise _Unhandled
             _role = _m['role']
             if _role == 'assistant':
-                _tc = _m.get('tool_calls') if _size != 2 else None
-                if _tc is None:
-                    _nm = _m.get('name') if _size != 2 else None
-                    if _nm is not None and not _isinstance(_nm, _str):
-                        raise _TypeError
-                    if _nm is not None:
-                        _t1 = '<|bom|><|assistant|> (' + _nm + ')'
-                    else:
-                        _t1 = '<|bom|><|assistant|> '
-                    _out += (_t1, _m['content'], '<|eom|>')
+                if _size == 2:
+                    _out += ('<|bom|><|assistant|> ', _m['content'], '<|eom|>')
                     _tags.append((0, 1, 0, ))
                 else:
+                    _tc = _m.get('tool_calls') if _size != 2 else None
+                    if _tc is None:
+                        _nm = _m.get('name') if _size != 2 else None
+                        if _nm is not None and not _isinstance(_nm, _str):
+                            raise _TypeError
+                        if _nm is not None:
+                            _t1 = '<|bom|><|assistant|> (' + _nm + ')'
+                        else:
+                            _t1 = '<|bom|><|assistant|> '
+                        _out += (_t1, _m['content'], '<|eom|>')
+                        _tags.append((0, 1, 0, ))
+                    else:
+                        _nm = _m.get('name') if _size != 2 else None
+                        if _nm is not None and not _isinstance(_nm, _str):
+                            raise _TypeError
+                        _content = _m.get('content')
+                        if _content is None and _tc:
+                            _content = ''
+                        _calls = ''
+                        if _tc:
+                            for _j, (_cn, _ca) in _enumerate(_call_parts(_tc, ('json_or_text', (), 'json_or_str'), ('id', 'type'))):
+                                if _j == 0:
+                                    _calls += '    {"name": "' + _cn + '", "arguments": ' + _ca + '}'
+                                else:
+                                    _calls += ',\n    {"name": "' + _cn + '", "arguments": ' + _ca + '}'
+                            _calls = '<tool_calls>[\n' + _calls + '\n]</tool_calls>'
+                        elif _tc not in (None, [], ()):
+                            raise _Unhandled  # not a list of calls: the reference says what it is
+                        if _nm is not None:
+                            _t2 = '<|bom|><|assistant|> (' + _nm + ')'
+                        else:
+                            _t2 = '<|bom|><|assistant|> '
+                        _out += (_t2, _content, _calls, '<|eom|>')
+                        _tags.append((0, 1, 5, 0, ))
+            else:
+                if _size == 2:
+                    _out += ('<|bom|><|', _role, '|> ', _m['content'], '<|eom|>')
+                    _tags.append((0, 0, 0, 1, 0, ))
+                else:
+                    if _size != 2 and _m.get('tool_calls') not in (None, [], ()):
+                        raise _Unhandled
                     _nm = _m.get('name') if _size != 2 else None
                     if _nm is not None and not _isinstance(_nm, _str):
                         raise _TypeError
-                    _content = _m.get('content')
-                    if _content is None and _tc:
-                        _content = ''
-                    _calls = ''
-                    if _tc:
-                        for _j, (_cn, _ca) in _enumerate(_call_parts(_tc, ('json_or_text', (), 'json_or_str'), ('id', 'type'))):
-                            if _j == 0:
-                                _calls += '    {"name": "' + _cn + '", "arguments": ' + _ca + '}'
-                            else:
-                                _calls += ',\n    {"name": "' + _cn + '", "arguments": ' + _ca + '}'
-                        _calls = '<tool_calls>[\n' + _calls + '\n]</tool_calls>'
-                    elif _tc not in (None, [], ()):
-                        raise _Unhandled  # not a list of calls: the reference says what it is
                     if _nm is not None:
-                        _t2 = '<|bom|><|assistant|> (' + _nm + ')'
+                        _t3 = '<|bom|><|' + _role + '|> (' + _nm + ')'
                     else:
-                        _t2 = '<|bom|><|assistant|> '
-                    _out += (_t2, _content, _calls, '<|eom|>')
-                    _tags.append((0, 1, 5, 0, ))
-            else:
-                if _size != 2 and _m.get('tool_calls') not in (None, [], ()):
-                    raise _Unhandled
-                _nm = _m.get('name') if _size != 2 else None
-                if _nm is not None and not _isinstance(_nm, _str):
-                    raise _TypeError
-                _content = _m['content']
-                if _i == 0 and _tt is not None and _role == 'system':
-                    _content = (_content + '\n\n' if _content != '' else '') + _tt
-                if _nm is not None:
-                    _t3 = '<|bom|><|' + _role + '|> (' + _nm + ')'
-                else:
-                    _t3 = '<|bom|><|' + _role + '|> '
-                _out += (_t3, _content, '<|eom|>')
-                _tags.append((0, 1, 0, ))
+                        _t3 = '<|bom|><|' + _role + '|> '
+                    _out += (_t3, _m['content'], '<|eom|>')
+                    _tags.append((0, 1, 0, ))
         _tags.append(None)
         if add_generation_prompt:
             _out.append('<|bom|><|assistant|>')

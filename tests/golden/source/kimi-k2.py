@@ -15,8 +15,7 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
             _out.append(_tt)
         if _first['role'] != 'system':
             _out.append('<|im_system|>system<|im_middle|>You are a helpful assistant<|im_end|>')
-        _offset = 0
-        for _i, _m in _enumerate(messages, _offset):
+        for _m in messages:
             _size = _len(_m)
             if _size != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', 'tool_calls', )):
                 raise _Unhandled
@@ -103,7 +102,7 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
         _tags = [(-1, (0,))] if _first['role'] != 'system' else []
         _offset = 0
         _tags.append(_offset)
-        for _i, _m in _enumerate(messages, _offset):
+        for _m in messages:
             _size = _len(_m)
             if _size != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', 'tool_calls', )):
                 raise _Unhandled
