@@ -213,7 +213,8 @@ def _name(spec: Any, message: Mapping, index: int, role: str) -> Optional[str]:
     if name is None or not writes_name(spec, role):
         return None
     if not isinstance(name, str):
-        raise InvalidMessageError(f"'name' must be a string, got {_kind(name)}", index=index, role=role, field="name")
+        raise UnsupportedFieldError(f"format {spec.name!r} writes a name as text only, got {_kind(name)}",
+                                    index=index, role=role, field="name")
     return name
 
 
