@@ -445,6 +445,9 @@ def reason(stem: str, case: Case, want, kwargs: dict, declared: bool,
     if case.plain is not None and case.plain[2] == "parts":
         return parts_reason(stem, case, want, kwargs, declared, error)
     found = re.fullmatch(r"documents\[(\d+)\]\.(.+)", getattr(error, "field", None) or "")
+    if case.documents is not None and getattr(error, "field", None) == "tools" and want == reference(
+            stem, case.messages, None, {**kwargs, **case.given()}):
+        return "tools not read"
     if case.documents is not None and found:
         documents = copy.deepcopy(case.documents)
         position, key = int(found.group(1)), found.group(2)
@@ -1024,7 +1027,9 @@ What each cell says, judged case by case:
   - *not read*: on this case transformers renders the same as without the feature (*not read, ignored*: and
     promptcraft ignores it, as its `[message] ignore` says or as an empty tools list);
   - *key not read*: a document's key that the template leaves out (it renders the same without it) and that
-    the format does not list under `[documents] ignore`.
+    the format does not list under `[documents] ignore`;
+  - *tools not read*: a documents case's tools, which the template does not read (Command A sets them
+    aside), refused as tools.
   - *(the role refused: K)*: K of those refusals are the format refusing the role itself (`RefusedError`, as
     `[roles.tool] refuse` declares) rather than a field.
 - **not read by the template**: transformers renders every case exactly as the same conversation without the
