@@ -20,7 +20,7 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
     try:
         _first = messages[0]
         if tools:
-            _tt = _tools_text(tools, ('<|start_of_role|>available_tools<|end_of_role|>', '', '', '', '<|end_of_text|>\n', 4, 'json_array', 'full'))
+            _tt = _tools_text(tools, ('<|start_of_role|>available_tools<|end_of_role|>', '', '', '', '<|end_of_text|>\n', 4, 'json_array'))
         else:
             _tt = None
         if documents:

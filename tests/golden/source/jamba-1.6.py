@@ -7,7 +7,7 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
     try:
         _first = messages[0]
         if tools:
-            _tt = _tools_text(tools, ('<tool_definitions>\n# Tools\n\n## Functions', '\n\n', '', '', '\n</tool_definitions>', 2, 'json', 'function'))
+            _tt = _tools_text(tools, ('<tool_definitions>\n# Tools\n\n## Functions', '\n\n', '', '', '\n</tool_definitions>', 2, 'json', 'by_type'))
         else:
             _tt = None
         if documents:

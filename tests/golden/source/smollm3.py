@@ -61,7 +61,6 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
                         _t3 = '<|im_start|>system\n## Metadata\n\nKnowledge Cutoff Date: June 2025\nToday Date: ' + date + '\nReasoning Mode: /think\n\n## Custom Instructions\n\n'
                     _out += (_t3, _system)
             _rest = messages[1:]
-            _offset = 1
         else:
             if _tt is not None:
                 if _th:
@@ -86,8 +85,7 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
                     _t7 = '<|im_start|>system\n## Metadata\n\nKnowledge Cutoff Date: June 2025\nToday Date: ' + date + '\nReasoning Mode: /think\n\n## Custom Instructions\n\n'
                 _out += (_t7, _t6)
             _rest = messages
-            _offset = 0
-        for _i, _m in _enumerate(_rest, _offset):
+        for _m in _rest:
             if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
                 raise _Unhandled
             _role = _m['role']
@@ -206,7 +204,7 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
             _rest = messages
             _offset = 0
         _tags.append(_offset)
-        for _i, _m in _enumerate(_rest, _offset):
+        for _m in _rest:
             if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
                 raise _Unhandled
             _role = _m['role']
