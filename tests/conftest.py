@@ -51,7 +51,7 @@ def sample_variables(fmt, text: str = "01 Jan 2025") -> dict:
     """A value for every variable a format declares: switches keep their default, texts get ``text``
     (as JSON text where a serialiser writes the variable, firefunction's ``functions``), mapping variables
     are not given."""
-    return {v.name: sample_value(v, text) for v in fmt.spec.variables}
+    return {v.name: sample_value(v, text) for v in fmt.spec.variables if not v.is_mapping}
 
 
 #: What a mapping variable gets in the property tests: keys a condition may test, a value to write.
@@ -76,9 +76,7 @@ def switches_drawn(data, fmt) -> dict:
 
 def sample_value(variable, text: str = "v"):
     """A valid value of one variable: a switch's default, ``text``, or ``text`` as a JSON string for a
-    variable a serialiser writes (which takes JSON text only); ``None`` (not given) for a mapping."""
+    variable a serialiser writes (which takes JSON text only)."""
     if variable.is_switch:
         return variable.switch_default
-    if variable.is_mapping:
-        return None
     return json.dumps(text) if variable.serialiser else text

@@ -374,8 +374,9 @@ def format_toml(draw) -> str:
     if default is not None and variables and draw(st.booleans()):
         default += "{" + variables[0] + "}"
         used.add(variables[0])
+    in_parts = placement == "block" and default is not None and draw(st.integers(0, 3)) == 0
     if default is not None:
-        if placement == "block" and draw(st.integers(0, 3)) == 0:
+        if in_parts:
             # A default in parts, chosen by the request's facts (Granite's tools, documents, controls).
             parts = [toml_string(default)] + [variants(draw, draw(st.sampled_from(["", "[plain]"])), text,
                                                        REQUEST_FACTS, has_thinking, (), mappings, used)
@@ -403,7 +404,7 @@ def format_toml(draw) -> str:
                           + ", " + line("prefix", text()) + ", " + line("suffix", text()) + "}")
         if draw(st.integers(0, 4)) == 0:
             system.append('refuse_alone = "nothing after the system message"')
-        if default is not None and draw(st.integers(0, 2)) == 0:
+        if default is not None and not in_parts and draw(st.integers(0, 2)) == 0:
             at = next(k for k, entry in enumerate(system) if entry.startswith("default = "))
             system[at] = "default = " + variants(draw, default, text, REQUEST_FACTS, has_thinking, (), mappings, used)
         if default is not None and not empty and draw(st.booleans()):

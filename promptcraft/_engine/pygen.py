@@ -1005,7 +1005,7 @@ class _Generator:
         declared = (("tools", self.tools), ("documents", self.documents))
         facts: Dict[str, object] = {fact: False for fact, rules in declared if rules is not None}
         plain = specialize(default, facts)
-        if plain == default or self.spans:
+        if not facts or plain == default or self.spans:
             self.default_system(self.flat(plain, "None", self.values))
             return
         w.line("if " + " and ".join(f"{local} is None" for fact, local in (("tools", "_tt"), ("documents", "_dt"))

@@ -350,8 +350,16 @@ def segments(
         assert target is not None, "the loader resolves tool_use"
         resolve(target, variables or {})  # the variables given are the target's, checked first as it does
         return segments(target, messages, add_generation_prompt, variables, tools, documents)
-    # In the fast path's order: the variables, the request's tools and documents, then its messages.
+    # In the fast path's order: the variables, tools and documents the format does not write (refused
+    # before the render starts), the request's tools and documents, then its messages.
     values: Dict[str, Any] = resolve(spec, variables or {})
+    undeclared = {name: value for name, value, writes in (
+        ("tools", tools, spec.tools is not None and spec.tools.placement != "none"),
+        ("documents", documents, spec.documents is not None)) if value is not None and not writes}
+    if undeclared:
+        from .._runtime.helpers import _render_inputs
+
+        _render_inputs(spec, undeclared)
     tooling = tools_segments(spec, tools)
     docs = documents_segments(spec, documents)
     conversation = normalize(messages, spec, labels_on(spec, variables or {}))

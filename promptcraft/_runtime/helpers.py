@@ -97,8 +97,10 @@ def options_handler(get_spec: "Callable[[], Any]", resolve: "Any" = None) -> "Ca
             keywords = {**{k: v for k, v in given.items() if v is not None}, **unknown}
             return _tool_use(resolve(get_spec().tool_use), render, messages, add_generation_prompt,
                              continue_final_message, control_tokens, keywords)
-        if unknown:
-            unknown = _render_inputs(get_spec(), unknown)
+        # Tools and documents the format does not write are refused after the variables are checked, in
+        # the reference's order.
+        inputs: "Dict[str, Any]" = {name: unknown.pop(name) for name in ("tools", "documents")
+                                    if name in unknown} if unknown else {}
         strict = unknown.pop("strict", True) if unknown else True
         if strict is not True and strict is not False:
             from ..errors import OptionsError
@@ -106,12 +108,14 @@ def options_handler(get_spec: "Callable[[], Any]", resolve: "Any" = None) -> "Ca
             raise OptionsError(f"strict must be True or False, got {strict!r}")
         if unknown and not strict:
             # strict=False: keywords the format does not read are left out, as transformers leaves out
-            # template variables a template does not read (tools and documents are still refused above).
+            # template variables a template does not read (tools and documents are still refused below).
             unknown = {}
         if unknown:
             from .variables import unknown_variables
 
             raise unknown_variables(get_spec(), unknown)
+        if inputs:
+            _render_inputs(get_spec(), inputs)
         if control_tokens != "keep":
             guard = guards.get("guard")
             if guard is None:
