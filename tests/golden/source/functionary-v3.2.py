@@ -17,8 +17,7 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
             _out.append('<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nYou are capable of executing available function(s) if required.\nOnly execute function(s) when absolutely necessary.\nAsk for the required input to:recipient==all\nUse JSON for function arguments.\nRespond in this format:\n>>>${recipient}\n${content}\nAvailable functions:\n// Supported function definitions that should be called when necessary.\nnamespace functions {\n\n} // namespace functions<|eot_id|>')
         if _tt is not None:
             _out.append(_tt)
-        _offset = 0
-        for _i, _m in _enumerate(messages, _offset):
+        for _m in messages:
             _size = _len(_m)
             if _size != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', 'tool_calls', )):
                 raise _Unhandled
@@ -97,7 +96,7 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
             _tags.append((-1, (0,)))
         _offset = 0
         _tags.append(_offset)
-        for _i, _m in _enumerate(messages, _offset):
+        for _m in messages:
             _size = _len(_m)
             if _size != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', 'tool_calls', )):
                 raise _Unhandled
