@@ -101,6 +101,9 @@ class _Builder:
             elif isinstance(piece, Choice):
                 end = self.node()
                 for case in piece.cases:
+                    if case.when.named:
+                        # A message's name is not read back (Jamba's "(name)" could as well be content).
+                        continue
                     self.eps(self.seq(at, case.seq, role, content, system), end)
                 at = end
             else:
@@ -121,6 +124,15 @@ class _Builder:
         if name in ("calls", "tools"):
             return at  # text conversations: nothing is written for them
         variable = self.variables.get(name)
+        if variable is not None and variable.is_mapping:
+            # Not given (or empty): no text; else its JSON between the two texts around it.
+            end = self.node()
+            self.eps(at, end)
+            assert variable.when_given is not None
+            before, after = variable.when_given
+            mid = self.step(self.step(at, LIT, before) if before else at, CAP, "json:" + name)
+            self.eps(self.step(mid, LIT, after) if after else mid, end)
+            return end
         if variable is not None and variable.is_switch:
             end = self.node()
             for value, text in ((True, variable.when_true), (False, variable.when_false)):
@@ -583,6 +595,13 @@ def _reading(program: ir.Program, text: str, path: Sequence[Tuple[Edge, int, int
             system_offsets.append(start)
         elif data.startswith("var:"):
             variables[data[4:]] = value
+        elif data.startswith("json:"):
+            import json
+
+            try:
+                variables[data[5:]] = json.loads(value)
+            except ValueError:
+                variables[data[5:]] = value  # not JSON: this reading does not render back
         elif current is not None:
             if data == "reasoning":
                 current["\0reasoning"] = value
