@@ -25,8 +25,7 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
         if _system is None:
             _system = ''
         _out += ('<extra_id_0>System', _system, '\n\n')
-        _offset = 0
-        for _i, _m in _enumerate(messages, _offset):
+        for _m in messages:
             if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
                 raise _Unhandled
             _role = _m['role']
@@ -85,7 +84,7 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
         _tags.append((-1, (0,)))
         _offset = 0
         _tags.append(_offset)
-        for _i, _m in _enumerate(messages, _offset):
+        for _m in messages:
             if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
                 raise _Unhandled
             _role = _m['role']
