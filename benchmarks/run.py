@@ -267,12 +267,14 @@ def plan(names: Optional[List[str]]) -> Dict[str, Any]:
 def writes_agent(name: str) -> bool:
     """Whether a format writes tool definitions and tool calls, both of which the agent
     conversation has (a format writing only one would refuse it), and two calls in one message
-    (Llama 3.x's templates take one call per message: they refuse this conversation)."""
+    (Llama 3.x's templates take one call per message: they refuse this conversation), with arguments
+    given as mappings, as the agent conversation gives them (DeepSeek's and Functionary's templates take
+    only JSON text and raise on a mapping)."""
     import promptcraft
 
     spec = promptcraft.get_format(name).spec
     return (spec.tools is not None and spec.tools.placement != "none" and spec.calls is not None
-            and spec.calls.max != 1 and spec.calls.content != "refuse")
+            and spec.calls.max != 1 and spec.calls.content != "refuse" and spec.calls.arguments != "text")
 
 
 def agent_plan(formats: List[Dict[str, Any]], chosen: bool) -> List[Dict[str, Any]]:
