@@ -127,7 +127,7 @@ _type = st.sampled_from(_TYPES) | st.lists(st.sampled_from(_TYPES + ["null"]), m
 @st.composite
 def tool_definitions(draw) -> dict:
     """An OpenAI-style tool definition with a nested JSON schema: optional parameters, unions, enums,
-    nested objects, maps, missing descriptions, sometimes a return schema."""
+    nested objects, maps, defaults, missing descriptions, sometimes a return schema."""
     # Half the time every parameter is documented with a plain type (what most callers send, and what
     # the templates that read each description unguarded need); otherwise anything optional goes.
     documented = st.fixed_dictionaries({"type": st.sampled_from(["string", "integer", "number", "boolean"]),
@@ -138,7 +138,8 @@ def tool_definitions(draw) -> dict:
                       "enum": st.lists(st.sampled_from(JSON_TEXT), max_size=3),
                       "items": st.just({"type": "string"}),
                       "additionalProperties": st.sampled_from([{"type": "number"}, {"type": "array"}, True]),
-                      "properties": st.just({"inner": {"type": "string", "description": "nested"}})}),
+                      "properties": st.just({"inner": {"type": "string", "description": "nested"}}),
+                      "default": _scalar}),
         max_size=3))
     function = {"name": draw(st.sampled_from(["get_weather", "search", "f", "lookup_é"])),
                 "description": draw(st.sampled_from(JSON_TEXT) | st.text(max_size=20)),
@@ -506,6 +507,17 @@ def format_toml(draw) -> str:
         block = role_tables[at:end]
         if "drop = true" not in block and not any(entry.startswith("refuse =") for entry in block):
             role_tables[at:end] = [entry for entry in block if not entry.startswith(("strip_reasoning", "attach"))]
+        writes = "drop = true" not in block and not any(entry.startswith("refuse =") for entry in block)
+        if writes and not any(e.startswith("prefix_after") for e in block) and draw(st.integers(0, 2)) == 0:
+            # The role's own prefix writes the reasoning given in the field.
+            at = next(k for k in range(at, len(role_tables)) if role_tables[k].startswith("prefix = "))
+            original = role_tables[at][len("prefix = "):]
+            shown = "{when = {reasoning = true}, text = " + toml_string("<R>" + text(("role",)) + "{reasoning}</R>")
+            role_tables[at] = "prefix = [" + shown + "}, " + (original[1:] if original.startswith("[") else
+                                                           "{text = " + original + "}]")
+            tables += ["[reasoning]", f'role = "{reasoning_role}"', 'show = "given"', 'field = "reasoning_content"',
+                       f'reasoning_trim = "{draw(st.sampled_from(["newlines", "both", "none"]))}"']
+        elif writes:
             before = draw(st.booleans())
             show = draw(st.sampled_from(["final_or_present", "always", "until_answer"]))
             tables += ["[reasoning]", f'role = "{reasoning_role}"',
@@ -599,7 +611,8 @@ def format_toml(draw) -> str:
         where = ["system_after", "system_before"] + (["first_user"] if first_user_ok else []) + turns \
             if with_system else turns
         chosen = draw(st.sampled_from(where))
-        serialisers = ["hermes", "python_repr", "command_r7b", "typescript", "python_signature"]
+        serialisers = ["hermes", "python_repr", "command_r7b", "typescript", "python_signature", "xml_schema",
+                       "python_docstring", "pydantic_signature"]
         item = draw(st.sampled_from(["json", "json", "json_array"]) | st.sampled_from(serialisers))
         joins = [f'join_when = "{draw(st.sampled_from(["system", "text"]))}"',
                  line("join", draw(st.sampled_from(JOINS)))] if chosen not in turns else []
@@ -614,6 +627,12 @@ def format_toml(draw) -> str:
             tables.append(f"indent = {draw(st.sampled_from([0, 2, 4]))}")
         if chosen == "first_user" and draw(st.booleans()):
             tables.append(f'trim = "{draw(st.sampled_from(trims))}"')
+        if item in ("python_docstring", "pydantic_signature") and draw(st.booleans()):
+            ignored = draw(st.lists(st.sampled_from(SCHEMA_KEYS), min_size=1, unique=True))
+            tables.append(f"ignore = {json_list(ignored)}")
+        at = next((k for k, entry in enumerate(system) if entry.startswith("default_when = ")), None)
+        if at is not None and chosen in ("system_after", "system_before") and draw(st.integers(0, 2)) == 0:
+            system[at] = 'default_when = "tools"'  # the default only with the tools
         if plain_block and chosen != "start" and draw(st.booleans()):
             # The prefix becomes its default variant, with another text when tools are given.
             at = next(k for k, entry in enumerate(system) if entry.startswith("prefix = "))
@@ -642,7 +661,8 @@ def format_toml(draw) -> str:
             "{arguments}" + draw(_fragment.map(_escape_braces))
         items = []
         for _ in range(draw(st.integers(0, 2))):
-            facts = draw(st.dictionaries(st.sampled_from(["first", "empty", "earlier_calls", "final"]), st.booleans(),
+            facts = draw(st.dictionaries(st.sampled_from(["first", "empty", "earlier_calls", "final", "last"]),
+                                         st.booleans(),
                                          min_size=1))
             conditions = [f"{k} = {str(v).lower()}" for k, v in facts.items()]
             variant = "<" + call_text + ">"
@@ -659,11 +679,18 @@ def format_toml(draw) -> str:
         tables += ["[calls]", f'role = "{call_role}"', f'arguments = "{arguments}"']
         if arguments == "parameters":
             tables += [line("parameter", "<{key}>" + draw(_fragment.map(_escape_braces)) + "{value}\n"),
-                       f'value = "{draw(st.sampled_from(["json_or_str", "str"]))}"']
+                       f'value = "{draw(st.sampled_from(["json_or_str", "str", "json"]))}"',
+                       line("separator", draw(st.sampled_from(["", ",", " | "])))]
+        if draw(st.integers(0, 2)) == 0:
+            tables.append('position = "before_content"')
+        if draw(st.integers(0, 3)) == 0:
+            tables.append(line("refuse_content_starting", draw(st.sampled_from(["<|x|>", "a", "\n"]))))
         tables += [f'missing_content = "{draw(st.sampled_from(["refuse", "empty", "final"]))}"', f"call = {call}",
                    f'empty = "{draw(st.sampled_from(["none", "refuse"]))}"']
         as_reasoning = ["reasoning"] if reasoning_field and call_role == reasoning_role and \
             "[reasoning]" in tables else []
+        if draw(st.integers(0, 2)) == 0:
+            tables.append(f'trim = "{draw(st.sampled_from(trims))}"')
         if draw(st.booleans()):
             tables += [f"max = {draw(st.integers(0, 2))}",
                        f'content = "{draw(st.sampled_from(["write", "refuse", "first_message"] + as_reasoning))}"',
@@ -763,7 +790,7 @@ ROLE_NAMES = ["system", "user", "assistant", "developer"]
 
 
 MESSAGE_FACTS = ("previous", "next", "first", "final", "generation_prompt", "empty", "given_empty", "calls", "earlier",
-                 "earlier_calls", "previous_message", "named")
+                 "earlier_calls", "previous_message", "named", "opening", "reasoning")
 REQUEST_FACTS = ("tools", "documents")
 
 
@@ -804,6 +831,8 @@ def variants(draw, default: str, text, facts_=MESSAGE_FACTS + REQUEST_FACTS, thi
 LSTRIPS = ["", "\n", " \n"]
 #: Strings a format takes out of a text (``remove``), some of them made again by taking out another.
 removed = st.lists(st.sampled_from(["/think", "/no_think", "a", "\n", "x"]), min_size=1, max_size=2, unique=True)
+#: Keys of a parameter's schema that a serialiser may leave out (``[tools] ignore``).
+SCHEMA_KEYS = ["enum", "items", "description", "default", "properties"]
 JOINS = ["", "\n\n", " | "]
 
 

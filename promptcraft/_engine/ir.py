@@ -104,6 +104,10 @@ class When:
     named: Optional[bool] = None
     #: ``(variable, key)`` pairs: each mapping variable was given with that key.
     has: Optional[Tuple[Tuple[str, str], ...]] = None
+    #: The message is the first after a leading system message (or the first, without one).
+    opening: Optional[bool] = None
+    #: The message shows reasoning given in its field (a role with ``given_reasoning``).
+    reasoning: Optional[bool] = None
 
     @property
     def always(self) -> bool:
@@ -149,8 +153,8 @@ class Cut:
 class CallText:
     """One way of writing a call: literals, and ``0`` for the call's name, ``1`` for its arguments,
     ``2`` for its position in the message, ``3`` for its ``type``; used when the call is the message's
-    ``first`` (or not), its answer is ``empty`` (or not) and an earlier message had calls (or not),
-    ``None`` leaving each open."""
+    ``first`` (or not), its ``last`` (or not), its answer is ``empty`` (or not) and an earlier message
+    had calls (or not), ``None`` leaving each open."""
 
     first: Optional[bool]
     empty: Optional[bool]
@@ -160,6 +164,7 @@ class CallText:
     final: Optional[bool] = None
     #: The call's function name is one of these (``None``: any).
     names: Optional[Tuple[str, ...]] = None
+    last: Optional[bool] = None
 
 
 @attrs.frozen
@@ -167,8 +172,9 @@ class Calls:
     """How a role writes its messages' ``tool_calls`` (see ``_spec.model.Calls``)."""
 
     texts: Tuple[CallText, ...]
-    #: How the arguments are written: ``(mode, parameter text, value format)`` (``_spec.model.Calls.form``).
-    form: Tuple[str, Tuple[Union[str, int], ...], str]
+    #: How the arguments are written: ``(mode, parameter text, value format, separator)``
+    #: (``_spec.model.Calls.form``).
+    form: Tuple[str, Tuple[Union[str, int], ...], str, str]
     ignore: Tuple[str, ...]
     #: A message with calls may leave out its content (it is then empty); ``"final"``: the final one only.
     content_optional: Union[bool, str] = False
@@ -192,6 +198,12 @@ class Calls:
     #: Written before the message's first call and after its last.
     open: str = ""
     close: str = ""
+    #: The content of a message with calls is trimmed so (``None``: by the role's trim).
+    trim: Optional[str] = None
+    #: The calls are written before the content (``Slot("calls")`` before ``Slot("content")``).
+    before: bool = False
+    #: A message with calls whose content starts with this text is refused (the template leaves it out).
+    refuse_content_starting: Optional[str] = None
 
 
 @attrs.frozen
@@ -201,9 +213,9 @@ class Tools:
     placement: str
     join: str
     #: ``(prefix, item_prefix, item_suffix, separator, suffix, indent)``, what ``_runtime.tools.tools_text``
-    #: takes (``indent``: ``-1`` for one line), then the serialiser's name where it is not ``json`` and the
-    #: envelope where it is not ``whole``.
-    layout: Tuple[Union[str, int], ...]
+    #: takes (``indent``: ``-1`` for one line), then the serialiser's name where it is not ``json``, the
+    #: envelope where it is not ``whole``, and the schema keys the serialiser leaves out where there are any.
+    layout: Tuple[Any, ...]
     #: An empty list is written (a block without definitions), not taken as no tools.
     written_empty: bool = False
     #: ``system`` or ``text`` (see ``_spec.model.Tools.join_when``).
@@ -266,6 +278,9 @@ class Role:
     parts: Optional[Parts] = None
     #: ``body`` writes the message's ``name`` (``Slot("name")``, under ``When(named=True)``).
     writes_name: bool = False
+    #: The role's texts write the reasoning given in the message's field (``Slot("reasoning")``),
+    #: trimmed so (``both`` or ``newlines``); ``None``: they do not.
+    given_reasoning: Optional[str] = None
 
 
 @attrs.frozen

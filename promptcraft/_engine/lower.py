@@ -23,7 +23,7 @@ becomes one literal, as its role writes it.
 
 from __future__ import annotations
 
-from typing import Callable, Dict, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 from .._spec import model
 from . import ir
@@ -80,14 +80,19 @@ def _role(spec: model.FormatSpec, role: model.Role, catch_all: bool = False) -> 
         suffix.append(Case(When(final=True, gen=False), seq(role.final_suffix)))
     suffix.append(Case(ALWAYS, seq(role.suffix)))
     calls = _calls(spec.calls) if spec.calls is not None and spec.calls.role == name else None
-    # The calls follow the content, as every corpus template that writes them in the message writes them.
+    # The calls follow the content, as most corpus templates that write them in the message write them.
     first_tools = spec.tools is not None and spec.tools.placement == "first_user" and name == "user"
-    written = choice(prefix) + ((Slot("tools", TOOLS),) if first_tools else ()) + (Slot("content", CONTENT),) \
-        + ((Slot("calls", TOOL_CALLS),) if calls else ()) \
+    called = (Slot("calls", TOOL_CALLS),) if calls else ()
+    content: ir.Seq = (Slot("content", CONTENT),)
+    content = called + content if calls is not None and calls.before else content + called
+    written = choice(prefix) + ((Slot("tools", TOOLS),) if first_tools else ()) + content \
         + ((Slot("attach", TOOLS),) if role.attach_field is not None else ()) + choice(suffix)
     cases = []
-    # An empty message is left out (or replaced) only when it has no calls to write.
-    empty = When(empty=True, calls=False if calls else None)
+    shown = spec.reasoning
+    # The trim of the reasoning this role's texts write from the message's field (show = "given").
+    given = shown.reasoning_trim if shown is not None and shown.show == "given" and shown.role == name else None
+    # An empty message is left out (or replaced) only when it has no calls (nor reasoning) to write.
+    empty = When(empty=True, calls=False if calls else None, reasoning=False if given else None)
     if role.skip_empty:
         cases.append(Case(empty, ()))
     elif role.when_empty is not None:
@@ -99,13 +104,13 @@ def _role(spec: model.FormatSpec, role: model.Role, catch_all: bool = False) -> 
         rule = role.strip_reasoning
         cut = ir.Cut(rule.marker, rule.keep, rule.lstrip, rule.scope == "history", rule.always, rule.skip_after,
                      rule.skip_calls)
-    display = spec.reasoning is not None and spec.reasoning.role == name
+    display = shown is not None and shown.role == name and given is None
     return ir.Role(name, "write", body, role.trim, cut, role.refuse_containing, display,
                    writes_role=writes(body.cases, "role"), calls=calls, content_json=role.content == "json",
                    first_tools=first_tools, remove=role.remove, names_call=uses((body,), "call_name"),
                    parts=_parts(spec, name), attach_field=role.attach_field,
                    attach_text=seq(role.attach_text, SCAFFOLD) if role.attach_text is not None else (),
-                   writes_name=role.writes_name)
+                   writes_name=role.writes_name, given_reasoning=given)
 
 
 def _parts(spec: model.FormatSpec, name: Optional[str]) -> Optional[ir.Parts]:
@@ -126,7 +131,7 @@ def _when(condition: model.Condition) -> When:
                 calls=condition.calls, given_empty=condition.given_empty, tools=condition.tools,
                 earlier=condition.earlier, earlier_calls=condition.earlier_calls,
                 thinking=condition.thinking, prev_message=condition.previous_message, documents=condition.documents,
-                named=condition.named, has=condition.has)
+                named=condition.named, has=condition.has, opening=condition.opening, reasoning=condition.reasoning)
 
 
 #: A call text's slots, as ``ir.CallText`` numbers them.
@@ -138,7 +143,7 @@ def _call_text(text: model.Text) -> Tuple[Union[str, int], ...]:
 
 
 def _calls(calls: model.Calls) -> ir.Calls:
-    texts = [ir.CallText(c.first, c.empty, _call_text(text), c.earlier_calls, c.final, c.call_name)
+    texts = [ir.CallText(c.first, c.empty, _call_text(text), c.earlier_calls, c.final, c.call_name, c.last)
              for c, text in calls.call_when]
     texts.append(ir.CallText(None, None, _call_text(calls.call)))
     optional: Union[bool, str] = {"refuse": False, "empty": True}.get(calls.missing_content, "final")
@@ -147,7 +152,9 @@ def _calls(calls: model.Calls) -> ir.Calls:
                     calls.content == "refuse", calls.shape == "nested", calls.empty == "refuse", calls.typed,
                     calls.content == "first_message",
                     When(final=refused.final, gen=refused.generation_prompt) if refused is not None else None,
-                    content_reasoning=calls.content == "reasoning", open=calls.prefix, close=calls.suffix)
+                    content_reasoning=calls.content == "reasoning", open=calls.prefix, close=calls.suffix,
+                    trim=calls.trim, before=calls.position == "before_content",
+                    refuse_content_starting=calls.refuse_content_starting)
 
 
 def _tools(tools: model.Tools) -> ir.Tools:
@@ -155,11 +162,13 @@ def _tools(tools: model.Tools) -> ir.Tools:
                     tools.trim, tools.required)
 
 
-def layout(tools: model.Tools) -> Tuple[Union[str, int], ...]:
-    """What ``_runtime.tools.join_tools`` takes: the texts, the indent, and a named serialiser and an
-    envelope where they are not the default ones."""
+def layout(tools: model.Tools) -> Tuple[Any, ...]:
+    """What ``_runtime.tools.join_tools`` takes: the texts, the indent, and a named serialiser, an
+    envelope and the schema keys the serialiser leaves out where they are not the default ones."""
     texts = (tools.prefix, tools.item_prefix, tools.item_suffix, tools.separator, tools.suffix,
              -1 if tools.indent is None else tools.indent)
+    if tools.ignore:
+        return texts + (tools.item, tools.envelope, tools.ignore)
     if tools.envelope != "whole":
         return texts + (tools.item, tools.envelope)
     return texts if tools.item == "json" else texts + (tools.item,)
@@ -229,7 +238,7 @@ def _holds(when: When, facts: Dict[str, object]) -> Optional[bool]:
     open_ = False
     for fact in ("gen", "first", "final", "empty", "prev_role", "next_role", "first_role", "body", "calls",
                  "given_empty", "tools", "earlier", "earlier_calls", "thinking", "prev_message", "documents",
-                 "named", "has"):
+                 "named", "has", "opening", "reasoning"):
         wanted = getattr(when, fact)
         if wanted is None:
             continue
@@ -280,7 +289,8 @@ def _default_message(spec: model.FormatSpec, writer: ir.Role) -> Optional[ir.Seq
     text = _TRIMS[writer.trim](system.default.literal)
     facts: Dict[str, object] = {"prev_role": None, "first": False, "final": False, "empty": text == "",
                                 "given_empty": text == "", "calls": False, "earlier": frozenset(),
-                                "earlier_calls": False, "prev_message": None, "named": False}
+                                "earlier_calls": False, "prev_message": None, "named": False, "opening": False,
+                                "reasoning": False}
     written = specialize((writer.body,), facts)
     name = system.leading_roles[0]
     pieces = []
@@ -373,7 +383,7 @@ def lower(spec: model.FormatSpec) -> ir.Program:
     if spec.start_when_first:
         start = [Case(When(first_role=spec.start_when_first), opening), Case(ALWAYS, ())]
     display = None
-    if spec.reasoning is not None:
+    if spec.reasoning is not None and spec.reasoning.show != "given":
         shown = spec.reasoning
         user = spec.role("user")
         display = ir.Display(

@@ -164,7 +164,7 @@ class _Generator:
         self.numbers_calls = any(r.calls is not None and any(4 in t.text for t in r.calls.texts) for r in roles)
         self.numbers_results = any(_uses((r.body,), "call_number") for r in roles)
         # The next message's role is read where a condition asks for it (it needs the loop's index).
-        self.uses_next = any(w.next_role is not None or w.first is not None for w in whens)
+        self.uses_next = any(w.next_role is not None or w.first is not None or w.opening is not None for w in whens)
         self.uses_final = self.uses_final or self.uses_next or any(
             r.calls is not None and (r.calls.content_optional == "final" or r.calls.refused is not None
                                      or any(t.final is not None for t in r.calls.texts)) for r in roles)
@@ -304,6 +304,10 @@ class _Generator:
             tests.append("add_generation_prompt" if when.gen else "not add_generation_prompt")
         if when.first is not None:
             tests.append("_i == 0" if when.first else "_i != 0")
+        if when.opening is not None:
+            # The first message after a leading system message, or the first without one.
+            opening = f"(1 if {_is_in(chr(95) + 'first[' + repr('role') + ']', self.leading)} else 0)"
+            tests.append(f"_i == {opening}" if when.opening else f"_i != {opening}")
         if when.final is not None:
             tests.append("_i == _last" if when.final else "_i != _last")
         if when.empty is not None:
@@ -335,6 +339,11 @@ class _Generator:
             tests.append("_nm is not None" if when.named else "_nm is None")
         for variable, key in when.has or ():
             tests.append(f"({variable} is not None and {key!r} in {variable})")
+        if when.reasoning is not None:
+            if self.current is not None and self.current.given_reasoning is not None:
+                tests.append("_reasoning != ''" if when.reasoning else "_reasoning == ''")
+            elif when.reasoning:
+                tests.append("False")  # a role that writes no reasoning from its field never shows any
         if when.calls is not None:
             if self.role_calls:
                 tests.append("_tc" if when.calls else "not _tc")
@@ -357,6 +366,8 @@ class _Generator:
              kinds: Optional[Dict[str, str]] = None, body: str = "") -> None:
         """Lines that write ``pieces``. A choice between texts of one kind becomes a local string, so
         that the message is still one extend; any other choice becomes branches."""
+        if self.spans and self.in_loop:
+            pieces = _one_write(pieces)
         pending: List[Item] = []
         for piece in pieces:
             if not isinstance(piece, Choice):
@@ -660,12 +671,14 @@ class _Generator:
         documents that go before or after it)."""
         w, system = self.w, self.p.system
         placement = system.placement
-        self.start(system.default_message if placement == "message" else None)
+        # A default that goes with the tools is written by the lines that write them.
+        with_tools = system.default_when == "tools"
+        self.start(system.default_message if placement == "message" and not with_tools else None)
         if placement == "hoist":
             self.hoisted()
             return
         if placement == "message":
-            if system.default is not None and system.default_message is None:
+            if system.default is not None and system.default_message is None and not with_tools:
                 missing = self.default_missing() + (" and _tt is None" if self.tools_in_system else "")
                 w.line(f"if {missing}:")
                 with w.block():
@@ -726,6 +739,8 @@ class _Generator:
                     self.system_block([(Code("_system"), CONTENT, "None")], "None")
                 w.line("else:")
                 w.block()  # closed below, once the lines without tools are written
+            if with_tools:
+                default = None
             if default is None:
                 w.line("_system = None")
             else:
@@ -1058,7 +1073,7 @@ class _Generator:
             w.line(f"_content = _content{trim}")
         pieces = specialize((writer.body,), {"prev_role": None, "first": False, "final": False, "calls": False,
                                              "earlier": frozenset(), "earlier_calls": False, "prev_message": None,
-                                             "named": False})
+                                             "named": False, "opening": False, "reasoning": False})
         values = dict(self.values, role=name, content=Code("_content"), calls="", tool_call_id="", call_number="",
                       attach="")
         # The message after the default system message is the conversation's first.
@@ -1341,7 +1356,11 @@ class _Generator:
         w = self.w
         # A message of two keys has no calls (one without content takes the reference's path).
         w.line("_tc = _m.get('tool_calls') if _size != 2 else None")
-        w.line("if _tc is None:")
+        calls_trim = role.calls.trim if role.calls.trim is not None and role.calls.trim != role.trim else None
+        # Where a message with calls is trimmed otherwise, an empty list of calls (unless refused) is
+        # none: the plain branch.
+        plain_empty = calls_trim is not None and not role.calls.empty_refused
+        w.line("if _tc in (None, [], ()):" if plain_empty else "if _tc is None:")
         with w.block():
             plain = _without_calls(specialize((role.body,), {"calls": False}))
             body = plain[0] if len(plain) == 1 and isinstance(plain[0], Choice) else Choice((Case(ALWAYS, plain),))
@@ -1350,7 +1369,7 @@ class _Generator:
                 w.line("_cname = None")
         w.line("else:")
         with w.block():
-            self.write_one(role, calls_read=True)
+            self.write_one(attrs.evolve(role, trim=calls_trim) if calls_trim is not None else role, calls_read=True)
             if self.call_names:
                 w.line("_cname = _cn if _tc else None")
 
@@ -1448,11 +1467,13 @@ class _Generator:
             self.cut(role.cut)
         if with_tools:
             self.append_tools(role)
+        if role.given_reasoning is not None:
+            self.given_reasoning(role.given_reasoning)
         values: Dict[str, Union[str, Code]] = dict(
             self.values, role=role.name if role.name is not None else Code(self.role_expr),
             content=Code("_content" if transformed else "_m['content']"), calls=Code("_calls"), tools=Code("_tu"),
             tool_call_id=Code("_ci"), call_number=Code("_cnum"), call_name=Code("_cname"), attach=Code("_at"),
-            name=Code("_nm"))
+            name=Code("_nm"), reasoning=Code("_reasoning"))
         if role.attach_field is not None:
             self.attached(role)
         if _uses((role.body,), "call_number"):
@@ -1524,6 +1545,22 @@ class _Generator:
             with w.block():
                 w.line("_ec = True")
 
+    def given_reasoning(self, how: str) -> None:
+        """``_reasoning``: the reasoning given in the message's field, trimmed (``''`` for none)."""
+        w = self.w
+        size = "_size" if self.any_calls else "_len(_m)"  # the loop has read the message's size where it has calls
+        w.line(f"_reasoning = _reasoning_of(_m) if {size} != 2 else None")
+        w.line("if _reasoning is None:")
+        with w.block():
+            w.line("_reasoning = ''")
+        w.line("elif _isinstance(_reasoning, _str):")
+        with w.block():
+            w.line({"both": "_reasoning = _reasoning.strip()", "newlines": "_reasoning = _reasoning.strip('\\n')"}
+                   .get(how, "pass"))
+        w.line("else:")
+        with w.block():
+            w.line("raise _Unhandled  # not text: the reference refuses it")
+
     def append_tools(self, role: ir.Role) -> None:
         """The tool definitions' text joined to the first message's content (``_tt``, when given)."""
         w, tools = self.w, self.tools
@@ -1555,10 +1592,12 @@ class _Generator:
                 w.line(f"if {self.condition(calls.refused)}:")
                 with w.block():
                     w.line("raise _Unhandled")
-            if calls.max or calls.content_refused or calls.content_first:
+            if calls.max or calls.content_refused or calls.content_first or calls.refuse_content_starting is not None:
                 tests = ([f"_len(_tc) > {calls.max}"] if calls.max else []) + (
                     ["_m.get('content')"] if calls.content_refused else []) + (
-                    ["_ec and _m.get('content')"] if calls.content_first else [])
+                    ["_ec and _m.get('content')"] if calls.content_first else []) + (
+                    [f"(_m.get('content') or '').startswith({calls.refuse_content_starting!r})"]
+                    if calls.refuse_content_starting is not None else [])
                 w.line(f"if {' or '.join(tests)}:")
                 with w.block():
                     w.line("raise _Unhandled")
@@ -1574,7 +1613,8 @@ class _Generator:
                         [] if text.empty is None else ["_content == ''" if text.empty else "_content != ''"]) + (
                         [] if text.earlier_calls is None else ["_ec" if text.earlier_calls else "not _ec"]) + (
                         [] if text.final is None else ["_i == _last" if text.final else "_i != _last"]) + (
-                        [] if text.names is None else [_is_in("_cn", text.names)])
+                        [] if text.names is None else [_is_in("_cn", text.names)]) + (
+                        [] if text.last is None else ["_j == _len(_tc) - 1" if text.last else "_j != _len(_tc) - 1"])
                     pieces = [repr(p) if isinstance(p, str) else ("_cn", "_ca", "_str(_j)", "_ck", "_str(_nk + _j)")[p]
                               for p in text.text]
                     line = f"_calls += {' + '.join(pieces) or repr('')}"
@@ -1814,6 +1854,59 @@ def _merge(items: Sequence[Item], spans: bool) -> List[Tuple[str, str, str]]:
     if pending is not None and pending[0]:
         out.append((repr(pending[0]), pending[1], pending[2]))
     return out
+
+
+def _one_write(pieces: ir.Seq) -> ir.Seq:
+    """``pieces`` with no choice that mixes kinds (reasoning in a prefix) beside other pieces or
+    inside a case: its cases are spread over the cases around it, conditions joined, so that
+    ``render_spans`` writes a message at once."""
+    if len(pieces) > 1 and any(isinstance(p, Choice) and _single_kind(p) is None for p in pieces):
+        return (_flatten(Choice((Case(ALWAYS, pieces),))),)
+    return tuple(_flatten(p) if isinstance(p, Choice) else p for p in pieces)
+
+
+def _flatten(choice: Choice) -> Choice:
+    """``choice`` with each case holding a choice of mixed kinds split into a case per case of that
+    choice (the outer condition joined with each inner one, in order; contradictions dropped)."""
+    out: List[Case] = []
+    for case in choice.cases:
+        at = next((k for k, p in enumerate(case.seq) if isinstance(p, Choice) and _single_kind(p) is None), None)
+        if at is None:
+            out.append(case)
+            continue
+        inner = case.seq[at]
+        assert isinstance(inner, Choice)
+        for sub in inner.cases:
+            when = _conjoin(case.when, sub.when)
+            if when is not None:
+                out += _flatten(Choice((Case(when, case.seq[:at] + sub.seq + case.seq[at + 1:]),))).cases
+    return Choice(tuple(out))
+
+
+def _conjoin(a: When, b: When) -> Optional[When]:
+    """Both conditions at once, or ``None`` where they contradict each other."""
+    joined = {}
+    for fact in attrs.fields(When):
+        x, y = getattr(a, fact.name), getattr(b, fact.name)
+        if x is None or y is None:
+            joined[fact.name] = y if x is None else x
+        elif fact.name == "has":  # keys each mapping variable must have: both sides' requirements
+            joined[fact.name] = tuple(dict.fromkeys(x + y))
+        elif fact.name == "earlier":
+            # "One of these roles was written" twice is no single such fact; it cannot come up: only a
+            # prefix mixes kinds, and the cases around it (a role's empty or written body) never ask it.
+            assert x == y, "earlier conditions on both sides of a choice of mixed kinds"
+            joined[fact.name] = x
+        elif isinstance(x, tuple):
+            both = tuple(name for name in x if name in y)
+            if not both:
+                return None
+            joined[fact.name] = both
+        elif x != y:
+            return None
+        else:
+            joined[fact.name] = x
+    return When(**joined)
 
 
 def _without_calls(pieces: ir.Seq) -> ir.Seq:

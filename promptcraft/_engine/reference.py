@@ -30,6 +30,11 @@ def trim(text: str, how: str) -> str:
     return text
 
 
+def trim_reasoning(text: str, how: str) -> str:
+    """Reasoning trimmed as ``[reasoning] reasoning_trim`` says: ``newlines``, ``both`` or ``none``."""
+    return text.strip("\n") if how == "newlines" else text.strip() if how == "both" else text
+
+
 def refuse_system(spec: FormatSpec, message: Message) -> RefusedError:
     text = spec.system.refuse_message or ""
     return RefusedError(
@@ -219,7 +224,8 @@ def call_segments(rules: Calls, calls: List[Tuple[str, ...]], empty: bool, index
     prefix and suffix; ``first_number`` is the number of calls written before this message (``{number}``)."""
     out: List[Segment] = [(rules.prefix, TOOL_CALLS, index)] if rules.prefix else []
     for position, call in enumerate(calls):
-        facts = dict(first=position == 0, empty=empty, earlier_calls=earlier_calls, final=final)
+        facts = dict(first=position == 0, empty=empty, earlier_calls=earlier_calls, final=final,
+                     last=position == len(calls) - 1)
         text = next((t for c, t in rules.call_when if all(getattr(c, k) in (None, v) for k, v in facts.items())
                      and (c.call_name is None or call[0] in c.call_name)), rules.call)
         values = {"name": call[0], "arguments": call[1], "index": str(position), "number": str(first_number + position),
@@ -445,6 +451,8 @@ def segments(
             missing = first.role not in system.leading_roles
         if missing and system.default_unless == "images":
             missing = not any("image" in m.media for m in conversation)
+        if system.default_when == "tools":
+            missing = missing and tooling is not None
         if missing:
             system_text = system_default(spec, values, request)
 
@@ -517,12 +525,16 @@ def segments(
                                         "message, as a user message: this one is not the user's, so it is refused",
                                         index=body[0].index, role=body[0].role, field="role")
     until_answer = spec.reasoning is not None and spec.reasoning.show == "until_answer"
-    query = last_query(spec, conversation) if spec.reasoning is not None and not until_answer else -1
+    # show = "given": the role's prefix writes the reasoning field; no query, no display.
+    displayed = spec.reasoning is not None and spec.reasoning.show != "given"
+    query = last_query(spec, conversation) if displayed and not until_answer else -1
     # The last message of the reasoning's role without calls (an answer): calls before it hide their reasoning.
     last_answer = max((m.index for m in conversation if spec.reasoning is not None and m.role == spec.reasoning.role
                        and m.calls is None), default=-1)
     # The name of the last call written since the last answer, for roles that name it ({call_name}).
     call_name: Optional[str] = None
+    # The message that opens the loop: the first after a leading system message, or the first.
+    opens = 1 if first.role in system.leading_roles else 0
     previous: Optional[str] = None
     written: set = set()  # the roles written so far, and whether a message had calls
     earlier_calls = False
@@ -540,6 +552,8 @@ def segments(
             out += docs
         if role.drop:
             continue
+        if message.calls is not None and spec.calls is not None and spec.calls.trim is not None:
+            role = attrs.evolve(role, trim=spec.calls.trim)  # a message with calls is trimmed so
         content = message.content
         if role.content == "json":
             from .._runtime.tools import tojson
@@ -571,7 +585,12 @@ def segments(
             pieces = fill(system.fold, values, SCAFFOLD, message.index, {"content": pieces, "system": system_text})
         answer_empty = None
         turn: List[Segment] = []
-        if spec.reasoning is not None and message.role == spec.reasoning.role:
+        prefixed = None  # the reasoning the role's prefix writes (show = "given")
+        if spec.reasoning is not None and message.role == spec.reasoning.role and not displayed:
+            if message.reasoning is not None and not isinstance(message.reasoning, str):
+                raise not_text_reasoning(spec, message, messages[message.index])
+            prefixed = trim_reasoning(message.reasoning or "", spec.reasoning.reasoning_trim)
+        elif spec.reasoning is not None and message.role == spec.reasoning.role:
             display = spec.reasoning
             given = message.reasoning
             if given is not None and not isinstance(given, str):
@@ -633,7 +652,7 @@ def segments(
                             message.index, following, message.index == 0, calls, message.content == "",
                             tooling is not None, lead, frozenset(written), earlier_calls, thinking, before,
                             calls_before, attachment(spec, role, message, messages[message.index]), request,
-                            message.name)
+                            message.name, opening=message.index == opens, reasoning=prefixed)
         if message.index == docs_at and placement == "after_first_user":
             assert docs is not None
             out += docs
@@ -721,7 +740,8 @@ def write(role: Optional[Role], name: str, content: List[Segment], values: Dict[
           earlier_calls: bool = False, thinking: bool = False,
           previous_message: Optional[str] = None, calls_before: int = 0,
           attached: Optional[List[Segment]] = None, request: Optional[Request] = None,
-          message_name: Optional[str] = None) -> List[Segment]:
+          message_name: Optional[str] = None, opening: bool = False, reasoning: Optional[str] = None
+          ) -> List[Segment]:
     """One message as segments: ``content`` (already transformed) trimmed, between prefix and suffix,
     and its tool calls after it (``calls``: the rules, the calls, and whether the answer is empty when
     a reasoning display decided it); ``following`` is the role of the next message in the conversation;
@@ -731,24 +751,28 @@ def write(role: Optional[Role], name: str, content: List[Segment], values: Dict[
     ``thinking``: the thinking mode; ``previous_message``: the role of the conversation's message before;
     ``calls_before``: how many calls the messages before had; ``attached``: the role's attached field,
     written after the content and calls; ``request``: the request's facts (documents, mapping keys);
-    ``message_name``: its ``name``, where its role writes it."""
+    ``message_name``: its ``name``, where its role writes it; ``opening``: the message opens the loop
+    (see ``Condition.opening``); ``reasoning``: the reasoning the role's prefix writes as
+    ``{reasoning}`` (``show = "given"``; shown when not empty)."""
     assert role is not None
     scope = {"tool_call_id": "", "call_number": "", **values, "role": name, "name": message_name}
+    fields = {"reasoning": [(reasoning or "", REASONING, index)]}
     content = trim_segments(content, role.trim)
     empty = not "".join(t for t, _, _ in content)
-    if empty and calls is None and lead is None:
+    if empty and calls is None and lead is None and not reasoning:
         if role.skip_empty:
             return []
         if role.when_empty is not None:
             return fill(role.when_empty, scope, SCAFFOLD, index)
     if calls is not None:
         rules, given, answer_empty = calls
-        content = content + call_segments(rules, given, empty if answer_empty is None else answer_empty, index,
-                                          earlier_calls, final, calls_before)
+        called = call_segments(rules, given, empty if answer_empty is None else answer_empty, index,
+                               earlier_calls, final, calls_before)
+        content = called + content if rules.position == "before_content" else content + called
     facts = (previous, following, final, add_generation_prompt, empty, first, calls is not None, given_empty, tools,
              earlier, earlier_calls, thinking, previous_message,
              request.documents if request is not None else False, message_name is not None,
-             request.keys if request is not None else ())
+             request.keys if request is not None else (), opening, bool(reasoning))
     prefix = next((text for condition, text in role.prefix_when if condition.holds(*facts)), None)
     if prefix is None:
         prefix = dict(role.prefix_after).get(previous, role.prefix) if previous is not None else role.prefix
@@ -757,5 +781,5 @@ def write(role: Optional[Role], name: str, content: List[Segment], values: Dict[
         chosen = role.final_suffix_with_prompt if add_generation_prompt else role.final_suffix
         if chosen is not None:
             suffix = chosen
-    return fill(prefix, scope, SCAFFOLD, index) + (lead or []) + content + (attached or []) + \
+    return fill(prefix, scope, SCAFFOLD, index, fields) + (lead or []) + content + (attached or []) + \
         fill(suffix, scope, SCAFFOLD, index)

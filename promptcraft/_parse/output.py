@@ -303,6 +303,9 @@ def _reasoning(spec: FormatSpec, role: Role) -> Optional[Reasoning]:
         template = output.reasoning
     elif spec.reasoning is not None and spec.reasoning.role == role.name:
         _unknown(spec.reasoning, _DISPLAY_KEYS, "reasoning")
+        if spec.reasoning.show == "given":
+            raise Unreadable("[reasoning] show = 'given' (the reasoning written by the role's prefix) is not read by "
+                             "parse_output yet")
         template = spec.reasoning.template
         how = "both" if spec.reasoning.reasoning_trim == "both" else "newlines"
     elif role.strip_reasoning is not None:
@@ -392,6 +395,10 @@ def _calls(spec: FormatSpec) -> Optional[CallsForm]:
             at = [p[0] for p in form.pieces].index("arguments")
             if at + 1 >= len(form.pieces) or form.pieces[at + 1][0] != "lit" or not form.pieces[at + 1][1].tokens:
                 raise Unreadable("[calls] call: {arguments} written as parameters must be followed by a literal")
+        if calls.value == "str":
+            # Python's str() of a mapping or list ({'k': [1]}) is not JSON: its value cannot be read back as given.
+            raise Unreadable("[calls] value = 'str' (values as Python's str() writes them) is not read by parse_output "
+                             "yet")
     elif calls.arguments not in ("json", "json_or_text", "text"):
         raise Unreadable(f"[calls] arguments = {calls.arguments!r} is not read by parse_output yet")
     return CallsForm(forms=tuple(forms), arguments=calls.arguments, value=calls.value, max=calls.max,

@@ -190,6 +190,12 @@ def _calls(spec: Any, message: Mapping, index: int, role: str, earlier_calls: bo
         text = rules.max_message
         raise RefusedError(f"format {spec.name!r} refuses this message: {text}", index=index, role=role,
                            rule="calls", template_message=text, field="tool_calls")
+    content = message.get("content")
+    if rules.refuse_content_starting is not None and isinstance(content, str) and content.startswith(
+            rules.refuse_content_starting):
+        raise UnsupportedFieldError(f"format {spec.name!r} leaves out the content of a message with tool calls when "
+                                    f"it starts with {rules.refuse_content_starting!r}, as its template does: it is "
+                                    "refused", index=index, role=role, field="content")
     if rules.content == "refuse" and message.get("content"):
         raise UnsupportedFieldError(f"format {spec.name!r} writes a message's tool calls in place of its content, so "
                                     "a content besides them would be left out: it is refused", index=index,

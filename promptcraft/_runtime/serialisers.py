@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any, Callable, Dict, List
 
 from ..errors import UnsupportedFieldError
+from .definitions import pydantic_signature, python_docstring, xml_schema
 from .functionary import definition as functionary
 from .typescript import definition as typescript
 
@@ -273,6 +274,8 @@ def python_signature(tool: Mapping, field: str, tojson: Callable[[Any], str]) ->
 
 #: The serialisers ``[tools] item`` may name, besides ``json`` (``tools.tojson``): each takes a checked
 #: definition, its path (``tools[0]``) and ``tools.tojson``.
-ITEMS: Dict[str, Callable[[Mapping, str, Callable[[Any], str]], str]] = {
+ITEMS: Dict[str, Callable[..., str]] = {
     "hermes": hermes, "python_repr": python_item, "command_r7b": command_r7b, "typescript": typescript,
-    "python_signature": python_signature, "functionary": functionary}
+    "python_signature": python_signature, "functionary": functionary,
+    # Those of definitions.py also take the schema keys their template leaves out ([tools] ignore).
+    "xml_schema": xml_schema, "python_docstring": python_docstring, "pydantic_signature": pydantic_signature}

@@ -186,7 +186,8 @@ def join_tools(tools: Sequence[Any], layout: Sequence[Any]) -> str:
     """The tools block of checked definitions: ``layout`` is ``(prefix, item_prefix, item_suffix,
     separator, suffix, indent)`` (``indent`` ``-1``: each definition on one line), then the name of a
     serialiser of ``serialisers.ITEMS`` where the item is not ``json`` (``json_array``: the whole list as
-    one JSON array), and the envelope where it is not ``whole`` (``_spec.model.TOOL_ENVELOPES``)."""
+    one JSON array), the envelope where it is not ``whole`` (``_spec.model.TOOL_ENVELOPES``), and the keys
+    of a parameter's schema the serialiser leaves out (``[tools] ignore``) where there are any."""
     prefix, item_prefix, item_suffix, separator, suffix, indent = layout[:6]
     envelope = layout[7] if len(layout) > 7 else "whole"
     if envelope == "function":
@@ -200,7 +201,7 @@ def join_tools(tools: Sequence[Any], layout: Sequence[Any]) -> str:
         from .serialisers import ITEMS
 
         write = ITEMS[item]
-        items = [write(tool, f"tools[{position}]", tojson) for position, tool in enumerate(tools)]
+        items = [write(tool, f"tools[{position}]", tojson, *layout[8:]) for position, tool in enumerate(tools)]
     else:
         indent = None if indent < 0 else indent
         items = [tojson(tool, indent) for tool in tools]
@@ -230,7 +231,10 @@ def tools_text(tools: Any, layout: Tuple[str, ...]) -> str:
     ``Unhandled``: the reference interpreter reports it.
     """
     if type(tools) is PreparedTools:
-        return tools.text(layout)
+        try:
+            return tools.text(layout)
+        except ConversationError:
+            raise Unhandled from None
     try:
         key: Optional[Tuple[Any, bytes]] = (layout, marshal.dumps(tools))
     except (ValueError, TypeError, RecursionError):
@@ -252,11 +256,12 @@ def tools_text(tools: Any, layout: Tuple[str, ...]) -> str:
 
 # -- tool calls ----------------------------------------------------------------------------------
 
-#: How a call's arguments are written, as generated code passes it: ``(mode, parameter, value)``.
-#: ``mode`` is ``json``, ``json_or_text``, ``parameters`` or ``text`` (see ``_spec.model.ARGUMENTS``);
-#: for ``parameters``, ``parameter`` is the text of one (literals, ``0`` for the key, ``1`` for the
-#: value) and ``value`` the formatter of each value (``VALUE_FORMATS``).
-Form = Tuple[str, Tuple[Any, ...], str]
+#: How a call's arguments are written, as generated code passes it: ``(mode, parameter, value,
+#: separator)``. ``mode`` is ``json``, ``json_or_text``, ``parameters`` or ``text`` (see
+#: ``_spec.model.ARGUMENTS``); for ``parameters``, ``parameter`` is the text of one (literals, ``0``
+#: for the key, ``1`` for the value), ``value`` the formatter of each value (``VALUE_FORMATS``) and
+#: ``separator`` the text between two.
+Form = Tuple[str, Tuple[Any, ...], str, str]
 
 
 def _py_str(value: Any) -> str:
@@ -273,8 +278,9 @@ def _json_or_str(value: Any) -> str:
     return _py_str(value)
 
 
-#: Formatters of one parameter's value (``[calls] value``).
-VALUE_FORMATS = {"json_or_str": _json_or_str, "str": _py_str}
+#: Formatters of one parameter's value (``[calls] value``); ``json``: every value through ``tojson``
+#: (a string quoted).
+VALUE_FORMATS = {"json_or_str": _json_or_str, "str": _py_str, "json": tojson}
 
 
 #: What ``str.splitlines`` splits at besides the newline, that JSON text may hold unescaped.
@@ -318,7 +324,7 @@ def write_arguments(value: Any, form: Form, field: str, index: Optional[int] = N
             except ValueError:
                 raise _json_error(item, f"{field}.{key}", index, role) from None
             out.append("".join(key if piece == 0 else text if piece == 1 else piece for piece in form[1]))
-        return "".join(out)
+        return form[3].join(out)
     if mode == "json_block":
         return _json_block(value, field, index, role)
     if mode == "text" and not isinstance(value, str):

@@ -17,8 +17,10 @@ import attrs
 TRIMS = ("none", "both", "left", "right", "left_newlines")
 PLACEMENTS = ("message", "block", "fold_first", "fold_last", "hoist", "refuse")
 #: When the default system text is written: the first message is not a system message; no message
-#: is; or ``no_text``: the first is not, or its text is empty once ``remove`` and ``trim`` are applied.
-DEFAULT_WHEN = ("first_not_system", "no_system", "no_text")
+#: is; ``no_text``: the first is not, or its text is empty once ``remove`` and ``trim`` are applied;
+#: ``tools``: the first message is not a system message and tool definitions are passed (a default
+#: that a template writes only to go with its tools).
+DEFAULT_WHEN = ("first_not_system", "no_system", "no_text", "tools")
 FOLD_ORDERS = ("fold_then_trim", "trim_then_fold")
 #: What a reasoning cut keeps: the text after the marker's last (first) occurrence, or ``second_piece``: the text
 #: between its first and second occurrences (what ``content.split(marker)[1]`` keeps, Nemotron Nano v2).
@@ -84,6 +86,8 @@ class Condition:
     first: Optional[bool] = None
     #: The message has tool calls (a non-empty ``tool_calls``).
     calls: Optional[bool] = None
+    #: Of a call among its message's calls: it is the last one (``[calls] call`` variants only).
+    last: Optional[bool] = None
     #: The content as given is empty (before a reasoning cut or a trim; missing content is empty).
     given_empty: Optional[bool] = None
     #: Tool definitions were passed (and the format writes them).
@@ -108,18 +112,26 @@ class Condition:
     #: ``(variable, key)`` pairs: the mapping variable was given with that key (Granite's
     #: ``'citations' in controls``).
     has: Optional[Tuple[Tuple[str, str], ...]] = None
+    #: The message opens the conversation's loop: it is the first message after a leading system
+    #: message, or the first message when there is none (Jinja's ``loop.previtem`` is undefined).
+    opening: Optional[bool] = None
+    #: The message shows reasoning given in its field (``[reasoning] show = "given"``).
+    reasoning: Optional[bool] = None
 
     def holds(self, previous: Optional[str], next: Optional[str], final: bool, generation_prompt: bool,
               empty: bool, first: bool, calls: bool = False, given_empty: Optional[bool] = None,
               tools: bool = False, earlier: "frozenset[str]" = frozenset(), earlier_calls: bool = False,
               thinking: bool = False, previous_message: Optional[str] = None, documents: bool = False,
-              named: bool = False, keys: Tuple[Tuple[str, str], ...] = ()) -> bool:
+              named: bool = False, keys: Tuple[Tuple[str, str], ...] = (), opening: bool = False,
+              reasoning: bool = False) -> bool:
         given_empty = empty if given_empty is None else given_empty
         return ((self.calls is None or self.calls == calls)
                 and (self.earlier is None or not earlier.isdisjoint(self.earlier))
                 and (self.earlier_calls is None or self.earlier_calls == earlier_calls)
                 and (self.thinking is None or self.thinking == thinking)
                 and (self.previous_message is None or previous_message in self.previous_message)
+                and (self.opening is None or self.opening == opening)
+                and (self.reasoning is None or self.reasoning == reasoning)
                 and (self.tools is None or self.tools == tools)
                 and (self.documents is None or self.documents == documents)
                 and (self.named is None or self.named == named)
@@ -405,6 +417,11 @@ class ReasoningDisplay:
     tool calls shows its reasoning, when not empty, until a later message of ``role`` without calls
     (an answer) follows it; an answer shows it only as the conversation's final message without a
     generation prompt, whenever the field is given (even empty).
+
+    ``show = "given"`` is another way of writing it: the reasoning comes from the
+    message's field only (the content is never split), trimmed by ``reasoning_trim``,
+    and wherever it is not empty the role's ``prefix`` writes it as ``{reasoning}``
+    (its variants' condition ``reasoning``); there is no template and no query.
     """
 
     role: str = "assistant"
@@ -541,10 +558,15 @@ TOOL_EMPTY = ("none", "written", "refuse")
 #: gpt-oss's comment and ``type name = (_: {...}) => any;`` entry of a TypeScript namespace
 #: (``_runtime.typescript``); ``python_signature``: Command R+'s Python function stub with a docstring
 #: (``serialisers.python_signature``); ``functionary``: Functionary v3.2's TypeScript namespace entry, one
-#: commented line per parameter (``_runtime.functionary``).
+#: commented line per parameter (``_runtime.functionary``); ``xml_schema`` (XML tags, every schema key
+#: written), ``python_docstring`` (a ``def`` with a docstring listing the parameters with required
+#: markers), ``pydantic_signature`` (Enum and BaseModel classes, then a ``def`` with pydantic-style
+#: fields): ``_runtime.definitions``.
 #: ``json_array``: the whole list as one JSON array (``tools|tojson``, Granite 3.2/3.3), without item texts.
 TOOL_ITEMS = ("json", "hermes", "python_repr", "command_r7b", "typescript", "python_signature", "functionary",
-              "json_array")
+              "json_array", "xml_schema", "python_docstring", "pydantic_signature")
+#: The serialisers that leave some keys of a parameter's schema out (``[tools] ignore``).
+TOOL_ITEMS_LEAVING_OUT = ("python_docstring", "pydantic_signature")
 #: What of a definition is written: ``whole``, the definition as given; ``function``, its ``function``
 #: object alone when it has one (``tool.function if tool.function is defined else tool``); ``by_type``:
 #: the ``function`` object of a definition whose ``type`` is ``function``, a definition without ``type``
@@ -567,8 +589,9 @@ ARGUMENTS = ("json", "json_or_text", "parameters", "text", "json_block")
 CALL_CONTENT = ("write", "refuse", "first_message", "reasoning")
 #: A parameter's value: ``json_or_str`` a mapping or list through ``tojson``, anything else as
 #: Python's ``str()`` (Jinja's ``|string``: ``True``, ``None``, ``1.0``); ``str``: every value as
-#: ``str()`` (a dict as ``{'k': [1, 2]}``), a string as it is.
-VALUE_FORMATS = ("json_or_str", "str")
+#: ``str()`` (a dict as ``{'k': [1, 2]}``), a string as it is; ``json``: every value through
+#: ``tojson`` (a string quoted, ``true``, ``null``).
+VALUE_FORMATS = ("json_or_str", "str", "json")
 
 
 @attrs.frozen
@@ -605,6 +628,9 @@ class Tools:
     required: bool = False
     #: See ``TOOL_ENVELOPES``.
     envelope: str = "whole"
+    #: Keys of a parameter's schema that the serialiser ``item`` does not write and the template
+    #: leaves out; any other key it does not write is refused.
+    ignore: Tuple[str, ...] = ()
 
 
 @attrs.frozen
@@ -612,8 +638,8 @@ class Calls:
     """A message's ``tool_calls``, written after its content.
 
     Each call is ``call`` (or the first of ``call_when`` whose condition holds:
-    ``first``, the message's first call; ``empty``, the message's answer is
-    empty; ``earlier_calls``, an earlier message had calls; ``final``, the message
+    ``first`` (``last``), the message's first (last) call; ``empty``, the message's
+    answer is empty; ``earlier_calls``, an earlier message had calls; ``final``, the message
     is the conversation's last), with ``{name}``
     and ``{arguments}`` (see ``ARGUMENTS``), and optionally ``{index}`` (the
     call's position in its message, from 0: Kimi K2 writes it into the id it
@@ -660,6 +686,16 @@ class Calls:
     #: declares, or ``refuse`` it where the template prints the list as it is (Kimi K2).
     content_parts: str = "join"
 
+    #: The content of a message with calls is trimmed so, instead of by its role's ``trim``.
+    trim: Optional[str] = None
+    #: ``arguments = "parameters"``: the text between two parameters.
+    separator: str = ""
+    #: ``after_content`` (as most templates) or ``before_content``: where the calls are written.
+    position: str = "after_content"
+    #: A content starting with this text is left out by the template when the message has calls
+    #: (MiniCPM3's): such a content is refused.
+    refuse_content_starting: Optional[str] = None
+
     @property
     def typed(self) -> bool:
         """Whether a call text writes the call's ``type`` (which each call must then have)."""
@@ -668,10 +704,10 @@ class Calls:
     prefix: str = ""
     suffix: str = ""
 
-    def form(self) -> Tuple[str, Tuple[Union[str, int], ...], str]:
+    def form(self) -> Tuple[str, Tuple[Union[str, int], ...], str, str]:
         """How the arguments are written, as ``_runtime.tools.write_arguments`` takes it."""
         pieces = tuple(p if isinstance(p, str) else (0 if p.name == "key" else 1) for p in self.parameter.pieces)
-        return (self.arguments, pieces, self.value)
+        return (self.arguments, pieces, self.value, self.separator)
 
 
 #: Where documents go: ``turn_after_system``, right after the system block (and a tools turn there),

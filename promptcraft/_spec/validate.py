@@ -344,10 +344,12 @@ def build_spec(raw: Dict[str, Any], path: Optional[str], text: str) -> FormatSpe
     declared_roles = check.names_table(raw, "roles")
     if len(declared_roles) > MAX_ROLES:
         raise check.fail("roles", f"{len(declared_roles)} roles declared; a format may declare at most {MAX_ROLES}")
+    shown = raw.get("reasoning")
+    given_role = shown.get("role", "assistant") if isinstance(shown, dict) and shown.get("show") == "given" else None
     for role_name, decl in declared_roles.items():
         if not role_name or role_name != role_name.strip():
             raise check.fail(f"roles.{role_name}", "a role name must be non-empty without surrounding spaces")
-        roles.append(_role(check, decl, f"roles.{role_name}", role_name))
+        roles.append(_role(check, decl, f"roles.{role_name}", role_name, writes_reasoning=role_name == given_role))
     any_role = _role(check, raw["any_role"], "any_role", "*") if "any_role" in raw else None
 
     alternation = None
@@ -401,12 +403,14 @@ def build_spec(raw: Dict[str, Any], path: Optional[str], text: str) -> FormatSpe
 
 
 _CONDITIONS = ("previous", "next", "first", "final", "generation_prompt", "empty", "given_empty", "calls", "tools",
-               "earlier", "earlier_calls", "thinking", "previous_message", "documents", "named", "has")
+               "earlier", "earlier_calls", "thinking", "previous_message", "documents", "named", "has", "opening",
+               "reasoning")
 #: Facts of the request, not of a message: what a system text (its prefix, its default) can test.
 _REQUEST_CONDITIONS = ("tools", "thinking", "documents", "has")
-#: A call's variants: its position among the message's calls, whether the message's answer is empty,
-#: whether an earlier message had calls, and whether the message is the conversation's last.
-_CALL_CONDITIONS = ("first", "empty", "earlier_calls", "final", "name")
+#: A call's variants: its position among the message's calls (first, last), whether the message's answer
+#: is empty, whether an earlier message had calls, whether the message is the conversation's last, and
+#: the call's function name.
+_CALL_CONDITIONS = ("first", "empty", "earlier_calls", "final", "name", "last")
 #: The generation prompt's variants: the role written last, the conversation's last message, the thinking mode.
 _PROMPT_CONDITIONS = ("previous", "previous_message", "thinking")
 
@@ -449,7 +453,7 @@ def _variants(check: Checker, decl: Dict[str, Any], key: str, name: str, slots: 
                     raise check.fail(f"{where}.when.{fact}", "expected a role name or an array of role names")
                 facts[fact] = tuple(roles)
         for fact in ("first", "final", "generation_prompt", "empty", "given_empty", "calls", "tools", "earlier_calls",
-                     "thinking", "documents", "named"):
+                     "thinking", "documents", "named", "opening", "reasoning", "last"):
             if fact in when:
                 facts[fact] = check.boolean(when, f"{where}.when", fact)
         if "name" in when:  # a call's function name (call variants only)
@@ -496,12 +500,14 @@ def _has(check: Checker, raw: Any, key: str) -> Tuple[Tuple[str, str], ...]:
     return tuple(pairs)
 
 
-def _role(check: Checker, decl: Any, key: str, name: str) -> Role:
+def _role(check: Checker, decl: Any, key: str, name: str, writes_reasoning: bool = False) -> Role:
     check.table(decl, key, _ROLE_KEYS)
     slots = ("role", "tool_call_id", "call_number")
     # A declared role's prefix and suffix may name the previous call (Harmony's tool results).
     named = slots + (("call_name",) if name != "*" else ())
-    decl, prefix_when = _variants(check, decl, key, "prefix", named)
+    # The role that writes reasoning given in its field ([reasoning] show = "given") writes it in its prefix.
+    prefix_slots = named + ("reasoning",) if writes_reasoning else named
+    decl, prefix_when = _variants(check, decl, key, "prefix", prefix_slots)
     decl, suffix_when = _variants(check, decl, key, "suffix", named)
     for text_key in ("prefix", "suffix", "when_empty", "final_suffix", "final_suffix_with_prompt"):
         _no_name(check, decl.get(text_key), f"{key}.{text_key}")
@@ -542,7 +548,7 @@ def _role(check: Checker, decl: Any, key: str, name: str) -> Role:
         name=name,
         attach_field=attach_field,
         attach_text=attach_text,
-        prefix=check.text(decl, key, "prefix", named),
+        prefix=check.text(decl, key, "prefix", prefix_slots),
         suffix=check.text(decl, key, "suffix", named),
         trim=check.choice(decl, key, "trim", model.TRIMS, "none"),
         skip_empty=check.boolean(decl, key, "skip_empty"),
@@ -698,9 +704,19 @@ def _reasoning(check: Checker, decl: Any) -> ReasoningDisplay:
     check.table(decl, key, ("role", "open", "close", "template", "reasoning_trim", "show", "query_exclude",
                             "no_query", "no_query_message", "field", "placement", "split", "refuse_containing",
                             "refuse_containing_message"))
-    if "template" not in decl:
+    show = check.choice(decl, key, "show", ("final_or_present", "always", "until_answer", "given"), "final_or_present")
+    if show == "given":
+        # The role's prefix writes the reasoning: none of the display's keys apply.
+        for extra in ("open", "close", "template", "query_exclude", "no_query", "no_query_message", "placement",
+                      "split", "refuse_containing", "refuse_containing_message"):
+            if extra in decl:
+                raise check.fail(f"{key}.{extra}",
+                                 "not used with show = 'given' (the role's prefix writes {reasoning})")
+        if "field" not in decl:
+            raise check.fail(key, "show = 'given' needs 'field', the message field the reasoning is given in")
+    elif "template" not in decl:
         raise check.fail(key, "needs 'template', e.g. \"<think>\\n{reasoning}\\n</think>\\n\\n{content}\"")
-    template = check.text(decl, key, "template", ("reasoning", "content"))
+    template = check.text(decl, key, "template", ("reasoning", "content")) if show != "given" else EMPTY
     exclude = check.strings(decl, "query_exclude", key=key)
     if exclude and len(exclude) != 2:
         raise check.fail(f"{key}.query_exclude", "give two strings: the start and the end of a non-query user message")
@@ -710,7 +726,7 @@ def _reasoning(check: Checker, decl: Any) -> ReasoningDisplay:
         close=check.string(decl, key, "close", "</think>", empty=False),
         template=template,
         reasoning_trim=check.choice(decl, key, "reasoning_trim", ("newlines", "both", "none"), "newlines"),
-        show=check.choice(decl, key, "show", ("final_or_present", "always", "until_answer"), "final_or_present"),
+        show=show,
         query_exclude=exclude,
         no_query=check.choice(decl, key, "no_query", ("last", "refuse"), "last"),
         no_query_message=check.string(decl, key, "no_query_message", empty=False),
@@ -744,7 +760,8 @@ def _reasoning(check: Checker, decl: Any) -> ReasoningDisplay:
 def _tools(check: Checker, decl: Any) -> Tools:
     key = "tools"
     check.table(decl, key, ("placement", "join", "join_when", "prefix", "item", "indent", "item_prefix",
-                            "item_suffix", "separator", "suffix", "empty", "trim", "required", "envelope"))
+                            "item_suffix", "separator", "suffix", "empty", "trim", "required", "envelope",
+                            "ignore"))
     placement = check.choice(decl, key, "placement", model.TOOL_PLACEMENTS, "system_after")
     if placement == "none":
         extra = [k for k in decl if k not in ("placement", "empty")]
@@ -779,11 +796,16 @@ def _tools(check: Checker, decl: Any) -> Tools:
             if name in decl:
                 raise check.fail(f"{key}.{name}", f"not used with placement = {placement!r} (a turn of its own: "
                                                   "prefix and suffix write it)")
+    ignore = check.strings(decl, "ignore", lambda k: None if k else "must not be empty", key=key)
+    if "ignore" in decl and item not in model.TOOL_ITEMS_LEAVING_OUT:
+        raise check.fail(f"{key}.ignore", f"item = {item!r} writes every key of a parameter's schema; 'ignore' is for "
+                                          + ", ".join(map(repr, model.TOOL_ITEMS_LEAVING_OUT)))
     return Tools(placement=placement, item=item, empty=empty,
                  join_when=check.choice(decl, key, "join_when", ("system", "text"), "system"), indent=indent,
                  trim=check.choice(decl, key, "trim", model.TRIMS, "none"),
                  required=check.boolean(decl, key, "required"),
-                 envelope=check.choice(decl, key, "envelope", model.TOOL_ENVELOPES, "whole"), **texts)
+                 envelope=check.choice(decl, key, "envelope", model.TOOL_ENVELOPES, "whole"), ignore=ignore,
+                 **texts)
 
 
 def _thinking(check: Checker, decl: Any) -> Thinking:
@@ -827,7 +849,8 @@ def _calls(check: Checker, decl: Any) -> Calls:
     key = "calls"
     check.table(decl, key, ("role", "arguments", "call", "ignore", "missing_content", "parameter", "value", "max",
                             "max_message", "content", "shape", "empty", "content_parts", "refuse_when",
-                            "no_call_message", "prefix", "suffix"))
+                            "no_call_message", "prefix", "suffix", "trim", "separator", "position",
+                            "refuse_content_starting"))
     refuse_when = None
     if "refuse_when" in decl:
         when = check.table(decl["refuse_when"], f"{key}.refuse_when", ("final", "generation_prompt"))
@@ -860,7 +883,7 @@ def _calls(check: Checker, decl: Any) -> Calls:
             raise check.fail(key, "arguments = 'parameters' needs 'parameter', the text of one with {key} and {value}")
         parameter = check.text(decl, key, "parameter", ("key", "value"))
     else:
-        for name in ("parameter", "value"):
+        for name in ("parameter", "value", "separator"):
             if name in decl:
                 raise check.fail(f"{key}.{name}", "used with arguments = 'parameters' only")
     calls = Calls(role=check.string(decl, key, "role", "assistant", empty=False), arguments=arguments,
@@ -873,7 +896,11 @@ def _calls(check: Checker, decl: Any) -> Calls:
                   call=call, call_when=call_when, ignore=ignore, refuse_when=refuse_when,
                   missing_content=check.choice(decl, key, "missing_content", ("refuse", "empty", "final"), "refuse"),
                   content_parts=check.choice(decl, key, "content_parts", ("join", "refuse"), "join"),
-                  prefix=check.string(decl, key, "prefix", ""), suffix=check.string(decl, key, "suffix", ""))
+                  prefix=check.string(decl, key, "prefix", ""), suffix=check.string(decl, key, "suffix", ""),
+                  trim=check.choice(decl, key, "trim", model.TRIMS, "none") if "trim" in decl else None,
+                  separator=check.string(decl, key, "separator", ""),
+                  position=check.choice(decl, key, "position", ("after_content", "before_content"), "after_content"),
+                  refuse_content_starting=check.string(decl, key, "refuse_content_starting", empty=False))
     if calls.typed and "type" in ignore:
         raise check.fail(f"{key}.ignore", "'type' is written by the call text ({type}): it cannot be left out too")
     return calls
@@ -1134,6 +1161,10 @@ def _cross_checks(check: Checker, spec: FormatSpec) -> None:
             raise check.fail("documents.placement", f"{spec.documents.placement!r} writes the documents with a "
                                                     "user message: it needs one that is written, and a system "
                                                     "placement other than 'hoist'")
+    if spec.system.default_when == "tools" and (
+            spec.tools is None or spec.tools.placement not in ("system_after", "system_before")):
+        raise check.fail("system.default_when", "'tools' is a default written with the tool definitions: it needs "
+                                                "[tools] placement = 'system_after' or 'system_before'")
     if spec.calls is not None:
         writer = next((r for r in spec.roles if r.name == spec.calls.role), None)
         if writer is None or writer.drop or writer.refuse is not None:
@@ -1141,7 +1172,8 @@ def _cross_checks(check: Checker, spec: FormatSpec) -> None:
         if spec.system.placement != "message" and spec.calls.role in spec.system.leading_roles:
             raise check.fail("calls.role", "a system message taken out of the conversation cannot carry calls")
         if spec.calls.content == "reasoning" and (spec.reasoning is None or spec.reasoning.field is None
-                                                  or spec.reasoning.role != spec.calls.role):
+                                                  or spec.reasoning.role != spec.calls.role
+                                                  or spec.reasoning.show == "given"):
             raise check.fail("calls.content", "'reasoning' writes a call message's content as its reasoning: it "
                                               "needs a [reasoning] of the same role, with 'field'")
     for role in spec.roles + ((spec.any_role,) if spec.any_role is not None else ()):

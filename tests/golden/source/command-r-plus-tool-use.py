@@ -59,7 +59,7 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
                     _content = _content.strip()
                     _calls = ''
                     if _tc:
-                        for _j, (_cn, _ca) in _enumerate(_call_parts(_tc, ('json_block', (), 'json_or_str'), ('id', 'type'))):
+                        for _j, (_cn, _ca) in _enumerate(_call_parts(_tc, ('json_block', (), 'json_or_str', ''), ('id', 'type'))):
                             if _j == 0:
                                 _calls += '\nAction:\n```json\n[\n    {\n        "tool_name": "' + _cn + '",\n        "parameters": ' + _ca + '\n    }'
                             else:
@@ -161,7 +161,7 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
                     _content = _content.strip()
                     _calls = ''
                     if _tc:
-                        for _j, (_cn, _ca) in _enumerate(_call_parts(_tc, ('json_block', (), 'json_or_str'), ('id', 'type'))):
+                        for _j, (_cn, _ca) in _enumerate(_call_parts(_tc, ('json_block', (), 'json_or_str', ''), ('id', 'type'))):
                             if _j == 0:
                                 _calls += '\nAction:\n```json\n[\n    {\n        "tool_name": "' + _cn + '",\n        "parameters": ' + _ca + '\n    }'
                             else:

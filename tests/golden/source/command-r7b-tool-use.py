@@ -65,7 +65,7 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
                     if _tc:
                         if _m.get('content'):
                             raise _Unhandled
-                        for _j, (_cn, _ca) in _enumerate(_call_parts(_tc, ('json', (), 'json_or_str'), ('id', 'type'))):
+                        for _j, (_cn, _ca) in _enumerate(_call_parts(_tc, ('json', (), 'json_or_str', ''), ('id', 'type'))):
                             if _j != 0:
                                 _calls += ',\n    {"tool_call_id": "' + _str(_nk + _j) + '", "tool_name": "' + _cn + '", "parameters": ' + _ca + '}'
                             else:
@@ -194,7 +194,7 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
                     if _tc:
                         if _m.get('content'):
                             raise _Unhandled
-                        for _j, (_cn, _ca) in _enumerate(_call_parts(_tc, ('json', (), 'json_or_str'), ('id', 'type'))):
+                        for _j, (_cn, _ca) in _enumerate(_call_parts(_tc, ('json', (), 'json_or_str', ''), ('id', 'type'))):
                             if _j != 0:
                                 _calls += ',\n    {"tool_call_id": "' + _str(_nk + _j) + '", "tool_name": "' + _cn + '", "parameters": ' + _ca + '}'
                             else:

@@ -48,7 +48,7 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
                     if _tc:
                         if _ec and _m.get('content'):
                             raise _Unhandled
-                        for _j, (_cn, _ca, _ck) in _enumerate(_call_parts(_tc, ('text', (), 'json_or_str'), ('id',), True)):
+                        for _j, (_cn, _ca, _ck) in _enumerate(_call_parts(_tc, ('text', (), 'json_or_str', ''), ('id',), True)):
                             if _j == 0 and not _ec:
                                 _calls += '<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>' + _ck + '<｜tool▁sep｜>' + _cn + '\n```json\n' + _ca + '\n```<｜tool▁call▁end｜>'
                             else:
@@ -159,7 +159,7 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
                     if _tc:
                         if _ec and _m.get('content'):
                             raise _Unhandled
-                        for _j, (_cn, _ca, _ck) in _enumerate(_call_parts(_tc, ('text', (), 'json_or_str'), ('id',), True)):
+                        for _j, (_cn, _ca, _ck) in _enumerate(_call_parts(_tc, ('text', (), 'json_or_str', ''), ('id',), True)):
                             if _j == 0 and not _ec:
                                 _calls += '<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>' + _ck + '<｜tool▁sep｜>' + _cn + '\n```json\n' + _ca + '\n```<｜tool▁call▁end｜>'
                             else:

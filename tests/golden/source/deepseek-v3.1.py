@@ -50,7 +50,7 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
                         _content = _content.partition('</think>')[2]
                     _calls = ''
                     if _tc:
-                        for _j, (_cn, _ca) in _enumerate(_call_parts(_tc, ('text', (), 'json_or_str'), ('id', 'type'))):
+                        for _j, (_cn, _ca) in _enumerate(_call_parts(_tc, ('text', (), 'json_or_str', ''), ('id', 'type'))):
                             if _j == 0:
                                 _calls += '<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>' + _cn + '<｜tool▁sep｜>' + _ca + '<｜tool▁call▁end｜>'
                             else:
@@ -148,7 +148,7 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
                         _content = _content.partition('</think>')[2]
                     _calls = ''
                     if _tc:
-                        for _j, (_cn, _ca) in _enumerate(_call_parts(_tc, ('text', (), 'json_or_str'), ('id', 'type'))):
+                        for _j, (_cn, _ca) in _enumerate(_call_parts(_tc, ('text', (), 'json_or_str', ''), ('id', 'type'))):
                             if _j == 0:
                                 _calls += '<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>' + _cn + '<｜tool▁sep｜>' + _ca + '<｜tool▁call▁end｜>'
                             else:

@@ -122,7 +122,7 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
                     if _tc:
                         if _len(_tc) > 1:
                             raise _Unhandled
-                        for _j, (_cn, _ca) in _enumerate(_call_parts(_tc, ('json', (), 'json_or_str'), ('id', 'type'))):
+                        for _j, (_cn, _ca) in _enumerate(_call_parts(_tc, ('json', (), 'json_or_str', ''), ('id', 'type'))):
                             _calls += '<|start|>assistant to=functions.' + _cn + '<|channel|>commentary json<|message|>' + _ca + '<|call|>'
                     else:
                         raise _Unhandled  # an empty list or not a list of calls: the reference says why
@@ -293,7 +293,7 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
                     if _tc:
                         if _len(_tc) > 1:
                             raise _Unhandled
-                        for _j, (_cn, _ca) in _enumerate(_call_parts(_tc, ('json', (), 'json_or_str'), ('id', 'type'))):
+                        for _j, (_cn, _ca) in _enumerate(_call_parts(_tc, ('json', (), 'json_or_str', ''), ('id', 'type'))):
                             _calls += '<|start|>assistant to=functions.' + _cn + '<|channel|>commentary json<|message|>' + _ca + '<|call|>'
                     else:
                         raise _Unhandled  # an empty list or not a list of calls: the reference says why

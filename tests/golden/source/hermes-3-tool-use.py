@@ -44,7 +44,7 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
                     if _tc:
                         if _m.get('content'):
                             raise _Unhandled
-                        for _j, (_cn, _ca) in _enumerate(_call_parts(_tc, ('json_or_text', (), 'json_or_str'), ('id', 'type'))):
+                        for _j, (_cn, _ca) in _enumerate(_call_parts(_tc, ('json_or_text', (), 'json_or_str', ''), ('id', 'type'))):
                             _calls += '\n<tool_call>\n{"name": "' + _cn + '", "arguments": ' + _ca + '}\n</tool_call>'
                     else:
                         raise _Unhandled  # an empty list or not a list of calls: the reference says why
@@ -130,7 +130,7 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
                     if _tc:
                         if _m.get('content'):
                             raise _Unhandled
-                        for _j, (_cn, _ca) in _enumerate(_call_parts(_tc, ('json_or_text', (), 'json_or_str'), ('id', 'type'))):
+                        for _j, (_cn, _ca) in _enumerate(_call_parts(_tc, ('json_or_text', (), 'json_or_str', ''), ('id', 'type'))):
                             _calls += '\n<tool_call>\n{"name": "' + _cn + '", "arguments": ' + _ca + '}\n</tool_call>'
                     else:
                         raise _Unhandled  # an empty list or not a list of calls: the reference says why

@@ -51,7 +51,7 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
                         _content = _parts_text(_content, ('none', (('image', ('image',), ('image', 'image_url'), '<|media_start|>image<|media_content|><|media_pad|><|media_end|>\n', None), ('text', (), ('text',), '', None))), None)
                     _calls = ''
                     if _tc:
-                        for _j, (_cn, _ca) in _enumerate(_call_parts(_tc, ('json', (), 'json_or_str'), ('id', 'type'))):
+                        for _j, (_cn, _ca) in _enumerate(_call_parts(_tc, ('json', (), 'json_or_str', ''), ('id', 'type'))):
                             if _j == 0:
                                 _calls += '<|tool_calls_section_begin|><|tool_call_begin|>functions.' + _cn + ':' + _str(_j) + '<|tool_call_argument_begin|>' + _ca + '<|tool_call_end|>'
                             else:
@@ -141,7 +141,7 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
                         _content = _parts_text(_content, ('none', (('image', ('image',), ('image', 'image_url'), '<|media_start|>image<|media_content|><|media_pad|><|media_end|>\n', None), ('text', (), ('text',), '', None))), None)
                     _calls = ''
                     if _tc:
-                        for _j, (_cn, _ca) in _enumerate(_call_parts(_tc, ('json', (), 'json_or_str'), ('id', 'type'))):
+                        for _j, (_cn, _ca) in _enumerate(_call_parts(_tc, ('json', (), 'json_or_str', ''), ('id', 'type'))):
                             if _j == 0:
                                 _calls += '<|tool_calls_section_begin|><|tool_call_begin|>functions.' + _cn + ':' + _str(_j) + '<|tool_call_argument_begin|>' + _ca + '<|tool_call_end|>'
                             else:

@@ -66,7 +66,7 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
                     if _tc:
                         if _len(_tc) > 1 or _m.get('content'):
                             raise _Unhandled
-                        for _j, (_cn, _ca) in _enumerate(_call_parts(_tc, ('json', (), 'json_or_str'), ('id', 'type'))):
+                        for _j, (_cn, _ca) in _enumerate(_call_parts(_tc, ('json', (), 'json_or_str', ''), ('id', 'type'))):
                             _calls += '{"name": "' + _cn + '", "parameters": ' + _ca + '}'
                     else:
                         raise _Unhandled  # an empty list or not a list of calls: the reference says why
@@ -175,7 +175,7 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
                     if _tc:
                         if _len(_tc) > 1 or _m.get('content'):
                             raise _Unhandled
-                        for _j, (_cn, _ca) in _enumerate(_call_parts(_tc, ('json', (), 'json_or_str'), ('id', 'type'))):
+                        for _j, (_cn, _ca) in _enumerate(_call_parts(_tc, ('json', (), 'json_or_str', ''), ('id', 'type'))):
                             _calls += '{"name": "' + _cn + '", "parameters": ' + _ca + '}'
                     else:
                         raise _Unhandled  # an empty list or not a list of calls: the reference says why

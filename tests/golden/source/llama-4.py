@@ -65,7 +65,7 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
                         _content = _parts_text(_content, ('none', (('image', ('image',), (), '<|image|>', None), ('text', ('text',), (), '', None))), None)
                     _calls = ''
                     if _tc:
-                        for _j, (_cn, _ca) in _enumerate(_call_parts(_tc, ('json', (), 'json_or_str'), ('id', 'type'))):
+                        for _j, (_cn, _ca) in _enumerate(_call_parts(_tc, ('json', (), 'json_or_str', ''), ('id', 'type'))):
                             if _j == 0:
                                 _calls += '<|python_end|>{"name": "' + _cn + '", "parameters": ' + _ca + '}'
                             else:
@@ -177,7 +177,7 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
                         _content = _parts_text(_content, ('none', (('image', ('image',), (), '<|image|>', None), ('text', ('text',), (), '', None))), None)
                     _calls = ''
                     if _tc:
-                        for _j, (_cn, _ca) in _enumerate(_call_parts(_tc, ('json', (), 'json_or_str'), ('id', 'type'))):
+                        for _j, (_cn, _ca) in _enumerate(_call_parts(_tc, ('json', (), 'json_or_str', ''), ('id', 'type'))):
                             if _j == 0:
                                 _calls += '<|python_end|>{"name": "' + _cn + '", "parameters": ' + _ca + '}'
                             else:

@@ -101,7 +101,7 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
                     if _tc:
                         if add_generation_prompt and _i == _last:
                             raise _Unhandled
-                        for _j, (_cn, _ca) in _enumerate(_call_parts(_tc, ('json_or_text', (), 'json_or_str'), ('id', 'type'))):
+                        for _j, (_cn, _ca) in _enumerate(_call_parts(_tc, ('json_or_text', (), 'json_or_str', ''), ('id', 'type'))):
                             if _j == 0 and _content != '' and _i == _last:
                                 _calls += '\n<SPECIAL_12>\n<SPECIAL_11>Assistant\n<TOOLCALL>[{"name": "' + _cn + '", "arguments": ' + _ca + '}'
                             elif _j == 0 and _content != '':
@@ -271,7 +271,7 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
                     if _tc:
                         if add_generation_prompt and _i == _last:
                             raise _Unhandled
-                        for _j, (_cn, _ca) in _enumerate(_call_parts(_tc, ('json_or_text', (), 'json_or_str'), ('id', 'type'))):
+                        for _j, (_cn, _ca) in _enumerate(_call_parts(_tc, ('json_or_text', (), 'json_or_str', ''), ('id', 'type'))):
                             if _j == 0 and _content != '' and _i == _last:
                                 _calls += '\n<SPECIAL_12>\n<SPECIAL_11>Assistant\n<TOOLCALL>[{"name": "' + _cn + '", "arguments": ' + _ca + '}'
                             elif _j == 0 and _content != '':

@@ -48,7 +48,7 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
                         _content = ''
                     _calls = ''
                     if _tc:
-                        for _j, (_cn, _ca) in _enumerate(_call_parts(_tc, ('json', (), 'json_or_str'), ('id', 'type'))):
+                        for _j, (_cn, _ca) in _enumerate(_call_parts(_tc, ('json', (), 'json_or_str', ''), ('id', 'type'))):
                             _calls += '\n<tool_call>\n{"name": "' + _cn + '", "arguments": ' + _ca + '}\n</tool_call>'
                     elif _tc not in (None, [], ()):
                         raise _Unhandled  # not a list of calls: the reference says what it is
@@ -137,7 +137,7 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
                         _content = ''
                     _calls = ''
                     if _tc:
-                        for _j, (_cn, _ca) in _enumerate(_call_parts(_tc, ('json', (), 'json_or_str'), ('id', 'type'))):
+                        for _j, (_cn, _ca) in _enumerate(_call_parts(_tc, ('json', (), 'json_or_str', ''), ('id', 'type'))):
                             _calls += '\n<tool_call>\n{"name": "' + _cn + '", "arguments": ' + _ca + '}\n</tool_call>'
                     elif _tc not in (None, [], ()):
                         raise _Unhandled  # not a list of calls: the reference says what it is

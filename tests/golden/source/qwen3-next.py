@@ -87,7 +87,7 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
                         _present = False
                     _calls = ''
                     if _tc:
-                        for _j, (_cn, _ca) in _enumerate(_call_parts(_tc, ('json_or_text', (), 'json_or_str'), ('id', 'type'))):
+                        for _j, (_cn, _ca) in _enumerate(_call_parts(_tc, ('json_or_text', (), 'json_or_str', ''), ('id', 'type'))):
                             if _j == 0 and _content == '':
                                 _calls += '<tool_call>\n{"name": "' + _cn + '", "arguments": ' + _ca + '}\n</tool_call>'
                             else:
@@ -224,7 +224,7 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
                         _present = False
                     _calls = ''
                     if _tc:
-                        for _j, (_cn, _ca) in _enumerate(_call_parts(_tc, ('json_or_text', (), 'json_or_str'), ('id', 'type'))):
+                        for _j, (_cn, _ca) in _enumerate(_call_parts(_tc, ('json_or_text', (), 'json_or_str', ''), ('id', 'type'))):
                             if _j == 0 and _content == '':
                                 _calls += '<tool_call>\n{"name": "' + _cn + '", "arguments": ' + _ca + '}\n</tool_call>'
                             else:

@@ -126,7 +126,7 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
                         _present = False
                     _calls = ''
                     if _tc:
-                        for _j, (_cn, _ca) in _enumerate(_call_parts(_tc, ('parameters', ('<parameter=', 0, '>\n', 1, '\n</parameter>\n'), 'json_or_str'), ('id', 'type'))):
+                        for _j, (_cn, _ca) in _enumerate(_call_parts(_tc, ('parameters', ('<parameter=', 0, '>\n', 1, '\n</parameter>\n'), 'json_or_str', ''), ('id', 'type'))):
                             if _j == 0 and _content != '':
                                 _calls += '\n\n<tool_call>\n<function=' + _cn + '>\n' + _ca + '</function>\n</tool_call>'
                             elif _j == 0:
@@ -302,7 +302,7 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
                         _present = False
                     _calls = ''
                     if _tc:
-                        for _j, (_cn, _ca) in _enumerate(_call_parts(_tc, ('parameters', ('<parameter=', 0, '>\n', 1, '\n</parameter>\n'), 'json_or_str'), ('id', 'type'))):
+                        for _j, (_cn, _ca) in _enumerate(_call_parts(_tc, ('parameters', ('<parameter=', 0, '>\n', 1, '\n</parameter>\n'), 'json_or_str', ''), ('id', 'type'))):
                             if _j == 0 and _content != '':
                                 _calls += '\n\n<tool_call>\n<function=' + _cn + '>\n' + _ca + '</function>\n</tool_call>'
                             elif _j == 0:
