@@ -106,7 +106,18 @@ JUNK = {
                     "escapes text added to a `|safe` string",
     "document value": "the template writes a document's value as Python's `str()` of `None`, a list or a "
                       "mapping (`None`, `['a', 1]`), or a key it reads but the document lacks as empty text",
+    "schema": "the template writes part of a tool definition as junk (`Union[]` for an array without typed items "
+              "or an object without properties, a Python `None` for a description, a list letter by letter); "
+              "promptcraft's error says which is junk",
 }
+#: The named serialisers of tool definitions (``[tools] item``), as the prose describes them.
+SERIALISERS = {"hermes": "as Hermes' tool_use template rebuilds them", "python_repr": "as Python's repr",
+               "command_r7b": "as Command R7B's tool_use template rebuilds them",
+               "typescript": "as gpt-oss's TypeScript namespace entries",
+               "python_signature": "as Python stubs with docstrings, as Command R+'s tool_use template writes them",
+               "xml_schema": "as XML tags, every key of a parameter's schema in a tag",
+               "python_docstring": "as a Python signature and a docstring listing the parameters",
+               "pydantic_signature": "as Python code with Enum and pydantic BaseModel classes and fields"}
 _KEYS = ["city", "days", "unit", "z", "a", "é", "<k>", "nested", "list", "", "a b", 'q"k', "\u2028"]
 
 
@@ -524,7 +535,8 @@ def judge(fmt, stem: str, feature: str, cases: List[Case], variables: dict, exam
             got = fmt.render(copy.deepcopy(case.messages), tools=copy.deepcopy(given_tools(stem, case.tools)),
                              **case.given(), **kwargs)
         except promptcraft.UnsupportedFieldError as error:
-            cell.refused[reason(stem, case, want, kwargs, declared, error)] += 1
+            junk = want != REFUSED and "which is junk" in str(error)  # a serialiser's own word (definitions.py)
+            cell.refused["junk: schema" if junk else reason(stem, case, want, kwargs, declared, error)] += 1
             continue
         except promptcraft.PromptcraftError as error:
             if want == REFUSED:
@@ -681,7 +693,13 @@ def written_prose(names: List[str], served: Dict[str, str], cells: Dict[Tuple[st
         "functions (converted to their JSON schema as transformers' `get_json_schema` does). "
         "`promptcraft.prepare_tools(tools)` checks and serialises a list once (a copy: editing the list afterwards "
         "changes nothing) for reuse across renders. Formats that write them: "
-        f"{listed(where(writes_tools))}.",
+        f"{listed(where(writes_tools))}. Each definition is written as transformers' `tojson` writes it, except "
+        "by the named serialisers: " + "; ".join(
+            f"{SERIALISERS[item]} (`item = \"{item}\"`): {listed(found)}" for item in SERIALISERS
+            if (found := where(lambda s, item=item: writes_tools(s) and s.tools.item == item))) + ". "
+        "Keys of a parameter's schema that a serialiser does not write are left out only where the format lists "
+        "them as its template leaves them out (`[tools] ignore`), and refused otherwise; what the template would "
+        "write as junk is refused (*junk: schema*).",
         "- **Formats that write no tools refuse `tools=`** with `UnsupportedFieldError` (field `tools`), except "
         "`None` and an empty list where the template treats an empty list as none. Those whose template writes a "
         "tools block even for an empty list refuse it too: "
@@ -1262,9 +1280,19 @@ name them); see the tables above for what each writes and refuses.
   it, Qwen3-Next's and Qwen3.5's fall back to splitting the content.
 - Tool results are checked on generated conversations with tool messages in any position (`test_tool_results`)
   besides the cases above; Qwen3.5 opens no turn for a tool message that comes first, as its template does.
-- Qwen3-Coder still refuses tool results and writes no tools or calls: its template opens no turn for a tool
-  message that follows the system message it took out, a case the variants' facts do not name yet, and writes
-  definitions as XML, which no format declares yet.
+- Tool definitions written by a named serialiser (Qwen3-Coder's XML, Seed-OSS's Python signatures, MiniCPM3's
+  pydantic-style code) are refused where the template would write junk: a description that is not a string (its
+  Python `None`), an `enum` or `required` that is not a list (written letter by letter, or not at all), and in
+  MiniCPM3's code `Union[]` for an array without typed `items` or an object without properties (so most
+  `object` and `array` parameters without them), or a class name the template never defines (an enum inside
+  `items`). Definition keys the template does not read are refused unless the format lists them under
+  `[tools] ignore` (Seed-OSS and MiniCPM3 list the common JSON schema keywords); a definition the template leaves
+  out (a type other than `function`, Seed-OSS's and MiniCPM3's `return`, a `strict` flag) is refused.
+- Qwen3-Coder and Seed-OSS write a call's values as Python's `str()` writes them (`True`, `None`,
+  `{{'k': [1, 2]}}`), as their templates do and the models were trained on; MiniCPM3 writes them as JSON.
+- MiniCPM3's template writes a `thought` field before the calls; the format does not declare it (it is not one
+  of the fields transformers aliases for reasoning), so it is refused. The template leaves out the content of a
+  message with calls when it starts with `<|tool_call_start|>`: such a content is refused.
 - firefunction's `functions` (a template variable its template concatenates) is declared with a serialiser:
   JSON text is written as given, a list of definitions as `json.dumps` writes it (the model card passes
   `functions=json.dumps(functions)`; the test suite checks both forms against transformers given that text);
@@ -1278,7 +1306,13 @@ name them); see the tables above for what each writes and refuses.
   `thinking_budget`, Jamba's `knobs`, `generation_preamble`, `role_to_predict` and `bom_str`/`eom_str`,
   Command A's and Command R7B's `enable_citations` and Granite 3.3's `available_tools` (its template fills
   it from `tools`, which the format writes) are not declared, and passing one is an `OptionsError` rather
-  than a silently different prompt.
+  than a silently different prompt. Seed-OSS's template chooses its `thinking_budget` text by comparing the
+  number with a table of ranges (the first of 0, 512, ... 16384 at least the budget gives the reflection
+  interval), writes the number itself, and places a system turn after the leading system message (or
+  first), with an extra generation prompt for 0. A format has switches and texts but no variable holding a
+  number, nor conditions comparing one; declaring it would need such a variable with a range table (data,
+  not a template language), which is not built yet. Its `use_json_tooldef` (the tools as one JSON list) is
+  not declared either.
 - Documents: Command R7B's default template, given documents, renders a different template altogether (its
   retrieval flow: a system preamble of its own with tool-use instructions, untrimmed content, no alternation
   check, the documents as a tool result after the first user message); its format does not declare that

@@ -39,6 +39,9 @@ REFUSED: dict = {
     # Its calls are one JSON list between [calls] prefix and suffix (<tool_calls>[ ... ]</tool_calls>), which the
     # reader does not take yet: it says so rather than misread them.
     "jamba-1.6": "prefix is not read by parse_output yet",
+    # Not read yet: a content trimmed only beside calls and values as Python's str() writes them
+    # ({'k': [1, 2]}, True), the reasoning written by the prefix, parameters joined by a separator.
+    "qwen3-coder": "[calls] trim", "seed-oss": "[reasoning] show = 'given'", "minicpm3": "[calls] separator",
 }
 
 #: Results per format, printed at the end (the report's counts).
@@ -587,6 +590,8 @@ NO_RESPONSE_TEMPLATE = {
     # Its calls are one JSON list between [calls] prefix and suffix (<tool_calls>[ ... ]</tool_calls>), which the
     # reader does not take yet: it says so rather than misread them.
     "jamba-1.6": "prefix is not read by parse_output yet",
+    # Formats parse_output does not read yet (REFUSED) export no response_template either.
+    "qwen3-coder": "cannot read", "seed-oss": "cannot read", "minicpm3": "cannot read",
 }
 
 

@@ -352,6 +352,63 @@ def test_parts_in_spans_and_counted_labels():
     assert "Picture" not in fmt.render(messages)
 
 
+def _tool(properties, **function):
+    parameters = {"type": "object", "properties": properties, **function.pop("parameters", {})}
+    return {"type": "function", "function": {"name": "f", "description": "d", "parameters": parameters, **function}}
+
+
+#: Definitions a named serialiser (XML tags, Python signatures, pydantic-style code) must write as the
+#: template does, or refuse: types as lists, enums of any JSON values, other schema keys, nested objects
+#: and arrays, missing descriptions and properties, unicode and quotes, keys the templates leave out.
+EDGE_TOOLS = [
+    _tool({"a": {"type": ["string", "null"], "enum": [1, None, True, "x", 2.5, {"k": 1}], "x-y z$": {"n": [1]},
+                 "lst": [1, "a"], "required": ["q"], "nullable": True, "default": None}},
+          parameters={"required": ["a"]}),
+    _tool({"é": {"type": "string", "description": " ü 🙂 \"q\" 'a' <b>& \n"}, "n": {"type": "number", "default": 1.5}}),
+    _tool({"a": {"type": "number", "description": "x", "title": "T", "pattern": "^a$"},
+           "b": {"type": "array", "items": {"type": "string"}},
+           "c": {"type": "object", "properties": {"x": {"type": "string", "enum": ["p", "q"]}}, "required": ["x"]},
+           "d": {"type": "array", "items": {"type": "object", "properties": {"y": {"type": "integer"}}}},
+           "e": {"type": "object", "additionalProperties": {"type": "boolean"}},
+           "f": {"type": "boolean", "description": "", "default": "yes"}}, parameters={"required": ["a", "c"]}),
+    _tool({"a": {"type": "array"}, "b": {"type": "object"}}),
+    _tool({"a": {"type": "string", "description": None}}),
+    _tool({"a": {"type": "string", "enum": "abc"}}),
+    _tool({}, parameters={"required": "a"}),
+    _tool({"a": {"type": "string", "minLength": 2}}),
+    _tool({}, returns={"type": "object", "properties": {"r": {"type": "string", "description": "rd"}}}),
+    _tool({}, strict=True),
+    {"type": "function", "function": {"name": "f"}},
+    {"name": "flat", "description": "no envelope", "parameters": {"type": "object", "properties": {}}},
+]
+#: The formats whose serialiser lists, as data, the schema keys its template leaves out, or writes them all.
+NAMED = [(n, s) for n, s in PAIRS if writes_tools(n) and promptcraft.get_format(n).spec.tools.item in
+         ("xml_schema", "python_docstring", "pydantic_signature")]
+
+
+@pytest.mark.parametrize("name,stem", NAMED, ids=[s for _, s in NAMED])
+def test_named_serialisers_on_edge_definitions(name, stem):
+    """Each edge definition is written as transformers writes it, or refused naming its field: where the
+    template renders it, as junk or as a key the template leaves out and the format does not list."""
+    require_corpus()
+    require_transformers()
+    fmt = promptcraft.get_format(name)
+    messages = [{"role": "user", "content": "Weather?"}]
+    written = 0
+    for tool in EDGE_TOOLS:
+        want = outcome(hf_render, stem, messages, tools=[tool])
+        try:
+            got = fmt.render(messages, tools=[tool])
+        except promptcraft.UnsupportedFieldError as error:
+            assert error.index is None and error.path.startswith("tools[0]"), error
+            assert isinstance(want, tuple) or "which is junk" in str(error) or "not written by the format's " \
+                "template" in str(error) or "type 'function' only" in str(error), (tool, error)
+            continue
+        assert got == want, tool
+        written += 1
+    assert written >= 3
+
+
 # ---------------------------------------------------------------------------
 # Bad input: each a PromptcraftError naming where, in bounded time, never RecursionError or TypeError.
 
