@@ -115,6 +115,7 @@ SERIALISERS = {"hermes": "as Hermes' tool_use template rebuilds them", "python_r
                "command_r7b": "as Command R7B's tool_use template rebuilds them",
                "typescript": "as gpt-oss's TypeScript namespace entries",
                "python_signature": "as Python stubs with docstrings, as Command R+'s tool_use template writes them",
+               "functionary": "as Functionary v3.2's TypeScript namespace entries",
                "xml_schema": "as XML tags, every key of a parameter's schema in a tag",
                "python_docstring": "as a Python signature and a docstring listing the parameters",
                "pydantic_signature": "as Python code with Enum and pydantic BaseModel classes and fields"}

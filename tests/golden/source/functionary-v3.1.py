@@ -26,7 +26,7 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
                         _content = ''
                     _calls = ''
                     if _tc:
-                        for _j, (_cn, _ca) in _enumerate(_call_parts(_tc, ('text', (), 'json_or_str'), ('id', 'type'))):
+                        for _j, (_cn, _ca) in _enumerate(_call_parts(_tc, ('text', (), 'json_or_str', ''), ('id', 'type'))):
                             if _cn == 'python':
                                 _calls += '<|python_tag|>' + _ca
                             else:
@@ -83,7 +83,7 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
                         _content = ''
                     _calls = ''
                     if _tc:
-                        for _j, (_cn, _ca) in _enumerate(_call_parts(_tc, ('text', (), 'json_or_str'), ('id', 'type'))):
+                        for _j, (_cn, _ca) in _enumerate(_call_parts(_tc, ('text', (), 'json_or_str', ''), ('id', 'type'))):
                             if _cn == 'python':
                                 _calls += '<|python_tag|>' + _ca
                             else:

@@ -49,7 +49,7 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
                         _content = ''
                     _calls = ''
                     if _tc:
-                        for _j, (_cn, _ca) in _enumerate(_call_parts(_tc, ('text', (), 'json_or_str'), ('id', 'type'))):
+                        for _j, (_cn, _ca) in _enumerate(_call_parts(_tc, ('text', (), 'json_or_str', ''), ('id', 'type'))):
                             _calls += '>>>' + _cn + '\n' + _ca
                     elif _tc not in (None, [], ()):
                         raise _Unhandled  # not a list of calls: the reference says what it is
@@ -132,7 +132,7 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
                         _content = ''
                     _calls = ''
                     if _tc:
-                        for _j, (_cn, _ca) in _enumerate(_call_parts(_tc, ('text', (), 'json_or_str'), ('id', 'type'))):
+                        for _j, (_cn, _ca) in _enumerate(_call_parts(_tc, ('text', (), 'json_or_str', ''), ('id', 'type'))):
                             _calls += '>>>' + _cn + '\n' + _ca
                     elif _tc not in (None, [], ()):
                         raise _Unhandled  # not a list of calls: the reference says what it is
