@@ -85,7 +85,7 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
                                 _content = ''
                             _calls = ''
                             if _tc:
-                                for _j, (_cn, _ca) in _enumerate(_call_parts(_tc, ('json_or_text', (), 'json_or_str'), ('id', 'type'))):
+                                for _j, (_cn, _ca) in _enumerate(_call_parts(_tc, ('json_or_text', (), 'json_or_str', ''), ('id', 'type'))):
                                     if _j == 0:
                                         _calls += '    {"name": "' + _cn + '", "arguments": ' + _ca + '}'
                                     else:
@@ -195,7 +195,7 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
                             _content = ''
                         _calls = ''
                         if _tc:
-                            for _j, (_cn, _ca) in _enumerate(_call_parts(_tc, ('json_or_text', (), 'json_or_str'), ('id', 'type'))):
+                            for _j, (_cn, _ca) in _enumerate(_call_parts(_tc, ('json_or_text', (), 'json_or_str', ''), ('id', 'type'))):
                                 if _j == 0:
                                     _calls += '    {"name": "' + _cn + '", "arguments": ' + _ca + '}'
                                 else:
