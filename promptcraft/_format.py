@@ -73,6 +73,12 @@ class Format:
         """The TOML text the format was loaded from."""
         return self._built.text
 
+    def to_toml(self) -> str:
+        """The declaration written back as a format file: only the keys that are not defaults, laid out
+        as the files in ``formats/`` are (comments are not kept). ``loads_format(fmt.to_toml(),
+        path=fmt.path)`` gives a format with the same declaration and the same generated code."""
+        return self._built.to_toml()  # type: ignore[no-any-return, unused-ignore]
+
     @property
     def source(self) -> str:
         """The generated Python source of ``render``, of the batch function behind ``render_many``

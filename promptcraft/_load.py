@@ -126,6 +126,12 @@ class Built:
             found = self._sources[which] = generate(self.program)
         return found
 
+    def to_toml(self) -> str:
+        """The declaration as format-file text (``_spec.dump``), which loads as the same declaration."""
+        from ._spec.dump import dump
+
+        return dump(self.spec)
+
     def output_form(self, tools: bool = False) -> Any:
         """How a completion writes an assistant message (``_parse.output``), made when first asked;
         the ``OutputError`` saying why there is none, for a format whose output cannot be read. With
