@@ -165,6 +165,14 @@ class Format:
         format cannot have written ``prompt``."""
         return self._built.parse(prompt)
 
+    def to_jinja(self) -> str:
+        """The format as a Jinja chat template that transformers' ``apply_chat_template`` renders
+        byte-identically, refusals included (``raise_exception``); input using a feature not exported
+        yet (``promptcraft._interop.export.GAPS``) makes the template raise, never write another prompt."""
+        from ._interop.export import to_jinja
+
+        return to_jinja(self)
+
     def lint(self) -> "Dict[str, Dict[str, list]]":
         """The texts a value (``"user"`` content, ``"system"`` text, ``"assistant reasoning"``, a role
         name...) must not hold for ``parse`` to read it back exactly: ``{value: {"contains" |

@@ -113,6 +113,11 @@ def _parser():
                         help="JSON cases instead: [{messages, add_generation_prompt, continue_final_message}]")
     verify.add_argument("--var", action="append", default=[], metavar="KEY=VALUE",
                         help="a variable given to both the template and the format")
+    export = sub.add_parser("export", help="write a format as a Jinja chat template (transformers renders it the same)")
+    export.add_argument("format", metavar="NAME|PATH")
+    export.add_argument("--output", "-o", metavar="FILE", help="write the template here (default: print it)")
+    export.add_argument("--json", action="store_true",
+                        help='a {"chat_template": ...} object, as tokenizer_config.json holds it')
     return parser
 
 
@@ -357,7 +362,22 @@ def run(argv: Optional[List[str]] = None) -> str:
         return _lint(args.format, args.json)
     if args.command == "verify":
         return _verify(args)
+    if args.command == "export":
+        return _export(args)
     raise _UsageError(f"unknown command {args.command!r}")  # pragma: no cover
+
+
+def _export(args: Any) -> str:
+    template = _format(args.format).to_jinja()
+    text = json.dumps({"chat_template": template}, ensure_ascii=False, indent=2) + "\n" if args.json else template
+    if args.output is None:
+        return text
+    try:
+        with open(args.output, "w", encoding="utf-8") as handle:
+            handle.write(text)
+    except OSError as error:
+        raise _UsageError(f"cannot write {args.output}: {error.strerror or error}") from None
+    return ""
 
 
 def _parse(args: Any) -> str:

@@ -1331,6 +1331,7 @@ name them); see the tables above for what each writes and refuses.
 - Command A and Command R7B lower-case role names in their templates, so they also accept `"User"`;
   the formats declare the lower-case roles only and refuse other spellings.
 """
+    text += exported_section(pathlib.Path(args.output))
     pathlib.Path(args.output).write_text(text, encoding="utf-8")
     different = sum(1 for _, _, cell in problems if cell.different) + sum(
         1 for (_, feature) in examples if feature == "public structured")
@@ -1341,6 +1342,13 @@ name them); see the tables above for what each writes and refuses.
           f"contract: {outside}; {elapsed:.0f} s")
     for line in disagreements + refusals:
         print(line)
+
+
+def exported_section(path: pathlib.Path) -> str:
+    """The "Export to Jinja" section, kept as it is: tests/make_export_report.py writes its counts."""
+    old = path.read_text(encoding="utf-8") if path.exists() else ""
+    at = old.find("\n## Export to Jinja")
+    return old[at:] if at >= 0 else ""
 
 
 if __name__ == "__main__":

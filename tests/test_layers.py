@@ -19,13 +19,13 @@ ALLOWED = {
     "errors": set(),
     "_version": set(),
     "_runtime": {"errors"},
-    "_format": {"_runtime", "_types"},
+    "_format": {"_runtime", "_types", "_interop"},  # _interop: to_jinja, imported when called
     "_spec": {"errors"},
     "_engine": {"errors", "_spec", "_runtime"},
     "_load": {"errors", "_format", "_spec", "_engine", "_runtime", "_parse"},
     "_parse": {"errors", "_spec", "_engine", "_runtime"},
     "_registry": {"errors", "_format", "_load", "_precompiled"},  # _precompiled: build output
-    "_interop": {"errors", "_format", "_runtime"},
+    "_interop": {"errors", "_format", "_runtime", "_engine"},  # _engine: export reads the IR
     "_identify": {"_registry"},
     "_folder": {"errors", "_format", "_identify"},
     "_tokens": set(),

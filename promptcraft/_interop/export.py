@@ -1,0 +1,833 @@
+"""``Format.to_jinja()``: a format's core program (``_engine.ir``) written as a Jinja chat template.
+
+One emitter over the IR's closed vocabulary, as ``pygen`` is one for Python:
+a ``Seq`` becomes ``{{- '...' }}`` literals and ``{{- value }}`` slots, a
+``Choice`` an ``if``/``elif`` chain over the facts of ``When``, a ``Role`` one
+block of the message loop, the ``System`` placement the lines before it. No
+branch reads a format's name.
+
+The template is meant for transformers' environment (``trim_blocks``,
+``lstrip_blocks``, its ``tojson`` and ``raise_exception``): every tag opens
+with ``-``, so the whitespace between tags, which makes the template
+readable, is never written. Every string from the format is a quoted Jinja
+literal with ``{``, ``}``, ``%`` and ``#`` next to each other escaped, so a
+literal can never open a tag.
+
+Where promptcraft refuses a conversation the template calls
+``raise_exception`` with the same meaning (message index and field). A
+feature not exported yet raises ``promptcraft export: ... is not exported``
+on the input that uses it, never a different prompt: tool definitions,
+tool calls, lists of content parts, documents, the reasoning display and
+reasoning fields, a message's ``name``, attached fields and calls named by
+results, as listed by ``GAPS``. Unknown keyword arguments cannot be seen by
+a template (transformers passes the special tokens among them): they are not
+refused.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from .._engine import ir
+from .._engine.ir import Choice, Lit, Slot, When
+from .._engine.lower import specialize
+
+#: What the exported template refuses as not exported (it raises on input that uses it).
+GAPS = (
+    "tool definitions given to a format that writes them (tools)",
+    "tool calls on a message of a format that writes them (tool_calls)",
+    "content given as a list of parts, for a format that takes parts",
+    "documents given to a format that writes them",
+    "the reasoning display and reasoning given in a field",
+    "a message's name, for a format that writes names",
+    "a field a role attaches to its text, results naming or numbering calls",
+    "a JSON text for a variable with a serialiser (a list is exported)",
+)
+
+#: The values of inputs the template refuses as not exported (calls, tools in a message, an attached field,
+#: reasoning from a field): a message it writes has none.
+_NONE = {"calls": "''", "tools": "''", "attach": "''", "reasoning": "''"}
+
+_TRIM = {"none": "", "both": ".strip()", "left": ".lstrip()", "right": ".rstrip()", "left_newlines": ".lstrip('\\n')"}
+_ESCAPES = {"\\": "\\\\", "'": "\\'", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def quote(text: str) -> str:
+    """``text`` as a Jinja string literal: backslash escapes for quotes, backslashes and what is not
+    printable, and no two of ``{ } % #`` side by side, so that it can never open or close a tag."""
+    out = []
+    for k, ch in enumerate(text):
+        if ch in _ESCAPES:
+            out.append(_ESCAPES[ch])
+        elif not ch.isprintable():
+            code = ord(ch)
+            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}")
+        elif ch in "{}%#" and k and text[k - 1] in "{}%#-":
+            out.append(f"\\x{ord(ch):02x}")
+        else:
+            out.append(ch)
+    body = "".join(out)
+    if "'" in text and '"' not in text:  # the other quotes read better than escapes
+        return '"' + body.replace("\\'", "'") + '"'
+    return "'" + body + "'"
+
+
+def _tuple(names: Sequence[str]) -> str:
+    return "(" + ", ".join(quote(n) for n in names) + ("," if len(names) == 1 else "") + ")"
+
+
+def _is_in(expr: str, names: Sequence[str]) -> str:
+    return f"{expr} == {quote(names[0])}" if len(names) == 1 else f"{expr} in {_tuple(names)}"
+
+
+def _comment(text: str) -> str:
+    return "{#- " + text.replace("#}", "# }") + " #}"
+
+
+class NotExported(Exception):
+    """A construct the emitter has no Jinja for; ``to_jinja`` raises it as a ``FormatError``."""
+
+
+class _Emitter:
+    def __init__(self, program: ir.Program, tool_use: Optional[str] = None, empty_tools_refused: bool = False) -> None:
+        self.p = program
+        #: A format that writes no tools but whose template writes a block for an empty list refuses one.
+        self.empty_tools_refused = empty_tools_refused
+        #: The format that renders whenever tools are given (transformers' named ``tool_use`` template).
+        self.tool_use = tool_use
+        self.lines: List[str] = []
+        self.depth = 0
+        self.roles = list(program.roles) + ([program.any_role] if program.any_role else [])
+        self.leading = program.system.leading
+        self.hoist = program.system.placement == "hoist"
+        self.fold = program.system.placement in ("fold_first", "fold_last")
+        whens = [w for r in self.roles for w in _whens(r.body)]
+        self.earlier = {name: f"e{k}" for k, name in enumerate(sorted(
+            {n for w in whens if w.earlier is not None for n in w.earlier}))}
+        #: Facts no exported input has (the template refuses the input that would): decided here.
+        self.static: Dict[str, object] = {"calls": False, "earlier_calls": False, "named": False, "reasoning": False,
+                                          "tools": False, "documents": False}
+        self.values: Dict[str, str] = {v.name: f"_v_{v.name}" for v in program.variables}
+
+    # -- writing ----------------------------------------------------------
+    def line(self, text: str) -> None:
+        self.lines.append("    " * self.depth + text)
+
+    def tag(self, statement: str) -> None:
+        self.line("{%- " + statement + " %}")
+
+    def comment(self, text: str) -> None:
+        self.line(_comment(text))
+
+    def out(self, expr: str) -> None:
+        self.line("{{- " + expr + " }}")
+
+    def raise_(self, message: str) -> None:
+        self.out(f"raise_exception({message})")
+
+    def refuse(self, test: str, message: str) -> None:
+        self.tag(f"if {test}")
+        self.depth += 1
+        self.raise_(message)
+        self.depth -= 1
+        self.tag("endif")
+
+    def where(self, text: str, field: str = "") -> str:
+        """A message's refusal text: ``messages[i]`` (the role, the field) then ``text`` (a Jinja expression)."""
+        at = "'messages[' ~ _i ~ ']" + (("." + field) if field else "") + " (role ' ~ _m.role ~ '): '"
+        return f"{at} ~ {quote(text)}"
+
+    def block(self, statement: str) -> "_Block":
+        return _Block(self, statement)
+
+    # -- pieces -------------------------------------------------------------
+    def seq(self, pieces: ir.Seq, values: Dict[str, str], facts: Dict[str, str]) -> None:
+        """Lines writing ``pieces``: literals quoted, values by their expression, choices as if chains."""
+        pending = ""
+        for piece in pieces:
+            if isinstance(piece, Lit):
+                pending += piece.text
+                continue
+            if pending:
+                self.out(quote(pending))
+                pending = ""
+            if isinstance(piece, Slot):
+                if piece.name not in values:
+                    raise NotExported(f"the value {piece.name!r}")
+                if values[piece.name] != "''":
+                    self.out(values[piece.name])
+            else:
+                self.choice(piece, lambda s: self.seq(s, values, facts), facts)
+        if pending:
+            self.out(quote(pending))
+
+    def choice(self, choice: Choice, write, facts: Dict[str, str]) -> None:
+        cases = list(choice.cases)
+        while cases and not cases[-1].seq:
+            cases.pop()
+        if not cases:
+            return
+        if len(cases) == 1 and cases[0].when.always:
+            write(cases[0].seq)
+            return
+        keyword = "if"
+        for case in cases:
+            if case.when.always:
+                self.tag("else")
+            else:
+                self.tag(f"{keyword} {self.condition(case.when, facts)}")
+            self.depth += 1
+            write(case.seq)
+            self.depth -= 1
+            if case.when.always:
+                break
+            keyword = "elif"
+        self.tag("endif")
+
+    def condition(self, when: When, facts: Dict[str, str]) -> str:
+        """The Jinja test of ``when``; ``facts`` gives the expression of each fact where it is read."""
+        tests = []
+        for name in ("gen", "first", "opening", "final", "empty", "given_empty", "body", "tools", "documents",
+                     "named", "reasoning", "calls", "earlier_calls", "thinking"):
+            wanted = getattr(when, name)
+            if wanted is None:
+                continue
+            if name not in facts:
+                raise NotExported(f"the condition {name!r} here")
+            tests.append(facts[name] if wanted else f"not {facts[name]}")
+        for name in ("prev_role", "next_role", "first_role", "prev_message"):
+            wanted = getattr(when, name)
+            if wanted is None:
+                continue
+            if name not in facts:
+                raise NotExported(f"the condition {name!r} here")
+            tests.append(_is_in(facts[name], wanted))
+        if when.earlier is not None:
+            flags = [f"_ns.{self.earlier[n]}" for n in when.earlier]
+            tests.append(flags[0] if len(flags) == 1 else "(" + " or ".join(flags) + ")")
+        for variable, key in when.has or ():
+            tests.append(f"({variable} is mapping and {quote(key)} in {variable})")
+        return " and ".join(tests) or "true"
+
+    # -- the template ---------------------------------------------------------
+    def template(self) -> str:
+        p = self.p
+        self.comment(f"Chat format {p.name!r}, exported by promptcraft (Format.to_jinja). Every text is a literal "
+                     "of the format; where promptcraft refuses a conversation, so does this template.")
+        self.variables()
+        self.inputs()
+        self.checks()
+        self.thinking()
+        self.start()
+        self.system_section()
+        self.last_query()
+        self.loop()
+        self.end()
+        return "\n".join(self.lines) + "\n"
+
+    def variables(self) -> None:
+        if not self.p.variables:
+            return
+        self.comment("The format's variables (keyword arguments of apply_chat_template), checked as promptcraft "
+                     "checks them.")
+        for var in self.p.variables:
+            name, local = var.name, f"_v_{var.name}"
+            bad = quote(f"variable {name!r} ")
+            if var.is_mapping:
+                before, after = var.when_given or ("", "")
+                self.tag(f"set {local} = ''")
+                with self.block(f"if {name} is defined and {name} is not none"):
+                    self.refuse(f"{name} is not mapping", bad + " ~ 'must be a mapping'")
+                    with self.block(f"if {name}"):
+                        self.tag(f"set {local} = {quote(before)} ~ {name}|tojson ~ {quote(after)}")
+                continue
+            if var.is_switch:
+                default = var.when_true if var.switch_default else var.when_false
+                self.chain([(f"{name} is not defined or {name} is none", f"set {local} = {quote(default or '')}"),
+                            (f"{name} is true", f"set {local} = {quote(var.when_true or '')}"),
+                            (f"{name} is false", f"set {local} = {quote(var.when_false or '')}"),
+                            (None, bad + " ~ 'must be True or False'")])
+                continue
+            if var.required:
+                missing = bad + " ~ 'is required by this format'"
+            elif var.strftime is not None:
+                missing = f"set {local} = strftime_now({quote(var.strftime)})"
+            else:
+                missing = f"set {local} = {quote(var.default or '')}"
+            cases: List[Tuple[Optional[str], str]] = [(f"{name} is not defined or {name} is none", missing)]
+            if var.serialiser is not None:
+                cases += [(f"{name} is string", quote(f"promptcraft export: a JSON text for variable {name!r} is not "
+                                                      "exported (pass a list)")),
+                          (f"{name} is sequence and {name} is not mapping",
+                           f"set {local} = {name}|tojson(ensure_ascii=true)"),
+                          (None, bad + " ~ 'must be JSON text or a list'")]
+            else:
+                cases += [(f"{name} is string", f"set {local} = {name}"), (None, bad + " ~ 'must be a string'")]
+            self.chain(cases)
+
+    def chain(self, cases: "List[Tuple[Optional[str], str]]") -> None:
+        """An if chain whose branches are each one ``set`` statement or, otherwise, a refusal (its text)."""
+        for position, (test, action) in enumerate(cases):
+            self.tag("else" if test is None else f"{'elif' if position else 'if'} {test}")
+            self.depth += 1
+            if action.startswith("set "):
+                self.tag(action)
+            else:
+                self.raise_(action)
+            self.depth -= 1
+        self.tag("endif")
+
+    def inputs(self) -> None:
+        """Tools and documents: refused where the format does not write them, not exported where it does."""
+        p = self.p
+        self.comment("Tool definitions and documents (an empty list is none, as `if tools` reads it).")
+        if self.tool_use is not None:
+            self.refuse("tools is defined and tools is not none", quote(
+                f"promptcraft export: tools render with format {self.tool_use!r} (the model's tool_use template), "
+                "which is not exported in this template"))
+        what = "promptcraft export: tool definitions are not exported" if p.tools is not None else \
+            f"format {p.name!r} does not write tool definitions, so they are refused rather than left out"
+        if (p.tools is not None and p.tools.written_empty) or self.empty_tools_refused:
+            self.refuse("tools is defined and tools is not none", quote(what))
+        else:
+            self.refuse("tools is defined and tools", quote(what))
+        if p.tools is not None and p.tools.required:
+            self.refuse("tools is not defined or tools is none",
+                        quote(f"format {p.name!r} needs tools (its template raises without them)"))
+        what = "promptcraft export: documents are not exported" if p.documents is not None else \
+            f"format {p.name!r} does not write documents, so they are refused rather than left out"
+        self.refuse("documents is defined and documents", quote(what))
+
+    def checks(self) -> None:
+        """Every message checked first, as promptcraft checks a conversation before writing any of it."""
+        p = self.p
+        self.comment("Each message: a text role and content, and no field the format does not write "
+                     "(transformers has dropped the keys whose value is None).")
+        self.refuse("messages|length == 0", quote("the conversation is empty: give at least one message"))
+        fields = p.fields
+        with self.block("for _m in messages"):
+            self.tag("set _i = loop.index0")
+            self.refuse("_m is not mapping or _m.role is not string",
+                        "'messages[' ~ _i ~ ']: expected a mapping with a text role'")
+            with self.block("for _key in _m"):
+                self.refuse(f"_m[_key] is not none and _key not in {_tuple(fields)}",
+                            "'messages[' ~ _i ~ '].' ~ _key ~ ' (role ' ~ _m.role ~ '): ' ~ "
+                            + quote(f"format {p.name!r} does not write this field, so it is refused rather than "
+                                    "left out"))
+            if "tool_calls" in p.fields:
+                self.refuse("_m.tool_calls is defined and _m.tool_calls is not none and _m.tool_calls != []",
+                            self.where("promptcraft export: tool calls are not exported", "tool_calls"))
+                if any(r.calls is not None and r.calls.empty_refused for r in self.roles):
+                    self.refuse("_m.tool_calls is defined and _m.tool_calls is not none", self.where(
+                        f"format {p.name!r} refuses an empty 'tool_calls' list: give none for a message without "
+                        "calls", "tool_calls"))
+            if p.refuse_names:
+                self.refuse("_m.name is defined and _m.name is not none",
+                            self.where("promptcraft export: names are not exported", "name"))
+            for field in dict.fromkeys(r.attach_field for r in self.roles if r.attach_field):
+                self.refuse(f"_m[{quote(field)}] is defined and _m[{quote(field)}] is not none",
+                            self.where("promptcraft export: this field is not exported", field))
+            if any(r.given_reasoning for r in self.roles):
+                self.refuse("_m.reasoning_content is defined or _m.thinking is defined or _m.reasoning is defined",
+                            self.where("promptcraft export: reasoning fields are not exported", "reasoning_content"))
+            self.refuse("_m.content is not defined or _m.content is none", self.where("has no content", "content"))
+            parts = any(r.parts is not None for r in self.roles) or p.system.parts != "refuse"
+            text = "promptcraft export: content given as a list of parts is not exported" if parts else \
+                f"format {p.name!r} writes this content as text only; a list of parts is refused"
+            self.refuse("_m.content is not string", self.where(text, "content"))
+        self.tag("set _last = messages|length - 1")
+
+    def thinking(self) -> None:
+        rules = self.p.thinking
+        if rules is None:
+            return
+        self.comment("The thinking mode: the switch (or its default), then the flags of the messages read.")
+        variable = next((v for v in self.p.variables if v.name == rules.variable), None)
+        if variable is None:
+            self.tag(f"set _ns_thinking = namespace(on={'true' if rules.default else 'false'})")
+        else:
+            default = "true" if variable.switch_default else "false"
+            self.tag(f"set _ns_thinking = namespace(on={variable.name} if {variable.name} is defined and "
+                     f"{variable.name} is not none else {default})")
+        source = "messages[:1]" if rules.first_only else "messages"
+        with self.block(f"for _m in {source}"):
+            with self.block(f"if {_is_in('_m.role', rules.roles)}"):
+                keyword = "if"
+                for flag, value in rules.flags:
+                    self.tag(f"{keyword} {quote(flag)} in _m.content")
+                    self.depth += 1
+                    self.tag(f"set _ns_thinking.on = {'true' if value else 'false'}")
+                    self.depth -= 1
+                    keyword = "elif"
+                self.tag("endif")
+
+    def request_facts(self) -> Dict[str, str]:
+        facts: Dict[str, str] = {"gen": "add_generation_prompt", "first_role": "messages[0].role",
+                                 "prev_message": "messages[-1].role"}
+        facts.update({k: "false" for k in self.static})
+        if self.p.thinking is not None:
+            facts["thinking"] = "_ns_thinking.on"
+        return facts
+
+    def start(self) -> None:
+        start = self.p.start
+        if all(not case.seq for case in start.cases):
+            return
+        self.comment("The start of the prompt.")
+        self.seq(specialize((start,), self.static), self.values, self.request_facts())
+
+    # -- the leading system message -------------------------------------------
+    def system_section(self) -> None:
+        system, placement = self.p.system, self.p.system.placement
+        leading = _is_in("messages[0].role", self.leading)
+        if placement == "refuse":
+            self.comment("The format takes no system message.")
+            self.refuse(leading, "'messages[0] (role ' ~ messages[0].role ~ '): ' ~ "
+                        + quote(f"format {self.p.name!r} refuses a system message"))
+            self.tag("set _offset = 0")
+            return
+        if placement == "hoist":
+            self.hoisted()
+            return
+        if placement == "message":
+            self.tag("set _offset = 0")
+            if system.default is not None and system.default_when == "first_not_system":
+                self.comment("Without a system message of its own, the conversation gets the default one.")
+                with self.block(f"if not ({leading})"):
+                    self.default_message()
+            elif system.default is not None and system.default_when == "no_system":
+                self.comment("Without any system message, the conversation gets the default one.")
+                with self.block(f"if messages|selectattr('role', 'in', {_tuple(self.leading)})|list|length == 0"):
+                    self.default_message()
+            elif system.default is not None and system.default_when != "tools":
+                raise NotExported(f"a default system message written {system.default_when!r}")
+            return
+        # block, fold_first, fold_last: a leading system message is taken out of the loop.
+        self.comment("A leading system message is taken out of the conversation: "
+                     + ("written as a block." if placement == "block" else "folded into a user message."))
+        self.tag("set _system = none")
+        self.tag("set _offset = 0")
+        if system.override is not None:
+            self.tag("set _override = false")
+        test = leading + (" and messages[0].content != ''" if system.keep_empty else "")
+        with self.block(f"if {test}"):
+            self.tag("set _offset = 1")
+            if system.refuse_alone:
+                self.refuse("messages|length == 1", quote(f"format {self.p.name!r} needs a message after the system "
+                                                          "message"))
+            self.tag("set _system = messages[0].content")
+            if system.parts == "first_text_list":
+                self.refuse("_system is string", "'messages[0] (role ' ~ messages[0].role ~ '): ' ~ " + quote(
+                    f"format {self.p.name!r} refuses this system message: it must be a list of parts"))
+            if system.skip_empty:
+                self.tag("if _system == ''")
+                self.depth += 1
+                self.tag("set _system = none")
+                self.depth -= 1
+                self.tag("else")
+                self.depth += 1
+                self.given_system()
+                self.depth -= 1
+                self.tag("endif")
+            else:
+                self.given_system()
+        if system.default is not None:
+            if system.default_when == "no_system":
+                missing = f"not ({leading}) and messages|selectattr('role', 'in', {_tuple(self.leading)})|list|" \
+                          "length == 0"
+                if system.keep_empty:
+                    missing = f"({leading} and messages[0].content == '') or ({missing})"
+            else:
+                missing = f"not ({leading})" + (" or messages[0].content == ''" if system.keep_empty else "")
+            if system.default_when == "tools":
+                missing = "false"  # the default goes with tool definitions, which are not exported
+            # (unless_images: images come in lists of parts, which are not exported.)
+            with self.block(f"if {missing}"):
+                self.comment("No system message: the format's default text.")
+                self.tag(f"set _system = {self.concat(system.default)}")
+        if placement == "block":
+            with self.block("if _system is not none"):
+                if system.override is not None:
+                    self.tag("if _override")
+                    self.depth += 1
+                    self.seq(system.override_block, dict(self.values, system="_system"), self.request_facts())
+                    self.depth -= 1
+                    self.tag("else")
+                    self.depth += 1
+                    self.system_block()
+                    self.depth -= 1
+                    self.tag("endif")
+                else:
+                    self.system_block()
+        elif placement == "fold_first":
+            self.tag("set _target = _offset if _system is not none and messages|length > _offset else -1")
+        else:
+            self.tag("set _target = _last if _system is not none and messages|length > _offset and "
+                     "messages[-1].role == 'user' else -1")
+
+    def given_system(self) -> None:
+        """``_system``: the caller's text, its strings taken out, trimmed, wrapped (or the default where empty)."""
+        system = self.p.system
+        self.refuse("_system is not string", quote("a system message's content must be text"))
+        if system.remove:
+            self.tag("set _system = _system" + "".join(f".replace({quote(t)}, '')" for t in system.remove))
+        if system.trim != "none":
+            self.tag(f"set _system = _system{_TRIM[system.trim]}")
+        if system.override is not None:
+            self.comment("A system text holding the override marker is written in a block of its own.")
+            self.tag(f"if {quote(system.override)} in messages[0].content")
+            self.depth += 1
+            self.tag(f"set _system = _system.replace({quote(system.override)}, ''){_TRIM[system.trim]}")
+            self.tag("set _override = true")
+            self.depth -= 1
+            self.tag("else")
+            self.depth += 1
+            self.given_text()
+            self.depth -= 1
+            self.tag("endif")
+            return
+        self.given_text()
+
+    def given_text(self) -> None:
+        system = self.p.system
+        if system.default_when == "no_text":
+            assert system.default is not None
+            self.tag("if _system == ''")
+            self.depth += 1
+            self.tag(f"set _system = {self.concat(system.default)}")
+            self.depth -= 1
+            if system.wrap is not None:
+                self.tag("else")
+                self.depth += 1
+                self.tag(f"set _system = {self.concat(system.wrap, {'system': '_system'})}")
+                self.depth -= 1
+            self.tag("endif")
+            return
+        if system.wrap is not None:
+            self.tag(f"set _system = {self.concat(system.wrap, {'system': '_system'})}")
+
+    def concat(self, pieces: ir.Seq, values: Optional[Dict[str, str]] = None) -> str:
+        """One Jinja string expression for choice-free ``pieces`` (a choice over request facts is decided
+        here where the template refuses the input it depends on)."""
+        values = dict(self.values, **(values or {}))
+        parts = []
+        for piece in specialize(pieces, self.static):
+            if isinstance(piece, Lit):
+                parts.append(quote(piece.text))
+            elif isinstance(piece, Slot):
+                if piece.name not in values:
+                    raise NotExported(f"the value {piece.name!r} in a system text")
+                parts.append(values[piece.name])
+            else:
+                parts.append(self.inline_choice(piece, values))
+        return " ~ ".join(parts) or "''"
+
+    def inline_choice(self, choice: Choice, values: Dict[str, str]) -> str:
+        facts = self.request_facts()
+        out = "''"
+        for case in reversed(choice.cases):
+            text = self.concat(case.seq, values) if case.seq else "''"
+            out = text if case.when.always else f"({text} if {self.condition(case.when, facts)} else {out})"
+        return out
+
+    def system_block(self) -> None:
+        block = self.p.system.block
+        self.seq(specialize(block, self.static), dict(self.values, system="_system"), self.request_facts())
+
+    def default_message(self) -> None:
+        """The default system message, as the leading role writes it (a literal where it is constant)."""
+        system = self.p.system
+        if system.default_message is not None:
+            self.seq(system.default_message, {}, {})
+            return
+        assert system.default is not None
+        name = self.leading[0]
+        writer = self.p.role(name)
+        assert writer is not None
+        self.tag(f"set _content = ({self.concat(system.default)}){_TRIM[writer.trim]}")
+        pieces = specialize((writer.body,), dict(self.static, prev_role=None, first=False, final=False,
+                                                 earlier=frozenset(), prev_message=None, opening=False))
+        facts = dict(self.request_facts(), empty="_content == ''", given_empty="_content == ''",
+                     next_role="messages[0].role")
+        self.seq(pieces, dict(self.values, role=quote(name), content="_content", tool_call_id="''", **_NONE), facts)
+
+    def hoisted(self) -> None:
+        system = self.p.system
+        self.comment("Every system message is taken out of the conversation and written, joined, in one block.")
+        self.tag("set _offset = 0")
+        leading = _tuple(self.leading)
+        self.tag(f"set _found = messages|selectattr('role', 'in', {leading})|list")
+        with self.block("for _m in _found"):
+            self.refuse("_m.content is not string", quote("a system message's content must be text"))
+        if system.select == "last":
+            self.tag("set _found = _found[-1:]")
+        self.tag("set _ns_system = namespace(text='')")
+        with self.block("for _m in _found"):
+            with self.block("if not loop.first"):
+                self.tag(f"set _ns_system.text = _ns_system.text ~ {quote(system.join)}")
+            item = system.item_prefix + (Slot("system"),) + system.item_suffix
+            self.tag(f"set _ns_system.text = _ns_system.text ~ "
+                     f"{self.concat(item, {'system': '_m.content' + _TRIM[system.trim]})}")
+        block = system.block
+        self.seq(specialize(block, self.static), dict(self.values, system="_ns_system.text"), self.request_facts())
+
+    # -- the messages -------------------------------------------------------
+    def loop(self) -> None:
+        p = self.p
+        self.comment("The messages.")
+        self.tag("set _ns = namespace(" + ", ".join(
+            ["prev=none", "user_turn=true", "body=false"] + [f"{flag}=false" for flag in self.earlier.values()]) + ")")
+        with self.block("for _m in messages[_offset:]"):
+            self.tag("set _i = loop.index0 + _offset")
+            if self.hoist:
+                with self.block(f"if {_is_in('_m.role', self.leading)}"):
+                    self.tag("continue")
+                self.tag("set _ns.body = true")
+            if p.alternation:
+                self.comment("Roles alternate: user, then another role, and so on.")
+                self.refuse("(_m.role == 'user') != _ns.user_turn",
+                            self.where(f"format {p.name!r} expects ") + " ~ ('a user message' if _ns.user_turn else "
+                            "'a non-user message') ~ ' here'")
+                self.tag("set _ns.user_turn = not _ns.user_turn")
+            keyword = "if"
+            for role in p.roles:
+                self.tag(f"{keyword} _m.role == {quote(role.name or '')}")
+                self.depth += 1
+                self.comment(f"{role.name} messages")
+                self.write_role(role)
+                self.depth -= 1
+                keyword = "elif"
+            if p.roles:
+                self.tag("else")
+                self.depth += 1
+            if p.any_role is not None:
+                self.comment("messages of any other role")
+                self.write_role(p.any_role)
+            else:
+                declared = ", ".join(repr(r.name) for r in p.roles)
+                self.raise_(self.where(f"format {p.name!r} has no such role (it declares {declared})", "role"))
+            if p.roles:
+                self.depth -= 1
+                self.tag("endif")
+
+    def write_role(self, role: ir.Role) -> None:
+        p = self.p
+        if role.action == "refuse":
+            self.raise_(self.where(f"format {p.name!r} refuses this role", "role"))
+            return
+        if role.action == "drop":
+            self.comment("left out")
+            return
+        display = p.display if role.display else None
+        if display is not None and (display.before or display.until_answer):
+            self.raise_(self.where("promptcraft export: the reasoning display before the message is not exported"))
+            return
+        if role.names_call or _uses((role.body,), "call_number"):
+            # Calls are not exported, so no call precedes: promptcraft refuses the message.
+            self.raise_(self.where(f"format {p.name!r} refuses this message, which names the previous call: no call "
+                                   "precedes it"))
+            return
+        body = specialize((role.body,), self.static)
+        self.tag("set _content = _m.content")
+        if role.content_json:
+            self.tag("set _content = _content|tojson")
+        for needle in role.refuse_containing:
+            self.refuse(f"{quote(needle)} in _content",
+                        self.where(f"format {p.name!r} refuses this content: it must not contain {needle!r}",
+                                   "content"))
+        if role.remove:
+            self.tag("set _content = _content" + "".join(f".replace({quote(t)}, '')" for t in role.remove))
+        if role.cut is not None:
+            self.cut(role.cut)
+        trim = _TRIM[role.trim]
+        if self.fold:
+            fold = self.p.system.fold
+            assert fold is not None
+            self.tag("if _i == _target")
+            self.depth += 1
+            self.comment("the system text folded into this message")
+            how = role.trim if self.p.system.fold_order == "fold_then_trim" else "none"
+            if self.p.system.fold_order == "trim_then_fold" and trim:
+                self.tag(f"set _content = _content{trim}")
+            self.tag(f"set _content = ({self.concat(fold, {'system': '_system', 'content': '_content'})})"
+                     f"{_TRIM[how]}")
+            self.depth -= 1
+            if trim:
+                self.tag("else")
+                self.depth += 1
+                self.tag(f"set _content = _content{trim}")
+                self.depth -= 1
+            self.tag("endif")
+        elif trim:
+            self.tag(f"set _content = _content{trim}")
+        if display is not None:
+            self.display(display)
+        name = quote(role.name) if role.name is not None else "_m.role"
+        values = dict(self.values, role=name, content="_content", tool_call_id=self.call_id(role), **_NONE)
+        facts = dict(self.request_facts(), first="_i == 0", final="_i == _last", empty="_content == ''",
+                     given_empty="not _m.content", prev_role="_ns.prev",
+                     next_role="(messages[_i + 1].role if _i != _last else none)",
+                     prev_message="(messages[_i - 1].role if _i else none)",
+                     opening=f"_i == (1 if {_is_in('messages[0].role', self.leading)} else 0)")
+        self.seq(body, values, facts)
+        self.tag(f"set _ns.prev = {name}")
+        if role.name is not None:
+            if role.name in self.earlier:
+                self.tag(f"set _ns.{self.earlier[role.name]} = true")
+        else:
+            for other, flag in self.earlier.items():
+                if all(r.name != other for r in p.roles):
+                    with self.block(f"if _m.role == {quote(other)}"):
+                        self.tag(f"set _ns.{flag} = true")
+
+    def display(self, display: ir.Display) -> None:
+        """The reasoning display: after the last query, the reasoning (from its field, or cut out of the
+        content at the closing marker) and the answer written through the display's template."""
+        close, opening = quote(display.close), quote(display.open)
+        strip = {"newlines": ".strip('\\n')", "both": ".strip()", "none": ""}[display.reasoning_trim]
+        self.comment("reasoning: given in its field, or cut out of the content")
+        self.tag("set _reasoning = ''")
+        self.tag("set _present = false")
+        if display.field:
+            field = quote(display.field_name)
+            # transformers copies any of the reasoning fields into the others: this one holds it.
+            with self.block(f"if _m[{field}] is defined and _m[{field}] is not none"):
+                self.refuse(f"_m[{field}] is not string", self.where(
+                    "reasoning is written as text only", display.field_name))
+                for needle in display.refuse_containing:
+                    self.refuse(f"{quote(needle)} in _m[{field}]", self.where(
+                        f"reasoning must not contain {needle!r}", display.field_name))
+                self.tag(f"set _present = _m[{field}] != ''")
+                self.tag(f"set _reasoning = _m[{field}]{strip}")
+                if display.split:
+                    self.tag(f"elif {close} in _content")
+                    self.depth += 1
+                    self.split_reasoning(close, opening, strip)
+                    self.depth -= 1
+        elif display.split:
+            with self.block(f"if {close} in _content"):
+                self.split_reasoning(close, opening, strip)
+        shown = "_i > _query" if display.always else "_i > _query and (_i == _last or _present)"
+        with self.block(f"if {shown}"):
+            self.comment("after the last query: the reasoning shown")
+            template = dict(self.values, reasoning="_reasoning", content="_content.lstrip('\\n')")
+            self.tag(f"set _content = {self.concat(display.template, template)}")
+
+    def split_reasoning(self, close: str, opening: str, strip: str) -> None:
+        self.tag(f"set _reasoning = _content.split({close})[0].rstrip('\\n').split({opening})[-1].lstrip('\\n')")
+        self.tag("set _present = _reasoning != ''")
+        if strip:
+            self.tag(f"set _reasoning = _reasoning{strip}")
+        self.tag(f"set _content = _content.split({close})[-1].lstrip('\\n')")
+
+    def last_query(self) -> None:
+        """``_query``: the index of the last user message that is a query (not a wrapped tool result)."""
+        display = self.p.display
+        if display is None:
+            return
+        self.comment("The last user query: reasoning is shown only after it.")
+        self.tag("set _ns_query = namespace(at=-1)")
+        with self.block("for _m in messages|reverse"):
+            test = "_m.role == 'user' and _ns_query.at == -1"
+            if display.query_exclude:
+                start, end = display.query_exclude
+                text = f"_m.content{_TRIM[display.query_trim]}"
+                test += f" and not ({text}.startswith({quote(start)}) and {text}.endswith({quote(end)}))"
+            with self.block(f"if {test}"):
+                self.tag("set _ns_query.at = messages|length - loop.index")
+        if display.refuse_without_query:
+            self.refuse("_ns_query.at == -1", quote(f"format {self.p.name!r} needs a user query: no user query "
+                                                    "found in messages"))
+        self.tag("set _query = _ns_query.at if _ns_query.at != -1 else _last")
+
+    def call_id(self, role: ir.Role) -> str:
+        if not _uses((role.body,), "tool_call_id"):
+            return "''"
+        self.tag("set _call_id = _m.tool_call_id if _m.tool_call_id is defined and _m.tool_call_id is not none "
+                 "else ''")
+        self.refuse("_call_id is not string", self.where("a tool_call_id is written as text only", "tool_call_id"))
+        return "_call_id"
+
+    def cut(self, rule: ir.Cut) -> None:
+        conditions = ["_i != _last"] if rule.history else []
+        if rule.skip_after:
+            conditions.append(f"not ({_is_in('_ns.prev', rule.skip_after)})")
+        marker = quote(rule.marker)
+        lstrip = f".lstrip({quote(rule.lstrip)})" if rule.lstrip else ""
+        piece = {"after_last": "[-1]", "after_first": "[1]", "second_piece": "[1]"}[rule.keep]
+        split = f".split({marker}, 1)" if rule.keep == "after_first" else f".split({marker})"
+        if not rule.always:
+            conditions.append(f"{marker} in _content")
+        test = " and ".join(conditions)
+        if test:
+            self.tag(f"if {test}")
+            self.depth += 1
+        self.comment("reasoning cut")
+        if rule.always:
+            with self.block(f"if {marker} in _content"):
+                self.tag(f"set _content = _content{split}{piece}")
+            if lstrip:
+                self.tag(f"set _content = _content{lstrip}")
+        else:
+            self.tag(f"set _content = _content{split}{piece}{lstrip}")
+        if test:
+            self.depth -= 1
+            self.tag("endif")
+
+    def end(self) -> None:
+        self.comment("The end of the prompt: the generation prompt, or what the format writes without one.")
+        body = "_ns.body" if self.hoist else "messages|length > _offset"
+        facts = dict(self.request_facts(), body=body, prev_role="_ns.prev")
+        self.seq(specialize((self.p.end,), self.static), self.values, facts)
+
+
+class _Block:
+    def __init__(self, emitter: _Emitter, statement: str) -> None:
+        self.e = emitter
+        self.keyword = statement.split()[0]
+        emitter.tag(statement)
+
+    def __enter__(self) -> "_Block":
+        self.e.depth += 1
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.e.depth -= 1
+        self.e.tag("end" + self.keyword)
+
+
+def _whens(choice: Choice):
+    for case in choice.cases:
+        yield case.when
+        for piece in case.seq:
+            if isinstance(piece, Choice):
+                yield from _whens(piece)
+
+
+def _uses(pieces: ir.Seq, name: str) -> bool:
+    for piece in pieces:
+        if isinstance(piece, Slot) and piece.name == name:
+            return True
+        if isinstance(piece, Choice) and any(_uses(case.seq, name) for case in piece.cases):
+            return True
+    return False
+
+
+def to_jinja(fmt) -> str:
+    """``fmt`` (a ``Format`` or a lowered ``Program``) as a Jinja chat template that transformers'
+    ``apply_chat_template`` renders byte-identically, refusals included; ``GAPS`` lists what it
+    refuses as not exported."""
+    program = fmt if isinstance(fmt, ir.Program) else fmt._built.program
+    spec = None if isinstance(fmt, ir.Program) else fmt.spec
+    tool_use = spec.tool_use if spec is not None else None
+    empty_refused = spec is not None and spec.tools is not None and spec.tools.placement == "none" and \
+        spec.tools.empty != "none"
+    from ..errors import FormatError
+
+    try:
+        return _Emitter(program, tool_use, empty_refused).template()
+    except NotExported as error:
+        raise FormatError(f"format {program.name!r} cannot be exported to Jinja: {error} is not exported") from None
+
+
+__all__ = ["GAPS", "quote", "to_jinja"]

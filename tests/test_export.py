@@ -1,0 +1,128 @@
+"""``Format.to_jinja()``: the exported template, rendered by transformers, is the format.
+
+For every built-in format, generated conversations (derandomised, a few per format) and the public
+ones render through the export exactly as through the format, or both refuse, or the template
+refuses them as not exported (a gap, counted in COMPATIBILITY.md by tests/make_export_report.py);
+never a different string. Random formats and hostile literals too.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import strategies as S
+from export_check import count, generated_cases, jinja_render, outcome, public_cases
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import promptcraft
+from promptcraft.cli import run
+
+#: Generated cases per format and kind (text, structured); the report script draws more.
+EXAMPLES = 12
+
+
+def _show(feature, messages, options, ours, theirs):
+    raise AssertionError(f"{feature}: {messages!r} {options!r}\n  promptcraft: {ours!r}\n  exported:    {theirs!r}")
+
+
+_PUBLIC = public_cases()
+
+
+@pytest.mark.parametrize("name", promptcraft.list_formats())
+def test_builtin_format_exports_and_renders_the_same(name):
+    """The export of each built-in format agrees with it on generated and public conversations."""
+    fmt = promptcraft.get_format(name)
+    template = fmt.to_jinja()
+    counts = count(fmt, template, generated_cases(fmt, EXAMPLES) + _PUBLIC, on_differ=_show)
+    assert sum(sum(c.values()) for c in counts.values()) >= 2 * EXAMPLES + len(_PUBLIC)
+
+
+def test_refusals_say_what_promptcraft_says():
+    """Where promptcraft refuses, the template raises with the same meaning: index, role, field."""
+    fmt = promptcraft.get_format("llama-2")
+    template = fmt.to_jinja()
+    cases = [
+        ([{"role": "user", "content": "a"}, {"role": "user", "content": "b"}], "messages[1] (role user)"),
+        ([{"role": "user", "content": "a", "weight": 1}], "messages[0].weight (role user)"),
+        ([{"role": "user", "content": 3}], "messages[0].content (role user)"),
+        ([{"role": "user"}], "messages[0].content (role user): has no content"),
+    ]
+    for messages, where in cases:
+        result, ours, theirs = outcome(fmt, template, messages)
+        assert result == "both_refuse", (messages, ours, theirs)
+        assert where in str(theirs)
+    mistral = promptcraft.get_format("mistral-v0.3")
+    result, _, theirs = outcome(mistral, mistral.to_jinja(), [{"role": "tool", "content": "x"}])
+    assert result == "both_refuse" and "refuses this role" in str(theirs)
+    tools = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]
+    result, _, theirs = outcome(fmt, template, [{"role": "user", "content": "a"}], tools=tools)
+    assert result == "both_refuse" and "does not write tool definitions" in str(theirs)
+
+
+def test_apply_chat_template_renders_the_export():
+    """The export in a tokenizer, through apply_chat_template itself (None-valued keys dropped)."""
+    import warnings
+
+    from tokenizers import Tokenizer, models
+    from transformers import PreTrainedTokenizerFast
+
+    fmt = promptcraft.get_format("llama-3")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tokenizer = PreTrainedTokenizerFast(tokenizer_object=Tokenizer(models.WordLevel({"<unk>": 0}, "<unk>")),
+                                            chat_template=fmt.to_jinja())
+    messages = [{"role": "system", "content": "Be brief.", "name": None}, {"role": "user", "content": " Hi "}]
+    for gen in (False, True):
+        assert tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=gen) == \
+            fmt.render(messages, add_generation_prompt=gen)
+
+
+@settings(max_examples=30, derandomize=True, deadline=None, database=None,
+          suppress_health_check=list(HealthCheck))
+@given(S.format_toml(), st.data())
+def test_random_formats(text, data):
+    """Random valid formats (every mechanism of the schema, hostile literals) export, or say which
+    construct is not exported; an export agrees with the format on random conversations."""
+    fmt = promptcraft.loads_format(text, path="random.toml")
+    try:
+        template = fmt.to_jinja()
+    except promptcraft.FormatError as error:
+        assert "is not exported" in str(error)
+        return
+    roles = tuple(r.name for r in fmt.spec.roles) + ("user", "assistant", "system")
+    for _ in range(3):
+        messages = data.draw(S.conversations(roles=roles))
+        options = {"add_generation_prompt": data.draw(st.booleans()), **data.draw(S.variable_values(fmt))}
+        result, ours, theirs = outcome(fmt, template, messages, **options)
+        assert result != "differ", (text, messages, options, ours, theirs)
+
+
+HOSTILE = ["{{ 7*7 }}", "{% raw %}", "{%- endraw %}", "#}", "{#", "}}", "%}", "'", '"', "\\", "\\n", "\n", "\r\n",
+           "\t", "\x00", "\u2028", "{{- raise_exception('x') }}", "{% for x in range(9**9) %}", "-%}", "''", "é"]
+
+
+def test_hostile_literals_come_out_as_literals():
+    """Jinja syntax, quotes, backslashes and control characters in a format's texts are written as they are."""
+    for payload in HOSTILE:
+        toml_text = json.dumps(payload.replace("{", "{{").replace("}", "}}"))
+        text = (f'name = "hostile"\nstart = {toml_text}\n[roles.user]\nprefix = {toml_text}\nsuffix = "|"\n'
+                f'[roles.assistant]\nprefix = "A:"\nsuffix = {toml_text}\n'
+                f'[generation]\nprompt = {toml_text}\n')
+        fmt = promptcraft.loads_format(text, path="hostile.toml")
+        template = fmt.to_jinja()
+        messages = [{"role": "user", "content": payload}, {"role": "assistant", "content": "ok"}]
+        for gen in (False, True):
+            assert jinja_render(template, messages, add_generation_prompt=gen) == \
+                fmt.render(messages, add_generation_prompt=gen), payload
+
+
+def test_cli_export(tmp_path):
+    """``promptcraft export NAME`` prints the template; ``-o`` writes it; ``--json`` wraps it for tokenizer_config."""
+    template = promptcraft.get_format("zephyr").to_jinja()
+    assert run(["export", "zephyr"]) == template
+    target = tmp_path / "chat_template.jinja"
+    assert run(["export", "zephyr", "-o", str(target)]) == ""
+    assert target.read_text(encoding="utf-8") == template
+    assert json.loads(run(["export", "zephyr", "--json"])) == {"chat_template": template}
