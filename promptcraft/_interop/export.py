@@ -16,9 +16,10 @@ literal can never open a tag.
 Where promptcraft refuses a conversation the template calls
 ``raise_exception`` with the same meaning (message index and field). A
 feature not exported yet raises ``promptcraft export: ... is not exported``
-on the input that uses it, never a different prompt: tool definitions,
-tool calls, lists of content parts, documents, the reasoning display and
-reasoning fields, a message's ``name``, attached fields and calls named by
+on the input that uses it, never a different prompt: tool definitions
+written by a named serialiser, tool calls, lists of content parts,
+documents, the reasoning display before a message, reasoning given to a
+role's texts, a message's ``name``, attached fields and calls named by
 results, as listed by ``GAPS``. Unknown keyword arguments cannot be seen by
 a template (transformers passes the special tokens among them): they are not
 refused.
@@ -34,11 +35,11 @@ from .._engine.lower import specialize
 
 #: What the exported template refuses as not exported (it raises on input that uses it).
 GAPS = (
-    "tool definitions given to a format that writes them (tools)",
+    "tool definitions written by a named serialiser (those written with tojson are exported)",
     "tool calls on a message of a format that writes them (tool_calls)",
     "content given as a list of parts, for a format that takes parts",
     "documents given to a format that writes them",
-    "the reasoning display and reasoning given in a field",
+    "the reasoning display before the message (gpt-oss), reasoning written by a role's texts (Seed-OSS)",
     "a message's name, for a format that writes names",
     "a field a role attaches to its text, results naming or numbering calls",
     "a JSON text for a variable with a serialiser (a list is exported)",
@@ -108,6 +109,11 @@ class _Emitter:
         self.static: Dict[str, object] = {"calls": False, "earlier_calls": False, "named": False, "reasoning": False,
                                           "tools": False, "documents": False}
         self.values: Dict[str, str] = {v.name: f"_v_{v.name}" for v in program.variables}
+        #: The tool definitions are exported: written with ``tojson`` (items or the whole list).
+        self.tools = program.tools if program.tools is not None and _json_tools(program.tools.layout) else None
+        if self.tools is not None:
+            del self.static["tools"]
+        self.tools_in_system = self.tools is not None and self.tools.placement in ("system_after", "system_before")
 
     # -- writing ----------------------------------------------------------
     def line(self, text: str) -> None:
@@ -285,9 +291,14 @@ class _Emitter:
             self.refuse("tools is defined and tools is not none", quote(
                 f"promptcraft export: tools render with format {self.tool_use!r} (the model's tool_use template), "
                 "which is not exported in this template"))
-        what = "promptcraft export: tool definitions are not exported" if p.tools is not None else \
+        if self.tools is not None:
+            self.tools_text(self.tools)
+        what = "promptcraft export: tool definitions written by this serialiser are not exported" \
+            if p.tools is not None else \
             f"format {p.name!r} does not write tool definitions, so they are refused rather than left out"
-        if (p.tools is not None and p.tools.written_empty) or self.empty_tools_refused:
+        if self.tools is not None:
+            pass
+        elif (p.tools is not None and p.tools.written_empty) or self.empty_tools_refused:
             self.refuse("tools is defined and tools is not none", quote(what))
         else:
             self.refuse("tools is defined and tools", quote(what))
@@ -297,6 +308,56 @@ class _Emitter:
         what = "promptcraft export: documents are not exported" if p.documents is not None else \
             f"format {p.name!r} does not write documents, so they are refused rather than left out"
         self.refuse("documents is defined and documents", quote(what))
+
+    def tools_text(self, tools: ir.Tools) -> None:
+        """``_tt``: the tool definitions' text (``none`` without any), each checked as promptcraft checks it."""
+        prefix, item_prefix, item_suffix, separator, suffix, indent = tools.layout[:6]
+        item = tools.layout[6] if len(tools.layout) > 6 else "json"
+        envelope = tools.layout[7] if len(tools.layout) > 7 else "whole"
+        dump = "|tojson" if indent < 0 else f"|tojson(indent={indent})"
+        self.comment("The tool definitions' text, as the format writes it: each definition through tojson.")
+        self.tag("set _tt = none")
+        with self.block("if tools is defined and tools is not none" if tools.written_empty
+                        else "if tools is defined and tools"):
+            self.refuse("tools is string or tools is mapping or tools is not sequence",
+                        quote("tools must be a list of tool definitions"))
+            with self.block("for _tool in tools"):
+                where = "'tools[' ~ loop.index0 ~ ']' ~ "
+                self.refuse("_tool is not mapping", where + quote(": a tool definition is a mapping"))
+                self.tag("set _function = _tool.function if _tool.function is defined else _tool")
+                self.refuse("_function is not mapping", where + quote(".function: 'function' must be a mapping"))
+                self.refuse("_function.name is not string or _function.name == ''",
+                            where + quote(": a tool needs a 'name' string"))
+                if envelope == "by_type":
+                    self.refuse("_tool.type is defined and _tool.type is not none and _tool.type != 'function'",
+                                where + quote(".type: this format writes tools of type 'function' only"))
+                    self.refuse("_tool.type is defined and _tool.type is not none and (_tool.function is not "
+                                "defined or _tool.function is none)",
+                                where + quote(".function: a tool of type 'function' needs its 'function' object"))
+            if item == "json_array":
+                self.tag(f"set _tt = {quote(prefix)} ~ tools{dump} ~ {quote(suffix)}")
+                return
+            entry = {"whole": "_tool", "function": "(_tool.function if _tool.function is defined else _tool)",
+                     "by_type": "(_tool.function if _tool.type is defined and _tool.type is not none else _tool)"
+                     }[envelope]
+            self.tag("set _ns_tools = namespace(text='')")
+            with self.block("for _tool in tools"):
+                if separator:
+                    with self.block("if not loop.first"):
+                        self.tag(f"set _ns_tools.text = _ns_tools.text ~ {quote(separator)}")
+                self.tag(f"set _ns_tools.text = _ns_tools.text ~ {quote(item_prefix)} ~ {entry}{dump} ~ "
+                         f"{quote(item_suffix)}")
+            self.tag(f"set _tt = {quote(prefix)} ~ _ns_tools.text ~ {quote(suffix)}")
+
+    def join_tools(self, text: str) -> None:
+        """``_system`` as the text ``text`` (``none``: no system text) and the tools' text (when given),
+        the join between them where there is a text (``join_when = "text"``: one that is not empty)."""
+        tools = self.tools
+        assert tools is not None
+        joined = f"{text} ~ {quote(tools.join)} ~ _tt" if tools.placement == "system_after" else \
+            f"_tt ~ {quote(tools.join)} ~ {text}"
+        alone = f"{text} is none" + (f" or {text} == ''" if tools.join_when == "text" else "")
+        self.tag(f"set _system = (_tt if {alone} else {joined}) if _tt is not none else {text}")
 
     def checks(self) -> None:
         """Every message checked first, as promptcraft checks a conversation before writing any of it."""
@@ -365,16 +426,20 @@ class _Emitter:
         facts: Dict[str, str] = {"gen": "add_generation_prompt", "first_role": "messages[0].role",
                                  "prev_message": "messages[-1].role"}
         facts.update({k: "false" for k in self.static})
+        if self.tools is not None:
+            facts["tools"] = "_tt is not none"
         if self.p.thinking is not None:
             facts["thinking"] = "_ns_thinking.on"
         return facts
 
     def start(self) -> None:
         start = self.p.start
-        if all(not case.seq for case in start.cases):
-            return
-        self.comment("The start of the prompt.")
-        self.seq(specialize((start,), self.static), self.values, self.request_facts())
+        if any(case.seq for case in start.cases):
+            self.comment("The start of the prompt.")
+            self.seq(specialize((start,), self.static), self.values, self.request_facts())
+        if self.tools is not None and self.tools.placement == "start":
+            with self.block("if _tt is not none"):
+                self.out("_tt")
 
     # -- the leading system message -------------------------------------------
     def system_section(self) -> None:
@@ -391,16 +456,25 @@ class _Emitter:
             return
         if placement == "message":
             self.tag("set _offset = 0")
-            if system.default is not None and system.default_when == "first_not_system":
-                self.comment("Without a system message of its own, the conversation gets the default one.")
-                with self.block(f"if not ({leading})"):
-                    self.default_message()
-            elif system.default is not None and system.default_when == "no_system":
-                self.comment("Without any system message, the conversation gets the default one.")
-                with self.block(f"if messages|selectattr('role', 'in', {_tuple(self.leading)})|list|length == 0"):
-                    self.default_message()
-            elif system.default is not None and system.default_when != "tools":
+            alone = " and _tt is none" if self.tools_in_system else ""
+            applies = {"first_not_system": f"not ({leading})", "tools": "false",
+                       "no_system": f"messages|selectattr('role', 'in', {_tuple(self.leading)})|list|length == 0"}
+            if system.default is not None and system.default_when not in applies:
                 raise NotExported(f"a default system message written {system.default_when!r}")
+            if system.default is not None and system.default_when != "tools":
+                self.comment("Without a system message of its own, the conversation gets the default one.")
+                with self.block(f"if {applies[system.default_when]}{alone}"):
+                    self.default_message()
+            if self.tools_in_system:
+                self.comment("Without a system message of its own, the tools get one.")
+                with self.block(f"if _tt is not none and not ({leading})"):
+                    text = "none"
+                    if system.default is not None:
+                        given = "true" if system.default_when != "no_system" else applies["no_system"]
+                        text = f"({self.concat(system.default)} if {given} else none)"
+                    self.join_tools(text)
+                    self.default_message("_system")
+            self.tools_turn()
             return
         # block, fold_first, fold_last: a leading system message is taken out of the loop.
         self.comment("A leading system message is taken out of the conversation: "
@@ -440,11 +514,19 @@ class _Emitter:
             else:
                 missing = f"not ({leading})" + (" or messages[0].content == ''" if system.keep_empty else "")
             if system.default_when == "tools":
-                missing = "false"  # the default goes with tool definitions, which are not exported
+                missing = f"({missing}) and _tt is not none"
             # (unless_images: images come in lists of parts, which are not exported.)
             with self.block(f"if {missing}"):
                 self.comment("No system message: the format's default text.")
                 self.tag(f"set _system = {self.concat(system.default)}")
+        if self.tools_in_system and placement != "block":
+            raise NotExported(f"tools with the system placement {placement!r}")
+        if self.tools_in_system:
+            if system.override is not None:
+                self.refuse("_override and _tt is not none", quote(
+                    f"format {self.p.name!r} writes no tool definitions with a system text holding "
+                    f"{system.override!r}, so they are refused rather than left out"))
+            self.join_tools("_system")
         if placement == "block":
             with self.block("if _system is not none"):
                 if system.override is not None:
@@ -464,6 +546,12 @@ class _Emitter:
         else:
             self.tag("set _target = _last if _system is not none and messages|length > _offset and "
                      "messages[-1].role == 'user' else -1")
+        self.tools_turn()
+
+    def tools_turn(self) -> None:
+        if self.tools is not None and self.tools.placement == "turn_after_system":
+            with self.block("if _tt is not none"):
+                self.out("_tt")
 
     def given_system(self) -> None:
         """``_system``: the caller's text, its strings taken out, trimmed, wrapped (or the default where empty)."""
@@ -534,21 +622,24 @@ class _Emitter:
         block = self.p.system.block
         self.seq(specialize(block, self.static), dict(self.values, system="_system"), self.request_facts())
 
-    def default_message(self) -> None:
-        """The default system message, as the leading role writes it (a literal where it is constant)."""
+    def default_message(self, text: Optional[str] = None) -> None:
+        """The default system message (or ``text``), as the leading role writes it (a literal where it is
+        constant)."""
         system = self.p.system
-        if system.default_message is not None:
+        if system.default_message is not None and text is None:
             self.seq(system.default_message, {}, {})
             return
-        assert system.default is not None
+        assert system.default is not None or text is not None
         name = self.leading[0]
         writer = self.p.role(name)
         assert writer is not None
-        self.tag(f"set _content = ({self.concat(system.default)}){_TRIM[writer.trim]}")
+        self.tag(f"set _content = ({text or self.concat(system.default or ())}){_TRIM[writer.trim]}")
         pieces = specialize((writer.body,), dict(self.static, prev_role=None, first=False, final=False,
                                                  earlier=frozenset(), prev_message=None, opening=False))
         facts = dict(self.request_facts(), empty="_content == ''", given_empty="_content == ''",
                      next_role="messages[0].role")
+        if text is not None:
+            pieces = specialize(pieces, {"tools": True})
         self.seq(pieces, dict(self.values, role=quote(name), content="_content", tool_call_id="''", **_NONE), facts)
 
     def hoisted(self) -> None:
@@ -568,8 +659,14 @@ class _Emitter:
             item = system.item_prefix + (Slot("system"),) + system.item_suffix
             self.tag(f"set _ns_system.text = _ns_system.text ~ "
                      f"{self.concat(item, {'system': '_m.content' + _TRIM[system.trim]})}")
+        text = "_ns_system.text"
+        if self.tools_in_system:
+            self.join_tools("(_ns_system.text if _found else none)")
+            self.tag("set _system = '' if _system is none else _system")
+            text = "_system"
         block = system.block
-        self.seq(specialize(block, self.static), dict(self.values, system="_ns_system.text"), self.request_facts())
+        self.seq(specialize(block, self.static), dict(self.values, system=text), self.request_facts())
+        self.tools_turn()
 
     # -- the messages -------------------------------------------------------
     def loop(self) -> None:
@@ -577,6 +674,10 @@ class _Emitter:
         self.comment("The messages.")
         self.tag("set _ns = namespace(" + ", ".join(
             ["prev=none", "user_turn=true", "body=false"] + [f"{flag}=false" for flag in self.earlier.values()]) + ")")
+        if self.tools is not None and self.tools.placement == "first_user":
+            self.refuse("_tt is not none and (messages|length == _offset or messages[_offset].role != 'user')",
+                        quote(f"format {p.name!r} writes the tools in the first user message after the system "
+                              "message, and there is none"))
         with self.block("for _m in messages[_offset:]"):
             self.tag("set _i = loop.index0 + _offset")
             if self.hoist:
@@ -639,6 +740,23 @@ class _Emitter:
             self.tag("set _content = _content" + "".join(f".replace({quote(t)}, '')" for t in role.remove))
         if role.cut is not None:
             self.cut(role.cut)
+        tools = self.tools
+        if self.tools_in_system and self.p.system.placement == "message" and (role.name in self.leading or (
+                role.name is None and self.p.role(self.leading[0]) is self.p.any_role)):
+            assert tools is not None
+            test = "_i == 0 and _tt is not none" + (f" and {_is_in('_m.role', self.leading)}" if role.name is None
+                                                    else "")
+            with self.block(f"if {test}"):
+                self.comment("the tools join the system message")
+                self.join_tools("_content")
+                self.tag("set _content = _system")
+        uses_tools = "''"
+        if role.first_tools and tools is not None:
+            self.tag("set _tu = _tt if _i == _offset and _tt is not none else ''")
+            uses_tools = "_tu"
+            if tools.trim != "none":
+                with self.block("if _i == _offset and _tt is not none"):
+                    self.tag(f"set _content = _content{_TRIM[tools.trim]}")
         trim = _TRIM[role.trim]
         if self.fold:
             fold = self.p.system.fold
@@ -663,7 +781,8 @@ class _Emitter:
         if display is not None:
             self.display(display)
         name = quote(role.name) if role.name is not None else "_m.role"
-        values = dict(self.values, role=name, content="_content", tool_call_id=self.call_id(role), **_NONE)
+        values = dict(self.values, role=name, content="_content", tool_call_id=self.call_id(role),
+                      **dict(_NONE, tools=uses_tools))
         facts = dict(self.request_facts(), first="_i == 0", final="_i == _last", empty="_content == ''",
                      given_empty="not _m.content", prev_role="_ns.prev",
                      next_role="(messages[_i + 1].role if _i != _last else none)",
@@ -794,6 +913,13 @@ class _Block:
     def __exit__(self, *exc: object) -> None:
         self.e.depth -= 1
         self.e.tag("end" + self.keyword)
+
+
+def _json_tools(layout: Tuple[object, ...]) -> bool:
+    """Whether the tools' layout writes definitions with ``tojson`` only (the serialisers are not exported)."""
+    item = layout[6] if len(layout) > 6 else "json"
+    envelope = layout[7] if len(layout) > 7 else "whole"
+    return len(layout) <= 8 and (item == "json" or (item == "json_array" and envelope == "whole"))
 
 
 def _whens(choice: Choice):
