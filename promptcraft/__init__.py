@@ -26,6 +26,7 @@ from .errors import (
     PromptcraftError,
     PromptParseError,
     RefusedError,
+    TemplateImportError,
     UnknownFormatError,
     UnsupportedFieldError,
     VerifyError,
@@ -56,6 +57,7 @@ __all__ = [
     "for_model",
     "from_pretrained",
     "identify",
+    "import_template",
     "apply_chat_template",
     "list_formats",
     "render",
@@ -70,6 +72,7 @@ __all__ = [
     "ContinuationError",
     "ControlTokenError",
     "VerifyError",
+    "TemplateImportError",
     "OutputError",
     "PromptParseError",
     "AmbiguousPromptError",
@@ -99,12 +102,26 @@ def for_model(model_id: "Any") -> "Format":
     return find(model_id)
 
 
-def from_pretrained(folder: "Any") -> "Format":
+def from_pretrained(folder: "Any", *, allow_import: bool = False) -> "Format":
     """The format of a local model folder (tokenizer_config.json, chat_template.jinja, ...): the
-    built-in format its chat template identifies as; ``Format.origin`` says so. No network access."""
+    built-in format its chat template identifies as; ``Format.origin`` says so. No network access.
+    With ``allow_import``, a template no built-in format has is imported (``import_template``: it
+    runs in a bounded sandbox and needs jinja2) instead of refused."""
     from ._folder import from_pretrained as read
 
-    return read(folder)
+    return read(folder, allow_import=allow_import)
+
+
+def import_template(chat_template: str, *, bos_token: "Any" = None, eos_token: "Any" = None,
+                    name: "Any" = None, cases: int = 300, seed: int = 0, builtins: bool = True) -> "Format":
+    """A format that renders as the Jinja ``chat_template`` does, read off probe renders in a bounded
+    sandbox and checked on ``cases`` generated conversations before it is returned;
+    ``TemplateImportError`` says what could not be reproduced. ``builtins``: a built-in format that
+    agrees with the template may be the candidate (renamed), besides the ones read off the probes."""
+    from ._interop.probe import import_template as read
+
+    return read(chat_template, bos_token=bos_token, eos_token=eos_token, name=name, count=cases, seed=seed,
+                builtins=builtins)
 
 
 def identify(chat_template: str, *, bos_token: "Any" = None, eos_token: "Any" = None) -> "Any":

@@ -82,7 +82,7 @@ def special_tokens(folder: str, config: Dict[str, Any]) -> Dict[str, Optional[st
     return tokens
 
 
-def from_pretrained(folder: Any) -> Any:
+def from_pretrained(folder: Any, *, allow_import: bool = False) -> Any:
     """The built-in format of the model in ``folder``; its ``origin`` says how it was found."""
     from ._format import Format
     from ._identify import identify
@@ -98,6 +98,18 @@ def from_pretrained(folder: Any) -> Any:
                                  detail=f"it has no default chat template (named templates found: {where})")
     tokens = special_tokens(folder, config)
     found = identify(template, bos_token=tokens["bos_token"], eos_token=tokens["eos_token"])
+    if found is None and allow_import:
+        from ._interop.probe import import_template
+
+        if set(named) - {"default"}:
+            raise UnknownFormatError("for the model folder", folder, detail=(
+                f"it has named templates ({', '.join(sorted(named))}) besides its default, and an import "
+                "reads one template: import each with `promptcraft import` and choose"))
+        name = os.path.basename(os.path.abspath(folder)).lower()
+        name = "".join(c if c.isalnum() or c in "._-" else "-" for c in name).strip("-._") or "imported"
+        imported = import_template(template, bos_token=tokens["bos_token"], eos_token=tokens["eos_token"],
+                                   name=name)
+        return Format.with_origin(imported, f"{imported.origin}, from the model folder {folder}")
     if found is None:
         raise UnknownFormatError("for the model folder", folder, detail=(
             "its chat template is not the official template of a built-in format (or its special tokens "

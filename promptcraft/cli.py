@@ -40,6 +40,22 @@ def _parser():
     identify.add_argument("template", metavar="FILE",
                           help="a .jinja file, a tokenizer_config.json, a chat_template.json or a model folder")
 
+    imports = sub.add_parser("import", help="read a Jinja chat template into a verified format (TOML)")
+    imports.add_argument("template", metavar="FILE",
+                         help="a .jinja file, a tokenizer_config.json, a chat_template.json or a model folder")
+    imports.add_argument("--template-name", metavar="NAME", default="default",
+                         help="which named template (default: 'default')")
+    imports.add_argument("--bos", help="the BOS token (for a .jinja file, or to override)")
+    imports.add_argument("--eos", help="the EOS token (for a .jinja file, or to override)")
+    imports.add_argument("--name", help="the format's name (default: from the file name)")
+    imports.add_argument("--output", "-o", metavar="FORMAT.toml", help="write the format there (default: stdout)")
+    imports.add_argument("--cases", type=int, default=300, metavar="N",
+                         help="generated conversations the format is checked on (default 300)")
+    imports.add_argument("--no-builtins", action="store_true",
+                         help="read the format off the probes only, never adapt a built-in format")
+    imports.add_argument("--partial", action="store_true",
+                         help="when the import fails, still write the best draft, with the failing cases as comments")
+
     show = sub.add_parser("show", help="print a format's declaration (its TOML)")
     show.add_argument("format", metavar="NAME|PATH")
 
@@ -270,11 +286,12 @@ class _Progress:
         sys.stderr.flush()
 
 
-def _identify(path: str) -> str:
+def _read_templates(path: str) -> Tuple[Dict[str, str], Dict[str, Any]]:
+    """The named chat templates in a .jinja file, a tokenizer_config.json, a chat_template.json or a
+    model folder, and the special tokens beside them."""
     import os
 
     from ._folder import special_tokens, templates
-    from ._identify import fingerprint, identify
 
     if os.path.isdir(path):
         named, config = templates(path)
@@ -296,11 +313,61 @@ def _identify(path: str) -> str:
             raise _UsageError(f"cannot read {path}: {error.strerror or error}") from None
     if not named:
         raise _UsageError(f"{path}: no chat template found")
+    return named, tokens
+
+
+def _identify(path: str) -> str:
+    from ._identify import fingerprint, identify
+
+    named, tokens = _read_templates(path)
     lines = []
     for name, template in named.items():
         found = identify(template, bos_token=tokens["bos_token"], eos_token=tokens["eos_token"])
         lines.append(f"{name}\t{found.name if found else '-'}\t{fingerprint(template)}")
     return "\n".join(lines) + "\n"
+
+
+def _import(args: Any) -> str:
+    import os
+
+    from ._interop.probe import import_template
+    from .errors import TemplateImportError
+
+    named, tokens = _read_templates(args.template)
+    if args.template_name not in named:
+        raise _UsageError(f"{args.template}: no template named {args.template_name!r} "
+                          f"(it has: {', '.join(sorted(named))})")
+    stem = os.path.basename(os.path.normpath(args.template))
+    stem = stem.rsplit(".", 1)[0] if not os.path.isdir(args.template) else stem
+    name = args.name or "".join(c if c.isalnum() or c in "._-" else "-" for c in stem.lower()).strip("-._") \
+        or "imported"
+    try:
+        fmt = import_template(named[args.template_name], name=name, count=args.cases,
+                              bos_token=args.bos if args.bos is not None else tokens["bos_token"],
+                              eos_token=args.eos if args.eos is not None else tokens["eos_token"],
+                              builtins=not args.no_builtins)
+    except TemplateImportError as error:
+        if args.partial and error.draft is not None:
+            failing = "".join("\n# " + line for case in error.failures for line in case.split("\n"))
+            _write_output(args.output, f"# promptcraft import: NOT verified. {error.reason}{failing}\n\n"
+                          + error.draft)
+        raise
+    text = f"# Imported from {args.template} by `promptcraft import`: {fmt.origin}.\n" + fmt.toml
+    if args.output is None:
+        return text
+    _write_output(args.output, text)
+    return f"wrote {args.output}: {fmt.origin}\n"
+
+
+def _write_output(path: Optional[str], text: str) -> None:
+    if path is None:
+        sys.stdout.write(text)
+        return
+    try:
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(text)
+    except OSError as error:
+        raise _UsageError(f"cannot write {path}: {error.strerror or error}") from None
 
 
 def _list() -> str:
@@ -335,6 +402,8 @@ def run(argv: Optional[List[str]] = None) -> str:
         return _list_json() if args.json else _list()
     if args.command == "identify":
         return _identify(args.template)
+    if args.command == "import":
+        return _import(args)
     if args.command == "show":
         return _show(args.format)
     if args.command == "source":

@@ -196,6 +196,32 @@ class VerifyError(PromptcraftError):
     """A chat template cannot be used for verification: unreadable, not JSON, no template of that name."""
 
 
+class TemplateImportError(PromptcraftError, ValueError):
+    """A Jinja chat template could not be imported as a verified format (``import_template``).
+
+    ``reason`` says what the importer could not do; ``behaviours`` lists what the template does that no
+    format declaration it tried reproduces (e.g. ``"assistant content: rewritten"``); ``failures`` holds
+    up to ten conversations where the best draft and the template differ; ``draft`` is that draft's TOML
+    text (``None`` when there is none), for a person to finish.
+    """
+
+    def __init__(self, reason: str, *, behaviours: Sequence[str] = (), failures: Sequence[str] = (),
+                 draft: Optional[str] = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.behaviours = list(behaviours)
+        self.failures = list(failures)
+        self.draft = draft
+
+    def __str__(self) -> str:
+        if not self.behaviours:
+            return self.reason
+        return self.reason + "".join(f"\n  - {b}" for b in self.behaviours)
+
+    def __reduce__(self) -> Any:
+        return (_rebuild, (type(self), (self.reason,), self.__dict__))
+
+
 class OutputError(PromptcraftError, ValueError):
     """A completion cannot be read back into an assistant message (``Format.parse_output``).
 

@@ -10,7 +10,6 @@ here only, and only when a check runs.
 
 from __future__ import annotations
 
-import datetime
 import json
 import os
 import random
@@ -19,9 +18,8 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 from .._format import Format
 from .._runtime.continuation import continue_final
 from ..errors import PromptcraftError, VerifyError
+from .env import PINNED_NOW, renderer
 
-#: The clock both sides read: templates that call ``strftime_now`` and formats with a date variable agree.
-PINNED_NOW = datetime.datetime(2025, 3, 5, 10, 30)
 
 _TEXTS = [
     "", " ", "  ", "\n", "\n\n", "\t", " \n ", "\r\n", "Hi", "Hello! How can I help you today?", "  leading",
@@ -83,45 +81,10 @@ def read_template(path: str, bos: Optional[str] = None, eos: Optional[str] = Non
 def jinja_renderer(source: TemplateSource) -> Callable[..., str]:
     """A function rendering messages through ``source`` as transformers does."""
     try:
-        import jinja2
-        from jinja2.ext import Extension, loopcontrols
-        from jinja2.sandbox import ImmutableSandboxedEnvironment
+        import jinja2  # noqa: F401
     except ImportError:
-        raise VerifyError("verify needs jinja2: pip install 'promptcraft[verify]'") from None
-
-    class Generation(Extension):
-        # transformers' {% generation %} marks assistant spans; rendering ignores it.
-        tags = {"generation"}
-
-        def parse(self, parser: Any) -> Any:
-            lineno = next(parser.stream).lineno
-            body = parser.parse_statements(("name:endgeneration",), drop_needle=True)
-            return jinja2.nodes.CallBlock(self.call_method("_body"), [], [], body).set_lineno(lineno)
-
-        def _body(self, caller: Any) -> str:
-            return caller()
-
-    def raise_exception(message: str) -> None:
-        raise jinja2.exceptions.TemplateError(message)
-
-    def tojson(x: Any, ensure_ascii: bool = False, indent: Any = None, separators: Any = None,
-               sort_keys: bool = False) -> str:
-        return json.dumps(x, ensure_ascii=ensure_ascii, indent=indent, separators=separators, sort_keys=sort_keys)
-
-    environment = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True,
-                                                extensions=[Generation, loopcontrols])
-    environment.filters["tojson"] = tojson
-    environment.globals["raise_exception"] = raise_exception
-    environment.globals["strftime_now"] = lambda fmt: PINNED_NOW.strftime(fmt)
-    compiled = environment.from_string(source.template)
-    tokens = {k: v for k, v in (("bos_token", source.bos), ("eos_token", source.eos)) if v is not None}
-
-    def render(messages: Any, add_generation_prompt: bool = False, **variables: Any) -> str:
-        cleaned = [{k: v for k, v in m.items() if v is not None} for m in messages]
-        return compiled.render(messages=cleaned, add_generation_prompt=add_generation_prompt,
-                               **{**tokens, **variables})
-
-    return render
+        raise VerifyError("verify needs jinja2: pip install 'promptcraft-chat[verify]'") from None
+    return renderer(source.template, source.bos, source.eos)
 
 
 def conversations(count: int, seed: int) -> List[Tuple[List[Dict[str, str]], bool, bool]]:

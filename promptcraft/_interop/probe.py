@@ -1,0 +1,796 @@
+"""``import_template``: a Jinja chat template read into a format declaration, then proved equal.
+
+The template runs only in the bounded sandbox (``sandbox.py``). The importer
+renders *probe* conversations whose contents are sentinels (``qzx0k``,
+``qzx1k``...), cuts each render at the sentinels, and reads the declaration off
+the pieces between them, the way one would by hand:
+
+- what follows a role's content in every context it occurs in starts with
+  that role's suffix (their longest common prefix, the end of a conversation
+  included); what precedes it, once the previous suffix is taken off, is its
+  prefix, a variant by the previous role where contexts differ, and what the
+  first message carries before its prefix is ``start``;
+- the tails of conversations ending on each role give ``[generation]``;
+- whitespace around a sentinel gives each role's ``trim``; a role the
+  template names verbatim gives ``[any_role]``;
+- a system message written as its own turn, folded into the first user turn,
+  or refused gives ``[system]``, and a conversation without one gives its
+  default;
+- a template that raises on broken alternation gives ``[alternation]``;
+  message fields and keywords that leave every probe unchanged are ignored,
+  and the ones that change it are refused (and reported), never dropped.
+
+A second route adapts the built-in formats: one whose renders agree on the
+probes, or do once its default system text is the template's, is a candidate
+too, with its tools and calls. Every candidate is then rendered next to the
+template on seeded conversations (text, and structured ones for the features
+the candidate writes); one that writes a different string anywhere is
+rejected. The first candidate with no difference is returned; a refusal where
+the template writes is allowed only as a reported gap of a feature the
+importer did not express.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import random
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+from .._format import Format
+from ..errors import FormatError, PromptcraftError, TemplateImportError
+from .env import PINNED_NOW
+from .sandbox import SandboxedTemplate
+
+ROLES = ("user", "assistant")
+#: Message fields a template may read; each one a probe finds unread is listed under [message] ignore.
+FIELDS = {
+    "name": "qzxnamek",
+    "tool_call_id": "qzxidk",
+    "reasoning_content": "qzxreasonk",
+    "thinking": "qzxthinkk",
+    "reasoning": "qzxreasoningk",
+}
+TOOL = {"type": "function", "function": {"name": "qzx_tool", "description": "qzxdescribek",
+                                          "parameters": {"type": "object", "properties": {
+                                              "city": {"type": "string", "description": "qzxcityk"}},
+                                              "required": ["city"]}}}
+CALL = {"id": "call_qzx1", "type": "function",
+        "function": {"name": "qzx_tool", "arguments": {"city": "qzxparisk"}}}
+CUSTOM_ROLE = "qzxrolek"
+#: A second clock: a template whose render moves with it writes today's date.
+OTHER_NOW = datetime.datetime(2031, 11, 17, 8, 5)
+#: strftime formats a template may write today's date in, tried in order.
+DATE_FORMATS = ("%d %b %Y", "%d %B %Y", "%Y-%m-%d", "%B %d, %Y", "%b %d, %Y", "%A, %B %d, %Y", "%m/%d/%Y",
+                "%d/%m/%Y", "%Y/%m/%d", "%B %d %Y", "%d.%m.%Y", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S", "%B %Y",
+                "%Y")
+PAD = " \n "
+
+
+def sentinel(n: int) -> str:
+    return f"qzx{n}k"
+
+
+def _conversation(roles: Sequence[str], pad: str = "", **extra: Any) -> List[Dict[str, Any]]:
+    return [{"role": role, "content": pad + sentinel(i) + pad, **extra} for i, role in enumerate(roles)]
+
+
+def _cut(text: str, count: int) -> Optional[List[str]]:
+    """``text`` cut at sentinels 0..count-1, each found exactly once and in order; None otherwise."""
+    pieces, position = [], 0
+    for n in range(count):
+        mark = sentinel(n)
+        found = text.find(mark, position)
+        if found < 0 or text.find(mark, found + 1) >= 0:
+            return None
+        pieces.append(text[position:found])
+        position = found + len(mark)
+    pieces.append(text[position:])
+    return pieces
+
+
+def _common_prefix(texts: Sequence[str]) -> str:
+    first = min(texts, key=len)
+    for i, char in enumerate(first):
+        if any(t[i] != char for t in texts):
+            return first[:i]
+    return first
+
+
+def _common_suffix(texts: Sequence[str]) -> str:
+    return _common_prefix([t[::-1] for t in texts])[::-1]
+
+
+def _escape(text: str) -> str:
+    """A literal for a format string: braces doubled (a format's only placeholders are ``{name}``)."""
+    return text.replace("{", "{{").replace("}", "}}")
+
+
+class Probes:
+    """The template's answers to the probe conversations, by name."""
+
+    #: name -> (roles, options); contents are sentinels 0..n-1
+    PLAN: Dict[str, Tuple[Tuple[str, ...], Dict[str, Any]]] = {}
+
+    def __init__(self, sandbox: SandboxedTemplate) -> None:
+        plan: Dict[str, Tuple[List[Dict[str, Any]], Dict[str, Any]]] = {}
+
+        def add(name: str, messages: List[Dict[str, Any]], **options: Any) -> None:
+            plan[name] = (messages, options)
+
+        shapes = {
+            "u": ("user",), "ua": ("user", "assistant"), "uau": ("user", "assistant", "user"),
+            "uaua": ("user", "assistant", "user", "assistant"), "a": ("assistant",), "au": ("assistant", "user"),
+            "uu": ("user", "user"), "uaa": ("user", "assistant", "assistant"),
+            "s": ("system",), "su": ("system", "user"), "sua": ("system", "user", "assistant"),
+            "suau": ("system", "user", "assistant", "user"), "sa": ("system", "assistant"),
+            "uas": ("user", "assistant", "system"), "uasu": ("user", "assistant", "system", "user"),
+            "ss": ("system", "system"),
+        }
+        for name, roles in shapes.items():
+            add(name, _conversation(roles))
+            add(name + "+g", _conversation(roles), add_generation_prompt=True)
+        for name in ("uaua", "suau"):
+            add(name + "~", _conversation(shapes[name], PAD))
+        add("x", _conversation(("user", "assistant", CUSTOM_ROLE, "user")))
+        add("t", _conversation(("user", "assistant", "tool", "user")))
+        add("u@", [{"role": "user", "content": ""}, {"role": "assistant", "content": sentinel(0)}])
+        add("ua@", [{"role": "user", "content": sentinel(0)}, {"role": "assistant", "content": ""},
+                    {"role": "user", "content": sentinel(1)}])
+        add("s@", [{"role": "system", "content": ""}, {"role": "user", "content": sentinel(0)}])
+        for field, value in FIELDS.items():
+            messages = _conversation(("system", "user", "assistant", "user"))
+            for message in messages:
+                message[field] = value
+            add("field:" + field, messages)
+            messages = _conversation(("user", "assistant", "user"))
+            for message in messages:
+                message[field] = value
+            add("field-u:" + field, messages)
+        add("tools", _conversation(("user",)), tools=[TOOL])
+        add("tools+s", _conversation(("system", "user")), tools=[TOOL])
+        calls = _conversation(("user", "assistant", "user"))
+        calls[1]["tool_calls"] = [CALL]
+        add("calls", calls)
+        add("documents", _conversation(("user",)), documents=[{"title": "qzxtitlek", "text": "qzxtextk"}])
+        add("clock", _conversation(("user",)), add_generation_prompt=True, _clock=OTHER_NOW.isoformat())
+        add("clock-s", _conversation(("system", "user")), add_generation_prompt=True, _clock=OTHER_NOW.isoformat())
+        self.plan = plan
+        answers = sandbox.render([plan[name] for name in plan])
+        self.answers: Dict[str, Tuple[Any, ...]] = dict(zip(plan, answers))
+
+    def text(self, name: str) -> Optional[str]:
+        answer = self.answers[name]
+        return answer[1] if answer[0] == "text" else None
+
+    def raised(self, name: str) -> Optional[str]:
+        answer = self.answers[name]
+        return answer[2] if answer[0] == "raises" else None
+
+    def pieces(self, name: str) -> Optional[List[str]]:
+        text = self.text(name)
+        if text is None:
+            return None
+        return _cut(text, len(self.plan[name][0]))
+
+    def roles(self, name: str) -> List[str]:
+        return [m["role"] for m in self.plan[name][0]]
+
+
+class Draft:
+    """What the probes say, gathered as a format declaration (the surface mapping ``validate`` reads)."""
+
+    def __init__(self) -> None:
+        self.behaviours: List[str] = []  # what the template does that this draft refuses (gaps)
+        self.problems: List[str] = []  # what could not be read off the probes at all
+
+
+def _shape_names(probes: Probes) -> List[str]:
+    return [name for name in probes.plan if ":" not in name and name not in ("x", "t", "tools", "tools+s",
+                                                                            "calls", "documents", "clock", "clock-s")
+            and not name.endswith("@")]
+
+
+def observe(probes: Probes, fold: bool, final: bool, eos: Optional[str] = None) -> "_Observed":
+    """What the probes say about roles, suffixes and the generation prompt; with ``fold``, a leading
+    system message is read as folded into the next turn, so conversations opening with one are left out;
+    with ``final``, a conversation's last message may end otherwise than the others (``final_suffix``);
+    with ``eos``, a suffix ends right after that token and the newlines after it, where every text
+    following the role has it (ChatML's ``<|im_end|>\n<|im_start|>``: which side ``<|im_start|>`` is
+    on is otherwise a guess)."""
+    draft = Draft()
+    follow: Dict[str, List[str]] = {}  # role -> texts after its content (up to the next content or the end)
+    precede: Dict[Tuple[str, Optional[str]], List[str]] = {}  # (role, previous role) -> texts before
+    tails: Dict[Tuple[str, bool], List[str]] = {}  # (last role, generation prompt) -> tails
+    heads: Dict[str, List[str]] = {}  # first role -> texts before the first content
+    plain = [n for n in _shape_names(probes) if not n.endswith("~") and not (fold and n.startswith("s"))]
+    for probe in plain:
+        pieces = probes.pieces(probe)
+        if pieces is None:
+            continue
+        roles = probes.roles(probe)
+        generation = probe.endswith("+g")
+        heads.setdefault(roles[0], []).append(pieces[0])
+        for i, role in enumerate(roles):
+            follow.setdefault(role, []).append(pieces[i + 1])
+            if i:
+                precede.setdefault((role, roles[i - 1]), []).append(pieces[i])
+        tails.setdefault((roles[-1], generation), []).append(pieces[-1])
+        if final:
+            follow[roles[-1]].pop()
+            if generation:
+                follow.setdefault(roles[-1] + "+g", []).append(pieces[-1])
+    if "user" not in follow:
+        raise TemplateImportError("the template writes no conversation the importer can read: a single user "
+                                  "message does not come out with its content intact",
+                                  behaviours=[_why(probes, "u")])
+    for (role, generation), texts in tails.items():
+        if len(set(texts)) > 1:
+            draft.problems.append(f"the text after a final {role} message depends on more than the role")
+    if final:  # the generation prompt's tails join the others: a prompt still follows the usual suffix
+        for role in list(follow):
+            if role.endswith("+g"):
+                follow.setdefault(role[:-2], []).extend(follow.pop(role))
+    suffix = {role: _common_prefix(texts) for role, texts in follow.items() if texts}
+    if eos:
+        for role, text in suffix.items():
+            at = text.rfind(eos)
+            if at >= 0:
+                end = at + len(eos)
+                while end < len(text) and text[end] == "\n":
+                    end += 1
+                suffix[role] = text[:end]
+    finals: Dict[str, str] = {}
+    otherwise, prompt = {}, {}
+    for (role, generation), texts in tails.items():
+        if role not in suffix:
+            suffix[role] = _common_prefix(texts)
+        tail = texts[0]
+        if not tail.startswith(suffix[role]):
+            if generation:
+                draft.problems.append(f"the generation prompt after a {role} message does not follow its suffix")
+                continue
+            finals[role], tail = tail, suffix[role]
+        (prompt if generation else otherwise)[role] = tail[len(suffix[role]):]
+    prefix: Dict[str, Dict[Optional[str], str]] = {}
+    for (role, previous), texts in precede.items():
+        cut = [t[len(suffix[previous]):] for t in texts if t.startswith(suffix[previous])]
+        if len(cut) != len(texts) or len(set(cut)) != 1:
+            draft.problems.append(f"the text between a {previous} and a {role} message is not one suffix and "
+                                  f"one prefix")
+            continue
+        prefix.setdefault(role, {})[previous] = cut[0]
+    return _Observed(follow, precede, tails, heads, suffix, otherwise, prompt, prefix, draft, finals)
+
+
+class _Observed:
+    def __init__(self, follow: Any, precede: Any, tails: Any, heads: Any, suffix: Dict[str, str],
+                 otherwise: Dict[str, str], prompt: Dict[str, str], prefix: Dict[str, Dict[Optional[str], str]],
+                 draft: Draft, finals: Dict[str, str]) -> None:
+        self.follow, self.precede, self.tails, self.heads = follow, precede, tails, heads
+        self.finals = finals
+        self.suffix, self.otherwise, self.prompt, self.prefix, self.draft = suffix, otherwise, prompt, prefix, draft
+
+
+def starts(probes: Probes, seen: _Observed, bos: Optional[str]) -> List[str]:
+    """The texts that may be ``start``, most likely first: what a first message carries before the
+    prefix it has elsewhere, the BOS token, nothing."""
+    heads = [texts[0] for texts in seen.heads.values()]
+    system = probes.pieces("su")
+    if system is not None:
+        heads.append(system[0])
+    options = []
+    for role, texts in seen.heads.items():
+        usual = _usual(seen.prefix.get(role, {}))
+        if usual is not None and texts[0].endswith(usual):
+            options.append(texts[0][:len(texts[0]) - len(usual)])
+    if bos:
+        options.append(bos)
+    options.append(_common_prefix(heads) if heads else "")
+    options.append("")
+    ordered: List[str] = []
+    for option in options:
+        if option not in ordered and all(head.startswith(option) for head in heads):
+            ordered.append(option)
+    return ordered
+
+
+def draft_for(probes: Probes, seen: _Observed, start: str, fold: bool, name: str, bos: Optional[str],
+              eos: Optional[str]) -> Tuple[Dict[str, Any], Draft]:
+    """The declaration the probes imply with this ``start``, a leading system message folded or not."""
+    draft = Draft()
+    draft.problems = list(seen.draft.problems)
+    suffix, otherwise, prompt = seen.suffix, seen.otherwise, seen.prompt
+    prefix = {role: dict(by) for role, by in seen.prefix.items()}
+    for role, texts in seen.heads.items():
+        prefix.setdefault(role, {})[None] = texts[0][len(start):]
+    surface: Dict[str, Any] = {"name": name, "description": "imported from a Jinja chat template"}
+    if start:
+        surface["start"] = _escape(start)
+    tokens = {k: v for k, v in (("bos", bos), ("eos", eos)) if v}
+    if tokens:
+        surface["tokens"] = tokens
+    roles_table: Dict[str, Dict[str, Any]] = {}
+    trims = _trims(probes)
+    for role in suffix:
+        table: Dict[str, Any] = {}
+        table["prefix"] = _variants(prefix.get(role, {}))
+        table["suffix"] = _escape(suffix[role])
+        if role in seen.finals:
+            table["final_suffix"] = _escape(seen.finals[role])
+        if trims.get(role, "none") != "none":
+            table["trim"] = trims[role]
+        roles_table[role] = table
+    # Generation: a prompt (and an end) per last role where they differ.
+    generation: Dict[str, Any] = {}
+    for key, values in (("prompt", prompt), ("otherwise", otherwise)):
+        distinct = set(values.values())
+        if not distinct:
+            continue
+        usual = _most_common(list(values.values()))
+        if usual:
+            generation[key] = _escape(usual)
+        after = {role: _escape(v) for role, v in values.items() if v != usual}
+        if after:
+            generation[key + "_after"] = after
+    if generation:
+        surface["generation"] = generation
+    surface["roles"] = roles_table
+    _system(probes, surface, roles_table, start, prefix, suffix, fold, draft)
+    _unknown_roles(probes, surface, roles_table)
+    _alternation(probes, surface)
+    _fields(probes, surface, draft)
+    _date(probes, surface, draft)
+    return surface, draft
+
+
+def _why(probes: Probes, name: str) -> str:
+    answer = probes.answers[name]
+    if answer[0] == "raises":
+        return f"it raises {answer[1]}: {answer[2]}"
+    if answer[0] == "limit":
+        return f"it exceeds a bound: {answer[1]}"
+    return "its content is rewritten (the sentinel does not come out once, unchanged)"
+
+
+def _usual(by_previous: Dict[Optional[str], str]) -> Optional[str]:
+    values = [v for k, v in by_previous.items() if k is not None]
+    return _most_common(values) if values else None
+
+
+def _most_common(values: List[str]) -> str:
+    return max(values, key=lambda v: (values.count(v), -values.index(v)))
+
+
+def _variants(by_previous: Dict[Optional[str], str]) -> Any:
+    usual = _usual(by_previous)
+    if usual is None:
+        usual = by_previous.get(None, "")
+    variants: List[Dict[str, Any]] = []
+    first = by_previous.get(None)
+    if first is not None and first != usual:
+        variants.append({"when": {"first": True}, "text": _escape(first)})
+    groups: Dict[str, List[str]] = {}
+    for previous, text in by_previous.items():
+        if previous is not None and text != usual:
+            groups.setdefault(text, []).append(previous)
+    for text, previous in groups.items():
+        variants.append({"when": {"previous": previous[0] if len(previous) == 1 else previous},
+                         "text": _escape(text)})
+    if not variants:
+        return _escape(usual)
+    return variants + [{"text": _escape(usual)}]
+
+
+def _trims(probes: Probes) -> Dict[str, str]:
+    """Each role's trim, from the probes whose contents are padded with whitespace."""
+    trims: Dict[str, str] = {}
+    for padded, plain in (("uaua~", "uaua"), ("suau~", "suau")):
+        text, base = probes.text(padded), probes.pieces(plain)
+        if text is None or base is None:
+            continue
+        roles = probes.roles(plain)
+        for i, role in enumerate(roles):
+            mark = sentinel(i)
+            at = text.find(mark)
+            if at < 0:
+                continue
+            left = text[max(0, at - len(PAD)):at] == PAD and base[i] + PAD in text
+            right = text[at + len(mark):at + len(mark) + len(PAD)] == PAD
+            trim = {(True, True): "none", (False, False): "both", (False, True): "left",
+                    (True, False): "right"}[(left, right)]
+            trims.setdefault(role, trim)
+    return trims
+
+
+def _system(probes: Probes, surface: Dict[str, Any], roles: Dict[str, Dict[str, Any]], start: str,
+            prefix: Dict[str, Dict[Optional[str], str]], suffix: Dict[str, str], fold: bool, draft: Draft) -> None:
+    """``[system]``: a leading system message as its own turn, folded into the first user turn, or refused."""
+    refused = probes.raised("su")
+    if refused is not None:
+        surface["system"] = {"placement": "refuse", "message": refused}
+        return
+    pieces = probes.pieces("su")
+    if pieces is None:
+        draft.problems.append("a system message's content does not come out once, unchanged")
+        return
+    head, between, _ = pieces
+    if not head.startswith(start):
+        draft.problems.append("a conversation opening with a system message does not start with the start text")
+        return
+    head = head[len(start):]
+    user_first = prefix.get("user", {}).get(None, "")
+    if fold:
+        # Folded: the system text sits inside the first user turn, before that turn's content.
+        if not head.startswith(user_first):
+            draft.problems.append("a leading system message is not inside the first user turn")
+            return
+        system: Dict[str, Any] = {"placement": "fold_first",
+                                  "fold": _escape(head[len(user_first):]) + "{system}" + _escape(between) + "{content}"}
+        opening, closing = head, between
+    else:
+        if "system" not in roles:
+            draft.problems.append("a system message is not written as a turn of its own")
+            return
+        system = {"placement": "message"}
+        opening = prefix.get("system", {}).get(None, "")
+        closing = suffix.get("system", "") + prefix.get("user", {}).get("system", "")
+    default = _default(probes, start + opening, closing)
+    if default is not None:
+        system["default"] = _escape(default)
+        for role in ("user", "assistant"):  # after the default system turn, no message is the first one
+            table = roles.get(role)
+            if table is not None and isinstance(table["prefix"], list):
+                table["prefix"] = [v for v in table["prefix"] if v.get("when") != {"first": True}] or \
+                    table["prefix"]
+    surface["system"] = system
+
+
+def _split_suffix(between: str, user: Dict[Optional[str], str]) -> str:
+    usual = _usual(user)
+    if usual is not None and between.endswith(usual):
+        return between[:len(between) - len(usual)]
+    return between
+
+
+def _default(probes: Probes, opening: str, between: str) -> Optional[str]:
+    """The system text a conversation without one gets: the no-system render, read as the system one."""
+    alone = probes.pieces("u")
+    if alone is None:
+        return None
+    before = alone[0]
+    if before.startswith(opening) and before.endswith(between) and len(before) >= len(opening) + len(between):
+        return before[len(opening):len(before) - len(between)]
+    return None
+
+
+def _unknown_roles(probes: Probes, surface: Dict[str, Any], roles: Dict[str, Dict[str, Any]]) -> None:
+    """A role the template writes by name (``<|im_start|>{{ message.role }}``) gives ``[any_role]``."""
+    text = probes.text("x")
+    if text is None or CUSTOM_ROLE not in text:
+        return
+    user = roles.get("user", {})
+    as_role = {k: (v.replace("user", "{role}") if isinstance(v, str) else v) for k, v in user.items()}
+    pieces = probes.pieces("x")
+    if pieces is None or not isinstance(as_role.get("prefix"), str):
+        return
+    if _escape_role(pieces[2], CUSTOM_ROLE).endswith(as_role["prefix"]):
+        surface["any_role"] = as_role
+
+
+def _escape_role(text: str, role: str) -> str:
+    return _escape(text).replace(role, "{role}")
+
+
+def _alternation(probes: Probes, surface: Dict[str, Any]) -> None:
+    messages = {probes.raised(n) for n in ("uu", "uaa", "a", "sa")}
+    if None in messages or len(messages) != 1:
+        return
+    message = messages.pop()
+    if message:
+        surface["alternation"] = {"message": message}
+
+
+def _date(probes: Probes, surface: Dict[str, Any], draft: Draft) -> None:
+    """A template that writes today's date gets a date variable in the format where its text was."""
+    moved = [(probes.text(a), probes.text(b)) for a, b in (("u+g", "clock"), ("su+g", "clock-s"))]
+    moved = [(a, b) for a, b in moved if a is not None and b is not None and a != b]
+    if not moved:
+        return
+    for form in DATE_FORMATS:
+        pinned, other = PINNED_NOW.strftime(form), OTHER_NOW.strftime(form)
+        if all(a.replace(pinned, "\0") == b.replace(other, "\0") for a, b in moved):
+            break
+    else:
+        draft.problems.append("the template writes the time (strftime_now) in a form the importer does not know")
+        return
+    mark = _escape(pinned)
+    surface["variables"] = {"today": {"strftime": form}}
+    _replace_strings(surface, mark, "{today}")
+
+
+def _replace_strings(value: Any, old: str, new: str) -> Any:
+    if isinstance(value, dict):
+        for key in value:
+            if key not in ("name", "description", "tokens", "variables", "message"):
+                value[key] = _replace_strings(value[key], old, new)
+        return value
+    if isinstance(value, list):
+        return [_replace_strings(v, old, new) for v in value]
+    return value.replace(old, new) if isinstance(value, str) else value
+
+
+def _fields(probes: Probes, surface: Dict[str, Any], draft: Draft) -> None:
+    base = probes.text("suau")
+    probe = "field:"
+    if base is None:  # a template refusing system messages: the fields are probed without one
+        base, probe = probes.text("uau"), "field-u:"
+    ignore = []
+    for field in FIELDS:
+        if probes.text(probe + field) == base and base is not None:
+            ignore.append(field)
+        else:
+            draft.behaviours.append(f"messages' {field!r} field: the template reads it; the format refuses it")
+    if ignore:
+        surface["message"] = {"ignore": ignore}
+    if probes.text("tools") != probes.text("u"):
+        draft.behaviours.append("tool definitions: the template writes them; the format refuses them")
+    if probes.text("calls") != probes.text("uau"):
+        draft.behaviours.append("tool calls: the template writes them; the format refuses them")
+    if probes.text("documents") != probes.text("u"):
+        draft.behaviours.append("documents: the template writes them; the format refuses them")
+
+
+# ------------------------------------------------------------------------------------- writing TOML
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False).replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{_key(k)} = {_toml_value(v)}" for k, v in value.items()) + " }"
+    raise TypeError(type(value))
+
+
+def _key(key: str) -> str:
+    return key if key.replace("_", "").replace("-", "").isalnum() and key.isascii() else json.dumps(key)
+
+
+def write_toml(mapping: Dict[str, Any]) -> str:
+    lines: List[str] = []
+
+    def table(path: List[str], value: Dict[str, Any]) -> None:
+        scalars = {k: v for k, v in value.items() if not isinstance(v, dict) or not _is_table(k, path)}
+        if path:
+            lines.append("")
+            lines.append("[" + ".".join(_key(p) for p in path) + "]")
+        for k, v in scalars.items():
+            lines.append(f"{_key(k)} = {_toml_value(v)}")
+        for k, v in value.items():
+            if isinstance(v, dict) and _is_table(k, path):
+                table(path + [k], v)
+
+    table([], mapping)
+    return "\n".join(lines) + "\n"
+
+
+def _is_table(key: str, path: List[str]) -> bool:
+    return not path or path in (["roles"], ["variables"])
+
+
+# ----------------------------------------------------------------------------------------- checking
+
+
+def _cases(count: int, seed: int) -> List[Tuple[List[Dict[str, Any]], Dict[str, Any]]]:
+    from .verify import conversations
+
+    return [(messages, {"add_generation_prompt": gen, "continue_final_message": cont})
+            for messages, gen, cont in conversations(count, seed)]
+
+
+class Check:
+    """A candidate's comparison with the template over a set of cases."""
+
+    def __init__(self) -> None:
+        self.same = 0
+        self.both_refuse = 0
+        self.gaps: List[str] = []
+        self.different: List[str] = []
+
+    @property
+    def passed(self) -> bool:
+        return not self.different and not self.gaps
+
+    @property
+    def misses(self) -> int:
+        return len(self.different) + len(self.gaps)
+
+
+def _pinned(fmt: Format) -> Dict[str, str]:
+    """The format's date variables at the sandbox's clock, so that a template's ``strftime_now`` agrees."""
+    return {v.name: PINNED_NOW.strftime(v.strftime) for v in fmt.spec.variables if v.strftime is not None}
+
+
+def _compare(fmt: Format, cases: Sequence[Tuple[Any, Dict[str, Any]]], answers: Sequence[Tuple[Any, ...]],
+             variables: Dict[str, Any]) -> Check:
+    check = Check()
+    pinned = _pinned(fmt)
+    for (messages, options), answer in zip(cases, answers):
+        try:
+            got: Optional[str] = fmt.render(messages, **options, **variables, **pinned)
+            why = ""
+        except PromptcraftError as error:
+            got, why = None, f"{type(error).__name__}: {error}"
+        if answer[0] == "limit":
+            raise TemplateImportError(f"the template exceeds a bound on an ordinary conversation: {answer[1]}")
+        want = answer[1] if answer[0] == "text" else None
+        label = json.dumps([messages, options], ensure_ascii=False)[:300]
+        if want is None and got is None:
+            check.both_refuse += 1
+        elif want == got:
+            check.same += 1
+        elif got is None:
+            check.gaps.append(f"{label}\n    the format refuses ({why}) where the template writes")
+        elif want is None:
+            check.different.append(f"{label}\n    the template raises ({answer[1]}: {answer[2]}), "
+                                   f"the format writes {got[:120]!r}")
+        else:
+            from .verify import first_difference
+
+            check.different.append(f"{label}\n    {first_difference(want, got)}")
+    return check
+
+
+def import_template(chat_template: str, *, bos_token: Optional[str] = None, eos_token: Optional[str] = None,
+                    name: Optional[str] = None, count: int = 300, seed: int = 0,
+                    builtins: bool = True) -> Format:
+    """A verified format for ``chat_template`` (see the module's docstring); ``TemplateImportError``
+    when no candidate reproduces it."""
+    from .._load import loads_format
+
+    name = name or "imported"
+    with SandboxedTemplate(chat_template, bos_token, eos_token) as sandbox:
+        probes = Probes(sandbox)
+        candidates: List[Tuple[str, str, Draft]] = []
+        for fold in (False, True):
+            for final, eos in ((False, None), (True, None), (True, eos_token), (False, eos_token)):
+                if final and eos is None and False:
+                    continue
+                seen = observe(probes, fold, final, eos)
+                for start in starts(probes, seen, bos_token):
+                    surface, draft = draft_for(probes, seen, start, fold, name, bos_token, eos_token)
+                    candidates.append(("inferred", write_toml(surface), draft))
+        if builtins:
+            candidates.extend(_adapted(probes, name, bos_token, eos_token))
+        cases = _cases(count, seed) + [probes.plan[n] for n in _shape_names(probes)]
+        answers = sandbox.render(cases)
+        structured: List[Any] = []
+        structured_answers: List[Any] = []
+        best: Optional[Tuple[Check, str, str, Draft]] = None
+        for label, text, draft in candidates:
+            try:
+                fmt = loads_format(text, path=f"<{label}>")
+            except FormatError as error:
+                draft.problems.append(f"the draft is not a valid format: {error}")
+                continue
+            check = _compare(fmt, cases, answers, {})
+            if check.passed and (fmt.spec.tools or fmt.spec.calls or fmt.spec.documents):
+                if not structured:
+                    structured = structured_cases(max(40, count // 3), seed)
+                    structured_answers = sandbox.render(structured)
+                extra = _compare(fmt, structured, structured_answers, {})
+                check.same += extra.same
+                check.both_refuse += extra.both_refuse
+                check.different += extra.different
+                # a refusal where the template writes is a gap only for what the format does not write
+                check.different += [g for g in extra.gaps if "tool" not in g.split("\n")[1]]
+            if best is None or check.misses < best[0].misses:
+                best = (check, label, text, draft)
+            if check.passed:
+                break
+        if best is None or not best[0].passed:
+            check, label, text, draft = best if best is not None else (Check(), "", None, Draft())
+            raise TemplateImportError(
+                "no format declaration the importer can write reproduces this template",
+                behaviours=draft.problems + draft.behaviours + [d.split("\n")[0] for d in (check.different + check.gaps)[:3]],
+                failures=(check.different + check.gaps)[:10], draft=text)
+        check, label, text, draft = best
+    fmt = loads_format(text, path=f"<imported {name}>")
+    gaps = f"; refuses where the template writes: {'; '.join(draft.behaviours)}" if draft.behaviours else ""
+    return Format.with_origin(fmt, f"imported ({label}): same as the template on {check.same} conversations, "
+                                   f"both refuse {check.both_refuse}{gaps}")
+
+
+def _adapted(probes: Probes, name: str, bos: Optional[str], eos: Optional[str]) -> List[Tuple[str, str, Draft]]:
+    """Built-in formats that agree with the template on every probe, renamed; their tools, calls and
+    documents come along and are checked like the rest."""
+    from .. import _registry
+    from .._spec.toml import read_source
+
+    found = []
+    for builtin in _registry.names():
+        fmt = _registry.get_format(builtin)
+        if (fmt.spec.bos or None) != (bos or None) and "{bos}" in fmt.toml:
+            continue
+        if all(_agrees(fmt, probes, probe) for probe in probes.plan if not probe.startswith("clock")):
+            text = _renamed(read_source(fmt.path)[1] if fmt.path else fmt.toml, name, bos, eos)
+            draft = Draft()
+            draft.behaviours = [b for b in _gaps(probes) if not _writes(fmt, b)]
+            found.append((f"adapted from {builtin}", text, draft))
+    return found
+
+
+def _agrees(fmt: Format, probes: Probes, probe: str) -> bool:
+    messages, options = probes.plan[probe]
+    answer = probes.answers[probe]
+    want = answer[1] if answer[0] == "text" else None
+    try:
+        got: Optional[str] = fmt.render(messages, **options, **_pinned(fmt))
+    except PromptcraftError:
+        # A built-in refuses what its template drops without a word (an unknown role, documents, a
+        # field): the safe side, allowed off the plain text probes.
+        return want is None or probe not in _shape_names(probes)
+    return got == want
+
+
+def _renamed(text: str, name: str, bos: Optional[str], eos: Optional[str]) -> str:
+    """A built-in format's file under a new name, without the models and templates it names, nor a
+    ``tool_use`` format of its own (the template imported is one template)."""
+    import re
+
+    text = re.sub(r'(?m)^name = ".*"$', "name = " + json.dumps(name), text, count=1)
+    for key in ("models", "templates"):
+        text = re.sub(r"(?ms)^" + key + r" = \[.*?\]\n", "", text, count=1)
+    return re.sub(r'(?m)^tool_use(_of)? = .*\n', "", text)
+
+
+def _gaps(probes: Probes) -> List[str]:
+    draft = Draft()
+    _fields(probes, {}, draft)
+    return draft.behaviours
+
+
+def _writes(fmt: Format, behaviour: str) -> bool:
+    spec = fmt.spec
+    return ((behaviour.startswith("tool definitions") and spec.tools is not None)
+            or (behaviour.startswith("tool calls") and spec.calls is not None)
+            or (behaviour.startswith("documents") and spec.documents is not None))
+
+
+def structured_cases(count: int, seed: int) -> List[Tuple[List[Dict[str, Any]], Dict[str, Any]]]:
+    """Seeded conversations with tool definitions, calls and results, for formats that write them."""
+    rng = random.Random(seed)
+    words = ["Paris", "", " x ", "日本", "a\nb", "{\"k\": 1}", "'q'", "CONTINUE"]
+    cases = []
+    for _ in range(count):
+        tools = [{"type": "function", "function": {
+            "name": rng.choice(["get_weather", "search", "f"]), "description": rng.choice(["Get it.", "Find", "d"]),
+            "parameters": {"type": "object", "properties": {
+                "city": {"type": "string", "description": "The city"},
+                "days": {"type": "integer", "description": "How many"}}, "required": ["city"]}}}
+            for _ in range(rng.randint(0, 2))]
+        messages: List[Dict[str, Any]] = []
+        if rng.random() < 0.4:
+            messages.append({"role": "system", "content": rng.choice(words)})
+        messages.append({"role": "user", "content": rng.choice(words)})
+        for turn in range(rng.randint(0, 2)):
+            calls = [{"id": f"call_{turn}{k}", "type": "function",
+                      "function": {"name": "get_weather", "arguments": {"city": rng.choice(words)}}}
+                     for k in range(rng.randint(1, 2))]
+            messages.append({"role": "assistant", "content": rng.choice(["", None, "Let me check."]),
+                             "tool_calls": calls})
+            for call in calls:
+                messages.append({"role": "tool", "content": rng.choice(words), "tool_call_id": call["id"]})
+            messages.append({"role": "assistant", "content": rng.choice(words)})
+            messages.append({"role": "user", "content": rng.choice(words)})
+        options: Dict[str, Any] = {"add_generation_prompt": rng.random() < 0.5}
+        if tools or rng.random() < 0.5:
+            options["tools"] = tools
+        cases.append((messages, options))
+    return cases
