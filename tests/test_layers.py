@@ -25,14 +25,14 @@ ALLOWED = {
     "_load": {"errors", "_format", "_spec", "_engine", "_runtime", "_parse"},
     "_parse": {"errors", "_spec", "_engine", "_runtime"},
     "_registry": {"errors", "_format", "_load", "_precompiled"},  # _precompiled: build output
-    "_interop": {"errors", "_format", "_runtime", "_engine"},  # _engine: export reads the IR
+    "_interop": {"errors", "_format", "_runtime", "_engine", "_load", "_registry", "_spec"},  # _engine: export reads the IR
     "_identify": {"_registry"},
-    "_folder": {"errors", "_format", "_identify"},
+    "_folder": {"errors", "_format", "_identify", "_interop"},
     "_tokens": set(),
     "_types": set(),
     "_dropin": {"errors", "_format", "_load", "_registry", "_folder", "_identify", "_tokens"},
     "__init__": {"errors", "_version", "_format", "_load", "_registry", "_runtime", "_folder", "_identify", "_dropin",
-                 "_types", "_parse"},
+                 "_types", "_parse", "_interop"},
     "cli": {"errors", "__init__", "_registry", "_interop", "_version", "_folder", "_identify"},
     "__main__": {"cli"},
 }

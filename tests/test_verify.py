@@ -82,7 +82,7 @@ def test_missing_jinja_names_the_extra(monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "jinja2.sandbox", None)
     assert main(["verify", "smollm2", "--template", path]) == 1
     err = capsys.readouterr().err
-    assert "promptcraft[verify]" in err and "Traceback" not in err
+    assert "promptcraft-chat[verify]" in err and "Traceback" not in err
 
 
 def test_unreadable_template(tmp_path, capsys):

@@ -47,7 +47,7 @@ def environment(*, max_size: Optional[int] = None,
         def _body(self, caller: Any) -> str:
             return caller()
 
-    class Bounded(ImmutableSandboxedEnvironment):  # type: ignore[misc]
+    class Bounded(ImmutableSandboxedEnvironment):
         intercepted_binops = frozenset({"*", "**", "+"})
 
         def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
@@ -95,7 +95,9 @@ def renderer(template: str, bos: Optional[str] = None, eos: Optional[str] = None
 
     def render(messages: Any, add_generation_prompt: bool = False, **variables: Any) -> str:
         cleaned = [{k: v for k, v in m.items() if v is not None} if isinstance(m, dict) else m for m in messages]
-        context: Dict[str, Any] = {**tokens, **variables, "messages": cleaned,
+        # transformers passes tools and documents always, None when not given: `tools is none` holds and
+        # `for tool in tools` raises, as in apply_chat_template.
+        context: Dict[str, Any] = {"tools": None, "documents": None, **tokens, **variables, "messages": cleaned,
                                    "add_generation_prompt": add_generation_prompt}
         if max_size is None:
             return compiled.render(context)

@@ -38,6 +38,7 @@ import random
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from .._format import Format
+from .._spec.dump import dump, write_toml
 from ..errors import FormatError, PromptcraftError, TemplateImportError
 from .env import PINNED_NOW
 from .sandbox import SandboxedTemplate
@@ -224,7 +225,7 @@ def observe(probes: Probes, fold: bool, final: bool, eos: Optional[str] = None) 
         raise TemplateImportError("the template writes no conversation the importer can read: a single user "
                                   "message does not come out with its content intact",
                                   behaviours=[_why(probes, "u")])
-    for (role, generation), texts in tails.items():
+    for (role, _), texts in tails.items():
         if len(set(texts)) > 1:
             draft.problems.append(f"the text after a final {role} message depends on more than the role")
     if final:  # the generation prompt's tails join the others: a prompt still follows the usual suffix
@@ -241,7 +242,8 @@ def observe(probes: Probes, fold: bool, final: bool, eos: Optional[str] = None) 
                     end += 1
                 suffix[role] = text[:end]
     finals: Dict[str, str] = {}
-    otherwise, prompt = {}, {}
+    otherwise: Dict[str, str] = {}
+    prompt: Dict[str, str] = {}
     for (role, generation), texts in tails.items():
         if role not in suffix:
             suffix[role] = _common_prefix(texts)
@@ -254,7 +256,8 @@ def observe(probes: Probes, fold: bool, final: bool, eos: Optional[str] = None) 
         (prompt if generation else otherwise)[role] = tail[len(suffix[role]):]
     prefix: Dict[str, Dict[Optional[str], str]] = {}
     for (role, previous), texts in precede.items():
-        cut = [t[len(suffix[previous]):] for t in texts if t.startswith(suffix[previous])]
+        before = suffix[previous or ""]
+        cut = [t[len(before):] for t in texts if t.startswith(before)]
         if len(cut) != len(texts) or len(set(cut)) != 1:
             draft.problems.append(f"the text between a {previous} and a {role} message is not one suffix and "
                                   f"one prefix")
@@ -295,7 +298,7 @@ def starts(probes: Probes, seen: _Observed, bos: Optional[str]) -> List[str]:
     return ordered
 
 
-def draft_for(probes: Probes, seen: _Observed, start: str, fold: bool, name: str, bos: Optional[str],
+def draft_for(probes: Probes, seen: _Observed, start: str, placement: str, name: str, bos: Optional[str],
               eos: Optional[str]) -> Tuple[Dict[str, Any], Draft]:
     """The declaration the probes imply with this ``start``, a leading system message folded or not."""
     draft = Draft()
@@ -336,7 +339,7 @@ def draft_for(probes: Probes, seen: _Observed, start: str, fold: bool, name: str
     if generation:
         surface["generation"] = generation
     surface["roles"] = roles_table
-    _system(probes, surface, roles_table, start, prefix, suffix, fold, draft)
+    _system(probes, surface, roles_table, start, prefix, suffix, placement, draft)
     _unknown_roles(probes, surface, roles_table)
     _alternation(probes, surface)
     _fields(probes, surface, draft)
@@ -348,8 +351,6 @@ def _why(probes: Probes, name: str) -> str:
     answer = probes.answers[name]
     if answer[0] == "raises":
         return f"it raises {answer[1]}: {answer[2]}"
-    if answer[0] == "limit":
-        return f"it exceeds a bound: {answer[1]}"
     return "its content is rewritten (the sentinel does not come out once, unchanged)"
 
 
@@ -374,8 +375,8 @@ def _variants(by_previous: Dict[Optional[str], str]) -> Any:
     for previous, text in by_previous.items():
         if previous is not None and text != usual:
             groups.setdefault(text, []).append(previous)
-    for text, previous in groups.items():
-        variants.append({"when": {"previous": previous[0] if len(previous) == 1 else previous},
+    for text, roles in groups.items():
+        variants.append({"when": {"previous": roles[0] if len(roles) == 1 else roles},
                          "text": _escape(text)})
     if not variants:
         return _escape(usual)
@@ -404,8 +405,12 @@ def _trims(probes: Probes) -> Dict[str, str]:
 
 
 def _system(probes: Probes, surface: Dict[str, Any], roles: Dict[str, Dict[str, Any]], start: str,
-            prefix: Dict[str, Dict[Optional[str], str]], suffix: Dict[str, str], fold: bool, draft: Draft) -> None:
-    """``[system]``: a leading system message as its own turn, folded into the first user turn, or refused."""
+            prefix: Dict[str, Dict[Optional[str], str]], suffix: Dict[str, str], placement: str,
+            draft: Draft) -> None:
+    """``[system]``: a leading system message as its own turn (``message``), a block of its own written
+    otherwise than later system messages (``block``), folded into the first user turn (``fold``), or
+    refused."""
+    fold = placement == "fold"
     refused = probes.raised("su")
     if refused is not None:
         surface["system"] = {"placement": "refuse", "message": refused}
@@ -428,6 +433,18 @@ def _system(probes: Probes, surface: Dict[str, Any], roles: Dict[str, Dict[str, 
         system: Dict[str, Any] = {"placement": "fold_first",
                                   "fold": _escape(head[len(user_first):]) + "{system}" + _escape(between) + "{content}"}
         opening, closing = head, between
+    elif placement == "block":
+        usual = _usual(prefix.get("user", {}))
+        after = usual if usual is not None and between.endswith(usual) else user_first
+        if not between.endswith(after):
+            draft.problems.append("the text after a leading system message does not end with a user prefix")
+            return
+        block_suffix = between[:len(between) - len(after)]
+        system = {"placement": "block", "prefix": _escape(head), "suffix": _escape(block_suffix)}
+        opening, closing = head, between
+        block_opening = (head, block_suffix)
+        if probes.raised("uas") is not None:
+            roles.pop("system", None)  # a later system message: refused, as the template raises
     else:
         if "system" not in roles:
             draft.problems.append("a system message is not written as a turn of its own")
@@ -436,13 +453,26 @@ def _system(probes: Probes, surface: Dict[str, Any], roles: Dict[str, Dict[str, 
         opening = prefix.get("system", {}).get(None, "")
         closing = suffix.get("system", "") + prefix.get("user", {}).get("system", "")
     default = _default(probes, start + opening, closing)
+    if placement == "block":
+        # The first message after the block (or the first one, without a system message) opens with the
+        # prefix it has after the block: the text a first message carries, the default block taken off.
+        block = block_opening[0] + (default or "") + block_opening[1] if default is not None else ""
+        for role, table in roles.items():
+            first = prefix.get(role, {}).get(None)
+            if first is None or not isinstance(table["prefix"], list):
+                continue
+            if not first.startswith(block):
+                draft.problems.append(f"a first {role} message does not follow the default system block")
+                continue
+            rest = [v for v in table["prefix"] if v.get("when") != {"first": True}]
+            table["prefix"] = [{"when": {"opening": True}, "text": _escape(first[len(block):])}] + rest
     if default is not None:
         system["default"] = _escape(default)
         for role in ("user", "assistant"):  # after the default system turn, no message is the first one
-            table = roles.get(role)
-            if table is not None and isinstance(table["prefix"], list):
-                table["prefix"] = [v for v in table["prefix"] if v.get("when") != {"first": True}] or \
-                    table["prefix"]
+            entry = roles.get(role)
+            if entry is not None and isinstance(entry["prefix"], list) and placement == "message":
+                entry["prefix"] = [v for v in entry["prefix"] if v.get("when") != {"first": True}] or \
+                    entry["prefix"]
     surface["system"] = system
 
 
@@ -494,12 +524,12 @@ def _alternation(probes: Probes, surface: Dict[str, Any]) -> None:
 def _date(probes: Probes, surface: Dict[str, Any], draft: Draft) -> None:
     """A template that writes today's date gets a date variable in the format where its text was."""
     moved = [(probes.text(a), probes.text(b)) for a, b in (("u+g", "clock"), ("su+g", "clock-s"))]
-    moved = [(a, b) for a, b in moved if a is not None and b is not None and a != b]
-    if not moved:
+    pairs = [(a, b) for a, b in moved if a is not None and b is not None and a != b]
+    if not pairs:
         return
     for form in DATE_FORMATS:
         pinned, other = PINNED_NOW.strftime(form), OTHER_NOW.strftime(form)
-        if all(a.replace(pinned, "\0") == b.replace(other, "\0") for a, b in moved):
+        if all(a.replace(pinned, "\0") == b.replace(other, "\0") for a, b in pairs):
             break
     else:
         draft.problems.append("the template writes the time (strftime_now) in a form the importer does not know")
@@ -541,49 +571,6 @@ def _fields(probes: Probes, surface: Dict[str, Any], draft: Draft) -> None:
         draft.behaviours.append("documents: the template writes them; the format refuses them")
 
 
-# ------------------------------------------------------------------------------------- writing TOML
-
-
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False).replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
-    if isinstance(value, list):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{ " + ", ".join(f"{_key(k)} = {_toml_value(v)}" for k, v in value.items()) + " }"
-    raise TypeError(type(value))
-
-
-def _key(key: str) -> str:
-    return key if key.replace("_", "").replace("-", "").isalnum() and key.isascii() else json.dumps(key)
-
-
-def write_toml(mapping: Dict[str, Any]) -> str:
-    lines: List[str] = []
-
-    def table(path: List[str], value: Dict[str, Any]) -> None:
-        scalars = {k: v for k, v in value.items() if not isinstance(v, dict) or not _is_table(k, path)}
-        if path:
-            lines.append("")
-            lines.append("[" + ".".join(_key(p) for p in path) + "]")
-        for k, v in scalars.items():
-            lines.append(f"{_key(k)} = {_toml_value(v)}")
-        for k, v in value.items():
-            if isinstance(v, dict) and _is_table(k, path):
-                table(path + [k], v)
-
-    table([], mapping)
-    return "\n".join(lines) + "\n"
-
-
-def _is_table(key: str, path: List[str]) -> bool:
-    return not path or path in (["roles"], ["variables"])
-
-
 # ----------------------------------------------------------------------------------------- checking
 
 
@@ -601,6 +588,8 @@ class Check:
         self.same = 0
         self.both_refuse = 0
         self.gaps: List[str] = []
+        self.gap_cases: List[Tuple[int, Any]] = []  # (case number, the refusal) for each gap
+        self.dropped: Dict[str, int] = {}  # role -> refusals of messages the template leaves out unwritten
         self.different: List[str] = []
 
     @property
@@ -621,14 +610,13 @@ def _compare(fmt: Format, cases: Sequence[Tuple[Any, Dict[str, Any]]], answers: 
              variables: Dict[str, Any]) -> Check:
     check = Check()
     pinned = _pinned(fmt)
-    for (messages, options), answer in zip(cases, answers):
+    for number, ((messages, options), answer) in enumerate(zip(cases, answers)):
+        refusal: Optional[PromptcraftError] = None
         try:
-            got: Optional[str] = fmt.render(messages, **options, **variables, **pinned)
+            got: Optional[str] = fmt.render(messages, **{**options, **variables, **pinned})
             why = ""
         except PromptcraftError as error:
-            got, why = None, f"{type(error).__name__}: {error}"
-        if answer[0] == "limit":
-            raise TemplateImportError(f"the template exceeds a bound on an ordinary conversation: {answer[1]}")
+            got, why, refusal = None, f"{type(error).__name__}: {error}", error
         want = answer[1] if answer[0] == "text" else None
         label = json.dumps([messages, options], ensure_ascii=False)[:300]
         if want is None and got is None:
@@ -637,6 +625,7 @@ def _compare(fmt: Format, cases: Sequence[Tuple[Any, Dict[str, Any]]], answers: 
             check.same += 1
         elif got is None:
             check.gaps.append(f"{label}\n    the format refuses ({why}) where the template writes")
+            check.gap_cases.append((number, refusal))
         elif want is None:
             check.different.append(f"{label}\n    the template raises ({answer[1]}: {answer[2]}), "
                                    f"the format writes {got[:120]!r}")
@@ -645,6 +634,33 @@ def _compare(fmt: Format, cases: Sequence[Tuple[Any, Dict[str, Any]]], answers: 
 
             check.different.append(f"{label}\n    {first_difference(want, got)}")
     return check
+
+
+def _classify_gaps(check: Check, sandbox: SandboxedTemplate, cases: Sequence[Tuple[Any, Dict[str, Any]]],
+                   answers: Sequence[Tuple[Any, ...]]) -> None:
+    """A refusal of a message the template leaves out without a word is what promptcraft must do (nothing
+    is silently dropped): it is counted apart, and reported, not held against the format. The message is
+    left out if changing its content leaves the template's render unchanged."""
+    changed, which = [], []
+    for number, refusal in check.gap_cases:
+        index = getattr(refusal, "index", None)
+        messages, options = cases[number]
+        if index is None or not isinstance(messages[index].get("content"), str):
+            continue
+        other = [dict(m) for m in messages]
+        other[index]["content"] = "qzxdropk" + other[index]["content"]
+        changed.append((other, options))
+        which.append((number, messages[index]["role"]))
+    kept = []
+    renders = sandbox.render(changed)
+    left_out = {n for (n, _), answer in zip(which, renders) if answer == answers[n]}
+    for (number, refusal), text in zip(check.gap_cases, check.gaps):
+        if number in left_out:
+            role = cases[number][0][getattr(refusal, "index", 0)]["role"]
+            check.dropped[role] = check.dropped.get(role, 0) + 1
+        else:
+            kept.append(text)
+    check.gaps = kept
 
 
 def import_template(chat_template: str, *, bos_token: Optional[str] = None, eos_token: Optional[str] = None,
@@ -658,13 +674,16 @@ def import_template(chat_template: str, *, bos_token: Optional[str] = None, eos_
     with SandboxedTemplate(chat_template, bos_token, eos_token) as sandbox:
         probes = Probes(sandbox)
         candidates: List[Tuple[str, str, Draft]] = []
-        for fold in (False, True):
+        unreadable: Optional[TemplateImportError] = None
+        for placement in ("message", "block", "fold"):
             for final, eos in ((False, None), (True, None), (True, eos_token), (False, eos_token)):
-                if final and eos is None and False:
-                    continue
-                seen = observe(probes, fold, final, eos)
+                try:
+                    seen = observe(probes, placement != "message", final, eos)
+                except TemplateImportError as error:  # a built-in may still agree (a template needing tools)
+                    unreadable = error
+                    break
                 for start in starts(probes, seen, bos_token):
-                    surface, draft = draft_for(probes, seen, start, fold, name, bos_token, eos_token)
+                    surface, draft = draft_for(probes, seen, start, placement, name, bos_token, eos_token)
                     candidates.append(("inferred", write_toml(surface), draft))
         if builtins:
             candidates.extend(_adapted(probes, name, bos_token, eos_token))
@@ -680,6 +699,8 @@ def import_template(chat_template: str, *, bos_token: Optional[str] = None, eos_
                 draft.problems.append(f"the draft is not a valid format: {error}")
                 continue
             check = _compare(fmt, cases, answers, {})
+            if check.gaps and not check.different:
+                _classify_gaps(check, sandbox, cases, answers)
             if check.passed and (fmt.spec.tools or fmt.spec.calls or fmt.spec.documents):
                 if not structured:
                     structured = structured_cases(max(40, count // 3), seed)
@@ -690,19 +711,26 @@ def import_template(chat_template: str, *, bos_token: Optional[str] = None, eos_
                 check.different += extra.different
                 # a refusal where the template writes is a gap only for what the format does not write
                 check.different += [g for g in extra.gaps if "tool" not in g.split("\n")[1]]
-            if best is None or check.misses < best[0].misses:
+            # A passing candidate that writes what the template writes (tools, calls) beats one refusing it.
+            rank = (not check.passed, len(draft.behaviours), check.misses)
+            if best is None or rank < (not best[0].passed, len(best[3].behaviours), best[0].misses):
                 best = (check, label, text, draft)
-            if check.passed:
+            if check.passed and not draft.behaviours:
                 break
+        if best is None and unreadable is not None:
+            raise unreadable
         if best is None or not best[0].passed:
-            check, label, text, draft = best if best is not None else (Check(), "", None, Draft())
+            failing = best[0] if best is not None else Check()
+            problems = best[3] if best is not None else Draft()
             raise TemplateImportError(
                 "no format declaration the importer can write reproduces this template",
-                behaviours=draft.problems + draft.behaviours + [d.split("\n")[0] for d in (check.different + check.gaps)[:3]],
-                failures=(check.different + check.gaps)[:10], draft=text)
+                behaviours=problems.problems + problems.behaviours,
+                failures=(failing.different + failing.gaps)[:10], draft=best[2] if best is not None else None)
         check, label, text, draft = best
     fmt = loads_format(text, path=f"<imported {name}>")
-    gaps = f"; refuses where the template writes: {'; '.join(draft.behaviours)}" if draft.behaviours else ""
+    notes = [f"refuses {count} {role} message(s) the template leaves out without a word"
+             for role, count in check.dropped.items()] + draft.behaviours
+    gaps = f"; {'; '.join(notes)}" if notes else ""
     return Format.with_origin(fmt, f"imported ({label}): same as the template on {check.same} conversations, "
                                    f"both refuse {check.both_refuse}{gaps}")
 
@@ -711,7 +739,6 @@ def _adapted(probes: Probes, name: str, bos: Optional[str], eos: Optional[str]) 
     """Built-in formats that agree with the template on every probe, renamed; their tools, calls and
     documents come along and are checked like the rest."""
     from .. import _registry
-    from .._spec.toml import read_source
 
     found = []
     for builtin in _registry.names():
@@ -719,7 +746,7 @@ def _adapted(probes: Probes, name: str, bos: Optional[str], eos: Optional[str]) 
         if (fmt.spec.bos or None) != (bos or None) and "{bos}" in fmt.toml:
             continue
         if all(_agrees(fmt, probes, probe) for probe in probes.plan if not probe.startswith("clock")):
-            text = _renamed(read_source(fmt.path)[1] if fmt.path else fmt.toml, name, bos, eos)
+            text = _renamed(fmt, name)
             draft = Draft()
             draft.behaviours = [b for b in _gaps(probes) if not _writes(fmt, b)]
             found.append((f"adapted from {builtin}", text, draft))
@@ -731,7 +758,7 @@ def _agrees(fmt: Format, probes: Probes, probe: str) -> bool:
     answer = probes.answers[probe]
     want = answer[1] if answer[0] == "text" else None
     try:
-        got: Optional[str] = fmt.render(messages, **options, **_pinned(fmt))
+        got: Optional[str] = fmt.render(messages, **{**options, **_pinned(fmt)})
     except PromptcraftError:
         # A built-in refuses what its template drops without a word (an unknown role, documents, a
         # field): the safe side, allowed off the plain text probes.
@@ -739,15 +766,13 @@ def _agrees(fmt: Format, probes: Probes, probe: str) -> bool:
     return got == want
 
 
-def _renamed(text: str, name: str, bos: Optional[str], eos: Optional[str]) -> str:
-    """A built-in format's file under a new name, without the models and templates it names, nor a
-    ``tool_use`` format of its own (the template imported is one template)."""
-    import re
+def _renamed(fmt: Format, name: str) -> str:
+    """A built-in format's declaration under a new name, without the models and templates it names, nor
+    a ``tool_use`` format of its own (the template imported is one template)."""
+    import attrs
 
-    text = re.sub(r'(?m)^name = ".*"$', "name = " + json.dumps(name), text, count=1)
-    for key in ("models", "templates"):
-        text = re.sub(r"(?ms)^" + key + r" = \[.*?\]\n", "", text, count=1)
-    return re.sub(r'(?m)^tool_use(_of)? = .*\n', "", text)
+    return dump(attrs.evolve(fmt.spec, name=name, models=(), templates=(), tool_use=None, tool_use_of=(),
+                             tool_use_spec=None, description=f"{fmt.spec.description} (as {fmt.name})"))
 
 
 def _gaps(probes: Probes) -> List[str]:

@@ -10,10 +10,11 @@ never rendered in the importing process.
 
 The child is ``python -m promptcraft._interop.sandbox``. One request is one
 batch of cases; a case is ``[messages, options]`` and its answer is
-``["text", str]`` (option ``_clock``, an ISO date, is the time ``strftime_now`` reads), ``["raises", kind, message]`` (the template refused the
-input, as ``apply_chat_template`` would raise) or ``["limit", message]``.
-A first answer ``["error", kind, message]`` says the template does not
-compile, or names an unsafe access it attempted.
+``["text", str]`` (option ``_clock``, an ISO date, is the time ``strftime_now``
+reads) or ``["raises", kind, message]`` (the template refused the input, as
+``apply_chat_template`` would raise). An answer ``["error", kind, message]``
+instead of the batch says the template does not compile, exceeded a bound,
+or attempted an unsafe access.
 """
 
 from __future__ import annotations
@@ -137,14 +138,13 @@ def _limit_memory() -> None:
 
 
 def _serve() -> None:  # pragma: no cover - runs in the child process; tests drive it through the parent
+    import datetime
     import signal
 
     import jinja2
     from jinja2.sandbox import SecurityError
 
     from .._runtime.continuation import continue_final
-    import datetime
-
     from .env import PINNED_NOW, LimitExceeded, renderer
 
     class Overtime(Exception):
@@ -195,12 +195,15 @@ def _serve() -> None:  # pragma: no cover - runs in the child process; tests dri
             except SecurityError as error:
                 answers = ["error", "the template attempted an unsafe operation", str(error)[:300]]
                 break
-            except Overtime:
-                answers.append(["limit", f"a render ran past {CASE_SECONDS:g} s of CPU time"])
+            except Overtime:  # a bound hit once ends the batch: the template is not importable
+                answers = ["error", "the template exceeds a bound", f"a render ran past {CASE_SECONDS:g} s of CPU time"]
+                break
             except LimitExceeded as error:
-                answers.append(["limit", str(error)])
+                answers = ["error", "the template exceeds a bound", str(error)]
+                break
             except MemoryError:
-                answers.append(["limit", "a render ran out of memory"])
+                answers = ["error", "the template exceeds a bound", "a render ran out of memory"]
+                break
             except RecursionError:
                 answers.append(["raises", "RecursionError", "maximum recursion depth exceeded"])
             except Exception as error:  # the template refused this input, as apply_chat_template would raise

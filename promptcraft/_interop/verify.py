@@ -20,7 +20,6 @@ from .._runtime.continuation import continue_final
 from ..errors import PromptcraftError, VerifyError
 from .env import PINNED_NOW, renderer
 
-
 _TEXTS = [
     "", " ", "  ", "\n", "\n\n", "\t", " \n ", "\r\n", "Hi", "Hello! How can I help you today?", "  leading",
     "trailing  ", "\nnewlines around\n", "{{ not a variable }}", "{% if %}", "{role}", "'single' \"double\"",

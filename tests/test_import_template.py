@@ -1,0 +1,220 @@
+"""``import_template``: Jinja chat templates read into formats, then checked against transformers itself.
+
+The importer checks its own candidates against the template in its sandbox; these tests check the
+result again, independently, through transformers on conversations the importer never saw (another
+seed), for every corpus template and for templates written here in styles no built-in format has.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import pathlib
+import time
+import warnings
+
+import pytest
+from conftest import require_corpus, require_transformers
+from hf_reference import CORPUS, Refused, hf_render
+
+import promptcraft
+from promptcraft import TemplateImportError, UnknownFormatError
+from promptcraft._interop.probe import structured_cases
+from promptcraft._interop.verify import conversations
+from promptcraft.cli import main
+
+HERE = pathlib.Path(__file__).parent / "import_templates"
+STYLES = sorted(p for p in HERE.glob("*.jinja") if p.stem != "think-split")
+
+
+def _transformers(template: str, messages, bos: str, eos: str, **options):
+    import jinja2
+    from transformers.utils.chat_template_utils import render_jinja_template
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return render_jinja_template(conversations=[messages], chat_template=template, bos_token=bos,
+                                         eos_token=eos, **options)[0][0]
+    except (jinja2.TemplateError, ValueError, TypeError):
+        return None
+
+
+def _render(fmt, messages, **options):
+    try:
+        return fmt.render(messages, **options)
+    except promptcraft.PromptcraftError:
+        return None
+
+
+@functools.lru_cache(maxsize=None)
+def corpus_imports():
+    """Every corpus template imported once: stem -> Format or TemplateImportError."""
+    results = {}
+    for path in sorted(CORPUS.glob("*.json")):
+        entry = json.loads(path.read_text(encoding="utf-8"))
+        try:
+            results[path.stem] = promptcraft.import_template(
+                entry["chat_template"], bos_token=entry["bos_token"], eos_token=entry["eos_token"],
+                name="imported", cases=150)
+        except TemplateImportError as error:
+            results[path.stem] = error
+    return results
+
+
+def test_corpus_templates_import_and_match_transformers_on_unseen_conversations():
+    require_corpus()
+    require_transformers()
+    results = corpus_imports()
+    imported = {stem: fmt for stem, fmt in results.items() if not isinstance(fmt, TemplateImportError)}
+    declined = {stem: error for stem, error in results.items() if stem not in imported}
+    # Every decline says why; none is a crash.
+    assert all(error.reason for error in declined.values())
+    assert len(imported) >= 70, sorted(declined)
+    wrong = []
+    for stem, fmt in imported.items():
+        for messages, gen, cont in conversations(40, seed=11):
+            try:
+                want = hf_render(stem, messages, add_generation_prompt=gen, continue_final_message=cont)
+            except Refused:
+                want = None
+            got = _render(fmt, messages, add_generation_prompt=gen, continue_final_message=cont,
+                          **_pinned(fmt))
+            if got is not None and got != want:
+                wrong.append((stem, messages, gen, cont, want, got))
+        if fmt.spec.tools is not None or fmt.spec.calls is not None:
+            for messages, options in structured_cases(15, seed=5):
+                try:
+                    want = hf_render(stem, messages, **options)
+                except Refused:
+                    want = None
+                got = _render(fmt, messages, **options, **_pinned(fmt))
+                if got is not None and got != want:
+                    wrong.append((stem, messages, options, want, got))
+    # The one result that must not happen: an imported format writing a prompt the template does not.
+    assert not wrong, wrong[:2]
+
+
+def _pinned(fmt):
+    """The format's date variables at today's date, as transformers' ``strftime_now`` reads the clock."""
+    import datetime
+
+    now = datetime.datetime.now()
+    return {v.name: now.strftime(v.strftime) for v in fmt.spec.variables if v.strftime is not None}
+
+
+@pytest.mark.parametrize("path", STYLES, ids=lambda p: p.stem)
+def test_templates_in_unseen_styles_import_from_the_probes_alone(path):
+    """No built-in format helps here (``builtins=False``): the format is read off the probes."""
+    require_transformers()
+    template = path.read_text(encoding="utf-8")
+    started = time.perf_counter()
+    fmt = promptcraft.import_template(template, bos_token="<s>", eos_token="</s>", name=path.stem,
+                                      builtins=False)
+    assert time.perf_counter() - started < 20
+    assert fmt.origin.startswith("imported (inferred)")
+    for messages, gen, cont in conversations(80, seed=23):
+        want = _transformers(template, messages, "<s>", "</s>", add_generation_prompt=gen,
+                             continue_final_message=cont)
+        got = _render(fmt, messages, add_generation_prompt=gen, continue_final_message=cont, **_pinned(fmt))
+        assert got is None or got == want, (messages, gen, cont)
+    # The declaration is a file like any other: written out and loaded back, it renders the same.
+    again = promptcraft.loads_format(fmt.to_toml())
+    messages = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]
+    assert again.render(messages, **_pinned(fmt)) == fmt.render(messages, **_pinned(fmt))
+
+
+def test_a_template_that_rewrites_content_is_declined_with_a_draft():
+    require_transformers()
+    template = (HERE / "think-split.jinja").read_text(encoding="utf-8")
+    with pytest.raises(TemplateImportError) as caught:
+        promptcraft.import_template(template, builtins=False)
+    error = caught.value
+    assert "reproduces this template" in error.reason
+    assert error.draft is not None and "[roles.assistant]" in error.draft
+    assert error.failures and "first difference" in "\n".join(error.failures)
+
+
+HOSTILE = {
+    "attribute escape": "{{ ''.__class__.__mro__[1].__subclasses__() }}",
+    "globals": "{{ cycler.__init__.__globals__.os.popen('id').read() }}",
+    "endless loop": "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+    "huge string": "{{ 'a' * 10**10 }}",
+    "doubling": "{% set ns = namespace(s='ab') %}{% for i in range(60) %}{% set ns.s = ns.s ~ ns.s %}"
+                "{% endfor %}{{ ns.s|length }}",
+    "huge output": "{% for m in messages %}{% for i in range(100000) %}{{ 'x' * 1000 }}{% endfor %}{% endfor %}",
+    "syntax": "{% for %}",
+}
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+def test_hostile_templates_end_in_an_import_error_in_bounded_time(name):
+    require_transformers()
+    started = time.perf_counter()
+    with pytest.raises(TemplateImportError):
+        promptcraft.import_template(HOSTILE[name])
+    assert time.perf_counter() - started < 60
+
+
+def test_recursion_is_a_refusal_not_a_crash():
+    require_transformers()
+    template = "{% macro f(x) %}{{ f(x) }}{% endmacro %}{{ f(1) }}"
+    with pytest.raises(TemplateImportError) as caught:
+        promptcraft.import_template(template)
+    assert "RecursionError" in str(caught.value)
+
+
+def test_cli_imports_a_jinja_file_and_the_format_renders(tmp_path, capsys):
+    require_transformers()
+    source = HERE / "chatml-custom.jinja"
+    out = tmp_path / "orbit.toml"
+    assert main(["import", str(source), "--eos", "<|end|>", "-o", str(out), "--no-builtins"]) == 0
+    assert "same as the template" in capsys.readouterr().out
+    text = out.read_text(encoding="utf-8")
+    assert 'name = "chatml-custom"' in text
+    fmt = promptcraft.load_format(out)
+    template = source.read_text(encoding="utf-8")
+    messages = [{"role": "user", "content": " Hi "}, {"role": "assistant", "content": "Hello"},
+                {"role": "user", "content": "Bye"}]
+    assert fmt.render(messages, add_generation_prompt=True) == _transformers(
+        template, messages, None, "<|end|>", add_generation_prompt=True)
+
+
+def test_cli_partial_writes_the_draft_with_the_failing_cases(tmp_path, capsys):
+    require_transformers()
+    out = tmp_path / "draft.toml"
+    assert main(["import", str(HERE / "think-split.jinja"), "--no-builtins", "--partial", "-o", str(out)]) == 1
+    assert "reproduces this template" in capsys.readouterr().err
+    text = out.read_text(encoding="utf-8")
+    assert text.startswith("# promptcraft import: NOT verified.") and "first difference" in text
+
+
+def test_model_folder_imports_only_when_asked(tmp_path):
+    require_transformers()
+    template = (HERE / "vicuna.jinja").read_text(encoding="utf-8")
+    folder = tmp_path / "My-Vicuna"
+    folder.mkdir()
+    (folder / "tokenizer_config.json").write_text(json.dumps(
+        {"chat_template": template, "bos_token": "<s>", "eos_token": "</s>"}), encoding="utf-8")
+    with pytest.raises(UnknownFormatError):
+        promptcraft.from_pretrained(folder)
+    fmt = promptcraft.from_pretrained(folder, allow_import=True)
+    assert fmt.name == "my-vicuna" and "from the model folder" in fmt.origin
+    messages = [{"role": "user", "content": "Hi"}]
+    assert fmt.render(messages, add_generation_prompt=True) == _transformers(
+        template, messages, "<s>", "</s>", add_generation_prompt=True)
+
+
+def test_import_never_renders_in_the_calling_process(monkeypatch):
+    """The template runs in the sandbox's child process only: jinja2 rendering is unavailable here."""
+    require_transformers()
+    import jinja2
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a template was rendered in the importing process")
+
+    monkeypatch.setattr(jinja2.Template, "render", refuse)
+    monkeypatch.setattr(jinja2.Template, "generate", refuse)
+    fmt = promptcraft.import_template((HERE / "chatml-custom.jinja").read_text(encoding="utf-8"),
+                                      builtins=False, cases=30)
+    assert fmt.render([{"role": "user", "content": "Hi"}]).startswith("<|turn|>system")
