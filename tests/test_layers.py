@@ -25,7 +25,8 @@ ALLOWED = {
     "_load": {"errors", "_format", "_spec", "_engine", "_runtime", "_parse"},
     "_parse": {"errors", "_spec", "_engine", "_runtime"},
     "_registry": {"errors", "_format", "_load", "_precompiled"},  # _precompiled: build output
-    "_interop": {"errors", "_format", "_runtime", "_engine", "_load", "_registry", "_spec"},  # _engine: export reads the IR
+    # _engine: export reads the IR; _load, _registry, _spec: import writes and checks formats
+    "_interop": {"errors", "_format", "_runtime", "_engine", "_load", "_registry", "_spec"},
     "_identify": {"_registry"},
     "_folder": {"errors", "_format", "_identify", "_interop"},
     "_tokens": set(),
