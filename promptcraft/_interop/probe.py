@@ -59,6 +59,8 @@ TOOL = {"type": "function", "function": {"name": "qzx_tool", "description": "qzx
 CALL = {"id": "call_qzx1", "type": "function",
         "function": {"name": "qzx_tool", "arguments": {"city": "qzxparisk"}}}
 CUSTOM_ROLE = "qzxrolek"
+#: Markers after which templates keep only the answer of an assistant turn (``content.split(marker)[-1]``).
+REASONING_MARKERS = ("</think>",)
 #: A second clock: a template whose render moves with it writes today's date.
 OTHER_NOW = datetime.datetime(2031, 11, 17, 8, 5)
 #: strftime formats a template may write today's date in, tried in order.
@@ -126,12 +128,14 @@ class Probes:
             "s": ("system",), "su": ("system", "user"), "sua": ("system", "user", "assistant"),
             "suau": ("system", "user", "assistant", "user"), "sa": ("system", "assistant"),
             "uas": ("user", "assistant", "system"), "uasu": ("user", "assistant", "system", "user"),
+            "uaus": ("user", "assistant", "user", "system"),
+            "uausa": ("user", "assistant", "user", "system", "assistant"),
             "ss": ("system", "system"),
         }
         for name, roles in shapes.items():
             add(name, _conversation(roles))
             add(name + "+g", _conversation(roles), add_generation_prompt=True)
-        for name in ("uaua", "suau"):
+        for name in ("uaua", "suau", "uaus"):
             add(name + "~", _conversation(shapes[name], PAD))
         add("x", _conversation(("user", "assistant", CUSTOM_ROLE, "user")))
         add("t", _conversation(("user", "assistant", "tool", "user")))
@@ -139,6 +143,12 @@ class Probes:
         add("ua@", [{"role": "user", "content": sentinel(0)}, {"role": "assistant", "content": ""},
                     {"role": "user", "content": sentinel(1)}])
         add("s@", [{"role": "system", "content": ""}, {"role": "user", "content": sentinel(0)}])
+        # Reasoning cut: the text before a marker left out of an assistant turn, in history and at the end.
+        for marker in REASONING_MARKERS:
+            for where, roles in (("history", ("user", "assistant", "user")), ("final", ("user", "assistant"))):
+                messages = _conversation(roles)
+                messages[1]["content"] = "qzxthinkk" + marker + "\n\n" + sentinel(1)
+                add(f"cut:{marker}:{where}", messages)
         for field, value in FIELDS.items():
             messages = _conversation(("system", "user", "assistant", "user"))
             for message in messages:
@@ -182,7 +192,8 @@ class Draft:
     """What the probes say, gathered as a format declaration (the surface mapping ``validate`` reads)."""
 
     def __init__(self) -> None:
-        self.behaviours: List[str] = []  # what the template does that this draft refuses (gaps)
+        self.behaviours: List[str] = []  # what the template writes that this draft refuses (gaps)
+        self.notes: List[str] = []  # what the template leaves out that this draft refuses
         self.problems: List[str] = []  # what could not be read off the probes at all
 
 
@@ -314,7 +325,8 @@ def draft_for(probes: Probes, seen: _Observed, start: str, placement: str, name:
     if tokens:
         surface["tokens"] = tokens
     roles_table: Dict[str, Dict[str, Any]] = {}
-    trims = _trims(probes)
+    # A leading system message taken out (block, fold) is trimmed as the block says, not as its role.
+    trims = _trims(probes) if placement == "message" else _trims(probes, ("uaua", "uaus"))
     for role in suffix:
         table: Dict[str, Any] = {}
         table["prefix"] = _variants(prefix.get(role, {}))
@@ -340,6 +352,13 @@ def draft_for(probes: Probes, seen: _Observed, start: str, placement: str, name:
         surface["generation"] = generation
     surface["roles"] = roles_table
     _system(probes, surface, roles_table, start, prefix, suffix, placement, draft)
+    if placement != "message" and isinstance(surface.get("system"), dict) and \
+            surface["system"].get("placement") in ("block", "fold_first", "fold_last"):
+        leading = _trims(probes, ("suau",)).get("system", "none")
+        if leading != "none":
+            surface["system"]["trim"] = leading
+    _skip_empty(probes, surface, roles_table)
+    _reasoning_cut(probes, roles_table)
     _unknown_roles(probes, surface, roles_table)
     _alternation(probes, surface)
     _fields(probes, surface, draft)
@@ -383,10 +402,11 @@ def _variants(by_previous: Dict[Optional[str], str]) -> Any:
     return variants + [{"text": _escape(usual)}]
 
 
-def _trims(probes: Probes) -> Dict[str, str]:
-    """Each role's trim, from the probes whose contents are padded with whitespace."""
+def _trims(probes: Probes, names: Sequence[str] = ("uaua", "suau", "uaus")) -> Dict[str, str]:
+    """Each role's trim, from the probes whose contents are padded with whitespace (the first probe in
+    ``names`` where a role occurs says it)."""
     trims: Dict[str, str] = {}
-    for padded, plain in (("uaua~", "uaua"), ("suau~", "suau")):
+    for padded, plain in ((name + "~", name) for name in names):
         text, base = probes.text(padded), probes.pieces(plain)
         if text is None or base is None:
             continue
@@ -410,7 +430,7 @@ def _system(probes: Probes, surface: Dict[str, Any], roles: Dict[str, Dict[str, 
     """``[system]``: a leading system message as its own turn (``message``), a block of its own written
     otherwise than later system messages (``block``), folded into the first user turn (``fold``), or
     refused."""
-    fold = placement == "fold"
+    fold = placement in ("fold", "fold_last")
     refused = probes.raised("su")
     if refused is not None:
         surface["system"] = {"placement": "refuse", "message": refused}
@@ -430,7 +450,7 @@ def _system(probes: Probes, surface: Dict[str, Any], roles: Dict[str, Dict[str, 
         if not head.startswith(user_first):
             draft.problems.append("a leading system message is not inside the first user turn")
             return
-        system: Dict[str, Any] = {"placement": "fold_first",
+        system: Dict[str, Any] = {"placement": "fold_last" if placement == "fold_last" else "fold_first",
                                   "fold": _escape(head[len(user_first):]) + "{system}" + _escape(between) + "{content}"}
         opening, closing = head, between
     elif placement == "block":
@@ -476,6 +496,45 @@ def _system(probes: Probes, surface: Dict[str, Any], roles: Dict[str, Dict[str, 
     surface["system"] = system
 
 
+def _skip_empty(probes: Probes, surface: Dict[str, Any], roles: Dict[str, Dict[str, Any]]) -> None:
+    """A role whose empty message comes out as nothing at all (``{% if message.content %}``)."""
+    for role, empty, without in (("assistant", "ua@", "uu"), ("user", "u@", "a"), ("system", "s@", "u")):
+        text = probes.text(empty)
+        if text is None or text != probes.text(without):
+            continue
+        system = surface.get("system", {})
+        if role == "system" and "default" in system:
+            continue  # without a system message the template writes its default: not told apart from skipping
+        if role == "system" and system.get("placement") in ("block", "fold_first", "fold_last"):
+            system["skip_empty"] = True
+        elif role in roles:
+            roles[role]["skip_empty"] = True
+
+
+def _reasoning_cut(probes: Probes, roles: Dict[str, Dict[str, Any]]) -> None:
+    """An assistant turn written from after a reasoning marker: in earlier turns only, or in all."""
+    assistant = roles.get("assistant")
+    if assistant is None:
+        return
+    for marker in REASONING_MARKERS:
+        cut = {}
+        for where, plain in (("history", "uau"), ("final", "ua")):
+            text, base = probes.text(f"cut:{marker}:{where}"), probes.text(plain)
+            if text is None or base is None or "qzxthinkk" in text:
+                continue
+            mark = sentinel(1)
+            kept = text[text.find(mark) - 2:text.find(mark)] == "\n\n"
+            if text.replace("\n\n" + mark, mark) == base or text == base:
+                cut[where] = "" if kept else "\n"
+        if "history" in cut:
+            rule: Dict[str, Any] = {"marker": marker, "keep": "after_last",
+                                    "scope": "all" if "final" in cut else "history"}
+            if cut["history"]:
+                rule["lstrip"] = cut["history"]
+            assistant["strip_reasoning"] = rule
+            return
+
+
 def _split_suffix(between: str, user: Dict[Optional[str], str]) -> str:
     usual = _usual(user)
     if usual is not None and between.endswith(usual):
@@ -513,7 +572,7 @@ def _escape_role(text: str, role: str) -> str:
 
 
 def _alternation(probes: Probes, surface: Dict[str, Any]) -> None:
-    messages = {probes.raised(n) for n in ("uu", "uaa", "a", "sa")}
+    messages = {probes.raised(n) for n in ("uu", "uaa", "a")}
     if None in messages or len(messages) != 1:
         return
     message = messages.pop()
@@ -551,24 +610,31 @@ def _replace_strings(value: Any, old: str, new: str) -> Any:
 
 
 def _fields(probes: Probes, surface: Dict[str, Any], draft: Draft) -> None:
+    """Fields and keywords the template leaves out are ignored (fields) or refused (keywords, as a format
+    without tools refuses them); the ones it writes are refused and reported; where it raises, so does the
+    format."""
     base = probes.text("suau")
     probe = "field:"
     if base is None:  # a template refusing system messages: the fields are probed without one
         base, probe = probes.text("uau"), "field-u:"
     ignore = []
     for field in FIELDS:
-        if probes.text(probe + field) == base and base is not None:
+        given = probes.text(probe + field)
+        if given is not None and given == base:
             ignore.append(field)
-        else:
-            draft.behaviours.append(f"messages' {field!r} field: the template reads it; the format refuses it")
+        elif given is not None and base is not None:
+            draft.behaviours.append(f"messages' {field!r} field: the template writes it; the format refuses it")
     if ignore:
         surface["message"] = {"ignore": ignore}
-    if probes.text("tools") != probes.text("u"):
-        draft.behaviours.append("tool definitions: the template writes them; the format refuses them")
-    if probes.text("calls") != probes.text("uau"):
-        draft.behaviours.append("tool calls: the template writes them; the format refuses them")
-    if probes.text("documents") != probes.text("u"):
-        draft.behaviours.append("documents: the template writes them; the format refuses them")
+    for name, what, without in (("tools", "tool definitions", "u"), ("calls", "tool calls", "uau"),
+                                ("documents", "documents", "u")):
+        given, plain = probes.text(name), probes.text(without)
+        if given is None or plain is None:
+            continue
+        if given == plain:
+            draft.notes.append(f"{what}: the template leaves them out without a word; the format refuses them")
+        else:
+            draft.behaviours.append(f"{what}: the template writes them; the format refuses them")
 
 
 # ----------------------------------------------------------------------------------------- checking
@@ -675,7 +741,7 @@ def import_template(chat_template: str, *, bos_token: Optional[str] = None, eos_
         probes = Probes(sandbox)
         candidates: List[Tuple[str, str, Draft]] = []
         unreadable: Optional[TemplateImportError] = None
-        for placement in ("message", "block", "fold"):
+        for placement in ("message", "block", "fold", "fold_last"):
             for final, eos in ((False, None), (True, None), (True, eos_token), (False, eos_token)):
                 try:
                     seen = observe(probes, placement != "message", final, eos)
@@ -729,7 +795,7 @@ def import_template(chat_template: str, *, bos_token: Optional[str] = None, eos_
         check, label, text, draft = best
     fmt = loads_format(text, path=f"<imported {name}>")
     notes = [f"refuses {count} {role} message(s) the template leaves out without a word"
-             for role, count in check.dropped.items()] + draft.behaviours
+             for role, count in check.dropped.items()] + draft.behaviours + draft.notes
     gaps = f"; {'; '.join(notes)}" if notes else ""
     return Format.with_origin(fmt, f"imported ({label}): same as the template on {check.same} conversations, "
                                    f"both refuse {check.both_refuse}{gaps}")
@@ -748,7 +814,7 @@ def _adapted(probes: Probes, name: str, bos: Optional[str], eos: Optional[str]) 
         if all(_agrees(fmt, probes, probe) for probe in probes.plan if not probe.startswith("clock")):
             text = _renamed(fmt, name)
             draft = Draft()
-            draft.behaviours = [b for b in _gaps(probes) if not _writes(fmt, b)]
+            draft.behaviours = _refused_writes(fmt, probes)
             found.append((f"adapted from {builtin}", text, draft))
     return found
 
@@ -775,17 +841,21 @@ def _renamed(fmt: Format, name: str) -> str:
                              tool_use_spec=None, description=f"{fmt.spec.description} (as {fmt.name})"))
 
 
-def _gaps(probes: Probes) -> List[str]:
-    draft = Draft()
-    _fields(probes, {}, draft)
-    return draft.behaviours
-
-
-def _writes(fmt: Format, behaviour: str) -> bool:
-    spec = fmt.spec
-    return ((behaviour.startswith("tool definitions") and spec.tools is not None)
-            or (behaviour.startswith("tool calls") and spec.calls is not None)
-            or (behaviour.startswith("documents") and spec.documents is not None))
+def _refused_writes(fmt: Format, probes: Probes) -> List[str]:
+    """What the template writes (a field, tools, calls, documents) that ``fmt`` refuses."""
+    base = "suau" if probes.text("suau") is not None else "uau"
+    checks = [("field:" if base == "suau" else "field-u:") + f for f in FIELDS]
+    refused = []
+    for probe, without in [(c, base) for c in checks] + [("tools", "u"), ("calls", "uau"), ("documents", "u")]:
+        given = probes.text(probe)
+        if given is None or given == probes.text(without):
+            continue
+        messages, options = probes.plan[probe]
+        try:
+            fmt.render(messages, **{**options, **_pinned(fmt)})
+        except PromptcraftError:
+            refused.append(f"{probe.split(':')[-1]}: the template writes it; the format refuses it")
+    return refused
 
 
 def structured_cases(count: int, seed: int) -> List[Tuple[List[Dict[str, Any]], Dict[str, Any]]]:
