@@ -211,8 +211,9 @@ def tool_calls(draw) -> list:
             calls.append(function)
         else:
             call = {"type": "function", "function": function}
-            if draw(st.booleans()):
-                call["id"] = draw(st.sampled_from(["call_1", "abc123XYZ", "0"]))
+            if draw(st.integers(0, 3)):
+                # Mistral's templates require 9 characters; the last two are refused or raise there.
+                call["id"] = draw(st.sampled_from(["abc123XYZ", "abc123XYZ", "call_1", "0", 'a"b\\c1234', 7]))
             calls.append(call)
     return calls
 
@@ -250,9 +251,10 @@ def agent_conversations(draw) -> list:
                           "content": draw(st.sampled_from(['{"temp": 20}', "12:00", ""]) | content) if not parts
                           or draw(st.integers(0, 3)) else draw(content_parts)}
                 if draw(st.booleans()):
-                    # Often the id of a call just made (Command R7B writes the number of the call it answers).
+                    # Often the id of a call just made (Command R7B writes the number of the call it answers),
+                    # or one of 9 characters (Mistral Nemo requires them; the last is refused there as junk).
                     ids = [c["id"] for c in call["tool_calls"] if "id" in c]
-                    result["tool_call_id"] = draw(st.sampled_from(ids + ["call_1"]))
+                    result["tool_call_id"] = draw(st.sampled_from(ids + ["call_1", "abc123XYZ", "tab\tX1234"]))
                 if draw(st.integers(0, 2)) == 0:
                     result["name"] = draw(st.sampled_from(["get_weather", "search", ""]))
                 messages.append(result)
@@ -497,6 +499,18 @@ def format_toml(draw) -> str:
         role_tables += body
     if draw(st.booleans()):
         tables += ["[alternation]", 'message = "roles must alternate"']
+        if draw(st.booleans()):
+            skipped = draw(st.lists(st.sampled_from(["tool", "developer", "x"]), min_size=1, max_size=2, unique=True))
+            tables.append(f"skip_roles = {json_list(skipped)}")
+        if draw(st.booleans()):
+            tables.append("skip_calls = true")
+    # A tool result's id in its role's texts (the tool role, when declared, is declared here).
+    result_id = draw(st.sampled_from(["json", "string", "string9"])) if draw(st.integers(0, 3)) == 0 else None
+    if result_id is not None and "tool" not in declared:
+        pieces = [text(("role",)), '"{tool_call_id}"' if result_id != "json" else "{tool_call_id}", text(("role",))]
+        role_tables += ["[roles.tool]", line("prefix", "".join(pieces[:2])), line("suffix", pieces[2]),
+                        f'tool_call_id = "{result_id}"']
+        used.add("tool_call_id")
     folded = placement in ("fold_first", "fold_last")
     reasoning_role = draw(st.sampled_from(declared)) if declared and not folded else None
     reasoning_field = False
@@ -599,27 +613,28 @@ def format_toml(draw) -> str:
     user_table = role_tables[role_tables.index("[roles.user]"):] if "[roles.user]" in role_tables else []
     user_table = user_table[:next((k for k in range(1, len(user_table)) if user_table[k].startswith("[")),
                                   len(user_table))]
-    first_user_ok = plain_block and written("[roles.user]") and not any(
-        entry.startswith(("skip_empty", "when_empty")) for entry in user_table)
+    user_ok = written("[roles.user]") and not any(entry.startswith(("skip_empty", "when_empty"))
+                                                  for entry in user_table)
+    first_user_ok = plain_block and user_ok
     # A kept empty system message stays in the conversation: the tools go with the default then; a
     # skipped one is left out, and the tools get a block of their own.
     with_system = (placement == "message" and system_writer) or plain_block or placement == "hoist"
-    # Tools with the system text where the placement allows it, else (sometimes) a turn of their own at the
-    # start or after the system block.
-    if (with_system and draw(st.booleans())) or draw(st.integers(0, 3)) == 0:
+    # Tools with the system text where the placement allows it, before the last user message where a user
+    # role is written, else (sometimes) a turn of their own at the start or after the system block.
+    if ((with_system or user_ok) and draw(st.booleans())) or draw(st.integers(0, 3)) == 0:
         turns = ["start"] + (["turn_after_system"] if placement == "block" else [])
-        where = ["system_after", "system_before"] + (["first_user"] if first_user_ok else []) + turns \
-            if with_system else turns
+        where = (["system_after", "system_before"] if with_system else []) + (
+            ["first_user"] if first_user_ok else []) + (["last_user"] * 2 if user_ok else []) + turns
         chosen = draw(st.sampled_from(where))
         serialisers = ["hermes", "python_repr", "command_r7b", "typescript", "python_signature", "xml_schema",
-                       "python_docstring", "pydantic_signature"]
+                       "python_docstring", "pydantic_signature", "json_spliced", "json_spliced"]
         item = draw(st.sampled_from(["json", "json", "json_array"]) | st.sampled_from(serialisers))
         joins = [f'join_when = "{draw(st.sampled_from(["system", "text"]))}"',
                  line("join", draw(st.sampled_from(JOINS)))] if chosen not in turns else []
         items = [line("item_prefix", draw(st.sampled_from(["", "\n"]))),
                  line("separator", draw(_fragment))] if item != "json_array" else []
         tables += ["[tools]", f'placement = "{chosen}"'] + joins + [line("prefix", draw(_fragment))] + items + [
-                   line("suffix", draw(_fragment)), f'empty = "{draw(st.sampled_from(["none", "written"]))}"',
+                   line("suffix", draw(_fragment)), f'empty = "{draw(st.sampled_from(["none", "written", "refuse"]))}"',
                    f'item = "{item}"', f'envelope = "{draw(st.sampled_from(["whole", "function", "by_type"]))}"']
         if draw(st.integers(0, 3)) == 0:
             tables.append("required = true")
@@ -656,10 +671,16 @@ def format_toml(draw) -> str:
         system.insert(len(system) - 1, 'default_unless = "images"')
     callers = [r for r in writers if placement == "message" or r not in leading]
     if callers and draw(st.booleans()):
+        arguments = draw(st.sampled_from(["json", "json_or_text", "parameters", "text", "json_block"]))
+        shape = draw(st.sampled_from(["either", "nested"]))
+        id_form = draw(st.sampled_from([None, None, "json", "string", "string9"]))
+        members = arguments == "json" and shape == "nested" and draw(st.integers(0, 2)) != 0
         extra = draw(st.sampled_from(["", "", "{index}", "{type}", "{type}:{index}", "{number}"]))
         call_text = draw(_fragment.map(_escape_braces)) + "{name}" + extra + draw(_fragment.map(_escape_braces)) + \
-            "{arguments}" + draw(_fragment.map(_escape_braces))
+            "{arguments}" + draw(_fragment.map(_escape_braces)) + ("{id}" if id_form else "") + (
+                "{function_members}" if members else "")
         items = []
+        by_name = False  # some variant is chosen by the call's name
         for _ in range(draw(st.integers(0, 2))):
             facts = draw(st.dictionaries(st.sampled_from(["first", "empty", "earlier_calls", "final", "last"]),
                                          st.booleans(),
@@ -671,12 +692,16 @@ def format_toml(draw) -> str:
                 conditions.append("name = " + json_list(draw(st.lists(st.sampled_from(["get_weather", "search", "f"]),
                                                                       min_size=1, max_size=2, unique=True))))
                 variant = variant.replace("{name}", "")
+                by_name = True
             items.append("{when = {" + ", ".join(conditions) + "}, text = " + toml_string(variant) + "}")
         call = "[" + ", ".join(items + ["{text = " + toml_string(call_text) + "}"]) + "]" if items else \
             toml_string(call_text)
-        arguments = draw(st.sampled_from(["json", "json_or_text", "parameters", "text", "json_block"]))
         call_role = draw(st.sampled_from(callers))
-        tables += ["[calls]", f'role = "{call_role}"', f'arguments = "{arguments}"']
+        tables += ["[calls]", f'role = "{call_role}"', f'arguments = "{arguments}"',
+                   f'name = "{"text" if by_name else draw(st.sampled_from(["text", "json"]))}"', f'shape = "{shape}"']
+        if id_form:
+            # The id is read; the type too where a call text writes it.
+            tables += [f'id = "{id_form}"', 'ignore = []' if "{type}" in extra else 'ignore = ["type"]']
         if arguments == "parameters":
             tables += [line("parameter", "<{key}>" + draw(_fragment.map(_escape_braces)) + "{value}\n"),
                        f'value = "{draw(st.sampled_from(["json_or_str", "str", "json"]))}"',
@@ -694,7 +719,6 @@ def format_toml(draw) -> str:
         if draw(st.booleans()):
             tables += [f"max = {draw(st.integers(0, 2))}",
                        f'content = "{draw(st.sampled_from(["write", "refuse", "first_message"] + as_reasoning))}"',
-                       f'shape = "{draw(st.sampled_from(["either", "nested"]))}"',
                        f'content_parts = "{draw(st.sampled_from(["join", "refuse"]))}"']
             if draw(st.booleans()):
                 tables.append('max_message = "one call at a time"')

@@ -152,9 +152,10 @@ class Cut:
 @attrs.frozen
 class CallText:
     """One way of writing a call: literals, and ``0`` for the call's name, ``1`` for its arguments,
-    ``2`` for its position in the message, ``3`` for its ``type``; used when the call is the message's
-    ``first`` (or not), its ``last`` (or not), its answer is ``empty`` (or not) and an earlier message
-    had calls (or not), ``None`` leaving each open."""
+    ``2`` for its position in the message, ``3`` for its ``type``, ``4`` for its position among the
+    conversation's calls, ``5`` for its id, ``6`` for its function object's members; used when the call
+    is the message's ``first`` (or not), its ``last`` (or not), its answer is ``empty`` (or not) and an
+    earlier message had calls (or not), ``None`` leaving each open."""
 
     first: Optional[bool]
     empty: Optional[bool]
@@ -204,6 +205,9 @@ class Calls:
     before: bool = False
     #: A message with calls whose content starts with this text is refused (the template leaves it out).
     refuse_content_starting: Optional[str] = None
+    #: ``_spec.model.Calls.extra``: the call texts' name form, id form and ``{function_members}``
+    #: (pieces ``5`` and ``6`` of a ``CallText``), or ``None``.
+    extra: Optional[Tuple[str, str, bool]] = None
 
 
 @attrs.frozen
@@ -224,6 +228,8 @@ class Tools:
     trim: str = "none"
     #: A render without tools is refused.
     required: bool = False
+    #: An empty list is refused (the template writes a broken block for it).
+    refuse_empty: bool = False
 
 
 @attrs.frozen
@@ -281,6 +287,12 @@ class Role:
     #: The role's texts write the reasoning given in the message's field (``Slot("reasoning")``),
     #: trimmed so (``both`` or ``newlines``); ``None``: they do not.
     given_reasoning: Optional[str] = None
+    #: The tools go before this role's prefix in the last user message and those equal to it
+    #: (``Slot("tools")`` first in ``body``).
+    last_tools: bool = False
+    #: How ``Slot("tool_call_id")`` is written where it is required (``_spec.model.ID_FORMS``); ``None``:
+    #: the message's ``tool_call_id`` as given, empty without one.
+    call_id: Optional[str] = None
 
 
 @attrs.frozen
@@ -388,6 +400,10 @@ class Program:
     #: Some role writes a message's ``name`` and the format does not ignore names: a message whose
     #: name is not written (its role writes none, or it is taken out) is refused.
     refuse_names: bool = False
+    #: The alternation leaves out messages of these roles and, with ``alternation_skip_calls``,
+    #: those whose ``tool_calls`` is given (``_spec.model.Alternation``).
+    alternation_skip_roles: Tuple[str, ...] = ()
+    alternation_skip_calls: bool = False
 
     def role(self, name: str) -> Optional[Role]:
         for role in self.roles:

@@ -82,10 +82,12 @@ def _role(spec: model.FormatSpec, role: model.Role, catch_all: bool = False) -> 
     calls = _calls(spec.calls) if spec.calls is not None and spec.calls.role == name else None
     # The calls follow the content, as most corpus templates that write them in the message write them.
     first_tools = spec.tools is not None and spec.tools.placement == "first_user" and name == "user"
+    last_tools = spec.tools is not None and spec.tools.placement == "last_user" and name == "user"
     called = (Slot("calls", TOOL_CALLS),) if calls else ()
     content: ir.Seq = (Slot("content", CONTENT),)
     content = called + content if calls is not None and calls.before else content + called
-    written = choice(prefix) + ((Slot("tools", TOOLS),) if first_tools else ()) + content \
+    written = ((Slot("tools", TOOLS),) if last_tools else ()) + choice(prefix) \
+        + ((Slot("tools", TOOLS),) if first_tools else ()) + content \
         + ((Slot("attach", TOOLS),) if role.attach_field is not None else ()) + choice(suffix)
     cases = []
     shown = spec.reasoning
@@ -110,7 +112,8 @@ def _role(spec: model.FormatSpec, role: model.Role, catch_all: bool = False) -> 
                    first_tools=first_tools, remove=role.remove, names_call=uses((body,), "call_name"),
                    parts=_parts(spec, name), attach_field=role.attach_field,
                    attach_text=seq(role.attach_text, SCAFFOLD) if role.attach_text is not None else (),
-                   writes_name=role.writes_name, given_reasoning=given)
+                   writes_name=role.writes_name, given_reasoning=given, last_tools=last_tools,
+                   call_id=role.tool_call_id)
 
 
 def _parts(spec: model.FormatSpec, name: Optional[str]) -> Optional[ir.Parts]:
@@ -135,7 +138,7 @@ def _when(condition: model.Condition) -> When:
 
 
 #: A call text's slots, as ``ir.CallText`` numbers them.
-_CALL_SLOTS = {"name": 0, "arguments": 1, "index": 2, "type": 3, "number": 4}
+_CALL_SLOTS = {"name": 0, "arguments": 1, "index": 2, "type": 3, "number": 4, "id": 5, "function_members": 6}
 
 
 def _call_text(text: model.Text) -> Tuple[Union[str, int], ...]:
@@ -154,12 +157,12 @@ def _calls(calls: model.Calls) -> ir.Calls:
                     When(final=refused.final, gen=refused.generation_prompt) if refused is not None else None,
                     content_reasoning=calls.content == "reasoning", open=calls.prefix, close=calls.suffix,
                     trim=calls.trim, before=calls.position == "before_content",
-                    refuse_content_starting=calls.refuse_content_starting)
+                    refuse_content_starting=calls.refuse_content_starting, extra=calls.extra())
 
 
 def _tools(tools: model.Tools) -> ir.Tools:
     return ir.Tools(tools.placement, tools.join, layout(tools), tools.empty == "written", tools.join_when,
-                    tools.trim, tools.required)
+                    tools.trim, tools.required, tools.empty == "refuse")
 
 
 def layout(tools: model.Tools) -> Tuple[Any, ...]:
@@ -413,6 +416,8 @@ def lower(spec: model.FormatSpec) -> ir.Program:
         labels=_labels(spec),
         documents=(ir.Documents(spec.documents.placement, documents_layout(spec.documents))
                    if spec.documents is not None else None),
+        alternation_skip_roles=spec.alternation.skip_roles if spec.alternation is not None else (),
+        alternation_skip_calls=spec.alternation is not None and spec.alternation.skip_calls,
     )
 
 

@@ -27,6 +27,7 @@ entries into spans when they are first asked for.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
@@ -45,7 +46,7 @@ HELPERS = (
     "_fallback", "_hand_on", "_options", "_Unhandled", "_bad_variable", "_bad_switch", "_missing_variable", "_today",
     "_extra_fields", "_spans_fallback", "_Rendered", "_trim_pieces", "_reasoning_of", "_tools_text", "_call_parts",
     "_tojson", "_serialised", "_call_numbers", "_parts_text", "_first_text", "_has_image", "_documents_text",
-    "_mapping_text",
+    "_mapping_text", "_call_id", "_same_message",
 ) + tuple("_" + name for name in BUILTINS)
 
 #: Every other name generated code uses: the render parameters and its locals (all of which start
@@ -58,7 +59,7 @@ LOCALS = (
     "_sx", "_sy", "_m", "_i", "_j", "_n", "_role", "_content", "_prev", "_user_turn", "_target", "_found",
     "_query", "_text", "_reasoning", "_cx", "_cy", "_prompts", "_given", "_present", "tools", "_tt", "_tc", "_calls",
     "_cn", "_ca", "_tu", "_size", "_ck", "_ci", "_ec", "_th", "_nk", "_cids", "_cseen", "_cnum", "_answer",
-    "_cname", "_at", "_pc", "_gx", "documents", "_dt", "_du", "_nm", "_parts", "_part",
+    "_cname", "_at", "_pc", "_gx", "documents", "_dt", "_du", "_nm", "_parts", "_part", "_lu", "_cd", "_cf",
 )
 
 #: What a fast path raises for input it hands to the reference interpreter.
@@ -199,6 +200,9 @@ class _Generator:
         self.call_names = any(r.names_call for r in roles)
         #: The message fields some role writes (``attach``): every other role refuses them.
         self.attach_fields = tuple(dict.fromkeys(r.attach_field for r in roles if r.attach_field is not None))
+        #: The alternation skips some messages: each role's branch checks its own.
+        self.alternation_by_role = program.alternation and bool(
+            program.alternation_skip_roles or program.alternation_skip_calls)
         self.current: Optional[ir.Role] = None
         #: A local holding the content as given, where it is not ``_m.get('content')`` (a list of parts).
         self.given_local: Optional[str] = None
@@ -829,6 +833,10 @@ class _Generator:
                 w.line("raise _Unhandled")
             else:
                 w.line(f"_tt = _tools_text(tools, {self.tools.layout!r})")
+        if self.tools.refuse_empty:
+            w.line("elif tools is not None:")
+            with w.block():
+                w.line("raise _Unhandled  # an empty list, which the format refuses, or not a list")
         w.line("else:")
         with w.block():
             if self.tools.required and self.tools.written_empty:
@@ -1265,6 +1273,19 @@ class _Generator:
             w.line(f"if _tt is not None and (_len({self.rest}) == 0 or {self.rest}[0]['role'] != 'user'):")
             with w.block():
                 w.line("raise _Unhandled")
+        if self.tools is not None and self.tools.placement == "last_user" and not self.spans:
+            # The tools go before the last user message (and those equal to it), which must exist.
+            w.line("_lu = None")
+            w.line("if _tt is not None:")
+            with w.block():
+                w.line("for _m in messages:")
+                with w.block():
+                    w.line("if _m['role'] == 'user':")
+                    with w.block():
+                        w.line("_lu = _m")
+                w.line("if _lu is None:")
+                with w.block():
+                    w.line("raise _Unhandled")
         if p.alternation:
             w.line("_user_turn = True")
         if self.spans:
@@ -1307,7 +1328,7 @@ class _Generator:
                 if self.spans:
                     w.line("_tags.append(())")
                 w.line("continue")
-        if p.alternation:
+        if p.alternation and not self.alternation_by_role:
             w.line("if (_role == 'user') is not _user_turn:")
             with w.block():
                 w.line("raise _Unhandled")
@@ -1351,6 +1372,7 @@ class _Generator:
     def write_calls_apart(self, role: ir.Role) -> None:
         """``write_role``'s branches for a message without calls and one with them."""
         if role.calls is None or role.action != "write":
+            self.alternate(role, None)
             self.write_one(role, calls_read=False)
             return
         w = self.w
@@ -1362,6 +1384,7 @@ class _Generator:
         plain_empty = calls_trim is not None and not role.calls.empty_refused
         w.line("if _tc in (None, [], ()):" if plain_empty else "if _tc is None:")
         with w.block():
+            self.alternate(role, None if plain_empty else False)  # an empty list is not counted as no calls
             plain = _without_calls(specialize((role.body,), {"calls": False}))
             body = plain[0] if len(plain) == 1 and isinstance(plain[0], Choice) else Choice((Case(ALWAYS, plain),))
             self.write_one(attrs.evolve(role, calls=None, body=body), calls_read=True)
@@ -1369,9 +1392,35 @@ class _Generator:
                 w.line("_cname = None")
         w.line("else:")
         with w.block():
+            self.alternate(role, True)
             self.write_one(attrs.evolve(role, trim=calls_trim) if calls_trim is not None else role, calls_read=True)
             if self.call_names:
                 w.line("_cname = _cn if _tc else None")
+
+    def alternate(self, role: ir.Role, calls: Optional[bool]) -> None:
+        """The alternation, checked in the branch of ``role`` where some messages are not counted (so
+        that a skipped role pays nothing); ``calls``: whether the branch's messages have ``tool_calls``
+        (``None``: not known there)."""
+        p, w = self.p, self.w
+        if not self.alternation_by_role or role.action == "refuse" or role.name in p.alternation_skip_roles or (
+                calls and p.alternation_skip_calls):
+            return
+        tests = []
+        if role.name is None and p.alternation_skip_roles:
+            tests.append(f"not ({_is_in('_role', p.alternation_skip_roles)})")
+        if p.alternation_skip_calls and calls is None and not (self.any_calls and self.empty_calls_refused):
+            # Calls this role does not write, but accepts (an empty list, or a field the format ignores).
+            tests.append(f"({'_size' if self.any_calls else '_len(_m)'} == 2 or _m.get('tool_calls') is None)")
+        if tests:
+            w.line(f"if {' and '.join(tests)}:")
+        with w.block() if tests else contextlib.nullcontext():
+            if role.name is None:
+                w.line("if (_role == 'user') is not _user_turn:")
+            else:
+                w.line("if not _user_turn:" if role.name == "user" else "if _user_turn:")
+            with w.block():
+                w.line("raise _Unhandled")
+            w.line(f"_user_turn = {'not _user_turn' if role.name is None else role.name != 'user'}")
 
     def write_one(self, role: ir.Role, calls_read: bool) -> None:
         """``write_role`` for one branch; ``calls_read``: ``_tc`` holds the message's calls already."""
@@ -1485,7 +1534,10 @@ class _Generator:
                 w.line("raise _Unhandled")
             w.line("_cseen[_ci] = True")
             w.line("_cnum = _cids[_ci]")
-        if _uses((role.body,), "tool_call_id"):
+        if _uses((role.body,), "tool_call_id") and role.call_id is not None:
+            # Required, and checked as the format's rule says (the template raises or writes junk otherwise).
+            w.line(f"_ci = _call_id(_m.get('tool_call_id'), {role.call_id!r})")
+        elif _uses((role.body,), "tool_call_id"):
             # The id of the call this message answers, as given (text only), empty without one.
             size = "_size" if self.any_calls else "_len(_m)"
             w.line(f"_ci = _m.get('tool_call_id') if {size} != 2 else None")
@@ -1502,6 +1554,14 @@ class _Generator:
                 w.line("if _i == _offset and _tt is not None:")
                 with w.block():
                     w.line(f"_content = _content{host_trim}")
+        if role.last_tools:
+            # Before the last user message and each the template sees as equal to it, as a write of its
+            # own: a message without them pays one test. render_spans leaves tools to the reference.
+            values["tools"] = ""
+            if not self.spans:
+                w.line("if _tt is not None and (_m is _lu or _same_message(_m, _lu)):")
+                with w.block():
+                    w.line("_out.append(_tt)")
         if self.fold:
             w.line("if _i == _target:")
             with w.block():
@@ -1601,11 +1661,10 @@ class _Generator:
                 w.line(f"if {' or '.join(tests)}:")
                 with w.block():
                     w.line("raise _Unhandled")
-            if calls.typed:
-                w.line(f"for _j, (_cn, _ca, _ck) in _enumerate(_call_parts(_tc, {calls.form!r}, {calls.ignore!r}, "
-                       "True)):")
-            else:
-                w.line(f"for _j, (_cn, _ca) in _enumerate(_call_parts(_tc, {calls.form!r}, {calls.ignore!r})):")
+            parts = ["_cn", "_ca"] + (["_ck"] if calls.typed else []) + (["_cd", "_cf"] if calls.extra else [])
+            extra = (", True" if calls.typed else "") + (f", extra={calls.extra!r}" if calls.extra else "")
+            w.line(f"for _j, ({', '.join(parts)}) in _enumerate(_call_parts(_tc, {calls.form!r}, {calls.ignore!r}"
+                   f"{extra})):")
             with w.block():
                 keyword = "if"
                 for text in calls.texts:
@@ -1615,7 +1674,8 @@ class _Generator:
                         [] if text.final is None else ["_i == _last" if text.final else "_i != _last"]) + (
                         [] if text.names is None else [_is_in("_cn", text.names)]) + (
                         [] if text.last is None else ["_j == _len(_tc) - 1" if text.last else "_j != _len(_tc) - 1"])
-                    pieces = [repr(p) if isinstance(p, str) else ("_cn", "_ca", "_str(_j)", "_ck", "_str(_nk + _j)")[p]
+                    pieces = [repr(p) if isinstance(p, str) else
+                              ("_cn", "_ca", "_str(_j)", "_ck", "_str(_nk + _j)", "_cd", "_cf")[p]
                               for p in text.text]
                     line = f"_calls += {' + '.join(pieces) or repr('')}"
                     if not tests:

@@ -193,10 +193,41 @@ def tools_segments(spec: FormatSpec, tools: Any) -> Optional[List[Segment]]:
     if rules is None or rules.placement == "none":
         raise UnsupportedFieldError(f"format {spec.name!r} does not write tool definitions, so they are refused "
                                     "rather than left out", field="tools")
+    if empty and rules.empty == "refuse":
+        raise UnsupportedFieldError(f"format {spec.name!r} refuses an empty list of tools: its template writes a "
+                                    "broken tools block for it (pass None for no tools)", field="tools")
     from .._runtime.tools import checked_tools, join_tools
     from .lower import layout
 
     return [(join_tools(checked_tools(tools), layout(rules)), TOOLS, None)]  # PreparedTools: its own copy
+
+
+def tools_before(spec: FormatSpec, messages: Any, conversation: List[Message]) -> Tuple[int, ...]:
+    """``placement = "last_user"``: the indices of the user messages the tools go before, the last one
+    and every one the template sees as equal to it; refused when there is none (the template would
+    leave the tools out)."""
+    users = [m.index for m in conversation if m.role == "user"]
+    if not users:
+        raise UnsupportedFieldError(f"format {spec.name!r} writes the tools before the last user message, and there "
+                                    "is none: its template would leave them out, so they are refused", field="tools")
+    from .._runtime.tools import same_message
+    from .._runtime.unhandled import Unhandled
+
+    last = messages[users[-1]]
+    try:
+        return tuple(i for i in users if i == users[-1] or same_message(messages[i], last))
+    except Unhandled:
+        raise UnsupportedFieldError("a user message's fields are nested too deeply to compare with the last one",
+                                    index=users[-1], role="user") from None
+
+
+def alternates(spec: FormatSpec, messages: Any, message: Message) -> bool:
+    """Whether ``message`` counts in the alternation (``[alternation] skip_roles``, ``skip_calls``)."""
+    rules = spec.alternation
+    assert rules is not None
+    if message.role in rules.skip_roles:
+        return False
+    return not (rules.skip_calls and messages[message.index].get("tool_calls") is not None)
 
 
 def with_tools(rules: Tools, text: List[Segment], tools: List[Segment], has_text: bool,
@@ -223,13 +254,17 @@ def call_segments(rules: Calls, calls: List[Tuple[str, ...]], empty: bool, index
     """A message's calls: each through the first call text whose condition holds, between the calls'
     prefix and suffix; ``first_number`` is the number of calls written before this message (``{number}``)."""
     out: List[Segment] = [(rules.prefix, TOOL_CALLS, index)] if rules.prefix else []
+    typed, extra = rules.typed, rules.extra() is not None
     for position, call in enumerate(calls):
         facts = dict(first=position == 0, empty=empty, earlier_calls=earlier_calls, final=final,
                      last=position == len(calls) - 1)
         text = next((t for c, t in rules.call_when if all(getattr(c, k) in (None, v) for k, v in facts.items())
                      and (c.call_name is None or call[0] in c.call_name)), rules.call)
+        # A call is (name, arguments), then its type where the format writes it, then its id and members.
         values = {"name": call[0], "arguments": call[1], "index": str(position), "number": str(first_number + position),
-                  "type": call[2] if len(call) > 2 else None}
+                  "type": call[2] if typed else None}
+        if extra:
+            values.update(id=call[-2], function_members=call[-1])
         out += fill(text, values, TOOL_CALLS, index)
     return out + ([(rules.suffix, TOOL_CALLS, index)] if rules.suffix else [])
 
@@ -515,6 +550,9 @@ def segments(
         elif system.placement == "fold_last" and body[-1].role == "user":
             fold_target = body[-1].index
 
+    tools_at: Tuple[int, ...] = ()  # the user messages the tools go before (last_user)
+    if tooling is not None and spec.tools is not None and spec.tools.placement == "last_user":
+        tools_at = tools_before(spec, messages, conversation)
     first_user = tooling is not None and spec.tools is not None and spec.tools.placement == "first_user"
     if first_user:
         if not body:
@@ -541,9 +579,12 @@ def segments(
     calls_before = 0  # the calls of the messages written so far ({number})
     numbers: Optional[Dict[str, str]] = None  # call id -> its number, read when a role writes {call_number}
     answered: Dict[str, bool] = {}
+    counted = 0  # the messages the alternation counts so far
     for position, message in enumerate(body):
-        if spec.alternation is not None and (message.role == "user") != (position % 2 == 0):
-            raise refuse_alternation(spec, message, position)
+        if spec.alternation is not None and alternates(spec, messages, message):
+            if (message.role == "user") != (counted % 2 == 0):
+                raise refuse_alternation(spec, message, counted)
+            counted += 1
         role = spec.role(message.role)
         if role is None or role.refuse is not None:
             raise refuse_role(spec, message, role)
@@ -652,7 +693,8 @@ def segments(
                             message.index, following, message.index == 0, calls, message.content == "",
                             tooling is not None, lead, frozenset(written), earlier_calls, thinking, before,
                             calls_before, attachment(spec, role, message, messages[message.index]), request,
-                            message.name, opening=message.index == opens, reasoning=prefixed)
+                            message.name, opening=message.index == opens, reasoning=prefixed,
+                            ahead=tooling if message.index in tools_at else None)
         if message.index == docs_at and placement == "after_first_user":
             assert docs is not None
             out += docs
@@ -682,8 +724,14 @@ def attachment(spec: FormatSpec, role: Role, message: Message, given: Mapping) -
 
 
 def call_id(spec: FormatSpec, message: Message, given: Mapping) -> str:
-    """A message's ``tool_call_id`` as text (empty without one), for the role texts that write it."""
+    """A message's ``tool_call_id`` as text (empty without one), for the role texts that write it; or
+    as the role's ``tool_call_id`` rule requires it."""
     value = given.get("tool_call_id")
+    role = spec.role(message.role)
+    if role is not None and role.tool_call_id is not None:
+        from .._runtime.tools import id_text
+
+        return id_text(value, role.tool_call_id, "tool_call_id", message.index, message.role, value is not None)
     if value is None:
         return ""
     if not isinstance(value, str):
@@ -740,8 +788,8 @@ def write(role: Optional[Role], name: str, content: List[Segment], values: Dict[
           earlier_calls: bool = False, thinking: bool = False,
           previous_message: Optional[str] = None, calls_before: int = 0,
           attached: Optional[List[Segment]] = None, request: Optional[Request] = None,
-          message_name: Optional[str] = None, opening: bool = False, reasoning: Optional[str] = None
-          ) -> List[Segment]:
+          message_name: Optional[str] = None, opening: bool = False, reasoning: Optional[str] = None,
+          ahead: Optional[List[Segment]] = None) -> List[Segment]:
     """One message as segments: ``content`` (already transformed) trimmed, between prefix and suffix,
     and its tool calls after it (``calls``: the rules, the calls, and whether the answer is empty when
     a reasoning display decided it); ``following`` is the role of the next message in the conversation;
@@ -753,13 +801,13 @@ def write(role: Optional[Role], name: str, content: List[Segment], values: Dict[
     written after the content and calls; ``request``: the request's facts (documents, mapping keys);
     ``message_name``: its ``name``, where its role writes it; ``opening``: the message opens the loop
     (see ``Condition.opening``); ``reasoning``: the reasoning the role's prefix writes as
-    ``{reasoning}`` (``show = "given"``; shown when not empty)."""
+    ``{reasoning}`` (``show = "given"``; shown when not empty); ``ahead``: written before the prefix."""
     assert role is not None
     scope = {"tool_call_id": "", "call_number": "", **values, "role": name, "name": message_name}
     fields = {"reasoning": [(reasoning or "", REASONING, index)]}
     content = trim_segments(content, role.trim)
     empty = not "".join(t for t, _, _ in content)
-    if empty and calls is None and lead is None and not reasoning:
+    if empty and calls is None and lead is None and not reasoning and ahead is None:
         if role.skip_empty:
             return []
         if role.when_empty is not None:
@@ -781,5 +829,5 @@ def write(role: Optional[Role], name: str, content: List[Segment], values: Dict[
         chosen = role.final_suffix_with_prompt if add_generation_prompt else role.final_suffix
         if chosen is not None:
             suffix = chosen
-    return fill(prefix, scope, SCAFFOLD, index, fields) + (lead or []) + content + (attached or []) + \
-        fill(suffix, scope, SCAFFOLD, index)
+    return (ahead or []) + fill(prefix, scope, SCAFFOLD, index, fields) + (lead or []) + content + \
+        (attached or []) + fill(suffix, scope, SCAFFOLD, index)

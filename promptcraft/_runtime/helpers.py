@@ -217,5 +217,7 @@ def namespace(fallback: "Callable[..., Any]", options: "Callable[..., Any]") -> 
         "_has_image": parts.has_image,
         "_documents_text": swap("documents_text", "documents"),
         "_mapping_text": mapping_text,
+        "_call_id": swap("call_id"),
+        "_same_message": swap("same_message"),
     })
     return found

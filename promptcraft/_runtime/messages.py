@@ -167,8 +167,10 @@ def _calls(spec: Any, message: Mapping, index: int, role: str, earlier_calls: bo
     """The message's calls, checked, where its role writes them; a call on another role is refused."""
     calls = message.get("tool_calls")
     rules = spec.calls
-    if calls is None or (isinstance(calls, (list, tuple)) and not calls):
-        if calls is not None and rules.empty == "refuse":
+    if calls is None:
+        return None
+    if isinstance(calls, (list, tuple)) and not calls:
+        if rules.empty == "refuse":
             raise UnsupportedFieldError(f"format {spec.name!r} refuses an empty 'tool_calls' list: its template tests "
                                         "whether the key is there, and then raises, leaves the message out or writes "
                                         "a calls block without calls in place of the content; give none (or None) "
@@ -180,7 +182,8 @@ def _calls(spec: Any, message: Mapping, index: int, role: str, earlier_calls: bo
                                     field="tool_calls")
     from .tools import call_texts
 
-    texts = call_texts(calls, rules.form(), rules.ignore, index, role, rules.shape == "nested", rules.typed)
+    texts = call_texts(calls, rules.form(), rules.ignore, index, role, rules.shape == "nested", rules.typed,
+                       rules.extra())
     if rules.max and len(texts) > rules.max:
         if rules.max_message is None:
             # The template writes the first calls and silently leaves the others out.

@@ -9,6 +9,7 @@ Definitions reach here checked by ``tools.checked_tools`` (mappings with a name,
 from __future__ import annotations
 
 from collections.abc import Mapping
+from json.encoder import encode_basestring
 from typing import Any, Callable, Dict, List
 
 from ..errors import UnsupportedFieldError
@@ -272,10 +273,45 @@ def python_signature(tool: Mapping, field: str, tojson: Callable[[Any], str]) ->
     return out + "\n    \"\"\"\n    pass\n```"
 
 
+def spliced(text: Any) -> bool:
+    """Whether ``'"' + text + '"'`` is what JSON writes for the string ``text`` (nothing in it is escaped)."""
+    return isinstance(text, str) and encode_basestring(text) == '"' + text + '"'
+
+
+def json_spliced(tool: Mapping, field: str, tojson: Callable[[Any], str]) -> str:
+    """One definition as the Mistral v0.3 and Nemo templates rebuild it: ``{"type": "function",
+    "function": ...}`` around the ``function`` object, its ``return`` key left out, its string values
+    spliced between quotes unescaped and the rest through ``tojson``. That equals ``tojson`` of the
+    same object where no string needs escaping; where one does, the template writes invalid JSON, so it
+    is refused, as is any key of the definition that the template leaves out."""
+    function = tool.get("function")
+    if function is None:
+        raise _refuse("the template reads each tool's 'function' object ({'type': 'function', 'function': "
+                      "{'name': ...}})", field + ".function")
+    for key, value in tool.items():
+        if key == "type" and value not in ("function", None):
+            raise _refuse(f"the template writes every tool as type 'function', got {value!r}", field + ".type")
+        if key not in ("type", "function") and value is not None:
+            raise _refuse("the template writes a tool's 'function' object only: this key would be left out, so it "
+                          "is refused", f"{field}.{key}")
+    written = {}
+    for key, value in function.items():
+        if key == "return":
+            continue  # the templates leave it out (transformers' get_json_schema adds it for documented returns)
+        if not spliced(key):
+            raise _refuse(f"the template writes the key {key!r} between quotes unescaped, which is not JSON: it is "
+                          "refused", field + ".function")
+        if isinstance(value, str) and not spliced(value):
+            raise _refuse("the template writes a string value between quotes unescaped: with a quote, a backslash "
+                          "or a control character it is not JSON, so it is refused", f"{field}.function.{key}")
+        written[key] = value
+    return '{"type": "function", "function": ' + tojson(written) + "}"
+
+
 #: The serialisers ``[tools] item`` may name, besides ``json`` (``tools.tojson``): each takes a checked
 #: definition, its path (``tools[0]``) and ``tools.tojson``.
 ITEMS: Dict[str, Callable[..., str]] = {
     "hermes": hermes, "python_repr": python_item, "command_r7b": command_r7b, "typescript": typescript,
-    "python_signature": python_signature, "functionary": functionary,
+    "python_signature": python_signature, "functionary": functionary, "json_spliced": json_spliced,
     # Those of definitions.py also take the schema keys their template leaves out ([tools] ignore).
     "xml_schema": xml_schema, "python_docstring": python_docstring, "pydantic_signature": pydantic_signature}

@@ -15,7 +15,8 @@ import marshal
 from collections.abc import Mapping
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from ..errors import ConversationError, InvalidMessageError, UnsupportedFieldError
+from ..errors import ConversationError, InvalidMessageError, RefusedError, UnsupportedFieldError
+from .serialisers import spliced as _spliced
 from .unhandled import Unhandled
 
 #: transformers' ``tojson``: ``json.dumps(x, ensure_ascii=False)`` with Python's default separators,
@@ -233,7 +234,7 @@ def tools_text(tools: Any, layout: Tuple[str, ...]) -> str:
     if type(tools) is PreparedTools:
         try:
             return tools.text(layout)
-        except ConversationError:
+        except ConversationError:  # what this format's serialiser refuses: the reference says so
             raise Unhandled from None
     try:
         key: Optional[Tuple[Any, bytes]] = (layout, marshal.dumps(tools))
@@ -348,12 +349,65 @@ def write_arguments(value: Any, form: Form, field: str, index: Optional[int] = N
         raise _json_error(value, field, index, role) from None
 
 
+def id_text(value: Any, form: str, field: str, index: Optional[int] = None, role: Optional[str] = None,
+            present: bool = True) -> str:
+    """A call's id or a tool result's ``tool_call_id`` as ``form`` writes it (``_spec.model.ID_FORMS``),
+    or the precise error; ``present``: the key is given (a call's ``"id": None`` is JSON's null)."""
+    if not present or (value is None and form != "json"):
+        raise InvalidMessageError(f"the template needs '{field.rpartition('.')[2]}' (it raises without it)",
+                                  index=index, role=role, field=field)
+    if form == "json":
+        try:
+            return tojson(value)
+        except ValueError:
+            raise _json_error(value, field, index, role) from None
+    if not isinstance(value, str):
+        raise InvalidMessageError(f"must be a string (the template splices it into its text), got {_kind(value)}",
+                                  index=index, role=role, field=field)
+    if form == "string9" and len(value) != 9:
+        raise RefusedError(f"an id must be a string of 9 characters, as the template requires (it raises "
+                           f"otherwise), got {len(value)}", index=index, role=role, rule="call_id", field=field)
+    if not _spliced(value):
+        raise UnsupportedFieldError("the template writes the id between quotes unescaped: with a quote, a backslash "
+                                    "or a control character it is not JSON, so it is refused", index=index,
+                                    role=role, field=field)
+    return value
+
+
+def _fast_id(value: Any, form: str) -> str:
+    """``id_text`` for the fast path: ``Unhandled`` for anything it would refuse."""
+    if form == "json":
+        try:
+            return tojson(value)
+        except ValueError:
+            raise Unhandled from None
+    if type(value) is not str or (form == "string9" and len(value) != 9) or not _spliced(value):
+        raise Unhandled
+    return value
+
+
+def call_id(value: Any, form: str) -> str:
+    """A tool result's ``tool_call_id`` (``None``: not given) for the fast path."""
+    if value is None:
+        raise Unhandled
+    return _fast_id(value, form)
+
+
+#: What call texts need besides the name and the arguments, as generated code passes it
+#: (``_spec.model.Calls.extra``): ``(name form, id form or "", whether {function_members} is used)``.
+Extra = Tuple[str, str, bool]
+
+
 def call_texts(calls: Any, form: Form, ignore: Sequence[str], index: Optional[int] = None,
-               role: Optional[str] = None, nested: bool = False, typed: bool = False) -> List[Tuple[str, ...]]:
+               role: Optional[str] = None, nested: bool = False, typed: bool = False,
+               extra: Optional[Extra] = None) -> List[Tuple[str, ...]]:
     """``(name, arguments as written)`` for each call of a message, and its ``type`` when ``typed``
-    (the format writes it), or the precise error."""
+    (the format writes it), then with ``extra`` its id and function members as written; or the
+    precise error."""
     if typed:
         ignore = (*ignore, "type")  # written, so not a key left out
+    if extra is not None and extra[1]:
+        ignore = (*ignore, "id")  # read, not ignored: let it through the checks of keys
     if type(calls) is not list and (isinstance(calls, (str, bytes, Mapping)) or not isinstance(calls, tuple)):
         # Templates disagree on such a value (Llama's raises, Qwen3.5's reads a falsy one as none):
         # a value that is not calls is refused as one the format does not write.
@@ -392,15 +446,21 @@ def call_texts(calls: Any, form: Form, ignore: Sequence[str], index: Optional[in
             raise InvalidMessageError("a call needs 'arguments' (a mapping, {} for none)", index=index, role=role,
                                       field=where + ".arguments")
         written = write_arguments(value, form, where + ".arguments", index, role)
-        if not typed:
-            out.append((name, written))
-            continue
-        kind = call.get("type")
-        if not isinstance(kind, str):
-            # The template writes the type into the text, and raises without one.
-            raise InvalidMessageError(f"this format writes each call's 'type' ('function'), got {_kind(kind)}",
-                                      index=index, role=role, field=f"tool_calls[{position}].type")
-        out.append((name, written, kind))
+        call_text: Tuple[str, ...] = (name, written)
+        if typed:
+            kind = call.get("type")
+            if not isinstance(kind, str):
+                # The template writes the type into the text, and raises without one.
+                raise InvalidMessageError(f"this format writes each call's 'type' ('function'), got {_kind(kind)}",
+                                          index=index, role=role, field=f"tool_calls[{position}].type")
+            call_text += (kind,)
+        if extra is not None:
+            name_form, id_form, members = extra
+            ids = id_text(call.get("id"), id_form, f"tool_calls[{position}].id", index, role,
+                          "id" in call) if id_form else ""
+            call_text = (tojson(name) if name_form == "json" else name,) + call_text[1:] + (
+                ids, tojson(function)[1:-1] if members else "")
+        out.append(call_text)
     return out
 
 
@@ -429,21 +489,25 @@ def call_numbers(messages: Any) -> Dict[str, str]:
     return numbers
 
 
-def call_parts(calls: Any, form: Form, ignore: Sequence[str], typed: bool = False) -> List[Tuple[str, ...]]:
+def call_parts(calls: Any, form: Form, ignore: Sequence[str], typed: bool = False,
+               extra: Optional[Extra] = None) -> List[Tuple[str, ...]]:
     """``(name, arguments as written)`` for each call of a message, for the fast path, and its
-    ``type`` when ``typed``. It takes the common shape only (a list of OpenAI-style calls whose
-    arguments are a dict, or a string where the format takes one); anything else raises ``Unhandled``,
-    and the reference interpreter writes it or reports the precise problem."""
+    ``type`` when ``typed``, then with ``extra`` as ``call_texts``. It takes the common shape only (a
+    list of OpenAI-style calls whose arguments are a dict, or a string where the format takes one);
+    anything else raises ``Unhandled``, and the reference interpreter writes it or reports the
+    precise problem."""
     if type(calls) is not list:
         raise Unhandled
     json_form = form[0] in ("json", "json_or_text") and _chunks is not None
+    id_form = extra[1] if extra is not None else ""
     out: List[Tuple[str, ...]] = []
     for call in calls:
         function = call.get("function") if type(call) is dict else None
         if type(function) is not dict or len(function) != 2:
             raise Unhandled
         for key in call:
-            if key != "function" and key not in ignore and not (typed and key == "type"):
+            if key != "function" and key not in ignore and not (typed and key == "type") and not (
+                    key == "id" and id_form):
                 raise Unhandled
         name = function.get("name")
         args = function.get("arguments")
@@ -463,11 +527,71 @@ def call_parts(calls: Any, form: Form, ignore: Sequence[str], typed: bool = Fals
                 raise Unhandled from None
         else:
             raise Unhandled
+        part: Tuple[str, ...] = (name, args)
         if typed:
             kind = call.get("type")
             if type(kind) is not str:
                 raise Unhandled
-            out.append((name, args, kind))
-        else:
-            out.append((name, args))
+            part += (kind,)
+        if extra is not None:
+            if id_form and "id" not in call:
+                raise Unhandled
+            try:
+                members = tojson(function)[1:-1] if extra[2] else ""
+            except ValueError:
+                raise Unhandled from None
+            part = (_encode(name) if extra[0] == "json" else name,) + part[1:] + (
+                _fast_id(call["id"], id_form) if id_form else "", members)
+        out.append(part)
     return out
+
+
+# -- messages as the templates compare them -------------------------------------------------------
+
+def _plain(value: Any) -> Any:
+    """transformers' ``_plain_template_data``: what a template sees of a value."""
+    if value is None or type(value) in (str, int, float, bool):
+        return value
+    if isinstance(value, str):
+        return str.__str__(value)
+    if isinstance(value, int):
+        return int.__int__(value)
+    if isinstance(value, float):
+        return float.__float__(value)
+    if isinstance(value, Mapping):
+        return {_plain(key): _plain(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    if isinstance(value, tuple):
+        return tuple(_plain(item) for item in value)
+    if any(kind.__name__ == "generic" and kind.__module__ == "numpy" for kind in type(value).__mro__):
+        return _plain(value.item())
+    import dataclasses
+
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if callable(getattr(value, "model_dump", None)):
+        return _plain(value.model_dump())
+    return f"<{type(value).__name__}>"
+
+
+def template_view(message: Mapping) -> Dict[Any, Any]:
+    """A message as transformers gives it to the template: keys whose value is ``None`` left out, the
+    values as ``_plain`` makes them, the reasoning aliases filled in (``_alias_reasoning_fields``)."""
+    view = {_plain(key): _plain(value) for key, value in message.items() if value is not None}
+    reasoning = next((view[k] for k in ("reasoning_content", "thinking", "reasoning") if view.get(k) is not None),
+                     None)
+    if reasoning is not None:
+        view = {"thinking": reasoning, **view, "reasoning_content": reasoning}
+    return view
+
+
+def same_message(message: Mapping, other: Mapping) -> bool:
+    """Whether the template sees two messages as equal (the Mistral templates write the tools before
+    every user message equal to the last one)."""
+    if len(message) == 2 and len(other) == 2:
+        return message == other
+    try:
+        return template_view(message) == template_view(other)
+    except RecursionError:
+        raise Unhandled from None

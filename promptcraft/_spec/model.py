@@ -221,6 +221,9 @@ class Role:
     #: refuse the field, as any field they do not write.
     attach_field: Optional[str] = None
     attach_text: Optional["Text"] = None
+    #: How ``{tool_call_id}`` is written where the template requires the id and splices it into JSON
+    #: (see ``ID_FORMS``); ``None``: as given, empty without one.
+    tool_call_id: Optional[str] = None
 
     @property
     def writes_name(self) -> bool:
@@ -304,9 +307,14 @@ class Override:
 @attrs.frozen
 class Alternation:
     """Counting the messages after a taken-out system message, the message
-    at an even position must be ``user`` and one at an odd position must not."""
+    at an even position must be ``user`` and one at an odd position must not.
+    Messages of the ``skip_roles`` are not counted, nor with ``skip_calls`` a
+    message whose ``tool_calls`` is given (even empty), as Mistral Nemo's
+    template counts them."""
 
     message: str
+    skip_roles: Tuple[str, ...] = ()
+    skip_calls: bool = False
 
 
 @attrs.frozen
@@ -541,13 +549,15 @@ class Parts:
 #: its prefix and its content; ``start``: right after the format's start text, before the system
 #: message and everything else (a turn of their own, as Kimi K2 and Granite 3.0 write them);
 #: ``turn_after_system``: a turn of their own right after the system block (Granite 3.2, 3.3);
+#: ``last_user``: before the prefix of the conversation's last user message, and of every user message
+#: equal to it (the Mistral templates test ``message == user_messages[-1]``);
 #: ``none``: the format writes none (tools are refused), declared for what it does with an empty list.
-TOOL_PLACEMENTS = ("system_after", "system_before", "first_user", "start", "turn_after_system", "none")
+TOOL_PLACEMENTS = ("system_after", "system_before", "first_user", "start", "turn_after_system", "last_user", "none")
 #: Tool placements that are turns of their own (``prefix`` and ``suffix`` write them).
 TOOL_TURNS = ("start", "turn_after_system")
 #: An empty list of tools: like none (``if tools`` in a template), written as a block without
 #: definitions (``if tools is not none``), or refused (a format that writes no tools, whose template
-#: writes something for an empty list).
+#: writes something for an empty list, or one whose template writes a broken block for it).
 TOOL_EMPTY = ("none", "written", "refuse")
 #: How one tool definition is written: ``json`` is transformers' ``tojson`` (``ensure_ascii=False``,
 #: separators ``", "`` and ``": "``, keys in the order given); ``hermes``: the envelope Hermes 2 Pro /
@@ -563,8 +573,13 @@ TOOL_EMPTY = ("none", "written", "refuse")
 #: markers), ``pydantic_signature`` (Enum and BaseModel classes, then a ``def`` with pydantic-style
 #: fields): ``_runtime.definitions``.
 #: ``json_array``: the whole list as one JSON array (``tools|tojson``, Granite 3.2/3.3), without item texts.
+#: ``json_spliced``: the envelope ``{"type": "function", "function": {...}}`` rebuilt around the
+#: ``function`` object as the Mistral templates rebuild it: its keys in the order given but ``return``,
+#: which is left out, string values spliced between quotes unescaped and the others through ``tojson``;
+#: so a string (or key) that JSON would escape is refused, and so is a key of the definition besides
+#: ``type`` and ``function``.
 TOOL_ITEMS = ("json", "hermes", "python_repr", "command_r7b", "typescript", "python_signature", "functionary",
-              "json_array", "xml_schema", "python_docstring", "pydantic_signature")
+              "json_array", "xml_schema", "python_docstring", "pydantic_signature", "json_spliced")
 #: The serialisers that leave some keys of a parameter's schema out (``[tools] ignore``).
 TOOL_ITEMS_LEAVING_OUT = ("python_docstring", "pydantic_signature")
 #: What of a definition is written: ``whole``, the definition as given; ``function``, its ``function``
@@ -572,6 +587,15 @@ TOOL_ITEMS_LEAVING_OUT = ("python_docstring", "pydantic_signature")
 #: the ``function`` object of a definition whose ``type`` is ``function``, a definition without ``type``
 #: whole, any other refused (Jamba's template raises on another type).
 TOOL_ENVELOPES = ("whole", "function", "by_type")
+#: How a call's id (``{id}`` in ``[calls] call``) or a tool result's ``tool_call_id`` (``{tool_call_id}``
+#: in a role's texts, with the role's ``tool_call_id`` key) is written; the value is then required, as the
+#: templates raise without it.
+#: ``json``: any JSON value, through ``tojson``; ``string``: a string, as it is (the format writes the
+#: quotes around it; one that JSON would escape is refused); ``string9``: the same, exactly 9
+#: characters long, as Mistral Nemo's template requires (it raises otherwise).
+ID_FORMS = ("json", "string", "string9")
+#: How ``{name}`` writes a call's name: ``text`` as it is, ``json`` through ``tojson`` (quoted).
+NAME_FORMS = ("text", "json")
 #: How a call's arguments are written: ``json``: a mapping, through ``tojson`` (a string is refused:
 #: the templates that write this way would encode it a second time); ``json_or_text``: a string as it
 #: is (it is already JSON), anything else through ``tojson``; ``parameters``: a mapping, each of its
@@ -640,13 +664,17 @@ class Calls:
     Each call is ``call`` (or the first of ``call_when`` whose condition holds:
     ``first`` (``last``), the message's first (last) call; ``empty``, the message's
     answer is empty; ``earlier_calls``, an earlier message had calls; ``final``, the message
-    is the conversation's last), with ``{name}``
-    and ``{arguments}`` (see ``ARGUMENTS``), and optionally ``{index}`` (the
-    call's position in its message, from 0: Kimi K2 writes it into the id it
-    makes up) and ``{type}`` (the call's ``type``, a string the call must
-    have). A call is ``{"type": "function", "function": {"name", "arguments"}}``
-    or the inner object alone; its keys listed in ``ignore`` are left out, as
-    the templates leave them out, and any other key is refused.
+    is the conversation's last), with ``{name}`` (see ``name``) and
+    ``{arguments}`` (see ``ARGUMENTS``), and optionally ``{index}`` (the call's
+    position in its message, from 0: Kimi K2 writes it into the id it makes up),
+    ``{type}`` (the call's ``type``, a string the call must have), ``{id}``
+    (see ``id``) and ``{function_members}``: the members of the call's
+    ``function`` object as ``tojson`` writes them, in the order given, without
+    the braces (Mistral Nemo's template writes the object with ``tojson`` and
+    cuts its closing brace to add the id). A call is
+    ``{"type": "function", "function": {"name", "arguments"}}`` or the inner
+    object alone; its keys listed in ``ignore`` are left out, as the templates
+    leave them out, and any other key is refused.
     """
 
     role: str = "assistant"
@@ -677,7 +705,7 @@ class Calls:
     #: An empty ``tool_calls`` list: ``none``, no calls (templates testing ``if message.tool_calls``);
     #: ``refuse``, for templates that test whether the key is there (``'tool_calls' in message``) and
     #: then raise, leave the whole message out or write a calls block without calls in
-    #: place of the content (DeepSeek R1 and V3.1).
+    #: place of the content (DeepSeek R1 and V3.1; Mistral Nemo writes an unclosed call block).
     empty: str = "none"
     #: A message's calls are refused where this holds (facts ``final`` and ``generation_prompt``): the
     #: template leaves them out there (Nemotron Nano v2, a final message's calls under a generation prompt).
@@ -685,6 +713,10 @@ class Calls:
     #: A message with calls whose content is a list of parts: ``join`` the parts as ``[parts]``
     #: declares, or ``refuse`` it where the template prints the list as it is (Kimi K2).
     content_parts: str = "join"
+    #: How ``{name}`` is written (``NAME_FORMS``).
+    name: str = "text"
+    #: How ``{id}``, the call's ``id``, is written (``ID_FORMS``); ``None``: the call texts do not use it.
+    id: Optional[str] = None
 
     #: The content of a message with calls is trimmed so, instead of by its role's ``trim``.
     trim: Optional[str] = None
@@ -703,6 +735,15 @@ class Calls:
     #: Written before the first call and after the last of a message (Jamba's ``<tool_calls>[``, ``]``).
     prefix: str = ""
     suffix: str = ""
+
+    def extra(self) -> Optional[Tuple[str, str, bool]]:
+        """What the call texts need besides the name, arguments and type as ``_runtime.tools.call_texts``
+        takes it: ``(name form, id form or "", whether {function_members} is used)``, or ``None``."""
+        texts = [self.call] + [text for _, text in self.call_when]
+        members = any("function_members" in text.names for text in texts)
+        if self.name == "text" and self.id is None and not members:
+            return None
+        return (self.name, self.id or "", members)
 
     def form(self) -> Tuple[str, Tuple[Union[str, int], ...], str, str]:
         """How the arguments are written, as ``_runtime.tools.write_arguments`` takes it."""

@@ -221,7 +221,7 @@ _TOP = ("templates",
         "tool_use", "tool_use_of", "thinking", "output", "documents")
 _ROLE_KEYS = ("prefix", "suffix", "trim", "skip_empty", "drop", "refuse", "when_empty", "final_suffix",
               "final_suffix_with_prompt", "prefix_after", "strip_reasoning", "refuse_containing",
-              "refuse_containing_message", "content", "remove", "attach")
+              "refuse_containing_message", "content", "remove", "attach", "tool_call_id")
 _TAKEN_OUT = ("default", "default_when", "trim", "leading_roles", "skip_empty", "keep_empty", "wrap")
 _SYSTEM_KEYS = {
     "message": ("placement", "default", "default_when", "leading_roles"),
@@ -354,11 +354,14 @@ def build_spec(raw: Dict[str, Any], path: Optional[str], text: str) -> FormatSpe
 
     alternation = None
     if "alternation" in raw:
-        decl = check.table(raw["alternation"], "alternation", ("message",))
+        decl = check.table(raw["alternation"], "alternation", ("message", "skip_roles", "skip_calls"))
         message = check.string(decl, "alternation", "message", empty=False)
         if message is None:
             raise check.fail("alternation", "missing required key 'message' (the refusal text)")
-        alternation = Alternation(message)
+        skip = check.strings(decl, "skip_roles", lambda r: "the user's messages are what alternates"
+                             if r == "user" else None, key="alternation")
+        alternation = Alternation(message, skip_roles=skip,
+                                  skip_calls=check.boolean(decl, "alternation", "skip_calls"))
 
     generation_raw = check.table(raw.get("generation", {}), "generation",
                                  ("prompt", "otherwise", "prompt_after", "otherwise_after", "require_body"))
@@ -567,7 +570,17 @@ def _role(check: Checker, decl: Any, key: str, name: str, writes_reasoning: bool
         suffix_when=suffix_when,
         content=check.choice(decl, key, "content", ("text", "json"), "text"),
         remove=check.strings(decl, "remove", lambda s: None if s else "must not be empty", key=key),
+        tool_call_id=check.choice(decl, key, "tool_call_id", model.ID_FORMS, "") or None
+        if "tool_call_id" in decl else None,
     )
+    if role.tool_call_id is not None:
+        texts = [role.prefix, role.suffix, role.when_empty, role.final_suffix, role.final_suffix_with_prompt]
+        texts += [text for _, text in role.prefix_after + prefix_when + suffix_when]
+        if not any(text is not None and "tool_call_id" in text.names for text in texts):
+            raise check.fail(f"{key}.tool_call_id", "declared but no text of the role writes {tool_call_id}")
+        if name == "*":
+            raise check.fail(f"{key}.tool_call_id", "the catch-all role may write a message the format makes up, "
+                                                    "which has no tool_call_id: declare the role that has one")
     if prefix_when and role.prefix_after:
         raise check.fail(f"{key}.prefix_after", "conflicts with variants of 'prefix' (use when = {previous = ...})")
     if suffix_when and (role.final_suffix is not None or role.final_suffix_with_prompt is not None):
@@ -773,9 +786,9 @@ def _tools(check: Checker, decl: Any) -> Tools:
             raise check.fail(f"{key}.{extra[0]}", "not used with placement = 'start' (the tools are written apart "
                                                   "from the system text)")
     empty = check.choice(decl, key, "empty", model.TOOL_EMPTY, "none")
-    if (empty == "refuse") != (placement == "none") and empty != "none":
-        raise check.fail(f"{key}.empty", "'refuse' is for placement = 'none'; a format that writes tools writes "
-                                         "an empty list as none or as 'written'")
+    if placement == "none" and empty == "written":
+        raise check.fail(f"{key}.empty", "a format that writes no tools cannot write an empty list: 'none' or "
+                                         "'refuse'")
     texts = {name: check.string(decl, key, name, "") for name in
              ("join", "prefix", "item_prefix", "item_suffix", "separator", "suffix")}
     indent = decl.get("indent")
@@ -850,7 +863,7 @@ def _calls(check: Checker, decl: Any) -> Calls:
     check.table(decl, key, ("role", "arguments", "call", "ignore", "missing_content", "parameter", "value", "max",
                             "max_message", "content", "shape", "empty", "content_parts", "refuse_when",
                             "no_call_message", "prefix", "suffix", "trim", "separator", "position",
-                            "refuse_content_starting"))
+                            "refuse_content_starting", "name", "id"))
     refuse_when = None
     if "refuse_when" in decl:
         when = check.table(decl["refuse_when"], f"{key}.refuse_when", ("final", "generation_prompt"))
@@ -860,23 +873,37 @@ def _calls(check: Checker, decl: Any) -> Calls:
             final=check.boolean(when, f"{key}.refuse_when", "final") if "final" in when else None,
             generation_prompt=check.boolean(when, f"{key}.refuse_when", "generation_prompt")
             if "generation_prompt" in when else None)
-    slots = ("name", "arguments", "index", "type", "number")
+    slots = ("name", "arguments", "index", "type", "number", "id", "function_members")
     decl, call_when = _variants(check, decl, key, "call", slots, _CALL_CONDITIONS)
     if "call" not in decl:
         raise check.fail(key, "needs 'call', the text of one call with {name} and {arguments}")
     call = check.text(decl, key, "call", slots)
+    id_form = check.choice(decl, key, "id", model.ID_FORMS, "") or None if "id" in decl else None
+    arguments = check.choice(decl, key, "arguments", model.ARGUMENTS, "json")
+    shape = check.choice(decl, key, "shape", ("either", "nested"), "either")
     for condition, text in [(None, call)] + list(call_when):
         # A variant for given names (when = {name = ...}) says the name by being chosen.
-        if "name" not in text.names and (condition is None or condition.call_name is None):
-            raise check.fail(f"{key}.call", "every call text writes {name} (but one chosen by when = {name = ...})")
+        if "name" not in text.names and "function_members" not in text.names and (
+                condition is None or condition.call_name is None):
+            raise check.fail(f"{key}.call", "every call text writes {name} (or {function_members}; but one chosen "
+                                            "by when = {name = ...})")
         other = [n for n in text.names if n not in slots]
         if other:
-            raise check.fail(f"{key}.call", f"a call text takes {{name}}, {{arguments}}, {{index}} and {{type}}, "
-                                            f"not the variable {{{other[0]}}}")
+            raise check.fail(f"{key}.call", f"a call text takes {{name}}, {{arguments}}, {{index}}, {{type}}, "
+                                            f"{{number}}, {{id}} and {{function_members}}, not the variable "
+                                            f"{{{other[0]}}}")
+        if ("id" in text.names) != (id_form is not None):
+            raise check.fail(f"{key}.call", "every call text writes {id} when 'id' says how, and only then")
+        if "function_members" in text.names and (arguments != "json" or shape != "nested"):
+            raise check.fail(f"{key}.call", "{function_members} writes the function object through tojson: it "
+                                            "needs arguments = 'json' and shape = 'nested'")
     typed = any("type" in text.names for text in [call] + [text for _, text in call_when])
     # A call's id is left out by default, and its type too unless a call text writes it.
     ignore = check.strings(decl, "ignore", key=key) if "ignore" in decl else ("id",) if typed else ("id", "type")
-    arguments = check.choice(decl, key, "arguments", model.ARGUMENTS, "json")
+    if id_form is not None and "id" in ignore:
+        raise check.fail(f"{key}.ignore", "lists 'id', which the call texts write ({id})")
+    if decl.get("name") == "json" and any(condition.call_name is not None for condition, _ in call_when):
+        raise check.fail(f"{key}.name", "'json' is not used with variants chosen by the call's name")
     parameter = EMPTY
     if arguments == "parameters":
         if "parameter" not in decl:
@@ -891,7 +918,7 @@ def _calls(check: Checker, decl: Any) -> Calls:
                   max=_count(check, decl, key, "max"), max_message=check.string(decl, key, "max_message", empty=False),
                   content=check.choice(decl, key, "content", model.CALL_CONTENT, "write"),
                   no_call_message=check.string(decl, key, "no_call_message", empty=False),
-                  shape=check.choice(decl, key, "shape", ("either", "nested"), "either"),
+                  shape=shape, name=check.choice(decl, key, "name", model.NAME_FORMS, "text"), id=id_form,
                   empty=check.choice(decl, key, "empty", ("none", "refuse"), "none"),
                   call=call, call_when=call_when, ignore=ignore, refuse_when=refuse_when,
                   missing_content=check.choice(decl, key, "missing_content", ("refuse", "empty", "final"), "refuse"),
@@ -1140,6 +1167,14 @@ def _cross_checks(check: Checker, spec: FormatSpec) -> None:
     elif spec.tools is not None and spec.tools.placement == "turn_after_system":
         if spec.system.placement != "block":
             raise check.fail("tools.placement", "'turn_after_system' is for [system] placement = 'block'")
+    elif spec.tools is not None and spec.tools.placement == "last_user":
+        writer = next((r for r in spec.roles if r.name == "user"), None)
+        if writer is None or writer.drop or writer.refuse is not None:
+            raise check.fail("tools.placement", "'last_user' writes the tools before the last user message: it needs "
+                                                "a [roles.user] that writes it")
+        if writer.skip_empty or writer.when_empty is not None:
+            raise check.fail("tools.placement", "'last_user' writes the tools before the last user message, which "
+                                                "must not be left out when empty (skip_empty, when_empty)")
     elif spec.tools is not None and spec.tools.placement not in ("none", "start") and (
             spec.system.placement not in ("message", "block", "hoist")):
         # An empty leading system message kept (keep_empty): the tools go with the default; left out
@@ -1200,6 +1235,10 @@ def _cross_checks(check: Checker, spec: FormatSpec) -> None:
         # A field is read or left out as the format declares: the roles whose texts do not write it leave it out.
         raise check.fail("message.ignore", "a role writes {tool_call_id} or {call_number}: list 'tool_call_id' here "
                                            "too (the roles that do not write it leave it out)")
+    for role in spec.roles:
+        if role.tool_call_id is not None and role.name in spec.system.leading_roles:
+            raise check.fail(f"roles.{role.name}.tool_call_id", "a system role's messages may be written by the "
+                                                                "format itself, without a tool_call_id")
     _check_tool_use(check, spec)
     if spec.thinking is None and check.thinking_keys:
         raise check.fail(check.thinking_keys[0], "tests the thinking mode, which [thinking] declares")
