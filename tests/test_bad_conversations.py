@@ -167,7 +167,8 @@ def test_content_as_parts(name, position, content):
 
 
 @pytest.mark.parametrize("field,value", [
-    ("tool_calls", [{"type": "function", "function": {"name": "f", "arguments": {}}}]),
+    # An id of 9 characters: the Mistral formats write it (and refuse a call without one, as their templates do).
+    ("tool_calls", [{"type": "function", "id": "abc123XYZ", "function": {"name": "f", "arguments": {}}}]),
     ("weight", 0.0), ("reasoning_content", "thought"), ("name", "bob"),
 ])
 @each_format
@@ -333,6 +334,9 @@ def test_unknown_roles(name, stranger):
             # A role that names the previous call (gpt-oss's tool results) needs a call before it.
             error = raises(fmt, messages, variables, promptcraft.RefusedError, **options)
             assert (error.index, error.role, error.rule) == (1, stranger, "calls")
+        elif declaration.tool_call_id is not None:
+            # The role writes the message's tool_call_id, which this one lacks: its template raises too.
+            assert result[0] == "InvalidMessageError" and "tool_call_id" in result[1], result
         else:
             # written by [any_role] or dropped; a continuation of a dropped message has nothing to continue
             assert isinstance(result, str) or result[0] == "ContinuationError", result

@@ -42,6 +42,10 @@ REFUSED: dict = {
     # Not read yet: a content trimmed only beside calls and values as Python's str() writes them
     # ({'k': [1, 2]}, True), the reasoning written by the prefix, parameters joined by a separator.
     "qwen3-coder": "[calls] trim", "seed-oss": "[reasoning] show = 'given'", "minicpm3": "[calls] separator",
+    # Mistral's calls as one JSON array with ids ([calls] prefix/suffix, name = "json", id,
+    # {function_members}): vocabulary the reader does not read yet, so it refuses rather than misread.
+    "mistral-v0.3": "[calls] name is not read by parse_output yet",
+    "mistral-nemo": "[calls] id is not read by parse_output yet",
 }
 
 #: Results per format, printed at the end (the report's counts).
@@ -254,7 +258,7 @@ def test_parse_output_round_trips(name):
     fmt = promptcraft.get_format(name)
     form = form_of(fmt)
     if isinstance(form, OutputError):
-        assert name in REFUSED, f"{name}: {form}"
+        assert name in REFUSED and REFUSED[name] in str(form), f"{name}: {form}"
         with pytest.raises(OutputError, match="cannot read"):
             fmt.parse_output("Hi")
         COUNTS[name] = {"refused": str(form)}
@@ -592,6 +596,9 @@ NO_RESPONSE_TEMPLATE = {
     "jamba-1.6": "prefix is not read by parse_output yet",
     # Formats parse_output does not read yet (REFUSED) export no response_template either.
     "qwen3-coder": "cannot read", "seed-oss": "cannot read", "minicpm3": "cannot read",
+    # The output form is refused first (see REFUSED): Mistral's call array is not read yet.
+    "mistral-v0.3": "is not read by parse_output yet",
+    "mistral-nemo": "is not read by parse_output yet",
 }
 
 

@@ -909,3 +909,98 @@ def test_documents_match_transformers(name, stem):
         assert "Paris is <b>big</b> é." in got[spans[0].start:spans[-1].end]
         assert fmt.render_many([conversation], documents=documents, add_generation_prompt=True,
                                **controls) == [got]
+# Mistral v0.3 and Nemo: definitions rebuilt by hand, 9-character ids, tools before the last user turn.
+
+MISTRAL = (("mistral-v0.3", "mistralai--Mistral-7B-Instruct-v0.3"),
+           ("mistral-nemo", "mistralai--Mistral-Nemo-Instruct-2407"))
+ID = "abc123XYZ"
+
+
+def mistral_call(call_id=ID, arguments=None):
+    call = {"type": "function", "function": {"name": "get_weather", "arguments": arguments or {"city": "Paris"}}}
+    return call if call_id is None else {**call, "id": call_id}
+
+
+@pytest.mark.parametrize("name,stem", MISTRAL)
+def test_mistral_tools_before_every_user_turn_equal_to_the_last(name, stem):
+    """The templates write the tools before each user message equal (as a dict) to the last one; a
+    calls turn and its results are JSON with their ids. Byte for byte as transformers."""
+    require_corpus()
+    require_transformers()
+    messages = [{"role": "system", "content": "S"}, {"role": "user", "content": "Paris?"},
+                {"role": "assistant", "content": None, "tool_calls": [mistral_call(), mistral_call("XYZ123abc")]},
+                {"role": "tool", "tool_call_id": ID, "content": '{"temp": 20}'},
+                {"role": "tool", "tool_call_id": "XYZ123abc", "content": "12:00"},
+                {"role": "assistant", "content": "20 degrees."}, {"role": "user", "content": "Paris?"}]
+    tools = [TOOL_PLAIN, {"type": "function", "function": {"name": "f", "return": {"type": "string"}}}]
+    got = promptcraft.get_format(name).render(messages, tools=tools)
+    assert got == hf_render(stem, messages, tools=tools)
+    assert got.count("AVAILABLE_TOOLS]") == 4 and '"return"' not in got
+
+
+TOOL_PLAIN = {"type": "function", "function": {"name": "get_weather", "description": "Weather <b>& é",
+                                               "parameters": {"type": "object", "properties": {}}}}
+
+
+@pytest.mark.parametrize("name", ["mistral-v0.3", "mistral-nemo"])
+@pytest.mark.parametrize("tools,path", [
+    ([{"type": "function", "function": {"name": "f", "description": 'say "hi"'}}], "tools[0].function.description"),
+    ([TOOL_PLAIN, {"type": "function", "function": {"name": "f", "description": "a\\b"}}],
+     "tools[1].function.description"),
+    ([{"type": "function", "function": {"name": "f", "note\n": 1}}], "tools[0].function"),
+    ([{"name": "f"}], "tools[0].function"),
+    ([{"type": "function", "function": {"name": "f"}, "strict": True}], "tools[0].strict"),
+    ([{"type": "code_interpreter", "function": {"name": "f"}}], "tools[0].type"),
+], ids=["quote", "backslash", "key", "flat", "extra-key", "type"])
+def test_mistral_refuses_what_the_template_splices_into_junk(name, tools, path):
+    """A string the template would splice unescaped into its JSON, or a key it would leave out, is an
+    UnsupportedFieldError naming the definition's path (also from prepared tools)."""
+    fmt = promptcraft.get_format(name)
+    for definitions in (tools, promptcraft.prepare_tools(tools)):
+        with pytest.raises(promptcraft.UnsupportedFieldError) as caught:
+            fmt.render([{"role": "user", "content": "u"}], tools=definitions)
+        assert caught.value.path == path, caught.value
+
+
+@pytest.mark.parametrize("call_id,error", [
+    (None, promptcraft.InvalidMessageError), ("call_1", promptcraft.RefusedError), (7, promptcraft.InvalidMessageError),
+    ('a"b\\c1234', promptcraft.UnsupportedFieldError),
+])
+def test_mistral_nemo_ids_are_refused_as_its_template_refuses_them(call_id, error):
+    """Mistral Nemo's template raises on an id that is not 9 characters long; one it would splice into
+    junk is refused. The error names the call's (or the result's) id."""
+    fmt = promptcraft.get_format("mistral-nemo")
+    user = {"role": "user", "content": "u"}
+    with pytest.raises(error) as caught:
+        fmt.render([user, {"role": "assistant", "tool_calls": [mistral_call(), mistral_call(call_id)]}])
+    assert caught.value.path == "messages[1].tool_calls[1].id", caught.value
+    result = {"role": "tool", "content": "r"} if call_id is None else {"role": "tool", "content": "r",
+                                                                         "tool_call_id": call_id}
+    with pytest.raises(error) as caught:
+        fmt.render([user, {"role": "assistant", "tool_calls": [mistral_call()]}, result])
+    assert caught.value.path == "messages[2].tool_call_id", caught.value
+
+
+def test_mistral_refuses_what_its_template_would_lose_or_break():
+    """Tools without a user message to carry them (the template leaves them out), an empty list of
+    tools or of calls where Nemo's template writes an unclosed block, and an answer beside calls."""
+    calls = {"role": "assistant", "content": "", "tool_calls": [mistral_call()]}
+    for name in ("mistral-v0.3", "mistral-nemo"):
+        fmt = promptcraft.get_format(name)
+        with pytest.raises(promptcraft.UnsupportedFieldError) as caught:
+            fmt.render([calls], tools=[TOOL_PLAIN])
+        assert caught.value.path == "tools"
+        with pytest.raises(promptcraft.UnsupportedFieldError) as caught:
+            fmt.render([{"role": "user", "content": "u"}, {**calls, "content": "Let me see."}])
+        assert caught.value.path == "messages[1].content"
+    nemo = promptcraft.get_format("mistral-nemo")
+    with pytest.raises(promptcraft.UnsupportedFieldError) as caught:
+        nemo.render([{"role": "user", "content": "u"}], tools=[])
+    assert caught.value.path == "tools"
+    with pytest.raises(promptcraft.UnsupportedFieldError) as caught:
+        nemo.render([{"role": "user", "content": "u"}, {"role": "assistant", "content": "a", "tool_calls": []}])
+    assert caught.value.path == "messages[1].tool_calls"
+    # v0.3's template reads an empty list as none (`|length > 0`).
+    v03 = promptcraft.get_format("mistral-v0.3")
+    plain = [{"role": "user", "content": "u"}, {"role": "assistant", "content": "a"}]
+    assert v03.render([plain[0], {**plain[1], "tool_calls": []}]) == v03.render(plain)
