@@ -109,6 +109,8 @@ JUNK = {
     "schema": "the template writes part of a tool definition as junk (`Union[]` for an array without typed items "
               "or an object without properties, a Python `None` for a description, a list letter by letter); "
               "promptcraft's error says which is junk",
+    "unescaped strings": "the template splices a tool definition's string values between quotes without "
+                         "escaping them, so a quote, a backslash or a control character makes its JSON invalid",
 }
 #: The named serialisers of tool definitions (``[tools] item``), as the prose describes them.
 SERIALISERS = {"hermes": "as Hermes' tool_use template rebuilds them", "python_repr": "as Python's repr",
@@ -118,7 +120,8 @@ SERIALISERS = {"hermes": "as Hermes' tool_use template rebuilds them", "python_r
                "functionary": "as Functionary v3.2's TypeScript namespace entries",
                "xml_schema": "as XML tags, every key of a parameter's schema in a tag",
                "python_docstring": "as a Python signature and a docstring listing the parameters",
-               "pydantic_signature": "as Python code with Enum and pydantic BaseModel classes and fields"}
+               "pydantic_signature": "as Python code with Enum and pydantic BaseModel classes and fields",
+               "json_spliced": "as JSON the template builds by hand (see below)"}
 _KEYS = ["city", "days", "unit", "z", "a", "é", "<k>", "nested", "list", "", "a b", 'q"k', "\u2028"]
 
 
@@ -445,11 +448,27 @@ class Cell:
     any_role: bool = False  # tool results written by the format's [any_role], as the template writes any role
 
 
+def escaped_by_json(tools) -> bool:
+    """Whether a definition's ``function`` has a string key or value that JSON escapes (which a template
+    splicing it between quotes writes as invalid JSON)."""
+    def escapes(text) -> bool:
+        return isinstance(text, str) and json.dumps(text, ensure_ascii=False) != f'"{text}"'
+
+    return any(escapes(key) or escapes(value) for tool in tools or () if isinstance(tool.get("function"), dict)
+               for key, value in tool["function"].items())
+
+
+def answer_left_out(stem: str, case: Case, want, kwargs: dict) -> bool:
+    """Whether the template renders the case as if each message with calls had no content."""
+    emptied = [dict(m, content="") if m.get("tool_calls") and m.get("content") else m for m in case.messages]
+    return emptied != case.messages and want == reference(stem, emptied, case.tools, kwargs)
+
+
 def reason(stem: str, case: Case, want, kwargs: dict, declared: bool,
-           error: Optional[Exception] = None) -> str:
+           error: Optional[Exception] = None, spec=None) -> str:
     """Why promptcraft's refusal is right: the template raises, does not read the feature, would write
-    junk (not what it writes for the plain equivalent), or writes it and the format does not declare it;
-    for a document's key, whether the template reads it at all."""
+    junk (not what it writes for the plain equivalent), leaves the answer beside calls out, or writes it
+    and the format does not declare it; for a document's key, whether the template reads it at all."""
     if want == REFUSED:
         return "template raises"
     if case.without is not None and want == reference(stem, *case.without, kwargs):
@@ -482,6 +501,12 @@ def reason(stem: str, case: Case, want, kwargs: dict, declared: bool,
         first_only = [dict(m, tool_calls=m["tool_calls"][:1]) if m.get("tool_calls") else m for m in case.messages]
         if reference(stem, first_only, case.tools, kwargs) == want:
             return "junk: calls after the first"
+    if spec is not None and spec.tools is not None and spec.tools.item == "json_spliced" and escaped_by_json(
+            case.tools) and "unescaped" in str(error):
+        return "junk: unescaped strings"
+    if spec is not None and spec.calls is not None and spec.calls.content == "refuse" and answer_left_out(
+            stem, case, want, kwargs):
+        return "answer beside calls left out"
     return "not declared yet" if not declared else "this form not declared yet"
 
 
@@ -537,13 +562,13 @@ def judge(fmt, stem: str, feature: str, cases: List[Case], variables: dict, exam
                              **case.given(), **kwargs)
         except promptcraft.UnsupportedFieldError as error:
             junk = want != REFUSED and "which is junk" in str(error)  # a serialiser's own word (definitions.py)
-            cell.refused["junk: schema" if junk else reason(stem, case, want, kwargs, declared, error)] += 1
+            cell.refused["junk: schema" if junk else reason(stem, case, want, kwargs, declared, error, fmt.spec)] += 1
             continue
         except promptcraft.PromptcraftError as error:
             if want == REFUSED:
                 cell.both_refuse += 1
             elif role_refusal(error):
-                cell.refused[reason(stem, case, want, kwargs, declared)] += 1
+                cell.refused[reason(stem, case, want, kwargs, declared, spec=fmt.spec)] += 1
                 cell.role_refusals += 1
             else:
                 cell.other_refusals.append((case.id, type(error).__name__))
@@ -689,6 +714,14 @@ def written_prose(names: List[str], served: Dict[str, str], cells: Dict[Tuple[st
     junk_parts = [n for n in names if any(c.refused.get("junk: parts") for c in cells_of(n, "parts"))]
     exception = (f" (except where the template renders it after all, listed above as a refusal outside the "
                  f"contract: {listed(rendered_after_all)})" if rendered_after_all else "")
+    spliced = where(lambda s: s.tools is not None and s.tools.item == "json_spliced")
+    last_user = where(lambda s: s.tools is not None and s.tools.placement == "last_user")
+    call_ids = where(lambda s: s.calls is not None and s.calls.id is not None)
+    nine = where(lambda s: s.calls is not None and s.calls.id == "string9")
+    result_ids = where(lambda s: s.role("tool") is not None and s.role("tool").tool_call_id is not None)
+    empty_calls = where(lambda s: s.calls is not None and s.calls.empty == "refuse")
+    answer_refused = [n for n in names
+                      if any(c.refused.get("answer beside calls left out") for c in cells_of(n, "calls"))]
     return wrap([
         "- **Tool definitions** are passed as `render(messages, tools=[...])`: OpenAI-style definitions, or Python "
         "functions (converted to their JSON schema as transformers' `get_json_schema` does). "
@@ -732,6 +765,25 @@ def written_prose(names: List[str], served: Dict[str, str], cells: Dict[Tuple[st
         f"Formats that write each argument as a parameter need a mapping: {listed(parameters)}"
         + ("" if not raising else " (the template raises on a string too)" if raising == parameters
            else f" (the templates of {listed(raising)} raise on a string too)") + ".",
+        f"- **Tool definitions rebuilt by hand** ({listed(spliced)}): the templates build the JSON themselves, "
+        "splicing each string value of a definition's `function` between quotes without escaping it. A "
+        "definition with a string (or a key) that JSON escapes (a quote, a backslash, a control character) is "
+        "refused with `UnsupportedFieldError` naming it (`tools[1].function.description`): the template's JSON "
+        "would be invalid. So is a definition key the template leaves out (anything but `type` and `function`) and "
+        "a definition without `function`; the key `return` is left out, as the templates leave it out. The tools "
+        "go before the last user message and before every user message equal to it, as the templates compare "
+        f"messages ({listed(last_user)}); without a user message they are refused (the template would leave them "
+        "out).",
+        f"- **Call ids** are written by {listed(call_ids)}, and required where the template raises without one "
+        "(`InvalidMessageError`); an id that is not a string of 9 characters is refused with `RefusedError` where "
+        f"the template raises on it ({listed(nine)}), and one the template would splice into its JSON unescaped "
+        "with `UnsupportedFieldError`. A tool result's `tool_call_id` is written and required, with the same rules, "
+        f"by {listed(result_ids)}, whose templates also splice the result's content into a JSON object as it is "
+        "(`{\"content\": 12:00, ...}` for the text `12:00`): pass a result as JSON text (`json.dumps(result)`) to "
+        "get JSON. An empty list of calls is refused where the template tests the key and then raises, leaves "
+        f"the message out or writes a broken call block (Mistral Nemo's is unclosed): {listed(empty_calls)}. The "
+        f"text of a message with calls is refused where the template writes the calls alone: "
+        f"{listed(answer_refused)}.",
         "- **A message with calls and no content** (`content` missing or `None`, as OpenAI clients send it) is "
         f"written as empty by {listed(where(missing('empty')))}, and refused (`InvalidMessageError`) by "
         f"{listed(refusing)}, as their templates refuse it{exception}. Where the template writes the content of "
@@ -1042,6 +1094,8 @@ What each cell says, judged case by case:
   - *not declared yet*: the template writes it, and the format does not declare the feature;
   - *this form not declared yet*: the format declares the feature, but not for this role or form;
   - *junk: ...*: the template writes it in a way no format copies (below);
+  - *answer beside calls left out*: the template writes a message with calls as the calls alone, leaving its
+    text content out (the same string as with that content empty), so the format refuses the content;
   - *template raises*: transformers refuses the conversation too;
   - *not read*: on this case transformers renders the same as without the feature (*not read, ignored*: and
     promptcraft ignores it, as its `[message] ignore` says or as an empty tools list);
@@ -1294,6 +1348,12 @@ name them); see the tables above for what each writes and refuses.
 - MiniCPM3's template writes a `thought` field before the calls; the format does not declare it (it is not one
   of the fields transformers aliases for reasoning), so it is refused. The template leaves out the content of a
   message with calls when it starts with `<|tool_call_start|>`: such a content is refused.
+- Mistral v0.3 and Nemo: a tool result's content is spliced into the template's JSON as it is, so only JSON text
+  gives JSON (the formats copy that, as it is what the templates write; mistral-common quotes a plain string
+  instead). Nemo's template says ids must be "alphanumeric strings with length 9" but checks only the length: so
+  does the format (an id such as `call_0001` is written). Tool definitions whose descriptions span lines are
+  refused by both formats (the templates would write a raw newline inside a JSON string). The Mistral Small 2501,
+  Large 2411 and Mixtral 8x22B templates read no tools and no calls, and raise on tool messages.
 - firefunction's `functions` (a template variable its template concatenates) is declared with a serialiser:
   JSON text is written as given, a list of definitions as `json.dumps` writes it (the model card passes
   `functions=json.dumps(functions)`; the test suite checks both forms against transformers given that text);
