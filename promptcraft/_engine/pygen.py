@@ -1360,6 +1360,7 @@ class _Generator:
         if role.action == "write" and any(when.named is not None for when in _whens(role.body)):
             self.w.line(f"if {'_size' if self.any_calls else '_len(_m)'} == 2:")
             with self.w.block():
+                self.alternate(role, False)  # two keys: no tool_calls
                 plain = _without_calls(specialize((role.body,), {"named": False, "calls": False}))
                 body = plain[0] if len(plain) == 1 and isinstance(plain[0], Choice) else Choice((Case(ALWAYS, plain),))
                 self.write_one(attrs.evolve(role, calls=None, body=body), calls_read=True)
