@@ -53,9 +53,25 @@ def test_refusals_say_what_promptcraft_says():
         result, ours, theirs = outcome(fmt, template, messages)
         assert result == "both_refuse", (messages, ours, theirs)
         assert where in str(theirs)
+    nemo = promptcraft.get_format("mistral-nemo")
+    result, _, theirs = outcome(nemo, nemo.to_jinja(), [{"role": "user", "content": "a"},
+                                                    {"role": "developer", "content": "x"}])
+    assert result == "both_refuse" and "refuses this role" in str(theirs)
+    # A tool result's id, required and checked as the role's rule says (Mistral's templates raise without one).
     mistral = promptcraft.get_format("mistral-v0.3")
     result, _, theirs = outcome(mistral, mistral.to_jinja(), [{"role": "tool", "content": "x"}])
-    assert result == "both_refuse" and "refuses this role" in str(theirs)
+    assert result == "both_refuse" and "messages[0].tool_call_id (role tool)" in str(theirs)
+    for call_id, form in (("a\"b", "mistral-v0.3"), ("abc", "mistral-nemo"), ("abc123XY\\", "mistral-nemo")):
+        fmt9 = promptcraft.get_format(form)
+        chat = [{"role": "user", "content": "a"}, {"role": "tool", "content": "x", "tool_call_id": call_id}]
+        result, _, theirs = outcome(fmt9, fmt9.to_jinja(), chat)
+        assert result == "both_refuse" and "messages[1].tool_call_id (role tool)" in str(theirs), (call_id, theirs)
+    # Mistral Nemo's alternation does not count tool results: written between turns, refused as a turn.
+    chat = [{"role": "user", "content": "a"}, {"role": "tool", "content": '{"t": 1}', "tool_call_id": "abc123XYZ"},
+            {"role": "assistant", "content": "b"}, {"role": "user", "content": "c"}]
+    assert outcome(nemo, nemo.to_jinja(), chat)[0] == "equal"
+    result, _, theirs = outcome(nemo, nemo.to_jinja(), chat[:2] + chat[3:])
+    assert result == "both_refuse" and "messages[2] (role user)" in str(theirs)
     tools = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]
     result, _, theirs = outcome(fmt, template, [{"role": "user", "content": "a"}], tools=tools)
     assert result == "both_refuse" and "does not write tool definitions" in str(theirs)

@@ -35,7 +35,8 @@ from .._engine.lower import specialize
 
 #: What the exported template refuses as not exported (it raises on input that uses it).
 GAPS = (
-    "tool definitions written by a named serialiser (those written with tojson are exported)",
+    "tool definitions written by a named serialiser (those written with tojson are exported), or before the last "
+    "user message (Mistral's)",
     "tool calls on a message of a format that writes them (tool_calls)",
     "content given as a list of parts, for a format that takes parts",
     "documents given to a format that writes them",
@@ -43,6 +44,7 @@ GAPS = (
     "a message's name, for a format that writes names",
     "a field a role attaches to its text, results naming or numbering calls",
     "a JSON text for a variable with a serialiser (a list is exported)",
+    "a tool result's id written as JSON, other than a string or an integer",
 )
 
 #: The values of inputs the template refuses as not exported (calls, tools in a message, an attached field,
@@ -110,7 +112,8 @@ class _Emitter:
                                           "tools": False, "documents": False}
         self.values: Dict[str, str] = {v.name: f"_v_{v.name}" for v in program.variables}
         #: The tool definitions are exported: written with ``tojson`` (items or the whole list).
-        self.tools = program.tools if program.tools is not None and _json_tools(program.tools.layout) else None
+        self.tools = program.tools if program.tools is not None and _json_tools(program.tools.layout) and \
+            program.tools.placement != "last_user" else None
         if self.tools is not None:
             del self.static["tools"]
         self.tools_in_system = self.tools is not None and self.tools.placement in ("system_after", "system_before")
@@ -293,9 +296,15 @@ class _Emitter:
                 "which is not exported in this template"))
         if self.tools is not None:
             self.tools_text(self.tools)
-        what = "promptcraft export: tool definitions written by this serialiser are not exported" \
+        what = "promptcraft export: tool definitions before the last user message are not exported" \
+            if p.tools is not None and p.tools.placement == "last_user" else \
+            "promptcraft export: tool definitions written by this serialiser are not exported" \
             if p.tools is not None else \
             f"format {p.name!r} does not write tool definitions, so they are refused rather than left out"
+        if p.tools is not None and p.tools.refuse_empty:
+            self.refuse("tools is defined and tools is not none and not tools", quote(
+                f"format {p.name!r} refuses an empty list of tools: its template writes a broken tools block for it "
+                "(pass None for no tools)"))
         if self.tools is not None:
             pass
         elif (p.tools is not None and p.tools.written_empty) or self.empty_tools_refused:
@@ -685,11 +694,7 @@ class _Emitter:
                     self.tag("continue")
                 self.tag("set _ns.body = true")
             if p.alternation:
-                self.comment("Roles alternate: user, then another role, and so on.")
-                self.refuse("(_m.role == 'user') != _ns.user_turn",
-                            self.where(f"format {p.name!r} expects ") + " ~ ('a user message' if _ns.user_turn else "
-                            "'a non-user message') ~ ' here'")
-                self.tag("set _ns.user_turn = not _ns.user_turn")
+                self.alternation()
             keyword = "if"
             for role in p.roles:
                 self.tag(f"{keyword} _m.role == {quote(role.name or '')}")
@@ -710,6 +715,23 @@ class _Emitter:
             if p.roles:
                 self.depth -= 1
                 self.tag("endif")
+
+    def alternation(self) -> None:
+        p = self.p
+        self.comment("Roles alternate: user, then another role, and so on.")
+        skipped = ([_is_in("_m.role", p.alternation_skip_roles)] if p.alternation_skip_roles else []) + (
+            ["(_m.tool_calls is defined and _m.tool_calls is not none)"] if p.alternation_skip_calls else [])
+        if skipped:
+            # Messages the format does not count (Mistral Nemo's tool results and call turns).
+            self.tag(f"if not ({' or '.join(skipped)})")
+            self.depth += 1
+        self.refuse("(_m.role == 'user') != _ns.user_turn",
+                    self.where(f"format {p.name!r} expects ") + " ~ ('a user message' if _ns.user_turn else "
+                    "'a non-user message') ~ ' here'")
+        self.tag("set _ns.user_turn = not _ns.user_turn")
+        if skipped:
+            self.depth -= 1
+            self.tag("endif")
 
     def write_role(self, role: ir.Role) -> None:
         p = self.p
@@ -862,10 +884,34 @@ class _Emitter:
     def call_id(self, role: ir.Role) -> str:
         if not _uses((role.body,), "tool_call_id"):
             return "''"
+        if role.call_id is not None:
+            return self.required_call_id(role.call_id)
         self.tag("set _call_id = _m.tool_call_id if _m.tool_call_id is defined and _m.tool_call_id is not none "
                  "else ''")
         self.refuse("_call_id is not string", self.where("a tool_call_id is written as text only", "tool_call_id"))
         return "_call_id"
+
+    def required_call_id(self, form: str) -> str:
+        """``tool_call_id`` required and checked as the role's rule says (``_runtime.tools.id_text``)."""
+        field = "tool_call_id"
+        self.refuse("_m.tool_call_id is not defined or _m.tool_call_id is none",
+                    self.where("the template needs 'tool_call_id' (it raises without it)", field))
+        if form == "json":
+            # A string or an integer is written by tojson as promptcraft writes it; other values are not
+            # exported rather than compared.
+            self.refuse("_m.tool_call_id is not string and _m.tool_call_id is not integer",
+                        self.where("promptcraft export: a tool_call_id other than a string or an integer is not "
+                                   "exported", field))
+            return "(_m.tool_call_id|tojson)"
+        self.refuse("_m.tool_call_id is not string",
+                    self.where("must be a string (the template splices it into its text)", field))
+        if form == "string9":
+            self.refuse("_m.tool_call_id|length != 9", self.where(
+                "an id must be a string of 9 characters, as the template requires (it raises otherwise)", field))
+        self.refuse("(_m.tool_call_id|tojson) != ('\"' ~ _m.tool_call_id ~ '\"')", self.where(
+            "the template writes the id between quotes unescaped: with a quote, a backslash or a control character "
+            "it is not JSON, so it is refused", field))
+        return "_m.tool_call_id"
 
     def cut(self, rule: ir.Cut) -> None:
         conditions = ["_i != _last"] if rule.history else []
