@@ -737,7 +737,9 @@ def written_prose(names: List[str], served: Dict[str, str], cells: Dict[Tuple[st
         "- **Formats that write no tools refuse `tools=`** with `UnsupportedFieldError` (field `tools`), except "
         "`None` and an empty list where the template treats an empty list as none. Those whose template writes a "
         "tools block even for an empty list refuse it too: "
-        f"{listed(where(lambda s: s.tools is not None and s.tools.empty == 'refuse'))}.",
+        f"{listed(where(lambda s: s.tools is not None and s.tools.placement == 'none' and s.tools.empty == 'refuse'))}"
+        "; so do formats that write tools where the template writes a broken block for an empty list (*junk: empty "
+        f"list*): {listed(where(lambda s: writes_tools(s) and s.tools.empty == 'refuse'))}.",
         "- **Documents** are passed as `render(messages, documents=[...])`, each a mapping (transformers' "
         "`documents`), and written by "
         f"{listed(where(lambda s: s.documents is not None))}, each as its template writes it (a key the "
