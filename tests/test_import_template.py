@@ -156,6 +156,43 @@ def test_hostile_templates_end_in_an_import_error_in_bounded_time(name):
     assert time.perf_counter() - started < 60
 
 
+def test_a_huge_template_is_refused_before_it_runs():
+    started = time.perf_counter()
+    with pytest.raises(TemplateImportError, match="more than"):
+        promptcraft.import_template("{{ 'x' }}" * 2_000_000)
+    assert time.perf_counter() - started < 5
+
+
+@functools.lru_cache(maxsize=None)
+def exported_imports():
+    """Every built-in format exported to Jinja, then imported back: name -> Format or TemplateImportError."""
+    results = {}
+    for name in promptcraft.list_formats():
+        fmt = promptcraft.get_format(name)
+        try:
+            results[name] = promptcraft.import_template(fmt.to_jinja(), bos_token=fmt.spec.bos,
+                                                        eos_token=fmt.spec.eos, name=name, cases=60)
+        except TemplateImportError as error:
+            results[name] = error
+    return results
+
+
+def test_exported_formats_import_back_and_render_the_same():
+    """``import_template(fmt.to_jinja())`` renders as ``fmt`` does, where it imports; a format whose export
+    still raises on a feature it writes (COMPATIBILITY.md, Export to Jinja) does not import back yet."""
+    require_transformers()
+    results = exported_imports()
+    back = {name: imported for name, imported in results.items() if not isinstance(imported, TemplateImportError)}
+    assert len(back) >= 50, sorted(set(results) - set(back))
+    for name, imported in back.items():
+        fmt = promptcraft.get_format(name)
+        for messages, gen, cont in conversations(30, seed=31):
+            want = _render(fmt, messages, add_generation_prompt=gen, continue_final_message=cont, **_pinned(fmt))
+            got = _render(imported, messages, add_generation_prompt=gen, continue_final_message=cont,
+                          **_pinned(imported))
+            assert got is None or got == want, (name, messages, gen, cont)
+
+
 def test_recursion_is_a_refusal_not_a_crash():
     require_transformers()
     template = "{% macro f(x) %}{{ f(x) }}{% endmacro %}{{ f(1) }}"

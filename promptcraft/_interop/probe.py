@@ -641,10 +641,21 @@ def _fields(probes: Probes, surface: Dict[str, Any], draft: Draft) -> None:
 
 
 def _cases(count: int, seed: int) -> List[Tuple[List[Dict[str, Any]], Dict[str, Any]]]:
+    """Seeded conversations, and the edge cases random ones may miss: each message of the probe shapes
+    empty, whitespace only, or holding a reasoning marker, with and without the generation prompt."""
     from .verify import conversations
 
-    return [(messages, {"add_generation_prompt": gen, "continue_final_message": cont})
-            for messages, gen, cont in conversations(count, seed)]
+    cases = [(messages, {"add_generation_prompt": gen, "continue_final_message": cont})
+             for messages, gen, cont in conversations(count, seed)]
+    for roles in (("user", "assistant", "user", "assistant"), ("system", "user", "assistant", "user"),
+                  ("user", "assistant", "user", "system", "assistant")):
+        for position in range(len(roles)):
+            for text in ("", " \n", "a</think>\n\nb"):
+                messages = [{"role": role, "content": f"m{i}"} for i, role in enumerate(roles)]
+                messages[position]["content"] = text
+                for gen in (False, True):
+                    cases.append((messages, {"add_generation_prompt": gen, "continue_final_message": False}))
+    return cases
 
 
 class Check:

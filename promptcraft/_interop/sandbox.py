@@ -31,6 +31,8 @@ from ..errors import TemplateImportError
 CASE_SECONDS = 2.0
 MAX_OUTPUT = 1 << 20
 MEMORY_BYTES = 1 << 30
+#: The largest template read: chat templates are a few KiB; a bigger one is refused before it is compiled.
+MAX_TEMPLATE = 1 << 20
 #: Wall-clock budget per case, for the parent, generous over CASE_SECONDS for a loaded machine.
 BATCH_SECONDS_PER_CASE = 4.0
 BATCH_SECONDS_MIN = 20.0
@@ -42,8 +44,12 @@ class SandboxedTemplate:
     """A chat template rendered in a bounded child process. Use as a context manager, or ``close()``."""
 
     def __init__(self, template: str, bos: Optional[str] = None, eos: Optional[str] = None) -> None:
+        self._process: Optional[subprocess.Popen[str]] = None
         if not isinstance(template, str):
             raise TemplateImportError("the chat template is not a string")
+        if len(template) > MAX_TEMPLATE:
+            raise TemplateImportError(f"the chat template has {len(template)} characters, more than the "
+                                      f"{MAX_TEMPLATE} an import reads")
         try:
             import jinja2  # noqa: F401  (say which extra is missing before starting a process)
         except ImportError:
@@ -51,7 +57,7 @@ class SandboxedTemplate:
                 from None
         env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
         env["PYTHONPATH"] = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-        self._process: Optional[subprocess.Popen[str]] = subprocess.Popen(
+        self._process = subprocess.Popen(
             [sys.executable, "-m", "promptcraft._interop.sandbox"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
             encoding="utf-8", env=env, cwd=os.path.dirname(env["PYTHONPATH"]) or None,
