@@ -86,9 +86,9 @@ def get_format(name: str) -> "Format":
     return get(name)
 
 
-def for_model(model_id: "Any") -> "Format":
+def for_model(model_id: "Any", *, allow_import: bool = False) -> "Format":
     """The built-in format serving the Hugging Face model ``model_id``, or the model in a local
-    folder (see ``from_pretrained``).
+    folder (see ``from_pretrained``; ``allow_import`` is passed on to it).
 
     Raises ``UnknownFormatError`` (a ``LookupError``) with close matches when
     no built-in format declares the id.
@@ -96,7 +96,7 @@ def for_model(model_id: "Any") -> "Format":
     import os
 
     if isinstance(model_id, os.PathLike) or (isinstance(model_id, str) and os.path.isdir(model_id)):
-        return from_pretrained(model_id)
+        return from_pretrained(model_id, allow_import=allow_import)
     from ._registry import for_model as find
 
     return find(model_id)

@@ -67,6 +67,8 @@ def _parser():
     which.add_argument("--format", "-f", metavar="NAME|PATH", help="a built-in format name or a TOML file")
     which.add_argument("--model", "-m", metavar="ID|FOLDER",
                        help="a Hugging Face model id served by a built-in format, or a local model folder")
+    render.add_argument("--allow-import", action="store_true",
+                        help="with --model FOLDER: import the folder's template when no built-in format is its own")
     render.add_argument("--add-generation-prompt", "-g", action="store_true", help="open an assistant turn at the end")
     render.add_argument("--continue-final-message", "-c", action="store_true", help="leave the final message open")
     render.add_argument("--var", action="append", default=[], metavar="KEY=VALUE",
@@ -209,7 +211,7 @@ def _chosen_format(args: Any) -> Any:
     if args.model:
         from . import for_model
 
-        return for_model(args.model)
+        return for_model(args.model, allow_import=getattr(args, "allow_import", False))
     return _format(args.format)
 
 
@@ -453,7 +455,7 @@ def _parse(args: Any) -> str:
     if args.model:
         from . import for_model
 
-        fmt = for_model(args.model)
+        fmt = for_model(args.model, allow_import=getattr(args, "allow_import", False))
     else:
         fmt = _format(args.format)
     try:

@@ -237,9 +237,27 @@ def test_model_folder_imports_only_when_asked(tmp_path):
         promptcraft.from_pretrained(folder)
     fmt = promptcraft.from_pretrained(folder, allow_import=True)
     assert fmt.name == "my-vicuna" and "from the model folder" in fmt.origin
+    assert promptcraft.for_model(str(folder), allow_import=True).render([{"role": "user", "content": "Hi"}]) == \
+        fmt.render([{"role": "user", "content": "Hi"}])
     messages = [{"role": "user", "content": "Hi"}]
     assert fmt.render(messages, add_generation_prompt=True) == _transformers(
         template, messages, "<s>", "</s>", add_generation_prompt=True)
+
+
+def test_cli_render_imports_a_model_folder_when_allowed(tmp_path, capsys):
+    require_transformers()
+    folder = tmp_path / "orbit"
+    folder.mkdir()
+    template = (HERE / "chatml-custom.jinja").read_text(encoding="utf-8")
+    (folder / "tokenizer_config.json").write_text(json.dumps({"chat_template": template, "eos_token": "<|end|>"}),
+                                                  encoding="utf-8")
+    conversation = tmp_path / "chat.json"
+    conversation.write_text(json.dumps([{"role": "user", "content": "Hi"}]), encoding="utf-8")
+    assert main(["render", "--model", str(folder), str(conversation)]) == 1
+    assert "does not guess" in capsys.readouterr().err
+    assert main(["render", "--model", str(folder), "--allow-import", "-g", str(conversation)]) == 0
+    assert capsys.readouterr().out == _transformers(template, [{"role": "user", "content": "Hi"}], None, "<|end|>",
+                                                    add_generation_prompt=True)
 
 
 def test_import_never_renders_in_the_calling_process(monkeypatch):
