@@ -94,6 +94,8 @@ def _parser():
     which.add_argument("--format", "-f", metavar="NAME|PATH", help="a built-in format name or a TOML file")
     which.add_argument("--model", "-m", metavar="ID|FOLDER",
                        help="a Hugging Face model id served by a built-in format, or a local model folder")
+    parse.add_argument("--allow-import", action="store_true",
+                        help="with --model FOLDER: import the folder's template when no built-in format is its own")
     parse.add_argument("--prompt", "-p", metavar="FILE",
                        help="the rendered prompt the completion follows (text; default: the format's generation "
                             "prompt with default variables)")
@@ -111,6 +113,8 @@ def _parser():
     which.add_argument("--format", "-f", metavar="NAME|PATH", help="a built-in format name or a TOML file")
     which.add_argument("--model", "-m", metavar="ID|FOLDER",
                        help="a Hugging Face model id served by a built-in format, or a local model folder")
+    prompt_parse.add_argument("--allow-import", action="store_true",
+                        help="with --model FOLDER: import the folder's template when no built-in format is its own")
     prompt_parse.add_argument("file", nargs="?", default="-", metavar="FILE|-",
                               help="the prompt, as text exactly as rendered (default: stdin)")
 
