@@ -100,7 +100,8 @@ def test_apply_chat_template_renders_the_export():
 @given(S.format_toml(), st.data())
 def test_random_formats(text, data):
     """Random valid formats (every mechanism of the schema, hostile literals) export, or say which
-    construct is not exported; an export agrees with the format on random conversations."""
+    construct is not exported; an export agrees with the format on random conversations, text ones and
+    an agent's."""
     fmt = promptcraft.loads_format(text, path="random.toml")
     try:
         template = fmt.to_jinja()
@@ -108,9 +109,12 @@ def test_random_formats(text, data):
         assert "is not exported" in str(error)
         return
     roles = tuple(r.name for r in fmt.spec.roles) + ("user", "assistant", "system")
-    for _ in range(3):
-        messages = data.draw(S.conversations(roles=roles))
+    for k in range(4):
+        # The last one an agent's conversation: tools, calls, results.
+        messages = data.draw(S.conversations(roles=roles) if k < 3 else S.agent_conversations())
         options = {"add_generation_prompt": data.draw(st.booleans()), **data.draw(S.variable_values(fmt))}
+        if k == 3:
+            options["tools"] = data.draw(S.tools_lists)
         result, ours, theirs = outcome(fmt, template, messages, **options)
         assert result != "differ", (text, messages, options, ours, theirs)
 

@@ -17,10 +17,12 @@ Where promptcraft refuses a conversation the template calls
 ``raise_exception`` with the same meaning (message index and field). A
 feature not exported yet raises ``promptcraft export: ... is not exported``
 on the input that uses it, never a different prompt: tool definitions
-written by a named serialiser, tool calls, lists of content parts,
-documents, the reasoning display before a message, reasoning given to a
-role's texts, a message's ``name``, attached fields and calls named by
-results, as listed by ``GAPS``. Unknown keyword arguments cannot be seen by
+written by a named serialiser, lists of content parts, documents, the
+reasoning display before a message, reasoning given to a role's texts, a
+message's ``name`` and attached fields, as listed by ``GAPS``. Tool calls
+are written as the format writes them (each call's text chosen by its
+conditions, its arguments in the format's form), checked first as
+promptcraft checks them; results name or number the call they answer. Unknown keyword arguments cannot be seen by
 a template (transformers passes the special tokens among them): they are not
 refused.
 """
@@ -37,19 +39,24 @@ from .._engine.lower import specialize
 GAPS = (
     "tool definitions written by a named serialiser (those written with tojson are exported), or before the last "
     "user message (Mistral's)",
-    "tool calls on a message of a format that writes them (tool_calls)",
     "content given as a list of parts, for a format that takes parts",
     "documents given to a format that writes them",
     "the reasoning display before the message (gpt-oss), reasoning written by a role's texts (Seed-OSS)",
     "a message's name, for a format that writes names",
-    "a field a role attaches to its text, results naming or numbering calls",
+    "a field a role attaches to its text",
     "a JSON text for a variable with a serialiser (a list is exported)",
     "a tool result's id written as JSON, other than a string or an integer",
+    "tool calls written with their ids or function members (Mistral's [calls] extra)",
 )
 
 #: The values of inputs the template refuses as not exported (calls, tools in a message, an attached field,
 #: reasoning from a field): a message it writes has none.
 _NONE = {"calls": "''", "tools": "''", "attach": "''", "reasoning": "''"}
+
+#: A Jinja test of an empty list of calls (``{}``: the value), which is no calls.
+_EMPTY_LIST = "{0} is sequence and {0} is not string and {0} is not mapping and {0}|length == 0"
+#: What ``str.splitlines`` (and so Jinja's ``indent``) splits at besides the newline, that JSON text may hold.
+_LINE_BREAKS = ("\x85", "\u2028", "\u2029")
 
 _TRIM = {"none": "", "both": ".strip()", "left": ".lstrip()", "right": ".rstrip()", "left_newlines": ".lstrip('\\n')"}
 _ESCAPES = {"\\": "\\\\", "'": "\\'", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
@@ -117,6 +124,10 @@ class _Emitter:
         if self.tools is not None:
             del self.static["tools"]
         self.tools_in_system = self.tools is not None and self.tools.placement in ("system_after", "system_before")
+        #: The role that writes tool calls (one at most: ``[calls] role``).
+        self.caller = next((r for r in self.roles if r.calls is not None and r.action == "write"), None)
+        #: Some role's texts name the call its message answers (``{call_name}``).
+        self.names_calls = any(r.names_call for r in self.roles)
 
     # -- writing ----------------------------------------------------------
     def line(self, text: str) -> None:
@@ -223,6 +234,7 @@ class _Emitter:
         p = self.p
         self.comment(f"Chat format {p.name!r}, exported by promptcraft (Format.to_jinja). Every text is a literal "
                      "of the format; where promptcraft refuses a conversation, so does this template.")
+        self.tool_use_refused()
         self.variables()
         self.inputs()
         self.checks()
@@ -286,14 +298,17 @@ class _Emitter:
             self.depth -= 1
         self.tag("endif")
 
-    def inputs(self) -> None:
-        """Tools and documents: refused where the format does not write them, not exported where it does."""
-        p = self.p
-        self.comment("Tool definitions and documents (an empty list is none, as `if tools` reads it).")
+    def tool_use_refused(self) -> None:
+        """Given tools, another format renders (before this one reads anything): not exported."""
         if self.tool_use is not None:
             self.refuse("tools is defined and tools is not none", quote(
                 f"promptcraft export: tools render with format {self.tool_use!r} (the model's tool_use template), "
                 "which is not exported in this template"))
+
+    def inputs(self) -> None:
+        """Tools and documents: refused where the format does not write them, not exported where it does."""
+        p = self.p
+        self.comment("Tool definitions and documents (an empty list is none, as `if tools` reads it).")
         if self.tools is not None:
             self.tools_text(self.tools)
         what = "promptcraft export: tool definitions before the last user message are not exported" \
@@ -375,6 +390,9 @@ class _Emitter:
                      "(transformers has dropped the keys whose value is None).")
         self.refuse("messages|length == 0", quote("the conversation is empty: give at least one message"))
         fields = p.fields
+        if self.caller is not None:
+            # Whether a message before had calls; every call's id, in order (results are numbered by them).
+            self.tag("set _ns_chk = namespace(ec=false, ids=[])")
         with self.block("for _m in messages"):
             self.tag("set _i = loop.index0")
             self.refuse("_m is not mapping or _m.role is not string",
@@ -384,13 +402,6 @@ class _Emitter:
                             "'messages[' ~ _i ~ '].' ~ _key ~ ' (role ' ~ _m.role ~ '): ' ~ "
                             + quote(f"format {p.name!r} does not write this field, so it is refused rather than "
                                     "left out"))
-            if "tool_calls" in p.fields:
-                self.refuse("_m.tool_calls is defined and _m.tool_calls is not none and _m.tool_calls != []",
-                            self.where("promptcraft export: tool calls are not exported", "tool_calls"))
-                if any(r.calls is not None and r.calls.empty_refused for r in self.roles):
-                    self.refuse("_m.tool_calls is defined and _m.tool_calls is not none", self.where(
-                        f"format {p.name!r} refuses an empty 'tool_calls' list: give none for a message without "
-                        "calls", "tool_calls"))
             if p.refuse_names:
                 self.refuse("_m.name is defined and _m.name is not none",
                             self.where("promptcraft export: names are not exported", "name"))
@@ -400,12 +411,135 @@ class _Emitter:
             if any(r.given_reasoning for r in self.roles):
                 self.refuse("_m.reasoning_content is defined or _m.thinking is defined or _m.reasoning is defined",
                             self.where("promptcraft export: reasoning fields are not exported", "reasoning_content"))
-            self.refuse("_m.content is not defined or _m.content is none", self.where("has no content", "content"))
+            given = "_m.content"
+            rules = self.caller.calls if self.caller is not None else None
+            if rules is not None:
+                given = "_given"
+                self.tag("set _given = _m.content if _m.content is defined else none")
+                if rules.content_optional or rules.content_first:
+                    assert self.caller is not None
+                    with self.block(f"if _given is none and {self.content_optional(self.caller)}"):
+                        self.comment("a message with calls may leave its content out")
+                        self.tag("set _given = ''")
+            self.refuse(f"{given} is not defined or {given} is none", self.where("has no content", "content"))
             parts = any(r.parts is not None for r in self.roles) or p.system.parts != "refuse"
             text = "promptcraft export: content given as a list of parts is not exported" if parts else \
                 f"format {p.name!r} writes this content as text only; a list of parts is refused"
-            self.refuse("_m.content is not string", self.where(text, "content"))
+            self.refuse(f"{given} is not string", self.where(text, "content"))
+            if self.caller is not None:
+                self.check_calls(self.caller)
         self.tag("set _last = messages|length - 1")
+
+    def content_optional(self, role: ir.Role) -> str:
+        """The test of a message with calls that may leave its content out (``Calls.content_optional``,
+        ``content_first`` after the first message with calls)."""
+        calls = role.calls
+        assert calls is not None
+        cases = ["true"] if calls.content_optional is True else ["_i == messages|length - 1"] \
+            if calls.content_optional == "final" else []
+        if calls.content_first:
+            cases.append("_ns_chk.ec")
+        test = cases[0] if len(cases) == 1 else "(" + " or ".join(cases) + ")"
+        return f"_m.role == {quote(role.name or '')} and _m.tool_calls is defined and _m.tool_calls and {test}"
+
+    def check_calls(self, role: ir.Role) -> None:
+        """A message's ``tool_calls`` checked as promptcraft checks them: only on the role that writes
+        them, a list of calls of the shape the format reads, arguments of the form it writes."""
+        calls = role.calls
+        assert calls is not None and role.name is not None
+        p = self.p
+        self.comment("Tool calls: on the role that writes them, each checked as promptcraft checks it.")
+        self.tag("set _tc = _m.tool_calls if _m.tool_calls is defined else none")
+        with self.block(f"if _tc is not none and {_EMPTY_LIST.format('_tc')}"):
+            if calls.empty_refused:
+                self.raise_(self.where(f"format {p.name!r} refuses an empty 'tool_calls' list: give none for a "
+                                       "message without calls", "tool_calls"))
+            else:
+                self.tag("set _tc = none")
+        with self.block("if _tc is not none"):
+            self.refuse(f"_m.role != {quote(role.name)}", self.where(
+                f"format {p.name!r} writes tool calls for role {role.name!r} only, so they are refused rather than "
+                "left out", "tool_calls"))
+            self.refuse("_tc is string or _tc is mapping or _tc is not sequence",
+                        self.where("'tool_calls' must be a list of calls", "tool_calls"))
+            ignore = calls.ignore + (("type",) if calls.typed else ())
+            with self.block("for _call in _tc"):
+                at = "'messages[' ~ _i ~ '].tool_calls[' ~ loop.index0 ~ ']"
+                where = at + " (role ' ~ _m.role ~ '): ' ~ "
+                self.refuse("_call is not mapping", where + quote("a call is a mapping"))
+                self.tag("set _nested = _call.function is defined and _call.function is not none")
+                with self.block("for _key, _value in _call.items()"):
+                    allowed = _tuple(("function",) + ignore)
+                    flat = _tuple(("name", "arguments") + ignore)
+                    self.refuse(f"_value is not none and _key not in ({allowed} if _nested else {flat})",
+                                at + ".' ~ _key ~ ' (role ' ~ _m.role ~ '): ' ~ " + quote(
+                                    "this field of a call is not written by the format, so it is refused rather "
+                                    "than left out"))
+                if calls.nested:
+                    self.refuse("not _nested", where + quote(
+                        "this format reads each call's 'function' object ({'type': 'function', 'function': "
+                        "{'name': ..., 'arguments': ...}})"))
+                with self.block("if _nested"):
+                    self.refuse("_call.function is not mapping", where + quote("a call's 'function' is a mapping"))
+                    with self.block("for _key, _value in _call.function.items()"):
+                        self.refuse("_value is not none and _key not in ('name', 'arguments')",
+                                    at + ".function.' ~ _key ~ ' (role ' ~ _m.role ~ '): ' ~ " + quote(
+                                        "this field of a call is not written by the format, so it is refused "
+                                        "rather than left out"))
+                self.tag("set _fn = _call.function if _nested else _call")
+                self.refuse("_fn.name is not defined or _fn.name is not string",
+                            where + quote("a call needs a 'name' string"))
+                self.refuse("_fn.arguments is not defined or _fn.arguments is none",
+                            where + quote("a call needs 'arguments' (a mapping, {} for none)"))
+                self.check_arguments(calls.form[0], where)
+                if calls.typed:
+                    self.refuse("_call.type is not defined or _call.type is not string", where + quote(
+                        "this format writes each call's 'type' ('function')"))
+            if calls.max:
+                self.refuse(f"_tc|length > {calls.max}", self.where(
+                    f"format {p.name!r} writes at most {calls.max} tool call(s) per message", "tool_calls"))
+            if calls.refuse_content_starting is not None:
+                self.refuse(f"_given.startswith({quote(calls.refuse_content_starting)})", self.where(
+                    f"format {p.name!r} leaves out the content of a message with tool calls when it starts with "
+                    f"{calls.refuse_content_starting!r}, as its template does: it is refused", "content"))
+            if calls.content_refused:
+                self.refuse("_given != ''", self.where(
+                    f"format {p.name!r} writes a message's tool calls in place of its content, so a content "
+                    "besides them would be left out: it is refused", "content"))
+            if calls.content_first:
+                self.refuse("_ns_chk.ec and _given != ''", self.where(
+                    f"format {p.name!r} writes the content of the conversation's first message with calls only, "
+                    "so a content here would be left out: it is refused", "content"))
+            self.tag("set _ns_chk.ec = true")
+        if any(_uses((r.body,), "call_number") for r in self.roles):
+            with self.block("if _m.tool_calls is defined and _m.tool_calls is sequence and _m.tool_calls is not "
+                            "string and _m.tool_calls is not mapping"):
+                with self.block("for _call in _m.tool_calls"):
+                    self.tag("set _ns_chk.ids = _ns_chk.ids + [_call.id if _call is mapping and _call.id is defined "
+                             "and _call.id is string else none]")
+
+    def check_arguments(self, mode: str, where: str) -> None:
+        """A call's arguments (``_fn.arguments``) checked for the form the format writes them in."""
+        arguments = "_fn.arguments"
+        field = where.replace("' (role", ".arguments (role", 1)
+        if mode in ("parameters", "json_block"):
+            self.refuse(f"{arguments} is not mapping", field + quote("arguments must be a mapping"))
+            if mode == "parameters":
+                with self.block(f"for _key in {arguments}"):
+                    self.refuse("_key is not string", field + quote("an argument's name must be a string"))
+            else:
+                self.refuse(" or ".join(f"{quote(mark)} in {arguments}|tojson" for mark in _LINE_BREAKS),
+                            field + quote("a value holds a line separator (U+2028, U+2029 or U+0085), at which the "
+                                          "template's |indent breaks the JSON"))
+        elif mode == "text":
+            self.refuse(f"{arguments} is not string", field + quote(
+                "arguments must be a JSON string: this format's template writes them into the text as they are"))
+        elif mode == "json":
+            self.refuse(f"{arguments} is string", field + quote(
+                "arguments given as a JSON string are refused: this format's template writes them with tojson, "
+                "which would encode the string a second time; pass a mapping (json.loads it)"))
+            self.refuse(f"{arguments} is not mapping", field + quote("arguments must be a mapping"))
+
 
     def thinking(self) -> None:
         rules = self.p.thinking
@@ -649,7 +783,8 @@ class _Emitter:
                      next_role="messages[0].role")
         if text is not None:
             pieces = specialize(pieces, {"tools": True})
-        self.seq(pieces, dict(self.values, role=quote(name), content="_content", tool_call_id="''", **_NONE), facts)
+        values = dict(self.values, role=quote(name), content="_content", tool_call_id="''", call_number="''", **_NONE)
+        self.seq(pieces, values, facts)
 
     def hoisted(self) -> None:
         system = self.p.system
@@ -682,7 +817,8 @@ class _Emitter:
         p = self.p
         self.comment("The messages.")
         self.tag("set _ns = namespace(" + ", ".join(
-            ["prev=none", "user_turn=true", "body=false"] + [f"{flag}=false" for flag in self.earlier.values()]) + ")")
+            ["prev=none", "user_turn=true", "body=false"] + [f"{flag}=false" for flag in self.earlier.values()] + (
+                ["ec=false", "nk=0", "cname=none", "answered=[]"] if self.caller is not None else [])) + ")")
         if self.tools is not None and self.tools.placement == "first_user":
             self.refuse("_tt is not none and (messages|length == _offset or messages[_offset].role != 'user')",
                         quote(f"format {p.name!r} writes the tools in the first user message after the system "
@@ -745,13 +881,18 @@ class _Emitter:
         if display is not None and (display.before or display.until_answer):
             self.raise_(self.where("promptcraft export: the reasoning display before the message is not exported"))
             return
-        if role.names_call or _uses((role.body,), "call_number"):
-            # Calls are not exported, so no call precedes: promptcraft refuses the message.
-            self.raise_(self.where(f"format {p.name!r} refuses this message, which names the previous call: no call "
-                                   "precedes it"))
-            return
-        body = specialize((role.body,), self.static)
-        self.tag("set _content = _m.content")
+        calls = role.calls if role is self.caller else None
+        static = dict(self.static, calls=False)
+        if self.caller is not None:
+            del static["earlier_calls"]
+            if calls is not None:
+                del static["calls"]
+        body = specialize((role.body,), static)
+        if calls is not None:
+            self.tag("set _tc = _m.tool_calls if _m.tool_calls is defined and _m.tool_calls else []")
+            self.tag("set _content = _m.content if _m.content is defined and _m.content is not none else ''")
+        else:
+            self.tag("set _content = _m.content")
         if role.content_json:
             self.tag("set _content = _content|tojson")
         for needle in role.refuse_containing:
@@ -761,7 +902,7 @@ class _Emitter:
         if role.remove:
             self.tag("set _content = _content" + "".join(f".replace({quote(t)}, '')" for t in role.remove))
         if role.cut is not None:
-            self.cut(role.cut)
+            self.cut(role.cut, calls is not None)
         tools = self.tools
         if self.tools_in_system and self.p.system.placement == "message" and (role.name in self.leading or (
                 role.name is None and self.p.role(self.leading[0]) is self.p.any_role)):
@@ -779,39 +920,50 @@ class _Emitter:
             if tools.trim != "none":
                 with self.block("if _i == _offset and _tt is not none"):
                     self.tag(f"set _content = _content{_TRIM[tools.trim]}")
-        trim = _TRIM[role.trim]
-        if self.fold:
-            fold = self.p.system.fold
-            assert fold is not None
-            self.tag("if _i == _target")
+        if calls is not None and calls.trim is not None and calls.trim != role.trim:
+            # A message with calls is trimmed otherwise.
+            self.tag("if _tc")
             self.depth += 1
-            self.comment("the system text folded into this message")
-            how = role.trim if self.p.system.fold_order == "fold_then_trim" else "none"
-            if self.p.system.fold_order == "trim_then_fold" and trim:
-                self.tag(f"set _content = _content{trim}")
-            self.tag(f"set _content = ({self.concat(fold, {'system': '_system', 'content': '_content'})})"
-                     f"{_TRIM[how]}")
+            self.fold_and_trim(calls.trim)
             self.depth -= 1
-            if trim:
-                self.tag("else")
-                self.depth += 1
-                self.tag(f"set _content = _content{trim}")
-                self.depth -= 1
+            self.tag("else")
+            self.depth += 1
+            self.fold_and_trim(role.trim)
+            self.depth -= 1
             self.tag("endif")
-        elif trim:
-            self.tag(f"set _content = _content{trim}")
-        if display is not None:
-            self.display(display)
-        name = quote(role.name) if role.name is not None else "_m.role"
-        values = dict(self.values, role=name, content="_content", tool_call_id=self.call_id(role),
-                      **dict(_NONE, tools=uses_tools))
+        else:
+            self.fold_and_trim(role.trim)
         facts = dict(self.request_facts(), first="_i == 0", final="_i == _last", empty="_content == ''",
                      given_empty="not _m.content", prev_role="_ns.prev",
                      next_role="(messages[_i + 1].role if _i != _last else none)",
                      prev_message="(messages[_i - 1].role if _i else none)",
                      opening=f"_i == (1 if {_is_in('messages[0].role', self.leading)} else 0)")
+        if self.caller is not None:
+            facts.update(calls="_tc" if calls is not None else "false", earlier_calls="_ns.ec")
+        if display is not None:
+            self.display(display, calls, facts)
+        elif calls is not None:
+            self.write_calls(calls, facts)
+        name = quote(role.name) if role.name is not None else "_m.role"
+        values = dict(self.values, role=name, content="_content", tool_call_id=self.call_id(role),
+                      **dict(_NONE, tools=uses_tools))
+        if calls is not None:
+            values["calls"] = "_calls"
+        if role.names_call:
+            self.refuse("_ns.cname is none", self.where(f"format {p.name!r} refuses this message, which names the "
+                                                        "previous call: no call precedes it"))
+            values["call_name"] = "_ns.cname"
+        if _uses((role.body,), "call_number"):
+            values["call_number"] = self.call_number()
         self.seq(body, values, facts)
         self.tag(f"set _ns.prev = {name}")
+        if calls is not None:
+            with self.block("if _tc"):
+                self.tag("set _ns.ec = true")
+                self.tag("set _ns.nk = _ns.nk + _tc|length")
+            if self.names_calls:
+                self.tag("set _ns.cname = ((_tc|last).function if (_tc|last).function is defined and "
+                         "(_tc|last).function is not none else _tc|last).name if _tc else none")
         if role.name is not None:
             if role.name in self.earlier:
                 self.tag(f"set _ns.{self.earlier[role.name]} = true")
@@ -821,7 +973,125 @@ class _Emitter:
                     with self.block(f"if _m.role == {quote(other)}"):
                         self.tag(f"set _ns.{flag} = true")
 
-    def display(self, display: ir.Display) -> None:
+    def fold_and_trim(self, how: str) -> None:
+        """``_content`` trimmed ``how``, and the system text folded into it where this is its message."""
+        trim = _TRIM[how]
+        if not self.fold:
+            if trim:
+                self.tag(f"set _content = _content{trim}")
+            return
+        fold = self.p.system.fold
+        assert fold is not None
+        self.tag("if _i == _target")
+        self.depth += 1
+        self.comment("the system text folded into this message")
+        after = how if self.p.system.fold_order == "fold_then_trim" else "none"
+        if self.p.system.fold_order == "trim_then_fold" and trim:
+            self.tag(f"set _content = _content{trim}")
+        self.tag(f"set _content = ({self.concat(fold, {'system': '_system', 'content': '_content'})})"
+                 f"{_TRIM[after]}")
+        self.depth -= 1
+        if trim:
+            self.tag("else")
+            self.depth += 1
+            self.tag(f"set _content = _content{trim}")
+            self.depth -= 1
+        self.tag("endif")
+
+    def write_calls(self, calls: ir.Calls, facts: Dict[str, str]) -> None:
+        """``_calls``: the message's calls (``_tc``, checked) as the format writes them, each through the
+        first call text whose condition holds; the answer (``_content``) is final here."""
+        self.comment("the message's tool calls")
+        self.tag("set _calls = ''")
+        with self.block("if _tc"):
+            if calls.extra is not None:
+                self.raise_(self.where("promptcraft export: calls written with their ids or function members are "
+                                       "not exported (Mistral's)", "tool_calls"))
+                return
+            if calls.refused is not None:
+                self.refuse(self.condition(calls.refused, facts), self.where(
+                    f"format {self.p.name!r} writes no tool calls here (its template leaves them out), so they are "
+                    "refused rather than left out", "tool_calls"))
+            self.tag("set _ns_calls = namespace(text='')")
+            with self.block("for _call in _tc"):
+                self.tag("set _fn = _call.function if _call.function is defined and _call.function is not none "
+                         "else _call")
+                self.arguments(calls.form)
+                keyword = "if"
+                for text in calls.texts:
+                    tests = ([] if text.first is None else ["loop.first" if text.first else "not loop.first"]) + (
+                        [] if text.empty is None else ["_content == ''" if text.empty else "_content != ''"]) + (
+                        [] if text.earlier_calls is None else ["_ns.ec" if text.earlier_calls else "not _ns.ec"]) + (
+                        [] if text.final is None else ["_i == _last" if text.final else "_i != _last"]) + (
+                        [] if text.names is None else [_is_in("_fn.name", text.names)]) + (
+                        [] if text.last is None else ["loop.last" if text.last else "not loop.last"])
+                    pieces = [quote(piece) if isinstance(piece, str) else
+                              ("_fn.name", "_ca", "loop.index0|string", "_call.type", "(_ns.nk + loop.index0)|string"
+                               )[piece] for piece in text.text]
+                    line = "set _ns_calls.text = _ns_calls.text ~ " + (" ~ ".join(pieces) or "''")
+                    if not tests:
+                        if keyword == "if":
+                            self.tag(line)
+                        else:
+                            self.tag("else")
+                            self.depth += 1
+                            self.tag(line)
+                            self.depth -= 1
+                        break
+                    self.tag(f"{keyword} {' and '.join(tests)}")
+                    self.depth += 1
+                    self.tag(line)
+                    self.depth -= 1
+                    keyword = "elif"
+                if keyword == "elif":
+                    self.tag("endif")
+            self.tag(f"set _calls = {quote(calls.open)} ~ _ns_calls.text ~ {quote(calls.close)}")
+
+    def arguments(self, form: Tuple[object, ...]) -> None:
+        """``_ca``: a call's arguments (``_fn.arguments``, checked) as the format writes them."""
+        mode = form[0]
+        value = "_fn.arguments"
+        if mode == "json":
+            self.tag(f"set _ca = {value}|tojson")
+        elif mode == "json_or_text":
+            self.tag(f"set _ca = {value} if {value} is string else {value}|tojson")
+        elif mode == "text":
+            self.tag(f"set _ca = {value}")
+        elif mode == "json_block":
+            # tojson(indent=4)|indent(8): each line after the first indented by 8 more spaces.
+            self.tag(f"set _ca = ({value}|tojson(indent=4)).replace('\\n', {quote(chr(10) + ' ' * 8)})")
+        elif mode == "parameters":
+            parameter, how, separator = form[1], form[2], form[3]
+            assert isinstance(parameter, tuple) and isinstance(separator, str)
+            written = {"json": "_v|tojson",
+                       "str": "(_v if _v is string else _v|string)",
+                       "json_or_str": "(_v|tojson if _v is mapping or (_v is sequence and _v is not string) else "
+                                      "_v if _v is string else _v|string)"}[str(how)]
+            self.tag("set _ns_args = namespace(text='')")
+            with self.block(f"for _k, _v in {value}.items()"):
+                if separator:
+                    with self.block("if not loop.first"):
+                        self.tag(f"set _ns_args.text = _ns_args.text ~ {quote(separator)}")
+                pieces = [quote(p) if isinstance(p, str) else ("_k", written)[p] for p in parameter]
+                self.tag("set _ns_args.text = _ns_args.text ~ " + (" ~ ".join(pieces) or "''"))
+            self.tag("set _ca = _ns_args.text")
+        else:
+            raise NotExported(f"arguments written {mode!r}")
+
+    def call_number(self) -> str:
+        """The number of the call this result answers, by its ``tool_call_id``: one call's, answered once."""
+        self.tag("set _ci = _m.tool_call_id if _m.tool_call_id is defined else none")
+        self.refuse("_ci is not string", self.where(
+            f"format {self.p.name!r} writes a result under the number of the call it answers, found by its "
+            "tool_call_id: give the id of one of the conversation's calls", "tool_call_id"))
+        self.refuse("_ci not in _ns_chk.ids", self.where("no call of the conversation has the id ", "tool_call_id")
+                    + " ~ _ci")
+        self.refuse("_ci in _ns.answered", self.where("another result answers the call ", "tool_call_id") + " ~ _ci")
+        self.tag("set _ns.answered = _ns.answered + [_ci]")
+        return "_ns_chk.ids.index(_ci)|string"
+
+    def display(self, display: ir.Display, calls: Optional[ir.Calls] = None,
+                facts: Optional[Dict[str, str]] = None) -> None:
         """The reasoning display: after the last query, the reasoning (from its field, or cut out of the
         content at the closing marker) and the answer written through the display's template."""
         close, opening = quote(display.close), quote(display.open)
@@ -848,6 +1118,12 @@ class _Emitter:
         elif display.split:
             with self.block(f"if {close} in _content"):
                 self.split_reasoning(close, opening, strip)
+        if calls is not None:
+            if calls.content_reasoning:
+                raise NotExported("the content of a message with calls written as its reasoning")
+            # The calls' conditions read the answer, before the display writes the reasoning into it.
+            assert facts is not None
+            self.write_calls(calls, facts)
         shown = "_i > _query" if display.always else "_i > _query and (_i == _last or _present)"
         with self.block(f"if {shown}"):
             self.comment("after the last query: the reasoning shown")
@@ -913,10 +1189,12 @@ class _Emitter:
             "it is not JSON, so it is refused", field))
         return "_m.tool_call_id"
 
-    def cut(self, rule: ir.Cut) -> None:
+    def cut(self, rule: ir.Cut, calls: bool = False) -> None:
         conditions = ["_i != _last"] if rule.history else []
         if rule.skip_after:
             conditions.append(f"not ({_is_in('_ns.prev', rule.skip_after)})")
+        if rule.skip_calls and calls:
+            conditions.append("not _tc")
         marker = quote(rule.marker)
         lstrip = f".lstrip({quote(rule.lstrip)})" if rule.lstrip else ""
         piece = {"after_last": "[-1]", "after_first": "[1]", "second_piece": "[1]"}[rule.keep]
