@@ -124,6 +124,29 @@ def test_templates_in_unseen_styles_import_from_the_probes_alone(path):
     assert again.render(messages, **_pinned(fmt)) == fmt.render(messages, **_pinned(fmt))
 
 
+def test_a_fine_tune_with_its_own_default_system_text_keeps_its_family_tools():
+    """The commonest fine-tune edit: the family's template with another default system prompt. The built-in
+    format with the template's default is a candidate, so tools and calls come along, checked as the rest."""
+    require_corpus()
+    require_transformers()
+    entry = json.loads((CORPUS / "Qwen--Qwen2.5-7B-Instruct.json").read_text(encoding="utf-8"))
+    template = entry["chat_template"].replace(
+        "You are Qwen, created by Alibaba Cloud. You are a helpful assistant.", "You are Orbit, by Example Labs.")
+    assert promptcraft.identify(template, eos_token=entry["eos_token"]) is None
+    fmt = promptcraft.import_template(template, eos_token=entry["eos_token"], name="orbit")
+    assert "with the template's default system text" in fmt.origin
+    for messages, options in structured_cases(25, seed=8):
+        want = _transformers(template, [{k: v for k, v in m.items() if v is not None} for m in messages], None,
+                             entry["eos_token"], **options)
+        got = _render(fmt, messages, **options)
+        assert got is None or got == want, (messages, options)
+        assert got is not None or want is None or _any_json_text_arguments(messages), (messages, options)
+
+
+def _any_json_text_arguments(messages):
+    return any(isinstance(c["function"]["arguments"], str) for m in messages for c in m.get("tool_calls") or ())
+
+
 def test_a_template_that_rewrites_content_is_declined_with_a_draft():
     require_transformers()
     template = (HERE / "think-split.jinja").read_text(encoding="utf-8")

@@ -751,6 +751,7 @@ def import_template(chat_template: str, *, bos_token: Optional[str] = None, eos_
     with SandboxedTemplate(chat_template, bos_token, eos_token) as sandbox:
         probes = Probes(sandbox)
         candidates: List[Tuple[str, str, Draft]] = []
+        defaults: List[str] = []
         unreadable: Optional[TemplateImportError] = None
         for placement in ("message", "block", "fold", "fold_last"):
             for final, eos in ((False, None), (True, None), (True, eos_token), (False, eos_token)):
@@ -761,9 +762,12 @@ def import_template(chat_template: str, *, bos_token: Optional[str] = None, eos_
                     break
                 for start in starts(probes, seen, bos_token):
                     surface, draft = draft_for(probes, seen, start, placement, name, bos_token, eos_token)
+                    default = surface.get("system", {}).get("default")
+                    if isinstance(default, str) and default not in defaults:
+                        defaults.append(default)
                     candidates.append(("inferred", write_toml(surface), draft))
         if builtins:
-            candidates.extend(_adapted(probes, name, bos_token, eos_token))
+            candidates.extend(_adapted(probes, name, bos_token, eos_token, defaults))
         cases = _cases(count, seed) + [probes.plan[n] for n in _shape_names(probes)]
         answers = sandbox.render(cases)
         structured: List[Any] = []
@@ -812,21 +816,40 @@ def import_template(chat_template: str, *, bos_token: Optional[str] = None, eos_
                                    f"both refuse {check.both_refuse}{gaps}")
 
 
-def _adapted(probes: Probes, name: str, bos: Optional[str], eos: Optional[str]) -> List[Tuple[str, str, Draft]]:
+def _adapted(probes: Probes, name: str, bos: Optional[str], eos: Optional[str],
+             defaults: Sequence[str] = ()) -> List[Tuple[str, str, Draft]]:
     """Built-in formats that agree with the template on every probe, renamed; their tools, calls and
-    documents come along and are checked like the rest."""
+    documents come along and are checked like the rest. A fine-tune often changes its family's default
+    system text only: a built-in with a plain default is tried with each default read off the probes."""
     from .. import _registry
+    from .._load import loads_format
+    from .._spec.dump import to_surface
 
     found = []
     for builtin in _registry.names():
         fmt = _registry.get_format(builtin)
         if (fmt.spec.bos or None) != (bos or None) and "{bos}" in fmt.toml:
             continue
-        if all(_agrees(fmt, probes, probe) for probe in probes.plan if not probe.startswith("clock")):
-            text = _renamed(fmt, name)
-            draft = Draft()
-            draft.behaviours = _refused_writes(fmt, probes)
-            found.append((f"adapted from {builtin}", text, draft))
+        tries: List[Tuple[str, Format, Optional[str]]] = [(f"adapted from {builtin}", fmt, None)]
+        surface = to_surface(fmt.spec)
+        if isinstance(surface.get("system", {}).get("default"), str):
+            for default in defaults:
+                if default == surface["system"]["default"]:
+                    continue
+                changed = {**surface, "name": name, "system": {**surface["system"], "default": default}}
+                for key in ("models", "templates", "tool_use", "tool_use_of"):
+                    changed.pop(key, None)
+                text = write_toml(changed)
+                try:
+                    tries.append((f"adapted from {builtin} with the template's default system text",
+                                  loads_format(text), text))
+                except FormatError:
+                    continue
+        for label, candidate, declared in tries:
+            if all(_agrees(candidate, probes, probe) for probe in probes.plan if not probe.startswith("clock")):
+                draft = Draft()
+                draft.behaviours = _refused_writes(candidate, probes)
+                found.append((label, declared if declared is not None else _renamed(fmt, name), draft))
     return found
 
 
