@@ -840,6 +840,9 @@ def output_prose() -> str:
         if form.reasoning is not None:
             reasoning = f"{code(form.reasoning.open.text.strip())} ... {code(form.reasoning.close.text.strip())}"
         calls = "-"
+        if form.unread_calls:
+            calls = ("not read yet, refused where " + " or ".join(code(t) for t in form.unread_calls) + " appears: "
+                     + form.unread_reason)
         if form.calls is not None:
             calls = {"json": "JSON arguments", "json_or_text": "JSON arguments", "text": "JSON arguments (written as "
                      "a string)", "parameters": "a parameter per argument"}[form.calls.arguments]
@@ -1167,7 +1170,14 @@ What does not read back, and why:
   makes up whatever id it was given. Elsewhere a call has no `id`.
 - **Trimmed content**: where a format trims the content it writes, it reads back trimmed.
 - **Formats that declare no calls** read every completion as content: a tool call their model might write in a
-  syntax the format does not declare yet (Mistral's `[TOOL_CALLS]`, Functionary's, Granite's) is not recognised.
+  syntax the format does not declare yet (Granite's) is not recognised.
+- **Calls not read yet** (the table says why): a completion without calls is read (content, reasoning), and one
+  holding the text the format's calls open with (its `[calls] prefix`, or the first literal of a first call's
+  text) is refused there with `OutputError` (field `tool_calls[0]`), so a call is never read as content; so is a
+  completion that goes on with a call's opening the prompt started (Functionary v3.2's `>>>`). These formats
+  export no `response_template`.
+- **Reasoning written by the prefix** (Seed-OSS, `[reasoning] show = "given"`): the block the prefix variants write
+  around `{{reasoning}}` is read as the reasoning block.
 - **gpt-oss** writes Harmony channels that its template writes otherwise in history: `[output]` declares the
   analysis channel's reasoning, the final channel's answer and a call on the commentary channel (addressed after
   the channel, as the model writes it, or before, as the template writes history). Only one analysis block before

@@ -27,23 +27,25 @@ from promptcraft import OutputError
 EXAMPLES = int(os.environ.get("PROMPTCRAFT_PARSE_EXAMPLES", "25"))
 
 #: Formats whose output parse_output refuses, and why (the form says so; this pins the list).
-REFUSED: dict = {
-    # Its calls' parameters are indented JSON (arguments = "json_block"), which parse_output does not read yet.
+REFUSED: dict = {}
+
+#: Formats whose completions without calls are read, and whose calls are not yet: a completion holding the
+#: text their calls open with is refused there (never read as content). Why, as the form says it.
+CALLS_UNREAD: dict = {
+    # Its calls' parameters are indented JSON (arguments = "json_block").
     "command-r-plus-tool-use": "json_block",
     # Its calls are ">>>NAME\n" then the arguments: a name ended by a newline, which the reader does not take
-    # as the literal that ends it (whitespace), so it says it cannot read them rather than misread them.
+    # as the literal that ends it (whitespace).
     "functionary-v3.2": "{name} is not followed by a literal that ends it",
-    # A call to python is written as <|python_tag|> and its code: a call text without {name}, which the reader
-    # does not take (the name comes from the variant's condition).
+    # A call to python is written as <|python_tag|> and its code: a call text without {name} (the name
+    # comes from the variant's condition).
     "functionary-v3.1": "a call text writes {name}",
-    # Its calls are one JSON list between [calls] prefix and suffix (<tool_calls>[ ... ]</tool_calls>), which the
-    # reader does not take yet: it says so rather than misread them.
+    # One JSON list between [calls] prefix and suffix (<tool_calls>[ ... ]</tool_calls>).
     "jamba-1.6": "prefix is not read by parse_output yet",
-    # Not read yet: a content trimmed only beside calls and values as Python's str() writes them
-    # ({'k': [1, 2]}, True), the reasoning written by the prefix, parameters joined by a separator.
-    "qwen3-coder": "[calls] trim", "seed-oss": "[reasoning] show = 'given'", "minicpm3": "[calls] separator",
-    # Mistral's calls as one JSON array with ids ([calls] prefix/suffix, name = "json", id,
-    # {function_members}): vocabulary the reader does not read yet, so it refuses rather than misread.
+    # A content trimmed only beside calls, values as Python's str() writes them ({'k': [1, 2]}, True),
+    # parameters joined by a separator.
+    "qwen3-coder": "[calls] trim", "seed-oss": "[calls] value = 'str'", "minicpm3": "[calls] separator",
+    # Mistral's calls as one JSON array with ids ([calls] prefix/suffix, name = "json", id, {function_members}).
     "mistral-v0.3": "[calls] name is not read by parse_output yet",
     "mistral-nemo": "[calls] id is not read by parse_output yet",
 }
@@ -159,6 +161,10 @@ def messages_for(draw, fmt):
                 arguments = {k: v for k, v in arguments.items() if k and k == k.strip() and ">" not in k
                              and "\n" not in k}
             calls.append({"name": name, "arguments": arguments})
+    # Where the format writes ids (Mistral's, required there), each call has one: 9 letters and digits,
+    # the strictest form (ID_FORMS) any format takes.
+    ids = [draw(st.text(string.ascii_letters + string.digits, min_size=9, max_size=9)) for _ in calls] \
+        if calls_spec is not None and calls_spec.id is not None else []
     # Where the calls take the content's place, or its text is their reasoning (Harmony), it is empty.
     content = "" if calls and calls_spec.content in ("refuse", "reasoning") else draw(maybe_plain if calls else plain)
     message = {"role": "assistant", "content": content}
@@ -168,6 +174,8 @@ def messages_for(draw, fmt):
         text = calls_spec.arguments == "text"
         message["tool_calls"] = [{"type": "function", "function": {
             "name": c["name"], "arguments": json.dumps(c["arguments"]) if text else c["arguments"]}} for c in calls]
+        for call, given in zip(message["tool_calls"], ids):
+            call["id"] = given
     return message, content, reasoning, calls
 
 
@@ -264,6 +272,9 @@ def test_parse_output_round_trips(name):
         COUNTS[name] = {"refused": str(form)}
         return
     assert name not in REFUSED
+    assert (name in CALLS_UNREAD) == bool(form.unread_calls), form.unread_reason
+    if form.unread_calls:
+        assert CALLS_UNREAD[name] in form.unread_reason, form.unread_reason
     variables = {k: v for k, v in VARIABLES.items() if k in fmt.variables}
     switches = [v.name for v in fmt.spec.variables if v.is_switch]
     templates = response_templates(fmt)
@@ -306,6 +317,19 @@ def test_parse_output_round_trips(name):
             # The prompt opens a block this history turn never closes, or closes one this turn then
             # writes (DeepSeek V3.1 keeps a calls turn whole): not something a model completes.
             counts["history turn"] = counts.get("history turn", 0) + 1
+            return
+        if calls and form.calls is None:
+            # Calls the reader cannot read yet: refused where they start, one shot and streamed.
+            for read in (lambda: fmt.parse_output(completion, prompt=prompt, tools=tools),
+                         lambda: stream(fmt, completion, cuts, prompt=prompt, tools=tools)):
+                with pytest.raises(OutputError, match="cannot read this format's calls yet") as caught:
+                    read()
+                assert caught.value.field == "tool_calls[0]"
+                at = caught.value.offset
+                # (where the prompt wrote the start of the call's opening, from the completion's start)
+                assert any(completion.startswith(token, at) or (at == 0 and (prompt + completion).find(
+                    token, len(prompt) - len(token)) >= 0) for token in form.unread_calls)
+            counts["calls unread"] = counts.get("calls unread", 0) + 1
             return
         got = fmt.parse_output(completion, prompt=prompt, tools=tools)
         counts["cases"] += 1
@@ -365,6 +389,21 @@ def test_parse_output_round_trips(name):
 #: Formats whose history turns are never a completion of their prompt (the prompt opens a reasoning
 #: block their template cuts from every turn): read through their [output] declaration instead.
 HISTORY_NEVER_A_COMPLETION = {"deepseek-r1-distill"}
+#: Its generation prompt is an instruction turn, then the answer's opening: no history turn follows it.
+HISTORY_NEVER_A_COMPLETION.add("command-r-plus-tool-use")
+
+
+def test_calls_not_read_yet_are_refused_never_content():
+    """A format whose calls are not read yet reads a completion without calls, and refuses one whose
+    text holds the calls' opening, at that offset (Command R+'s tool_use turn follows an instruction
+    turn, so no history turn shows it)."""
+    fmt = promptcraft.get_format("command-r-plus-tool-use")
+    assert fmt.parse_output("The answer.<|END_OF_TURN_TOKEN|>") == {"role": "assistant", "content": "The answer."}
+    text = 'Plan.\nAction:\n```json\n[\n    {\n        "tool_name": "f",\n        "parameters": {}\n    }\n]```\n'
+    for cuts in ([], [3, 9, 14]):
+        with pytest.raises(OutputError, match="cannot read this format's calls yet") as caught:
+            stream(fmt, text, cuts)
+        assert caught.value.offset == text.index("Action:") and caught.value.partial["content"] == "Plan."
 
 
 @pytest.mark.parametrize("name", [n for n in promptcraft.list_formats()
@@ -588,17 +627,8 @@ NO_RESPONSE_TEMPLATE = {
     "nemotron-nano-v2": "nothing but a bracket ends the arguments",
     "gpt-oss": "their texts differ after a slot",
     "command-r7b-tool-use": "they stand in place of the content",
-    "command-r-plus-tool-use": "cannot read this format's output",
-    "functionary-v3.2": "not followed by a literal that ends it",
-    "functionary-v3.1": "a call text writes {name}",
-    # Its calls are one JSON list between [calls] prefix and suffix (<tool_calls>[ ... ]</tool_calls>), which the
-    # reader does not take yet: it says so rather than misread them.
-    "jamba-1.6": "prefix is not read by parse_output yet",
-    # Formats parse_output does not read yet (REFUSED) export no response_template either.
-    "qwen3-coder": "cannot read", "seed-oss": "cannot read", "minicpm3": "cannot read",
-    # The output form is refused first (see REFUSED): Mistral's call array is not read yet.
-    "mistral-v0.3": "is not read by parse_output yet",
-    "mistral-nemo": "is not read by parse_output yet",
+    # Formats whose calls parse_output does not read yet (CALLS_UNREAD) export no response_template either.
+    **{name: "cannot read them yet" for name in CALLS_UNREAD},
 }
 
 

@@ -240,6 +240,11 @@ class OutputForm:
     content_open: Optional[Lit] = None
     #: The stop strings (a text may end without one; a call's closing literal that is one may be left out).
     stops: Tuple[str, ...] = ()
+    #: Calls this reader cannot read yet (``calls`` is then ``None``): the text their first call opens
+    #: with, each as its first token, and why they cannot be read. A completion holding one is refused
+    #: there, never read as content; one without any is read as a message without calls.
+    unread_calls: Tuple[str, ...] = ()
+    unread_reason: str = ""
 
 
 class Unreadable(Exception):
@@ -304,8 +309,7 @@ def _reasoning(spec: FormatSpec, role: Role) -> Optional[Reasoning]:
     elif spec.reasoning is not None and spec.reasoning.role == role.name:
         _unknown(spec.reasoning, _DISPLAY_KEYS, "reasoning")
         if spec.reasoning.show == "given":
-            raise Unreadable("[reasoning] show = 'given' (the reasoning written by the role's prefix) is not read by "
-                             "parse_output yet")
+            return _given_reasoning(spec, role)
         template = spec.reasoning.template
         how = "both" if spec.reasoning.reasoning_trim == "both" else "newlines"
     elif role.strip_reasoning is not None:
@@ -319,6 +323,59 @@ def _reasoning(spec: FormatSpec, role: Role) -> Optional[Reasoning]:
             and pieces[0].strip() and pieces[2].strip()):
         raise Unreadable("the reasoning template is not OPEN{reasoning}CLOSE{content}")
     return Reasoning(open=Lit(pieces[0]), close=Lit(pieces[2]), trim=how)
+
+
+def _given_reasoning(spec: FormatSpec, role: Role) -> Reasoning:
+    """The block a role's prefix writes reasoning in (``show = "given"``): its prefix variants
+    ``PREFIX OPEN{reasoning}CLOSE``, where ``PREFIX`` is the text the variants without reasoning open
+    with."""
+    assert spec.reasoning is not None
+    base = _fill(role.prefix, _ROLE_VALUES) or ""
+    found = set()
+    for _, text in role.prefix_when:
+        if "reasoning" not in text.names:
+            continue
+        pieces = text.pieces
+        if not (len(pieces) == 3 and pieces[1] == Slot("reasoning") and isinstance(pieces[0], str)
+                and isinstance(pieces[2], str) and pieces[0].startswith(base)
+                and pieces[0][len(base):].strip() and pieces[2].strip()):
+            raise Unreadable("[reasoning] show = 'given': a prefix writing {reasoning} is not the role's prefix, "
+                             "then OPEN{reasoning}CLOSE")
+        found.add((pieces[0][len(base):], pieces[2]))
+    # Closes that differ only in the whitespace after them (before an answer, or none) are one block
+    # where the content's trim takes that whitespace.
+    blocks = {(opening, closing.rstrip()) for opening, closing in found}
+    if len(blocks) != 1 or (len(found) > 1 and role.trim not in ("both", "left")):
+        raise Unreadable("[reasoning] show = 'given': the prefixes do not write one reasoning block")
+    opening, closing = blocks.pop()
+    return Reasoning(open=Lit(opening), close=Lit(closing),
+                     trim="both" if spec.reasoning.reasoning_trim == "both" else "newlines")
+
+
+@attrs.frozen
+class _Variant:
+    condition: Optional[Condition]
+    text: Text
+
+
+def _unread_openings(spec: FormatSpec) -> Tuple[str, ...]:
+    """The first token of each text a message's calls may open with (the ``[calls] prefix``, or each
+    first call's text), ``Unreadable`` where one opens with a slot: then nothing tells a completion
+    without calls apart."""
+    calls = spec.calls
+    assert calls is not None
+    if calls.prefix.strip():
+        return (calls.prefix.split()[0],)
+    variants = [_Variant(condition, text) for condition, text in calls.call_when] + [_Variant(None, calls.call)]
+    if spec.output is not None and spec.output.call:
+        variants = [_Variant(None, text) for text in spec.output.call]
+    out = []
+    for variant in choices(variants, {"first": True}):
+        head = variant.text.pieces[0] if variant.text.pieces else ""
+        if not isinstance(head, str) or not head.split():
+            raise Unreadable("a call text opens with a slot, so a completion without calls cannot be told apart")
+        out.append(head.split()[0])
+    return tuple(dict.fromkeys(out))
 
 
 def _ends(spec: FormatSpec, role: Role) -> Tuple[Tuple[End, ...], Tuple[Tuple[str, Optional[Condition]], ...]]:
@@ -435,10 +492,19 @@ def build_form(spec: FormatSpec, default_prompt: str = "") -> OutputForm:
     if output is not None and output.content is not None:
         content_open = Lit(str(output.content.pieces[0]))
     stops = tuple(dict.fromkeys([s for s in spec.stop] + ([spec.eos] if spec.eos else [])))
+    unread: Tuple[str, ...] = ()
+    reason = ""
+    try:
+        calls = _calls(spec)
+    except Unreadable as error:
+        if spec.calls is None:
+            raise
+        # A completion without calls is still read: where one holds a call, it is refused there.
+        calls, unread, reason = None, _unread_openings(spec), str(error)
     return OutputForm(name=spec.name, prefixes=tuple(prefixes), reasoning=reasoning, content_trim=role.trim,
                       content_newlines=spec.output is None and spec.reasoning is not None and reasoning is not None,
-                      calls=_calls(spec), ends=ends, suffixes=suffixes, default_prompt=default_prompt,
-                      content_open=content_open, stops=stops)
+                      calls=calls, ends=ends, suffixes=suffixes, default_prompt=default_prompt,
+                      content_open=content_open, stops=stops, unread_calls=unread, unread_reason=reason)
 
 
 # -- where the prompt leaves the turn ------------------------------------------------------------

@@ -152,6 +152,9 @@ def _slot_call(form: OutputForm) -> Dict[str, Any]:
 
 def response_template(form: OutputForm) -> Dict[str, Any]:
     """``form`` as a transformers ``response_template`` (``OutputError`` where it cannot say it)."""
+    if form.unread_calls:
+        raise OutputError("response_template cannot express this format's calls: parse_output cannot read them "
+                          f"yet ({form.unread_reason})")
     fields: Dict[str, Any] = {}
     if form.reasoning is not None:
         fields["reasoning_content"] = {"open": form.reasoning.open.text.strip(),

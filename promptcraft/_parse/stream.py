@@ -160,7 +160,8 @@ class OutputParser:
     def __init__(self, form: OutputForm, prompt: Optional[str] = None, tools: Any = None) -> None:
         self._form = form
         self._schemas = tool_schemas(tools)
-        self._openings = openings(form, form.default_prompt if prompt is None else prompt)
+        self._prompt = form.default_prompt if prompt is None else prompt
+        self._openings = openings(form, self._prompt)
         self._s = ""
         self._pos = 0
         self._phase = "start"
@@ -314,6 +315,14 @@ class OutputParser:
         blank = max(blanks, key=lambda o: (o.found, o.condition is None), default=None)
         if chosen is None:
             if blank is None:
+                for token in self._form.unread_calls:
+                    # The prompt wrote the start of a call's opening (Functionary v3.2's ">>>"), the
+                    # completion goes on with the rest of it and no turn opening: a call.
+                    if any(self._prompt.endswith(token[:k]) and s.startswith(token[k:])
+                           for k in range(1, len(token) + 1)):
+                        raise self._error(f"a tool call starts here ({token!r}, from the prompt on), and "
+                                          f"parse_output cannot read this format's calls yet: "
+                                          f"{self._form.unread_reason}", 0, "tool_calls[0]")
                 expected = " or ".join(repr(o.remainder) for o in self._openings)
                 raise self._error(f"the completion does not open the assistant turn: expected {expected}", 0)
             chosen, pos = blank, 0
@@ -449,6 +458,7 @@ class OutputParser:
         else:
             anchors = [_Target(f.anchor.tokens[0], "call", lit=f.anchor, form=f) for f in self._first_forms]
             self._content_targets = anchors + ends
+        self._content_targets += [_Target(token, "unread") for token in self._form.unread_calls]
         return self._go("content", self._pos)
 
     def _content_text(self, raw: str) -> str:
@@ -476,6 +486,10 @@ class OutputParser:
                         break
             return self._finish_content(raw, "done", len(s))
         raw = s[start:at]
+        unread = [t for t, _ in found if t.kind == "unread"]
+        if unread:
+            raise self._error(f"a tool call starts here ({unread[0].search!r}), and parse_output cannot read this "
+                              f"format's calls yet: {self._form.unread_reason}", at, "tool_calls[0]")
         calls = [(t, e) for t, e in found if t.kind == "call"]
         if calls:
             # The first call text whose condition holds for the answer it leaves (its lead taken off).
