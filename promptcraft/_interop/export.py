@@ -17,7 +17,7 @@ Where promptcraft refuses a conversation the template calls
 ``raise_exception`` with the same meaning (message index and field). A
 feature not exported yet raises ``promptcraft export: ... is not exported``
 on the input that uses it, never a different prompt: tool definitions
-written by a named serialiser, lists of content parts, documents, the
+written by some named serialisers, lists of content parts, documents, the
 reasoning display before a message, reasoning given to a role's texts, a
 message's ``name`` and attached fields, as listed by ``GAPS``. Tool calls
 are written as the format writes them (each call's text chosen by its
@@ -37,8 +37,9 @@ from .._engine.lower import specialize
 
 #: What the exported template refuses as not exported (it raises on input that uses it).
 GAPS = (
-    "tool definitions written by a named serialiser (those written with tojson are exported), or before the last "
-    "user message (Mistral's)",
+    "tool definitions written by the serialisers typescript, functionary, xml_schema, python_docstring and "
+    "pydantic_signature (tojson, hermes, python_signature, command_r7b and python_repr are exported), or before "
+    "the last user message (Mistral's)",
     "content given as a list of parts, for a format that takes parts",
     "documents given to a format that writes them",
     "the reasoning display before the message (gpt-oss), reasoning written by a role's texts (Seed-OSS)",
@@ -92,6 +93,191 @@ def _is_in(expr: str, names: Sequence[str]) -> str:
 
 def _comment(text: str) -> str:
     return "{#- " + text.replace("#}", "# }") + " #}"
+
+
+#: Named tool serialisers (``_runtime.serialisers``) as Jinja macros: each writes one definition (its
+#: path, ``tools[0]``, names the field of a refusal), refusing with ``raise_exception`` where promptcraft
+#: refuses (``UnsupportedFieldError``). ``_pc_type`` is the templates' type macro: Hermes' (``big``
+#: false) or Command R+'s (``List``, ``Dict``, an object without ``additionalProperties`` refused).
+_TYPE_MACRO = r"""
+{%- macro _pc_type(schema, field, big) %}
+    {%- if schema is mapping and 'type' in schema %}
+        {%- set kind = schema['type'] %}
+        {%- if kind is string and kind in ('string', 'number', 'integer', 'boolean') %}
+            {{- {'string': 'str', 'number': 'float', 'integer': 'int', 'boolean': 'bool'}[kind] }}
+        {%- elif kind == 'array' %}
+            {{- 'List[Union[]]' if big else 'list[Union[]]' }}
+        {%- elif kind == 'object' %}
+            {%- if 'additionalProperties' in schema %}
+                {{- ('Dict' if big else 'dict') ~ '[str, ' ~ _pc_type(schema['additionalProperties'], field ~
+                        '.additionalProperties', big) ~ ']' }}
+            {%- elif big %}
+                {{- raise_exception(field ~ '.additionalProperties: an object type without' ~
+                        ' additionalProperties makes the template\'s type macro raise') }}
+            {%- else %}
+                {{- 'dict' }}
+            {%- endif %}
+        {%- elif kind == '' %}
+            {{- 'Union[]' }}
+        {%- elif kind is string %}
+            {{- raise_exception(field ~ '.type: type ' ~ kind ~
+                    ' is not one the template knows (string, number, integer,' ~
+                    ' boolean, array, object): its type macro would call itself' ~ ' without end') }}
+        {%- elif kind is mapping or (kind is sequence and kind is not string) %}
+            {{- 'Union[' }}
+            {%- for item in kind %}
+                {{- (',' if not loop.first else '') ~ _pc_type({'type': item}, field, big) }}
+            {%- endfor %}
+            {{- ']' }}
+        {%- else %}
+            {{- 'Any' }}
+        {%- endif %}
+    {%- else %}
+        {{- 'Union[]' }}
+    {%- endif %}
+{%- endmacro %}
+"""
+
+#: A text a serialiser writes as it is: anything else would be written as its Python repr.
+_TEXT_MACRO = r"""
+{%- macro _pc_text(value, field, what) %}
+    {%- if value is not string %}
+        {{- raise_exception(field ~ ': ' ~ what ~ ' must be a string (the template would write its Python repr' ~
+                ' or raise)') }}
+    {%- endif %}
+    {{- value }}
+{%- endmacro %}
+"""
+
+_SERIALISERS = {
+    "python_repr": r"""
+{%- macro _pc_item(tool, field) %}
+    {{- tool|string }}
+{%- endmacro %}
+""",
+    "command_r7b": r"""
+{%- macro _pc_item(tool, field) %}
+    {%- if 'function' not in tool %}
+        {{- raise_exception(field ~ ".function: the template reads the definition's 'function'" ~
+                " object: give {'type': 'function', 'function': {...}}") }}
+    {%- endif %}
+    {%- set t = tool['function'] %}
+    {%- if 'parameters' not in t %}
+        {{- raise_exception(field ~ ".function.parameters: the template writes the tool's" ~
+                " 'parameters' through tojson unguarded: give a schema") }}
+    {%- endif %}
+    {{- '{"name": "' ~ t['name'] ~ '", "description": "' ~ (_pc_text(t['description'], field ~
+            '.function.description', 'the description') if 'description' in t else '') ~ '", "parameters": ' ~
+            t['parameters']|tojson ~ ', "responses": null}' }}
+{%- endmacro %}
+""",
+    "hermes": r"""
+{%- macro _pc_item(tool, field) %}
+    {%- set f = field ~ ('.function' if 'function' in tool else '') %}
+    {%- set t = tool['function'] if 'function' in tool else tool %}
+    {%- if 'description' not in t %}
+        {{- raise_exception(f ~ ".description: the template reads the tool's 'description' unguarded: give one") }}
+    {%- endif %}
+    {%- set description = _pc_text(t['description'], f ~ '.description', 'the description') %}
+    {%- if 'parameters' not in t %}
+        {{- raise_exception(f ~ ".parameters: the template reads the tool's 'parameters'" ~
+                " unguarded: give a schema") }}
+    {%- endif %}
+    {%- set parameters = t['parameters'] %}
+    {%- if parameters is not mapping %}
+        {{- raise_exception(f ~ ".parameters: 'parameters' must be a mapping (the template would write {})") }}
+    {%- endif %}
+    {%- set properties = parameters['properties'] if 'properties' in parameters else {} %}
+    {%- if properties is not mapping %}
+        {{- raise_exception(f ~ ".parameters.properties: 'properties' must be a mapping") }}
+    {%- endif %}
+    {%- set ns = namespace(signature='', arguments='') %}
+    {%- for key, schema in properties.items() %}
+        {%- if key is not string %}
+            {{- raise_exception(f ~ ".parameters.properties: a parameter's name must be a string") }}
+        {%- endif %}
+        {%- set where = f ~ '.parameters.properties.' ~ key %}
+        {%- if schema is not mapping %}
+            {{- raise_exception(where ~ ": a parameter's schema must be a mapping") }}
+        {%- endif %}
+        {%- set kind = _pc_type(schema, where, false) %}
+        {%- set ns.signature = ns.signature ~ (', ' if not loop.first else '') ~ key ~ ': ' ~ kind %}
+        {%- set doc = _pc_text(schema['description'], where ~
+                '.description', "a parameter's description").strip() if 'description' in schema else '' %}
+        {%- set ns.arguments = ns.arguments ~ '        ' ~ key ~ '(' ~ kind ~ '): ' ~ doc %}
+    {%- endfor %}
+    {%- set doc = t['name'] ~ '(' ~ ns.signature ~ ')' %}
+    {%- if 'return' in t %}
+        {%- set doc = doc ~ ' -> ' ~ _pc_type(t['return'], f ~ '.return', false) %}
+    {%- endif %}
+    {%- set doc = doc ~ ' - ' ~ description ~ '\n\n' %}
+    {%- if properties %}
+        {%- set doc = doc ~ '    Args:\n' ~ ns.arguments %}
+    {%- endif %}
+    {%- if 'return' in t and t['return'] is mapping and 'description' in t['return'] %}
+        {%- set doc = doc ~ '\n    Returns:\n        ' ~ _pc_text(t['return']['description'], f ~
+                '.return.description', 'the return description') %}
+    {%- endif %}
+    {{- '{"type": "function", "function": {"name": "' ~ t['name'] ~ '", "description": "' ~ doc ~
+            '", "parameters": ' ~ (parameters|tojson if properties else '{}') ~ '}' }}
+{%- endmacro %}
+""",
+    "python_signature": r"""
+{%- macro _pc_item(tool, field) %}
+    {%- set f = field ~ ('.function' if 'function' in tool else '') %}
+    {%- set t = tool['function'] if 'function' in tool else tool %}
+    {%- if 'parameter_definitions' in t %}
+        {{- raise_exception(f ~ '.parameter_definitions: old-style parameter_definitions' ~
+                ' switch the template to another layout for every tool,' ~ ' which this format does not declare') }}
+    {%- endif %}
+    {%- if 'parameters' not in t %}
+        {{- raise_exception(f ~ ".parameters: the template reads the tool's 'parameters'" ~
+                " unguarded: give a schema") }}
+    {%- endif %}
+    {%- set parameters = t['parameters'] %}
+    {%- if parameters is not mapping %}
+        {{- raise_exception(f ~ ".parameters: 'parameters' must be a mapping") }}
+    {%- endif %}
+    {%- set properties = parameters['properties'] if 'properties' in parameters else {} %}
+    {%- if properties is not mapping %}
+        {{- raise_exception(f ~ ".parameters.properties: 'properties' must be a mapping") }}
+    {%- endif %}
+    {%- set required = parameters['required'] if 'required' in parameters else [] %}
+    {%- if required is not sequence or required is string or required is mapping %}
+        {{- raise_exception(f ~ ".parameters.required: 'required' must be a list (the" ~
+                " template tests membership with 'in', a substring test on" ~ " text)") }}
+    {%- endif %}
+    {%- set description = _pc_text(t['description'], f ~
+            '.description', 'the description') if 'description' in t else '' %}
+    {%- set ns = namespace(signature='', arguments='') %}
+    {%- for key, schema in properties.items() %}
+        {%- if key is not string %}
+            {{- raise_exception(f ~ ".parameters.properties: a parameter's name must be a string") }}
+        {%- endif %}
+        {%- set where = f ~ '.parameters.properties.' ~ key %}
+        {%- if schema is not mapping %}
+            {{- raise_exception(where ~ ": a parameter's schema must be a mapping") }}
+        {%- endif %}
+        {%- set kind = _pc_type(schema, where, true) %}
+        {%- if 'description' not in schema %}
+            {{- raise_exception(where ~ ".description: the template reads each parameter's" ~
+                    " description unguarded: give one") }}
+        {%- endif %}
+        {%- set text = _pc_text(schema['description'], where ~ '.description', "a parameter's description") %}
+        {%- set kind = kind if key in required else 'Optional[' ~ kind ~ ']' %}
+        {%- set ns.signature = ns.signature ~ (', ' if not loop.first else '') ~ key ~ ': ' ~ kind ~
+                ('' if key in required else ' = None') %}
+        {%- set ns.arguments = ns.arguments ~ ('\n        ' if not loop.first else '') ~ key ~ ' (' ~ kind ~ '): ' ~
+                text %}
+    {%- endfor %}
+    {{- '```python\ndef ' ~ t['name'] ~ '(' ~ ns.signature ~ ') -> List[Dict]:\n    \x22\x22\x22' ~ description }}
+    {%- if properties %}
+        {{- '\n\n    Args:\n        ' ~ ns.arguments }}
+    {%- endif %}
+    {{- '\n    \x22\x22\x22\n    pass\n```' }}
+{%- endmacro %}
+""",
+}
 
 
 class NotExported(Exception):
@@ -339,7 +525,14 @@ class _Emitter:
         item = tools.layout[6] if len(tools.layout) > 6 else "json"
         envelope = tools.layout[7] if len(tools.layout) > 7 else "whole"
         dump = "|tojson" if indent < 0 else f"|tojson(indent={indent})"
-        self.comment("The tool definitions' text, as the format writes it: each definition through tojson.")
+        if item in _SERIALISERS:
+            self.comment(f"The tool definitions' text, as the format writes it: each definition as {item!r} writes "
+                         "it.")
+            for text in (_TYPE_MACRO, _TEXT_MACRO, _SERIALISERS[item]):
+                for line in text.strip("\n").splitlines():
+                    self.line(line)
+        else:
+            self.comment("The tool definitions' text, as the format writes it: each definition through tojson.")
         self.tag("set _tt = none")
         with self.block("if tools is defined and tools is not none" if tools.written_empty
                         else "if tools is defined and tools"):
@@ -369,7 +562,9 @@ class _Emitter:
                 if separator:
                     with self.block("if not loop.first"):
                         self.tag(f"set _ns_tools.text = _ns_tools.text ~ {quote(separator)}")
-                self.tag(f"set _ns_tools.text = _ns_tools.text ~ {quote(item_prefix)} ~ {entry}{dump} ~ "
+                written = f"_pc_item({entry}, 'tools[' ~ loop.index0 ~ ']')" if item in _SERIALISERS else \
+                    f"{entry}{dump}"
+                self.tag(f"set _ns_tools.text = _ns_tools.text ~ {quote(item_prefix)} ~ {written} ~ "
                          f"{quote(item_suffix)}")
             self.tag(f"set _tt = {quote(prefix)} ~ _ns_tools.text ~ {quote(suffix)}")
 
@@ -1240,10 +1435,10 @@ class _Block:
 
 
 def _json_tools(layout: Tuple[object, ...]) -> bool:
-    """Whether the tools' layout writes definitions with ``tojson`` only (the serialisers are not exported)."""
+    """Whether the tools' layout writes definitions with ``tojson`` or a serialiser exported as a macro."""
     item = layout[6] if len(layout) > 6 else "json"
     envelope = layout[7] if len(layout) > 7 else "whole"
-    return len(layout) <= 8 and (item == "json" or (item == "json_array" and envelope == "whole"))
+    return len(layout) <= 8 and (item in ("json", *_SERIALISERS) or (item == "json_array" and envelope == "whole"))
 
 
 def _whens(choice: Choice):
