@@ -203,7 +203,7 @@ def _shape_names(probes: Probes) -> List[str]:
             and not name.endswith("@")]
 
 
-def observe(probes: Probes, fold: bool, final: bool, eos: Optional[str] = None) -> "_Observed":
+def observe(probes: Probes, fold: bool, final: bool, eos: Optional[str] = None, hoist: bool = False) -> "_Observed":
     """What the probes say about roles, suffixes and the generation prompt; with ``fold``, a leading
     system message is read as folded into the next turn, so conversations opening with one are left out;
     with ``final``, a conversation's last message may end otherwise than the others (``final_suffix``);
@@ -215,7 +215,8 @@ def observe(probes: Probes, fold: bool, final: bool, eos: Optional[str] = None) 
     precede: Dict[Tuple[str, Optional[str]], List[str]] = {}  # (role, previous role) -> texts before
     tails: Dict[Tuple[str, bool], List[str]] = {}  # (last role, generation prompt) -> tails
     heads: Dict[str, List[str]] = {}  # first role -> texts before the first content
-    plain = [n for n in _shape_names(probes) if not n.endswith("~") and not (fold and n.startswith("s"))]
+    plain = [n for n in _shape_names(probes) if not n.endswith("~") and not (fold and n.startswith("s"))
+             and not (hoist and "system" in probes.roles(n))]
     for probe in plain:
         pieces = probes.pieces(probe)
         if pieces is None:
@@ -431,6 +432,9 @@ def _system(probes: Probes, surface: Dict[str, Any], roles: Dict[str, Dict[str, 
     otherwise than later system messages (``block``), folded into the first user turn (``fold``), or
     refused."""
     fold = placement in ("fold", "fold_last")
+    if placement == "hoist":
+        _hoisted(probes, surface, roles, start, prefix, draft)
+        return
     refused = probes.raised("su")
     if refused is not None:
         surface["system"] = {"placement": "refuse", "message": refused}
@@ -494,6 +498,37 @@ def _system(probes: Probes, surface: Dict[str, Any], roles: Dict[str, Dict[str, 
                 entry["prefix"] = [v for v in entry["prefix"] if v.get("when") != {"first": True}] or \
                     entry["prefix"]
     surface["system"] = system
+
+
+def _hoists(probes: Probes) -> bool:
+    """Whether a system message after other turns is written before them (gathered at the start)."""
+    text = probes.text("uas")
+    return text is not None and 0 <= text.find(sentinel(2)) < text.find(sentinel(0))
+
+
+def _hoisted(probes: Probes, surface: Dict[str, Any], roles: Dict[str, Dict[str, Any]], start: str,
+             prefix: Dict[str, Dict[Optional[str], str]], draft: Draft) -> None:
+    """Every system message gathered after ``start``: their texts joined, between a prefix and a suffix."""
+    pieces, both = probes.pieces("su"), probes.pieces("ss")
+    if pieces is None or not pieces[0].startswith(start):
+        draft.problems.append("a leading system message is not written after the start text")
+        return
+    head, between = pieces[0][len(start):], pieces[1]
+    after = _usual(prefix.get("user", {})) or prefix.get("user", {}).get(None, "")
+    if not between.endswith(after):
+        draft.problems.append("the text after the gathered system messages does not end with a user prefix")
+        return
+    system: Dict[str, Any] = {"placement": "hoist", "prefix": _escape(head),
+                              "suffix": _escape(between[:len(between) - len(after)])}
+    if both is not None:
+        system["join"] = _escape(both[1])
+    elif probes.text("ss") is not None:
+        system["select"] = "last"
+    trim = _trims(probes, ("suau",)).get("system", "none")
+    if trim != "none":
+        system["trim"] = trim
+    surface["system"] = system
+    roles.pop("system", None)
 
 
 def _skip_empty(probes: Probes, surface: Dict[str, Any], roles: Dict[str, Dict[str, Any]]) -> None:
@@ -753,10 +788,11 @@ def import_template(chat_template: str, *, bos_token: Optional[str] = None, eos_
         candidates: List[Tuple[str, str, Draft]] = []
         defaults: List[str] = []
         unreadable: Optional[TemplateImportError] = None
-        for placement in ("message", "block", "fold", "fold_last"):
+        placements = ["message", "block", "fold", "fold_last"] + (["hoist"] if _hoists(probes) else [])
+        for placement in placements:
             for final, eos in ((False, None), (True, None), (True, eos_token), (False, eos_token)):
                 try:
-                    seen = observe(probes, placement != "message", final, eos)
+                    seen = observe(probes, placement != "message", final, eos, hoist=placement == "hoist")
                 except TemplateImportError as error:  # a built-in may still agree (a template needing tools)
                     unreadable = error
                     break
