@@ -40,14 +40,9 @@ CALLS_UNREAD: dict = {
     # A call to python is written as <|python_tag|> and its code: a call text without {name} (the name
     # comes from the variant's condition).
     "functionary-v3.1": "a call text writes {name}",
-    # One JSON list between [calls] prefix and suffix (<tool_calls>[ ... ]</tool_calls>).
-    "jamba-1.6": "prefix is not read by parse_output yet",
     # A content trimmed only beside calls, values as Python's str() writes them ({'k': [1, 2]}, True),
     # parameters joined by a separator.
     "qwen3-coder": "[calls] trim", "seed-oss": "[calls] value = 'str'", "minicpm3": "[calls] separator",
-    # Mistral's calls as one JSON array with ids ([calls] prefix/suffix, name = "json", id, {function_members}).
-    "mistral-v0.3": "[calls] name is not read by parse_output yet",
-    "mistral-nemo": "[calls] id is not read by parse_output yet",
 }
 
 #: Results per format, printed at the end (the report's counts).
@@ -351,7 +346,9 @@ def test_parse_output_round_trips(name):
             counts["call_count"] += len(calls)
             call_id = form.calls.call_id
             for position, call in enumerate(got["tool_calls"]):
-                if call_id is None:
+                if fmt.spec.calls.id is not None:  # the id given, written by the format
+                    assert call["id"] == message["tool_calls"][position]["id"], (completion, got)
+                elif call_id is None:
                     assert "id" not in call
                 else:
                     assert call["id"] == call_id.fill({"name": call["function"]["name"], "index": str(position),
@@ -560,6 +557,9 @@ HOSTILE = [
     ("llama-3.1", '{"name": "' * 50_000),
     ("deepseek-r1", "<think>\n" + "a" * 300_000),
     ("zephyr", "</s" * 100_000),
+    ("mistral-v0.3", "[TOOL_CALLS] [" + "{" * 200_000),
+    ("mistral-nemo", "[TOOL_CALLS][" + '{"name": "f", "arguments": {}, "id": "abcdefghi"}, ' * 20_000),
+    ("jamba-1.6", "<tool_calls>[\n" + '    {"name": "' * 50_000),
 ]
 
 
@@ -617,6 +617,27 @@ def test_tools_read_as_the_tool_use_format():
     assert fmt.parse_output(text) == {"role": "assistant", "content": text[:-len("<|im_end|>")]}
 
 
+def test_calls_in_one_json_list():
+    """Mistral's calls: one JSON list after [TOOL_CALLS], each call a JSON object read whole (its members
+    in any order, an id holding the list's punctuation), the id given back as written; a call after text,
+    where the format writes calls in place of any, and an unclosed list are errors."""
+    v03, nemo = promptcraft.get_format("mistral-v0.3"), promptcraft.get_format("mistral-nemo")
+    text = ('[TOOL_CALLS] [{"name": "f", "arguments": {"a": [1]}, "id": "x}, ]"}, '
+            '{"id": 7, "arguments": {}, "name": "g"}]')
+    want = [{"id": "x}, ]", "type": "function", "function": {"name": "f", "arguments": {"a": [1]}}},
+            {"id": 7, "type": "function", "function": {"name": "g", "arguments": {}}}]
+    for cuts in ([], [2, 15, 40, 41, 77]):
+        assert stream(v03, text + " </s>", cuts)[1] == {"role": "assistant", "content": "", "tool_calls": want}
+    got = nemo.parse_output('[TOOL_CALLS][{"arguments": {}, "name": "f", "id": "abcdefghi"}]</s>')
+    assert got["tool_calls"] == [{"id": "abcdefghi", "type": "function", "function": {"name": "f", "arguments": {}}}]
+    error = error_of("mistral-v0.3", "Sure. " + text)
+    assert error.field == "tool_calls[0]" and "in place of any text" in error.reason and error.offset == 6
+    error = error_of("mistral-nemo", '[TOOL_CALLS][{"name": "f", "arguments": {}, "id": "abcdefghi"}')
+    assert "ends inside the tool calls" in error.reason
+    error = error_of("mistral-nemo", '[TOOL_CALLS][{"name": "f", "arguments": {}}]')
+    assert "where the format writes ['arguments', 'id', 'name']" in error.reason and error.field == "tool_calls[0]"
+
+
 #: Formats whose output transformers' response_template vocabulary cannot say, and why.
 NO_RESPONSE_TEMPLATE = {
     "llama-3.1": "they stand in place of the content",
@@ -629,6 +650,10 @@ NO_RESPONSE_TEMPLATE = {
     "command-r7b-tool-use": "they stand in place of the content",
     # Formats whose calls parse_output does not read yet (CALLS_UNREAD) export no response_template either.
     **{name: "cannot read them yet" for name in CALLS_UNREAD},
+    # One list of calls between the [calls] prefix and suffix (Jamba's <tool_calls>[ ... ]</tool_calls>,
+    # Mistral's [TOOL_CALLS] [...] of objects with ids): a region per call in transformers' vocabulary.
+    "jamba-1.6": "inside one opening and closing", "mistral-v0.3": "inside one opening and closing",
+    "mistral-nemo": "inside one opening and closing",
 }
 
 

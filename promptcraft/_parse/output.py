@@ -168,6 +168,9 @@ def choices(variants: Sequence[Any], facts: Dict[str, Any]) -> List[Any]:
 Piece = Tuple[Any, ...]
 
 
+_BRACE = Lit("{")
+
+
 @attrs.frozen
 class CallForm:
     """One way the format writes a call, when ``condition`` may hold (``first``, ``empty``)."""
@@ -177,7 +180,8 @@ class CallForm:
 
     @property
     def anchor(self) -> Lit:
-        return self.pieces[0][1]
+        # A call that is one JSON object from its first character on opens with its brace.
+        return _BRACE if self.pieces[0][0] == "object" else self.pieces[0][1]
 
 
 @attrs.frozen
@@ -217,6 +221,10 @@ class CallsForm:
     parameter: Tuple[Piece, ...] = ()
     #: The forms are alternatives the model may write (``[output] call``), not variants chosen by facts.
     alternatives: bool = False
+    #: What opens a message's calls before the first (``[calls] prefix``, and what only the first call's
+    #: text writes), and what closes them after the last.
+    open: Optional[Lit] = None
+    close: Optional[Lit] = None
 
 
 @attrs.frozen
@@ -266,8 +274,8 @@ _ROLE_KEYS = {"name", "prefix", "suffix", "trim", "skip_empty", "drop", "refuse"
               "final_suffix_with_prompt", "prefix_after", "strip_reasoning", "refuse_containing",
               "refuse_containing_message", "prefix_when", "suffix_when", "content", "remove"}
 _CALLS_KEYS = {"role", "arguments", "call", "call_when", "ignore", "missing_content", "parameter", "value", "max",
-               "max_message", "content", "shape", "empty", "content_parts", "refuse_when",
-               "no_call_message"}  # the refusal of a tool result without a call: nothing a completion holds
+               "max_message", "content", "shape", "empty", "content_parts", "refuse_when", "prefix", "suffix", "name",
+               "id", "no_call_message"}  # the refusal of a tool result without a call: nothing a completion holds
 _DISPLAY_KEYS = {"role", "open", "close", "template", "reasoning_trim", "show", "query_exclude", "no_query",
                  "no_query_message", "field"}
 
@@ -298,6 +306,96 @@ def _pieces(text: Text, where: str) -> Tuple[Piece, ...]:
     if not out or out[0][0] != "lit" or not out[0][1].tokens:
         raise Unreadable(f"{where}: a call text that does not open with a literal cannot be found in a completion")
     return tuple(out)
+
+
+#: What a call text's slots are filled with to find its JSON object's members: each decodes to its
+#: marker, whether the slot is written as JSON or between the text's own quotes.
+_MARKERS = {"@@name@@": "name", "@@id@@": "id"}
+
+
+def _object_pieces(text: Text, calls: Any, where: str) -> Tuple[Piece, ...]:
+    """A call text that writes one JSON object of its slots (Mistral's ``{"name": ..., "arguments": ...,
+    "id": ...}``, or Nemo's ``{function_members}`` then the id) as a literal before it, the object (its
+    key -> slot, in any order, as JSON's members are) and a literal after it. The object is read as
+    JSON whole, so a name or id holding the text's own punctuation reads right."""
+    import json
+
+    values = {}
+    for slot in text.names:
+        if slot == "arguments":
+            values[slot] = "{}"
+        elif slot == "function_members":
+            values[slot] = '"name": "@@name@@", "arguments": {}'
+        elif slot in ("name", "id"):
+            quoted = (calls.name if slot == "name" else calls.id) == "json"
+            values[slot] = f'"@@{slot}@@"' if quoted else f"@@{slot}@@"
+        else:
+            raise Unreadable(f"{where}: {{{slot}}} in a call written as a JSON object")
+    filled = text.fill(values)
+    start = filled.find("{")
+    try:
+        found, end = json.JSONDecoder().raw_decode(filled, start) if start >= 0 else (None, 0)
+    except ValueError:
+        found = None
+    if not isinstance(found, dict) or "@@" in filled[:start] + filled[end:]:
+        raise Unreadable(f"{where}: a call text with {{id}} or a JSON name that is not one JSON object of its slots")
+    keys: Dict[str, str] = {}
+    for key, value in found.items():
+        member = _MARKERS.get(value) if isinstance(value, str) else "arguments" if value == {} else None
+        if member is None or member in keys.values():
+            raise Unreadable(f"{where}: the call object's member {key!r} is not one of its slots")
+        keys[key] = member
+    if "name" not in keys.values() or "arguments" not in keys.values():
+        raise Unreadable(f"{where}: a call object writes the name and the arguments")
+    before, after = filled[:start], filled[end:]
+    pieces: List[Piece] = []
+    if before.strip():
+        pieces.append(("lit", Lit(before), False))
+    pieces.append(("object", tuple(keys.items())))
+    if after.strip():
+        pieces.append(("lit", Lit(after), False))
+    return tuple(pieces)
+
+
+def _flat(text: Text) -> List[Any]:
+    return [c for piece in text.pieces for c in (piece if isinstance(piece, str) else [piece])]
+
+
+def _unflat(flat: List[Any]) -> Text:
+    pieces: List[Any] = []
+    for item in flat:
+        if isinstance(item, str) and pieces and isinstance(pieces[-1], str):
+            pieces[-1] += item
+        else:
+            pieces.append(item)
+    return Text(tuple(pieces))
+
+
+def _split_last(variants: List[Tuple[Optional[Condition], Text]], where: str) -> Tuple[str, Text, str, str]:
+    """Call texts chosen by ``first`` and ``last`` (Mistral's ", " after each but the last) as what the
+    first call's text writes before the others' (``lead``), the text every call shares, the literal
+    between two calls and the one after the last: ``(lead, core, between, after)``."""
+    def text(first: bool, last: bool) -> List[Any]:
+        for condition, variant in variants:
+            if condition is None or ((condition.first is None or condition.first == first)
+                                     and (condition.last is None or condition.last == last)):
+                return _flat(variant)
+        raise Unreadable(f"{where}: no call text for a call")  # pragma: no cover - the last is unconditional
+
+    for condition, _ in variants:
+        if condition is not None and any(getattr(condition, f.name) is not None for f in attrs.fields(Condition)
+                                         if f.name not in ("first", "last")):
+            raise Unreadable(f"{where}: call texts chosen by 'last' and another fact")
+    middle, last = text(False, False), text(False, True)
+    size = 0
+    while size < min(len(middle), len(last)) and middle[size] == last[size]:
+        size += 1
+    core, between, after = middle[:size], middle[size:], last[size:]
+    lead = text(True, False)[:len(text(True, False)) - len(middle)]
+    if not (text(True, False) == lead + middle and text(True, True) == lead + last
+            and all(isinstance(c, str) for c in lead + between + after)):
+        raise Unreadable(f"{where}: call texts chosen by 'last' that are not one text with literals around it")
+    return "".join(lead), _unflat(core), "".join(between), "".join(after)
 
 
 def _reasoning(spec: FormatSpec, role: Role) -> Optional[Reasoning]:
@@ -433,10 +531,20 @@ def _calls(spec: FormatSpec) -> Optional[CallsForm]:
         return None
     else:
         _unknown(calls, _CALLS_KEYS, "calls")
-        forms = [CallForm(condition, _pieces(text, "[calls] call")) for condition, text in calls.call_when]
-        forms.append(CallForm(None, _pieces(calls.call, "[calls] call")))
+        variants: List[Tuple[Optional[Condition], Text]] = [*calls.call_when, (None, calls.call)]
+        lead = after = ""
+        if any(condition.last is not None for condition, _ in calls.call_when):
+            lead, core, between, after = _split_last(variants, "[calls] call")
+            # The first call's text, and the others' with the literal between two calls before them.
+            variants = [(Condition(first=True), core), (None, Text((between, *core.pieces)) if between else core)]
+        # Names and ids written as JSON, or a call's function object, are read as the call's JSON object.
+        read = _object_pieces if calls.extra() is not None else lambda text, _, where: _pieces(text, where)
+        forms = [CallForm(condition, read(text, calls, "[calls] call")) for condition, text in variants]
+        opening, closing = calls.prefix + lead, after + calls.suffix
     for form in forms:
         kinds = [piece[0] for piece in form.pieces]
+        if "object" in kinds:
+            continue
         if kinds.count("arguments") != 1:
             raise Unreadable("[calls] call: a call text writes {arguments} once")
         names = [piece[1] for piece in form.pieces if piece[0] == "slot"]
@@ -458,9 +566,14 @@ def _calls(spec: FormatSpec) -> Optional[CallsForm]:
                              "yet")
     elif calls.arguments not in ("json", "json_or_text", "text"):
         raise Unreadable(f"[calls] arguments = {calls.arguments!r} is not read by parse_output yet")
+    if output is not None and output.call:
+        opening = closing = ""
+    if opening and not opening.split() or closing and not closing.split():
+        raise Unreadable("[calls] prefix, suffix: calls opened or closed by whitespace alone")
     return CallsForm(forms=tuple(forms), arguments=calls.arguments, value=calls.value, max=calls.max,
                      replace_content=calls.content == "refuse", call_id=output.call_id if output else None,
-                     parameter=parameter, alternatives=bool(output is not None and output.call))
+                     parameter=parameter, alternatives=bool(output is not None and output.call),
+                     open=Lit(opening) if opening.strip() else None, close=Lit(closing) if closing.strip() else None)
 
 
 def build_form(spec: FormatSpec, default_prompt: str = "") -> OutputForm:

@@ -160,6 +160,12 @@ def response_template(form: OutputForm) -> Dict[str, Any]:
         fields["reasoning_content"] = {"open": form.reasoning.open.text.strip(),
                                        "close": form.reasoning.close.text.strip(), "content": "text"}
     if form.calls is not None:
+        if form.calls.open is not None or form.calls.close is not None or any(
+                piece[0] == "object" for call in form.calls.forms for piece in call.pieces):
+            # A field of transformers' vocabulary is one region per call: a list of calls inside one
+            # opening and closing, or a call object holding its id, is not one of its forms.
+            raise OutputError("response_template cannot express this format's calls: they are written inside one "
+                              "opening and closing, or as JSON objects with ids")
         if form.calls.replace_content:
             raise OutputError("response_template cannot express this format's calls: they stand in place of the "
                               "content with no marker before them")

@@ -190,6 +190,12 @@ class OutputParser:
             # Variants are read as their writer chooses them; [output] call texts are alternatives.
             self._first_forms = list(calls.forms) if calls.alternatives else choices(calls.forms, {"first": True})
             self._later_forms = list(calls.forms) if calls.alternatives else choices(calls.forms, {"first": False})
+            if calls.open is not None:
+                # What opens the calls is read as the first call's text.
+                self._first_forms = [CallForm(f.condition, (("lit", calls.open, False), *f.pieces))
+                                     for f in self._first_forms]
+        #: Whether what closes the calls (``[calls] suffix``) was read: no call follows.
+        self._calls_closed = False
 
     # -- the public face -----------------------------------------------------------------------
 
@@ -455,6 +461,9 @@ class OutputParser:
                 if end >= 0:
                     return self._begin_call(form, skip_ws(self._s, self._pos))
             self._content_targets = ends
+            if calls.open is not None:
+                # The calls' opening after text: the format writes calls in place of any text.
+                self._content_targets = ends + [_Target(calls.open.tokens[0], "misplaced")]
         else:
             anchors = [_Target(f.anchor.tokens[0], "call", lit=f.anchor, form=f) for f in self._first_forms]
             self._content_targets = anchors + ends
@@ -490,6 +499,9 @@ class OutputParser:
         if unread:
             raise self._error(f"a tool call starts here ({unread[0].search!r}), and parse_output cannot read this "
                               f"format's calls yet: {self._form.unread_reason}", at, "tool_calls[0]")
+        if any(t.kind == "misplaced" for t, _ in found):
+            raise self._error("a tool call after text, where the format writes calls in place of any text", at,
+                              "tool_calls[0]")
         calls = [(t, e) for t, e in found if t.kind == "call"]
         if calls:
             # The first call text whose condition holds for the answer it leaves (its lead taken off).
@@ -576,6 +588,9 @@ class OutputParser:
                 text = strip_end(s[seq.pos:at], after.lead)
                 seq.values[name] = (text if name == "value" else text.strip(), seq.pos)
                 seq.pos = seq.hint = at
+            elif kind == "object":
+                if not self._object(seq, piece[1], final):
+                    return False
             elif calls.arguments == "parameters":
                 if not self._parameters(seq, final):
                     return False
@@ -635,6 +650,41 @@ class OutputParser:
         seq.pos = end
         return True
 
+    def _object(self, seq: _Seq, keys: Tuple[Tuple[str, str], ...], final: bool) -> bool:
+        """A call written as one JSON object: its members (any order) are its slots' values."""
+        s = self._s
+        if seq.json is None:
+            at = skip_ws(s, seq.pos)
+            if at >= len(s):
+                if final:
+                    raise self._error("the call has no JSON object", at, seq.where)
+                return False
+            if s[at] != "{":
+                raise self._error("the call is not a JSON object", at, seq.where)
+            seq.json = _Json(at)
+        start = seq.json.start
+        end = seq.json.end(s)
+        if end == NEED:
+            if final:
+                raise self._error("the call's JSON object is not closed", start, seq.where)
+            return False
+        try:
+            value = json.loads(s[start:end])
+        except json.JSONDecodeError as error:
+            raise self._error(f"the call is not valid JSON: {error.msg}", start + error.pos, seq.where) from None
+        except (ValueError, RecursionError) as error:
+            raise self._error(f"the call cannot be read as JSON ({type(error).__name__})", start, seq.where) from None
+        wanted = [key for key, _ in keys]
+        if not isinstance(value, dict) or sorted(value) != sorted(wanted):
+            found = sorted(value) if isinstance(value, dict) else type(value).__name__
+            raise self._error(f"the call's JSON object holds {found}, where the format writes {sorted(wanted)}",
+                              start, seq.where)
+        for key, slot in keys:
+            seq.values[slot] = (value[key], start)
+        seq.json = None
+        seq.pos = end
+        return True
+
     def _parameters(self, seq: _Seq, final: bool) -> bool:
         """The parameters, one ``[calls] parameter`` text each, up to the literal after them."""
         s = self._s
@@ -667,6 +717,9 @@ class OutputParser:
         assert calls is not None
         index = len(self._calls)
         name, name_at = seq.values["name"]
+        if not isinstance(name, str):  # read from a JSON object
+            raise self._error(f"the call's name is not a string ({type(name).__name__})", name_at,
+                              f"tool_calls[{index}].function.name")
         if not name:
             raise self._error("the call has no name", name_at, f"tool_calls[{index}].function.name")
         schemas = self._schemas
@@ -683,9 +736,13 @@ class OutputParser:
                                       f"tool_calls[{index}].function.arguments.{key}")
                 arguments[key] = read_value(text, calls.value, schema_types(properties.get(key)))
         else:
-            arguments = seq.values["arguments"][0]
+            arguments, at = seq.values["arguments"]
+            if not isinstance(arguments, dict):  # read from a JSON object
+                raise self._error("the arguments are not a JSON object", at, f"tool_calls[{index}].function.arguments")
         call: Dict[str, Any] = {}
-        if calls.call_id is not None:
+        if "id" in seq.values:
+            call["id"] = seq.values["id"][0]
+        elif calls.call_id is not None:
             values = {"name": name, "index": seq.values.get("index", (str(index), 0))[0],
                       "number": seq.values.get("number", (str(index), 0))[0]}
             call["id"] = calls.call_id.fill(values)
@@ -699,14 +756,30 @@ class OutputParser:
         at = self._pos = skip_ws(s, self._pos)  # whitespace between calls is read once
         if at >= len(s):
             if final:
+                if self._form.calls is not None and self._form.calls.close is not None and not self._calls_closed:
+                    raise self._error("the completion ends inside the tool calls", at,
+                                      f"tool_calls[{len(self._calls)}]")
                 return self._done_check(at)
             return False
-        for form in self._later_forms:
-            end = form.anchor.match(s, at, final)
+        calls = self._form.calls
+        assert calls is not None
+        if not self._calls_closed:
+            for form in self._later_forms:
+                end = form.anchor.match(s, at, final)
+                if end == NEED:
+                    return False
+                if end >= 0:
+                    return self._begin_call(form, at)
+        if not self._calls_closed and calls.close is not None:
+            end = calls.close.match(s, at, final)
             if end == NEED:
                 return False
-            if end >= 0:
-                return self._begin_call(form, at)
+            if end == FAIL:
+                raise self._error(f"expected another tool call or {calls.close.text!r}", at,
+                                  f"tool_calls[{len(self._calls)}]")
+            self._calls_closed = True
+            self._pos = end
+            return True
         for end_form in self._form.ends:
             if end_form.calls is False or not possible(end_form.condition, {"calls": True}):
                 continue
