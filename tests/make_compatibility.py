@@ -1166,8 +1166,13 @@ What does not read back, and why:
   is a call, since the template writes calls in place of the content; content that merely looks like it (JSON
   with other keys) stays content.
 - **Arguments written as JSON strings** (DeepSeek R1, V3.1) come back as mappings (`json.dumps` them to render).
-- **Call ids** come back only where the format writes one: Kimi K2's `functions.NAME:INDEX`, which its template
-  makes up whatever id it was given. Elsewhere a call has no `id`.
+- **Call ids** come back only where the format writes one: as written where it writes the id given (Mistral v0.3's
+  any JSON value, Nemo's 9 characters), Kimi K2's `functions.NAME:INDEX`, which its template makes up whatever id
+  it was given. Elsewhere a call has no `id`.
+- **A list of calls** (Mistral's `[TOOL_CALLS] [...]`, Jamba's `<tool_calls>[...]</tool_calls>`): what the
+  `[calls] prefix` and `suffix` write around them is read once, each call in the list, and a Mistral call (a JSON
+  object holding its name, arguments and id) is read as JSON whole, its members in any order. A Mistral call
+  after text is refused: the format writes calls in place of any text.
 - **Trimmed content**: where a format trims the content it writes, it reads back trimmed.
 - **Formats that declare no calls** read every completion as content: a tool call their model might write in a
   syntax the format does not declare yet (Granite's) is not recognised.
