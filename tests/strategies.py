@@ -742,6 +742,8 @@ def format_toml(draw) -> str:
     if documents_at and draw(st.booleans()):
         tables += ["[documents]", f'placement = "{draw(st.sampled_from(documents_at))}"',
                    line("prefix", draw(_fragment)), line("separator", draw(_fragment)), line("suffix", draw(_fragment))]
+        if draw(st.integers(0, 2)) == 0:
+            tables.append("counts_as_call = true")  # calls after the documents numbered one more (Command A)
         frag = _fragment.map(_escape_braces)
         if draw(st.integers(0, 3)) == 0:
             tables.append(line("item", draw(frag) + "{index}" + draw(frag) + "{json}"))

@@ -251,6 +251,8 @@ class Documents:
 
     placement: str
     layout: Tuple[Any, ...]
+    #: The documents take a call number (``_spec.model.Documents.counts_as_call``).
+    counts_as_call: bool = False
 
 
 @attrs.frozen

@@ -414,7 +414,8 @@ def lower(spec: model.FormatSpec) -> ir.Program:
         tools=_tools(spec.tools) if spec.tools is not None and spec.tools.placement != "none" else None,
         thinking=_thinking(spec.thinking) if spec.thinking is not None else None,
         labels=_labels(spec),
-        documents=(ir.Documents(spec.documents.placement, documents_layout(spec.documents))
+        documents=(ir.Documents(spec.documents.placement, documents_layout(spec.documents),
+                                spec.documents.counts_as_call)
                    if spec.documents is not None else None),
         alternation_skip_roles=spec.alternation.skip_roles if spec.alternation is not None else (),
         alternation_skip_calls=spec.alternation is not None and spec.alternation.skip_calls,

@@ -46,7 +46,7 @@ HELPERS = (
     "_fallback", "_hand_on", "_options", "_Unhandled", "_bad_variable", "_bad_switch", "_missing_variable", "_today",
     "_extra_fields", "_spans_fallback", "_Rendered", "_trim_pieces", "_reasoning_of", "_tools_text", "_call_parts",
     "_tojson", "_serialised", "_call_numbers", "_parts_text", "_first_text", "_has_image", "_documents_text",
-    "_mapping_text", "_call_id", "_same_message",
+    "_mapping_text", "_call_id", "_same_message", "_call_messages",
 ) + tuple("_" + name for name in BUILTINS)
 
 #: Every other name generated code uses: the render parameters and its locals (all of which start
@@ -59,7 +59,7 @@ LOCALS = (
     "_sx", "_sy", "_m", "_i", "_j", "_n", "_role", "_content", "_prev", "_user_turn", "_target", "_found",
     "_query", "_text", "_reasoning", "_cx", "_cy", "_prompts", "_given", "_present", "tools", "_tt", "_tc", "_calls",
     "_cn", "_ca", "_tu", "_size", "_ck", "_ci", "_ec", "_th", "_nk", "_cids", "_cseen", "_cnum", "_answer",
-    "_cname", "_at", "_pc", "_gx", "documents", "_dt", "_du", "_nm", "_parts", "_part", "_lu", "_cd", "_cf",
+    "_cname", "_at", "_pc", "_gx", "documents", "_dt", "_du", "_nm", "_parts", "_part", "_lu", "_cd", "_cf", "_cmsg",
 )
 
 #: What a fast path raises for input it hands to the reference interpreter.
@@ -185,6 +185,8 @@ class _Generator:
         #: The documents go with a message of the loop (before the last user message, after the first).
         self.documents_in_loop = self.documents is not None and self.documents.placement in (
             "before_last_user", "after_first_user")
+        #: The documents take a call number (``[documents] counts_as_call``).
+        self.numbered_documents = self.documents is not None and self.documents.counts_as_call
         #: Some role writes a message's name: a role that does not must refuse one.
         self.names_read = program.refuse_names
         #: The tools join the system message's content in the loop (placement 'message').
@@ -583,9 +585,16 @@ class _Generator:
             w.line("_ec = False")
         if self.numbers_calls:
             w.line("_nk = 0")
+            if self.documents is not None and self.documents.counts_as_call and \
+                    self.documents.placement == "turn_after_system":
+                w.line("if _dt is not None:")
+                with w.block():
+                    w.line("_nk = 1")
         if self.numbers_results:
             w.line("_cids = _call_numbers(messages)")
             w.line("_cseen = {}")
+            if self.numbered_documents:
+                w.line("_cmsg = _call_messages(messages) if _dt is not None else None")
         self.loop()
         self.emit((p.end,), "None", self.values, body=self.body_test())
 
@@ -1297,6 +1306,8 @@ class _Generator:
             w.line("if _n:")
             with w.block():
                 self.extend([(Code("_dt"), DOCUMENTS, "None")])
+                if self.numbered_documents and self.numbers_calls:
+                    w.line("_nk += 1")
             messages, start = "_part", "_du if _n else _offset"
         else:
             messages, start = self.rest, "_offset"
@@ -1535,6 +1546,12 @@ class _Generator:
                 w.line("raise _Unhandled")
             w.line("_cseen[_ci] = True")
             w.line("_cnum = _cids[_ci]")
+            if self.documents is not None and self.documents.counts_as_call:
+                # The template numbers a call after the documents one more than its result: the reference refuses.
+                after = "" if self.documents.placement == "turn_after_system" else " and _cmsg[_ci] >= _du"
+                w.line(f"if _dt is not None{after}:")
+                with w.block():
+                    w.line("raise _Unhandled")
         if _uses((role.body,), "tool_call_id") and role.call_id is not None:
             # Required, and checked as the format's rule says (the template raises or writes junk otherwise).
             w.line(f"_ci = _call_id(_m.get('tool_call_id'), {role.call_id!r})")

@@ -8,7 +8,7 @@ reported in one place and one way.
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import attrs
 
@@ -577,6 +577,10 @@ def segments(
     written: set = set()  # the roles written so far, and whether a message had calls
     earlier_calls = False
     calls_before = 0  # the calls of the messages written so far ({number})
+    # Documents written as a call take a number: those written before the loop, then those after a message.
+    numbered_docs = docs is not None and spec.documents is not None and spec.documents.counts_as_call
+    if numbered_docs and placement == "turn_after_system":
+        calls_before = 1
     numbers: Optional[Dict[str, str]] = None  # call id -> its number, read when a role writes {call_number}
     answered: Dict[str, bool] = {}
     counted = 0  # the messages the alternation counts so far
@@ -591,6 +595,7 @@ def segments(
         if message.index == docs_at and placement == "before_last_user":
             assert docs is not None
             out += docs
+            calls_before += numbered_docs
         if role.drop:
             continue
         if message.calls is not None and spec.calls is not None and spec.calls.trim is not None:
@@ -689,6 +694,8 @@ def segments(
 
                 numbers = call_numbers(messages)
             scope["call_number"] = call_number(spec, message, messages[message.index], numbers, answered)
+            if numbered_docs:
+                refuse_after_documents(spec, message, messages, placement, docs_at)
         out += turn + write(role, message.role, pieces, scope, final, add_generation_prompt, previous,
                             message.index, following, message.index == 0, calls, message.content == "",
                             tooling is not None, lead, frozenset(written), earlier_calls, thinking, before,
@@ -698,6 +705,7 @@ def segments(
         if message.index == docs_at and placement == "after_first_user":
             assert docs is not None
             out += docs
+            calls_before += numbered_docs
         if spec.calls is not None and message.role == spec.calls.role:
             call_name = message.calls[-1][0] if message.calls else None
         previous = message.role
@@ -777,6 +785,21 @@ def call_number(spec: FormatSpec, message: Message, given: Mapping, numbers: Dic
                      "of them out")
     answered[value] = True
     return numbers[value]
+
+
+def refuse_after_documents(spec: FormatSpec, message: Message, messages: Sequence[Mapping], placement: Optional[str],
+                           docs_at: int) -> None:
+    """Refuse a result answering a call written after documents that take a call number: the template
+    numbers that call one more than the result it writes for it (``[documents] counts_as_call``)."""
+    from .._runtime.tools import call_messages
+
+    index = call_messages(messages)[messages[message.index]["tool_call_id"]]
+    if placement == "turn_after_system" or (placement == "before_last_user" and index >= docs_at) or (
+            placement == "after_first_user" and index > docs_at):
+        raise UnsupportedFieldError(
+            f"format {spec.name!r} writes the documents as a call of their own and numbers the calls after them "
+            "one more, but numbers their results without it: the number written for this result would name "
+            "another call, so it is refused", index=message.index, role=message.role, field="tool_call_id")
 
 
 def write(role: Optional[Role], name: str, content: List[Segment], values: Dict[str, Any], final: bool,

@@ -211,6 +211,7 @@ def namespace(fallback: "Callable[..., Any]", options: "Callable[..., Any]") -> 
         "_tools_text": swap("tools_text"),
         "_call_parts": swap("call_parts"),
         "_call_numbers": swap("call_numbers"),
+        "_call_messages": swap("call_messages"),
         "_tojson": swap("tojson"),
         "_parts_text": parts.text,
         "_first_text": parts.first_text,

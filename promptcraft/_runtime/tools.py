@@ -489,6 +489,19 @@ def call_numbers(messages: Any) -> Dict[str, str]:
     return numbers
 
 
+def call_messages(messages: Any) -> Dict[str, int]:
+    """Each call id of the conversation -> the index of the message holding the first call with that id
+    (the call ``call_numbers`` numbers), to tell the calls written after documents that take a number."""
+    found: Dict[str, int] = {}
+    for index, message in enumerate(messages if isinstance(messages, (list, tuple)) else ()):
+        calls = message.get("tool_calls") if isinstance(message, Mapping) else None
+        for call in calls if isinstance(calls, (list, tuple)) else ():
+            given = call.get("id") if isinstance(call, Mapping) else None
+            if isinstance(given, str) and given not in found:
+                found[given] = index
+    return found
+
+
 def call_parts(calls: Any, form: Form, ignore: Sequence[str], typed: bool = False,
                extra: Optional[Extra] = None) -> List[Tuple[str, ...]]:
     """``(name, arguments as written)`` for each call of a message, for the fast path, and its

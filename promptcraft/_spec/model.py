@@ -792,6 +792,11 @@ class Documents:
     others: Optional[Text] = None
     others_key: str = "as_is"
     ignore: Tuple[str, ...] = ()
+    #: The documents are written as a call of the template's own (Command A's document-injection tool):
+    #: they take a call number (``{number}``), so the calls written after them are numbered one more. A
+    #: result answering such a call is refused: the template numbers results without that call, so the
+    #: number it would write names another call.
+    counts_as_call: bool = False
 
 
 @attrs.frozen

@@ -1044,7 +1044,7 @@ def _parts(check: Checker, decl: Any) -> Parts:
 def _documents(check: Checker, decl: Any) -> Documents:
     key = "documents"
     check.table(decl, key, ("placement", "prefix", "item", "separator", "suffix", "keys", "optional", "others",
-                            "others_key", "ignore"))
+                            "others_key", "ignore", "counts_as_call"))
     if "placement" not in decl or "item" not in decl:
         raise check.fail(key, "needs 'placement' and 'item' (the text of one document, e.g. "
                               "\"Document {index}\\n{text}\")")
@@ -1096,7 +1096,7 @@ def _documents(check: Checker, decl: Any) -> Documents:
                      separator=check.string(decl, key, "separator", ""), suffix=check.string(decl, key, "suffix", ""),
                      keys=values, optional=tuple(optional), others=others,
                      others_key=check.choice(decl, key, "others_key", model.DOCUMENT_KEY_CASES, "as_is"),
-                     ignore=ignore)
+                     ignore=ignore, counts_as_call=check.boolean(decl, key, "counts_as_call"))
 
 
 def _check_control_token(token: str) -> Optional[str]:
