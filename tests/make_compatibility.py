@@ -106,6 +106,9 @@ JUNK = {
                     "escapes text added to a `|safe` string",
     "document value": "the template writes a document's value as Python's `str()` of `None`, a list or a "
                       "mapping (`None`, `['a', 1]`), or a key it reads but the document lacks as empty text",
+    "answers no call": "the template writes a result under the number of the call it answers, found by its "
+                       "`tool_call_id` among the conversation's calls, and an empty number for a result that "
+                       "answers none",
     "schema": "the template writes part of a tool definition as junk (`Union[]` for an array without typed items "
               "or an object without properties, a Python `None` for a description, a list letter by letter); "
               "promptcraft's error says which is junk",
@@ -497,6 +500,10 @@ def reason(stem: str, case: Case, want, kwargs: dict, declared: bool,
         texts = [json.dumps(tool.get("function", tool), ensure_ascii=False) for tool in case.tools]
         if any(str(markupsafe.escape(text)) != text and str(markupsafe.escape(text)) in want for text in texts):
             return "junk: HTML-escaped"
+    if declared and getattr(error, "field", None) == "tool_call_id" and error.index is not None and not any(
+            isinstance(c, dict) and c.get("id") == case.messages[error.index].get("tool_call_id")
+            for m in case.messages for c in m.get("tool_calls") or ()):
+        return "junk: answers no call"
     if any(isinstance(m.get("tool_calls"), list) and len(m["tool_calls"]) > 1 for m in case.messages):
         first_only = [dict(m, tool_calls=m["tool_calls"][:1]) if m.get("tool_calls") else m for m in case.messages]
         if reference(stem, first_only, case.tools, kwargs) == want:
@@ -1319,6 +1326,14 @@ case has none; the default format's rows are rendered by transformers holding bo
   number) or answering a call another result answered (the template leaves one out), and roles the template
   matches case-insensitively (`User`) or leaves out. `enable_citations` and `documents` are not declared
   (an unknown variable, refused).
+- **Command A** (`command-a`) has one template: Command R7B's tool_use template with the tools it is given
+  set aside (`{{% set tools = [] %}}`), so its format refuses tools as not read and writes calls and results
+  as the `command-r7b-tool-use` format does, with the same refusals (a result answering no call is
+  *junk: answers no call* in the table: the template writes it under an empty number). With documents, the
+  template writes them as call `"0"` and numbers the calls after them from `"1"` (`[documents]
+  counts_as_call`), but numbers a result without them: the result of a call made after the documents would
+  be written under the number of the call before it, so it is refused (`UnsupportedFieldError` naming its
+  `tool_call_id`).
 - **Command R+** (`command-r-plus` names `command-r-plus-tool-use`; Command R+ now has a format of its own, which
   writes what `command-r` writes without tools, because Command R 08-2024 and Aya Expanse do not share its
   `tool_use` template). Written: the system turn with the leading system message (or the default task

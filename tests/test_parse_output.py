@@ -648,6 +648,7 @@ NO_RESPONSE_TEMPLATE = {
     "nemotron-nano-v2": "nothing but a bracket ends the arguments",
     "gpt-oss": "their texts differ after a slot",
     "command-r7b-tool-use": "they stand in place of the content",
+    "command-a": "they stand in place of the content",
     # Formats whose calls parse_output does not read yet (CALLS_UNREAD) export no response_template either.
     **{name: "cannot read them yet" for name in CALLS_UNREAD},
     # One list of calls between the [calls] prefix and suffix (Jamba's <tool_calls>[ ... ]</tool_calls>,

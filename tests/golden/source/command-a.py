@@ -6,13 +6,16 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
         return _options(render, messages, add_generation_prompt, continue_final_message, control_tokens, _unknown, {'documents': documents})
     try:
         _first = messages[0]
+        _last = _len(messages) - 1
         if documents:
             _dt = _documents_text(documents, ('<|START_OF_TURN_TOKEN|><|CHATBOT_TOKEN|><|START_THINKING|>I will look through the document to address the users needs.<|END_THINKING|><|START_ACTION|>[\n    {"tool_call_id": "0", "tool_name": "direct-injected-document", "parameters": {}}\n]<|END_ACTION|><|END_OF_TURN_TOKEN|><|START_OF_TURN_TOKEN|><|SYSTEM_TOKEN|><|START_TOOL_RESULT|>[\n    {\n        "tool_call_id": "0",\n        "results": {\n            ', ('"', ('index',), '": ', ('json',)), ',\n            ', '\n        },\n        "is_error": null\n    }\n]<|END_TOOL_RESULT|><|END_OF_TURN_TOKEN|>', (), (), None, 'as_is', ()))
         else:
             _dt = None
         _out = ['<BOS_TOKEN>']
         if _first['role'] == 'system' and _first['content'] != '':
-            if _len(_first) != 2 and _extra_fields(_first, ('role', 'content', 'name', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
+            if _len(_first) != 2 and _extra_fields(_first, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', 'tool_calls', )):
+                raise _Unhandled
+            if _len(_first) != 2 and _first.get('tool_calls') not in (None, [], ()):
                 raise _Unhandled
             _system = _first['content']
             if _dt is not None:
@@ -30,6 +33,11 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
             _out += (_t2, '<|END_OF_TURN_TOKEN|>')
             _rest = messages
             _offset = 0
+        _prev = None
+        _nk = 0
+        _cids = _call_numbers(messages)
+        _cseen = {}
+        _cmsg = _call_messages(messages) if _dt is not None else None
         if _dt is None:
             _parts = (_rest,)
         else:
@@ -43,23 +51,84 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
         for _n, _part in _enumerate(_parts):
             if _n:
                 _out.append(_dt)
-            for _m in _part:
-                if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'name', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
+                _nk += 1
+            for _i, _m in _enumerate(_part, _du if _n else _offset):
+                _size = _len(_m)
+                if _size != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', 'tool_calls', )):
                     raise _Unhandled
                 _role = _m['role']
                 if _role == 'system':
+                    if _size != 2 and _m.get('tool_calls') not in (None, [], ()):
+                        raise _Unhandled
                     _out += ('<|START_OF_TURN_TOKEN|><|SYSTEM_TOKEN|>', _m['content'], '<|END_OF_TURN_TOKEN|>')
+                    _prev = _role
                 elif _role == 'user':
+                    if _size != 2 and _m.get('tool_calls') not in (None, [], ()):
+                        raise _Unhandled
                     _out += ('<|START_OF_TURN_TOKEN|><|USER_TOKEN|>', _m['content'], '<|END_OF_TURN_TOKEN|>')
+                    _prev = _role
                 elif _role == 'assistant':
-                    _out += ('<|START_OF_TURN_TOKEN|><|CHATBOT_TOKEN|><|START_RESPONSE|>', _m['content'], '<|END_RESPONSE|><|END_OF_TURN_TOKEN|>')
+                    _tc = _m.get('tool_calls') if _size != 2 else None
+                    if _tc is None:
+                        _out += ('<|START_OF_TURN_TOKEN|><|CHATBOT_TOKEN|><|START_RESPONSE|>', _m['content'], '<|END_RESPONSE|><|END_OF_TURN_TOKEN|>')
+                        _prev = _role
+                    else:
+                        _content = _m.get('content')
+                        if _content is None and _tc:
+                            _content = ''
+                        _calls = ''
+                        if _tc:
+                            if _m.get('content'):
+                                raise _Unhandled
+                            for _j, (_cn, _ca) in _enumerate(_call_parts(_tc, ('json', (), 'json_or_str', ''), ('id', 'type'))):
+                                if _j != 0:
+                                    _calls += ',\n    {"tool_call_id": "' + _str(_nk + _j) + '", "tool_name": "' + _cn + '", "parameters": ' + _ca + '}'
+                                else:
+                                    _calls += '    {"tool_call_id": "' + _str(_nk + _j) + '", "tool_name": "' + _cn + '", "parameters": ' + _ca + '}'
+                            _nk += _len(_tc)
+                        elif _tc not in (None, [], ()):
+                            raise _Unhandled  # not a list of calls: the reference says what it is
+                        if _tc:
+                            _t3 = '<|START_OF_TURN_TOKEN|><|CHATBOT_TOKEN|><|START_THINKING|><|END_THINKING|><|START_ACTION|>[\n'
+                        else:
+                            _t3 = '<|START_OF_TURN_TOKEN|><|CHATBOT_TOKEN|><|START_RESPONSE|>'
+                        if _tc:
+                            _t4 = '\n]<|END_ACTION|><|END_OF_TURN_TOKEN|>'
+                        else:
+                            _t4 = '<|END_RESPONSE|><|END_OF_TURN_TOKEN|>'
+                        _out += (_t3, _content, _calls, _t4)
+                        _prev = _role
                 elif _role == 'chatbot':
+                    if _size != 2 and _m.get('tool_calls') not in (None, [], ()):
+                        raise _Unhandled
                     _out += ('<|START_OF_TURN_TOKEN|><|CHATBOT_TOKEN|><|START_RESPONSE|>', _m['content'], '<|END_RESPONSE|><|END_OF_TURN_TOKEN|>')
+                    _prev = _role
                 elif _role == 'tool':
-                    raise _Unhandled
-                else:
-                    if not _isinstance(_m['content'], _str) or not _isinstance(_role, _str):
+                    if _size != 2 and _m.get('tool_calls') not in (None, [], ()):
+                        raise _Unhandled
+                    _content = _m['content']
+                    if not _isinstance(_content, _str):
                         raise _TypeError
+                    _content = _tojson(_content)
+                    _ci = _m.get('tool_call_id') if _size != 2 else None
+                    if not _isinstance(_ci, _str) or _ci not in _cids or _ci in _cseen:
+                        raise _Unhandled
+                    _cseen[_ci] = True
+                    _cnum = _cids[_ci]
+                    if _dt is not None and _cmsg[_ci] >= _du:
+                        raise _Unhandled
+                    if _prev == 'tool':
+                        _t5 = ',\n    {\n        "tool_call_id": "' + _cnum + '",\n        "results": {\n            "0": '
+                    else:
+                        _t5 = '<|START_OF_TURN_TOKEN|><|SYSTEM_TOKEN|><|START_TOOL_RESULT|>[\n    {\n        "tool_call_id": "' + _cnum + '",\n        "results": {\n            "0": '
+                    if (messages[_i + 1]['role'] if _i != _last else None) == 'tool':
+                        _t6 = '\n        },\n        "is_error": null\n    }'
+                    else:
+                        _t6 = '\n        },\n        "is_error": null\n    }\n]<|END_TOOL_RESULT|><|END_OF_TURN_TOKEN|>'
+                    _out += (_t5, _content, _t6)
+                    _prev = _role
+                else:
+                    raise _Unhandled
         if add_generation_prompt:
             _out.append('<|START_OF_TURN_TOKEN|><|CHATBOT_TOKEN|>')
         else:
@@ -78,6 +147,7 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
         return _options(render_spans, messages, add_generation_prompt, continue_final_message, control_tokens, _unknown, {'documents': documents})
     try:
         _first = messages[0]
+        _last = _len(messages) - 1
         if documents:
             raise _Unhandled
         else:
@@ -85,7 +155,9 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
         _out = ['<BOS_TOKEN>']
         _tags = [(-1, (0,))]
         if _first['role'] == 'system' and _first['content'] != '':
-            if _len(_first) != 2 and _extra_fields(_first, ('role', 'content', 'name', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
+            if _len(_first) != 2 and _extra_fields(_first, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', 'tool_calls', )):
+                raise _Unhandled
+            if _len(_first) != 2 and _first.get('tool_calls') not in (None, [], ()):
                 raise _Unhandled
             _system = _first['content']
             if _dt is not None:
@@ -105,29 +177,95 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
             _tags.append((-1, (0, 0,)))
             _rest = messages
             _offset = 0
+        _prev = None
+        _nk = 0
+        _cids = _call_numbers(messages)
+        _cseen = {}
+        _cmsg = _call_messages(messages) if _dt is not None else None
         _tags.append(_offset)
-        for _m in _rest:
-            if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'name', 'reasoning_content', 'thinking', 'reasoning', 'tools', )):
+        for _i, _m in _enumerate(_rest, _offset):
+            _size = _len(_m)
+            if _size != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', 'tool_calls', )):
                 raise _Unhandled
             _role = _m['role']
             if _role == 'system':
+                if _size != 2 and _m.get('tool_calls') not in (None, [], ()):
+                    raise _Unhandled
                 _out += ('<|START_OF_TURN_TOKEN|><|SYSTEM_TOKEN|>', _m['content'], '<|END_OF_TURN_TOKEN|>')
                 _tags.append((0, 1, 0, ))
+                _prev = _role
             elif _role == 'user':
+                if _size != 2 and _m.get('tool_calls') not in (None, [], ()):
+                    raise _Unhandled
                 _out += ('<|START_OF_TURN_TOKEN|><|USER_TOKEN|>', _m['content'], '<|END_OF_TURN_TOKEN|>')
                 _tags.append((0, 1, 0, ))
+                _prev = _role
             elif _role == 'assistant':
-                _out += ('<|START_OF_TURN_TOKEN|><|CHATBOT_TOKEN|><|START_RESPONSE|>', _m['content'], '<|END_RESPONSE|><|END_OF_TURN_TOKEN|>')
-                _tags.append((0, 1, 0, ))
+                _tc = _m.get('tool_calls') if _size != 2 else None
+                if _tc is None:
+                    _out += ('<|START_OF_TURN_TOKEN|><|CHATBOT_TOKEN|><|START_RESPONSE|>', _m['content'], '<|END_RESPONSE|><|END_OF_TURN_TOKEN|>')
+                    _tags.append((0, 1, 0, ))
+                    _prev = _role
+                else:
+                    _content = _m.get('content')
+                    if _content is None and _tc:
+                        _content = ''
+                    _calls = ''
+                    if _tc:
+                        if _m.get('content'):
+                            raise _Unhandled
+                        for _j, (_cn, _ca) in _enumerate(_call_parts(_tc, ('json', (), 'json_or_str', ''), ('id', 'type'))):
+                            if _j != 0:
+                                _calls += ',\n    {"tool_call_id": "' + _str(_nk + _j) + '", "tool_name": "' + _cn + '", "parameters": ' + _ca + '}'
+                            else:
+                                _calls += '    {"tool_call_id": "' + _str(_nk + _j) + '", "tool_name": "' + _cn + '", "parameters": ' + _ca + '}'
+                        _nk += _len(_tc)
+                    elif _tc not in (None, [], ()):
+                        raise _Unhandled  # not a list of calls: the reference says what it is
+                    if _tc:
+                        _t3 = '<|START_OF_TURN_TOKEN|><|CHATBOT_TOKEN|><|START_THINKING|><|END_THINKING|><|START_ACTION|>[\n'
+                    else:
+                        _t3 = '<|START_OF_TURN_TOKEN|><|CHATBOT_TOKEN|><|START_RESPONSE|>'
+                    if _tc:
+                        _t4 = '\n]<|END_ACTION|><|END_OF_TURN_TOKEN|>'
+                    else:
+                        _t4 = '<|END_RESPONSE|><|END_OF_TURN_TOKEN|>'
+                    _out += (_t3, _content, _calls, _t4)
+                    _tags.append((0, 1, 5, 0, ))
+                    _prev = _role
             elif _role == 'chatbot':
+                if _size != 2 and _m.get('tool_calls') not in (None, [], ()):
+                    raise _Unhandled
                 _out += ('<|START_OF_TURN_TOKEN|><|CHATBOT_TOKEN|><|START_RESPONSE|>', _m['content'], '<|END_RESPONSE|><|END_OF_TURN_TOKEN|>')
                 _tags.append((0, 1, 0, ))
+                _prev = _role
             elif _role == 'tool':
-                raise _Unhandled
-            else:
-                if not _isinstance(_m['content'], _str) or not _isinstance(_role, _str):
+                if _size != 2 and _m.get('tool_calls') not in (None, [], ()):
+                    raise _Unhandled
+                _content = _m['content']
+                if not _isinstance(_content, _str):
                     raise _TypeError
-                _tags.append(())
+                _content = _tojson(_content)
+                _ci = _m.get('tool_call_id') if _size != 2 else None
+                if not _isinstance(_ci, _str) or _ci not in _cids or _ci in _cseen:
+                    raise _Unhandled
+                _cseen[_ci] = True
+                _cnum = _cids[_ci]
+                if _dt is not None and _cmsg[_ci] >= _du:
+                    raise _Unhandled
+                if _prev == 'tool':
+                    _t5 = ',\n    {\n        "tool_call_id": "' + _cnum + '",\n        "results": {\n            "0": '
+                else:
+                    _t5 = '<|START_OF_TURN_TOKEN|><|SYSTEM_TOKEN|><|START_TOOL_RESULT|>[\n    {\n        "tool_call_id": "' + _cnum + '",\n        "results": {\n            "0": '
+                if (messages[_i + 1]['role'] if _i != _last else None) == 'tool':
+                    _t6 = '\n        },\n        "is_error": null\n    }'
+                else:
+                    _t6 = '\n        },\n        "is_error": null\n    }\n]<|END_TOOL_RESULT|><|END_OF_TURN_TOKEN|>'
+                _out += (_t5, _content, _t6)
+                _tags.append((0, 1, 0, ))
+                _prev = _role
+            else:
+                raise _Unhandled
         _tags.append(None)
         if add_generation_prompt:
             _out.append('<|START_OF_TURN_TOKEN|><|CHATBOT_TOKEN|>')
