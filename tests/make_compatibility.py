@@ -1166,9 +1166,11 @@ What does not read back, and why:
   a `<think>` block its history turns never close: no history turn is a completion, and the tests read
   completions written as `[output]` declares instead. Where the prompt closed the block (Qwen3 without thinking,
   V3.1's non-thinking prompt), a `<think>` in the completion is content.
-- **Parameter values** (`qwen3.5`) are written as text (`True`, `None`, `1.0`, JSON for mappings and lists): given
-  the `tools`, each is read by its schema type; without them a text that reads as a Python constant, a number or
-  JSON is taken as one, so a string `"1"` comes back as the number 1.
+- **Parameter values** (`qwen3.5`; `qwen3-coder` and `seed-oss`, whose mappings and lists are Python's `str()`,
+  `{'k': [1]}`) are written as text (`True`, `None`, `1.0`, JSON for mappings and lists): given the `tools`, each
+  is read by its schema type; without them a text that reads as a Python constant, a number or a mapping or list
+  is taken as one, so a string `"1"` comes back as the number 1. Qwen3-Coder's content is trimmed where calls
+  follow it only (`[calls] trim`): streamed, a content that opens with whitespace is given when it ends.
 - **Bare JSON calls** (Llama 3.x): a completion that starts with the call text (`{{"name": "`...`"parameters": `)
   is a call, since the template writes calls in place of the content; content that merely looks like it (JSON
   with other keys) stays content.

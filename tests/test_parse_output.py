@@ -40,9 +40,8 @@ CALLS_UNREAD: dict = {
     # A call to python is written as <|python_tag|> and its code: a call text without {name} (the name
     # comes from the variant's condition).
     "functionary-v3.1": "a call text writes {name}",
-    # A content trimmed only beside calls, values as Python's str() writes them ({'k': [1, 2]}, True),
-    # parameters joined by a separator.
-    "qwen3-coder": "[calls] trim", "seed-oss": "[calls] value = 'str'", "minicpm3": "[calls] separator",
+    # Parameters joined by a separator, each a Python keyword argument.
+    "minicpm3": "[calls] separator",
 }
 
 #: Results per format, printed at the end (the report's counts).
@@ -638,6 +637,22 @@ def test_calls_in_one_json_list():
     assert "where the format writes ['arguments', 'id', 'name']" in error.reason and error.field == "tool_calls[0]"
 
 
+def test_content_trimmed_beside_calls_and_python_values():
+    """Qwen3-Coder trims a content only where calls follow it ([calls] trim): its leading whitespace is
+    kept or not by what follows, streamed too; parameter values are Python's str() ({'k': [1]}, True)."""
+    fmt = promptcraft.get_format("qwen3-coder")
+    call = ("\n\n<tool_call>\n<function=f>\n<parameter=o>\n{'k': [1, 'a']}\n</parameter>\n<parameter=b>\nTrue\n"
+            "</parameter>\n</function>\n</tool_call><|im_end|>")
+    cases = [(" Hi <|im_end|>", {"role": "assistant", "content": " Hi "}),
+             (" Hi " + call, {"role": "assistant", "content": "Hi", "tool_calls": [
+                 {"type": "function", "function": {"name": "f", "arguments": {"o": {"k": [1, "a"]}, "b": True}}}]})]
+    for text, want in cases:
+        assert fmt.parse_output(text) == want
+        for cuts in ([], list(range(len(text)))):
+            deltas, got = stream(fmt, text, cuts)
+            assert got == want and joined(deltas)["content"] == want["content"]
+
+
 #: Formats whose output transformers' response_template vocabulary cannot say, and why.
 NO_RESPONSE_TEMPLATE = {
     "llama-3.1": "they stand in place of the content",
@@ -655,6 +670,8 @@ NO_RESPONSE_TEMPLATE = {
     # Mistral's [TOOL_CALLS] [...] of objects with ids): a region per call in transformers' vocabulary.
     "jamba-1.6": "inside one opening and closing", "mistral-v0.3": "inside one opening and closing",
     "mistral-nemo": "inside one opening and closing",
+    # Parameter values as Python's str() writes them ({'k': [1]}): transformers reads them as JSON or text.
+    "qwen3-coder": "as Python's str", "seed-oss": "as Python's str",
 }
 
 

@@ -225,6 +225,8 @@ class CallsForm:
     #: text writes), and what closes them after the last.
     open: Optional[Lit] = None
     close: Optional[Lit] = None
+    #: How the content before calls is trimmed, where not by the role's trim.
+    trim: Optional[str] = None
 
 
 @attrs.frozen
@@ -275,7 +277,8 @@ _ROLE_KEYS = {"name", "prefix", "suffix", "trim", "skip_empty", "drop", "refuse"
               "refuse_containing_message", "prefix_when", "suffix_when", "content", "remove"}
 _CALLS_KEYS = {"role", "arguments", "call", "call_when", "ignore", "missing_content", "parameter", "value", "max",
                "max_message", "content", "shape", "empty", "content_parts", "refuse_when", "prefix", "suffix", "name",
-               "id", "no_call_message"}  # the refusal of a tool result without a call: nothing a completion holds
+               "id", "trim",
+               "no_call_message"}  # the refusal of a tool result without a call: nothing a completion holds
 _DISPLAY_KEYS = {"role", "open", "close", "template", "reasoning_trim", "show", "query_exclude", "no_query",
                  "no_query_message", "field"}
 
@@ -560,10 +563,6 @@ def _calls(spec: FormatSpec) -> Optional[CallsForm]:
             at = [p[0] for p in form.pieces].index("arguments")
             if at + 1 >= len(form.pieces) or form.pieces[at + 1][0] != "lit" or not form.pieces[at + 1][1].tokens:
                 raise Unreadable("[calls] call: {arguments} written as parameters must be followed by a literal")
-        if calls.value == "str":
-            # Python's str() of a mapping or list ({'k': [1]}) is not JSON: its value cannot be read back as given.
-            raise Unreadable("[calls] value = 'str' (values as Python's str() writes them) is not read by parse_output "
-                             "yet")
     elif calls.arguments not in ("json", "json_or_text", "text"):
         raise Unreadable(f"[calls] arguments = {calls.arguments!r} is not read by parse_output yet")
     if output is not None and output.call:
@@ -573,7 +572,8 @@ def _calls(spec: FormatSpec) -> Optional[CallsForm]:
     return CallsForm(forms=tuple(forms), arguments=calls.arguments, value=calls.value, max=calls.max,
                      replace_content=calls.content == "refuse", call_id=output.call_id if output else None,
                      parameter=parameter, alternatives=bool(output is not None and output.call),
-                     open=Lit(opening) if opening.strip() else None, close=Lit(closing) if closing.strip() else None)
+                     open=Lit(opening) if opening.strip() else None, close=Lit(closing) if closing.strip() else None,
+                     trim=calls.trim)
 
 
 def build_form(spec: FormatSpec, default_prompt: str = "") -> OutputForm:

@@ -166,6 +166,9 @@ def response_template(form: OutputForm) -> Dict[str, Any]:
             # opening and closing, or a call object holding its id, is not one of its forms.
             raise OutputError("response_template cannot express this format's calls: they are written inside one "
                               "opening and closing, or as JSON objects with ids")
+        if form.calls.arguments == "parameters" and form.calls.value == "str":
+            raise OutputError("response_template cannot express this format's calls: parameter values written as "
+                              "Python's str() ({'k': [1]}), which transformers reads as JSON or text")
         if form.calls.replace_content:
             raise OutputError("response_template cannot express this format's calls: they stand in place of the "
                               "content with no marker before them")

@@ -401,6 +401,14 @@ class OutputParser:
         return text.lstrip() if reasoning.trim == "both" else text.lstrip("\n") if reasoning.trim == "newlines" \
             else text
 
+    def _left_trim_unsure(self, start: int) -> bool:
+        """Whether the content opens with whitespace that a message with calls trims and one without
+        keeps ([calls] trim): nothing of it is certain until the content ends."""
+        calls = self._form.calls
+        if calls is None or calls.trim not in ("both", "left") or self._form.content_trim in ("both", "left"):
+            return False
+        return start >= len(self._s) or self._s[start].isspace()
+
     def _content_ltrim(self, text: str) -> str:
         form = self._form
         text = text.lstrip() if form.content_trim in ("both", "left") else text
@@ -470,9 +478,10 @@ class OutputParser:
         self._content_targets += [_Target(token, "unread") for token in self._form.unread_calls]
         return self._go("content", self._pos)
 
-    def _content_text(self, raw: str) -> str:
+    def _content_text(self, raw: str, calls: bool = False) -> str:
         form = self._form
-        text = trim(raw, form.content_trim)
+        how = form.calls.trim if calls and form.calls is not None and form.calls.trim is not None else form.content_trim
+        text = trim(raw, how)
         return text.lstrip("\n") if form.content_newlines else text
 
     def _on_content(self, final: bool) -> bool:
@@ -481,7 +490,8 @@ class OutputParser:
         s = self._s
         if at < 0:
             if not final:
-                self._emit("content", start, hold, self._content_ltrim)
+                if not self._left_trim_unsure(start):
+                    self._emit("content", start, hold, self._content_ltrim)
                 return False
             raw = s[start:]
             for text, condition in self._form.suffixes:
@@ -509,19 +519,19 @@ class OutputParser:
             for target, _ in calls:
                 assert target.form is not None and target.lit is not None
                 if possible(target.form.condition,
-                            {"first": True, "empty": not self._content_text(strip_end(raw, target.lit.lead))}):
+                            {"first": True, "empty": not self._content_text(strip_end(raw, target.lit.lead), True)}):
                     chosen_call = target
                     break
             assert chosen_call.lit is not None
-            self._finish_content(strip_end(raw, chosen_call.lit.lead), "call", at)
+            self._finish_content(strip_end(raw, chosen_call.lit.lead), "call", at, calls=True)
             return self._begin_call(chosen_call.form, at)
         ends = [t.end for t, _ in found if t.end is not None]
         chosen = next((e for e in ends if possible(e.condition, {"calls": False})), ends[0])
         self._ending = chosen
         return self._finish_content(strip_end(raw, chosen.lead), "end", at + len(chosen.search))
 
-    def _finish_content(self, raw: str, then: str, pos: int) -> bool:
-        self._content = self._content_text(raw)
+    def _finish_content(self, raw: str, then: str, pos: int, calls: bool = False) -> bool:
+        self._content = self._content_text(raw, calls)
         self._send("content", self._content)
         if then == "done":
             return self._done_check(pos)
