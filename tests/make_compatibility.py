@@ -1167,7 +1167,7 @@ What does not read back, and why:
   completions written as `[output]` declares instead. Where the prompt closed the block (Qwen3 without thinking,
   V3.1's non-thinking prompt), a `<think>` in the completion is content.
 - **Parameter values** (`qwen3.5`; `qwen3-coder` and `seed-oss`, whose mappings and lists are Python's `str()`,
-  `{'k': [1]}`) are written as text (`True`, `None`, `1.0`, JSON for mappings and lists): given the `tools`, each
+  `{{'k': [1]}}`) are written as text (`True`, `None`, `1.0`, JSON for mappings and lists): given the `tools`, each
   is read by its schema type; without them a text that reads as a Python constant, a number or a mapping or list
   is taken as one, so a string `"1"` comes back as the number 1. Qwen3-Coder's content is trimmed where calls
   follow it only (`[calls] trim`): streamed, a content that opens with whitespace is given when it ends.
