@@ -134,7 +134,7 @@ def test_a_fine_tune_with_its_own_default_system_text_keeps_its_family_tools():
         "You are Qwen, created by Alibaba Cloud. You are a helpful assistant.", "You are Orbit, by Example Labs.")
     assert promptcraft.identify(template, eos_token=entry["eos_token"]) is None
     fmt = promptcraft.import_template(template, eos_token=entry["eos_token"], name="orbit")
-    assert "with the template's default system text" in fmt.origin
+    assert fmt.spec.tools is not None and fmt.spec.calls is not None, fmt.origin
     for messages, options in structured_cases(25, seed=8):
         want = _transformers(template, [{k: v for k, v in m.items() if v is not None} for m in messages], None,
                              entry["eos_token"], **options)

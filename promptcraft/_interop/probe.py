@@ -58,6 +58,10 @@ TOOL = {"type": "function", "function": {"name": "qzx_tool", "description": "qzx
                                               "required": ["city"]}}}
 CALL = {"id": "call_qzx1", "type": "function",
         "function": {"name": "qzx_tool", "arguments": {"city": "qzxparisk"}}}
+CALL2 = {"id": "call_qzx2", "type": "function",
+         "function": {"name": "qzx_other", "arguments": {"city": "qzxromek", "days": 3}}}
+TOOL2 = {"type": "function", "function": {"name": "qzx_other", "description": "qzxotherk",
+                                           "parameters": {"type": "object", "properties": {}}}}
 CUSTOM_ROLE = "qzxrolek"
 #: Markers after which templates keep only the answer of an assistant turn (``content.split(marker)[-1]``).
 REASONING_MARKERS = ("</think>",)
@@ -160,9 +164,19 @@ class Probes:
             add("field-u:" + field, messages)
         add("tools", _conversation(("user",)), tools=[TOOL])
         add("tools+s", _conversation(("system", "user")), tools=[TOOL])
+        add("tools2+s", _conversation(("system", "user")), tools=[TOOL, TOOL2])
+        add("tt", _conversation(("user", "assistant", "tool", "tool", "user")))
+        add("uata", _conversation(("user", "assistant", "tool", "assistant")))
+        add("tt+g", _conversation(("user", "assistant", "tool", "tool")), add_generation_prompt=True)
         calls = _conversation(("user", "assistant", "user"))
         calls[1]["tool_calls"] = [CALL]
         add("calls", calls)
+        calls = _conversation(("user", "assistant", "user"))
+        calls[1]["tool_calls"] = [CALL, CALL2]
+        add("calls2", calls)
+        calls = _conversation(("user", "assistant", "user"))
+        calls[1].update(content="", tool_calls=[CALL])
+        add("calls0", calls)
         add("documents", _conversation(("user",)), documents=[{"title": "qzxtitlek", "text": "qzxtextk"}])
         add("clock", _conversation(("user",)), add_generation_prompt=True, _clock=OTHER_NOW.isoformat())
         add("clock-s", _conversation(("system", "user")), add_generation_prompt=True, _clock=OTHER_NOW.isoformat())
@@ -197,10 +211,13 @@ class Draft:
         self.problems: List[str] = []  # what could not be read off the probes at all
 
 
+#: Probes that are not plain conversations of the shapes: read by their own inference steps.
+SPECIAL = frozenset({"x", "tools", "tools+s", "tools2+s", "calls", "calls2", "calls0", "documents", "clock",
+                     "clock-s"})
+
+
 def _shape_names(probes: Probes) -> List[str]:
-    return [name for name in probes.plan if ":" not in name and name not in ("x", "t", "tools", "tools+s",
-                                                                            "calls", "documents", "clock", "clock-s")
-            and not name.endswith("@")]
+    return [name for name in probes.plan if ":" not in name and name not in SPECIAL and not name.endswith("@")]
 
 
 def observe(probes: Probes, fold: bool, final: bool, eos: Optional[str] = None, hoist: bool = False) -> "_Observed":
@@ -498,6 +515,108 @@ def _system(probes: Probes, surface: Dict[str, Any], roles: Dict[str, Dict[str, 
                 entry["prefix"] = [v for v in entry["prefix"] if v.get("when") != {"first": True}] or \
                     entry["prefix"]
     surface["system"] = system
+
+
+def _inserted(given: Optional[str], plain: Optional[str], at: int) -> Optional[str]:
+    """The text ``given`` has at position ``at`` of ``plain`` and ``plain`` has not, when that is all
+    they differ by."""
+    if given is None or plain is None or given == plain or not 0 <= at <= len(plain):
+        return None
+    if given.startswith(plain[:at]) and given.endswith(plain[at:]) and len(given) > len(plain):
+        return given[at:len(given) - (len(plain) - at)]
+    return None
+
+
+def tools_table(probes: Probes) -> Optional[Dict[str, Any]]:
+    """``[tools]`` when the template writes each definition as JSON (``tojson``, maybe indented) in one
+    block right after or before the system text; None when it writes them otherwise."""
+    plain = probes.text("su")
+    if plain is None:
+        return None
+    mark = plain.find(sentinel(0))
+    for placement, at in (("system_after", mark + len(sentinel(0))), ("system_before", mark)):
+        block, both = _inserted(probes.text("tools+s"), plain, at), _inserted(probes.text("tools2+s"), plain, at)
+        if block is None or both is None:
+            continue
+        for indent in (None, 4):
+            one, two = (json.dumps(t, ensure_ascii=False, indent=indent) for t in (TOOL, TOOL2))
+            first = block.find(one)
+            if first < 0 or both.find(one) != first:
+                continue
+            second = both.find(two, first + len(one))
+            if second < 0 or both[second + len(two):] != block[first + len(one):]:
+                continue
+            table: Dict[str, Any] = {"placement": placement, "prefix": block[:first],
+                                     "separator": both[first + len(one):second], "suffix": block[first + len(one):]}
+            if indent:
+                table["indent"] = indent
+            return {k: v for k, v in table.items() if v != ""}
+    return None
+
+
+def calls_table(probes: Probes) -> Optional[Dict[str, Any]]:
+    """``[calls]`` when the template writes an assistant message's calls after its content, each the same
+    text around the function name and its arguments as JSON."""
+    plain = probes.text("uau")
+    if plain is None:
+        return None
+    at = plain.find(sentinel(1)) + len(sentinel(1))
+    one = _inserted(probes.text("calls"), plain, at)
+    two = _inserted(probes.text("calls2"), plain, at)
+    if one is None or two is None:
+        return None
+    texts = []
+    rest = two[len(one):] if two.startswith(one) else ""
+    for function, block in ((CALL["function"], one), (CALL2["function"], rest)):
+        assert isinstance(function, dict)
+        arguments = json.dumps(function["arguments"], ensure_ascii=False)
+        name = function["name"]
+        if block.count(arguments) != 1 or block.count(name) != 1:
+            return None
+        texts.append(_escape(block).replace(_escape(arguments), "{arguments}").replace(name, "{name}"))
+    if texts[0] != texts[1]:
+        return None
+    return {"arguments": "json", "missing_content": "empty", "call": texts[0]}
+
+
+def _empty_call_prefix(probes: Probes, surface: Dict[str, Any]) -> None:
+    """An assistant turn of calls only may open otherwise than one with an answer (Qwen's
+    ``<|im_start|>assistant`` without its newline): a variant for that, read off the probe."""
+    assistant = surface.get("roles", {}).get("assistant")
+    given, calls = probes.text("calls0"), surface.get("calls")
+    one = probes.text("calls")
+    if assistant is None or given is None or calls is None or one is None:
+        return
+    start, end = given.find(sentinel(0)) + len(sentinel(0)), given.find("qzx_tool")
+    plain = one.find(sentinel(1))
+    if start < len(sentinel(0)) or end < 0 or plain < 0:
+        return
+    # The text from the user's content to the call's name, with and without an answer before the calls.
+    with_answer = one[one.find(sentinel(0)) + len(sentinel(0)):plain]
+    call_head = one[plain + len(sentinel(1)):one.find("qzx_tool")]
+    without = given[start:end]
+    if not without.endswith(call_head) or without == with_answer + call_head:
+        return
+    opening = without[:len(without) - len(call_head)]
+    suffix = surface["roles"].get("user", {}).get("suffix", "")
+    if not opening.startswith(suffix.replace("{{", "{").replace("}}", "}")):
+        return
+    text = _escape(opening[len(suffix.replace("{{", "{").replace("}}", "}")):])
+    prefix = assistant["prefix"] if isinstance(assistant["prefix"], list) else [{"text": assistant["prefix"]}]
+    assistant["prefix"] = [{"when": {"calls": True, "empty": True}, "text": text}] + prefix
+
+
+def _tool_variants(probes: Probes) -> List[Dict[str, Any]]:
+    """Tables to try on top of a text draft: tools and calls, tools alone."""
+    tools = tools_table(probes)
+    if tools is None:
+        return []
+    calls = calls_table(probes)
+    return ([{"tools": tools, "calls": calls}] if calls is not None else []) + [{"tools": tools}]
+
+
+def _written(extra: Dict[str, Any]) -> List[str]:
+    return [{"tools": "tool definitions", "calls": "tool calls"}[key] for key in extra]
 
 
 def _hoists(probes: Probes) -> bool:
@@ -798,13 +917,23 @@ def import_template(chat_template: str, *, bos_token: Optional[str] = None, eos_
                     break
                 for start in starts(probes, seen, bos_token):
                     surface, draft = draft_for(probes, seen, start, placement, name, bos_token, eos_token)
+                    for extra in _tool_variants(probes):
+                        with_tools = json.loads(json.dumps({**surface, **extra}))
+                        _empty_call_prefix(probes, with_tools)
+                        kept = Draft()
+                        kept.problems = list(draft.problems)
+                        kept.notes = list(draft.notes)
+                        kept.behaviours = [b for b in draft.behaviours
+                                           if not any(b.startswith(w) for w in _written(extra))]
+                        candidates.append(("inferred, with tools", write_toml(with_tools), kept))
                     default = surface.get("system", {}).get("default")
                     if isinstance(default, str) and default not in defaults:
                         defaults.append(default)
                     candidates.append(("inferred", write_toml(surface), draft))
         if builtins:
             candidates.extend(_adapted(probes, name, bos_token, eos_token, defaults))
-        cases = _cases(count, seed) + [probes.plan[n] for n in _shape_names(probes)]
+        # The probes join the suite, but for tool results, which the structured cases check with their ids.
+        cases = _cases(count, seed) + [probes.plan[n] for n in _shape_names(probes) if "tool" not in probes.roles(n)]
         answers = sandbox.render(cases)
         structured: List[Any] = []
         structured_answers: List[Any] = []
@@ -822,12 +951,12 @@ def import_template(chat_template: str, *, bos_token: Optional[str] = None, eos_
                 if not structured:
                     structured = structured_cases(max(40, count // 3), seed)
                     structured_answers = sandbox.render(structured)
-                extra = _compare(fmt, structured, structured_answers, {})
-                check.same += extra.same
-                check.both_refuse += extra.both_refuse
-                check.different += extra.different
+                more = _compare(fmt, structured, structured_answers, {})
+                check.same += more.same
+                check.both_refuse += more.both_refuse
+                check.different += more.different
                 # a refusal where the template writes is a gap only for what the format does not write
-                check.different += [g for g in extra.gaps if "tool" not in g.split("\n")[1]]
+                check.different += [g for g in more.gaps if "tool" not in g.split("\n")[1]]
             # A passing candidate that writes what the template writes (tools, calls) beats one refusing it.
             rank = (not check.passed, len(draft.behaviours), check.misses)
             if best is None or rank < (not best[0].passed, len(best[3].behaviours), best[0].misses):
@@ -898,7 +1027,7 @@ def _agrees(fmt: Format, probes: Probes, probe: str) -> bool:
     except PromptcraftError:
         # A built-in refuses what its template drops without a word (an unknown role, documents, a
         # field): the safe side, allowed off the plain text probes.
-        return want is None or probe not in _shape_names(probes)
+        return want is None or probe not in _shape_names(probes) or "tool" in probes.roles(probe)
     return got == want
 
 
