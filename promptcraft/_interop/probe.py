@@ -141,6 +141,7 @@ class Probes:
             add(name + "+g", _conversation(roles), add_generation_prompt=True)
         for name in ("uaua", "suau", "uaus"):
             add(name + "~", _conversation(shapes[name], PAD))
+        add("newlines~", _conversation(shapes["uaua"], "\n\n"))
         add("x", _conversation(("user", "assistant", CUSTOM_ROLE, "user")))
         add("t", _conversation(("user", "assistant", "tool", "user")))
         add("u@", [{"role": "user", "content": ""}, {"role": "assistant", "content": sentinel(0)}])
@@ -439,6 +440,14 @@ def _trims(probes: Probes, names: Sequence[str] = ("uaua", "suau", "uaus")) -> D
             trim = {(True, True): "none", (False, False): "both", (False, True): "left",
                     (True, False): "right"}[(left, right)]
             trims.setdefault(role, trim)
+    # Newlines alone taken off the left (``content.lstrip('\n')``) where spaces were kept.
+    text = probes.text("newlines~")
+    if text is not None:
+        for i, role in enumerate(probes.roles("uaua")):
+            at = text.find(sentinel(i))
+            if trims.get(role) == "none" and at >= 2 and text[at - 2:at] != "\n\n" and \
+                    text[at + len(sentinel(i)):at + len(sentinel(i)) + 2] == "\n\n":
+                trims[role] = "left_newlines"
     return trims
 
 
@@ -448,7 +457,7 @@ def _system(probes: Probes, surface: Dict[str, Any], roles: Dict[str, Dict[str, 
     """``[system]``: a leading system message as its own turn (``message``), a block of its own written
     otherwise than later system messages (``block``), folded into the first user turn (``fold``), or
     refused."""
-    fold = placement in ("fold", "fold_last")
+    fold = placement in ("fold", "fold_last", "fold:trim_then_fold")
     if placement == "hoist":
         _hoisted(probes, surface, roles, start, prefix, draft)
         return
@@ -472,6 +481,7 @@ def _system(probes: Probes, surface: Dict[str, Any], roles: Dict[str, Dict[str, 
             draft.problems.append("a leading system message is not inside the first user turn")
             return
         system: Dict[str, Any] = {"placement": "fold_last" if placement == "fold_last" else "fold_first",
+                                  **({"fold_order": "trim_then_fold"} if placement.endswith("trim_then_fold") else {}),
                                   "fold": _escape(head[len(user_first):]) + "{system}" + _escape(between) + "{content}"}
         opening, closing = head, between
     elif placement == "block":
@@ -907,7 +917,8 @@ def import_template(chat_template: str, *, bos_token: Optional[str] = None, eos_
         candidates: List[Tuple[str, str, Draft]] = []
         defaults: List[str] = []
         unreadable: Optional[TemplateImportError] = None
-        placements = ["message", "block", "fold", "fold_last"] + (["hoist"] if _hoists(probes) else [])
+        placements = ["message", "block", "fold", "fold:trim_then_fold", "fold_last"] + \
+            (["hoist"] if _hoists(probes) else [])
         for placement in placements:
             for final, eos in ((False, None), (True, None), (True, eos_token), (False, eos_token)):
                 try:
