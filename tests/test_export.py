@@ -146,3 +146,34 @@ def test_cli_export(tmp_path):
     assert run(["export", "zephyr", "-o", str(target)]) == ""
     assert target.read_text(encoding="utf-8") == template
     assert json.loads(run(["export", "zephyr", "--json"])) == {"chat_template": template}
+
+
+def test_mistral_calls_and_tools_before_the_last_user_message():
+    """Mistral v0.3's and Nemo's calls (with their ids, the name as JSON or the function's members) and
+    tools (before every user message equal to the last one, rebuilt JSON) agree with the format; what
+    their templates would splice unescaped is refused, naming the field."""
+    tools = [{"type": "function", "function": {"name": "get", "description": "Get it.",
+                                               "parameters": {"type": "object", "properties": {}}}}]
+    calls = [{"type": "function", "id": "abc123XYZ", "function": {"name": "get", "arguments": {"q": "é\"x"}}},
+             {"type": "function", "id": "abc123XY2", "function": {"name": "get", "arguments": {}}}]
+    chat = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "", "tool_calls": calls},
+            {"role": "tool", "content": "1", "tool_call_id": "abc123XYZ"},
+            {"role": "tool", "content": "2", "tool_call_id": "abc123XY2"},
+            {"role": "assistant", "content": "done"}, {"role": "user", "content": "hi"}]
+    for name in ("mistral-v0.3", "mistral-nemo"):
+        fmt = promptcraft.get_format(name)
+        template = fmt.to_jinja()
+        for gen in (False, True):
+            result, ours, theirs = outcome(fmt, template, chat, tools=tools, add_generation_prompt=gen)
+            assert result == "equal", (name, ours, theirs)
+        bad_id = [dict(chat[1], tool_calls=[dict(calls[0], id="abc")])]
+        bad_tool = [{"type": "function", "function": dict(tools[0]["function"], description='a "b"')}]
+        for messages, options, field in (
+                (chat[:1] + bad_id, {}, "messages[1].tool_calls[0].id"),
+                (chat, {"tools": bad_tool}, "tools[0].function.description"),
+                ([{"role": "assistant", "content": "x"}], {"tools": tools}, "before the last user message")):
+            result, ours, theirs = outcome(fmt, template, messages, **options)
+            if name == "mistral-v0.3" and field.endswith(".id"):
+                assert result == "equal", (name, ours, theirs)  # any JSON id
+                continue
+            assert result == "both_refuse" and field in str(theirs), (name, field, ours, theirs)

@@ -21,8 +21,11 @@ written by some named serialisers, lists of content parts, documents, the
 reasoning display before a message, reasoning given to a role's texts, a
 message's ``name`` and attached fields, as listed by ``GAPS``. Tool calls
 are written as the format writes them (each call's text chosen by its
-conditions, its arguments in the format's form), checked first as
-promptcraft checks them; results name or number the call they answer. Unknown keyword arguments cannot be seen by
+conditions, its arguments in the format's form, its id and function
+members where the format writes them), checked first as promptcraft
+checks them; results name or number the call they answer. Tools placed
+before the last user message go before every user message the template
+compares equal to it (Jinja's ``==``, as Mistral's templates compare them). Unknown keyword arguments cannot be seen by
 a template (transformers passes the special tokens among them): they are not
 refused.
 """
@@ -38,8 +41,8 @@ from .._engine.lower import specialize
 #: What the exported template refuses as not exported (it raises on input that uses it).
 GAPS = (
     "tool definitions written by the serialisers typescript, functionary, xml_schema, python_docstring and "
-    "pydantic_signature (tojson, hermes, python_signature, command_r7b and python_repr are exported), or before "
-    "the last user message (Mistral's)",
+    "pydantic_signature (tojson, hermes, python_signature, command_r7b, python_repr and json_spliced are "
+    "exported)",
     "content given as a list of parts, for a format that takes parts",
     "documents given to a format that writes them",
     "the reasoning display before the message (gpt-oss), reasoning written by a role's texts (Seed-OSS)",
@@ -47,7 +50,7 @@ GAPS = (
     "a field a role attaches to its text",
     "a JSON text for a variable with a serialiser (a list is exported)",
     "a tool result's id written as JSON, other than a string or an integer",
-    "tool calls written with their ids or function members (Mistral's [calls] extra)",
+    "a call id written as JSON, other than a string, an integer or null",
 )
 
 #: The values of inputs the template refuses as not exported (calls, tools in a message, an attached field,
@@ -150,6 +153,40 @@ _TEXT_MACRO = r"""
 """
 
 _SERIALISERS = {
+    # Mistral's hand-built JSON: 'return' left out, a key or string value the template would splice
+    # between quotes unescaped refused (``tojson`` of it differs from it between quotes).
+    "json_spliced": r"""
+{%- macro _pc_item(tool, field) %}
+    {%- if tool['function'] is not defined or tool['function'] is none %}
+        {{- raise_exception(field ~ ".function: the template reads each tool's 'function' object ({'type':" ~
+                " 'function', 'function': {'name': ...}})") }}
+    {%- endif %}
+    {%- for key, value in tool.items() %}
+        {%- if key == 'type' and value is not none and value != 'function' %}
+            {{- raise_exception(field ~ '.type: the template writes every tool as type \'function\'') }}
+        {%- elif key not in ('type', 'function') and value is not none %}
+            {{- raise_exception(field ~ '.' ~ key ~ ": the template writes a tool's 'function' object only: this" ~
+                    ' key would be left out, so it is refused') }}
+        {%- endif %}
+    {%- endfor %}
+    {%- set ns = namespace(text='') %}
+    {%- for key, value in tool['function'].items() %}
+        {%- if key != 'return' %}
+            {%- if key is not string or key|tojson != '"' ~ key ~ '"' %}
+                {{- raise_exception(field ~ '.function: the template writes the key ' ~ key|string ~
+                        ' between quotes unescaped, which is not JSON: it is refused') }}
+            {%- endif %}
+            {%- if value is string and value|tojson != '"' ~ value ~ '"' %}
+                {{- raise_exception(field ~ '.function.' ~ key ~ ': the template writes a string value between' ~
+                        ' quotes unescaped: with a quote, a backslash or a control character it is not JSON, so' ~
+                        ' it is refused') }}
+            {%- endif %}
+            {%- set ns.text = ns.text ~ (', ' if ns.text else '') ~ key|tojson ~ ': ' ~ value|tojson %}
+        {%- endif %}
+    {%- endfor %}
+    {{- '{"type": "function", "function": {' ~ ns.text ~ '}}' }}
+{%- endmacro %}
+""",
     "python_repr": r"""
 {%- macro _pc_item(tool, field) %}
     {{- tool|string }}
@@ -305,8 +342,7 @@ class _Emitter:
                                           "tools": False, "documents": False}
         self.values: Dict[str, str] = {v.name: f"_v_{v.name}" for v in program.variables}
         #: The tool definitions are exported: written with ``tojson`` (items or the whole list).
-        self.tools = program.tools if program.tools is not None and _json_tools(program.tools.layout) and \
-            program.tools.placement != "last_user" else None
+        self.tools = program.tools if program.tools is not None and _json_tools(program.tools.layout) else None
         if self.tools is not None:
             del self.static["tools"]
         self.tools_in_system = self.tools is not None and self.tools.placement in ("system_after", "system_before")
@@ -528,7 +564,8 @@ class _Emitter:
         if item in _SERIALISERS:
             self.comment(f"The tool definitions' text, as the format writes it: each definition as {item!r} writes "
                          "it.")
-            for text in (_TYPE_MACRO, _TEXT_MACRO, _SERIALISERS[item]):
+            macro = _SERIALISERS[item]
+            for text in [t for t in (_TYPE_MACRO, _TEXT_MACRO) if t.split("(")[0].split()[-1] in macro] + [macro]:
                 for line in text.strip("\n").splitlines():
                     self.line(line)
         else:
@@ -657,7 +694,8 @@ class _Emitter:
                 "left out", "tool_calls"))
             self.refuse("_tc is string or _tc is mapping or _tc is not sequence",
                         self.where("'tool_calls' must be a list of calls", "tool_calls"))
-            ignore = calls.ignore + (("type",) if calls.typed else ())
+            id_form = calls.extra[1] if calls.extra is not None else ""
+            ignore = calls.ignore + (("type",) if calls.typed else ()) + (("id",) if id_form else ())
             with self.block("for _call in _tc"):
                 at = "'messages[' ~ _i ~ '].tool_calls[' ~ loop.index0 ~ ']"
                 where = at + " (role ' ~ _m.role ~ '): ' ~ "
@@ -687,6 +725,8 @@ class _Emitter:
                 self.refuse("_fn.arguments is not defined or _fn.arguments is none",
                             where + quote("a call needs 'arguments' (a mapping, {} for none)"))
                 self.check_arguments(calls.form[0], where)
+                if id_form:
+                    self.check_call_id(id_form, at + ".id (role ' ~ _m.role ~ '): ' ~ ")
                 if calls.typed:
                     self.refuse("_call.type is not defined or _call.type is not string", where + quote(
                         "this format writes each call's 'type' ('function')"))
@@ -712,6 +752,26 @@ class _Emitter:
                 with self.block("for _call in _m.tool_calls"):
                     self.tag("set _ns_chk.ids = _ns_chk.ids + [_call.id if _call is mapping and _call.id is defined "
                              "and _call.id is string else none]")
+
+    def check_call_id(self, form: str, where: str) -> None:
+        """A call's id (``_call['id']``) checked as ``_runtime.tools.id_text`` checks it: required, and
+        of the form the format writes it in."""
+        value = "_call['id']"
+        self.refuse(f"{value} is not defined", where + quote("the template needs 'id' (it raises without it)"))
+        if form == "json":
+            # A string, an integer or null is written by tojson as promptcraft writes it; other values are
+            # not exported rather than compared.
+            self.refuse(f"{value} is not none and {value} is not string and {value} is not integer", where + quote(
+                "promptcraft export: a call id other than a string, an integer or null is not exported"))
+            return
+        self.refuse(f"{value} is not string", where + quote("must be a string (the template splices it into its "
+                                                            "text)"))
+        if form == "string9":
+            self.refuse(f"{value}|length != 9", where + quote(
+                "an id must be a string of 9 characters, as the template requires (it raises otherwise)"))
+        self.refuse(f"({value}|tojson) != ('\"' ~ {value} ~ '\"')", where + quote(
+            "the template writes the id between quotes unescaped: with a quote, a backslash or a control character "
+            "it is not JSON, so it is refused"))
 
     def check_arguments(self, mode: str, where: str) -> None:
         """A call's arguments (``_fn.arguments``) checked for the form the format writes them in."""
@@ -1018,6 +1078,8 @@ class _Emitter:
             self.refuse("_tt is not none and (messages|length == _offset or messages[_offset].role != 'user')",
                         quote(f"format {p.name!r} writes the tools in the first user message after the system "
                               "message, and there is none"))
+        if self.tools is not None and self.tools.placement == "last_user":
+            self.last_user()
         with self.block("for _m in messages[_offset:]"):
             self.tag("set _i = loop.index0 + _offset")
             if self.hoist:
@@ -1046,6 +1108,18 @@ class _Emitter:
             if p.roles:
                 self.depth -= 1
                 self.tag("endif")
+
+    def last_user(self) -> None:
+        """``_lu``: the last user message, before which (and before every one equal to it, as the template
+        compares them) the tools go; refused without one, where the template would leave them out."""
+        self.comment("The tools go before the last user message and every one equal to it.")
+        self.tag("set _lu = none")
+        with self.block("if _tt is not none"):
+            self.tag("set _users = messages|selectattr('role', 'equalto', 'user')|list")
+            self.refuse("not _users", quote(
+                f"format {self.p.name!r} writes the tools before the last user message, and there is none: its "
+                "template would leave them out, so they are refused"))
+            self.tag("set _lu = _users|last")
 
     def alternation(self) -> None:
         p = self.p
@@ -1109,6 +1183,9 @@ class _Emitter:
                 self.join_tools("_content")
                 self.tag("set _content = _system")
         uses_tools = "''"
+        if role.last_tools and tools is not None:
+            self.tag("set _tl = _tt if _tt is not none and _m == _lu else ''")
+            uses_tools = "_tl"
         if role.first_tools and tools is not None:
             self.tag("set _tu = _tt if _i == _offset and _tt is not none else ''")
             uses_tools = "_tu"
@@ -1199,10 +1276,6 @@ class _Emitter:
         self.comment("the message's tool calls")
         self.tag("set _calls = ''")
         with self.block("if _tc"):
-            if calls.extra is not None:
-                self.raise_(self.where("promptcraft export: calls written with their ids or function members are "
-                                       "not exported (Mistral's)", "tool_calls"))
-                return
             if calls.refused is not None:
                 self.refuse(self.condition(calls.refused, facts), self.where(
                     f"format {self.p.name!r} writes no tool calls here (its template leaves them out), so they are "
@@ -1212,6 +1285,9 @@ class _Emitter:
                 self.tag("set _fn = _call.function if _call.function is defined and _call.function is not none "
                          "else _call")
                 self.arguments(calls.form)
+                name = "_fn.name|tojson" if calls.extra is not None and calls.extra[0] == "json" else "_fn.name"
+                call_id = "(_call['id']|tojson)" if calls.extra is not None and calls.extra[1] == "json" else \
+                    "_call['id']"
                 keyword = "if"
                 for text in calls.texts:
                     tests = ([] if text.first is None else ["loop.first" if text.first else "not loop.first"]) + (
@@ -1221,8 +1297,9 @@ class _Emitter:
                         [] if text.names is None else [_is_in("_fn.name", text.names)]) + (
                         [] if text.last is None else ["loop.last" if text.last else "not loop.last"])
                     pieces = [quote(piece) if isinstance(piece, str) else
-                              ("_fn.name", "_ca", "loop.index0|string", "_call.type", "(_ns.nk + loop.index0)|string"
-                               )[piece] for piece in text.text]
+                              (name, "_ca", "loop.index0|string", "_call.type", "(_ns.nk + loop.index0)|string",
+                               call_id,
+                               "(_fn|tojson)[1:-1]")[piece] for piece in text.text]
                     line = "set _ns_calls.text = _ns_calls.text ~ " + (" ~ ".join(pieces) or "''")
                     if not tests:
                         if keyword == "if":
