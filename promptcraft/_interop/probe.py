@@ -695,6 +695,10 @@ def _reasoning_cut(probes: Probes, roles: Dict[str, Dict[str, Any]]) -> None:
                                     "scope": "all" if "final" in cut else "history"}
             if cut["history"]:
                 rule["lstrip"] = cut["history"]
+                # ``content.split(marker)[-1].lstrip('\n')`` strips a turn without the marker too.
+                text = probes.text("newlines~")
+                if text is not None and f"\n\n{sentinel(1)}" not in text and sentinel(1) in text:
+                    rule["always"] = True
             assistant["strip_reasoning"] = rule
             return
 

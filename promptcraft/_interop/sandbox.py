@@ -120,16 +120,21 @@ class SandboxedTemplate:
 
 
 def _readline(process: "subprocess.Popen[str]", seconds: float) -> Optional[str]:
-    """The child's next line, or None when it does not come within ``seconds`` (the child is then killed)."""
-    import selectors
+    """The child's next line, or None when it does not come within ``seconds`` (the child is then killed).
+    A thread waits for it: portable where ``select`` does not take pipes (Windows)."""
+    import threading
 
     assert process.stdout is not None
-    with selectors.DefaultSelector() as selector:
-        selector.register(process.stdout, selectors.EVENT_READ)
-        if not selector.select(timeout=seconds):
-            process.kill()
-            return None
-    return process.stdout.readline()
+    stdout = process.stdout
+    got: List[str] = []
+    reader = threading.Thread(target=lambda: got.append(stdout.readline()), daemon=True)
+    reader.start()
+    reader.join(seconds)
+    if reader.is_alive():
+        process.kill()
+        reader.join()
+        return None
+    return got[0] if got else ""
 
 
 # ---------------------------------------------------------------------------------------------- the child
