@@ -86,7 +86,7 @@ def get_format(name: str) -> "Format":
     return get(name)
 
 
-def for_model(model_id: "Any", *, allow_import: bool = False) -> "Format":
+def for_model(model_id: "Any", *, allow_import: bool = True) -> "Format":
     """The built-in format serving the Hugging Face model ``model_id``, or the model in a local
     folder (see ``from_pretrained``; ``allow_import`` is passed on to it).
 
@@ -102,11 +102,12 @@ def for_model(model_id: "Any", *, allow_import: bool = False) -> "Format":
     return find(model_id)
 
 
-def from_pretrained(folder: "Any", *, allow_import: bool = False) -> "Format":
+def from_pretrained(folder: "Any", *, allow_import: bool = True) -> "Format":
     """The format of a local model folder (tokenizer_config.json, chat_template.jinja, ...): the
-    built-in format its chat template identifies as; ``Format.origin`` says so. No network access.
-    With ``allow_import``, a template no built-in format has is imported (``import_template``: it
-    runs in a bounded sandbox and needs jinja2) instead of refused."""
+    built-in format its chat template identifies as, else the template imported (``import_template``:
+    it runs in a bounded sandbox, needs jinja2, and is checked before it is served); ``Format.origin``
+    says which, and ``Format.stop`` adds generation_config.json's end-of-sequence tokens. With
+    ``allow_import=False`` a template that is not a built-in's is refused. No network access."""
     from ._folder import from_pretrained as read
 
     return read(folder, allow_import=allow_import)

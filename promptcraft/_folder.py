@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
-from .errors import UnknownFormatError
+from .errors import TemplateImportError, UnknownFormatError
 
 
 def _read_json(path: str) -> Any:
@@ -82,9 +82,48 @@ def special_tokens(folder: str, config: Dict[str, Any]) -> Dict[str, Optional[st
     return tokens
 
 
-def from_pretrained(folder: Any, *, allow_import: bool = False) -> Any:
-    """The built-in format of the model in ``folder``; its ``origin`` says how it was found."""
+def stop_strings(folder: str, config: Dict[str, Any]) -> Tuple[List[str], List[int]]:
+    """The strings of ``generation_config.json``'s end-of-sequence ids, through the tokenizer files'
+    added tokens (``tokenizer_config.json``'s ``added_tokens_decoder``, ``tokenizer.json``'s
+    ``added_tokens``), and the ids no file names."""
+    generation = _read_json(os.path.join(folder, "generation_config.json")) or {}
+    ids = generation.get("eos_token_id") if isinstance(generation, dict) else None
+    ids = [ids] if isinstance(ids, int) else [i for i in ids or () if isinstance(i, int)] \
+        if isinstance(ids, list) else []
+    if not ids:
+        return [], []
+    names: Dict[int, str] = {}
+    decoder = config.get("added_tokens_decoder")
+    if isinstance(decoder, dict):
+        for key, value in decoder.items():
+            if isinstance(value, dict) and isinstance(value.get("content"), str) and str(key).isdigit():
+                names[int(key)] = value["content"]
+    tokenizer = _read_json(os.path.join(folder, "tokenizer.json")) if not all(i in names for i in ids) else None
+    for token in (tokenizer or {}).get("added_tokens", ()) if isinstance(tokenizer, dict) else ():
+        if isinstance(token, dict) and isinstance(token.get("id"), int) and isinstance(token.get("content"), str):
+            names.setdefault(token["id"], token["content"])
+    return [names[i] for i in ids if i in names], [i for i in ids if i not in names]
+
+
+def _with_folder_stops(fmt: Any, folder: str, config: Dict[str, Any], origin: str) -> Any:
+    """``fmt`` with ``origin``, and the folder's end-of-sequence strings added to its ``stop``."""
     from ._format import Format
+
+    found, unknown = stop_strings(folder, config)
+    added = [text for text in found if text not in fmt.stop]
+    if added:
+        origin += f"; stop strings from generation_config.json: {', '.join(map(repr, added))}"
+    if unknown:
+        origin += f"; generation_config.json's end ids {unknown} are in no tokenizer file here"
+    result = Format.with_origin(fmt, origin)
+    result.stop = tuple(fmt.stop) + tuple(added)
+    return result
+
+
+def from_pretrained(folder: Any, *, allow_import: bool = True) -> Any:
+    """The format of the model in ``folder``: the built-in format its template identifies as, else
+    (``allow_import``) the template imported; its ``origin`` says which, and its ``stop`` adds the
+    folder's end-of-sequence tokens."""
     from ._identify import identify
 
     folder = os.fspath(folder)
@@ -107,14 +146,19 @@ def from_pretrained(folder: Any, *, allow_import: bool = False) -> Any:
                 "reads one template: import each with `promptcraft import` and choose"))
         name = os.path.basename(os.path.abspath(folder)).lower()
         name = "".join(c if c.isalnum() or c in "._-" else "-" for c in name).strip("-._") or "imported"
-        imported = import_template(template, bos_token=tokens["bos_token"], eos_token=tokens["eos_token"],
-                                   name=name)
-        return Format.with_origin(imported, f"{imported.origin}, from the model folder {folder}")
+        try:
+            imported = import_template(template, bos_token=tokens["bos_token"], eos_token=tokens["eos_token"],
+                                       name=name)
+        except TemplateImportError as error:
+            raise UnknownFormatError("for the model folder", folder, detail=(
+                f"its chat template is not a built-in format's, and it does not import: {error.reason} "
+                "(`promptcraft import` with --partial writes the draft); promptcraft does not guess")) from error
+        return _with_folder_stops(imported, folder, config, f"{imported.origin}, from the model folder {folder}")
     if found is None:
         raise UnknownFormatError("for the model folder", folder, detail=(
             "its chat template is not the official template of a built-in format (or its special tokens "
             "differ), and promptcraft does not guess: declare a format for it and check it with "
-            "`promptcraft verify FORMAT --template FILE`"))
+            "`promptcraft verify FORMAT --template FILE`, or import it (allow_import=True)"))
     others = sorted(set(named) - {"default"})
     if found.spec.tool_use is not None:
         # The format hands every render given tools to its tool_use format, as transformers hands it to
@@ -138,4 +182,4 @@ def from_pretrained(folder: Any, *, allow_import: bool = False) -> Any:
         # The built-in format refuses what it does not write (tool definitions among them), so a
         # render that transformers would give to a named template is refused, never rendered wrong.
         origin += f" (named templates not served: {', '.join(others)})"
-    return Format.with_origin(found, origin)
+    return _with_folder_stops(found, folder, config, origin)

@@ -67,8 +67,8 @@ def _parser():
     which.add_argument("--format", "-f", metavar="NAME|PATH", help="a built-in format name or a TOML file")
     which.add_argument("--model", "-m", metavar="ID|FOLDER",
                        help="a Hugging Face model id served by a built-in format, or a local model folder")
-    render.add_argument("--allow-import", action="store_true",
-                        help="with --model FOLDER: import the folder's template when no built-in format is its own")
+    render.add_argument("--no-import", action="store_true",
+                        help="with --model FOLDER: refuse a template that is not a built-in's instead of importing it")
     render.add_argument("--add-generation-prompt", "-g", action="store_true", help="open an assistant turn at the end")
     render.add_argument("--continue-final-message", "-c", action="store_true", help="leave the final message open")
     render.add_argument("--var", action="append", default=[], metavar="KEY=VALUE",
@@ -94,8 +94,8 @@ def _parser():
     which.add_argument("--format", "-f", metavar="NAME|PATH", help="a built-in format name or a TOML file")
     which.add_argument("--model", "-m", metavar="ID|FOLDER",
                        help="a Hugging Face model id served by a built-in format, or a local model folder")
-    parse.add_argument("--allow-import", action="store_true",
-                        help="with --model FOLDER: import the folder's template when no built-in format is its own")
+    parse.add_argument("--no-import", action="store_true",
+                        help="with --model FOLDER: refuse a template that is not a built-in's instead of importing it")
     parse.add_argument("--prompt", "-p", metavar="FILE",
                        help="the rendered prompt the completion follows (text; default: the format's generation "
                             "prompt with default variables)")
@@ -113,8 +113,8 @@ def _parser():
     which.add_argument("--format", "-f", metavar="NAME|PATH", help="a built-in format name or a TOML file")
     which.add_argument("--model", "-m", metavar="ID|FOLDER",
                        help="a Hugging Face model id served by a built-in format, or a local model folder")
-    prompt_parse.add_argument("--allow-import", action="store_true",
-                        help="with --model FOLDER: import the folder's template when no built-in format is its own")
+    prompt_parse.add_argument("--no-import", action="store_true",
+                        help="with --model FOLDER: refuse a template that is not a built-in's instead of importing it")
     prompt_parse.add_argument("file", nargs="?", default="-", metavar="FILE|-",
                               help="the prompt, as text exactly as rendered (default: stdin)")
 
@@ -215,7 +215,7 @@ def _chosen_format(args: Any) -> Any:
     if args.model:
         from . import for_model
 
-        return for_model(args.model, allow_import=getattr(args, "allow_import", False))
+        return for_model(args.model, allow_import=not getattr(args, "no_import", False))
     return _format(args.format)
 
 
@@ -459,7 +459,7 @@ def _parse(args: Any) -> str:
     if args.model:
         from . import for_model
 
-        fmt = for_model(args.model, allow_import=getattr(args, "allow_import", False))
+        fmt = for_model(args.model, allow_import=not getattr(args, "no_import", False))
     else:
         fmt = _format(args.format)
     try:

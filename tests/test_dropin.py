@@ -203,7 +203,8 @@ def test_folders_that_are_not_identified_are_refused_not_guessed(tmp_path):
     (tmp_path / "tokenizer_config.json").write_text(json.dumps(
         {"chat_template": entry["chat_template"].replace("You are", "You are now", 1)}))
     with pytest.raises(promptcraft.UnknownFormatError, match="does not guess"):
-        promptcraft.from_pretrained(tmp_path)
+        promptcraft.from_pretrained(tmp_path, allow_import=False)
+    assert "imported" in promptcraft.from_pretrained(tmp_path).origin  # checked against the template first
     (tmp_path / "tokenizer_config.json").write_text("{not json")
     with pytest.raises(promptcraft.UnknownFormatError, match="cannot read"):
         promptcraft.from_pretrained(tmp_path)

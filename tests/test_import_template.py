@@ -251,25 +251,25 @@ def test_cli_partial_writes_the_draft_with_the_failing_cases(tmp_path, capsys):
     assert text.startswith("# promptcraft import: NOT verified.") and "first difference" in text
 
 
-def test_model_folder_imports_only_when_asked(tmp_path):
+def test_model_folder_imports_unless_told_not_to(tmp_path):
     require_transformers()
     template = (HERE / "vicuna.jinja").read_text(encoding="utf-8")
     folder = tmp_path / "My-Vicuna"
     folder.mkdir()
     (folder / "tokenizer_config.json").write_text(json.dumps(
         {"chat_template": template, "bos_token": "<s>", "eos_token": "</s>"}), encoding="utf-8")
-    with pytest.raises(UnknownFormatError):
-        promptcraft.from_pretrained(folder)
-    fmt = promptcraft.from_pretrained(folder, allow_import=True)
+    with pytest.raises(UnknownFormatError, match="does not guess"):
+        promptcraft.from_pretrained(folder, allow_import=False)
+    fmt = promptcraft.from_pretrained(folder)
     assert fmt.name == "my-vicuna" and "from the model folder" in fmt.origin
-    assert promptcraft.for_model(str(folder), allow_import=True).render([{"role": "user", "content": "Hi"}]) == \
+    assert promptcraft.for_model(str(folder)).render([{"role": "user", "content": "Hi"}]) == \
         fmt.render([{"role": "user", "content": "Hi"}])
     messages = [{"role": "user", "content": "Hi"}]
     assert fmt.render(messages, add_generation_prompt=True) == _transformers(
         template, messages, "<s>", "</s>", add_generation_prompt=True)
 
 
-def test_cli_render_imports_a_model_folder_when_allowed(tmp_path, capsys):
+def test_cli_render_imports_a_model_folder_unless_told_not_to(tmp_path, capsys):
     require_transformers()
     folder = tmp_path / "orbit"
     folder.mkdir()
@@ -278,11 +278,26 @@ def test_cli_render_imports_a_model_folder_when_allowed(tmp_path, capsys):
                                                   encoding="utf-8")
     conversation = tmp_path / "chat.json"
     conversation.write_text(json.dumps([{"role": "user", "content": "Hi"}]), encoding="utf-8")
-    assert main(["render", "--model", str(folder), str(conversation)]) == 1
+    assert main(["render", "--model", str(folder), "--no-import", str(conversation)]) == 1
     assert "does not guess" in capsys.readouterr().err
-    assert main(["render", "--model", str(folder), "--allow-import", "-g", str(conversation)]) == 0
+    assert main(["render", "--model", str(folder), "-g", str(conversation)]) == 0
     assert capsys.readouterr().out == _transformers(template, [{"role": "user", "content": "Hi"}], None, "<|end|>",
                                                     add_generation_prompt=True)
+
+
+def test_folder_stop_strings_come_from_generation_config(tmp_path):
+    require_corpus()
+    entry = json.loads((CORPUS / "meta-llama--Llama-3.1-8B-Instruct.json").read_text(encoding="utf-8"))
+    (tmp_path / "tokenizer_config.json").write_text(json.dumps({
+        "chat_template": entry["chat_template"], "bos_token": entry["bos_token"], "eos_token": entry["eos_token"],
+        "added_tokens_decoder": {"128001": {"content": "<|end_of_text|>"}, "128008": {"content": "<|eom_id|>"},
+                                 "128009": {"content": "<|eot_id|>"}}}), encoding="utf-8")
+    (tmp_path / "generation_config.json").write_text(json.dumps({"eos_token_id": [128001, 128008, 128009, 7]}),
+                                                     encoding="utf-8")
+    fmt = promptcraft.from_pretrained(tmp_path)
+    assert fmt.name == "llama-3.1"
+    assert set(fmt.stop) >= {"<|eot_id|>", "<|eom_id|>", "<|end_of_text|>"}
+    assert "[7]" in fmt.origin  # an id no tokenizer file names is said, not dropped
 
 
 def test_import_never_renders_in_the_calling_process(monkeypatch):
