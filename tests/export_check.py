@@ -84,7 +84,7 @@ def count(fmt: promptcraft.Format, template: str, cases: Iterable[Tuple[str, Any
 def generated_cases(fmt: promptcraft.Format, examples: int) -> List[Tuple[str, Any, Dict[str, Any]]]:
     """``(feature, messages, options)`` drawn from the project's strategies with a derandomised
     profile (the same cases every run): text chats with the format's variables, and agent
-    conversations with tools."""
+    conversations with tools (and documents, for a format that writes them)."""
     import strategies as S
     from hypothesis import HealthCheck, Phase, given, settings
     from hypothesis import strategies as st
@@ -98,8 +98,10 @@ def generated_cases(fmt: promptcraft.Format, examples: int) -> List[Tuple[str, A
         gen = data.draw(st.booleans())
         cases.append(("text", data.draw(S.conversations()),
                       {"add_generation_prompt": gen, **data.draw(S.variable_values(fmt))}))
-        cases.append(("structured", data.draw(S.agent_conversations()),
-                      {"add_generation_prompt": gen, "tools": data.draw(S.tools_lists)}))
+        options = {"add_generation_prompt": gen, "tools": data.draw(S.tools_lists)}
+        if fmt.spec.documents is not None:  # documents where the format writes them
+            options["documents"] = data.draw(S.documents_lists)
+        cases.append(("structured", data.draw(S.agent_conversations()), options))
 
     collect()
     return cases

@@ -91,7 +91,8 @@ def main() -> int:
         "`apply_chat_template` drops them) against `Format.render`. Each cell: **equal / both refuse / not "
         "exported / differ**. *text*: generated chats (`strategies.conversations`, odd role orders, the "
         "format's variables); *structured*: generated agent conversations with tools "
-        "(`strategies.agent_conversations`, `tools_lists`); *public*: ../shared/conversations (each text case "
+        "(`strategies.agent_conversations`, `tools_lists`, and `documents_lists` for a format that writes "
+        "documents); *public*: ../shared/conversations (each text case "
         "with and without a generation prompt). *Not exported* is a case the template refuses with "
         "`promptcraft export: ... is not exported` (the feature is listed below), whatever promptcraft does.",
         "",

@@ -101,7 +101,7 @@ def test_apply_chat_template_renders_the_export():
 def test_random_formats(text, data):
     """Random valid formats (every mechanism of the schema, hostile literals) export, or say which
     construct is not exported; an export agrees with the format on random conversations, text ones and
-    an agent's."""
+    an agent's (with tools and documents)."""
     fmt = promptcraft.loads_format(text, path="random.toml")
     try:
         template = fmt.to_jinja()
@@ -115,6 +115,7 @@ def test_random_formats(text, data):
         options = {"add_generation_prompt": data.draw(st.booleans()), **data.draw(S.variable_values(fmt))}
         if k == 3:
             options["tools"] = data.draw(S.tools_lists)
+            options["documents"] = data.draw(S.documents_lists)
         result, ours, theirs = outcome(fmt, template, messages, **options)
         assert result != "differ", (text, messages, options, ours, theirs)
 
@@ -177,3 +178,49 @@ def test_mistral_calls_and_tools_before_the_last_user_message():
                 assert result == "equal", (name, ours, theirs)  # any JSON id
                 continue
             assert result == "both_refuse" and field in str(theirs), (name, field, ours, theirs)
+
+
+def test_parts_and_documents():
+    """Lists of parts (labels numbered across the conversation, a default system text left out with an
+    image) and documents (in each placement, Command A's numbered as a call) agree with the format."""
+    image, video = {"type": "image"}, {"type": "video", "video": "v.mp4"}
+    chat = [{"role": "user", "content": [image, {"type": "text", "text": " What? "}, video]},
+            {"role": "assistant", "content": [{"type": "text", "text": "A cat."}]},
+            {"role": "user", "content": [{"image": "b.png"}, {"type": "text", "text": "And?"}]}]
+    for name, options in (("qwen2.5-vl", {"add_vision_id": True}), ("qwen3.5", {"add_vision_id": True}),
+                          ("qwen2.5-vl", {})):
+        fmt = promptcraft.get_format(name)
+        result, ours, theirs = outcome(fmt, fmt.to_jinja(), chat, add_generation_prompt=True, **options)
+        assert result == "equal" and "Picture 2: " in ours if options else result == "equal", (name, ours, theirs)
+    vision = promptcraft.get_format("llama-3.2-vision")
+    for messages in ([{"role": "user", "content": [image, {"type": "text", "text": "x?"}]}],
+                     [{"role": "user", "content": "x"}]):
+        result, ours, theirs = outcome(vision, vision.to_jinja(), messages)
+        assert result == "equal" and ("Cutting Knowledge" in ours) == (messages[0]["content"] == "x"), (ours, theirs)
+    bad = [{"role": "user", "content": [{"type": "image", "text": "x"}]}]
+    result, _, theirs = outcome(vision, vision.to_jinja(), bad)
+    assert result == "both_refuse" and "messages[0].content[0].text (role user)" in str(theirs)
+    documents = [{"text": "One.", "title": "T", "doc_id": "d1", "source-url": "u"}, {"text": "Two.", "doc_id": 2}]
+    call = {"id": "c1", "type": "function", "function": {"name": "f", "arguments": {}}}
+    conversation = [{"role": "system", "content": "S"}, {"role": "user", "content": "Q"},
+                    {"role": "assistant", "content": "A"}, {"role": "user", "content": "Q2"}]
+    agent = [{"role": "user", "content": "Q"}, {"role": "assistant", "content": "", "tool_calls": [call]},
+             {"role": "tool", "content": "r", "tool_call_id": "c1"}]
+    for name in ("granite-3.2", "granite-3.3", "jamba-1.6", "command-a"):
+        fmt = promptcraft.get_format(name)
+        template = fmt.to_jinja()
+        docs = [{k: v for k, v in d.items() if k != "source-url" or name == "jamba-1.6"} for d in documents]
+        if name == "granite-3.2":
+            docs = [{"text": d["text"]} for d in docs]
+        result, ours, theirs = outcome(fmt, template, conversation, documents=docs, add_generation_prompt=True)
+        assert result == "equal" and "Two." in ours, (name, ours, theirs)
+        if name == "command-a":
+            # The documents are call 0 after the first user message: the call after them is numbered 1,
+            # and its result, which the template would number 0, is refused.
+            result, ours, theirs = outcome(fmt, template, agent[:2], documents=docs)
+            assert result == "equal", (ours, theirs)
+            result, ours, theirs = outcome(fmt, template, agent, documents=docs)
+            assert result == "both_refuse" and "messages[2].tool_call_id (role tool)" in str(theirs), (ours, theirs)
+        if name != "command-a":  # it writes any document through tojson
+            result, ours, theirs = outcome(fmt, template, conversation, documents=[{"text": 3, "doc_id": "d"}])
+            assert result == "both_refuse" and "documents[0].text" in str(theirs), (name, ours, theirs)

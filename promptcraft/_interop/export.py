@@ -17,22 +17,27 @@ Where promptcraft refuses a conversation the template calls
 ``raise_exception`` with the same meaning (message index and field). A
 feature not exported yet raises ``promptcraft export: ... is not exported``
 on the input that uses it, never a different prompt: tool definitions
-written by some named serialisers, lists of content parts, documents, the
-reasoning display before a message, reasoning given to a role's texts, a
+written by some named serialisers, the reasoning display before a message, reasoning given to a role's texts, a
 message's ``name`` and attached fields, as listed by ``GAPS``. Tool calls
 are written as the format writes them (each call's text chosen by its
 conditions, its arguments in the format's form, its id and function
 members where the format writes them), checked first as promptcraft
 checks them; results name or number the call they answer. Tools placed
 before the last user message go before every user message the template
-compares equal to it (Jinja's ``==``, as Mistral's templates compare them). Unknown keyword arguments cannot be seen by
+compares equal to it (Jinja's ``==``, as Mistral's templates compare them).
+A content given as a list of parts is joined into its text while the
+messages are checked (each part of the first kind it is, media numbered
+across the conversation where the labels are on), and ``messages`` is
+rebound to the joined copies, so the rest of the template reads text;
+documents are written as one text where the format places them, numbered
+as a call where they count as one. Unknown keyword arguments cannot be seen by
 a template (transformers passes the special tokens among them): they are not
 refused.
 """
 
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple, cast
 
 from .._engine import ir
 from .._engine.ir import Choice, Lit, Slot, When
@@ -43,8 +48,6 @@ GAPS = (
     "tool definitions written by the serialisers typescript, functionary, xml_schema, python_docstring and "
     "pydantic_signature (tojson, hermes, python_signature, command_r7b, python_repr and json_spliced are "
     "exported)",
-    "content given as a list of parts, for a format that takes parts",
-    "documents given to a format that writes them",
     "the reasoning display before the message (gpt-oss), reasoning written by a role's texts (Seed-OSS)",
     "a message's name, for a format that writes names",
     "a field a role attaches to its text",
@@ -345,9 +348,19 @@ class _Emitter:
         self.tools = program.tools if program.tools is not None and _json_tools(program.tools.layout) else None
         if self.tools is not None:
             del self.static["tools"]
+        if program.documents is not None:
+            del self.static["documents"]
         self.tools_in_system = self.tools is not None and self.tools.placement in ("system_after", "system_before")
         #: The role that writes tool calls (one at most: ``[calls] role``).
         self.caller = next((r for r in self.roles if r.calls is not None and r.action == "write"), None)
+        #: The roles whose content may be a list of parts, and the parts' form (``_runtime.parts``).
+        self.part_roles: List[str] = []
+        self.parts: Optional[ir.Parts] = None
+        for r in self.roles:
+            if r.parts is not None:
+                self.part_roles += list(r.parts.roles) if r.parts.roles is not None else [r.name or ""]
+                self.parts = r.parts
+        self.takes_parts = self.parts is not None or program.system.parts != "refuse"
         #: Some role's texts name the call its message answers (``{call_name}``).
         self.names_calls = any(r.names_call for r in self.roles)
 
@@ -463,6 +476,9 @@ class _Emitter:
         self.thinking()
         self.start()
         self.system_section()
+        if self.p.documents is not None and self.p.documents.placement == "turn_after_system":
+            with self.block("if _dt is not none"):
+                self.out("_dt")
         self.last_query()
         self.loop()
         self.end()
@@ -533,9 +549,7 @@ class _Emitter:
         self.comment("Tool definitions and documents (an empty list is none, as `if tools` reads it).")
         if self.tools is not None:
             self.tools_text(self.tools)
-        what = "promptcraft export: tool definitions before the last user message are not exported" \
-            if p.tools is not None and p.tools.placement == "last_user" else \
-            "promptcraft export: tool definitions written by this serialiser are not exported" \
+        what = "promptcraft export: tool definitions written by this serialiser are not exported" \
             if p.tools is not None else \
             f"format {p.name!r} does not write tool definitions, so they are refused rather than left out"
         if p.tools is not None and p.tools.refuse_empty:
@@ -551,9 +565,82 @@ class _Emitter:
         if p.tools is not None and p.tools.required:
             self.refuse("tools is not defined or tools is none",
                         quote(f"format {p.name!r} needs tools (its template raises without them)"))
-        what = "promptcraft export: documents are not exported" if p.documents is not None else \
-            f"format {p.name!r} does not write documents, so they are refused rather than left out"
-        self.refuse("documents is defined and documents", quote(what))
+        if p.documents is not None:
+            self.documents_text(p.documents)
+        else:
+            self.refuse("documents is defined and documents", quote(
+                f"format {p.name!r} does not write documents, so they are refused rather than left out"))
+
+    def documents_text(self, documents: ir.Documents) -> None:
+        """``_dt``: the documents' text (``none`` without any), each document checked as
+        ``_runtime.documents.write_documents`` checks it."""
+        prefix, item, separator, suffix, keys, optional, others, others_key, ignore = documents.layout
+        self.comment("The documents' text, as the format writes it.")
+        self.tag("set _dt = none")
+        with self.block("if documents is defined and documents"):
+            self.refuse("documents is string or documents is mapping or documents is not sequence",
+                        quote("documents must be a list of mappings"))
+            read = [name for name, _ in keys] + [name for name, _ in optional]
+            self.tag("set _ns_docs = namespace(text='')")
+            with self.block("for _doc in documents"):
+                self.tag("set _d = loop.index0")
+                where = "'documents[' ~ _d ~ ']"
+                self.refuse("_doc is not mapping", where + ": ' ~ " + quote("a document is a mapping ({'text': ...})"))
+                values = {"index": "_d|string"}
+                for name, kind in keys:
+                    value = f"_doc[{quote(name)}]"
+                    at = where + f".{name}: ' ~ "
+                    self.refuse(f"{value} is not defined or {value} is none", at + quote(
+                        f"this format writes every document's {name!r}: this one has none"))
+                    if kind == "text":
+                        self.refuse(f"{value} is not string", at + quote("this format writes it as text only"))
+                    else:
+                        self.refuse(f"not ({value} is string or {value} is number or {value} is boolean)", at + quote(
+                            "this format writes it as Python's str() writes a string, a number or a boolean"))
+                    values[name] = f"{value}|string"
+                for name, text in optional:
+                    value = f"_doc[{quote(name)}]"
+                    self.tag(f"set _o_{name} = ''")
+                    with self.block(f"if {value} is defined and {value} is not none"):
+                        self.refuse(f"{value} is not string", where + f".{name}: ' ~ " + quote(
+                            "this format writes it as text only"))
+                        self.tag(f"set _o_{name} = " + self.pieces(text, {"value": value}))
+                    values[name] = f"_o_{name}"
+                if ("json",) in item:
+                    values["json"] = "_doc|tojson"
+                elif others is not None:
+                    self.tag("set _ns_others = namespace(text='')")
+                    with self.block("for _key, _value in _doc.items()"):
+                        with self.block(f"if _key not in {_tuple(read) if read else '()'}"):
+                            self.refuse("_key is not string", where + ": ' ~ " + quote(
+                                "a document's key must be a string"))
+                            self.refuse("not (_value is string or _value is number or _value is boolean)",
+                                        where + ".' ~ _key ~ ': ' ~ " + quote(
+                                            "this format writes it as Python's str() writes a string, a number or "
+                                            "a boolean"))
+                            key = "_key|title" if others_key == "title" else "_key"
+                            self.tag("set _ns_others.text = _ns_others.text ~ " + self.pieces(
+                                others, {"key": key, "value": "_value|string"}))
+                    values["others"] = "_ns_others.text"
+                else:
+                    allowed = tuple(read) + tuple(ignore)
+                    with self.block("for _key, _value in _doc.items()"):
+                        self.refuse(f"_value is not none and _key not in {_tuple(allowed) if allowed else '()'}",
+                                    where + ".' ~ _key|string ~ ': ' ~ " + quote(
+                                        "this key is not written by the format, so it is refused rather than left "
+                                        "out"))
+                if separator:
+                    with self.block("if not loop.first"):
+                        self.tag(f"set _ns_docs.text = _ns_docs.text ~ {quote(separator)}")
+                self.tag("set _ns_docs.text = _ns_docs.text ~ " + self.pieces(item, values))
+            self.tag(f"set _dt = {quote(prefix)} ~ _ns_docs.text ~ {quote(suffix)}")
+
+    @staticmethod
+    def pieces(pieces: Sequence[object], values: Dict[str, str]) -> str:
+        """A documents text (literals and ``(name,)`` slots) as one Jinja expression."""
+        out = [quote(piece) if isinstance(piece, str) else f"({values[piece[0]]})"  # type: ignore[index]
+               for piece in pieces]
+        return " ~ ".join(out) or "''"
 
     def tools_text(self, tools: ir.Tools) -> None:
         """``_tt``: the tool definitions' text (``none`` without any), each checked as promptcraft checks it."""
@@ -624,7 +711,17 @@ class _Emitter:
         fields = p.fields
         if self.caller is not None:
             # Whether a message before had calls; every call's id, in order (results are numbered by them).
-            self.tag("set _ns_chk = namespace(ec=false, ids=[])")
+            self.tag("set _ns_chk = namespace(ec=false, ids=[], at=[])")
+        if self.takes_parts:
+            # The text of each message, its media parts counted across the conversation for their labels.
+            counts = sorted({kind[0] for kind in self.part_kinds() if kind[0] != "text"})
+            self.tag("set _ns_parts = namespace(" + ", ".join(
+                ["messages=[]", "plain=[]", "lists=[]", "image=false"] + [f"n_{kind}=0" for kind in counts]) + ")")
+            labels = self.p.labels
+            if labels is not None:
+                name, default = labels
+                self.tag(f"set _labels = {name} if {name} is defined and {name} is not none and {name} is boolean "
+                         f"else {'true' if default else 'false'}")
         with self.block("for _m in messages"):
             self.tag("set _i = loop.index0")
             self.refuse("_m is not mapping or _m.role is not string",
@@ -654,13 +751,123 @@ class _Emitter:
                         self.comment("a message with calls may leave its content out")
                         self.tag("set _given = ''")
             self.refuse(f"{given} is not defined or {given} is none", self.where("has no content", "content"))
-            parts = any(r.parts is not None for r in self.roles) or p.system.parts != "refuse"
-            text = "promptcraft export: content given as a list of parts is not exported" if parts else \
-                f"format {p.name!r} writes this content as text only; a list of parts is refused"
-            self.refuse(f"{given} is not string", self.where(text, "content"))
+            if self.takes_parts:
+                self.tag(f"set _text = {given}")
+                self.tag("set _plain = _text")
+                with self.block(f"if {given} is not string"):
+                    self.content_parts(given)
+            else:
+                self.refuse(f"{given} is not string", self.where(
+                    f"format {p.name!r} writes this content as text only; a list of parts is refused", "content"))
             if self.caller is not None:
                 self.check_calls(self.caller)
+                if self.parts is not None and not self.parts.with_calls:
+                    self.refuse(f"_tc is not none and {given} is not string", self.where(
+                        f"format {p.name!r} writes the content of a message with calls as text only: its template "
+                        "writes a list of parts as it is", "content"))
+            if self.takes_parts:
+                self.tag("set _ns_parts.messages = _ns_parts.messages + [dict(_m, content=_text)]")
+                self.tag("set _ns_parts.plain = _ns_parts.plain + [_plain]")
+                self.tag(f"set _ns_parts.lists = _ns_parts.lists + [{given} is not string]")
+        if self.takes_parts:
+            self.comment("From here on each message's content is its text (a list of parts joined).")
+            self.tag("set messages = _ns_parts.messages")
         self.tag("set _last = messages|length - 1")
+
+    def part_kinds(self) -> List[Tuple[Any, ...]]:
+        forms = [f for f in (self.parts.form if self.parts is not None else None, self.p.system.parts_form) if f]
+        return [kind for form in forms for kind in cast(Tuple[Tuple[Any, ...], ...], form[1])]
+
+    def content_parts(self, given: str) -> None:
+        """``_text`` (and ``_plain``, without labels): a message's list of parts as the format writes it,
+        checked as ``_runtime.parts`` checks it; refused where the role (or the system message taken
+        out) takes text only."""
+        p, system = self.p, self.p.system
+        self.refuse(f"{given} is mapping or {given} is not sequence", self.where(
+            "'content' must be a string or a list of parts", "content"))
+        taken = "false" if system.placement in ("message", "refuse") else \
+            _is_in("_m.role", self.leading) + ("" if self.hoist else " and _i == 0")
+        part_roles = _is_in("_m.role", self.part_roles) if self.part_roles else "false"
+        self.tag(f"set _mode = {quote(system.parts)} if {taken} else ('parts' if {part_roles} else 'refuse')")
+        with self.block("if _mode == 'refuse'"):
+            taken_in = f" (it takes parts for {', '.join(map(repr, self.part_roles))})" if self.part_roles else ""
+            self.tag(f"if {taken}")
+            self.depth += 1
+            self.raise_(self.where(f"format {p.name!r} writes this system message's content as text only; a list of "
+                                   "parts is refused", "content"))
+            self.depth -= 1
+            self.tag("endif")
+            self.raise_(self.where(f"format {p.name!r} writes this role's content as text only; a list of parts is "
+                                   "refused" + taken_in, "content"))
+        if system.parts in ("first_text", "first_text_list"):
+            with self.block("if _mode != 'parts' and _mode != 'text'"):
+                self.refuse(f"{given}|length != 1", self.where("this message is read as its first part's text: a "
+                                                               "list of several parts is refused (write one text "
+                                                               "part)", "content"))
+                self.parts_loop(given, ("none", (("text", ("text",), (), "", None),)), False)
+        if self.parts is not None:
+            with self.block("if _mode == 'parts'"):
+                self.parts_loop(given, self.parts.form, True)
+        if system.parts == "text":
+            assert system.parts_form is not None
+            with self.block("if _mode == 'text'"):
+                self.parts_loop(given, system.parts_form, False)
+
+    def parts_loop(self, given: str, form: Tuple[object, ...], counted: bool) -> None:
+        """``_text`` and ``_plain`` of the parts ``given``: each of the first kind of ``form`` it is."""
+        trim, kinds = form
+        assert isinstance(trim, str) and isinstance(kinds, tuple)
+        self.tag("set _ns_text = namespace(text='', plain='')")
+        with self.block(f"for _part in {given}"):
+            self.tag("set _j = loop.index0")
+            where = "'messages[' ~ _i ~ '].content[' ~ _j ~ ']"
+            at = where + " (role ' ~ _m.role ~ '): ' ~ "
+            self.refuse("_part is not mapping", at + quote("a content part must be a mapping"))
+            self.tag("set _type = _part['type'] if 'type' in _part else none")
+            keyword = "if"
+            for kind in kinds:
+                name, types, keys, placeholder, label = kind
+                tests = ([f"_type in {_tuple(types)}"] if types else []) + [f"{quote(k)} in _part" for k in keys]
+                self.tag(f"{keyword} {' or '.join(tests) or 'false'}")
+                keyword = "elif"
+                self.depth += 1
+                self.refuse(f"_type is not none and _type not in {_tuple(types + keys)}",
+                            where + ".type (role ' ~ _m.role ~ '): ' ~ " + quote(
+                                f"this part is read as {name} (by its keys), but its type is ") + " ~ _type|string")
+                allowed = {"image": ("type", "image", "image_url", "url", "path", "base64"),
+                           "video": ("type", "video", "url", "path", "base64"), "text": ("type", "text")}[name]
+                with self.block("for _key, _value in _part.items()"):
+                    self.refuse(f"_value is not none and _key not in {_tuple(tuple(dict.fromkeys(allowed + keys)))}",
+                                where + ".' ~ _key ~ ' (role ' ~ _m.role ~ '): ' ~ " + quote(
+                                    f"this field of a {name} part is not written by the format, so it is refused "
+                                    "rather than left out"))
+                if name == "text":
+                    self.refuse("_part['text'] is not defined or _part['text'] is not string",
+                                where + ".text (role ' ~ _m.role ~ '): ' ~ " + quote(
+                                    "a text part's 'text' must be a string"))
+                    self.tag(f"set _ns_text.text = _ns_text.text ~ _part['text']{_TRIM[trim]}")
+                    self.tag(f"set _ns_text.plain = _ns_text.plain ~ _part['text']{_TRIM[trim]}")
+                else:
+                    if counted and name == "image":
+                        self.tag("set _ns_parts.image = true")
+                    if counted and label is not None and self.p.labels is not None:
+                        with self.block("if _labels"):
+                            self.tag(f"set _ns_parts.n_{name} = _ns_parts.n_{name} + 1")
+                            pieces = [quote(piece) if isinstance(piece, str) else f"_ns_parts.n_{name}|string"
+                                      for piece in label]
+                            self.tag("set _ns_text.text = _ns_text.text ~ " + (" ~ ".join(pieces) or "''"))
+                    self.tag(f"set _ns_text.text = _ns_text.text ~ {quote(placeholder)}")
+                    self.tag(f"set _ns_text.plain = _ns_text.plain ~ {quote(placeholder)}")
+                self.depth -= 1
+            self.tag("else")
+            self.depth += 1
+            written = " and ".join(kind[0] for kind in kinds)
+            self.raise_(where + ".type (role ' ~ _m.role ~ '): ' ~ " + quote("a part of type ") + " ~ _type|string ~ "
+                        + quote(f" is not written by this format, which writes {written} parts here"))
+            self.depth -= 1
+            self.tag("endif")
+        self.tag("set _text = _ns_text.text")
+        self.tag("set _plain = _ns_text.plain")
 
     def content_optional(self, role: ir.Role) -> str:
         """The test of a message with calls that may leave its content out (``Calls.content_optional``,
@@ -752,6 +959,7 @@ class _Emitter:
                 with self.block("for _call in _m.tool_calls"):
                     self.tag("set _ns_chk.ids = _ns_chk.ids + [_call.id if _call is mapping and _call.id is defined "
                              "and _call.id is string else none]")
+                    self.tag("set _ns_chk.at = _ns_chk.at + [_i]")
 
     def check_call_id(self, form: str, where: str) -> None:
         """A call's id (``_call['id']``) checked as ``_runtime.tools.id_text`` checks it: required, and
@@ -828,6 +1036,8 @@ class _Emitter:
             facts["tools"] = "_tt is not none"
         if self.p.thinking is not None:
             facts["thinking"] = "_ns_thinking.on"
+        if self.p.documents is not None:
+            facts["documents"] = "_dt is not none"
         return facts
 
     def start(self) -> None:
@@ -913,7 +1123,8 @@ class _Emitter:
                 missing = f"not ({leading})" + (" or messages[0].content == ''" if system.keep_empty else "")
             if system.default_when == "tools":
                 missing = f"({missing}) and _tt is not none"
-            # (unless_images: images come in lists of parts, which are not exported.)
+            if system.unless_images is not None and self.takes_parts:
+                missing = f"({missing}) and not _ns_parts.image"
             with self.block(f"if {missing}"):
                 self.comment("No system message: the format's default text.")
                 self.tag(f"set _system = {self.concat(system.default)}")
@@ -1073,15 +1284,24 @@ class _Emitter:
         self.comment("The messages.")
         self.tag("set _ns = namespace(" + ", ".join(
             ["prev=none", "user_turn=true", "body=false"] + [f"{flag}=false" for flag in self.earlier.values()] + (
-                ["ec=false", "nk=0", "cname=none", "answered=[]"] if self.caller is not None else [])) + ")")
+                ["ec=false", "nk=" + self.first_number(), "cname=none", "answered=[]"] if self.caller is not None
+                else [])) + ")")
         if self.tools is not None and self.tools.placement == "first_user":
             self.refuse("_tt is not none and (messages|length == _offset or messages[_offset].role != 'user')",
                         quote(f"format {p.name!r} writes the tools in the first user message after the system "
                               "message, and there is none"))
         if self.tools is not None and self.tools.placement == "last_user":
             self.last_user()
+        docs = self.p.documents.placement if self.p.documents is not None else None
+        if docs in ("before_last_user", "after_first_user"):
+            self.documents_at(docs)
         with self.block("for _m in messages[_offset:]"):
             self.tag("set _i = loop.index0 + _offset")
+            if docs == "before_last_user":
+                with self.block("if _i == _docs_at"):
+                    self.out("_dt")
+                    if self.p.documents.counts_as_call and self.caller is not None:  # type: ignore[union-attr]
+                        self.tag("set _ns.nk = _ns.nk + 1")
             if self.hoist:
                 with self.block(f"if {_is_in('_m.role', self.leading)}"):
                     self.tag("continue")
@@ -1108,6 +1328,34 @@ class _Emitter:
             if p.roles:
                 self.depth -= 1
                 self.tag("endif")
+
+    def first_number(self) -> str:
+        """The number of the conversation's first call: 1 after documents written before the messages
+        that take number 0 (``[documents] counts_as_call``)."""
+        documents = self.p.documents
+        if documents is not None and documents.counts_as_call and documents.placement == "turn_after_system":
+            return "(1 if _dt is not none else 0)"
+        return "0"
+
+    def documents_at(self, placement: str) -> None:
+        """``_docs_at``: the message the documents go before (the last user message, else the first) or
+        after (the first user message); refused without one, where the template would leave them out."""
+        self.comment("The message the documents go " + ("before." if placement == "before_last_user" else "after."))
+        self.tag("set _ns_at = namespace(at=-1, first=-1)")
+        with self.block("if _dt is not none"):
+            with self.block("for _m in messages[_offset:]"):
+                test = f"not ({_is_in('_m.role', self.leading)})" if self.hoist else "true"
+                with self.block(f"if {test}"):
+                    self.tag("set _ns_at.first = loop.index0 + _offset if _ns_at.first == -1 else _ns_at.first")
+                    last = "true" if placement == "before_last_user" else "_ns_at.at == -1"
+                    with self.block(f"if _m.role == 'user' and {last}"):
+                        self.tag("set _ns_at.at = loop.index0 + _offset")
+            where = "before the last user message" if placement == "before_last_user" else \
+                "after the first user message"
+            self.refuse("_ns_at.at == -1" + (" and _ns_at.first == -1" if placement == "before_last_user" else ""),
+                        quote(f"format {self.p.name!r} writes the documents {where}, and there is none to write "
+                              "them at"))
+        self.tag("set _docs_at = (_ns_at.at if _ns_at.at != -1 else _ns_at.first) if _dt is not none else -1")
 
     def last_user(self) -> None:
         """``_lu``: the last user message, before which (and before every one equal to it, as the template
@@ -1187,6 +1435,10 @@ class _Emitter:
             self.tag("set _tl = _tt if _tt is not none and _m == _lu else ''")
             uses_tools = "_tl"
         if role.first_tools and tools is not None:
+            if self.takes_parts:
+                self.refuse("_i == _offset and _tt is not none and _ns_parts.lists[_i]", self.where(
+                    f"format {p.name!r} writes the tools in this message, whose content its template takes as "
+                    "text: a list of parts is refused", "content"))
             self.tag("set _tu = _tt if _i == _offset and _tt is not none else ''")
             uses_tools = "_tu"
             if tools.trim != "none":
@@ -1228,6 +1480,12 @@ class _Emitter:
         if _uses((role.body,), "call_number"):
             values["call_number"] = self.call_number()
         self.seq(body, values, facts)
+        documents = p.documents
+        if documents is not None and documents.placement == "after_first_user":
+            with self.block("if _i == _docs_at"):
+                self.out("_dt")
+                if documents.counts_as_call and self.caller is not None:
+                    self.tag("set _ns.nk = _ns.nk + 1")
         self.tag(f"set _ns.prev = {name}")
         if calls is not None:
             with self.block("if _tc"):
@@ -1360,6 +1618,16 @@ class _Emitter:
                     + " ~ _ci")
         self.refuse("_ci in _ns.answered", self.where("another result answers the call ", "tool_call_id") + " ~ _ci")
         self.tag("set _ns.answered = _ns.answered + [_ci]")
+        documents = self.p.documents
+        if documents is not None and documents.counts_as_call:
+            # The template numbers the calls after the documents one more, their results not.
+            at = "_ns_chk.at[_ns_chk.ids.index(_ci)]"
+            after = {"turn_after_system": "true", "before_last_user": f"{at} >= _docs_at",
+                     "after_first_user": f"{at} > _docs_at"}[documents.placement]
+            self.refuse(f"_dt is not none and {after}", self.where(
+                f"format {self.p.name!r} writes the documents as a call of their own and numbers the calls after "
+                "them one more, but numbers their results without it: the number written for this result would "
+                "name another call, so it is refused", "tool_call_id"))
         return "_ns_chk.ids.index(_ci)|string"
 
     def display(self, display: ir.Display, calls: Optional[ir.Calls] = None,
@@ -1420,7 +1688,8 @@ class _Emitter:
             test = "_m.role == 'user' and _ns_query.at == -1"
             if display.query_exclude:
                 start, end = display.query_exclude
-                text = f"_m.content{_TRIM[display.query_trim]}"
+                content = "_ns_parts.plain[messages|length - loop.index]" if self.takes_parts else "_m.content"
+                text = f"{content}{_TRIM[display.query_trim]}"
                 test += f" and not ({text}.startswith({quote(start)}) and {text}.endswith({quote(end)}))"
             with self.block(f"if {test}"):
                 self.tag("set _ns_query.at = messages|length - loop.index")
