@@ -32,9 +32,15 @@ from ..errors import AmbiguousPromptError, PromptcraftError, PromptParseError
 
 LIT, CAP, ACC = 0, 1, 2
 #: Captures that take any text; the others (role names, variables) end at the first literal after them.
-_LONG = ("content", "reasoning", "system")
+_LONG = ("content", "reasoning", "system", "call_arguments", "call_function")
 #: Alternative readings checked for an ambiguity, and readings tried when the preferred one does not
 #: render back, before giving up with an error.
+#: How a call text's pieces are read (``ir.CallText``): the name, the arguments, its position in the
+#: message, its type, its position in the conversation, its id, its function object's members.
+_CALL_PIECES = {0: "call_name", 1: "call_arguments", 2: "call_position", 3: "call_type", 4: "call_number",
+                5: "call_id", 6: "call_function"}
+#: The argument forms read back: JSON, or the text as given.
+_CALL_MODES = ("json", "json_or_text", "text")
 _CHECKS = 24
 _TRIES = 24
 _INF = float("inf")
@@ -44,20 +50,24 @@ class ParsedPrompt:
     """The conversation a prompt was rendered from: ``render(messages,
     add_generation_prompt=add_generation_prompt, **variables)`` gives the prompt back."""
 
-    __slots__ = ("messages", "add_generation_prompt", "variables")
+    __slots__ = ("messages", "add_generation_prompt", "variables", "tools")
 
-    def __init__(self, messages: List[Dict[str, Any]], add_generation_prompt: bool, variables: Dict[str, Any]):
+    def __init__(self, messages: List[Dict[str, Any]], add_generation_prompt: bool, variables: Dict[str, Any],
+                 tools: Optional[List[Any]] = None):
         self.messages = messages
         self.add_generation_prompt = add_generation_prompt
         self.variables = variables
+        #: The tool definitions the prompt was rendered with (``render(..., tools=tools)``), or ``None``.
+        self.tools = tools
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, ParsedPrompt) and (self.messages, self.add_generation_prompt, self.variables) == (
-            other.messages, other.add_generation_prompt, other.variables)
+        return isinstance(other, ParsedPrompt) and (
+            self.messages, self.add_generation_prompt, self.variables, self.tools) == (
+            other.messages, other.add_generation_prompt, other.variables, other.tools)
 
     def __repr__(self) -> str:
         return (f"ParsedPrompt(messages={self.messages!r}, add_generation_prompt={self.add_generation_prompt!r}, "
-                f"variables={self.variables!r})")
+                f"variables={self.variables!r}, tools={self.tools!r})")
 
 
 Marks = Tuple[Tuple[Any, ...], ...]
@@ -76,6 +86,7 @@ class _Builder:
         self.program = program
         self.raw: List[List[Tuple[Optional[Tuple[Any, ...]], Optional[Tuple[int, str]], int]]] = []
         self.variables = {v.name: v for v in program.variables}
+        self.calls = {role.name: role.calls for role in program.roles if role.calls is not None}
 
     def node(self) -> int:
         self.raw.append([])
@@ -121,8 +132,14 @@ class _Builder:
             return self.step(at, LIT, role) if role else self.step(at, CAP, "role")
         if name in ("reasoning", "tool_call_id"):
             return self.step(at, CAP, name)
-        if name in ("calls", "tools"):
-            return at  # text conversations: nothing is written for them
+        if name == "calls":
+            return self.calls_slot(at, self.calls.get(role) if role else None)
+        if name == "tools":
+            return at  # tool definitions are read from the text they are part of (``_tools``)
+        if name in ir.MESSAGE_SLOTS and name not in self.variables:
+            # What follows from other values (the name of the call a result answers, a call's number):
+            # read as any text, the rendering checks it.
+            return self.step(at, CAP, "derived:" + name)
         variable = self.variables.get(name)
         if variable is not None and variable.is_mapping:
             # Not given (or empty): no text; else its JSON between the two texts around it.
@@ -141,6 +158,32 @@ class _Builder:
                 self.eps(self.step(mid, LIT, text) if text else mid, end)
             return end
         return self.step(at, CAP, "var:" + name)
+
+    def calls_slot(self, at: int, calls: Optional[ir.Calls]) -> int:
+        """No calls, or the calls' opening, one or more call texts (any of them: their conditions are
+        checked by rendering), and their closing."""
+        end = self.node()
+        self.eps(at, end)
+        if calls is None or calls.form[0] not in _CALL_MODES:
+            return end
+        texts = [t.text for t in calls.texts if all(isinstance(p, str) or p in _CALL_PIECES for p in t.text)]
+        if not texts:
+            return end
+        each = self.node()
+        self.eps(self.step(at, LIT, calls.open) if calls.open else at, each)
+        done = self.node()
+        for text in texts:
+            node = self.node()
+            self.eps(each, node, ("call",))
+            for piece in text:
+                if isinstance(piece, str):
+                    node = self.step(node, LIT, piece) if piece else node
+                else:
+                    node = self.step(node, CAP, _CALL_PIECES[piece])
+            self.eps(node, done)
+        self.eps(done, each)
+        self.eps(self.step(done, LIT, calls.close) if calls.close else done, end)
+        return end
 
     def build(self) -> "_Automaton":
         p = self.program
@@ -577,12 +620,16 @@ def _reading(program: ir.Program, text: str, path: Sequence[Tuple[Edge, int, int
     gen: Optional[bool] = None
     current: Optional[Dict[str, Any]] = None
     display = program.display
+    calls_of = {role.name: role.calls for role in program.roles}
+    json_roles = {role.name for role in program.roles if role.content_json}
     for (marks, kind, data, _, _), start, end in path:
         for mark in marks:
             if mark[0] == "msg":
                 current = {"role": mark[1], "content": ""}
                 messages.append(current)
                 offsets.append(start)
+            elif mark[0] == "call" and current is not None:
+                current.setdefault("tool_calls", []).append({"type": "function", "function": {}})
             elif mark[0] == "gen":
                 gen = mark[1]
             elif mark[0] == "switch":
@@ -602,6 +649,10 @@ def _reading(program: ir.Program, text: str, path: Sequence[Tuple[Edge, int, int
                 variables[data[5:]] = json.loads(value)
             except ValueError:
                 variables[data[5:]] = value  # not JSON: this reading does not render back
+        elif data.startswith("derived:"):
+            continue
+        elif current is not None and data.startswith("call_"):
+            _read_call(calls_of.get(current["role"]), current["tool_calls"][-1], data, value)
         elif current is not None:
             if data == "reasoning":
                 current["\0reasoning"] = value
@@ -611,6 +662,8 @@ def _reading(program: ir.Program, text: str, path: Sequence[Tuple[Edge, int, int
             else:
                 current[data] = value
     for message in messages:
+        if message["role"] in json_roles:
+            message["content"] = _json_or(message["content"], str)  # the role writes its content as JSON
         reasoning = message.pop("\0reasoning", None)
         if reasoning and display is not None:
             if display.field:
@@ -622,6 +675,50 @@ def _reading(program: ir.Program, text: str, path: Sequence[Tuple[Edge, int, int
     return Reading(messages, gen, variables, switches, system_offsets + offsets)
 
 
+def _read_call(calls: Optional[ir.Calls], call: Dict[str, Any], piece: str, value: str) -> None:
+    """One piece of a call's text into the call (``{"type": "function", "function": {...}}``); a value
+    that is not what the format writes stays text, and the reading does not render back."""
+    function = call["function"]
+    extra = calls.extra if calls is not None else None
+    if piece == "call_name":
+        function["name"] = _json_or(value) if extra is not None and extra[0] == "json" else value
+    elif piece == "call_arguments":
+        # Arguments the format writes as given (a string) are read as the string; else as the JSON they are,
+        # unless the format writes a string as given and this is no mapping as it writes one.
+        mode = calls.form[0] if calls is not None else "json"
+        found = value if mode == "text" else _json_or(value, dict)
+        if mode == "json_or_text" and found is not value and _tojson(found) != value:
+            found = value
+        function["arguments"] = found
+    elif piece == "call_id":
+        call["id"] = _json_or(value) if extra is not None and extra[1] == "json" else value
+    elif piece == "call_type":
+        call["type"] = value
+    elif piece == "call_function":
+        members = _json_or("{" + value + "}", dict)
+        call["function"] = members if isinstance(members, dict) else value
+    # The call's positions (in the message, in the conversation) follow from the calls: rendering checks them.
+
+
+def _tojson(value: Any) -> str:
+    from .._runtime.tools import tojson
+
+    try:
+        return tojson(value)
+    except ValueError:
+        return ""
+
+
+def _json_or(value: str, kind: type = object) -> Any:
+    import json
+
+    try:
+        found = json.loads(value)
+    except ValueError:
+        return value
+    return found if isinstance(found, kind) else value
+
+
 class PromptParser:
     """Parses the prompts of one format (``Format.parse``)."""
 
@@ -630,6 +727,8 @@ class PromptParser:
         self.render = render
         self.auto = _Builder(program).build()
         self.switches = [v for v in program.variables if v.is_switch]
+        #: The layout of tool definitions written as JSON, led by the text a block is found by.
+        self.tools = _json_tools_layout(program.tools)
 
     def parse(self, prompt: str) -> ParsedPrompt:
         if not isinstance(prompt, str):
@@ -638,6 +737,53 @@ class PromptParser:
             return self._parse(prompt)
 
     def _parse(self, prompt: str) -> ParsedPrompt:
+        if self.tools is not None and self.tools[0] in prompt:
+            found = self.with_tools(prompt, self.tools)
+            if found is not None:
+                return found
+        return self._parse_text(prompt)
+
+    def with_tools(self, prompt: str, layout: Tuple[Any, ...]) -> Optional[ParsedPrompt]:
+        """The reading with tool definitions: a block of them the format writes as JSON, taken out of
+        the prompt (with the text that joins it to its neighbour, or not), the rest read as a prompt
+        without tools, the whole checked by rendering it with them. The block is scaffold, as every
+        delimiter is: a content that holds such a block is read as the definitions it spells."""
+        anchor = layout[0]
+        at, tries = prompt.find(anchor), 0
+        while at >= 0 and tries < _TRIES:
+            block = _tools_block(prompt, at, layout)
+            if block is not None:
+                end, tools = block
+                join = self.program.tools.join if self.program.tools is not None else ""
+                cuts = [(at, end)] + ([(at - len(join), end), (at, end + len(join))] if join else [])
+                for start, stop in cuts:
+                    if start < 0 or prompt[start:at] + prompt[end:stop] not in ("", join):
+                        continue
+                    tries += 1
+                    found = self.tools_reading(prompt, prompt[:start] + prompt[stop:], tools)
+                    if found is not None:
+                        return found
+            at = prompt.find(anchor, at + 1)
+        return None
+
+    def tools_reading(self, prompt: str, rest: str, tools: List[Any]) -> Optional[ParsedPrompt]:
+        try:
+            text = self._parse_text(rest)
+        except PromptParseError:
+            return None
+        messages = text.messages
+        candidates = [messages]
+        if messages and messages[0]["role"] in self.program.system.leading:
+            # Without it first: the block was all the system message held, or the format writes this
+            # system text itself when there are tools.
+            candidates.insert(0, messages[1:])
+        for candidate in candidates:
+            for gen in (text.add_generation_prompt, not text.add_generation_prompt):
+                if self.renders(prompt, candidate, gen, dict(text.variables, tools=tools)):
+                    return ParsedPrompt(candidate, gen, text.variables, tools)
+        return None
+
+    def _parse_text(self, prompt: str) -> ParsedPrompt:
         run = _Run(self.auto, prompt)
         if not run.accepted:
             raise PromptParseError(f"format {self.program.name!r} cannot have written this prompt: "
@@ -787,6 +933,68 @@ class PromptParser:
                     raise PromptParseError(f"format {self.program.name!r}: too many competing readings of this "
                                            "prompt to check (its content holds many of the format's delimiters)",
                                            offset=start)
+
+
+def _json_tools_layout(tools: Optional[ir.Tools]) -> Optional[Tuple[Any, ...]]:
+    """``(anchor, prefix, item_prefix, item_suffix, separator, suffix, item, envelope)`` of definitions
+    the ``json`` serialisers write, or ``None`` (the other serialisers are not read back)."""
+    if tools is None or tools.placement == "none":
+        return None
+    layout = tools.layout
+    item = layout[6] if len(layout) > 6 else "json"
+    envelope = layout[7] if len(layout) > 7 else "whole"
+    if item not in ("json", "json_array") or len(layout) > 8:
+        return None
+    prefix, item_prefix = layout[0], layout[1]
+    anchor = prefix or item_prefix
+    if not anchor:
+        return None
+    return (anchor, prefix, item_prefix, layout[2], layout[3], layout[4], item, envelope)
+
+
+def _tools_block(prompt: str, at: int, layout: Tuple[Any, ...]) -> Optional[Tuple[int, List[Any]]]:
+    """The end of the block of definitions written at ``at``, and the definitions, or ``None``."""
+    import json
+
+    _, prefix, item_prefix, item_suffix, separator, suffix, item, envelope = layout
+    decoder = json.JSONDecoder()
+    if not prompt.startswith(prefix, at):
+        return None
+    pos = at + len(prefix)
+    items: List[Any] = []
+    if item == "json_array":
+        found = _decoded(decoder, prompt, pos, "", "")
+        if found is None or not isinstance(found[0], list):
+            return None
+        items, pos = found
+    else:
+        # The next definition, if one follows (after the separator from the second on); else the suffix.
+        while True:
+            found = _decoded(decoder, prompt, pos, separator if items else "", item_prefix, item_suffix)
+            if found is None:
+                break
+            items.append(found[0])
+            pos = found[1]
+    if not prompt.startswith(suffix, pos):
+        return None
+    if envelope != "whole":
+        # Written as the function objects: read back as definitions of type function.
+        items = [{"type": "function", "function": found} for found in items]
+    return pos + len(suffix), items
+
+
+def _decoded(decoder: Any, prompt: str, pos: int, *around: str) -> Optional[Tuple[Any, int]]:
+    """The JSON value written at ``pos`` after ``around[0]``, ``around[1]`` and before ``around[2]``, and
+    the position after them, or ``None``."""
+    before = around[0] + around[1]
+    if not prompt.startswith(before, pos):
+        return None
+    try:
+        value, pos = decoder.raw_decode(prompt, pos + len(before))
+    except ValueError:
+        return None
+    after = around[2] if len(around) > 2 else ""
+    return (value, pos + len(after)) if prompt.startswith(after, pos) else None
 
 
 @contextmanager
