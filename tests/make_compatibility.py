@@ -1425,7 +1425,7 @@ name them); see the tables above for what each writes and refuses.
 - Command A and Command R7B lower-case role names in their templates, so they also accept `"User"`;
   the formats declare the lower-case roles only and refuse other spellings.
 """
-    text += exported_section(pathlib.Path(args.output))
+    text += parse_section(pathlib.Path(args.output)) + exported_section(pathlib.Path(args.output))
     pathlib.Path(args.output).write_text(text, encoding="utf-8")
     different = sum(1 for _, _, cell in problems if cell.different) + sum(
         1 for (_, feature) in examples if feature == "public structured")
@@ -1436,6 +1436,16 @@ name them); see the tables above for what each writes and refuses.
           f"contract: {outside}; {elapsed:.0f} s")
     for line in disagreements + refusals:
         print(line)
+
+
+def parse_section(path: pathlib.Path) -> str:
+    """The "Reading prompts back" section, kept as it is: tests/make_parse_report.py writes it."""
+    old = path.read_text(encoding="utf-8") if path.exists() else ""
+    at = old.find("\n## Reading prompts back")
+    if at < 0:
+        return ""
+    end = old.find("\n## ", at + 1)
+    return old[at:end] if end >= 0 else old[at:]
 
 
 def exported_section(path: pathlib.Path) -> str:
