@@ -475,6 +475,8 @@ def _parse(args: Any) -> str:
     parsed = fmt.parse(prompt)
     result = {"messages": parsed.messages, "add_generation_prompt": parsed.add_generation_prompt,
               "variables": parsed.variables}
+    if parsed.tools is not None:
+        result["tools"] = parsed.tools
     return json.dumps(result, ensure_ascii=False, indent=1) + "\n"
 
 
