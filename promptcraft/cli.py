@@ -139,7 +139,8 @@ def _parser():
     export.add_argument("format", metavar="NAME|PATH")
     export.add_argument("--output", "-o", metavar="FILE", help="write the template here (default: print it)")
     export.add_argument("--json", action="store_true",
-                        help='a {"chat_template": ...} object, as tokenizer_config.json holds it')
+                        help='a {"chat_template": ...} object, as tokenizer_config.json holds it (for a format '
+                             'naming a tool_use format, the list of both named templates)')
     return parser
 
 
@@ -443,8 +444,17 @@ def run(argv: Optional[List[str]] = None) -> str:
 
 
 def _export(args: Any) -> str:
-    template = _format(args.format).to_jinja()
-    text = json.dumps({"chat_template": template}, ensure_ascii=False, indent=2) + "\n" if args.json else template
+    fmt = _format(args.format)
+    template = fmt.to_jinja()
+    if args.json:
+        from ._interop.export import named_templates
+
+        # A format naming a tool_use format ships both, as the model's tokenizer_config.json does.
+        named = named_templates(fmt)
+        text = json.dumps({"chat_template": template if named is None else named}, ensure_ascii=False,
+                          indent=2) + "\n"
+    else:
+        text = template
     if args.output is None:
         return text
     try:

@@ -224,3 +224,51 @@ def test_parts_and_documents():
         if name != "command-a":  # it writes any document through tojson
             result, ours, theirs = outcome(fmt, template, conversation, documents=[{"text": 3, "doc_id": "d"}])
             assert result == "both_refuse" and "documents[0].text" in str(theirs), (name, ours, theirs)
+
+
+@pytest.mark.parametrize("name", [n for n in promptcraft.list_formats() if promptcraft.get_format(n).spec.tool_use])
+def test_named_tool_use_templates(name, tmp_path):
+    """``export --json`` of a format naming a tool_use format writes tokenizer_config.json's list of both
+    named templates; a tokenizer loaded from it renders as the format, with tools (the tool_use one) and
+    without, through apply_chat_template itself."""
+    import warnings
+
+    import jinja2
+    from tokenizers import Tokenizer, models
+    from transformers import AutoTokenizer, PreTrainedTokenizerFast
+
+    config = json.loads(run(["export", name, "--json"]))
+    assert [t["name"] for t in config["chat_template"]] == ["default", "tool_use"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        PreTrainedTokenizerFast(tokenizer_object=Tokenizer(models.WordLevel({"<unk>": 0}, "<unk>"))).save_pretrained(
+            tmp_path)
+        saved = json.loads((tmp_path / "tokenizer_config.json").read_text(encoding="utf-8"))
+        (tmp_path / "tokenizer_config.json").write_text(json.dumps({**saved, **config}), encoding="utf-8")
+        tokenizer = AutoTokenizer.from_pretrained(tmp_path)
+    fmt = promptcraft.get_format(name)
+    tools = [{"type": "function", "function": {"name": "f", "description": "Find it.", "parameters": {
+        "type": "object", "properties": {"q": {"type": "string", "description": "what"}}, "required": ["q"]}}}]
+    chat = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}]
+    cases = [case for case in generated_cases(fmt, 6) + _PUBLIC if case[0] != "public text"] + [
+        ("fixed", chat[k:], {"tools": tools, "add_generation_prompt": gen}) for k in (0, 1) for gen in (False, True)]
+    written = {True: 0, False: 0}
+    for _, messages, options in cases:
+        for tools in ((options.get("tools"), None) if options.get("tools") is not None else (None,)):
+            given = {**options, "tools": tools}
+            try:
+                ours = fmt.render(messages, **given)
+            except promptcraft.PromptcraftError:
+                ours = None
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    theirs = tokenizer.apply_chat_template(
+                        [{k: v for k, v in m.items() if v is not None} for m in messages], tokenize=False, **given)
+            except (jinja2.TemplateError, ValueError, TypeError) as error:
+                theirs = None
+                # Where promptcraft writes it, the template says the feature is not exported.
+                assert ours is None or "is not exported" in str(error), (messages, given, ours, error)
+            assert ours == theirs or theirs is None, (messages, given, ours, theirs)
+            written[tools is not None] += ours is not None and ours == theirs
+    assert written[True] and written[False], written

@@ -13,26 +13,23 @@ readable, is never written. Every string from the format is a quoted Jinja
 literal with ``{``, ``}``, ``%`` and ``#`` next to each other escaped, so a
 literal can never open a tag.
 
-Where promptcraft refuses a conversation the template calls
-``raise_exception`` with the same meaning (message index and field). A
-feature not exported yet raises ``promptcraft export: ... is not exported``
-on the input that uses it, never a different prompt: tool definitions
-written by some named serialisers, the reasoning display before a message, reasoning given to a role's texts, a
-message's ``name`` and attached fields, as listed by ``GAPS``. Tool calls
-are written as the format writes them (each call's text chosen by its
-conditions, its arguments in the format's form, its id and function
-members where the format writes them), checked first as promptcraft
-checks them; results name or number the call they answer. Tools placed
-before the last user message go before every user message the template
-compares equal to it (Jinja's ``==``, as Mistral's templates compare them).
-A content given as a list of parts is joined into its text while the
-messages are checked (each part of the first kind it is, media numbered
-across the conversation where the labels are on), and ``messages`` is
-rebound to the joined copies, so the rest of the template reads text;
-documents are written as one text where the format places them, numbered
-as a call where they count as one. Unknown keyword arguments cannot be seen by
-a template (transformers passes the special tokens among them): they are not
-refused.
+Where promptcraft refuses a conversation the template calls ``raise_exception`` with the same
+meaning (message index and field). A feature not exported yet raises ``promptcraft export: ... is
+not exported`` on the input that uses it, never a different prompt: tool definitions written by some
+named serialisers, the reasoning display before a message, reasoning given to a role's texts, a
+message's ``name`` and attached fields, as listed by ``GAPS``. Tool calls are written as the format
+writes them (each call's text chosen by its conditions, its arguments in the format's form, its id
+and function members where the format writes them), checked first as promptcraft checks them;
+results name or number the call they answer. A format naming a ``tool_use`` format refuses tools as
+not exported in its own template; ``named_templates`` gives both, as tokenizer_config.json's list of
+named templates, from which transformers renders ``tool_use`` whenever tools are given. Tools placed
+before the last user message go before every user message the template compares equal to it (Jinja's
+``==``, as Mistral's templates compare them). A content given as a list of parts is joined into its
+text while the messages are checked (each part of the first kind it is, media numbered across the
+conversation where the labels are on), and ``messages`` is rebound to the joined copies, so the rest
+of the template reads text; documents are written as one text where the format places them, numbered
+as a call where they count as one. Unknown keyword arguments cannot be seen by a template
+(transformers passes the special tokens among them): they are not refused.
 """
 
 from __future__ import annotations
@@ -1821,4 +1818,17 @@ def to_jinja(fmt) -> str:
         raise FormatError(f"format {program.name!r} cannot be exported to Jinja: {error} is not exported") from None
 
 
-__all__ = ["GAPS", "quote", "to_jinja"]
+def named_templates(fmt) -> Optional[List[Dict[str, str]]]:
+    """For a format naming a ``tool_use`` format, both as tokenizer_config.json's list of named
+    templates (``[{"name": "default", ...}, {"name": "tool_use", ...}]``): transformers renders the
+    ``tool_use`` one whenever ``tools`` is given, as the format renders its ``tool_use`` format then;
+    ``None`` for any other format."""
+    name = fmt.spec.tool_use
+    if name is None:
+        return None
+    # The format was loaded with the finder of the built-in formats that its tool_use key names.
+    tool_use = fmt._built.resolve(name)
+    return [{"name": "default", "template": fmt.to_jinja()}, {"name": "tool_use", "template": tool_use.to_jinja()}]
+
+
+__all__ = ["GAPS", "named_templates", "quote", "to_jinja"]
