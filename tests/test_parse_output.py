@@ -32,11 +32,6 @@ REFUSED: dict = {}
 #: Formats whose completions without calls are read, and whose calls are not yet: a completion holding the
 #: text their calls open with is refused there (never read as content). Why, as the form says it.
 CALLS_UNREAD: dict = {
-    # Its calls' parameters are indented JSON (arguments = "json_block").
-    "command-r-plus-tool-use": "json_block",
-    # Its calls are ">>>NAME\n" then the arguments: a name ended by a newline, which the reader does not take
-    # as the literal that ends it (whitespace).
-    "functionary-v3.2": "{name} is not followed by a literal that ends it",
     # A call to python is written as <|python_tag|> and its code: a call text without {name} (the name
     # comes from the variant's condition).
     "functionary-v3.1": "a call text writes {name}",
@@ -77,7 +72,8 @@ def tools_for(calls):
             arguments = json.loads(arguments)
         properties = tools.setdefault(function["name"], {})
         for key, value in arguments.items():
-            properties.setdefault(key, {"type": _type(value)})
+            # (described: Command R+'s template reads each parameter's description unguarded)
+            properties.setdefault(key, {"type": _type(value), "description": "d"})
     return [{"type": "function", "function": {"name": name, "description": "d",
                                               "parameters": {"type": "object", "properties": props}}}
             for name, props in tools.items()]
@@ -113,6 +109,13 @@ def written(fmt, history, message, tools, variables):
         # what it writes is the turn without its written header.
         body = next((s.start for s in spans if s.kind != "scaffold"), end)
         return prompt, whole.text[body:end]
+    role = fmt.spec.role("assistant")
+    opening = role.prefix.fill({"role": "assistant"}) if role is not None and not role.prefix_when else ""
+    start = spans[0].start
+    if opening.strip() and prompt.endswith(opening) and whole.text.startswith(opening, start):
+        # The prompt opens the turn after text no history turn has (Command R+'s instruction turn):
+        # the model writes what follows the turn's opening.
+        return prompt, whole.text[start + len(opening):end]
     return "not after the prompt"
 
 
@@ -385,21 +388,19 @@ def test_parse_output_round_trips(name):
 #: Formats whose history turns are never a completion of their prompt (the prompt opens a reasoning
 #: block their template cuts from every turn): read through their [output] declaration instead.
 HISTORY_NEVER_A_COMPLETION = {"deepseek-r1-distill"}
-#: Its generation prompt is an instruction turn, then the answer's opening: no history turn follows it.
-HISTORY_NEVER_A_COMPLETION.add("command-r-plus-tool-use")
 
 
-def test_calls_not_read_yet_are_refused_never_content():
-    """A format whose calls are not read yet reads a completion without calls, and refuses one whose
-    text holds the calls' opening, at that offset (Command R+'s tool_use turn follows an instruction
-    turn, so no history turn shows it)."""
+def test_command_r_plus_calls_after_its_instruction_turn():
+    """Command R+'s tool_use prompt ends with an instruction turn and the answer's opening: a completion
+    is the plan, then the actions as an indented JSON list, or an answer alone."""
     fmt = promptcraft.get_format("command-r-plus-tool-use")
     assert fmt.parse_output("The answer.<|END_OF_TURN_TOKEN|>") == {"role": "assistant", "content": "The answer."}
-    text = 'Plan.\nAction:\n```json\n[\n    {\n        "tool_name": "f",\n        "parameters": {}\n    }\n]```\n'
-    for cuts in ([], [3, 9, 14]):
-        with pytest.raises(OutputError, match="cannot read this format's calls yet") as caught:
-            stream(fmt, text, cuts)
-        assert caught.value.offset == text.index("Action:") and caught.value.partial["content"] == "Plan."
+    text = ('Plan.\nAction:\n```json\n[\n    {\n        "tool_name": "f",\n        "parameters": {\n'
+            '            "a": [\n                1\n            ]\n        }\n    }\n]```\n')
+    want = {"role": "assistant", "content": "Plan.", "tool_calls": [
+        {"type": "function", "function": {"name": "f", "arguments": {"a": [1]}}}]}
+    for cuts in ([], [3, 9, 14, 60]):
+        assert stream(fmt, text, cuts)[1] == want
 
 
 @pytest.mark.parametrize("name", [n for n in promptcraft.list_formats()
@@ -661,6 +662,9 @@ NO_RESPONSE_TEMPLATE = {
     "hermes-3-tool-use": "they stand in place of the content",
     "llama-4": "nothing but a bracket ends the arguments",
     "nemotron-nano-v2": "nothing but a bracket ends the arguments",
+    # Functionary v3.2's arguments run to the next ">>>" or the end of the turn; Command R+'s to "\n    }".
+    "command-r-plus-tool-use": "nothing but a bracket ends the arguments",
+    "functionary-v3.2": "nothing but a bracket ends the arguments",
     "gpt-oss": "their texts differ after a slot",
     "command-r7b-tool-use": "they stand in place of the content",
     "command-a": "they stand in place of the content",

@@ -61,6 +61,12 @@ class Lit:
     def __repr__(self) -> str:
         return f"Lit({self.text!r})"
 
+    @property
+    def search(self) -> str:
+        """What finds this literal in a text: its first token, or its whitespace where it has no token
+        (Functionary v3.2's name ended by a newline)."""
+        return self.tokens[0] if self.tokens else self.text
+
     def match(self, s: str, pos: int, final: bool, trail: bool = False) -> int:
         """The end of this literal read at ``pos`` (whitespace before each token skipped), ``NEED``
         or ``FAIL``; with ``trail``, its trailing whitespace is taken too when it is there."""
@@ -303,7 +309,8 @@ def _pieces(text: Text, where: str) -> Tuple[Piece, ...]:
         if name == "arguments":
             out.append(("arguments",))
             continue
-        if after is None or not after.tokens:
+        # A name, id or index holds no whitespace, so whitespace alone ends one; a value may hold any.
+        if after is None or not after.text or (not after.tokens and name == "value"):
             raise Unreadable(f"{where}: {{{name}}} is not followed by a literal that ends it")
         out.append(("slot", name, after))
     if not out or out[0][0] != "lit" or not out[0][1].tokens:
@@ -563,7 +570,7 @@ def _calls(spec: FormatSpec) -> Optional[CallsForm]:
             at = [p[0] for p in form.pieces].index("arguments")
             if at + 1 >= len(form.pieces) or form.pieces[at + 1][0] != "lit" or not form.pieces[at + 1][1].tokens:
                 raise Unreadable("[calls] call: {arguments} written as parameters must be followed by a literal")
-    elif calls.arguments not in ("json", "json_or_text", "text"):
+    elif calls.arguments not in ("json", "json_or_text", "text", "json_block"):  # JSON whatever its indent
         raise Unreadable(f"[calls] arguments = {calls.arguments!r} is not read by parse_output yet")
     if output is not None and output.call:
         opening = closing = ""

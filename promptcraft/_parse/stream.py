@@ -321,6 +321,9 @@ class OutputParser:
         blank = max(blanks, key=lambda o: (o.found, o.condition is None), default=None)
         if chosen is None:
             if blank is None:
+                begun = self._call_from_prompt()
+                if begun is not None:
+                    return self._begin_call(begun, 0)
                 for token in self._form.unread_calls:
                     # The prompt wrote the start of a call's opening (Functionary v3.2's ">>>"), the
                     # completion goes on with the rest of it and no turn opening: a call.
@@ -348,6 +351,21 @@ class OutputParser:
         if chosen.state == "absent" or self._form.reasoning is None:
             return self._go("body", pos)
         return self._go("open", pos)
+
+    def _call_from_prompt(self) -> Optional[CallForm]:
+        """The first call's text, less what the prompt already wrote of its opening (Functionary v3.2's
+        generation prompt ends with the ">>>" a call opens with); ``None`` where it wrote none."""
+        for form in self._first_forms:
+            head = form.pieces[0]
+            if head[0] != "lit" or not possible(form.condition, {"first": True, "empty": True}):
+                continue
+            text = head[1].text
+            written = max((k for k in range(len(text), 0, -1) if self._prompt.endswith(text[:k])), default=0)
+            if not text[:written].strip():
+                continue
+            rest = text[written:]
+            return CallForm(form.condition, ((("lit", Lit(rest), head[2]),) if rest else ()) + form.pieces[1:])
+        return None
 
     def _on_open(self, final: bool) -> bool:
         reasoning = self._form.reasoning
@@ -588,12 +606,12 @@ class OutputParser:
                 seq.pos = end
             elif kind == "slot":
                 name, after = piece[1], piece[2]
-                at = s.find(after.tokens[0], max(seq.pos, seq.hint))
+                at = s.find(after.search, max(seq.pos, seq.hint))
                 if at < 0:
                     if final:
                         raise self._error(f"the call's {name} is not ended by {after.text!r}", seq.pos,
                                           f"{seq.where}.{'function.' if name == 'name' else ''}{name}")
-                    seq.hint = max(seq.pos, len(s) - len(after.tokens[0]) + 1)
+                    seq.hint = max(seq.pos, len(s) - len(after.search) + 1)
                     return False
                 text = strip_end(s[seq.pos:at], after.lead)
                 seq.values[name] = (text if name == "value" else text.strip(), seq.pos)
