@@ -22,6 +22,7 @@ from test_equivalence import VARIABLES
 
 import promptcraft
 from promptcraft import OutputError
+from promptcraft._spec.model import Slot
 
 #: Generated messages per format: a few seconds for all of them.
 EXAMPLES = int(os.environ.get("PROMPTCRAFT_PARSE_EXAMPLES", "25"))
@@ -35,8 +36,6 @@ CALLS_UNREAD: dict = {
     # A call to python is written as <|python_tag|> and its code: a call text without {name} (the name
     # comes from the variant's condition).
     "functionary-v3.1": "a call text writes {name}",
-    # Parameters joined by a separator, each a Python keyword argument.
-    "minicpm3": "[calls] separator",
 }
 
 #: Results per format, printed at the end (the report's counts).
@@ -155,7 +154,10 @@ def messages_for(draw, fmt):
         for name in names:
             arguments = draw(json_objects)
             if calls_spec.arguments == "parameters":
-                arguments = {k: v for k, v in arguments.items() if k and k == k.strip() and ">" not in k
+                # (a key holding the literal that ends it, "=" or ">", is written ambiguously: no key)
+                pieces = calls_spec.parameter.pieces
+                ending = pieces[pieces.index(Slot("key")) + 1].strip()[:1]
+                arguments = {k: v for k, v in arguments.items() if k and k == k.strip() and ending not in k
                              and "\n" not in k}
             calls.append({"name": name, "arguments": arguments})
     # Where the format writes ids (Mistral's, required there), each call has one: 9 letters and digits,
@@ -674,6 +676,8 @@ NO_RESPONSE_TEMPLATE = {
     # Mistral's [TOOL_CALLS] [...] of objects with ids): a region per call in transformers' vocabulary.
     "jamba-1.6": "inside one opening and closing", "mistral-v0.3": "inside one opening and closing",
     "mistral-nemo": "inside one opening and closing",
+    # MiniCPM3's calls in one Python block between <|tool_call_start|> and <|tool_call_end|>.
+    "minicpm3": "inside one opening and closing",
     # Parameter values as Python's str() writes them ({'k': [1]}): transformers reads them as JSON or text.
     "qwen3-coder": "as Python's str", "seed-oss": "as Python's str",
 }

@@ -189,6 +189,11 @@ class CallForm:
         # A call that is one JSON object from its first character on opens with its brace.
         return _BRACE if self.pieces[0][0] == "object" else self.pieces[0][1]
 
+    @property
+    def named_first(self) -> bool:
+        """The text opens with a slot (the name): read wherever what closes the calls does not follow."""
+        return self.pieces[0][0] == "slot"
+
 
 @attrs.frozen
 class End:
@@ -233,6 +238,10 @@ class CallsForm:
     close: Optional[Lit] = None
     #: How the content before calls is trimmed, where not by the role's trim.
     trim: Optional[str] = None
+    #: The calls come before the content (MiniCPM3), which follows what closes them.
+    before_content: bool = False
+    #: What is written between two parameters (``[calls] separator``).
+    separator: Optional[Lit] = None
 
 
 @attrs.frozen
@@ -283,7 +292,7 @@ _ROLE_KEYS = {"name", "prefix", "suffix", "trim", "skip_empty", "drop", "refuse"
               "refuse_containing_message", "prefix_when", "suffix_when", "content", "remove"}
 _CALLS_KEYS = {"role", "arguments", "call", "call_when", "ignore", "missing_content", "parameter", "value", "max",
                "max_message", "content", "shape", "empty", "content_parts", "refuse_when", "prefix", "suffix", "name",
-               "id", "trim",
+               "id", "trim", "separator", "position", "refuse_content_starting",
                "no_call_message"}  # the refusal of a tool result without a call: nothing a completion holds
 _DISPLAY_KEYS = {"role", "open", "close", "template", "reasoning_trim", "show", "query_exclude", "no_query",
                  "no_query_message", "field"}
@@ -295,9 +304,11 @@ def _unknown(value: Any, known: set, where: str) -> None:
             raise Unreadable(f"[{where}] {field.name} is not read by parse_output yet")
 
 
-def _pieces(text: Text, where: str) -> Tuple[Piece, ...]:
-    """A call (or parameter) text as pieces: literals, and slots each ended by the literal after it."""
-    raw = list(text.pieces)
+def _pieces(text: Text, where: str, slot_first: bool = False, json_value: bool = False) -> Tuple[Piece, ...]:
+    """A call (or parameter) text as pieces: literals, and slots each ended by the literal after it.
+    ``slot_first``: the text may open with a slot (something else tells where it starts);
+    ``json_value``: a ``{value}`` written as JSON ends itself, with no literal after it."""
+    raw = [piece for piece in text.pieces if piece != ""]
     out: List[Piece] = []
     for position, piece in enumerate(raw):
         following = raw[position + 1] if position + 1 < len(raw) else None
@@ -309,11 +320,14 @@ def _pieces(text: Text, where: str) -> Tuple[Piece, ...]:
         if name == "arguments":
             out.append(("arguments",))
             continue
+        if name == "value" and after is None and json_value:
+            out.append(("slot", name, None))
+            continue
         # A name, id or index holds no whitespace, so whitespace alone ends one; a value may hold any.
         if after is None or not after.text or (not after.tokens and name == "value"):
             raise Unreadable(f"{where}: {{{name}}} is not followed by a literal that ends it")
         out.append(("slot", name, after))
-    if not out or out[0][0] != "lit" or not out[0][1].tokens:
+    if not out or (out[0][0] != "lit" or not out[0][1].tokens) and not (slot_first and out[0][0] == "slot"):
         raise Unreadable(f"{where}: a call text that does not open with a literal cannot be found in a completion")
     return tuple(out)
 
@@ -547,10 +561,14 @@ def _calls(spec: FormatSpec) -> Optional[CallsForm]:
             lead, core, between, after = _split_last(variants, "[calls] call")
             # The first call's text, and the others' with the literal between two calls before them.
             variants = [(Condition(first=True), core), (None, Text((between, *core.pieces)) if between else core)]
-        # Names and ids written as JSON, or a call's function object, are read as the call's JSON object.
-        read = _object_pieces if calls.extra() is not None else lambda text, _, where: _pieces(text, where)
-        forms = [CallForm(condition, read(text, calls, "[calls] call")) for condition, text in variants]
         opening, closing = calls.prefix + lead, after + calls.suffix
+        # Between what opens and what closes the calls, a call may open with its name (MiniCPM3's
+        # "f(...)"): a call is read wherever the close does not follow.
+        enclosed = bool(opening.strip() and closing.strip())
+        # Names and ids written as JSON, or a call's function object, are read as the call's JSON object.
+        read = _object_pieces if calls.extra() is not None else \
+            lambda text, _, where: _pieces(text, where, slot_first=enclosed)
+        forms = [CallForm(condition, read(text, calls, "[calls] call")) for condition, text in variants]
     for form in forms:
         kinds = [piece[0] for piece in form.pieces]
         if "object" in kinds:
@@ -562,7 +580,11 @@ def _calls(spec: FormatSpec) -> Optional[CallsForm]:
             raise Unreadable("[calls] call: a call text writes {name}")
     parameter: Tuple[Piece, ...] = ()
     if calls.arguments == "parameters":
-        parameter = _pieces(calls.parameter, "[calls] parameter")
+        separator = calls.separator.strip()
+        if calls.separator and not separator:
+            raise Unreadable("[calls] separator: parameters separated by whitespace alone")
+        # A parameter may open with its key where a separator or the arguments' start tells where it starts.
+        parameter = _pieces(calls.parameter, "[calls] parameter", slot_first=True, json_value=calls.value == "json")
         if [p[1] for p in parameter if p[0] == "slot"] != ["key", "value"] or not all(
                 p[0] in ("lit", "slot") for p in parameter):
             raise Unreadable("[calls] parameter: a parameter text writes {key} then {value}, each ended by a literal")
@@ -580,7 +602,8 @@ def _calls(spec: FormatSpec) -> Optional[CallsForm]:
                      replace_content=calls.content == "refuse", call_id=output.call_id if output else None,
                      parameter=parameter, alternatives=bool(output is not None and output.call),
                      open=Lit(opening) if opening.strip() else None, close=Lit(closing) if closing.strip() else None,
-                     trim=calls.trim)
+                     trim=calls.trim, before_content=calls.position == "before_content",
+                     separator=Lit(calls.separator) if calls.separator else None)
 
 
 def build_form(spec: FormatSpec, default_prompt: str = "") -> OutputForm:

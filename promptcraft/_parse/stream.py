@@ -37,6 +37,8 @@ from .output import (
 _STRUCTURE = re.compile(r'[{}\[\]"]')
 _DECODE = json.JSONDecoder().raw_decode
 _IN_STRING = re.compile(r'["\\]')
+#: A JSON scalar other than a string, read to its end.
+_SCALAR = re.compile(r"[-+.\w]*")
 
 
 class _Target:
@@ -95,6 +97,22 @@ class _Json:
         self.depth = 0
         self.in_string = False
 
+    def string_end(self, s: str) -> int:
+        """The end of a JSON string whose opening quote is before ``pos`` (``NEED`` while it is open)."""
+        pos = self.pos
+        while True:
+            found = _IN_STRING.search(s, pos)
+            if found is None:
+                self.pos = len(s)
+                return NEED
+            if found.group() == '"':
+                self.pos = found.end()
+                return found.end()
+            if found.end() >= len(s):
+                self.pos = found.start()
+                return NEED
+            pos = found.end() + 1
+
     def end(self, s: str) -> int:
         pos = self.pos
         while True:
@@ -132,7 +150,7 @@ class _Json:
 class _Seq:
     """Reading one call's (or one parameter's) pieces in order, resumably."""
 
-    __slots__ = ("pieces", "i", "pos", "values", "hint", "json", "params", "inner", "start", "where")
+    __slots__ = ("pieces", "i", "pos", "values", "hint", "json", "params", "inner", "start", "where", "separated")
 
     def __init__(self, pieces: Tuple[Piece, ...], pos: int, where: str) -> None:
         self.pieces = pieces
@@ -144,6 +162,8 @@ class _Seq:
         self.params: List[Tuple[str, str, int]] = []
         self.inner: Optional[_Seq] = None
         self.where = where
+        #: The separator after the last parameter was read: a parameter follows.
+        self.separated = False
 
 
 class OutputParser:
@@ -479,7 +499,7 @@ class OutputParser:
         calls = self._form.calls
         self._content_start = self._pos
         ends = [_Target(end.search, "end", end=end) for end in self._form.ends if end.calls is not True]
-        if calls is not None and calls.replace_content:
+        if calls is not None and (calls.replace_content or (calls.before_content and not self._calls)):
             for form in self._first_forms:
                 end = form.anchor.match(self._s, self._pos, final)
                 if end == NEED:
@@ -488,8 +508,11 @@ class OutputParser:
                     return self._begin_call(form, skip_ws(self._s, self._pos))
             self._content_targets = ends
             if calls.open is not None:
-                # The calls' opening after text: the format writes calls in place of any text.
+                # The calls' opening after text: the format writes calls in place of any text, or before it.
                 self._content_targets = ends + [_Target(calls.open.tokens[0], "misplaced")]
+        elif calls is not None and calls.before_content:
+            # The content after the calls: another opening of calls is not where the format writes one.
+            self._content_targets = ends + ([_Target(calls.open.tokens[0], "misplaced")] if calls.open else [])
         else:
             anchors = [_Target(f.anchor.tokens[0], "call", lit=f.anchor, form=f) for f in self._first_forms]
             self._content_targets = anchors + ends
@@ -528,8 +551,10 @@ class OutputParser:
             raise self._error(f"a tool call starts here ({unread[0].search!r}), and parse_output cannot read this "
                               f"format's calls yet: {self._form.unread_reason}", at, "tool_calls[0]")
         if any(t.kind == "misplaced" for t, _ in found):
-            raise self._error("a tool call after text, where the format writes calls in place of any text", at,
-                              "tool_calls[0]")
+            where = "before any text" if self._form.calls is not None and self._form.calls.before_content else \
+                "in place of any text"
+            raise self._error(f"a tool call after text, where the format writes calls {where}", at,
+                              f"tool_calls[{len(self._calls)}]")
         calls = [(t, e) for t, e in found if t.kind == "call"]
         if calls:
             # The first call text whose condition holds for the answer it leaves (its lead taken off).
@@ -604,6 +629,9 @@ class OutputParser:
                 if end == FAIL:
                     raise self._error(f"expected {piece[1].text!r}", skip_ws(s, seq.pos), seq.where)
                 seq.pos = end
+            elif kind == "slot" and piece[2] is None:
+                if not self._json_value(seq, final):
+                    return False
             elif kind == "slot":
                 name, after = piece[1], piece[2]
                 at = s.find(after.search, max(seq.pos, seq.hint))
@@ -678,6 +706,39 @@ class OutputParser:
         seq.pos = end
         return True
 
+    def _json_value(self, seq: _Seq, final: bool) -> bool:
+        """A ``{value}`` written as JSON, which ends itself (MiniCPM3's ``k="a,b)"``): its text."""
+        s = self._s
+        if seq.json is None:
+            at = skip_ws(s, seq.pos)
+            if at >= len(s):
+                if final:
+                    raise self._error("the parameter has no value", at, seq.where)
+                return False
+            seq.json = _Json(at + 1 if s[at] == '"' else at)
+            seq.json.start = at
+        start = seq.json.start
+        if s[start] in "{[":
+            end = seq.json.end(s)
+        elif s[start] == '"':
+            end = seq.json.string_end(s)
+        else:
+            found = _SCALAR.match(s, start)
+            end = found.end() if found and (final or found.end() < len(s)) else NEED
+        if end == NEED:
+            if final:
+                raise self._error("the parameter's JSON value is not closed", start, seq.where)
+            return False
+        text = s[start:end]
+        try:
+            json.loads(text)
+        except (ValueError, RecursionError):
+            raise self._error("the parameter's value is not JSON", start, seq.where) from None
+        seq.values["value"] = (text, start)
+        seq.json = None
+        seq.pos = end
+        return True
+
     def _object(self, seq: _Seq, keys: Tuple[Tuple[str, str], ...], final: bool) -> bool:
         """A call written as one JSON object: its members (any order) are its slots' values."""
         s = self._s
@@ -719,22 +780,40 @@ class OutputParser:
         calls = self._form.calls
         assert calls is not None
         after = seq.pieces[seq.i + 1][1]
-        first = calls.parameter[0][1]
+        first = calls.parameter[0][1] if calls.parameter[0][0] == "lit" else None
+        where = f"{seq.where}.function.arguments"
         while True:
             if seq.inner is None:
                 at = seq.pos = skip_ws(s, seq.pos)
-                if s.startswith(after.tokens[0], at):
-                    return True
-                if not s.startswith(first.tokens[0], at):
-                    rest = s[at:]
+                rest = s[at:]
+                if not seq.separated:
+                    if s.startswith(after.tokens[0], at):
+                        return True
+                    if calls.separator is not None and seq.params:
+                        end = calls.separator.match(s, at, final)
+                        if end == NEED or (end == FAIL and not final and after.tokens[0].startswith(rest)):
+                            return False
+                        if end == FAIL:
+                            raise self._error(f"expected {calls.separator.text!r} or {after.text!r}", at, where)
+                        seq.pos, seq.separated = end, True
+                        continue
+                if first is None:
+                    if at >= len(s):
+                        if final:
+                            raise self._error("expected a parameter", at, where)
+                        return False
+                elif not s.startswith(first.tokens[0], at):
                     if not final and (after.tokens[0].startswith(rest) or first.tokens[0].startswith(rest)):
                         return False
-                    raise self._error(f"expected a parameter ({first.text!r}) or {after.text!r}", at,
-                                      f"{seq.where}.function.arguments")
-                seq.inner = _Seq(calls.parameter, at, f"{seq.where}.function.arguments")
+                    raise self._error(f"expected a parameter ({first.text!r}) or {after.text!r}", at, where)
+                seq.inner = _Seq(calls.parameter, at, where)
+                seq.separated = False
             if not self._step(seq.inner, final):
                 return False
             key, at = seq.inner.values["key"]
+            if first is None and "\n" in key:
+                # A key opening the parameter's text runs to its literal: across a line, it is no key.
+                raise self._error("expected a parameter", at, where)
             value, _ = seq.inner.values["value"]
             seq.params.append((key, value, at))
             seq.pos = seq.inner.pos
@@ -762,7 +841,14 @@ class OutputParser:
                 if key in arguments:
                     raise self._error(f"the parameter {key!r} is given twice", at,
                                       f"tool_calls[{index}].function.arguments.{key}")
-                arguments[key] = read_value(text, calls.value, schema_types(properties.get(key)))
+                if calls.value == "json":
+                    try:
+                        arguments[key] = json.loads(text)
+                    except (ValueError, RecursionError):
+                        raise self._error("the parameter's value is not JSON", at,
+                                          f"tool_calls[{index}].function.arguments.{key}") from None
+                else:
+                    arguments[key] = read_value(text, calls.value, schema_types(properties.get(key)))
         else:
             arguments, at = seq.values["arguments"]
             if not isinstance(arguments, dict):  # read from a JSON object
@@ -793,20 +879,27 @@ class OutputParser:
         assert calls is not None
         if not self._calls_closed:
             for form in self._later_forms:
+                if form.named_first:
+                    continue
                 end = form.anchor.match(s, at, final)
                 if end == NEED:
                     return False
                 if end >= 0:
                     return self._begin_call(form, at)
         if not self._calls_closed and calls.close is not None:
-            end = calls.close.match(s, at, final)
+            end = calls.close.match(s, at, final, trail=calls.before_content)
             if end == NEED:
                 return False
             if end == FAIL:
+                named = [form for form in self._later_forms if form.named_first]
+                if named:
+                    return self._begin_call(named[0], at)
                 raise self._error(f"expected another tool call or {calls.close.text!r}", at,
                                   f"tool_calls[{len(self._calls)}]")
             self._calls_closed = True
             self._pos = end
+            if calls.before_content:
+                return self._go("body", end)
             return True
         for end_form in self._form.ends:
             if end_form.calls is False or not possible(end_form.condition, {"calls": True}):
