@@ -33,9 +33,6 @@ REFUSED: dict = {}
 #: Formats whose completions without calls are read, and whose calls are not yet: a completion holding the
 #: text their calls open with is refused there (never read as content). Why, as the form says it.
 CALLS_UNREAD: dict = {
-    # A call to python is written as <|python_tag|> and its code: a call text without {name} (the name
-    # comes from the variant's condition).
-    "functionary-v3.1": "a call text writes {name}",
 }
 
 #: Results per format, printed at the end (the report's counts).
@@ -392,6 +389,25 @@ def test_parse_output_round_trips(name):
 HISTORY_NEVER_A_COMPLETION = {"deepseek-r1-distill"}
 
 
+def test_functionary_python_calls():
+    """Functionary v3.1 writes a call to python as <|python_tag|> and its code (no name: the variant is
+    chosen for it), other calls as <function=NAME>JSON</function>: the code reads back as written, up to
+    the next call or the end of the turn, one shot and streamed."""
+    fmt = promptcraft.get_format("functionary-v3.1")
+    history = [{"role": "user", "content": "Run it."}]
+    message = {"role": "assistant", "content": "Sure.", "tool_calls": [
+        {"type": "function", "function": {"name": "python", "arguments": 'print("<b>")\nx = {1: [2]}'}},
+        {"type": "function", "function": {"name": "f", "arguments": '{"a": 1}'}},
+        {"type": "function", "function": {"name": "python", "arguments": "1 + 1"}}]}
+    prompt = fmt.render(history, add_generation_prompt=True)
+    completion = fmt.render(history + [message])[len(prompt):]
+    want = json.loads(json.dumps(message))
+    want["tool_calls"][1]["function"]["arguments"] = {"a": 1}
+    assert fmt.parse_output(completion, prompt=prompt) == want
+    for cuts in ([5], list(range(len(completion)))):
+        assert stream(fmt, completion, cuts, prompt=prompt)[1] == want
+
+
 def test_command_r_plus_calls_after_its_instruction_turn():
     """Command R+'s tool_use prompt ends with an instruction turn and the answer's opening: a completion
     is the plan, then the actions as an indented JSON list, or an answer alone."""
@@ -668,6 +684,8 @@ NO_RESPONSE_TEMPLATE = {
     "command-r-plus-tool-use": "nothing but a bracket ends the arguments",
     "functionary-v3.2": "nothing but a bracket ends the arguments",
     "gpt-oss": "their texts differ after a slot",
+    # A call to python is its code alone; the others are closed by </function>.
+    "functionary-v3.1": "their texts end differently",
     "command-r7b-tool-use": "they stand in place of the content",
     "command-a": "they stand in place of the content",
     # Formats whose calls parse_output does not read yet (CALLS_UNREAD) export no response_template either.

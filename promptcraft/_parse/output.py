@@ -183,6 +183,8 @@ class CallForm:
 
     condition: Optional[Condition]
     pieces: Tuple[Piece, ...]
+    #: The name of a text written for one function only, without ``{name}`` (Functionary v3.1's python).
+    name: Optional[str] = None
 
     @property
     def anchor(self) -> Lit:
@@ -569,15 +571,18 @@ def _calls(spec: FormatSpec) -> Optional[CallsForm]:
         read = _object_pieces if calls.extra() is not None else \
             lambda text, _, where: _pieces(text, where, slot_first=enclosed)
         forms = [CallForm(condition, read(text, calls, "[calls] call")) for condition, text in variants]
-    for form in forms:
+    for position, form in enumerate(forms):
         kinds = [piece[0] for piece in form.pieces]
         if "object" in kinds:
             continue
         if kinds.count("arguments") != 1:
             raise Unreadable("[calls] call: a call text writes {arguments} once")
         names = [piece[1] for piece in form.pieces if piece[0] == "slot"]
+        fixed = form.condition.call_name if form.condition is not None else None
         if "name" not in names:
-            raise Unreadable("[calls] call: a call text writes {name}")
+            if fixed is None or len(fixed) != 1:
+                raise Unreadable("[calls] call: a call text writes {name}, or is chosen for one name")
+            forms[position] = attrs.evolve(form, name=fixed[0])
     parameter: Tuple[Piece, ...] = ()
     if calls.arguments == "parameters":
         separator = calls.separator.strip()

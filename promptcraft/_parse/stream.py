@@ -600,6 +600,8 @@ class OutputParser:
         if calls.max and index >= calls.max:
             raise self._error(f"the format writes at most {calls.max} call(s) per message", at, f"tool_calls[{index}]")
         self._seq = _Seq(form.pieces, at, f"tool_calls[{index}]")
+        if form.name is not None:
+            self._seq.values["name"] = (form.name, at)
         self._phase = "call"
         self._pos = at
         return True
@@ -649,6 +651,12 @@ class OutputParser:
                     return False
             elif calls.arguments == "parameters":
                 if not self._parameters(seq, final):
+                    return False
+            elif calls.arguments == "text" and seq.i == len(seq.pieces) - 1 and seq.json is None \
+                    and not s.startswith("{", skip_ws(s, seq.pos)):
+                # Text arguments ending the call's text, not a JSON object (Functionary v3.1's python code):
+                # the text as written, up to the next call or the end of the turn.
+                if skip_ws(s, seq.pos) >= len(s) and not final or not self._raw_arguments(seq, final):
                     return False
             else:
                 if not self._json(seq, final):
@@ -704,6 +712,25 @@ class OutputParser:
             raise self._error("the arguments are not a JSON object", seq.json.start, where)
         seq.values["arguments"] = (value, seq.json.start)
         seq.pos = end
+        return True
+
+    def _raw_arguments(self, seq: _Seq, final: bool) -> bool:
+        calls = self._form.calls
+        assert calls is not None
+        targets = [_Target(f.anchor.tokens[0], "next", lit=f.anchor) for f in self._later_forms if not f.named_first]
+        targets += [_Target(end.search, "end", end=end) for end in self._form.ends
+                    if end.calls is not False and possible(end.condition, {"calls": True})]
+        at, found, _ = self._find(targets, seq.pos, final)
+        if at < 0:
+            if not final:
+                return False
+            at = len(self._s)
+        else:
+            target = found[0][0]
+            lead = target.lit.lead if target.lit is not None else target.end.lead if target.end is not None else ""
+            at = len(strip_end(self._s[:at], lead))
+        seq.values["arguments"] = (self._s[seq.pos:at], seq.pos)
+        seq.pos = at
         return True
 
     def _json_value(self, seq: _Seq, final: bool) -> bool:
@@ -851,7 +878,7 @@ class OutputParser:
                     arguments[key] = read_value(text, calls.value, schema_types(properties.get(key)))
         else:
             arguments, at = seq.values["arguments"]
-            if not isinstance(arguments, dict):  # read from a JSON object
+            if not isinstance(arguments, dict) and not (calls.arguments == "text" and isinstance(arguments, str)):
                 raise self._error("the arguments are not a JSON object", at, f"tool_calls[{index}].function.arguments")
         call: Dict[str, Any] = {}
         if "id" in seq.values:
