@@ -852,7 +852,10 @@ def output_prose() -> str:
                      + form.unread_reason)
         if form.calls is not None:
             calls = {"json": "JSON arguments", "json_or_text": "JSON arguments", "text": "JSON arguments (written as "
-                     "a string)", "parameters": "a parameter per argument"}[form.calls.arguments]
+                     "a string)", "parameters": "a parameter per argument", "json_block": "JSON arguments (indented)"
+                     }[form.calls.arguments]
+            if form.calls.before_content:
+                calls += ", before the content"
             if form.calls.max:
                 calls += f", at most {form.calls.max}"
             if form.calls.replace_content:
@@ -1185,11 +1188,19 @@ What does not read back, and why:
 - **Trimmed content**: where a format trims the content it writes, it reads back trimmed.
 - **Formats that declare no calls** read every completion as content: a tool call their model might write in a
   syntax the format does not declare yet (Granite's) is not recognised.
-- **Calls not read yet** (the table says why): a completion without calls is read (content, reasoning), and one
-  holding the text the format's calls open with (its `[calls] prefix`, or the first literal of a first call's
-  text) is refused there with `OutputError` (field `tool_calls[0]`), so a call is never read as content; so is a
-  completion that goes on with a call's opening the prompt started (Functionary v3.2's `>>>`). These formats
-  export no `response_template`.
+- **Every built-in format reads its calls.** A format whose calls the reader could not read would still read a
+  completion without calls, and refuse one holding the text its calls open with (`OutputError`, field
+  `tool_calls[0]`), never reading a call as content.
+- **Functionary v3.2**: the generation prompt writes the `>>>` a call opens with, so a completion opening with a
+  name and a newline is a call (`all\\n` opens the answer); each call's arguments run to the next `>>>` or the end
+  of the turn. **Functionary v3.1**: a call to `python` is `<|python_tag|>` and its code, read back as the text
+  written (`arguments` a string) up to the next call or the end of the turn, so code holding `<function=` or
+  `<|python_tag|>` is cut there; other calls are `<function=NAME>JSON</function>`.
+- **MiniCPM3** writes its calls before the content, as Python calls in one block (`f(k=JSON,...)`): values are
+  read as JSON, the content after `<|tool_call_end|>`. A key holding `=` is written ambiguously by the template
+  (`f(a=b=1)`) and is refused when read back (its value is not JSON), never read as another key.
+- **Command R+ tool_use**: the plan, then `Action:` and the calls as an indented JSON list, read whatever the
+  indent.
 - **Reasoning written by the prefix** (Seed-OSS, `[reasoning] show = "given"`): the block the prefix variants write
   around `{{reasoning}}` is read as the reasoning block.
 - **gpt-oss** writes Harmony channels that its template writes otherwise in history: `[output]` declares the
