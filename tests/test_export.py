@@ -272,3 +272,50 @@ def test_named_tool_use_templates(name, tmp_path):
             assert ours == theirs or theirs is None, (messages, given, ours, theirs)
             written[tools is not None] += ours is not None and ours == theirs
     assert written[True] and written[False], written
+
+
+_SERIALISED = ("qwen3-coder", "seed-oss", "mistral-v0.3", "hermes-3-tool-use", "command-r-plus-tool-use",
+               "command-r7b-tool-use", "smollm3")
+
+
+@st.composite
+def _odd_definitions(draw):
+    """A generated definition, sometimes bent where the serialisers refuse: unwrapped, extra keys, a
+    'required' that is not a list, no parameters, a description that is not text, returns."""
+    tool = draw(S.tool_definitions())
+    function = tool["function"]
+    bend = draw(st.integers(0, 8))
+    if bend == 1:
+        tool = dict(function)
+    elif bend == 2:
+        function["strict"] = True
+    elif bend == 3:
+        function["parameters"]["required"] = "city"
+    elif bend == 4:
+        del function["parameters"]
+    elif bend == 5:
+        function["description"] = 3
+    elif bend == 6:
+        function["returns"] = {"type": "object", "properties": {"r": {"type": "string", "description": "x"}}}
+    elif bend == 7 and function["parameters"]["properties"]:
+        next(iter(function["parameters"]["properties"].values()))[draw(st.sampled_from(["format", "x-y $"]))] = \
+            draw(S.json_values)
+    return tool
+
+
+@settings(max_examples=60, derandomize=True, deadline=None, database=None,
+          suppress_health_check=list(HealthCheck))
+@given(st.lists(_odd_definitions(), min_size=1, max_size=2))
+def test_serialiser_macros(tools):
+    """The serialisers' Jinja macros write each definition as the format does, and refuse it where
+    the format does, naming the same field."""
+    for name in _SERIALISED:
+        fmt = promptcraft.get_format(name)
+        result, ours, theirs = outcome(fmt, _TEMPLATES.setdefault(name, fmt.to_jinja()),
+                                       [{"role": "user", "content": "x"}], tools=tools, add_generation_prompt=True)
+        assert result in ("equal", "both_refuse"), (name, tools, ours, theirs)
+        if result == "both_refuse" and getattr(ours, "field", None):
+            assert ours.field in str(theirs), (name, tools, ours, theirs)
+
+
+_TEMPLATES: dict = {}

@@ -42,9 +42,8 @@ from .._engine.lower import specialize
 
 #: What the exported template refuses as not exported (it raises on input that uses it).
 GAPS = (
-    "tool definitions written by the serialisers typescript, functionary, xml_schema, python_docstring and "
-    "pydantic_signature (tojson, hermes, python_signature, command_r7b, python_repr and json_spliced are "
-    "exported)",
+    "tool definitions written by the serialisers typescript, functionary and pydantic_signature (tojson, hermes, "
+    "python_signature, command_r7b, python_repr, json_spliced, xml_schema and python_docstring are exported)",
     "the reasoning display before the message (gpt-oss), reasoning written by a role's texts (Seed-OSS)",
     "a message's name, for a format that writes names",
     "a field a role attaches to its text",
@@ -152,7 +151,191 @@ _TEXT_MACRO = r"""
 {%- endmacro %}
 """
 
+#: Seed-OSS's and Qwen3-Coder's definitions: the function object (``wrapped``: only the
+#: ``{"type": "function", "function": {...}}`` form is written), a trimmed text, a list of items.
+_DEFINITIONS_MACROS = r"""
+{%- macro _pc_only(table, allowed, field, what) %}
+    {%- for key in table %}
+        {%- if key not in allowed %}
+            {{- raise_exception(field ~ '.' ~ key|string ~ ': this key of ' ~ what ~ " is not written by the" ~
+                    " format's template, so it is refused rather than left out") }}
+        {%- endif %}
+    {%- endfor %}
+{%- endmacro %}
+{%- macro _pc_trimmed(table, key, field) %}
+    {%- set value = table[key] if key in table else '' %}
+    {%- if value is not string %}
+        {{- raise_exception(field ~ '.' ~ key ~ ': the template would write a description that is not a string' ~
+                ' as its Python str(), which is junk: it is refused') }}
+    {%- endif %}
+    {{- value.strip() }}
+{%- endmacro %}
+{%- macro _pc_mapping(table, key, field, needed) %}
+    {%- if key not in table and needed %}
+        {{- raise_exception(field ~ '.' ~ key ~ ': the template needs it, a mapping; it is missing') }}
+    {%- elif key in table and table[key] is not mapping %}
+        {{- raise_exception(field ~ '.' ~ key ~ ': it must be a mapping') }}
+    {%- endif %}
+{%- endmacro %}
+{%- macro _pc_list(value, tag, field) %}
+    {%- if value is string or value is mapping or value is not sequence %}
+        {{- raise_exception(field ~ ": the template would write a '" ~ tag ~ "' that is not a list letter by" ~
+                ' letter, or not at all, which is junk: it is refused') }}
+    {%- endif %}
+    {%- if value %}
+        {%- set ns = namespace(items=[]) %}
+        {%- for item in value %}
+            {%- set ns.items = ns.items + ['`' ~ item ~ '`' if item is string else item|string] %}
+        {%- endfor %}
+        {{- '\n<' ~ tag ~ '>[' ~ ns.items|join(', ') ~ ']</' ~ tag ~ '>' }}
+    {%- endif %}
+{%- endmacro %}
+"""
+
 _SERIALISERS = {
+    "xml_schema": _DEFINITIONS_MACROS + r"""
+{%- macro _pc_item(tool, field) %}
+    {%- if 'type' in tool and tool['type'] != 'function' %}
+        {{- raise_exception(field ~ ".type: the template writes definitions of type 'function' only") }}
+    {%- endif %}
+    {%- if 'function' in tool %}
+        {{- _pc_only(tool, ('type', 'function'), field, 'a tool definition') }}
+        {%- set f = tool['function'] %}
+        {%- set field = field ~ '.function' %}
+        {%- set allowed = ('name', 'description', 'parameters', 'return') %}
+    {%- else %}
+        {#- the definition is the function object, its 'type' taken out #}
+        {%- set f = tool %}
+        {%- set allowed = ('type', 'name', 'description', 'parameters', 'return') %}
+    {%- endif %}
+    {{- _pc_only(f, allowed, field, 'a function') }}
+    {{- '<function>\n<name>' ~ f['name'] ~ '</name>\n<description>' ~ _pc_trimmed(f, 'description', field) ~
+            '</description>\n<parameters>' }}
+    {{- _pc_mapping(f, 'parameters', field, true) }}
+    {%- set parameters = f['parameters'] %}
+    {%- set at = field ~ '.parameters' %}
+    {{- _pc_only(parameters, ('type', 'properties', 'required'), at, "the parameters' schema") }}
+    {{- _pc_mapping(parameters, 'properties', at, false) }}
+    {%- for name, schema in (parameters['properties'] if 'properties' in parameters else {}).items() %}
+        {%- set here = at ~ '.properties.' ~ name|string %}
+        {%- if schema is not mapping %}
+            {{- raise_exception(here ~ ": a parameter's schema must be a mapping") }}
+        {%- endif %}
+        {{- '\n<parameter>\n<name>' ~ name|string ~ '</name>' }}
+        {%- if 'type' in schema %}
+            {{- '\n<type>' ~ schema['type']|string ~ '</type>' }}
+        {%- endif %}
+        {%- if 'description' in schema %}
+            {{- '\n<description>' ~ _pc_trimmed(schema, 'description', here) ~ '</description>' }}
+        {%- endif %}
+        {%- if 'enum' in schema %}
+            {{- _pc_list(schema['enum'], 'enum', here ~ '.enum') }}
+        {%- endif %}
+        {%- for key, value in schema.items() %}
+            {%- if key not in ('type', 'description', 'enum', 'required') %}
+                {%- set tag = key|string|replace('-', '_')|replace(' ', '_')|replace('$', '') %}
+                {{- '\n<' ~ tag ~ '>' ~ (value|tojson if value is mapping else value|string) ~ '</' ~ tag ~ '>' }}
+            {%- endif %}
+        {%- endfor %}
+        {%- if 'required' in schema %}
+            {{- _pc_list(schema['required'], 'required', here ~ '.required') }}
+        {%- endif %}
+        {{- '\n</parameter>' }}
+    {%- endfor %}
+    {%- if 'required' in parameters %}
+        {{- _pc_list(parameters['required'], 'required', at ~ '.required') }}
+    {%- endif %}
+    {{- '\n</parameters>' }}
+    {%- if 'return' in f %}
+        {{- '\n<return>' ~ (f['return']|tojson if f['return'] is mapping else f['return']|string) ~ '</return>' }}
+    {%- endif %}
+    {{- '\n</function>' }}
+{%- endmacro %}
+""",
+    "python_docstring": _DEFINITIONS_MACROS + r"""
+{%- macro _pc_pytype(schema) %}
+    {%- set kind = schema['type'] if 'type' in schema else none %}
+    {{- {'string': 'str', 'number': 'int', 'integer': 'int', 'boolean': 'bool', 'array': 'list'}.get(kind, 'Any')
+            if kind is string else 'Any' }}
+{%- endmacro %}
+{%- macro _pc_described(schema, field) %}
+    {%- set value = schema['description'] if 'description' in schema else none %}
+    {%- if value is not none and value != '' %}
+        {%- if value is not string %}
+            {{- raise_exception(field ~ '.description: the template would write a description that is not a' ~
+                    ' string as its Python str(), which is junk: it is refused') }}
+        {%- endif %}
+        {{- value }}
+    {%- endif %}
+{%- endmacro %}
+{%- macro _pc_schemas(properties, field) %}
+    {%- for name, schema in properties.items() %}
+        {%- if schema is not mapping %}
+            {{- raise_exception(field ~ '.' ~ name|string ~ ": a parameter's schema must be a mapping") }}
+        {%- endif %}
+        {%- for key in schema %}
+            {%- if key not in ('type', 'description') and key not in __IGNORE__ %}
+                {{- raise_exception(field ~ '.' ~ name|string ~ '.' ~ key|string ~ ": this key of a parameter's" ~
+                        " schema is not written by the format's template, so it is refused rather than left out") }}
+            {%- endif %}
+        {%- endfor %}
+    {%- endfor %}
+{%- endmacro %}
+{%- macro _pc_item(tool, field) %}
+    {%- if 'type' not in tool or tool['type'] != 'function' %}
+        {{- raise_exception(field ~ ".type: the template writes definitions of type 'function' only") }}
+    {%- endif %}
+    {%- if 'function' not in tool %}
+        {{- raise_exception(field ~ ".function: the template reads the definition's 'function' object and" ~
+                ' leaves this one out') }}
+    {%- endif %}
+    {{- _pc_only(tool, ('type', 'function'), field, 'a tool definition') }}
+    {%- set f = tool['function'] %}
+    {%- set field = field ~ '.function' %}
+    {{- _pc_only(f, ('name', 'description', 'parameters', 'returns'), field, 'a function') }}
+    {{- _pc_mapping(f, 'parameters', field, true) }}
+    {%- set parameters = f['parameters'] %}
+    {%- set at = field ~ '.parameters' %}
+    {{- _pc_only(parameters, ('type', 'properties', 'required'), at, "the parameters' schema") }}
+    {{- _pc_mapping(parameters, 'properties', at, true) }}
+    {%- set properties = parameters['properties'] %}
+    {%- set required = parameters['required'] if 'required' in parameters else [] %}
+    {%- if required is string or required is mapping or required is not sequence %}
+        {{- raise_exception(at ~ ".required: the template would write a 'required' that is not a list as one" ~
+                ' (a string letter by letter), which is junk: it is refused') }}
+    {%- endif %}
+    {{- _pc_schemas(properties, at ~ '.properties') }}
+    {%- set ns = namespace(signature=[], args='') %}
+    {%- for name, schema in properties.items() %}
+        {%- set ns.signature = ns.signature + [name|string ~ ': ' ~ _pc_pytype(schema)] %}
+        {%- set ns.args = ns.args ~ '\n    - ' ~ name|string ~ ' (' ~ _pc_pytype(schema) ~ ') ' ~
+                ('[必填]' if name|string in required else '[选填]') ~ ': ' ~
+                _pc_described(schema, at ~ '.properties.' ~ name|string) %}
+    {%- endfor %}
+    {{- 'def ' ~ f['name'] ~ '(' ~ ns.signature|join(',') ~ '):\n    \x22\x22\x22\n    ' ~
+            _pc_trimmed(f, 'description', field) ~ '\n\n' }}
+    {%- if properties %}
+        {{- '    Args:' ~ ns.args }}
+    {%- endif %}
+    {{- '\n' }}
+    {%- if 'returns' in f %}
+        {{- _pc_mapping(f, 'returns', field, true) }}
+        {{- _pc_only(f['returns'], ('type', 'properties'), field ~ '.returns', "the returns' schema") }}
+        {%- set written = f['returns']['properties'] if 'properties' in f['returns'] else none %}
+        {%- if written is not mapping or not written %}
+            {{- raise_exception(field ~ ".returns: the template writes 'returns' only with properties, and" ~
+                    ' leaves this one out') }}
+        {%- endif %}
+        {{- _pc_schemas(written, field ~ '.returns.properties') }}
+        {{- '    Returns:' }}
+        {%- for name, schema in written.items() %}
+            {{- '\n    - ' ~ name|string ~ ' (' ~ _pc_pytype(schema) ~ '): ' ~
+                    _pc_described(schema, field ~ '.returns.properties.' ~ name|string) }}
+        {%- endfor %}
+    {%- endif %}
+    {{- '\n    \x22\x22\x22' }}
+{%- endmacro %}
+""",
     # Mistral's hand-built JSON: 'return' left out, a key or string value the template would splice
     # between quotes unescaped refused (``tojson`` of it differs from it between quotes).
     "json_spliced": r"""
@@ -648,7 +831,8 @@ class _Emitter:
         if item in _SERIALISERS:
             self.comment(f"The tool definitions' text, as the format writes it: each definition as {item!r} writes "
                          "it.")
-            macro = _SERIALISERS[item]
+            ignore = tools.layout[8] if len(tools.layout) > 8 else ()
+            macro = _SERIALISERS[item].replace("__IGNORE__", _tuple(ignore) if ignore else "()")
             for text in [t for t in (_TYPE_MACRO, _TEXT_MACRO) if t.split("(")[0].split()[-1] in macro] + [macro]:
                 for line in text.strip("\n").splitlines():
                     self.line(line)
@@ -1781,7 +1965,9 @@ def _json_tools(layout: Tuple[object, ...]) -> bool:
     """Whether the tools' layout writes definitions with ``tojson`` or a serialiser exported as a macro."""
     item = layout[6] if len(layout) > 6 else "json"
     envelope = layout[7] if len(layout) > 7 else "whole"
-    return len(layout) <= 8 and (item in ("json", *_SERIALISERS) or (item == "json_array" and envelope == "whole"))
+    # Schema keys left out ([tools] ignore) are read by the macros of definitions.py's serialisers.
+    ignores = len(layout) <= 8 or (len(layout) == 9 and "__IGNORE__" in _SERIALISERS.get(str(item), ""))
+    return ignores and (item in ("json", *_SERIALISERS) or (item == "json_array" and envelope == "whole"))
 
 
 def _whens(choice: Choice):
