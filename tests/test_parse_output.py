@@ -389,6 +389,19 @@ def test_parse_output_round_trips(name):
 HISTORY_NEVER_A_COMPLETION = {"deepseek-r1-distill"}
 
 
+def test_functionary_v32_call_named_like_the_answer():
+    """Functionary v3.2's prompt ends with ">>>": "all\\n" opens the answer, any other name a call, even one
+    starting with "all"."""
+    fmt = promptcraft.get_format("functionary-v3.2")
+    prompt = fmt.render([{"role": "user", "content": "List."}], add_generation_prompt=True)
+    call = {"type": "function", "function": {"name": "all_items", "arguments": {"a": 1}}}
+    cases = [('all_items\n{"a": 1}<|eot_id|>', {"role": "assistant", "content": "", "tool_calls": [call]}),
+             ("all\nHi<|eot_id|>", {"role": "assistant", "content": "Hi"})]
+    for text, want in cases:
+        assert fmt.parse_output(text, prompt=prompt) == want
+        assert stream(fmt, text, list(range(len(text))), prompt=prompt)[1] == want
+
+
 def test_functionary_python_calls():
     """Functionary v3.1 writes a call to python as <|python_tag|> and its code (no name: the variant is
     chosen for it), other calls as <function=NAME>JSON</function>: the code reads back as written, up to

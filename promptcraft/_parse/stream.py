@@ -330,9 +330,14 @@ class OutputParser:
         for opening in sorted(self._openings, key=lambda o: -len(o.remainder)):
             if not opening.remainder.strip():
                 continue
-            end = Lit(opening.remainder).match(s, 0, final, trail=True)
+            rest = Lit(opening.remainder)
+            end = rest.match(s, 0, final, trail=True)
             if end == NEED:
                 return False
+            if end >= 0 and rest.trail and not s.startswith(rest.trail, end - len(rest.trail)) \
+                    and self._call_from_prompt() is not None:
+                # "all" without its newline, where the prompt opened a call: a name ("all_items\n").
+                continue
             if end >= 0:
                 chosen, pos = opening, end
                 break
