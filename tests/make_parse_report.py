@@ -135,12 +135,11 @@ written); definitions written by the `json` serialisers (`ParsedPrompt.tools`). 
 written one parameter a line (Qwen3-Coder, Qwen3.5, Seed-OSS, MiniCPM3), as a JSON block (Command R+)
 or as a bare call text (`{name}` not ended by a literal: Functionary v3.2); definitions written by the
 other serialisers (Hermes, Python signatures and docstrings, TypeScript, XML, Command R7B's, Mistral's
-spliced JSON, SmolLM3's Python repr), and Llama 3.x's (its system text changes with tools, so the rest
-is no prompt the format writes without them); `continue_final_message` prompts (an open final turn).
+spliced JSON, SmolLM3's Python repr); `continue_final_message` prompts (an open final turn).
 Granite 3.2/3.3 write a default system text of their own with tools that holds the date: it comes
 back as a system message. Most unreadable structured prompts hold definitions that are not read back
-(the other serialisers, Llama 3.x's), where reading the block as text does not render back either (it
-is no system or user text the format writes without tools); Nemotron Nano v2's are assistant turns
+(the other serialisers), where reading the block as text does not render back either (it is no system
+or user text the format writes without tools); Nemotron Nano v2's are assistant turns
 whose reasoning (`<think>` in the content) the format cuts before calls, which no reading restores.
 The generated conversations are mostly refused by the formats with narrow call rules (one call per
 message, ids of 9 characters, arguments as strings...), so for those the generated column counts text

@@ -160,8 +160,8 @@ TOOL = {"type": "function", "function": {"name": "get_weather", "description": "
 #: the arguments, an id) and whose definitions are JSON: read back as calls and definitions.
 READS_CALLS = ["deepseek-v3.1", "jamba-1.6", "kimi-k2", "llama-3.1", "llama-3.2", "llama-4", "mistral-nemo",
                "mistral-v0.3", "nemotron-nano-v2", "qwen2.5", "qwen3", "qwen3-next", "qwq"]
-READS_TOOLS = ["granite-3.0", "granite-3.2", "granite-3.3", "jamba-1.6", "kimi-k2", "nemotron-nano-v2", "qwen2.5",
-               "qwen3", "qwen3-next", "qwen3.5", "qwq"]
+READS_TOOLS = ["granite-3.0", "granite-3.2", "granite-3.3", "jamba-1.6", "kimi-k2", "llama-3.1", "llama-3.2",
+               "llama-3.2-vision", "llama-4", "nemotron-nano-v2", "qwen2.5", "qwen3", "qwen3-next", "qwen3.5", "qwq"]
 
 
 @pytest.mark.parametrize("name", READS_CALLS)

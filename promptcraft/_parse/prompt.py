@@ -19,6 +19,7 @@ Names (roles, variables) end at the first literal that can follow them.
 
 from __future__ import annotations
 
+import copy
 import functools
 import gc
 import heapq
@@ -755,18 +756,31 @@ class PromptParser:
             if block is not None:
                 end, tools = block
                 join = self.program.tools.join if self.program.tools is not None else ""
-                cuts = [(at, end)] + ([(at - len(join), end), (at, end + len(join))] if join else [])
+                # The joining text read as scaffold first, as every delimiter is.
+                cuts = ([(at - len(join), end), (at, end + len(join))] if join else []) + [(at, end)]
                 for start, stop in cuts:
                     if start < 0 or prompt[start:at] + prompt[end:stop] not in ("", join):
                         continue
                     tries += 1
-                    found = self.tools_reading(prompt, prompt[:start] + prompt[stop:], tools)
+                    found = self.tools_reading(prompt, prompt[:start] + prompt[stop:], tools, prompt[start:stop])
                     if found is not None:
                         return found
             at = prompt.find(anchor, at + 1)
         return None
 
-    def tools_reading(self, prompt: str, rest: str, tools: List[Any]) -> Optional[ParsedPrompt]:
+    def tools_reading(self, prompt: str, rest: str, tools: List[Any], cut: str) -> Optional[ParsedPrompt]:
+        # The rest is read by a parser that checks each reading rendered with the definitions, the block
+        # taken out again (a format's other text may change with tools: Llama's "Environment: ipython"),
+        # then by one that checks it without them; the whole is checked at the end either way.
+        with_tools = copy.copy(self)
+        with_tools.render = functools.partial(_rendered_without, self.render, tools, cut)
+        for parser in (with_tools, self):
+            found = parser.rest_reading(prompt, rest, tools, self)
+            if found is not None:
+                return found
+        return None
+
+    def rest_reading(self, prompt: str, rest: str, tools: List[Any], check: "PromptParser") -> Optional[ParsedPrompt]:
         try:
             text = self._parse_text(rest)
         except PromptParseError:
@@ -779,7 +793,7 @@ class PromptParser:
             candidates.insert(0, messages[1:])
         for candidate in candidates:
             for gen in (text.add_generation_prompt, not text.add_generation_prompt):
-                if self.renders(prompt, candidate, gen, dict(text.variables, tools=tools)):
+                if check.renders(prompt, candidate, gen, dict(text.variables, tools=tools)):
                     return ParsedPrompt(candidate, gen, text.variables, tools)
         return None
 
@@ -933,6 +947,13 @@ class PromptParser:
                     raise PromptParseError(f"format {self.program.name!r}: too many competing readings of this "
                                            "prompt to check (its content holds many of the format's delimiters)",
                                            offset=start)
+
+
+def _rendered_without(render: Callable[..., str], tools: List[Any], cut: str, messages: Any, **options: Any) -> str:
+    """The prompt rendered with ``tools``, the block ``cut`` (its first occurrence) taken out."""
+    text = render(messages, tools=tools, **options)
+    at = text.find(cut)
+    return text[:at] + text[at + len(cut):] if at >= 0 else text + "\0"  # no block: never the rest
 
 
 def _json_tools_layout(tools: Optional[ir.Tools]) -> Optional[Tuple[Any, ...]]:
