@@ -42,8 +42,9 @@ from .._engine.lower import specialize
 
 #: What the exported template refuses as not exported (it raises on input that uses it).
 GAPS = (
-    "tool definitions written by the serialisers typescript, functionary and pydantic_signature (tojson, hermes, "
-    "python_signature, command_r7b, python_repr, json_spliced, xml_schema and python_docstring are exported)",
+    "tool definitions written by the serialisers typescript and pydantic_signature (tojson, hermes, "
+    "python_signature, command_r7b, python_repr, json_spliced, xml_schema, python_docstring and functionary are "
+    "exported)",
     "the reasoning display before the message (gpt-oss), reasoning written by a role's texts (Seed-OSS)",
     "a message's name, for a format that writes names",
     "a field a role attaches to its text",
@@ -368,6 +369,233 @@ _SERIALISERS = {
         {%- endif %}
     {%- endfor %}
     {{- '{"type": "function", "function": {' ~ ns.text ~ '}}' }}
+{%- endmacro %}
+""",
+    # Functionary v3.2's TypeScript entries, after its template's macros (_runtime.functionary's port).
+    "functionary": r"""
+{%- macro _pc_fx_text(value, field) %}
+    {%- if value is not string %}
+        {{- raise_exception(field ~ ": is not a string, where the template joins a string: this format's template" ~
+                ' cannot write it') }}
+    {%- endif %}
+    {{- value }}
+{%- endmacro %}
+{%- macro _pc_fx_word(value, field) %}
+    {%- if value is boolean or not (value is string or value is integer or value is float) %}
+        {{- raise_exception(field ~ ": is not a string or a number (the template would write Python's text of" ~
+                " it): this format's template cannot write it") }}
+    {%- endif %}
+    {{- value|string }}
+{%- endmacro %}
+{%- macro _pc_fx_mapping(value, field) %}
+    {%- if value is not mapping %}
+        {{- raise_exception(field ~ ": is not a mapping (the template leaves it out, or raises): this format's" ~
+                ' template cannot write it') }}
+    {%- endif %}
+{%- endmacro %}
+{%- macro _pc_fx_required(schema, field) %}
+    {%- set required = schema.get('required', []) %}
+    {%- if required is string or required is mapping or required is not sequence %}
+        {{- raise_exception(field ~ '.required: must be a list of names (a string would be tested as text):' ~
+                " this format's template cannot write it") }}
+    {%- endif %}
+{%- endmacro %}
+{%- macro _pc_fx_type(param, field) %}
+    {%- set ns = namespace(kind='', seen=[]) %}
+    {%- if 'type' in param %}
+        {%- set raw = param['type'] %}
+        {%- if raw is sequence and raw is not string and raw is not mapping %}
+            {%- for item in raw %}
+                {%- set ns.kind = ns.kind ~ (' | ' if not loop.first else '') ~ _pc_fx_text(item, field ~ '.type[' ~
+                        loop.index0 ~ ']') %}
+            {%- endfor %}
+        {%- else %}
+            {%- set ns.kind = _pc_fx_text(raw, field ~ '.type') %}
+        {%- endif %}
+    {%- elif 'oneOf' in param %}
+        {%- set variants = param['oneOf'] %}
+        {%- if variants is string or variants is mapping or variants is not sequence %}
+            {{- raise_exception(field ~ ".oneOf: must be a list of schemas: this format's template cannot write it") }}
+        {%- endif %}
+        {%- for variant in variants %}
+            {%- if variant is mapping and 'type' in variant %}
+                {%- set kind = _pc_fx_text(variant['type'], field ~ '.oneOf[' ~ loop.index0 ~ '].type') %}
+                {%- if kind.lower() not in ns.seen %}
+                    {%- set ns.seen = ns.seen + [kind.lower()] %}
+                    {%- set ns.kind = ns.kind ~ (' | ' if ns.seen|length > 1 else '') ~ kind %}
+                {%- endif %}
+            {%- endif %}
+        {%- endfor %}
+    {%- endif %}
+    {{- 'number' if ns.kind in ('integer', 'float') else ns.kind }}
+{%- endmacro %}
+{%- macro _pc_fx_format(param, field) %}
+    {%- if 'format' in param %}
+        {{- _pc_fx_word(param['format'], field ~ '.format') }}
+    {%- elif 'oneOf' not in param %}
+        {{- '<|NONE|>' }}
+    {%- else %}
+        {%- set variants = param['oneOf'] %}
+        {%- if variants is string or variants is mapping or variants is not sequence or
+                variants|reject('mapping')|list %}
+            {{- raise_exception(field ~ ".oneOf: must be a list of schemas: this format's template cannot write it") }}
+        {%- endif %}
+        {%- set last = variants[-1].get('format') if variants else none %}
+        {%- for variant in variants %}
+            {%- if 'format' in variant %}
+                {%- set value = _pc_fx_text(variant['format'], field ~ '.oneOf[' ~ loop.index0 ~ '].format') %}
+                {{- value if last is not none and value == last else value ~ ' or ' }}
+            {%- endif %}
+        {%- endfor %}
+    {%- endif %}
+{%- endmacro %}
+{%- macro _pc_fx_info(param, field) %}
+    {%- set written = _pc_fx_format(param, field) %}
+    {%- set bounds = [('maximum', 'Maximum'), ('minimum', 'Minimum'), ('maxLength', 'Maximum length'),
+            ('minLength', 'Minimum length')] %}
+    {%- set ns = namespace(bound=false) %}
+    {%- for name, label in bounds %}
+        {%- if param.get(name) %}
+            {%- set ns.bound = true %}
+        {%- endif %}
+    {%- endfor %}
+    {%- if not ('description' in param or 'default' in param or written != '<|NONE|>' or ns.bound) %}
+        {{- '<|NONE|>' }}
+    {%- else %}
+        {{- '//' }}
+        {%- if 'description' in param %}
+            {%- set description = _pc_fx_text(param['description'], field ~ '.description') %}
+            {{- ' ' ~ (description if description.endswith('.') else description ~ '.') }}
+        {%- endif %}
+        {%- if 'default' in param %}
+            {%- set default = _pc_fx_word(param['default'], field ~ '.default') %}
+            {{- ' Default=' ~ ('"' ~ default ~ '"' if param.get('type', 'any') == 'string' else default) ~ '.' }}
+        {%- endif %}
+        {%- if written != '<|NONE|>' %}
+            {{- ' Format=' ~ written }}
+        {%- endif %}
+        {%- for name, label in bounds %}
+            {%- if name in param %}
+                {{- ' ' ~ label ~ '=' ~ _pc_fx_word(param[name], field ~ '.' ~ name) }}
+            {%- endif %}
+        {%- endfor %}
+    {%- endif %}
+{%- endmacro %}
+{%- macro _pc_fx_enum(values, field) %}
+    {%- if values is string or values is mapping or values is not sequence %}
+        {{- raise_exception(field ~ ": must be a list: this format's template cannot write it") }}
+    {%- endif %}
+    {%- for value in values %}
+        {{- '"' ~ value ~ '"' if value is string else _pc_fx_word(value, field ~ '[' ~ loop.index0 ~ ']') }}
+        {{- ' | ' if value != values[-1] else '' }}
+    {%- endfor %}
+{%- endmacro %}
+{%- macro _pc_fx_examples(param, name, field, offset) %}
+    {%- if 'examples' in param %}
+        {%- set examples = param['examples'] %}
+        {%- if examples is string or examples is mapping or examples is not sequence %}
+            {{- raise_exception(field ~ ".examples: must be a list: this format's template cannot write it") }}
+        {%- endif %}
+        {{- '\n' ~ offset ~ '// ' ~ ('Example ' ~ name ~ ':').replace("'", '"') }}
+        {%- for example in examples %}
+            {{- '\n' ~ offset ~ '// ' ~ _pc_fx_word(example, field ~ '.examples[' ~ loop.index0 ~ ']').replace("'",
+                    '"') }}
+        {%- endfor %}
+    {%- endif %}
+{%- endmacro %}
+{%- macro _pc_fx_array(name, schema, depth, field) %}
+    {%- set offset = '    ' * depth %}
+    {%- set items = schema.get('items', {}) %}
+    {{- _pc_fx_mapping(items, field ~ '.items') }}
+    {%- if items|length == 0 %}
+        {{- '\n' ~ offset ~ name ~ ': []' if name else '\n' ~ offset ~ '[]' }}
+    {%- else %}
+        {%- set kind = _pc_fx_type(items, field ~ '.items') %}
+        {%- if kind == 'object' %}
+            {%- set properties = items.get('properties', {}) %}
+            {{- _pc_fx_mapping(properties, field ~ '.items.properties') }}
+            {{- _pc_fx_required(items, field ~ '.items') }}
+            {%- set inner = _pc_fx_parameters(properties, items.get('required', []), depth + 1, field ~ '.items') %}
+            {{- ('\n' ~ offset ~ name ~ ': {' if name else '\n' ~ offset ~ '{') ~ inner ~ '\n' ~ offset ~ '}[]' }}
+        {%- elif kind == 'array' %}
+            {%- set inner = _pc_fx_array(none, items, depth + 1, field ~ '.items') %}
+            {{- '\n' ~ inner ~ '[]' if not name else '\n' ~ offset ~ name ~ ': ' ~ inner.strip() ~ '[]' }}
+        {%- elif 'enum' in items %}
+            {%- set values = _pc_fx_enum(items['enum'], field ~ '.items.enum') %}
+            {{- '(' ~ values ~ ')[]' if name is none else '\n' ~ offset ~ name ~ ': (' ~ values ~ ')[]' }}
+        {%- else %}
+            {{- '\n' ~ kind ~ '[]' if name is none else '\n' ~ offset ~ name ~ ': ' ~ kind ~ '[],' }}
+        {%- endif %}
+    {%- endif %}
+{%- endmacro %}
+{%- macro _pc_fx_parameters(properties, required, depth, field) %}
+    {%- set offset = '    ' * depth %}
+    {%- for name, param in properties.items() %}
+        {%- set where = field ~ '.properties.' ~ name|string %}
+        {%- if name is not string %}
+            {{- raise_exception(where ~ ": has a name that is not a string: this format's template cannot write" ~
+                    ' it') }}
+        {%- endif %}
+        {{- _pc_fx_mapping(param, where) }}
+        {%- set comment = _pc_fx_info(param, where) %}
+        {%- set examples = _pc_fx_examples(param, name, where, offset) %}
+        {%- set declaration = name if name in required else name ~ '?' %}
+        {%- set kind = _pc_fx_type(param, where) %}
+        {%- set head = ('\n' ~ offset ~ comment if comment != '<|NONE|>' else '') ~ examples %}
+        {%- if kind == 'object' %}
+            {%- set inner_properties = param.get('properties', {}) %}
+            {{- _pc_fx_mapping(inner_properties, where ~ '.properties') }}
+            {{- _pc_fx_required(param, where) }}
+            {{- head ~ '\n' ~ offset ~ declaration ~ ': {' ~ _pc_fx_parameters(inner_properties,
+                    param.get('required', []), depth + 1, where) ~ '\n' ~ offset ~ '},' }}
+        {%- elif kind == 'array' %}
+            {%- set items = param.get('items', {}) %}
+            {{- _pc_fx_mapping(items, where ~ '.items') }}
+            {%- if 'type' not in items %}
+                {{- (head if comment != '<|NONE|>' else '') ~ '\n' ~ offset ~ declaration ~ ': [],' }}
+            {%- else %}
+                {%- set written = _pc_fx_array(declaration, param, depth, where) %}
+                {{- head ~ (written if written.endswith(',') else written ~ ',') }}
+            {%- endif %}
+        {%- else %}
+            {%- if not kind and 'enum' not in param %}
+                {{- raise_exception(where ~ ": has no type (nor oneOf nor enum): the template would write none:" ~
+                        " this format's template cannot write it") }}
+            {%- endif %}
+            {%- if 'enum' in param %}
+                {%- set kind = _pc_fx_enum(param['enum'], where ~ '.enum') %}
+            {%- endif %}
+            {%- if 'nullable' in param and param['nullable'] %}
+                {%- set kind = kind ~ ' | null' %}
+            {%- endif %}
+            {{- (head if comment != '<|NONE|>' else '') ~ '\n' ~ offset ~ declaration ~ ': ' ~ kind ~ ',' }}
+        {%- endif %}
+    {%- endfor %}
+{%- endmacro %}
+{%- macro _pc_item(tool, field) %}
+    {%- if tool.get('type') == 'code_interpreter' %}
+        {{- raise_exception(field ~ ".type: a code_interpreter tool adds a turn of its own, which this format does" ~
+                " not write: this format's template cannot write it") }}
+    {%- endif %}
+    {%- set f = tool.get('function') or tool %}
+    {%- set where = field ~ '.function' if tool.get('function') else field %}
+    {{- _pc_fx_mapping(f, where) }}
+    {%- set out = '// ' ~ _pc_fx_text(f.get('description', ''), where ~ '.description') ~ '\ntype ' ~
+            _pc_fx_text(f.get('name'), where ~ '.name') %}
+    {%- set parameters = f.get('parameters', {}) %}
+    {%- if parameters and parameters is not mapping %}
+        {{- raise_exception(where ~ ".parameters: is not a schema (a mapping): this format's template cannot write" ~
+                ' it') }}
+    {%- endif %}
+    {%- set properties = parameters.get('properties') if parameters else none %}
+    {%- if not properties %}
+        {{- out ~ ' = () => any;\n\n' }}
+    {%- else %}
+        {{- _pc_fx_mapping(properties, where ~ '.parameters.properties') }}
+        {{- _pc_fx_required(parameters, where ~ '.parameters') }}
+        {{- out ~ ' = (_: {' ~ _pc_fx_parameters(properties, parameters.get('required', []), 0, where ~
+                '.parameters') ~ '\n}) => any;\n\n' }}
+    {%- endif %}
 {%- endmacro %}
 """,
     "python_repr": r"""
