@@ -752,6 +752,7 @@ class PromptParser:
         anchor = layout[0]
         at, tries = prompt.find(anchor), 0
         while at >= 0 and tries < _TRIES:
+            tries += 1  # each place tried counts: a prompt holding the prefix a million times stays bounded
             block = _tools_block(prompt, at, layout)
             if block is not None:
                 end, tools = block
