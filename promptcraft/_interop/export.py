@@ -42,9 +42,7 @@ from .._engine.lower import specialize
 
 #: What the exported template refuses as not exported (it raises on input that uses it).
 GAPS = (
-    "tool definitions written by the serialisers typescript and pydantic_signature (tojson, hermes, "
-    "python_signature, command_r7b, python_repr, json_spliced, xml_schema, python_docstring and functionary are "
-    "exported)",
+    "tool definitions written by gpt-oss's typescript serialiser (every other serialiser is exported)",
     "the reasoning display before the message (gpt-oss), reasoning written by a role's texts (Seed-OSS)",
     "a message's name, for a format that writes names",
     "a field a role attaches to its text",
@@ -155,10 +153,13 @@ _TEXT_MACRO = r"""
 #: Seed-OSS's and Qwen3-Coder's definitions: the function object (``wrapped``: only the
 #: ``{"type": "function", "function": {...}}`` form is written), a trimmed text, a list of items.
 _DEFINITIONS_MACROS = r"""
+{%- macro _pc_key(field, key) %}
+    {{- field ~ ('.' ~ key if key is string else '[' ~ key|string ~ ']') }}
+{%- endmacro %}
 {%- macro _pc_only(table, allowed, field, what) %}
     {%- for key in table %}
         {%- if key not in allowed %}
-            {{- raise_exception(field ~ '.' ~ key|string ~ ': this key of ' ~ what ~ " is not written by the" ~
+            {{- raise_exception(_pc_key(field, key) ~ ': this key of ' ~ what ~ " is not written by the" ~
                     " format's template, so it is refused rather than left out") }}
         {%- endif %}
     {%- endfor %}
@@ -218,7 +219,7 @@ _SERIALISERS = {
     {{- _pc_only(parameters, ('type', 'properties', 'required'), at, "the parameters' schema") }}
     {{- _pc_mapping(parameters, 'properties', at, false) }}
     {%- for name, schema in (parameters['properties'] if 'properties' in parameters else {}).items() %}
-        {%- set here = at ~ '.properties.' ~ name|string %}
+        {%- set here = _pc_key(at ~ '.properties', name) %}
         {%- if schema is not mapping %}
             {{- raise_exception(here ~ ": a parameter's schema must be a mapping") }}
         {%- endif %}
@@ -272,11 +273,11 @@ _SERIALISERS = {
 {%- macro _pc_schemas(properties, field) %}
     {%- for name, schema in properties.items() %}
         {%- if schema is not mapping %}
-            {{- raise_exception(field ~ '.' ~ name|string ~ ": a parameter's schema must be a mapping") }}
+            {{- raise_exception(_pc_key(field, name) ~ ": a parameter's schema must be a mapping") }}
         {%- endif %}
         {%- for key in schema %}
             {%- if key not in ('type', 'description') and key not in __IGNORE__ %}
-                {{- raise_exception(field ~ '.' ~ name|string ~ '.' ~ key|string ~ ": this key of a parameter's" ~
+                {{- raise_exception(_pc_key(_pc_key(field, name), key) ~ ": this key of a parameter's" ~
                         " schema is not written by the format's template, so it is refused rather than left out") }}
             {%- endif %}
         {%- endfor %}
@@ -311,7 +312,7 @@ _SERIALISERS = {
         {%- set ns.signature = ns.signature + [name|string ~ ': ' ~ _pc_pytype(schema)] %}
         {%- set ns.args = ns.args ~ '\n    - ' ~ name|string ~ ' (' ~ _pc_pytype(schema) ~ ') ' ~
                 ('[必填]' if name|string in required else '[选填]') ~ ': ' ~
-                _pc_described(schema, at ~ '.properties.' ~ name|string) %}
+                _pc_described(schema, _pc_key(at ~ '.properties', name)) %}
     {%- endfor %}
     {{- 'def ' ~ f['name'] ~ '(' ~ ns.signature|join(',') ~ '):\n    \x22\x22\x22\n    ' ~
             _pc_trimmed(f, 'description', field) ~ '\n\n' }}
@@ -331,7 +332,7 @@ _SERIALISERS = {
         {{- '    Returns:' }}
         {%- for name, schema in written.items() %}
             {{- '\n    - ' ~ name|string ~ ' (' ~ _pc_pytype(schema) ~ '): ' ~
-                    _pc_described(schema, field ~ '.returns.properties.' ~ name|string) }}
+                    _pc_described(schema, _pc_key(field ~ '.returns.properties', name)) }}
         {%- endfor %}
     {%- endif %}
     {{- '\n    \x22\x22\x22' }}
@@ -369,6 +370,166 @@ _SERIALISERS = {
         {%- endif %}
     {%- endfor %}
     {{- '{"type": "function", "function": {' ~ ns.text ~ '}}' }}
+{%- endmacro %}
+""",
+    # MiniCPM3's pydantic code (_runtime.definitions.pydantic_signature): classes first, then the def.
+    "pydantic_signature": _DEFINITIONS_MACROS + r"""
+{%- macro _pc_pd_annotation(name, schema, field, classed) %}
+    {%- set types = {'string': 'str', 'number': 'float', 'integer': 'int', 'boolean': 'bool', 'null': 'None'} %}
+    {%- if schema is not mapping %}
+        {{- raise_exception(field ~ ': a schema must be a mapping') }}
+    {%- endif %}
+    {%- set kind = schema.get('type') %}
+    {%- if schema.get('enum') or (kind == 'object' and schema.get('properties')) %}
+        {%- if not classed %}
+            {{- raise_exception(field ~ ': the template would write the name of a class for this schema (an enum' ~
+                    ' or an object with properties) without the class, which is junk: it is refused') }}
+        {%- endif %}
+        {{- name|title }}
+    {%- elif kind is string and kind in types %}
+        {{- types[kind] }}
+    {%- elif kind == 'array' %}
+        {%- if schema.get('items') is not mapping %}
+            {{- raise_exception(field ~ ".items: the template would write an array without typed 'items' as" ~
+                    ' List[Union[]], which is junk: it is refused') }}
+        {%- endif %}
+        {%- set items = schema['items'] %}
+        {{- 'List[' ~ _pc_pd_annotation(name, items, field ~ '.items', classed and items.get('type') == 'object') ~
+                ']' }}
+    {%- elif kind == 'object' %}
+        {%- set extra = schema.get('additionalProperties') %}
+        {%- if extra is not mapping or not extra %}
+            {{- raise_exception(field ~ ": the template would write an object without properties or typed" ~
+                    " 'additionalProperties' as Dict[str, Union[]], which is junk: it is refused") }}
+        {%- endif %}
+        {{- 'Dict[str, ' ~ _pc_pd_annotation(name, extra, field ~ '.additionalProperties', false) ~ ']' }}
+    {%- elif kind is sequence and kind is not string and kind is not mapping and kind and
+            kind|reject('string')|list|length == 0 and kind|reject('in', types)|list|length == 0 %}
+        {%- set ns = namespace(out=[]) %}
+        {%- for t in kind %}
+            {%- set ns.out = ns.out + [types[t]] %}
+        {%- endfor %}
+        {{- 'Union[' ~ ns.out|join(', ') ~ ']' }}
+    {%- else %}
+        {{- raise_exception(field ~ '.type: the template would write the type ' ~ kind|string ~ ' as Union[] (or' ~
+                ' fail on it), which is junk: it is refused') }}
+    {%- endif %}
+{%- endmacro %}
+{%- macro _pc_pd_default(schema) %}
+    {%- if 'default' not in schema %}
+        {{- 'None' }}
+    {%- else %}
+        {{- schema['default']|tojson if schema['default'] is string else schema['default']|string }}
+    {%- endif %}
+{%- endmacro %}
+{#- An object schema's classes (classes=true: the classes its properties need, nested ones first) or its
+    fields (each after indent), checked alike either way. #}
+{%- macro _pc_pd_fields(schema, field, indent, classes) %}
+    {%- set required = schema.get('required', []) %}
+    {%- if required is string or required is mapping or required is not sequence %}
+        {{- raise_exception(field ~ ".required: the template would write a 'required' that is not a list as one" ~
+                ' (a string letter by letter), which is junk: it is refused') }}
+    {%- endif %}
+    {%- set properties = schema.get('properties', {}) %}
+    {%- if properties is not mapping %}
+        {{- raise_exception(field ~ ".properties: 'properties' must be a mapping") }}
+    {%- endif %}
+    {%- for key, spec in properties.items() %}
+        {%- set name = key|string %}
+        {%- set here = _pc_key(field ~ '.properties', key) %}
+        {%- if spec is not mapping %}
+            {{- raise_exception(here ~ ": a parameter's schema must be a mapping") }}
+        {%- endif %}
+        {%- set read = ['enum', 'type', 'title', 'description', 'pattern', 'default'] + (
+                [] if spec.get('enum') else (['properties', 'required'] if spec.get('properties') else
+                ['additionalProperties']) if spec.get('type') == 'object' else ['items']
+                if spec.get('type') == 'array' else []) %}
+        {%- for unread in spec %}
+            {%- if unread not in read and unread not in __IGNORE__ %}
+                {{- raise_exception(_pc_key(here, unread) ~ ": this key of a parameter's schema is not" ~
+                        " written by the format's template, so it is refused rather than left out") }}
+            {%- endif %}
+        {%- endfor %}
+        {%- set enum = spec.get('enum') %}
+        {%- if enum and (enum is string or enum is mapping or enum is not sequence) %}
+            {{- raise_exception(here ~ ".enum: the template would write an 'enum' that is not a list letter by" ~
+                    ' letter, which is junk: it is refused') }}
+        {%- endif %}
+        {%- if enum %}
+            {%- if classes %}
+                {{- '\n\nclass ' ~ name|title ~ '(Enum):\n' }}
+                {%- for option in enum %}
+                    {{- '    enum_' ~ loop.index0 ~ ' = ' ~ option|tojson ~ '\n' }}
+                {%- endfor %}
+            {%- endif %}
+        {%- elif spec.get('type') == 'object' and spec.get('properties') %}
+            {%- set nested = _pc_pd_fields(spec, here, '    ', false) %}
+            {%- if classes %}
+                {{- _pc_pd_fields(spec, here, '    ', true) ~ '\n\nclass ' ~ name|title ~ '(BaseModel):\n' ~ nested }}
+            {%- endif %}
+        {%- elif spec.get('type') == 'array' and spec.get('items') is mapping and
+                spec['items'].get('type') == 'object' and spec['items'].get('properties') %}
+            {%- set nested = _pc_pd_fields(spec['items'], here ~ '.items', '    ', false) %}
+            {%- if classes %}
+                {{- _pc_pd_fields(spec['items'], here ~ '.items', '    ', true) ~ '\n\nclass ' ~ name|title ~
+                        '(BaseModel):\n' ~ nested }}
+            {%- endif %}
+        {%- endif %}
+        {%- set annotation = _pc_pd_annotation(name, spec, here, true) %}
+        {%- if not classes %}
+            {%- set line = indent ~ name ~ ': ' ~ (annotation if name in required else 'Optional[' ~ annotation ~
+                    ']') %}
+            {%- if not (spec.get('title') or spec.get('description') or spec.get('pattern')) %}
+                {%- set line = line ~ ('' if name in required else ' = ' ~ _pc_pd_default(spec)) %}
+            {%- else %}
+                {%- set ns = namespace(line=line ~ (' = Field(...' if name in required else ' = Field(' ~
+                        _pc_pd_default(spec))) %}
+                {%- for key, label in (('description', 'description'), ('pattern', 'regex'), ('title', 'title')) %}
+                    {%- if spec.get(key) %}
+                        {%- set ns.line = ns.line ~ ', ' ~ label ~ '=' ~ spec[key]|tojson %}
+                    {%- endif %}
+                {%- endfor %}
+                {%- set line = ns.line ~ ')' %}
+            {%- endif %}
+            {{- line ~ '\n' }}
+        {%- endif %}
+    {%- endfor %}
+{%- endmacro %}
+{%- macro _pc_item(tool, field) %}
+    {%- if 'type' in tool and tool['type'] != 'function' %}
+        {{- raise_exception(field ~ ".type: the template writes definitions of type 'function' only") }}
+    {%- endif %}
+    {%- if 'function' in tool %}
+        {{- _pc_only(tool, ('type', 'function'), field, 'a tool definition') }}
+        {%- set f = tool['function'] %}
+        {%- set field = field ~ '.function' %}
+        {%- set allowed = ('name', 'description', 'parameters') %}
+    {%- else %}
+        {%- set f = tool %}
+        {%- set allowed = ('type', 'name', 'description', 'parameters') %}
+    {%- endif %}
+    {{- _pc_only(f, allowed, field, 'a function') }}
+    {%- set description = f.get('description', '') %}
+    {%- if description is not string %}
+        {{- raise_exception(field ~ '.description: the template would write a description that is not a string' ~
+                ' as its Python str(), which is junk: it is refused') }}
+    {%- endif %}
+    {%- set parameters = f.get('parameters') %}
+    {%- if parameters is not none and parameters is not mapping %}
+        {{- raise_exception(field ~ ".parameters: 'parameters' must be a mapping") }}
+    {%- endif %}
+    {%- set parameters = parameters or {} %}
+    {%- set at = field ~ '.parameters' %}
+    {{- _pc_only(parameters, ('type', 'properties', 'required'), at, "the parameters' schema") }}
+    {%- set classes = _pc_pd_fields(parameters, at, '        ', true) %}
+    {%- set fields = _pc_pd_fields(parameters, at, '        ', false) %}
+    {%- set required = parameters.get('required', []) %}
+    {%- set ns = namespace(names=[]) %}
+    {%- for key, spec in (parameters.get('properties') or {}).items() %}
+        {%- set ns.names = ns.names + [key|string ~ ('' if key|string in required else '=' ~ _pc_pd_default(spec))] %}
+    {%- endfor %}
+    {{- classes ~ '\n\ndef ' ~ f['name'] ~ '(' ~ ns.names|join(', ') ~ '):\n    \x22\x22\x22' ~ description ~
+            ('\n\n    Args:\n' if parameters else '\n') ~ fields ~ '    \x22\x22\x22\n' }}
 {%- endmacro %}
 """,
     # Functionary v3.2's TypeScript entries, after its template's macros (_runtime.functionary's port).
