@@ -456,8 +456,10 @@ def segments(
             raise refuse_system(spec, first)
         if system.keep_empty and first.content == "":
             # An empty leading system message is not taken out: its role writes it where it is.
+            # A default written only with tools (default_when = "tools") still needs them, as the generated code has it.
             system_text = system_default(spec, values, request) if system.default is not None and not (
-                system.default_unless == "images" and any("image" in m.media for m in conversation)) else None
+                system.default_unless == "images" and any("image" in m.media for m in conversation)) and (
+                system.default_when != "tools" or tooling is not None) else None
         else:
             if first.name is not None and "name" not in spec.message.ignore:
                 raise taken_out_name(spec, first)

@@ -1011,6 +1011,9 @@ def _adapted(probes: Probes, name: str, bos: Optional[str], eos: Optional[str],
         if (fmt.spec.bos or None) != (bos or None) and "{bos}" in fmt.toml:
             continue
         tries: List[Tuple[str, Format, Optional[str]]] = [(f"adapted from {builtin}", fmt, None)]
+        if fmt.spec.tool_use is not None:  # one template imported: without the tool_use format it hands tools to
+            text = _renamed(fmt, name)
+            tries = [(f"adapted from {builtin}, without its tool_use format", loads_format(text), text)]
         surface = to_surface(fmt.spec)
         if isinstance(surface.get("system", {}).get("default"), str):
             for default in defaults:
