@@ -192,3 +192,15 @@ def test_render_spans_is_compiled_source():
     fmt = promptcraft.get_format("smollm2")
     fmt.render_spans([{"role": "user", "content": "x"}])
     assert inspect.getsource(fmt._spans) in fmt.source
+
+
+def test_default_written_with_tools_only_stays_out_beside_a_kept_empty_system_message():
+    """A random format found it: the reference wrote a `default_when = "tools"` default next to a kept empty
+    system message when no tools were given, where the generated code (rightly) writes none."""
+    fmt = promptcraft.loads_format(
+        'name = "kept"\n[system]\nplacement = "block"\nkeep_empty = true\ndefault = "DEFAULT"\ndefault_when = "tools"\n'
+        'prefix = "<s>"\nsuffix = "</s>"\n[roles.system]\nprefix = "S:"\nsuffix = "\\n"\n[roles.user]\nprefix = "U:"\n'
+        'suffix = "\\n"\n[tools]\nplacement = "system_after"\nprefix = "T:"\n')
+    for tools in (None, []):
+        check(fmt, [{"role": "system", "content": ""}, {"role": "user", "content": "hi"}], False, {}, tools, None)
+    check(fmt, [{"role": "user", "content": "hi"}], False, {}, [{"type": "function", "function": {"name": "f"}}], None)
