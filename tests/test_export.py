@@ -275,7 +275,7 @@ def test_named_tool_use_templates(name, tmp_path):
 
 
 _SERIALISED = ("qwen3-coder", "seed-oss", "mistral-v0.3", "hermes-3-tool-use", "command-r-plus-tool-use",
-               "command-r7b-tool-use", "smollm3", "functionary-v3.2", "minicpm3")
+               "command-r7b-tool-use", "smollm3", "functionary-v3.2", "minicpm3", "gpt-oss")
 
 
 @st.composite

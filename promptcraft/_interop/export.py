@@ -15,21 +15,22 @@ literal can never open a tag.
 
 Where promptcraft refuses a conversation the template calls ``raise_exception`` with the same
 meaning (message index and field). A feature not exported yet raises ``promptcraft export: ... is
-not exported`` on the input that uses it, never a different prompt: tool definitions written by some
-named serialisers, the reasoning display before a message, reasoning given to a role's texts, a
-message's ``name`` and attached fields, as listed by ``GAPS``. Tool calls are written as the format
-writes them (each call's text chosen by its conditions, its arguments in the format's form, its id
-and function members where the format writes them), checked first as promptcraft checks them;
-results name or number the call they answer. A format naming a ``tool_use`` format refuses tools as
-not exported in its own template; ``named_templates`` gives both, as tokenizer_config.json's list of
-named templates, from which transformers renders ``tool_use`` whenever tools are given. Tools placed
-before the last user message go before every user message the template compares equal to it (Jinja's
-``==``, as Mistral's templates compare them). A content given as a list of parts is joined into its
-text while the messages are checked (each part of the first kind it is, media numbered across the
-conversation where the labels are on), and ``messages`` is rebound to the joined copies, so the rest
-of the template reads text; documents are written as one text where the format places them, numbered
-as a call where they count as one. Unknown keyword arguments cannot be seen by a template
-(transformers passes the special tokens among them): they are not refused.
+not exported`` on the input that uses it, never a different prompt: the reasoning display before a
+message, reasoning given to a role's texts, a message's ``name`` and attached fields, as listed by
+``GAPS``. Tool calls are written as the format writes them (each call's text chosen by its
+conditions, its arguments in the format's form, its id and function members where the format writes
+them), checked first as promptcraft checks them, and tool definitions written with tojson or by any
+named serialiser (each a Jinja macro after the corpus template's own); results name or number the
+call they answer. A format naming a ``tool_use`` format refuses tools as not exported in its own
+template; ``named_templates`` gives both, as tokenizer_config.json's list of named templates, from
+which transformers renders ``tool_use`` whenever tools are given. Tools placed before the last user
+message go before every user message the template compares equal to it (Jinja's ``==``, as Mistral's
+templates compare them). A content given as a list of parts is joined into its text while the
+messages are checked (each part of the first kind it is, media numbered across the conversation
+where the labels are on), and ``messages`` is rebound to the joined copies, so the rest of the
+template reads text; documents are written as one text where the format places them, numbered as a
+call where they count as one. Unknown keyword arguments cannot be seen by a template (transformers
+passes the special tokens among them): they are not refused.
 """
 
 from __future__ import annotations
@@ -42,7 +43,6 @@ from .._engine.lower import specialize
 
 #: What the exported template refuses as not exported (it raises on input that uses it).
 GAPS = (
-    "tool definitions written by gpt-oss's typescript serialiser (every other serialiser is exported)",
     "the reasoning display before the message (gpt-oss), reasoning written by a role's texts (Seed-OSS)",
     "a message's name, for a format that writes names",
     "a field a role attaches to its text",
@@ -370,6 +370,169 @@ _SERIALISERS = {
         {%- endif %}
     {%- endfor %}
     {{- '{"type": "function", "function": {' ~ ns.text ~ '}}' }}
+{%- endmacro %}
+""",
+    # gpt-oss's TypeScript namespace entries, after its template's render_typescript_type (_runtime.typescript).
+    "typescript": r"""
+{%- macro _pc_ts_refuse(field, reason) %}
+    {{- raise_exception(field ~ ': ' ~ reason ~ ": this format's template cannot write it as TypeScript") }}
+{%- endmacro %}
+{%- macro _pc_ts_text(value, field) %}
+    {%- if value is not string %}
+        {{- _pc_ts_refuse(field, 'is not a string, where the template joins a string') }}
+    {%- endif %}
+    {{- value }}
+{%- endmacro %}
+{%- macro _pc_ts_words(values, field, sep) %}
+    {%- if values is string or values is mapping or values is not sequence %}
+        {{- _pc_ts_refuse(field, 'must be a list') }}
+    {%- endif %}
+    {%- for value in values %}
+        {%- if value is boolean or not (value is string or value is integer or value is float) %}
+            {{- _pc_ts_refuse(field ~ '[' ~ loop.index0 ~ ']', "is not a string or a number (the template would" ~
+                    " write Python's text of it)") }}
+        {%- endif %}
+        {{- (sep if not loop.first else '') ~ value|string }}
+    {%- endfor %}
+{%- endmacro %}
+{%- macro _pc_ts_required(schema, field) %}
+    {%- set required = schema.get('required') %}
+    {%- if required and (required is string or required is mapping or required is not sequence) %}
+        {{- _pc_ts_refuse(field ~ '.required', 'must be a list of names') }}
+    {%- endif %}
+{%- endmacro %}
+{%- macro _pc_ts_schema(value, field) %}
+    {%- if value is not mapping %}
+        {{- _pc_ts_refuse(field, "is not a schema (a mapping); the template would write it as 'any'") }}
+    {%- endif %}
+{%- endmacro %}
+{%- macro _pc_ts_type(spec, field) %}
+    {{- _pc_ts_schema(spec, field) }}
+    {%- set kind = spec.get('type') %}
+    {%- if kind == 'array' %}
+        {%- set items = spec.get('items') %}
+        {%- if items %}
+            {{- _pc_ts_schema(items, field ~ '.items') }}
+            {%- set inner_kind = items.get('type') %}
+            {%- if inner_kind == 'string' %}
+                {%- set out = 'string[]' %}
+            {%- elif inner_kind == 'number' or inner_kind == 'integer' %}
+                {%- set out = 'number[]' %}
+            {%- elif inner_kind == 'boolean' %}
+                {%- set out = 'boolean[]' %}
+            {%- else %}
+                {%- set inner = _pc_ts_type(items, field ~ '.items') %}
+                {%- set out = 'any[]' if inner == 'object | object' or inner|length > 50 else inner ~ '[]' %}
+            {%- endif %}
+        {%- else %}
+            {%- set out = 'any[]' %}
+        {%- endif %}
+        {{- out ~ (' | null' if spec.get('nullable') else '') }}
+    {%- elif kind is sequence and kind is not string and kind is not mapping and kind %}
+        {{- _pc_ts_words(kind, field ~ '.type', ' | ') }}
+    {%- elif spec.get('oneOf') %}
+        {%- set variants = spec['oneOf'] %}
+        {%- if variants is string or variants is mapping or variants is not sequence %}
+            {{- _pc_ts_refuse(field ~ '.oneOf', 'must be a list of schemas') }}
+        {%- endif %}
+        {%- for variant in variants %}
+            {%- set where = field ~ '.oneOf[' ~ loop.index0 ~ ']' %}
+            {{- _pc_ts_type(variant, where) }}
+            {%- if variant.get('description') %}
+                {{- '// ' ~ _pc_ts_text(variant['description'], where ~ '.description') }}
+            {%- endif %}
+            {%- if 'default' in variant %}
+                {{- '                    // default: ' ~ variant['default']|tojson }}
+            {%- endif %}
+            {%- if not loop.last %}
+                {{- ' | \n' }}
+            {%- endif %}
+        {%- endfor %}
+    {%- elif kind == 'string' %}
+        {%- if spec.get('enum') %}
+            {{- '"' ~ _pc_ts_words(spec['enum'], field ~ '.enum', '" | "') ~ '"' }}
+        {%- else %}
+            {{- 'string | null' if spec.get('nullable') else 'string' }}
+        {%- endif %}
+    {%- elif kind == 'number' or kind == 'integer' %}
+        {{- 'number' }}
+    {%- elif kind == 'boolean' %}
+        {{- 'boolean' }}
+    {%- elif kind == 'object' %}
+        {%- set properties = spec.get('properties') %}
+        {%- if not properties %}
+            {{- 'object' }}
+        {%- else %}
+            {%- if properties is not mapping %}
+                {{- _pc_ts_refuse(field ~ '.properties', 'must be a mapping of names to schemas') }}
+            {%- endif %}
+            {{- _pc_ts_required(spec, field) }}
+            {%- set required = spec.get('required') or [] %}
+            {{- '{\n' }}
+            {%- for name, inner in properties.items() %}
+                {%- set where = field ~ '.properties.' ~ name|string %}
+                {%- if name is not string %}
+                    {{- _pc_ts_refuse(where, 'has a name that is not a string') }}
+                {%- endif %}
+                {{- (', ' if not loop.first else '') ~ name ~ ('' if name in required else '?') ~
+                        ': \n                ' ~ _pc_ts_type(inner, where) }}
+            {%- endfor %}
+            {{- '}' }}
+        {%- endif %}
+    {%- else %}
+        {{- 'any' }}
+    {%- endif %}
+{%- endmacro %}
+{%- macro _pc_item(tool, field) %}
+    {%- set f = tool.get('function') %}
+    {%- if f is not mapping %}
+        {{- raise_exception(field ~ ".function: this format's template reads each definition's 'function'" ~
+                " object ({'type': 'function', 'function': {...}})") }}
+    {%- endif %}
+    {%- set field = field ~ '.function' %}
+    {{- '// ' ~ _pc_ts_text(f.get('description'), field ~ '.description') ~ '\ntype ' ~
+            _pc_ts_text(f.get('name'), field ~ '.name') ~ ' = ' }}
+    {%- set parameters = f.get('parameters') %}
+    {%- if not parameters %}
+        {{- '() => any;\n\n' }}
+    {%- else %}
+        {%- if parameters is not mapping %}
+            {{- _pc_ts_refuse(field ~ '.parameters', 'is not a schema (a mapping); the template would leave it out') }}
+        {%- endif %}
+        {%- set properties = parameters.get('properties') %}
+        {%- if not properties %}
+            {{- '() => any;\n\n' }}
+        {%- else %}
+            {%- if properties is not mapping %}
+                {{- _pc_ts_refuse(field ~ '.parameters.properties', 'must be a mapping of names to schemas') }}
+            {%- endif %}
+            {{- _pc_ts_required(parameters, field ~ '.parameters') }}
+            {%- set required = parameters.get('required') or [] %}
+            {{- '(_: {\n' }}
+            {%- for name, spec in properties.items() %}
+                {%- set where = field ~ '.parameters.properties.' ~ name|string %}
+                {%- if name is not string %}
+                    {{- _pc_ts_refuse(where, 'has a name that is not a string') }}
+                {%- endif %}
+                {{- _pc_ts_schema(spec, where) }}
+                {%- if spec.get('description') %}
+                    {{- '// ' ~ _pc_ts_text(spec['description'], where ~ '.description') ~ '\n' }}
+                {%- endif %}
+                {{- name ~ ('' if name in required else '?') ~ ': ' ~ _pc_ts_type(spec, where) }}
+                {%- if 'default' in spec %}
+                    {%- if spec.get('enum') %}
+                        {{- ', // default: ' ~ _pc_ts_text(spec['default'], where ~ '.default') }}
+                    {%- elif spec.get('oneOf') %}
+                        {{- '// default: ' ~ _pc_ts_text(spec['default'], where ~ '.default') }}
+                    {%- else %}
+                        {{- ', // default: ' ~ spec['default']|tojson }}
+                    {%- endif %}
+                {%- endif %}
+                {{- ',\n' }}
+            {%- endfor %}
+            {{- '}) => any;\n\n' }}
+        {%- endif %}
+    {%- endif %}
 {%- endmacro %}
 """,
     # MiniCPM3's pydantic code (_runtime.definitions.pydantic_signature): classes first, then the def.
