@@ -449,6 +449,7 @@ class Cell:
     read: int = 0           # cases where transformers renders differently with the feature than without it
     role_refusals: int = 0  # refusals (counted in ``refused``) of a role the format refuses (RefusedError)
     any_role: bool = False  # tool results written by the format's [any_role], as the template writes any role
+    on_message: bool = False  # tool definitions given in the first message's tools field (GLM-4), not to render
 
 
 def escaped_by_json(tools) -> bool:
@@ -553,11 +554,24 @@ def role_refusal(error: Exception) -> bool:
     return isinstance(error, promptcraft.RefusedError) and error.rule in ("role", "unknown_role")
 
 
+def on_message(case: Case) -> Case:
+    """A tools case for a template that reads the tools a message carries (GLM-4's ``item['tools']``), not
+    the request's: the same definitions given in the first message's ``tools`` field, on both sides."""
+    if case.tools is None:
+        return case
+    messages = [dict(case.messages[0], tools=case.tools)] + case.messages[1:]
+    plain = (case.messages, None, "empty list") if not case.tools else None
+    return Case(case.id, messages, None, case.generation_prompt, without=(case.messages, None), plain=plain)
+
+
 def judge(fmt, stem: str, feature: str, cases: List[Case], variables: dict, examples: Dict) -> Cell:
     cell = Cell()
     declared = declares(fmt.spec, feature)
     tool_role = fmt.spec.role("tool")
     cell.any_role = feature == "results" and tool_role is not None and tool_role.name == "*"
+    cell.on_message = feature == "tools" and fmt.spec.tools is not None and fmt.spec.tools.placement == "message"
+    if cell.on_message:
+        cases = [on_message(case) for case in cases]
     for case in cases:
         cell.total += 1
         kwargs = dict(add_generation_prompt=case.generation_prompt, **variables, **switches(fmt, case.id))
@@ -617,7 +631,8 @@ def describe(cell: Cell) -> str:
     refused = sum(cell.refused.values())
     kind = state(cell)
     if kind == "written":
-        text = f"written: {agree}/{cell.total}" + (" (as any role)" if cell.any_role else "")
+        text = f"written: {agree}/{cell.total}" + (" (as any role)" if cell.any_role else "") + (
+            " (on a message)" if cell.on_message else "")
         if refused:
             text += f"; refused {refused} ({breakdown(cell.refused)})"
     elif kind == "not read":
@@ -644,11 +659,15 @@ def public_structured(fmt, stem: str, cases: list, variables: dict, examples: Di
         mine.update({k: v for k, v in case["kwargs"].items() if k in fmt.variables})
         kwargs = dict(add_generation_prompt=case["add_generation_prompt"],
                       continue_final_message=case["continue_final_message"], **mine)
+        messages, given = case["messages"], case["tools"] or None
+        if fmt.spec.tools is not None and fmt.spec.tools.placement == "message" and given and messages:
+            # Given where the template reads them (GLM-4): the first message's tools field.
+            messages, given = [dict(messages[0], tools=given)] + messages[1:], None
         # transformers gets every template variable of the case (it ignores those a template does not read).
-        want = reference(stem, case["messages"], case["tools"] or None, {**kwargs, **case["kwargs"]})
+        want = reference(stem, messages, given, {**kwargs, **case["kwargs"]})
         try:
-            tools = given_tools(stem, copy.deepcopy(case["tools"] or None))
-            got = fmt.render(copy.deepcopy(case["messages"]), tools=tools, **kwargs)
+            tools = given_tools(stem, copy.deepcopy(given))
+            got = fmt.render(copy.deepcopy(messages), tools=tools, **kwargs)
         except promptcraft.UnsupportedFieldError:
             counts["refused"] += 1
             continue
@@ -1103,6 +1122,8 @@ What each cell says, judged case by case:
 - **written: A/N**: promptcraft writes the feature; on A of N cases it wrote the same string as transformers
   or both refused. The other cases follow, each refused by promptcraft with `UnsupportedFieldError`, with its
   reason. *(as any role)*: tool results written by the format's `[any_role]`, as the template writes any role.
+  *(on a message)*: tool definitions given in the first message's `tools` field, where the template reads
+  them there and not from `render(..., tools=...)` (GLM-4).
 - **refused: reasons**: transformers writes the feature (on some case it renders something other than the same
   conversation without the feature) and promptcraft never does: it refuses with `UnsupportedFieldError` (or
   refuses the role). The reasons, with their counts:
@@ -1373,9 +1394,24 @@ name them); see the tables above for what each writes and refuses.
   template provably leaves out (probed through transformers, and checked by
   `test_extra_fields_and_parts` on generated conversations); any other field is an
   `UnsupportedFieldError` naming the message and field. So the formats listed above whose templates write
-  `tool_calls` or a reasoning field they do not declare yet refuse them, GLM-4 and Phi-4-mini refuse a
-  message-level `tools`, until those are declared. Jamba writes `name` as `(name)` after the role, as its
-  template does, except on a leading system message, whose name its template leaves out: refused there.
+  `tool_calls` or a reasoning field they do not declare yet refuse them. GLM-4 writes a message's `tools`
+  and `metadata`, Phi-4-mini a system message's `tools` text, as their templates do. Jamba writes `name`
+  as `(name)` after the role, as its template does, except on a leading system message, whose name its
+  template leaves out: refused there.
+- **GLM-4** reads tool definitions from a message's own `tools` field (`item['tools']`), never from
+  `render(tools=...)`: the format writes them as the template does (`[tools] placement = "message"`: a system
+  turn introducing the assistant, each function under `## name` as `tojson(indent=4)` (`item =
+  "named_json"`) followed by the instruction to call it in JSON, just before the message that carries them,
+  even where an empty content leaves that message out), and refuses tools given to `render` (the template
+  leaves them out; the table's tools column gives them on the first message instead, *(on a message)*).
+  A call is an assistant message whose `metadata` names the function (written after the role marker,
+  `prefix = "<|{{role}}|>{{attach}}\\n"`) and whose content is the arguments; results are `observation` (or
+  `tool`) messages, written as any role. Refused: an empty `tools` list (the template writes the heading
+  alone), a definition whose type is not `function` or that has none (the template writes nothing for it;
+  its built-in `python`, `simple_browser` and `cogview` texts are not declared), a `metadata` that is not a
+  string, or on a message with empty content (the template leaves the message out, metadata and all), and
+  OpenAI-style `tool_calls` (the template never reads them: *not read* in the table). `parse_output` does
+  not read `metadata` back: a completion naming a function is read as text, as before.
 - A reasoning value that is not a string is refused where a format writes the field: Qwen3's template raises on
   it, Qwen3-Next's and Qwen3.5's fall back to splitting the content.
 - Tool results are checked on generated conversations with tool messages in any position (`test_tool_results`)

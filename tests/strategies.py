@@ -465,9 +465,10 @@ def format_toml(draw) -> str:
             body.append(line("when_empty", text(("role",))))
         if draw(st.integers(0, 4)) == 0:
             body.append(f"remove = {json_list(draw(removed))}")
-        if empty is None and (placement == "message" or (role != "*" and role not in leading)) and \
+        if empty != "when" and (placement == "message" or (role != "*" and role not in leading)) and \
                 draw(st.integers(0, 4)) == 0:
-            # A message field this role writes after its content (Phi-4-mini's system tools).
+            # A message field this role writes after its content (Phi-4-mini's system tools), or in its
+            # prefix (GLM-4's metadata, placed below); a skipped empty message refuses it.
             body.append("attach = {field = " + toml_string(draw(st.sampled_from(["tools", "name", "weight"])))
                         + ", text = " + toml_string(draw(_fragment.map(_escape_braces)) + "{value}") + "}")
         if draw(st.integers(0, 3)) == 0:
@@ -623,22 +624,28 @@ def format_toml(draw) -> str:
     # role is written, else (sometimes) a turn of their own at the start or after the system block.
     if ((with_system or user_ok) and draw(st.booleans())) or draw(st.integers(0, 3)) == 0:
         turns = ["start"] + (["turn_after_system"] if placement == "block" else [])
+        # Tools a message carries (GLM-4): every message written where it stands, the field read.
+        carried = placement == "message" and "drop = true" not in role_tables and not any(
+            entry.startswith(("attach = {field = \"tools\"", "ignore = ")) and '"tools"' in entry
+            for entry in role_tables + tables)
         where = (["system_after", "system_before"] if with_system else []) + (
-            ["first_user"] if first_user_ok else []) + (["last_user"] * 2 if user_ok else []) + turns
+            ["first_user"] if first_user_ok else []) + (["last_user"] * 2 if user_ok else []) + turns + (
+            ["message"] * 2 if carried else [])
         chosen = draw(st.sampled_from(where))
         serialisers = ["hermes", "python_repr", "command_r7b", "typescript", "python_signature", "xml_schema",
-                       "python_docstring", "pydantic_signature", "json_spliced", "json_spliced"]
+                       "python_docstring", "pydantic_signature", "json_spliced", "json_spliced", "named_json"]
         item = draw(st.sampled_from(["json", "json", "json_array"]) | st.sampled_from(serialisers))
         joins = [f'join_when = "{draw(st.sampled_from(["system", "text"]))}"',
-                 line("join", draw(st.sampled_from(JOINS)))] if chosen not in turns else []
+                 line("join", draw(st.sampled_from(JOINS)))] if chosen not in turns + ["message"] else []
         items = [line("item_prefix", draw(st.sampled_from(["", "\n"]))),
                  line("separator", draw(_fragment))] if item != "json_array" else []
         tables += ["[tools]", f'placement = "{chosen}"'] + joins + [line("prefix", draw(_fragment))] + items + [
                    line("suffix", draw(_fragment)), f'empty = "{draw(st.sampled_from(["none", "written", "refuse"]))}"',
-                   f'item = "{item}"', f'envelope = "{draw(st.sampled_from(["whole", "function", "by_type"]))}"']
-        if draw(st.integers(0, 3)) == 0:
+                   f'item = "{item}"',
+                   f'envelope = "{draw(st.sampled_from(["whole", "function", "by_type", "function_only"]))}"']
+        if chosen != "message" and draw(st.integers(0, 3)) == 0:
             tables.append("required = true")
-        if item in ("json", "json_array") and draw(st.booleans()):
+        if item in ("json", "json_array", "named_json") and draw(st.booleans()):
             tables.append(f"indent = {draw(st.sampled_from([0, 2, 4]))}")
         if chosen == "first_user" and draw(st.booleans()):
             tables.append(f'trim = "{draw(st.sampled_from(trims))}"')
@@ -736,6 +743,17 @@ def format_toml(draw) -> str:
             tables.append("refuse_when = {" + ", ".join(f"{k} = {str(v).lower()}" for k, v in facts.items()) + "}")
         if draw(st.booleans()):
             tables += [line("prefix", draw(_fragment)), line("suffix", draw(_fragment))]
+    for at, entry in enumerate(role_tables):
+        # A role writing its attached field in its one prefix text ({attach}, GLM-4's metadata).
+        block_end = next((k for k in range(at + 1, len(role_tables)) if role_tables[k].startswith("[")),
+                         len(role_tables))
+        block = role_tables[at:block_end]
+        if entry.startswith("[") and any(e.startswith("attach = ") for e in block) and \
+                not any(e.startswith("prefix_after") for e in block) and draw(st.integers(0, 1)) == 0:
+            k = next(k for k, e in enumerate(block) if e.startswith("prefix = "))
+            if block[k].startswith('prefix = "'):
+                role_tables[at + k] = 'prefix = "' + ("{attach}" + block[k][10:] if draw(st.booleans())
+                                                      else block[k][10:-1] + '{attach}"')
     user_written = written("[roles.user]") if "[roles.user]" in role_tables else written("[any_role]")
     documents_at = (["turn_after_system"] if placement == "block" else []) + (
         ["before_last_user", "after_first_user"] if user_written and placement != "hoist" else [])
@@ -864,3 +882,14 @@ JOINS = ["", "\n\n", " | "]
 
 def json_list(values) -> str:
     return "[" + ", ".join(toml_string(v) for v in values) + "]"
+
+
+def carried(data, fmt, messages, tools):
+    """``(messages, tools)``: for a format whose tools travel in a message's ``tools`` field (GLM-4),
+    most of the time the tools are given on one of the messages instead of to render."""
+    rules = fmt.spec.tools
+    if rules is None or rules.placement != "message" or tools is None or not messages or \
+            not data.draw(st.integers(0, 3)):
+        return messages, tools
+    at = data.draw(st.integers(0, len(messages) - 1))
+    return [dict(m, tools=tools) if k == at and isinstance(m, dict) else m for k, m in enumerate(messages)], None

@@ -110,7 +110,7 @@ def format_pieces(spec: Any) -> List[str]:
         pieces.update((text, text.strip(), text.lstrip(), text.rstrip(), text.strip("\n")))
     # codegen's own: role names, message fields (the reasoning aliases too), trim names, render inputs
     pieces.update(("system", "user", "assistant", "role", "content", "keep", "\n", "both", "left", "right",
-                   "reasoning_content", "thinking", "reasoning", "tool_calls", "name", "documents"))
+                   "reasoning_content", "thinking", "reasoning", "tool_calls", "name", "documents", "tools"))
     pieces.add(f"Render messages in the {spec.name!r} format.")
     pieces.add(f"Render each conversation in the {spec.name!r} format.")
     pieces.add(f"Render messages in the {spec.name!r} format, with the kind and message of every piece.")

@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from strategies import (
     agent_conversations,
+    carried,
     conversations,
     documents_lists,
     format_toml,
@@ -121,8 +122,8 @@ def test_structured_on_random_formats(text, data):
     generated code gives the reference's result or error, on its fast path wherever it can."""
     fmt = promptcraft.loads_format(text)
     for _ in range(3):
-        messages = data.draw(agent_conversations() | conversations(roles=ROLES))
-        tools = data.draw(tools_lists)
+        messages, tools = carried(data, fmt, data.draw(agent_conversations() | conversations(roles=ROLES)),
+                                  data.draw(tools_lists))
         documents = data.draw(documents_lists)
         gen = data.draw(st.booleans())
         variables = switches_drawn(data, fmt)

@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from strategies import (
     agent_conversations,
+    carried,
     conversations,
     documents_lists,
     format_toml,
@@ -90,8 +91,9 @@ def test_structured_spans_equal_reference(text, data):
     fmt = promptcraft.loads_format(text)
     for _ in range(3):
         variables = switches_drawn(data, fmt)
-        messages = data.draw(agent_conversations() | conversations(roles=ROLES))
-        check(fmt, messages, data.draw(st.booleans()), variables, data.draw(tools_lists), data.draw(documents_lists))
+        messages, tools = carried(data, fmt, data.draw(agent_conversations() | conversations(roles=ROLES)),
+                                  data.draw(tools_lists))
+        check(fmt, messages, data.draw(st.booleans()), variables, tools, data.draw(documents_lists))
 
 
 @settings(max_examples=150, deadline=None)

@@ -37,7 +37,7 @@ ALL_PAIRS = PAIRS + TOOL_USE_PAIRS
 ALL_IDS = [stem for _, stem in ALL_PAIRS]
 
 
-def compare(name, stem, messages, tools, kwargs, counts, hf_kwargs=None, documents=None):
+def compare(name, stem, messages, tools, kwargs, counts, hf_kwargs=None, documents=None, carried=False):
     """One conversation both ways; ``counts`` gets its outcome. A format naming a tool_use format is
     compared with the model's two named templates, as transformers holds them."""
     fmt = promptcraft.get_format(name)
@@ -64,7 +64,7 @@ def compare(name, stem, messages, tools, kwargs, counts, hf_kwargs=None, documen
         counts["both_refused"] += 1
         return
     assert got == want, f"{stem}: {messages!r} tools={tools!r} documents={documents!r} {kwargs}"
-    counts["same_with_tools" if tools else "same"] += 1
+    counts["same_with_tools" if tools or carried else "same"] += 1
     if documents:
         counts["same_with_documents"] += 1
 
@@ -72,6 +72,12 @@ def compare(name, stem, messages, tools, kwargs, counts, hf_kwargs=None, documen
 def writes_tools(name):
     tools = promptcraft.get_format(name).spec.tools
     return tools is not None and tools.placement != "none"
+
+
+def carries_tools(name):
+    """The format writes the tools a message carries in its ``tools`` field (GLM-4), not the request's."""
+    tools = promptcraft.get_format(name).spec.tools
+    return tools is not None and tools.placement == "message"
 
 
 def declares_structure(name):
@@ -111,8 +117,12 @@ def test_agent_conversations(name, stem):
             messages = [{**{k: v for k, v in m.items() if k != "tool_calls"}, "content": m.get("content") or ""}
                         if "tool_calls" in m else m for m in messages]
         variables = {k: v for k, v in VARIABLES.items() if k in fmt.variables}
+        carried = carries_tools(name) and bool(tools) and bool(messages)
+        if carried:
+            # Given where the template reads them: the first message's tools field.
+            messages, tools = [dict(messages[0], tools=tools)] + messages[1:], None
         compare(name, stem, messages, tools, dict(add_generation_prompt=gen, **variables, **flags), counts,
-                documents=documents)
+                documents=documents, carried=carried)
 
     run()
     print(f"\n[agent] {stem}: {counts}")
@@ -138,8 +148,12 @@ def test_structured_public_cases(name, stem):
         variables.update({k: v for k, v in case["kwargs"].items() if k in fmt.variables})
         kwargs = dict(add_generation_prompt=case["add_generation_prompt"],
                       continue_final_message=case["continue_final_message"], **variables)
+        messages, tools, carried = case["messages"], case["tools"] or None, False
+        if carries_tools(name) and tools and messages:
+            # Given where the template reads them: the first message's tools field.
+            messages, tools, carried = [dict(messages[0], tools=tools)] + messages[1:], None, True
         # transformers gets every template variable of the case (it ignores those a template does not read).
-        compare(name, stem, case["messages"], case["tools"] or None, kwargs, counts, case["kwargs"])
+        compare(name, stem, messages, tools, kwargs, counts, case["kwargs"], carried=carried)
     print(f"\n[structured] {stem}: {counts}")
     if writes_tools(name) and not counts["same_with_tools"]:
         # Only where the template itself renders none of the cases with tools (Command R+'s raises on a
@@ -838,6 +852,38 @@ def test_phi_4_mini_system_message_tools_match_transformers():
         assert got == hf_render("microsoft--Phi-4-mini-instruct", messages, add_generation_prompt=True)
     for messages, path in (([{"role": "user", "content": "u", "tools": "T"}], "messages[0].tools"),
                            ([{"role": "system", "content": "S", "tools": [TOOL]}], "messages[0].tools")):
+        with pytest.raises(promptcraft.UnsupportedFieldError) as caught:
+            fmt.render(messages)
+        assert caught.value.path == path
+    with pytest.raises(promptcraft.UnsupportedFieldError):
+        fmt.render([{"role": "user", "content": "u"}], tools=[TOOL])
+
+
+def test_glm_4_message_tools_and_metadata_match_transformers():
+    """GLM-4 writes the tools a message carries before it (even an empty message, which is then left out)
+    and a call as an assistant message whose metadata names the function, as transformers does; what its
+    template leaves out or writes as a bare heading is refused, naming the message and field."""
+    require_corpus()
+    require_transformers()
+    fmt = promptcraft.get_format("glm-4")
+    stem = "THUDM--glm-4-9b-chat"
+    second = {"type": "function", "function": {"name": "f"}}
+    for messages in (
+            [{"role": "system", "content": "S", "tools": [TOOL, second]}, {"role": "user", "content": "u"}],
+            [{"role": "system", "content": "", "tools": [TOOL]}, {"role": "user", "content": "u", "tools": [second]}],
+            [{"role": "user", "content": "Weather?"},
+             {"role": "assistant", "metadata": "get_weather", "content": '{"city": "Paris"}'},
+             {"role": "observation", "content": '{"temp": 20}'}, {"role": "assistant", "content": "Sunny."}]):
+        for gen in (False, True):
+            assert fmt.render(messages, add_generation_prompt=gen) == hf_render(stem, messages,
+                                                                              add_generation_prompt=gen)
+    for messages, path in (([{"role": "user", "content": "u", "tools": []}], "messages[0].tools"),
+                           ([{"role": "user", "content": "u", "tools": [{"type": "x", "function": {"name": "g"}}]}],
+                            "messages[0].tools[0].type"),
+                           ([{"role": "user", "content": "u", "tools": [{"function": {"name": "g"}}]}],
+                            "messages[0].tools[0].type"),
+                           ([{"role": "assistant", "content": "", "metadata": "f"}], "messages[0].metadata"),
+                           ([{"role": "assistant", "content": "{}", "metadata": 3}], "messages[0].metadata")):
         with pytest.raises(promptcraft.UnsupportedFieldError) as caught:
             fmt.render(messages)
         assert caught.value.path == path

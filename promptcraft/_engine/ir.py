@@ -399,6 +399,9 @@ class Program:
     #: The switch that writes the labels of media parts, and its default.
     labels: Optional[Tuple[str, bool]] = None
     documents: Optional[Documents] = None
+    #: Tool definitions given in a message's ``tools`` field, written before it (placement ``message``);
+    #: ``tools`` is then ``None``, as the request's tools are refused.
+    message_tools: Optional[Tools] = None
     #: Some role writes a message's ``name`` and the format does not ignore names: a message whose
     #: name is not written (its role writes none, or it is taken out) is refused.
     refuse_names: bool = False

@@ -42,7 +42,7 @@ from .ir import (
     When,
 )
 
-_SLOT_KINDS = {"content": CONTENT, "system": CONTENT, "reasoning": REASONING}
+_SLOT_KINDS = {"content": CONTENT, "system": CONTENT, "reasoning": REASONING, "attach": TOOLS}
 
 
 def seq(text: model.Text, kind: str = SCAFFOLD) -> ir.Seq:
@@ -88,7 +88,8 @@ def _role(spec: model.FormatSpec, role: model.Role, catch_all: bool = False) -> 
     content = called + content if calls is not None and calls.before else content + called
     written = ((Slot("tools", TOOLS),) if last_tools else ()) + choice(prefix) \
         + ((Slot("tools", TOOLS),) if first_tools else ()) + content \
-        + ((Slot("attach", TOOLS),) if role.attach_field is not None else ()) + choice(suffix)
+        + ((Slot("attach", TOOLS),) if role.attach_field is not None and not role.attach_in_prefix else ()) \
+        + choice(suffix)
     cases = []
     shown = spec.reasoning
     # The trim of the reasoning this role's texts write from the message's field (show = "given").
@@ -407,11 +408,14 @@ def lower(spec: model.FormatSpec) -> ir.Program:
             model.REASONING_FIELDS if spec.reasoning is not None and spec.reasoning.field else ()) + (
             ("tool_calls",) if spec.calls is not None else ()) + tuple(dict.fromkeys(
             r.attach_field for r in spec.roles + ((spec.any_role,) if spec.any_role else ()) if r.attach_field))
-        + (("name",) if refuse_names else ()),
+        + (("name",) if refuse_names else ())
+        + (("tools",) if spec.tools is not None and spec.tools.placement == "message" else ()),
         refuse_names=refuse_names,
         start=Choice(tuple(start)), system=_system(spec, by_name), roles=tuple(roles), any_role=any_role,
         alternation=spec.alternation is not None, display=display, end=_end(spec.generation),
-        tools=_tools(spec.tools) if spec.tools is not None and spec.tools.placement != "none" else None,
+        tools=_tools(spec.tools) if spec.tools is not None and spec.tools.placement not in ("none", "message")
+        else None,
+        message_tools=_tools(spec.tools) if spec.tools is not None and spec.tools.placement == "message" else None,
         thinking=_thinking(spec.thinking) if spec.thinking is not None else None,
         labels=_labels(spec),
         documents=(ir.Documents(spec.documents.placement, documents_layout(spec.documents),

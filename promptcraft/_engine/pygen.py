@@ -1580,6 +1580,8 @@ class _Generator:
                 w.line("if _tt is not None and (_m is _lu or _same_message(_m, _lu)):")
                 with w.block():
                     w.line("_out.append(_tt)")
+        if self.p.message_tools is not None:
+            self.carried_tools(self.p.message_tools)
         if self.fold:
             w.line("if _i == _target:")
             with w.block():
@@ -1750,6 +1752,7 @@ class _Generator:
             if self.role_calls and not self.calls_done:
                 assert self.current is not None
                 self.write_calls(self.current)
+            self.attached_skipped(body)
             self.emit((body,), "_i", values)
             return
         w = self.w
@@ -1757,6 +1760,7 @@ class _Generator:
         if self.role_calls and not self.calls_done:
             assert self.current is not None
             self.write_calls(self.current)
+        self.attached_skipped(body)
 
         def write(pieces: ir.Seq) -> None:
             at = [k for k, piece in enumerate(pieces) if isinstance(piece, Slot) and piece.name == "content"]
@@ -1773,6 +1777,36 @@ class _Generator:
             self.writes += 1
 
         self.branches(body, write)
+
+    def carried_tools(self, tools: ir.Tools) -> None:
+        """The definitions a message carries in its ``tools`` field, written before it (even where its
+        role then skips it); any problem, and render_spans, go to the reference."""
+        w = self.w
+        size = "_size" if self.any_calls else "_len(_m)"
+        w.line(f"_tu = _m.get('tools') if {size} != 2 else None")
+        w.line("if _tu is not None:")
+        with w.block():
+            if self.spans:
+                w.line("raise _Unhandled  # its spans come from the reference")
+                return
+            write = f"_out.append(_tools_text(_tu, {tools.layout!r}))"
+            if tools.written_empty:
+                w.line(write)
+                return
+            w.line("if _tu == [] or _tu == ():")
+            with w.block():
+                w.line("raise _Unhandled  # refused, as the reference says" if tools.refuse_empty else "pass")
+            w.line("else:")
+            with w.block():
+                w.line(write)
+
+    def attached_skipped(self, body: Choice) -> None:
+        """A message with an attached field that its role skips (empty) goes to the reference, which refuses it."""
+        skip = next((case.when for case in body.cases if not case.seq and case.when.empty), None)
+        if skip is not None and self.current is not None and self.current.attach_field is not None:
+            self.w.line(f"if _at and {self.condition(skip)}:")
+            with self.w.block():
+                self.w.line("raise _Unhandled")
 
     def fold_pieces(self, fold: ir.Seq, how: str) -> None:
         """``render_spans``: the folded content as pieces and tags (``_cx``, ``_cy``)."""

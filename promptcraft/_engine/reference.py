@@ -15,7 +15,7 @@ import attrs
 from .._runtime.messages import Message, labels_on, normalize, not_text_reasoning, reasoning_order
 from .._runtime.variables import given_keys, resolve
 from .._spec.model import Calls, Condition, FormatSpec, Reasoning, ReasoningDisplay, Role, Text, Tools
-from ..errors import RefusedError, UnsupportedFieldError
+from ..errors import ConversationError, RefusedError, UnsupportedFieldError
 
 
 def trim(text: str, how: str) -> str:
@@ -200,6 +200,32 @@ def tools_segments(spec: FormatSpec, tools: Any) -> Optional[List[Segment]]:
     from .lower import layout
 
     return [(join_tools(checked_tools(tools), layout(rules)), TOOLS, None)]  # PreparedTools: its own copy
+
+
+def carried_tools(spec: FormatSpec, message: Message, given: Mapping) -> List[Segment]:
+    """The tool definitions a message carries in its ``tools`` field (placement ``message``), written
+    before it; nothing without them. Errors name the message and the definition's field."""
+    rules = spec.tools
+    tools = given.get("tools")
+    if rules is None or rules.placement != "message" or tools is None:
+        return []
+    from .._runtime.tools import checked_tools, join_tools
+    from .lower import layout
+
+    try:
+        empty = isinstance(tools, (list, tuple)) and not tools
+        if empty and rules.empty == "none":
+            return []
+        if empty and rules.empty == "refuse":
+            raise UnsupportedFieldError(f"format {spec.name!r} refuses an empty list of tools: its template writes a "
+                                        "tools block without definitions for it (leave the field out for none)",
+                                        field="tools")
+        return [(join_tools(checked_tools(tools), layout(rules)), TOOLS, message.index)]
+    except ConversationError as error:
+        # Unsupported rather than invalid: the template takes any value here and writes junk for it (a
+        # string letter by letter, a definition without a name under an empty heading).
+        raise UnsupportedFieldError(error.reason, index=message.index, role=message.role,
+                                    field=error.field) from None
 
 
 def tools_before(spec: FormatSpec, messages: Any, conversation: List[Message]) -> Tuple[int, ...]:
@@ -395,7 +421,7 @@ def segments(
     # before the render starts), the request's tools and documents, then its messages.
     values: Dict[str, Any] = resolve(spec, variables or {})
     undeclared = {name: value for name, value, writes in (
-        ("tools", tools, spec.tools is not None and spec.tools.placement != "none"),
+        ("tools", tools, spec.tools is not None and spec.tools.placement not in ("none", "message")),
         ("documents", documents, spec.documents is not None)) if value is not None and not writes}
     if undeclared:
         from .._runtime.helpers import _render_inputs
@@ -698,12 +724,13 @@ def segments(
             scope["call_number"] = call_number(spec, message, messages[message.index], numbers, answered)
             if numbered_docs:
                 refuse_after_documents(spec, message, messages, placement, docs_at)
-        out += turn + write(role, message.role, pieces, scope, final, add_generation_prompt, previous,
-                            message.index, following, message.index == 0, calls, message.content == "",
-                            tooling is not None, lead, frozenset(written), earlier_calls, thinking, before,
-                            calls_before, attachment(spec, role, message, messages[message.index]), request,
-                            message.name, opening=message.index == opens, reasoning=prefixed,
-                            ahead=tooling if message.index in tools_at else None)
+        out += carried_tools(spec, message, messages[message.index]) + turn
+        out += write(role, message.role, pieces, scope, final, add_generation_prompt, previous,
+                     message.index, following, message.index == 0, calls, message.content == "",
+                     tooling is not None, lead, frozenset(written), earlier_calls, thinking, before,
+                     calls_before, attachment(spec, role, message, messages[message.index]), request,
+                     message.name, opening=message.index == opens, reasoning=prefixed,
+                     ahead=tooling if message.index in tools_at else None)
         if message.index == docs_at and placement == "after_first_user":
             assert docs is not None
             out += docs
@@ -830,10 +857,16 @@ def write(role: Optional[Role], name: str, content: List[Segment], values: Dict[
     assert role is not None
     scope = {"tool_call_id": "", "call_number": "", **values, "role": name, "name": message_name}
     fields = {"reasoning": [(reasoning or "", REASONING, index)]}
+    if role.attach_in_prefix:
+        fields["attach"], attached = attached or [], None
     content = trim_segments(content, role.trim)
     empty = not "".join(t for t, _, _ in content)
     if empty and calls is None and lead is None and not reasoning and ahead is None:
         if role.skip_empty:
+            if fields.get("attach") or attached:
+                raise UnsupportedFieldError("the template leaves out an empty message, and this field with it: "
+                                            "it is refused rather than left out", index=index, role=name,
+                                            field=role.attach_field)
             return []
         if role.when_empty is not None:
             return fill(role.when_empty, scope, SCAFFOLD, index)

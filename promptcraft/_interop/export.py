@@ -45,7 +45,7 @@ from .._engine.lower import specialize
 GAPS = (
     "the reasoning display before the message (gpt-oss), reasoning written by a role's texts (Seed-OSS)",
     "a message's name, for a format that writes names",
-    "a field a role attaches to its text",
+    "a field a role attaches to its text, and tool definitions a message carries (GLM-4)",
     "a JSON text for a variable with a serialiser (a list is exported)",
     "a tool result's id written as JSON, other than a string or an integer",
     "a call id written as JSON, other than a string, an integer or null",
@@ -1467,6 +1467,9 @@ class _Emitter:
             if p.refuse_names:
                 self.refuse("_m.name is defined and _m.name is not none",
                             self.where("promptcraft export: names are not exported", "name"))
+            if p.message_tools is not None:
+                self.refuse("_m.tools is defined and _m.tools is not none",
+                            self.where("promptcraft export: tool definitions in a message are not exported", "tools"))
             for field in dict.fromkeys(r.attach_field for r in self.roles if r.attach_field):
                 self.refuse(f"_m[{quote(field)}] is defined and _m[{quote(field)}] is not none",
                             self.where("promptcraft export: this field is not exported", field))
@@ -2519,7 +2522,8 @@ def _json_tools(layout: Tuple[object, ...]) -> bool:
     envelope = layout[7] if len(layout) > 7 else "whole"
     # Schema keys left out ([tools] ignore) are read by the macros of definitions.py's serialisers.
     ignores = len(layout) <= 8 or (len(layout) == 9 and "__IGNORE__" in _SERIALISERS.get(str(item), ""))
-    return ignores and (item in ("json", *_SERIALISERS) or (item == "json_array" and envelope == "whole"))
+    return ignores and envelope in ("whole", "function", "by_type") and (
+        item in ("json", *_SERIALISERS) or (item == "json_array" and envelope == "whole"))
 
 
 def _whens(choice: Choice):

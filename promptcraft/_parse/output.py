@@ -285,7 +285,8 @@ def _fill(text: Text, values: Dict[str, str]) -> Optional[str]:
         return None  # a slot the reader cannot know (a variant written from other messages)
 
 
-_ROLE_VALUES = {"role": "assistant", "tool_call_id": ""}
+#: ``attach``: a field written in the prefix (GLM-4's metadata) is not read back (see ``build_form``).
+_ROLE_VALUES = {"role": "assistant", "tool_call_id": "", "attach": ""}
 
 #: The declaration keys this reader reads; another one set (a newer vocabulary) makes it refuse
 #: rather than misread.
@@ -616,7 +617,10 @@ def build_form(spec: FormatSpec, default_prompt: str = "") -> OutputForm:
     role = spec.role("assistant")
     if role is None or role.drop or role.refuse is not None:
         raise Unreadable("the format writes no assistant messages")
-    _unknown(role, _ROLE_KEYS, f"roles.{role.name}" if role.name != "*" else "any_role")
+    # A field written in the prefix (GLM-4's metadata) is not read back: a completion is read as a message
+    # without it (a GLM-4 call, a function's name then its arguments, is read as text: a known gap).
+    known = _ROLE_KEYS | ({"attach_field", "attach_text"} if role.attach_in_prefix else set())
+    _unknown(role, known, f"roles.{role.name}" if role.name != "*" else "any_role")
     output = spec.output
     prefixes: List[Tuple[str, Optional[Condition]]] = []
     if output is not None and output.prefix is not None:

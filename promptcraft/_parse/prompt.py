@@ -137,6 +137,8 @@ class _Builder:
             return self.calls_slot(at, self.calls.get(role) if role else None)
         if name == "tools":
             return at  # tool definitions are read from the text they are part of (``_tools``)
+        if name == "attach":
+            return at  # a field a prefix writes (GLM-4's metadata) is not read back
         if name in ir.MESSAGE_SLOTS and name not in self.variables:
             # What follows from other values (the name of the call a result answers, a call's number):
             # read as any text, the rendering checks it.

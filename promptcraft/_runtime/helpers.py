@@ -156,9 +156,14 @@ def _render_inputs(spec: "Any", unknown: "Dict[str, Any]") -> "Dict[str, Any]":
             continue
         value = rest.pop(name)
         rules = spec.tools if name == "tools" else None
+        carried = rules is not None and rules.placement == "message"
         empty = not isinstance(value, (str, bytes, dict)) and hasattr(value, "__len__") and len(value) == 0
-        if value is None or (empty and (rules is None or rules.empty == "none")):
+        if value is None or (empty and (rules is None or rules.empty == "none" or carried)):
             continue
+        if carried:
+            raise UnsupportedFieldError(f"format {spec.name!r} writes the tool definitions a message carries in its "
+                                        "'tools' field (its template reads no others): those passed to render are "
+                                        "refused rather than left out", field=name)
         what = "tool definitions" if name == "tools" else "documents"
         raise UnsupportedFieldError(f"format {spec.name!r} does not write {what}, so they are refused rather "
                                     "than left out", field=name)

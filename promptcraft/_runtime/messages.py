@@ -229,7 +229,8 @@ def _name(spec: Any, message: Mapping, index: int, role: str) -> Optional[str]:
 
 def _check_fields(spec: Any, message: Mapping, index: int, role: str) -> None:
     ignored = spec.message.ignore + (REASONING_FIELDS if reads_reasoning(spec) else ()) + (
-        ("tool_calls",) if spec.calls is not None else ())
+        ("tool_calls",) if spec.calls is not None else ()) + (
+        ("tools",) if spec.tools is not None and spec.tools.placement == "message" else ())
     writer = spec.role(role)
     attached = writer.attach_field if writer is not None else None  # the field this role writes (attach)
     for key, value in message.items():

@@ -193,11 +193,15 @@ def join_tools(tools: Sequence[Any], layout: Sequence[Any]) -> str:
     envelope = layout[7] if len(layout) > 7 else "whole"
     if envelope == "function":
         tools = [tool.get("function", tool) for tool in tools]
-    elif envelope == "by_type":
-        tools = [_function_of(tool, position) for position, tool in enumerate(tools)]
+    elif envelope in ("by_type", "function_only"):
+        tools = [_function_of(tool, position, envelope == "function_only") for position, tool in enumerate(tools)]
     item = layout[6] if len(layout) > 6 else "json"
     if item == "json_array":
         return prefix + tojson(list(tools), None if indent < 0 else indent) + suffix
+    if item == "named_json":
+        named = [tool.get("function", tool).get("name") + "\n\n" + tojson(tool, None if indent < 0 else indent)
+                 for tool in tools]
+        return prefix + separator.join(item_prefix + text + item_suffix for text in named) + suffix
     if item != "json":
         from .serialisers import ITEMS
 
@@ -209,9 +213,14 @@ def join_tools(tools: Sequence[Any], layout: Sequence[Any]) -> str:
     return prefix + separator.join(item_prefix + item + item_suffix for item in items) + suffix
 
 
-def _function_of(tool: Mapping, position: int) -> Any:
-    """The ``function`` object of a definition of type ``function``; one without a type is written whole."""
+def _function_of(tool: Mapping, position: int, typed: bool = False) -> Any:
+    """The ``function`` object of a definition of type ``function``; one without a type is written whole,
+    or refused where the template writes only those ``typed`` so."""
     kind = tool.get("type")
+    if kind is None and typed:
+        raise UnsupportedFieldError("this format writes tools of type 'function' only (its template leaves out a "
+                                    "definition without a type): give 'type': 'function'",
+                                    field=f"tools[{position}].type")
     if kind is None:
         return tool
     if kind != "function":

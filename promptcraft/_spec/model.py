@@ -218,12 +218,19 @@ class Role:
     #: ``attach = {field = "tools", text = "<|tool|>{value}<|/tool|>"}``: a message of this role that has
     #: this field (not ``None``) writes ``attach_text`` with its value (text only) after its content and
     #: calls, before the suffix (Phi-4-mini's tool definitions given on the system message). Other roles
-    #: refuse the field, as any field they do not write.
+    #: refuse the field, as any field they do not write. A prefix writing ``{attach}`` places it there
+    #: instead (GLM-4's ``metadata`` after the role); an empty message the role skips is refused with it.
     attach_field: Optional[str] = None
     attach_text: Optional["Text"] = None
     #: How ``{tool_call_id}`` is written where the template requires the id and splices it into JSON
     #: (see ``ID_FORMS``); ``None``: as given, empty without one.
     tool_call_id: Optional[str] = None
+
+    @property
+    def attach_in_prefix(self) -> bool:
+        """Whether the prefix writes the attached field (``{attach}``: GLM-4's metadata after the role)
+        rather than the field following the content."""
+        return "attach" in self.prefix.names
 
     @property
     def writes_name(self) -> bool:
@@ -551,8 +558,12 @@ class Parts:
 #: ``turn_after_system``: a turn of their own right after the system block (Granite 3.2, 3.3);
 #: ``last_user``: before the prefix of the conversation's last user message, and of every user message
 #: equal to it (the Mistral templates test ``message == user_messages[-1]``);
+#: ``message``: given in a message's own ``tools`` field, not to ``render(tools=...)`` (which is refused,
+#: as the template reads ``item['tools']`` only), and written just before that message, whatever its role,
+#: even where an empty content leaves the message itself out (GLM-4);
 #: ``none``: the format writes none (tools are refused), declared for what it does with an empty list.
-TOOL_PLACEMENTS = ("system_after", "system_before", "first_user", "start", "turn_after_system", "last_user", "none")
+TOOL_PLACEMENTS = ("system_after", "system_before", "first_user", "start", "turn_after_system", "last_user",
+                   "message", "none")
 #: Tool placements that are turns of their own (``prefix`` and ``suffix`` write them).
 TOOL_TURNS = ("start", "turn_after_system")
 #: An empty list of tools: like none (``if tools`` in a template), written as a block without
@@ -578,15 +589,19 @@ TOOL_EMPTY = ("none", "written", "refuse")
 #: which is left out, string values spliced between quotes unescaped and the others through ``tojson``;
 #: so a string (or key) that JSON would escape is refused, and so is a key of the definition besides
 #: ``type`` and ``function``.
+#: ``named_json``: the definition's name, a blank line, then the definition through ``tojson`` (with
+#: ``indent``), as GLM-4 writes each function under a ``## name`` heading (``item_prefix``).
 TOOL_ITEMS = ("json", "hermes", "python_repr", "command_r7b", "typescript", "python_signature", "functionary",
-              "json_array", "xml_schema", "python_docstring", "pydantic_signature", "json_spliced")
+              "json_array", "xml_schema", "python_docstring", "pydantic_signature", "json_spliced", "named_json")
 #: The serialisers that leave some keys of a parameter's schema out (``[tools] ignore``).
 TOOL_ITEMS_LEAVING_OUT = ("python_docstring", "pydantic_signature")
 #: What of a definition is written: ``whole``, the definition as given; ``function``, its ``function``
 #: object alone when it has one (``tool.function if tool.function is defined else tool``); ``by_type``:
 #: the ``function`` object of a definition whose ``type`` is ``function``, a definition without ``type``
-#: whole, any other refused (Jamba's template raises on another type).
-TOOL_ENVELOPES = ("whole", "function", "by_type")
+#: whole, any other refused (Jamba's template raises on another type); ``function_only``: the
+#: ``function`` object of a definition whose ``type`` is ``function``, any other (or one without a type)
+#: refused, as the template writes nothing for it (GLM-4 tests ``type == 'function'``).
+TOOL_ENVELOPES = ("whole", "function", "by_type", "function_only")
 #: How a call's id (``{id}`` in ``[calls] call``) or a tool result's ``tool_call_id`` (``{tool_call_id}``
 #: in a role's texts, with the role's ``tool_call_id`` key) is written; the value is then required, as the
 #: templates raise without it.

@@ -510,6 +510,8 @@ def _role(check: Checker, decl: Any, key: str, name: str, writes_reasoning: bool
     named = slots + (("call_name",) if name != "*" else ())
     # The role that writes reasoning given in its field ([reasoning] show = "given") writes it in its prefix.
     prefix_slots = named + ("reasoning",) if writes_reasoning else named
+    # A role that attaches a field may write it in its prefix ({attach}) rather than after its content.
+    prefix_slots += ("attach",) if isinstance(decl, dict) and "attach" in decl else ()
     decl, prefix_when = _variants(check, decl, key, "prefix", prefix_slots)
     decl, suffix_when = _variants(check, decl, key, "suffix", named)
     for text_key in ("prefix", "suffix", "when_empty", "final_suffix", "final_suffix_with_prompt"):
@@ -547,11 +549,17 @@ def _role(check: Checker, decl: Any, key: str, name: str, writes_reasoning: bool
         attach_text = check.text(table, akey, "text", ("value",))
         if "value" not in attach_text.names:
             raise check.fail(f"{akey}.text", "must contain {value}, the field's value")
+    prefix = check.text(decl, key, "prefix", prefix_slots)
+    prefixes = [prefix] + [text for _, text in prefix_when]
+    if any("attach" in text.names for text in prefixes) and (not all(
+            text.names.count("attach") == 1 for text in prefixes) or "prefix_after" in decl):
+        raise check.fail(f"{key}.prefix", "writes {attach} in some of its texts: each must write it once (and "
+                                          "no prefix_after), or the field would be left out")
     role = Role(
         name=name,
         attach_field=attach_field,
         attach_text=attach_text,
-        prefix=check.text(decl, key, "prefix", prefix_slots),
+        prefix=prefix,
         suffix=check.text(decl, key, "suffix", named),
         trim=check.choice(decl, key, "trim", model.TRIMS, "none"),
         skip_empty=check.boolean(decl, key, "skip_empty"),
@@ -596,9 +604,10 @@ def _role(check: Checker, decl: Any, key: str, name: str, writes_reasoning: bool
             )
     if role.skip_empty and role.when_empty is not None:
         raise check.fail(f"{key}.when_empty", "conflicts with 'skip_empty' (which is when_empty = \"\")")
-    if role.attach_field is not None and (role.skip_empty or role.when_empty is not None):
-        raise check.fail(f"{key}.attach", "conflicts with skip_empty and when_empty: an empty message would leave "
-                                          "its attached field out")
+    if role.attach_field is not None and role.when_empty is not None:
+        # (With skip_empty, an empty message with the field is refused.)
+        raise check.fail(f"{key}.attach", "conflicts with when_empty: an empty message would leave its attached "
+                                          "field out")
     if role.refuse_containing_message is not None and not role.refuse_containing:
         raise check.fail(f"{key}.refuse_containing_message", "needs 'refuse_containing'")
     return role
@@ -797,9 +806,14 @@ def _tools(check: Checker, decl: Any) -> Tools:
     if "trim" in decl and placement != "first_user":
         raise check.fail(f"{key}.trim", "used with placement = 'first_user' only (the content the tools go in)")
     item = check.choice(decl, key, "item", model.TOOL_ITEMS, "json")
-    if indent is not None and item not in ("json", "json_array"):
-        raise check.fail(f"{key}.indent", f"used with item = 'json' or 'json_array' only (the serialiser {item!r} "
-                                          "lays out its own)")
+    if indent is not None and item not in ("json", "json_array", "named_json"):
+        raise check.fail(f"{key}.indent", f"used with item = 'json', 'json_array' or 'named_json' only (the "
+                                          f"serialiser {item!r} lays out its own)")
+    if placement == "message":
+        extra = [k for k in ("join", "join_when", "trim", "required") if k in decl]
+        if extra:
+            raise check.fail(f"{key}.{extra[0]}", "not used with placement = 'message' (the tools a message carries "
+                                                  "are written just before it)")
     if item == "json_array":
         for name in ("item_prefix", "item_suffix", "separator"):
             if name in decl:
@@ -1175,6 +1189,15 @@ def _cross_checks(check: Checker, spec: FormatSpec) -> None:
         if writer.skip_empty or writer.when_empty is not None:
             raise check.fail("tools.placement", "'last_user' writes the tools before the last user message, which "
                                                 "must not be left out when empty (skip_empty, when_empty)")
+    elif spec.tools is not None and spec.tools.placement == "message":
+        # Every message is written where it stands, so the tools it carries are never left out with it.
+        roles = spec.roles + ((spec.any_role,) if spec.any_role is not None else ())
+        if spec.system.placement != "message" or any(r.drop for r in roles):
+            raise check.fail("tools.placement", "'message' writes the tools a message carries before it: it needs "
+                                                "[system] placement = 'message' and no dropped role")
+        if "tools" in spec.message.ignore or any(r.attach_field == "tools" for r in roles):
+            raise check.fail("tools.placement", "'message' reads a message's 'tools' field: it cannot be ignored or "
+                                                "attached too")
     elif spec.tools is not None and spec.tools.placement not in ("none", "start") and (
             spec.system.placement not in ("message", "block", "hoist")):
         # An empty leading system message kept (keep_empty): the tools go with the default; left out
