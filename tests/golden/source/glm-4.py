@@ -8,16 +8,31 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
         _first = messages[0]
         _out = ['[gMASK]<sop>']
         for _m in messages:
-            if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', )):
+            if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'metadata', 'tools', )):
                 raise _Unhandled
             _role = _m['role']
             if not _isinstance(_role, _str):
                 raise _TypeError
             _content = _m['content']
+            _at = _m.get('metadata') if _len(_m) != 2 else None
+            if _at is None:
+                _at = ''
+            elif _isinstance(_at, _str):
+                _at = _at
+            else:
+                raise _Unhandled
+            _tu = _m.get('tools') if _len(_m) != 2 else None
+            if _tu is not None:
+                if _tu == [] or _tu == ():
+                    raise _Unhandled  # refused, as the reference says
+                else:
+                    _out.append(_tools_text(_tu, ('<|system|>\n你是一个名为 ChatGLM 的人工智能助手。你是基于智谱AI训练的语言模型 GLM-4 模型开发的，你的任务是针对用户的问题和要求提供适当的答复和支持。\n\n# 可用工具', '\n## ', '\n在调用上述函数时，请使用 Json 格式表示调用的参数。', '', '', 4, 'named_json', 'function_only')))
+            if _at and _content == '':
+                raise _Unhandled
             if _content == '':
                 pass
             else:
-                _out += ('<|', _role, '|>\n', _content)
+                _out += ('<|', _role, '|>', _at, '\n', _content)
         if add_generation_prompt:
             _out.append('<|assistant|>')
         return ''.join(_out)
@@ -39,17 +54,29 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
         _offset = 0
         _tags.append(_offset)
         for _m in messages:
-            if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', )):
+            if _len(_m) != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'metadata', 'tools', )):
                 raise _Unhandled
             _role = _m['role']
             if not _isinstance(_role, _str):
                 raise _TypeError
             _content = _m['content']
+            _at = _m.get('metadata') if _len(_m) != 2 else None
+            if _at is None:
+                _at = ''
+            elif _isinstance(_at, _str):
+                raise _Unhandled  # its spans come from the reference
+            else:
+                raise _Unhandled
+            _tu = _m.get('tools') if _len(_m) != 2 else None
+            if _tu is not None:
+                raise _Unhandled  # its spans come from the reference
+            if _at and _content == '':
+                raise _Unhandled
             if _content == '':
                 _tags.append(())
             else:
-                _out += ('<|', _role, '|>\n', _content)
-                _tags.append((0, 0, 0, 1, ))
+                _out += ('<|', _role, '|>', _at, '\n', _content)
+                _tags.append((0, 0, 0, 4, 0, 1, ))
         _tags.append(None)
         if add_generation_prompt:
             _out.append('<|assistant|>')
