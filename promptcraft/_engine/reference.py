@@ -188,8 +188,8 @@ def tools_segments(spec: FormatSpec, tools: Any) -> Optional[List[Segment]]:
     """The tool definitions' text as one segment (``None`` without tools), or the precise error."""
     rules = spec.tools
     empty = not isinstance(tools, (str, bytes, Mapping)) and hasattr(tools, "__len__") and len(tools) == 0
-    if tools is None or (empty and (rules is None or rules.empty == "none")):
-        return None  # what the templates' `if tools` skips
+    if tools is None or (empty and (rules is None or rules.empty == "none" or rules.placement == "message")):
+        return None  # what the templates' `if tools` skips (a message's own tools: any other is refused first)
     if rules is None or rules.placement == "none":
         raise UnsupportedFieldError(f"format {spec.name!r} does not write tool definitions, so they are refused "
                                     "rather than left out", field="tools")
