@@ -44,7 +44,6 @@ from .._engine.lower import specialize
 #: What the exported template refuses as not exported (it raises on input that uses it).
 GAPS = (
     "the reasoning display before the message (gpt-oss), reasoning written by a role's texts (Seed-OSS)",
-    "a message's name, for a format that writes names",
     "a field a role attaches to its text, and tool definitions a message carries (GLM-4)",
     "a JSON text for a variable with a serialiser (a list is exported)",
     "a tool result's id written as JSON, other than a string or an integer",
@@ -1082,6 +1081,8 @@ class _Emitter:
             del self.static["tools"]
         if program.documents is not None:
             del self.static["documents"]
+        if program.refuse_names:
+            del self.static["named"]
         self.tools_in_system = self.tools is not None and self.tools.placement in ("system_after", "system_before")
         #: The role that writes tool calls (one at most: ``[calls] role``).
         self.caller = next((r for r in self.roles if r.calls is not None and r.action == "write"), None)
@@ -1465,8 +1466,7 @@ class _Emitter:
                             + quote(f"format {p.name!r} does not write this field, so it is refused rather than "
                                     "left out"))
             if p.refuse_names:
-                self.refuse("_m.name is defined and _m.name is not none",
-                            self.where("promptcraft export: names are not exported", "name"))
+                self.check_name()
             if p.message_tools is not None:
                 self.refuse("_m.tools is defined and _m.tools is not none",
                             self.where("promptcraft export: tool definitions in a message are not exported", "tools"))
@@ -1509,6 +1509,32 @@ class _Emitter:
             self.comment("From here on each message's content is its text (a list of parts joined).")
             self.tag("set messages = _ns_parts.messages")
         self.tag("set _last = messages|length - 1")
+
+    def names_written(self) -> str:
+        """The test of a message whose role writes its ``name`` (``_runtime.messages.writes_name``)."""
+        declared = [r.name or "" for r in self.p.roles]
+        writers = [r.name or "" for r in self.p.roles if r.action == "write" and r.writes_name]
+        tests = [_is_in("_m.role", writers)] if writers else []
+        other = self.p.any_role
+        if other is not None and other.action == "write" and other.writes_name:
+            tests.append(f"not ({_is_in('_m.role', declared)})" if declared else "true")
+        return "(" + " or ".join(tests) + ")" if tests else "false"
+
+    def check_name(self) -> None:
+        """A message's ``name``: written as text by the roles that write names; refused on the others,
+        and on a system message taken out of the conversation, whose text has none."""
+        p, system = self.p, self.p.system
+        with self.block("if _m.name is defined and _m.name is not none"):
+            self.refuse(f"not {self.names_written()}", self.where(
+                f"format {p.name!r} does not write this field, so it is refused rather than left out", "name"))
+            self.refuse("_m.name is not string", self.where(f"format {p.name!r} writes a name as text only", "name"))
+            if system.placement not in ("message", "refuse"):
+                taken = _is_in("_m.role", self.leading)
+                if not self.hoist:
+                    taken += " and _i == 0" + (" and _m.content != ''" if system.keep_empty else "")
+                self.refuse(taken, self.where(
+                    f"format {p.name!r} writes a name for messages of this role, but not for a system message it "
+                    "takes out of the conversation", "name"))
 
     def part_kinds(self) -> List[Tuple[Any, ...]]:
         forms = [f for f in (self.parts.form if self.parts is not None else None, self.p.system.parts_form) if f]
@@ -1774,6 +1800,7 @@ class _Emitter:
             facts["thinking"] = "_ns_thinking.on"
         if self.p.documents is not None:
             facts["documents"] = "_dt is not none"
+        facts.setdefault("named", "false")
         return facts
 
     def start(self) -> None:
@@ -2200,6 +2227,8 @@ class _Emitter:
                      opening=f"_i == (1 if {_is_in('messages[0].role', self.leading)} else 0)")
         if self.caller is not None:
             facts.update(calls="_tc" if calls is not None else "false", earlier_calls="_ns.ec")
+        if p.refuse_names and role.writes_name:
+            facts["named"] = "(_m.name is defined and _m.name is not none)"
         if display is not None:
             self.display(display, calls, facts)
         elif calls is not None:
@@ -2207,6 +2236,8 @@ class _Emitter:
         name = quote(role.name) if role.name is not None else "_m.role"
         values = dict(self.values, role=name, content="_content", tool_call_id=self.call_id(role),
                       **dict(_NONE, tools=uses_tools))
+        if p.refuse_names and role.writes_name:
+            values["name"] = "_m.name"
         if calls is not None:
             values["calls"] = "_calls"
         if role.names_call:
