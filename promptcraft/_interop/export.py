@@ -43,7 +43,7 @@ from .._engine.lower import specialize
 
 #: What the exported template refuses as not exported (it raises on input that uses it).
 GAPS = (
-    "the reasoning display before the message (gpt-oss), reasoning written by a role's texts (Seed-OSS)",
+    "the reasoning display before the message (gpt-oss)",
     "a field a role attaches to its text, and tool definitions a message carries (GLM-4)",
     "a JSON text for a variable with a serialiser (a list is exported)",
     "a tool result's id written as JSON, other than a string or an integer",
@@ -1473,9 +1473,6 @@ class _Emitter:
             for field in dict.fromkeys(r.attach_field for r in self.roles if r.attach_field):
                 self.refuse(f"_m[{quote(field)}] is defined and _m[{quote(field)}] is not none",
                             self.where("promptcraft export: this field is not exported", field))
-            if any(r.given_reasoning for r in self.roles):
-                self.refuse("_m.reasoning_content is defined or _m.thinking is defined or _m.reasoning is defined",
-                            self.where("promptcraft export: reasoning fields are not exported", "reasoning_content"))
             given = "_m.content"
             rules = self.caller.calls if self.caller is not None else None
             if rules is not None:
@@ -2163,6 +2160,8 @@ class _Emitter:
             return
         calls = role.calls if role is self.caller else None
         static = dict(self.static, calls=False)
+        if role.given_reasoning is not None:
+            del static["reasoning"]
         if self.caller is not None:
             del static["earlier_calls"]
             if calls is not None:
@@ -2229,6 +2228,9 @@ class _Emitter:
             facts.update(calls="_tc" if calls is not None else "false", earlier_calls="_ns.ec")
         if p.refuse_names and role.writes_name:
             facts["named"] = "(_m.name is defined and _m.name is not none)"
+        if role.given_reasoning is not None:
+            self.given_reasoning(role.given_reasoning)
+            facts["reasoning"] = "_reasoning != ''"
         if display is not None:
             self.display(display, calls, facts)
         elif calls is not None:
@@ -2238,6 +2240,8 @@ class _Emitter:
                       **dict(_NONE, tools=uses_tools))
         if p.refuse_names and role.writes_name:
             values["name"] = "_m.name"
+        if role.given_reasoning is not None:
+            values["reasoning"] = "_reasoning"
         if calls is not None:
             values["calls"] = "_calls"
         if role.names_call:
@@ -2269,6 +2273,28 @@ class _Emitter:
                 if all(r.name != other for r in p.roles):
                     with self.block(f"if _m.role == {quote(other)}"):
                         self.tag(f"set _ns.{flag} = true")
+
+    def given_reasoning(self, how: str) -> None:
+        """``_reasoning``: the reasoning given in the message's field (or the first alias given, as
+        transformers aliases them), text only, trimmed ``how`` (``''`` for none)."""
+        from .._runtime.messages import REASONING_FIELDS
+
+        display = self.p.display
+        field = display.field_name if display is not None else REASONING_FIELDS[0]
+        order = (field,) + tuple(n for n in REASONING_FIELDS if n != field)
+        self.comment("the reasoning given in its field, written by the role's texts")
+        self.tag("set _reasoning = ''")
+        keyword = "if"
+        for name in order:
+            value = f"_m[{quote(name)}]"
+            self.tag(f"{keyword} {value} is defined and {value} is not none")
+            keyword = "elif"
+            self.depth += 1
+            self.refuse(f"{value} is not string", self.where(
+                f"format {self.p.name!r} writes reasoning given as text only", name))
+            self.tag(f"set _reasoning = {value}" + {"both": ".strip()", "newlines": ".strip('\\n')"}.get(how, ""))
+            self.depth -= 1
+        self.tag("endif")
 
     def fold_and_trim(self, how: str) -> None:
         """``_content`` trimmed ``how``, and the system text folded into it where this is its message."""
