@@ -754,3 +754,19 @@ def test_harmony_output_channels():
         assert stream(fmt, text, [3, 17, 40], prompt=prompt)[1] == want
     error = error_of("gpt-oss", "<|channel|>analysis<|message|>cut short")
     assert error.field == "reasoning_content" and error.partial["reasoning_content"] == "cut short"
+
+
+def test_a_field_written_in_the_turn_prefix_is_refused_not_read_as_content():
+    """GLM-4 writes a call as the assistant turn's metadata (the function's name) before its newline: a
+    completion holding one is refused where it opens, and a plain answer is still read."""
+    fmt = promptcraft.get_format("glm-4")
+    assert fmt.parse_output("\nHello there") == {"role": "assistant", "content": "Hello there"}
+    for completion in ('get_weather\n{"city": "Paris"}', "Hello"):
+        with pytest.raises(promptcraft.OutputError) as caught:
+            fmt.parse_output(completion)
+        assert caught.value.offset == 0 and caught.value.field == "metadata"
+        parser = fmt.output_parser()
+        with pytest.raises(promptcraft.OutputError):
+            for piece in (completion[:3], completion[3:]):
+                parser.feed(piece)
+            parser.close()

@@ -272,6 +272,10 @@ class OutputForm:
     #: there, never read as content; one without any is read as a message without calls.
     unread_calls: Tuple[str, ...] = ()
     unread_reason: str = ""
+    #: A message field the turn's prefix writes (GLM-4's ``metadata``, a call's name), not read back: the
+    #: whitespace the prefix writes after it must open the completion, else the field is there and the
+    #: completion is refused rather than read as content.
+    unread_field: Optional[str] = None
 
 
 class Unreadable(Exception):
@@ -656,7 +660,8 @@ def build_form(spec: FormatSpec, default_prompt: str = "") -> OutputForm:
     return OutputForm(name=spec.name, prefixes=tuple(prefixes), reasoning=reasoning, content_trim=role.trim,
                       content_newlines=spec.output is None and spec.reasoning is not None and reasoning is not None,
                       calls=calls, ends=ends, suffixes=suffixes, default_prompt=default_prompt,
-                      content_open=content_open, stops=stops, unread_calls=unread, unread_reason=reason)
+                      content_open=content_open, stops=stops, unread_calls=unread, unread_reason=reason,
+                      unread_field=role.attach_field if role.attach_in_prefix else None)
 
 
 # -- where the prompt leaves the turn ------------------------------------------------------------

@@ -364,6 +364,10 @@ class OutputParser:
                 pos = len(blank.remainder)
             elif not final and blank.remainder.startswith(s):
                 return False
+            elif self._form.unread_field is not None and blank.remainder and s:
+                raise self._error(f"the completion writes the turn's {self._form.unread_field!r} field (what comes "
+                                  f"before {blank.remainder!r}), which parse_output does not read yet",
+                                  0, self._form.unread_field)
         else:
             self._needs_calls = chosen.condition.calls if chosen.condition is not None else None
         if chosen.state == "open":
