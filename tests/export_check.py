@@ -24,10 +24,15 @@ STRUCTURED_CASES = PUBLIC_CASES.parent / "structured-public.json"
 OUTCOMES = ("equal", "both_refuse", "not_exported", "differ")
 
 
-def jinja_render(template: str, messages: Any, **options: Any) -> Any:
-    """The exported template rendered as transformers renders it; the exception where it raises."""
+def jinja_render(template: Any, messages: Any, **options: Any) -> Any:
+    """The exported template rendered as transformers renders it; the exception where it raises.
+    ``template`` may be a mapping of named templates, of which transformers renders ``tool_use``
+    whenever tools are given, else ``default``."""
     import jinja2
     from transformers.utils.chat_template_utils import render_jinja_template
+
+    if isinstance(template, dict):
+        template = template["tool_use" if options.get("tools") is not None else "default"]
 
     if isinstance(messages, list):
         messages = [{k: v for k, v in m.items() if v is not None} if isinstance(m, dict) else m for m in messages]
@@ -39,7 +44,16 @@ def jinja_render(template: str, messages: Any, **options: Any) -> Any:
         return error
 
 
-def outcome(fmt: promptcraft.Format, template: str, messages: Any, **options: Any) -> Tuple[str, Any, Any]:
+def exported(fmt: promptcraft.Format) -> Any:
+    """What ``promptcraft export --json`` ships for ``fmt``: its template, or for a format naming a
+    ``tool_use`` format both named templates (a mapping, as transformers reads the list)."""
+    from promptcraft._interop.export import named_templates
+
+    named = named_templates(fmt)
+    return fmt.to_jinja() if named is None else {t["name"]: t["template"] for t in named}
+
+
+def outcome(fmt: promptcraft.Format, template: Any, messages: Any, **options: Any) -> Tuple[str, Any, Any]:
     """``(outcome, promptcraft's result, the template's result)`` for one case."""
     try:
         ours: Any = fmt.render(messages, **options)
@@ -68,7 +82,7 @@ def public_cases() -> List[Tuple[str, List[Dict[str, Any]], Dict[str, Any]]]:
     return cases
 
 
-def count(fmt: promptcraft.Format, template: str, cases: Iterable[Tuple[str, Any, Dict[str, Any]]],
+def count(fmt: promptcraft.Format, template: Any, cases: Iterable[Tuple[str, Any, Dict[str, Any]]],
           on_differ: Callable[[str, Any, Dict[str, Any], Any, Any], None] = lambda *a: None
           ) -> Dict[str, collections.Counter]:
     """Outcomes per feature."""

@@ -12,7 +12,7 @@ import json
 
 import pytest
 import strategies as S
-from export_check import count, generated_cases, jinja_render, outcome, public_cases
+from export_check import count, exported, generated_cases, jinja_render, outcome, public_cases
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -32,10 +32,10 @@ _PUBLIC = public_cases()
 
 @pytest.mark.parametrize("name", promptcraft.list_formats())
 def test_builtin_format_exports_and_renders_the_same(name):
-    """The export of each built-in format agrees with it on generated and public conversations."""
+    """The export of each built-in format (both named templates for one naming a tool_use format) agrees
+    with it on generated and public conversations."""
     fmt = promptcraft.get_format(name)
-    template = fmt.to_jinja()
-    counts = count(fmt, template, generated_cases(fmt, EXAMPLES) + _PUBLIC, on_differ=_show)
+    counts = count(fmt, exported(fmt), generated_cases(fmt, EXAMPLES) + _PUBLIC, on_differ=_show)
     assert sum(sum(c.values()) for c in counts.values()) >= 2 * EXAMPLES + len(_PUBLIC)
 
 
