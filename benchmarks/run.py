@@ -272,9 +272,19 @@ def writes_agent(name: str) -> bool:
     only JSON text and raise on a mapping)."""
     import promptcraft
 
-    spec = promptcraft.get_format(name).spec
-    return (spec.tools is not None and spec.tools.placement != "none" and spec.calls is not None
-            and spec.calls.max != 1 and spec.calls.content != "refuse" and spec.calls.arguments != "text")
+    fmt = promptcraft.get_format(name)
+    spec = fmt.spec
+    if not (spec.tools is not None and spec.tools.placement != "none" and spec.calls is not None
+            and spec.calls.max != 1 and spec.calls.content != "refuse" and spec.calls.arguments != "text"):
+        return False
+    # And it must take this conversation's tools: a serialiser whose template leaves a schema key out
+    # (MiniCPM3's and Seed-OSS's `exclusiveMinimum`) refuses it rather than drop it.
+    messages, tools = W.agent()
+    try:
+        fmt.render(messages, tools=tools, add_generation_prompt=True)
+    except promptcraft.PromptcraftError:
+        return False
+    return True
 
 
 def agent_plan(formats: List[Dict[str, Any]], chosen: bool) -> List[Dict[str, Any]]:
