@@ -203,12 +203,11 @@ def exported_imports():
 
 
 def test_exported_formats_import_back_and_render_the_same():
-    """``import_template(fmt.to_jinja())`` renders as ``fmt`` does, where it imports; a format whose export
-    still raises on a feature it writes (COMPATIBILITY.md, Export to Jinja) does not import back yet."""
+    """``import_template(fmt.to_jinja())`` imports back for every built-in format and renders as ``fmt`` does."""
     require_transformers()
     results = exported_imports()
     back = {name: imported for name, imported in results.items() if not isinstance(imported, TemplateImportError)}
-    assert len(back) >= 50, sorted(set(results) - set(back))
+    assert len(back) == len(results), sorted(set(results) - set(back))
     for name, imported in back.items():
         fmt = promptcraft.get_format(name)
         for messages, gen, cont in conversations(30, seed=31):
