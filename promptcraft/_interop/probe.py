@@ -116,9 +116,6 @@ def _escape(text: str) -> str:
 class Probes:
     """The template's answers to the probe conversations, by name."""
 
-    #: name -> (roles, options); contents are sentinels 0..n-1
-    PLAN: Dict[str, Tuple[Tuple[str, ...], Dict[str, Any]]] = {}
-
     def __init__(self, sandbox: SandboxedTemplate) -> None:
         plan: Dict[str, Tuple[List[Dict[str, Any]], Dict[str, Any]]] = {}
 
@@ -609,9 +606,10 @@ def _empty_call_prefix(probes: Probes, surface: Dict[str, Any]) -> None:
         return
     opening = without[:len(without) - len(call_head)]
     suffix = surface["roles"].get("user", {}).get("suffix", "")
-    if not opening.startswith(suffix.replace("{{", "{").replace("}}", "}")):
+    before = suffix.replace("{{", "{").replace("}}", "}")  # the user's suffix as written, braces single
+    if not opening.startswith(before):
         return
-    text = _escape(opening[len(suffix.replace("{{", "{").replace("}}", "}")):])
+    text = _escape(opening[len(before):])
     prefix = assistant["prefix"] if isinstance(assistant["prefix"], list) else [{"text": assistant["prefix"]}]
     assistant["prefix"] = [{"when": {"calls": True, "empty": True}, "text": text}] + prefix
 
@@ -701,13 +699,6 @@ def _reasoning_cut(probes: Probes, roles: Dict[str, Dict[str, Any]]) -> None:
                     rule["always"] = True
             assistant["strip_reasoning"] = rule
             return
-
-
-def _split_suffix(between: str, user: Dict[Optional[str], str]) -> str:
-    usual = _usual(user)
-    if usual is not None and between.endswith(usual):
-        return between[:len(between) - len(usual)]
-    return between
 
 
 def _default(probes: Probes, opening: str, between: str) -> Optional[str]:
