@@ -79,9 +79,10 @@ class Built:
             self._program = lower(self.spec)
         return self._program
 
-    def namespace(self) -> Dict[str, Any]:
+    def namespace(self, into: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
         """The globals generated code runs with: the shared helpers plus this format's fallback
-        (the reference interpreter) and options handler, both reading the declaration lazily."""
+        (the reference interpreter) and options handler, both reading the declaration lazily; built
+        in ``into`` (a precompiled module's globals) when given."""
         if self._namespace is None:
             from ._runtime.helpers import namespace, options_handler
 
@@ -92,7 +93,7 @@ class Built:
                 return render(self.spec, messages, add_generation_prompt, values, values.pop("tools", None),
                               values.pop("documents", None))
 
-            self._namespace = namespace(_fallback, options_handler(lambda: self.spec, self.resolve))
+            self._namespace = namespace(_fallback, options_handler(lambda: self.spec, self.resolve), into)
         return self._namespace
 
     def function(self, which: str) -> Callable[..., Any]:
@@ -265,7 +266,8 @@ def precompiled_format(module: Any, text: str, path: str, recipe: Tuple[Callable
     from ._runtime.helpers import function_name
 
     built = Built(text, path, resolve=resolve)
-    vars(module).update(built.namespace())
+    # In the module's own globals, so that a helper loaded on first use replaces its stand-in there.
+    built.namespace(into=vars(module))
     render = module.render
     render.__qualname__ = render.__name__ = function_name(module.NAME)
     many = getattr(module, "render_many", None)

@@ -15,7 +15,7 @@ from .variables import bad_switch, bad_variable, mapping_text, missing_variable,
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Callable, Dict
+    from typing import Any, Callable, Dict, Optional
 
 
 def function_name(format_name: str) -> str:
@@ -179,18 +179,24 @@ def spans_namespace(base: "Dict[str, Any]", spans_fallback: "Callable[..., Any]"
                 _trim_pieces=trim_pieces)
 
 
-def namespace(fallback: "Callable[..., Any]", options: "Callable[..., Any]") -> "Dict[str, Any]":
-    """The globals of one format's generated functions (see ``pygen.HELPERS``)."""
-    found: "Dict[str, Any]" = {}
+def namespace(fallback: "Callable[..., Any]", options: "Callable[..., Any]",
+              into: "Optional[Dict[str, Any]]" = None) -> "Dict[str, Any]":
+    """The globals of one format's generated functions (see ``pygen.HELPERS``), added to ``into``
+    (a precompiled module's own globals) when given."""
+    found: "Dict[str, Any]" = {} if into is None else into
 
     def swap(name: str, module: str = "tools") -> "Callable[..., Any]":
         """``_runtime.MODULE.NAME``, imported when first called (json and marshal load only for tools,
-        documents); that call puts the function itself in these globals, so later calls pay no extra layer."""
+        documents); that call puts the function itself in these globals, so later calls pay no extra
+        layer. A copy of these globals (``render_spans``') keeps this stand-in, which then costs one call."""
+        function: "Optional[Callable[..., Any]]" = None
 
         def first_call(*args: "Any") -> "Any":
-            import importlib
+            nonlocal function
+            if function is None:
+                import importlib
 
-            function = found["_" + name] = getattr(importlib.import_module("." + module, __package__), name)
+                function = found["_" + name] = getattr(importlib.import_module("." + module, __package__), name)
             return function(*args)
 
         return first_call
