@@ -192,7 +192,7 @@ def prepare_tools(tools: "Any") -> "Any":
 
 
 def render(messages: "Any", format: "FormatLike", *, add_generation_prompt: bool = False,
-           continue_final_message: bool = False, control_tokens: str = "keep", **variables: "Any") -> str:
+           continue_final_message: "bool | str" = False, control_tokens: str = "keep", **variables: "Any") -> str:
     """Render ``messages`` with ``format``: a built-in name, a path to a TOML file, or a ``Format``."""
     return _resolve_format(format).render(
         messages, add_generation_prompt=add_generation_prompt,

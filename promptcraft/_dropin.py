@@ -78,7 +78,7 @@ def _is_batch(conversation: Any) -> bool:
 
 def apply_chat_template(conversation: Any, format: Any = None, *, tokenizer: Any = None, tools: Any = None,
                         documents: Any = None, add_generation_prompt: bool = False,
-                        continue_final_message: bool = False, tokenize: bool = False, return_dict: bool = False,
+                        continue_final_message: "bool | str" = False, tokenize: bool = False, return_dict: bool = False,
                         return_assistant_tokens_mask: bool = False, tokenizer_kwargs: Optional[Dict[str, Any]] = None,
                         **kwargs: Any) -> Any:
     """Render (and with ``tokenize=True`` tokenise) as ``tokenizer.apply_chat_template`` does."""

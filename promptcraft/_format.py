@@ -33,7 +33,7 @@ class Format:
 
     if TYPE_CHECKING:  # ``render`` is the generated function, an attribute; this is its signature
         def render(self, messages: "Messages", *, add_generation_prompt: bool = False,
-                   continue_final_message: bool = False, control_tokens: str = "keep",
+                   continue_final_message: "bool | str" = False, control_tokens: str = "keep",
                    tools: "Optional[Sequence[Tool]]" = None, documents: "Optional[Sequence[Any]]" = None,
                    strict: bool = True, **variables: "Any") -> str: ...
 
@@ -86,7 +86,7 @@ class Format:
         return "\n\n".join(self._built.source(which) for which in ("render", "render_many", "render_spans"))
 
     def render_many(self, conversations: "Any", *, add_generation_prompt: bool = False,
-                    continue_final_message: bool = False, control_tokens: str = "keep", errors: str = "raise",
+                    continue_final_message: "bool | str" = False, control_tokens: str = "keep", errors: str = "raise",
                     **variables: "Any") -> list:
         """Render each conversation with the same options; a list of prompts. A
         ``ConversationError`` names the conversation (``error.conversation``) and its message.

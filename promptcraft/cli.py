@@ -71,6 +71,8 @@ def _parser():
                         help="with --model FOLDER: refuse a template that is not a built-in's instead of importing it")
     render.add_argument("--add-generation-prompt", "-g", action="store_true", help="open an assistant turn at the end")
     render.add_argument("--continue-final-message", "-c", action="store_true", help="leave the final message open")
+    render.add_argument("--continue-field", metavar="FIELD",
+                        help="leave this field of the final message open, e.g. reasoning_content (implies -c)")
     render.add_argument("--var", action="append", default=[], metavar="KEY=VALUE",
                         help="a format variable, e.g. date_string='26 Jul 2024' or enable_thinking=false")
     render.add_argument("--tools", metavar="FILE", help="JSON: a list of tool definitions")
@@ -423,8 +425,8 @@ def run(argv: Optional[List[str]] = None) -> str:
     if args.command == "render":
         fmt = _chosen_format(args)
         options = dict(add_generation_prompt=args.add_generation_prompt,
-                       continue_final_message=args.continue_final_message, control_tokens=args.control_tokens,
-                       **_variables(args.var, fmt))
+                       continue_final_message=args.continue_field or args.continue_final_message,
+                       control_tokens=args.control_tokens, **_variables(args.var, fmt))
         if args.tools:
             options["tools"] = _read_json_file(args.tools, "tools file")
         if args.documents:

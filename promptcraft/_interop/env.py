@@ -20,6 +20,8 @@ import datetime
 import json
 from typing import Any, Callable, Dict, Optional
 
+from .._runtime.continuation import alias_reasoning
+
 #: The clock both sides read: templates that call ``strftime_now`` and formats with a date variable agree.
 PINNED_NOW = datetime.datetime(2025, 3, 5, 10, 30)
 
@@ -94,7 +96,8 @@ def renderer(template: str, bos: Optional[str] = None, eos: Optional[str] = None
     tokens = {k: v for k, v in (("bos_token", bos), ("eos_token", eos)) if v is not None}
 
     def render(messages: Any, add_generation_prompt: bool = False, **variables: Any) -> str:
-        cleaned = [{k: v for k, v in m.items() if v is not None} if isinstance(m, dict) else m for m in messages]
+        cleaned = [{k: v for k, v in alias_reasoning(m).items() if v is not None} if isinstance(m, dict) else m
+                   for m in messages]
         # transformers passes tools and documents always, None when not given: `tools is none` holds and
         # `for tool in tools` raises, as in apply_chat_template.
         context: Dict[str, Any] = {"tools": None, "documents": None, **tokens, **variables, "messages": cleaned,

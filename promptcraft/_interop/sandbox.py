@@ -190,9 +190,10 @@ def _serve() -> None:  # pragma: no cover - runs in the child process; tests dri
         options = dict(options)
         clock[0] = datetime.datetime.fromisoformat(options.pop("_clock", PINNED_NOW.isoformat()))
         generation = bool(options.pop("add_generation_prompt", False))
-        if options.pop("continue_final_message", False):
+        field = options.pop("continue_final_message", False)
+        if field:
             return ["text", continue_final(lambda m, add_generation_prompt=False, **kw: render(m, False, **kw),
-                                           messages, options)]
+                                           messages, options, field=field)]
         return ["text", render(messages, generation, **options)]
 
     for line in sys.stdin:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any, Callable, Dict, Optional
 
 from ..errors import ContinuationError, OptionsError
-from .messages import normalize
+from .messages import REASONING_FIELDS, normalize, reads_reasoning
 
 TAG = "CONTINUE_FINAL_MESSAGE_TAG "
 
@@ -25,10 +25,51 @@ def both_flags() -> OptionsError:
 
 
 def continue_final(
-    render: Callable[..., Any], messages: Any, variables: Dict[str, Any], spec: Optional[Any] = None
+    render: Callable[..., Any], messages: Any, variables: Dict[str, Any], spec: Optional[Any] = None,
+    field: Any = True,
 ) -> Any:
     """Render ``messages`` with the final message left open for the model to continue. ``render``
-    returns a string, or a ``Rendered`` (``render_spans``), which is cut the same way."""
+    returns a string, or a ``Rendered`` (``render_spans``), which is cut the same way. ``field`` is
+    ``continue_final_message``: ``True`` or ``"content"`` continues the content; another name continues
+    that field, a reasoning field (``reasoning_content``, ``thinking``, ``reasoning``) with every alias
+    transformers gives it."""
+    if field is True or field == "content":
+        return _continue_content(render, messages, variables, spec)
+    if not isinstance(field, str):
+        raise OptionsError(f"continue_final_message must be True, False or a field name, got {field!r}")
+    conversation = normalize(messages, spec)
+    final = conversation[-1]
+    if field in REASONING_FIELDS and spec is not None and not reads_reasoning(spec):
+        raise ContinuationError(f"continue_final_message is {field!r}, but format {spec.name!r} does not write "
+                                "reasoning from a message field, so there is nothing to continue",
+                                index=final.index, role=final.role, field=field)
+    message = alias_reasoning(messages[-1]) if field in REASONING_FIELDS else dict(messages[-1])
+    text = message.get(field)
+    if text is None:
+        raise ContinuationError(f"continue_final_message is {field!r}, but the final message has no {field!r} to "
+                                "continue", index=final.index, role=final.role, field=field)
+    if not isinstance(text, str):
+        raise ContinuationError(f"continue_final_message is {field!r}, but the final message's {field!r} is not "
+                                "text", index=final.index, role=final.role, field=field)
+    # As transformers does: every alias holding the same reasoning is tagged, whichever the format reads.
+    for name in [n for n in REASONING_FIELDS if message.get(n) == text] if field in REASONING_FIELDS else [field]:
+        message[name] = message[name] + TAG
+    tagged = list(messages)
+    tagged[-1] = message
+    return _cut(render(tagged, add_generation_prompt=False, **variables), text, final, field)
+
+
+def alias_reasoning(message: Any) -> Dict[str, Any]:
+    """``message`` as transformers hands it to a template: the first reasoning field given is copied to
+    ``thinking`` (unless given, in the first position) and to ``reasoning_content``."""
+    value = next((message[name] for name in REASONING_FIELDS if message.get(name) is not None), None)
+    if value is None:
+        return dict(message)
+    return {"thinking": value, **message, "reasoning_content": value}
+
+
+def _continue_content(render: Callable[..., Any], messages: Any, variables: Dict[str, Any],
+                      spec: Optional[Any]) -> Any:
     conversation = normalize(messages, spec)
     final = conversation[-1]
     tagged = list(messages)
@@ -45,13 +86,17 @@ def continue_final(
         tagged[-1] = {**messages[-1], "content": content}
     else:
         tagged[-1] = {**messages[-1], "content": text + TAG}
-    result = render(tagged, add_generation_prompt=False, **variables)
+    return _cut(render(tagged, add_generation_prompt=False, **variables), text, final, "content")
+
+
+def _cut(result: Any, text: str, final: Any, field: str) -> Any:
+    """The render cut at the sentinel's last occurrence, as transformers cuts it."""
     rendered = result if isinstance(result, str) else result.text
     if text.strip() not in rendered or TAG.strip() not in rendered:
         raise ContinuationError(
-            "continue_final_message is set, but this format does not write the final message's content, "
+            f"continue_final_message is set, but this format does not write the final message's {field}, "
             "so there is nothing to continue",
-            index=final.index, role=final.role,
+            index=final.index, role=final.role, **({} if field == "content" else {"field": field}),
         )
     cut = rendered.rindex(TAG.strip())
     # When the format trimmed the sentinel's trailing space, it may have trimmed the content's too.

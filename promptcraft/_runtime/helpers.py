@@ -91,7 +91,7 @@ def options_handler(get_spec: "Callable[[], Any]", resolve: "Any" = None) -> "Ca
     """
     guards: "Dict[str, Any]" = {}
 
-    def _options(render: "Any", messages: "Any", add_generation_prompt: bool, continue_final_message: bool,
+    def _options(render: "Any", messages: "Any", add_generation_prompt: bool, continue_final_message: "Any",
                  control_tokens: str, unknown: "Dict[str, Any]", given: "Dict[str, Any]") -> "Any":
         if unknown.get("tools") is not None and get_spec().tool_use is not None:
             keywords = {**{k: v for k, v in given.items() if v is not None}, **unknown}
@@ -128,7 +128,7 @@ def options_handler(get_spec: "Callable[[], Any]", resolve: "Any" = None) -> "Ca
 
             if add_generation_prompt:
                 raise both_flags()
-            return continue_final(render, messages, given, get_spec())
+            return continue_final(render, messages, given, get_spec(), continue_final_message)
         return render(messages, add_generation_prompt=add_generation_prompt, **given)
 
     return _options
