@@ -130,12 +130,20 @@ format's calls or serialiser are not read back: see below), **ambiguous** and **
 Every reading renders back to the prompt, with the definitions it read (`test_structured_round_trip`).
 
 Read back: calls written as a text of literals around the name, the arguments as JSON (or as given),
-an id, positions or the function object's members; tool results as a role (with `tool_call_id` where
-written); definitions written by the `json` serialisers (`ParsedPrompt.tools`). Not read back: calls
-written one parameter a line (Qwen3-Coder, Qwen3.5, Seed-OSS, MiniCPM3), as a JSON block (Command R+)
-or as a bare call text (`{name}` not ended by a literal: Functionary v3.2); definitions written by the
-other serialisers (Hermes, Python signatures and docstrings, TypeScript, XML, Command R7B's, Mistral's
-spliced JSON, SmolLM3's Python repr); `continue_final_message` prompts (an open final turn).
+an id, positions or the function object's members; calls written one parameter at a time (Qwen3-Coder,
+Qwen3.5, Seed-OSS, MiniCPM3: the text split at the parameter's literals, the fewest characters in values;
+where two splits read delimiters neither of the other's, `AmbiguousPromptError`); tool results as a role
+(with `tool_call_id` where written); definitions written by the `json` serialisers (`ParsedPrompt.tools`).
+A parameter's value is read back by inverting the format's value formatter: `json` (MiniCPM3) by JSON,
+exactly; `str` (Qwen3-Coder, Seed-OSS) and `json_or_str` (Qwen3.5) write `1` and `"1"`, `True` and
+`"True"` alike, so these formats **lose the types of argument values**: with the tool definitions read
+back, each value is read as the type its schema gives (`integer`, `number`, `boolean`, `null`, `object`,
+`array`: `str` writes a mapping as Python's `str()` does, read back by `ast.literal_eval`) where the
+format writes that value as this text, and as the text otherwise; without them, every value is read as
+its text (a string), a canonical reading that renders the same prompt. Not read back: calls written as
+a JSON block (Command R+) or as a bare call text (`{name}` not ended by a literal: Functionary v3.2);
+definitions written by the other serialisers (Hermes, Python signatures and docstrings, TypeScript, XML,
+Command R7B's, Mistral's spliced JSON, SmolLM3's Python repr); `continue_final_message` prompts (an open final turn).
 Granite 3.2/3.3 write a default system text of their own with tools that holds the date: it comes
 back as a system message. Most unreadable structured prompts hold definitions that are not read back
 (the other serialisers), where reading the block as text does not render back either (it is no system

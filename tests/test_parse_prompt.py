@@ -203,6 +203,108 @@ def test_tool_definitions_come_back(name):
                               **parsed.variables) == prompt
 
 
+#: Formats whose calls write each argument as a parameter of its own (``[calls] arguments = "parameters"``).
+PARAMETER_CALLS = ["minicpm3", "qwen3-coder", "qwen3.5", "seed-oss"]
+
+
+def public_structured_cases():
+    path = PUBLIC.parent / "structured-public.json"
+    if not path.exists():
+        return []
+    return [c for c in json.loads(path.read_text(encoding="utf-8")) if not c.get("continue_final_message")]
+
+
+@pytest.mark.parametrize("name", PARAMETER_CALLS)
+def test_parameter_calls_of_public_cases_come_back_as_calls(name):
+    """Every public structured case with calls that the format renders reads back with its calls as calls."""
+    fmt = promptcraft.get_format(name)
+    variables = sample_variables(fmt)
+    read = 0
+    for case in public_structured_cases():
+        if not any(m.get("tool_calls") for m in case["messages"]):
+            continue
+        values = dict(variables, **{k: v for k, v in case["kwargs"].items() if k in fmt.variables})
+        label = structured_outcome(fmt, case["messages"], case["tools"] or None, case["add_generation_prompt"], values)
+        if label != "refused":
+            assert "+calls" in label, (case["messages"], label)
+            read += 1
+    assert read > 0 or not PUBLIC.exists()
+
+
+def _schema_of(value):
+    for kind, name in ((bool, "boolean"), (int, "integer"), (float, "number"), (str, "string"), (list, "array"),
+                       (dict, "object")):
+        if isinstance(value, kind):
+            return {"type": name}
+    return {"type": "null"}
+
+
+#: Values as a tool's arguments hold them; text without "<", which opens the parameters' delimiters.
+_SCALARS = st.one_of(st.text(st.characters(blacklist_characters="<", blacklist_categories=("Cs",)), max_size=12),
+                     st.integers(), st.booleans(), st.none(), st.floats(allow_nan=False, allow_infinity=False))
+_VALUES = st.recursive(_SCALARS, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
+    st.text("abc", max_size=3), inner, max_size=3), max_leaves=6)
+
+
+@pytest.mark.parametrize("name", PARAMETER_CALLS)
+def test_parameter_values_come_back(name):
+    """Random argument values of calls written as parameters: read back exactly where the values are JSON or
+    the tool definitions (read back) give their types; else as the text the format writes for each (``str``
+    writes ``1`` and ``"1"`` alike), which renders the same prompt."""
+    from promptcraft._runtime.tools import VALUE_FORMATS
+
+    fmt = promptcraft.get_format(name)
+    variables = sample_variables(fmt)
+    write = fmt.spec.calls.value
+
+    @settings(max_examples=25, deadline=None, derandomize=True, database=None,
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    @given(arguments=st.dictionaries(st.from_regex(r"[a-z_][a-z0-9_]{0,8}", fullmatch=True), _VALUES, max_size=4))
+    def run(arguments):
+        call = {"type": "function", "function": {"name": "f", "arguments": arguments}}
+        messages = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "", "tool_calls": [call]},
+                    {"role": "tool", "content": "done"}]
+        prompt = fmt.render(messages, **variables)
+        parsed = fmt.parse(prompt)
+        renders_back(fmt, parsed, prompt)
+        read = parsed.messages[1]["tool_calls"][0]["function"]["arguments"]
+        assert read == (arguments if write == "json" else {k: VALUE_FORMATS[write](v) for k, v in arguments.items()})
+        tools = [{"type": "function", "function": {"name": "f", "parameters": {
+            "type": "object", "properties": {k: _schema_of(v) for k, v in arguments.items()}}}}]
+        try:
+            prompt = fmt.render(messages, tools=tools, **variables)
+        except PromptcraftError:
+            return  # a schema the format's serialiser refuses (MiniCPM3's, of an object without properties)
+        parsed = fmt.parse(prompt)
+        assert fmt.render(parsed.messages, tools=parsed.tools, add_generation_prompt=parsed.add_generation_prompt,
+                          **parsed.variables) == prompt
+        if parsed.tools == tools:
+            calls = [call for m in parsed.messages for call in m.get("tool_calls") or ()]
+            assert calls[0]["function"]["arguments"] == arguments
+
+    run()
+
+
+def test_parameters_split_two_ways_are_ambiguous():
+    """A value holding the text that closes a parameter and opens the next: where two splits disagree on a
+    delimiter (neither reads all the other's), both render the prompt back and parse says so."""
+    fmt = promptcraft.get_format("qwen3-coder")
+    end = "\n</parameter>\n<parameter="
+    merged = {"type": "function", "function": {"name": "f", "arguments": {"a": "x" + end + "b>\ny", "c": "z"}}}
+    prompt = fmt.render([{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "", "tool_calls": [
+        merged, {"type": "function", "function": {"name": "f", "arguments": {"a": "1", "b": "2", "c": "3"}}}]}])
+    parsed = fmt.parse(prompt)  # the preferred reading splits at every delimiter, its keys distinct
+    assert parsed.messages[1]["tool_calls"][0]["function"]["arguments"] == {"a": "x", "b": "y", "c": "z"}
+    forged = {"type": "function", "function": {"name": "f", "arguments": {"a": "x" + end + "b>\ny", "b": "w" + end
+                                                                          + "c>\nv"}}}
+    prompt = fmt.render([{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "", "tool_calls": [
+        forged]}])
+    with pytest.raises(AmbiguousPromptError) as caught:
+        fmt.parse(prompt)
+    for reading in caught.value.readings:
+        assert fmt.render(reading) == prompt
+
+
 def test_ambiguity_is_found():
     """Two readings that render the same prompt and disagree on a delimiter: an error with both."""
     fmt = promptcraft.get_format("mistral-nemo")  # the system text is joined to the user's with "\n\n"

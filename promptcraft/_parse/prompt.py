@@ -41,7 +41,7 @@ _LONG = ("content", "reasoning", "system", "call_arguments", "call_function")
 _CALL_PIECES = {0: "call_name", 1: "call_arguments", 2: "call_position", 3: "call_type", 4: "call_number",
                 5: "call_id", 6: "call_function"}
 #: The argument forms read back: JSON, or the text as given.
-_CALL_MODES = ("json", "json_or_text", "text")
+_CALL_MODES = ("json", "json_or_text", "text", "parameters")
 _CHECKS = 24
 _TRIES = 24
 _INF = float("inf")
@@ -167,7 +167,8 @@ class _Builder:
         checked by rendering), and their closing."""
         end = self.node()
         self.eps(at, end)
-        if calls is None or calls.form[0] not in _CALL_MODES:
+        if calls is None or calls.form[0] not in _CALL_MODES or (
+                calls.form[0] == "parameters" and _parameter_shape(calls.form) is None):
             return end
         texts = [t.text for t in calls.texts if all(isinstance(p, str) or p in _CALL_PIECES for p in t.text)]
         if not texts:
@@ -611,9 +612,12 @@ class Reading:
         self.gen = gen
         self.variables = variables
         self.switches = switches
+        #: Other readings of a call's parameters: (message, call, arguments, offset of the arguments).
+        self.alternatives: List[Tuple[int, int, Dict[str, Any], int]] = []
 
 
-def _reading(program: ir.Program, text: str, path: Sequence[Tuple[Edge, int, int]]) -> Reading:
+def _reading(program: ir.Program, text: str, path: Sequence[Tuple[Edge, int, int]],
+             schemas: Optional[Dict[str, Any]] = None) -> Reading:
     messages: List[Dict[str, Any]] = []
     systems: List[str] = []
     offsets: List[int] = []
@@ -625,6 +629,7 @@ def _reading(program: ir.Program, text: str, path: Sequence[Tuple[Edge, int, int
     display = program.display
     calls_of = {role.name: role.calls for role in program.roles}
     json_roles = {role.name for role in program.roles if role.content_json}
+    alternatives: List[Tuple[int, int, Dict[str, Any], int]] = []
     for (marks, kind, data, _, _), start, end in path:
         for mark in marks:
             if mark[0] == "msg":
@@ -655,7 +660,10 @@ def _reading(program: ir.Program, text: str, path: Sequence[Tuple[Edge, int, int
         elif data.startswith("derived:"):
             continue
         elif current is not None and data.startswith("call_"):
-            _read_call(calls_of.get(current["role"]), current["tool_calls"][-1], data, value)
+            found = _read_call(calls_of.get(current["role"]), current["tool_calls"][-1], data, value, schemas)
+            if found is not None:
+                # Another split of the parameters' text: checked for an ambiguity once this reading holds.
+                alternatives.append((len(messages) - 1, len(current["tool_calls"]) - 1, found, start))
         elif current is not None:
             if data == "reasoning":
                 current["\0reasoning"] = value
@@ -675,12 +683,16 @@ def _reading(program: ir.Program, text: str, path: Sequence[Tuple[Edge, int, int
                 message["content"] = display.open + reasoning + display.close + message["content"]
     leading = program.system.leading[0] if program.system.leading else "system"
     messages = [{"role": leading, "content": s} for s in systems] + messages
-    return Reading(messages, gen, variables, switches, system_offsets + offsets)
+    reading = Reading(messages, gen, variables, switches, system_offsets + offsets)
+    reading.alternatives = [(index + len(systems), call, found, at) for index, call, found, at in alternatives]
+    return reading
 
 
-def _read_call(calls: Optional[ir.Calls], call: Dict[str, Any], piece: str, value: str) -> None:
+def _read_call(calls: Optional[ir.Calls], call: Dict[str, Any], piece: str, value: str,
+               schemas: Optional[Dict[str, Any]] = None) -> Optional[Dict[str, Any]]:
     """One piece of a call's text into the call (``{"type": "function", "function": {...}}``); a value
-    that is not what the format writes stays text, and the reading does not render back."""
+    that is not what the format writes stays text, and the reading does not render back. Parameters
+    that split another way too give that other reading of the arguments."""
     function = call["function"]
     extra = calls.extra if calls is not None else None
     if piece == "call_name":
@@ -689,6 +701,12 @@ def _read_call(calls: Optional[ir.Calls], call: Dict[str, Any], piece: str, valu
         # Arguments the format writes as given (a string) are read as the string; else as the JSON they are,
         # unless the format writes a string as given and this is no mapping as it writes one.
         mode = calls.form[0] if calls is not None else "json"
+        if mode == "parameters" and calls is not None:
+            name = function.get("name")
+            schema = schemas.get(name) if schemas and isinstance(name, str) else None
+            first, other = _parameters(value, calls.form, schema)
+            function["arguments"] = value if first is None else first
+            return other
         found = value if mode == "text" else _json_or(value, dict)
         if mode == "json_or_text" and found is not value and _tojson(found) != value:
             found = value
@@ -701,6 +719,125 @@ def _read_call(calls: Optional[ir.Calls], call: Dict[str, Any], piece: str, valu
         members = _json_or("{" + value + "}", dict)
         call["function"] = members if isinstance(members, dict) else value
     # The call's positions (in the message, in the conversation) follow from the calls: rendering checks them.
+    return None
+
+
+#: Ways of splitting a parameters' text tried before giving up (each a parameter read).
+_SPLITS = 64
+
+
+def _parameter_shape(form: Tuple[Any, ...]) -> Optional[Tuple[str, str, str, str]]:
+    """``(before the key, between key and value, after the value, between two)`` of a parameter text
+    written key first, or ``None`` where the key or a value cannot be told apart from its neighbours."""
+    pieces = list(form[1])
+    before = pieces.pop(0) if pieces and isinstance(pieces[0], str) else ""
+    after = pieces.pop() if pieces and isinstance(pieces[-1], str) else ""
+    if len(pieces) != 3 or pieces[0] != 0 or pieces[2] != 1 or not isinstance(pieces[1], str) or not pieces[1]:
+        return None
+    if not (after or form[3] or before):
+        return None
+    return before, pieces[1], after, form[3]
+
+
+def _parameters(text: str, form: Tuple[Any, ...], schema: Optional[Dict[str, Any]]) -> \
+        Tuple[Optional[Dict[str, Any]], Optional[Dict[str, Any]]]:
+    """The arguments a parameters' text spells, read with the fewest characters in values (every
+    delimiter read as a delimiter), and a second reading where one splits the text otherwise (a value
+    holding the text that ends a parameter); ``(None, None)`` where none does."""
+    shape = _parameter_shape(form)
+    if shape is None:
+        return None, None
+    before, mid, after, separator = shape
+    write = form[2]
+    # Each complete split: the raw values, and where its values end (the delimiters it reads).
+    found: List[Tuple[Dict[str, str], frozenset]] = []
+    budget = [_SPLITS]
+    n = len(text)
+
+    def ends(start: int) -> Iterator[Tuple[int, int]]:
+        """Where a value opened at ``start`` may end, and where the text after it goes on."""
+        if write == "json":
+            import json
+
+            try:
+                _, end = json.JSONDecoder().raw_decode(text, start)
+            except (ValueError, RecursionError):
+                return
+            if text.startswith(after, end):
+                yield end, end + len(after)
+            return
+        if not after:
+            # The value goes on up to a separator and the next parameter's opening, or to the end.
+            marker = separator + before
+            end = text.find(marker, start)
+            while end >= 0:
+                yield end, end
+                end = text.find(marker, end + 1)
+            yield n, n
+            return
+        end = text.find(after, start)
+        while end >= 0:
+            yield end, end + len(after)
+            end = text.find(after, end + 1)
+
+    def done() -> bool:
+        # The preferred split, and one that reads a delimiter it does not: enough to know.
+        return budget[0] <= 0 or (len(found) > 1 and not found[-1][1] <= found[0][1])
+
+    def split(pos: int, read: Dict[str, str], cuts: frozenset) -> None:
+        budget[0] -= 1
+        if not text.startswith(before, pos):
+            return
+        key_at = pos + len(before)
+        key_end = text.find(mid, key_at)
+        if key_end < 0:
+            return
+        key = text[key_at:key_end]
+        if key in read:
+            return
+        for end, nxt in ends(key_end + len(mid)):
+            here = dict(read, **{key: text[key_end + len(mid):end]})
+            if nxt == n:
+                found.append((here, cuts))
+            elif text.startswith(separator + before, nxt) and nxt + len(separator) < n:
+                split(nxt + len(separator), here, cuts | {end})
+            if done():
+                return
+
+    if text:
+        split(0, {}, frozenset())
+    else:
+        found.append(({}, frozenset()))
+    if not found:
+        return None, None
+    # Splits that read fewer delimiters than the preferred one (a value holding a whole parameter) are
+    # no ambiguity: the delimiters are read as delimiters, as everywhere.
+    readings = [found[0][0]] + [each for each, cuts in found[1:] if not cuts <= found[0][1]][:1]
+    values = [{key: _parameter_value(raw, write, (schema or {}).get(key)) for key, raw in each.items()}
+              for each in readings]
+    return values[0], (values[1] if len(values) > 1 else None)
+
+
+def _parameter_value(text: str, write: str, schema: Any) -> Any:
+    """A value from its text: JSON where the format writes JSON; else, where the tool's schema gives its
+    type, the value of that type the format writes as this text; else the text (``str`` writes ``1``
+    and ``"1"`` alike: the type is lost)."""
+    from .._runtime.tools import VALUE_FORMATS
+
+    if write == "json":
+        return _json_or(text)
+    if schema is None:
+        return text
+    from .output import read_value, schema_types
+
+    types = schema_types(schema)
+    if not types:
+        return text
+    found = read_value(text, write, types)
+    try:
+        return found if VALUE_FORMATS[write](found) == text else text
+    except ValueError:
+        return text
 
 
 def _tojson(value: Any) -> str:
@@ -732,6 +869,9 @@ class PromptParser:
         self.switches = [v for v in program.variables if v.is_switch]
         #: The layout of tool definitions written as JSON, led by the text a block is found by.
         self.tools = _json_tools_layout(program.tools)
+        #: Tool name -> its parameters' properties, from the definitions read back (calls written as
+        #: parameters read their values' types from them).
+        self.schemas: Dict[str, Any] = {}
 
     def parse(self, prompt: str) -> ParsedPrompt:
         if not isinstance(prompt, str):
@@ -777,7 +917,13 @@ class PromptParser:
         # then by one that checks it without them; the whole is checked at the end either way.
         with_tools = copy.copy(self)
         with_tools.render = functools.partial(_rendered_without, self.render, tools, cut)
-        for parser in (with_tools, self):
+        plain = self
+        schemas = _schemas(tools)
+        if schemas:
+            with_tools.schemas = schemas
+            plain = copy.copy(self)
+            plain.schemas = schemas
+        for parser in (with_tools, plain):
             found = parser.rest_reading(prompt, rest, tools, self)
             if found is not None:
                 return found
@@ -810,7 +956,7 @@ class PromptParser:
             raise PromptParseError(f"format {self.program.name!r} cannot have written this prompt",
                                    offset=_furthest(run))
         path = run.best_from(self.auto.start, 0)
-        result, why, fail = self.verify(prompt, _reading(self.program, prompt, path))
+        result, why, fail = self.verify(prompt, self.reading(prompt, path))
         if result is None:
             repaired = self.repair(prompt, path, fail) or self.retry(run, prompt, path)
             if repaired is None:
@@ -818,7 +964,27 @@ class PromptParser:
                                        f"{self.program.name!r}: {why}", offset=_furthest(run))
             result, path = repaired
         self.check_ambiguity(run, prompt, path, result)
+        if any(message.get("tool_calls") for message in result.messages):
+            self.check_parameters(prompt, path, result)
         return result
+
+    def reading(self, prompt: str, path: Sequence[Tuple[Edge, int, int]]) -> Reading:
+        return _reading(self.program, prompt, path, self.schemas)
+
+    def check_parameters(self, prompt: str, path: Sequence[Tuple[Edge, int, int]], result: ParsedPrompt) -> None:
+        """Raise if a call's parameters split another way renders back too (a value holding the text that
+        ends a parameter and opens the next)."""
+        reading = self.reading(prompt, path)
+        for index, position, arguments, offset in reading.alternatives[:_CHECKS]:
+            messages = copy.deepcopy(reading.messages)
+            messages[index]["tool_calls"][position]["function"]["arguments"] = arguments
+            other = Reading(messages, reading.gen, reading.variables, reading.switches, reading.offsets)
+            found, _, _ = self.verify(prompt, other)
+            if found is not None and found.messages != result.messages:
+                raise AmbiguousPromptError(
+                    f"format {self.program.name!r}: this prompt has more than one reading; a call's parameters "
+                    f"at offset {offset} split in more than one way", offset=offset,
+                    readings=[result.messages, found.messages])
 
     def verify(self, prompt: str, reading: Reading) -> Tuple[Optional[ParsedPrompt], str, int]:
         """The reading as a ``ParsedPrompt`` if it renders back to ``prompt`` (trying the generation
@@ -886,7 +1052,7 @@ class PromptParser:
                         continue
                     candidate = path[:i] + [(other, start, end)] + path[i + 1:]
                     tries += 1
-                    found, _, at = self.verify(prompt, _reading(self.program, prompt, candidate))
+                    found, _, at = self.verify(prompt, self.reading(prompt, candidate))
                     if found is not None:
                         return found, candidate
                     if at > fail:
@@ -907,7 +1073,7 @@ class PromptParser:
         tried = 0
         for node, pos in self.alternatives(run, 0, len(prompt) + 1, on_path):
             other = run.best_to(node, pos) + run.best_from(node, pos)
-            found, _, _ = self.verify(prompt, _reading(self.program, prompt, other))
+            found, _, _ = self.verify(prompt, self.reading(prompt, other))
             if found is not None:
                 return found, other
             tried += 1
@@ -937,7 +1103,7 @@ class PromptParser:
             for node, pos in self.alternatives(run, start, end + 1, on_path):
                 checked += 1
                 other = run.best_to(node, pos) + run.best_from(node, pos)
-                reading = _reading(self.program, prompt, other)
+                reading = self.reading(prompt, other)
                 if reading.messages == result.messages:
                     continue
                 found, _, _ = self.verify(prompt, reading)
@@ -950,6 +1116,20 @@ class PromptParser:
                     raise PromptParseError(f"format {self.program.name!r}: too many competing readings of this "
                                            "prompt to check (its content holds many of the format's delimiters)",
                                            offset=start)
+
+
+def _schemas(tools: List[Any]) -> Dict[str, Any]:
+    """Tool name -> its parameters' properties (what a call's values are read by)."""
+    out: Dict[str, Any] = {}
+    for tool in tools:
+        function = tool.get("function", tool) if isinstance(tool, dict) else None
+        if not isinstance(function, dict):
+            continue
+        parameters = function.get("parameters")
+        properties = parameters.get("properties") if isinstance(parameters, dict) else None
+        if isinstance(properties, dict) and isinstance(function.get("name"), str):
+            out[function["name"]] = properties
+    return out
 
 
 def _rendered_without(render: Callable[..., str], tools: List[Any], cut: str, messages: Any, **options: Any) -> str:
