@@ -124,7 +124,8 @@ cases (`structured-public.json`, without those that continue a final message) an
 conversations (parallel calls, arguments as mappings or JSON strings, runs of tool results with ids or
 not, reasoning fields, content None; generated definitions with nested schemas, or none, or `[]`), with
 and without a generation prompt. **rendered** counts those the format renders (the others it refuses);
-of those, **calls** are read back with every call as a call, **tools** with the definitions as given,
+of those, **calls** are read back with every call as a call, **tools** with the definitions as definitions
+(as given, or canonical where the serialiser loses something: see below),
 **text** as a conversation that renders the same prompt but holds the calls or definitions as text (the
 format's calls or serialiser are not read back: see below), **ambiguous** and **unreadable** as above.
 Every reading renders back to the prompt, with the definitions it read (`test_structured_round_trip`).
@@ -140,10 +141,32 @@ exactly; `str` (Qwen3-Coder, Seed-OSS) and `json_or_str` (Qwen3.5) write `1` and
 back, each value is read as the type its schema gives (`integer`, `number`, `boolean`, `null`, `object`,
 `array`: `str` writes a mapping as Python's `str()` does, read back by `ast.literal_eval`) where the
 format writes that value as this text, and as the text otherwise; without them, every value is read as
-its text (a string), a canonical reading that renders the same prompt. Not read back: calls written as
-a JSON block (Command R+) or as a bare call text (`{name}` not ended by a literal: Functionary v3.2);
-definitions written by the other serialisers (Hermes, Python signatures and docstrings, TypeScript, XML,
-Command R7B's, Mistral's spliced JSON, SmolLM3's Python repr); `continue_final_message` prompts (an open final turn).
+its text (a string), a canonical reading that renders the same prompt.
+
+Definitions written by four named serialisers are read back too, each reading kept only where the
+serialiser writes it back as the same text (`promptcraft/_parse/definitions.py`); where a serialiser
+loses something the reading is the canonical definition, and the table counts it under **tools**:
+- `xml_schema` (Qwen3-Coder) writes all of a definition but the parameters' `type` (read back as
+  `object`); descriptions are trimmed; another key of a parameter's schema is written as JSON (a mapping)
+  or `str()`, read back as the Python literal it spells (`1` and `"1"` alike), its name as the tag
+  writes it (`-` and spaces as `_`, `$` left out).
+- `python_docstring` (Seed-OSS) loses the keys its `[tools] ignore` lists (`enum`, `items`, `default`,
+  `format`, `minimum`...), `number` (written `int`, read back as `integer`) and every type it writes as
+  `Any` (`object`, `null`, unions, none: read back without a type); descriptions are trimmed, and
+  `required` is read back as a list (`[]` where none is). A definition with `returns` is not read back.
+- `hermes` (Hermes 3) writes all of a definition: read back exactly, but parameters without properties
+  (written `{}`, read back as `{}`); a definition with `return` is not read back.
+- `typescript` (gpt-oss) is read for parameters of the simple types (`string`, `number`, `boolean`,
+  `object`, arrays of these, string enums, nullable strings, with descriptions and defaults): it loses
+  `integer` (read back as `number`), an `object`'s or array item's other keys, and `required` where none
+  is (read back as `[]`); other schemas are not read back. gpt-oss prompts with tools and no system or
+  developer message stay unreadable: the developer turn the format writes for the definitions alone is
+  not read as no message.
+
+Not read back: calls written as a JSON block (Command R+) or as a bare call text (`{name}` not ended by a
+literal: Functionary v3.2); definitions written by the other serialisers (`python_signature`: Command R+,
+`pydantic_signature`: MiniCPM3, `functionary`: Functionary v3.2, `command_r7b`, `json_spliced`: Mistral v0.3
+and NeMo, `python_repr`: SmolLM3); `continue_final_message` prompts (an open final turn).
 Granite 3.2/3.3 write a default system text of their own with tools that holds the date: it comes
 back as a system message. Most unreadable structured prompts hold definitions that are not read back
 (the other serialisers), where reading the block as text does not render back either (it is no system

@@ -108,7 +108,8 @@ STRUCTURED_FORMATS = sorted(name for name in promptcraft.list_formats()
 def structured_outcome(fmt, messages, tools, gen, variables) -> str:
     """What parse makes of a structured conversation's prompt: ``refused`` (not rendered), ``ambiguous``,
     ``unreadable``, or, read back, ``same`` / ``canonical`` followed by ``+calls`` where the calls came
-    back as calls and ``+tools`` where the definitions came back as definitions. Whatever parse reads
+    back as calls and ``+tools`` where the definitions came back as definitions (as given, or the
+    canonical ones where the serialiser loses something). Whatever parse reads
     renders back to the prompt (with the definitions it read): it never reads another conversation."""
     try:
         prompt = fmt.render(messages, tools=tools, add_generation_prompt=gen, **variables)
@@ -128,8 +129,8 @@ def structured_outcome(fmt, messages, tools, gen, variables) -> str:
     read_calls = [call for m in parsed.messages for call in m.get("tool_calls") or ()]
     if given_calls and len(read_calls) == len(given_calls):
         label += "+calls"
-    if tools and parsed.tools == tools:
-        label += "+tools"
+    if tools and parsed.tools is not None and len(parsed.tools) == len(tools):
+        label += "+tools"  # as given, or canonical where the serialiser loses a key
     return label
 
 
@@ -203,6 +204,40 @@ def test_tool_definitions_come_back(name):
                               **parsed.variables) == prompt
 
 
+DOCUMENTED = {"type": "function", "function": {
+    "name": "get_weather", "description": "Weather <b> & 'rain'", "parameters": {"type": "object", "properties": {
+        "city": {"type": "string", "description": "The city"}, "days": {"type": "integer", "description": "How many"},
+        "unit": {"type": "string", "description": "Unit", "enum": ["c", "f"]}}, "required": ["city"]}}}
+
+
+def _without(tool, key, *, retype=None):
+    """``tool`` with ``key`` left out of each parameter's schema, or its ``integer`` written as ``retype``."""
+    function = dict(tool["function"])
+    properties = {name: {k: (retype if retype and k == "type" and v == "integer" else v) for k, v in schema.items()
+                         if k != key} for name, schema in function["parameters"]["properties"].items()}
+    function["parameters"] = dict(function["parameters"], properties=properties)
+    return {"type": "function", "function": function}
+
+
+#: Formats whose definitions a named serialiser writes, and the definitions ``DOCUMENTED`` reads back as:
+#: itself where the serialiser writes all of it, else the canonical definitions (what it loses left out).
+SERIALISED = {"qwen3-coder": DOCUMENTED, "hermes-3-tool-use": DOCUMENTED,
+              "seed-oss": _without(DOCUMENTED, "enum"),  # [tools] ignore: its template leaves them out
+              "gpt-oss": _without(DOCUMENTED, None, retype="number")}  # TypeScript has numbers only
+
+
+@pytest.mark.parametrize("name", sorted(SERIALISED))
+def test_serialised_definitions_come_back(name):
+    fmt = promptcraft.get_format(name)
+    messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}]
+    for tools in ([DOCUMENTED], [DOCUMENTED, DOCUMENTED]):
+        prompt = fmt.render(messages, tools=tools, **sample_variables(fmt))
+        parsed = fmt.parse(prompt)
+        assert parsed.messages == messages and parsed.tools == [SERIALISED[name]] * len(tools)
+        assert fmt.render(parsed.messages, tools=parsed.tools, add_generation_prompt=parsed.add_generation_prompt,
+                          **parsed.variables) == prompt
+
+
 #: Formats whose calls write each argument as a parameter of its own (``[calls] arguments = "parameters"``).
 PARAMETER_CALLS = ["minicpm3", "qwen3-coder", "qwen3.5", "seed-oss"]
 
@@ -214,20 +249,28 @@ def public_structured_cases():
     return [c for c in json.loads(path.read_text(encoding="utf-8")) if not c.get("continue_final_message")]
 
 
-@pytest.mark.parametrize("name", PARAMETER_CALLS)
-def test_parameter_calls_of_public_cases_come_back_as_calls(name):
-    """Every public structured case with calls that the format renders reads back with its calls as calls."""
+#: Public structured cases whose calls (and definitions) must come back structured, per format.
+PUBLIC_STRUCTURED = {"minicpm3": ("calls",), "qwen3-coder": ("calls", "tools"), "qwen3.5": ("calls", "tools"),
+                     "seed-oss": ("calls", "tools"), "hermes-3-tool-use": ("calls", "tools")}
+
+
+@pytest.mark.parametrize("name", sorted(PUBLIC_STRUCTURED))
+def test_public_structured_cases_come_back_structured(name):
+    """Every public structured case the format renders reads back with its calls as calls and its definitions
+    as definitions (the formats whose calls are parameters, or whose definitions a named serialiser writes)."""
     fmt = promptcraft.get_format(name)
     variables = sample_variables(fmt)
     read = 0
     for case in public_structured_cases():
-        if not any(m.get("tool_calls") for m in case["messages"]):
-            continue
         values = dict(variables, **{k: v for k, v in case["kwargs"].items() if k in fmt.variables})
         label = structured_outcome(fmt, case["messages"], case["tools"] or None, case["add_generation_prompt"], values)
-        if label != "refused":
+        if label == "refused":
+            continue
+        if any(m.get("tool_calls") for m in case["messages"]):
             assert "+calls" in label, (case["messages"], label)
             read += 1
+        if case["tools"] and "tools" in PUBLIC_STRUCTURED[name]:
+            assert "+tools" in label, (case["tools"], label)
     assert read > 0 or not PUBLIC.exists()
 
 

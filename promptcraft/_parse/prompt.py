@@ -1147,20 +1147,23 @@ def _json_tools_layout(tools: Optional[ir.Tools]) -> Optional[Tuple[Any, ...]]:
     layout = tools.layout
     item = layout[6] if len(layout) > 6 else "json"
     envelope = layout[7] if len(layout) > 7 else "whole"
-    if item not in ("json", "json_array") or len(layout) > 8:
+    from .definitions import READERS
+
+    if item not in ("json", "json_array") and item not in READERS or len(layout) > 8 and item not in READERS:
         return None
     prefix, item_prefix = layout[0], layout[1]
     anchor = prefix or item_prefix
     if not anchor:
         return None
-    return (anchor, prefix, item_prefix, layout[2], layout[3], layout[4], item, envelope)
+    # The serialiser's own options (the schema keys it leaves out) follow: a reading is checked by them.
+    return (anchor, prefix, item_prefix, layout[2], layout[3], layout[4], item, envelope, layout[8:])
 
 
 def _tools_block(prompt: str, at: int, layout: Tuple[Any, ...]) -> Optional[Tuple[int, List[Any]]]:
     """The end of the block of definitions written at ``at``, and the definitions, or ``None``."""
     import json
 
-    _, prefix, item_prefix, item_suffix, separator, suffix, item, envelope = layout
+    _, prefix, item_prefix, item_suffix, separator, suffix, item, envelope, options = layout
     decoder = json.JSONDecoder()
     if not prompt.startswith(prefix, at):
         return None
@@ -1174,17 +1177,41 @@ def _tools_block(prompt: str, at: int, layout: Tuple[Any, ...]) -> Optional[Tupl
     else:
         # The next definition, if one follows (after the separator from the second on); else the suffix.
         while True:
-            found = _decoded(decoder, prompt, pos, separator if items else "", item_prefix, item_suffix)
+            found = (_decoded(decoder, prompt, pos, separator if items else "", item_prefix, item_suffix)
+                     if item == "json" else
+                     _serialised(prompt, pos, item, options, separator if items else "", item_prefix, item_suffix))
             if found is None:
                 break
             items.append(found[0])
             pos = found[1]
     if not prompt.startswith(suffix, pos):
         return None
-    if envelope != "whole":
+    if envelope != "whole" and item in ("json", "json_array"):
         # Written as the function objects: read back as definitions of type function.
         items = [{"type": "function", "function": found} for found in items]
     return pos + len(suffix), items
+
+
+def _serialised(prompt: str, pos: int, item: str, options: Tuple[Any, ...], *around: str) -> Optional[Tuple[Any, int]]:
+    """The definition a named serialiser wrote at ``pos`` after ``around[0]``, ``around[1]`` and before
+    ``around[2]``, and the position after them, or ``None``: read by its reader, kept only where the
+    serialiser writes the reading back as the same text."""
+    from .._runtime.serialisers import ITEMS
+    from .._runtime.tools import tojson
+    from .definitions import READERS
+
+    before = around[0] + around[1]
+    if not prompt.startswith(before, pos):
+        return None
+    start = pos + len(before)
+    found = READERS[item](prompt, start)
+    if found is None or not prompt.startswith(around[2], found[1]):
+        return None
+    try:
+        written = ITEMS[item](found[0], "tools[0]", tojson, *options)
+    except (PromptcraftError, ValueError, TypeError, KeyError, AttributeError):
+        return None
+    return (found[0], found[1] + len(around[2])) if written == prompt[start:found[1]] else None
 
 
 def _decoded(decoder: Any, prompt: str, pos: int, *around: str) -> Optional[Tuple[Any, int]]:

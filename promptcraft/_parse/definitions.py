@@ -1,0 +1,293 @@
+"""Tool definitions read back from the text a named serialiser wrote (``_runtime.serialisers.ITEMS``).
+
+Each reader takes the prompt and where a definition starts, and gives the definition it reads and
+where its text ends, or ``None``. A reader may guess (a value written as ``str()`` could be ``1`` or
+``"1"``): the caller keeps a reading only when the serialiser writes it back as the same text, so
+what comes back is a definition that renders the prompt, the canonical one where the serialiser
+loses something (a trimmed description, a schema key it leaves out).
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+Found = Optional[Tuple[Any, int]]
+
+
+def _literal(text: str) -> Any:
+    """A value written as Python's ``str()`` or JSON: the value it most likely is, else the text."""
+    if text[:1] == "{":
+        try:
+            return json.loads(text)
+        except ValueError:
+            pass
+    try:
+        return ast.literal_eval(text)
+    except (SyntaxError, ValueError, TypeError, RecursionError, MemoryError):
+        return text
+
+
+def _between(text: str, at: int, opening: str, closing: str) -> Optional[Tuple[str, int]]:
+    """The text between ``opening`` (at ``at``) and the next ``closing``, and the position after it."""
+    if not text.startswith(opening, at):
+        return None
+    start = at + len(opening)
+    end = text.find(closing, start)
+    return (text[start:end], end + len(closing)) if end >= 0 else None
+
+
+def _item_list(text: str) -> Optional[List[Any]]:
+    """``[`a`, 1]`` (strings in backticks, other values as ``str()``) as the list it writes."""
+    if not (text.startswith("[") and text.endswith("]")):
+        return None
+    out: List[Any] = []
+    at, inner = 0, text[1:-1]
+    while at < len(inner):
+        if inner.startswith("`", at):
+            end = inner.find("`", at + 1)
+            while end >= 0 and not (end + 1 == len(inner) or inner.startswith(", ", end + 1)):
+                end = inner.find("`", end + 1)
+            if end < 0:
+                return None
+            out.append(inner[at + 1:end])
+            at = end + 1
+        else:
+            end = inner.find(", ", at)
+            end = len(inner) if end < 0 else end
+            out.append(_literal(inner[at:end]))
+            at = end
+        if at < len(inner):
+            if not inner.startswith(", ", at):
+                return None
+            at += 2
+    return out
+
+
+def xml_schema(text: str, at: int) -> Found:
+    """Qwen3-Coder's ``<function>`` block (``definitions.xml_schema``)."""
+    head = _between(text, at, "<function>\n<name>", "</name>\n<description>")
+    if head is None:
+        return None
+    name, at = head
+    found = text.find("</description>\n<parameters>", at)
+    if found < 0:
+        return None
+    function: Dict[str, Any] = {"name": name, "description": text[at:found]}
+    at = found + len("</description>\n<parameters>")
+    properties: Dict[str, Any] = {}
+    parameters: Dict[str, Any] = {"type": "object", "properties": properties}
+    while text.startswith("\n<parameter>\n<name>", at):
+        named = _between(text, at, "\n<parameter>\n<name>", "</name>")
+        if named is None:
+            return None
+        key, at = named
+        schema: Dict[str, Any] = {}
+        while not text.startswith("\n</parameter>", at):
+            opened = _between(text, at, "\n<", ">")
+            if opened is None or not opened[0] or "\n" in opened[0]:
+                return None
+            tag, at = opened
+            end = text.find(f"</{tag}>\n", at)
+            if end < 0:
+                return None
+            value = text[at:end]
+            at = end + len(tag) + 3
+            if tag in ("enum", "required"):
+                schema[tag] = _item_list(value)
+            elif tag == "description":
+                schema[tag] = value
+            elif tag == "type":
+                schema[tag] = _literal(value) if value.startswith("[") else value
+            else:
+                schema[tag] = _literal(value)
+        at += len("\n</parameter>")
+        properties[key] = schema
+    if text.startswith("\n<required>", at):
+        listed = _between(text, at, "\n<required>", "</required>")
+        if listed is None:
+            return None
+        parameters["required"], at = _item_list(listed[0]), listed[1]
+    if not text.startswith("\n</parameters>", at):
+        return None
+    at += len("\n</parameters>")
+    function["parameters"] = parameters
+    if text.startswith("\n<return>", at):
+        returns = _between(text, at, "\n<return>", "</return>")
+        if returns is None:
+            return None
+        function["return"], at = _literal(returns[0]), returns[1]
+    if not text.startswith("\n</function>", at):
+        return None
+    return {"type": "function", "function": function}, at + len("\n</function>")
+
+
+#: The Python types ``python_docstring`` writes, as the JSON types they stand for (``int`` is
+#: ``integer`` or ``number``; ``Any`` any other or none: the type is lost there).
+_PY_TYPES = {"str": "string", "int": "integer", "bool": "boolean", "list": "array"}
+
+
+def python_docstring(text: str, at: int) -> Found:
+    """Seed-OSS's ``def`` with a docstring (``definitions.python_docstring``)."""
+    head = _between(text, at, "def ", "(")
+    if head is None:
+        return None
+    name, at = head
+    signature = _between(text, at - 1, "(", '):\n    """\n    ')
+    if signature is None:
+        return None
+    typed = [item.partition(": ") for item in signature[0].split(",")] if signature[0] else []
+    at = signature[1]
+    found = text.find("\n\n", at)
+    if found < 0:
+        return None
+    function: Dict[str, Any] = {"name": name, "description": text[at:found]}
+    at = found + 2
+    properties: Dict[str, Any] = {}
+    required: List[str] = []
+    if typed:
+        if not text.startswith("    Args:", at):
+            return None
+        at += len("    Args:")
+        for key, _, kind in typed:
+            line = f"\n    - {key} ({kind}) "
+            if not text.startswith(line, at):
+                return None
+            at += len(line)
+            if text.startswith("[必填]: ", at):
+                required.append(key)
+            elif not text.startswith("[选填]: ", at):
+                return None
+            at += len("[必填]: ")
+            end = text.find("\n", at)
+            if end < 0:
+                return None
+            schema: Dict[str, Any] = {}
+            if kind in _PY_TYPES:
+                schema["type"] = _PY_TYPES[kind]
+            if end > at:
+                schema["description"] = text[at:end]
+            properties[key] = schema
+            at = end
+    if not text.startswith('\n\n    """', at):
+        return None  # a definition with returns is not read back
+    function["parameters"] = {"type": "object", "properties": properties, "required": required}
+    return {"type": "function", "function": function}, at + len('\n\n    """')
+
+
+def hermes(text: str, at: int) -> Found:
+    """Hermes 3's hand-built JSON envelope (``serialisers.hermes``): the name, the parameters' JSON;
+    the description is what the docstring holds between what the parameters make of it."""
+    head = _between(text, at, '{"type": "function", "function": {"name": "', '", "description": "')
+    if head is None:
+        return None
+    name, start = head
+    end = text.find('", "parameters": ', start)
+    while end >= 0:
+        try:
+            parameters, after = json.JSONDecoder().raw_decode(text, end + len('", "parameters": '))
+        except (ValueError, RecursionError):
+            parameters, after = None, -1
+        if isinstance(parameters, dict) and text.startswith("}", after):
+            description = _hermes_description(name, parameters, text[start:end])
+            if description is not None:
+                function = {"name": name, "description": description, "parameters": parameters}
+                return {"type": "function", "function": function}, after + 1
+        end = text.find('", "parameters": ', end + 1)
+    return None
+
+
+def _hermes_description(name: str, parameters: Dict[str, Any], doc: str) -> Optional[str]:
+    from .._runtime.serialisers import _python_type
+
+    properties = parameters.get("properties", {})
+    if not isinstance(properties, dict):
+        return None
+    try:
+        kinds = {key: _python_type(schema, "") for key, schema in properties.items()}
+    except Exception:  # noqa: BLE001 - a schema the serialiser refuses: no reading
+        return None
+    head = f"{name}({', '.join(f'{key}: {kind}' for key, kind in kinds.items())}) - "
+    tail = "\n\n" + ("    Args:\n" + "".join(
+        f"        {key}({kind}): " + (str(properties[key].get("description", "")).strip()
+                                      if isinstance(properties[key], dict) else "")
+        for key, kind in kinds.items()) if kinds else "")
+    if not (doc.startswith(head) and doc.endswith(tail) and len(doc) >= len(head) + len(tail)):
+        return None
+    return doc[len(head):len(doc) - len(tail)]
+
+
+#: TypeScript types (``typescript.type_text``) as the schemas they are read back as; ``number`` is
+#: ``number`` or ``integer``, ``any`` any schema without a type written: lost there.
+_TS_TYPES: Dict[str, Dict[str, Any]] = {
+    "string": {"type": "string"}, "number": {"type": "number"}, "boolean": {"type": "boolean"},
+    "object": {"type": "object"}, "any": {}, "string[]": {"type": "array", "items": {"type": "string"}},
+    "number[]": {"type": "array", "items": {"type": "number"}},
+    "boolean[]": {"type": "array", "items": {"type": "boolean"}}, "any[]": {"type": "array"},
+    "string | null": {"type": "string", "nullable": True}}
+
+
+def _ts_type(text: str) -> Optional[Dict[str, Any]]:
+    if text in _TS_TYPES:
+        return dict(_TS_TYPES[text])
+    if text.startswith('"') and text.endswith('"'):
+        return {"type": "string", "enum": text[1:-1].split('" | "')}
+    return None
+
+
+def typescript(text: str, at: int) -> Found:
+    """gpt-oss's TypeScript entry (``typescript.definition``), for parameters of the simple types."""
+    head = _between(text, at, "// ", "\ntype ")
+    if head is None:
+        return None
+    description, at = head
+    named = _between(text, at - len("type "), "type ", " = ")
+    if named is None:
+        return None
+    name, at = named
+    function: Dict[str, Any] = {"name": name, "description": description}
+    if text.startswith("() => any;\n\n", at):
+        function["parameters"] = {"type": "object", "properties": {}}
+        return {"type": "function", "function": function}, at + len("() => any;\n\n")
+    if not text.startswith("(_: {\n", at):
+        return None
+    at += len("(_: {\n")
+    properties: Dict[str, Any] = {}
+    required: List[str] = []
+    while not text.startswith("}) => any;\n\n", at):
+        described = None
+        if text.startswith("// ", at):
+            end = text.find("\n", at)
+            if end < 0:
+                return None
+            described, at = text[at + 3:end], end + 1
+        end = text.find(",\n", at)
+        if end < 0:
+            return None
+        line = text[at:end]
+        at = end + 2
+        declared, _, default = line.partition(", // default: ")
+        key, colon, kind = declared.partition(": ")
+        schema = _ts_type(kind) if colon else None
+        if schema is None or not key:
+            return None
+        if key.endswith("?"):
+            key = key[:-1]
+        else:
+            required.append(key)
+        if described:
+            schema["description"] = described
+        if default:
+            try:
+                schema["default"] = default if "enum" in schema else json.loads(default)
+            except ValueError:
+                return None
+        properties[key] = schema
+    function["parameters"] = {"type": "object", "properties": properties, "required": required}
+    return {"type": "function", "function": function}, at + len("}) => any;\n\n")
+
+
+#: The serialisers read back, by their name in ``[tools] item``.
+READERS: Dict[str, Callable[[str, int], Found]] = {
+    "xml_schema": xml_schema, "python_docstring": python_docstring, "hermes": hermes, "typescript": typescript}
