@@ -143,7 +143,7 @@ back, each value is read as the type its schema gives (`integer`, `number`, `boo
 format writes that value as this text, and as the text otherwise; without them, every value is read as
 its text (a string), a canonical reading that renders the same prompt.
 
-Definitions written by four named serialisers are read back too, each reading kept only where the
+Definitions written by six named serialisers are read back too, each reading kept only where the
 serialiser writes it back as the same text (`promptcraft/_parse/definitions.py`); where a serialiser
 loses something the reading is the canonical definition, and the table counts it under **tools**:
 - `xml_schema` (Qwen3-Coder) writes all of a definition but the parameters' `type` (read back as
@@ -162,11 +162,18 @@ loses something the reading is the canonical definition, and the table counts it
   is (read back as `[]`); other schemas are not read back. gpt-oss prompts with tools and no system or
   developer message stay unreadable: the developer turn the format writes for the definitions alone is
   not read as no message.
+- `python_signature` (Command R+) is read from its `Args:` lines: it loses every key of a parameter's
+  schema but its type and description (`enum`, `default`...), an array's `items` (every array is written
+  `List[Union[]]`) and the parameters' `type` (read back as `object`); `required` is read back as a list.
+- `functionary` (Functionary v3.2) is read for parameters of flat types (not `object` or `array`) whose
+  comment is their description alone: a description is written with a period at its end (read back with
+  it), `integer` as `number`, an enum without its type (read back as `string`); a `default`, `format`,
+  bounds or examples in the comment are not read back.
 
-Not read back: calls written as a JSON block (Command R+) or as a bare call text (`{name}` not ended by a
-literal: Functionary v3.2); definitions written by the other serialisers (`python_signature`: Command R+,
-`pydantic_signature`: MiniCPM3, `functionary`: Functionary v3.2, `command_r7b`, `json_spliced`: Mistral v0.3
-and NeMo, `python_repr`: SmolLM3); `continue_final_message` prompts (an open final turn).
+Calls written as a JSON block (Command R+: `tojson(indent=4)` indented by 8 more spaces) are read back
+as the mapping. Not read back: definitions written by the other serialisers (`pydantic_signature`:
+MiniCPM3, `command_r7b`, `json_spliced`: Mistral v0.3 and NeMo, `python_repr`: SmolLM3);
+`continue_final_message` prompts (an open final turn).
 Granite 3.2/3.3 write a default system text of their own with tools that holds the date: it comes
 back as a system message. Most unreadable structured prompts hold definitions that are not read back
 (the other serialisers), where reading the block as text does not render back either (it is no system

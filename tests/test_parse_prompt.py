@@ -223,7 +223,14 @@ def _without(tool, key, *, retype=None):
 #: itself where the serialiser writes all of it, else the canonical definitions (what it loses left out).
 SERIALISED = {"qwen3-coder": DOCUMENTED, "hermes-3-tool-use": DOCUMENTED,
               "seed-oss": _without(DOCUMENTED, "enum"),  # [tools] ignore: its template leaves them out
-              "gpt-oss": _without(DOCUMENTED, None, retype="number")}  # TypeScript has numbers only
+              "gpt-oss": _without(DOCUMENTED, None, retype="number"),  # TypeScript has numbers only
+              "command-r-plus-tool-use": _without(DOCUMENTED, "enum"),  # its signature writes no enum
+              # Functionary's comments end each description with a period; its types have numbers only.
+              "functionary-v3.2": {"type": "function", "function": dict(DOCUMENTED["function"], parameters=dict(
+                  DOCUMENTED["function"]["parameters"], properties={
+                      name: dict(schema, description=schema["description"] + ".",
+                                 **({"type": "number"} if schema["type"] == "integer" else {}))
+                      for name, schema in DOCUMENTED["function"]["parameters"]["properties"].items()}))}}
 
 
 @pytest.mark.parametrize("name", sorted(SERIALISED))
@@ -236,6 +243,18 @@ def test_serialised_definitions_come_back(name):
         assert parsed.messages == messages and parsed.tools == [SERIALISED[name]] * len(tools)
         assert fmt.render(parsed.messages, tools=parsed.tools, add_generation_prompt=parsed.add_generation_prompt,
                           **parsed.variables) == prompt
+
+
+def test_json_block_calls_come_back():
+    """Command R+'s calls: a JSON block whose lines the template indents, read back as the calls."""
+    fmt = promptcraft.get_format("command-r-plus-tool-use")
+    call = {"type": "function", "function": {"name": "get_weather", "arguments": {
+        "city": "Paris", "days": [1, {"a": "x\ny"}], "empty": {}}}}
+    messages = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "", "tool_calls": [call, call]},
+                {"role": "tool", "content": "20 degrees"}, {"role": "assistant", "content": "Warm."}]
+    prompt = fmt.render(messages, tools=[DOCUMENTED])
+    parsed = fmt.parse(prompt)
+    assert parsed.messages == messages and parsed.tools == [SERIALISED[fmt.name]]
 
 
 #: Formats whose calls write each argument as a parameter of its own (``[calls] arguments = "parameters"``).
@@ -251,7 +270,8 @@ def public_structured_cases():
 
 #: Public structured cases whose calls (and definitions) must come back structured, per format.
 PUBLIC_STRUCTURED = {"minicpm3": ("calls",), "qwen3-coder": ("calls", "tools"), "qwen3.5": ("calls", "tools"),
-                     "seed-oss": ("calls", "tools"), "hermes-3-tool-use": ("calls", "tools")}
+                     "seed-oss": ("calls", "tools"), "hermes-3-tool-use": ("calls", "tools"),
+                     "functionary-v3.2": ("calls", "tools")}
 
 
 @pytest.mark.parametrize("name", sorted(PUBLIC_STRUCTURED))

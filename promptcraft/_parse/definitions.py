@@ -288,6 +288,112 @@ def typescript(text: str, at: int) -> Found:
     return {"type": "function", "function": function}, at + len("}) => any;\n\n")
 
 
+#: The Python types Command R+'s signature writes (``serialisers._signature_type``), as the schemas they
+#: stand for; ``List[Union[]]`` is any array (its items are not written), ``Union[]`` no type.
+_SIGNATURE_TYPES: Dict[str, Dict[str, Any]] = {
+    "str": {"type": "string"}, "float": {"type": "number"}, "int": {"type": "integer"},
+    "bool": {"type": "boolean"}, "List[Union[]]": {"type": "array"}, "Union[]": {}}
+
+
+def _signature_schema(text: str) -> Optional[Dict[str, Any]]:
+    if text in _SIGNATURE_TYPES:
+        return dict(_SIGNATURE_TYPES[text])
+    if text.startswith("Dict[str, ") and text.endswith("]"):
+        inner = _signature_schema(text[len("Dict[str, "):-1])
+        return None if inner is None else {"type": "object", "additionalProperties": inner}
+    if text.startswith("Union[") and text.endswith("]") and "[" not in text[6:-1]:
+        kinds = [_signature_schema(item) for item in text[6:-1].split(",")]
+        if all(kind and len(kind) == 1 for kind in kinds):
+            return {"type": [kind["type"] for kind in kinds if kind]}
+    return None
+
+
+def python_signature(text: str, at: int) -> Found:
+    """Command R+'s Python stub (``serialisers.python_signature``): read from its ``Args:`` lines."""
+    head = _between(text, at, "```python\ndef ", "(")
+    if head is None:
+        return None
+    name, at = head
+    opened = text.find(') -> List[Dict]:\n    """', at)
+    closed = text.find('\n    """\n    pass\n```', at)
+    if opened < 0 or closed < opened:
+        return None
+    doc = text[opened + len(') -> List[Dict]:\n    """'):closed]
+    description, _, listed = doc.partition("\n\n    Args:\n        ")
+    properties: Dict[str, Any] = {}
+    required: List[str] = []
+    for line in listed.split("\n        ") if listed else ():
+        key, opening, rest = line.partition(" (")
+        kind, closing, described = rest.partition("): ")
+        optional = kind.startswith("Optional[") and kind.endswith("]")
+        schema = _signature_schema(kind[9:-1] if optional else kind)
+        if not (opening and closing) or schema is None:
+            return None
+        schema["description"] = described
+        properties[key] = schema
+        if not optional:
+            required.append(key)
+    function = {"name": name, "description": description,
+                "parameters": {"type": "object", "properties": properties, "required": required}}
+    return {"type": "function", "function": function}, closed + len('\n    """\n    pass\n```')
+
+
+def _functionary_kind(text: str) -> Optional[Dict[str, Any]]:
+    if text.startswith('"') and text.endswith('"'):
+        return {"type": "string", "enum": text[1:-1].split('" | "')}
+    kinds = text.split(" | ")
+    if not all(kind and kind.isalpha() and kind not in ("object", "array") for kind in kinds):
+        return None
+    return {"type": kinds[0] if len(kinds) == 1 else kinds}
+
+
+def functionary(text: str, at: int) -> Found:
+    """Functionary v3.2's TypeScript entry (``functionary.definition``), for parameters of flat types whose
+    comment is their description alone."""
+    head = _between(text, at, "// ", "\ntype ")
+    if head is None:
+        return None
+    description, at = head
+    found = text.find(" = ", at)
+    if found < 0:
+        return None
+    function: Dict[str, Any] = {"name": text[at:found], "description": description}
+    at = found + 3
+    if text.startswith("() => any;\n\n", at):
+        function["parameters"] = {"type": "object", "properties": {}}
+        return {"type": "function", "function": function}, at + len("() => any;\n\n")
+    if not text.startswith("(_: {", at):
+        return None
+    at += len("(_: {")
+    properties: Dict[str, Any] = {}
+    required: List[str] = []
+    while not text.startswith("\n}) => any;\n\n", at):
+        described = None
+        if text.startswith("\n// ", at):
+            end = text.find("\n", at + 1)
+            if end < 0:
+                return None
+            described, at = text[at + 4:end], end
+        end = text.find(",", at + 1)
+        if not text.startswith("\n", at) or end < 0:
+            return None
+        key, colon, kind = text[at + 1:end].partition(": ")
+        at = end + 1
+        schema = _functionary_kind(kind) if colon else None
+        if schema is None or not key:
+            return None
+        if key.endswith("?"):
+            key = key[:-1]
+        else:
+            required.append(key)
+        if described is not None:
+            schema["description"] = described
+        properties[key] = schema
+    function["parameters"] = {"type": "object", "properties": properties, "required": required}
+    return {"type": "function", "function": function}, at + len("\n}) => any;\n\n")
+
+
 #: The serialisers read back, by their name in ``[tools] item``.
 READERS: Dict[str, Callable[[str, int], Found]] = {
-    "xml_schema": xml_schema, "python_docstring": python_docstring, "hermes": hermes, "typescript": typescript}
+    "xml_schema": xml_schema, "python_docstring": python_docstring, "hermes": hermes, "typescript": typescript,
+    "python_signature": python_signature, "functionary": functionary}

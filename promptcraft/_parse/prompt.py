@@ -41,7 +41,7 @@ _LONG = ("content", "reasoning", "system", "call_arguments", "call_function")
 _CALL_PIECES = {0: "call_name", 1: "call_arguments", 2: "call_position", 3: "call_type", 4: "call_number",
                 5: "call_id", 6: "call_function"}
 #: The argument forms read back: JSON, or the text as given.
-_CALL_MODES = ("json", "json_or_text", "text", "parameters")
+_CALL_MODES = ("json", "json_or_text", "text", "parameters", "json_block")
 _CHECKS = 24
 _TRIES = 24
 _INF = float("inf")
@@ -707,6 +707,9 @@ def _read_call(calls: Optional[ir.Calls], call: Dict[str, Any], piece: str, valu
             first, other = _parameters(value, calls.form, schema)
             function["arguments"] = value if first is None else first
             return other
+        if mode == "json_block":
+            # Command R+'s tojson(indent=4)|indent(8): every line after the first indented by 8 more spaces.
+            value = value.replace("\n" + " " * 8, "\n")
         found = value if mode == "text" else _json_or(value, dict)
         if mode == "json_or_text" and found is not value and _tojson(found) != value:
             found = value
@@ -943,6 +946,8 @@ class PromptParser:
         for candidate in candidates:
             for gen in (text.add_generation_prompt, not text.add_generation_prompt):
                 if check.renders(prompt, candidate, gen, dict(text.variables, tools=tools)):
+                    if not tools and check.renders(prompt, candidate, gen, text.variables):
+                        return ParsedPrompt(candidate, gen, text.variables)  # no definitions write the same block
                     return ParsedPrompt(candidate, gen, text.variables, tools)
         return None
 
