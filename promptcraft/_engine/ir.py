@@ -108,6 +108,8 @@ class When:
     opening: Optional[bool] = None
     #: The message shows reasoning given in its field (a role with ``given_reasoning``).
     reasoning: Optional[bool] = None
+    #: ``(variable, number)`` pairs: each number variable's value equals that number.
+    equals: Optional[Tuple[Tuple[str, Union[int, float]], ...]] = None
 
     @property
     def always(self) -> bool:
@@ -328,6 +330,8 @@ class System:
     override_block: Seq = ()
     #: ``block``: a conversation with nothing after its leading system message is refused.
     refuse_alone: bool = False
+    #: ``block``: written after the block, whether or not one was written (a choice).
+    after: Seq = ()
 
     #: How the system message taken out reads a list of parts (``_spec.model.SYSTEM_PARTS``), and
     #: the form for ``parts`` and ``text``.

@@ -135,7 +135,8 @@ def _when(condition: model.Condition) -> When:
                 calls=condition.calls, given_empty=condition.given_empty, tools=condition.tools,
                 earlier=condition.earlier, earlier_calls=condition.earlier_calls,
                 thinking=condition.thinking, prev_message=condition.previous_message, documents=condition.documents,
-                named=condition.named, has=condition.has, opening=condition.opening, reasoning=condition.reasoning)
+                named=condition.named, has=condition.has, opening=condition.opening, reasoning=condition.reasoning,
+                equals=condition.equals)
 
 
 #: A call text's slots, as ``ir.CallText`` numbers them.
@@ -242,7 +243,7 @@ def _holds(when: When, facts: Dict[str, object]) -> Optional[bool]:
     open_ = False
     for fact in ("gen", "first", "final", "empty", "prev_role", "next_role", "first_role", "body", "calls",
                  "given_empty", "tools", "earlier", "earlier_calls", "thinking", "prev_message", "documents",
-                 "named", "has", "opening", "reasoning"):
+                 "named", "has", "opening", "reasoning", "equals"):
         wanted = getattr(when, fact)
         if wanted is None:
             continue
@@ -252,7 +253,7 @@ def _holds(when: When, facts: Dict[str, object]) -> Optional[bool]:
         value = facts[fact]
         if fact == "earlier":
             ok = not value.isdisjoint(wanted)  # type: ignore[attr-defined]
-        elif fact == "has":
+        elif fact in ("has", "equals"):
             ok = all(pair in value for pair in wanted)  # type: ignore[operator]
         else:
             ok = (value in wanted) if fact in ("prev_role", "next_role", "first_role", "prev_message") else (
@@ -336,6 +337,7 @@ def _system(spec: model.FormatSpec, roles: Dict[Optional[str], ir.Role]) -> ir.S
         override=override.marker if override is not None else None,
         override_block=seq(override.prefix) + (Slot("system", CONTENT),) + seq(override.suffix)
         if override is not None else (),
+        after=choice([Case(_when(condition), seq(text)) for condition, text in system.after]) if system.after else (),
         default_when=system.default_when, skip_empty=system.skip_empty, keep_empty=system.keep_empty,
         fold=seq(system.fold) if system.fold is not None else None, fold_order=system.fold_order,
         select=system.select, join=system.join, item_prefix=seq(system.item_prefix),
@@ -364,7 +366,7 @@ def _end(generation: model.Generation) -> Choice:
     if generation.require_body:
         cases.append(Case(When(gen=True, body=False), ()))
     cases += [Case(When(gen=True, prev_role=condition.previous, prev_message=condition.previous_message,
-                        thinking=condition.thinking), seq(text, GENERATION_PROMPT))
+                        thinking=condition.thinking, equals=condition.equals), seq(text, GENERATION_PROMPT))
               for condition, text in generation.prompt_when]
     cases += [Case(When(gen=True, prev_role=(role,)), seq(text, GENERATION_PROMPT))
               for role, text in generation.prompt_after]

@@ -46,7 +46,7 @@ HELPERS = (
     "_fallback", "_hand_on", "_options", "_Unhandled", "_bad_variable", "_bad_switch", "_missing_variable", "_today",
     "_extra_fields", "_spans_fallback", "_Rendered", "_trim_pieces", "_reasoning_of", "_tools_text", "_call_parts",
     "_tojson", "_serialised", "_call_numbers", "_parts_text", "_first_text", "_has_image", "_documents_text",
-    "_mapping_text", "_call_id", "_same_message", "_call_messages",
+    "_mapping_text", "_call_id", "_same_message", "_call_messages", "_number", "_looked_up",
 ) + tuple("_" + name for name in BUILTINS)
 
 #: Every other name generated code uses: the render parameters and its locals (all of which start
@@ -143,7 +143,11 @@ class _Generator:
         # A switch's parameter keeps what the caller gave (the fallback needs it); its text lives in
         # _v_NAME, which no variable can be (none starts with '_').
         self.values: Dict[str, Union[str, Code]] = {
-            v.name: Code(f"_v_{v.name}" if v.is_switch or v.is_mapping else v.name) for v in program.variables}
+            v.name: Code(f"_v_{v.name}" if v.is_switch or v.is_mapping or v.is_number else v.name)
+            for v in program.variables}
+        # A number's derived text lives in _v_SLOT (a slot name is no variable's, nor starts with '_').
+        self.values.update({v.lookup_slot: Code(f"_v_{v.lookup_slot}") for v in program.variables
+                            if v.lookup_slot is not None})
         # A switch whose two texts are one text (a mode's switch: none) is that literal.
         self.values.update({v.name: v.when_true for v in program.variables
                             if v.is_switch and v.when_true == v.when_false and v.when_true is not None})
@@ -345,6 +349,8 @@ class _Generator:
             tests.append("_nm is not None" if when.named else "_nm is None")
         for variable, key in when.has or ():
             tests.append(f"({variable} is not None and {key!r} in {variable})")
+        for variable, value in when.equals or ():
+            tests.append(f"{variable} == {value!r}")  # resolved: the number given, or the default
         if when.reasoning is not None:
             if self.current is not None and self.current.given_reasoning is not None:
                 tests.append("_reasoning != ''" if when.reasoning else "_reasoning == ''")
@@ -510,6 +516,13 @@ class _Generator:
         """Lines that give each declared variable its value (or refuse a bad one)."""
         w = self.w
         for var in self.p.variables:
+            if var.is_number:
+                # The value itself stays in the parameter, for equals conditions (and the fallback).
+                w.line(f"{var.name} = _number({var.name!r}, {var.name}, {var.number!r})")
+                w.line(f"_v_{var.name} = _str({var.name})")
+                if var.lookup_slot is not None:
+                    w.line(f"_v_{var.lookup_slot} = _looked_up({var.name}, {var.lookup!r})")
+                continue
             if var.is_switch and var.when_true == var.when_false:
                 w.line(f"if {var.name} is not None and {var.name} is not True and {var.name} is not False:")
                 with w.block():
@@ -570,6 +583,8 @@ class _Generator:
         if self.documents is not None:
             self.documents_text()
         self.system_section()
+        if p.system.after:
+            self.emit(p.system.after, "None", self.values)
         if p.display is not None:
             if p.display.until_answer:
                 self.last_answer()
@@ -2002,7 +2017,7 @@ def _conjoin(a: When, b: When) -> Optional[When]:
         x, y = getattr(a, fact.name), getattr(b, fact.name)
         if x is None or y is None:
             joined[fact.name] = y if x is None else x
-        elif fact.name == "has":  # keys each mapping variable must have: both sides' requirements
+        elif fact.name in ("has", "equals"):  # what each variable must have or be: both sides' requirements
             joined[fact.name] = tuple(dict.fromkeys(x + y))
         elif fact.name == "earlier":
             # "One of these roles was written" twice is no single such fact; it cannot come up: only a

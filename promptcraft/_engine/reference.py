@@ -13,7 +13,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 import attrs
 
 from .._runtime.messages import Message, labels_on, normalize, not_text_reasoning, reasoning_order
-from .._runtime.variables import given_keys, resolve
+from .._runtime.variables import given_keys, numbers as number_values, resolve
 from .._spec.model import Calls, Condition, FormatSpec, Reasoning, ReasoningDisplay, Role, Text, Tools
 from ..errors import ConversationError, RefusedError, UnsupportedFieldError
 
@@ -142,18 +142,20 @@ TOOLS, TOOL_CALLS, DOCUMENTS = "tools", "tool_calls", "documents"
 
 class Request:
     """Facts of the request, the same for every message: tools and documents passed (and written),
-    and the keys of the mapping variables given."""
+    the keys of the mapping variables given and the values of the number variables."""
 
-    def __init__(self, tools: bool, documents: bool, keys: Tuple[Tuple[str, str], ...], thinking: bool) -> None:
+    def __init__(self, tools: bool, documents: bool, keys: Tuple[Tuple[str, str], ...], thinking: bool,
+                 numbers: Optional[Dict[str, Any]] = None) -> None:
         self.tools = tools
         self.documents = documents
         self.keys = keys
         self.thinking = thinking
+        self.numbers = numbers or {}
 
     def holds(self, condition: Condition) -> bool:
         """Whether a condition over request facts only (a system text's variants) holds."""
         return condition.holds(None, None, False, False, False, False, tools=self.tools, thinking=self.thinking,
-                               documents=self.documents, keys=self.keys)
+                               documents=self.documents, keys=self.keys, numbers=self.numbers)
 
 
 def documents_segments(spec: FormatSpec, documents: Any) -> Optional[List[Segment]]:
@@ -437,7 +439,8 @@ def segments(
                            "template", rule="tools", field="tools",
                            template_message="'NoneType' object is not iterable")
     thinking = thinking_mode(spec, conversation, variables or {})
-    request = Request(tooling is not None, docs is not None, given_keys(spec, variables or {}), thinking)
+    request = Request(tooling is not None, docs is not None, given_keys(spec, variables or {}), thinking,
+                      number_values(spec, variables or {}))
     system = spec.system
     first = conversation[0]
     final_index = len(conversation) - 1
@@ -560,6 +563,8 @@ def segments(
     if placement == "turn_after_system":
         assert docs is not None
         out += docs
+    if system.after:
+        out += fill(next(text for condition, text in system.after if request.holds(condition)), values)
     # The message the documents go before (after), or the refusal when the template would leave them out.
     docs_at = -1
     if placement == "before_last_user":
@@ -742,7 +747,8 @@ def segments(
         earlier_calls = earlier_calls or message.calls is not None
         calls_before += len(message.calls or ())
 
-    end = spec.generation.text(add_generation_prompt, previous, bool(body), conversation[-1].role, thinking)
+    end = spec.generation.text(add_generation_prompt, previous, bool(body), conversation[-1].role, thinking,
+                               request.numbers)
     out += fill(end, values, GENERATION_PROMPT if add_generation_prompt else SCAFFOLD)
     return out
 
@@ -878,7 +884,8 @@ def write(role: Optional[Role], name: str, content: List[Segment], values: Dict[
     facts = (previous, following, final, add_generation_prompt, empty, first, calls is not None, given_empty, tools,
              earlier, earlier_calls, thinking, previous_message,
              request.documents if request is not None else False, message_name is not None,
-             request.keys if request is not None else (), opening, bool(reasoning))
+             request.keys if request is not None else (), opening, bool(reasoning),
+             request.numbers if request is not None else None)
     prefix = next((text for condition, text in role.prefix_when if condition.holds(*facts)), None)
     if prefix is None:
         prefix = dict(role.prefix_after).get(previous, role.prefix) if previous is not None else role.prefix

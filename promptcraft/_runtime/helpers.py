@@ -11,7 +11,7 @@ interpreter: the common render path imports nothing.
 from __future__ import annotations
 
 from .unhandled import Unhandled
-from .variables import bad_switch, bad_variable, mapping_text, missing_variable, serialised, today
+from .variables import bad_switch, bad_variable, looked_up, mapping_text, missing_variable, number, serialised, today
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -229,6 +229,8 @@ def namespace(fallback: "Callable[..., Any]", options: "Callable[..., Any]",
         "_has_image": parts.has_image,
         "_documents_text": swap("documents_text", "documents"),
         "_mapping_text": mapping_text,
+        "_number": number,
+        "_looked_up": looked_up,
         "_call_id": swap("call_id"),
         "_same_message": swap("same_message"),
     })

@@ -137,6 +137,33 @@ def mapping_text(name: str, value: "Any", before: str, after: str) -> str:
         raise OptionsError(f"variable {name!r} must hold JSON values only (it is written with tojson)") from None
 
 
+def bad_number(name: str, value: "Any") -> OptionsError:
+    # The template compares the value with numbers: Jinja raises for anything else (a string, None).
+    return OptionsError(f"variable {name!r} must be a number (an int or a float), got {type(value).__name__}")
+
+
+def number(name: str, value: "Any", default: "Any") -> "Any":
+    """A number variable's value: the one given (an int, a bool, a float), else its default."""
+    if value is None:
+        return default
+    if not isinstance(value, (int, float)):
+        raise bad_number(name, value)
+    return value
+
+
+def looked_up(value: "Any", gears: "tuple") -> str:
+    """The text of the first gear whose bound ``value`` is at most, else the last gear's (above them all, NaN)."""
+    for bound, text in gears:
+        if value <= bound:
+            return text
+    return gears[-1][1]
+
+
+def numbers(spec: "Any", given: "Mapping[str, Any]") -> "Dict[str, Any]":
+    """Every number variable's value (what ``equals`` conditions test)."""
+    return {var.name: number(var.name, given.get(var.name), var.number) for var in spec.variables if var.is_number}
+
+
 def given_keys(spec: "Any", given: "Mapping[str, Any]") -> "tuple":
     """``(variable, key)`` for every key of every mapping variable given (what ``has`` conditions test)."""
     return tuple((var.name, key) for var in spec.variables if var.is_mapping
@@ -152,6 +179,12 @@ def resolve(spec: "Any", given: "Mapping[str, Any]") -> "Dict[str, str]":
     values = {}
     for var in spec.variables:
         value = given.get(var.name)
+        if var.is_number:
+            value = number(var.name, value, var.number)
+            values[var.name] = str(value)
+            if var.lookup_slot is not None:
+                values[var.lookup_slot] = looked_up(value, var.lookup)
+            continue
         if var.is_mapping:
             values[var.name] = mapping_text(var.name, value, *var.when_given)
             continue

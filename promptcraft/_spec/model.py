@@ -8,7 +8,7 @@ from a format file: strings stay strings, and placeholders are parsed into
 
 from __future__ import annotations
 
-from typing import Optional, Tuple, Union
+from typing import Any, Dict, Optional, Tuple, Union
 
 import attrs
 
@@ -117,15 +117,19 @@ class Condition:
     opening: Optional[bool] = None
     #: The message shows reasoning given in its field (``[reasoning] show = "given"``).
     reasoning: Optional[bool] = None
+    #: ``(variable, number)`` pairs: the number variable's value equals that number, as Python's (and
+    #: Jinja's) ``==`` has it (``False == 0``, ``0.0 == 0``): Seed-OSS's ``thinking_budget == 0``.
+    equals: Optional[Tuple[Tuple[str, Union[int, float]], ...]] = None
 
     def holds(self, previous: Optional[str], next: Optional[str], final: bool, generation_prompt: bool,
               empty: bool, first: bool, calls: bool = False, given_empty: Optional[bool] = None,
               tools: bool = False, earlier: "frozenset[str]" = frozenset(), earlier_calls: bool = False,
               thinking: bool = False, previous_message: Optional[str] = None, documents: bool = False,
               named: bool = False, keys: Tuple[Tuple[str, str], ...] = (), opening: bool = False,
-              reasoning: bool = False) -> bool:
+              reasoning: bool = False, numbers: Optional[Dict[str, Any]] = None) -> bool:
         given_empty = empty if given_empty is None else given_empty
         return ((self.calls is None or self.calls == calls)
+                and (self.equals is None or all((numbers or {}).get(name) == value for name, value in self.equals))
                 and (self.earlier is None or not earlier.isdisjoint(self.earlier))
                 and (self.earlier_calls is None or self.earlier_calls == earlier_calls)
                 and (self.thinking is None or self.thinking == thinking)
@@ -297,6 +301,10 @@ class System:
     refuse_alone: Optional[str] = None
     #: ``images``: the default is left out when a message has an image part (Llama 3.2 Vision).
     default_unless: Optional[str] = None
+    #: ``placement = "block"``: variants written after the block, whether or not one was written, before
+    #: the other messages (conditions ``tools``, ``documents``, ``has``, ``equals``): Seed-OSS's thinking
+    #: budget turn.
+    after: Tuple[Variant, ...] = ()
 
 
 @attrs.frozen
@@ -336,11 +344,12 @@ class Generation:
     prompt_after: Tuple[Tuple[str, Text], ...] = ()
     otherwise_after: Tuple[Tuple[str, Text], ...] = ()
     require_body: bool = False
-    #: Variants of ``prompt`` (conditions ``previous``, ``previous_message``, ``thinking``), tried first.
+    #: Variants of ``prompt`` (conditions ``previous``, ``previous_message``, ``thinking``, ``equals``), tried first.
     prompt_when: Tuple[Variant, ...] = ()
 
     def text(self, add_generation_prompt: bool, last_role: Optional[str], body: bool,
-             last_message: Optional[str] = None, thinking: bool = False) -> Text:
+             last_message: Optional[str] = None, thinking: bool = False,
+             numbers: Optional[Dict[str, Any]] = None) -> Text:
         """What to write at the end, given the flag, the last written role, whether any message remained,
         the conversation's last message's role and the thinking mode."""
         if add_generation_prompt:
@@ -349,7 +358,9 @@ class Generation:
             for condition, text in self.prompt_when:
                 if (condition.previous is None or last_role in condition.previous) and (
                         condition.previous_message is None or last_message in condition.previous_message) and (
-                        condition.thinking is None or condition.thinking == thinking):
+                        condition.thinking is None or condition.thinking == thinking) and (
+                        condition.equals is None or all((numbers or {}).get(name) == value
+                                                        for name, value in condition.equals)):
                     return text
             return dict(self.prompt_after).get(last_role, self.prompt) if last_role is not None else self.prompt
         return dict(self.otherwise_after).get(last_role, self.otherwise) if last_role is not None else self.otherwise
@@ -381,6 +392,18 @@ class Variable:
     #: A mapping variable (``when_given = " {json}"``): the texts before and after its JSON, written
     #: when a non-empty mapping is given; ``""`` stands for it otherwise (Granite's ``controls``).
     when_given: Optional[Tuple[str, str]] = None
+    #: A number variable (``number = DEFAULT``): it takes an int or a float (a bool is an int, as in
+    #: Jinja), written as Python's ``str()`` writes it (``512.0``), which is what Jinja prints.
+    number: Optional[Union[int, float]] = None
+    #: A number variable's derived text (``lookup = {slot = ..., at_most = [[bound, value], ...]}``):
+    #: ``{slot}`` stands for the value of the first bound, in increasing order, that the number is at
+    #: most; above the last bound (or NaN), the last value.
+    lookup_slot: Optional[str] = None
+    lookup: Tuple[Tuple[Union[int, float], str], ...] = ()
+
+    @property
+    def is_number(self) -> bool:
+        return self.number is not None
 
     @property
     def is_switch(self) -> bool:

@@ -73,6 +73,8 @@ class Checker:
         self.source = text
         self.tokens: Dict[str, str] = {}
         self.variables: Dict[str, Variable] = {}
+        #: Lookup slots of number variables -> their variable.
+        self.derived: Dict[str, str] = {}
         self.used: set = set()
         #: Switches declared without texts (they set [thinking]).
         self.flags: set = set()
@@ -184,7 +186,7 @@ class Checker:
                     raise self.fail(key, f"uses {{{name}}} but tokens.{name} is not declared")
                 literal.append(self.tokens[name])
                 continue
-            known = tuple(slots) + tuple(self.variables)
+            known = tuple(slots) + tuple(self.variables) + tuple(self.derived)
             if name not in known:
                 allowed = tuple(self.tokens) + known
                 usable = (
@@ -195,7 +197,7 @@ class Checker:
                     f"unknown placeholder {{{name}}} ({usable}; declare variables under [variables.NAME], "
                     "write {{ and }} for literal braces)" + _suggest(name, allowed),
                 )
-            self.used.add(name)
+            self.used.add(self.derived.get(name, name))
             if sum(isinstance(p, Slot) for p in pieces) >= MAX_PLACEHOLDERS:
                 raise self.fail(key, f"more than {MAX_PLACEHOLDERS} placeholders in one string")
             if literal:
@@ -225,7 +227,8 @@ _ROLE_KEYS = ("prefix", "suffix", "trim", "skip_empty", "drop", "refuse", "when_
 _TAKEN_OUT = ("default", "default_when", "trim", "leading_roles", "skip_empty", "keep_empty", "wrap")
 _SYSTEM_KEYS = {
     "message": ("placement", "default", "default_when", "leading_roles"),
-    "block": ("placement", "prefix", "suffix", "remove", "override", "refuse_alone", "default_unless") + _TAKEN_OUT,
+    "block": ("placement", "prefix", "suffix", "remove", "override", "refuse_alone", "default_unless", "after")
+    + _TAKEN_OUT,
     "fold_first": ("placement", "fold", "fold_order") + _TAKEN_OUT,
     "fold_last": ("placement", "fold", "fold_order") + _TAKEN_OUT,
     "hoist": ("placement", "prefix", "suffix", "trim", "select", "join", "item_prefix", "item_suffix",
@@ -283,7 +286,12 @@ def build_spec(raw: Dict[str, Any], path: Optional[str], text: str) -> FormatSpe
             # argument nor the generated code's own names, which all start with '_' (builtins included).
             raise check.fail(key, f"{var_name!r} is reserved; choose another variable name (not starting with '_')")
         check.table(decl, key, ("default", "strftime", "required", "when_true", "when_false", "serialiser",
-                                "when_given"))
+                                "when_given", "number", "lookup"))
+        if "number" in decl:
+            check.variables[var_name] = _number(check, decl, key, var_name)
+            continue
+        if "lookup" in decl:
+            raise check.fail(f"{key}.lookup", "used by a number variable only (number = DEFAULT)")
         if "when_given" in decl:
             unused = [k for k in decl if k != "when_given"]
             if unused:
@@ -407,15 +415,15 @@ def build_spec(raw: Dict[str, Any], path: Optional[str], text: str) -> FormatSpe
 
 _CONDITIONS = ("previous", "next", "first", "final", "generation_prompt", "empty", "given_empty", "calls", "tools",
                "earlier", "earlier_calls", "thinking", "previous_message", "documents", "named", "has", "opening",
-               "reasoning")
+               "reasoning", "equals")
 #: Facts of the request, not of a message: what a system text (its prefix, its default) can test.
-_REQUEST_CONDITIONS = ("tools", "thinking", "documents", "has")
+_REQUEST_CONDITIONS = ("tools", "thinking", "documents", "has", "equals")
 #: A call's variants: its position among the message's calls (first, last), whether the message's answer
 #: is empty, whether an earlier message had calls, whether the message is the conversation's last, and
 #: the call's function name.
 _CALL_CONDITIONS = ("first", "empty", "earlier_calls", "final", "name", "last")
 #: The generation prompt's variants: the role written last, the conversation's last message, the thinking mode.
-_PROMPT_CONDITIONS = ("previous", "previous_message", "thinking")
+_PROMPT_CONDITIONS = ("previous", "previous_message", "thinking", "equals")
 
 
 def _variants(check: Checker, decl: Dict[str, Any], key: str, name: str, slots: Tuple[str, ...],
@@ -469,11 +477,77 @@ def _variants(check: Checker, decl: Dict[str, Any], key: str, name: str, slots: 
             check.thinking_keys.append(f"{where}.when.thinking")
         if "has" in when:
             facts["has"] = _has(check, when["has"], f"{where}.when.has")
+        if "equals" in when:
+            facts["equals"] = _equals(check, when["equals"], f"{where}.when.equals")
         if "role" in slots and not facts.get("named"):
             _no_name(check, item.get("text"), f"{where}.text")
         text = check.text(item, where, "text", slots + (("name",) if facts.get("named") else ()))
         variants.append((Condition(**facts), text))
     return dict(decl, **{name: value[-1]["text"]}), tuple(variants)
+
+
+def _is_number(value: Any) -> bool:
+    """An integer or a finite float (TOML's nan and inf have no literal in generated code)."""
+    import math
+
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _number(check: Checker, decl: Dict[str, Any], key: str, name: str) -> Variable:
+    """``number = DEFAULT`` and its optional ``lookup = {slot = "...", at_most = [[bound, value], ...]}``."""
+    unused = [k for k in decl if k not in ("number", "lookup")]
+    if unused:
+        raise check.fail(f"{key}.{unused[0]}", "not used by a number variable (number = DEFAULT)")
+    default = decl["number"]
+    if not _is_number(default):
+        raise check.fail(f"{key}.number", f"a number variable's default is an integer or a finite float, got "
+                                          f"{_type_name(default)}")
+    if "lookup" not in decl:
+        return Variable(name, number=default)
+    where = f"{key}.lookup"
+    table = check.table(decl["lookup"], where, ("slot", "at_most"))
+    slot = check.string(table, where, "slot", empty=False)
+    if slot is None or "at_most" not in table:
+        raise check.fail(where, "needs 'slot' (the placeholder it fills) and 'at_most' ([[bound, value], ...])")
+    if not _IDENT.match(slot) or slot in RESERVED or slot.startswith("_") or keyword.iskeyword(slot) \
+            or slot in check.variables or slot in check.derived:
+        raise check.fail(f"{where}.slot", f"{slot!r} is not a free placeholder name (letters, digits and '_', "
+                                          "not a variable's or a reserved name)")
+    gears = table["at_most"]
+    if not isinstance(gears, list) or not gears:
+        raise check.fail(f"{where}.at_most", "expected a non-empty array of [bound, value] pairs")
+    pairs: List[Tuple[Any, str]] = []
+    for position, pair in enumerate(gears):
+        if not (isinstance(pair, list) and len(pair) == 2 and _is_number(pair[0])
+                and (_is_number(pair[1]) or isinstance(pair[1], str))):
+            raise check.fail(f"{where}.at_most", f"item {position}: expected [bound, value], a number and a number "
+                                                 "or a text")
+        if pairs and not pair[0] > pairs[-1][0]:
+            raise check.fail(f"{where}.at_most", f"item {position}: the bounds must increase ({pair[0]!r} after "
+                                                 f"{pairs[-1][0]!r})")
+        # Written as Jinja prints a number: Python's str().
+        pairs.append((pair[0], pair[1] if isinstance(pair[1], str) else str(pair[1])))
+    check.derived[slot] = name
+    return Variable(name, number=default, lookup_slot=slot, lookup=tuple(pairs))
+
+
+def _equals(check: Checker, raw: Any, key: str) -> Tuple[Tuple[str, Any], ...]:
+    """``equals = {VARIABLE = number}``: the number variable's value equals it."""
+    table = check.table(raw, key, tuple(raw) if isinstance(raw, dict) else ())
+    if not table:
+        raise check.fail(key, "name a number variable and a number, e.g. {thinking_budget = 0}")
+    pairs = []
+    for name, value in table.items():
+        variable = check.variables.get(name)
+        if variable is None or not variable.is_number:
+            numbers = [v for v, d in check.variables.items() if d.is_number]
+            raise check.fail(f"{key}.{name}", "not a number variable of this format (declare it under "
+                                              "[variables.NAME] with number = DEFAULT)" + _suggest(name, numbers))
+        if not _is_number(value):
+            raise check.fail(f"{key}.{name}", f"expected a number, got {_type_name(value)}")
+        check.used.add(name)
+        pairs.append((name, value))
+    return tuple(pairs)
 
 
 def _no_name(check: Checker, value: Any, key: str) -> None:
@@ -643,6 +717,8 @@ def _system(check: Checker, decl: Any) -> System:
     default_variants: Tuple[Any, ...] = ()
     if not default_parts:
         decl, default_variants = _variants(check, decl, "system", "default", (), _REQUEST_CONDITIONS)
+    decl, after_when = _variants(check, decl, "system", "after", (), _REQUEST_CONDITIONS)
+    after = after_when + ((Condition(), check.text(decl, "system", "after")),) if "after" in decl else ()
     # A hoisted system text's suffix may differ when tools follow (Nemotron Mini ends each line then).
     decl, item_suffix_when = _variants(check, decl, "system", "item_suffix", (), ("tools",))
     if (default_parts or default_variants) and placement != "block":
@@ -687,6 +763,7 @@ def _system(check: Checker, decl: Any) -> System:
         refuse_alone=check.string(decl, "system", "refuse_alone", empty=False),
         default_unless=check.choice(decl, "system", "default_unless", ("images",), "images")
         if "default_unless" in decl else None,
+        after=after,
     )
     if system.default_unless is not None and system.default is None:
         raise check.fail("system.default_unless", "needs 'default', the text it leaves out")
