@@ -71,7 +71,13 @@ def switches_drawn(data, fmt) -> dict:
     from hypothesis import strategies as st
 
     return {v.name: (data.draw(st.booleans()) if v.is_switch else data.draw(st.sampled_from([dict(MAPPING_VALUE), {}]))
-                     if v.is_mapping else sample_value(v)) for v in fmt.spec.variables}
+                     if v.is_mapping else data.draw(st.sampled_from(NUMBER_VALUES)) if v.is_number
+                     else sample_value(v)) for v in fmt.spec.variables}
+
+
+#: What a number variable gets in the property tests: the numbers conditions test, a float equal to
+#: one of them, a bool (True == 1), a number above every gear, NaN.
+NUMBER_VALUES = [-1, 0, 1, 2, 2.0, True, 1.5, 10**20, float("nan")]
 
 
 def sample_value(variable, text: str = "v"):
@@ -79,4 +85,6 @@ def sample_value(variable, text: str = "v"):
     variable a serialiser writes (which takes JSON text only)."""
     if variable.is_switch:
         return variable.switch_default
+    if variable.is_number:
+        return variable.number
     return json.dumps(text) if variable.serialiser else text

@@ -50,10 +50,18 @@ mapping_values = st.dictionaries(st.sampled_from(["citations", "hallucinations",
 
 def variable_values(fmt):
     """Values for some of a format's variables: booleans for switches, mappings for mapping
-    variables, short texts for the others."""
+    variables, numbers for number variables, short texts for the others."""
     return st.fixed_dictionaries({}, optional={
-        v.name: st.booleans() if v.is_switch else mapping_values if v.is_mapping else st.text(max_size=5)
+        v.name: st.booleans() if v.is_switch else mapping_values if v.is_mapping else number_values
+        if v.is_number else st.text(max_size=5)
         for v in fmt.spec.variables})
+
+
+#: A number variable's value (Seed-OSS's thinking_budget): ints about the random gears and the
+#: conditions' numbers, floats (2.0 is written 2.0, and equals 2), bools (True == 1), now and then a
+#: string, which is refused.
+number_values = st.one_of(st.integers(-2, 3), st.sampled_from([0.0, 2.0, -1.5, True, False, 10**20, "1"]),
+                          st.floats(allow_nan=True, allow_infinity=True))
 
 #: Message fields that applications send besides role and content (OpenAI, transformers, training tools).
 EXTRA_FIELDS = ["name", "tool_call_id", "tool_calls", "reasoning_content", "thinking", "reasoning", "tools", "weight"]
@@ -312,16 +320,22 @@ def format_toml(draw) -> str:
     has_eos = draw(st.booleans())
     tokens = (["bos"] if has_bos else []) + (["eos"] if has_eos else [])
     variables = draw(
-        st.lists(st.sampled_from(["date_string", "today", "flavour", "thinking", "needed", "controls"]), unique=True,
-                 max_size=3)
+        st.lists(st.sampled_from(["date_string", "today", "flavour", "thinking", "needed", "controls", "budget"]),
+                 unique=True, max_size=3)
     )
     mappings = ("controls",) if "controls" in variables else ()
-    base = tuple(tokens) + tuple(variables)
+    numbers = ("budget",) if "budget" in variables else ()
+    # A number variable's lookup slot, written in texts as any variable is.
+    gears = draw(st.lists(st.integers(-2, 4), min_size=1, max_size=3, unique=True).map(sorted)) \
+        if numbers and draw(st.booleans()) else []
+    base = tuple(tokens) + tuple(variables) + (("gear",) if gears else ())
     used: set = set()
 
     def text(slots=()):
         value = draw(template_text(base + tuple(slots)))
         used.update(n for n in variables + ["tool_call_id", "call_number"] if "{" + n + "}" in value)
+        if "{gear}" in value:
+            used.add("budget")
         return value
 
     def line(key, value):
@@ -382,7 +396,7 @@ def format_toml(draw) -> str:
         if in_parts:
             # A default in parts, chosen by the request's facts (Granite's tools, documents, controls).
             parts = [toml_string(default)] + [variants(draw, draw(st.sampled_from(["", "[plain]"])), text,
-                                                       REQUEST_FACTS, has_thinking, (), mappings, used)
+                                                       REQUEST_FACTS, has_thinking, (), mappings, used, numbers)
                                               for _ in range(draw(st.integers(1, 2)))]
             system.append("default = [" + ", ".join(parts) + "]")
         else:
@@ -409,7 +423,12 @@ def format_toml(draw) -> str:
             system.append('refuse_alone = "nothing after the system message"')
         if default is not None and not in_parts and draw(st.integers(0, 2)) == 0:
             at = next(k for k, entry in enumerate(system) if entry.startswith("default = "))
-            system[at] = "default = " + variants(draw, default, text, REQUEST_FACTS, has_thinking, (), mappings, used)
+            system[at] = "default = " + variants(draw, default, text, REQUEST_FACTS, has_thinking, (), mappings, used,
+                                                 numbers)
+        if draw(st.integers(0, 3)) == 0:
+            # A turn after the block, written with or without one (Seed-OSS's thinking budget).
+            system.append("after = " + variants(draw, text(), text, REQUEST_FACTS, has_thinking, (), mappings, used,
+                                                numbers))
         if default is not None and not empty and draw(st.booleans()):
             at = next(k for k, entry in enumerate(system) if entry.startswith("default_when = "))
             system[at] = 'default_when = "no_text"'
@@ -473,14 +492,14 @@ def format_toml(draw) -> str:
                         + ", text = " + toml_string(draw(_fragment.map(_escape_braces)) + "{value}") + "}")
         if draw(st.integers(0, 3)) == 0:
             body[2] = "suffix = " + variants(draw, suffix_text, text, thinking=has_thinking, mappings=mappings,
-                                             used=used)
+                                             used=used, numbers=numbers)
         else:
             for key in ("final_suffix", "final_suffix_with_prompt"):
                 if draw(st.integers(0, 3)) == 0:
                     body.append(line(key, text(("role",))))
         if draw(st.integers(0, 3)) == 0:
             body[1] = "prefix = " + variants(draw, prefix_text, text, thinking=has_thinking, mappings=mappings,
-                                             used=used)
+                                             used=used, numbers=numbers)
         elif draw(st.integers(0, 3)) == 0:
             after = draw(st.lists(st.sampled_from(ROLE_NAMES), min_size=1, max_size=2, unique=True))
             body.append("prefix_after = {" + ", ".join(f"{r} = {toml_string(text(('role',)))}" for r in after) + "}")
@@ -553,7 +572,8 @@ def format_toml(draw) -> str:
     prompt = text()
     gen = ["[generation]", line("prompt", prompt), line("otherwise", text())]
     if draw(st.integers(0, 3)) == 0:
-        gen[1] = "prompt = " + variants(draw, prompt, text, ("previous", "previous_message"), has_thinking, ())
+        gen[1] = "prompt = " + variants(draw, prompt, text, ("previous", "previous_message"), has_thinking, (),
+                                        used=used, numbers=numbers)
     for key in ("prompt_after", "otherwise_after"):
         if key == "prompt_after" and gen[1].startswith("prompt = ["):
             continue  # variants of the prompt say it instead
@@ -822,6 +842,11 @@ def format_toml(draw) -> str:
                 var_tables.append('serialiser = "json_dumps"')
         elif name == "mode":
             var_tables += [f"[variables.{name}]", f"default = {str(draw(st.booleans())).lower()}"]
+        elif name == "budget":
+            var_tables += [f"[variables.{name}]", f"number = {draw(st.sampled_from(['-1', '0', '2', '1.5']))}"]
+            if gears:
+                pairs = ", ".join(f"[{bound}, {toml_string(draw(_fragment.map(_escape_braces)))}]" for bound in gears)
+                var_tables.append('lookup = {slot = "gear", at_most = [' + pairs + "]}")
         elif name == "controls":
             var_tables += [f"[variables.{name}]", line("when_given", draw(_fragment.map(_escape_braces)) + "{json}"
                                                        + draw(_fragment.map(_escape_braces)))]
@@ -839,14 +864,16 @@ REQUEST_FACTS = ("tools", "documents")
 
 
 def variants(draw, default: str, text, facts_=MESSAGE_FACTS + REQUEST_FACTS, thinking: bool = False,
-             slots=("role",), mappings=(), used=None) -> str:
+             slots=("role",), mappings=(), used=None, numbers=()) -> str:
     """A text key as an array of variants chosen by conditions (among ``facts_``, ``thinking`` when the
-    format declares [thinking], ``has`` on the mapping variables ``mappings``, which are then added to
-    ``used``), the last one unconditional; ``{name}`` only under ``named = true``."""
+    format declares [thinking], ``has`` on the mapping variables ``mappings`` and ``equals`` on the number
+    variables ``numbers``, which are then added to ``used``), the last one unconditional; ``{name}`` only
+    under ``named = true``."""
     items = []
     for _ in range(draw(st.integers(1, 3))):
         conditions = draw(st.dictionaries(st.sampled_from(list(facts_) + (["thinking"] if thinking else [])
-                                                          + (["has"] if mappings else [])),
+                                                          + (["has"] if mappings else [])
+                                                          + (["equals"] if numbers else [])),
                                           st.just(None), min_size=1, max_size=2))
         written = []
         named = False
@@ -860,6 +887,10 @@ def variants(draw, default: str, text, facts_=MESSAGE_FACTS + REQUEST_FACTS, thi
                 written.append(f"has = {{{mappings[0]} = {json_list(keys)}}}")
                 if used is not None:
                     used.add(mappings[0])
+            elif fact == "equals":
+                written.append(f"equals = {{{numbers[0]} = {draw(st.sampled_from(['-1', '0', '1', '2.0']))}}}")
+                if used is not None:
+                    used.add(numbers[0])
             else:
                 value = draw(st.booleans())
                 named = named or (fact == "named" and value)

@@ -1075,6 +1075,7 @@ class _Emitter:
         self.static: Dict[str, object] = {"calls": False, "earlier_calls": False, "named": False, "reasoning": False,
                                           "tools": False, "documents": False}
         self.values: Dict[str, str] = {v.name: f"_v_{v.name}" for v in program.variables}
+        self.values.update({v.lookup_slot: f"_v_{v.lookup_slot}" for v in program.variables if v.lookup_slot})
         #: The tool definitions are exported: written with ``tojson`` (items or the whole list).
         self.tools = program.tools if program.tools is not None and _json_tools(program.tools.layout) else None
         if self.tools is not None:
@@ -1195,6 +1196,8 @@ class _Emitter:
             tests.append(flags[0] if len(flags) == 1 else "(" + " or ".join(flags) + ")")
         for variable, key in when.has or ():
             tests.append(f"({variable} is mapping and {quote(key)} in {variable})")
+        for variable, value in when.equals or ():
+            tests.append(f"_n_{variable} == {value!r}")
         return " and ".join(tests) or "true"
 
     # -- the template ---------------------------------------------------------
@@ -1212,6 +1215,8 @@ class _Emitter:
         if self.p.documents is not None and self.p.documents.placement == "turn_after_system":
             with self.block("if _dt is not none"):
                 self.out("_dt")
+        if self.p.system.after:
+            self.seq(specialize(self.p.system.after, self.static), self.values, self.request_facts())
         self.last_query()
         self.loop()
         self.end()
@@ -1225,6 +1230,17 @@ class _Emitter:
         for var in self.p.variables:
             name, local = var.name, f"_v_{var.name}"
             bad = quote(f"variable {name!r} ")
+            if var.is_number:
+                # Jinja's own tests: a bool is no integer there, but is one to promptcraft (and to Python).
+                self.chain([(f"{name} is not defined or {name} is none", f"set _n_{name} = {var.number!r}"),
+                            (f"{name} is boolean or {name} is integer or {name} is float", f"set _n_{name} = {name}"),
+                            (None, bad + " ~ 'must be a number (an int or a float)'")])
+                self.tag(f"set {local} = _n_{name}|string")
+                if var.lookup_slot is not None:
+                    self.chain([(f"_n_{name} <= {bound!r}", f"set _v_{var.lookup_slot} = {quote(text)}")
+                                for bound, text in var.lookup]
+                               + [(None, f"set _v_{var.lookup_slot} = {quote(var.lookup[-1][1])}")])
+                continue
             if var.is_mapping:
                 before, after = var.when_given or ("", "")
                 self.tag(f"set {local} = ''")

@@ -169,6 +169,7 @@ class _Surface:
             if system.item_suffix_when or system.item_suffix != EMPTY else {},
             "refuse_message": {} if system.refuse_message is None else {"message": system.refuse_message},
             "override": {} if system.override is None else {"override": self.plain(system.override)},
+            "after": {"after": self.choice(system.after[:-1], system.after[-1][1])} if system.after else {},
         })
 
     def generation(self, generation: Generation) -> Dict[str, Any]:
@@ -227,6 +228,11 @@ class _Surface:
 
 def variable(var: Variable, surface: _Surface) -> Dict[str, Any]:
     """A variable's table: a mapping's ``when_given``, a switch's default and texts, or a text's source."""
+    if var.is_number:
+        number: Dict[str, Any] = {"number": var.number}
+        if var.lookup_slot is not None:
+            number["lookup"] = {"slot": var.lookup_slot, "at_most": [list(pair) for pair in var.lookup]}
+        return number
     if var.when_given is not None:
         before, after = var.when_given
         return {"when_given": surface.literal(before) + "{json}" + surface.literal(after)}
@@ -255,6 +261,8 @@ def condition(cond: Condition) -> Dict[str, Any]:
             for variable_name, key_name in value:
                 keys.setdefault(variable_name, []).append(key_name)
             out[key] = {name: names[0] if len(names) == 1 else names for name, names in keys.items()}
+        elif field.name == "equals":
+            out[key] = dict(value)
         elif isinstance(value, tuple):
             out[key] = value[0] if len(value) == 1 else list(value)
         elif isinstance(value, bool):
