@@ -34,6 +34,7 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 import attrs
 
 from .._runtime.messages import reasoning_order
+from .._runtime.variables import looked_up
 from . import ir
 from .ir import ALWAYS, CONTENT, DOCUMENTS, KINDS, SCAFFOLD, TOOLS, Case, Choice, Lit, Slot, When
 from .lower import specialize
@@ -517,11 +518,20 @@ class _Generator:
         w = self.w
         for var in self.p.variables:
             if var.is_number:
-                # The value itself stays in the parameter, for equals conditions (and the fallback).
-                w.line(f"{var.name} = _number({var.name!r}, {var.name}, {var.number!r})")
-                w.line(f"_v_{var.name} = _str({var.name})")
-                if var.lookup_slot is not None:
-                    w.line(f"_v_{var.lookup_slot} = _looked_up({var.name}, {var.lookup!r})")
+                # The value itself stays in the parameter, for equals conditions (and the fallback); the
+                # default's texts are worked out here, so that a render without the variable calls nothing.
+                w.line(f"if {var.name} is None:")
+                with w.block():
+                    w.line(f"{var.name} = {var.number!r}")
+                    w.line(f"_v_{var.name} = {str(var.number)!r}")
+                    if var.lookup_slot is not None:
+                        w.line(f"_v_{var.lookup_slot} = {looked_up(var.number, var.lookup)!r}")
+                w.line("else:")
+                with w.block():
+                    w.line(f"{var.name} = _number({var.name!r}, {var.name}, None)")
+                    w.line(f"_v_{var.name} = _str({var.name})")
+                    if var.lookup_slot is not None:
+                        w.line(f"_v_{var.lookup_slot} = _looked_up({var.name}, {var.lookup!r})")
                 continue
             if var.is_switch and var.when_true == var.when_false:
                 w.line(f"if {var.name} is not None and {var.name} is not True and {var.name} is not False:")
