@@ -51,9 +51,9 @@ def test_thinking_budget_matches_transformers():
                     want = outcome(hf_render, SEED, messages, add_generation_prompt=gen, tools=tools,
                                    thinking_budget=value)
                     got = outcome(fmt.render, messages, add_generation_prompt=gen, tools=tools, thinking_budget=value)
-                    spans = outcome(lambda: fmt.render_spans(messages, add_generation_prompt=gen, tools=tools,
-                                                             thinking_budget=value).text)
-                    slow = outcome(lambda: reference.render(fmt.spec, messages, gen, {"thinking_budget": value}, tools))
+                    spans = outcome(lambda m, **kw: fmt.render_spans(m, **kw).text, messages, add_generation_prompt=gen,
+                                    tools=tools, thinking_budget=value)
+                    slow = outcome(reference.render, fmt.spec, messages, gen, {"thinking_budget": value}, tools)
                     case = f"thinking_budget={value!r} tools={tools is not None} gen={gen} {messages!r}"
                     if isinstance(want, tuple):
                         assert got == spans == slow == ("refused", "OptionsError"), case

@@ -13,7 +13,8 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 import attrs
 
 from .._runtime.messages import Message, labels_on, normalize, not_text_reasoning, reasoning_order
-from .._runtime.variables import given_keys, numbers as number_values, resolve
+from .._runtime.variables import given_keys, resolve
+from .._runtime.variables import numbers as number_values
 from .._spec.model import Calls, Condition, FormatSpec, Reasoning, ReasoningDisplay, Role, Text, Tools
 from ..errors import ConversationError, RefusedError, UnsupportedFieldError
 
