@@ -1444,17 +1444,24 @@ name them); see the tables above for what each writes and refuses.
   for Qwen3, Qwen3.5 and SmolLM3, `thinking` for DeepSeek V3.1 and Granite 3.2/3.3, `date_string`, gpt-oss's
   `model_identity` and `reasoning_effort`, Granite 3.2/3.3's `controls`, a mapping written as JSON in the
   generation prompt whose `citations` and `hallucinations` keys add to the default system prompt with
-  documents); the equivalence tests give every switch both values on both sides. Seed-OSS's numeric
-  `thinking_budget`, Jamba's `knobs`, `generation_preamble`, `role_to_predict` and `bom_str`/`eom_str`,
-  Command A's and Command R7B's `enable_citations` and Granite 3.3's `available_tools` (its template fills
-  it from `tools`, which the format writes) are not declared, and passing one is an `OptionsError` rather
-  than a silently different prompt. Seed-OSS's template chooses its `thinking_budget` text by comparing the
-  number with a table of ranges (the first of 0, 512, ... 16384 at least the budget gives the reflection
-  interval), writes the number itself, and places a system turn after the leading system message (or
-  first), with an extra generation prompt for 0. A format has switches and texts but no variable holding a
-  number, nor conditions comparing one; declaring it would need such a variable with a range table (data,
-  not a template language), which is not built yet. Its `use_json_tooldef` (the tools as one JSON list) is
-  not declared either.
+  documents); the equivalence tests give every switch both values on both sides. Jamba's `knobs`,
+  `generation_preamble`, `role_to_predict` and `bom_str`/`eom_str`, Command A's and Command R7B's
+  `enable_citations` and Granite 3.3's `available_tools` (its template fills it from `tools`, which the format
+  writes) are not declared, and passing one is an `OptionsError` rather than a silently different prompt.
+- Seed-OSS's `thinking_budget` is a number variable (`number = -1`): -1 (the default) adds nothing, 0 adds a
+  fixed system turn after the system block (or first) and closes an empty reasoning block after the generation
+  prompt, any other number a system turn writing the number twice and a reflection interval (`lookup`: the
+  first of the gears 0, 512, ... 16384 the budget is at most; above 16384 or NaN, the last). The number is
+  written as Jinja prints it, Python's `str()`: `512.0` stays `512.0`, `True` (which is 1 in the template's
+  comparisons) is written `True`, `nan` and `inf` as such; `-0.0`, `0.0` and `False` equal 0, `-1.0` equals -1.
+  A string, a list or any other value is an `OptionsError`, where the template's `thinking_budget <= k`
+  raises (both refuse). One difference: `thinking_budget=None` is the default to promptcraft (None is "not
+  given" for every variable), while the template compares None with a number and raises. Tested against
+  transformers in `tests/test_variables_structured.py` over 28 numbers (every gear bound and its neighbours,
+  floats, bools, NaN, infinities) and 7 junk values, each with and without a system message, tools and the
+  generation prompt: 336 prompts equal (render, spans and the reference interpreter), 84 refused by both.
+  Its `use_json_tooldef` (the tools as one JSON list after a fixed text) is not declared: passing it is an
+  `OptionsError`.
 - Documents: Command R7B's default template, given documents, renders a different template altogether (its
   retrieval flow: a system preamble of its own with tool-use instructions, untrimmed content, no alternation
   check, the documents as a tool result after the first user message); its format does not declare that
