@@ -143,7 +143,7 @@ back, each value is read as the type its schema gives (`integer`, `number`, `boo
 format writes that value as this text, and as the text otherwise; without them, every value is read as
 its text (a string), a canonical reading that renders the same prompt.
 
-Definitions written by six named serialisers are read back too, each reading kept only where the
+Definitions written by the named serialisers are read back too, each reading kept only where the
 serialiser writes it back as the same text (`promptcraft/_parse/definitions.py`); where a serialiser
 loses something the reading is the canonical definition, and the table counts it under **tools**:
 - `xml_schema` (Qwen3-Coder) writes all of a definition but the parameters' `type` (read back as
@@ -170,14 +170,17 @@ loses something the reading is the canonical definition, and the table counts it
   it), `integer` as `number`, an enum without its type (read back as `string`); a `default`, `format`,
   bounds or examples in the comment are not read back.
 
+- `json_spliced` (Mistral v0.3, NeMo), `command_r7b` (Command R7B) and `python_repr` (SmolLM3) are
+  read as the JSON or Python literal they are: exactly (Command R7B's a missing description as `""`).
+
 Calls written as a JSON block (Command R+: `tojson(indent=4)` indented by 8 more spaces) are read back
-as the mapping. Not read back: definitions written by the other serialisers (`pydantic_signature`:
-MiniCPM3, `command_r7b`, `json_spliced`: Mistral v0.3 and NeMo, `python_repr`: SmolLM3);
+as the mapping. Not read back: definitions written by `pydantic_signature` (MiniCPM3);
 `continue_final_message` prompts (an open final turn).
 Granite 3.2/3.3 write a default system text of their own with tools that holds the date: it comes
-back as a system message. Most unreadable structured prompts hold definitions that are not read back
-(the other serialisers), where reading the block as text does not render back either (it is no system
-or user text the format writes without tools); Nemotron Nano v2's are assistant turns
+back as a system message. The unreadable structured prompts: gpt-oss's with tools and no system or
+developer message (above); Mistral v0.3's and NeMo's public conversations with several user turns and
+calls, whose definitions are written before the last user turn (no reading of the rest found renders
+back: not read yet); Nemotron Nano v2's are assistant turns
 whose reasoning (`<think>` in the content) the format cuts before calls, which no reading restores.
 The generated conversations are mostly refused by the formats with narrow call rules (one call per
 message, ids of 9 characters, arguments as strings...), so for those the generated column counts text

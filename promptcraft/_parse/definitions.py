@@ -393,7 +393,43 @@ def functionary(text: str, at: int) -> Found:
     return {"type": "function", "function": function}, at + len("\n}) => any;\n\n")
 
 
+def _json_at(text: str, at: int) -> Found:
+    try:
+        return json.JSONDecoder().raw_decode(text, at)
+    except (ValueError, RecursionError):
+        return None
+
+
+def json_spliced(text: str, at: int) -> Found:
+    """Mistral's rebuilt envelope (``serialisers.json_spliced``): JSON wherever it is accepted."""
+    found = _json_at(text, at)
+    return found if found is not None and isinstance(found[0], dict) else None
+
+
+def command_r7b(text: str, at: int) -> Found:
+    """Command R7B's ``{"name", "description", "parameters", "responses": null}`` (``serialisers.command_r7b``)."""
+    found = _json_at(text, at)
+    if found is None or not isinstance(found[0], dict) or list(found[0]) != [
+            "name", "description", "parameters", "responses"]:
+        return None
+    function = {key: found[0][key] for key in ("name", "description", "parameters")}
+    return {"type": "function", "function": function}, found[1]
+
+
+def python_repr(text: str, at: int) -> Found:
+    """SmolLM3's definition as Python's ``repr`` of it (``serialisers.python_item``), which holds no line
+    break: the text up to the next one."""
+    end = text.find("\n", at)
+    end = len(text) if end < 0 else end
+    try:
+        value = ast.literal_eval(text[at:end])
+    except (SyntaxError, ValueError, TypeError, RecursionError, MemoryError):
+        return None
+    return (value, end) if isinstance(value, dict) else None
+
+
 #: The serialisers read back, by their name in ``[tools] item``.
 READERS: Dict[str, Callable[[str, int], Found]] = {
     "xml_schema": xml_schema, "python_docstring": python_docstring, "hermes": hermes, "typescript": typescript,
-    "python_signature": python_signature, "functionary": functionary}
+    "python_signature": python_signature, "functionary": functionary, "json_spliced": json_spliced,
+    "command_r7b": command_r7b, "python_repr": python_repr}
