@@ -1444,10 +1444,25 @@ name them); see the tables above for what each writes and refuses.
   for Qwen3, Qwen3.5 and SmolLM3, `thinking` for DeepSeek V3.1 and Granite 3.2/3.3, `date_string`, gpt-oss's
   `model_identity` and `reasoning_effort`, Granite 3.2/3.3's `controls`, a mapping written as JSON in the
   generation prompt whose `citations` and `hallucinations` keys add to the default system prompt with
-  documents); the equivalence tests give every switch both values on both sides. Jamba's `knobs`,
-  `generation_preamble`, `role_to_predict` and `bom_str`/`eom_str`, Command A's and Command R7B's
-  `enable_citations` and Granite 3.3's `available_tools` (its template fills it from `tools`, which the format
-  writes) are not declared, and passing one is an `OptionsError` rather than a silently different prompt.
+  documents); the equivalence tests give every switch both values on both sides. Command A's and Command
+  R7B's `enable_citations` and Granite 3.3's `available_tools` (its template fills it from `tools`, which the
+  format writes) are not declared, and passing one is an `OptionsError` rather than a silently different prompt.
+- Jamba 1.6's `role_to_predict` (the role the generation prompt opens; an empty string is `assistant`, as the
+  template's `or` has it) and `generation_preamble` (written after the prompt, after a space, unless blank:
+  the template tests `strip() != ""`) are declared. A value that is not a string is an `OptionsError`: the
+  template raises on one in the generation prompt, but without the prompt it never reads them, and it takes
+  a falsy one (0) as the default; promptcraft refuses those rather than guess. Tested in
+  `tests/test_variables_structured.py` (13 values, each with and without a system message, tools and the
+  prompt): 120 prompts equal, 12 refused by both, 24 refused by promptcraft alone (5 and 0, as said).
+  Not declared (an `OptionsError`): `knobs` (its "active output modes" block joins the documents in one
+  system turn before the last user message, written also without documents, and its `citation_mode` and
+  `response_format` are tested by value: documents and that turn are one mechanism today, which this needs
+  split into parts of a turn chosen by a mapping's values, not built yet); a message's `citations`
+  (written only with `knobs`, as a Python list repr of the `document_id`s); `default_system_message` (its
+  text is written exactly as a leading system message's, so `Format.parse` could not tell the two apart:
+  declared, it read a given system message back as the variable and dropped the message); `bom_str` and
+  `eom_str` (they replace the turn markers in every turn, which the format declares as its control tokens
+  and stop string: escaping, stop strings and parsing would all need the markers to be variables).
 - Seed-OSS's `thinking_budget` is a number variable (`number = -1`): -1 (the default) adds nothing, 0 adds a
   fixed system turn after the system block (or first) and closes an empty reasoning block after the generation
   prompt, any other number a system turn writing the number twice and a reflection interval (`lookup`: the

@@ -852,6 +852,13 @@ def format_toml(draw) -> str:
                                                        + draw(_fragment.map(_escape_braces)))]
         else:
             var_tables += [f"[variables.{name}]", f"default = {toml_string(draw(_fragment))}"]
+            # Jamba's role_to_predict (an empty string is the default) and generation_preamble (written
+            # around a value that is not blank).
+            if draw(st.integers(0, 2)) == 0:
+                var_tables.append('empty = "default"')
+            if draw(st.integers(0, 2)) == 0:
+                var_tables.append(line("nonblank", draw(_fragment.map(_escape_braces)) + "{value}"
+                                       + draw(_fragment.map(_escape_braces))))
     return "\n".join(lines + tables + thinking_table + var_tables + switch_tables + system + role_tables + gen) + "\n"
 
 

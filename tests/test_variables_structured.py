@@ -119,3 +119,44 @@ def test_equals_and_lookup_on_a_format_of_its_own():
                         (5.5, "[5.5] x\n<2.5>"), (-2, "[-2] x\n<low>")]:
         assert fmt.render(messages, add_generation_prompt=True, level=value) == want
         assert "".join(t for t, _, _ in reference.segments(fmt.spec, messages, True, {"level": value})) == want
+
+
+JAMBA = "ai21labs--AI21-Jamba-Large-1.6"
+#: Jamba's variables and values: an empty string is the default where the template writes `x or "..."`, a
+#: blank preamble is left out (it tests strip() != ""), and a value that is not a string is refused (the
+#: template raises on most; where it writes one, an int as text or a falsy value as the default, promptcraft
+#: refuses rather than guess).
+JAMBA_VALUES = {"role_to_predict": ["user", "", "x y", "<|tool|>", 5, 0],
+                "generation_preamble": ["Sure", " x ", "", " ", "\n\t", "\u2028", 5]}
+
+
+def test_jamba_variables_match_transformers():
+    require_corpus()
+    require_transformers()
+    fmt = promptcraft.get_format("jamba-1.6")
+    same = refused = ours = 0
+    for name, values in JAMBA_VALUES.items():
+        for value in values:
+            for messages in CONVERSATIONS:
+                for tools in (None, TOOLS):
+                    for gen in (False, True):
+                        want = outcome(hf_render, JAMBA, messages, add_generation_prompt=gen, tools=tools,
+                                       **{name: value})
+                        got = outcome(fmt.render, messages, add_generation_prompt=gen, tools=tools, **{name: value})
+                        spans = outcome(lambda m, **kw: fmt.render_spans(m, **kw).text, messages,
+                                        add_generation_prompt=gen, tools=tools, **{name: value})
+                        slow = outcome(reference.render, fmt.spec, messages, gen, {name: value}, tools)
+                        case = f"{name}={value!r} tools={tools is not None} gen={gen} {messages!r}"
+                        assert got == spans == slow, case
+                        if isinstance(got, tuple):
+                            assert got == ("refused", "OptionsError") and not isinstance(value, str), case
+                            if isinstance(want, tuple):
+                                refused += 1
+                            else:
+                                ours += 1
+                        else:
+                            assert got == want, case
+                            same += 1
+    # The template reads both only for the generation prompt: without it, it writes a conversation given 5
+    # (which promptcraft refuses wherever it is given), and 0 is its default.
+    assert (same, refused, ours) == (10 * 12, 2 * 6, 2 * 6 + 12)

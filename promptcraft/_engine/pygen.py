@@ -144,7 +144,8 @@ class _Generator:
         # A switch's parameter keeps what the caller gave (the fallback needs it); its text lives in
         # _v_NAME, which no variable can be (none starts with '_').
         self.values: Dict[str, Union[str, Code]] = {
-            v.name: Code(f"_v_{v.name}" if v.is_switch or v.is_mapping or v.is_number else v.name)
+            v.name: Code(f"_v_{v.name}" if v.is_switch or v.is_mapping or v.is_number or v.nonblank is not None
+                         else v.name)
             for v in program.variables}
         # A number's derived text lives in _v_SLOT (a slot name is no variable's, nor starts with '_').
         self.values.update({v.lookup_slot: Code(f"_v_{v.lookup_slot}") for v in program.variables
@@ -575,6 +576,13 @@ class _Generator:
             w.line(f"elif not _isinstance({var.name}, _str):")
             with w.block():
                 w.line(f"raise _bad_variable({var.name!r}, {var.name})")
+            if var.empty_default:
+                w.line(f"elif {var.name} == '':")
+                with w.block():
+                    w.line(f"{var.name} = {var.default!r}")
+            if var.nonblank is not None:
+                before, after = var.nonblank
+                w.line(f"_v_{var.name} = {before!r} + {var.name} + {after!r} if {var.name}.strip() else ''")
 
     def body(self) -> None:
         """Lines that render ``messages`` into ``_out``, or raise for the reference to take over."""

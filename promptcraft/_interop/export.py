@@ -1270,8 +1270,13 @@ class _Emitter:
                            f"set {local} = {name}|tojson(ensure_ascii=true)"),
                           (None, bad + " ~ 'must be JSON text or a list'")]
             else:
+                if var.empty_default:
+                    cases.append((f"{name} is string and {name} == ''", missing))
                 cases += [(f"{name} is string", f"set {local} = {name}"), (None, bad + " ~ 'must be a string'")]
             self.chain(cases)
+            if var.nonblank is not None:
+                before, after = var.nonblank
+                self.tag(f"set {local} = {quote(before)} ~ {local} ~ {quote(after)} if {local}|trim else ''")
 
     def chain(self, cases: "List[Tuple[Optional[str], str]]") -> None:
         """An if chain whose branches are each one ``set`` statement or, otherwise, a refusal (its text)."""

@@ -153,6 +153,14 @@ class _Builder:
             mid = self.step(self.step(at, LIT, before) if before else at, CAP, "json:" + name)
             self.eps(self.step(mid, LIT, after) if after else mid, end)
             return end
+        if variable is not None and variable.nonblank is not None:
+            # Blank (or not given): no text; else the value between the two texts around it.
+            end = self.node()
+            self.eps(at, end)
+            before, after = variable.nonblank
+            mid = self.step(self.step(at, LIT, before) if before else at, CAP, "var:" + name)
+            self.eps(self.step(mid, LIT, after) if after else mid, end)
+            return end
         if variable is not None and variable.is_switch:
             end = self.node()
             for value, text in ((True, variable.when_true), (False, variable.when_false)):

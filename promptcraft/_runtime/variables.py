@@ -203,5 +203,9 @@ def resolve(spec: "Any", given: "Mapping[str, Any]") -> "Dict[str, str]":
             value = serialised(var.name, var.serialiser, value)
         elif not isinstance(value, str):
             raise bad_variable(var.name, value)
+        if var.empty_default and value == "":
+            value = var.default
+        if var.nonblank is not None:
+            value = var.nonblank[0] + value + var.nonblank[1] if value.strip() else ""
         values[var.name] = value
     return values

@@ -245,6 +245,11 @@ def variable(var: Variable, surface: _Surface) -> Dict[str, Any]:
         if var.strftime is not None else {"required": True}
     if var.serialiser is not None:
         out["serialiser"] = var.serialiser
+    if var.empty_default:
+        out["empty"] = "default"
+    if var.nonblank is not None:
+        before, after = var.nonblank
+        out["nonblank"] = surface.literal(before) + "{value}" + surface.literal(after)
     return out
 
 

@@ -400,6 +400,11 @@ class Variable:
     #: most; above the last bound (or NaN), the last value.
     lookup_slot: Optional[str] = None
     lookup: Tuple[Tuple[Union[int, float], str], ...] = ()
+    #: A text variable given ``""`` takes its default (``empty = "default"``: the template's ``x or "..."``).
+    empty_default: bool = False
+    #: A text variable written between these texts when its value is not blank (``str.strip()`` leaves
+    #: something), ``""`` otherwise (``nonblank = " {value}"``: Jamba's ``generation_preamble``).
+    nonblank: Optional[Tuple[str, str]] = None
 
     @property
     def is_number(self) -> bool:

@@ -286,12 +286,16 @@ def build_spec(raw: Dict[str, Any], path: Optional[str], text: str) -> FormatSpe
             # argument nor the generated code's own names, which all start with '_' (builtins included).
             raise check.fail(key, f"{var_name!r} is reserved; choose another variable name (not starting with '_')")
         check.table(decl, key, ("default", "strftime", "required", "when_true", "when_false", "serialiser",
-                                "when_given", "number", "lookup"))
+                                "when_given", "number", "lookup", "empty", "nonblank"))
         if "number" in decl:
             check.variables[var_name] = _number(check, decl, key, var_name)
             continue
         if "lookup" in decl:
             raise check.fail(f"{key}.lookup", "used by a number variable only (number = DEFAULT)")
+        for extra in ("empty", "nonblank"):
+            if extra in decl and ("when_given" in decl or "when_true" in decl or "when_false" in decl
+                                  or isinstance(decl.get("default"), bool)):
+                raise check.fail(f"{key}.{extra}", "used by a text variable only")
         if "when_given" in decl:
             unused = [k for k in decl if k != "when_given"]
             if unused:
@@ -341,8 +345,23 @@ def build_spec(raw: Dict[str, Any], path: Optional[str], text: str) -> FormatSpe
             except ValueError:
                 raise check.fail(f"{key}.default", f"not JSON text, which a variable written by the serialiser "
                                                    f"{serialiser!r} takes") from None
+        empty_default = check.choice(decl, key, "empty", ("default",), "default") == "default" \
+            if "empty" in decl else False
+        if empty_default and default is None:
+            raise check.fail(f"{key}.empty", "takes the variable's 'default' for an empty string: declare one")
+        nonblank = None
+        if "nonblank" in decl:
+            if serialiser is not None:
+                raise check.fail(f"{key}.nonblank", "not used with 'serialiser' (JSON text is never blank)")
+            around = check.text(decl, key, "nonblank", ("value",))
+            if around.names != ("value",):
+                raise check.fail(f"{key}.nonblank", "must write the value once, as {value}")
+            at = around.pieces.index(Slot("value"))
+            before, after = ("".join(p for p in part if isinstance(p, str))
+                             for part in (around.pieces[:at], around.pieces[at + 1:]))
+            nonblank = (before, after)
         check.variables[var_name] = Variable(var_name, default=default, strftime=strftime, required=required,
-                                             serialiser=serialiser)
+                                             serialiser=serialiser, empty_default=empty_default, nonblank=nonblank)
 
     start_decl, start_when = _variants(check, raw, "", "start", (), ("tools",))
     start = check.text(start_decl, "", "start")
