@@ -159,9 +159,10 @@ loses something the reading is the canonical definition, and the table counts it
 - `typescript` (gpt-oss) is read for parameters of the simple types (`string`, `number`, `boolean`,
   `object`, arrays of these, string enums, nullable strings, with descriptions and defaults): it loses
   `integer` (read back as `number`), an `object`'s or array item's other keys, and `required` where none
-  is (read back as `[]`); other schemas are not read back. gpt-oss prompts with tools and no system or
-  developer message stay unreadable: the developer turn the format writes for the definitions alone is
-  not read as no message.
+  is (read back as `[]`); other schemas are not read back. Where the format writes the definitions in
+  a turn of their own (gpt-oss's developer turn, without a developer message), the text they add to a
+  conversation (found by rendering a one-message conversation with and without them) is taken out
+  whole.
 - `python_signature` (Command R+) is read from its `Args:` lines: it loses every key of a parameter's
   schema but its type and description (`enum`, `default`...), an array's `items` (every array is written
   `List[Union[]]`) and the parameters' `type` (read back as `object`); `required` is read back as a list.
@@ -177,8 +178,8 @@ Calls written as a JSON block (Command R+: `tojson(indent=4)` indented by 8 more
 as the mapping. Not read back: definitions written by `pydantic_signature` (MiniCPM3);
 `continue_final_message` prompts (an open final turn).
 Granite 3.2/3.3 write a default system text of their own with tools that holds the date: it comes
-back as a system message. The unreadable structured prompts: gpt-oss's with tools and no system or
-developer message (above); Mistral v0.3's and NeMo's public conversations with several user turns and
+back as a system message. The unreadable structured prompts: one of gpt-oss's (several turns with
+calls and reasoning); Mistral v0.3's and NeMo's public conversations with several user turns and
 calls, whose definitions are written before the last user turn (no reading of the rest found renders
 back: not read yet); Nemotron Nano v2's are assistant turns
 whose reasoning (`<think>` in the content) the format cuts before calls, which no reading restores.

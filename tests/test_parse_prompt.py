@@ -8,6 +8,7 @@ what the format itself does not write (a system message a template leaves out).
 
 from __future__ import annotations
 
+import itertools
 import json
 import pathlib
 import random
@@ -238,8 +239,10 @@ SERIALISED = {"qwen3-coder": DOCUMENTED, "hermes-3-tool-use": DOCUMENTED,
 @pytest.mark.parametrize("name", sorted(SERIALISED))
 def test_serialised_definitions_come_back(name):
     fmt = promptcraft.get_format(name)
-    messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}]
-    for tools in ([DOCUMENTED], [DOCUMENTED, DOCUMENTED]):
+    for messages, tools in itertools.product(
+            ([{"role": "user", "content": "Hi"}], [{"role": "system", "content": "Be brief."},
+                                                  {"role": "user", "content": "Hi"}]),
+            ([DOCUMENTED], [DOCUMENTED, DOCUMENTED])):
         prompt = fmt.render(messages, tools=tools, **sample_variables(fmt))
         parsed = fmt.parse(prompt)
         # Mistral v0.3 writes no system message: it is lost, as on text turns.

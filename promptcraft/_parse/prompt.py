@@ -23,6 +23,7 @@ import copy
 import functools
 import gc
 import heapq
+import os
 from bisect import bisect_left
 from contextlib import contextmanager
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
@@ -919,8 +920,28 @@ class PromptParser:
                     found = self.tools_reading(prompt, prompt[:start] + prompt[stop:], tools, prompt[start:stop])
                     if found is not None:
                         return found
+                added = self.added_text(tools)
+                where = prompt.find(added) if added else -1
+                if where >= 0:
+                    # The text the definitions add beyond their block (gpt-oss's developer turn around them):
+                    # taken out whole, the rest is the prompt without tools.
+                    found = self.tools_reading(prompt, prompt[:where] + prompt[where + len(added):], tools, added)
+                    if found is not None:
+                        return found
             at = prompt.find(anchor, at + 1)
         return None
+
+    def added_text(self, tools: List[Any]) -> str:
+        """What rendering a one-message conversation with ``tools`` adds to it rendered without them, where
+        that is one stretch of text ("" where it cannot be told)."""
+        probe = [{"role": "user", "content": "\x00"}]
+        try:
+            with_tools, without = self.render(probe, tools=tools), self.render(probe)
+        except PromptcraftError:
+            return ""
+        head = len(os.path.commonprefix([with_tools, without]))
+        tail = len(os.path.commonprefix([with_tools[head:][::-1], without[head:][::-1]]))
+        return with_tools[head:len(with_tools) - tail] if head + tail == len(without) else ""
 
     def tools_reading(self, prompt: str, rest: str, tools: List[Any], cut: str) -> Optional[ParsedPrompt]:
         # The rest is read by a parser that checks each reading rendered with the definitions, the block
