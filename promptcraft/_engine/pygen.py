@@ -1407,7 +1407,7 @@ class _Generator:
                 self.alternate(role, False)  # two keys: no tool_calls
                 plain = _without_calls(specialize((role.body,), {"named": False, "calls": False}))
                 body = plain[0] if len(plain) == 1 and isinstance(plain[0], Choice) else Choice((Case(ALWAYS, plain),))
-                self.write_one(attrs.evolve(role, calls=None, body=body), calls_read=True)
+                self.write_one(attrs.evolve(role, calls=None, body=body), calls_read=True, declared=role)
             self.w.line("else:")
             with self.w.block():
                 self.write_calls_apart(role)
@@ -1432,7 +1432,7 @@ class _Generator:
             self.alternate(role, None if plain_empty else False)  # an empty list is not counted as no calls
             plain = _without_calls(specialize((role.body,), {"calls": False}))
             body = plain[0] if len(plain) == 1 and isinstance(plain[0], Choice) else Choice((Case(ALWAYS, plain),))
-            self.write_one(attrs.evolve(role, calls=None, body=body), calls_read=True)
+            self.write_one(attrs.evolve(role, calls=None, body=body), calls_read=True, declared=role)
             if self.call_names:
                 w.line("_cname = None")
         w.line("else:")
@@ -1467,9 +1467,13 @@ class _Generator:
                 w.line("raise _Unhandled")
             w.line(f"_user_turn = {'not _user_turn' if role.name is None else role.name != 'user'}")
 
-    def write_one(self, role: ir.Role, calls_read: bool) -> None:
-        """``write_role`` for one branch; ``calls_read``: ``_tc`` holds the message's calls already."""
+    def write_one(self, role: ir.Role, calls_read: bool, declared: Optional[ir.Role] = None) -> None:
+        """``write_role`` for one branch; ``calls_read``: ``_tc`` holds the message's calls already;
+        ``declared``: the role before the branch specialised its texts."""
         w = self.w
+        # The reference checks a result's id and call number wherever some text of the role writes them,
+        # so a branch whose case leaves them out checks them too (or it would write what it refuses).
+        slots = ((declared or role).body,)
         if role.action == "refuse":
             w.line("raise _Unhandled")
             return
@@ -1570,7 +1574,7 @@ class _Generator:
             name=Code("_nm"), reasoning=Code("_reasoning"))
         if role.attach_field is not None:
             self.attached(role)
-        if _uses((role.body,), "call_number"):
+        if _uses(slots, "call_number"):
             # The number of the call this result answers, by its id: one call's, answered once.
             size = "_size" if self.any_calls else "_len(_m)"
             w.line(f"_ci = _m.get('tool_call_id') if {size} != 2 else None")
@@ -1585,10 +1589,10 @@ class _Generator:
                 w.line(f"if _dt is not None{after}:")
                 with w.block():
                     w.line("raise _Unhandled")
-        if _uses((role.body,), "tool_call_id") and role.call_id is not None:
+        if _uses(slots, "tool_call_id") and role.call_id is not None:
             # Required, and checked as the format's rule says (the template raises or writes junk otherwise).
             w.line(f"_ci = _call_id(_m.get('tool_call_id'), {role.call_id!r})")
-        elif _uses((role.body,), "tool_call_id"):
+        elif _uses(slots, "tool_call_id"):
             # The id of the call this message answers, as given (text only), empty without one.
             size = "_size" if self.any_calls else "_len(_m)"
             w.line(f"_ci = _m.get('tool_call_id') if {size} != 2 else None")
