@@ -236,28 +236,38 @@ def test_render_many_options_and_unknown_keywords():
         assert not isinstance(outcome(partial(fmt.render, chat, **options)), str)
 
 
+
 #: Formats and conversations on which the generated code and the reference disagreed, found by the
-#: random-format properties under seeds other than CI's and shrunk; each with what both must give.
+#: random-format properties under seeds other than CI's (and by reading the paths they point at) and
+#: shrunk: (format, messages, render's keywords, the class of error both must give).
 REGRESSIONS = [
     # A message of two keys takes a branch specialised to no name, where the prefix leaves out its
     # {call_number}: the branch wrote the message, which the reference refuses for its tool_call_id.
     ('name = "r"\n[message]\nignore = ["tool_call_id"]\n'
      '[any_role]\nprefix = [{when = {named = false}, text = "<"}, {text = "{call_number}"}]\n',
-     [{"role": "user", "content": "hi"}], "UnsupportedFieldError"),
+     [{"role": "user", "content": "hi"}], {}, "UnsupportedFieldError"),
     # The same with {tool_call_id} under a rule that requires it.
     ('name = "r"\n[message]\nignore = ["tool_call_id"]\n'
      '[roles.user]\nprefix = [{when = {named = false}, text = "<"}, {text = "{tool_call_id}:"}]\n'
      'tool_call_id = "json"\n',
-     [{"role": "user", "content": "hi"}], "InvalidMessageError"),
+     [{"role": "user", "content": "hi"}], {}, "InvalidMessageError"),
+    # Tools (documents) a format does not write, with a bad variable: the variable is named first.
+    ('name = "r"\n[variables.s]\ndefault = false\nwhen_true = "T"\nwhen_false = "F"\n[any_role]\nprefix = "{s}"\n',
+     [{"role": "user", "content": "hi"}], {"s": 3, "tools": [{"type": "function", "function": {"name": "f"}}]},
+     "OptionsError"),
+    ('name = "r"\n[variables.s]\ndefault = false\nwhen_true = "T"\nwhen_false = "F"\n[any_role]\nprefix = "{s}"\n',
+     [{"role": "user", "content": "hi"}], {"s": 3, "documents": [{"text": "d"}]}, "OptionsError"),
 ]
 
 
 def test_regressions_from_random_formats():
     """Each shrunk case: render and render_spans give the reference's result or error."""
-    for text, messages, want in REGRESSIONS:
+    for text, messages, options, want in REGRESSIONS:
         fmt = promptcraft.loads_format(text)
-        slow = outcome(partial(reference.render, fmt.spec, messages))
-        assert outcome(partial(fmt.render, messages)) == slow
-        spans = outcome(partial(fmt.render_spans, messages))
-        assert (spans if isinstance(spans, tuple) else spans.text) == slow
+        variables = {k: v for k, v in options.items() if k not in ("tools", "documents")}
+        slow = outcome(partial(reference.render, fmt.spec, messages, False, variables, options.get("tools"),
+                               options.get("documents")))
+        assert outcome(partial(fmt.render, messages, **options)) == slow, text
+        spans = outcome(partial(fmt.render_spans, messages, **options))
+        assert (spans if isinstance(spans, tuple) else spans.text) == slow, text
         assert (slow[0] if isinstance(slow, tuple) else str) == want, text

@@ -115,7 +115,16 @@ def options_handler(get_spec: "Callable[[], Any]", resolve: "Any" = None) -> "Ca
 
             raise unknown_variables(get_spec(), unknown)
         if inputs:
-            _render_inputs(get_spec(), inputs)
+            from ..errors import UnsupportedFieldError
+
+            try:
+                _render_inputs(get_spec(), inputs)
+            except UnsupportedFieldError:
+                # A bad variable is what the reference names first; checked only here, where it matters.
+                from .variables import resolve as check_variables
+
+                check_variables(get_spec(), {k: v for k, v in given.items() if k not in ("tools", "documents")})
+                raise
         if control_tokens != "keep":
             guard = guards.get("guard")
             if guard is None:
