@@ -251,6 +251,12 @@ REGRESSIONS = [
      '[roles.user]\nprefix = [{when = {named = false}, text = "<"}, {text = "{tool_call_id}:"}]\n'
      'tool_call_id = "json"\n',
      [{"role": "user", "content": "hi"}], {}, "InvalidMessageError"),
+    # A message without calls takes a branch specialised to none, whose cases do not read the name
+    # (only the case with calls writes it): it wrote the message, the reference refuses a name not text.
+    ('name = "r"\n[calls]\narguments = "json"\ncall = "<c>{name}</c>"\n[roles.user]\nprefix = "U:"\n'
+     '[roles.assistant]\nprefix = [{when = {calls = true, named = true}, text = "A({name}):"}, {text = "A:"}]\n',
+     [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "x", "name": 5}], {},
+     "UnsupportedFieldError"),
     # Tools (documents) a format does not write, with a bad variable: the variable is named first.
     ('name = "r"\n[variables.s]\ndefault = false\nwhen_true = "T"\nwhen_false = "F"\n[any_role]\nprefix = "{s}"\n',
      [{"role": "user", "content": "hi"}], {"s": 3, "tools": [{"type": "function", "function": {"name": "f"}}]},

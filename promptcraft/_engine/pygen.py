@@ -1432,6 +1432,11 @@ class _Generator:
             self.alternate(role, None if plain_empty else False)  # an empty list is not counted as no calls
             plain = _without_calls(specialize((role.body,), {"calls": False}))
             body = plain[0] if len(plain) == 1 and isinstance(plain[0], Choice) else Choice((Case(ALWAYS, plain),))
+            if role.writes_name and not any(when.named is not None for when in _whens(body)):
+                # Only cases with calls write the name: the reference still refuses one that is not text.
+                w.line("if _size != 2 and _m.get('name') is not None and not _isinstance(_m['name'], _str):")
+                with w.block():
+                    w.line("raise _TypeError")
             self.write_one(attrs.evolve(role, calls=None, body=body), calls_read=True, declared=role)
             if self.call_names:
                 w.line("_cname = None")
