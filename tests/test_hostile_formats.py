@@ -103,6 +103,30 @@ def spec_strings(spec: Any) -> List[str]:
     return found
 
 
+def format_numbers(spec: Any) -> set:
+    """Every number the format declares: number variables' defaults and lookup bounds, ``equals`` values."""
+    found: set = set()
+
+    def walk(value: Any) -> None:
+        if attrs.has(type(value)):
+            for field in attrs.fields(type(value)):
+                item = getattr(value, field.name)
+                if field.name == "equals" and item:
+                    found.update(number for _, number in item)
+                elif field.name == "number" and item is not None:
+                    found.add(item)
+                elif field.name == "lookup" and item:
+                    found.update(bound for bound, _ in item)
+                else:
+                    walk(item)
+        elif isinstance(value, (tuple, list)):
+            for item in value:
+                walk(item)
+
+    walk(spec)
+    return found
+
+
 def format_pieces(spec: Any) -> List[str]:
     """Every text the format declares, as the generated code may quote it (trimmed variants included)."""
     pieces = set()
@@ -111,6 +135,8 @@ def format_pieces(spec: Any) -> List[str]:
     # codegen's own: role names, message fields (the reasoning aliases too), trim names, render inputs
     pieces.update(("system", "user", "assistant", "role", "content", "keep", "\n", "both", "left", "right",
                    "reasoning_content", "thinking", "reasoning", "tool_calls", "name", "documents", "tools"))
+    # A number variable's default as the text it stands for (what {NAME} writes when it is not given).
+    pieces.update(str(v.number) for v in spec.variables if getattr(v, "number", None) is not None)
     pieces.add(f"Render messages in the {spec.name!r} format.")
     pieces.add(f"Render each conversation in the {spec.name!r} format.")
     pieces.add(f"Render messages in the {spec.name!r} format, with the kind and message of every piece.")
@@ -139,8 +165,12 @@ def check_source(fmt: Any) -> None:
     variables = set(fmt.variables)
     assert not variables & FIXED_NAMES, "a variable shares a name with the generated code"
     variables |= {f"_v_{v.name}" for v in fmt.spec.variables
-                  if getattr(v, "when_true", None) is not None or getattr(v, "when_given", None) is not None}
+                  if getattr(v, "when_true", None) is not None or getattr(v, "when_given", None) is not None
+                  or getattr(v, "number", None) is not None or getattr(v, "nonblank", None) is not None}
+    # A number variable's derived text (its lookup slot, which no variable may be called).
+    variables |= {f"_v_{v.lookup_slot}" for v in fmt.spec.variables if getattr(v, "lookup_slot", None)}
     pieces = format_pieces(fmt.spec)
+    numbers = format_numbers(fmt.spec)
     for node in ast.walk(tree):
         kind = type(node).__name__
         assert kind in NODE_KINDS, f"unexpected {kind} node in generated source"
@@ -160,7 +190,7 @@ def check_source(fmt: Any) -> None:
             else:
                 # flags, counts, and span tags: (message index + 1) * 8 + kind code
                 small_int = type(node.value) is int and 0 <= node.value < 64
-                assert node.value in (None, False, True) or small_int, node.value
+                assert node.value in (None, False, True) or small_int or node.value in numbers, node.value
 
 
 # ---------------------------------------------------------------------------

@@ -285,6 +285,9 @@ def build_spec(raw: Dict[str, Any], path: Optional[str], text: str) -> FormatSpe
             # A variable becomes a parameter of the generated renderer: it may shadow neither a render
             # argument nor the generated code's own names, which all start with '_' (builtins included).
             raise check.fail(key, f"{var_name!r} is reserved; choose another variable name (not starting with '_')")
+        if var_name in check.derived:
+            raise check.fail(key, f"{var_name!r} is the lookup slot of the number variable "
+                                  f"{check.derived[var_name]!r}; choose another name")
         check.table(decl, key, ("default", "strftime", "required", "when_true", "when_false", "serialiser",
                                 "when_given", "number", "lookup", "empty", "nonblank"))
         if "number" in decl:
