@@ -373,13 +373,14 @@ def hostile_conversation(draw, roles: Iterable[str] = ()) -> List[Dict[str, str]
 
 
 def pinned_values(fmt: Any, date: str = "26 Jul 2024") -> Dict[str, Any]:
-    """A value for every declared variable: switches on, mappings given, texts (dates, required ones) pinned
-    (as JSON text where a serialiser writes the variable); and an empty list of tools for a format that needs
-    them (a model's tool_use template)."""
+    """A value for every declared variable: switches on, mappings given, numbers 512 (Seed-OSS's budget turn
+    written), texts (dates, required ones) pinned (as JSON text where a serialiser writes the variable); and an
+    empty list of tools for a format that needs them (a model's tool_use template)."""
     import json
 
     values = {v.name: (True if getattr(v, "when_true", None) is not None
                        else {"citations": True} if getattr(v, "when_given", None) is not None
+                       else 512 if getattr(v, "number", None) is not None
                        else json.dumps(date) if getattr(v, "serialiser", None) else date) for v in fmt.spec.variables}
     return {**values, **needed_tools(fmt)}
 

@@ -423,14 +423,16 @@ def test_both_flags(name):
 
 @each_format
 def test_bad_options(name):
-    """An unknown policy, an unknown variable or a non-string variable is an OptionsError."""
+    """An unknown policy, an unknown variable or a variable of the wrong type (a number where a string or a
+    switch is wanted, a string where a number is) is an OptionsError."""
     fmt, variables = fmt_and_vars(name)
     for options in ({"control_tokens": "strip"}, {"control_tokens": None}, {"nope": "x"}, {"nope": None}):
         with pytest.raises(promptcraft.OptionsError):
             fmt.render(CHAT, **{**variables, **options})
+    numbers = {v.name for v in fmt.spec.variables if v.is_number}
     for var in fmt.variables:
         with pytest.raises(promptcraft.OptionsError):
-            fmt.render(CHAT, **{var: 5})
+            fmt.render(CHAT, **{var: "5" if var in numbers else 5})
 
 
 @each_format
