@@ -853,7 +853,8 @@ class Output:
     its reasoning before the answer, ``{reasoning}`` then ``{content}`` (DeepSeek R1 and QwQ write
     ``<think>`` blocks that their templates cut from history). ``call_id`` is the id a call's text
     stands for, from its ``{name}``, ``{index}`` and ``{number}`` (Kimi K2's ``functions.{name}:{index}``,
-    Command R7B's ``{number}``).
+    Command R7B's ``{number}``). ``call_name = "attach"``: a call is the message whose attached field
+    names the function (GLM-4's ``metadata``).
     """
 
     prefix: Optional[Text] = None
@@ -866,6 +867,14 @@ class Output:
     #: The texts a model writes a call as (any of them), with ``{name}`` and ``{arguments}``, where
     #: they differ from ``[calls] call`` (gpt-oss's commentary channel, recipient first or last).
     call: Tuple[Text, ...] = ()
+    #: ``"attach"``: a call is an assistant message whose attached field, written in the role's prefix
+    #: (``{attach}``), names the function, its content the arguments as a JSON object (GLM-4's
+    #: ``metadata``); ``parse_output`` gives that message back as the format writes it.
+    call_name: Optional[str] = None
+
+
+#: What ``[output] call_name`` may say the call's name is.
+CALL_NAMES = ("attach",)
 
 
 @attrs.frozen

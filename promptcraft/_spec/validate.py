@@ -1048,7 +1048,7 @@ def _calls(check: Checker, decl: Any) -> Calls:
 
 def _output(check: Checker, decl: Any, calls: Optional[Calls]) -> Output:
     key = "output"
-    check.table(decl, key, ("prefix", "reasoning", "call_id", "content", "call"))
+    check.table(decl, key, ("prefix", "reasoning", "call_id", "content", "call", "call_name"))
     decl, prefix_when = _variants(check, decl, key, "prefix", ("role",))
     prefix = check.text(decl, key, "prefix", ("role",)) if "prefix" in decl else None
     for text in ([prefix] if prefix is not None else []) + [t for _, t in prefix_when]:
@@ -1093,10 +1093,13 @@ def _output(check: Checker, decl: Any, calls: Optional[Calls]) -> Output:
         if not call_id.names:
             raise check.fail(f"{key}.call_id", "an id made of the call's {name}, {index} or {number}, e.g. "
                                                "\"functions.{name}:{index}\"")
-    if prefix is None and reasoning is None and call_id is None and content is None and not call:
-        raise check.fail(key, "declare at least one of 'prefix', 'reasoning', 'content', 'call' and 'call_id'")
+    call_name = check.choice(decl, key, "call_name", model.CALL_NAMES, "") or None if "call_name" in decl else None
+    if prefix is None and reasoning is None and call_id is None and content is None and not call \
+            and call_name is None:
+        raise check.fail(key, "declare at least one of 'prefix', 'reasoning', 'content', 'call', 'call_id' and "
+                              "'call_name'")
     return Output(prefix=prefix, reasoning=reasoning, call_id=call_id, prefix_when=prefix_when, content=content,
-                  call=tuple(call))
+                  call=tuple(call), call_name=call_name)
 
 
 def names_of(role: Role) -> Tuple[str, ...]:
@@ -1345,6 +1348,11 @@ def _cross_checks(check: Checker, spec: FormatSpec) -> None:
         if spec.system.placement != "message" and (role.name in spec.system.leading_roles or role.name == "*"):
             raise check.fail(where, "a leading system message is taken out of the conversation here: it cannot "
                                     "attach a field (use [system] placement = 'message')")
+    if spec.output is not None and spec.output.call_name == "attach":
+        writer = spec.role("assistant")
+        if writer is None or writer.attach_field is None or not writer.attach_in_prefix:
+            raise check.fail("output.call_name", "'attach' names a call by the assistant role's attached field "
+                                                 "written in its prefix: that role writes no {attach} in its prefix")
     for role in spec.roles:
         if "call_name" in names_of(role):
             where = f"roles.{role.name}"
