@@ -484,8 +484,9 @@ def format_toml(draw) -> str:
             body.append(line("when_empty", text(("role",))))
         if draw(st.integers(0, 4)) == 0:
             body.append(f"remove = {json_list(draw(removed))}")
+        # (more often on the assistant's writer: a call it names is read back, [output] call_name)
         if empty != "when" and (placement == "message" or (role != "*" and role not in leading)) and \
-                draw(st.integers(0, 4)) == 0:
+                draw(st.integers(0, 2 if role in ("assistant", "*") else 4)) == 0:
             # A message field this role writes after its content (Phi-4-mini's system tools), or in its
             # prefix (GLM-4's metadata, placed below); a skipped empty message refuses it.
             body.append("attach = {field = " + toml_string(draw(st.sampled_from(["tools", "name", "weight"])))
@@ -805,6 +806,11 @@ def format_toml(draw) -> str:
                 ignored = [k for k in draw(st.lists(st.sampled_from(["title", "doc_id", "source", "url"]), unique=True,
                                                     max_size=3)) if k not in slots]
                 tables.append(f"ignore = {json_list(ignored)}")
+    # A call named by the assistant's attached field, where its prefix writes one (GLM-4's metadata).
+    header = "[roles.assistant]" if "[roles.assistant]" in role_tables else "[any_role]"
+    block = role_tables[role_tables.index(header):] if header in role_tables else []
+    block = block[:next((k for k in range(1, len(block)) if block[k].startswith("[")), len(block))]
+    attached_call = any(e.startswith("prefix = ") and "{attach}" in e for e in block)
     if draw(st.integers(0, 3)) == 0:
         # How a completion differs from history (read by parse_output only).
         output = ["[output]"]
@@ -826,7 +832,11 @@ def format_toml(draw) -> str:
             output.append("call = [" + ", ".join(texts) + "]")
         if "call_id" in keys:
             output.append(line("call_id", draw(st.sampled_from(["{name}", "call_{index}", "{name}:{index}"]))))
+        if attached_call and draw(st.booleans()):
+            output.append('call_name = "attach"')
         tables += output
+    elif attached_call and draw(st.booleans()):
+        tables += ["[output]", 'call_name = "attach"']
     var_tables = []
     for name in variables:
         if name not in used:

@@ -142,6 +142,14 @@ def messages_for(draw, fmt):
     it writes them; and what parse_output must give back (reasoning given, calls as mappings)."""
     spec = fmt.spec
     calls_spec = spec.calls
+    if spec.output is not None and spec.output.call_name == "attach" and draw(st.booleans()):
+        # A call written as the message the format writes (GLM-4's): the attached field names it, the
+        # content is its arguments' JSON as given, read back as written.
+        field = spec.role("assistant").attach_field
+        name = draw(st.text(alphabet=_SAFE.replace("\n", ""), min_size=1, max_size=12))
+        arguments = json.dumps(draw(json_objects), indent=draw(st.sampled_from([None, 2, 4])),
+                               ensure_ascii=draw(st.booleans()))
+        return {"role": "assistant", field: name, "content": arguments}, arguments, None, []
     reasoning = draw(st.one_of(st.none(), plain)) if reasoning_message(fmt, "r", "c") is not None else None
     calls = []
     if calls_spec is not None and draw(st.booleans()):
@@ -204,7 +212,7 @@ def joined(deltas):
                     assert call.pop("index") == len(out["tool_calls"])
                     out["tool_calls"].append(call)
             else:
-                out[key] += value
+                out[key] = out.get(key, "") + value  # (a call's name as the attached field: GLM-4's metadata)
     return out
 
 
@@ -251,6 +259,10 @@ def transformers_view(message, calls=True):
             out[key] = message[key].strip()
     if calls and message.get("tool_calls"):
         out["tool_calls"] = message["tool_calls"]
+    for key, value in message.items():  # a call's name as the attached field (GLM-4's metadata)
+        if key not in ("role", "content", "reasoning_content", "tool_calls") and isinstance(value, str) \
+                and value.strip():
+            out[key] = value.strip()
     return out
 
 
@@ -284,7 +296,9 @@ def test_parse_output_round_trips(name):
     def run(case, which, flags, cuts, give_tools):
         message, content, reasoning, calls = case
         history = histories(fmt)[which]
-        tools = tools_for(message.get("tool_calls", [])) if give_tools or fmt.spec.calls is not None else None
+        named = [{"function": {"name": message[form.attach.field], "arguments": content}}] \
+            if form.attach is not None and form.attach.field in message else []  # (GLM-4's metadata)
+        tools = tools_for(message.get("tool_calls", named)) if give_tools or fmt.spec.calls is not None else None
         options = dict(variables, **flags)
         found = written(fmt, history, message, tools, options)
         if found == "refused" and tools is not None:
@@ -342,6 +356,12 @@ def test_parse_output_round_trips(name):
         want_calls = [{"type": "function", "function": c} for c in calls]
         got_calls = [{k: v for k, v in c.items() if k != "id"} for c in got.get("tool_calls", [])]
         assert got_calls == want_calls, (completion, got)
+        if form.attach is not None:
+            # A call named by the attached field is the message as written, and renders back to the text.
+            field = form.attach.field
+            assert got.get(field) == message.get(field), (completion, got)
+            assert fmt.render(history + [got], tools=tools, **options) == prompt + completion
+            counts["attached calls"] = counts.get("attached calls", 0) + (field in got)
         if calls:
             counts["calls"] += 1
             counts["call_count"] += len(calls)
@@ -377,6 +397,8 @@ def test_parse_output_round_trips(name):
         assert total["content"] == got["content"]
         assert total["reasoning_content"] == got.get("reasoning_content", "")
         assert total["tool_calls"] == got.get("tool_calls", [])
+        if form.attach is not None:
+            assert total.get(form.attach.field) == got.get(form.attach.field)
 
     run()
     COUNTS[name] = counts
@@ -757,9 +779,11 @@ def test_harmony_output_channels():
 
 
 def test_a_field_written_in_the_turn_prefix_is_refused_not_read_as_content():
-    """GLM-4 writes a call as the assistant turn's metadata (the function's name) before its newline: a
-    completion holding one is refused where it opens, and a plain answer is still read."""
-    fmt = promptcraft.get_format("glm-4")
+    """Without [output] call_name, a field the turn's prefix writes (GLM-4's metadata, a call's name, before
+    its newline) is not read: a completion holding one is refused where it opens, a plain answer still read."""
+    toml = promptcraft.get_format("glm-4").toml
+    fmt = promptcraft.loads_format(toml[:toml.index("\n[output]")] + toml[toml.index("\n[control]"):])
+    assert fmt.spec.output is None
     assert fmt.parse_output("\nHello there") == {"role": "assistant", "content": "Hello there"}
     for completion in ('get_weather\n{"city": "Paris"}', "Hello"):
         with pytest.raises(promptcraft.OutputError) as caught:
@@ -770,3 +794,79 @@ def test_a_field_written_in_the_turn_prefix_is_refused_not_read_as_content():
             for piece in (completion[:3], completion[3:]):
                 parser.feed(piece)
             parser.close()
+
+
+def test_call_named_by_the_turn_metadata():
+    """GLM-4 writes a call as the assistant message whose metadata (after the role marker) names the function,
+    its content the arguments' JSON on the next line; an answer opens with the newline. parse_output gives the
+    message the format writes, which renders back to the text, one shot and streamed a character at a time;
+    the name is checked against the tools given, the arguments are a JSON object, kept as written."""
+    fmt = promptcraft.get_format("glm-4")
+    history = [{"role": "user", "content": "Weather in Paris?"}]
+    prompt = fmt.render(history, add_generation_prompt=True)
+    arguments = '{"city": "Paris",\n "days": [1, 2]}'
+    cases = [('get_weather\n' + arguments + "<|observation|>",
+              {"role": "assistant", "metadata": "get_weather", "content": arguments}),
+             ('get_weather\n' + arguments, {"role": "assistant", "metadata": "get_weather", "content": arguments}),
+             ("\nSunny.\n\nWarm.<|user|>", {"role": "assistant", "content": "Sunny.\n\nWarm."}),
+             ("\n\nget_weather\n{}", {"role": "assistant", "content": "\nget_weather\n{}"})]
+    for text, want in cases:
+        assert fmt.parse_output(text, prompt=prompt) == want
+        assert fmt.parse_output(text) == want
+        deltas, got = stream(fmt, text, list(range(len(text))), prompt=prompt)
+        assert got == want and joined(deltas).get("metadata") == want.get("metadata")
+        assert joined(deltas)["content"] == want["content"]
+        written = fmt.render(history + [got])
+        assert written == prompt + text[:len(written) - len(prompt)]
+    tools = [{"type": "function", "function": {"name": "get_weather", "parameters": {}}}]
+    assert fmt.parse_output(cases[0][0], tools=tools) == cases[0][1]
+    error = error_of("glm-4", "delete_all\n{}", tools=tools)
+    assert error.field == "metadata" and error.offset == 0 and "'get_weather'" in error.reason
+    error = error_of("glm-4", 'get_weather\n{"city": }<|observation|>')
+    assert error.field == "content" and "not valid JSON" in error.reason
+    assert error.offset == len('get_weather\n{"city": ')
+    assert error.partial == {"role": "assistant", "metadata": "get_weather", "content": '{"city": }'}
+    for text in ("get_weather\n[1]", "get_weather\n", "get_weather\nIt is sunny."):
+        assert error_of("glm-4", text).field == "content"
+    error = error_of("glm-4", "Sunny.")  # no newline: neither an answer nor a name ended by one
+    assert error.field == "metadata" and "not ended by" in error.reason
+    assert fmt.parse_output("") == {"role": "assistant", "content": ""}
+
+
+_MARKUP = st.text(alphabet="<>|#[]= \n", max_size=4)
+
+
+@settings(max_examples=40, deadline=None, derandomize=bool(os.environ.get("CI")),
+          suppress_health_check=[HealthCheck.too_slow])
+@given(pre=_MARKUP, opening=_MARKUP, closing=_MARKUP, after=_MARKUP, call=st.booleans(),
+       name=st.text(alphabet=string.ascii_letters + string.digits + "_.", min_size=1, max_size=10),
+       arguments=json_objects, answer=plain, cuts=st.lists(st.integers(0, 200), max_size=6))
+def test_call_named_by_an_attached_field_around_any_text(pre, opening, closing, after, call, name, arguments, answer,
+                                                         cuts):
+    """``[output] call_name = "attach"`` is read from the format's texts, not GLM-4's: with any text around the
+    attached field and after it in the prefix, a call (the field and its JSON arguments) or an answer reads back to
+    the message, one shot and streamed, and renders back; texts that cannot tell a call from an answer (nothing
+    after the field, or an attach text opening like the answer) make parse_output refuse the format."""
+    head = "<" + pre + "{role}>"
+    toml = "\n".join([
+        'name = "attached"', 'stop = ["<|end|>"]', "[any_role]",
+        "prefix = " + json.dumps(head + "{attach}" + after), "skip_empty = true",
+        'attach = { field = "metadata", text = ' + json.dumps(opening + "{value}" + closing) + " }",
+        "[generation]", "prompt = " + json.dumps(head.replace("{role}", "assistant")),
+        "[output]", 'call_name = "attach"', ""])
+    fmt = promptcraft.loads_format(toml)
+    if not after or (opening and (opening.startswith(after) or after.startswith(opening))):
+        with pytest.raises(OutputError, match="cannot be told"):
+            fmt.parse_output(after + answer)
+        return
+    history = [{"role": "user", "content": "What now?"}]
+    message = {"role": "assistant", "metadata": name, "content": json.dumps(arguments)} if call else \
+        {"role": "assistant", "content": answer}
+    prompt = fmt.render(history, add_generation_prompt=True)
+    whole = fmt.render(history + [message])
+    assert whole.startswith(prompt)
+    completion = whole[len(prompt):] + "<|end|>"
+    assert fmt.parse_output(completion, prompt=prompt) == message
+    deltas, streamed = stream(fmt, completion, cuts, prompt=prompt)
+    assert streamed == message and joined(deltas).get("metadata") == message.get("metadata")
+    assert fmt.render(history + [streamed]) == whole

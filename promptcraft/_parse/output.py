@@ -247,6 +247,18 @@ class CallsForm:
 
 
 @attrs.frozen
+class Attach:
+    """A call named by the field the turn's prefix attaches (``[output] call_name = "attach"``, GLM-4's
+    metadata): the completion writes ``open``, the name, then ``close`` (the attach text's end and the
+    prefix's text after it); an answer, without the field, opens with ``after`` (the prefix's text)."""
+
+    field: str
+    open: str
+    close: str
+    after: str
+
+
+@attrs.frozen
 class OutputForm:
     """A format's assistant turn, as a completion writes it."""
 
@@ -276,6 +288,8 @@ class OutputForm:
     #: whitespace the prefix writes after it must open the completion, else the field is there and the
     #: completion is refused rather than read as content.
     unread_field: Optional[str] = None
+    #: Where that field names a call, read back (``[output] call_name = "attach"``).
+    attach: Optional[Attach] = None
 
 
 class Unreadable(Exception):
@@ -289,7 +303,7 @@ def _fill(text: Text, values: Dict[str, str]) -> Optional[str]:
         return None  # a slot the reader cannot know (a variant written from other messages)
 
 
-#: ``attach``: a field written in the prefix (GLM-4's metadata) is not read back (see ``build_form``).
+#: ``attach``: a field written in the prefix (GLM-4's metadata) is read apart (``Attach``), if at all.
 _ROLE_VALUES = {"role": "assistant", "tool_call_id": "", "attach": ""}
 
 #: The declaration keys this reader reads; another one set (a newer vocabulary) makes it refuse
@@ -616,13 +630,32 @@ def _calls(spec: FormatSpec) -> Optional[CallsForm]:
                      separator=Lit(calls.separator) if calls.separator else None)
 
 
+def _attach(spec: FormatSpec, role: Role) -> Attach:
+    """The texts around a call's name written as the role's attached field in its prefix."""
+    assert role.attach_field is not None and role.attach_text is not None
+    if role.prefix_when or role.prefix_after or (spec.output is not None and spec.output.prefix is not None):
+        raise Unreadable("[output] call_name = 'attach': the role's prefix has variants, one of which the name "
+                         "would have to choose")
+    marked = _fill(role.prefix, dict(_ROLE_VALUES, attach="\x00"))
+    if marked is None or marked.count("\x00") != 1:
+        raise Unreadable("[output] call_name = 'attach': the prefix writes a value a completion cannot know")
+    after = marked.split("\x00")[1]
+    opening, closing = role.attach_text.fill({"value": "\x00"}).split("\x00")
+    # An answer (no field) opens with the prefix's text after it, a call with the attach text: each must tell
+    # itself apart from the other's start.
+    if not after or (opening and (opening.startswith(after) or after.startswith(opening))):
+        raise Unreadable("[output] call_name = 'attach': a completion without the field cannot be told from one with "
+                         "it (the prefix writes no text after it, or the attach text opens alike)")
+    return Attach(field=role.attach_field, open=opening, close=closing + after, after=after)
+
+
 def build_form(spec: FormatSpec, default_prompt: str = "") -> OutputForm:
     """The output form of ``spec``; ``Unreadable`` says why there is none."""
     role = spec.role("assistant")
     if role is None or role.drop or role.refuse is not None:
         raise Unreadable("the format writes no assistant messages")
-    # A field written in the prefix (GLM-4's metadata) is not read back: a completion is read as a message
-    # without it (a GLM-4 call, a function's name then its arguments, is read as text: a known gap).
+    # A field written in the prefix (GLM-4's metadata) is read back where it names a call ([output]
+    # call_name); else a completion holding it is refused where it opens.
     known = _ROLE_KEYS | ({"attach_field", "attach_text"} if role.attach_in_prefix else set())
     _unknown(role, known, f"roles.{role.name}" if role.name != "*" else "any_role")
     output = spec.output
@@ -648,6 +681,7 @@ def build_form(spec: FormatSpec, default_prompt: str = "") -> OutputForm:
     if output is not None and output.content is not None:
         content_open = Lit(str(output.content.pieces[0]))
     stops = tuple(dict.fromkeys([s for s in spec.stop] + ([spec.eos] if spec.eos else [])))
+    attach = _attach(spec, role) if output is not None and output.call_name == "attach" else None
     unread: Tuple[str, ...] = ()
     reason = ""
     try:
@@ -661,7 +695,8 @@ def build_form(spec: FormatSpec, default_prompt: str = "") -> OutputForm:
                       content_newlines=spec.output is None and spec.reasoning is not None and reasoning is not None,
                       calls=calls, ends=ends, suffixes=suffixes, default_prompt=default_prompt,
                       content_open=content_open, stops=stops, unread_calls=unread, unread_reason=reason,
-                      unread_field=role.attach_field if role.attach_in_prefix else None)
+                      unread_field=role.attach_field if role.attach_in_prefix and attach is None else None,
+                      attach=attach)
 
 
 # -- where the prompt leaves the turn ------------------------------------------------------------

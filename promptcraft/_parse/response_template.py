@@ -186,15 +186,25 @@ def response_template(form: OutputForm) -> Dict[str, Any]:
     rests = set()
     for opening, (text, _) in zip(openings(form, form.default_prompt), form.prefixes):
         written = text[:len(text) - len(opening.remainder)]
-        # The whole prefix too: a prompt with other variables may write all of it.
-        for anchor in dict.fromkeys((written, text)):
+        # The whole prefix too: a prompt with other variables may write all of it (not where the rest holds
+        # the call's name: what the prompt wrote past the anchor is then read as the turn's, see below).
+        for anchor in dict.fromkeys((written, text) if form.attach is None else (written,)):
             if anchor.strip():
                 anchors.append(anchor)
                 if form.reasoning is not None:
                     # A prompt that closed the reasoning block leaves nothing of it to read.
                     anchors.append(anchor + form.reasoning.close.text.strip())
         rests.add(opening.remainder.strip())
-    if "" not in rests:
+    attach = form.attach
+    if attach is not None:
+        if attach.open or attach.close != attach.after or form.reasoning is not None or form.calls is not None:
+            raise OutputError("response_template cannot express this format's calls: a name written as the turn's "
+                              f"{attach.field!r} inside literals, or beside reasoning or other calls")
+        # The call's name is all the model writes before the prefix's own text (GLM-4's newline): the one
+        # field no marker opens, ended where that text opens the content.
+        fields[attach.field] = {"content": "text"}
+        content["open"] = attach.close
+    elif "" not in rests:
         if len(rests) != 1:
             raise OutputError("response_template cannot express this format's opening: the model writes one of "
                               + ", ".join(repr(r) for r in sorted(rests)))

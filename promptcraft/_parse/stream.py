@@ -203,6 +203,8 @@ class OutputParser:
         self._needs_calls: Optional[bool] = None
         self._ending: Optional[End] = None
         self._opened = False
+        #: The call's name read as the turn's attached field (``[output] call_name = "attach"``).
+        self._attached: Optional[str] = None
         calls = form.calls
         self._first_forms: List[CallForm] = []
         self._later_forms: List[CallForm] = []
@@ -252,6 +254,9 @@ class OutputParser:
     def message(self) -> Dict[str, Any]:
         """The message read so far."""
         out: Dict[str, Any] = {"role": "assistant", "content": self._content}
+        if self._attached is not None:
+            assert self._form.attach is not None
+            out[self._form.attach.field] = self._attached
         reasoning = self._reasoning
         if reasoning is None and self._phase == "reasoning":
             reasoning = self._reasoning_prefix + self._s[self._reasoning_start:]
@@ -327,6 +332,16 @@ class OutputParser:
     def _on_start(self, final: bool) -> bool:
         s = self._s
         chosen = None
+        attach = self._form.attach
+        if attach is not None and s and not s.startswith(attach.after):
+            # Where the prompt wrote the prefix up to the attached field, a completion that does not go on
+            # with the prefix's text after it writes the field: a call's name (GLM-4's metadata).
+            named = next((o for o in self._openings if o.remainder == attach.after), None)
+            if named is not None and (final or not attach.after.startswith(s)):
+                pos = self._attached_name(final)
+                if pos == NEED:
+                    return False
+                return self._opened_turn(named, pos)
         for opening in sorted(self._openings, key=lambda o: -len(o.remainder)):
             if not opening.remainder.strip():
                 continue
@@ -370,6 +385,10 @@ class OutputParser:
                                   0, self._form.unread_field)
         else:
             self._needs_calls = chosen.condition.calls if chosen.condition is not None else None
+        return self._opened_turn(chosen, pos)
+
+    def _opened_turn(self, chosen: Any, pos: int) -> bool:
+        """Read on at ``pos``, where the turn's opening ``chosen`` ends."""
         if chosen.state == "open":
             self._reasoning_prefix = chosen.text
             self._reasoning_start = pos
@@ -380,6 +399,37 @@ class OutputParser:
         if chosen.state == "absent" or self._form.reasoning is None:
             return self._go("body", pos)
         return self._go("open", pos)
+
+    def _attached_name(self, final: bool) -> int:
+        """A call's name written as the turn's attached field (GLM-4's metadata) at the completion's start;
+        where the answer opens after it, or ``NEED``."""
+        attach = self._form.attach
+        assert attach is not None
+        s, field = self._s, attach.field
+        if not s.startswith(attach.open):
+            if not final and attach.open.startswith(s):
+                return NEED
+            raise self._error(f"the completion opens neither an answer ({attach.after!r}) nor a call's name as the "
+                              f"turn's {field!r} ({attach.open!r})", 0, field)
+        start = len(attach.open)
+        # Resumed where the last look gave up: a long name cut in many pieces is read once.
+        at = s.find(attach.close, max(start, self._hint))
+        if at < 0:
+            if final:
+                raise self._error(f"the call's name (the turn's {field!r}) is not ended by {attach.close!r}", start,
+                                  field)
+            self._hint = max(start, len(s) - len(attach.close) + 1)
+            return NEED
+        name = s[start:at]
+        if not name:
+            raise self._error("the call has no name", start, field)
+        schemas = self._schemas
+        if schemas is not None and name not in schemas:
+            known = ", ".join(repr(n) for n in schemas) or "none"
+            raise self._error(f"the call names {name!r}, which is not one of the tools given ({known})", start, field)
+        self._attached = name
+        self._deltas.append({field: name})
+        return at + len(attach.close)
 
     def _call_from_prompt(self) -> Optional[CallForm]:
         """The first call's text, less what the prompt already wrote of its opening (Functionary v3.2's
@@ -585,11 +635,28 @@ class OutputParser:
     def _finish_content(self, raw: str, then: str, pos: int, calls: bool = False) -> bool:
         self._content = self._content_text(raw, calls)
         self._send("content", self._content)
+        if self._attached is not None:
+            self._check_attached_arguments()
         if then == "done":
             return self._done_check(pos)
         if then == "end":
             return self._go("end", pos)
         return True
+
+    def _check_attached_arguments(self) -> None:
+        """A call named by the attached field has its arguments, a JSON object, as its content: the text is
+        kept as written (it renders back as is), and is checked to be one."""
+        try:
+            value = json.loads(self._content)
+        except json.JSONDecodeError as error:
+            raise self._error(f"the call's arguments (its content) are not valid JSON: {error.msg}",
+                              self._content_start + error.pos, "content") from None
+        except (ValueError, RecursionError) as error:
+            raise self._error(f"the call's arguments (its content) cannot be read as JSON ({type(error).__name__})",
+                              self._content_start, "content") from None
+        if not isinstance(value, dict):
+            raise self._error("the call's arguments (its content) are not a JSON object", self._content_start,
+                              "content")
 
     def _done_check(self, pos: int) -> bool:
         if self._needs_calls and not self._calls:
