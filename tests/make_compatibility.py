@@ -857,7 +857,7 @@ def output_prose() -> str:
         fmt = promptcraft.get_format(name)
         form = fmt._built.output_form()
         output = fmt.spec.output
-        declared = ", ".join(f"`{key}`" for key in ("prefix", "reasoning", "content", "call", "call_id")
+        declared = ", ".join(f"`{key}`" for key in ("prefix", "reasoning", "content", "call", "call_id", "call_name")
                              if output is not None and getattr(output, key) not in (None, ())) or "-"
         if isinstance(form, Exception):
             rows.append(f"| `{name}` | refused: {form.reason} | | | {declared} |")
@@ -869,6 +869,9 @@ def output_prose() -> str:
         if form.unread_calls:
             calls = ("not read yet, refused where " + " or ".join(code(t) for t in form.unread_calls) + " appears: "
                      + form.unread_reason)
+        if form.attach is not None:
+            calls = (f"the name as the turn's `{form.attach.field}` before {code(form.attach.close)}, JSON arguments "
+                     "as the content (the message as written)")
         if form.calls is not None:
             calls = {"json": "JSON arguments", "json_or_text": "JSON arguments", "text": "JSON arguments (written as "
                      "a string)", "parameters": "a parameter per argument", "json_block": "JSON arguments (indented)"
@@ -1217,6 +1220,19 @@ What does not read back, and why:
   of the turn. **Functionary v3.1**: a call to `python` is `<|python_tag|>` and its code, read back as the text
   written (`arguments` a string) up to the next call or the end of the turn, so code holding `<function=` or
   `<|python_tag|>` is cut there; other calls are `<function=NAME>JSON</function>`.
+- **GLM-4** writes a call as an assistant message whose `metadata` names the function, written after the role
+  marker, and whose content is the arguments' JSON on the next line; an answer has no metadata, so after the
+  generation prompt `<|assistant|>` it opens with the newline. `[output] call_name = "attach"` says so (the name
+  is the role's attached field, written in its prefix), and `parse_output` gives the message as the format writes
+  it, `{{"role": "assistant", "metadata": NAME, "content": ARGUMENTS}}`, so `render(history + [message])` writes
+  the completion back byte for byte; no `tool_calls` (the template never reads them: the format refuses them)
+  and no parsed view: the arguments stay the text written (checked to be a JSON object, `json.loads` them),
+  since any other key is refused by the format and a mapping dumped again need not be the model's text (spacing,
+  key order, escapes). The name runs to the first newline (a name holding one cannot be written unambiguously);
+  with `tools` it must be one of them. A completion without the newline (`Sunny.`) is neither and is refused
+  (field `metadata`), as are arguments that are not a JSON object (field `content`). Arguments holding a stop
+  string (`<|user|>`, `<|observation|>`) end there, as the model's stop does, and are then refused (not JSON).
+  `response_template` exports it: `metadata` is the field no marker opens, the content opens at the newline.
 - **MiniCPM3** writes its calls before the content, as Python calls in one block (`f(k=JSON,...)`): values are
   read as JSON, the content after `<|tool_call_end|>`. A key holding `=` is written ambiguously by the template
   (`f(a=b=1)`) and is refused when read back (its value is not JSON), never read as another key.
@@ -1410,8 +1426,8 @@ name them); see the tables above for what each writes and refuses.
   alone), a definition whose type is not `function` or that has none (the template writes nothing for it;
   its built-in `python`, `simple_browser` and `cogview` texts are not declared), a `metadata` that is not a
   string, or on a message with empty content (the template leaves the message out, metadata and all), and
-  OpenAI-style `tool_calls` (the template never reads them: *not read* in the table). `parse_output` does
-  not read `metadata` back: a completion naming a function is read as text, as before.
+  OpenAI-style `tool_calls` (the template never reads them: *not read* in the table). `parse_output` reads a
+  call back as that metadata message ([Reading completions back](#reading-completions-back)).
 - A reasoning value that is not a string is refused where a format writes the field: Qwen3's template raises on
   it, Qwen3-Next's and Qwen3.5's fall back to splitting the content.
 - Tool results are checked on generated conversations with tool messages in any position (`test_tool_results`)
