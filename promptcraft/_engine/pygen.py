@@ -1401,7 +1401,15 @@ class _Generator:
         """Lines that write ``_content`` as ``role``. A role that writes calls gets two branches: a
         message without ``tool_calls`` takes the plain one, decided statically, at a plain message's cost.
         A role whose texts depend on a name gets them too: a message of two keys has neither."""
-        if role.action == "write" and any(when.named is not None for when in _whens(role.body)):
+        reads_named = any(when.named is not None for when in _whens(role.body))
+        if role.action == "write" and not role.writes_name and reads_named:
+            # The reference reads a message as named only where its role writes names: here none is.
+            named_off = specialize((role.body,), {"named": False})
+            body = named_off[0] if len(named_off) == 1 and isinstance(named_off[0], Choice) else Choice(
+                (Case(ALWAYS, named_off),))
+            self.write_calls_apart(attrs.evolve(role, body=body), declared=role)
+            return
+        if role.action == "write" and reads_named:
             self.w.line(f"if {'_size' if self.any_calls else '_len(_m)'} == 2:")
             with self.w.block():
                 self.alternate(role, False)  # two keys: no tool_calls
@@ -1414,11 +1422,13 @@ class _Generator:
             return
         self.write_calls_apart(role)
 
-    def write_calls_apart(self, role: ir.Role) -> None:
-        """``write_role``'s branches for a message without calls and one with them."""
+    def write_calls_apart(self, role: ir.Role, declared: Optional[ir.Role] = None) -> None:
+        """``write_role``'s branches for a message without calls and one with them; ``declared``: the
+        role before ``role``'s texts were specialised."""
+        declared = declared or role
         if role.calls is None or role.action != "write":
             self.alternate(role, None)
-            self.write_one(role, calls_read=False)
+            self.write_one(role, calls_read=False, declared=declared)
             return
         w = self.w
         # A message of two keys has no calls (one without content takes the reference's path).
@@ -1437,13 +1447,14 @@ class _Generator:
                 w.line("if _size != 2 and _m.get('name') is not None and not _isinstance(_m['name'], _str):")
                 with w.block():
                     w.line("raise _TypeError")
-            self.write_one(attrs.evolve(role, calls=None, body=body), calls_read=True, declared=role)
+            self.write_one(attrs.evolve(role, calls=None, body=body), calls_read=True, declared=declared)
             if self.call_names:
                 w.line("_cname = None")
         w.line("else:")
         with w.block():
             self.alternate(role, True)
-            self.write_one(attrs.evolve(role, trim=calls_trim) if calls_trim is not None else role, calls_read=True)
+            self.write_one(attrs.evolve(role, trim=calls_trim) if calls_trim is not None else role, calls_read=True,
+                           declared=declared)
             if self.call_names:
                 w.line("_cname = _cn if _tc else None")
 
