@@ -174,9 +174,14 @@ loses something the reading is the canonical definition, and the table counts it
 - `json_spliced` (Mistral v0.3, NeMo), `command_r7b` (Command R7B) and `python_repr` (SmolLM3) are
   read as the JSON or Python literal they are: exactly (Command R7B's a missing description as `""`).
 
+- `pydantic_signature` (MiniCPM3) is read for parameters of the basic types, lists, maps and unions of
+  them and enums (an `Enum` class): it loses an enum's type (read back as `string` where every value is
+  a string), a default of `None` (read back as none), the keys its `[tools] ignore` lists, and `required`
+  where none is (read back as `[]`); a parameter written as a `BaseModel` class (an object with
+  properties) is not read back.
+
 Calls written as a JSON block (Command R+: `tojson(indent=4)` indented by 8 more spaces) are read back
-as the mapping. Not read back: definitions written by `pydantic_signature` (MiniCPM3);
-`continue_final_message` prompts (an open final turn).
+as the mapping. Not read back: `continue_final_message` prompts (an open final turn).
 Granite 3.2/3.3 write a default system text of their own with tools that holds the date: it comes
 back as a system message. The unreadable structured prompts: one of gpt-oss's (several turns with
 calls and reasoning); Mistral v0.3's and NeMo's public conversations with several user turns and

@@ -233,7 +233,7 @@ SERIALISED = {"qwen3-coder": DOCUMENTED, "hermes-3-tool-use": DOCUMENTED,
                                  **({"type": "number"} if schema["type"] == "integer" else {}))
                       for name, schema in DOCUMENTED["function"]["parameters"]["properties"].items()}))},
               "smollm3": DOCUMENTED, "mistral-v0.3": DOCUMENTED, "mistral-nemo": DOCUMENTED,
-              "command-r7b-tool-use": DOCUMENTED}
+              "command-r7b-tool-use": DOCUMENTED, "minicpm3": DOCUMENTED}
 
 
 @pytest.mark.parametrize("name", sorted(SERIALISED))
@@ -275,7 +275,7 @@ def public_structured_cases():
 
 
 #: Public structured cases whose calls (and definitions) must come back structured, per format.
-PUBLIC_STRUCTURED = {"minicpm3": ("calls",), "qwen3-coder": ("calls", "tools"), "qwen3.5": ("calls", "tools"),
+PUBLIC_STRUCTURED = {"minicpm3": ("calls", "tools"), "qwen3-coder": ("calls", "tools"), "qwen3.5": ("calls", "tools"),
                      "seed-oss": ("calls", "tools"), "hermes-3-tool-use": ("calls", "tools"),
                      "functionary-v3.2": ("calls", "tools"), "smollm3": ("calls", "tools"),
                      "command-r7b-tool-use": ("calls", "tools")}

@@ -428,8 +428,122 @@ def python_repr(text: str, at: int) -> Found:
     return (value, end) if isinstance(value, dict) else None
 
 
+#: MiniCPM3's annotations (``definitions._annotation``) as the JSON types they stand for.
+_PYDANTIC_TYPES = {"str": "string", "float": "number", "int": "integer", "bool": "boolean", "None": "null"}
+
+
+def _annotation_schema(text: str) -> Optional[Dict[str, Any]]:
+    if text in _PYDANTIC_TYPES:
+        return {"type": _PYDANTIC_TYPES[text]}
+    if text.startswith("List[") and text.endswith("]"):
+        items = _annotation_schema(text[5:-1])
+        return None if items is None else {"type": "array", "items": items}
+    if text.startswith("Dict[str, ") and text.endswith("]"):
+        inner = _annotation_schema(text[10:-1])
+        return None if inner is None else {"type": "object", "additionalProperties": inner}
+    if text.startswith("Union[") and text.endswith("]"):
+        kinds = text[6:-1].split(", ")
+        if all(kind in _PYDANTIC_TYPES for kind in kinds):
+            return {"type": [_PYDANTIC_TYPES[kind] for kind in kinds]}
+    return None
+
+
+def _pydantic_default(text: str) -> Any:
+    """A default as MiniCPM3 writes it: a string through ``tojson``, anything else as ``str()``."""
+    return json.loads(text) if text.startswith('"') else _literal(text)
+
+
+def _pydantic_field(line: str, classes: Dict[str, List[Any]]) -> Optional[Tuple[str, Dict[str, Any], bool]]:
+    """``name: ANNOTATION[ = DEFAULT | = Field(...)]`` as ``(name, schema, required)``; an annotation naming
+    an ``Enum`` class is that enum (its type is not written: read back as ``string`` where every value is
+    one)."""
+    name, colon, rest = line.partition(": ")
+    annotation, equals, value = rest.partition(" = ")
+    optional = annotation.startswith("Optional[") and annotation.endswith("]")
+    written = annotation[9:-1] if optional else annotation
+    schema = _annotation_schema(written)
+    if schema is None and written in classes:
+        enum = classes[written]
+        schema = {"type": "string", "enum": enum} if all(isinstance(v, str) for v in enum) else {"enum": enum}
+    if not colon or schema is None:
+        return None
+    if equals and value.startswith("Field(") and value.endswith(")"):
+        head, _, keywords = value[6:-1].partition(", ")
+        if head not in ("...", "None"):  # a default of None is written as none is: read back as none
+            schema["default"] = _pydantic_default(head)
+        decoder, at = json.JSONDecoder(), 0
+        labels = {"description": "description", "regex": "pattern", "title": "title"}
+        while at < len(keywords):
+            key, _, _ = keywords[at:].partition("=")
+            if key not in labels:
+                return None
+            try:
+                schema[labels[key]], at = decoder.raw_decode(keywords, at + len(key) + 1)
+            except ValueError:
+                return None
+            if keywords.startswith(", ", at):
+                at += 2
+    elif equals and value != "None":
+        schema["default"] = _pydantic_default(value)
+    return name, schema, not optional
+
+
+def pydantic_signature(text: str, at: int) -> Found:
+    """MiniCPM3's ``def`` with pydantic-style fields (``definitions.pydantic_signature``), for parameters
+    that need no class of their own but an ``Enum`` (no object with properties)."""
+    classes: Dict[str, List[Any]] = {}
+    while text.startswith("\n\nclass ", at):
+        named = _between(text, at, "\n\nclass ", "(Enum):\n")
+        if named is None:
+            return None
+        values: List[Any] = []
+        at = named[1]
+        while text.startswith(f"    enum_{len(values)} = ", at):
+            start = at + len(f"    enum_{len(values)} = ")
+            end = text.find("\n", start)
+            try:
+                values.append(json.loads(text[start:end]))
+            except ValueError:
+                return None
+            at = end + 1
+        classes[named[0]] = values
+    head = _between(text, at, "\n\ndef ", "(")
+    if head is None:
+        return None
+    name, at = head
+    opened = text.find('):\n    """', at)
+    if opened < 0:
+        return None
+    at = opened + len('):\n    """')
+    closed = text.find('    """\n', at)
+    if closed < 0:
+        return None
+    doc = text[at:closed]
+    function: Dict[str, Any] = {"name": name}
+    if "\n\n    Args:\n" not in doc:
+        if not doc.endswith("\n"):
+            return None
+        function["description"] = doc[:-1]
+        return {"type": "function", "function": function}, closed + len('    """\n')
+    description, _, fields = doc.partition("\n\n    Args:\n")
+    function["description"] = description
+    properties: Dict[str, Any] = {}
+    required: List[str] = []
+    for line in fields.split("\n")[:-1] if fields else ():
+        if not line.startswith("        "):
+            return None
+        found = _pydantic_field(line[8:], classes)
+        if found is None:
+            return None
+        properties[found[0]] = found[1]
+        if found[2]:
+            required.append(found[0])
+    function["parameters"] = {"type": "object", "properties": properties, "required": required}
+    return {"type": "function", "function": function}, closed + len('    """\n')
+
+
 #: The serialisers read back, by their name in ``[tools] item``.
 READERS: Dict[str, Callable[[str, int], Found]] = {
     "xml_schema": xml_schema, "python_docstring": python_docstring, "hermes": hermes, "typescript": typescript,
     "python_signature": python_signature, "functionary": functionary, "json_spliced": json_spliced,
-    "command_r7b": command_r7b, "python_repr": python_repr}
+    "command_r7b": command_r7b, "python_repr": python_repr, "pydantic_signature": pydantic_signature}
