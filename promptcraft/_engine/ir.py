@@ -291,6 +291,13 @@ class Role:
     #: The role's texts write the reasoning given in the message's field (``Slot("reasoning")``),
     #: trimmed so (``both`` or ``newlines``); ``None``: they do not.
     given_reasoning: Optional[str] = None
+    #: The field the reasoning is given in where transformers does not alias it (``tool_plan``): only this
+    #: role reads it; ``None``: the aliased fields.
+    given_field: Optional[str] = None
+    #: The prefix's cases in order, each with whether it writes ``Slot("reasoning")``, where one a message
+    #: with reasoning may reach does not: a non-empty reasoning there is refused (its template leaves it
+    #: out, as Cohere's leave a plan out of a message without calls). Empty where every such case writes it.
+    given_unwritten: Tuple[Tuple[When, bool], ...] = ()
     #: The tools go before this role's prefix in the last user message and those equal to it
     #: (``Slot("tools")`` first in ``body``).
     last_tools: bool = False

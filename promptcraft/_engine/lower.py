@@ -108,13 +108,28 @@ def _role(spec: model.FormatSpec, role: model.Role, catch_all: bool = False) -> 
         cut = ir.Cut(rule.marker, rule.keep, rule.lstrip, rule.scope == "history", rule.always, rule.skip_after,
                      rule.skip_calls)
     display = shown is not None and shown.role == name and given is None
+    given_field = shown.field if given is not None and shown is not None and \
+        shown.field not in model.REASONING_FIELDS else None
     return ir.Role(name, "write", body, role.trim, cut, role.refuse_containing, display,
                    writes_role=writes(body.cases, "role"), calls=calls, content_json=role.content == "json",
                    first_tools=first_tools, remove=role.remove, names_call=uses((body,), "call_name"),
                    parts=_parts(spec, name), attach_field=role.attach_field,
                    attach_text=seq(role.attach_text, SCAFFOLD) if role.attach_text is not None else (),
                    writes_name=role.writes_name, given_reasoning=given, last_tools=last_tools,
+                   given_field=given_field, given_unwritten=_unwritten(prefix) if given is not None else (),
                    call_id=role.tool_call_id)
+
+
+def _unwritten(prefix: List[Case]) -> Tuple[Tuple[When, bool], ...]:
+    """``ir.Role.given_unwritten`` of a role's prefix cases."""
+    for case in prefix:
+        if case.when.reasoning is False:
+            continue  # no message with reasoning reaches it
+        if Slot("reasoning", REASONING) not in case.seq:
+            return tuple((c.when, Slot("reasoning", REASONING) in c.seq) for c in prefix)
+        if case.when in (ALWAYS, When(reasoning=True)):
+            break  # every message with reasoning stops here or before
+    return ()
 
 
 def _parts(spec: model.FormatSpec, name: Optional[str]) -> Optional[ir.Parts]:
@@ -169,9 +184,12 @@ def _tools(tools: model.Tools) -> ir.Tools:
 
 def layout(tools: model.Tools) -> Tuple[Any, ...]:
     """What ``_runtime.tools.join_tools`` takes: the texts, the indent, and a named serialiser, an
-    envelope and the schema keys the serialiser leaves out where they are not the default ones."""
+    envelope, the schema keys the serialiser leaves out and the built-in tools' texts where they are not the
+    default ones."""
     texts = (tools.prefix, tools.item_prefix, tools.item_suffix, tools.separator, tools.suffix,
              -1 if tools.indent is None else tools.indent)
+    if tools.builtin:
+        return texts + (tools.item, tools.envelope, tools.ignore, tools.builtin)
     if tools.ignore:
         return texts + (tools.item, tools.envelope, tools.ignore)
     if tools.envelope != "whole":
@@ -407,7 +425,8 @@ def lower(spec: model.FormatSpec) -> ir.Program:
     return ir.Program(
         name=spec.name, path=spec.path, variables=variables,
         fields=("role", "content") + spec.message.ignore + (
-            model.REASONING_FIELDS if spec.reasoning is not None and spec.reasoning.field else ()) + (
+            (model.REASONING_FIELDS if spec.reasoning.field in model.REASONING_FIELDS else (spec.reasoning.field,))
+            if spec.reasoning is not None and spec.reasoning.field else ()) + (
             ("tool_calls",) if spec.calls is not None else ()) + tuple(dict.fromkeys(
             r.attach_field for r in spec.roles + ((spec.any_role,) if spec.any_role else ()) if r.attach_field))
         + (("name",) if refuse_names else ())

@@ -208,6 +208,8 @@ class _Generator:
         self.call_names = any(r.names_call for r in roles)
         #: The message fields some role writes (``attach``): every other role refuses them.
         self.attach_fields = tuple(dict.fromkeys(r.attach_field for r in roles if r.attach_field is not None))
+        #: A reasoning field transformers does not alias (``tool_plan``): every role but its reader refuses it.
+        self.attach_fields += tuple(dict.fromkeys(r.given_field for r in roles if r.given_field is not None))
         #: The alternation skips some messages: each role's branch checks its own.
         self.alternation_by_role = program.alternation and bool(
             program.alternation_skip_roles or program.alternation_skip_calls)
@@ -1264,7 +1266,7 @@ class _Generator:
     def no_attached(self, message: str, role: Optional[ir.Role], size: str = "") -> None:
         """A field another role writes (``attach``) is refused on this message: the reference says so."""
         for field in self.attach_fields:
-            if role is None or role.attach_field != field:
+            if role is None or field not in (role.attach_field, role.given_field):
                 self.w.line(f"if {size or f'_len({message})'} != 2 and {message}.get({field!r}) is not None:")
                 with self.w.block():
                     self.w.line("raise _Unhandled")
@@ -1582,7 +1584,7 @@ class _Generator:
         if with_tools:
             self.append_tools(role)
         if role.given_reasoning is not None:
-            self.given_reasoning(role.given_reasoning)
+            self.given_reasoning(role.given_reasoning, role.given_field)
         values: Dict[str, Union[str, Code]] = dict(
             self.values, role=role.name if role.name is not None else Code(self.role_expr),
             content=Code("_content" if transformed else "_m['content']"), calls=Code("_calls"), tools=Code("_tu"),
@@ -1678,11 +1680,12 @@ class _Generator:
             with w.block():
                 w.line("_ec = True")
 
-    def given_reasoning(self, how: str) -> None:
+    def given_reasoning(self, how: str, field: Optional[str] = None) -> None:
         """``_reasoning``: the reasoning given in the message's field, trimmed (``''`` for none)."""
         w = self.w
         size = "_size" if self.any_calls else "_len(_m)"  # the loop has read the message's size where it has calls
-        w.line(f"_reasoning = _reasoning_of(_m) if {size} != 2 else None")
+        order = f", {reasoning_order(field)!r}" if field is not None else ""
+        w.line(f"_reasoning = _reasoning_of(_m{order}) if {size} != 2 else None")
         w.line("if _reasoning is None:")
         with w.block():
             w.line("_reasoning = ''")
@@ -1806,6 +1809,7 @@ class _Generator:
                 assert self.current is not None
                 self.write_calls(self.current)
             self.attached_skipped(body)
+            self.reasoning_unwritten()
             self.emit((body,), "_i", values)
             return
         w = self.w
@@ -1814,6 +1818,7 @@ class _Generator:
             assert self.current is not None
             self.write_calls(self.current)
         self.attached_skipped(body)
+        self.reasoning_unwritten()
 
         def write(pieces: ir.Seq) -> None:
             at = [k for k, piece in enumerate(pieces) if isinstance(piece, Slot) and piece.name == "content"]
@@ -1852,6 +1857,31 @@ class _Generator:
             w.line("else:")
             with w.block():
                 w.line(write)
+
+    def reasoning_unwritten(self) -> None:
+        """Reasoning given where the chosen prefix does not write it goes to the reference, which refuses it
+        (``ir.Role.given_unwritten``: the prefix's cases in order, first match)."""
+        role = self.current
+        if role is None or not role.given_unwritten:
+            return
+        chain = []
+        for when, writes in role.given_unwritten:
+            test = "True" if when.always else self.condition(when)
+            if test == "False" or test.endswith(" and False") or "False and " in test:
+                continue  # a fact this branch never has (calls, in a branch without them)
+            chain.append((test, writes))
+            if test == "True":
+                break
+        w = self.w
+        w.line("if _reasoning != '':")
+        with w.block():
+            if not any(writes for _, writes in chain):
+                w.line("raise _Unhandled")
+                return
+            for position, (test, writes) in enumerate(chain):
+                w.line("else:" if test == "True" and position else f"{'elif' if position else 'if'} {test}:")
+                with w.block():
+                    w.line("pass" if writes else "raise _Unhandled")
 
     def attached_skipped(self, body: Choice) -> None:
         """A message with an attached field that its role skips (empty) goes to the reference, which refuses it."""

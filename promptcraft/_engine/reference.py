@@ -199,10 +199,11 @@ def tools_segments(spec: FormatSpec, tools: Any) -> Optional[List[Segment]]:
     if empty and rules.empty == "refuse":
         raise UnsupportedFieldError(f"format {spec.name!r} refuses an empty list of tools: its template writes a "
                                     "broken tools block for it (pass None for no tools)", field="tools")
-    from .._runtime.tools import checked_tools, join_tools
+    from .._runtime.tools import builtin_types, checked_tools, join_tools
     from .lower import layout
 
-    return [(join_tools(checked_tools(tools), layout(rules)), TOOLS, None)]  # PreparedTools: its own copy
+    texts = layout(rules)
+    return [(join_tools(checked_tools(tools, builtin_types(texts)), texts), TOOLS, None)]  # PreparedTools: its own copy
 
 
 def carried_tools(spec: FormatSpec, message: Message, given: Mapping) -> List[Segment]:
@@ -212,9 +213,10 @@ def carried_tools(spec: FormatSpec, message: Message, given: Mapping) -> List[Se
     tools = given.get("tools")
     if rules is None or rules.placement != "message" or tools is None:
         return []
-    from .._runtime.tools import checked_tools, join_tools
+    from .._runtime.tools import builtin_types, checked_tools, join_tools
     from .lower import layout
 
+    texts = layout(rules)
     try:
         empty = isinstance(tools, (list, tuple)) and not tools
         if empty and rules.empty == "none":
@@ -223,7 +225,7 @@ def carried_tools(spec: FormatSpec, message: Message, given: Mapping) -> List[Se
             raise UnsupportedFieldError(f"format {spec.name!r} refuses an empty list of tools: its template writes a "
                                         "tools block without definitions for it (leave the field out for none)",
                                         field="tools")
-        return [(join_tools(checked_tools(tools), layout(rules)), TOOLS, message.index)]
+        return [(join_tools(checked_tools(tools, builtin_types(texts)), texts), TOOLS, message.index)]
     except ConversationError as error:
         # Unsupported rather than invalid: the template takes any value here and writes junk for it (a
         # string letter by letter, a definition without a name under an empty heading).
@@ -666,10 +668,14 @@ def segments(
         answer_empty = None
         turn: List[Segment] = []
         prefixed = None  # the reasoning the role's prefix writes (show = "given")
+        prefixed_field = None  # the field it was given in
         if spec.reasoning is not None and message.role == spec.reasoning.role and not displayed:
             if message.reasoning is not None and not isinstance(message.reasoning, str):
                 raise not_text_reasoning(spec, message, messages[message.index])
             prefixed = trim_reasoning(message.reasoning or "", spec.reasoning.reasoning_trim)
+            assert spec.reasoning.field is not None
+            prefixed_field = next((n for n in reasoning_order(spec.reasoning.field)
+                                   if messages[message.index].get(n) is not None), spec.reasoning.field)
         elif spec.reasoning is not None and message.role == spec.reasoning.role:
             display = spec.reasoning
             given = message.reasoning
@@ -736,6 +742,7 @@ def segments(
                      tooling is not None, lead, frozenset(written), earlier_calls, thinking, before,
                      calls_before, attachment(spec, role, message, messages[message.index]), request,
                      message.name, opening=message.index == opens, reasoning=prefixed,
+                     reasoning_field=prefixed_field,
                      ahead=tooling if message.index in tools_at else None)
         if message.index == docs_at and placement == "after_first_user":
             assert docs is not None
@@ -848,7 +855,7 @@ def write(role: Optional[Role], name: str, content: List[Segment], values: Dict[
           previous_message: Optional[str] = None, calls_before: int = 0,
           attached: Optional[List[Segment]] = None, request: Optional[Request] = None,
           message_name: Optional[str] = None, opening: bool = False, reasoning: Optional[str] = None,
-          ahead: Optional[List[Segment]] = None) -> List[Segment]:
+          ahead: Optional[List[Segment]] = None, reasoning_field: Optional[str] = None) -> List[Segment]:
     """One message as segments: ``content`` (already transformed) trimmed, between prefix and suffix,
     and its tool calls after it (``calls``: the rules, the calls, and whether the answer is empty when
     a reasoning display decided it); ``following`` is the role of the next message in the conversation;
@@ -860,7 +867,8 @@ def write(role: Optional[Role], name: str, content: List[Segment], values: Dict[
     written after the content and calls; ``request``: the request's facts (documents, mapping keys);
     ``message_name``: its ``name``, where its role writes it; ``opening``: the message opens the loop
     (see ``Condition.opening``); ``reasoning``: the reasoning the role's prefix writes as
-    ``{reasoning}`` (``show = "given"``; shown when not empty); ``ahead``: written before the prefix."""
+    ``{reasoning}`` (``show = "given"``; shown when not empty), given in ``reasoning_field``; ``ahead``:
+    written before the prefix."""
     assert role is not None
     scope = {"tool_call_id": "", "call_number": "", **values, "role": name, "name": message_name}
     fields = {"reasoning": [(reasoning or "", REASONING, index)]}
@@ -890,6 +898,11 @@ def write(role: Optional[Role], name: str, content: List[Segment], values: Dict[
     prefix = next((text for condition, text in role.prefix_when if condition.holds(*facts)), None)
     if prefix is None:
         prefix = dict(role.prefix_after).get(previous, role.prefix) if previous is not None else role.prefix
+    if reasoning and "reasoning" not in prefix.names:
+        raise UnsupportedFieldError("the template writes this field in other messages only (a plan before "
+                                    "calls, say) and leaves it out of this one, so it is refused rather than "
+                                    "left out", index=index, role=name,
+                                    field=reasoning_field or "reasoning_content")
     suffix = next((text for condition, text in role.suffix_when if condition.holds(*facts)), role.suffix)
     if final and not role.suffix_when:
         chosen = role.final_suffix_with_prompt if add_generation_prompt else role.final_suffix

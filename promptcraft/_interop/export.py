@@ -45,6 +45,7 @@ from .._engine.lower import specialize
 GAPS = (
     "the reasoning display before the message (gpt-oss)",
     "a field a role attaches to its text, and tool definitions a message carries (GLM-4)",
+    "tool definitions where a format writes built-in tools as fixed texts ([tools] builtin)",
     "a JSON text for a variable with a serialiser (a list is exported)",
     "a tool result's id written as JSON, other than a string or an integer",
     "a call id written as JSON, other than a string, an integer or null",
@@ -1303,7 +1304,10 @@ class _Emitter:
         self.comment("Tool definitions and documents (an empty list is none, as `if tools` reads it).")
         if self.tools is not None:
             self.tools_text(self.tools)
-        what = "promptcraft export: tool definitions written by this serialiser are not exported" \
+        # Built-in tools' fixed texts ([tools] builtin) are not exported: neither is the layout that writes them.
+        what = ("promptcraft export: tool definitions with built-in tools' texts are not exported"
+                if len(p.tools.layout) > 9 else
+                "promptcraft export: tool definitions written by this serialiser are not exported") \
             if p.tools is not None else \
             f"format {p.name!r} does not write tool definitions, so they are refused rather than left out"
         if p.tools is not None and p.tools.refuse_empty:
@@ -1491,6 +1495,12 @@ class _Emitter:
             if p.message_tools is not None:
                 self.refuse("_m.tools is defined and _m.tools is not none",
                             self.where("promptcraft export: tool definitions in a message are not exported", "tools"))
+            for reader in self.roles:
+                if reader.given_field is not None:
+                    own = f"_m[{quote(reader.given_field)}]"
+                    self.refuse(f"{own} is defined and {own} is not none and _m.role != {quote(reader.name or '')}",
+                                self.where(f"format {p.name!r} does not write this field, so it is refused rather "
+                                           "than left out", reader.given_field))
             for field in dict.fromkeys(r.attach_field for r in self.roles if r.attach_field):
                 self.refuse(f"_m[{quote(field)}] is defined and _m[{quote(field)}] is not none",
                             self.where("promptcraft export: this field is not exported", field))
@@ -2250,7 +2260,7 @@ class _Emitter:
         if p.refuse_names and role.writes_name:
             facts["named"] = "(_m.name is defined and _m.name is not none)"
         if role.given_reasoning is not None:
-            self.given_reasoning(role.given_reasoning)
+            self.given_reasoning(role.given_reasoning, role.given_field)
             facts["reasoning"] = "_reasoning != ''"
         if display is not None:
             self.display(display, calls, facts)
@@ -2271,6 +2281,8 @@ class _Emitter:
             values["call_name"] = "_ns.cname"
         if _uses((role.body,), "call_number"):
             values["call_number"] = self.call_number()
+        if role.given_unwritten:
+            self.reasoning_unwritten(role, facts)
         self.seq(body, values, facts)
         documents = p.documents
         if documents is not None and documents.placement == "after_first_user":
@@ -2295,14 +2307,32 @@ class _Emitter:
                     with self.block(f"if _m.role == {quote(other)}"):
                         self.tag(f"set _ns.{flag} = true")
 
-    def given_reasoning(self, how: str) -> None:
+    def reasoning_unwritten(self, role: ir.Role, facts: Dict[str, str]) -> None:
+        """Reasoning given where the prefix chosen does not write it is refused (``ir.Role.given_unwritten``)."""
+        with self.block("if _reasoning != ''"):
+            keyword = "if"
+            for when, writes in role.given_unwritten:
+                self.tag("else" if when.always else f"{keyword} {self.condition(when, facts)}")
+                keyword = "elif"
+                if not writes:
+                    self.depth += 1
+                    self.raise_(self.where("the template writes this field in other messages only and leaves it "
+                                           "out of this one, so it is refused rather than left out",
+                                           role.given_field or "reasoning_content"))
+                    self.depth -= 1
+                if when.always:
+                    break
+            self.tag("endif")
+
+    def given_reasoning(self, how: str, own: Optional[str] = None) -> None:
         """``_reasoning``: the reasoning given in the message's field (or the first alias given, as
-        transformers aliases them), text only, trimmed ``how`` (``''`` for none)."""
+        transformers aliases them; ``own``: a field it does not alias, alone), text only, trimmed ``how``
+        (``''`` for none)."""
         from .._runtime.messages import REASONING_FIELDS
 
         display = self.p.display
         field = display.field_name if display is not None else REASONING_FIELDS[0]
-        order = (field,) + tuple(n for n in REASONING_FIELDS if n != field)
+        order = (own,) if own is not None else (field,) + tuple(n for n in REASONING_FIELDS if n != field)
         self.comment("the reasoning given in its field, written by the role's texts")
         self.tag("set _reasoning = ''")
         keyword = "if"

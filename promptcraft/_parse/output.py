@@ -18,7 +18,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import attrs
 
-from .._spec.model import Condition, FormatSpec, Role, Slot, Text
+from .._spec.model import OWN_REASONING_FIELDS, Condition, FormatSpec, Role, Slot, Text
 from ..errors import OutputError
 
 #: Whitespace, as ``str.split`` and ``str.strip`` see it.
@@ -451,6 +451,10 @@ def _reasoning(spec: FormatSpec, role: Role) -> Optional[Reasoning]:
         template = output.reasoning
     elif spec.reasoning is not None and spec.reasoning.role == role.name:
         _unknown(spec.reasoning, _DISPLAY_KEYS, "reasoning")
+        if spec.reasoning.show == "given" and spec.reasoning.field in OWN_REASONING_FIELDS:
+            # Not read back (Cohere's tool_plan): the prefix writing it is left out of the openings, so a
+            # completion holding a plan is refused where it opens, never read as content.
+            return None
         if spec.reasoning.show == "given":
             return _given_reasoning(spec, role)
         template = spec.reasoning.template
@@ -768,6 +772,8 @@ def tool_schemas(tools: Any) -> Optional[Dict[str, Dict[str, Any]]]:
         raise OutputError(f"tools: {error}") from None
     out: Dict[str, Dict[str, Any]] = {}
     for tool in checked:
+        if "function" not in tool and "name" not in tool:
+            continue  # a built-in tool, written as its format's fixed text: a completion calls no function of it
         function = tool.get("function", tool)
         parameters = function.get("parameters")
         properties = parameters.get("properties") if isinstance(parameters, dict) else None

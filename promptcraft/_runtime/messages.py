@@ -132,8 +132,22 @@ def reads_reasoning(spec: Any) -> bool:
 
 def reasoning_order(field: str) -> tuple:
     """Where the template's field takes its value from: itself when given, then what transformers
-    aliases into it, the first of ``REASONING_FIELDS`` given."""
+    aliases into it, the first of ``REASONING_FIELDS`` given (a field it does not alias: itself only)."""
+    if field not in REASONING_FIELDS:
+        return (field,)
     return (field,) + tuple(name for name in REASONING_FIELDS if name != field)
+
+
+def read_reasoning_fields(spec: Any, role: str) -> tuple:
+    """The reasoning fields a message of ``role`` may carry: transformers' aliases on any message (the
+    templates read them on their reasoning's role and leave them out elsewhere), a field it does not
+    alias (``tool_plan``) on the reasoning's role only, as the template reads it nowhere else."""
+    if not reads_reasoning(spec):
+        return ()
+    field = spec.reasoning.field
+    if field in REASONING_FIELDS:
+        return REASONING_FIELDS
+    return (field,) if role == spec.reasoning.role else ()
 
 
 def _reasoning(spec: Any, message: Mapping, index: int, role: str) -> Any:
@@ -228,7 +242,7 @@ def _name(spec: Any, message: Mapping, index: int, role: str) -> Optional[str]:
 
 
 def _check_fields(spec: Any, message: Mapping, index: int, role: str) -> None:
-    ignored = spec.message.ignore + (REASONING_FIELDS if reads_reasoning(spec) else ()) + (
+    ignored = spec.message.ignore + read_reasoning_fields(spec, role) + (
         ("tool_calls",) if spec.calls is not None else ()) + (
         ("tools",) if spec.tools is not None and spec.tools.placement == "message" else ())
     writer = spec.role(role)

@@ -117,7 +117,8 @@ class PreparedTools:
     def __init__(self, tools: Any) -> None:
         import copy
 
-        self._definitions = copy.deepcopy(checked_tools(tools))
+        # Built-in tools of any type are taken: a format's render refuses those it does not write.
+        self._definitions = copy.deepcopy(checked_tools(tools, ANY_BUILTIN))
         self._texts: Dict[Tuple[Any, ...], str] = {}
 
     @property
@@ -150,9 +151,29 @@ def prepare_tools(tools: Any) -> PreparedTools:
     return tools if isinstance(tools, PreparedTools) else PreparedTools(tools)
 
 
-def checked_tools(tools: Any) -> List[Any]:
+class _Any:
+    """Every built-in tool type (``checked_tools`` for a list prepared before its format is known)."""
+
+    def __contains__(self, kind: object) -> bool:
+        return True
+
+
+ANY_BUILTIN: Any = _Any()
+
+
+def builtin_kind(tool: Mapping) -> Optional[str]:
+    """The type of a built-in tool (``{"type": "python"}``: a type other than ``function``, without a
+    function or a name), which a template writes as its own fixed text; ``None`` for any other."""
+    kind = tool.get("type")
+    if isinstance(kind, str) and kind != "function" and "function" not in tool and "name" not in tool:
+        return kind
+    return None
+
+
+def checked_tools(tools: Any, builtin: Any = ()) -> List[Any]:
     """The tool definitions as the template sees them (a callable becomes its JSON schema), or
-    the precise error for the first that is not one."""
+    the precise error for the first that is not one. A built-in tool of a type in ``builtin`` (the
+    format's ``[tools] builtin``) needs no name; one of another type is refused."""
     if isinstance(tools, PreparedTools):
         return tools._definitions
     if isinstance(tools, (str, bytes, Mapping)) or not isinstance(tools, (list, tuple)):
@@ -168,11 +189,15 @@ def checked_tools(tools: Any) -> List[Any]:
             raise InvalidMessageError(
                 f"a tool definition is a mapping ({{'type': 'function', 'function': {{'name': ...}}}}) or a "
                 f"callable, got {_kind(tool)}", field=where)
+        kind = builtin_kind(tool)
+        if kind is not None and kind not in builtin:
+            raise UnsupportedFieldError(f"a built-in tool of type {kind!r} (a type without a function): this format "
+                                        "writes none of that type", field=where + ".type")
         function = tool.get("function", tool)
         if not isinstance(function, Mapping):
             raise InvalidMessageError(f"'function' must be a mapping, got {_kind(function)}", field=where + ".function")
         name = function.get("name")
-        if not isinstance(name, str) or not name:
+        if kind is None and (not isinstance(name, str) or not name):
             inner = ".function" if "function" in tool else ""
             raise InvalidMessageError(f"a tool needs a 'name' string, got {_kind(name)}", field=f"{where}{inner}.name")
         try:
@@ -188,29 +213,61 @@ def join_tools(tools: Sequence[Any], layout: Sequence[Any]) -> str:
     separator, suffix, indent)`` (``indent`` ``-1``: each definition on one line), then the name of a
     serialiser of ``serialisers.ITEMS`` where the item is not ``json`` (``json_array``: the whole list as
     one JSON array), the envelope where it is not ``whole`` (``_spec.model.TOOL_ENVELOPES``), and the keys
-    of a parameter's schema the serialiser leaves out (``[tools] ignore``) where there are any."""
+    of a parameter's schema the serialiser leaves out (``[tools] ignore``) where there are any, then the
+    built-in tools' texts (``[tools] builtin``, ``(type, text)`` pairs) where there are any."""
     prefix, item_prefix, item_suffix, separator, suffix, indent = layout[:6]
+    builtin = _builtin_texts(tools, layout[9] if len(layout) > 9 else ())
+    positions = [position for position in range(len(tools)) if position not in builtin]
+    if builtin:
+        tools = [tools[position] for position in positions]
     envelope = layout[7] if len(layout) > 7 else "whole"
     if envelope == "function":
         tools = [tool.get("function", tool) for tool in tools]
     elif envelope in ("by_type", "function_only"):
-        tools = [_function_of(tool, position, envelope == "function_only") for position, tool in enumerate(tools)]
+        tools = [_function_of(tool, position, envelope == "function_only") for position, tool in zip(positions, tools)]
     item = layout[6] if len(layout) > 6 else "json"
     if item == "json_array":
         return prefix + tojson(list(tools), None if indent < 0 else indent) + suffix
     if item == "named_json":
-        named = [tool.get("function", tool).get("name") + "\n\n" + tojson(tool, None if indent < 0 else indent)
+        items = [tool.get("function", tool).get("name") + "\n\n" + tojson(tool, None if indent < 0 else indent)
                  for tool in tools]
-        return prefix + separator.join(item_prefix + text + item_suffix for text in named) + suffix
-    if item != "json":
+    elif item != "json":
         from .serialisers import ITEMS
 
         write = ITEMS[item]
-        items = [write(tool, f"tools[{position}]", tojson, *layout[8:]) for position, tool in enumerate(tools)]
+        items = [write(tool, f"tools[{position}]", tojson, *layout[8:9]) for position, tool in zip(positions, tools)]
     else:
         indent = None if indent < 0 else indent
         items = [tojson(tool, indent) for tool in tools]
-    return prefix + separator.join(item_prefix + item + item_suffix for item in items) + suffix
+    texts = [item_prefix + item + item_suffix for item in items]
+    if builtin:
+        # Each built-in tool's fixed text stands in its place, item texts and all.
+        written = iter(texts)
+        texts = [builtin[position] if position in builtin else next(written) for position in range(len(builtin)
+                                                                                                  + len(texts))]
+    return prefix + separator.join(texts) + suffix
+
+
+def _builtin_texts(tools: Sequence[Any], declared: Sequence[Tuple[str, str]]) -> Dict[int, str]:
+    """Position -> text of each built-in tool (``builtin_kind``) among checked definitions: the format's
+    fixed text for its type. One of a type the format does not declare, or with a key besides its type
+    (which the template would leave out), is refused."""
+    texts = dict(declared)
+    found: Dict[int, str] = {}
+    for position, tool in enumerate(tools):
+        kind = builtin_kind(tool)
+        if kind is None:
+            continue
+        if kind not in texts:
+            raise UnsupportedFieldError(f"a built-in tool of type {kind!r} (a type without a function): this format "
+                                        "writes none of that type", field=f"tools[{position}].type")
+        extra = next((key for key in tool if key != "type"), None)
+        if extra is not None:
+            raise UnsupportedFieldError(f"a built-in tool of type {kind!r} is written as its fixed text alone: the "
+                                        "template leaves this key out, so it is refused",
+                                        field=f"tools[{position}].{extra}")
+        found[position] = texts[kind]
+    return found
 
 
 def _function_of(tool: Mapping, position: int, typed: bool = False) -> Any:
@@ -230,6 +287,11 @@ def _function_of(tool: Mapping, position: int, typed: bool = False) -> Any:
         raise InvalidMessageError("a tool of type 'function' needs its 'function' object",
                                   field=f"tools[{position}].function")
     return tool["function"]
+
+
+def builtin_types(layout: Sequence[Any]) -> Tuple[str, ...]:
+    """The built-in tool types a layout writes (``join_tools``)."""
+    return tuple(kind for kind, _ in layout[9]) if len(layout) > 9 else ()
 
 
 def tools_text(tools: Any, layout: Tuple[str, ...]) -> str:
@@ -254,7 +316,7 @@ def tools_text(tools: Any, layout: Tuple[str, ...]) -> str:
         if found is not None:
             return found
     try:
-        text = join_tools(checked_tools(tools), layout)
+        text = join_tools(checked_tools(tools, builtin_types(layout)), layout)
     except (ConversationError, ValueError):
         raise Unhandled from None
     if key is not None and len(key[1]) <= _CACHE_KEY_LIMIT:

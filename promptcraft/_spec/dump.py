@@ -31,6 +31,7 @@ from .model import (
     Slot,
     System,
     Text,
+    Tools,
     Variable,
     Variant,
 )
@@ -125,6 +126,7 @@ class _Surface:
         }
         writers: Dict[str, Callable[[Any], Dict[str, Any]]] = {
             "system": self.system, "reasoning": self.reasoning, "calls": self.calls, "documents": self.documents,
+            "tools": self.tools,
             "generation": self.generation, "output": self.output, "control": self.control}
         for name, value in optional.items():
             written = None if value is None else writers.get(name, self.plain)(value)
@@ -186,6 +188,9 @@ class _Surface:
         # Every show but "given" needs a template, even an empty one.
         return self.fields(display, {"template": {} if display.show == "given"
                                      else {"template": self.text(display.template)}})
+
+    def tools(self, tools: Tools) -> Dict[str, Any]:
+        return self.fields(tools, {"builtin": {"builtin": dict(tools.builtin)} if tools.builtin else {}})
 
     def control(self, control: Control) -> Dict[str, Any]:
         return self.fields(control, {"escapes": {"escape": dict(control.escapes)} if control.escapes else {}})

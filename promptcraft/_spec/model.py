@@ -493,6 +493,10 @@ class ReasoningDisplay:
 
 #: The message fields transformers reads reasoning from, first given first (its ``_alias_reasoning_fields``).
 REASONING_FIELDS = ("reasoning_content", "thinking", "reasoning")
+#: Fields a template reads a message's reasoning from that transformers does not alias (``show = "given"``
+#: only): ``tool_plan``, the plan Cohere's templates write before a message's calls. Only the reasoning's
+#: role reads it; any other message refuses it.
+OWN_REASONING_FIELDS = ("tool_plan",)
 
 
 @attrs.frozen
@@ -698,6 +702,10 @@ class Tools:
     #: Keys of a parameter's schema that the serialiser ``item`` does not write and the template
     #: leaves out; any other key it does not write is refused.
     ignore: Tuple[str, ...] = ()
+    #: ``(type, text)``: a built-in tool, a definition of this type without a function or a name
+    #: (``{"type": "python"}``), is written as this fixed text in place of ``item_prefix``, the item and
+    #: ``item_suffix`` (GLM-4's python, simple_browser and cogview); one of another type is refused.
+    builtin: Tuple[Tuple[str, str], ...] = ()
 
 
 @attrs.frozen

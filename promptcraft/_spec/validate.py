@@ -639,7 +639,8 @@ def _role(check: Checker, decl: Any, key: str, name: str, writes_reasoning: bool
         attach_field = check.string(table, akey, "field", empty=False)
         if attach_field is None or "text" not in table:
             raise check.fail(akey, "needs 'field' (a message field) and 'text' (with {value}, the field's value)")
-        if not _IDENT.match(attach_field) or attach_field in ("role", "content", "tool_calls") + model.REASONING_FIELDS:
+        reserved = ("role", "content", "tool_calls") + model.REASONING_FIELDS + model.OWN_REASONING_FIELDS
+        if not _IDENT.match(attach_field) or attach_field in reserved:
             raise check.fail(f"{akey}.field", f"{attach_field!r} is not a field a role can attach (a name other than "
                                               "role, content, tool_calls and the reasoning fields)")
         attach_text = check.text(table, akey, "text", ("value",))
@@ -851,13 +852,16 @@ def _reasoning(check: Checker, decl: Any) -> ReasoningDisplay:
         query_exclude=exclude,
         no_query=check.choice(decl, key, "no_query", ("last", "refuse"), "last"),
         no_query_message=check.string(decl, key, "no_query_message", empty=False),
-        field=check.choice(decl, key, "field", model.REASONING_FIELDS, "") or None if "field" in decl else None,
+        field=check.choice(decl, key, "field", model.REASONING_FIELDS + model.OWN_REASONING_FIELDS, "") or None
+        if "field" in decl else None,
         placement=check.choice(decl, key, "placement", ("content", "before"), "content"),
         split=check.boolean(decl, key, "split") if "split" in decl else True,
         refuse_containing=check.strings(decl, "refuse_containing", lambda s: None if s else "must not be empty",
                                         key=key),
         refuse_containing_message=check.string(decl, key, "refuse_containing_message", empty=False),
     )
+    if display.field in model.OWN_REASONING_FIELDS and show != "given":
+        raise check.fail(f"{key}.field", f"{display.field!r} is read with show = 'given' only")
     if display.no_query == "refuse" and display.no_query_message is None:
         raise check.fail(key, "no_query = 'refuse' needs 'no_query_message'")
     if display.placement == "before" and "content" in template.names:
@@ -882,7 +886,7 @@ def _tools(check: Checker, decl: Any) -> Tools:
     key = "tools"
     check.table(decl, key, ("placement", "join", "join_when", "prefix", "item", "indent", "item_prefix",
                             "item_suffix", "separator", "suffix", "empty", "trim", "required", "envelope",
-                            "ignore"))
+                            "ignore", "builtin"))
     placement = check.choice(decl, key, "placement", model.TOOL_PLACEMENTS, "system_after")
     if placement == "none":
         extra = [k for k in decl if k not in ("placement", "empty")]
@@ -926,12 +930,37 @@ def _tools(check: Checker, decl: Any) -> Tools:
     if "ignore" in decl and item not in model.TOOL_ITEMS_LEAVING_OUT:
         raise check.fail(f"{key}.ignore", f"item = {item!r} writes every key of a parameter's schema; 'ignore' is for "
                                           + ", ".join(map(repr, model.TOOL_ITEMS_LEAVING_OUT)))
+    builtin = _builtin(check, decl, key, placement, item)
     return Tools(placement=placement, item=item, empty=empty,
                  join_when=check.choice(decl, key, "join_when", ("system", "text"), "system"), indent=indent,
                  trim=check.choice(decl, key, "trim", model.TRIMS, "none"),
                  required=check.boolean(decl, key, "required"),
                  envelope=check.choice(decl, key, "envelope", model.TOOL_ENVELOPES, "whole"), ignore=ignore,
-                 **texts)
+                 builtin=builtin, **texts)
+
+
+def _builtin(check: Checker, decl: Any, key: str, placement: str, item: str) -> Tuple[Tuple[str, str], ...]:
+    """``[tools] builtin``: a table of tool type -> the literal text the template writes for it."""
+    if "builtin" not in decl:
+        return ()
+    where = f"{key}.builtin"
+    table = decl["builtin"]
+    if not isinstance(table, dict) or not table:
+        raise check.fail(where, "expected a table of tool types, each with the text written for it "
+                                "(builtin = {python = \"...\"})")
+    if placement == "none" or item == "json_array":
+        raise check.fail(where, "not used with placement = 'none' or item = 'json_array' (no definition is "
+                                "written on its own)")
+    out = []
+    for kind, text in table.items():
+        if not kind or kind != kind.strip() or kind == "function":
+            raise check.fail(f"{where}.{kind}", "a built-in tool type is a name other than 'function', without "
+                                                "surrounding spaces")
+        if not isinstance(text, str):
+            raise check.fail(f"{where}.{kind}", f"expected a string (the text written for it), got "
+                                                f"{type(text).__name__}")
+        out.append((kind, text))
+    return tuple(out)
 
 
 def _thinking(check: Checker, decl: Any) -> Thinking:

@@ -13,9 +13,11 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
             _dt = None
         _out = ['<BOS_TOKEN>']
         if _first['role'] == 'system' and _first['content'] != '':
-            if _len(_first) != 2 and _extra_fields(_first, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', 'tool_calls', )):
+            if _len(_first) != 2 and _extra_fields(_first, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', 'tool_plan', 'tool_calls', )):
                 raise _Unhandled
             if _len(_first) != 2 and _first.get('tool_calls') not in (None, [], ()):
+                raise _Unhandled
+            if _len(_first) != 2 and _first.get('tool_plan') is not None:
                 raise _Unhandled
             _system = _first['content']
             if _dt is not None:
@@ -54,28 +56,48 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
                 _nk += 1
             for _i, _m in _enumerate(_part, _du if _n else _offset):
                 _size = _len(_m)
-                if _size != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', 'tool_calls', )):
+                if _size != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', 'tool_plan', 'tool_calls', )):
                     raise _Unhandled
                 _role = _m['role']
                 if _role == 'system':
                     if _size != 2 and _m.get('tool_calls') not in (None, [], ()):
+                        raise _Unhandled
+                    if _size != 2 and _m.get('tool_plan') is not None:
                         raise _Unhandled
                     _out += ('<|START_OF_TURN_TOKEN|><|SYSTEM_TOKEN|>', _m['content'], '<|END_OF_TURN_TOKEN|>')
                     _prev = _role
                 elif _role == 'user':
                     if _size != 2 and _m.get('tool_calls') not in (None, [], ()):
                         raise _Unhandled
+                    if _size != 2 and _m.get('tool_plan') is not None:
+                        raise _Unhandled
                     _out += ('<|START_OF_TURN_TOKEN|><|USER_TOKEN|>', _m['content'], '<|END_OF_TURN_TOKEN|>')
                     _prev = _role
                 elif _role == 'assistant':
                     _tc = _m.get('tool_calls') if _size != 2 else None
                     if _tc is None:
+                        _reasoning = _reasoning_of(_m, ('tool_plan',)) if _size != 2 else None
+                        if _reasoning is None:
+                            _reasoning = ''
+                        elif _isinstance(_reasoning, _str):
+                            pass
+                        else:
+                            raise _Unhandled  # not text: the reference refuses it
+                        if _reasoning != '':
+                            raise _Unhandled
                         _out += ('<|START_OF_TURN_TOKEN|><|CHATBOT_TOKEN|><|START_RESPONSE|>', _m['content'], '<|END_RESPONSE|><|END_OF_TURN_TOKEN|>')
                         _prev = _role
                     else:
                         _content = _m.get('content')
                         if _content is None and _tc:
                             _content = ''
+                        _reasoning = _reasoning_of(_m, ('tool_plan',)) if _size != 2 else None
+                        if _reasoning is None:
+                            _reasoning = ''
+                        elif _isinstance(_reasoning, _str):
+                            pass
+                        else:
+                            raise _Unhandled  # not text: the reference refuses it
                         _calls = ''
                         if _tc:
                             if _m.get('content'):
@@ -88,23 +110,36 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
                             _nk += _len(_tc)
                         elif _tc not in (None, [], ()):
                             raise _Unhandled  # not a list of calls: the reference says what it is
-                        if _tc:
-                            _t3 = '<|START_OF_TURN_TOKEN|><|CHATBOT_TOKEN|><|START_THINKING|><|END_THINKING|><|START_ACTION|>[\n'
+                        if _reasoning != '':
+                            if _reasoning != '' and _tc:
+                                pass
+                            elif _tc:
+                                raise _Unhandled
+                            else:
+                                raise _Unhandled
+                        if _reasoning != '' and _tc:
+                            _out += ('<|START_OF_TURN_TOKEN|><|CHATBOT_TOKEN|><|START_THINKING|>', _reasoning, '<|END_THINKING|><|START_ACTION|>[\n')
+                        elif _tc:
+                            _out.append('<|START_OF_TURN_TOKEN|><|CHATBOT_TOKEN|><|START_THINKING|><|END_THINKING|><|START_ACTION|>[\n')
                         else:
-                            _t3 = '<|START_OF_TURN_TOKEN|><|CHATBOT_TOKEN|><|START_RESPONSE|>'
+                            _out.append('<|START_OF_TURN_TOKEN|><|CHATBOT_TOKEN|><|START_RESPONSE|>')
                         if _tc:
-                            _t4 = '\n]<|END_ACTION|><|END_OF_TURN_TOKEN|>'
+                            _t3 = '\n]<|END_ACTION|><|END_OF_TURN_TOKEN|>'
                         else:
-                            _t4 = '<|END_RESPONSE|><|END_OF_TURN_TOKEN|>'
-                        _out += (_t3, _content, _calls, _t4)
+                            _t3 = '<|END_RESPONSE|><|END_OF_TURN_TOKEN|>'
+                        _out += (_content, _calls, _t3)
                         _prev = _role
                 elif _role == 'chatbot':
                     if _size != 2 and _m.get('tool_calls') not in (None, [], ()):
+                        raise _Unhandled
+                    if _size != 2 and _m.get('tool_plan') is not None:
                         raise _Unhandled
                     _out += ('<|START_OF_TURN_TOKEN|><|CHATBOT_TOKEN|><|START_RESPONSE|>', _m['content'], '<|END_RESPONSE|><|END_OF_TURN_TOKEN|>')
                     _prev = _role
                 elif _role == 'tool':
                     if _size != 2 and _m.get('tool_calls') not in (None, [], ()):
+                        raise _Unhandled
+                    if _size != 2 and _m.get('tool_plan') is not None:
                         raise _Unhandled
                     _content = _m['content']
                     if not _isinstance(_content, _str):
@@ -118,14 +153,14 @@ def render(messages, *, add_generation_prompt=False, continue_final_message=Fals
                     if _dt is not None and _cmsg[_ci] >= _du:
                         raise _Unhandled
                     if _prev == 'tool':
-                        _t5 = ',\n    {\n        "tool_call_id": "' + _cnum + '",\n        "results": {\n            "0": '
+                        _t4 = ',\n    {\n        "tool_call_id": "' + _cnum + '",\n        "results": {\n            "0": '
                     else:
-                        _t5 = '<|START_OF_TURN_TOKEN|><|SYSTEM_TOKEN|><|START_TOOL_RESULT|>[\n    {\n        "tool_call_id": "' + _cnum + '",\n        "results": {\n            "0": '
+                        _t4 = '<|START_OF_TURN_TOKEN|><|SYSTEM_TOKEN|><|START_TOOL_RESULT|>[\n    {\n        "tool_call_id": "' + _cnum + '",\n        "results": {\n            "0": '
                     if (messages[_i + 1]['role'] if _i != _last else None) == 'tool':
-                        _t6 = '\n        },\n        "is_error": null\n    }'
+                        _t5 = '\n        },\n        "is_error": null\n    }'
                     else:
-                        _t6 = '\n        },\n        "is_error": null\n    }\n]<|END_TOOL_RESULT|><|END_OF_TURN_TOKEN|>'
-                    _out += (_t5, _content, _t6)
+                        _t5 = '\n        },\n        "is_error": null\n    }\n]<|END_TOOL_RESULT|><|END_OF_TURN_TOKEN|>'
+                    _out += (_t4, _content, _t5)
                     _prev = _role
                 else:
                     raise _Unhandled
@@ -155,9 +190,11 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
         _out = ['<BOS_TOKEN>']
         _tags = [(-1, (0,))]
         if _first['role'] == 'system' and _first['content'] != '':
-            if _len(_first) != 2 and _extra_fields(_first, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', 'tool_calls', )):
+            if _len(_first) != 2 and _extra_fields(_first, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', 'tool_plan', 'tool_calls', )):
                 raise _Unhandled
             if _len(_first) != 2 and _first.get('tool_calls') not in (None, [], ()):
+                raise _Unhandled
+            if _len(_first) != 2 and _first.get('tool_plan') is not None:
                 raise _Unhandled
             _system = _first['content']
             if _dt is not None:
@@ -185,11 +222,13 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
         _tags.append(_offset)
         for _i, _m in _enumerate(_rest, _offset):
             _size = _len(_m)
-            if _size != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', 'tool_calls', )):
+            if _size != 2 and _extra_fields(_m, ('role', 'content', 'name', 'tool_call_id', 'reasoning_content', 'thinking', 'reasoning', 'tools', 'tool_plan', 'tool_calls', )):
                 raise _Unhandled
             _role = _m['role']
             if _role == 'system':
                 if _size != 2 and _m.get('tool_calls') not in (None, [], ()):
+                    raise _Unhandled
+                if _size != 2 and _m.get('tool_plan') is not None:
                     raise _Unhandled
                 _out += ('<|START_OF_TURN_TOKEN|><|SYSTEM_TOKEN|>', _m['content'], '<|END_OF_TURN_TOKEN|>')
                 _tags.append((0, 1, 0, ))
@@ -197,12 +236,23 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
             elif _role == 'user':
                 if _size != 2 and _m.get('tool_calls') not in (None, [], ()):
                     raise _Unhandled
+                if _size != 2 and _m.get('tool_plan') is not None:
+                    raise _Unhandled
                 _out += ('<|START_OF_TURN_TOKEN|><|USER_TOKEN|>', _m['content'], '<|END_OF_TURN_TOKEN|>')
                 _tags.append((0, 1, 0, ))
                 _prev = _role
             elif _role == 'assistant':
                 _tc = _m.get('tool_calls') if _size != 2 else None
                 if _tc is None:
+                    _reasoning = _reasoning_of(_m, ('tool_plan',)) if _size != 2 else None
+                    if _reasoning is None:
+                        _reasoning = ''
+                    elif _isinstance(_reasoning, _str):
+                        pass
+                    else:
+                        raise _Unhandled  # not text: the reference refuses it
+                    if _reasoning != '':
+                        raise _Unhandled
                     _out += ('<|START_OF_TURN_TOKEN|><|CHATBOT_TOKEN|><|START_RESPONSE|>', _m['content'], '<|END_RESPONSE|><|END_OF_TURN_TOKEN|>')
                     _tags.append((0, 1, 0, ))
                     _prev = _role
@@ -210,6 +260,13 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
                     _content = _m.get('content')
                     if _content is None and _tc:
                         _content = ''
+                    _reasoning = _reasoning_of(_m, ('tool_plan',)) if _size != 2 else None
+                    if _reasoning is None:
+                        _reasoning = ''
+                    elif _isinstance(_reasoning, _str):
+                        pass
+                    else:
+                        raise _Unhandled  # not text: the reference refuses it
                     _calls = ''
                     if _tc:
                         if _m.get('content'):
@@ -222,25 +279,47 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
                         _nk += _len(_tc)
                     elif _tc not in (None, [], ()):
                         raise _Unhandled  # not a list of calls: the reference says what it is
-                    if _tc:
-                        _t3 = '<|START_OF_TURN_TOKEN|><|CHATBOT_TOKEN|><|START_THINKING|><|END_THINKING|><|START_ACTION|>[\n'
+                    if _reasoning != '':
+                        if _reasoning != '' and _tc:
+                            pass
+                        elif _tc:
+                            raise _Unhandled
+                        else:
+                            raise _Unhandled
+                    if _reasoning != '' and _tc:
+                        if _tc:
+                            _t3 = '\n]<|END_ACTION|><|END_OF_TURN_TOKEN|>'
+                        else:
+                            _t3 = '<|END_RESPONSE|><|END_OF_TURN_TOKEN|>'
+                        _out += ('<|START_OF_TURN_TOKEN|><|CHATBOT_TOKEN|><|START_THINKING|>', _reasoning, '<|END_THINKING|><|START_ACTION|>[\n', _content, _calls, _t3)
+                        _tags.append((0, 2, 0, 1, 5, 0, ))
+                    elif _tc:
+                        if _tc:
+                            _t4 = '\n]<|END_ACTION|><|END_OF_TURN_TOKEN|>'
+                        else:
+                            _t4 = '<|END_RESPONSE|><|END_OF_TURN_TOKEN|>'
+                        _out += ('<|START_OF_TURN_TOKEN|><|CHATBOT_TOKEN|><|START_THINKING|><|END_THINKING|><|START_ACTION|>[\n', _content, _calls, _t4)
+                        _tags.append((0, 1, 5, 0, ))
                     else:
-                        _t3 = '<|START_OF_TURN_TOKEN|><|CHATBOT_TOKEN|><|START_RESPONSE|>'
-                    if _tc:
-                        _t4 = '\n]<|END_ACTION|><|END_OF_TURN_TOKEN|>'
-                    else:
-                        _t4 = '<|END_RESPONSE|><|END_OF_TURN_TOKEN|>'
-                    _out += (_t3, _content, _calls, _t4)
-                    _tags.append((0, 1, 5, 0, ))
+                        if _tc:
+                            _t5 = '\n]<|END_ACTION|><|END_OF_TURN_TOKEN|>'
+                        else:
+                            _t5 = '<|END_RESPONSE|><|END_OF_TURN_TOKEN|>'
+                        _out += ('<|START_OF_TURN_TOKEN|><|CHATBOT_TOKEN|><|START_RESPONSE|>', _content, _calls, _t5)
+                        _tags.append((0, 1, 5, 0, ))
                     _prev = _role
             elif _role == 'chatbot':
                 if _size != 2 and _m.get('tool_calls') not in (None, [], ()):
+                    raise _Unhandled
+                if _size != 2 and _m.get('tool_plan') is not None:
                     raise _Unhandled
                 _out += ('<|START_OF_TURN_TOKEN|><|CHATBOT_TOKEN|><|START_RESPONSE|>', _m['content'], '<|END_RESPONSE|><|END_OF_TURN_TOKEN|>')
                 _tags.append((0, 1, 0, ))
                 _prev = _role
             elif _role == 'tool':
                 if _size != 2 and _m.get('tool_calls') not in (None, [], ()):
+                    raise _Unhandled
+                if _size != 2 and _m.get('tool_plan') is not None:
                     raise _Unhandled
                 _content = _m['content']
                 if not _isinstance(_content, _str):
@@ -254,14 +333,14 @@ def render_spans(messages, *, add_generation_prompt=False, continue_final_messag
                 if _dt is not None and _cmsg[_ci] >= _du:
                     raise _Unhandled
                 if _prev == 'tool':
-                    _t5 = ',\n    {\n        "tool_call_id": "' + _cnum + '",\n        "results": {\n            "0": '
+                    _t6 = ',\n    {\n        "tool_call_id": "' + _cnum + '",\n        "results": {\n            "0": '
                 else:
-                    _t5 = '<|START_OF_TURN_TOKEN|><|SYSTEM_TOKEN|><|START_TOOL_RESULT|>[\n    {\n        "tool_call_id": "' + _cnum + '",\n        "results": {\n            "0": '
+                    _t6 = '<|START_OF_TURN_TOKEN|><|SYSTEM_TOKEN|><|START_TOOL_RESULT|>[\n    {\n        "tool_call_id": "' + _cnum + '",\n        "results": {\n            "0": '
                 if (messages[_i + 1]['role'] if _i != _last else None) == 'tool':
-                    _t6 = '\n        },\n        "is_error": null\n    }'
+                    _t7 = '\n        },\n        "is_error": null\n    }'
                 else:
-                    _t6 = '\n        },\n        "is_error": null\n    }\n]<|END_TOOL_RESULT|><|END_OF_TURN_TOKEN|>'
-                _out += (_t5, _content, _t6)
+                    _t7 = '\n        },\n        "is_error": null\n    }\n]<|END_TOOL_RESULT|><|END_OF_TURN_TOKEN|>'
+                _out += (_t6, _content, _t7)
                 _tags.append((0, 1, 0, ))
                 _prev = _role
             else:
