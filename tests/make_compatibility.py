@@ -86,9 +86,9 @@ def outcome(fn, *args, **kwargs):
 # Structured conversations, one generator per feature, seeded by the feature's name: case
 # ``calls-017`` is the same conversation for every template (and for --show-case).
 
-FEATURES = ("tools", "calls", "results", "reasoning", "parts", "documents")
+FEATURES = ("tools", "calls", "results", "reasoning", "parts", "documents", "plan", "builtin")
 TITLES = {"tools": "tools", "calls": "tool calls", "results": "tool results", "reasoning": "reasoning field",
-          "parts": "content parts", "documents": "documents"}
+          "parts": "content parts", "documents": "documents", "plan": "tool plan", "builtin": "built-in tools"}
 REASONING_FIELDS = ("reasoning_content", "thinking", "reasoning")
 #: What a "junk" refusal means, per plain equivalent (see ``Case.plain``).
 JUNK = {
@@ -114,6 +114,8 @@ JUNK = {
               "promptcraft's error says which is junk",
     "unescaped strings": "the template splices a tool definition's string values between quotes without "
                          "escaping them, so a quote, a backslash or a control character makes its JSON invalid",
+    "tool left out": "the template writes the tools as if this definition (a built-in tool of a type it does "
+                     "not know) or this key of a built-in tool were not there",
 }
 #: The named serialisers of tool definitions (``[tools] item``), as the prose describes them.
 SERIALISERS = {"hermes": "as Hermes' tool_use template rebuilds them", "python_repr": "as Python's repr",
@@ -316,6 +318,52 @@ def case_reasoning(rng: random.Random, case_id: str) -> Case:
     return Case(case_id, messages, None, rng.random() < 0.5, without=(without, None))
 
 
+def case_plan(rng: random.Random, case_id: str) -> Case:
+    """Assistant messages with calls (arguments as mappings, content empty, None or missing) and a
+    ``tool_plan`` (text, empty or None; now and then missing), one in six on an answer without calls."""
+    messages = [{"role": "system", "content": random_text(rng)}] if rng.random() < 0.3 else []
+    for _ in range(rng.randint(1, 2)):
+        messages.append({"role": "user", "content": random_text(rng)})
+        message: Dict[str, Any] = {"role": "assistant"}
+        if rng.random() < 1 / 6:
+            message["content"] = random_text(rng)
+        else:
+            shape = rng.choice(["empty", "none", "missing"])
+            if shape != "missing":
+                message["content"] = "" if shape == "empty" else None
+            # In the envelope every template reads, arguments as mappings: the plan is this feature.
+            calls = as_mappings([{"tool_calls": tool_calls(rng)}])[0]["tool_calls"]
+            message["tool_calls"] = [c if "function" in c else {"type": "function", "function": c} for c in calls]
+        if rng.random() < 0.9:
+            message["tool_plan"] = rng.choice([random_text(rng), random_text(rng), "I will look it up.", "", None])
+        messages.append(message)
+    if rng.random() < 0.5:
+        messages.append({"role": "user", "content": random_text(rng)})
+    without = [{k: v for k, v in m.items() if k != "tool_plan"} for m in messages]
+    return Case(case_id, messages, None, rng.random() < 0.5, without=(without, None))
+
+
+#: Built-in tools as applications send them to GLM-4: a type alone (one of its three, or another).
+BUILTIN = [{"type": "python"}, {"type": "simple_browser"}, {"type": "cogview"}]
+
+
+def case_builtin(rng: random.Random, case_id: str) -> Case:
+    """One to three built-in tools (``{"type": "python"}``, one in ten of a type no template knows, one
+    in ten with another key), with generated definitions among them half the time, on a text chat."""
+    messages = chat(rng)
+    tools = []
+    for _ in range(rng.randint(1, 3)):
+        tool = dict(rng.choice(BUILTIN))
+        if rng.random() < 0.1:
+            tool = {"type": "web_search"}
+        elif rng.random() < 0.1:
+            tool["description"] = random_text(rng)
+        tools.append(tool)
+    if rng.random() < 0.5:
+        tools.insert(rng.randint(0, len(tools)), tool_definition(rng))
+    return Case(case_id, messages, tools, rng.random() < 0.5, without=(messages, None))
+
+
 #: Image and video parts in the forms applications send them (tests/strategies.py's MEDIA_PARTS).
 MEDIA = [
     {"type": "image"}, {"type": "image", "image": "https://example.com/a.png"},
@@ -381,7 +429,7 @@ def case_documents(rng: random.Random, case_id: str) -> Case:
 
 
 GENERATORS = {"tools": case_tools, "calls": case_calls, "results": case_results, "reasoning": case_reasoning,
-              "parts": case_parts, "documents": case_documents}
+              "parts": case_parts, "documents": case_documents, "plan": case_plan, "builtin": case_builtin}
 
 
 def structured_cases(feature: str, count: int) -> List[Case]:
@@ -403,8 +451,10 @@ def writes_results(spec) -> bool:
 
 def declares(spec, feature: str) -> bool:
     return {"tools": writes_tools(spec), "calls": spec.calls is not None, "results": writes_results(spec),
-            "reasoning": spec.reasoning is not None and bool(spec.reasoning.field),
-            "parts": spec.parts is not None, "documents": spec.documents is not None}[feature]
+            "reasoning": spec.reasoning is not None and spec.reasoning.field in REASONING_FIELDS,
+            "parts": spec.parts is not None, "documents": spec.documents is not None,
+            "plan": spec.reasoning is not None and spec.reasoning.field == "tool_plan",
+            "builtin": spec.tools is not None and bool(spec.tools.builtin)}[feature]
 
 
 #: What a mapping variable (Granite's ``controls``) gets, chosen per case.
@@ -491,6 +541,19 @@ def reason(stem: str, case: Case, want, kwargs: dict, declared: bool,
             if want == reference(stem, case.messages, case.tools, {**kwargs, "documents": documents}):
                 return "key not read"
         return "junk: document value"
+    found = re.fullmatch(r"tools\[(\d+)\]\.([^.\[]+)", getattr(error, "field", None) or "")
+    carried = case.messages[0].get("tools") if case.messages and isinstance(case.messages[0], dict) else None
+    if found and (case.tools or carried):
+        messages, tools = copy.deepcopy(case.messages), copy.deepcopy(case.tools)
+        listed = tools if case.tools else messages[0]["tools"]
+        position, key = int(found.group(1)), found.group(2)
+        if position < len(listed) and isinstance(listed[position], dict) and key in listed[position]:
+            if key == "type":
+                del listed[position]
+            else:
+                del listed[position][key]
+            if want == reference(stem, messages, tools, kwargs):
+                return "junk: tool left out"
     if case.plain is not None:
         plain = reference(stem, case.plain[0], case.plain[1], kwargs)
         if plain != REFUSED and plain != want:
@@ -515,6 +578,11 @@ def reason(stem: str, case: Case, want, kwargs: dict, declared: bool,
     if spec is not None and spec.calls is not None and spec.calls.content == "refuse" and answer_left_out(
             stem, case, want, kwargs):
         return "answer beside calls left out"
+    index, name = getattr(error, "index", None), getattr(error, "field", None)
+    if index is not None and name in (case.messages[index] if index < len(case.messages) else {}) and want == \
+            reference(stem, [{k: v for k, v in m.items() if k != name} if k == index else m
+                             for k, m in enumerate(case.messages)], case.tools, kwargs):
+        return "not read on this message"
     return "not declared yet" if not declared else "this form not declared yet"
 
 
@@ -569,7 +637,8 @@ def judge(fmt, stem: str, feature: str, cases: List[Case], variables: dict, exam
     declared = declares(fmt.spec, feature)
     tool_role = fmt.spec.role("tool")
     cell.any_role = feature == "results" and tool_role is not None and tool_role.name == "*"
-    cell.on_message = feature == "tools" and fmt.spec.tools is not None and fmt.spec.tools.placement == "message"
+    cell.on_message = feature in ("tools", "builtin") and fmt.spec.tools is not None and \
+        fmt.spec.tools.placement == "message"
     if cell.on_message:
         cases = [on_message(case) for case in cases]
     for case in cases:
@@ -827,9 +896,17 @@ def written_prose(names: List[str], served: Dict[str, str], cells: Dict[Tuple[st
         f"The formats that refuse the role itself (a `RefusedError`, as they declare): {listed(role_refused)}.",
         "- **Reasoning given in a field** (`reasoning_content`, or `thinking`, `reasoning`, aliased as transformers "
         "aliases them) is written by "
-        f"{listed(where(lambda s: s.reasoning is not None and bool(s.reasoning.field)))}; a value that is not a "
-        "string is refused. Templates that read the field but whose formats do not declare it yet: "
+        f"{listed(where(lambda s: s.reasoning is not None and s.reasoning.field in REASONING_FIELDS))}; a value "
+        "that is not a string is refused. Templates that read the field but whose formats do not declare it yet: "
         f"{listed([n for n in names if any(c.refused.get('not declared yet') for c in cells_of(n, 'reasoning'))])}.",
+        "- **A tool plan** (`tool_plan`, a field transformers does not alias) is written before a message's calls "
+        f"by {listed(where(lambda s: s.reasoning is not None and s.reasoning.field == 'tool_plan'))} "
+        "(`[reasoning] field = \"tool_plan\"`); a non-empty one where the template leaves it out (a message "
+        "without calls) is refused. **Built-in tools** (`{\"type\": \"python\"}`, no function) are written as "
+        "the template's fixed text for their type by "
+        f"{listed(where(lambda s: s.tools is not None and bool(s.tools.builtin)))} (`[tools] builtin`); every other "
+        "format refuses them (`tools[i].type`), as does a built-in tool of a type or with a key the format does not "
+        "write.",
         "- **Content as a list of parts** is written by "
         f"{listed(where(lambda s: s.parts is not None))}, for the roles each declares, each part by its kind: "
         + "; ".join(f"`{n}`: {kinds_of(promptcraft.get_format(n).spec)}" for n in where(lambda s: s.parts is not None))
@@ -1117,6 +1194,11 @@ rendered by transformers and by promptcraft, with and without a generation promp
 - **documents**: `render(messages, documents=[...])` with one to three documents (text, mostly a `doc_id` and
   sometimes a `title`, keys in any order; one in seven with another key, one in twenty with a value that is
   not text), sometimes with tools, on a text conversation.
+- **tool plan**: assistant messages with calls (in their `function` envelope, arguments as mappings) and a
+  `tool_plan` (text, empty or `None`, now and then missing), one in six on an answer without calls.
+- **built-in tools**: one to three built-in tools (`{{"type": "python"}}`, `simple_browser`, `cogview`; one in ten
+  of a type no template knows, one in ten with another key), with a generated definition among them half the
+  time, given as the tools column gives them.
 
 Every switch is given either way and every mapping variable (Granite's `controls`) given or not, per case.
 
@@ -1136,6 +1218,9 @@ What each cell says, judged case by case:
   - *answer beside calls left out*: the template writes a message with calls as the calls alone, leaving its
     text content out (the same string as with that content empty), so the format refuses the content;
   - *template raises*: transformers refuses the conversation too;
+  - *not read on this message*: transformers renders the same without this field on this message, though it
+    reads it on others (Command R7B's `tool_plan`, read before calls only; calls a template leaves out of the
+    final message);
   - *not read*: on this case transformers renders the same as without the feature (*not read, ignored*: and
     promptcraft ignores it, as its `[message] ignore` says or as an empty tools list);
   - *key not read*: a document's key that the template leaves out (it renders the same without it) and that
@@ -1369,13 +1454,18 @@ case has none; the default format's rows are rendered by transformers holding bo
   spliced unescaped, a missing description empty), calls as an action turn numbered across the whole
   conversation (`{{number}}`: `"tool_call_id": "0"`, `"1"`, ...), consecutive results in one SYSTEM turn, each
   under the number of the first call whose `id` equals its `tool_call_id` (`{{call_number}}`), its content
-  through `tojson`. Refused: a definition without its `function` envelope or `parameters` (the template
-  raises), the content of a message with calls (left out by the template) and a `tool_plan` (not declared
-  yet), arguments given as a JSON string (encoded twice), calls without their `function` envelope (the
-  template raises), a result without a `tool_call_id` or answering no call (the template writes an empty
-  number) or answering a call another result answered (the template leaves one out), and roles the template
-  matches case-insensitively (`User`) or leaves out. `enable_citations` and `documents` are not declared
-  (an unknown variable, refused).
+  through `tojson`. A message's `tool_plan` is written as it is between `<|START_THINKING|>` and
+  `<|END_THINKING|>` before its calls (`[reasoning] field = "tool_plan"`, `show = "given"`, span kind
+  `reasoning`; missing, `None` or empty: an empty plan, as the template writes it; transformers does not alias
+  `reasoning_content`, `thinking` or `reasoning` into it, and the format ignores those). Refused: a definition
+  without its `function` envelope or `parameters` (the template raises), the content of a message with calls
+  (left out by the template), a non-empty `tool_plan` on a message without calls or on another role (the
+  template leaves it out there: *not read on this message* in the table) or that is not a string (the
+  template writes `str()` of it), arguments given as a JSON string (encoded twice), calls without their
+  `function` envelope (the template raises), a result without a `tool_call_id` or answering no call (the
+  template writes an empty number) or answering a call another result answered (the template leaves one out),
+  and roles the template matches case-insensitively (`User`) or leaves out. `enable_citations` and
+  `documents` are not declared (an unknown variable, refused).
 - **Command A** (`command-a`) has one template: Command R7B's tool_use template with the tools it is given
   set aside (`{{% set tools = [] %}}`), so its format refuses tools as not read and writes calls and results
   as the `command-r7b-tool-use` format does, with the same refusals (a result answering no call is
@@ -1422,9 +1512,12 @@ name them); see the tables above for what each writes and refuses.
   leaves them out; the table's tools column gives them on the first message instead, *(on a message)*).
   A call is an assistant message whose `metadata` names the function (written after the role marker,
   `prefix = "<|{{role}}|>{{attach}}\\n"`) and whose content is the arguments; results are `observation` (or
-  `tool`) messages, written as any role. Refused: an empty `tools` list (the template writes the heading
-  alone), a definition whose type is not `function` or that has none (the template writes nothing for it;
-  its built-in `python`, `simple_browser` and `cogview` texts are not declared), a `metadata` that is not a
+  `tool`) messages, written as any role. Built-in tools (`{{"type": "python"}}`, `"simple_browser"`,
+  `"cogview"`) are written as the template's fixed Chinese text for each, in their place among the
+  definitions (`[tools] builtin`). Refused: an empty `tools` list (the template writes the heading alone), a
+  definition whose type is none of these four or that has none (the template writes nothing for it), a
+  built-in tool with another key (the template leaves it out: *junk: tool left out* in the table, as for an
+  unknown type), a `metadata` that is not a
   string, or on a message with empty content (the template leaves the message out, metadata and all), and
   OpenAI-style `tool_calls` (the template never reads them: *not read* in the table). `parse_output` reads a
   call back as that metadata message ([Reading completions back](#reading-completions-back)).

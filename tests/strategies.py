@@ -164,7 +164,13 @@ def tool_definitions(draw) -> dict:
     return {"type": "function", "function": function}
 
 
-tools_lists = st.one_of(st.none(), st.just([]), st.lists(tool_definitions(), min_size=1, max_size=4))
+#: Built-in tools (GLM-4's python, simple_browser and cogview): a type alone, one of a type no format
+#: declares, and one with a key besides its type (which the template would leave out).
+BUILTIN_TOOLS = [{"type": "python"}, {"type": "python"}, {"type": "cogview"}, {"type": "other"},
+                 {"type": "python", "extra": 1}]
+
+tools_lists = st.one_of(st.none(), st.just([]), st.lists(tool_definitions(), min_size=1, max_size=4),
+                        st.lists(tool_definitions() | st.sampled_from(BUILTIN_TOOLS), min_size=1, max_size=3))
 
 
 #: A document key's value: mostly text, sometimes what a template writes as |string (numbers,
@@ -252,7 +258,7 @@ def agent_conversations(draw) -> list:
                 call["content"] = {"text": text(), "empty": "", "none": None,
                                    "think": "<think>\nplan\n</think>\n\n" + draw(content)}[shape]
             if draw(st.integers(0, 3)) == 0:
-                call[draw(st.sampled_from(["reasoning_content", "thinking", "reasoning"]))] = draw(content)
+                call[draw(st.sampled_from(["reasoning_content", "thinking", "reasoning", "tool_plan"]))] = draw(content)
             messages.append(call)
             for _ in range(draw(st.integers(1, 3))):
                 result = {"role": "tool",
@@ -269,7 +275,7 @@ def agent_conversations(draw) -> list:
         if draw(st.booleans()):
             answer = {"role": "assistant", "content": text()}
             if draw(st.integers(0, 3)) == 0:
-                answer["reasoning_content"] = draw(content)
+                answer[draw(st.sampled_from(["reasoning_content", "reasoning_content", "tool_plan"]))] = draw(content)
             messages.append(answer)
     return messages
 
@@ -547,10 +553,14 @@ def format_toml(draw) -> str:
             # The role's own prefix writes the reasoning given in the field.
             at = next(k for k in range(at, len(role_tables)) if role_tables[k].startswith("prefix = "))
             original = role_tables[at][len("prefix = "):]
-            shown = "{when = {reasoning = true}, text = " + toml_string("<R>" + text(("role",)) + "{reasoning}</R>")
+            # Sometimes only where another fact holds (Cohere's plan before calls): elsewhere it is refused.
+            fact = draw(st.sampled_from(["", "", "calls = true, ", "final = false, "]))
+            shown = "{when = {" + fact + "reasoning = true}, text = " + toml_string(
+                "<R>" + text(("role",)) + "{reasoning}</R>")
             role_tables[at] = "prefix = [" + shown + "}, " + (original[1:] if original.startswith("[") else
                                                            "{text = " + original + "}]")
-            tables += ["[reasoning]", f'role = "{reasoning_role}"', 'show = "given"', 'field = "reasoning_content"',
+            field = draw(st.sampled_from(["reasoning_content", "reasoning_content", "tool_plan"]))
+            tables += ["[reasoning]", f'role = "{reasoning_role}"', 'show = "given"', f'field = "{field}"',
                        f'reasoning_trim = "{draw(st.sampled_from(["newlines", "both", "none"]))}"']
         elif writes:
             before = draw(st.booleans())
@@ -673,6 +683,11 @@ def format_toml(draw) -> str:
         if item in ("python_docstring", "pydantic_signature") and draw(st.booleans()):
             ignored = draw(st.lists(st.sampled_from(SCHEMA_KEYS), min_size=1, unique=True))
             tables.append(f"ignore = {json_list(ignored)}")
+        if item != "json_array" and draw(st.integers(0, 2)) == 0:
+            # Built-in tools written as fixed texts (GLM-4's python, simple_browser, cogview).
+            kinds = draw(st.lists(st.sampled_from(["python", "cogview", "simple_browser"]), min_size=1, unique=True))
+            tables.append("builtin = {" + ", ".join(f"{kind} = {toml_string(draw(_fragment))}" for kind in kinds)
+                          + "}")
         at = next((k for k, entry in enumerate(system) if entry.startswith("default_when = ")), None)
         if at is not None and chosen in ("system_after", "system_before") and draw(st.integers(0, 2)) == 0:
             system[at] = 'default_when = "tools"'  # the default only with the tools

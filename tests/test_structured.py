@@ -782,6 +782,42 @@ def test_command_r7b_numbers_calls_and_results_by_id():
     assert caught.value.path == "messages[3].tool_call_id"
 
 
+@pytest.mark.parametrize("name,stem", [("command-a", "CohereLabs--c4ai-command-a-03-2025"),
+                                       ("command-r7b-tool-use", "CohereForAI--c4ai-command-r7b-12-2024--tool_use")])
+def test_command_tool_plan_matches_transformers(name, stem):
+    """Command A and R7B write an assistant message's tool_plan before its calls as it is (missing, None or
+    empty: an empty plan), as transformers does, in a span of kind reasoning; a plan the template leaves out
+    (on a message without calls, on another role) or that is not text is refused naming it, and
+    parse_output refuses a completion holding one where it opens rather than read it as content."""
+    require_corpus()
+    require_transformers()
+    fmt = promptcraft.get_format(name)
+    tools = [TOOL] if fmt.spec.tools is not None and fmt.spec.tools.placement != "none" else None
+    calls = {"role": "assistant", "content": "", "tool_calls": [_call("get_weather", {"city": "Paris"}, id="c1")]}
+    for plan in ("I will look it up.", " two\nlines ", "", None):
+        messages = [{"role": "user", "content": "Weather?"}, dict(calls, tool_plan=plan),
+                    {"role": "tool", "content": "20", "tool_call_id": "c1"}]
+        for gen in (False, True):
+            assert fmt.render(messages, tools=tools, add_generation_prompt=gen) == hf_render(
+                stem, messages, tools=tools, add_generation_prompt=gen)
+    rendered = fmt.render_spans([{"role": "user", "content": "u"}, dict(calls, tool_plan="Plan.")], tools=tools)
+    plan = next(span for span in rendered.spans if span.kind == "reasoning")
+    assert rendered.text[plan.start:plan.end] == "Plan." and plan.message == 1
+    for messages, path in (([{"role": "user", "content": "u"}, {"role": "assistant", "content": "a", "tool_plan": "p"}],
+                            "messages[1].tool_plan"),
+                           ([{"role": "user", "content": "u", "tool_plan": "p"}], "messages[0].tool_plan"),
+                           ([{"role": "user", "content": "u"}, dict(calls, tool_plan=5)], "messages[1].tool_plan")):
+        with pytest.raises(promptcraft.UnsupportedFieldError) as caught:
+            fmt.render(messages, tools=tools)
+        assert caught.value.path == path
+    completion = '<|START_THINKING|>Plan.<|END_THINKING|><|START_ACTION|>[\n    {"tool_call_id": "0", ' \
+                 '"tool_name": "get_weather", "parameters": {"city": "Paris"}}\n]<|END_ACTION|><|END_OF_TURN_TOKEN|>'
+    with pytest.raises(promptcraft.OutputError) as refused:
+        fmt.parse_output(completion)
+    assert refused.value.offset == 0
+    assert fmt.parse_output(completion.replace("Plan.", ""))["tool_calls"][0]["function"]["name"] == "get_weather"
+
+
 @pytest.mark.parametrize("parameters,path", [
     ({"type": "object", "properties": {"a": {"type": "string"}}},
      "tools[0].function.parameters.properties.a.description"),
@@ -889,6 +925,18 @@ def test_glm_4_message_tools_and_metadata_match_transformers():
         assert caught.value.path == path
     with pytest.raises(promptcraft.UnsupportedFieldError):
         fmt.render([{"role": "user", "content": "u"}], tools=[TOOL])
+    # Built-in tools: the template's fixed text for each, in its place among the definitions; a list prepared
+    # before the format is known renders the same.
+    for tools in ([{"type": "python"}], [{"type": "simple_browser"}, TOOL, {"type": "cogview"}]):
+        messages = [{"role": "user", "content": "u", "tools": tools}]
+        want = hf_render(stem, messages)
+        assert fmt.render(messages) == want and "## " + tools[0]["type"] in want
+        assert fmt.render([dict(messages[0], tools=promptcraft.prepare_tools(tools))]) == want
+    for tools, path in (([TOOL, {"type": "web_search"}], "messages[0].tools[1].type"),
+                        ([{"type": "python", "description": "d"}], "messages[0].tools[0].description")):
+        with pytest.raises(promptcraft.UnsupportedFieldError) as caught:
+            fmt.render([{"role": "user", "content": "u", "tools": tools}])
+        assert caught.value.path == path
 # ---------------------------------------------------------------------------
 # Documents: written where the template writes them, or refused naming the document and key.
 
