@@ -235,7 +235,8 @@ def join_tools(tools: Sequence[Any], layout: Sequence[Any]) -> str:
         from .serialisers import ITEMS
 
         write = ITEMS[item]
-        items = [write(tool, f"tools[{position}]", tojson, *layout[8:9]) for position, tool in zip(positions, tools)]
+        ignore = layout[8:9] if len(layout) > 8 and layout[8] else ()  # empty before built-in texts: not passed
+        items = [write(tool, f"tools[{position}]", tojson, *ignore) for position, tool in zip(positions, tools)]
     else:
         indent = None if indent < 0 else indent
         items = [tojson(tool, indent) for tool in tools]
