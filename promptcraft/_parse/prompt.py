@@ -1185,6 +1185,8 @@ def _json_tools_layout(tools: Optional[ir.Tools]) -> Optional[Tuple[Any, ...]]:
 
     if item not in ("json", "json_array") and item not in READERS or len(layout) > 8 and item not in READERS:
         return None
+    if len(layout) > 9:
+        return None  # built-in tools' fixed texts ([tools] builtin) are not read back
     prefix, item_prefix = layout[0], layout[1]
     anchor = prefix or item_prefix
     if not anchor:
