@@ -1320,7 +1320,8 @@ What does not read back, and why:
   `response_template` exports it: `metadata` is the field no marker opens, the content opens at the newline.
 - **MiniCPM3** writes its calls before the content, as Python calls in one block (`f(k=JSON,...)`): values are
   read as JSON, the content after `<|tool_call_end|>`. A key holding `=` is written ambiguously by the template
-  (`f(a=b=1)`) and is refused when read back (its value is not JSON), never read as another key.
+  (`f(a=b=1)`) and is refused when read back (its value is not JSON), never read as another key; so is a key
+  opening with `)` (`f()=1)` reads as a call without arguments, then refuses what follows it).
 - **Command R+ tool_use**: the plan, then `Action:` and the calls as an indented JSON list, read whatever the
   indent.
 - **Reasoning written by the prefix** (Seed-OSS, `[reasoning] show = "given"`): the block the prefix variants write

@@ -163,11 +163,16 @@ def messages_for(draw, fmt):
         for name in names:
             arguments = draw(json_objects)
             if calls_spec.arguments == "parameters":
-                # (a key holding the literal that ends it, "=" or ">", is written ambiguously: no key)
+                # (a key holding the literal that ends it, "=" or ">", is written ambiguously: no key; nor
+                # one opening with what closes the arguments where a parameter opens with its key: MiniCPM3's
+                # `f()=1)` reads as a call without arguments)
                 pieces = calls_spec.parameter.pieces
                 ending = pieces[pieces.index(Slot("key")) + 1].strip()[:1]
+                call = calls_spec.call.pieces
+                opens = [p for p in pieces if p != ""][0] == Slot("key") and Slot("arguments") in call
+                closing = call[call.index(Slot("arguments")) + 1][:1] if opens else None
                 arguments = {k: v for k, v in arguments.items() if k and k == k.strip() and ending not in k
-                             and "\n" not in k}
+                             and "\n" not in k and not (closing and k.startswith(closing))}
             calls.append({"name": name, "arguments": arguments})
     # Where the format writes ids (Mistral's, required there), each call has one: 9 letters and digits,
     # the strictest form (ID_FORMS) any format takes.
