@@ -128,7 +128,8 @@ class Format:
     def parse_output(self, text: str, *, prompt: "Optional[str]" = None,
                      tools: "Optional[Sequence[Tool]]" = None) -> "Dict[str, Any]":
         """The assistant message a completion stands for: ``{"role": "assistant", "content": ...}``
-        with ``reasoning_content`` when it reasons and ``tool_calls`` (``{"type": "function",
+        with ``reasoning_content`` when it reasons (a field of the format's own where it declares one:
+        Cohere's ``tool_plan``) and ``tool_calls`` (``{"type": "function",
         "function": {"name", "arguments": dict}}``, with the ``id`` where the format writes one)
         when it calls tools, read with the markers the format declares.
 

@@ -942,6 +942,9 @@ def output_prose() -> str:
         reasoning = "-"
         if form.reasoning is not None:
             reasoning = f"{code(form.reasoning.open.text.strip())} ... {code(form.reasoning.close.text.strip())}"
+        if form.plan is not None:
+            opening, closing = form.plan.text[:form.plan.at], form.plan.text[form.plan.at:]
+            reasoning = f"`{form.plan.field}`: {code(opening.strip())} ... {code(closing.strip())}"
         calls = "-"
         if form.unread_calls:
             calls = ("not read yet, refused where " + " or ".join(code(t) for t in form.unread_calls) + " appears: "
@@ -1326,6 +1329,13 @@ What does not read back, and why:
   indent.
 - **Reasoning written by the prefix** (Seed-OSS, `[reasoning] show = "given"`): the block the prefix variants write
   around `{{reasoning}}` is read as the reasoning block.
+- **A tool plan** (Command A, Command R7B's tool_use, `[reasoning] field = "tool_plan"`): the prefix variant
+  `A{{reasoning}}B` (`<|START_THINKING|>{{reasoning}}<|END_THINKING|><|START_ACTION|>[`) whose variant without a plan
+  is the text `A + B` is read with the plan between `A` and `B`, as written, under `tool_plan` (streamed deltas
+  `{{"tool_plan": ...}}`); the message renders back to the completion byte for byte, and an empty plan is no field.
+  A plan holding its closing text (`<|END_THINKING|><|START_ACTION|>[` and a newline) is cut there and the
+  completion refused (`OutputError`). `response_template` does not export it (a plan between two markers of the
+  turn's opening; these formats' calls, in place of the content, are not exportable either).
 - **gpt-oss** writes Harmony channels that its template writes otherwise in history: `[output]` declares the
   analysis channel's reasoning, the final channel's answer and a call on the commentary channel (addressed after
   the channel, as the model writes it, or before, as the template writes history). Only one analysis block before

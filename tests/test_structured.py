@@ -788,7 +788,7 @@ def test_command_tool_plan_matches_transformers(name, stem):
     """Command A and R7B write an assistant message's tool_plan before its calls as it is (missing, None or
     empty: an empty plan), as transformers does, in a span of kind reasoning; a plan the template leaves out
     (on a message without calls, on another role) or that is not text is refused naming it, and
-    parse_output refuses a completion holding one where it opens rather than read it as content."""
+    parse_output reads one back as the message's tool_plan."""
     require_corpus()
     require_transformers()
     fmt = promptcraft.get_format(name)
@@ -812,10 +812,11 @@ def test_command_tool_plan_matches_transformers(name, stem):
         assert caught.value.path == path
     completion = '<|START_THINKING|>Plan.<|END_THINKING|><|START_ACTION|>[\n    {"tool_call_id": "0", ' \
                  '"tool_name": "get_weather", "parameters": {"city": "Paris"}}\n]<|END_ACTION|><|END_OF_TURN_TOKEN|>'
-    with pytest.raises(promptcraft.OutputError) as refused:
-        fmt.parse_output(completion)
-    assert refused.value.offset == 0
-    assert fmt.parse_output(completion.replace("Plan.", ""))["tool_calls"][0]["function"]["name"] == "get_weather"
+    prompt = fmt.render([{"role": "user", "content": "u"}], tools=tools, add_generation_prompt=True)
+    read = fmt.parse_output(completion, prompt=prompt, tools=tools)
+    assert read["tool_plan"] == "Plan." and read["tool_calls"][0]["function"]["name"] == "get_weather"
+    assert fmt.render([{"role": "user", "content": "u"}, read], tools=tools).startswith(prompt + completion)
+    assert "tool_plan" not in fmt.parse_output(completion.replace("Plan.", ""))
 
 
 @pytest.mark.parametrize("parameters,path", [

@@ -219,6 +219,20 @@ class Reasoning:
     open: Lit
     close: Lit
     trim: str
+    #: The message field it is read into.
+    field: str = "reasoning_content"
+
+
+@attrs.frozen
+class Plan:
+    """Reasoning a prefix variant writes inside itself, ``A{reasoning}B`` (Cohere's tool_plan), where its
+    twin without reasoning is the text ``A + B`` (``text``, with ``A`` ending at ``at``): a completion
+    opening that twin may write the reasoning between ``A`` and ``B``, read into ``field`` as written."""
+
+    text: str
+    at: int
+    field: str
+    trim: str
 
 
 @attrs.frozen
@@ -290,6 +304,8 @@ class OutputForm:
     unread_field: Optional[str] = None
     #: Where that field names a call, read back (``[output] call_name = "attach"``).
     attach: Optional[Attach] = None
+    #: Reasoning written inside a prefix variant (``Plan``).
+    plan: Optional[Plan] = None
 
 
 class Unreadable(Exception):
@@ -452,8 +468,9 @@ def _reasoning(spec: FormatSpec, role: Role) -> Optional[Reasoning]:
     elif spec.reasoning is not None and spec.reasoning.role == role.name:
         _unknown(spec.reasoning, _DISPLAY_KEYS, "reasoning")
         if spec.reasoning.show == "given" and spec.reasoning.field in OWN_REASONING_FIELDS:
-            # Not read back (Cohere's tool_plan): the prefix writing it is left out of the openings, so a
-            # completion holding a plan is refused where it opens, never read as content.
+            # A field of its own is no reasoning block: it is read where its prefix writes it (``Plan``), or
+            # the prefix writing it is left out of the openings, so a completion holding it is refused where
+            # it opens, never read as content.
             return None
         if spec.reasoning.show == "given":
             return _given_reasoning(spec, role)
@@ -497,6 +514,28 @@ def _given_reasoning(spec: FormatSpec, role: Role) -> Reasoning:
     opening, closing = blocks.pop()
     return Reasoning(open=Lit(opening), close=Lit(closing),
                      trim="both" if spec.reasoning.reasoning_trim == "both" else "newlines")
+
+
+def _plan(spec: FormatSpec, role: Role) -> Optional[Plan]:
+    """The reasoning a prefix variant ``A{reasoning}B`` writes where a variant without reasoning is the
+    text ``A + B`` (``show = "given"``, a field of its own): read there, as the template writes it."""
+    display = spec.reasoning
+    if display is None or display.show != "given" or display.role != role.name or display.field not in \
+            OWN_REASONING_FIELDS or (spec.output is not None and spec.output.prefix is not None):
+        return None
+    texts = [_fill(text, _ROLE_VALUES) for _, text in role.prefix_when] + [_fill(role.prefix, _ROLE_VALUES)]
+    found = set()
+    for _, text in role.prefix_when:
+        if len(text.pieces) != 3 or text.pieces[1] != Slot("reasoning"):
+            continue
+        head, tail = text.pieces[0], text.pieces[2]
+        if isinstance(head, str) and isinstance(tail, str) and head.strip() and tail.strip() \
+                and head + tail in texts:
+            found.add((head + tail, len(head)))
+    if len(found) != 1:
+        return None  # (none, or two: the reader takes one block per turn)
+    twin, at = found.pop()
+    return Plan(text=twin, at=at, field=display.field or "reasoning_content", trim=display.reasoning_trim)
 
 
 @attrs.frozen
@@ -700,7 +739,7 @@ def build_form(spec: FormatSpec, default_prompt: str = "") -> OutputForm:
                       calls=calls, ends=ends, suffixes=suffixes, default_prompt=default_prompt,
                       content_open=content_open, stops=stops, unread_calls=unread, unread_reason=reason,
                       unread_field=role.attach_field if role.attach_in_prefix and attach is None else None,
-                      attach=attach)
+                      attach=attach, plan=_plan(spec, role))
 
 
 # -- where the prompt leaves the turn ------------------------------------------------------------
@@ -718,6 +757,8 @@ class Opening:
     text: str = ""
     #: The length of the prefix when the prompt ends with it (and the start of a turn), else -1.
     found: int = -1
+    #: The reasoning this opening may hold (``Plan``): ``open`` is what of ``A`` is left to write.
+    plan: Optional[Reasoning] = None
 
 
 def _prompt_state(form: OutputForm, extra: str) -> Optional[Tuple[str, str]]:
@@ -754,7 +795,12 @@ def openings(form: OutputForm, prompt: str) -> List[Opening]:
             out.append(Opening("", condition, *state, found=len(text)))
             continue
         overlap = max((k for k in range(len(text), 0, -1) if prompt.endswith(text[:k])), default=0)
-        out.append(Opening(text[overlap:], condition))
+        plan = form.plan
+        block = None
+        if plan is not None and plan.text == text and text[overlap:plan.at].strip():
+            block = Reasoning(open=Lit(text[overlap:plan.at]), close=Lit(text[plan.at:]), trim=plan.trim,
+                              field=plan.field)
+        out.append(Opening(text[overlap:], condition, plan=block))
     return out
 
 

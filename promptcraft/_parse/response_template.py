@@ -209,6 +209,11 @@ def response_template(form: OutputForm) -> Dict[str, Any]:
             raise OutputError("response_template cannot express this format's opening: the model writes one of "
                               + ", ".join(repr(r) for r in sorted(rests)))
         content["open"] = rests.pop()
+    if form.plan is not None:
+        # transformers' fields are regions opened by markers; a plan is read inside the turn's opening,
+        # which its anchors would have to end before and resume after.
+        raise OutputError("response_template cannot express this format's opening: it holds the "
+                          f"{form.plan.field!r} field between two of its markers")
     fields["content"] = content
     template: Dict[str, Any] = {"version": 1, "defaults": {"role": "assistant"}}
     if anchors:

@@ -169,12 +169,12 @@ class _Seq:
 class OutputParser:
     """Reads a completion of a format incrementally (see the module's docstring).
 
-    ``feed(text)`` returns a list of deltas, each ``{"reasoning_content": text}``,
-    ``{"content": text}`` or ``{"tool_calls": [{"index": i, ...call}]}``; ``close()`` returns the
-    message, which equals ``Format.parse_output`` of everything fed. Joined, the deltas are the
-    message: text deltas are never taken back, a call is given once it is complete. Malformed text
-    raises ``OutputError`` (with the offset, the field and the message read so far) as soon as it
-    is certain.
+    ``feed(text)`` returns a list of deltas, each ``{"reasoning_content": text}`` (or the format's own
+    reasoning field: ``{"tool_plan": text}``), ``{"content": text}`` or
+    ``{"tool_calls": [{"index": i, ...call}]}``; ``close()`` returns the message, which equals
+    ``Format.parse_output`` of everything fed. Joined, the deltas are the message: text deltas are
+    never taken back, a call is given once it is complete. Malformed text raises ``OutputError``
+    (with the offset, the field and the message read so far) as soon as it is certain.
     """
 
     def __init__(self, form: OutputForm, prompt: Optional[str] = None, tools: Any = None) -> None:
@@ -191,7 +191,10 @@ class OutputParser:
         self._reasoning: Optional[str] = None
         self._reasoning_prefix = ""
         self._reasoning_start = 0
-        self._sent = {"reasoning_content": 0, "content": 0}
+        #: The reasoning block read: the form's, or the one the turn's opening holds (``Plan``).
+        self._block = form.reasoning
+        self._field = form.reasoning.field if form.reasoning is not None else "reasoning_content"
+        self._sent = {self._field: 0, "content": 0}
         #: Per text field: where its raw text was sent up to, up to where it is known to be whitespace
         #: after that (held back: a trim or a marker's lead may take it), and whether any was sent.
         self._emitted: Dict[str, List[Any]] = {}
@@ -261,7 +264,7 @@ class OutputParser:
         if reasoning is None and self._phase == "reasoning":
             reasoning = self._reasoning_prefix + self._s[self._reasoning_start:]
         if reasoning:
-            out["reasoning_content"] = reasoning
+            out[self._field] = reasoning
         if self._calls:
             out["tool_calls"] = [dict(call) for call in self._calls]
         return out
@@ -345,7 +348,8 @@ class OutputParser:
         for opening in sorted(self._openings, key=lambda o: -len(o.remainder)):
             if not opening.remainder.strip():
                 continue
-            rest = Lit(opening.remainder)
+            # (an opening holding reasoning is told by what opens it: the reasoning follows)
+            rest = opening.plan.open if opening.plan is not None else Lit(opening.remainder)
             end = rest.match(s, 0, final, trail=True)
             if end == NEED:
                 return False
@@ -396,7 +400,13 @@ class OutputParser:
         if chosen.state == "closed":
             self._reasoning = chosen.text
             return self._go("body", pos)
-        if chosen.state == "absent" or self._form.reasoning is None:
+        if chosen.plan is not None:
+            # Its reasoning is read between what of the prefix the completion writes and the prefix's rest.
+            self._block, self._field = chosen.plan, chosen.plan.field
+            self._sent.setdefault(self._field, 0)
+            self._reasoning_start = pos
+            return self._go("reasoning", pos)
+        if chosen.state == "absent" or self._block is None:
             return self._go("body", pos)
         return self._go("open", pos)
 
@@ -447,7 +457,7 @@ class OutputParser:
         return None
 
     def _on_open(self, final: bool) -> bool:
-        reasoning = self._form.reasoning
+        reasoning = self._block
         assert reasoning is not None
         end = reasoning.open.match(self._s, self._pos, final, trail=True)
         if end == NEED:
@@ -458,7 +468,7 @@ class OutputParser:
         return self._go("reasoning", end)
 
     def _reasoning_text(self, raw: str) -> str:
-        reasoning = self._form.reasoning
+        reasoning = self._block
         assert reasoning is not None
         return trim(strip_end(self._reasoning_prefix + raw, reasoning.close.lead), reasoning.trim)
 
@@ -493,7 +503,7 @@ class OutputParser:
             self._sent[field] = len(text)
 
     def _reasoning_ltrim(self, text: str) -> str:
-        reasoning = self._form.reasoning
+        reasoning = self._block
         assert reasoning is not None
         return text.lstrip() if reasoning.trim == "both" else text.lstrip("\n") if reasoning.trim == "newlines" \
             else text
@@ -512,7 +522,7 @@ class OutputParser:
         return text.lstrip("\n") if form.content_newlines else text
 
     def _on_reasoning(self, final: bool) -> bool:
-        reasoning = self._form.reasoning
+        reasoning = self._block
         assert reasoning is not None
         start = self._reasoning_start
         targets = [_Target(reasoning.close.tokens[0], "close", lit=reasoning.close)]
@@ -520,21 +530,21 @@ class OutputParser:
         at, found, hold = self._find(targets, start, final)
         if at < 0:
             if final:
-                raise self._error("the reasoning block is not closed", start, "reasoning_content")
-            self._emit("reasoning_content", start, hold, self._reasoning_ltrim, self._reasoning_prefix)
+                raise self._error("the reasoning block is not closed", start, self._field)
+            self._emit(self._field, start, hold, self._reasoning_ltrim, self._reasoning_prefix)
             return False
         target, end = found[0]
         if target.kind != "close":
-            raise self._error("the turn ends inside the reasoning block", at, "reasoning_content")
+            raise self._error("the turn ends inside the reasoning block", at, self._field)
         text = self._reasoning_text(self._s[start:at])
         self._reasoning = text
-        self._send("reasoning_content", text)
+        self._send(self._field, text)
         self._phase = "reasoning_trail"
         self._pos = end
         return True
 
     def _on_reasoning_trail(self, final: bool) -> bool:
-        reasoning = self._form.reasoning
+        reasoning = self._block
         assert reasoning is not None
         trail = reasoning.close.trail
         s, pos = self._s, self._pos
