@@ -90,3 +90,32 @@ def test_continue_a_field_the_final_message_lacks_is_refused():
                    continue_final_message="reasoning_content")
     with pytest.raises(promptcraft.OptionsError):
         fmt.render([{"role": "user", "content": "hi"}], continue_final_message=3)
+
+
+@pytest.mark.parametrize("name,stem,tool_use", [
+    ("command-r7b", "CohereForAI--c4ai-command-r7b-12-2024", "CohereForAI--c4ai-command-r7b-12-2024--tool_use"),
+    ("command-a", "CohereLabs--c4ai-command-a-03-2025", None),
+])
+def test_continue_the_tool_plan_matches_transformers(name, stem, tool_use):
+    """A field of the format's own (Command's ``tool_plan``, not a reasoning alias) is continued as transformers
+    continues any named field: the prompt ends inside the plan, before the calls."""
+    require_corpus()
+    require_transformers()
+    fmt = promptcraft.get_format(name)
+    tools = [{"type": "function", "function": {"name": "f", "description": "d", "parameters": {
+        "type": "object", "properties": {"a": {"type": "integer", "description": "x"}}}}}]
+    given = {"tools": tools} if tool_use else {}
+    hf_given = {"tools": tools, "tool_use": tool_use} if tool_use else {}
+    call = {"type": "function", "id": "0", "function": {"name": "f", "arguments": {"a": 1}}}
+    plans = ["I will call f.", "  spaced  ", "x"]
+    for plan in plans:
+        messages = [{"role": "user", "content": "q"},
+                    {"role": "assistant", "content": "", "tool_plan": plan, "tool_calls": [call]}]
+        want = hf_render(stem, messages, continue_final_message="tool_plan", **hf_given)
+        got = fmt.render(messages, continue_final_message="tool_plan", **given)
+        assert got == want and got.rstrip().endswith(plan.rstrip())
+    # Without a plan there is nothing to continue: transformers raises, promptcraft says which field.
+    messages = [{"role": "user", "content": "q"}, {"role": "assistant", "content": "", "tool_calls": [call]}]
+    with pytest.raises(ContinuationError, match="no 'tool_plan'"):
+        fmt.render(messages, continue_final_message="tool_plan", **given)
+    assert isinstance(outcome(hf_render, stem, messages, continue_final_message="tool_plan", **hf_given), tuple)
