@@ -553,6 +553,15 @@ def _number(check: Checker, decl: Dict[str, Any], key: str, name: str) -> Variab
     return Variable(name, number=default, lookup_slot=slot, lookup=tuple(pairs))
 
 
+def _variable_of_kind(check: Checker, key: str, name: str, kind: str, declared_with: str) -> None:
+    """A condition's ``{VARIABLE = ...}`` names a variable of this format of ``kind`` (``number``, ``mapping``)."""
+    variable = check.variables.get(name)
+    if variable is None or not getattr(variable, "is_" + kind):
+        names = [v for v, d in check.variables.items() if getattr(d, "is_" + kind)]
+        raise check.fail(f"{key}.{name}", f"not a {kind} variable of this format (declare it under "
+                                          f"[variables.NAME] with {declared_with})" + _suggest(name, names))
+
+
 def _equals(check: Checker, raw: Any, key: str) -> Tuple[Tuple[str, Any], ...]:
     """``equals = {VARIABLE = number}``: the number variable's value equals it."""
     table = check.table(raw, key, tuple(raw) if isinstance(raw, dict) else ())
@@ -560,11 +569,7 @@ def _equals(check: Checker, raw: Any, key: str) -> Tuple[Tuple[str, Any], ...]:
         raise check.fail(key, "name a number variable and a number, e.g. {thinking_budget = 0}")
     pairs = []
     for name, value in table.items():
-        variable = check.variables.get(name)
-        if variable is None or not variable.is_number:
-            numbers = [v for v, d in check.variables.items() if d.is_number]
-            raise check.fail(f"{key}.{name}", "not a number variable of this format (declare it under "
-                                              "[variables.NAME] with number = DEFAULT)" + _suggest(name, numbers))
+        _variable_of_kind(check, key, name, "number", "number = DEFAULT")
         if not _is_number(value):
             raise check.fail(f"{key}.{name}", f"expected a number, got {_type_name(value)}")
         check.used.add(name)
@@ -586,11 +591,7 @@ def _has(check: Checker, raw: Any, key: str) -> Tuple[Tuple[str, str], ...]:
         raise check.fail(key, "name a mapping variable and a key, e.g. {controls = \"citations\"}")
     pairs = []
     for name, keys in table.items():
-        variable = check.variables.get(name)
-        if variable is None or not variable.is_mapping:
-            mappings = [v for v, d in check.variables.items() if d.is_mapping]
-            raise check.fail(f"{key}.{name}", "not a mapping variable of this format (declare it under "
-                                              "[variables.NAME] with when_given)" + _suggest(name, mappings))
+        _variable_of_kind(check, key, name, "mapping", "when_given")
         keys = [keys] if isinstance(keys, str) else keys
         if not isinstance(keys, list) or not keys or not all(isinstance(k, str) for k in keys):
             raise check.fail(f"{key}.{name}", "expected a key or an array of keys")
